@@ -1,0 +1,41 @@
+# workbench: `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export MPLBACKEND := Agg
+export PYTHONDONTWRITEBYTECODE := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint lab bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install workbench with its dev tools (only when needed)
+
+demo: $(STAMP) ## Run the main job on the embedded sample data; prints where outputs are
+	$(BIN)/python -m workbench.demo
+
+test: $(STAMP) ## Run the whole test suite (unit, integration, notebooks)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check workbench tests benchmarks pipelines
+	$(BIN)/ruff format --check workbench tests benchmarks pipelines
+
+lab: $(STAMP) ## Start JupyterLab on the notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+bench: $(STAMP) ## Run the benchmarks (each prints figures against a baseline from the same run)
+	$(BIN)/python -m pip install --quiet backtesting  # a peer measured beside us, not a dependency
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

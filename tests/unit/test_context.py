@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.context import SeriesView, SymbolData
+from workbench.errors import ConfigError, LookAheadError
+
+
+def test_series_view_reveals_only_the_past() -> None:
+    buf = [1.0, 2.0, 3.0]
+    view = SeriesView(buf, "X.close")
+    assert view[-1] == 3.0 and view[-3] == 1.0 and view[0] == 1.0
+    assert list(view[-2:]) == [2.0, 3.0]
+    with pytest.raises(LookAheadError, match=r"X.close\[3\] asked for bar 3"):
+        view[3]
+    with pytest.raises(LookAheadError):
+        view[0:5]
+    with pytest.raises(IndexError):
+        view[-4]
+    values = view.values
+    assert isinstance(values, np.ndarray) and not values.flags.writeable
+
+
+class _Doubler:
+    """A toy indicator with both forms, to check that they are revealed the same way."""
+
+    def batch(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x) * 2
+
+    def update(self, x: float) -> float:
+        return x * 2
+
+
+def test_precomputed_and_incremental_indicators_reveal_the_same_values() -> None:
+    full = {f: np.arange(1.0, 6.0) for f in ("open", "high", "low", "close", "volume")}
+    batch = SymbolData("X", full)
+    live = SymbolData("X")
+    vb = batch.add_indicator(_Doubler(), ("close",))
+    vl = live.add_indicator(_Doubler(), ("close",))
+    for i in range(5):
+        v = float(i + 1)
+        batch.push(i, v, v, v, v, v)
+        live.push(i, v, v, v, v, v)
+        assert len(vb) == len(vl) == i + 1
+        assert vb[-1] == vl[-1] == 2 * v
+
+
+def test_indicators_must_be_declared_before_the_first_bar() -> None:
+    sd = SymbolData("X")
+    sd.push(0, 1, 1, 1, 1, 1)
+    with pytest.raises(ConfigError, match="Strategy.init"):
+        sd.add_indicator(_Doubler(), ("close",))

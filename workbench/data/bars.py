@@ -1,0 +1,125 @@
+"""The one bars format every part of the workbench eats.
+
+A *bars frame* is a ``pandas.DataFrame`` with
+
+- a tz-aware UTC ``DatetimeIndex``; each row is labelled by the bar's **start** time
+  (a daily bar is labelled with its session date at 00:00 UTC);
+- float columns ``open, high, low, close, volume`` (other columns are allowed and kept);
+- ``frame.attrs["symbol"]`` naming the instrument when it is known.
+
+Several symbols travel as a **dict of frames** ``{symbol: bars}`` (the canonical form,
+each frame with its own index), or as one frame with a two-level column index
+``(symbol, field)``; :func:`as_symbol_map` and :func:`to_multiframe` convert between them.
+
+The bar frequency is inferred from the index (:func:`bar_interval`) unless known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import DataError
+
+COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+DEFAULT_SYMBOL = "ASSET"
+
+BarsLike = pd.DataFrame | Mapping[str, pd.DataFrame]
+
+
+def as_bars(frame: pd.DataFrame, *, name: str = "bars") -> pd.DataFrame:
+    """Check ``frame`` is in the bars format and return it with float columns.
+
+    Converts a tz-aware index of another zone to UTC; a naive index is an error,
+    because guessing the zone silently shifts every bar.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(missing)}",
+            hint=f"a bars frame needs columns {', '.join(COLUMNS)}",
+        )
+    index = frame.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise DataError(
+            f"{name}: the index is {type(index).__name__}, not a DatetimeIndex",
+            hint="set the timestamp column as the index",
+        )
+    if index.tz is None:
+        raise DataError(
+            f"{name}: the index has naive timestamps",
+            hint="localize them, e.g. frame.tz_localize('America/New_York'), or pass tz=",
+        )
+    out = frame
+    if str(index.tz) != "UTC":
+        out = out.tz_convert("UTC")
+    if any(out[c].dtype != np.float64 for c in COLUMNS):
+        out = out.astype({c: np.float64 for c in COLUMNS})
+    if out is not frame:
+        out.attrs = dict(frame.attrs)
+    return out
+
+
+def as_symbol_map(bars: BarsLike, *, symbol: str | None = None) -> dict[str, pd.DataFrame]:
+    """Return ``{symbol: bars}`` from a single frame, a dict, or a ``(symbol, field)`` frame."""
+    if isinstance(bars, Mapping):
+        if not bars:
+            raise DataError("no symbols given", hint="pass at least one bars frame")
+        return {str(k): as_bars(v, name=str(k)) for k, v in bars.items()}
+    if isinstance(bars, pd.DataFrame) and isinstance(bars.columns, pd.MultiIndex):
+        out = {}
+        for sym in bars.columns.get_level_values(0).unique():
+            sub = bars[sym].dropna(how="all")
+            sub.attrs = {"symbol": str(sym)}
+            out[str(sym)] = as_bars(sub, name=str(sym))
+        return out
+    frame = as_bars(bars)
+    name = symbol or frame.attrs.get("symbol") or DEFAULT_SYMBOL
+    return {str(name): frame}
+
+
+def to_multiframe(bars: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Join a dict of bars frames into one frame with ``(symbol, field)`` columns (outer join)."""
+    return pd.concat({sym: frame[list(COLUMNS)] for sym, frame in bars.items()}, axis=1)
+
+
+def bar_interval(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """The bar length: the index's frequency if set, else the most common spacing."""
+    if index.freq is not None:
+        try:
+            return pd.Timedelta(index.freq)
+        except ValueError:
+            pass  # e.g. business-day or month-end offsets: fall through to the spacing
+    if len(index) < 2:
+        raise DataError("cannot infer the bar frequency from fewer than two bars")
+    diffs = np.diff(index.asi8)
+    diffs = diffs[diffs > 0]
+    if diffs.size == 0:
+        raise DataError("cannot infer the bar frequency: all timestamps are equal")
+    values, counts = np.unique(diffs, return_counts=True)
+    unit = np.datetime_data(index.dtype.base if hasattr(index.dtype, "base") else index.dtype)[0]
+    return pd.Timedelta(int(values[np.argmax(counts)]), unit=unit)
+
+
+def periods_per_year(index: pd.DatetimeIndex) -> float:
+    """Bars per year, used to annualise returns and volatility.
+
+    Daily bars: 252 (trading days); weekly: 52; monthly: 12. Intraday bars: the median
+    number of bars per calendar day times 252 when the data skip weekends (an exchange
+    session), or times 365 when they trade every day (crypto, synthetic data).
+    """
+    interval = bar_interval(index)
+    day = pd.Timedelta(days=1)
+    if interval >= pd.Timedelta(days=25):
+        return 12.0
+    if interval >= pd.Timedelta(days=5):
+        return 52.0
+    if interval >= day:
+        return 252.0
+    per_day = pd.Series(1, index=index).groupby(index.normalize()).size()
+    weekend = bool((index.day_of_week >= 5).any())
+    return float(per_day.median()) * (365.0 if weekend else 252.0)

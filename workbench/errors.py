@@ -1,0 +1,82 @@
+"""One exception hierarchy, grouped by what the caller must do.
+
+::
+
+    WorkbenchError                 base; ``str(e)`` is one line: the problem and the fix
+    ├── ConfigError                fix the command line, the parameters or the config file
+    │   └── ParameterError         a strategy parameter is unknown, out of range or violates a constraint
+    ├── DataError                  the data is malformed or cannot be read; fix the file or the spec
+    │   └── DataSourceError        the source spec is unknown or the source cannot be reached
+    ├── StrategyError              a bug in strategy code
+    │   └── LookAheadError         the strategy asked for data after the current bar
+    └── BrokerError                the broker refused or failed
+        ├── TransientBrokerError   temporary (429, 5xx, timeout, disconnect): safe to retry
+        └── OrderRejected          the broker rejected the order: do not retry
+
+Library code raises these; only the edges catch them: the CLI maps each group to
+an exit code and a one-line message (never a traceback), the live runner maps
+them to a retry or a safe stop.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class. ``exit_code`` is what the CLI returns for this group."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} ({hint})" if hint else message)
+
+
+class ConfigError(WorkbenchError):
+    """Wrong command-line arguments, parameters or config file."""
+
+    exit_code = 2
+
+
+class ParameterError(ConfigError):
+    """A strategy parameter is unknown, of the wrong type, out of range, or violates a constraint."""
+
+
+class DataError(WorkbenchError):
+    """Malformed or unreadable data."""
+
+    exit_code = 3
+
+
+class DataSourceError(DataError):
+    """Unknown source spec, or a source that cannot be read."""
+
+
+class StrategyError(WorkbenchError):
+    """A bug in strategy code (raised or detected while running it)."""
+
+    exit_code = 4
+
+
+class LookAheadError(StrategyError):
+    """The strategy asked for data after the current bar."""
+
+
+class BrokerError(WorkbenchError):
+    """The broker refused or failed."""
+
+    exit_code = 5
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, code: int | None = None
+    ) -> None:
+        self.code = code
+        super().__init__(message, hint=hint)
+
+
+class TransientBrokerError(BrokerError):
+    """Temporary broker trouble (rate limit, 5xx, timeout, disconnect): safe to retry."""
+
+
+class OrderRejected(BrokerError):
+    """The broker rejected the order (insufficient buying power, rule violation): do not retry."""

@@ -1,0 +1,85 @@
+"""Structured logs: JSON lines for machines, a short line for people; secrets never appear.
+
+Library modules log with ``logging.getLogger(__name__)`` and put the trading fields in
+``extra`` (``strategy, order_id, client_order_id, symbol, side, quantity, price, cash,
+equity, reason``, ...). :class:`JsonFormatter` writes one JSON object per line with a UTC
+timestamp; :func:`redact` masks the values of secret environment variables anywhere
+in a message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+#: Fields copied from ``extra`` into the JSON line, in this order.
+FIELDS = (
+    "event",
+    "strategy",
+    "order_id",
+    "client_order_id",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "cash",
+    "equity",
+    "balance",
+    "reason",
+    "rule",
+    "action",
+    "state",
+    "bar_time",
+)
+SECRET_ENV = ("APCA_API_SECRET_KEY", "APCA_API_KEY_ID", "WORKBENCH_DASHBOARD_TOKEN")
+_SECRET_PATTERN = re.compile(r"(?i)(\w*(?:secret|token|password|api[_-]?key)\w*)([\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)")
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of secret environment variables and ``key=value`` secrets masked."""
+    for name in SECRET_ENV:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return _SECRET_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (UTC, ISO 8601), level, logger, msg and the trading fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        for name in FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                doc[name] = _plain(value)
+        if record.exc_info:
+            doc["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(doc, default=str)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """``HH:MM:SS level message [symbol side qty @ price reason]`` for a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
+        parts = [f"{name}={_plain(record.__dict__[name])}" for name in FIELDS if record.__dict__.get(name) is not None]
+        tail = f"  [{' '.join(parts)}]" if parts else ""
+        return redact(f"{ts} {record.levelname.lower():<7} {record.getMessage()}{tail}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, int | float | str | bool):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
