@@ -1,0 +1,203 @@
+"""Metrics: hand-computed expectations on tiny curves and trade lists."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.backtest.metrics import METRICS, compute_metrics, drawdown
+from workbench.errors import ConfigError, DataError
+
+
+def curve(values: list[float], freq: str = "D", start: str = "2024-01-01") -> pd.Series:
+    index = pd.date_range(start, periods=len(values), freq=freq, tz="UTC")
+    return pd.Series(values, index=index, dtype=float)
+
+
+def trades_frame(pnl: list[float], entry_price: list[float], quantity: list[float]) -> pd.DataFrame:
+    times = pd.date_range("2024-01-01", periods=len(pnl), freq="D", tz="UTC")
+    return pd.DataFrame(
+        {
+            "entry_time": times,
+            "exit_time": times + pd.Timedelta(hours=6),
+            "entry_price": entry_price,
+            "exit_price": entry_price,
+            "quantity": quantity,
+            "pnl": pnl,
+            "fees": [0.0] * len(pnl),
+        }
+    )
+
+
+def test_small_curve_by_hand() -> None:
+    equity = curve([100, 110, 99, 120])
+    m = compute_metrics(equity, periods_per_year=252)
+    r = [110 / 100 - 1, 99 / 110 - 1, 120 / 99 - 1]
+    assert list(m) == list(METRICS) and all(isinstance(v, float) for v in m.values())
+    assert m["start_equity"] == 100 and m["final_equity"] == 120
+    assert m["total_return"] == pytest.approx(0.2)
+    assert m["max_drawdown"] == pytest.approx(-0.1)  # 110 -> 99
+    assert m["max_drawdown_duration_bars"] == 2  # the peak at bar 1 is regained at bar 3
+    assert m["max_drawdown_duration_days"] == 2
+    assert m["annual_volatility"] == pytest.approx(statistics.stdev(r) * math.sqrt(252))
+    sharpe = statistics.mean(r) / statistics.stdev(r) * math.sqrt(252)
+    assert m["sharpe"] == pytest.approx(sharpe)
+    downside = math.sqrt((0.0 + (99 / 110 - 1) ** 2 + 0.0) / 3)
+    assert m["sortino"] == pytest.approx(statistics.mean(r) / downside * math.sqrt(252))
+    years = 3 / 365.25
+    assert m["cagr"] == pytest.approx(1.2 ** (1 / years) - 1)
+    assert m["calmar"] == pytest.approx(m["cagr"] / 0.1)
+
+
+def test_risk_free_rate_is_annual_and_compounded_per_bar() -> None:
+    equity = curve([100, 110, 99, 120])
+    m = compute_metrics(equity, periods_per_year=252, risk_free=0.05)
+    r = np.array([110 / 100 - 1, 99 / 110 - 1, 120 / 99 - 1])
+    rf = 1.05 ** (1 / 252) - 1
+    assert m["sharpe"] == pytest.approx(np.mean(r - rf) / np.std(r, ddof=1) * math.sqrt(252))
+    downside = math.sqrt(np.mean(np.minimum(r - rf, 0) ** 2))
+    assert m["sortino"] == pytest.approx(np.mean(r - rf) / downside * math.sqrt(252))
+
+
+def test_drawdown_series() -> None:
+    dd = drawdown(curve([100, 110, 99, 120, 60]))
+    np.testing.assert_allclose(dd.to_numpy(), [0, 0, -0.1, 0, -0.5])
+    assert (dd <= 0).all()
+
+
+def test_unrecovered_drawdown_runs_to_the_end() -> None:
+    m = compute_metrics(curve([100, 120, 90, 100, 110]), periods_per_year=252)
+    assert m["max_drawdown"] == pytest.approx(-0.25)
+    assert m["max_drawdown_duration_bars"] == 3  # peak at bar 1, still below at bar 4
+
+
+def test_duration_in_bars_and_in_days_are_each_the_longest() -> None:
+    # episode 1: bars 0 -> 2 over 31 days; episode 2: bars 3 -> 8 over 5 days
+    days = [0, 30, 31, 32, 33, 34, 35, 36, 37]
+    index = pd.DatetimeIndex(
+        [pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=d) for d in days]
+    )
+    equity = pd.Series([100, 90, 100, 101, 95, 96, 97, 98, 102], index=index, dtype=float)
+    m = compute_metrics(equity, periods_per_year=252)
+    assert m["max_drawdown_duration_bars"] == 5
+    assert m["max_drawdown_duration_days"] == 31
+
+
+def test_trade_statistics_by_hand() -> None:
+    trades = trades_frame(
+        pnl=[10, -5, 20, -15, 0],
+        entry_price=[100, 50, 200, 10, 10],
+        quantity=[1, 2, -1, 3, 1],
+    )
+    m = compute_metrics(curve([100, 101, 102]), trades, periods_per_year=252)
+    assert m["number_of_trades"] == 5
+    assert m["win_rate"] == pytest.approx(2 / 5)  # a zero pnl is not a win
+    assert m["profit_factor"] == pytest.approx(30 / 20)
+    assert m["average_trade"] == pytest.approx(10 / 5)
+    assert m["average_trade_return"] == pytest.approx((0.1 - 0.05 + 0.1 - 0.5 + 0.0) / 5)
+
+
+def test_profit_factor_edges() -> None:
+    equity = curve([100, 101, 102])
+    only_wins = compute_metrics(equity, trades_frame([5, 1], [10, 10], [1, 1]))
+    assert only_wins["profit_factor"] == math.inf
+    only_losses = compute_metrics(equity, trades_frame([-5, -1], [10, 10], [1, 1]))
+    assert only_losses["profit_factor"] == 0.0 and only_losses["win_rate"] == 0.0
+    scratch = compute_metrics(equity, trades_frame([0.0], [10], [1]))
+    assert math.isnan(scratch["profit_factor"])
+
+
+@pytest.mark.parametrize("trades", [None, trades_frame([], [], [])], ids=["none", "empty"])
+def test_no_trades_gives_nan_not_an_error(trades: pd.DataFrame | None) -> None:
+    m = compute_metrics(curve([100, 105, 103]), trades, periods_per_year=252)
+    assert m["number_of_trades"] == 0
+    for key in ("win_rate", "profit_factor", "average_trade", "average_trade_return"):
+        assert math.isnan(m[key]), key
+
+
+def test_flat_equity_gives_nan_ratios_not_inf() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division-by-zero warnings either
+        m = compute_metrics(curve([100.0] * 10), trades_frame([], [], []))
+    assert m["total_return"] == 0 and m["cagr"] == 0
+    assert m["annual_volatility"] == 0 and m["max_drawdown"] == 0
+    assert m["max_drawdown_duration_bars"] == 0 and m["max_drawdown_duration_days"] == 0
+    for key in ("sharpe", "sortino", "calmar"):
+        assert math.isnan(m[key]), key
+
+
+def test_only_gains_have_no_downside_so_sortino_is_nan() -> None:
+    m = compute_metrics(curve([100, 101, 103, 104]), periods_per_year=252)
+    assert m["sharpe"] > 0 and math.isnan(m["sortino"]) and math.isnan(m["calmar"])
+
+
+def test_single_bar_and_blow_up_do_not_raise() -> None:
+    one = compute_metrics(curve([100.0]))
+    assert one["total_return"] == 0 and math.isnan(one["sharpe"]) and math.isnan(one["cagr"])
+    gone = compute_metrics(curve([100, 50, 0]), periods_per_year=252)
+    assert gone["cagr"] == -1 and gone["max_drawdown"] == -1
+
+
+def test_annualisation_follows_the_bar_frequency() -> None:
+    def expected_volatility(equity: pd.Series, ppy: float) -> float:
+        values = equity.to_numpy()
+        return float(np.std(values[1:] / values[:-1] - 1, ddof=1) * math.sqrt(ppy))
+
+    rng = np.random.default_rng(0)
+    values = 100 * np.cumprod(1 + rng.normal(0, 0.01, 1440 * 3))
+    daily = curve(list(values[:300]), freq="B")
+    assert compute_metrics(daily)["annual_volatility"] == pytest.approx(
+        expected_volatility(daily, 252)
+    )
+    # 390 one-minute bars a day on three weekdays: an exchange session, 390 * 252 bars a year
+    days = pd.date_range("2024-01-02 14:30", periods=3, freq="D", tz="UTC")
+    session = pd.DatetimeIndex([t for d in days for t in pd.date_range(d, periods=390, freq="min")])
+    minutes = pd.Series(values[: 390 * 3], index=session)
+    assert compute_metrics(minutes)["annual_volatility"] == pytest.approx(
+        expected_volatility(minutes, 390 * 252)
+    )
+    # minute bars around the clock, weekend included (crypto): 1440 * 365 bars a year
+    around = curve(list(values), freq="min", start="2024-01-06")
+    assert compute_metrics(around)["annual_volatility"] == pytest.approx(
+        expected_volatility(around, 1440 * 365)
+    )
+
+
+def test_exposure_and_turnover() -> None:
+    equity = curve([100.0, 100.0, 100.0, 100.0])
+    held = pd.Series([True, False, True, True], index=equity.index)
+    m = compute_metrics(equity, exposure=held, turnover_notional=400.0, periods_per_year=252)
+    assert m["exposure"] == pytest.approx(0.75)
+    assert m["turnover"] == pytest.approx(400 / 100 * 252 / 4)  # 4x the equity in 4 of 252 bars
+    positions = pd.Series([0.0, 1.5, -2.0, 0.0], index=equity.index)
+    assert compute_metrics(equity, exposure=positions)["exposure"] == pytest.approx(0.5)
+    assert math.isnan(compute_metrics(equity)["turnover"])
+
+
+@pytest.mark.parametrize(
+    ("equity", "match"),
+    [
+        (pd.Series([100.0, 101.0]), "DatetimeIndex"),
+        (pd.Series([100.0, 101.0], index=pd.date_range("2024-01-01", periods=2)), "naive"),
+        (curve([]), "empty"),
+        (curve([100.0, math.nan, 101.0]), "NaN"),
+    ],
+)
+def test_malformed_equity_is_a_data_error(equity: pd.Series, match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        compute_metrics(equity)
+
+
+def test_bad_arguments() -> None:
+    equity = curve([100.0, 101.0, 102.0])
+    with pytest.raises(DataError, match="missing column"):
+        compute_metrics(equity, pd.DataFrame({"pnl": [1.0]}))
+    with pytest.raises(ConfigError, match="periods_per_year"):
+        compute_metrics(equity, periods_per_year=0)
+    with pytest.raises(ConfigError, match="risk_free"):
+        compute_metrics(equity, risk_free=math.nan)

@@ -1,0 +1,1 @@
+"""Event-driven backtest: the event loop, results, metrics and plots."""

@@ -1,0 +1,227 @@
+"""Performance metrics of an equity curve and its trades, with every formula written down.
+
+Notation: ``E[0..N-1]`` is the marked equity at each bar's close, ``r[t] = E[t]/E[t-1] - 1``
+(t = 1..N-1) the per-bar simple returns, ``P`` the periods per year (the annualisation
+factor: by default :func:`workbench.data.bars.periods_per_year` of the index, 252 for daily
+bars) and ``Y = (last time - first time) / 365.25 days`` the elapsed calendar years.
+
+================================  ==============================================================
+key                               formula
+================================  ==============================================================
+``start_equity``                  E[0]
+``final_equity``                  E[N-1]
+``total_return``                  E[N-1]/E[0] - 1
+``cagr``                          (E[N-1]/E[0])**(1/Y) - 1; -1 if the equity ends at or below 0
+``annual_volatility``             std(r, ddof=1) * sqrt(P)
+``sharpe``                        mean(r - rf) / std(r - rf, ddof=1) * sqrt(P), where the
+                                  per-bar risk-free rate is rf = (1 + risk_free)**(1/P) - 1
+``sortino``                       mean(r - rf) / DD * sqrt(P), with the downside deviation
+                                  DD = sqrt(mean(min(r - rf, 0)**2)) over all N-1 returns
+``max_drawdown``                  min over t of E[t]/max(E[0..t]) - 1: a fraction <= 0 (-0.25)
+``max_drawdown_duration_bars``    longest span from a peak to the first bar back at or above
+                                  it (or to the last bar if never), in bars
+``max_drawdown_duration_days``    the same in calendar days (the longest such span in days)
+``calmar``                        cagr / abs(max_drawdown)
+``number_of_trades``              closed trades given
+``win_rate``                      share of trades with pnl > 0
+``profit_factor``                 sum of positive pnl / abs(sum of negative pnl); inf with wins
+                                  and no losses
+``average_trade``                 mean pnl (pnl is net of fees)
+``average_trade_return``          mean of pnl / (entry_price * abs(quantity))
+``exposure``                      share of bars with a non-zero position (from ``exposure=``)
+``turnover``                      traded notional / mean(E) * P / N: times the average equity
+                                  traded per year (from ``turnover_notional=``)
+================================  ==============================================================
+
+Every value is a float. Undefined is NaN, not an exception: ratios with a zero
+denominator (a flat curve has no volatility, so no Sharpe), trade statistics without
+trades, exposure and turnover when their inputs are not given. The only exception to
+"zero denominator is NaN" is ``profit_factor``, which is inf for only winning trades.
+Malformed input (no bars, NaN equity, naive timestamps) raises DataError.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+import pandas as pd
+
+from workbench.data.bars import periods_per_year as _bars_per_year
+from workbench.errors import ConfigError, DataError
+
+__all__ = ["METRICS", "compute_metrics", "drawdown"]
+
+METRICS: tuple[str, ...] = (
+    "start_equity",
+    "final_equity",
+    "total_return",
+    "cagr",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_duration_bars",
+    "max_drawdown_duration_days",
+    "calmar",
+    "number_of_trades",
+    "win_rate",
+    "profit_factor",
+    "average_trade",
+    "average_trade_return",
+    "exposure",
+    "turnover",
+)
+"""The keys of :func:`compute_metrics`, in the order it returns them."""
+
+_TRADE_COLUMNS = ("pnl", "entry_price", "quantity")
+_NAN = math.nan
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """The fraction below the running peak at each bar (0 at a new high, -0.1 ten percent below)."""
+    peak = equity.cummax()
+    return (equity / peak - 1.0).rename("drawdown")
+
+
+@np.errstate(all="ignore")  # equity at or below zero gives inf/NaN returns: reported, not warned
+def compute_metrics(
+    equity: pd.Series,
+    trades: pd.DataFrame | None = None,
+    *,
+    periods_per_year: float | None = None,
+    risk_free: float = 0.0,
+    exposure: pd.Series | None = None,
+    turnover_notional: float | None = None,
+) -> dict[str, float]:
+    """The metrics of the module docstring, keyed as in :data:`METRICS`.
+
+    ``equity`` is the marked equity at each bar's close on a tz-aware index; ``trades``
+    the closed trades, with at least ``pnl``, ``entry_price`` and ``quantity`` columns;
+    ``risk_free`` an annual rate; ``exposure`` a per-bar position (boolean, or any number
+    where non-zero means "in the market"); ``turnover_notional`` the total traded value.
+    """
+    values = _check_equity(equity)
+    ppy = _ppy(equity.index, periods_per_year)
+    if isinstance(risk_free, bool) or not (
+        isinstance(risk_free, Real) and -1 < risk_free < math.inf
+    ):
+        raise ConfigError(f"risk_free must be an annual rate above -1, got {risk_free!r}")
+    n = values.size
+
+    start, final = float(values[0]), float(values[-1])
+    out: dict[str, float] = dict.fromkeys(METRICS, _NAN)
+    out["start_equity"], out["final_equity"] = start, final
+    out["total_return"] = final / start - 1.0 if start != 0 else _NAN
+    years = (equity.index[-1] - equity.index[0]) / pd.Timedelta(days=365.25)
+    if years > 0 and start > 0:
+        growth = np.power(final / start, 1.0 / years) if final > 0 else 0.0
+        out["cagr"] = float(growth) - 1.0
+
+    returns = values[1:] / values[:-1] - 1.0
+    if returns.size >= 2:
+        rf = (1.0 + risk_free) ** (1.0 / ppy) - 1.0
+        excess = returns - rf
+        std = float(np.std(returns, ddof=1))
+        mean = float(np.mean(excess))
+        out["annual_volatility"] = std * math.sqrt(ppy)
+        out["sharpe"] = _ratio(mean, std) * math.sqrt(ppy)
+        downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
+        out["sortino"] = _ratio(mean, downside) * math.sqrt(ppy)
+
+    out["max_drawdown"] = float(np.min(values / np.maximum.accumulate(values) - 1.0))
+    bars, days = _underwater_spans(values, equity.index)
+    out["max_drawdown_duration_bars"], out["max_drawdown_duration_days"] = bars, days
+    if out["max_drawdown"] < 0:
+        out["calmar"] = out["cagr"] / abs(out["max_drawdown"])
+
+    out.update(_trade_stats(trades))
+    if exposure is not None:
+        held = pd.Series(exposure).fillna(0)
+        out["exposure"] = float((held != 0).mean()) if len(held) else _NAN
+    if turnover_notional is not None:
+        average = float(np.mean(values))
+        if average > 0:
+            out["turnover"] = float(turnover_notional) / average * ppy / n
+    return out
+
+
+def _check_equity(equity: pd.Series) -> np.ndarray:
+    if not isinstance(equity, pd.Series) or not isinstance(equity.index, pd.DatetimeIndex):
+        raise DataError(
+            "equity must be a pandas Series on a DatetimeIndex",
+            hint="e.g. the equity curve of a backtest result",
+        )
+    if equity.index.tz is None:
+        raise DataError("equity has naive timestamps", hint="localize the index to UTC")
+    if equity.empty:
+        raise DataError("equity is empty", hint="metrics need at least one bar")
+    values = equity.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isfinite(values).all():
+        raise DataError("equity has NaN or infinite values", hint="mark every bar to a price")
+    if not equity.index.is_monotonic_increasing:
+        raise DataError("equity index is not in time order", hint="sort it with sort_index()")
+    return values
+
+
+def _ppy(index: pd.DatetimeIndex, given: float | None) -> float:
+    if given is None:
+        return _bars_per_year(index) if len(index) >= 2 else _NAN
+    if isinstance(given, bool) or not (isinstance(given, Real) and 0 < given < math.inf):
+        raise ConfigError(
+            f"periods_per_year must be a positive number, got {given!r}",
+            hint="252 for daily bars on an exchange calendar",
+        )
+    return float(given)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    """numerator/denominator, NaN when the denominator is zero up to rounding."""
+    if not denominator > 1e-12 * abs(numerator):
+        return _NAN
+    return numerator / denominator
+
+
+def _underwater_spans(values: np.ndarray, index: pd.DatetimeIndex) -> tuple[float, float]:
+    """Longest (bars, days) from a peak until the equity is back at it, or until the end."""
+    under = values < np.maximum.accumulate(values)
+    if not under.any():
+        return 0.0, 0.0
+    positions = np.arange(values.size)
+    peak = np.maximum.accumulate(np.where(under, 0, positions))  # the last bar at a high
+    # a span ends at each underwater bar (ongoing) and at each recovery bar
+    recovered = np.flatnonzero(~under[1:] & under[:-1]) + 1
+    ends = np.concatenate([np.flatnonzero(under), recovered])
+    starts = peak[np.concatenate([np.flatnonzero(under), recovered - 1])]
+    days = (index[ends] - index[starts]) / pd.Timedelta(days=1)
+    return float(np.max(ends - starts)), float(np.max(days))
+
+
+def _trade_stats(trades: pd.DataFrame | None) -> dict[str, float]:
+    if trades is None:
+        return {"number_of_trades": 0.0}
+    missing = [c for c in _TRADE_COLUMNS if c not in trades.columns]
+    if missing:
+        raise DataError(
+            f"trades: missing column(s) {', '.join(missing)}",
+            hint=f"a trades frame needs at least {', '.join(_TRADE_COLUMNS)}",
+        )
+    pnl = trades["pnl"].to_numpy(dtype=np.float64, na_value=np.nan)
+    out = {"number_of_trades": float(pnl.size)}
+    if pnl.size == 0:
+        return out
+    wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
+    cost = trades["entry_price"].to_numpy(dtype=np.float64) * np.abs(
+        trades["quantity"].to_numpy(dtype=np.float64)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trade_returns = np.where(cost != 0, pnl / cost, np.nan)
+    out["win_rate"] = float(np.mean(pnl > 0))
+    if losses > 0:
+        out["profit_factor"] = float(wins / losses)
+    elif wins > 0:
+        out["profit_factor"] = math.inf
+    out["average_trade"] = float(np.mean(pnl))
+    out["average_trade_return"] = float(np.mean(trade_returns))
+    return out
