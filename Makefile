@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
@@ -21,10 +20,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install workbench with its dev tools (only when needed)
 
 demo: $(STAMP) ## Run the main job on the embedded sample data; prints where outputs are
-	$(BIN)/python -m workbench.demo
+	MPLBACKEND=Agg $(BIN)/python -m workbench.demo
 
 test: $(STAMP) ## Run the whole test suite (unit, integration, notebooks)
-	$(BIN)/python -m pytest
+	MPLBACKEND=Agg $(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check workbench tests benchmarks pipelines
