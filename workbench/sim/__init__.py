@@ -1,0 +1,1 @@
+"""Simulated venue: fill rules, costs and the simulated broker."""

@@ -1,0 +1,425 @@
+"""The simulated venue: a :class:`~workbench.broker.Broker` that fills orders against bars.
+
+Backtests and dry runs use it exactly as live code uses the Alpaca broker. Its time
+is simulated: the engine calls :meth:`SimulatedBroker.set_time` before the strategy
+acts on a bar and :meth:`SimulatedBroker.process_bar` when a bar closes. The fill
+rules are written once, in :mod:`workbench.sim.fills`; costs are in
+:mod:`workbench.sim.costs`. Every status change goes through the lifecycle table of
+:mod:`workbench.orders`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+
+import pandas as pd
+
+from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
+from workbench.errors import BrokerError, ConfigError, OrderRejected
+from workbench.orders import (
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    TimeInForce,
+    apply_fill,
+    transition,
+)
+from workbench.portfolio import QUANTITY_EPSILON, Portfolio, PositionView
+from workbench.sim.costs import Commission, Slippage
+from workbench.sim.fills import (
+    SLIPPED_TYPES,
+    match,
+    notional_quantity,
+    pessimistic,
+    round_lot,
+)
+
+log = logging.getLogger(__name__)
+
+NS_PER_DAY = 86_400_000_000_000
+#: Alpaca's codes, so callers can handle both brokers alike.
+CODE_DUPLICATE_CLIENT_ID = 40010001
+CODE_NOT_FOUND = 40410000
+CODE_NOT_CANCELABLE = 42210000
+#: Relative slack of the buying-power check (floating-point dust of "spend all cash").
+BUYING_POWER_TOLERANCE = 1e-9
+NO_COMMISSION = Commission()
+NO_SLIPPAGE = Slippage()
+
+
+class _Live:
+    """Venue-side state of one open order (the Order itself is frozen)."""
+
+    __slots__ = ("created_ns", "day", "order", "triggered")
+
+    def __init__(self, order: Order) -> None:
+        self.order = order
+        self.created_ns: int = order.created_at.value
+        self.triggered = False
+        self.day: int | None = None  # UTC day number of the first eligible bar (DAY orders)
+
+
+class SimulatedBroker:
+    """Fills orders against bars by the rules of :mod:`workbench.sim.fills`; owns a Portfolio."""
+
+    def __init__(
+        self,
+        cash: float,
+        *,
+        commission: Commission = NO_COMMISSION,
+        slippage: Slippage = NO_SLIPPAGE,
+        volume_limit: float | None = None,
+        lot_size: float | None = None,
+        margin: float = 1.0,
+        allow_short: bool = True,
+        id_prefix: str = "sim",
+    ) -> None:
+        if not (isinstance(cash, int | float) and math.isfinite(cash) and cash >= 0):
+            raise ConfigError(f"cash must be a non-negative number, got {cash!r}")
+        if volume_limit is not None and not 0 < volume_limit <= 1:
+            raise ConfigError(
+                f"volume_limit must be in (0, 1], got {volume_limit}",
+                hint="it is the largest share of a bar's volume one order may take",
+            )
+        if lot_size is not None and not (math.isfinite(lot_size) and lot_size > 0):
+            raise ConfigError(f"lot_size must be a positive number, got {lot_size}")
+        if not (math.isfinite(margin) and margin > 0):
+            raise ConfigError(
+                f"margin must be a positive number, got {margin}", hint="1.0 means no leverage"
+            )
+        self.portfolio = Portfolio(float(cash))
+        self.commission = commission
+        self.slippage = slippage
+        self.volume_limit = volume_limit
+        self.lot_size = lot_size
+        self.margin = float(margin)
+        self.allow_short = allow_short
+        self.id_prefix = id_prefix
+        self.fills: list[Fill] = []
+        self._orders: dict[str, Order] = {}  # every order, latest version, submission order
+        self._live: dict[str, _Live] = {}  # open orders
+        self._book: dict[str, list[_Live]] = {}  # open orders by symbol, submission order
+        self._by_client_id: dict[str, str] = {}
+        self._oco: dict[str, list[str]] = {}  # group -> open order ids
+        self._updates: list[OrderUpdate] = []
+        self._counter = 0
+        self._now: pd.Timestamp | None = None
+
+    # -- time ------------------------------------------------------------------
+    def set_time(self, ts: pd.Timestamp) -> None:
+        """Set the simulated time: orders submitted now are stamped with it."""
+        self._now = ts
+
+    # -- Broker protocol: reads --------------------------------------------------
+    @property
+    def orders(self) -> list[Order]:
+        """Every order ever submitted (latest state), in submission order."""
+        return list(self._orders.values())
+
+    def get_account(self) -> AccountSnapshot:
+        pf = self.portfolio
+        equity = pf.equity
+        gross = sum(abs(p.market_value) for p in pf.positions.values())
+        return AccountSnapshot(pf.cash, equity, max(equity * self.margin - gross, 0.0))
+
+    def get_positions(self) -> dict[str, PositionView]:
+        return self.portfolio.open_positions()
+
+    def get_open_orders(self) -> list[Order]:
+        return [live.order for live in self._live.values()]
+
+    def has_open_orders(self, symbol: str) -> bool:
+        """Cheap check the engine makes before calling :meth:`process_bar`."""
+        return bool(self._book.get(symbol))
+
+    def get_order(self, order_id: str) -> Order:
+        try:
+            return self._orders[order_id]
+        except KeyError:
+            raise BrokerError(f"order {order_id} not found", code=CODE_NOT_FOUND) from None
+
+    def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+        order_id = self._by_client_id.get(client_order_id)
+        return None if order_id is None else self._orders[order_id]
+
+    def drain_updates(self) -> list[OrderUpdate]:
+        out, self._updates = self._updates, []
+        return out
+
+    # -- Broker protocol: actions --------------------------------------------------
+    def submit_order(self, request: OrderRequest) -> Order:
+        """Accept ``request`` as a NEW order stamped with the current time.
+
+        A duplicate client order id raises :class:`OrderRejected` (as Alpaca's 422);
+        a quantity that rounds to zero lots returns a REJECTED order.
+        """
+        now = self._now
+        if now is None:
+            raise BrokerError(
+                "the simulated broker has no time yet", hint="call set_time(ts) before submitting"
+            )
+        cid = request.client_order_id
+        if cid is not None and cid in self._by_client_id:
+            raise OrderRejected(
+                f"client_order_id must be unique: {cid!r} is order {self._by_client_id[cid]}",
+                hint="reuse get_order_by_client_id to find the existing order",
+                code=CODE_DUPLICATE_CLIENT_ID,
+            )
+        self._counter += 1
+        quantity = request.quantity
+        if quantity is not None:
+            quantity = round_lot(quantity, self.lot_size)
+        order = Order(
+            f"{self.id_prefix}-{self._counter}",
+            request,
+            now,
+            quantity=quantity,
+            updated_at=now,
+        )
+        self._orders[order.id] = order
+        if cid is not None:
+            self._by_client_id[cid] = order.id
+        self._emit(UpdateEvent.NEW, order)
+        if quantity is not None and quantity <= 0:
+            return self._end(
+                None,
+                order,
+                OrderStatus.REJECTED,
+                f"quantity {request.quantity:g} is below the lot size {self.lot_size:g}",
+            )
+        live = _Live(order)
+        self._live[order.id] = live
+        self._book.setdefault(request.symbol, []).append(live)
+        if request.oco_group is not None:
+            self._oco.setdefault(request.oco_group, []).append(order.id)
+        return order
+
+    def cancel_order(self, order_id: str) -> None:
+        """Cancel an open order at once; a finished one raises :class:`OrderRejected`."""
+        live = self._live.get(order_id)
+        if live is None:
+            order = self.get_order(order_id)  # raises when unknown
+            raise OrderRejected(
+                f"order {order_id} is {order.status} and cannot be canceled",
+                code=CODE_NOT_CANCELABLE,
+            )
+        self._end(live, live.order, OrderStatus.CANCELED, "canceled by request")
+
+    def cancel_all_orders(self) -> None:
+        for live in list(self._live.values()):
+            self._end(live, live.order, OrderStatus.CANCELED, "canceled by request")
+
+    # -- the venue -------------------------------------------------------------------
+    def process_bar(
+        self,
+        symbol: str,
+        time: pd.Timestamp,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> list[OrderUpdate]:
+        """Match ``symbol``'s open orders against the bar at ``time``, then mark at the close.
+
+        Returns the updates this bar produced (they are also queued for :meth:`drain_updates`).
+        """
+        self._now = time
+        book = self._book.get(symbol)
+        if not book:
+            self.portfolio.mark(symbol, close)
+            return []
+        start = len(self._updates)
+        t_ns = time.value
+        day = t_ns // NS_PER_DAY
+        candidates: list[tuple[_Live, float, float]] = []  # (order, rule price, slipped price)
+        for live in list(book):
+            if t_ns <= live.created_ns:
+                continue  # submitted on this bar (or later): never filled on it
+            order = live.order
+            req = order.request
+            if req.tif is TimeInForce.DAY:
+                if live.day is None:
+                    live.day = day
+                elif day > live.day:
+                    self._end(live, order, OrderStatus.EXPIRED, "day order: session over")
+                    continue
+            result = match(order, open, high, low, close, triggered=live.triggered)
+            if result is None:
+                continue
+            if result.triggered:
+                live.triggered = True
+            base = result.price
+            if base is None:
+                continue
+            price = base
+            if req.type in SLIPPED_TYPES:
+                price = self.slippage.apply(base, req.side, high, low)
+            candidates.append((live, base, price))
+        if len(candidates) > 1:
+            candidates = self._one_per_group(candidates)
+        for live, base, price in candidates:
+            if live.order.status.is_open:  # an earlier fill may have canceled its OCO group
+                self._fill(live, base, price, volume)
+        self.portfolio.mark(symbol, close)
+        return self._updates[start:]
+
+    def _one_per_group(
+        self, candidates: list[tuple[_Live, float, float]]
+    ) -> list[tuple[_Live, float, float]]:
+        """Keep only the pessimistic candidate of each OCO group (see the fill rules)."""
+        groups: dict[str, list[int]] = {}
+        for i, (live, _, _) in enumerate(candidates):
+            group = live.order.request.oco_group
+            if group is not None:
+                groups.setdefault(group, []).append(i)
+        drop: set[int] = set()
+        for members in groups.values():
+            if len(members) > 1:
+                sides = [(candidates[i][0].order.side, candidates[i][2]) for i in members]
+                keep = members[pessimistic(sides)]
+                drop.update(i for i in members if i != keep)
+        return [c for i, c in enumerate(candidates) if i not in drop]
+
+    def _fill(self, live: _Live, base: float, price: float, volume: float) -> None:
+        order = live.order
+        req = order.request
+        cap: float | None = None
+        if self.volume_limit is not None:
+            cap = round_lot(self.volume_limit * volume, self.lot_size)
+            if cap <= 0.0:
+                return  # nothing to take from this bar
+        if order.quantity is None:
+            notional: float = req.notional  # type: ignore[assignment]
+            quantity = notional_quantity(notional, price, self.commission, self.lot_size)
+            if quantity <= 0.0:
+                self._end(
+                    live,
+                    order,
+                    OrderStatus.REJECTED,
+                    f"notional too small: {req.notional:g} buys no quantity at {price:g}",
+                )
+                return
+            order = live.order = dataclasses.replace(order, quantity=quantity)
+            self._orders[order.id] = order
+        remaining: float = order.remaining  # type: ignore[assignment]
+        quantity = remaining
+        if cap is not None and cap < remaining:
+            quantity = cap
+        complete = remaining - quantity <= QUANTITY_EPSILON * max(1.0, remaining)
+        if complete:
+            quantity = remaining
+        filled_notional = order.filled_quantity * order.average_price
+        commission = self.commission.increment(
+            order.filled_quantity, filled_notional, quantity, quantity * price
+        )
+        refusal = self._refusal(req.symbol, req.side, quantity, price, commission)
+        if refusal is not None:
+            status = OrderStatus.REJECTED if order.filled_quantity == 0 else OrderStatus.CANCELED
+            self._end(live, order, status, refusal)
+            return
+        now: pd.Timestamp = self._now  # type: ignore[assignment]
+        fill = Fill(
+            order.id,
+            req.symbol,
+            req.side,
+            quantity,
+            price,
+            commission,
+            now,
+            reason=req.reason,
+            slippage=abs(price - base),
+        )
+        first = order.filled_quantity == 0
+        order = apply_fill(order, fill, complete=complete)
+        self.portfolio.apply_fill(fill)
+        self.fills.append(fill)
+        if complete:
+            self._end(live, order, None, "")
+            self._emit(UpdateEvent.FILL, order, fill)
+        else:
+            live.order = order
+            self._orders[order.id] = order
+            self._emit(UpdateEvent.PARTIAL_FILL, order, fill)
+        if first and req.oco_group is not None:
+            self._cancel_group(req.oco_group, order.id)
+
+    def _refusal(
+        self, symbol: str, side: Side, quantity: float, price: float, commission: float
+    ) -> str | None:
+        """Why this fill may not happen (shorting, buying power), or None."""
+        pf = self.portfolio
+        old = pf.quantity(symbol)
+        new = old + side.sign * quantity
+        if abs(new) <= abs(old) and old * new >= 0:
+            return None  # reduces or closes: always allowed
+        if not self.allow_short and new < -QUANTITY_EPSILON:
+            return (
+                f"shorting not allowed: selling {quantity:g} {symbol} would take the position "
+                f"from {old:g} to {new:g}"
+            )
+        others_value = others_gross = 0.0
+        for sym, pos in pf.positions.items():
+            if sym != symbol and pos.quantity != 0.0:
+                value = pos.quantity * pos.last_price
+                others_value += value
+                others_gross += abs(value)
+        cash_after = pf.cash - side.sign * quantity * price - commission
+        equity_after = cash_after + others_value + new * price
+        gross_after = others_gross + abs(new) * price
+        slack = BUYING_POWER_TOLERANCE * max(gross_after, 1.0)
+        if gross_after <= equity_after * self.margin + slack:
+            return None
+        equity_before = pf.cash + others_value + old * price
+        power = max(equity_before * self.margin - others_gross - abs(old) * price, 0.0)
+        cost = quantity * price + commission
+        return (
+            f"insufficient buying power: {side} {quantity:g} {symbol} at {price:g} costs "
+            f"{cost:.2f} (commission {commission:.2f} included), cash is {pf.cash:.2f}, "
+            f"buying power {power:.2f} (margin {self.margin:g})"
+        )
+
+    def _cancel_group(self, group: str, filled_id: str) -> None:
+        for order_id in list(self._oco.get(group, ())):
+            live = self._live.get(order_id)
+            if order_id != filled_id and live is not None:
+                self._end(live, live.order, OrderStatus.CANCELED, f"oco: {filled_id} filled")
+
+    # -- bookkeeping ------------------------------------------------------------------
+    def _end(
+        self, live: _Live | None, order: Order, status: OrderStatus | None, reason: str
+    ) -> Order:
+        """Move ``order`` to a terminal ``status`` (None: already moved) and forget it as open."""
+        if status is not None:
+            order = transition(order, status, at=self._now, reason=reason)
+            if reason:
+                log.debug("order %s %s: %s", order.id, status, reason)
+        self._orders[order.id] = order
+        if live is not None:
+            live.order = order
+            del self._live[order.id]
+            self._book[order.symbol].remove(live)
+            group = order.request.oco_group
+            if group is not None:
+                members = self._oco[group]
+                members.remove(order.id)
+                if not members:
+                    del self._oco[group]
+        if status is not None:
+            self._emit(_EVENTS[status], order)
+        return order
+
+    def _emit(self, event: UpdateEvent, order: Order, fill: Fill | None = None) -> None:
+        now: pd.Timestamp = self._now  # type: ignore[assignment]
+        self._updates.append(OrderUpdate(event, order, now, fill))
+
+
+_EVENTS = {
+    OrderStatus.CANCELED: UpdateEvent.CANCELED,
+    OrderStatus.EXPIRED: UpdateEvent.EXPIRED,
+    OrderStatus.REJECTED: UpdateEvent.REJECTED,
+}
