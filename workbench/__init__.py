@@ -16,7 +16,7 @@ _EXPORTS: dict[str, str] = {
     "validate": "workbench.data.quality",
     "clean": "workbench.data.quality",
     "resample": "workbench.data.resample",
-    "backtest": "workbench.backtest.api",
+    "backtest": "workbench.backtesting.api",
     "Strategy": "workbench.strategy",
     "Param": "workbench.strategy",
 }

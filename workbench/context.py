@@ -1,9 +1,11 @@
 """What a strategy sees on each bar: the past and the present, structurally nothing after.
 
-Bars reach a strategy through :class:`SymbolData` buffers that the engine fills one
-bar at a time, in a backtest exactly as live: a buffer holds only the bars revealed
-so far, so no reference a strategy can obtain points at later data. Asking for an
-index after the current bar raises :class:`~workbench.errors.LookAheadError`.
+Bars reach a strategy through :class:`SymbolData`, which the engine or feed reveals
+one bar at a time. Every accessor the context offers (views of the bar fields and of
+indicators, ``bar()``, ``history()``) is bounded by the bars revealed so far: asking
+for an index after the current bar raises :class:`~workbench.errors.LookAheadError`,
+and slices stop at the current bar. The look-ahead audit re-runs strategies on
+truncated data to catch what the API cannot (a strategy reading files, say).
 
 Indicators declared in ``Strategy.init`` are computed causally: when the whole
 series is known in advance (a backtest) their batch form is computed once and
@@ -32,45 +34,49 @@ class SeriesView:
     """A past-only series: ``view[-1]`` is now, ``view[-2]`` the bar before; slices work.
 
     Non-negative indices count from the first bar; one past the current bar raises
-    LookAheadError. ``view.values`` is a read-only numpy copy of everything so far.
+    LookAheadError. Slices are clipped to the current bar. ``view.values`` is a
+    read-only numpy copy of everything so far.
     """
 
-    __slots__ = ("_buf", "name")
+    __slots__ = ("_buf", "_sd", "name")
 
-    def __init__(self, buf: list[float], name: str) -> None:
+    def __init__(self, buf: list[float], sd: SymbolData, name: str) -> None:
         self._buf = buf
+        self._sd = sd
         self.name = name
 
     def __getitem__(self, k: int | slice) -> Any:
-        if type(k) is int:
-            try:
-                return self._buf[k]
-            except IndexError:
-                if k >= 0:
-                    raise LookAheadError(
-                        f"{self.name}[{k}] asked for bar {k}, but only bars 0..{len(self._buf) - 1}"
-                        " have happened",
-                        hint="use negative indices ([-1] is the current bar)",
-                    ) from None
-                raise
-        if isinstance(k, slice):
-            if k.stop is not None and k.stop > len(self._buf):
-                raise LookAheadError(f"{self.name}[{k}] reaches past the current bar")
-            return np.array(self._buf[k], dtype=float)
-        raise TypeError(f"{self.name}: indices must be integers or slices")
+        n = self._sd.n
+        try:
+            if k < 0:
+                k += n
+                if k < 0:
+                    raise IndexError(f"{self.name}: only {n} bars so far")
+            elif k >= n:
+                raise LookAheadError(
+                    f"{self.name}[{k}] asked for bar {k}, but only bars 0..{n - 1} have happened",
+                    hint="use negative indices ([-1] is the current bar)",
+                )
+        except TypeError:
+            if isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                return np.array(self._buf[start:stop:step], dtype=float)
+            raise TypeError(f"{self.name}: indices must be integers or slices") from None
+        return self._buf[k]
 
     def __len__(self) -> int:
-        return len(self._buf)
+        return self._sd.n
 
     @property
     def values(self) -> np.ndarray:
-        out = np.array(self._buf, dtype=float)
+        out = np.array(self._buf[: self._sd.n], dtype=float)
         out.flags.writeable = False
         return out
 
     def __repr__(self) -> str:
-        last = self._buf[-1] if self._buf else None
-        return f"SeriesView({self.name}, bars={len(self._buf)}, last={last})"
+        n = self._sd.n
+        last = self._buf[n - 1] if n else None
+        return f"SeriesView({self.name}, bars={n}, last={last})"
 
 
 @dataclass(slots=True)
@@ -78,42 +84,63 @@ class _Indicator:
     indicator: Any
     inputs: tuple[str, ...]
     outputs: list[list[float]]
-    precomputed: list[list[float]] | None = None
 
 
 class SymbolData:
-    """The revealed bars of one symbol and its indicators. Filled only by the engine or feed."""
+    """The bars of one symbol and its indicators; ``n`` of them have been revealed.
 
-    def __init__(self, symbol: str, full: dict[str, np.ndarray] | None = None) -> None:
+    Every accessor is bounded by ``n``. In a backtest the columns are known in advance
+    and indicators take their batch form, so revealing a bar is ``n += 1``
+    (:meth:`advance`); a live feed appends each bar and updates indicators
+    incrementally (:meth:`push`). Strategies see the same views either way.
+    """
+
+    def __init__(
+        self,
+        symbol: str,
+        full: dict[str, np.ndarray] | None = None,
+        times: Sequence[int] | None = None,
+    ) -> None:
         self.symbol = symbol
-        self.times: list[int] = []  # epoch nanoseconds, UTC
-        self.cols: dict[str, list[float]] = {f: [] for f in FIELDS}
-        self.views = {f: SeriesView(self.cols[f], f"{symbol}.{f}") for f in FIELDS}
+        self.n = 0
+        self._preloaded = full is not None
+        self.times: list[int] = list(times) if times is not None else []  # epoch ns, UTC
+        if full is not None:
+            self.cols = {f: np.asarray(full[f], dtype=float).tolist() for f in FIELDS}
+        else:
+            self.cols = {f: [] for f in FIELDS}
+        self.views = {f: SeriesView(self.cols[f], self, f"{symbol}.{f}") for f in FIELDS}
         self.indicators: list[_Indicator] = []
-        self._full = full  # known in advance (backtest): indicators use their batch form
 
-    def add_indicator(self, indicator: Any, inputs: Sequence[str]) -> SeriesView | tuple[SeriesView, ...]:
-        if self.times:
+    def add_indicator(
+        self, indicator: Any, inputs: Sequence[str]
+    ) -> SeriesView | tuple[SeriesView, ...]:
+        if self.n:
             raise ConfigError("indicators must be declared in Strategy.init, before the first bar")
         for name in inputs:
             if name not in FIELDS:
-                raise ConfigError(f"indicator input {name!r} is not a bar field", hint=f"use one of {FIELDS}")
+                raise ConfigError(
+                    f"indicator input {name!r} is not a bar field", hint=f"use one of {FIELDS}"
+                )
         label = f"{self.symbol}.{type(indicator).__name__}"
-        precomputed = None
-        if self._full is not None:
-            result = indicator.batch(*(self._full[f] for f in inputs))
+        if self._preloaded:
+            result = indicator.batch(*(np.asarray(self.cols[f]) for f in inputs))
             arrays = result if isinstance(result, tuple) else (result,)
-            precomputed = [np.asarray(a, dtype=float).tolist() for a in arrays]
-            n_out = len(arrays)
+            outputs = [np.asarray(a, dtype=float).tolist() for a in arrays]
         else:
-            n_out = getattr(indicator, "n_outputs", 1)
-        outputs: list[list[float]] = [[] for _ in range(n_out)]
-        self.indicators.append(_Indicator(indicator, tuple(inputs), outputs, precomputed))
-        views = tuple(SeriesView(buf, label) for buf in outputs)
-        return views if n_out > 1 else views[0]
+            outputs = [[] for _ in range(getattr(indicator, "n_outputs", 1))]
+        self.indicators.append(_Indicator(indicator, tuple(inputs), outputs))
+        views = tuple(SeriesView(buf, self, label) for buf in outputs)
+        return views if len(views) > 1 else views[0]
+
+    def advance(self) -> None:
+        """Reveal the next preloaded bar (backtest)."""
+        self.n += 1
 
     def push(self, time_ns: int, o: float, h: float, low: float, c: float, v: float) -> None:
-        """Reveal one bar (live and replay feeds): indicators update incrementally."""
+        """Append and reveal one bar (live and replay feeds): indicators update incrementally."""
+        if self._preloaded:
+            raise ConfigError(f"{self.symbol}: bars are preloaded; use advance()")
         self.times.append(time_ns)
         cols = self.cols
         cols["open"].append(o)
@@ -121,20 +148,18 @@ class SymbolData:
         cols["low"].append(low)
         cols["close"].append(c)
         cols["volume"].append(v)
-        i = len(self.times) - 1
         for ind in self.indicators:
-            if ind.precomputed is not None:
-                for out, pre in zip(ind.outputs, ind.precomputed, strict=True):
-                    out.append(pre[i])
-                continue
             value = ind.indicator.update(*(cols[f][-1] for f in ind.inputs))
             values = value if isinstance(value, tuple) else (value,)
             for out, val in zip(ind.outputs, values, strict=True):
                 out.append(float(val))
+        self.n += 1
 
-    @property
-    def n(self) -> int:
-        return len(self.times)
+    def last(self, field: str) -> float:
+        return self.cols[field][self.n - 1]
+
+    def time_ns(self) -> int:
+        return self.times[self.n - 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +222,9 @@ class Context:
         try:
             return self._symbols[symbol]
         except KeyError:
-            raise ConfigError(f"unknown symbol {symbol!r}", hint=f"known: {', '.join(self.symbols)}") from None
+            raise ConfigError(
+                f"unknown symbol {symbol!r}", hint=f"known: {', '.join(self.symbols)}"
+            ) from None
 
     def data(self, symbol: str | None = None) -> dict[str, SeriesView]:
         """Past-only views of ``open, high, low, close, volume`` for ``symbol``."""
@@ -209,25 +236,29 @@ class Context:
 
     def bar(self, symbol: str | None = None) -> Bar:
         sd = self._sd(symbol)
-        if not sd.times:
+        i = sd.n - 1
+        if i < 0:
             raise LookAheadError(f"{sd.symbol} has no bar yet")
         c = sd.cols
         return Bar(
             sd.symbol,
-            pd.Timestamp(sd.times[-1], tz="UTC"),
-            c["open"][-1],
-            c["high"][-1],
-            c["low"][-1],
-            c["close"][-1],
-            c["volume"][-1],
+            pd.Timestamp(sd.times[i], tz="UTC"),
+            c["open"][i],
+            c["high"][i],
+            c["low"][i],
+            c["close"][i],
+            c["volume"][i],
         )
 
     def history(self, symbol: str | None = None, n: int | None = None) -> pd.DataFrame:
         """The bars of ``symbol`` up to and including now (the last ``n`` if given)."""
         sd = self._sd(symbol)
-        start = 0 if n is None else max(len(sd.times) - n, 0)
-        index = pd.DatetimeIndex(np.array(sd.times[start:], dtype="datetime64[ns]"), tz="UTC")
-        return pd.DataFrame({f: sd.cols[f][start:] for f in FIELDS}, index=index)
+        end = sd.n
+        start = 0 if n is None else max(end - n, 0)
+        index = pd.DatetimeIndex(np.array(sd.times[start:end], dtype="datetime64[ns]"))
+        return pd.DataFrame(
+            {f: sd.cols[f][start:end] for f in FIELDS}, index=index.tz_localize("UTC")
+        )
 
     def indicator(
         self, indicator: Any, symbol: str | None = None, inputs: str | Sequence[str] | None = None
@@ -269,9 +300,7 @@ class Context:
     ) -> None:
         """Hold this much of ``symbol`` after execution (replaces working target orders)."""
         sym = self._sd(symbol).symbol
-        self.intents.append(
-            TargetIntent(sym, self.time, quantity, notional, percent, reason, stop)
-        )
+        self.intents.append(TargetIntent(sym, self.time, quantity, notional, percent, reason, stop))
 
     def order(
         self,
@@ -309,6 +338,8 @@ class Context:
     def sell(self, quantity: float | None = None, **kwargs: Any) -> None:
         self.order(Side.SELL, quantity, **kwargs)
 
-    def cancel(self, order_id: str | None = None, *, symbol: str | None = None, reason: str = "") -> None:
+    def cancel(
+        self, order_id: str | None = None, *, symbol: str | None = None, reason: str = ""
+    ) -> None:
         """Cancel one working order, or every working order of ``symbol`` (all if neither)."""
         self.intents.append(CancelIntent(self.time, order_id, symbol, reason))

@@ -4,7 +4,7 @@
 
     WorkbenchError                 base; ``str(e)`` is one line: the problem and the fix
     ├── ConfigError                fix the command line, the parameters or the config file
-    │   └── ParameterError         a strategy parameter is unknown, out of range or violates a constraint
+    │   └── ParameterError         unknown, out of range, or breaking a constraint
     ├── DataError                  the data is malformed or cannot be read; fix the file or the spec
     │   └── DataSourceError        the source spec is unknown or the source cannot be reached
     ├── StrategyError              a bug in strategy code
@@ -39,7 +39,7 @@ class ConfigError(WorkbenchError):
 
 
 class ParameterError(ConfigError):
-    """A strategy parameter is unknown, of the wrong type, out of range, or violates a constraint."""
+    """A strategy parameter is unknown, of the wrong type, out of range, or breaks a constraint."""
 
 
 class DataError(WorkbenchError):
@@ -67,9 +67,7 @@ class BrokerError(WorkbenchError):
 
     exit_code = 5
 
-    def __init__(
-        self, message: str, *, hint: str | None = None, code: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, code: int | None = None) -> None:
         self.code = code
         super().__init__(message, hint=hint)
 

@@ -36,7 +36,9 @@ FIELDS = (
     "bar_time",
 )
 SECRET_ENV = ("APCA_API_SECRET_KEY", "APCA_API_KEY_ID", "WORKBENCH_DASHBOARD_TOKEN")
-_SECRET_PATTERN = re.compile(r"(?i)(\w*(?:secret|token|password|api[_-]?key)\w*)([\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)")
+_SECRET_PATTERN = re.compile(
+    r"(?i)(\w*(?:secret|token|password|api[_-]?key)\w*)([\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"
+)
 
 
 def redact(text: str) -> str:
@@ -72,7 +74,11 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
-        parts = [f"{name}={_plain(record.__dict__[name])}" for name in FIELDS if record.__dict__.get(name) is not None]
+        parts = [
+            f"{name}={_plain(record.__dict__[name])}"
+            for name in FIELDS
+            if record.__dict__.get(name) is not None
+        ]
         tail = f"  [{' '.join(parts)}]" if parts else ""
         return redact(f"{ts} {record.levelname.lower():<7} {record.getMessage()}{tail}")
 

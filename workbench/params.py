@@ -25,7 +25,9 @@ _OPS = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_]\w*|-?\d+(?:\.\d+)?)\s*(<=|>=|==|!=|<|>)\s*([A-Za-z_]\w*|-?\d+(?:\.\d+)?)\s*$")
+_CONSTRAINT = re.compile(
+    r"^\s*([A-Za-z_]\w*|-?\d+(?:\.\d+)?)\s*(<=|>=|==|!=|<|>)\s*([A-Za-z_]\w*|-?\d+(?:\.\d+)?)\s*$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +144,10 @@ class ParamSpace:
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params.items()}
 
-    def resolve(self, values: Mapping[str, Any] | None = None, *, strategy: str = "") -> dict[str, Any]:
-        """Defaults overlaid with ``values``, each validated; raise on unknown names or constraints."""
+    def resolve(
+        self, values: Mapping[str, Any] | None = None, *, strategy: str = ""
+    ) -> dict[str, Any]:
+        """Defaults overlaid with ``values``, each validated; unknown names raise."""
         values = dict(values or {})
         where = f" of {strategy}" if strategy else ""
         unknown = sorted(set(values) - set(self.params))
@@ -179,6 +183,8 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ParameterError(f"--param {item!r}: expected NAME=VALUE", hint="e.g. --param fast=50")
+            raise ParameterError(
+                f"--param {item!r}: expected NAME=VALUE", hint="e.g. --param fast=50"
+            )
         out[name.strip()] = value.strip()
     return out

@@ -106,7 +106,7 @@ def resolve_strategy(spec: str | type[Strategy] | Strategy) -> type[Strategy]:
     if not sep:
         raise ConfigError(
             f"unknown strategy {spec!r}",
-            hint=f"built-in: {', '.join(BUILTIN)}; or give an import path like mypkg.mymod:MyStrategy",
+            hint=f"built-in: {', '.join(BUILTIN)}; or an import path like mypkg.mymod:MyStrategy",
         )
     try:
         module = importlib.import_module(module_name)
@@ -121,7 +121,9 @@ def resolve_strategy(spec: str | type[Strategy] | Strategy) -> type[Strategy]:
     return cls
 
 
-def make_strategy(spec: str | type[Strategy] | Strategy, params: Mapping[str, Any] | None = None) -> Strategy:
+def make_strategy(
+    spec: str | type[Strategy] | Strategy, params: Mapping[str, Any] | None = None
+) -> Strategy:
     """An instance of ``spec`` with validated ``params`` (an instance passes through if none)."""
     if isinstance(spec, Strategy) and not params:
         return spec

@@ -16,8 +16,17 @@ def record(msg: str, **extra) -> logging.LogRecord:
 
 def test_json_line_has_the_trading_fields() -> None:
     line = JsonFormatter().format(
-        record("order filled", strategy="ma_crossover", order_id="o-1", symbol="SPY", side="buy",
-               quantity=3.0, price=101.5, balance=9_000.0, reason="signal=MA_CROSS_BUY")
+        record(
+            "order filled",
+            strategy="ma_crossover",
+            order_id="o-1",
+            symbol="SPY",
+            side="buy",
+            quantity=3.0,
+            price=101.5,
+            balance=9_000.0,
+            reason="signal=MA_CROSS_BUY",
+        )
     )
     doc = json.loads(line)
     assert doc["msg"] == "order filled" and doc["level"] == "info"

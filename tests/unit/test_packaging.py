@@ -58,3 +58,12 @@ def test_cli_help_lists_commands() -> None:
     assert out.returncode == 0
     for command in ("data", "backtest"):
         assert command in out.stdout
+
+
+def test_top_level_functions_are_not_shadowed_by_subpackages() -> None:
+    code = (
+        "import workbench.backtesting.engine, workbench.data.resample, workbench; "
+        "from workbench import backtest, resample; "
+        "assert callable(backtest) and callable(resample), (backtest, resample)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from workbench.backtest.metrics import drawdown
+from workbench.backtesting.metrics import drawdown
 from workbench.errors import DataError
 
 __all__ = ["plot_equity", "plot_trades"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.backtest.metrics import METRICS, compute_metrics, drawdown
+from workbench.backtesting.metrics import METRICS, compute_metrics, drawdown
 from workbench.errors import ConfigError, DataError
 
 

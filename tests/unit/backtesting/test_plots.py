@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from workbench.backtest.plots import plot_equity, plot_trades
+from workbench.backtesting.plots import plot_equity, plot_trades
 from workbench.errors import DataError
 
 matplotlib.use("Agg")  # headless: no window, PNG output

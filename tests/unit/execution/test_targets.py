@@ -1,0 +1,47 @@
+"""Targets into orders, table by table: (position, target) -> orders."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from workbench.execution.targets import orders_for_target
+from workbench.intents import TargetIntent
+from workbench.orders import Side
+
+T = pd.Timestamp("2024-01-02", tz="UTC")
+
+
+def _orders(position: float, price: float, equity: float, **target: float):
+    intent = TargetIntent("X", T, reason="R", **target)
+    return [
+        (o.side, o.quantity, o.notional)
+        for o in orders_for_target(intent, position=position, price=price, equity=equity)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("position", "target", "expected"),
+    [
+        (0, {"percent": 1.0}, [(Side.BUY, None, 10_000.0)]),
+        (0, {"percent": 0.5}, [(Side.BUY, None, 5_000.0)]),
+        (0, {"percent": 0.0}, []),
+        (50, {"percent": 0.0}, [(Side.SELL, 50, None)]),
+        (50, {"percent": 1.0}, [(Side.BUY, None, 5_000.0)]),  # holds 5,000 of 10,000
+        (50, {"percent": 0.25}, [(Side.SELL, 25.0, None)]),
+        (50, {"percent": -0.5}, [(Side.SELL, 50, None), (Side.SELL, None, 5_000.0)]),
+        (-20, {"percent": 0.3}, [(Side.BUY, 20, None), (Side.BUY, None, 3_000.0)]),
+        (0, {"notional": 2_500.0}, [(Side.BUY, None, 2_500.0)]),
+        (10, {"quantity": 4.0}, [(Side.SELL, 6.0, None)]),
+        (10, {"quantity": 10.0}, []),
+        (0, {"quantity": -3.0}, [(Side.SELL, 3.0, None)]),
+    ],
+)
+def test_target_table(position: float, target: dict, expected: list) -> None:
+    assert _orders(position, 100.0, 10_000.0, **target) == expected
+
+
+def test_reason_travels_with_every_order() -> None:
+    intent = TargetIntent("X", T, percent=-1.0, reason="FLIP")
+    orders = orders_for_target(intent, position=5, price=10.0, equity=1_000.0)
+    assert [o.reason for o in orders] == ["FLIP", "FLIP"]

@@ -1,0 +1,75 @@
+"""The notebook face of the engine: ``backtest(strategy, bars, params=..., ...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from workbench.backtesting.engine import BacktestConfig, Engine
+from workbench.backtesting.result import BacktestResult
+from workbench.data.bars import BarsLike, as_symbol_map
+from workbench.sim.costs import Commission, Slippage
+from workbench.strategy import Strategy, make_strategy
+
+
+def load_universe(
+    data: str | BarsLike, start: Any = None, end: Any = None
+) -> dict[str, pd.DataFrame]:
+    """Bars for every symbol from a spec string, a frame or a dict, cut to ``[start, end]``."""
+    if isinstance(data, str):
+        from workbench.data.sources import load_symbols
+
+        return load_symbols(data, start=start, end=end)
+    bars = as_symbol_map(data)
+    if start is None and end is None:
+        return bars
+    lo = _utc(start)
+    hi = _utc(end)
+    out = {}
+    for sym, frame in bars.items():
+        cut = frame.loc[lo:hi]
+        cut.attrs = dict(frame.attrs)
+        out[sym] = cut
+    return out
+
+
+def _utc(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def backtest(
+    strategy: str | type[Strategy] | Strategy,
+    bars: str | BarsLike,
+    params: Mapping[str, Any] | None = None,
+    *,
+    cash: float = 100_000.0,
+    commission: Commission | float | str | None = None,
+    slippage: Slippage | float | str | None = None,
+    start: Any = None,
+    end: Any = None,
+    volume_limit: float | None = None,
+    lot_size: float | None = None,
+    periods_per_year: float | None = None,
+    progress: bool | None = None,
+) -> BacktestResult:
+    """Run ``strategy`` with ``params`` over ``bars``: a spec (``"sample:SPX"``), a frame or a dict.
+
+    ``commission`` as a number is a fraction of traded notional (0.001 = 0.1%);
+    ``slippage`` as a number is in basis points. See :mod:`workbench.sim.costs` for the rest.
+    """
+    instance = make_strategy(strategy, params)
+    config = BacktestConfig(
+        cash=cash,
+        commission=Commission.parse(commission),
+        slippage=Slippage.parse(slippage),
+        volume_limit=volume_limit,
+        lot_size=lot_size,
+        periods_per_year=periods_per_year,
+    )
+    universe = load_universe(bars, start, end)
+    return Engine(instance, universe, config, progress=progress).run()

@@ -1,0 +1,300 @@
+"""The event-driven backtester: bars one by one, as they would have arrived.
+
+At each time step, for every symbol with a bar at that time, in this order:
+
+1. pending orders are matched against the bar by the simulated broker
+   (fill rules: :mod:`workbench.sim.fills`), fills are booked;
+2. the portfolio is marked at the bar's close and equity is recorded;
+3. the bar is revealed to the strategy's context, then ``strategy.on_bar(ctx)`` decides;
+4. its intents go through the risk engine (when configured) and execution into orders,
+   which the broker can fill from the *next* bar on.
+
+A decision on bar t's close therefore fills at bar t+1's open at the earliest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from workbench.backtesting.result import BacktestResult
+from workbench.context import FIELDS, Context, SymbolData
+from workbench.data.bars import as_bars
+from workbench.errors import ConfigError, StrategyError, WorkbenchError
+from workbench.execution.targets import orders_for_target
+from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
+from workbench.orders import Order
+from workbench.portfolio import PositionView
+from workbench.sim.broker import SimulatedBroker
+from workbench.sim.costs import Commission, Slippage
+from workbench.strategy import Strategy
+
+#: Show a progress bar for runs longer than this many bars.
+PROGRESS_MIN_BARS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestConfig:
+    """Money and venue settings of one backtest."""
+
+    cash: float = 100_000.0
+    commission: Commission = field(default_factory=Commission)
+    slippage: Slippage = field(default_factory=Slippage)
+    volume_limit: float | None = None
+    lot_size: float | None = None
+    margin: float = 1.0
+    periods_per_year: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.cash, int | float) and math.isfinite(self.cash) and self.cash > 0):
+            raise ConfigError(f"cash must be a positive number, got {self.cash!r}")
+        if self.volume_limit is not None and not 0 < self.volume_limit <= 1:
+            raise ConfigError(
+                f"volume_limit must be in (0, 1], got {self.volume_limit}",
+                hint="it is the largest share of a bar's volume one order may take",
+            )
+
+
+IntentFilter = Callable[[list[Intent], Any], list[Intent]]
+
+
+class Engine:
+    """Runs one strategy over bars of one or more symbols with a simulated broker."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        bars: Mapping[str, pd.DataFrame],
+        config: BacktestConfig | None = None,
+        *,
+        risk: IntentFilter | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        if not bars:
+            raise ConfigError("no bars to backtest")
+        self.strategy = strategy
+        self.config = config or BacktestConfig()
+        self.bars = {s: as_bars(f, name=s) for s, f in bars.items()}
+        for sym, frame in self.bars.items():
+            if frame.empty:
+                raise ConfigError(f"{sym}: no bars in the chosen range")
+            if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
+                raise ConfigError(
+                    f"{sym}: timestamps are out of order or duplicated",
+                    hint="workbench.clean(bars, CleanPolicy(sort=True, drop_duplicates='last'))",
+                )
+        self.risk = risk
+        self.progress = progress
+        cfg = self.config
+        self.broker = SimulatedBroker(
+            cfg.cash,
+            commission=cfg.commission,
+            slippage=cfg.slippage,
+            volume_limit=cfg.volume_limit,
+            lot_size=cfg.lot_size,
+            margin=cfg.margin,
+        )
+        self._target_orders: dict[str, list[str]] = {}
+
+    # -- context callbacks (read-only views) ----------------------------------
+    def _cash_equity(self) -> tuple[float, float]:
+        pf = self.broker.portfolio
+        return pf.cash, pf.equity
+
+    def _position(self, symbol: str) -> PositionView:
+        return self.broker.portfolio.view(symbol)
+
+    def _open_orders(self, symbol: str | None) -> list[Order]:
+        orders = self.broker.get_open_orders()
+        return orders if symbol is None else [o for o in orders if o.symbol == symbol]
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self) -> BacktestResult:
+        symbols = list(self.bars)
+        times_by_symbol = {s: self.bars[s].index.as_unit("ns").asi8 for s in symbols}
+        data = {
+            s: SymbolData(
+                s,
+                {f: self.bars[s][f].to_numpy(dtype=float) for f in FIELDS},
+                times_by_symbol[s].tolist(),
+            )
+            for s in symbols
+        }
+        ctx = Context(data, self._cash_equity, self._position, self._open_orders)
+        try:
+            self.strategy.init(ctx)
+        except WorkbenchError:
+            raise
+        except Exception as exc:
+            raise StrategyError(f"{self.strategy.label()}.init failed: {exc!r}") from exc
+        ctx.initialized = True
+
+        if len(symbols) == 1:
+            times = times_by_symbol[symbols[0]]
+        else:
+            times = np.unique(np.concatenate(list(times_by_symbol.values())))
+        n = len(times)
+        steps: Any = range(n)
+        show = self.progress if self.progress is not None else n >= PROGRESS_MIN_BARS
+        if show:
+            steps = tqdm(
+                steps, desc=f"backtest {self.strategy.label()}", unit="bar", mininterval=0.5
+            )
+        if len(symbols) == 1:
+            equity, cash = self._loop_single(ctx, data[symbols[0]], times.tolist(), steps)
+        else:
+            rows_at = _rows_by_time(times, times_by_symbol)
+            equity, cash = self._loop_many(ctx, data, times.tolist(), rows_at, steps)
+        index = pd.DatetimeIndex(times.astype("datetime64[ns]")).tz_localize("UTC")
+        equity_s = pd.Series(equity, index=index, name="equity")
+        cash_s = pd.Series(cash, index=index, name="cash")
+        return BacktestResult.build(
+            strategy=self.strategy,
+            bars=self.bars,
+            config=self.config,
+            broker=self.broker,
+            equity=equity_s,
+            cash=cash_s,
+            exposure=equity_s - cash_s,
+        )
+
+    def _loop_single(
+        self, ctx: Context, sd: SymbolData, times: list[int], steps: Any
+    ) -> tuple[list[float], list[float]]:
+        """One symbol: the same steps as :meth:`_loop_many`, with the lookups hoisted."""
+        sym = sd.symbol
+        o_, h_, l_, c_, v_ = (sd.cols[f] for f in FIELDS)
+        broker = self.broker
+        has_open = broker.has_open_orders
+        portfolio = broker.portfolio
+        positions = portfolio.positions
+        on_bar = self.strategy.on_bar
+        n = len(times)
+        equity = [0.0] * n
+        cash = [0.0] * n
+        for k in steps:
+            if has_open(sym):
+                t = pd.Timestamp(times[k], tz="UTC")
+                broker.process_bar(sym, t, o_[k], h_[k], l_[k], c_[k], v_[k])
+            sd.n = k + 1
+            pos = positions.get(sym)
+            held = 0.0
+            if pos is not None:
+                pos.last_price = close = c_[k]
+                held = pos.quantity * close
+            money = portfolio.cash
+            cash[k] = money
+            equity[k] = money + held
+            ctx._time_ns = times[k]
+            ctx._time = None
+            try:
+                on_bar(ctx)
+            except WorkbenchError:
+                raise
+            except Exception as exc:
+                raise self._strategy_error(ctx, exc) from exc
+            if ctx.intents:
+                self._execute(ctx)
+        return equity, cash
+
+    def _loop_many(
+        self,
+        ctx: Context,
+        data: dict[str, SymbolData],
+        times: list[int],
+        rows_at: list[list[tuple[str, int]]],
+        steps: Any,
+    ) -> tuple[list[float], list[float]]:
+        broker = self.broker
+        portfolio = broker.portfolio
+        n = len(times)
+        equity = [0.0] * n
+        cash = [0.0] * n
+        for k in steps:
+            for sym, i in rows_at[k]:
+                sd = data[sym]
+                c = sd.cols
+                if broker.has_open_orders(sym):
+                    t = pd.Timestamp(times[k], tz="UTC")
+                    broker.process_bar(
+                        sym,
+                        t,
+                        c["open"][i],
+                        c["high"][i],
+                        c["low"][i],
+                        c["close"][i],
+                        c["volume"][i],
+                    )
+                pos = portfolio.positions.get(sym)
+                if pos is not None:
+                    pos.last_price = c["close"][i]
+                sd.n = i + 1
+            cash[k] = portfolio.cash
+            equity[k] = portfolio.equity
+            ctx._advance(times[k])
+            try:
+                self.strategy.on_bar(ctx)
+            except WorkbenchError:
+                raise
+            except Exception as exc:
+                raise self._strategy_error(ctx, exc) from exc
+            if ctx.intents:
+                self._execute(ctx)
+        return equity, cash
+
+    def _strategy_error(self, ctx: Context, exc: Exception) -> StrategyError:
+        return StrategyError(f"{self.strategy.label()}.on_bar failed at {ctx.time}: {exc!r}")
+
+    def _execute(self, ctx: Context) -> None:
+        intents = ctx.intents
+        ctx.intents = []
+        broker = self.broker
+        broker.set_time(ctx.time)
+        if self.risk is not None:
+            intents = self.risk(intents, self)
+        portfolio = broker.portfolio
+        for intent in intents:
+            if isinstance(intent, CancelIntent):
+                self._cancel(intent)
+            elif isinstance(intent, OrderIntent):
+                broker.submit_order(intent.request)
+            elif isinstance(intent, TargetIntent):
+                for order_id in self._target_orders.pop(intent.symbol, []):
+                    if broker.get_order(order_id).status.is_open:
+                        broker.cancel_order(order_id)
+                requests = orders_for_target(
+                    intent,
+                    position=portfolio.quantity(intent.symbol),
+                    price=ctx._sd(intent.symbol).last("close"),
+                    equity=portfolio.equity,
+                    lot_size=self.config.lot_size,
+                )
+                ids = [broker.submit_order(r).id for r in requests]
+                if ids:
+                    self._target_orders[intent.symbol] = ids
+
+    def _cancel(self, intent: CancelIntent) -> None:
+        broker = self.broker
+        if intent.order_id is not None:
+            broker.cancel_order(intent.order_id)
+            return
+        for order in broker.get_open_orders():
+            if intent.symbol is None or order.symbol == intent.symbol:
+                broker.cancel_order(order.id)
+
+
+def _rows_by_time(
+    times: np.ndarray, times_by_symbol: dict[str, np.ndarray]
+) -> list[list[tuple[str, int]]]:
+    """For each merged time step, the (symbol, row) pairs that have a bar then."""
+    out: list[list[tuple[str, int]]] = [[] for _ in range(len(times))]
+    for sym, ts in times_by_symbol.items():
+        for row, k in enumerate(np.searchsorted(times, ts).tolist()):
+            out[k].append((sym, row))
+    return out

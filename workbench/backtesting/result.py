@@ -1,0 +1,288 @@
+"""What a backtest returns: trades, orders, fills, the equity curve and metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.backtesting.metrics import compute_metrics
+from workbench.backtesting.trades import build_trades
+from workbench.context import SeriesView
+from workbench.data.bars import periods_per_year
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from workbench.backtesting.engine import BacktestConfig
+    from workbench.sim.broker import SimulatedBroker
+    from workbench.strategy import Strategy
+
+ORDER_COLUMNS = [
+    "id",
+    "symbol",
+    "side",
+    "type",
+    "quantity",
+    "notional",
+    "limit_price",
+    "stop_price",
+    "tif",
+    "status",
+    "filled_quantity",
+    "average_price",
+    "commission",
+    "created_at",
+    "updated_at",
+    "reason",
+    "status_reason",
+]
+FILL_COLUMNS = [
+    "time",
+    "order_id",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "commission",
+    "slippage",
+    "reason",
+]
+
+
+@dataclass
+class BacktestResult:
+    """The outcome of one run. ``trades`` has one row per round trip (FIFO), closed or open."""
+
+    strategy: str
+    params: dict[str, Any]
+    trades: pd.DataFrame
+    orders: pd.DataFrame
+    fills: pd.DataFrame
+    equity: pd.Series
+    cash: pd.Series
+    market_value: pd.Series
+    metrics: dict[str, float]
+    bars: dict[str, pd.DataFrame] = field(repr=False)
+    risk_events: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["time", "rule", "action", "reason"])
+    )
+    indicators: dict[str, pd.Series] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        strategy: Strategy,
+        bars: dict[str, pd.DataFrame],
+        config: BacktestConfig,
+        broker: SimulatedBroker,
+        equity: pd.Series,
+        cash: pd.Series,
+        exposure: pd.Series,
+    ) -> BacktestResult:
+        last = {s: float(f["close"].iloc[-1]) for s, f in bars.items()}
+        trades = build_trades(broker.fills, last, equity.index)
+        fills = pd.DataFrame(
+            [
+                {
+                    "time": f.time,
+                    "order_id": f.order_id,
+                    "symbol": f.symbol,
+                    "side": str(f.side),
+                    "quantity": f.quantity,
+                    "price": f.price,
+                    "commission": f.commission,
+                    "slippage": f.slippage,
+                    "reason": f.reason,
+                }
+                for f in broker.fills
+            ],
+            columns=FILL_COLUMNS,
+        )
+        orders = pd.DataFrame([_order_row(o) for o in broker.orders], columns=ORDER_COLUMNS)
+        ppy = config.periods_per_year or (
+            periods_per_year(equity.index) if len(equity) > 1 else 252.0
+        )
+        traded = float((fills["quantity"] * fills["price"]).sum()) if len(fills) else 0.0
+        closed = trades[trades["status"] == "closed"]
+        metrics = compute_metrics(
+            equity,
+            closed,
+            periods_per_year=ppy,
+            exposure=(exposure.abs() > 1e-12),
+            turnover_notional=traded,
+        )
+        metrics["fees"] = float(fills["commission"].sum()) if len(fills) else 0.0
+        metrics["open_trades"] = float((trades["status"] == "open").sum())
+        return cls(
+            strategy=strategy.label(),
+            params=dict(strategy.p),
+            trades=trades,
+            orders=orders,
+            fills=fills,
+            equity=equity,
+            cash=cash,
+            market_value=exposure.rename("market_value"),
+            metrics=metrics,
+            bars=bars,
+            indicators=_indicator_series(strategy, bars),
+        )
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity.iloc[-1])
+
+    def summary(self) -> str:
+        """A readable table of the main metrics."""
+        lines = [f"{self.strategy} ({', '.join(f'{k}={v}' for k, v in self.params.items())})"]
+        for key in (
+            "total_return",
+            "cagr",
+            "annual_volatility",
+            "sharpe",
+            "sortino",
+            "max_drawdown",
+            "max_drawdown_duration_days",
+            "calmar",
+            "win_rate",
+            "profit_factor",
+            "number_of_trades",
+            "exposure",
+            "fees",
+            "final_equity",
+        ):
+            if key in self.metrics:
+                lines.append(f"  {key:<28} {_fmt(key, self.metrics[key])}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: metrics, trades (ISO 8601 times), final equity, params."""
+        trades = self.trades.copy()
+        for c in ("entry_time", "exit_time"):
+            trades[c] = trades[c].map(lambda t: None if pd.isna(t) else t.isoformat())
+        return {
+            "strategy": self.strategy,
+            "params": self.params,
+            "metrics": {k: _json_number(v) for k, v in self.metrics.items()},
+            "final_equity": self.final_equity,
+            "trades": [
+                {k: _json_number(v) for k, v in row.items()} for row in trades.to_dict("records")
+            ],
+            "risk_events": [
+                {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
+                for row in self.risk_events.to_dict("records")
+            ],
+        }
+
+    def plot(self) -> list[Figure]:
+        """Equity with drawdown, and price with indicators and trade markers (one per symbol)."""
+        from workbench.backtesting.plots import plot_equity, plot_trades
+
+        figs = [
+            plot_equity(self.equity, risk_events=self.risk_events, title=f"{self.strategy} equity")
+        ]
+        for sym, frame in self.bars.items():
+            inds = {
+                k.split(":", 1)[1]: v for k, v in self.indicators.items() if k.startswith(f"{sym}:")
+            }
+            figs.append(
+                plot_trades(
+                    frame, self.trades[self.trades["symbol"] == sym], indicators=inds, title=sym
+                )
+            )
+        return figs
+
+    def save(self, out: str | Path) -> dict[str, Path]:
+        """Write trades.csv, orders.csv, fills.csv, equity.csv, metrics.json and PNG plots."""
+        import matplotlib.pyplot as plt
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "trades": out / "trades.csv",
+            "orders": out / "orders.csv",
+            "fills": out / "fills.csv",
+            "equity": out / "equity.csv",
+            "metrics": out / "metrics.json",
+        }
+        self.trades.to_csv(paths["trades"], index=False)
+        self.orders.to_csv(paths["orders"], index=False)
+        self.fills.to_csv(paths["fills"], index=False)
+        pd.DataFrame(
+            {"equity": self.equity, "cash": self.cash, "market_value": self.market_value}
+        ).to_csv(paths["equity"], index_label="time")
+        doc = {
+            "strategy": self.strategy,
+            "params": self.params,
+            "metrics": self.to_dict()["metrics"],
+        }
+        paths["metrics"].write_text(json.dumps(doc, indent=2) + "\n")
+        for i, fig in enumerate(self.plot()):
+            name = "equity.png" if i == 0 else f"trades_{list(self.bars)[i - 1]}.png"
+            fig.savefig(out / name, dpi=100)
+            plt.close(fig)
+            paths[name] = out / name
+        return paths
+
+
+def _order_row(o: Any) -> dict[str, Any]:
+    r = o.request
+    return {
+        "id": o.id,
+        "symbol": r.symbol,
+        "side": str(r.side),
+        "type": str(r.type),
+        "quantity": o.quantity if o.quantity is not None else r.quantity,
+        "notional": r.notional,
+        "limit_price": r.limit_price,
+        "stop_price": r.stop_price,
+        "tif": str(r.tif),
+        "status": str(o.status),
+        "filled_quantity": o.filled_quantity,
+        "average_price": o.average_price,
+        "commission": o.commission,
+        "created_at": o.created_at,
+        "updated_at": o.updated_at,
+        "reason": r.reason,
+        "status_reason": o.status_reason,
+    }
+
+
+def _indicator_series(strategy: Any, bars: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
+    """Indicator views the strategy kept as attributes, as series for plots (``SYMBOL:name``)."""
+    out: dict[str, pd.Series] = {}
+    for attr, value in vars(strategy).items():
+        if isinstance(value, SeriesView):
+            sym = value.name.split(".", 1)[0]
+            frame = bars.get(sym)
+            if frame is not None and len(value) == len(frame):
+                out[f"{sym}:{attr}"] = pd.Series(value.values, index=frame.index, name=attr)
+    return out
+
+
+def _json_number(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v
+
+
+def _fmt(key: str, v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if key in ("total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "exposure"):
+        return f"{v:.2%}"
+    if key in ("final_equity", "fees"):
+        return f"{v:,.2f}"
+    if key == "number_of_trades":
+        return f"{v:.0f}"
+    return f"{v:.3f}"

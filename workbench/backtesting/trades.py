@@ -1,0 +1,158 @@
+"""Round-trip trades from fills, matched first-in first-out per symbol.
+
+Each opening order becomes a lot (its partial fills merged at their average price);
+closing fills consume the oldest lots first, and every (lot, closing order) pair is
+one trade row. Commissions are split pro rata to quantity, so the trades' ``pnl``
+(net of fees) plus the open trades' unrealised ``pnl`` adds up to the change in equity.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from workbench.orders import Fill
+from workbench.portfolio import QUANTITY_EPSILON
+
+COLUMNS = [
+    "symbol",
+    "direction",
+    "status",
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "quantity",
+    "pnl",
+    "return",
+    "fees",
+    "entry_reason",
+    "exit_reason",
+    "entry_order_id",
+    "exit_order_id",
+    "bars_held",
+]
+
+
+@dataclass(slots=True)
+class _Lot:
+    direction: int
+    quantity: float
+    price: float
+    fees: float  # entry commission not yet assigned to a trade
+    time: pd.Timestamp
+    reason: str
+    order_id: str
+    serial: int  # identifies the lot: one order may open several lots
+    touched: bool = False  # partly closed: later fills of its order open a new lot
+
+
+def build_trades(
+    fills: list[Fill],
+    last_prices: dict[str, float] | None = None,
+    index: pd.DatetimeIndex | None = None,
+) -> pd.DataFrame:
+    """Trades from ``fills`` (in time order); open lots are marked at ``last_prices``."""
+    lots: dict[str, deque[_Lot]] = {}
+    rows: list[dict] = []
+    exit_acc: dict[tuple[int, str], dict] = {}
+    serial = 0
+    for fill in fills:
+        queue = lots.setdefault(fill.symbol, deque())
+        sign = fill.side.sign
+        qty = fill.quantity
+        fee_per_unit = fill.commission / fill.quantity if fill.quantity else 0.0
+        while qty > QUANTITY_EPSILON and queue and queue[0].direction != sign:
+            lot = queue[0]
+            take = min(qty, lot.quantity)
+            entry_fee = lot.fees * take / lot.quantity
+            exit_fee = fee_per_unit * take
+            key = (lot.serial, fill.order_id)
+            acc = exit_acc.get(key)
+            if acc is None:
+                acc = exit_acc[key] = {
+                    "symbol": fill.symbol,
+                    "direction": "long" if lot.direction > 0 else "short",
+                    "status": "closed",
+                    "entry_time": lot.time,
+                    "exit_time": fill.time,
+                    "entry_price": lot.price,
+                    "_exit_value": 0.0,
+                    "quantity": 0.0,
+                    "fees": 0.0,
+                    "entry_reason": lot.reason,
+                    "exit_reason": fill.reason,
+                    "entry_order_id": lot.order_id,
+                    "exit_order_id": fill.order_id,
+                }
+                rows.append(acc)
+            acc["_exit_value"] += fill.price * take
+            acc["quantity"] += take
+            acc["fees"] += entry_fee + exit_fee
+            acc["exit_time"] = fill.time
+            lot.quantity -= take
+            lot.fees -= entry_fee
+            lot.touched = True
+            qty -= take
+            if lot.quantity <= QUANTITY_EPSILON:
+                queue.popleft()
+        if qty > QUANTITY_EPSILON:
+            fees = fee_per_unit * qty
+            last = queue[-1] if queue else None
+            if last is not None and last.order_id == fill.order_id and not last.touched:
+                total = last.quantity + qty
+                last.price = (last.price * last.quantity + fill.price * qty) / total
+                last.quantity = total
+                last.fees += fees
+            else:
+                serial += 1
+                queue.append(
+                    _Lot(sign, qty, fill.price, fees, fill.time, fill.reason, fill.order_id, serial)
+                )
+    for row in rows:
+        row["exit_price"] = row.pop("_exit_value") / row["quantity"]
+    for symbol, queue in lots.items():
+        mark = (last_prices or {}).get(symbol, np.nan)
+        for lot in queue:
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "direction": "long" if lot.direction > 0 else "short",
+                    "status": "open",
+                    "entry_time": lot.time,
+                    "exit_time": pd.NaT,
+                    "entry_price": lot.price,
+                    "exit_price": mark,
+                    "quantity": lot.quantity,
+                    "fees": lot.fees,
+                    "entry_reason": lot.reason,
+                    "exit_reason": "",
+                    "entry_order_id": lot.order_id,
+                    "exit_order_id": "",
+                }
+            )
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+        for c in ("entry_time", "exit_time"):
+            frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
+        for c in ("entry_price", "exit_price", "quantity", "pnl", "return", "fees", "bars_held"):
+            frame[c] = pd.Series(dtype=float)
+        return frame
+    direction = np.where(frame["direction"] == "long", 1.0, -1.0)
+    gross = (frame["exit_price"] - frame["entry_price"]) * frame["quantity"] * direction
+    frame["pnl"] = gross - frame["fees"]
+    frame["return"] = frame["pnl"] / (frame["entry_price"] * frame["quantity"])
+    for c in ("entry_time", "exit_time"):
+        frame[c] = pd.to_datetime(frame[c], utc=True)
+    if index is not None and len(index):
+        entry = index.searchsorted(frame["entry_time"])
+        end = frame["exit_time"].fillna(index[-1])
+        frame["bars_held"] = (index.searchsorted(end) - entry).astype(float)
+    else:
+        frame["bars_held"] = np.nan
+    frame = frame.sort_values(["entry_time", "exit_time"], kind="stable", na_position="last")
+    return frame[COLUMNS].reset_index(drop=True)

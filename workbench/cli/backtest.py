@@ -1,0 +1,76 @@
+"""``workbench backtest``: one event-driven run, printed as a table, JSON, or files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "backtest",
+        help="run a strategy through the event-driven backtester",
+        description="Run a strategy bar by bar over a data spec and report trades and metrics.",
+    )
+    p.add_argument("--strategy", required=True, help="built-in name (ma_crossover) or module:Class")
+    p.add_argument("--data", default="sample:SPX", help="data spec (default: sample:SPX)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="strategy parameter (repeatable)",
+    )
+    p.add_argument("--start", help="first bar (inclusive), e.g. 2007-01-01")
+    p.add_argument("--end", help="last bar (inclusive)")
+    p.add_argument("--cash", type=float, default=100_000.0, help="starting cash (default 100000)")
+    p.add_argument(
+        "--commission",
+        default=None,
+        help="fraction of notional (0.001) or per_share=..,percent=..,minimum=..",
+    )
+    p.add_argument(
+        "--slippage",
+        default=None,
+        help="basis points (5 or 5bps) or range=FRACTION of the bar's range",
+    )
+    p.add_argument(
+        "--volume-limit",
+        type=float,
+        default=None,
+        help="largest share of a bar's volume one order may take",
+    )
+    p.add_argument(
+        "--out", help="folder for trades.csv, orders.csv, equity.csv, metrics.json and plots"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.backtesting.api import backtest
+    from workbench.params import parse_assignments
+
+    result = backtest(
+        args.strategy,
+        args.data,
+        parse_assignments(args.param),
+        cash=args.cash,
+        commission=args.commission,
+        slippage=args.slippage,
+        start=args.start,
+        end=args.end,
+        volume_limit=args.volume_limit,
+        progress=False if args.json else None,
+    )
+    if args.out:
+        paths = result.save(args.out)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=None)
+        sys.stdout.write("\n")
+        return 0
+    print(result.summary())
+    if args.out:
+        print(f"wrote {len(paths)} files to {args.out}")
+    return 0

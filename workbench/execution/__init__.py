@@ -1,0 +1,1 @@
+"""Execution: strategy intents (after risk) into broker orders."""

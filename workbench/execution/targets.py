@@ -1,0 +1,64 @@
+"""Turn a target holding into the orders that reach it.
+
+Sizing convention, shared by the event engine and the vectorized path:
+a target given as a value (``percent`` of equity or ``notional``) is valued with the
+decision bar's close. Increasing a position is sent as a *notional* order (cash to
+spend, fees included) that the broker resolves into a quantity at the fill price, so
+"all in" spends exactly the available cash whatever the next open is. Reducing or
+closing is sent as a quantity (the whole position when the target is zero). Going
+from long to short (or back) is a closing order followed by an opening one.
+"""
+
+from __future__ import annotations
+
+from workbench.intents import TargetIntent
+from workbench.orders import OrderRequest, Side
+
+#: Targets closer than this to the current holding (as a fraction of equity) send nothing.
+MIN_CHANGE = 1e-9
+
+
+def orders_for_target(
+    intent: TargetIntent,
+    *,
+    position: float,
+    price: float,
+    equity: float,
+    lot_size: float | None = None,
+) -> list[OrderRequest]:
+    """The orders that move ``position`` (signed quantity) to ``intent``'s target."""
+    sym, reason = intent.symbol, intent.reason
+    if intent.quantity is not None:
+        delta = intent.quantity - position
+        if lot_size:
+            delta = round(delta / lot_size) * lot_size
+        if abs(delta) * price <= MIN_CHANGE * max(abs(equity), 1.0):
+            return []
+        side = Side.BUY if delta > 0 else Side.SELL
+        return [OrderRequest(sym, side, quantity=abs(delta), reason=reason)]
+
+    desired = intent.notional if intent.notional is not None else intent.percent * equity
+    current = position * price
+    tiny = MIN_CHANGE * max(abs(equity), 1.0)
+    if abs(desired - current) <= tiny:
+        return []
+    orders: list[OrderRequest] = []
+    if desired == 0 or (position != 0 and (desired > 0) != (position > 0)):
+        # close what is held (the whole quantity, so nothing is left over)
+        side = Side.SELL if position > 0 else Side.BUY
+        if position != 0:
+            orders.append(OrderRequest(sym, side, quantity=abs(position), reason=reason))
+        current = 0.0
+    if desired == 0:
+        return orders
+    side = Side.BUY if desired > 0 else Side.SELL
+    if abs(desired) > abs(current):
+        orders.append(OrderRequest(sym, side, notional=abs(desired) - abs(current), reason=reason))
+    else:
+        qty = (abs(current) - abs(desired)) / price
+        if lot_size:
+            qty = (qty // lot_size) * lot_size
+        if qty > 0:
+            opposite = Side.SELL if side is Side.BUY else Side.BUY
+            orders.append(OrderRequest(sym, opposite, quantity=qty, reason=reason))
+    return orders

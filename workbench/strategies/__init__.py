@@ -1,0 +1,1 @@
+"""Reference strategies, one module each."""

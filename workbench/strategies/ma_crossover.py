@@ -1,0 +1,64 @@
+"""The reference strategy: a fast and a slow simple moving average of the close.
+
+"Crosses above" on bar t means ``fast[t] > slow[t]`` and ``fast[t-1] <= slow[t-1]``
+(both averages defined on both bars); "crosses below" is the mirror. The decision is
+taken on bar t's close and a market order fills at bar t+1's open. Long-only by
+default: a cross above buys ``fraction`` of equity, a cross below closes. With
+``allow_short`` a cross below goes short the same fraction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.context import Context
+from workbench.indicators import SMA
+from workbench.params import Param
+from workbench.strategy import Strategy
+
+BUY = "MA_CROSS_BUY"
+SELL = "MA_CROSS_SELL"
+SHORT = "MA_CROSS_SHORT"
+
+
+class MACrossover(Strategy):
+    name = "ma_crossover"
+    params = (
+        Param("fast", int, 50, low=1, high=10_000, doc="fast SMA window, in bars"),
+        Param("slow", int, 200, low=2, high=10_000, doc="slow SMA window, in bars"),
+        Param("allow_short", bool, False, doc="go short on a cross below instead of going flat"),
+        Param("fraction", float, 1.0, low=0.0001, high=1.0, doc="fraction of equity per position"),
+    )
+    constraints = ("fast < slow",)
+
+    def init(self, ctx: Context) -> None:
+        self.fast = ctx.indicator(SMA(self.p.fast))
+        self.slow = ctx.indicator(SMA(self.p.slow))
+
+    def on_bar(self, ctx: Context) -> None:
+        fast, slow = self.fast, self.slow
+        if len(fast) < 2:
+            return
+        f1, s1, f0, s0 = fast[-1], slow[-1], fast[-2], slow[-2]
+        if f1 > s1 and f0 <= s0:
+            ctx.target(percent=self.p.fraction, reason=BUY)
+        elif f1 < s1 and f0 >= s0:
+            if self.p.allow_short:
+                ctx.target(percent=-self.p.fraction, reason=SHORT)
+            else:
+                ctx.target(percent=0.0, reason=SELL)
+
+
+def crossings(fast: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean arrays: where ``fast`` crosses above and below ``slow`` (the rule above).
+
+    Causal: element t uses elements t and t-1 only. NaN (warm-up) never crosses.
+    """
+    fast = np.asarray(fast, dtype=float)
+    slow = np.asarray(slow, dtype=float)
+    above = np.zeros(len(fast), dtype=bool)
+    below = np.zeros(len(fast), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        above[1:] = (fast[1:] > slow[1:]) & (fast[:-1] <= slow[:-1])
+        below[1:] = (fast[1:] < slow[1:]) & (fast[:-1] >= slow[:-1])
+    return above, below
