@@ -73,7 +73,25 @@ class BrokerError(WorkbenchError):
 
 
 class TransientBrokerError(BrokerError):
-    """Temporary broker trouble (rate limit, 5xx, timeout, disconnect): safe to retry."""
+    """Temporary broker trouble (rate limit, 5xx, timeout, disconnect): safe to retry.
+
+    ``ambiguous`` says the request may have reached the broker (a timeout, a 5xx or a
+    dropped connection after sending): before resubmitting an order, look it up by its
+    client order id. ``retry_after`` is the wait the broker asked for, in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        code: int | None = None,
+        ambiguous: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        self.ambiguous = ambiguous
+        self.retry_after = retry_after
+        super().__init__(message, hint=hint, code=code)
 
 
 class OrderRejected(BrokerError):

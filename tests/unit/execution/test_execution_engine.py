@@ -1,0 +1,207 @@
+"""The execution engine against the simulated broker, with scripted broker trouble."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pandas as pd
+import pytest
+
+from workbench.broker import UpdateEvent
+from workbench.errors import OrderRejected, TransientBrokerError
+from workbench.execution.engine import (
+    ConflictPolicy,
+    ExecutionConfig,
+    ExecutionEngine,
+    RetryPolicy,
+    SymbolState,
+    client_order_id,
+)
+from workbench.intents import OrderIntent, TargetIntent
+from workbench.orders import OrderRequest, OrderType, Side
+from workbench.sim.broker import SimulatedBroker
+
+T0 = pd.Timestamp("2024-03-01", tz="UTC")
+T1 = pd.Timestamp("2024-03-02", tz="UTC")
+
+
+class FlakyBroker:
+    """The simulated broker behind a script of failures (a fake behind the protocol)."""
+
+    def __init__(self, inner: SimulatedBroker, submit: list[str] = (), lookup: list[str] = ()):
+        self.inner = inner
+        self.submit_script = list(submit)
+        self.lookup_script = list(lookup)
+        self.submit_calls = 0
+
+    def submit_order(self, request: OrderRequest):
+        self.submit_calls += 1
+        fault = self.submit_script.pop(0) if self.submit_script else None
+        if fault == "429":
+            raise TransientBrokerError("rate limited", code=429, retry_after=0.01)
+        if fault == "lost":  # timed out before reaching the broker
+            raise TransientBrokerError("timed out", ambiguous=True)
+        if fault == "created_504":  # the broker created it, then the gateway failed
+            self.inner.submit_order(request)
+            raise TransientBrokerError("504 gateway timeout", code=504, ambiguous=True)
+        if fault == "403":
+            raise OrderRejected("insufficient buying power", code=40310000)
+        return self.inner.submit_order(request)
+
+    def get_order_by_client_id(self, cid: str):
+        fault = self.lookup_script.pop(0) if self.lookup_script else None
+        if fault == "500":
+            raise TransientBrokerError("500", code=500, ambiguous=True)
+        return self.inner.get_order_by_client_id(cid)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def make(submit=(), lookup=(), **config) -> tuple[ExecutionEngine, FlakyBroker, list[float]]:
+    inner = SimulatedBroker(10_000.0)
+    inner.set_time(T0)
+    broker = FlakyBroker(inner, submit, lookup)
+    sleeps: list[float] = []
+    engine = ExecutionEngine(
+        broker, "ma_crossover", ExecutionConfig(**config), sleep=sleeps.append, seed=1
+    )
+    return engine, broker, sleeps
+
+
+def buy(qty: float = 5.0, **kw) -> OrderRequest:
+    return OrderRequest("SPY", Side.BUY, quantity=qty, reason="MA_CROSS_BUY", **kw)
+
+
+def test_client_order_ids_are_deterministic() -> None:
+    assert client_order_id("ma_crossover", "SPY", T0, 0) == "wb-ma_crossover-SPY-20240301T000000-0"
+    assert client_order_id("s", "X", T0, 1) != client_order_id("s", "X", T0, 0)
+    long = client_order_id("s" * 200, "X", T0, 0)
+    assert len(long) <= 128 and long == client_order_id("s" * 200, "X", T0, 0)
+
+
+@pytest.mark.parametrize(
+    ("script", "submit_calls"),
+    [
+        ([], 1),
+        (["429", "429", "429"], 4),
+        (["created_504"], 1),  # found by client order id: not sent again
+        (["lost"], 2),  # not found: sent again
+        (["lost", "429", "created_504"], 3),
+    ],
+)
+def test_exactly_one_order_per_intent(script: list[str], submit_calls: int) -> None:
+    engine, broker, sleeps = make(submit=script)
+    order = engine.submit(buy(), decision=T0)
+    assert order is not None
+    assert len(broker.inner.orders) == 1
+    assert broker.submit_calls == submit_calls
+    assert engine.state("SPY") is SymbolState.PENDING_ORDER
+    assert len(sleeps) == sum(1 for f in script if f in ("429", "lost"))
+
+
+def test_a_restarted_engine_resolves_the_duplicate_to_the_existing_order() -> None:
+    engine, broker, _ = make()
+    first = engine.submit(buy(), decision=T0)
+    again = ExecutionEngine(broker, "ma_crossover", sleep=lambda s: None)
+    second = again.submit(buy(), decision=T0)  # same decision after a restart
+    assert second is not None and second.id == first.id
+    assert len(broker.inner.orders) == 1
+
+
+def test_rejections_are_logged_with_the_code_and_not_retried(caplog) -> None:
+    engine, broker, sleeps = make(submit=["403"])
+    with caplog.at_level(logging.ERROR, logger="workbench.execution.engine"):
+        assert engine.submit(buy(), decision=T0) is None
+    assert broker.submit_calls == 1 and sleeps == []
+    record = next(r for r in caplog.records if r.event == "order_rejected")
+    assert "code=40310000" in record.reason and "insufficient buying power" in record.reason
+
+
+def test_repeated_failures_put_the_symbol_in_error_until_reset() -> None:
+    engine, broker, sleeps = make(submit=["429"] * 5, retry=RetryPolicy(max_attempts=5))
+    assert engine.submit(buy(), decision=T0) is None
+    assert engine.state("SPY") is SymbolState.ERROR
+    assert len(sleeps) == 4
+    assert engine.submit(buy(), decision=T1) is None  # refused without calling the broker
+    assert broker.submit_calls == 5
+    engine.reset("SPY")
+    assert engine.submit(buy(), decision=T1) is not None
+
+
+def test_lookup_failures_are_retried_before_deciding() -> None:
+    engine, broker, _ = make(submit=["created_504"], lookup=["500", "500"])
+    assert engine.submit(buy(), decision=T0) is not None
+    assert len(broker.inner.orders) == 1
+
+
+def test_backoff_grows_and_honours_retry_after() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=8.0, jitter=0.0)
+    rng = random.Random(0)
+    assert [policy.delay(a, rng) for a in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 8]
+    assert policy.delay(1, rng, retry_after=5.0) == 5.0
+    jittered = RetryPolicy(base_delay=1.0, jitter=0.25)
+    assert all(0.75 <= jittered.delay(1, rng) <= 1.25 for _ in range(50))
+
+
+def sell_limit() -> OrderRequest:
+    return OrderRequest(
+        "SPY", Side.SELL, quantity=5.0, type=OrderType.LIMIT, limit_price=999.0, reason="TP"
+    )
+
+
+def test_cancel_replace_cancels_the_working_opposite_order() -> None:
+    engine, broker, _ = make(conflict=ConflictPolicy.CANCEL_REPLACE)
+    sell = engine.submit(sell_limit(), decision=T0)
+    engine.submit(buy(), decision=T0)
+    assert broker.inner.get_order(sell.id).status == "canceled"
+    assert [o.side for o in broker.inner.get_open_orders()] == [Side.BUY]
+
+
+def test_wait_holds_the_new_order_until_the_working_one_is_done() -> None:
+    engine, broker, _ = make(conflict=ConflictPolicy.WAIT)
+    sell = engine.submit(sell_limit(), decision=T0)
+    assert engine.submit(buy(), decision=T0) is None
+    assert [o.side for o in broker.inner.get_open_orders()] == [Side.SELL]
+    broker.inner.cancel_order(sell.id)
+    for update in broker.inner.drain_updates():
+        engine.on_update(update)
+    assert [o.side for o in broker.inner.get_open_orders()] == [Side.BUY]
+
+
+def test_states_follow_partial_fills_and_fills(caplog) -> None:
+    inner = SimulatedBroker(100_000.0, volume_limit=0.5)
+    inner.set_time(T0)
+    engine = ExecutionEngine(inner, "s", sleep=lambda s: None)
+    with caplog.at_level(logging.INFO, logger="workbench.execution.engine"):
+        engine.submit(buy(10.0), decision=T0)
+        seen = []
+        for day, volume in ((2, 10.0), (3, 10.0)):
+            inner.process_bar(
+                "SPY", pd.Timestamp(f"2024-03-0{day}", tz="UTC"), 100, 101, 99, 100, volume
+            )
+            for update in inner.drain_updates():
+                engine.on_update(update)
+                if update.event in (UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL):
+                    seen.append(engine.state("SPY"))
+    assert seen == [SymbolState.PARTIALLY_FILLED, SymbolState.ORDER_FILLED]
+    changes = [r.state for r in caplog.records if getattr(r, "event", "") == "execution_state"]
+    assert changes == ["PENDING_ORDER", "PARTIALLY_FILLED", "ORDER_FILLED"]
+
+
+def test_target_intents_replace_earlier_target_orders() -> None:
+    engine, broker, _ = make()
+    kwargs = {
+        "decision": T0,
+        "price": lambda s: 100.0,
+        "position": lambda s: 0.0,
+        "equity": 10_000.0,
+    }
+    engine.execute([TargetIntent("SPY", T0, percent=0.5, reason="A")], **kwargs)
+    engine.execute([TargetIntent("SPY", T0, percent=0.2, reason="B")], **kwargs)
+    open_orders = broker.inner.get_open_orders()
+    assert [o.request.reason for o in open_orders] == ["B"]
+    assert open_orders[0].request.notional == pytest.approx(2_000.0)
+    engine.execute([OrderIntent(sell_limit(), T0)], **kwargs)
+    assert {o.request.reason for o in broker.inner.get_open_orders()} == {"TP"}

@@ -1,0 +1,389 @@
+"""The execution engine: intents (after risk) into broker orders, the same in simulation and live.
+
+What it guarantees, whichever :class:`~workbench.broker.Broker` is behind it:
+
+- **Idempotency.** Every order gets a deterministic client order id built from the
+  strategy, the symbol, the decision bar and the order's place in that decision
+  (:func:`client_order_id`). After an ambiguous failure (timeout, 5xx, dropped
+  connection) the engine looks the order up by that id before resubmitting, and a
+  "duplicate client order id" refusal resolves to the existing order: a retried or
+  restarted submission never creates a second order.
+- **Retries** only for what is safe to retry (:class:`~workbench.errors.TransientBrokerError`:
+  429, 5xx, timeouts, disconnects), with exponential backoff and jitter, honouring the
+  broker's ``retry_after``. Rejections (:class:`~workbench.errors.OrderRejected`) are
+  logged with the broker's code and message and not retried.
+- **No contradictory commands.** A new order against a working order of the other side
+  for the same symbol either cancels the working one first (``cancel_replace``) or
+  waits until it is done (``wait``).
+- **A clear state per symbol** (:class:`SymbolState`), logged on every change; repeated
+  failures put a symbol in ``ERROR``, which refuses new orders until :meth:`reset`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import pandas as pd
+
+from workbench.broker import Broker, OrderUpdate, UpdateEvent
+from workbench.errors import ConfigError, OrderRejected, TransientBrokerError
+from workbench.execution.targets import orders_for_target
+from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
+from workbench.orders import Order, OrderRequest
+
+log = logging.getLogger(__name__)
+
+#: Alpaca's code for "client_order_id must be unique" (the simulated broker uses it too).
+CODE_DUPLICATE_CLIENT_ID = 40010001
+MAX_CLIENT_ID = 128
+
+
+class SymbolState(StrEnum):
+    IDLE = "IDLE"
+    PENDING_ORDER = "PENDING_ORDER"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    ORDER_FILLED = "ORDER_FILLED"
+    ERROR = "ERROR"
+
+
+class ConflictPolicy(StrEnum):
+    CANCEL_REPLACE = "cancel_replace"
+    WAIT = "wait"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: ``base * 2**(attempt-1)``, capped, times 1 ± jitter."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"retry max_attempts must be >= 1, got {self.max_attempts}")
+        if self.base_delay < 0 or self.max_delay < 0 or not 0 <= self.jitter < 1:
+            raise ConfigError("retry delays must be >= 0 and jitter in [0, 1)")
+
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
+        backoff = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+        backoff *= 1 + self.jitter * (2 * rng.random() - 1)
+        return max(backoff, retry_after or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionConfig:
+    conflict: ConflictPolicy = ConflictPolicy.CANCEL_REPLACE
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Consecutive failed submissions (after retries) that put a symbol in ERROR.
+    max_failures: int = 1
+    lot_size: float | None = None
+
+
+def client_order_id(strategy: str, symbol: str, decision: pd.Timestamp, seq: int) -> str:
+    """``wb-<strategy>-<symbol>-<decision bar UTC>-<n>``: the same decision, the same id."""
+    stamp = decision.tz_convert("UTC").strftime("%Y%m%dT%H%M%S")
+    cid = f"wb-{strategy}-{symbol}-{stamp}-{seq}"
+    if len(cid) > MAX_CLIENT_ID:
+        digest = hashlib.sha256(cid.encode()).hexdigest()[:16]
+        cid = f"wb-{digest}-{stamp}-{seq}"
+    return cid
+
+
+class ExecutionEngine:
+    """Sends intents to a broker; see the module docstring for what it guarantees."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        strategy: str,
+        config: ExecutionConfig | None = None,
+        *,
+        sleep: Callable[[float], None] = _time.sleep,
+        seed: int | None = None,
+    ) -> None:
+        self.broker = broker
+        self.strategy = strategy
+        self.config = config or ExecutionConfig()
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        self.states: dict[str, SymbolState] = {}
+        self._failures: dict[str, int] = {}
+        self._target_orders: dict[str, list[str]] = {}
+        self._waiting: dict[str, list[OrderRequest]] = {}
+        self._seq: dict[tuple[str, int], int] = {}
+
+    # -- state ------------------------------------------------------------------------
+    def state(self, symbol: str) -> SymbolState:
+        return self.states.get(symbol, SymbolState.IDLE)
+
+    def _set_state(self, symbol: str, state: SymbolState, reason: str = "") -> None:
+        old = self.state(symbol)
+        if old is state:
+            return
+        self.states[symbol] = state
+        log.info(
+            "execution state %s: %s -> %s",
+            symbol,
+            old,
+            state,
+            extra={
+                "event": "execution_state",
+                "strategy": self.strategy,
+                "symbol": symbol,
+                "state": str(state),
+                "reason": reason or None,
+            },
+        )
+
+    def reset(self, symbol: str) -> None:
+        """Lift ``ERROR`` for ``symbol`` (a person decided it is safe)."""
+        self._failures.pop(symbol, None)
+        self._set_state(symbol, SymbolState.IDLE, "reset")
+
+    # -- intents ------------------------------------------------------------------------
+    def execute(
+        self,
+        intents: list[Intent],
+        *,
+        decision: pd.Timestamp,
+        price: Callable[[str], float],
+        position: Callable[[str], float],
+        equity: float,
+    ) -> list[Order]:
+        """Turn ``intents`` decided on bar ``decision`` into orders; return those accepted."""
+        sent: list[Order] = []
+        for intent in intents:
+            if isinstance(intent, CancelIntent):
+                self._cancel(intent)
+                continue
+            if isinstance(intent, OrderIntent):
+                requests = [intent.request]
+            else:
+                assert isinstance(intent, TargetIntent)
+                self._cancel_target_orders(intent.symbol)
+                requests = orders_for_target(
+                    intent,
+                    position=position(intent.symbol),
+                    price=price(intent.symbol),
+                    equity=equity,
+                    lot_size=self.config.lot_size,
+                )
+            ids = []
+            for request in requests:
+                order = self.submit(request, decision=decision)
+                if order is not None:
+                    sent.append(order)
+                    ids.append(order.id)
+            if isinstance(intent, TargetIntent) and ids:
+                self._target_orders[intent.symbol] = ids
+        return sent
+
+    def submit(self, request: OrderRequest, *, decision: pd.Timestamp) -> Order | None:
+        """Send one order (id assigned here); None if refused, rejected, waiting or failed."""
+        symbol = request.symbol
+        if self.state(symbol) is SymbolState.ERROR:
+            log.warning(
+                "refused %s %s: symbol is in ERROR after repeated broker failures",
+                request.side,
+                symbol,
+                extra={
+                    "event": "order_refused",
+                    "strategy": self.strategy,
+                    "symbol": symbol,
+                    "reason": "execution_error_state",
+                },
+            )
+            return None
+        if request.client_order_id is None:
+            key = (symbol, decision.value)
+            seq = self._seq.get(key, 0)
+            self._seq[key] = seq + 1
+            request = _with_client_id(
+                request, client_order_id(self.strategy, symbol, decision, seq)
+            )
+        working = [o for o in self.broker.get_open_orders() if o.symbol == symbol]
+        opposite = [o for o in working if o.side is not request.side]
+        if opposite:
+            if self.config.conflict is ConflictPolicy.WAIT:
+                self._waiting.setdefault(symbol, []).append(request)
+                log.info(
+                    "holding %s %s until the working %s order is done",
+                    request.side,
+                    symbol,
+                    opposite[0].side,
+                    extra={
+                        "event": "order_waiting",
+                        "strategy": self.strategy,
+                        "symbol": symbol,
+                        "client_order_id": request.client_order_id,
+                        "reason": request.reason,
+                    },
+                )
+                return None
+            for order in opposite:
+                self._call(lambda oid=order.id: self.broker.cancel_order(oid), symbol)
+        return self._send(request)
+
+    def _send(self, request: OrderRequest) -> Order | None:
+        symbol = request.symbol
+        cid = request.client_order_id
+        assert cid is not None
+        retry = self.config.retry
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                order = self.broker.submit_order(request)
+            except OrderRejected as exc:
+                if exc.code == CODE_DUPLICATE_CLIENT_ID:
+                    existing = self._lookup(cid, symbol)
+                    if existing is not None:
+                        return self._accepted(existing, "already submitted")
+                log.error(
+                    "order rejected by the broker: %s (code %s)",
+                    exc.message,
+                    exc.code,
+                    extra={
+                        "event": "order_rejected",
+                        "strategy": self.strategy,
+                        "symbol": symbol,
+                        "client_order_id": cid,
+                        "side": str(request.side),
+                        "quantity": request.quantity,
+                        "reason": f"code={exc.code} {exc.message}",
+                    },
+                )
+                return None
+            except TransientBrokerError as exc:
+                log.warning(
+                    "submit %s failed (attempt %d/%d): %s",
+                    cid,
+                    attempt,
+                    retry.max_attempts,
+                    exc,
+                    extra={
+                        "event": "submit_retry",
+                        "strategy": self.strategy,
+                        "symbol": symbol,
+                        "client_order_id": cid,
+                        "reason": str(exc),
+                    },
+                )
+                if exc.ambiguous:
+                    existing = self._lookup(cid, symbol)
+                    if existing is not None:
+                        return self._accepted(existing, "found after an ambiguous failure")
+                if attempt < retry.max_attempts:
+                    self._sleep(retry.delay(attempt, self._rng, exc.retry_after))
+                continue
+            return self._accepted(order, "submitted")
+        self._failed(symbol, f"submission of {cid} failed {retry.max_attempts} times")
+        return None
+
+    def _lookup(self, cid: str, symbol: str) -> Order | None:
+        retry = self.config.retry
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                return self.broker.get_order_by_client_id(cid)
+            except TransientBrokerError as exc:
+                if attempt < retry.max_attempts:
+                    self._sleep(retry.delay(attempt, self._rng, exc.retry_after))
+        self._failed(symbol, f"lookup of {cid} failed {retry.max_attempts} times")
+        return None
+
+    def _accepted(self, order: Order, how: str) -> Order:
+        self._failures.pop(order.symbol, None)
+        log.info(
+            "order %s: %s %s %s",
+            how,
+            order.side,
+            order.request.quantity or order.request.notional,
+            order.symbol,
+            extra={
+                "event": "order_submitted",
+                "strategy": self.strategy,
+                "order_id": order.id,
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "side": str(order.side),
+                "quantity": order.request.quantity,
+                "reason": order.request.reason,
+            },
+        )
+        if order.status.is_open:
+            self._set_state(order.symbol, SymbolState.PENDING_ORDER, order.request.reason)
+        return order
+
+    def _failed(self, symbol: str, why: str) -> None:
+        count = self._failures.get(symbol, 0) + 1
+        self._failures[symbol] = count
+        log.error(
+            why,
+            extra={
+                "event": "submit_failed",
+                "strategy": self.strategy,
+                "symbol": symbol,
+                "reason": why,
+            },
+        )
+        if count >= self.config.max_failures:
+            self._set_state(symbol, SymbolState.ERROR, why)
+
+    def _call(self, fn: Callable[[], object], symbol: str) -> None:
+        """A cancel, retried like a submission; a refusal (already done) is fine."""
+        retry = self.config.retry
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                fn()
+                return
+            except OrderRejected:
+                return
+            except TransientBrokerError as exc:
+                if attempt < retry.max_attempts:
+                    self._sleep(retry.delay(attempt, self._rng, exc.retry_after))
+        self._failed(symbol, f"cancel failed {retry.max_attempts} times")
+
+    def _cancel(self, intent: CancelIntent) -> None:
+        if intent.order_id is not None:
+            order = self.broker.get_order(intent.order_id)
+            self._call(lambda: self.broker.cancel_order(intent.order_id), order.symbol)
+            return
+        for order in self.broker.get_open_orders():
+            if intent.symbol is None or order.symbol == intent.symbol:
+                self._call(lambda oid=order.id: self.broker.cancel_order(oid), order.symbol)
+
+    def _cancel_target_orders(self, symbol: str) -> None:
+        for order_id in self._target_orders.pop(symbol, []):
+            if self.broker.get_order(order_id).status.is_open:
+                self._call(lambda oid=order_id: self.broker.cancel_order(oid), symbol)
+
+    # -- updates ------------------------------------------------------------------------
+    def on_update(self, update: OrderUpdate) -> None:
+        """Follow the broker's order updates: per-symbol state, and release waiting orders."""
+        symbol = update.order.symbol
+        if self.state(symbol) is SymbolState.ERROR:
+            return
+        if update.event is UpdateEvent.PARTIAL_FILL:
+            self._set_state(symbol, SymbolState.PARTIALLY_FILLED)
+        elif update.event is UpdateEvent.FILL:
+            self._set_state(symbol, SymbolState.ORDER_FILLED)
+        if update.order.status.is_terminal:
+            still_open = any(o.symbol == symbol for o in self.broker.get_open_orders())
+            if not still_open:
+                if update.event is not UpdateEvent.FILL:
+                    self._set_state(symbol, SymbolState.IDLE)
+                self._release(symbol)
+
+    def _release(self, symbol: str) -> None:
+        for request in self._waiting.pop(symbol, []):
+            self._send(request)
+
+
+def _with_client_id(request: OrderRequest, cid: str) -> OrderRequest:
+    return replace(request, client_order_id=cid)
