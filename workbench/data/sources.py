@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.data import csvfiles, samples, synthetic
+from workbench.data import alpaca, csvfiles, samples, synthetic
 from workbench.data.bars import as_bars
 from workbench.data.spec import SPEC_FORMAT, SourceRequest, check_tz, parse_spec, to_utc
 from workbench.errors import ConfigError, DataError, DataSourceError
@@ -79,6 +79,12 @@ register_source(
     csvfiles.load_parquet,
     description="a Parquet file (options: tz, symbol, format)",
     example="parquet:data/btc.parquet",
+)
+register_source(
+    "alpaca",
+    alpaca.load_alpaca,
+    description="Alpaca historical bars, cached (options: " + ", ".join(alpaca.OPTIONS) + ")",
+    example="alpaca:SPY?timeframe=1Day&feed=iex (with start=)",
 )
 register_source(
     "synthetic",

@@ -1,0 +1,1 @@
+"""Broker and data feed adapters for real venues (Alpaca)."""

@@ -1,0 +1,401 @@
+"""The Alpaca broker: the :class:`~workbench.broker.Broker` protocol on alpaca-py.
+
+- Paper trading by default; live trading only with ``live=True`` *and* a paper-less URL
+  chosen on purpose. Keys come from ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY``
+  (:meth:`AlpacaBroker.from_env`); they are never logged or put in error messages.
+- alpaca-py sends requests with no timeout and retries 429/504 itself with a fixed 3 s
+  sleep. Here every request has a timeout and the SDK's own retries are off: the
+  execution engine retries with backoff, honours rate-limit headers, and looks orders
+  up by client order id after an ambiguous failure.
+- Errors are mapped by what the caller must do: 429, 5xx, timeouts and dropped
+  connections become :class:`~workbench.errors.TransientBrokerError` (5xx and transport
+  failures flagged ``ambiguous``); 403 and 422 become
+  :class:`~workbench.errors.OrderRejected` with Alpaca's code and message.
+- Trade updates arrive on the trading WebSocket (a background thread); each one goes
+  through the order lifecycle table of :mod:`workbench.orders` before it is handed out
+  by :meth:`AlpacaBroker.drain_updates`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+import requests
+
+from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
+from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientBrokerError
+from workbench.orders import (
+    Fill,
+    InvalidTransition,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    apply_fill,
+    transition,
+)
+from workbench.portfolio import PositionView
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0
+#: Alpaca statuses that our lifecycle table names differently.
+STATUS_MAP: dict[str, OrderStatus] = {
+    "done_for_day": OrderStatus.NEW,
+    "held": OrderStatus.PENDING_NEW,
+    "pending_review": OrderStatus.PENDING_NEW,
+    "accepted_for_bidding": OrderStatus.ACCEPTED,
+    "calculated": OrderStatus.PARTIALLY_FILLED,
+    "stopped": OrderStatus.NEW,
+    "suspended": OrderStatus.NEW,
+    "pending_replace": OrderStatus.NEW,
+}
+EVENTS = {e.value: e for e in UpdateEvent}
+
+
+class _TimeoutSession(requests.Session):
+    """A requests session whose calls time out (alpaca-py sets none)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, **kwargs)
+
+
+def _status(value: Any) -> OrderStatus:
+    raw = getattr(value, "value", value)
+    try:
+        return OrderStatus(raw)
+    except ValueError:
+        if raw in STATUS_MAP:
+            return STATUS_MAP[raw]
+        raise BrokerError(f"Alpaca sent an order status we do not know: {raw!r}") from None
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+def _ts(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def order_from_alpaca(o: Any) -> Order:
+    """Our :class:`~workbench.orders.Order` from an alpaca-py ``Order`` model."""
+    kind = getattr(o.order_type or o.type, "value", o.order_type or o.type)
+    qty = _float(o.qty)
+    notional = _float(o.notional)
+    request = OrderRequest(
+        symbol=o.symbol,
+        side=Side(getattr(o.side, "value", o.side)),
+        quantity=qty if notional is None else None,
+        notional=notional,
+        type=OrderType(kind),
+        limit_price=_float(o.limit_price),
+        stop_price=_float(o.stop_price),
+        tif=TimeInForce(getattr(o.time_in_force, "value", o.time_in_force)),
+        client_order_id=o.client_order_id,
+    )
+    return Order(
+        id=str(o.id),
+        request=request,
+        created_at=_ts(o.created_at),
+        status=_status(o.status),
+        quantity=qty,
+        filled_quantity=_float(o.filled_qty) or 0.0,
+        average_price=_float(o.filled_avg_price) or 0.0,
+        updated_at=_ts(o.updated_at),
+    )
+
+
+class AlpacaBroker:
+    """Account, positions and orders at Alpaca (or at the project's emulator)."""
+
+    def __init__(
+        self,
+        key: str,
+        secret: str,
+        *,
+        live: bool = False,
+        url: str | None = None,
+        stream_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        from alpaca.trading.client import TradingClient
+
+        if not key or not secret:
+            raise ConfigError(
+                "Alpaca keys are missing",
+                hint="set APCA_API_KEY_ID and APCA_API_SECRET_KEY in the environment",
+            )
+        self.live = live
+        self._key, self._secret = key, secret
+        self.client = TradingClient(key, secret, paper=not live, url_override=url)
+        # every request times out; retries are the execution engine's job
+        self.client._session = _TimeoutSession(timeout)
+        self.client._retry = 0
+        self.client._retry_codes = []
+        self._stream_url = stream_url
+        self._stream: Any = None
+        self._thread: threading.Thread | None = None
+        self._updates: queue.Queue[Any] = queue.Queue()
+        self._orders: dict[str, Order] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> AlpacaBroker:
+        return cls(
+            os.environ.get("APCA_API_KEY_ID", ""),
+            os.environ.get("APCA_API_SECRET_KEY", ""),
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:  # never show the keys
+        return f"AlpacaBroker(live={self.live}, url={self.client._base_url!r})"
+
+    # -- calls --------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        from alpaca.common.exceptions import APIError
+
+        try:
+            return fn()
+        except APIError as exc:
+            raise _map_api_error(what, exc) from None
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientBrokerError(
+                f"{what}: no answer from Alpaca ({type(exc).__name__})", ambiguous=True
+            ) from None
+
+    def get_account(self) -> AccountSnapshot:
+        a = self._call("get account", self.client.get_account)
+        return AccountSnapshot(
+            cash=float(a.cash), equity=float(a.equity), buying_power=float(a.buying_power)
+        )
+
+    def get_positions(self) -> dict[str, PositionView]:
+        out = {}
+        for p in self._call("get positions", self.client.get_all_positions):
+            qty = abs(float(p.qty)) * (-1 if getattr(p.side, "value", p.side) == "short" else 1)
+            price = _float(p.current_price) or float("nan")
+            out[p.symbol] = PositionView(
+                symbol=p.symbol,
+                quantity=qty,
+                average_price=float(p.avg_entry_price),
+                last_price=price,
+                market_value=_float(p.market_value) or qty * price,
+                unrealized_pnl=_float(p.unrealized_pl) or 0.0,
+                realized_pnl=0.0,
+            )
+        return out
+
+    def get_open_orders(self) -> list[Order]:
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        req = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500, direction="asc")
+        orders = self._call("list orders", lambda: self.client.get_orders(req))
+        return [self._remember(order_from_alpaca(o)) for o in orders]
+
+    def get_order(self, order_id: str) -> Order:
+        o = self._call(f"get order {order_id}", lambda: self.client.get_order_by_id(order_id))
+        return self._remember(order_from_alpaca(o))
+
+    def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+        try:
+            o = self._call(
+                f"get order {client_order_id}",
+                lambda: self.client.get_order_by_client_id(client_order_id),
+            )
+        except BrokerError as exc:
+            if exc.code == 40410000 or "404" in exc.message:
+                return None
+            raise
+        return self._remember(order_from_alpaca(o))
+
+    def submit_order(self, request: OrderRequest) -> Order:
+        body = _order_request(request)
+        o = self._call(
+            f"submit {request.side} {request.symbol}", lambda: self.client.submit_order(body)
+        )
+        return self._remember(order_from_alpaca(o))
+
+    def cancel_order(self, order_id: str) -> None:
+        self._call(f"cancel {order_id}", lambda: self.client.cancel_order_by_id(order_id))
+
+    def cancel_all_orders(self) -> None:
+        self._call("cancel all orders", self.client.cancel_orders)
+
+    # -- trade updates ------------------------------------------------------------------
+    def start_stream(self) -> None:
+        """Listen to trade updates in a background thread (alpaca-py reconnects by itself)."""
+        if self._thread is not None:
+            return
+        from alpaca.trading.stream import TradingStream
+
+        self._stream = TradingStream(
+            self._key, self._secret, paper=not self.live, url_override=self._stream_url
+        )
+
+        async def on_update(data: Any) -> None:
+            self._updates.put(data)
+
+        self._stream.subscribe_trade_updates(on_update)
+        self._thread = threading.Thread(
+            target=self._run_stream, name="alpaca-trade-updates", daemon=True
+        )
+        self._thread.start()
+
+    def _run_stream(self) -> None:
+        try:
+            self._stream.run()
+        except Exception:  # the stream thread must not die silently
+            log.exception("trade update stream stopped")
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self._stream is not None and self._thread is not None:
+            deadline = time.monotonic() + timeout
+            while getattr(self._stream, "_loop", None) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with contextlib.suppress(AttributeError, RuntimeError, asyncio.CancelledError):
+                self._stream.stop()
+            self._thread.join(max(deadline - time.monotonic(), 0.1))
+        self._thread = None
+        self._stream = None
+
+    def drain_updates(self) -> list[OrderUpdate]:
+        out = []
+        while True:
+            try:
+                data = self._updates.get_nowait()
+            except queue.Empty:
+                return out
+            update = self._apply(data)
+            if update is not None:
+                out.append(update)
+
+    def _remember(self, order: Order) -> Order:
+        with self._lock:
+            self._orders[order.id] = order
+        return order
+
+    def _apply(self, data: Any) -> OrderUpdate | None:
+        """Move our copy of the order through the lifecycle table with this update."""
+        event = EVENTS.get(getattr(data.event, "value", data.event))
+        fresh = order_from_alpaca(data.order)
+        when = _ts(data.timestamp) or fresh.updated_at
+        if event is None:
+            self._remember(fresh)
+            return None
+        with self._lock:
+            known = self._orders.get(fresh.id)
+        fill = None
+        try:
+            if event in (UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL):
+                qty = (
+                    float(data.qty)
+                    if data.qty is not None
+                    else fresh.filled_quantity - (known.filled_quantity if known else 0.0)
+                )
+                price = float(data.price) if data.price is not None else fresh.average_price
+                fill = Fill(
+                    fresh.id, fresh.symbol, fresh.side, qty, price, 0.0, when, fresh.request.reason
+                )
+                order = (
+                    apply_fill(known, fill, complete=event is UpdateEvent.FILL) if known else fresh
+                )
+            elif known is not None and known.status is not fresh.status:
+                order = transition(known, fresh.status, at=when)
+            else:
+                order = fresh
+        except InvalidTransition:
+            log.exception(
+                "order %s: update %s does not fit our copy; taking Alpaca's", fresh.id, event
+            )
+            order = fresh
+        self._remember(order)
+        return OrderUpdate(event, order, when, fill)
+
+
+def _order_request(r: OrderRequest) -> Any:
+    from alpaca.trading.enums import OrderSide
+    from alpaca.trading.enums import TimeInForce as Tif
+    from alpaca.trading.requests import (
+        LimitOrderRequest,
+        MarketOrderRequest,
+        StopLimitOrderRequest,
+        StopOrderRequest,
+    )
+
+    common: dict[str, Any] = {
+        "symbol": r.symbol,
+        "side": OrderSide(r.side.value),
+        "time_in_force": Tif(r.tif.value),
+        "client_order_id": r.client_order_id,
+    }
+    if r.notional is not None:
+        common["notional"] = round(r.notional, 2)
+    else:
+        common["qty"] = r.quantity
+    if r.type is OrderType.MARKET:
+        return MarketOrderRequest(**common)
+    if r.type is OrderType.LIMIT:
+        return LimitOrderRequest(limit_price=r.limit_price, **common)
+    if r.type is OrderType.STOP:
+        return StopOrderRequest(stop_price=r.stop_price, **common)
+    return StopLimitOrderRequest(stop_price=r.stop_price, limit_price=r.limit_price, **common)
+
+
+def _map_api_error(what: str, exc: Any) -> BrokerError:
+    status = getattr(exc, "status_code", None) or 0
+    try:
+        code, message = exc.code, exc.message
+    except (ValueError, KeyError, TypeError):
+        code, message = None, (str(exc)[:200] or f"HTTP {status}")
+    text = f"{what}: Alpaca said {status} {message}" + (f" (code {code})" if code else "")
+    if status == 429:
+        return TransientBrokerError(text, code=code, retry_after=_retry_after(exc))
+    if status >= 500:
+        return TransientBrokerError(text, code=code, ambiguous=True)
+    if status in (400, 403, 422):
+        return OrderRejected(text, code=code)
+    if status == 401:
+        return BrokerError(
+            f"{what}: Alpaca refused the keys (401)",
+            hint="check APCA_API_KEY_ID / APCA_API_SECRET_KEY and paper vs live",
+            code=code,
+        )
+    return BrokerError(text, code=code or (40410000 if status == 404 else None))
+
+
+def _retry_after(exc: Any) -> float | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    if headers.get("Retry-After"):
+        try:
+            return float(headers["Retry-After"])
+        except ValueError:
+            return None
+    reset = headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            return max(float(reset) - time.time(), 0.0)
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,1 @@
+"""Live trading: feeds, the headless runner and its crash-safe state."""
