@@ -52,6 +52,25 @@ class SymbolState(StrEnum):
     ERROR = "ERROR"
 
 
+@dataclass(frozen=True, slots=True)
+class Submit:
+    """Send this order (its client order id is set)."""
+
+    request: OrderRequest
+    from_target: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel this order if it is still working."""
+
+    order_id: str
+    reason: str = ""
+
+
+Step = Submit | Cancel
+
+
 class ConflictPolicy(StrEnum):
     CANCEL_REPLACE = "cancel_replace"
     WAIT = "wait"
@@ -149,6 +168,78 @@ class ExecutionEngine:
         self._set_state(symbol, SymbolState.IDLE, "reset")
 
     # -- intents ------------------------------------------------------------------------
+    def plan(
+        self,
+        intents: list[Intent],
+        *,
+        decision: pd.Timestamp,
+        price: Callable[[str], float],
+        position: Callable[[str], float],
+        equity: float,
+    ) -> list[Step]:
+        """The concrete steps for ``intents`` decided on bar ``decision``, ids assigned.
+
+        Planning is separate from sending so that a live runner can write the plan down
+        before anything reaches the broker, and re-send exactly that plan after a crash.
+        """
+        steps: list[Step] = []
+        for intent in intents:
+            if isinstance(intent, CancelIntent):
+                if intent.order_id is not None:
+                    steps.append(Cancel(intent.order_id, reason=intent.reason))
+                else:
+                    steps.extend(
+                        Cancel(o.id, reason=intent.reason)
+                        for o in self.broker.get_open_orders()
+                        if intent.symbol is None or o.symbol == intent.symbol
+                    )
+                continue
+            if isinstance(intent, OrderIntent):
+                requests = [intent.request]
+                target = False
+            else:
+                assert isinstance(intent, TargetIntent)
+                steps.extend(
+                    Cancel(oid, reason="replaced by a new target")
+                    for oid in self._target_orders.get(intent.symbol, [])
+                )
+                requests = orders_for_target(
+                    intent,
+                    position=position(intent.symbol),
+                    price=price(intent.symbol),
+                    equity=equity,
+                    lot_size=self.config.lot_size,
+                )
+                target = True
+            for request in requests:
+                if request.client_order_id is None:
+                    key = (request.symbol, decision.value)
+                    seq = self._seq.get(key, 0)
+                    self._seq[key] = seq + 1
+                    cid = client_order_id(self.strategy, request.symbol, decision, seq)
+                    request = _with_client_id(request, cid)
+                steps.append(Submit(request, from_target=target))
+        return steps
+
+    def send(self, steps: list[Step], *, decision: pd.Timestamp) -> list[Order]:
+        """Carry out a plan; return the orders the broker accepted."""
+        sent: list[Order] = []
+        new_targets: dict[str, list[str]] = {}
+        for step in steps:
+            if isinstance(step, Cancel):
+                self._cancel_if_open(step.order_id)
+                for ids in self._target_orders.values():
+                    if step.order_id in ids:
+                        ids.remove(step.order_id)
+                continue
+            order = self.submit(step.request, decision=decision)
+            if order is not None:
+                sent.append(order)
+                if step.from_target:
+                    new_targets.setdefault(order.symbol, []).append(order.id)
+        self._target_orders.update(new_targets)
+        return sent
+
     def execute(
         self,
         intents: list[Intent],
@@ -158,33 +249,9 @@ class ExecutionEngine:
         position: Callable[[str], float],
         equity: float,
     ) -> list[Order]:
-        """Turn ``intents`` decided on bar ``decision`` into orders; return those accepted."""
-        sent: list[Order] = []
-        for intent in intents:
-            if isinstance(intent, CancelIntent):
-                self._cancel(intent)
-                continue
-            if isinstance(intent, OrderIntent):
-                requests = [intent.request]
-            else:
-                assert isinstance(intent, TargetIntent)
-                self._cancel_target_orders(intent.symbol)
-                requests = orders_for_target(
-                    intent,
-                    position=position(intent.symbol),
-                    price=price(intent.symbol),
-                    equity=equity,
-                    lot_size=self.config.lot_size,
-                )
-            ids = []
-            for request in requests:
-                order = self.submit(request, decision=decision)
-                if order is not None:
-                    sent.append(order)
-                    ids.append(order.id)
-            if isinstance(intent, TargetIntent) and ids:
-                self._target_orders[intent.symbol] = ids
-        return sent
+        """Plan and send in one go (what a backtest does); see :meth:`plan`."""
+        steps = self.plan(intents, decision=decision, price=price, position=position, equity=equity)
+        return self.send(steps, decision=decision)
 
     def submit(self, request: OrderRequest, *, decision: pd.Timestamp) -> Order | None:
         """Send one order (id assigned here); None if refused, rejected, waiting or failed."""
@@ -349,19 +416,10 @@ class ExecutionEngine:
                     self._sleep(retry.delay(attempt, self._rng, exc.retry_after))
         self._failed(symbol, f"cancel failed {retry.max_attempts} times")
 
-    def _cancel(self, intent: CancelIntent) -> None:
-        if intent.order_id is not None:
-            order = self.broker.get_order(intent.order_id)
-            self._call(lambda: self.broker.cancel_order(intent.order_id), order.symbol)
-            return
-        for order in self.broker.get_open_orders():
-            if intent.symbol is None or order.symbol == intent.symbol:
-                self._call(lambda oid=order.id: self.broker.cancel_order(oid), order.symbol)
-
-    def _cancel_target_orders(self, symbol: str) -> None:
-        for order_id in self._target_orders.pop(symbol, []):
-            if self.broker.get_order(order_id).status.is_open:
-                self._call(lambda oid=order_id: self.broker.cancel_order(oid), symbol)
+    def _cancel_if_open(self, order_id: str) -> None:
+        order = self.broker.get_order(order_id)
+        if order.status.is_open:
+            self._call(lambda: self.broker.cancel_order(order_id), order.symbol)
 
     # -- updates ------------------------------------------------------------------------
     def on_update(self, update: OrderUpdate) -> None:

@@ -1,0 +1,250 @@
+"""Crash-safe state of a live run in one SQLite file (WAL).
+
+Everything the runner acts on is written here first, each step in its own
+transaction: the bars it has seen, the intents of each decision, the orders it sent
+(by client order id), the fills it learned of, equity snapshots, events and a
+heartbeat. After a crash the runner reads it back, asks the broker what happened
+meanwhile, and carries on: nothing is lost and nothing is sent twice.
+
+Other parts keep their own tables in the same file (the risk engine's state, say).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.broker import Bar
+from workbench.errors import ConfigError
+from workbench.orders import Fill, Order
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bars (
+    symbol TEXT NOT NULL, time_ns INTEGER NOT NULL,
+    open REAL, high REAL, low REAL, close REAL, volume REAL,
+    PRIMARY KEY (symbol, time_ns));
+CREATE TABLE IF NOT EXISTS decisions (
+    time_ns INTEGER PRIMARY KEY, intents TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS orders (
+    client_order_id TEXT PRIMARY KEY, order_id TEXT, symbol TEXT NOT NULL, side TEXT NOT NULL,
+    quantity REAL, notional REAL, type TEXT NOT NULL, limit_price REAL, stop_price REAL,
+    tif TEXT NOT NULL, status TEXT NOT NULL, filled_quantity REAL NOT NULL DEFAULT 0,
+    average_price REAL NOT NULL DEFAULT 0, reason TEXT, decision_ns INTEGER,
+    created_at TEXT, updated_at TEXT);
+CREATE TABLE IF NOT EXISTS fills (
+    fill_key TEXT PRIMARY KEY, order_id TEXT NOT NULL, client_order_id TEXT, symbol TEXT NOT NULL,
+    side TEXT NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, commission REAL NOT NULL,
+    time TEXT NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS equity (
+    time_ns INTEGER PRIMARY KEY, cash REAL NOT NULL, equity REAL NOT NULL, positions TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
+    symbol TEXT, detail TEXT NOT NULL);
+"""
+
+
+_UPSERT_ORDER = """
+INSERT INTO orders (client_order_id, order_id, symbol, side, quantity, notional, type,
+    limit_price, stop_price, tif, status, filled_quantity, average_price, reason,
+    created_at, updated_at)
+VALUES (:cid, :oid, :symbol, :side, :qty, :notional, :type, :limit, :stop, :tif, :status,
+    :filled, :avg, :reason, :created, :updated)
+ON CONFLICT(client_order_id) DO UPDATE SET order_id = excluded.order_id,
+    status = excluded.status, filled_quantity = excluded.filled_quantity,
+    average_price = excluded.average_price,
+    quantity = COALESCE(excluded.quantity, quantity), updated_at = excluded.updated_at
+"""
+
+
+def _now() -> str:
+    return pd.Timestamp.now(tz="UTC").isoformat()
+
+
+class StateStore:
+    """One live run's state. Safe to open again after a crash; one writer at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.exists():
+            raise ConfigError(
+                f"state file {self.path}: folder {self.path.parent} does not exist",
+                hint="create it or choose another --state path",
+            )
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA busy_timeout=5000")
+            self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"state file {self.path} cannot be opened as SQLite ({exc})",
+                hint="point --state at a workbench state file or a new path",
+            ) from None
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else row[0]
+
+    def set_meta(self, **values: Any) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()],
+            )
+
+    def heartbeat(self, **extra: Any) -> None:
+        self.set_meta(heartbeat=_now(), heartbeat_unix=str(time.time()), **extra)
+
+    # -- bars and decisions ---------------------------------------------------------------
+    def record_bars(self, bars: list[Bar]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(b.symbol, b.time.value, b.open, b.high, b.low, b.close, b.volume) for b in bars],
+            )
+
+    def bars(self) -> dict[str, pd.DataFrame]:
+        """Every bar seen, per symbol, in the bars format (to rebuild indicators on restart)."""
+        frame = pd.read_sql_query("SELECT * FROM bars ORDER BY time_ns", self.conn)
+        out = {}
+        for symbol, rows in frame.groupby("symbol", sort=False):
+            index = pd.DatetimeIndex(rows["time_ns"].to_numpy().astype("datetime64[ns]"))
+            bars = rows[["open", "high", "low", "close", "volume"]].set_index(
+                index.tz_localize("UTC")
+            )
+            bars.attrs["symbol"] = symbol
+            out[str(symbol)] = bars
+        return out
+
+    def last_bar_ns(self) -> int | None:
+        row = self.conn.execute("SELECT MAX(time_ns) FROM bars").fetchone()
+        return row[0]
+
+    def record_decision(self, time_ns: int, intents: list[dict[str, Any]]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO decisions (time_ns, intents) VALUES (?, ?)",
+                (time_ns, json.dumps(intents, default=str)),
+            )
+
+    def decision(self, time_ns: int) -> tuple[list[dict[str, Any]], bool] | None:
+        row = self.conn.execute(
+            "SELECT intents, done FROM decisions WHERE time_ns = ?", (time_ns,)
+        ).fetchone()
+        return None if row is None else (json.loads(row[0]), bool(row[1]))
+
+    def pending_decisions(self) -> list[int]:
+        rows = self.conn.execute("SELECT time_ns FROM decisions WHERE done = 0 ORDER BY time_ns")
+        return [r[0] for r in rows]
+
+    def finish_decision(self, time_ns: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE decisions SET done = 1 WHERE time_ns = ?", (time_ns,))
+
+    # -- orders and fills ---------------------------------------------------------------
+    def record_order_request(self, cid: str, request: Any, decision_ns: int) -> None:
+        """Written before the order is sent: a crash after this resubmits the same id."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO orders (client_order_id, symbol, side, quantity, notional, "
+                "type, limit_price, stop_price, tif, status, reason, decision_ns, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_new', ?, ?, ?)",
+                (cid, request.symbol, str(request.side), request.quantity, request.notional,
+                 str(request.type), request.limit_price, request.stop_price, str(request.tif),
+                 request.reason, decision_ns, _now()),
+            )  # fmt: skip
+
+    def record_order(self, order: Order) -> None:
+        cid = order.client_order_id
+        if cid is None:
+            return
+        r = order.request
+        row = {
+            "cid": cid, "oid": order.id, "symbol": order.symbol, "side": str(order.side),
+            "qty": order.quantity, "notional": r.notional, "type": str(r.type),
+            "limit": r.limit_price, "stop": r.stop_price, "tif": str(r.tif),
+            "status": str(order.status), "filled": order.filled_quantity,
+            "avg": order.average_price, "reason": r.reason,
+            "created": str(order.created_at), "updated": _now(),
+        }  # fmt: skip
+        with self.transaction() as db:
+            db.execute(_UPSERT_ORDER, row)
+
+    def open_orders(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT * FROM orders WHERE status NOT IN "
+            "('filled', 'canceled', 'expired', 'rejected', 'replaced') ORDER BY rowid"
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def record_fill(self, fill: Fill, client_order_id: str | None, key: str) -> bool:
+        """Store a fill once (``key`` identifies it); True if it was new."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, fill.order_id, client_order_id, fill.symbol, str(fill.side), fill.quantity,
+                 fill.price, fill.commission, fill.time.isoformat(), fill.reason),
+            )  # fmt: skip
+            return cur.rowcount == 1
+
+    def fills(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM fills ORDER BY rowid", self.conn)
+
+    def orders(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM orders ORDER BY rowid", self.conn)
+
+    # -- equity and events ------------------------------------------------------------------
+    def record_equity(
+        self, time_ns: int, cash: float, equity: float, positions: dict[str, float]
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO equity VALUES (?, ?, ?, ?)",
+                (time_ns, cash, equity, json.dumps(positions)),
+            )
+
+    def equity_curve(self) -> pd.DataFrame:
+        frame = pd.read_sql_query("SELECT * FROM equity ORDER BY time_ns", self.conn)
+        frame.index = pd.DatetimeIndex(
+            frame.pop("time_ns").to_numpy().astype("datetime64[ns]")
+        ).tz_localize("UTC")
+        return frame
+
+    def record_event(self, kind: str, detail: dict[str, Any], symbol: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events (at, kind, symbol, detail) VALUES (?, ?, ?, ?)",
+                (_now(), kind, symbol, json.dumps(detail, default=str)),
+            )
+
+    def events(self, kind: str | None = None) -> pd.DataFrame:
+        query = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
+        return pd.read_sql_query(query, self.conn, params=(kind,) if kind else None)
