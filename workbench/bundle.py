@@ -1,0 +1,205 @@
+"""Versioned, immutable strategy bundles: what promotion writes and the live runner runs.
+
+``promoted/<strategy>/<version>/`` holds
+
+- ``manifest.json``: strategy import path and parameters, SHA-256 of the strategy's
+  source and of the installed workbench, the data fingerprint and range, gate results,
+  metrics, the risk config, the creation time, and a forced promotion's reason;
+- ``strategy.py``: a copy of the strategy's source, byte for byte;
+- ``manifest.sha256``: the SHA-256 of ``manifest.json``;
+- the report.
+
+Files are written read-only and a version folder is never reused. :func:`verify`
+checks every hash and that the installed strategy's source is still the promoted one,
+naming what differs; the runner refuses a bundle that does not verify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import workbench
+from workbench.errors import ConfigError
+from workbench.strategy import Strategy, make_strategy, resolve_strategy
+
+MANIFEST = "manifest.json"
+MANIFEST_HASH = "manifest.sha256"
+SOURCE = "strategy.py"
+FORMAT = 1
+
+
+class BundleError(ConfigError):
+    """A bundle is missing, incomplete or has been changed since promotion."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def strategy_source(cls: type[Strategy]) -> bytes:
+    """The source of the module that defines ``cls``, as bytes."""
+    module = sys.modules[cls.__module__]
+    path = inspect.getsourcefile(module)
+    if path is None:
+        raise BundleError(f"cannot find the source of {cls.__module__}")
+    return Path(path).read_bytes()
+
+
+def workbench_fingerprint() -> str:
+    """SHA-256 over the installed workbench package's Python files (sorted by path)."""
+    root = Path(workbench.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def data_fingerprint(bars: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """A hash of the bars (index and OHLCV) and their range, per symbol."""
+    out = {}
+    for sym, frame in bars.items():
+        cols = frame[["open", "high", "low", "close", "volume"]]
+        digest = hashlib.sha256(frame.index.as_unit("ns").asi8.tobytes())
+        digest.update(cols.to_numpy(dtype="float64").tobytes())
+        out[sym] = {
+            "sha256": digest.hexdigest(),
+            "start": frame.index[0].isoformat(),
+            "end": frame.index[-1].isoformat(),
+            "bars": len(frame),
+        }
+    return out
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def strategy(self) -> str:
+        return self.manifest["strategy"]["import_path"]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.manifest["strategy"]["params"])
+
+    def make_strategy(self) -> Strategy:
+        return make_strategy(self.strategy, self.params)
+
+
+def next_version(root: Path, name: str) -> int:
+    folder = root / name
+    versions = (
+        [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+    )
+    return max(versions, default=0) + 1
+
+
+def write_bundle(
+    root: str | Path,
+    strategy: Strategy,
+    *,
+    data: dict[str, Any],
+    gates: list[dict[str, Any]],
+    metrics: dict[str, Any],
+    risk: dict[str, Any] | None,
+    report: str,
+    forced_reason: str | None = None,
+) -> Bundle:
+    """Write a new version folder for ``strategy``; returns the bundle."""
+    cls = type(strategy)
+    source = strategy_source(cls)
+    root = Path(root)
+    name = strategy.label()
+    version = next_version(root, name)
+    folder = root / name / str(version)
+    folder.mkdir(parents=True, exist_ok=False)
+    manifest = {
+        "format": FORMAT,
+        "name": name,
+        "version": version,
+        "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "strategy": {
+            "import_path": cls.import_path(),
+            "params": dict(strategy.p),
+            "source_sha256": sha256_bytes(source),
+        },
+        "workbench": {"version": workbench.__version__, "sha256": workbench_fingerprint()},
+        "data": data,
+        "gates": gates,
+        "passed": all(g["passed"] for g in gates),
+        "forced": forced_reason is not None,
+        "forced_reason": forced_reason,
+        "metrics": metrics,
+        "risk": risk,
+    }
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+    _write_readonly(folder / SOURCE, source)
+    _write_readonly(folder / "report.md", report.encode())
+    _write_readonly(folder / MANIFEST, text.encode())
+    _write_readonly(folder / MANIFEST_HASH, (sha256_bytes(text.encode()) + "\n").encode())
+    return Bundle(folder, manifest)
+
+
+def _write_readonly(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and :func:`verify` the bundle at ``path``."""
+    folder = Path(path)
+    if not (folder / MANIFEST).is_file():
+        raise BundleError(
+            f"{folder} is not a bundle (no {MANIFEST})",
+            hint="point --bundle at promoted/<strategy>/<version>",
+        )
+    manifest = json.loads((folder / MANIFEST).read_text())
+    bundle = Bundle(folder, manifest)
+    problems = verify(bundle)
+    if problems:
+        raise BundleError(
+            f"bundle {folder} does not verify: " + "; ".join(problems),
+            hint="promote the strategy again instead of editing a bundle",
+        )
+    return bundle
+
+
+def verify(bundle: Bundle) -> list[str]:
+    """Every difference between the bundle, its hashes and the installed strategy."""
+    folder, manifest = bundle.path, bundle.manifest
+    problems = []
+    text = (folder / MANIFEST).read_bytes()
+    recorded = (
+        (folder / MANIFEST_HASH).read_text().strip() if (folder / MANIFEST_HASH).is_file() else ""
+    )
+    if sha256_bytes(text) != recorded:
+        problems.append(f"{MANIFEST} changed since promotion (its SHA-256 is not {MANIFEST_HASH})")
+    expected = manifest.get("strategy", {}).get("source_sha256")
+    copy = folder / SOURCE
+    if not copy.is_file():
+        problems.append(f"{SOURCE} is missing")
+    elif sha256_bytes(copy.read_bytes()) != expected:
+        problems.append(f"{SOURCE} in the bundle differs from the promoted source")
+    try:
+        cls = resolve_strategy(manifest["strategy"]["import_path"])
+        installed = sha256_bytes(strategy_source(cls))
+        if installed != expected:
+            problems.append(
+                f"the installed source of {manifest['strategy']['import_path']} differs from "
+                "the promoted one"
+            )
+    except (ConfigError, KeyError) as exc:
+        problems.append(f"cannot load the strategy: {exc}")
+    return problems
