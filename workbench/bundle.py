@@ -4,7 +4,8 @@
 
 - ``manifest.json``: strategy import path and parameters, SHA-256 of the strategy's
   source and of the installed workbench, the data fingerprint and range, gate results,
-  metrics, the risk config, the creation time, and a forced promotion's reason;
+  metrics, the risk config, the backtest settings (cash, costs), the creation time,
+  and a forced promotion's reason;
 - ``strategy.py``: a copy of the strategy's source, byte for byte;
 - ``manifest.sha256``: the SHA-256 of ``manifest.json``;
 - the report.
@@ -115,6 +116,7 @@ def write_bundle(
     metrics: dict[str, Any],
     risk: dict[str, Any] | None,
     report: str,
+    backtest: dict[str, Any] | None = None,
     forced_reason: str | None = None,
 ) -> Bundle:
     """Write a new version folder for ``strategy``; returns the bundle."""
@@ -143,6 +145,7 @@ def write_bundle(
         "forced_reason": forced_reason,
         "metrics": metrics,
         "risk": risk,
+        "backtest": backtest or {},
     }
     text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
     _write_readonly(folder / SOURCE, source)

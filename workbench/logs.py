@@ -89,3 +89,33 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+def configure(
+    *,
+    level: int = logging.INFO,
+    json_file: str | None = None,
+    console: bool = True,
+    max_bytes: int = 20_000_000,
+    backups: int = 10,
+) -> None:
+    """Log ``workbench.*`` as JSON lines to a rotated file and readable lines to stderr."""
+    from logging.handlers import RotatingFileHandler
+
+    root = logging.getLogger("workbench")
+    root.setLevel(level)
+    for handler in list(root.handlers):
+        if getattr(handler, "_workbench", False):
+            root.removeHandler(handler)
+            handler.close()
+    if json_file:
+        file_handler = RotatingFileHandler(json_file, maxBytes=max_bytes, backupCount=backups)
+        file_handler.setFormatter(JsonFormatter())
+        file_handler._workbench = True  # type: ignore[attr-defined]
+        root.addHandler(file_handler)
+    if console:
+        stream = logging.StreamHandler()
+        stream.setFormatter(ConsoleFormatter())
+        stream._workbench = True  # type: ignore[attr-defined]
+        root.addHandler(stream)
+    root.propagate = False

@@ -18,6 +18,7 @@ from workbench.errors import WorkbenchError
 COMMAND_MODULES: tuple[str, ...] = (
     "workbench.cli.data",
     "workbench.cli.backtest",
+    "workbench.cli.live",
 )
 
 

@@ -1,0 +1,59 @@
+"""``workbench live`` runs a bundle on the simulated broker; ``live status`` reads its state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench import backtest, load_bars
+from workbench.bundle import write_bundle
+from workbench.cli.main import main
+from workbench.strategy import make_strategy
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    strategy = make_strategy("ma_crossover", {"fast": 10, "slow": 30})
+    return write_bundle(
+        tmp_path / "promoted",
+        strategy,
+        data={"SPX": {"sha256": "-", "start": "1999-01-04", "end": "2018-12-31", "bars": 5031}},
+        gates=[],
+        metrics={},
+        risk=None,
+        report="# test bundle\n",
+        backtest={"cash": 50_000.0, "commission": {"percent": 0.001}, "slippage": {"bps": 1.0}},
+    )
+
+
+def test_live_run_then_status(bundle, tmp_path, capsys) -> None:
+    state = tmp_path / "live.sqlite"
+    args = ["--broker", "sim", "--feed", "replay:sample:SPX", "--max-bars", "600"]
+    code = main(["live", "--bundle", str(bundle.path), "--state", str(state), *args])
+    assert code == 0
+    assert "600 bars" in capsys.readouterr().out
+    assert main(["live", "status", "--state", str(state), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["status"] == "stopped" and status["stopped_by"] == "max bars"
+    assert status["strategy"] == "ma_crossover"
+    expected = backtest(
+        "ma_crossover", load_bars("sample:SPX").iloc[:600], {"fast": 10, "slow": 30},
+        cash=50_000, commission=0.001, slippage=1.0,
+    )  # fmt: skip
+    assert status["equity"] == pytest.approx(expected.final_equity, rel=1e-12)
+    assert status["fills"] == len(expected.fills)
+
+
+def test_live_refuses_a_tampered_bundle(bundle, tmp_path, capsys) -> None:
+    (bundle.path / "manifest.sha256").chmod(0o644)
+    (bundle.path / "manifest.sha256").write_text("0" * 64)
+    code = main(["live", "--bundle", str(bundle.path), "--state", str(tmp_path / "s.sqlite")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "does not verify" in err and "manifest.json changed" in err
+
+
+def test_status_without_a_state_file(tmp_path, capsys) -> None:
+    assert main(["live", "status", "--state", str(tmp_path / "none.sqlite")]) == 2
+    assert "no state file" in capsys.readouterr().err

@@ -1,0 +1,69 @@
+"""``workbench live``: run a promoted bundle headless, or show how a run is doing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "live",
+        help="run a promoted strategy bundle against a broker (or show a run's status)",
+        description="Run a promoted bundle bar by bar with crash-safe state, or show its status.",
+    )
+    p.add_argument("action", nargs="?", choices=("run", "status"), default="run")
+    p.add_argument("--bundle", help="promoted/<strategy>/<version>")
+    p.add_argument("--broker", choices=("sim", "alpaca"), default="sim")
+    p.add_argument("--feed", default="replay:sample:SPX", help="replay:SPEC or alpaca")
+    p.add_argument("--state", default="live.sqlite", help="SQLite state file (created if missing)")
+    p.add_argument("--alpaca-url", help="REST base URL of Alpaca or of the emulator")
+    p.add_argument("--live-trading", action="store_true", help="real money (default: paper)")
+    p.add_argument("--speed", type=float, default=0.0, help="replay bars per second (0: no pause)")
+    p.add_argument("--cash", type=float, help="starting cash of the simulated broker")
+    p.add_argument("--max-bars", type=int, help="stop after this many new bars")
+    p.add_argument("--log-file", help="JSON-lines log file (rotated)")
+    p.add_argument("--json", action="store_true", help="status as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "status":
+        from workbench.live.status import read_status
+
+        status = read_status(args.state)
+        if args.json:
+            json.dump(status, sys.stdout, indent=2, default=str)
+            sys.stdout.write("\n")
+        else:
+            for key, value in status.items():
+                print(f"{key:<20} {value}")
+        return 0
+    from workbench.errors import ConfigError
+    from workbench.live.runtime import LiveOptions, build_runner
+    from workbench.logs import configure
+
+    if not args.bundle:
+        raise ConfigError(
+            "--bundle is required to run", hint="e.g. --bundle promoted/ma_crossover/1"
+        )
+    configure(json_file=args.log_file)
+    options = LiveOptions(
+        bundle=args.bundle,
+        broker=args.broker,
+        feed=args.feed,
+        state=args.state,
+        alpaca_url=args.alpaca_url,
+        speed=args.speed,
+        cash=args.cash,
+        live=args.live_trading,
+    )
+    runner, bundle = build_runner(options)
+    summary = runner.run(max_bars=args.max_bars, handle_signals=True)
+    print(
+        f"{bundle.manifest['name']} v{bundle.manifest['version']}: {summary.bars} bars, "
+        f"{summary.decisions} decisions, {summary.orders_sent} orders ({summary.stopped_by}); "
+        f"state in {args.state}"
+    )
+    return 0

@@ -1,0 +1,94 @@
+"""The composition root of a live run: the only place that picks the broker and the feed.
+
+``--broker sim`` is the simulated broker (the backtest's venue and costs, in process);
+``--broker alpaca`` is Alpaca (paper unless told otherwise), or the project's emulator
+with ``--alpaca-url``. ``--feed replay:SPEC`` replays stored bars; ``--feed alpaca``
+streams live bars. Everything after this module is the same whichever they are.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.brokers.alpaca import AlpacaBroker
+from workbench.brokers.alpaca_feed import AlpacaBarFeed
+from workbench.bundle import Bundle, load_bundle
+from workbench.data.sources import load_symbols
+from workbench.errors import ConfigError
+from workbench.live.replay import ReplayFeed
+from workbench.live.runner import LiveRunner, SimulatedVenueFeed
+from workbench.live.state import StateStore
+from workbench.sim.broker import SimulatedBroker
+from workbench.sim.costs import Commission, Slippage
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    bundle: str
+    broker: str = "sim"
+    feed: str = "replay:sample:SPX"
+    state: str = "live.sqlite"
+    alpaca_url: str | None = None
+    speed: float = 0.0
+    cash: float | None = None
+    live: bool = False
+
+
+def stream_urls(base: str) -> tuple[str, str]:
+    """Trading and market-data WebSocket URLs for a REST base URL (emulator or Alpaca)."""
+    ws = base.replace("https://", "wss://").replace("http://", "ws://").rstrip("/")
+    return f"{ws}/stream", f"{ws}/v2/iex"
+
+
+def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
+    """Verify the bundle and wire strategy, broker, feed and state for one run."""
+    bundle = load_bundle(options.bundle)
+    strategy = bundle.make_strategy()
+    settings: dict[str, Any] = bundle.manifest.get("backtest") or {}
+    symbols = list(bundle.manifest.get("data") or {}) or None
+    state = StateStore(options.state)
+    if options.broker == "sim":
+        broker: Any = SimulatedBroker(
+            options.cash or float(settings.get("cash", 100_000.0)),
+            commission=Commission.parse(settings.get("commission")),
+            slippage=Slippage.parse(settings.get("slippage")),
+        )
+    elif options.broker == "alpaca":
+        trading_ws = None
+        if options.alpaca_url:
+            trading_ws, _ = stream_urls(options.alpaca_url)
+        broker = AlpacaBroker.from_env(
+            live=options.live, url=options.alpaca_url, stream_url=trading_ws
+        )
+        broker.start_stream()
+    else:
+        raise ConfigError(f"--broker {options.broker!r} is not known", hint="use sim or alpaca")
+
+    if options.feed.startswith("replay:"):
+        bars = load_symbols(options.feed.removeprefix("replay:"))
+        symbols = list(bars)
+        feed: Any = ReplayFeed(bars, speed=options.speed)
+    elif options.feed == "alpaca":
+        if not symbols:
+            raise ConfigError("the bundle names no symbols for the Alpaca feed")
+        data_ws = stream_urls(options.alpaca_url)[1] if options.alpaca_url else None
+        feed = AlpacaBarFeed(
+            symbols,
+            os.environ.get("APCA_API_KEY_ID", ""),
+            os.environ.get("APCA_API_SECRET_KEY", ""),
+            url=data_ws,
+        )
+    else:
+        raise ConfigError(
+            f"--feed {options.feed!r} is not known",
+            hint="use replay:SPEC (e.g. replay:sample:SPX) or alpaca",
+        )
+    if isinstance(broker, SimulatedBroker):
+        feed = SimulatedVenueFeed(feed, broker)
+    runner = LiveRunner(
+        strategy, symbols or [], broker, feed, state, strategy_id=bundle.manifest["name"]
+    )
+    state.set_meta(bundle=str(bundle.path), broker=options.broker, feed=options.feed)
+    return runner, bundle

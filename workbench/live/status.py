@@ -1,0 +1,49 @@
+"""What ``workbench live status`` and the dashboard show about a run, read from its state file."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import ConfigError
+from workbench.live.state import StateStore
+
+
+def read_status(path: str | Path) -> dict[str, Any]:
+    """Running or stopped, last bar and its lag, heartbeat age, equity and positions."""
+    if not Path(path).is_file():
+        raise ConfigError(f"no state file at {path}", hint="pass --state with the run's file")
+    store = StateStore(path)
+    try:
+        meta = {k: store.get_meta(k) for k in ("strategy", "status", "bundle", "broker", "feed",
+                                               "started_at", "last_bar", "heartbeat",
+                                               "heartbeat_unix", "stopped_by")}  # fmt: skip
+        beat = meta.pop("heartbeat_unix")
+        age = time.time() - float(beat) if beat else None
+        last_bar = meta.get("last_bar")
+        lag = (
+            (pd.Timestamp.now(tz="UTC") - pd.Timestamp(last_bar)).total_seconds()
+            if last_bar
+            else None
+        )
+        row = store.conn.execute(
+            "SELECT time_ns, cash, equity, positions FROM equity ORDER BY time_ns DESC LIMIT 1"
+        ).fetchone()
+        open_orders = len(store.open_orders())
+        fills = store.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    finally:
+        store.close()
+    return {
+        **meta,
+        "heartbeat_age_s": None if age is None else round(age, 1),
+        "last_bar_lag_s": None if lag is None else round(lag, 1),
+        "cash": None if row is None else row[1],
+        "equity": None if row is None else row[2],
+        "positions": {} if row is None else {k: v for k, v in json.loads(row[3]).items() if v},
+        "open_orders": open_orders,
+        "fills": fills,
+    }
