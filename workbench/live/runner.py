@@ -32,8 +32,9 @@ from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
 from workbench.context import Context, SymbolData
 from workbench.errors import StrategyError, WorkbenchError
 from workbench.execution.engine import Cancel, ExecutionConfig, ExecutionEngine, Step, Submit
-from workbench.intents import Intent
+from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.live.state import StateStore
+from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
 from workbench.orders import Fill, Order, OrderRequest, OrderType, Side, TimeInForce
 from workbench.portfolio import PositionView
 from workbench.sim.broker import SimulatedBroker
@@ -197,12 +198,19 @@ class LiveRunner:
             strategy=self.name, status="running", started_at=pd.Timestamp.now(tz="UTC").isoformat()
         )
         self._restore()
+        interval = watchdog_interval()
+        watchdog = Watchdog(interval) if interval else None
+        if watchdog is not None:
+            watchdog.start()
+        sd_notify("READY=1")
         last = self.state.last_bar_ns()
         bars = decisions = sent = 0
         stopped_by = "feed ended"
         for group in self.feed:
             if last is not None and group and group[0].time.value <= last:
                 continue  # already handled before a restart
+            if watchdog is not None:
+                watchdog.busy()
             self.state.record_bars(group)
             self._sync()
             for b in group:
@@ -219,6 +227,9 @@ class LiveRunner:
                     sent += 1
                 self.state.finish_decision(now.value)
             self.state.heartbeat(last_bar=now.isoformat())
+            if watchdog is not None:
+                watchdog.idle()
+            sd_notify(f"STATUS=last bar {now.isoformat()}")
             bars += 1
             if self._stop.is_set():
                 stopped_by = "stop requested"
@@ -226,8 +237,12 @@ class LiveRunner:
             if max_bars is not None and bars >= max_bars:
                 stopped_by = "max bars"
                 break
+        sd_notify("STOPPING=1")
+        if watchdog is not None:
+            watchdog.stop()
         self._sync()
         self.state.set_meta(status="stopped", stopped_by=stopped_by)
+        log.info("stopped: %s", stopped_by, extra={"event": "stopped", "strategy": self.name})
         return RunSummary(bars, decisions, sent, stopped_by)
 
     def _decide(self, *, replay: bool) -> list[Step] | None:
@@ -244,6 +259,9 @@ class LiveRunner:
             return None
         if self.risk is not None:
             intents = self.risk(intents, {"equity": self._account[1], "positions": self._positions})
+        is_stale = getattr(self.feed, "is_stale", None)
+        if is_stale is not None and is_stale(pd.Timestamp.now(tz="UTC")):
+            intents = self._exits_only(intents)
         equity = self._account[1]
         return self.execution.plan(
             intents,
@@ -252,6 +270,33 @@ class LiveRunner:
             position=lambda s: self._position(s).quantity,
             equity=equity,
         )
+
+    def _exits_only(self, intents: list[Intent]) -> list[Intent]:
+        """While the feed is stale, only cancels and orders that reduce a position pass."""
+        kept: list[Intent] = []
+        for intent in intents:
+            held = self._position(intent.symbol).quantity if intent.symbol else 0.0
+            if isinstance(intent, CancelIntent):
+                ok = True
+            elif isinstance(intent, TargetIntent):
+                ok = intent.percent == 0 or intent.quantity == 0 or intent.notional == 0
+            elif isinstance(intent, OrderIntent):
+                signed = intent.request.side.sign * (intent.request.quantity or float("inf"))
+                ok = held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
+            else:
+                ok = False
+            if ok:
+                kept.append(intent)
+            else:
+                log.warning(
+                    "blocked %s: the feed is stale", type(intent).__name__,
+                    extra={"event": "blocked_stale_feed", "strategy": self.name,
+                           "symbol": intent.symbol, "reason": "stale_feed"},
+                )  # fmt: skip
+                self.state.record_event(
+                    "blocked_stale_feed", {"intent": repr(intent)}, intent.symbol
+                )
+        return kept
 
     def _snapshot(self, now: pd.Timestamp) -> None:
         account = self.broker.get_account()
