@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.broker import Bar
 from workbench.errors import ConfigError, LookAheadError
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.orders import Order, OrderRequest, OrderType, Side, TimeInForce
@@ -160,19 +161,6 @@ class SymbolData:
 
     def time_ns(self) -> int:
         return self.times[self.n - 1]
-
-
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """The current bar of one symbol as the strategy sees it."""
-
-    symbol: str
-    time: pd.Timestamp
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
 
 
 class Context:
