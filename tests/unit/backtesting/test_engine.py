@@ -227,3 +227,31 @@ def test_unsorted_bars_are_refused_with_the_fix() -> None:
     bars = random_walk(10, 1).iloc[::-1]
     with pytest.raises(ConfigError, match="out of order"):
         Engine(MACrossover(fast=2, slow=3), {"X": bars}).run()
+
+
+def test_context_views_show_the_bar_the_history_and_the_portfolio() -> None:
+    bars = random_walk(30, 5)
+    seen: dict[str, object] = {}
+
+    class Inspector(Strategy):
+        def on_bar(self, ctx) -> None:
+            if len(ctx.close) == 1:
+                ctx.buy(2.0, reason="PROBE")
+            if len(ctx.close) == 10:
+                seen["bar"] = ctx.bar()
+                seen["history"] = ctx.history(n=3)
+                seen["position"] = ctx.position()
+                seen["equity"], seen["cash"] = ctx.equity, ctx.cash
+                seen["time"] = ctx.time
+
+    result = Engine(Inspector(), {"X": bars}, BacktestConfig(cash=1_000.0)).run()
+    bar = seen["bar"]
+    assert bar.time == bars.index[9] == seen["time"]
+    assert (bar.open, bar.close) == (bars["open"].iloc[9], bars["close"].iloc[9])
+    expected = bars.iloc[7:10][["open", "high", "low", "close", "volume"]]
+    expected.index = expected.index.as_unit("ns")
+    pd.testing.assert_frame_equal(seen["history"], expected, check_freq=False)
+    assert seen["position"].quantity == 2.0
+    assert seen["position"].average_price == bars["open"].iloc[1]
+    assert seen["equity"] == pytest.approx(result.equity.iloc[9])
+    assert seen["cash"] == pytest.approx(1_000.0 - 2.0 * bars["open"].iloc[1])
