@@ -47,7 +47,7 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     bundle = load_bundle(options.bundle)
     strategy = bundle.make_strategy()
     settings: dict[str, Any] = bundle.manifest.get("backtest") or {}
-    symbols = list(bundle.manifest.get("data") or {}) or None
+    symbols = list((bundle.manifest.get("data") or {}).get("symbols") or {}) or None
     state = StateStore(options.state)
     if options.broker == "sim":
         broker: Any = SimulatedBroker(

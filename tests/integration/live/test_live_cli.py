@@ -18,7 +18,7 @@ def bundle(tmp_path):
     return write_bundle(
         tmp_path / "promoted",
         strategy,
-        data={"SPX": {"sha256": "-", "start": "1999-01-04", "end": "2018-12-31", "bars": 5031}},
+        data={"spec": "sample:SPX", "symbols": {"SPX": {"bars": 5031}}},
         gates=[],
         metrics={},
         risk=None,

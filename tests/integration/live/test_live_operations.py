@@ -59,8 +59,8 @@ def test_a_stale_feed_blocks_new_entries_but_not_exits(tmp_path, monkeypatch) ->
 def test_systemd_ready_and_sigterm_finishes_the_bar(tmp_path) -> None:
     strategy = make_strategy("ma_crossover", PARAMS)
     bundle = write_bundle(
-        tmp_path / "promoted", strategy, data={"SPX": {}}, gates=[], metrics={}, risk=None,
-        report="", backtest={"cash": 100_000.0},
+        tmp_path / "promoted", strategy, data={"spec": "sample:SPX", "symbols": {"SPX": {}}},
+        gates=[], metrics={}, risk=None, report="", backtest={"cash": 100_000.0},
     )  # fmt: skip
     sock_path = str(tmp_path / "notify.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

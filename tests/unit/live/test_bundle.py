@@ -36,7 +36,7 @@ def write(root, strategy):
     return write_bundle(
         root,
         strategy,
-        data={"SPX": {"sha256": "x", "start": "1999", "end": "2018", "bars": 5031}},
+        data={"spec": "sample:SPX", "symbols": {"SPX": {"bars": 5031}}},
         gates=[{"name": "min_trades", "value": 9, "threshold": 5, "passed": True}],
         metrics={"sharpe": 0.5},
         risk=None,
