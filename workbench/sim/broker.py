@@ -213,6 +213,29 @@ class SimulatedBroker:
         for live in list(self._live.values()):
             self._end(live, live.order, OrderStatus.CANCELED, "canceled by request")
 
+    def replace_order(self, order_id: str, request: OrderRequest) -> Order:
+        """Replace an open order by ``request`` (Alpaca's PATCH): the old one ends REPLACED.
+
+        The new order is stamped with the current time, so it fills from the next bar.
+        A finished order, or a duplicate client order id, raises :class:`OrderRejected`
+        and leaves the old order untouched.
+        """
+        live = self._live.get(order_id)
+        if live is None:
+            order = self.get_order(order_id)  # raises when unknown
+            raise OrderRejected(
+                f"order {order_id} is {order.status} and cannot be replaced",
+                code=CODE_NOT_CANCELABLE,
+            )
+        cid = request.client_order_id
+        if cid is not None and cid in self._by_client_id:
+            raise OrderRejected(
+                f"client_order_id must be unique: {cid!r} is order {self._by_client_id[cid]}",
+                code=CODE_DUPLICATE_CLIENT_ID,
+            )
+        self._end(live, live.order, OrderStatus.REPLACED, "replaced by request")
+        return self.submit_order(request)
+
     # -- the venue -------------------------------------------------------------------
     def process_bar(
         self,
@@ -422,4 +445,5 @@ _EVENTS = {
     OrderStatus.CANCELED: UpdateEvent.CANCELED,
     OrderStatus.EXPIRED: UpdateEvent.EXPIRED,
     OrderStatus.REJECTED: UpdateEvent.REJECTED,
+    OrderStatus.REPLACED: UpdateEvent.REPLACED,
 }

@@ -1,0 +1,202 @@
+"""Historical bars through the SDK: pagination, timeframes, and never past the replay clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import requests
+from alpaca.data.requests import StockBarsRequest
+from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+
+from workbench.emulator import Emulator
+from workbench.emulator import testing as emt
+
+DAY = TimeFrame.Day
+
+
+def _get(emu: Emulator, path: str, **params) -> requests.Response:
+    return requests.get(f"{emu.base_url}{path}", params=params, headers=emt.headers(emu), timeout=5)
+
+
+@pytest.fixture(scope="module")
+def both_samples():
+    from workbench.data.sources import load_symbols
+
+    return load_symbols("sample:SPX,NASDAQ")
+
+
+def test_sdk_follows_page_tokens_across_symbols(both_samples) -> None:
+    # 2 x 5030 published bars: more than one 10000-bar page; a symbol splits across pages
+    with Emulator(both_samples, replay_from="2018-12-31") as emu:
+        client = emt.data_client(emu)
+        barset = client.get_stock_bars(
+            StockBarsRequest(
+                symbol_or_symbols=["SPX", "NASDAQ"],
+                timeframe=DAY,
+                start=dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
+            )
+        )
+        limited = client.get_stock_bars(
+            StockBarsRequest(
+                symbol_or_symbols=["SPX", "NASDAQ"],
+                timeframe=DAY,
+                start=dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
+                limit=5040,
+            )
+        )
+    assert {s: len(b) for s, b in barset.data.items()} == {"NASDAQ": 5030, "SPX": 5030}
+    spx = barset["SPX"]
+    assert spx[-1].timestamp == dt.datetime(2018, 12, 28, 5, tzinfo=dt.UTC)  # not the 31st
+    assert [b.timestamp for b in spx] == sorted(b.timestamp for b in spx)
+    assert {s: len(b) for s, b in limited.data.items()} == {"NASDAQ": 5030, "SPX": 10}
+
+
+def test_small_pages_chain_to_the_whole_set(bars_emulator: Emulator) -> None:
+    bars_emulator.step(8)
+    pages, token = [], None
+    while True:
+        params = {"symbols": "AAA", "timeframe": "1Day", "start": "2024-01-01", "limit": 3}
+        if token:
+            params["page_token"] = token
+        body = _get(bars_emulator, "/v2/stocks/bars", **params).json()
+        pages.append(len(body["bars"].get("AAA", [])))
+        token = body["next_page_token"]
+        if token is None:
+            break
+    assert pages == [3, 3, 2]
+    bad = _get(bars_emulator, "/v2/stocks/bars", symbols="AAA", timeframe="1Day", page_token="??")
+    assert (bad.status_code, bad.json()["message"]) == (400, "invalid page_token")
+
+
+def test_bars_never_run_ahead_of_the_replay(bars_emulator: Emulator) -> None:
+    client = emt.data_client(bars_emulator)
+    req = StockBarsRequest(
+        symbol_or_symbols="AAA",
+        timeframe=DAY,
+        start=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        end=dt.datetime(2024, 2, 1, tzinfo=dt.UTC),
+    )
+    assert client.get_stock_bars(req).data == {}  # nothing published yet
+    bars_emulator.step(3)
+    bars = client.get_stock_bars(req)["AAA"]
+    assert [b.close for b in bars] == [100.0, 102.0, 99.0]
+    bars_emulator.step()
+    assert [b.close for b in client.get_stock_bars(req)["AAA"]][-1] == 96.0
+
+
+def test_weekly_bars_are_resampled_from_the_published_days(bars_emulator: Emulator) -> None:
+    client = emt.data_client(bars_emulator)
+    bars_emulator.step(7)  # the 8th bar (Wednesday 2024-01-10) is not published
+    week = TimeFrame(1, TimeFrameUnit.Week)
+    bars = client.get_stock_bars(
+        StockBarsRequest(
+            symbol_or_symbols="AAA", timeframe=week, start=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        )
+    )["AAA"]
+    rows = [(b.timestamp, b.open, b.high, b.low, b.close, b.volume) for b in bars]
+    assert rows == [
+        (dt.datetime(2024, 1, 1, 5, tzinfo=dt.UTC), 100.0, 104.0, 94.0, 98.0, 5000.0),
+        (dt.datetime(2024, 1, 8, 5, tzinfo=dt.UTC), 98.0, 106.0, 97.0, 105.0, 2000.0),
+    ]
+
+
+def test_minute_bars_and_coarser_timeframes() -> None:
+    index = pd.date_range("2024-03-04 14:30", periods=120, freq="1min", tz="UTC", name="time")
+    close = pd.Series(range(120), index=index, dtype=float) + 100.0
+    frame = pd.DataFrame(
+        {"open": close - 0.5, "high": close + 1, "low": close - 1, "close": close, "volume": 10.0}
+    )
+    with Emulator({"MIN": frame}) as emu:
+        emu.step(47)  # published: 14:30 .. 15:16
+        client = emt.data_client(emu)
+        start = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
+
+        def bars(tf):
+            req = StockBarsRequest(symbol_or_symbols="MIN", timeframe=tf, start=start)
+            return client.get_stock_bars(req)["MIN"]
+
+        minutes = bars(TimeFrame.Minute)
+        quarter = bars(TimeFrame(15, TimeFrameUnit.Minute))
+        daily = bars(DAY)
+    assert len(minutes) == 47 and minutes[0].timestamp == dt.datetime(
+        2024, 3, 4, 14, 30, tzinfo=dt.UTC
+    )
+    assert [b.timestamp.minute for b in quarter] == [30, 45, 0, 15]
+    assert (quarter[1].open, quarter[1].high, quarter[1].low, quarter[1].close) == (
+        114.5,
+        130.0,
+        114.0,
+        129.0,
+    )
+    assert quarter[1].volume == 150.0 and quarter[-1].volume == 20.0  # 15:15 and 15:16 so far
+    assert [(b.timestamp, b.open, b.close, b.volume) for b in daily] == [
+        (dt.datetime(2024, 3, 4, 5, tzinfo=dt.UTC), 99.5, 146.0, 470.0)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        (
+            {"timeframe": "1Min"},
+            422,
+            "timeframe 1Min is finer than the emulator's AAA bars (1 day)",
+        ),
+        ({"timeframe": "7Day"}, 422, "invalid timeframe: '7Day'"),
+        ({"timeframe": "1Day", "limit": "0"}, 422, "invalid limit: 0 (1 to 10000)"),
+        ({"timeframe": "1Day", "feed": "nyse"}, 422, "invalid feed: 'nyse'"),
+        ({"timeframe": "1Day", "start": "soon"}, 422, "invalid start: 'soon'"),
+        (
+            {"timeframe": "1Day", "start": "2024-02-01", "end": "2024-01-01"},
+            422,
+            "start must be before end",
+        ),
+        ({"timeframe": "1Day", "symbols": ""}, 400, "missing symbols"),
+    ],
+)
+def test_bad_bar_requests(bars_emulator: Emulator, params, status, message) -> None:
+    r = _get(bars_emulator, "/v2/stocks/bars", **{"symbols": "AAA", **params})
+    assert (r.status_code, r.json()["message"]) == (status, message)
+
+
+def test_single_symbol_latest_descending_and_unknown_symbols(bars_emulator: Emulator) -> None:
+    bars_emulator.step(4)
+    one = _get(bars_emulator, "/v2/stocks/AAA/bars", timeframe="1Day", start="2024-01-01").json()
+    assert one["symbol"] == "AAA" and [b["c"] for b in one["bars"]] == [100, 102, 99, 96]
+    assert {"t", "o", "h", "l", "c", "v", "n", "vw"} == set(one["bars"][0])
+    desc = _get(
+        bars_emulator,
+        "/v2/stocks/bars",
+        symbols="AAA,ZZZ",
+        timeframe="1Day",
+        start="2024-01-01",
+        sort="desc",
+    ).json()
+    assert list(desc["bars"]) == ["AAA"]  # unknown symbols are left out, as Alpaca does
+    assert [b["c"] for b in desc["bars"]["AAA"]] == [96, 99, 102, 100]
+    latest = _get(bars_emulator, "/v2/stocks/bars/latest", symbols="AAA").json()
+    assert (
+        latest["bars"]["AAA"]["c"] == 96
+        and latest["bars"]["AAA"]["t"] == "2024-01-04T00:00:00.000000Z"
+    )
+
+
+def test_default_start_is_the_replay_day(bars_emulator: Emulator) -> None:
+    bars_emulator.step(3)  # the clock is 2024-01-04 00:00 UTC: 2024-01-03 in New York
+    r = _get(bars_emulator, "/v2/stocks/bars", symbols="AAA", timeframe="1Day").json()
+    assert [b["t"] for b in r["bars"]["AAA"]] == ["2024-01-03T05:00:00.000000Z"]
+
+
+def test_the_workbench_alpaca_source_reads_back_the_same_bars(monkeypatch, hand_frames) -> None:
+    from workbench.data.sources import load_symbols
+
+    frames = hand_frames
+    with Emulator(frames) as emu:
+        monkeypatch.setenv("APCA_API_KEY_ID", emu.key)
+        monkeypatch.setenv("APCA_API_SECRET_KEY", emu.secret)
+        emu.step(8)
+        got = load_symbols(f"alpaca:AAA?url={emu.base_url}&cache=0&feed=iex", start="2024-01-01")
+    expected = frames["AAA"]
+    pd.testing.assert_frame_equal(got["AAA"][list(expected.columns)], expected, check_freq=False)

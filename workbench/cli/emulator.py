@@ -1,0 +1,104 @@
+"""``workbench emulator``: an Alpaca-compatible server over replayed bars, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+FAULT_HELP = (
+    "inject a fault (repeatable): KIND[,name=value...], e.g. 429,path=/v2/orders,times=3 | "
+    "504,method=POST,path=/v2/orders,ambiguous=true | slow,delay=5,probability=0.1 | "
+    "reject,code=40310000,times=1 | partial,qty=10 | drop,stream=data,every=50 | "
+    "silent,stream=trading,every=100,pings=false | refuse,stream=data,times=2"
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "emulator",
+        help="serve an Alpaca-compatible API (REST + WebSockets) over replayed bars",
+        description=(
+            "Serve Alpaca's trading REST API, the trading stream and the market-data stream "
+            "on 127.0.0.1, filling orders with the simulated broker against a replayed data "
+            "spec. Point alpaca-py at it with url_override. Stop with Ctrl-C or SIGTERM."
+        ),
+    )
+    p.add_argument("--port", type=int, default=8765, help="TCP port (default 8765; 0: any free)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--data", default="sample:SPX", help="data spec (default: sample:SPX)")
+    p.add_argument("--start", help="first bar loaded (inclusive)")
+    p.add_argument("--end", help="last bar loaded (inclusive)")
+    p.add_argument(
+        "--replay-from", help="start the replay here; earlier bars are history (e.g. 2010-01-04)"
+    )
+    p.add_argument("--cash", type=float, default=100_000.0, help="starting cash (default 100000)")
+    p.add_argument(
+        "--interval",
+        type=float,
+        help="seconds per bar (default: step by hand with POST /_emulator/step?n=1)",
+    )
+    p.add_argument("--key", help="API key id (default: $APCA_API_KEY_ID or emulator-key)")
+    p.add_argument("--secret", help="API secret (default: $APCA_API_SECRET_KEY or emulator-secret)")
+    p.add_argument("--commission", help="as for backtest: 0.001 or per_share=..,minimum=..")
+    p.add_argument("--slippage", help="as for backtest: 5bps or range=0.1")
+    p.add_argument("--volume-limit", type=float, help="largest share of a bar's volume per order")
+    p.add_argument("--lot-size", type=float, help="round quantities down to this lot (1: whole)")
+    p.add_argument("--margin", type=float, default=1.0, help="buying power multiple (default 1)")
+    p.add_argument("--no-short", action="store_true", help="refuse short sales")
+    p.add_argument("--rate-limit", type=int, help="refuse with 429 past this many requests/min")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from workbench.emulator import Emulator
+    from workbench.logs import configure
+
+    key = args.key or os.environ.get("APCA_API_KEY_ID") or "emulator-key"
+    secret = args.secret or os.environ.get("APCA_API_SECRET_KEY") or "emulator-secret"
+    emulator = Emulator(
+        args.data,
+        cash=args.cash,
+        key=key,
+        secret=secret,
+        host=args.host,
+        port=args.port,
+        start=args.start,
+        end=args.end,
+        replay_from=args.replay_from,
+        interval=args.interval,
+        faults=args.fault,
+        commission=args.commission,
+        slippage=args.slippage,
+        volume_limit=args.volume_limit,
+        lot_size=args.lot_size,
+        margin=args.margin,
+        allow_short=not args.no_short,
+        rate_limit=args.rate_limit,
+    )
+    configure()
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        emulator.start()
+        state = emulator.state()
+        print(f"emulator: {emulator.data_spec}, {state['bars']} bar times, key id {key}")
+        print(f"REST (url_override):  {emulator.base_url}")
+        print(f"trading stream:       {emulator.trading_stream_url}")
+        print(f"market-data stream:   {emulator.data_stream_url}")
+        pace = f"one bar every {args.interval:g} s" if args.interval else "by hand"
+        print(f"replay: {pace}; step with: curl -X POST '{emulator.base_url}/_emulator/step?n=1'")
+        print("stop with Ctrl-C", flush=True)
+        while not stop.wait(0.2):
+            pass
+    finally:
+        emulator.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("emulator stopped")
+    return 0

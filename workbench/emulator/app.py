@@ -1,0 +1,381 @@
+"""The server's state on its event loop, the request pipeline and the control API.
+
+Every request to Alpaca's routes goes through one middleware: authentication (the
+configured key pair, 401 ``40110000`` otherwise), the rate limit (``X-RateLimit-*``
+headers on every answer, 429 past ``rate_limit`` requests a minute), then the HTTP
+faults. Every error body is JSON ``{"code", "message"}``, unknown routes and wrong
+methods included; nothing redirects.
+
+The control API (``/_emulator/...``, loopback clients only) steps the replay, dumps
+the state, sets and clears faults and resets the account. It is not Alpaca's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import collections
+import hmac
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from aiohttp import web
+
+from workbench.emulator.faults import Fault, FaultBook
+from workbench.emulator.marketdata import DAY, bar_message, session_stamps
+from workbench.emulator.shapes import ApiError, order_json, stable_uuid
+from workbench.emulator.streams import StreamHub
+from workbench.emulator.venue import Venue
+from workbench.errors import WorkbenchError
+from workbench.sim.broker import SimulatedBroker
+from workbench.sim.costs import Commission, Slippage
+
+log = logging.getLogger(__name__)
+
+STREAM_PATHS = frozenset({"/stream", "/v2/iex", "/v2/sip", "/v2/test", "/v2/delayed_sip"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything that shapes the emulated account (see :class:`~workbench.emulator.Emulator`)."""
+
+    cash: float = 100_000.0
+    key: str = "emulator-key"
+    secret: str = "emulator-secret"
+    commission: Any = None
+    slippage: Any = None
+    volume_limit: float | None = None
+    lot_size: float | None = None
+    margin: float = 1.0
+    allow_short: bool = True
+    replay_from: pd.Timestamp | None = None
+    connection_limit: int | None = 1
+    rate_limit: int | None = None
+    wash_trade_check: bool = True
+    exchange: str = "NYSE"
+    faults: tuple[Fault, ...] = field(default_factory=tuple)
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"EmulatorConfig(cash={self.cash}, key={self.key!r}, secret='***')"
+
+
+class RateLimiter:
+    """Requests in the last minute; ``limit=None`` reports 200 a minute but never refuses."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._hits: collections.deque[float] = collections.deque()
+
+    def hit(self) -> tuple[dict[str, str], bool]:
+        now = time.time()
+        while self._hits and self._hits[0] <= now - 60:
+            self._hits.popleft()
+        self._hits.append(now)
+        shown = self.limit or 200
+        headers = {
+            "X-RateLimit-Limit": str(shown),
+            "X-RateLimit-Remaining": str(max(shown - len(self._hits), 0)),
+            "X-RateLimit-Reset": str(int(self._hits[0] + 60)),
+        }
+        return headers, self.limit is not None and len(self._hits) > self.limit
+
+
+class EmulatorApp:
+    """The account, the streams and the faults; lives on the server's event loop."""
+
+    def __init__(self, frames: Mapping[str, pd.DataFrame], config: EmulatorConfig) -> None:
+        self.frames = dict(frames)
+        self.config = config
+        self.faults = FaultBook(config.faults)
+        self.hub = StreamHub(
+            config.key, config.secret, self.faults, connection_limit=config.connection_limit
+        )
+        self.limiter = RateLimiter(config.rate_limit)
+        self.lock = asyncio.Lock()  # keeps stream order equal to event order
+        self.steps = 0
+        self.venue = self._new_venue()
+        self._daily = {s: self.venue.store.intervals[s] >= DAY for s in self.frames}
+
+    def _new_venue(self) -> Venue:
+        c = self.config
+        broker = SimulatedBroker(
+            c.cash,
+            commission=Commission.parse(c.commission),
+            slippage=Slippage.parse(c.slippage),
+            volume_limit=c.volume_limit,
+            lot_size=c.lot_size,
+            margin=c.margin,
+            allow_short=c.allow_short,
+            id_prefix="emu",
+        )
+        return Venue(
+            self.frames,
+            broker,
+            faults=self.faults,
+            account_id=stable_uuid("account", c.key),
+            replay_from=c.replay_from,
+            exchange=c.exchange,
+            wash_trade_check=c.wash_trade_check,
+        )
+
+    # -- actions shared by the REST handlers, the control API and the Python API ---------
+    async def act(self, fn: Callable[[Venue], tuple[Any, list[dict[str, Any]]]]) -> Any:
+        """Run a venue action and send the trade updates it caused, in order."""
+        async with self.lock:
+            result, messages = fn(self.venue)
+            await self.hub.trade_updates(messages)
+        return result
+
+    async def step(self, n: int = 1) -> int:
+        """Advance the replay ``n`` bar times; returns how many were processed."""
+        done = 0
+        for _ in range(n):
+            async with self.lock:
+                out = self.venue.step()
+                if out is None:
+                    break
+                messages, published = out
+                await self.hub.trade_updates(messages)
+                await self.hub.publish(self._bar_messages(published))
+                self.steps += 1
+                done += 1
+            for fault in self.faults.periodic(self.steps):
+                await self.hub.apply(fault)
+        return done
+
+    def _bar_messages(self, published: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        out = []
+        for symbol, i in published:
+            frame = self.frames[symbol]
+            row = frame.iloc[i]
+            stamp = frame.index[i]
+            if self._daily[symbol]:
+                stamp = session_stamps(pd.DatetimeIndex([stamp]))[0]
+                out.append(bar_message(symbol, stamp, row, "d"))
+            out.append(bar_message(symbol, stamp, row, "b"))
+        return out
+
+    async def add_fault(self, fault: Fault) -> None:
+        """Install ``fault``; a stream drop or mute without ``every`` acts at once."""
+        if fault.kind in ("drop", "silent") and fault.every is None:
+            await self.hub.apply(fault)
+            return
+        self.faults.add(fault)
+
+    async def reset(self) -> None:
+        async with self.lock:
+            self.faults.clear()
+            for fault in self.config.faults:
+                self.faults.add(fault)
+            self.venue = self._new_venue()
+            self.steps = 0
+
+    def state(self) -> dict[str, Any]:
+        """A JSON dump of the account for tests and the control API."""
+        v = self.venue
+        self.faults.remove_spent()
+        return {
+            "clock": v.clock_json(),
+            "now": v.now.isoformat(),
+            "cursor": v.cursor,
+            "bars": len(v.replay.times),
+            "finished": v.finished,
+            "symbols": v.symbols,
+            "account": v.account(),
+            "positions": v.positions(),
+            "orders": [order_json(o, r) for o, r in v.all_orders()],
+            "fills": len(v.broker.fills),
+            "faults": self.faults.describe(),
+            "connections": self.hub.describe(),
+        }
+
+    # -- the request pipeline ------------------------------------------------------------
+    def authenticate(self, request: web.Request) -> None:
+        key = request.headers.get("APCA-API-KEY-ID", "")
+        secret = request.headers.get("APCA-API-SECRET-KEY", "")
+        auth = request.headers.get("Authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                key, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                key = secret = ""
+        ok = hmac.compare_digest(key, self.config.key) and hmac.compare_digest(
+            secret, self.config.secret
+        )
+        if not ok:
+            raise ApiError(401, 40110000, "request is not authorized")
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path in STREAM_PATHS:
+            return await _guarded(handler, request)
+        if path.startswith("/_emulator/"):
+            if not _loopback(request):
+                return _error(ApiError(403, 40310000, "the control API answers loopback only"))
+            return await _guarded(handler, request)
+        headers: dict[str, str] = {}
+        try:
+            self.authenticate(request)
+            headers, limited = self.limiter.hit()
+            if limited:
+                raise ApiError(429, 42910000, "rate limit exceeded")
+            fault = self.faults.for_request(request.method, path)
+            response = await self._with_fault(fault, handler, request)
+        except ApiError as exc:
+            response = _error(exc)
+            if exc.status == 429:
+                wait = float(headers.get("X-RateLimit-Reset", 0)) - time.time()
+                headers.update(_retry_headers(max(wait, 1.0), headers))
+        except web.HTTPException as exc:
+            response = _http_error(exc)
+        except WorkbenchError as exc:  # a domain refusal not caught by Alpaca's rules
+            response = _error(ApiError(422, 40010001, exc.message))
+        except Exception:
+            log.exception("emulator: %s %s failed", request.method, path)
+            response = _error(ApiError(500, 50010000, "internal server error"))
+        if not response.prepared:
+            for name, value in headers.items():
+                response.headers.setdefault(name, value)
+        return response
+
+    async def _with_fault(
+        self, fault: Fault | None, handler: Handler, request: web.Request
+    ) -> web.StreamResponse:
+        if fault is None:
+            return await handler(request)
+        log.info("fault %s on %s %s", fault.kind, request.method, request.path)
+        if fault.kind == "slow":
+            if fault.when == "before":
+                await asyncio.sleep(fault.delay)
+            response = await handler(request)
+            if fault.when == "after":
+                await asyncio.sleep(fault.delay)
+            return response
+        if fault.ambiguous:
+            await _guarded(handler, request)  # the request takes effect, then fails
+        return _fault_error(fault)
+
+
+async def _guarded(handler: Handler, request: web.Request) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _error(exc)
+    except web.HTTPException as exc:
+        return _http_error(exc)
+    except WorkbenchError as exc:
+        return _error(ApiError(422, 40010001, exc.message))
+
+
+def _loopback(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _error(exc: ApiError, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(exc.body(), status=exc.status, headers=headers)
+
+
+_STATUS_MESSAGES = {
+    404: "endpoint not found",
+    405: "method not allowed",
+    429: "rate limit exceeded",
+    500: "internal server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
+
+
+def _http_error(exc: web.HTTPException) -> web.Response:
+    status = exc.status if exc.status >= 400 else 500
+    message = _STATUS_MESSAGES.get(status, exc.reason.lower())
+    return _error(ApiError(status, alpaca_code(status), message))
+
+
+def alpaca_code(status: int) -> int:
+    """Alpaca's error code for an HTTP status: 404 -> 40410000, 504 -> 50410000."""
+    return status * 100_000 + 10_000
+
+
+def _retry_headers(retry_after: float, current: Mapping[str, str]) -> dict[str, str]:
+    limit = current.get("X-RateLimit-Limit", "200")
+    return {
+        "X-RateLimit-Limit": limit,
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(time.time() + retry_after)),
+        "Retry-After": str(max(round(retry_after), 0)),
+    }
+
+
+def _fault_error(fault: Fault) -> web.Response:
+    status = fault.status or 500
+    message = fault.message or _STATUS_MESSAGES.get(status, "emulated failure")
+    code = fault.code or alpaca_code(status)
+    headers = _retry_headers(fault.retry_after, {}) if status == 429 else None
+    return _error(ApiError(status, code, message), headers)
+
+
+# -- the control API ------------------------------------------------------------------
+def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
+    async def step(request: web.Request) -> web.Response:
+        try:
+            n = int(request.query.get("n", "1"))
+        except ValueError:
+            raise ApiError(422, 40010001, "n must be a whole number") from None
+        if n < 1:
+            raise ApiError(422, 40010001, "n must be at least 1")
+        done = await core.step(n)
+        v = core.venue
+        return web.json_response(
+            {"stepped": done, "cursor": v.cursor, "finished": v.finished, "clock": v.clock_json()}
+        )
+
+    async def state(request: web.Request) -> web.Response:
+        return web.json_response(core.state())
+
+    async def get_faults(request: web.Request) -> web.Response:
+        core.faults.remove_spent()
+        return web.json_response(core.faults.describe())
+
+    async def add_faults(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            raise ApiError(400, 40010000, "request body format is invalid") from None
+        items = body if isinstance(body, list) else [body]
+        for item in items:
+            if not isinstance(item, dict):
+                raise ApiError(422, 40010001, "a fault is a JSON object or {'spec': '...'}")
+            fault = Fault.parse(item["spec"]) if "spec" in item else Fault.from_dict(item)
+            await core.add_fault(fault)
+        core.faults.remove_spent()
+        return web.json_response(core.faults.describe())
+
+    async def clear_faults(request: web.Request) -> web.Response:
+        core.faults.clear()
+        return web.json_response([])
+
+    async def reset(request: web.Request) -> web.Response:
+        await core.reset()
+        return web.json_response(core.state())
+
+    return [
+        web.post("/_emulator/step", step),
+        web.get("/_emulator/state", state),
+        web.get("/_emulator/faults", get_faults),
+        web.post("/_emulator/faults", add_faults),
+        web.delete("/_emulator/faults", clear_faults),
+        web.post("/_emulator/reset", reset),
+    ]

@@ -1,0 +1,121 @@
+"""Alpaca's checks at order submission, against the simulated broker's account.
+
+Alpaca refuses at submission (the simulated broker checks again at the fill, with the
+fill price):
+
+- a potential wash trade: an opposite order of the account that could trade with
+  this one (422 ``42210000``);
+- selling more than the long position minus what open sell orders hold, or buying
+  more than the short position minus what open buys hold: "insufficient qty available"
+  (403 ``40310000``). Alpaca never flips a position in one order: close it first;
+- an opening order whose value exceeds the buying power left after the open opening
+  orders (403 ``40310000`` "insufficient buying power"). Orders are valued at their
+  limit price, a stop at its stop price, a market order at the last published close,
+  a notional order at its notional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from workbench.emulator import rules
+from workbench.emulator.rules import CODE_FORBIDDEN, CODE_RULE
+from workbench.emulator.shapes import ApiError, num
+from workbench.orders import OrderRequest, OrderType, Side
+from workbench.portfolio import QUANTITY_EPSILON
+from workbench.sim.broker import SimulatedBroker
+
+#: Relative slack for "spend all the buying power" (floating-point dust).
+TOLERANCE = 1e-12
+
+
+def check_order(
+    broker: SimulatedBroker,
+    req: OrderRequest,
+    last_close: Mapping[str, float],
+    *,
+    wash_trade_check: bool = True,
+    exclude: str | None = None,
+) -> None:
+    """Raise :class:`ApiError` when Alpaca would refuse ``req`` (``exclude``: an order id
+    being replaced, whose reservation does not count)."""
+    if wash_trade_check:
+        for resting in broker.get_open_orders():
+            if resting.symbol != req.symbol or resting.id == exclude:
+                continue
+            reason = rules.crosses(req, resting.request)
+            if reason is not None:
+                raise ApiError(
+                    422,
+                    CODE_RULE,
+                    "potential wash trade detected. use complex orders",
+                    extra={"reject_reason": reason},
+                )
+    position = broker.portfolio.quantity(req.symbol)
+    price = estimate(req, last_close)
+    qty = req.quantity
+    if qty is None:
+        qty = (req.notional or 0.0) / price if price else 0.0
+    closing = (req.side is Side.SELL and position > QUANTITY_EPSILON) or (
+        req.side is Side.BUY and position < -QUANTITY_EPSILON
+    )
+    if closing:
+        on_hold = held(broker, req.symbol, req.side, exclude)
+        available = max(abs(position) - on_hold, 0.0)
+        if qty > available + QUANTITY_EPSILON:
+            raise ApiError(
+                403,
+                CODE_FORBIDDEN,
+                f"insufficient qty available for order (requested: {qty:g}, "
+                f"available: {available:g})",
+                extra={
+                    "symbol": req.symbol,
+                    "available": num(available),
+                    "existing_qty": num(abs(position)),
+                    "held_for_orders": num(on_hold),
+                },
+            )
+        return
+    if req.side is Side.SELL and not broker.allow_short:
+        raise ApiError(403, CODE_FORBIDDEN, "account is not allowed to short")
+    if not price:
+        return  # nothing published yet: the venue checks at the fill
+    cost = req.notional if req.notional is not None else qty * price
+    if cost > buying_power(broker, last_close, exclude) * (1 + TOLERANCE) + 1e-9:
+        raise ApiError(403, CODE_FORBIDDEN, "insufficient buying power")
+
+
+def buying_power(
+    broker: SimulatedBroker, last_close: Mapping[str, float], exclude: str | None = None
+) -> float:
+    """The simulated broker's buying power less what open opening orders reserve."""
+    reserved = 0.0
+    for order in broker.get_open_orders():
+        if order.id == exclude:
+            continue
+        position = broker.portfolio.quantity(order.symbol)
+        if (order.side is Side.BUY and position < 0) or (order.side is Side.SELL and position > 0):
+            continue  # closing orders hold quantity, not cash
+        if order.quantity is None:
+            reserved += order.request.notional or 0.0
+        else:
+            reserved += (order.remaining or 0.0) * estimate(order.request, last_close)
+    return max(broker.get_account().buying_power - reserved, 0.0)
+
+
+def estimate(req: OrderRequest, last_close: Mapping[str, float]) -> float:
+    """The price an order is valued at: its limit, its stop, else the last close (0: unknown)."""
+    if req.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        return req.limit_price or 0.0
+    if req.type is OrderType.STOP:
+        return req.stop_price or 0.0
+    return last_close.get(req.symbol, 0.0)
+
+
+def held(broker: SimulatedBroker, symbol: str, side: Side, exclude: str | None = None) -> float:
+    """Quantity that open ``side`` orders in ``symbol`` hold."""
+    return sum(
+        o.remaining or 0.0
+        for o in broker.get_open_orders()
+        if o.symbol == symbol and o.side is side and o.id != exclude
+    )

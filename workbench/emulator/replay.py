@@ -1,0 +1,110 @@
+"""The replay clock: which bar time comes next, and what time it is in the replay.
+
+Bars of several symbols are merged on one time axis (the union of their start times);
+one step is one time of that axis. ``cursor`` counts the times already published. The
+replay time (``now``) is the *end* of the last published bar: a bar is only known once
+it is over. Times before ``replay_from`` are history: published from the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.emulator.marketdata import DAY
+from workbench.emulator.shapes import new_york
+from workbench.errors import ConfigError
+
+COLUMNS = ["open", "high", "low", "close", "volume"]
+Row = tuple[str, int, float, float, float, float, float]  # symbol, row, o, h, l, c, v
+
+
+class Replay:
+    """Bar times of several symbols on one axis, and the cursor that walks it."""
+
+    def __init__(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        interval: pd.Timedelta,
+        replay_from: pd.Timestamp | None = None,
+    ) -> None:
+        if not frames:
+            raise ConfigError("the emulator needs bars of at least one symbol")
+        self.symbols = list(frames)
+        self.interval = interval
+        self._ns = {s: f.index.as_unit("ns").asi8 for s, f in frames.items()}
+        self._ohlcv = {s: f[COLUMNS].to_numpy(dtype=float) for s, f in frames.items()}
+        self.times = np.unique(np.concatenate(list(self._ns.values())))
+        self.cursor = 0
+        if replay_from is not None:
+            self.cursor = int(np.searchsorted(self.times, replay_from.value, side="left"))
+            if self.cursor >= len(self.times):
+                raise ConfigError(
+                    f"replay_from {replay_from} is after the last bar",
+                    hint=f"the data end at {pd.Timestamp(self.times[-1], tz='UTC')}",
+                )
+        self.start = pd.Timestamp(self.times[0], tz="UTC")
+
+    @property
+    def finished(self) -> bool:
+        return self.cursor >= len(self.times)
+
+    @property
+    def published_ns(self) -> int:
+        """Start time of the last published bar (bars at or before it may be served)."""
+        return int(self.times[self.cursor - 1]) if self.cursor else int(self.times[0]) - 1
+
+    @property
+    def last_published(self) -> pd.Timestamp | None:
+        return pd.Timestamp(self.times[self.cursor - 1], tz="UTC") if self.cursor else None
+
+    @property
+    def now(self) -> pd.Timestamp:
+        """The replay time: the end of the last published bar (the first bar's start before)."""
+        last = self.last_published
+        return self.start if last is None else last + self.interval
+
+    @property
+    def next_time(self) -> pd.Timestamp | None:
+        return None if self.finished else pd.Timestamp(self.times[self.cursor], tz="UTC")
+
+    def new_day(self) -> bool:
+        """Whether the next bar time starts a new UTC day (the session boundary)."""
+        if not self.cursor or self.finished:
+            return False
+        return int(self.times[self.cursor]) // DAY.value != int(self.times[self.cursor - 1]) // (
+            DAY.value
+        )
+
+    def rows_at(self, t_ns: int, *, at_or_before: bool = False) -> Iterator[Row]:
+        """Each symbol's bar at ``t_ns`` (or its latest bar up to it)."""
+        for symbol in self.symbols:
+            stamps = self._ns[symbol]
+            i = int(np.searchsorted(stamps, t_ns, side="right")) - 1
+            if i < 0 or (not at_or_before and stamps[i] != t_ns):
+                continue
+            o, h, low, c, v = self._ohlcv[symbol][i]
+            yield symbol, i, o, h, low, c, v
+
+    def advance(self) -> None:
+        self.cursor += 1
+
+    def clock_json(self) -> dict[str, Any]:
+        """Alpaca's clock: open while bars remain; the next bar's start and end."""
+        nxt = self.next_time
+        if nxt is None:
+            return {
+                "timestamp": new_york(self.now),
+                "is_open": False,
+                "next_open": new_york(self.now + DAY),
+                "next_close": new_york(self.now + DAY + self.interval),
+            }
+        return {
+            "timestamp": new_york(self.now),
+            "is_open": True,
+            "next_open": new_york(nxt),
+            "next_close": new_york(nxt + self.interval),
+        }

@@ -1,0 +1,410 @@
+"""The emulated account: the project's simulated broker driven by a replay clock.
+
+Fills are by construction the :class:`~workbench.sim.broker.SimulatedBroker`'s (same
+fill rules, same costs): this class adds only what Alpaca has and the simulated broker
+does not: UUIDs and client order ids, Alpaca's submission checks (buying power,
+available quantity, wash trades), a replay clock, and the JSON of orders, positions,
+account and trade updates.
+
+Time. :meth:`Venue.step` processes the next bar time: open orders are matched against
+it, then it is published. The replay clock (``now``) is then the *end* of that bar;
+orders submitted now are stamped with the bar's time in the simulated broker, so they
+fill on the next bar at the earliest (a decision on bar t's close fills at t+1).
+Events caused by a request carry ``now``; fills, expiries and venue rejections carry
+the time of the bar that caused them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.broker import OrderUpdate
+from workbench.emulator import rules
+from workbench.emulator.checks import buying_power, check_order, held
+from workbench.emulator.faults import REJECT_MESSAGES, FaultBook
+from workbench.emulator.marketdata import BarStore
+from workbench.emulator.replay import Replay
+from workbench.emulator.rules import CODE_FORBIDDEN, CODE_NOT_FOUND, CODE_RULE, invalid
+from workbench.emulator.shapes import (
+    ApiError,
+    OrderRecord,
+    account_json,
+    order_json,
+    position_intent,
+    position_json,
+    stable_uuid,
+    trade_update,
+)
+from workbench.errors import OrderRejected
+from workbench.orders import Order, OrderRequest, Side
+from workbench.portfolio import QUANTITY_EPSILON
+from workbench.sim.broker import SimulatedBroker
+
+log = logging.getLogger(__name__)
+Message = dict[str, Any]
+
+
+class Venue:
+    """One paper account over replayed bars; every method runs on the server's loop."""
+
+    def __init__(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        broker: SimulatedBroker,
+        *,
+        faults: FaultBook,
+        account_id: str,
+        replay_from: pd.Timestamp | None = None,
+        exchange: str = "NYSE",
+        wash_trade_check: bool = True,
+    ) -> None:
+        self.store = BarStore(frames)
+        self.replay = Replay(frames, min(self.store.intervals.values()), replay_from)
+        self.symbols = self.replay.symbols
+        self.broker = broker
+        self.faults = faults
+        self.account_id = account_id
+        self.exchange = exchange
+        self.wash_trade_check = wash_trade_check
+        self.volume_limit = broker.volume_limit
+        self.records: dict[str, OrderRecord] = {}  # by Alpaca id, in submission order
+        self._by_sim: dict[str, str] = {}
+        self._by_cid: dict[str, str] = {}
+        self.last_close: dict[str, float] = {}
+        self.lastday_close: dict[str, float] = {}
+        self.created_at = self.replay.start
+        last = self.replay.last_published
+        if last is None:  # orders sent before the first bar fill on it
+            broker.set_time(self.replay.start - pd.Timedelta(1, "ns"))
+        else:  # the history's last closes value the account
+            for symbol, _, o, h, low, c, v in self.replay.rows_at(last.value, at_or_before=True):
+                broker.process_bar(symbol, last, o, h, low, c, v)
+                self.last_close[symbol] = self.lastday_close[symbol] = c
+            broker.set_time(last)
+        self.last_equity = broker.get_account().equity
+
+    @property
+    def finished(self) -> bool:
+        return self.replay.finished
+
+    @property
+    def now(self) -> pd.Timestamp:
+        return self.replay.now
+
+    @property
+    def cursor(self) -> int:
+        return self.replay.cursor
+
+    def clock_json(self) -> dict[str, Any]:
+        return self.replay.clock_json()
+
+    def step(self) -> tuple[list[Message], list[tuple[str, int]]] | None:
+        """Process and publish the next bar time; None when the replay is over.
+
+        Returns the trade updates it caused and the ``(symbol, row)`` bars it published.
+        """
+        t = self.replay.next_time
+        if t is None:
+            return None
+        if self.replay.new_day():
+            self.last_equity = self.broker.get_account().equity
+            self.lastday_close.update(self.last_close)
+        quantities = self._quantities()
+        published = []
+        for symbol, i, o, h, low, c, v in list(self.replay.rows_at(t.value)):
+            limit, volume = self.volume_limit, v
+            if self.broker.has_open_orders(symbol):
+                cap = self.faults.partial_cap(symbol)
+                if cap is not None and cap.qty is not None:
+                    limit, volume = 1.0, cap.qty  # the venue sees only qty shares to take
+                elif cap is not None:
+                    limit = cap.fraction
+            self.broker.volume_limit = limit
+            try:
+                self.broker.process_bar(symbol, t, o, h, low, c, volume)
+            finally:
+                self.broker.volume_limit = self.volume_limit
+            self.last_close[symbol] = c
+            published.append((symbol, i))
+        self.replay.advance()
+        messages = self._render(self.broker.drain_updates(), quantities, at=None)
+        return messages, published
+
+    # -- reads -----------------------------------------------------------------------
+    def account(self) -> dict[str, Any]:
+        pf = self.broker.portfolio
+        snap = self.broker.get_account()
+        long_value = sum(p.market_value for p in pf.positions.values() if p.quantity > 0)
+        short_value = sum(p.market_value for p in pf.positions.values() if p.quantity < 0)
+        return account_json(
+            account_id=self.account_id,
+            cash=snap.cash,
+            equity=snap.equity,
+            buying_power=self.buying_power(),
+            long_value=long_value,
+            short_value=short_value,
+            last_equity=self.last_equity,
+            margin=self.broker.margin,
+            allow_short=self.broker.allow_short,
+            created_at=self.created_at,
+        )
+
+    def positions(self) -> list[dict[str, Any]]:
+        return [self.position(s) for s in sorted(self.broker.get_positions())]
+
+    def position(self, symbol_or_id: str) -> dict[str, Any]:
+        symbol = self._symbol(symbol_or_id)
+        pos = self.broker.get_positions().get(symbol)
+        if pos is None:
+            raise ApiError(404, CODE_NOT_FOUND, "position does not exist")
+        held = self._held(symbol, Side.SELL if pos.quantity > 0 else Side.BUY)
+        return position_json(
+            symbol=symbol,
+            quantity=pos.quantity,
+            average_price=pos.average_price,
+            last_price=pos.last_price,
+            lastday_price=self.lastday_close.get(symbol, pos.last_price),
+            available=pos.quantity - np.sign(pos.quantity) * held,
+            exchange=self.exchange,
+        )
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        rec = self.records.get(order_id)
+        if rec is None:
+            raise ApiError(404, CODE_NOT_FOUND, "order not found")
+        return order_json(self.broker.get_order(rec.sim_id), rec)
+
+    def order_by_client_id(self, client_order_id: str) -> dict[str, Any]:
+        order_id = self._by_cid.get(client_order_id)
+        if order_id is None:
+            raise ApiError(404, CODE_NOT_FOUND, "order not found")
+        return self.order(order_id)
+
+    def all_orders(self) -> list[tuple[Order, OrderRecord]]:
+        return [(self.broker.get_order(r.sim_id), r) for r in self.records.values()]
+
+    def _symbol(self, symbol_or_id: str) -> str:
+        key = symbol_or_id.strip()
+        if key.upper() in self.symbols:
+            return key.upper()
+        for symbol in self.symbols:
+            if stable_uuid("asset", symbol) == key.lower():
+                return symbol
+        raise ApiError(404, CODE_NOT_FOUND, "position does not exist")
+
+    # -- actions ---------------------------------------------------------------------
+    def submit(self, body: Any) -> tuple[dict[str, Any], list[Message]]:
+        """``POST /v2/orders``: check like Alpaca, then hand the order to the broker."""
+        parsed = rules.parse_order(body, self.symbols)
+        req = parsed.request
+        fault = self.faults.rejection(req.symbol)
+        if fault is not None:
+            code = fault.code or CODE_FORBIDDEN
+            message = fault.message or REJECT_MESSAGES.get(code, "order rejected (emulator)")
+            raise ApiError(rules.status_for_code(code), code, message)
+        cid = req.client_order_id or str(uuid.uuid4())
+        if cid in self._by_cid:
+            raise invalid("client_order_id must be unique")
+        req = dataclasses.replace(req, client_order_id=cid)
+        self._check(req)
+        intent = parsed.position_intent or position_intent(req.side, self._qty(req.symbol))
+        order, messages = self._place(req, parsed.extended_hours, intent)
+        rec = self.records[self._by_sim[order.id]]
+        status = "accepted" if order.status.is_open else None
+        return order_json(self.broker.get_order(order.id), rec, status=status), messages
+
+    def _place(
+        self, req: OrderRequest, extended: bool, intent: str, replaces: OrderRecord | None = None
+    ) -> tuple[Order, list[Message]]:
+        quantities = self._quantities()
+        try:
+            if replaces is None:
+                order = self.broker.submit_order(req)
+            else:
+                order = self.broker.replace_order(replaces.sim_id, req)
+        except OrderRejected as exc:
+            raise ApiError(422, exc.code or CODE_RULE, exc.message) from None
+        rec = OrderRecord(
+            order.id,
+            str(uuid.uuid4()),
+            req.client_order_id or "",
+            self.now,
+            extended_hours=extended,
+            position_intent=intent,
+            seq=len(self.records),
+        )
+        self.records[rec.id] = rec
+        self._by_sim[order.id] = rec.id
+        self._by_cid[rec.client_order_id] = rec.id
+        if replaces is not None:
+            rec.replaces, replaces.replaced_by = replaces.id, rec.id
+        return order, self._render(self.broker.drain_updates(), quantities, at=self.now)
+
+    def cancel(self, order_id: str) -> list[Message]:
+        rec = self.records.get(order_id)
+        if rec is None:
+            raise ApiError(404, CODE_NOT_FOUND, "order not found")
+        order = self.broker.get_order(rec.sim_id)
+        if not order.status.is_open:
+            raise ApiError(422, CODE_RULE, f'order is already in "{order.status.value}" state')
+        quantities = self._quantities()
+        self.broker.cancel_order(rec.sim_id)
+        return self._render(self.broker.drain_updates(), quantities, at=self.now)
+
+    def cancel_all(self) -> tuple[list[dict[str, Any]], list[Message]]:
+        results, messages = [], []
+        for order, rec in self.all_orders():
+            if order.status.is_open:
+                messages += self.cancel(rec.id)
+                results.append({"id": rec.id, "status": 200, "body": self.order(rec.id)})
+        return results, messages
+
+    def replace(self, order_id: str, body: Any) -> tuple[dict[str, Any], list[Message]]:
+        """``PATCH /v2/orders/{id}``: the new quantity defaults to what the old one has left."""
+        rec = self.records.get(order_id)
+        if rec is None:
+            raise ApiError(404, CODE_NOT_FOUND, "order not found")
+        if not isinstance(body, dict):
+            raise ApiError(400, rules.CODE_MALFORMED, "request body format is invalid")
+        old = self.broker.get_order(rec.sim_id)
+        if not old.status.is_open:
+            raise ApiError(422, CODE_RULE, f'order is already in "{old.status.value}" state')
+        req = old.request
+        merged = {
+            "symbol": req.symbol,
+            "side": req.side.value,
+            "type": req.type.value,
+            "time_in_force": body.get("time_in_force") or req.tif.value,
+            "qty": body.get("qty") if body.get("qty") is not None else old.remaining,
+            "limit_price": _pick(body, "limit_price", req.limit_price),
+            "stop_price": _pick(body, "stop_price", req.stop_price),
+            "extended_hours": rec.extended_hours,
+            "client_order_id": body.get("client_order_id") or str(uuid.uuid4()),
+        }
+        if old.quantity is None:  # an unfilled notional order keeps its notional
+            merged.pop("qty")
+            merged["notional"] = req.notional
+        new = rules.parse_order(merged, self.symbols).request
+        if new.client_order_id in self._by_cid:
+            raise invalid("client_order_id must be unique")
+        self._check(new, exclude=rec.sim_id)
+        order, messages = self._place(new, rec.extended_hours, rec.position_intent or "", rec)
+        new_rec = self.records[self._by_sim[order.id]]
+        status = "accepted" if order.status.is_open else None
+        return order_json(self.broker.get_order(order.id), new_rec, status=status), messages
+
+    def close_position(
+        self, symbol_or_id: str, qty: float | None = None, percentage: float | None = None
+    ) -> tuple[dict[str, Any], list[Message]]:
+        """``DELETE /v2/positions/{symbol}``: a market DAY order for all or part of it."""
+        symbol = self._symbol(symbol_or_id)
+        position = self._qty(symbol)
+        if abs(position) <= QUANTITY_EPSILON:
+            raise ApiError(404, CODE_NOT_FOUND, "position does not exist")
+        if qty is not None and percentage is not None:
+            raise invalid("only one of qty or percentage may be given")
+        if percentage is not None and not 0 < percentage <= 100:
+            raise invalid(f"percentage must be in (0, 100], got {percentage:g}")
+        size = abs(position) if qty is None else qty
+        if percentage is not None:
+            size = abs(position) * percentage / 100.0
+        body = {
+            "symbol": symbol,
+            "side": "sell" if position > 0 else "buy",
+            "type": "market",
+            "time_in_force": "day",
+            "qty": size,
+        }
+        return self.submit(body)
+
+    def close_all(self, cancel_orders: bool) -> tuple[list[dict[str, Any]], list[Message]]:
+        messages: list[Message] = []
+        if cancel_orders:
+            messages += self.cancel_all()[1]
+        results = []
+        for symbol in sorted(self.broker.get_positions()):
+            try:
+                order, more = self.close_position(symbol)
+            except ApiError as exc:
+                results.append({"symbol": symbol, "status": exc.status, "body": exc.body()})
+                continue
+            messages += more
+            results.append({"symbol": symbol, "status": 200, "body": order})
+        return results, messages
+
+    def _check(self, req: OrderRequest, exclude: str | None = None) -> None:
+        check_order(
+            self.broker,
+            req,
+            self.last_close,
+            wash_trade_check=self.wash_trade_check,
+            exclude=exclude,
+        )
+
+    def buying_power(self) -> float:
+        return buying_power(self.broker, self.last_close)
+
+    def _held(self, symbol: str, side: Side) -> float:
+        return held(self.broker, symbol, side)
+
+    def _qty(self, symbol: str) -> float:
+        return self.broker.portfolio.quantity(symbol)
+
+    def _quantities(self) -> dict[str, float]:
+        return {s: self._qty(s) for s in self.symbols}
+
+    # -- trade updates -------------------------------------------------------------------
+    def _render(
+        self, updates: list[OrderUpdate], quantities: dict[str, float], *, at: pd.Timestamp | None
+    ) -> list[Message]:
+        """Trade-update messages; ``position_qty`` follows the fills one by one."""
+        out = []
+        for update in updates:
+            rec = self.records.get(self._by_sim.get(update.order.id, ""))
+            if rec is None:
+                continue  # the order of a failed submission: never shown to the client
+            when = at or update.time
+            event = update.event.value
+            rec.updated_at = when
+            stamp = _STAMPS.get(event)
+            if stamp is not None:
+                setattr(rec, stamp, when)
+            fill = update.fill
+            if fill is None:
+                out.append(trade_update(event, order_json(update.order, rec), when))
+                continue
+            quantities[fill.symbol] = quantities.get(fill.symbol, 0.0) + fill.quantity * (
+                fill.side.sign
+            )
+            out.append(
+                trade_update(
+                    event,
+                    order_json(update.order, rec),
+                    when,
+                    price=fill.price,
+                    qty=fill.quantity,
+                    position_qty=quantities[fill.symbol],
+                )
+            )
+        return out
+
+
+def _pick(body: dict[str, Any], name: str, default: float | None) -> Any:
+    value = body.get(name)
+    return default if value is None else value
+
+
+_STAMPS = {
+    "fill": "filled_at",
+    "canceled": "canceled_at",
+    "expired": "expired_at",
+    "rejected": "failed_at",
+    "replaced": "replaced_at",
+}
