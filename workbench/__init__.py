@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "backtest": "workbench.backtesting.api",
     "Strategy": "workbench.strategy",
     "Param": "workbench.strategy",
+    "sweep": "workbench.research.sweep",
+    "check_parity": "workbench.research.parity",
 }
 
 __all__ = ["__version__", *_EXPORTS]

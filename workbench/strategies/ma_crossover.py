@@ -5,12 +5,21 @@
 taken on bar t's close and a market order fills at bar t+1's open. Long-only by
 default: a cross above buys ``fraction`` of equity, a cross below closes. With
 ``allow_short`` a cross below goes short the same fraction.
+
+:meth:`MACrossover.vectorized` is the same rule for a whole frame (the batch averages and
+:func:`crossings`), for sweeps and the vectorbt adapter; the parity check holds it to
+``on_bar``. One difference is inherent: with ``fraction < 1`` (or with shorts), two
+crosses in the same direction in a row, which needs the averages to be exactly equal on
+a bar in between, make ``on_bar`` re-balance to the target while the vectorized form
+keeps the position; the parity check reports it if it ever happens.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
+from workbench.backtesting.vectorized import VectorSignals, indicator
 from workbench.context import Context
 from workbench.indicators import SMA
 from workbench.params import Param
@@ -47,6 +56,28 @@ class MACrossover(Strategy):
                 ctx.target(percent=-self.p.fraction, reason=SHORT)
             else:
                 ctx.target(percent=0.0, reason=SELL)
+
+    def vectorized(self, bars: pd.DataFrame) -> VectorSignals:
+        """The decisions of :meth:`on_bar` for every bar of ``bars`` at once (causal)."""
+        close = bars["close"]
+        above, below = crossings(
+            indicator(SMA(self.p.fast), close), indicator(SMA(self.p.slow), close)
+        )
+        index = bars.index
+        if self.p.allow_short:
+            never = pd.Series(False, index=index)
+            return VectorSignals(
+                entries=pd.Series(above, index=index),
+                exits=never,
+                short_entries=pd.Series(below, index=index),
+                short_exits=never,
+                fraction=self.p.fraction,
+            )
+        return VectorSignals(
+            entries=pd.Series(above, index=index),
+            exits=pd.Series(below, index=index),
+            fraction=self.p.fraction,
+        )
 
 
 def crossings(fast: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,403 @@
+"""Numba kernels of the vectorized path (vectorbt's conventions: one ``nb.py``, ``_nb`` suffixes).
+
+Signals arrive encoded one byte per bar and column (:data:`LONG_ENTRY` | :data:`LONG_EXIT`
+| :data:`SHORT_ENTRY` | :data:`SHORT_EXIT`), decided at each bar's close. The kernels
+replay, float operation for float operation, what the event engine does with the same
+decisions (:mod:`workbench.execution.targets`, :mod:`workbench.sim.fills`,
+:mod:`workbench.portfolio`), so the two agree to the last bits:
+
+- at bar t's close the equity ``E = cash + position * close`` is marked, then the signals
+  of bar t are read; conflicting signals on one bar (entry and exit of one side, or entries
+  of both sides) cancel each other, as in vectorbt's ``from_signals`` defaults;
+- flat + entry: an opening order of notional ``fraction * E`` (cash to spend, fees
+  included); long + long exit, or short + short exit: a closing order of the whole
+  position; long + short entry (or short + long entry): the closing order, then the
+  opening notional. An entry on the side already held does nothing;
+- orders fill at bar t+1's open, slipped against the trader by ``bps`` basis points; the
+  opening quantity is ``notional / (price * (1 + fee))``; the fee is ``fee * quantity *
+  price``; an opening fill that would take gross exposure above ``equity * margin`` is
+  refused (counted in ``rejected``), as the simulated broker refuses it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+LONG_ENTRY = 1
+LONG_EXIT = 2
+SHORT_ENTRY = 4
+SHORT_EXIT = 8
+
+#: Pending actions decided at a close, executed at the next open.
+NOTHING = 0
+CLOSE = 1
+OPEN_LONG = 2
+OPEN_SHORT = 3
+
+QUANTITY_EPSILON = 1e-9  # workbench.portfolio.QUANTITY_EPSILON
+MIN_CHANGE = 1e-9  # workbench.execution.targets.MIN_CHANGE
+BUYING_POWER_TOLERANCE = 1e-9  # workbench.sim.broker.BUYING_POWER_TOLERANCE
+
+#: Columns of the statistics matrix returned by :func:`sweep_signals_nb`.
+STAT_NAMES = (
+    "start_equity",
+    "final_equity",
+    "sum_return",
+    "sum_return_sq",
+    "downside_sq",
+    "max_drawdown",
+    "dd_bars",
+    "dd_days",
+    "exposed_bars",
+    "sum_equity",
+    "traded_notional",
+    "fees",
+    "closed_trades",
+    "winning_trades",
+    "gross_win",
+    "gross_loss",
+    "sum_pnl",
+    "sum_trade_return",
+    "open_trades",
+    "rejected",
+)
+N_STATS = len(STAT_NAMES)
+_NS_PER_DAY = 86_400_000_000_000.0
+
+
+@njit(cache=True)
+def decide_nb(code: int, position: float) -> tuple[int, int]:
+    """(close?, open action) for the signals ``code`` of one bar, given the position held."""
+    long_entry = (code & LONG_ENTRY) != 0
+    long_exit = (code & LONG_EXIT) != 0
+    short_entry = (code & SHORT_ENTRY) != 0
+    short_exit = (code & SHORT_EXIT) != 0
+    if long_entry and long_exit:
+        long_entry = False
+        long_exit = False
+    if short_entry and short_exit:
+        short_entry = False
+        short_exit = False
+    if long_entry and short_entry:
+        long_entry = False
+        short_entry = False
+    if position > 0.0:
+        if short_entry:
+            return CLOSE, OPEN_SHORT
+        if long_exit:
+            return CLOSE, NOTHING
+    elif position < 0.0:
+        if long_entry:
+            return CLOSE, OPEN_LONG
+        if short_exit:
+            return CLOSE, NOTHING
+    else:
+        if long_entry:
+            return NOTHING, OPEN_LONG
+        if short_entry:
+            return NOTHING, OPEN_SHORT
+    return NOTHING, NOTHING
+
+
+@njit(cache=True)
+def slipped_price_nb(price: float, buy: bool, bps: float) -> float:
+    """``Slippage.apply`` with basis points only."""
+    move = price * bps * 1e-4
+    if buy:
+        return price + move
+    return max(price - move, 0.0)
+
+
+@njit(cache=True)
+def apply_fill_nb(
+    cash: float, position: float, signed: float, price: float, fee: float
+) -> tuple[float, float]:
+    """``Portfolio.apply_fill``: the new (cash, position)."""
+    cash -= signed * price + fee
+    new = position + signed
+    if abs(new) <= QUANTITY_EPSILON:
+        new = 0.0
+    return cash, new
+
+
+@njit(cache=True)
+def open_quantity_nb(
+    notional: float,
+    buy: bool,
+    price: float,
+    cash: float,
+    position: float,
+    fee_rate: float,
+    margin: float,
+) -> tuple[float, float]:
+    """(signed quantity, fee) the opening notional buys at ``price``; (0, 0) when refused."""
+    if price <= 0.0:
+        return 0.0, 0.0
+    quantity = notional / (price * (1.0 + fee_rate) + 0.0)
+    if quantity <= 0.0:
+        return 0.0, 0.0
+    fee = fee_rate * abs(quantity * price)
+    sign = 1.0 if buy else -1.0
+    new = position + sign * quantity
+    if not (abs(new) <= abs(position) and position * new >= 0.0):
+        cash_after = cash - sign * quantity * price - fee
+        equity_after = cash_after + 0.0 + new * price
+        gross_after = 0.0 + abs(new) * price
+        slack = BUYING_POWER_TOLERANCE * max(gross_after, 1.0)
+        if not gross_after <= equity_after * margin + slack:
+            return 0.0, 0.0
+    return sign * quantity, fee
+
+
+@njit(cache=True)
+def target_notional_nb(fraction: float, equity: float) -> float:
+    """The opening notional of a ``fraction`` target; 0 when the change is below MIN_CHANGE."""
+    desired = fraction * equity
+    if abs(desired) <= MIN_CHANGE * max(abs(equity), 1.0):
+        return 0.0
+    return abs(desired)
+
+
+@njit(cache=True)
+def simulate_signals_nb(
+    open_: np.ndarray,
+    close: np.ndarray,
+    signals: np.ndarray,
+    fraction: float,
+    cash: float,
+    fee_rate: float,
+    bps: float,
+    margin: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One column: (equity, cash, fills, rejected); fills rows are (bar, signed qty, price, fee)."""
+    n = close.shape[0]
+    equity_out = np.empty(n)
+    cash_out = np.empty(n)
+    max_fills = 2
+    for t in range(n):
+        if signals[t] != 0:
+            max_fills += 2
+    fills = np.empty((max_fills, 4))
+    n_fills = 0
+    rejected = 0
+    position = 0.0
+    do_close = NOTHING
+    do_open = NOTHING
+    notional = 0.0
+    for t in range(n):
+        if do_close != NOTHING or do_open != NOTHING:
+            o = open_[t]
+            if do_close != NOTHING and position != 0.0:
+                buy = position < 0.0
+                price = slipped_price_nb(o, buy, bps)
+                quantity = abs(position)
+                fee = fee_rate * abs(quantity * price)
+                signed = quantity if buy else -quantity
+                cash, position = apply_fill_nb(cash, position, signed, price, fee)
+                fills[n_fills, 0] = t
+                fills[n_fills, 1] = signed
+                fills[n_fills, 2] = price
+                fills[n_fills, 3] = fee
+                n_fills += 1
+            if do_open != NOTHING:
+                buy = do_open == OPEN_LONG
+                price = slipped_price_nb(o, buy, bps)
+                signed, fee = open_quantity_nb(
+                    notional, buy, price, cash, position, fee_rate, margin
+                )
+                if signed == 0.0:
+                    rejected += 1
+                else:
+                    cash, position = apply_fill_nb(cash, position, signed, price, fee)
+                    fills[n_fills, 0] = t
+                    fills[n_fills, 1] = signed
+                    fills[n_fills, 2] = price
+                    fills[n_fills, 3] = fee
+                    n_fills += 1
+            do_close = NOTHING
+            do_open = NOTHING
+        c = close[t]
+        equity = cash + position * c
+        equity_out[t] = equity
+        cash_out[t] = cash
+        code = signals[t]
+        if code != 0:
+            do_close, do_open = decide_nb(code, position)
+            if do_open != NOTHING:
+                notional = target_notional_nb(fraction, equity)
+                if notional == 0.0:
+                    do_open = NOTHING
+    return equity_out, cash_out, fills[:n_fills], rejected
+
+
+@njit(cache=True)
+def sweep_signals_nb(
+    open_: np.ndarray,
+    close: np.ndarray,
+    times_ns: np.ndarray,
+    signals: np.ndarray,
+    fractions: np.ndarray,
+    cash0: float,
+    fee_rate: float,
+    bps: float,
+    margin: float,
+    rf: float,
+    returns_out: np.ndarray,
+    keep_returns: bool,
+) -> np.ndarray:
+    """Every column of ``signals`` (T x N) in one call; per-column statistics (N x N_STATS).
+
+    The same steps as :func:`simulate_signals_nb`, with the metrics accumulated on the way
+    (sums of the per-bar returns and their squares, the drawdown and its longest span,
+    trade statistics) instead of stored curves. Per-bar returns are small (|mean| much
+    below the standard deviation), so the plain sums lose no precision that matters.
+    With ``keep_returns`` the per-bar returns ``E[t] / E[t-1] - 1`` are written to
+    ``returns_out[t - 1, column]`` (float32).
+    """
+    n, n_cols = signals.shape
+    stats = np.zeros((n_cols, N_STATS))
+    for col in range(n_cols):
+        fraction = fractions[col]
+        cash = cash0
+        position = 0.0
+        do_close = NOTHING
+        do_open = NOTHING
+        notional = 0.0
+        entry_price = 0.0
+        entry_quantity = 0.0
+        entry_fee = 0.0
+        previous = 0.0
+        peak = 0.0
+        peak_t = 0
+        dd_limit = 0.0  # equity below this may set a new max drawdown (checked exactly)
+        underwater = False
+        sum_r = 0.0
+        sum_r2 = 0.0
+        downside = 0.0
+        max_dd = 0.0
+        dd_bars = 0
+        dd_ns = 0
+        exposed = 0.0
+        sum_equity = 0.0
+        traded = 0.0
+        fees = 0.0
+        closed = 0.0
+        wins = 0.0
+        gross_win = 0.0
+        gross_loss = 0.0
+        sum_pnl = 0.0
+        sum_trade_return = 0.0
+        rejected = 0.0
+        for t in range(n):
+            if do_close != NOTHING or do_open != NOTHING:
+                o = open_[t]
+                if do_close != NOTHING and position != 0.0:
+                    buy = position < 0.0
+                    price = slipped_price_nb(o, buy, bps)
+                    quantity = abs(position)
+                    fee = fee_rate * abs(quantity * price)
+                    signed = quantity if buy else -quantity
+                    direction = -1.0 if buy else 1.0
+                    cash, position = apply_fill_nb(cash, position, signed, price, fee)
+                    traded += quantity * price
+                    fees += fee
+                    pnl = (price - entry_price) * quantity * direction - (entry_fee + fee)
+                    closed += 1.0
+                    sum_pnl += pnl
+                    if pnl > 0.0:
+                        wins += 1.0
+                        gross_win += pnl
+                    elif pnl < 0.0:
+                        gross_loss -= pnl
+                    cost = entry_price * quantity
+                    if cost != 0.0:
+                        sum_trade_return += pnl / cost
+                    else:
+                        sum_trade_return += np.nan
+                if do_open != NOTHING:
+                    buy = do_open == OPEN_LONG
+                    price = slipped_price_nb(o, buy, bps)
+                    signed, fee = open_quantity_nb(
+                        notional, buy, price, cash, position, fee_rate, margin
+                    )
+                    if signed == 0.0:
+                        rejected += 1.0
+                    else:
+                        cash, position = apply_fill_nb(cash, position, signed, price, fee)
+                        traded += abs(signed) * price
+                        fees += fee
+                        entry_price = price
+                        entry_quantity = abs(signed)
+                        entry_fee = fee
+                do_close = NOTHING
+                do_open = NOTHING
+            equity = cash + position * close[t]
+            sum_equity += equity
+            if t == 0:
+                stats[col, 0] = equity
+                peak = equity
+                dd_limit = equity
+            else:
+                if equity == previous:
+                    r = 0.0  # flat: equity / previous - 1 is exactly 0, without the division
+                else:
+                    r = equity / previous - 1.0
+                    sum_r += r
+                    sum_r2 += r * r
+                excess = r - rf
+                if excess < 0.0:
+                    downside += excess * excess
+                if keep_returns:
+                    returns_out[t - 1, col] = r
+                if equity < peak:
+                    underwater = True
+                    if t - peak_t > dd_bars:
+                        dd_bars = t - peak_t
+                    if times_ns[t] - times_ns[peak_t] > dd_ns:
+                        dd_ns = times_ns[t] - times_ns[peak_t]
+                    if equity <= dd_limit:
+                        dd = equity / peak - 1.0
+                        if dd < max_dd:
+                            max_dd = dd
+                            dd_limit = peak * (1.0 + max_dd) * (1.0 + 1e-12)
+                else:
+                    if underwater:
+                        if t - peak_t > dd_bars:
+                            dd_bars = t - peak_t
+                        if times_ns[t] - times_ns[peak_t] > dd_ns:
+                            dd_ns = times_ns[t] - times_ns[peak_t]
+                        underwater = False
+                    peak = equity
+                    peak_t = t
+                    dd_limit = peak * (1.0 + max_dd) * (1.0 + 1e-12)
+            if abs(equity - cash) > 1e-12:
+                exposed += 1.0
+            previous = equity
+            code = signals[t, col]
+            if code != 0:
+                do_close, do_open = decide_nb(code, position)
+                if do_open != NOTHING:
+                    notional = target_notional_nb(fraction, equity)
+                    if notional == 0.0:
+                        do_open = NOTHING
+        stats[col, 1] = previous
+        stats[col, 2] = sum_r
+        stats[col, 3] = sum_r2
+        stats[col, 4] = downside
+        stats[col, 5] = max_dd
+        stats[col, 6] = dd_bars
+        stats[col, 7] = dd_ns / _NS_PER_DAY
+        stats[col, 8] = exposed
+        stats[col, 9] = sum_equity
+        stats[col, 10] = traded
+        stats[col, 11] = fees
+        stats[col, 12] = closed
+        stats[col, 13] = wins
+        stats[col, 14] = gross_win
+        stats[col, 15] = gross_loss
+        stats[col, 16] = sum_pnl
+        stats[col, 17] = sum_trade_return
+        stats[col, 18] = 1.0 if position != 0.0 and entry_quantity > 0.0 else 0.0
+        stats[col, 19] = rejected
+    return stats

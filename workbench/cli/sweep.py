@@ -1,0 +1,149 @@
+"""``workbench sweep``: every combination of a parameter grid, vectorized; a table, JSON, files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="backtest every combination of a parameter grid (vectorized)",
+        description=(
+            "Backtest every valid combination of a parameter grid with the vectorized path "
+            "(same fills, costs and sizing as the event engine) and rank them by a metric. "
+            "Combinations that break the strategy's constraints are skipped and counted."
+        ),
+    )
+    p.add_argument("--strategy", required=True, help="built-in name (ma_crossover) or module:Class")
+    p.add_argument("--data", default="sample:SPX", help="data spec (default: sample:SPX)")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        required=True,
+        metavar="NAME=VALUES",
+        help="swept parameter: START:STOP:STEP (STOP included) or V1,V2,... (repeatable)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fixed parameter (repeatable)",
+    )
+    p.add_argument("--metric", default="sharpe", help="ranking metric (default: sharpe)")
+    p.add_argument("--start", help="first bar (inclusive), e.g. 2007-01-01")
+    p.add_argument("--end", help="last bar (inclusive)")
+    p.add_argument("--cash", type=float, default=100_000.0, help="starting cash (default 100000)")
+    p.add_argument("--commission", default=None, help="fraction of traded notional, e.g. 0.0005")
+    p.add_argument("--slippage", default=None, help="basis points, e.g. 2")
+    p.add_argument("--top", type=int, default=10, help="rows in the printed table (default 10)")
+    p.add_argument(
+        "--out",
+        help="folder for results.csv, summary.json, heatmap.png and trial_returns.parquet",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.errors import ConfigError
+    from workbench.params import parse_assignments
+    from workbench.research.sweep import parse_grid, sweep, sweep_info, top
+
+    if args.top < 1:
+        raise ConfigError(f"--top must be at least 1, got {args.top}")
+    frame = sweep(
+        args.strategy,
+        args.data,
+        parse_grid(args.grid),
+        metric=args.metric,
+        params=parse_assignments(args.param),
+        cash=args.cash,
+        commission=args.commission,
+        slippage=args.slippage,
+        start=args.start,
+        end=args.end,
+        keep_returns=bool(args.out),
+        progress=False if args.json else None,
+    )
+    info = sweep_info(frame)
+    written = _save(frame, args.out) if args.out else []
+    if args.json:
+        json.dump(_document(frame, args.data), sys.stdout, indent=None)
+        sys.stdout.write("\n")
+        return 0
+    print(
+        f"{info.strategy} on {args.data}: {info.n_trials} combinations, {info.skipped} skipped "
+        f"(constraints), {info.seconds:.2f} s; best by {info.metric}:"
+    )
+    print(top(frame, args.top).to_string(float_format=lambda v: f"{v:.4g}"))
+    if written:
+        print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def _document(frame: Any, data: str) -> dict[str, Any]:
+    from workbench.research.sweep import sweep_info
+
+    info = sweep_info(frame)
+    rows = [
+        {"trial": int(trial), **{k: _number(v) for k, v in row.items()}}
+        for trial, row in zip(frame.index, frame.to_dict("records"), strict=True)
+    ]
+    return {
+        "strategy": info.strategy,
+        "data": data,
+        "metric": info.metric,
+        "n_trials": info.n_trials,
+        "skipped": info.skipped,
+        "grid": {k: [_number(v) for v in vs] for k, vs in info.grid.items()},
+        "params": {k: _number(v) for k, v in info.params.items()},
+        "seconds": info.seconds,
+        "rows": rows,
+    }
+
+
+def _save(frame: Any, out: str) -> list[str]:
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from workbench.errors import ConfigError
+    from workbench.research.heatmap import plot_heatmap
+    from workbench.research.sweep import sweep_info, trial_returns
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [folder / "results.csv", folder / "summary.json"]
+    frame.to_csv(written[0])
+    summary = _document(frame, "")
+    summary.pop("rows")
+    written[1].write_text(json.dumps(summary, indent=2) + "\n")
+    returns = trial_returns(frame)
+    path = folder / "trial_returns.parquet"
+    returns.rename(columns=str).to_parquet(path)
+    written.append(path)
+    if len(sweep_info(frame).grid) >= 2:
+        try:
+            fig = plot_heatmap(frame)
+        except ConfigError:
+            fig = None  # fewer than two numeric swept parameters
+        if fig is not None:
+            fig.savefig(folder / "heatmap.png", dpi=100)
+            plt.close(fig)
+            written.append(folder / "heatmap.png")
+    return [str(p) for p in written]
+
+
+def _number(v: Any) -> Any:
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
