@@ -12,7 +12,7 @@ from long to short (or back) is a closing order followed by an opening one.
 from __future__ import annotations
 
 from workbench.intents import TargetIntent
-from workbench.orders import OrderRequest, Side
+from workbench.orders import OrderRequest, Side, TimeInForce
 
 #: Targets closer than this to the current holding (as a fraction of equity) send nothing.
 MIN_CHANGE = 1e-9
@@ -53,7 +53,11 @@ def orders_for_target(
         return orders
     side = Side.BUY if desired > 0 else Side.SELL
     if abs(desired) > abs(current):
-        orders.append(OrderRequest(sym, side, notional=abs(desired) - abs(current), reason=reason))
+        orders.append(
+            OrderRequest(
+                sym, side, notional=abs(desired) - abs(current), tif=TimeInForce.DAY, reason=reason
+            )
+        )
     else:
         qty = (abs(current) - abs(desired)) / price
         if lot_size:

@@ -1,0 +1,99 @@
+"""The execution engine through alpaca-py against the emulator, under broker trouble:
+exactly one order per intent, and every rejection logged with Alpaca's code."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pytest
+
+from workbench.brokers.alpaca import AlpacaBroker
+from workbench.emulator import Emulator
+from workbench.emulator.faults import Fault
+from workbench.execution.engine import ExecutionConfig, ExecutionEngine, RetryPolicy, SymbolState
+from workbench.orders import OrderRequest, Side, TimeInForce
+
+KEY, SECRET = "exec-key", "exec-secret"
+DECISION = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+@pytest.fixture
+def emu(hand_frames):
+    with Emulator(hand_frames, key=KEY, secret=SECRET) as emulator:
+        yield emulator
+
+
+def engine_for(emu: Emulator, *, timeout: float = 5.0, attempts: int = 6) -> ExecutionEngine:
+    broker = AlpacaBroker(KEY, SECRET, url=emu.base_url, timeout=timeout)
+    config = ExecutionConfig(
+        retry=RetryPolicy(max_attempts=attempts, base_delay=0.01, max_delay=0.05)
+    )
+    return ExecutionEngine(broker, "exec", config, sleep=lambda s: None, seed=0)
+
+
+def buy(qty: float = 3.0) -> OrderRequest:
+    return OrderRequest("AAA", Side.BUY, quantity=qty, tif=TimeInForce.DAY, reason="TEST")
+
+
+def orders_at(emu: Emulator) -> list[dict]:
+    return emu.state()["orders"]
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [Fault.error(429, method="POST", path="/v2/orders", times=4)],  # a 429 storm
+        [Fault.error(504, method="POST", path="/v2/orders", times=3, ambiguous=True)],
+        [Fault.error(500, method="POST", path="/v2/orders", times=2)],
+        [Fault.slow(1.0, method="POST", path="/v2/orders", times=2)],  # timeouts, order created
+        [
+            Fault.error(429, method="POST", path="/v2/orders", times=2),
+            Fault.slow(1.0, method="POST", path="/v2/orders", times=1),
+            Fault.error(504, method="POST", path="/v2/orders", times=1, ambiguous=True),
+        ],
+    ],
+    ids=["429-storm", "504-ambiguous", "500", "timeouts", "mixed"],
+)
+def test_exactly_one_order_per_intent(emu, faults) -> None:
+    emu.set_faults(*faults)
+    engine = engine_for(emu, timeout=0.4)
+    first = engine.submit(buy(), decision=DECISION)
+    second = engine.submit(buy(2.0), decision=DECISION)  # a second intent of the same bar
+    emu.clear_faults()
+    assert first is not None and second is not None
+    orders = orders_at(emu)
+    cids = sorted(o["client_order_id"] for o in orders)
+    assert cids == ["wb-exec-AAA-20240101T000000-0", "wb-exec-AAA-20240101T000000-1"]
+    assert engine.state("AAA") is SymbolState.PENDING_ORDER
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (Fault.reject(code=40310000, method="POST", path="/v2/orders", times=1), 40310000),
+        (Fault.reject(code=42210000, method="POST", path="/v2/orders", times=1), 42210000),
+        (Fault.reject(code=40010001, method="POST", path="/v2/orders", times=1), 40010001),
+    ],
+)
+def test_rejections_are_logged_with_alpacas_code(emu, fault, code, caplog) -> None:
+    emu.set_faults(fault)
+    engine = engine_for(emu)
+    with caplog.at_level(logging.ERROR, logger="workbench.execution.engine"):
+        assert engine.submit(buy(), decision=DECISION) is None
+    record = next(r for r in caplog.records if getattr(r, "event", "") == "order_rejected")
+    assert f"code={code}" in record.reason
+    assert SECRET not in caplog.text
+    assert orders_at(emu) == []
+
+
+def test_a_persistent_outage_puts_the_symbol_in_error(emu) -> None:
+    emu.set_faults(Fault.error(503, method="POST", path="/v2/orders"))
+    engine = engine_for(emu, attempts=3)
+    assert engine.submit(buy(), decision=DECISION) is None
+    assert engine.state("AAA") is SymbolState.ERROR
+    emu.clear_faults()
+    assert engine.submit(buy(), decision=DECISION + pd.Timedelta(days=1)) is None  # refused
+    engine.reset("AAA")
+    assert engine.submit(buy(), decision=DECISION + pd.Timedelta(days=1)) is not None
+    assert len(orders_at(emu)) == 1
