@@ -157,9 +157,13 @@ class SymbolData:
         self.n += 1
 
     def last(self, field: str) -> float:
+        if self.n == 0:
+            raise LookAheadError(f"{self.symbol} has no bar yet", hint="wait for its first bar")
         return self.cols[field][self.n - 1]
 
     def time_ns(self) -> int:
+        if self.n == 0:
+            raise LookAheadError(f"{self.symbol} has no bar yet", hint="wait for its first bar")
         return self.times[self.n - 1]
 
 

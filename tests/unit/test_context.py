@@ -55,3 +55,12 @@ def test_indicators_must_be_declared_before_the_first_bar() -> None:
     sd.push(0, 1, 1, 1, 1, 1)
     with pytest.raises(ConfigError, match=r"Strategy\.init"):
         sd.add_indicator(_Doubler(), ("close",))
+
+
+def test_the_last_value_of_a_symbol_without_bars_is_not_the_future() -> None:
+    full = {f: np.arange(1.0, 6.0) for f in ("open", "high", "low", "close", "volume")}
+    sd = SymbolData("X", full, times=range(5))
+    with pytest.raises(LookAheadError, match="no bar yet"):
+        sd.last("close")
+    sd.advance()
+    assert sd.last("close") == 1.0
