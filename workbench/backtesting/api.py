@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pandas as pd
 from workbench.backtesting.engine import BacktestConfig, Engine
 from workbench.backtesting.result import BacktestResult
 from workbench.data.bars import BarsLike, as_symbol_map
+from workbench.risk import RiskConfig, RiskEngine
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import Strategy, make_strategy
 
@@ -56,11 +58,16 @@ def backtest(
     lot_size: float | None = None,
     periods_per_year: float | None = None,
     progress: bool | None = None,
+    risk: RiskConfig | RiskEngine | Mapping[str, Any] | str | Path | None = None,
 ) -> BacktestResult:
     """Run ``strategy`` with ``params`` over ``bars``: a spec (``"sample:SPX"``), a frame or a dict.
 
     ``commission`` as a number is a fraction of traded notional (0.001 = 0.1%);
     ``slippage`` as a number is in basis points. See :mod:`workbench.sim.costs` for the rest.
+    ``risk`` applies risk rules (:mod:`workbench.risk`): a :class:`~workbench.risk.RiskConfig`,
+    a mapping or a path to a YAML/TOML file (a fresh in-memory state per run), or a
+    :class:`~workbench.risk.RiskEngine` (its state carries over). Its decisions are in
+    ``result.risk_events``.
     """
     instance = make_strategy(strategy, params)
     config = BacktestConfig(
@@ -71,5 +78,7 @@ def backtest(
         lot_size=lot_size,
         periods_per_year=periods_per_year,
     )
+    if risk is not None and not isinstance(risk, RiskEngine):
+        risk = RiskConfig.coerce(risk)  # a broken config fails before any data is read
     universe = load_universe(bars, start, end)
-    return Engine(instance, universe, config, progress=progress).run()
+    return Engine(instance, universe, config, risk=risk, progress=progress).run()

@@ -9,14 +9,21 @@ At each time step, for every symbol with a bar at that time, in this order:
 4. its intents go through the risk engine (when configured) and execution into orders,
    which the broker can fill from the *next* bar on.
 
+With a risk engine (:mod:`workbench.risk`), between steps 2 and 3 it is told the marked
+equity (:meth:`~workbench.risk.RiskEngine.on_bar`): a drawdown halt, the daily loss limit
+or the kill switch act there, and its own intents (cancel all, liquidate) go straight to
+execution; in step 4 every strategy intent passes :meth:`~workbench.risk.RiskEngine.check`.
+After a halt the strategy is still called on every bar, but nothing it asks passes.
+
 A decision on bar t's close therefore fills at bar t+1's open at the earliest.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +38,7 @@ from workbench.execution.targets import orders_for_target
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.orders import Order
 from workbench.portfolio import PositionView
+from workbench.risk import ContextMarket, RiskConfig, RiskEngine, events_frame
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import Strategy
@@ -61,9 +69,6 @@ class BacktestConfig:
             )
 
 
-IntentFilter = Callable[[list[Intent], Any], list[Intent]]
-
-
 class Engine:
     """Runs one strategy over bars of one or more symbols with a simulated broker."""
 
@@ -73,7 +78,7 @@ class Engine:
         bars: Mapping[str, pd.DataFrame],
         config: BacktestConfig | None = None,
         *,
-        risk: IntentFilter | None = None,
+        risk: RiskEngine | RiskConfig | Mapping[str, Any] | str | Path | None = None,
         progress: bool | None = None,
     ) -> None:
         if not bars:
@@ -89,7 +94,11 @@ class Engine:
                     f"{sym}: timestamps are out of order or duplicated",
                     hint="workbench.clean(bars, CleanPolicy(sort=True, drop_duplicates='last'))",
                 )
-        self.risk = risk
+        if risk is None or isinstance(risk, RiskEngine):
+            self.risk = risk
+        else:  # a fresh engine (in-memory state) for this run
+            self.risk = RiskEngine(RiskConfig.coerce(risk))
+        self._market: ContextMarket | None = None
         self.progress = progress
         cfg = self.config
         self.broker = SimulatedBroker(
@@ -127,6 +136,8 @@ class Engine:
             for s in symbols
         }
         ctx = Context(data, self._cash_equity, self._position, self._open_orders)
+        if self.risk is not None:
+            self._market = ContextMarket(ctx)
         try:
             self.strategy.init(ctx)
         except WorkbenchError:
@@ -162,6 +173,7 @@ class Engine:
             equity=equity_s,
             cash=cash_s,
             exposure=equity_s - cash_s,
+            risk_events=None if self.risk is None else events_frame(self.risk.events),
         )
 
     def _loop_single(
@@ -175,6 +187,7 @@ class Engine:
         portfolio = broker.portfolio
         positions = portfolio.positions
         on_bar = self.strategy.on_bar
+        risk = self.risk
         n = len(times)
         equity = [0.0] * n
         cash = [0.0] * n
@@ -193,6 +206,8 @@ class Engine:
             equity[k] = money + held
             ctx._time_ns = times[k]
             ctx._time = None
+            if risk is not None:
+                self._risk_bar(ctx)
             try:
                 on_bar(ctx)
             except WorkbenchError:
@@ -238,6 +253,8 @@ class Engine:
             cash[k] = portfolio.cash
             equity[k] = portfolio.equity
             ctx._advance(times[k])
+            if self.risk is not None:
+                self._risk_bar(ctx)
             try:
                 self.strategy.on_bar(ctx)
             except WorkbenchError:
@@ -251,13 +268,25 @@ class Engine:
     def _strategy_error(self, ctx: Context, exc: Exception) -> StrategyError:
         return StrategyError(f"{self.strategy.label()}.on_bar failed at {ctx.time}: {exc!r}")
 
+    def _risk_bar(self, ctx: Context) -> None:
+        """Tell the risk engine the marked equity; execute what it asks (cancel, liquidate)."""
+        own = self.risk.on_bar(ctx.time, self.broker, self._market)  # type: ignore[union-attr]
+        if own:
+            self.broker.set_time(ctx.time)
+            self._send(own, ctx)
+
     def _execute(self, ctx: Context) -> None:
         intents = ctx.intents
         ctx.intents = []
-        broker = self.broker
-        broker.set_time(ctx.time)
+        self.broker.set_time(ctx.time)
         if self.risk is not None:
-            intents = self.risk(intents, self)
+            intents = self.risk.check(
+                intents, ctx.time, self.broker, self._market, lot_size=self.config.lot_size
+            )
+        self._send(intents, ctx)
+
+    def _send(self, intents: list[Intent], ctx: Context) -> None:
+        broker = self.broker
         portfolio = broker.portfolio
         for intent in intents:
             if isinstance(intent, CancelIntent):

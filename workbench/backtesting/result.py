@@ -15,6 +15,7 @@ from workbench.backtesting.metrics import compute_metrics
 from workbench.backtesting.trades import build_trades
 from workbench.context import SeriesView
 from workbench.data.bars import periods_per_year
+from workbench.risk.events import events_frame
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,9 +70,7 @@ class BacktestResult:
     market_value: pd.Series
     metrics: dict[str, float]
     bars: dict[str, pd.DataFrame] = field(repr=False)
-    risk_events: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["time", "rule", "action", "reason"])
-    )
+    risk_events: pd.DataFrame = field(default_factory=lambda: events_frame(()))
     indicators: dict[str, pd.Series] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -85,6 +84,7 @@ class BacktestResult:
         equity: pd.Series,
         cash: pd.Series,
         exposure: pd.Series,
+        risk_events: pd.DataFrame | None = None,
     ) -> BacktestResult:
         last = {s: float(f["close"].iloc[-1]) for s, f in bars.items()}
         trades = build_trades(broker.fills, last, equity.index)
@@ -131,6 +131,7 @@ class BacktestResult:
             market_value=exposure.rename("market_value"),
             metrics=metrics,
             bars=bars,
+            risk_events=risk_events if risk_events is not None else events_frame(()),
             indicators=_indicator_series(strategy, bars),
         )
 
@@ -159,6 +160,12 @@ class BacktestResult:
         ):
             if key in self.metrics:
                 lines.append(f"  {key:<28} {_fmt(key, self.metrics[key])}")
+        if len(self.risk_events):
+            counts = self.risk_events["action"].value_counts().sort_index()
+            text = ", ".join(f"{action} {n}" for action, n in counts.items())
+            lines.append(f"  {'risk_events':<28} {text}")
+            for row in self.risk_events[self.risk_events["action"] == "halted"].itertuples():
+                lines.append(f"    {row.time:%Y-%m-%d %H:%M} halted: {row.rule}: {row.reason}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,7 +182,7 @@ class BacktestResult:
                 {k: _json_number(v) for k, v in row.items()} for row in trades.to_dict("records")
             ],
             "risk_events": [
-                {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
+                {k: _json_value(v) for k, v in row.items()}
                 for row in self.risk_events.to_dict("records")
             ],
         }
@@ -199,7 +206,8 @@ class BacktestResult:
         return figs
 
     def save(self, out: str | Path) -> dict[str, Path]:
-        """Write trades.csv, orders.csv, fills.csv, equity.csv, metrics.json and PNG plots."""
+        """Write trades.csv, orders.csv, fills.csv, equity.csv, risk_events.csv, metrics.json
+        and PNG plots."""
         import matplotlib.pyplot as plt
 
         out = Path(out)
@@ -209,11 +217,13 @@ class BacktestResult:
             "orders": out / "orders.csv",
             "fills": out / "fills.csv",
             "equity": out / "equity.csv",
+            "risk_events": out / "risk_events.csv",
             "metrics": out / "metrics.json",
         }
         self.trades.to_csv(paths["trades"], index=False)
         self.orders.to_csv(paths["orders"], index=False)
         self.fills.to_csv(paths["fills"], index=False)
+        self.risk_events.to_csv(paths["risk_events"], index=False)
         pd.DataFrame(
             {"equity": self.equity, "cash": self.cash, "market_value": self.market_value}
         ).to_csv(paths["equity"], index_label="time")
@@ -274,6 +284,13 @@ def _json_number(v: Any) -> Any:
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
     return v
+
+
+def _json_value(v: Any) -> Any:
+    """A JSON-ready cell: timestamps as ISO 8601, missing values as None."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
+        return None
+    return _json_number(v)
 
 
 def _fmt(key: str, v: float) -> str:

@@ -42,6 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="largest share of a bar's volume one order may take",
     )
     p.add_argument(
+        "--risk",
+        metavar="FILE",
+        help="risk config (YAML or TOML, see examples/risk.yaml) applied between strategy and "
+        "execution; its decisions are listed (risk_events in --json)",
+    )
+    p.add_argument(
         "--out", help="folder for trades.csv, orders.csv, equity.csv, metrics.json and plots"
     )
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         end=args.end,
         volume_limit=args.volume_limit,
         progress=False if args.json else None,
+        risk=args.risk,
     )
     if args.out:
         paths = result.save(args.out)

@@ -1,0 +1,223 @@
+"""The account as the rules judge it during one check: positions, working orders, approvals.
+
+Limits are judged on the *worst case* of each symbol: the position plus every working
+order that pushes it the same way (they may all fill; the opposite ones may not), plus
+what this check already approved. So two entries in one bar, or an entry on top of a
+working limit order, cannot together slip past a cap. Quantities of notional orders are
+estimated as notional / price. Prices are the decision prices (the close of the decision
+bar): limits hold at the price the decision was made on; a gap to the next open moves
+positions with the market, as it would any position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import ConfigError, LookAheadError
+from workbench.indicators import ATR
+from workbench.orders import OrderRequest, OrderType
+from workbench.risk.state import RiskState
+from workbench.risk.views import Account, Market
+
+#: Relative slack when comparing quantities (floating-point dust is not a breach).
+EPSILON = 1e-9
+#: ATR is computed over this many periods of history (Wilder's seed then weighs < 1e-8).
+ATR_HISTORY = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One order as the rules see it. ``base`` is the worst-case signed position before it
+    in the order's direction; ``quantity`` is estimated for notional orders."""
+
+    request: OrderRequest
+    sign: int
+    quantity: float
+    price: float
+    entry: float
+    stop: float | None
+    base: float
+
+    @property
+    def symbol(self) -> str:
+        return self.request.symbol
+
+    @property
+    def reducing(self) -> float:
+        """The part of the quantity that brings the position toward zero (no flip)."""
+        if self.sign * self.base < 0:
+            return min(self.quantity, abs(self.base))
+        return 0.0
+
+    @property
+    def increases(self) -> bool:
+        """True if any part opens, adds to, or flips a position."""
+        return self.quantity > self.reducing * (1 + EPSILON) + EPSILON
+
+    @property
+    def after(self) -> float:
+        """The worst-case signed position once this order fills."""
+        return self.base + self.sign * self.quantity
+
+    def resized(self, quantity: float) -> Proposal:
+        return dataclasses.replace(self, quantity=quantity)
+
+    def describe(self) -> str:
+        return f"{self.request.side} {self.quantity:.6g} {self.symbol} at {self.price:,.2f}"
+
+
+def cap_quantity(p: Proposal, max_abs: float) -> float:
+    """The largest quantity (at most ``p.quantity``) leaving ``|position| <= max_abs``.
+
+    The reducing part always passes; a position already over the cap may shrink, not grow.
+    """
+    return min(p.quantity, max(max_abs - p.sign * p.base, p.reducing, 0.0))
+
+
+class Book:
+    """Equity, positions, working orders and this check's approvals, read once per check."""
+
+    def __init__(
+        self, time: pd.Timestamp, account: Account, market: Market | None, state: RiskState
+    ) -> None:
+        self.time = time
+        self.state = state
+        self.market = market
+        self.equity = float(account.get_account().equity)
+        held = account.get_positions()
+        self.positions = {s: p.quantity for s, p in held.items() if p.quantity != 0.0}
+        self._last = {s: p.last_price for s, p in held.items()}
+        self._prices: dict[str, float] = {}
+        self.buy: dict[str, float] = {}
+        self.sell: dict[str, float] = {}
+        self.approved = 0
+        self._atr: dict[tuple[str, int], tuple[float, int]] = {}
+        self._corr: dict[tuple[str, str, int, int], float] = {}
+        for order in account.get_open_orders():
+            remaining = order.remaining
+            if remaining is None:
+                remaining = order.request.notional / self.order_price(order.request)
+            self._add(order.symbol, order.side.sign, remaining)
+
+    # -- prices -------------------------------------------------------------------------
+    def price(self, symbol: str) -> float:
+        """The decision price of ``symbol``: its latest close (a held symbol the market does
+        not know is valued at its last marked price)."""
+        price = self._prices.get(symbol)
+        if price is None:
+            try:
+                if self.market is None:
+                    raise ConfigError("no market")
+                price = self.market.price(symbol)
+            except (ConfigError, LookAheadError):
+                price = self._last.get(symbol, math.nan)
+            if not (math.isfinite(price) and price > 0):
+                raise ConfigError(
+                    f"risk: no price for {symbol} at {self.time}",
+                    hint="the risk engine needs the symbol's bars (or a marked position)",
+                )
+            self._prices[symbol] = price
+        return price
+
+    def order_price(self, request: OrderRequest) -> float:
+        """Where ``request`` would execute: its limit (or stop) price, else the decision price."""
+        if request.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            return float(request.limit_price)  # type: ignore[arg-type]
+        if request.type is OrderType.STOP:
+            return float(request.stop_price)  # type: ignore[arg-type]
+        return self.price(request.symbol)
+
+    # -- positions --------------------------------------------------------------------
+    def base(self, symbol: str, sign: int) -> float:
+        """Worst-case signed position of ``symbol`` in direction ``sign``."""
+        q = self.positions.get(symbol, 0.0)
+        return q + self.buy.get(symbol, 0.0) if sign > 0 else q - self.sell.get(symbol, 0.0)
+
+    def worst(self, symbol: str) -> float:
+        """Worst-case absolute position of ``symbol`` (either direction)."""
+        return max(abs(self.base(symbol, 1)), abs(self.base(symbol, -1)))
+
+    def exposure(self, symbol: str) -> float:
+        """Worst-case absolute value held in ``symbol`` at its decision price."""
+        worst = self.worst(symbol)
+        return 0.0 if worst <= EPSILON else worst * self.price(symbol)
+
+    def symbols(self) -> set[str]:
+        """Symbols with a position or a working order."""
+        return (
+            {s for s, q in self.positions.items() if q}
+            | {s for s, q in self.buy.items() if q}
+            | {s for s, q in self.sell.items() if q}
+        )
+
+    def open_count(self) -> int:
+        """Symbols that hold, or may come to hold, a position."""
+        return sum(1 for s in self.symbols() if self.worst(s) > EPSILON)
+
+    def proposal(self, request: OrderRequest, stop: float | None) -> Proposal:
+        entry = self.order_price(request)
+        notional = request.notional
+        quantity = request.quantity if notional is None else notional / entry
+        sign = request.side.sign
+        return Proposal(
+            request,
+            sign,
+            float(quantity),
+            self.price(request.symbol),
+            entry,
+            stop,
+            self.base(request.symbol, sign),
+        )
+
+    def _add(self, symbol: str, sign: int, quantity: float) -> None:
+        book = self.buy if sign > 0 else self.sell
+        book[symbol] = book.get(symbol, 0.0) + quantity
+
+    def approve(self, p: Proposal) -> None:
+        """Count ``p`` as working: later proposals in this check see it."""
+        self._add(p.symbol, p.sign, p.quantity)
+        self.approved += 1
+
+    # -- market statistics (bars up to now only) --------------------------------------
+    def atr(self, symbol: str, period: int) -> tuple[float, int]:
+        """ATR(``period``) of ``symbol`` at the decision bar (NaN while warming up), and the
+        number of bars it was computed from."""
+        key = (symbol, period)
+        if key not in self._atr:
+            value, n = math.nan, 0
+            if self.market is not None:
+                bars = self.market.history(symbol, period * ATR_HISTORY)
+                n = len(bars)
+                if n >= period:
+                    value = float(
+                        ATR(period).batch(
+                            bars["high"].to_numpy(float),
+                            bars["low"].to_numpy(float),
+                            bars["close"].to_numpy(float),
+                        )[-1]
+                    )
+            self._atr[key] = (value, n)
+        return self._atr[key]
+
+    def correlation(self, a: str, b: str, lookback: int, min_periods: int) -> float:
+        """Correlation of close-to-close returns of ``a`` and ``b`` over the last ``lookback``
+        common bars up to now; NaN with fewer than ``min_periods`` common returns."""
+        key = (min(a, b), max(a, b), lookback, min_periods)
+        if key not in self._corr:
+            value = math.nan
+            if self.market is not None:
+                ca = self.market.history(a, lookback + 1)["close"]
+                cb = self.market.history(b, lookback + 1)["close"]
+                both = pd.concat([ca, cb], axis=1, join="inner").pct_change().iloc[1:]
+                both = both.tail(lookback).dropna()
+                if len(both) >= min_periods:
+                    x = both.to_numpy(dtype=float)
+                    if np.std(x[:, 0]) > 0 and np.std(x[:, 1]) > 0:
+                        value = float(np.corrcoef(x[:, 0], x[:, 1])[0, 1])
+            self._corr[key] = value
+        return self._corr[key]

@@ -1,0 +1,362 @@
+"""The risk engine: between every strategy intent and execution, in backtests and live alike.
+
+Two calls per bar, in this order (the backtester and the live runner make both):
+
+1. :meth:`RiskEngine.on_bar` with the marked equity: keeps the peak and the day's
+   start equity, reads the kill-switch file and changes made by ``workbench risk``
+   (another process), applies the drawdown halt and the daily loss limit, and returns
+   the engine's own intents (cancel every order, liquidate every position, reason
+   ``risk=<rule>``) that go straight to execution;
+2. :meth:`RiskEngine.check` with the strategy's intents: targets are resolved into
+   their orders at the decision price (the close of the decision bar), every order
+   runs through the rules, and what passes comes back as intents (unchanged, resized,
+   or dropped). A resized target becomes the target that sends exactly the approved
+   orders. Cancels always pass.
+
+Trading states: ``ACTIVE``, ``REDUCING`` (only orders that bring a position toward
+zero pass) and ``HALTED`` (nothing passes; the kill switch is this state). The state
+lives in a :class:`~workbench.risk.state.RiskStore`, so a halt survives restarts and
+only ``workbench risk reset --confirm`` (or :meth:`RiskEngine.reset`) lifts it.
+Every refusal, resize, halt and liquidation is a :class:`RiskEvent` in
+:attr:`RiskEngine.events` and a log line on ``workbench.risk``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.execution.targets import orders_for_target
+from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
+from workbench.orders import OrderRequest
+from workbench.risk.book import EPSILON, Book
+from workbench.risk.config import RiskConfig
+from workbench.risk.events import RiskAction, RiskEvent
+from workbench.risk.rules import DailyLossRule, MaxDrawdownRule, order_rules
+from workbench.risk.state import (
+    MemoryRiskStore,
+    RiskState,
+    RiskStore,
+    TradingState,
+    halted,
+    reducing,
+    reset,
+)
+from workbench.risk.views import Account, Market
+from workbench.sim.fills import round_lot
+
+__all__ = ["RiskEngine"]
+
+NS_PER_DAY = 86_400_000_000_000
+A = RiskAction
+
+
+class RiskEngine:
+    """Applies a :class:`RiskConfig`; keeps its state in ``store`` (in memory by default)."""
+
+    def __init__(self, config: RiskConfig | None = None, store: RiskStore | None = None) -> None:
+        self.config = config or RiskConfig()
+        self.store: RiskStore = store if store is not None else MemoryRiskStore()
+        self.rules = order_rules(self.config)
+        cfg = self.config
+        self.drawdown = MaxDrawdownRule(cfg.max_drawdown) if cfg.max_drawdown else None
+        self.daily = DailyLossRule(cfg.daily_loss_limit) if cfg.daily_loss_limit else None
+        self.kill_file = Path(cfg.kill_switch_file) if cfg.kill_switch_file else None
+        self.events: list[RiskEvent] = []
+        self._state = self.store.load() or RiskState()
+        self._observed_ns: int | None = None
+        self._day: tuple[int, str, str] = (-1, "", "")  # day number, ISO date, next ISO date
+        self._liquidating: set[str] = set()
+        # a restart in REDUCING keeps the orders placed since; a restart in HALTED cancels again
+        s = self._state
+        self._handled = (s.trading, s.since) if s.trading is TradingState.REDUCING else None
+
+    @property
+    def state(self) -> RiskState:
+        return self._state
+
+    @property
+    def trading(self) -> TradingState:
+        return self._state.trading
+
+    # -- per bar ---------------------------------------------------------------------------
+    def on_bar(
+        self, time: pd.Timestamp, account: Account, market: Market | None = None
+    ) -> list[Intent]:
+        """Observe the marked equity at ``time``; return the engine's own intents (if any)."""
+        equity = float(account.get_account().equity)
+        kill = self.kill_file is not None and self.kill_file.exists()
+        day = self._day_of(time)
+        before = self._state
+        events: list[RiskEvent] = []
+
+        def step(stored: RiskState) -> RiskState:
+            events.clear()
+            return self._step(stored, before, time, day, equity, kill, events)
+
+        self._state = self.store.update(step)
+        self._observed_ns = time.value
+        for event in events:
+            self._record(event)
+        if self._state.trading is TradingState.ACTIVE:
+            self._liquidating.clear()
+            return []
+        return self._actions(time, account, equity)
+
+    def _day_of(self, time: pd.Timestamp) -> tuple[str, str]:
+        n = time.value // NS_PER_DAY
+        if self._day[0] != n:
+            start = pd.Timestamp(n * NS_PER_DAY, tz="UTC")
+            nxt = start + pd.Timedelta(days=1)
+            self._day = (n, start.date().isoformat(), nxt.date().isoformat())
+        return self._day[1], self._day[2]
+
+    def _step(
+        self,
+        s: RiskState,
+        before: RiskState,
+        time: pd.Timestamp,
+        day: tuple[str, str],
+        equity: float,
+        kill: bool,
+        events: list[RiskEvent],
+    ) -> RiskState:
+        """The new state from the stored one (pure but for ``events``)."""
+        if (s.trading, s.since) != (before.trading, before.since):
+            events.append(self._external(s, time))
+            if s.trading is TradingState.HALTED and s.rule == "kill_switch":
+                s = dataclasses.replace(s, flatten=s.flatten and self.config.liquidate_on_kill)
+        today, tomorrow = day
+        if s.day != today:
+            start = s.last_equity if s.last_equity is not None else equity
+            s = dataclasses.replace(s, day=today, day_start_equity=start, orders_today=0)
+            if s.trading is TradingState.REDUCING and s.until_day and today >= s.until_day:
+                s = dataclasses.replace(
+                    s,
+                    trading=TradingState.ACTIVE,
+                    reason="",
+                    since=time.isoformat(),
+                    until_day=None,
+                )
+                events.append(
+                    RiskEvent(time, "daily_loss_limit", A.RESUMED, f"new UTC day {today}")
+                )
+        peak = equity if s.peak_equity is None else max(s.peak_equity, equity)
+        s = dataclasses.replace(s, peak_equity=peak, last_equity=equity)
+        numbers = {"equity": equity, "peak": peak, "day_start_equity": s.day_start_equity}
+        if kill and s.trading is not TradingState.HALTED:
+            why = f"kill switch file {self.kill_file} exists"
+            s = halted(
+                s, rule="kill_switch", reason=why, time=time, flatten=self.config.liquidate_on_kill
+            )
+            events.append(RiskEvent(time, "kill_switch", A.KILL_SWITCH, why, details=numbers))
+        if self.drawdown is not None and s.trading is not TradingState.HALTED:
+            why = self.drawdown.breach(peak, equity)
+            if why:
+                s = halted(s, rule=self.drawdown.name, reason=why, time=time, flatten=True)
+                events.append(RiskEvent(time, self.drawdown.name, A.HALTED, why, details=numbers))
+        if self.daily is not None and s.trading is TradingState.ACTIVE:
+            why = self.daily.breach(s.day_start_equity, equity)
+            if why:
+                s = reducing(s, rule=self.daily.name, reason=why, time=time, until_day=tomorrow)
+                events.append(
+                    RiskEvent(
+                        time,
+                        self.daily.name,
+                        A.REDUCING,
+                        f"{why}; only exits until {tomorrow} 00:00 UTC",
+                        details=numbers,
+                    )
+                )
+        return s
+
+    def _external(self, s: RiskState, time: pd.Timestamp) -> RiskEvent:
+        """An event for a state change made outside this engine (``workbench risk ...``)."""
+        why = s.reason or str(s.trading)
+        if s.trading is TradingState.HALTED:
+            return RiskEvent(time, s.rule or "kill_switch", A.KILL_SWITCH, why)
+        if s.trading is TradingState.REDUCING:
+            return RiskEvent(time, s.rule or "trading_state", A.REDUCING, why)
+        return RiskEvent(time, "reset", A.RESET, why)
+
+    def _actions(self, time: pd.Timestamp, account: Account, equity: float) -> list[Intent]:
+        """Cancel everything once per halt or reduce-only period; keep liquidating a halt."""
+        s = self._state
+        out: list[Intent] = []
+        reason = f"risk={s.rule or s.trading.lower()}"
+        working = account.get_open_orders()
+        fresh = (s.trading, s.since) != self._handled
+        if fresh:
+            self._handled = (s.trading, s.since)
+            if working:
+                out.append(CancelIntent(time, reason=reason))
+                self._record(
+                    RiskEvent(
+                        time,
+                        s.rule or "trading_state",
+                        A.CANCELED,
+                        f"canceled {len(working)} working order(s): trading is {s.trading}",
+                        details={"equity": equity},
+                    )
+                )
+                working = []
+        if s.trading is not TradingState.HALTED or not s.flatten:
+            return out
+        busy = {o.symbol for o in working}
+        for sym, pos in sorted(account.get_positions().items()):
+            if pos.quantity == 0.0 or sym in busy:
+                continue
+            out.append(TargetIntent(sym, time, quantity=0.0, reason=reason))
+            if sym not in self._liquidating:
+                self._liquidating.add(sym)
+                self._record(
+                    RiskEvent(
+                        time,
+                        s.rule or "trading_state",
+                        A.LIQUIDATED,
+                        f"closing {pos.quantity:.6g} {sym} at market (last {pos.last_price:,.2f})",
+                        symbol=sym,
+                        details={
+                            "quantity": pos.quantity,
+                            "price": pos.last_price,
+                            "equity": equity,
+                        },
+                    )
+                )
+        return out
+
+    # -- per intent ------------------------------------------------------------------------
+    def check(
+        self,
+        intents: Sequence[Intent],
+        time: pd.Timestamp,
+        account: Account,
+        market: Market | None = None,
+        *,
+        lot_size: float | None = None,
+    ) -> list[Intent]:
+        """The intents that may go to execution (the engine's own first, if this bar was
+        not observed yet through :meth:`on_bar`)."""
+        out: list[Intent] = []
+        if self._observed_ns != time.value:
+            out.extend(self.on_bar(time, account, market))
+        if not intents:
+            return out
+        book = Book(time, account, market, self._state)
+        for intent in intents:
+            if isinstance(intent, CancelIntent):
+                out.append(intent)
+                continue
+            if isinstance(intent, OrderIntent):
+                requests = [intent.request]
+            else:
+                requests = orders_for_target(
+                    intent,
+                    position=book.positions.get(intent.symbol, 0.0),
+                    price=book.price(intent.symbol),
+                    equity=book.equity,
+                    lot_size=lot_size,
+                )
+            approved: list[OrderRequest] = []
+            changed = False
+            for request in requests:
+                final = self._judge(book, request, intent.stop, lot_size)
+                changed = changed or final is not request
+                if final is not None:
+                    approved.append(final)
+            if not changed:
+                out.append(intent)
+            elif approved:
+                out.append(self._rebuilt(intent, approved, book))
+        if book.approved:
+            n = book.approved
+            self._state = self.store.update(
+                lambda s: dataclasses.replace(s, orders_today=s.orders_today + n)
+            )
+        return out
+
+    def _judge(
+        self, book: Book, request: OrderRequest, stop: float | None, lot_size: float | None
+    ) -> OrderRequest | None:
+        """Run every rule over one order: the request to send (maybe resized) or None."""
+        p = book.proposal(request, stop)
+        asked = p.quantity
+        for rule in self.rules:
+            decision = rule.check(p, book)
+            if decision.quantity is None:
+                continue
+            name = decision.rule or rule.name
+            q = decision.quantity
+            if q > 0 and request.quantity is not None:
+                q = round_lot(q, lot_size)
+            details = {"quantity": p.quantity, "price": p.price, "equity": book.equity}
+            if q <= EPSILON * max(1.0, p.quantity):
+                self._record(
+                    RiskEvent(book.time, name, A.REFUSED, decision.reason, request.symbol, details)
+                )
+                return None
+            self._record(
+                RiskEvent(
+                    book.time,
+                    name,
+                    A.RESIZED,
+                    f"{decision.reason}; {request.side} {p.quantity:.6g} -> {q:.6g}",
+                    request.symbol,
+                    {**details, "new_quantity": q},
+                )
+            )
+            p = p.resized(q)
+        book.approve(p)
+        if p.quantity == asked:
+            return request
+        if request.quantity is not None:
+            return dataclasses.replace(request, quantity=p.quantity)
+        return dataclasses.replace(request, notional=p.quantity * p.entry)
+
+    @staticmethod
+    def _rebuilt(intent: Intent, approved: list[OrderRequest], book: Book) -> Intent:
+        """The intent that sends exactly ``approved`` (an order, or the equivalent target)."""
+        if isinstance(intent, OrderIntent):
+            return dataclasses.replace(intent, request=approved[0])
+        assert isinstance(intent, TargetIntent)
+        sym = intent.symbol
+        held = book.positions.get(sym, 0.0)
+        for r in approved:
+            if r.quantity is not None:
+                held += r.side.sign * r.quantity
+        spend = sum(r.side.sign * r.notional for r in approved if r.notional is not None)
+        if spend:
+            value = held * book.price(sym) + spend
+            return TargetIntent(
+                sym, intent.time, notional=value, reason=intent.reason, stop=intent.stop
+            )
+        return TargetIntent(sym, intent.time, quantity=held, reason=intent.reason, stop=intent.stop)
+
+    # -- people ------------------------------------------------------------------------------
+    def kill(self, reason: str = "kill switch", time: pd.Timestamp | None = None) -> None:
+        """Halt at once (the next :meth:`on_bar` cancels and, if configured, liquidates)."""
+        time = time if time is not None else pd.Timestamp.now(tz="UTC")
+        self._state = self.store.update(
+            lambda s: halted(
+                s,
+                rule="kill_switch",
+                reason=reason,
+                time=time,
+                flatten=self.config.liquidate_on_kill,
+            )
+        )
+        self._record(RiskEvent(time, "kill_switch", A.KILL_SWITCH, reason))
+
+    def reset(self, reason: str = "reset by a person", time: pd.Timestamp | None = None) -> None:
+        """Lift a halt or a reduce-only state; the drawdown peak restarts from the next bar."""
+        time = time if time is not None else pd.Timestamp.now(tz="UTC")
+        self._state = self.store.update(lambda s: reset(s, reason=reason, time=time))
+        self._handled = None
+        self._record(RiskEvent(time, "reset", A.RESET, reason))
+
+    def _record(self, event: RiskEvent) -> None:
+        self.events.append(event)
+        event.log()
