@@ -34,8 +34,8 @@ from workbench.backtesting.result import BacktestResult
 from workbench.context import FIELDS, Context, SymbolData
 from workbench.data.bars import as_bars
 from workbench.errors import ConfigError, StrategyError, WorkbenchError
-from workbench.execution.targets import orders_for_target
-from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
+from workbench.execution.engine import ExecutionConfig, ExecutionEngine
+from workbench.intents import Intent
 from workbench.orders import Order
 from workbench.portfolio import PositionView
 from workbench.risk import ContextMarket, RiskConfig, RiskEngine, events_frame
@@ -109,7 +109,9 @@ class Engine:
             lot_size=cfg.lot_size,
             margin=cfg.margin,
         )
-        self._target_orders: dict[str, list[str]] = {}
+        self.execution = ExecutionEngine(
+            self.broker, strategy.label(), ExecutionConfig(lot_size=cfg.lot_size)
+        )
 
     # -- context callbacks (read-only views) ----------------------------------
     def _cash_equity(self) -> tuple[float, float]:
@@ -195,6 +197,7 @@ class Engine:
             if has_open(sym):
                 t = pd.Timestamp(times[k], tz="UTC")
                 broker.process_bar(sym, t, o_[k], h_[k], l_[k], c_[k], v_[k])
+                self._follow_updates()
             sd.n = k + 1
             pos = positions.get(sym)
             held = 0.0
@@ -246,6 +249,7 @@ class Engine:
                         c["close"][i],
                         c["volume"][i],
                     )
+                    self._follow_updates()
                 pos = portfolio.positions.get(sym)
                 if pos is not None:
                     pos.last_price = c["close"][i]
@@ -264,6 +268,11 @@ class Engine:
             if ctx.intents:
                 self._execute(ctx)
         return equity, cash
+
+    def _follow_updates(self) -> None:
+        """Let the execution engine follow fills and cancels (its per-symbol state, waits)."""
+        for update in self.broker.drain_updates():
+            self.execution.on_update(update)
 
     def _strategy_error(self, ctx: Context, exc: Exception) -> StrategyError:
         return StrategyError(f"{self.strategy.label()}.on_bar failed at {ctx.time}: {exc!r}")
@@ -286,36 +295,15 @@ class Engine:
         self._send(intents, ctx)
 
     def _send(self, intents: list[Intent], ctx: Context) -> None:
-        broker = self.broker
-        portfolio = broker.portfolio
-        for intent in intents:
-            if isinstance(intent, CancelIntent):
-                self._cancel(intent)
-            elif isinstance(intent, OrderIntent):
-                broker.submit_order(intent.request)
-            elif isinstance(intent, TargetIntent):
-                for order_id in self._target_orders.pop(intent.symbol, []):
-                    if broker.get_order(order_id).status.is_open:
-                        broker.cancel_order(order_id)
-                requests = orders_for_target(
-                    intent,
-                    position=portfolio.quantity(intent.symbol),
-                    price=ctx._sd(intent.symbol).last("close"),
-                    equity=portfolio.equity,
-                    lot_size=self.config.lot_size,
-                )
-                ids = [broker.submit_order(r).id for r in requests]
-                if ids:
-                    self._target_orders[intent.symbol] = ids
-
-    def _cancel(self, intent: CancelIntent) -> None:
-        broker = self.broker
-        if intent.order_id is not None:
-            broker.cancel_order(intent.order_id)
-            return
-        for order in broker.get_open_orders():
-            if intent.symbol is None or order.symbol == intent.symbol:
-                broker.cancel_order(order.id)
+        """Through the execution engine, exactly as a live run sends them."""
+        portfolio = self.broker.portfolio
+        self.execution.execute(
+            intents,
+            decision=ctx.time,
+            price=lambda s: ctx._sd(s).last("close"),
+            position=portfolio.quantity,
+            equity=portfolio.equity,
+        )
 
 
 def _rows_by_time(
