@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,12 +37,11 @@ from workbench.live.state import StateStore
 from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
 from workbench.orders import Fill, Order, OrderRequest, OrderType, Side, TimeInForce
 from workbench.portfolio import PositionView
+from workbench.risk import ContextMarket, RiskEngine
 from workbench.sim.broker import SimulatedBroker
 from workbench.strategy import Strategy
 
 log = logging.getLogger(__name__)
-
-RiskFilter = Callable[[list[Intent], dict[str, Any]], list[Intent]]
 
 
 class SimulatedVenueFeed:
@@ -86,7 +85,7 @@ class LiveRunner:
         state: StateStore,
         *,
         execution: ExecutionConfig | None = None,
-        risk: RiskFilter | None = None,
+        risk: RiskEngine | None = None,
         strategy_id: str | None = None,
     ) -> None:
         self.strategy = strategy
@@ -102,6 +101,7 @@ class LiveRunner:
         self._positions: dict[str, PositionView] = {}
         self.data = {s: SymbolData(s) for s in self.symbols}
         self.ctx = Context(self.data, lambda: self._account, self._position, self._open_orders)
+        self._market = ContextMarket(self.ctx)
 
     # -- views for the strategy -------------------------------------------------------
     def _position(self, symbol: str) -> PositionView:
@@ -246,6 +246,9 @@ class LiveRunner:
         return RunSummary(bars, decisions, sent, stopped_by)
 
     def _decide(self, *, replay: bool) -> list[Step] | None:
+        own: list[Intent] = []
+        if self.risk is not None and not replay:
+            own = self.risk.on_bar(self.ctx.time, self.broker, self._market)
         try:
             self.strategy.on_bar(self.ctx)
         except WorkbenchError:
@@ -255,10 +258,13 @@ class LiveRunner:
                 f"{self.strategy.label()}.on_bar failed at {self.ctx.time}: {exc!r}"
             ) from exc
         intents, self.ctx.intents = self.ctx.intents, []
-        if replay or not intents:
+        if replay:
             return None
-        if self.risk is not None:
-            intents = self.risk(intents, {"equity": self._account[1], "positions": self._positions})
+        if self.risk is not None and intents:
+            intents = self.risk.check(intents, self.ctx.time, self.broker, self._market)
+        intents = own + intents
+        if not intents:
+            return None
         is_stale = getattr(self.feed, "is_stale", None)
         if is_stale is not None and is_stale(pd.Timestamp.now(tz="UTC")):
             intents = self._exits_only(intents)

@@ -1,0 +1,32 @@
+"""Live versus backtest, trade by trade: did the bot do what the backtest says it should have?
+
+:func:`reconcile` reads a live run's state file, replays *exactly the bars the runner
+saw* through the event-driven backtest with the bundle's strategy, parameters, costs
+and risk config (starting from the live account's first recorded equity), then pairs
+the round-trip trades of both sides and reports every difference:
+
+``missing``        a backtest trade the live run does not have
+``extra``          a live trade the backtest does not have
+``exit``           matched entries, but one side closed the trade and the other did not
+``decision_time``  entry or exit decided on a different bar (more than ``decision_bars``)
+``fill_price``     entry or exit price apart by more than ``price_bps``; the table gives
+                   the realised slippage (against the fill bar's open) beside the modelled one
+``fee``            live commission against the bundle's commission model on the live fills
+``size``           position size as a fraction of equity at the decision, apart by ``size_rel``
+``dropped_fill``   a fill the runner never recorded: the orders table or the broker's
+                   positions show it, the fills table does not
+``risk_event``     a risk event on one side only
+
+Trades are paired per symbol and direction in order of their entry decision bar, two
+decisions at most ``window_bars`` apart being the same trade. A difference is
+*explained* when a live event names its symbol and decision bar (a risk refusal, say);
+any unexplained difference fails the verdict (exit code 1). Files: see
+:mod:`workbench.live.reconcile.report`.
+"""
+
+from __future__ import annotations
+
+from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
+from workbench.live.reconcile.run import reconcile, reconcile_daily
+
+__all__ = ["CATEGORIES", "Reconciliation", "Tolerances", "Verdict", "reconcile", "reconcile_daily"]

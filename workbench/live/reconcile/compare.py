@@ -1,0 +1,318 @@
+"""Pairing the trades of both sides and naming each difference (categories: package docstring)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.live.reconcile.model import RISK_KINDS, Tolerances
+from workbench.sim.costs import Commission
+
+
+def annotate(
+    trades: pd.DataFrame, decisions: dict[str, int], index: pd.DatetimeIndex, equity: pd.Series
+) -> pd.DataFrame:
+    """Add decision bars, the fill bars' opens and the size as a fraction of equity."""
+    out = trades.copy()
+    out["entry_decision"] = out["entry_order_id"].map(decisions).astype("Int64")
+    out["exit_decision"] = out["exit_order_id"].map(decisions).astype("Int64")
+    eq = equity.reindex(index).to_numpy()
+    at = out["entry_decision"].fillna(0).astype(int).clip(0, len(index) - 1)
+    out["decision_equity"] = eq[at]
+    out["size"] = out["quantity"] * out["entry_price"] / eq[at]
+    return out
+
+
+def pair(live: pd.DataFrame, bt: pd.DataFrame, window: int) -> list[tuple[int | None, int | None]]:
+    """Pairs of row numbers (live, backtest), per symbol and direction, in decision order."""
+    pairs: list[tuple[int | None, int | None]] = []
+    keys = set(zip(live["symbol"], live["direction"], strict=True))
+    keys |= set(zip(bt["symbol"], bt["direction"], strict=True))
+    for sym, direction in sorted(keys):
+        a = live[(live["symbol"] == sym) & (live["direction"] == direction)]
+        b = bt[(bt["symbol"] == sym) & (bt["direction"] == direction)]
+        a = a.sort_values("entry_decision", kind="stable")
+        b = b.sort_values("entry_decision", kind="stable")
+        ia, ib = list(a.index), list(b.index)
+        i = j = 0
+        while i < len(ia) and j < len(ib):
+            da, db = a.at[ia[i], "entry_decision"], b.at[ib[j], "entry_decision"]
+            if abs(int(da) - int(db)) <= window:
+                pairs.append((ia[i], ib[j]))
+                i, j = i + 1, j + 1
+            elif da < db:
+                pairs.append((ia[i], None))
+                i += 1
+            else:
+                pairs.append((None, ib[j]))
+                j += 1
+        pairs += [(x, None) for x in ia[i:]] + [(None, y) for y in ib[j:]]
+    return pairs
+
+
+def _bps(live: float, bt: float, sign: float) -> float:
+    """``live`` against ``bt`` in basis points, positive when worse for the trader."""
+    if not (np.isfinite(live) and np.isfinite(bt)) or bt == 0:
+        return float("nan")
+    return sign * (live - bt) / bt * 1e4
+
+
+class SideTrades:
+    """One side's trades with what the comparison needs about their orders and fill bars."""
+
+    def __init__(
+        self, trades: pd.DataFrame, bars: dict[str, pd.DataFrame], index: pd.DatetimeIndex
+    ) -> None:
+        self.trades = trades
+        self.bars = bars
+        self.index = index
+
+    def slip_bps(self, row: pd.Series, leg: str, sign: float) -> float:
+        """The leg's price against the open of the bar it filled in (realised slippage)."""
+        time = row[f"{leg}_time"]
+        if pd.isna(time):
+            return float("nan")
+        frame = self.bars[row["symbol"]]
+        k = max(int(frame.index.searchsorted(time, side="right")) - 1, 0)
+        decided = row[f"{leg}_decision"]
+        if pd.notna(decided):  # never before the bar after the decision (whatever the clock)
+            k = max(k, int(frame.index.searchsorted(self.index[int(decided)])) + 1)
+        k = min(k, len(frame) - 1)
+        return _bps(float(row[f"{leg}_price"]), float(frame["open"].iloc[k]), sign)
+
+    def when(self, bar: Any) -> Any:
+        """The time of bar number ``bar`` (NaT for none)."""
+        if bar is None or pd.isna(bar):
+            return pd.NaT
+        return self.index[min(int(bar), len(self.index) - 1)]
+
+
+def event_bars(events: pd.DataFrame, index: pd.DatetimeIndex) -> list[dict[str, Any]]:
+    """Live events with the bar they concern when their detail names one."""
+    out = []
+    for row in events.itertuples(index=False):
+        try:
+            detail = json.loads(row.detail) if row.detail else {}
+        except ValueError:
+            detail = {}
+        when = detail.get("bar_time") or detail.get("time") if isinstance(detail, dict) else None
+        bar = None
+        if when:
+            try:
+                ts = pd.Timestamp(when)
+                bar = int(
+                    index.searchsorted(ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC"))
+                )
+            except (ValueError, TypeError):
+                bar = None
+        reason = detail.get("reason", "") if isinstance(detail, dict) else ""
+        risky = any(k in str(row.kind).lower() for k in RISK_KINDS)
+        out.append({"kind": row.kind, "symbol": row.symbol, "bar": bar, "at": row.at,
+                    "reason": str(reason), "risk": risky})  # fmt: skip
+    return out
+
+
+_SIDE_COLUMNS = ("status", "entry_time", "exit_time", "entry_price", "exit_price", "quantity",
+                 "size", "fees", "pnl")  # fmt: skip
+
+
+def compare(
+    live: SideTrades,
+    bt: SideTrades,
+    pairs: list[tuple[int | None, int | None]],
+    legs: dict[str, tuple[float, float]],
+    dropped: dict[str, str],
+    commission: Commission,
+    tol: Tolerances,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """One row per pair (both sides side by side) and one entry per difference."""
+    rows: list[dict[str, Any]] = []
+    diffs: list[dict[str, Any]] = []
+    ordered = sorted(pairs, key=lambda p: _order_key(live, bt, p))
+    for no, (i, j) in enumerate(ordered, start=1):
+        a = live.trades.loc[i] if i is not None else None
+        b = bt.trades.loc[j] if j is not None else None
+        ref = a if a is not None else b
+        sign = 1.0 if ref["direction"] == "long" else -1.0
+        row: dict[str, Any] = {"trade": no, "symbol": ref["symbol"], "direction": ref["direction"]}
+        for prefix, side, t in (("live", live, a), ("bt", bt, b)):
+            for col in _SIDE_COLUMNS:
+                row[f"{prefix}_{col}"] = t[col] if t is not None else None
+            for leg, leg_sign in (("entry", sign), ("exit", -sign)):
+                row[f"{prefix}_{leg}_decision"] = (
+                    live.when(t[f"{leg}_decision"]) if t is not None else pd.NaT
+                )
+                row[f"{prefix}_{leg}_slip_bps"] = (
+                    side.slip_bps(t, leg, leg_sign) if t is not None else np.nan
+                )
+        if a is None:
+            found = [
+                (
+                    "missing",
+                    "",
+                    f"backtest {b['direction']} trade entered "
+                    f"{b['entry_time']} is not in the live run",
+                )
+            ]
+        elif b is None:
+            found = [
+                (
+                    "extra",
+                    "",
+                    f"live {a['direction']} trade entered {a['entry_time']} is not in the backtest",
+                )
+            ]
+        else:
+            found = _differences(a, b, row, live, sign, legs, dropped, commission, tol)
+            row["pnl_diff"] = float(a["pnl"]) - float(b["pnl"])
+        row["match"] = (
+            "matched" if a is not None and b is not None else ("missing" if a is None else "extra")
+        )
+        row["differences"] = ";".join(sorted({c for c, _, _ in found}))
+        for category, leg, detail in found:
+            decision = ref["exit_decision" if leg == "exit" else "entry_decision"]
+            diffs.append(
+                {
+                    "trade": no,
+                    "symbol": ref["symbol"],
+                    "category": category,
+                    "leg": leg,
+                    "decision_bar": None if pd.isna(decision) else int(decision),
+                    "detail": detail,
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows), diffs
+
+
+def _differences(
+    a: pd.Series,
+    b: pd.Series,
+    row: dict[str, Any],
+    live: SideTrades,
+    sign: float,
+    legs: dict[str, tuple[float, float]],
+    dropped: dict[str, str],
+    commission: Commission,
+    tol: Tolerances,
+) -> list[tuple[str, str, str]]:
+    """The differences of a matched pair: (category, leg, detail); fills ``row``'s numbers."""
+    found: list[tuple[str, str, str]] = []
+    if a["status"] != b["status"]:
+        found.append(
+            ("exit", "exit", f"live trade is {a['status']}, backtest trade is {b['status']}")
+        )
+    for leg in ("entry", "exit"):
+        da, db = a[f"{leg}_decision"], b[f"{leg}_decision"]
+        if pd.notna(da) and pd.notna(db) and abs(int(da) - int(db)) > tol.decision_bars:
+            found.append(
+                (
+                    "decision_time",
+                    leg,
+                    f"{leg} decided at {live.when(da)} live, "
+                    f"{live.when(db)} in the backtest ({int(da) - int(db):+d} bars)",
+                )
+            )
+    for leg, leg_sign in (("entry", sign), ("exit", -sign)):
+        oid = a[f"{leg}_order_id"]
+        if oid in dropped:
+            found.append(("dropped_fill", leg, f"{leg} order {oid}: {dropped[oid]}"))
+            continue
+        if leg == "exit" and "open" in (a["status"], b["status"]):
+            continue
+        diff = _bps(float(a[f"{leg}_price"]), float(b[f"{leg}_price"]), leg_sign)
+        row[f"{leg}_price_bps"] = diff
+        if np.isfinite(diff) and abs(diff) > tol.price_bps:
+            found.append(
+                (
+                    "fill_price",
+                    leg,
+                    f"{leg} price {a[f'{leg}_price']:.6g} live vs "
+                    f"{b[f'{leg}_price']:.6g} ({diff:+.2f} bps; slippage "
+                    f"{row[f'live_{leg}_slip_bps']:+.2f} bps realised vs "
+                    f"{row[f'bt_{leg}_slip_bps']:+.2f} modelled)",
+                )
+            )
+    model = 0.0  # the bundle's commission model on the live legs, pro rata to this trade
+    for leg in ("entry", "exit"):
+        oid = a[f"{leg}_order_id"]
+        if oid and oid in legs:
+            qty, notional = legs[oid]
+            model += commission.total(qty, notional) * float(a["quantity"]) / qty
+    row["live_fees_model"] = model
+    row["fee_diff"] = fee_diff = float(a["fees"]) - model
+    touched = bool({a["entry_order_id"], a["exit_order_id"]} & set(dropped))
+    if not touched and abs(fee_diff) > tol.fee_abs + tol.fee_rel * model:
+        found.append(
+            (
+                "fee",
+                "",
+                f"live fees {a['fees']:.4f} vs {model:.4f} by the bundle's "
+                f"commission model ({fee_diff:+.4f})",
+            )
+        )
+    row["size_rel"] = size_rel = float(a["size"]) / float(b["size"]) - 1.0 if b["size"] else np.nan
+    # sizes rounded to whole lots may differ by one lot when the equities differ
+    whole = all(float(q).is_integer() for q in (a["quantity"], b["quantity"]))
+    lot = float(a["entry_price"]) / float(a["decision_equity"]) if whole else 0.0
+    allowed = tol.size_rel * float(b["size"]) + lot
+    if not touched and np.isfinite(size_rel) and abs(a["size"] - b["size"]) > allowed:
+        found.append(
+            (
+                "size",
+                "entry",
+                f"size {a['size']:.4%} of equity live vs {b['size']:.4%} ({size_rel:+.2%})",
+            )
+        )
+    return found
+
+
+def _order_key(live: SideTrades, bt: SideTrades, pair: tuple[int | None, int | None]) -> tuple:
+    i, j = pair
+    t = live.trades.loc[i] if i is not None else bt.trades.loc[j]
+    d = t["entry_decision"]
+    return (-1 if pd.isna(d) else int(d), t["symbol"])
+
+
+def risk_differences(
+    events: list[dict[str, Any]], bt_events: pd.DataFrame, index: pd.DatetimeIndex
+) -> list[dict[str, Any]]:
+    """Risk events on one side only (matched by bar and symbol when the live event has a bar)."""
+    bt = [
+        {"bar": int(index.searchsorted(r.time)), "symbol": r.symbol, "action": str(r.action),
+         "rule": str(r.rule), "reason": str(r.reason)}
+        for r in bt_events.itertuples(index=False)
+    ]  # fmt: skip
+    used: set[int] = set()
+    out = []
+    for e in (e for e in events if e["risk"]):
+        hit = next(
+            (k for k, x in enumerate(bt) if k not in used and e["bar"] is not None
+             and x["bar"] == e["bar"] and (e["symbol"] is None or x["symbol"] == e["symbol"])),
+            None,
+        )  # fmt: skip
+        if hit is not None:
+            used.add(hit)
+            continue
+        out.append(
+            {
+                "trade": None,
+                "symbol": e["symbol"],
+                "category": "risk_event",
+                "leg": "",
+                "decision_bar": e["bar"],
+                "detail": f"live only: {e['kind']} at {e['at']} {e['reason']}".strip(),
+            }
+        )
+    unplaced = any(e["risk"] and e["bar"] is None for e in events)
+    for k, x in enumerate(bt):
+        if k in used or unplaced:
+            continue
+        at = index[min(x["bar"], len(index) - 1)]
+        detail = f"backtest only: {x['action']} {x['rule']} at {at}: {x['reason']}"
+        out.append({"trade": None, "symbol": x["symbol"], "category": "risk_event", "leg": "",
+                    "decision_bar": x["bar"], "detail": detail})  # fmt: skip
+    return out

@@ -1,0 +1,175 @@
+"""The files of a reconciliation: what a person reads and what tools parse.
+
+``summary.json`` (verdict, counts, tolerances, settings), ``trades.csv`` (one row per
+trade with both sides and their differences), ``differences.csv``, ``equity.png``
+(live and backtest equity and their gap), ``fills.png`` (per-trade fill-price
+differences and realised against modelled slippage), and ``report.html``: all of it in
+one self-contained page (plots inlined), every value escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from workbench.live.reconcile import Reconciliation
+
+TRADE_COLUMNS = [
+    "trade", "symbol", "direction", "match", "differences", "explained_by",
+    "bt_entry_decision", "live_entry_decision", "bt_entry_time", "live_entry_time",
+    "bt_entry_price", "live_entry_price", "entry_price_bps", "bt_entry_slip_bps",
+    "live_entry_slip_bps", "bt_exit_decision", "live_exit_decision", "bt_exit_time",
+    "live_exit_time", "bt_exit_price", "live_exit_price", "exit_price_bps", "bt_exit_slip_bps",
+    "live_exit_slip_bps", "bt_status", "live_status", "bt_quantity", "live_quantity", "bt_size",
+    "live_size", "size_rel", "bt_fees", "live_fees", "live_fees_model", "fee_diff", "bt_pnl",
+    "live_pnl", "pnl_diff",
+]  # fmt: skip
+SHOWN = ["trade", "symbol", "direction", "match", "differences", "bt_entry_time",
+         "live_entry_time", "entry_price_bps", "live_entry_slip_bps", "bt_entry_slip_bps",
+         "bt_exit_time", "live_exit_time", "exit_price_bps", "live_exit_slip_bps",
+         "bt_exit_slip_bps", "fee_diff", "size_rel", "pnl_diff", "explained_by"]  # fmt: skip
+
+
+def trade_table(rec: Reconciliation) -> pd.DataFrame:
+    return rec.trades.reindex(columns=TRADE_COLUMNS)
+
+
+def write_report(rec: Reconciliation, out: Path) -> Path:
+    """Write every file into ``out`` (created); returns the path of ``report.html``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(rec.summary, indent=2, default=str) + "\n")
+    trade_table(rec).to_csv(out / "trades.csv", index=False)
+    rec.differences.to_csv(out / "differences.csv", index=False)
+    plots = {"equity.png": _equity_plot(rec), "fills.png": _fills_plot(rec)}
+    for name, png in plots.items():
+        (out / name).write_bytes(png)
+    page = out / "report.html"
+    page.write_text(_html(rec, plots))
+    return page
+
+
+def _png(fig: Any) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _equity_plot(rec: Reconciliation) -> bytes:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 5), dpi=100)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
+    eq = rec.equity
+    top.plot(eq.index, eq["backtest"].to_numpy(), lw=1.2, color="#6e7781", label="backtest")
+    top.plot(eq.index, eq["live"].to_numpy(), lw=1.0, color="#1f6feb", ls="--", label="live")
+    top.set_ylabel("equity")
+    top.legend(loc="upper left", frameon=False)
+    top.grid(alpha=0.3)
+    bottom.plot(eq.index, (eq["live"] - eq["backtest"]).to_numpy(), color="#cf222e", lw=1)
+    bottom.axhline(0, color="black", lw=0.5)
+    bottom.set_ylabel("live - backtest")
+    bottom.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _fills_plot(rec: Reconciliation) -> bytes:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.5), dpi=100)
+    left, right = fig.subplots(1, 2)
+    t = rec.trades
+    if t.empty:
+        left.text(0.5, 0.5, "no trades", ha="center")
+    else:
+        x = t["trade"].to_numpy()
+        for col, label, off in (
+            ("entry_price_bps", "entry", -0.2),
+            ("exit_price_bps", "exit", 0.2),
+        ):
+            y = pd.to_numeric(t.get(col), errors="coerce").to_numpy(dtype=float)
+            left.bar(x + off, np.nan_to_num(y), width=0.4, label=label)
+        left.axhline(rec.summary["tolerances"]["price_bps"], color="#cf222e", ls=":", lw=1)
+        left.axhline(-rec.summary["tolerances"]["price_bps"], color="#cf222e", ls=":", lw=1)
+        left.set_xlabel("trade")
+        left.set_ylabel("live vs backtest fill price (bps, + = worse)")
+        left.legend(frameon=False)
+        for leg, marker in (("entry", "o"), ("exit", "s")):
+            bt = pd.to_numeric(t[f"bt_{leg}_slip_bps"], errors="coerce")
+            lv = pd.to_numeric(t[f"live_{leg}_slip_bps"], errors="coerce")
+            right.scatter(bt, lv, marker=marker, label=leg, alpha=0.7)
+        both = pd.concat([t["bt_entry_slip_bps"], t["live_entry_slip_bps"]]).astype(float)
+        lo, hi = np.nanmin(both.to_numpy()), np.nanmax(both.to_numpy())
+        if np.isfinite(lo) and np.isfinite(hi):
+            right.plot([lo, hi], [lo, hi], color="black", lw=0.5)
+        right.set_xlabel("modelled slippage vs open (bps)")
+        right.set_ylabel("realised slippage vs open (bps)")
+        right.legend(frameon=False)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _table(frame: pd.DataFrame) -> str:
+    shown = frame.copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:,.4g}")
+    return shown.to_html(index=False, escape=True, na_rep="", border=0)
+
+
+def _html(rec: Reconciliation, plots: dict[str, bytes]) -> str:
+    s = rec.summary
+    e = html.escape
+    ok = s["verdict"] == "match"
+    counts = "".join(
+        f"<tr><td>{e(k)}</td><td class='n'>{v}</td></tr>" for k, v in s["counts"].items()
+    )
+    facts = {
+        "strategy": f"{s['bundle']['name']} v{s['bundle']['version']} {s['bundle']['params']}",
+        "bars": f"{s['bars']['count']} ({s['bars']['first']} to {s['bars']['last']})",
+        "trades live / backtest / matched": "{live} / {backtest} / {matched}".format(**s["trades"]),
+        "final equity live / backtest": "{live_final:,.2f} / {backtest_final:,.2f}".format(
+            **s["equity"]
+        ),
+        "costs": json.dumps(s["costs"]),
+        "risk config": json.dumps(s["risk"]),
+        "tolerances": json.dumps(s["tolerances"]),
+        "broker / feed": f"{s['run'].get('broker')} / {s['run'].get('feed')}",
+    }
+    fact_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in facts.items())
+    notes = "".join(f"<li>{e(n)}</li>" for n in s["notes"])
+    images = "".join(
+        f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        for name, png in plots.items()
+    )
+    shown = rec.trades.reindex(columns=SHOWN)
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Reconciliation: {e(str(s["bundle"]["name"]))}</title><style>
+body{{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#1f2328}}
+table{{border-collapse:collapse;margin:8px 0}}
+td,th{{padding:3px 8px;border-bottom:1px solid #eaeef2;text-align:left;white-space:nowrap}}
+.n{{text-align:right}}img{{max-width:100%;display:block}}
+.verdict{{font-size:20px;font-weight:600;color:{"#1a7f37" if ok else "#cf222e"}}}
+</style></head><body>
+<h1>Live versus backtest</h1>
+<p class="verdict" id="verdict">{e(s["verdict"])}: {s["unexplained"]} unexplained difference(s),
+{s["explained"]} explained</p>
+<table>{fact_rows}</table>{f"<ul>{notes}</ul>" if notes else ""}
+<h2>Differences by category</h2><table>{counts}</table>
+<h2>Plots</h2>{images}
+<h2>Differences</h2>{_table(rec.differences) if len(rec.differences) else "<p>none</p>"}
+<h2>Trades</h2>{_table(shown) if len(shown) else "<p>no trades</p>"}
+<h2>Live events</h2>{_table(rec.events) if len(rec.events) else "<p>none</p>"}
+<p>generated {e(s["generated_at"])}; trades.csv has every column of both sides.</p>
+</body></html>
+"""

@@ -1,0 +1,206 @@
+"""Replay the live bars through the backtest, compare, and the runner's daily check."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.backtesting.api import backtest
+from workbench.backtesting.result import BacktestResult
+from workbench.backtesting.trades import build_trades
+from workbench.bundle import Bundle, load_bundle
+from workbench.errors import ConfigError, DataError, WorkbenchError
+from workbench.live.reconcile.compare import (
+    SideTrades,
+    annotate,
+    compare,
+    event_bars,
+    pair,
+    risk_differences,
+)
+from workbench.live.reconcile.livestate import (
+    LiveRun,
+    bar_index,
+    decision_bar,
+    live_fills,
+    read_state,
+)
+from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
+from workbench.live.state import StateStore
+from workbench.sim.costs import Commission, Slippage
+
+log = logging.getLogger(__name__)
+
+
+def _replay(bundle: Bundle, live: LiveRun) -> tuple[BacktestResult, list[str]]:
+    """The backtest over the live bars, with the bundle's settings and the live start equity."""
+    settings = dict(bundle.manifest.get("backtest") or {})
+    notes = []
+    cash = float(live.equity["equity"].iloc[0])
+    first_positions = {k: v for k, v in json.loads(live.equity["positions"].iloc[0]).items() if v}
+    if first_positions:
+        notes.append(f"the live account held {first_positions} at the first bar; "
+                     "the backtest starts flat")  # fmt: skip
+    risk = bundle.manifest.get("risk") or None
+    result = backtest(
+        bundle.make_strategy(), live.bars, cash=cash,
+        commission=settings.get("commission"), slippage=settings.get("slippage"),
+        volume_limit=settings.get("volume_limit"), lot_size=settings.get("lot_size"),
+        risk=risk, progress=False,
+    )  # fmt: skip
+    return result, notes
+
+
+def reconcile(
+    state_path: str | Path,
+    *,
+    tolerances: Tolerances | None = None,
+    bundle: str | Path | None = None,
+    until: Any = None,
+) -> Reconciliation:
+    """Replay the live run's bars through the backtest and diff the trades (module docstring).
+
+    ``bundle`` overrides the one recorded in the state; ``until`` (UTC) cuts the run
+    there (bars, decisions and the fills that belong to them), as the daily check does.
+    """
+    tol = tolerances or Tolerances()
+    path = Path(state_path)
+    cut = None if until is None else pd.Timestamp(until)
+    if cut is not None and cut.tzinfo is None:
+        cut = cut.tz_localize("UTC")
+    live = read_state(path, cut)
+    where = bundle or live.meta.get("bundle")
+    if not where:
+        raise ConfigError(f"{path} names no bundle", hint="pass --bundle promoted/<name>/<version>")
+    promoted = load_bundle(where)
+    settings = promoted.manifest.get("backtest") or {}
+    commission = Commission.parse(settings.get("commission"))
+    result, notes = _replay(promoted, live)
+    index = bar_index(live.bars)
+
+    fills, dropped = live_fills(live, commission)
+    last = {s: float(f["close"].iloc[-1]) for s, f in live.bars.items()}
+    live_decisions = {
+        str(o.order_id or o.client_order_id): decision_bar(index, o.decision_ns)
+        for o in live.orders.itertuples(index=False) if pd.notna(o.decision_ns)
+    }  # fmt: skip
+    bt_decisions = {str(o.id): int(index.searchsorted(o.created_at))
+                    for o in result.orders.itertuples(index=False)}  # fmt: skip
+    live_curve = live.equity["equity"]
+    live_trades = annotate(build_trades(fills, last, index), live_decisions, index, live_curve)
+    bt_trades = annotate(result.trades, bt_decisions, index, result.equity)
+    legs: dict[str, tuple[float, float]] = {}
+    for f in fills:
+        q, n = legs.get(f.order_id, (0.0, 0.0))
+        legs[f.order_id] = (q + f.quantity, n + f.quantity * f.price)
+    pairs = pair(live_trades, bt_trades, int(tol.window_bars))
+    table, diffs = compare(
+        SideTrades(live_trades, live.bars, index), SideTrades(bt_trades, live.bars, index),
+        pairs, legs, dropped, commission, tol,
+    )  # fmt: skip
+    events = event_bars(live.events, index)
+    diffs += risk_differences(events, result.risk_events, index)
+    explain = {(e["symbol"], e["bar"]): f"{e['kind']}: {e['reason']}".rstrip(": ")
+               for e in events if e["bar"] is not None}  # fmt: skip
+    for d in diffs:
+        why = ""
+        if d["category"] != "risk_event":
+            why = explain.get((d["symbol"], d["decision_bar"])) or explain.get(
+                (None, d["decision_bar"]), ""
+            )
+        d["explained_by"] = why
+    columns = ["trade", "symbol", "category", "leg", "decision_bar", "detail", "explained_by"]
+    differences = pd.DataFrame(diffs, columns=columns)
+    if not table.empty:
+        why = {
+            trade: "; ".join(x for x in group if x)
+            for trade, group in differences.groupby("trade")["explained_by"]
+        }
+        table["explained_by"] = [why.get(t, "") for t in table["trade"]]
+    equity = pd.DataFrame({"live": live_curve, "backtest": result.equity.reindex(live_curve.index)})
+    counts = {c: int((differences["category"] == c).sum()) for c in CATEGORIES}
+    unexplained = int((differences["explained_by"] == "").sum())
+    summary = {
+        "verdict": "match" if unexplained == 0 else "differences",
+        "unexplained": unexplained,
+        "explained": int(len(differences) - unexplained),
+        "counts": counts,
+        "trades": {
+            "live": len(live_trades), "backtest": len(bt_trades),
+            "matched": int(sum(1 for i, j in pairs if i is not None and j is not None)),
+        },
+        "fills": {"live": len(live.fills), "backtest": len(result.fills), "dropped": len(dropped)},
+        "equity": {
+            "start": float(live_curve.iloc[0]),
+            "live_final": float(live_curve.iloc[-1]),
+            "backtest_final": float(result.equity.iloc[-1]),
+        },
+        "bars": {"count": len(index), "first": index[0].isoformat(), "last": index[-1].isoformat(),
+                 "symbols": sorted(live.bars)},
+        "bundle": {"path": str(promoted.path), "name": promoted.manifest.get("name"),
+                   "version": promoted.manifest.get("version"), "params": promoted.params},
+        "costs": {"commission": asdict(commission),
+                  "slippage": asdict(Slippage.parse(settings.get("slippage")))},
+        "risk": promoted.manifest.get("risk") or None,
+        "run": {k: live.meta.get(k)
+                for k in ("strategy", "broker", "feed", "started_at", "status")},
+        "tolerances": asdict(tol),
+        "until": None if cut is None else cut.isoformat(),
+        "notes": notes,
+        "generated_at": pd.Timestamp.now(tz="UTC").isoformat(),
+    }  # fmt: skip
+    events_frame = pd.DataFrame(events, columns=["kind", "symbol", "bar", "at", "reason", "risk"])
+    return Reconciliation(summary, table, differences, equity, events_frame, result)
+
+
+def reconcile_daily(
+    state_path: str | Path,
+    *,
+    day: Any = None,
+    out_root: str | Path | None = None,
+    tolerances: Tolerances | None = None,
+) -> Verdict:
+    """The runner's end-of-day check: reconcile up to the end of ``day`` (UTC; default: the
+    day of the last bar), write the report to ``<out_root>/<day>/`` (default ``reconcile/``
+    beside the state file) and log the verdict. Never raises: a failure is in ``error``."""
+    path = Path(state_path)
+    try:
+        if not path.is_file():
+            raise ConfigError(f"no state file at {path}", hint="pass the run's --state file")
+        if day is None:
+            store = StateStore(path)
+            try:
+                last = store.last_bar_ns()
+            finally:
+                store.close()
+            if last is None:
+                raise DataError(f"{path}: the run has not seen a bar yet")
+            day = pd.Timestamp(last, tz="UTC")
+        start = pd.Timestamp(day)
+        start = (
+            start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+        ).normalize()
+        rec = reconcile(
+            path, tolerances=tolerances, until=start + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+        )
+        root = Path(out_root) if out_root else path.resolve().parent / "reconcile"
+        report = rec.write(root / start.date().isoformat())
+    except WorkbenchError as exc:
+        log.error(
+            "daily reconciliation failed: %s", exc, extra={"event": "reconcile", "reason": str(exc)}
+        )
+        return Verdict(False, -1, {}, None, str(exc))
+    verdict = rec.verdict(report)
+    counts = ", ".join(f"{k} {v}" for k, v in verdict.counts.items() if v) or "none"
+    log.log(
+        logging.INFO if verdict.ok else logging.WARNING,
+        "reconciliation %s: %s; %d unexplained difference(s) (%s); report %s",
+        start.date(), rec.summary["verdict"], verdict.unexplained, counts, report,
+        extra={"event": "reconcile", "state": rec.summary["verdict"], "reason": counts},
+    )  # fmt: skip
+    return verdict
