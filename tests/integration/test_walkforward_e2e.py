@@ -1,0 +1,171 @@
+"""A small walk-forward through papermill: 2 processes, a Dask LocalCluster, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from workbench.cli.main import main
+from workbench.research.walkforward import WalkForwardConfig, run_walk_forward
+
+pytestmark = pytest.mark.slow
+
+CONFIG = WalkForwardConfig(
+    strategy="ma_crossover",
+    data="sample:SPX",
+    train=252,
+    test=126,
+    grid={"fast": [10, 20], "slow": [40, 80]},
+    start="2015-01-01",
+    end="2016-12-31",
+    commission=0.0005,
+)
+# 504 bars: folds with tests in 2016 H1 and 2016 H2
+N_FOLDS = 2
+
+
+@pytest.fixture(autouse=True)
+def _agg(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="module")
+def pool_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wf_pool")
+    with pytest.MonkeyPatch.context() as mp:  # module scope: before the autouse fixture
+        mp.setenv("MPLBACKEND", "Agg")
+        result = run_walk_forward(CONFIG, out, workers=2, progress=False)
+    assert not result.failed, result.failed
+    return out
+
+
+def check_run(out: Path) -> dict:
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_folds"] == N_FOLDS and summary["n_failed"] == 0
+    for fold in summary["folds"]:
+        name = f"fold_{fold['fold']:03d}"
+        # the executed notebook holds the fold's printed choice and its tables
+        nb = nbformat.read(out / "folds" / f"{name}.ipynb", as_version=4)
+        assert nb.metadata["papermill"]["parameters"]["fold"] == fold["fold"]
+        text = json.dumps([c.get("outputs", []) for c in nb.cells])
+        assert f"fold {fold['fold']}: chose" in text and "out of sample" in text
+        # the chosen parameters are the best in-sample Sharpe ratio of the fold's sweep
+        sweep = pd.read_csv(out / "folds" / f"{name}_sweep.csv")
+        best = sweep.loc[sweep["sharpe"].idxmax()]
+        assert fold["params"] == {"fast": int(best["fast"]), "slow": int(best["slow"])}
+        assert fold["overfitting"]["n_trials"] == 4
+        assert fold["test_first"] > fold["train_last"]
+    # the stitched curve chains the fold curves: its total return is the product
+    growth = 1.0
+    for fold in summary["folds"]:
+        growth *= 1 + fold["out_of_sample"]["total_return"]
+    assert summary["out_of_sample"]["total_return"] == pytest.approx(growth - 1)
+    assert summary["overfitting"]["n_trials"] == 4
+    assert 0 <= summary["out_of_sample"]["psr"] <= 1
+    report = nbformat.read(out / "report.ipynb", as_version=4)
+    images = [
+        o for c in report.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
+    assert len(images) == 3
+    assert (out / "equity.png").exists() and (out / "parameter_stability.png").exists()
+    return summary
+
+
+def test_two_processes(pool_run: Path) -> None:
+    summary = check_run(pool_run)
+    wfe = summary["walk_forward_efficiency"]
+    if summary["mean_in_sample_cagr"] > 0:
+        assert wfe == pytest.approx(
+            summary["out_of_sample"]["cagr"] / summary["mean_in_sample_cagr"]
+        )
+    else:
+        assert wfe is None
+
+
+def test_dask_local_cluster_gives_the_same_results(pool_run: Path, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        result = run_walk_forward(
+            CONFIG, tmp_path, scheduler=cluster.scheduler_address, progress=False
+        )
+    assert not result.failed, result.failed
+    dask_summary = check_run(tmp_path)
+    pool_summary = json.loads((pool_run / "summary.json").read_text())
+    assert dask_summary["chosen_params"] == pool_summary["chosen_params"]
+    assert dask_summary["out_of_sample"] == pytest.approx(
+        pool_summary["out_of_sample"], nan_ok=True
+    )
+
+
+def test_a_failed_fold_is_reported_and_resumed(tmp_path: Path) -> None:
+    # fold 1 fails on purpose (an unknown metric); fold 0 finishes
+    broken = run_walk_forward(
+        CONFIG, tmp_path, workers=2, progress=False, fold_overrides={1: {"metric": "no_such"}}
+    )
+    assert [o.status for o in broken.outcomes] == ["ok", "failed"]
+    failed = broken.outcomes[1]
+    assert failed.notebook == tmp_path / "folds" / "fold_001.ipynb" and failed.notebook.exists()
+    assert "ConfigError" in failed.error and "no_such" in failed.error
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n_failed"] == 1
+    assert summary["failed"][0]["notebook"] == str(tmp_path / "folds" / "fold_001.ipynb")
+    assert "no_such" in summary["failed"][0]["error"]
+    assert len(summary["chosen_params"]) == 1  # the other fold still counts
+    first = (tmp_path / "folds" / "fold_000.ipynb").stat().st_mtime_ns
+
+    resumed = run_walk_forward(CONFIG, tmp_path, workers=2, progress=False)
+    assert [o.status for o in resumed.outcomes] == ["skipped", "ok"]
+    assert (tmp_path / "folds" / "fold_000.ipynb").stat().st_mtime_ns == first
+    check_run(tmp_path)
+
+    again = run_walk_forward(CONFIG, tmp_path, progress=False, report_template=None)
+    assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
+    forced = run_walk_forward(CONFIG, tmp_path, progress=False, force=True, report_template=None)
+    assert [o.status for o in forced.outcomes] == ["ok", "ok"]
+
+
+def test_cli_runs_resumes_and_refuses_another_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "walkforward",
+        "--strategy",
+        "ma_crossover",
+        "--data",
+        "sample:SPX",
+        "--start",
+        "2015-01-01",
+        "--end",
+        "2016-12-31",
+        "--train",
+        "252",
+        "--test",
+        "126",
+        "--grid",
+        "fast=10,20",
+        "--grid",
+        "slow=40:80:40",
+        "--commission",
+        "0.0005",
+        "--jobs",
+        "2",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "walk-forward efficiency" in out and "fold   1" in out
+    assert "folds: 2 run, 0 already done (skipped), 0 failed" in out
+    summary = check_run(tmp_path)
+    assert summary["config"]["grid"] == {"fast": [10, 20], "slow": [40, 80]}
+    assert main([*argv, "--json"]) == 0  # resumed: every fold skipped
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["chosen_params"] == summary["chosen_params"]
+    changed = [a if a != "fast=10,20" else "fast=10,30" for a in argv]
+    assert main(changed) == 2
+    assert "another configuration (grid)" in capsys.readouterr().err

@@ -1,0 +1,186 @@
+"""Walk-forward planning and aggregation: grids, configuration checks, one fold by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.errors import ConfigError
+from workbench.research.fold import run_fold
+from workbench.research.notebook_runner import JobOutcome
+from workbench.research.sweep import parse_grid
+from workbench.research.walkforward import (
+    WalkForwardConfig,
+    fold_parameters,
+    n_trials,
+    plan_folds,
+    stitch,
+    summarize,
+)
+
+GRID = {"fast": [10, 20], "slow": [40, 80]}
+
+
+def test_the_issue_grid_has_exactly_100_valid_combinations() -> None:
+    config = WalkForwardConfig(
+        "ma_crossover", "sample:SPX", 756, 252, parse_grid(["fast=10:100:10", "slow=50:300:25"])
+    )
+    assert config.grid["fast"] == list(range(10, 101, 10))
+    assert config.grid["slow"] == list(range(50, 301, 25))
+    assert n_trials(config) == 100
+
+
+def test_config_stores_validated_values() -> None:
+    config = WalkForwardConfig(
+        "ma_crossover",
+        "sample:SPX",
+        756,
+        252,
+        parse_grid(["fast=10,20", "allow_short=true,false"]),
+        params={"slow": "100"},
+    )
+    assert config.grid == {"fast": [10, 20], "allow_short": [True, False]}
+    assert config.params == {"slow": 100}
+    assert n_trials(config) == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"grid": {}}, "grid is empty"),
+        ({"params": {"fast": 5}}, "both in the grid and as fixed"),
+        ({"grid": {"fast": [300], "slow": [100]}}, "satisfies fast < slow"),
+        ({"grid": {"fast": [0, 10]}}, "out of range"),
+        ({"grid": {"speed": [1]}}, "unknown parameter"),
+        ({"metric": "luck"}, "unknown metric 'luck'"),
+        ({"step": 100}, "test windows would overlap"),
+        ({"train": "2y", "test": "1y", "step": "6mo"}, "test windows would overlap"),
+        ({"train": "3q"}, "not a length"),
+        ({"strategy": "nope"}, "unknown strategy"),
+    ],
+)
+def test_config_refuses(kwargs: dict, match: str) -> None:
+    base = {
+        "strategy": "ma_crossover",
+        "data": "sample:SPX",
+        "train": 500,
+        "test": 250,
+        "grid": GRID,
+    }
+    with pytest.raises(ConfigError, match=match):
+        WalkForwardConfig(**{**base, **kwargs})
+
+
+def test_plan_folds_on_the_data_and_one_symbol_only() -> None:
+    config = WalkForwardConfig("ma_crossover", "sample:SPX", 756, 252, GRID)
+    folds, index = plan_folds(config)
+    assert len(folds) == 16 and len(index) == 5031
+    with pytest.raises(ConfigError, match="one symbol"):
+        plan_folds(WalkForwardConfig("ma_crossover", "sample:SPX,NASDAQ", 756, 252, GRID))
+
+
+def test_stitch_chains_the_curves_by_hand() -> None:
+    t = pd.date_range("2020-01-01", periods=6, freq="D", tz="UTC")
+    a = pd.Series([100.0, 110.0, 121.0], index=t[:3])  # +21 %
+    b = pd.Series([50.0, 45.0, 60.0], index=t[3:])  # +20 %, from another starting cash
+    out = stitch([a, b], 1000.0)
+    np.testing.assert_allclose(out.to_numpy(), [1000, 1100, 1210, 1210, 1089, 1452])
+    assert out.index.equals(t)
+
+
+@pytest.fixture(scope="module")
+def one_fold(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, dict]:
+    config = WalkForwardConfig(
+        "ma_crossover",
+        "sample:SPX",
+        504,
+        252,
+        GRID,
+        start="2004-01-01",
+        end="2008-12-31",
+        commission=0.0005,
+    )
+    folds, _ = plan_folds(config)
+    out = tmp_path_factory.mktemp("wf")
+    params = fold_parameters(config, folds[1], out)
+    return run_fold(**params), out / "folds", params
+
+
+def test_fold_chooses_the_best_in_sample_combination(one_fold) -> None:
+    record, folder, _ = one_fold
+    sweep = pd.read_csv(folder / "fold_001_sweep.csv", index_col="trial")
+    assert len(sweep) == record["n_trials"] == 4
+    best = sweep.loc[sweep["sharpe"].idxmax()]
+    assert record["params"] == {"fast": int(best["fast"]), "slow": int(best["slow"])}
+    assert record["score"] == pytest.approx(best["sharpe"])
+    # the event-driven run of the choice agrees with the vectorized sweep
+    assert record["in_sample"]["sharpe"] == pytest.approx(best["sharpe"], rel=1e-9)
+    assert record["in_sample"]["final_equity"] == pytest.approx(best["final_equity"], rel=1e-9)
+    assert record["overfitting"]["selected"] == int(best.name)
+
+
+def test_fold_trades_only_in_the_test_window(one_fold) -> None:
+    record, folder, params = one_fold
+    equity = pd.read_csv(folder / "fold_001_equity.csv", index_col=0)["equity"]
+    equity.index = pd.to_datetime(equity.index, utc=True)
+    assert equity.index[0] == pd.Timestamp(params["test_start"])
+    assert equity.index[-1] == pd.Timestamp(params["test_end"])
+    assert equity.iloc[0] == 100_000.0  # flat and in cash on the first test bar
+    assert record["out_of_sample"]["final_equity"] == pytest.approx(equity.iloc[-1])
+    assert record["out_of_sample"]["total_return"] == pytest.approx(equity.iloc[-1] / 1e5 - 1)
+    is_cagr, oos_cagr = record["in_sample"]["cagr"], record["out_of_sample"]["cagr"]
+    if is_cagr > 0:
+        assert record["efficiency"] == pytest.approx(oos_cagr / is_cagr)
+    stats = record["overfitting"]
+    assert stats["n_trials"] == 4 and stats["n_obs"] == 503  # returns of bars 1..T-1
+    assert 0 <= stats["dsr"] <= stats["psr"] <= 1
+
+
+def test_fold_with_an_unknown_metric_is_refused(one_fold, tmp_path: Path) -> None:
+    _, _, params = one_fold
+    with pytest.raises(ConfigError, match="unknown metric 'nope'"):
+        run_fold(**{**params, "metric": "nope", "out": str(tmp_path)})
+
+
+def test_summarize_reports_a_failed_fold_and_stitches_the_rest(one_fold, tmp_path: Path) -> None:
+    record, folder, _ = one_fold
+    config = WalkForwardConfig(
+        "ma_crossover",
+        "sample:SPX",
+        504,
+        252,
+        GRID,
+        start="2004-01-01",
+        end="2008-12-31",
+        commission=0.0005,
+    )
+    folds, _ = plan_folds(config)
+    run = tmp_path / "run"
+    (run / "folds").mkdir(parents=True)
+    for name in ("fold_001.json", "fold_001_equity.csv", "fold_001_sweep.csv"):
+        (run / "folds" / name).write_bytes((folder / name).read_bytes())
+    outcomes = [
+        JobOutcome("fold_000", "failed", run / "folds" / "fold_000.ipynb", 1.0, "KeyError: 'x'"),
+        JobOutcome("fold_001", "ok", run / "folds" / "fold_001.ipynb", 2.0),
+    ]
+    summary = summarize(run, folds=folds, outcomes=outcomes, config=config)
+    assert summary["n_folds"] == len(folds) and summary["n_failed"] == len(folds) - 1
+    assert summary["failed"][0] == {
+        "fold": 0,
+        "notebook": str(run / "folds" / "fold_000.ipynb"),
+        "error": "KeyError: 'x'",
+    }
+    assert summary["chosen_params"] == [{"fold": 1, **record["params"]}]
+    oos = summary["out_of_sample"]
+    assert oos["total_return"] == pytest.approx(record["out_of_sample"]["total_return"])
+    if record["in_sample"]["cagr"] > 0:
+        assert summary["walk_forward_efficiency"] == pytest.approx(
+            oos["cagr"] / record["in_sample"]["cagr"]
+        )
+    doc = json.loads((run / "summary.json").read_text())
+    assert doc["overfitting"]["n_trials"] == 4
+    assert doc["folds"][0]["status"] == "failed"

@@ -1,0 +1,108 @@
+"""The papermill job runner: outcomes, failures with their notebook, resume and fingerprints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from workbench.errors import ConfigError
+from workbench.research.notebook_runner import NotebookJob, run_notebooks
+
+
+def template(path: Path, body: str) -> Path:
+    params = new_code_cell("x = 1\nout = 'result.json'")
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(
+        cells=[params, new_code_cell(body)],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
+    nbformat.write(nb, path)
+    return path
+
+
+BODY = (
+    "import json, pathlib\n"
+    "if x < 0:\n"
+    "    raise ValueError(f'x must be positive, got {x}')\n"
+    "pathlib.Path(out).write_text(json.dumps({'square': x * x}))"
+)
+
+
+@pytest.mark.slow
+def test_jobs_run_fail_alone_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    src = template(tmp_path / "square.ipynb", BODY)
+
+    def jobs(values: dict[str, int]) -> list[NotebookJob]:
+        return [
+            NotebookJob(
+                name,
+                src,
+                tmp_path / "out" / f"{name}.ipynb",
+                {"x": x, "out": str(tmp_path / f"{name}.json")},
+            )
+            for name, x in values.items()
+        ]
+
+    first = run_notebooks(jobs({"a": 3, "b": -1, "c": 4}), workers=2, progress=False)
+    assert [o.status for o in first] == ["ok", "failed", "ok"]
+    assert json.loads((tmp_path / "a.json").read_text()) == {"square": 9}
+    failed = first[1]
+    assert failed.notebook == tmp_path / "out" / "b.ipynb" and failed.notebook.exists()
+    assert failed.error.startswith("ValueError: x must be positive, got -1")
+    assert not failed.ok and first[0].ok
+    executed = nbformat.read(failed.notebook, as_version=4)
+    assert any(o.get("ename") == "ValueError" for c in executed.cells for o in c.get("outputs", []))
+
+    # same jobs again: the done ones are skipped; a changed parameter re-runs its job
+    second = run_notebooks(jobs({"a": 3, "b": 2, "c": 5}), progress=False)
+    assert [o.status for o in second] == ["skipped", "ok", "ok"]
+    assert json.loads((tmp_path / "c.json").read_text()) == {"square": 25}
+    # a changed template re-runs everything; force too
+    template(src, BODY + "\n# edited")
+    third = run_notebooks(jobs({"a": 3}), progress=False)
+    assert third[0].status == "ok"
+    assert run_notebooks(jobs({"a": 3}), progress=False)[0].status == "skipped"
+    assert run_notebooks(jobs({"a": 3}), force=True, progress=False)[0].status == "ok"
+
+
+def test_runner_refuses_bad_input(tmp_path: Path) -> None:
+    src = template(tmp_path / "t.ipynb", "pass")
+    job = NotebookJob("a", src, tmp_path / "a.ipynb")
+    with pytest.raises(ConfigError, match="unique"):
+        run_notebooks([job, job], progress=False)
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_notebooks([NotebookJob("a", tmp_path / "missing.ipynb", tmp_path / "a.ipynb")])
+    with pytest.raises(ConfigError, match="workers"):
+        run_notebooks([job], workers=0)
+
+
+def test_is_done_needs_the_marker_the_fingerprint_and_the_notebook(tmp_path: Path) -> None:
+    src = template(tmp_path / "t.ipynb", "pass")
+    job = NotebookJob("a", src, tmp_path / "a.ipynb", {"x": 1})
+    assert not job.is_done()
+    job.marker.write_text(json.dumps({"fingerprint": job.fingerprint()}))
+    assert not job.is_done()  # no executed notebook yet
+    job.output.write_text("{}")
+    assert job.is_done()
+    other = NotebookJob("a", src, tmp_path / "a.ipynb", {"x": 2})
+    assert other.fingerprint() != job.fingerprint() and not other.is_done()
+    job.marker.write_text("not json")
+    assert not job.is_done()
+
+
+@pytest.mark.slow
+def test_unreachable_scheduler_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("workbench.research.notebook_runner.CONNECT_TIMEOUT", "1s")
+    src = template(tmp_path / "t.ipynb", "pass")
+    job = NotebookJob("a", src, tmp_path / "a.ipynb")
+    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
+        list(run_notebooks([job], scheduler="tcp://127.0.0.1:9", progress=False))

@@ -1,0 +1,240 @@
+"""One walk-forward fold, computed in-process: the fold notebook calls :func:`run_fold`.
+
+In sample: sweep the grid on the train window (:func:`workbench.research.sweep.sweep`:
+the vectorized numba kernel when the strategy has a vectorized form, the event engine
+otherwise) and choose the combination ranked first by ``metric`` (ties: grid order).
+Then, with the chosen parameters, two runs of the event-driven engine:
+
+- in sample, on the train window alone (as the sweep saw it), for the fold's in-sample
+  metrics (they equal the sweep's: the two paths agree);
+- out of sample, on every bar from the start of the data to the end of the test window,
+  with every decision before the test window held back: the bars before it only warm
+  the indicators up (they are the past, so this is no look-ahead), the account starts
+  flat and in cash on the first test bar, and the metrics are those of the test window.
+  A position still open at the end of the window is marked at its last close.
+
+The overfitting statistics of the in-sample selection (number of trials, deflated Sharpe
+ratio of the chosen trial, PBO of the sweep) come from the trials' per-bar returns.
+The time this takes is measured here and stored, so the pipeline can tell the fold's
+computation from the notebook's overhead (kernel start, imports, papermill).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.backtesting.api import load_universe
+from workbench.backtesting.engine import BacktestConfig, Engine
+from workbench.backtesting.metrics import compute_metrics
+from workbench.context import Context
+from workbench.data.bars import periods_per_year
+from workbench.errors import ConfigError, DataError
+from workbench.research.overfitting import overfitting_report
+from workbench.research.sweep import LOWER_IS_BETTER, sweep, trial_returns
+from workbench.research.watch import Watched
+from workbench.sim.costs import Commission, Slippage
+from workbench.strategy import make_strategy, resolve_strategy
+
+__all__ = ["fold_tables", "run_fold"]
+
+log = logging.getLogger(__name__)
+
+
+def run_fold(
+    *,
+    strategy: str,
+    data: str,
+    fold: int,
+    train_start: str,
+    train_end: str,
+    test_start: str,
+    test_end: str,
+    grid: Mapping[str, list[Any]],
+    out: str | Path,
+    metric: str = "sharpe",
+    params: Mapping[str, Any] | None = None,
+    cash: float = 100_000.0,
+    commission: Any = None,
+    slippage: Any = None,
+    start: Any = None,
+    end: Any = None,
+) -> dict[str, Any]:
+    """Optimise on the train window, trade the choice on the test window; write the results.
+
+    Writes ``fold_NNN.json`` (the record the summary reads), ``fold_NNN_sweep.csv`` and
+    ``fold_NNN_equity.csv`` into ``out``, and returns the record.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"fold_{int(fold):03d}"
+    record_path = out / f"{name}.json"
+    record_path.unlink(missing_ok=True)  # a stale result must not survive a failed re-run
+    cls = resolve_strategy(strategy)
+    fixed = dict(params or {})
+    config = BacktestConfig(
+        cash=cash, commission=Commission.parse(commission), slippage=Slippage.parse(slippage)
+    )
+    universe = load_universe(data, start, end)
+    if len(universe) != 1:
+        raise ConfigError(f"walk-forward runs on one symbol; {data} has {len(universe)}")
+    symbol, bars = next(iter(universe.items()))
+    train = _window(bars, train_start, train_end, "train")
+    test = _window(bars, test_start, test_end, "test")
+    ppy = periods_per_year(bars.index)
+
+    table = sweep(
+        cls,
+        {symbol: train},
+        dict(grid),
+        metric=metric,
+        params=fixed,
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        progress=False,
+    )
+    best = _best_trial(table, metric)
+    chosen = {k: _plain(table.loc[best, k]) for k in grid}
+    score = _plain(table.loc[best, metric])
+
+    instance = make_strategy(cls, {**fixed, **chosen})
+    in_run = Engine(instance, {symbol: train}, config, progress=False).run()
+    in_sample = _metrics(in_run, train.index[0], ppy)
+
+    history = bars.loc[: test.index[-1]]
+    first_ns = test.index[0].value
+    gated = Watched(make_strategy(cls, {**fixed, **chosen}), _hold_back_before(first_ns))
+    out_run = Engine(gated, {symbol: history}, config, progress=False).run()
+    out_of_sample = _metrics(out_run, test.index[0], ppy)
+    equity = out_run.equity.loc[test.index[0] :]
+
+    overfitting = overfitting_report(trial_returns(table), selected=best)
+    compute_seconds = time.perf_counter() - started
+    record = {
+        "fold": int(fold),
+        "strategy": cls.label(),
+        "symbol": symbol,
+        "metric": metric,
+        "params": chosen,
+        "score": score,
+        "n_trials": int(table.attrs["n_trials"]),
+        "train": {"first": train.index[0].isoformat(), "last": train.index[-1].isoformat()},
+        "test": {"first": test.index[0].isoformat(), "last": test.index[-1].isoformat()},
+        "in_sample": in_sample,
+        "out_of_sample": out_of_sample,
+        "efficiency": _efficiency(out_of_sample, in_sample),
+        "overfitting": overfitting,
+        "trades": len(out_run.trades),
+        "compute_seconds": compute_seconds,
+    }
+    table.to_csv(out / f"{name}_sweep.csv")
+    equity.to_frame("equity").to_csv(out / f"{name}_equity.csv", index_label="time")
+    record_path.write_text(json.dumps(_clean(record), indent=2) + "\n")
+    log.info("%s: chose %s, %s %.3g in sample", name, chosen, metric, score)
+    return record
+
+
+#: The metrics the fold notebook shows side by side.
+SHOWN = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "number_of_trades",
+    "win_rate",
+    "exposure",
+    "fees",
+)
+
+
+def fold_tables(record: Mapping[str, Any], out: str | Path, top: int = 10) -> tuple[Any, Any]:
+    """For the fold notebook: in- versus out-of-sample metrics, and the best ``top`` trials."""
+    metrics = pd.DataFrame(
+        {
+            "in sample": {k: record["in_sample"].get(k) for k in SHOWN},
+            "out of sample": {k: record["out_of_sample"].get(k) for k in SHOWN},
+        }
+    )
+    table = pd.read_csv(Path(out) / f"fold_{int(record['fold']):03d}_sweep.csv", index_col="trial")
+    metric = record["metric"]
+    ascending = metric in LOWER_IS_BETTER
+    best = table.sort_values(metric, ascending=ascending, na_position="last").head(top)
+    return metrics, best
+
+
+def _hold_back_before(first_ns: int) -> Any:
+    def gate(ctx: Context) -> None:
+        if ctx.time.value < first_ns:
+            ctx.intents.clear()
+
+    return gate
+
+
+def _window(bars: pd.DataFrame, first: str, last: str, what: str) -> pd.DataFrame:
+    part = bars.loc[pd.Timestamp(first) : pd.Timestamp(last)]
+    if len(part) < 2:
+        raise DataError(
+            f"the {what} window {first} to {last} holds {len(part)} bar(s) of the data",
+            hint="check the data spec and the fold bounds",
+        )
+    return part
+
+
+def _best_trial(table: pd.DataFrame, metric: str) -> Any:
+    """The sweep ranks best first; a first row without a finite score means none has one."""
+    first = table.index[0]
+    if not math.isfinite(float(table.loc[first, metric])):
+        raise DataError(
+            f"no combination has a finite {metric} in the train window",
+            hint="a longer train window or another metric (no trades gives no Sharpe ratio)",
+        )
+    return first
+
+
+def _metrics(result: Any, first: pd.Timestamp, ppy: float) -> dict[str, float]:
+    equity = result.equity.loc[first:]
+    exposure = result.market_value.loc[first:].abs() > 1e-12
+    fills = result.fills
+    if len(fills):
+        fills = fills[pd.to_datetime(fills["time"], utc=True) >= first]
+    traded = float((fills["quantity"] * fills["price"]).sum()) if len(fills) else 0.0
+    trades = result.trades
+    closed = trades[trades["status"] == "closed"] if len(trades) else trades
+    metrics = compute_metrics(
+        equity, closed, periods_per_year=ppy, exposure=exposure, turnover_notional=traded
+    )
+    metrics["fees"] = float(fills["commission"].sum()) if len(fills) else 0.0
+    return metrics
+
+
+def _efficiency(oos: Mapping[str, float], ins: Mapping[str, float]) -> float | None:
+    a, b = oos.get("cagr", math.nan), ins.get("cagr", math.nan)
+    if not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
+        return None
+    return a / b
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    value = _plain(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

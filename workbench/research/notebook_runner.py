@@ -1,0 +1,277 @@
+"""Execute parameterised notebooks with papermill: in turn, on a process pool, or on Dask.
+
+Each job is one notebook executed once with its parameters into its own output file,
+which is kept as the audit trail (outputs, errors and all). Jobs are independent, so
+they run in any order:
+
+- ``workers=1``: one after the other in this process;
+- ``workers=N``: a local pool of N processes, each driving its own kernel;
+- ``scheduler=ADDRESS`` (or a ``distributed.Client``): on a Dask distributed cluster, how
+  the work scales past one machine. The workers must have this package and a ``python3``
+  Jupyter kernel installed in the same environment.
+
+A failed notebook does not stop the others: its outcome carries the output path and the
+error (the exception name and message of the failing cell). A job that succeeded leaves a
+small JSON marker next to its notebook holding a fingerprint of the template and the
+parameters; a later run skips it if the fingerprint still matches (``force=True``
+re-runs everything), so re-running a command resumes where it failed or stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from workbench.errors import ConfigError
+
+__all__ = ["JobOutcome", "NotebookJob", "execute_job", "run_notebooks"]
+
+log = logging.getLogger(__name__)
+
+KERNEL = "python3"
+#: How long to wait for a Dask scheduler to answer.
+CONNECT_TIMEOUT = "20s"
+
+
+@dataclass(frozen=True)
+class NotebookJob:
+    """One notebook to execute: ``template`` with ``parameters`` into ``output``."""
+
+    name: str
+    template: Path
+    output: Path
+    parameters: dict[str, Any] = field(default_factory=dict)
+    cwd: Path | None = None
+    timeout: float | None = None  # per cell, in seconds
+
+    @property
+    def marker(self) -> Path:
+        """The success marker next to the executed notebook."""
+        return self.output.with_suffix(".done.json")
+
+    def fingerprint(self) -> str:
+        """A hash of the template's content and the parameters: what makes a result current."""
+        digest = hashlib.sha256(Path(self.template).read_bytes())
+        digest.update(json.dumps(self.parameters, sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:16]
+
+    def is_done(self) -> bool:
+        """True when the marker exists, matches the fingerprint, and the notebook is there."""
+        try:
+            marker = json.loads(self.marker.read_text())
+        except (OSError, ValueError):
+            return False
+        return marker.get("fingerprint") == self.fingerprint() and self.output.exists()
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What happened to one job: ``ok``, ``failed`` or ``skipped`` (already done)."""
+
+    name: str
+    status: str
+    notebook: Path
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ok", "skipped")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "notebook": str(self.notebook),
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+        }
+
+
+def execute_job(job: NotebookJob) -> JobOutcome:
+    """Execute one notebook (in whatever process calls it); never raises for notebook errors."""
+    import papermill as pm
+
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    job.marker.unlink(missing_ok=True)
+    started = time.perf_counter()
+    cwd = job.cwd or job.template.parent
+    try:
+        pm.execute_notebook(
+            str(job.template),
+            str(job.output),
+            parameters=job.parameters,
+            kernel_name=KERNEL,
+            cwd=str(cwd),
+            progress_bar=False,
+            execution_timeout=job.timeout,
+            log_output=False,
+        )
+    except pm.PapermillExecutionError as exc:
+        seconds = time.perf_counter() - started
+        message = f"{exc.ename}: {_one_line(exc.evalue)} (cell {exc.exec_count})"
+        return JobOutcome(job.name, "failed", job.output, seconds, message)
+    except Exception as exc:  # a dead kernel, a missing template, a timeout: report, go on
+        seconds = time.perf_counter() - started
+        return JobOutcome(
+            job.name, "failed", job.output, seconds, f"{type(exc).__name__}: {_one_line(exc)}"
+        )
+    seconds = time.perf_counter() - started
+    marker = {
+        "fingerprint": job.fingerprint(),
+        "seconds": round(seconds, 3),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    job.marker.write_text(json.dumps(marker) + "\n")
+    return JobOutcome(job.name, "ok", job.output, seconds)
+
+
+def run_notebooks(
+    jobs: Sequence[NotebookJob],
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    force: bool = False,
+    progress: bool = True,
+    desc: str = "notebooks",
+    on_outcome: Callable[[JobOutcome], None] | None = None,
+) -> list[JobOutcome]:
+    """Execute ``jobs`` (skipping those already done unless ``force``); outcomes in job order.
+
+    ``scheduler`` is a Dask scheduler address (``tcp://host:8786``) or a
+    ``distributed.Client``; otherwise ``workers`` processes run the jobs locally.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers={workers!r} must be a positive number of processes")
+    names = [job.name for job in jobs]
+    if len(set(names)) != len(names):
+        raise ConfigError("notebook job names must be unique", hint="give each job its own name")
+    for job in jobs:
+        if not Path(job.template).is_file():
+            raise ConfigError(f"notebook template {job.template} does not exist")
+    outcomes: dict[str, JobOutcome] = {}
+    todo: list[NotebookJob] = []
+    for job in jobs:
+        if not force and job.is_done():
+            outcomes[job.name] = JobOutcome(job.name, "skipped", job.output)
+        else:
+            todo.append(job)
+    if outcomes:
+        log.info("%d of %d notebooks already done, skipped", len(outcomes), len(jobs))
+    with ExitStack() as stack:
+        # the pool (if any) starts first: its workers fork before the progress bar's thread
+        results = _start(todo, workers, scheduler, stack)
+        bar = stack.enter_context(
+            tqdm(total=len(todo), desc=desc, unit="nb", disable=not progress or not todo)
+        )
+        for outcome in results:
+            outcomes[outcome.name] = outcome
+            if outcome.status == "failed":
+                log.warning("%s failed: %s (see %s)", outcome.name, outcome.error, outcome.notebook)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            bar.update(1)
+    return [outcomes[name] for name in names]
+
+
+def _start(
+    todo: list[NotebookJob], workers: int, scheduler: Any, stack: ExitStack
+) -> Iterator[JobOutcome]:
+    """The outcomes as they come; a local pool is started and fed before this returns."""
+    if not todo:
+        return iter(())
+    if scheduler is not None:
+        return _execute_dask(todo, scheduler)
+    if workers == 1 or len(todo) == 1:
+        return (execute_job(job) for job in todo)
+    pool = stack.enter_context(
+        ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=_context())
+    )
+    return _collect({pool.submit(execute_job, job): job for job in todo})
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """``fork`` on Linux (workers start at once, with papermill already imported: importing it
+    costs over a second); ``spawn`` elsewhere, where forking is unsafe or unavailable."""
+    if sys.platform == "linux":
+        import papermill  # noqa: F401 - imported once here, inherited by every worker
+
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _collect(futures: dict[Future[JobOutcome], NotebookJob]) -> Iterator[JobOutcome]:
+    for future in as_completed(futures):
+        job = futures[future]
+        try:
+            yield future.result()
+        except Exception as exc:  # the worker process itself died
+            yield JobOutcome(job.name, "failed", job.output, 0.0, f"worker: {exc!r}")
+
+
+def _execute_dask(todo: list[NotebookJob], scheduler: Any) -> Iterator[JobOutcome]:
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    own = not isinstance(scheduler, Client)
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT) if own else scheduler
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {scheduler}: {exc}",
+            hint="start one with `dask scheduler` (and workers with `dask worker ADDRESS`)",
+        ) from None
+    try:
+        jobs = [_absolute(job) for job in todo]
+        futures = {
+            client.submit(
+                execute_job, job, pure=False, key=f"notebook-{job.name}-{os.getpid()}"
+            ): job
+            for job in jobs
+        }
+        for future in dask_completed(list(futures)):
+            job = futures[future]
+            try:
+                yield future.result()
+            except Exception as exc:  # the worker was lost
+                yield JobOutcome(job.name, "failed", job.output, 0.0, f"dask worker: {exc!r}")
+    finally:
+        if own:
+            client.close()
+
+
+def _absolute(job: NotebookJob) -> NotebookJob:
+    """Paths a remote worker can use (same file system assumed, as with a shared folder)."""
+    return replace(
+        job,
+        template=Path(job.template).resolve(),
+        output=Path(job.output).resolve(),
+        cwd=None if job.cwd is None else Path(job.cwd).resolve(),
+    )
+
+
+def _one_line(value: Any) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def summarize(outcomes: Iterable[JobOutcome]) -> dict[str, int]:
+    """Counts of outcomes by status."""
+    counts: dict[str, int] = {"ok": 0, "skipped": 0, "failed": 0}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts

@@ -1,0 +1,296 @@
+"""In-sample / out-of-sample splits: a holdout, and walk-forward windows, rolling or anchored.
+
+Every window is a half-open range of bar positions ``[start, stop)`` of one index, with
+its first and last timestamps. A fold is a train window, an optional gap (the *purge*:
+bars left out so that nothing computed on the last train bars reaches into the test
+window) and a test window that starts after it::
+
+    rolling   |--train--|gap|--test--|
+              .  step  |--train--|gap|--test--|
+    anchored  |--train--|gap|--test--|
+              |-----train-----|gap|--test--|
+
+Lengths are given in bars (``756``, ``"756"``, ``"756bars"``) or in time (``"3y"``,
+``"6mo"``, ``"2w"``, ``"90d"``, ``"12h"``, ``"30min"``, a ``pandas.Timedelta`` or
+``DateOffset``). In time, a window holds the bars whose timestamps fall in
+``[t, t + length)``; ``train``, ``test`` and ``step`` must all be bars or all be time,
+and the gap may be either. ``step`` defaults to the test length, so test windows tile
+the data without overlapping. Only complete test windows make a fold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.data.bars import bar_interval
+from workbench.errors import ConfigError
+
+__all__ = ["Fold", "Length", "Window", "holdout", "parse_length", "walk_forward"]
+
+Length = int | pd.DateOffset
+_UNITS = {
+    "y": "years",
+    "yr": "years",
+    "year": "years",
+    "years": "years",
+    "mo": "months",
+    "month": "months",
+    "months": "months",
+    "w": "weeks",
+    "week": "weeks",
+    "weeks": "weeks",
+    "d": "days",
+    "day": "days",
+    "days": "days",
+    "h": "hours",
+    "hour": "hours",
+    "hours": "hours",
+    "min": "minutes",
+    "minute": "minutes",
+    "minutes": "minutes",
+}
+_LENGTH = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_HINT = "bars (756 or 756bars) or time (3y, 6mo, 2w, 90d, 12h, 30min)"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Bars ``[start, stop)`` of an index; ``first`` and ``last`` are their timestamps."""
+
+    start: int
+    stop: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+    @property
+    def bars(self) -> int:
+        return self.stop - self.start
+
+    def slice(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``frame`` (on the same index) in this window."""
+        return frame.iloc[self.start : self.stop]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "stop": self.stop,
+            "first": self.first.isoformat(),
+            "last": self.last.isoformat(),
+            "bars": self.bars,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """One in-sample (train) window and the out-of-sample (test) window after it."""
+
+    number: int
+    train: Window
+    test: Window
+
+    @property
+    def gap(self) -> int:
+        """Bars left out between the last train bar and the first test bar."""
+        return self.test.start - self.train.stop
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fold": self.number,
+            "train": self.train.to_dict(),
+            "test": self.test.to_dict(),
+            "gap": self.gap,
+        }
+
+
+def parse_length(value: Any, *, name: str = "length", allow_zero: bool = False) -> Length:
+    """Bars as an ``int``, or a time span as a ``DateOffset``, from any accepted spelling."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} is not a length", hint=f"give {_HINT}")
+    if isinstance(value, int | np.integer):
+        count = int(value)
+    elif isinstance(value, pd.DateOffset):
+        return value
+    elif isinstance(value, pd.Timedelta):
+        if value <= pd.Timedelta(0) and not (allow_zero and value == pd.Timedelta(0)):
+            raise ConfigError(f"{name}={value} must be positive", hint=f"give {_HINT}")
+        return pd.DateOffset(seconds=value.total_seconds())
+    elif isinstance(value, str):
+        match = _LENGTH.match(value.lower())
+        unit = match.group(2) if match else None
+        if match is None or (unit and unit not in _UNITS and unit not in ("bar", "bars")):
+            raise ConfigError(f"{name}={value!r} is not a length", hint=f"give {_HINT}")
+        count = int(match.group(1))
+        if unit in _UNITS:
+            if count == 0 and not allow_zero:
+                raise ConfigError(f"{name}={value!r} must be positive", hint=f"give {_HINT}")
+            return pd.DateOffset(**{_UNITS[unit]: count}) if count else 0
+    else:
+        raise ConfigError(f"{name}={value!r} is not a length", hint=f"give {_HINT}")
+    if count < 0 or (count == 0 and not allow_zero):
+        what = "a number of bars >= 0" if allow_zero else "a positive number of bars"
+        raise ConfigError(f"{name}={count} must be {what}", hint=f"give {_HINT}")
+    return count
+
+
+def holdout(index: pd.DatetimeIndex, test: Any = 0.3, *, gap: Any = 0) -> Fold:
+    """One split: the last ``test`` of the data out of sample, everything before it in sample.
+
+    ``test`` is a fraction of the bars (``0.3``), a number of bars or a time span
+    (``"2y"``: the test window holds the bars of the last two years).
+    """
+    index = _check_index(index)
+    n = len(index)
+    if isinstance(test, float) and not isinstance(test, bool):
+        if not 0 < test < 1:
+            raise ConfigError(f"test={test} must be a fraction in (0, 1), a bar count or a span")
+        test_bars = max(round(n * test), 1)
+        test_start = n - test_bars
+    else:
+        length = parse_length(test, name="test")
+        if isinstance(length, int):
+            test_start = n - length
+        else:
+            end = index[-1] + bar_interval(index)
+            test_start = int(index.searchsorted(end - length, side="left"))
+    gap_len = parse_length(gap, name="gap", allow_zero=True)
+    if isinstance(gap_len, int):
+        train_stop = test_start - gap_len
+    else:
+        train_stop = int(index.searchsorted(index[min(test_start, n - 1)] - gap_len, side="left"))
+    if train_stop < 1 or test_start >= n:
+        raise ConfigError(
+            f"holdout test={test!r}, gap={gap!r} leaves no train or no test bars "
+            f"in {n} bars ({index[0]:%Y-%m-%d} to {index[-1]:%Y-%m-%d})",
+            hint="choose a shorter test window or gap",
+        )
+    return Fold(0, _window(index, 0, train_stop), _window(index, test_start, n))
+
+
+def walk_forward(
+    index: pd.DatetimeIndex,
+    train: Any,
+    test: Any,
+    *,
+    step: Any = None,
+    gap: Any = 0,
+    anchored: bool = False,
+) -> list[Fold]:
+    """Walk-forward folds over ``index`` (see the module docstring for the layout).
+
+    Rolling: every train window has the same length and moves by ``step``. Anchored:
+    every train window starts at the first bar and grows by ``step``.
+    """
+    index = _check_index(index)
+    train_len = parse_length(train, name="train")
+    test_len = parse_length(test, name="test")
+    step_len = test_len if step is None else parse_length(step, name="step")
+    gap_len = parse_length(gap, name="gap", allow_zero=True)
+    kinds = {isinstance(v, int) for v in (train_len, test_len, step_len)}
+    if len(kinds) > 1:
+        raise ConfigError(
+            f"train={train!r}, test={test!r}, step={step!r} mix bars and time",
+            hint="give all three in bars (756) or all in time (3y)",
+        )
+    if isinstance(train_len, int):
+        folds = _folds_in_bars(index, train_len, test_len, step_len, gap_len, anchored)
+    else:
+        folds = _folds_in_time(index, train_len, test_len, step_len, gap_len, anchored)
+    if not folds:
+        raise ConfigError(
+            f"no complete fold: train={train!r} + gap={gap!r} + test={test!r} does not fit in "
+            f"{len(index)} bars ({index[0]:%Y-%m-%d} to {index[-1]:%Y-%m-%d})",
+            hint="use shorter windows or more data",
+        )
+    return folds
+
+
+def _folds_in_bars(
+    index: pd.DatetimeIndex, train: int, test: int, step: int, gap: Length, anchored: bool
+) -> list[Fold]:
+    n = len(index)
+    folds: list[Fold] = []
+    k = 0
+    while True:
+        train_start = 0 if anchored else k * step
+        train_stop = train + k * step
+        test_start = _after_gap(index, train_stop, gap)
+        test_stop = test_start + test
+        if test_stop > n:
+            return folds
+        folds.append(_fold(index, k, train_start, train_stop, test_start, test_stop))
+        k += 1
+
+
+def _folds_in_time(
+    index: pd.DatetimeIndex,
+    train: pd.DateOffset,
+    test: pd.DateOffset,
+    step: pd.DateOffset,
+    gap: Length,
+    anchored: bool,
+) -> list[Fold]:
+    n = len(index)
+    origin = index[0]
+    data_end = index[-1] + bar_interval(index)  # the end of the last bar
+    folds: list[Fold] = []
+    k = 0
+    while True:
+        anchor = origin + step * k if k else origin
+        train_end_time = anchor + train
+        train_start = 0 if anchored else int(index.searchsorted(anchor, side="left"))
+        train_stop = int(index.searchsorted(train_end_time, side="left"))
+        if isinstance(gap, int):
+            test_start = train_stop + gap
+            test_time = train_end_time if gap == 0 else index[min(test_start, n - 1)]
+        else:
+            test_time = train_end_time + gap
+            test_start = int(index.searchsorted(test_time, side="left"))
+        test_end_time = test_time + test
+        if test_end_time > data_end:
+            return folds
+        test_stop = int(index.searchsorted(test_end_time, side="left"))
+        if train_stop > train_start and test_stop > test_start:
+            folds.append(_fold(index, len(folds), train_start, train_stop, test_start, test_stop))
+        k += 1
+
+
+def _after_gap(index: pd.DatetimeIndex, train_stop: int, gap: Length) -> int:
+    if isinstance(gap, int):
+        return train_stop + gap
+    if train_stop >= len(index):
+        return len(index) + 1
+    return int(index.searchsorted(index[train_stop] + gap, side="left"))
+
+
+def _fold(
+    index: pd.DatetimeIndex, k: int, train_start: int, train_stop: int, test_start: int, stop: int
+) -> Fold:
+    return Fold(k, _window(index, train_start, train_stop), _window(index, test_start, stop))
+
+
+def _window(index: pd.DatetimeIndex, start: int, stop: int) -> Window:
+    return Window(start, stop, index[start], index[stop - 1])
+
+
+def _check_index(index: Sequence[Any] | pd.Index) -> pd.DatetimeIndex:
+    if isinstance(index, pd.DataFrame | pd.Series):
+        index = index.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise ConfigError(
+            f"splits need a DatetimeIndex, got {type(index).__name__}",
+            hint="pass bars.index (a bars frame's index)",
+        )
+    if len(index) < 2:
+        raise ConfigError(f"splits need at least two bars, got {len(index)}")
+    if not index.is_monotonic_increasing or index.has_duplicates:
+        raise ConfigError(
+            "the index is out of order or has duplicated timestamps",
+            hint="sort and de-duplicate the bars first (workbench.clean)",
+        )
+    return index

@@ -1,0 +1,411 @@
+"""Walk-forward analysis: optimise in sample, trade the choice out of sample, fold after fold.
+
+For each fold of :func:`~workbench.research.splits.walk_forward`, a notebook
+(``notebooks/templates/walk_forward_fold.ipynb``) sweeps the grid on the train window,
+picks the best combination by the chosen metric, and runs it through the event-driven
+engine on the test window (:mod:`workbench.research.fold`). The folds run as papermill
+jobs (:mod:`workbench.research.notebook_runner`: in turn, on a process pool, or on Dask),
+then :func:`summarize` stitches the out-of-sample equity, computes the walk-forward
+efficiency and collects the overfitting statistics into ``summary.json``, and a report
+notebook draws them.
+
+Walk-forward efficiency (Pardo, "The Evaluation and Optimization of Trading Strategies",
+2008): annualised out-of-sample return over annualised in-sample return. Per fold it is
+``cagr(test) / cagr(train)``; for the run, the CAGR of the stitched out-of-sample curve
+over the mean in-sample CAGR of the folds. It is undefined (None) when the in-sample
+return is not positive. Around 0.5 or more is the usual bar for a robust strategy.
+
+The run folder::
+
+    run.json                 the configuration (a re-run with another one is refused)
+    folds/fold_000.ipynb     each executed fold notebook (with its error, if it failed)
+    folds/fold_000.json      its result: chosen parameters, in/out-of-sample metrics, stats
+    folds/fold_000_sweep.csv the in-sample sweep, one row per combination
+    folds/fold_000_equity.csv the out-of-sample equity curve
+    summary.json             folds, parameters, metrics, efficiency, overfitting statistics
+    equity.csv               the stitched out-of-sample equity
+    report.ipynb             the executed report (stitched equity, parameter stability)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import ConfigError
+from workbench.research.notebook_runner import JobOutcome, NotebookJob, run_notebooks
+from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments
+from workbench.research.splits import Fold, parse_length, walk_forward
+from workbench.research.sweep import expand_grid
+from workbench.strategy import resolve_strategy
+
+__all__ = [
+    "TEMPLATES",
+    "WalkForwardConfig",
+    "WalkForwardRun",
+    "fold_parameters",
+    "n_trials",
+    "plan_folds",
+    "run_walk_forward",
+    "stitch",
+    "summarize",
+]
+
+log = logging.getLogger(__name__)
+
+#: The papermill templates shipped with the repository.
+TEMPLATES = Path(__file__).resolve().parents[2] / "notebooks" / "templates"
+FOLD_TEMPLATE = TEMPLATES / "walk_forward_fold.ipynb"
+REPORT_TEMPLATE = TEMPLATES / "walk_forward_report.ipynb"
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    """Everything that defines a walk-forward run (and goes into ``run.json``)."""
+
+    strategy: str
+    data: str
+    train: int | str
+    test: int | str
+    grid: dict[str, list[Any]]
+    step: int | str | None = None
+    gap: int | str = 0
+    anchored: bool = False
+    metric: str = "sharpe"
+    params: dict[str, Any] = field(default_factory=dict)
+    start: str | None = None
+    end: str | None = None
+    cash: float = 100_000.0
+    commission: float | str | None = None
+    slippage: float | str | None = None
+
+    def __post_init__(self) -> None:
+        from workbench.backtesting.column_metrics import COLUMN_METRICS
+
+        cls = resolve_strategy(self.strategy)
+        space = cls.param_space()
+        valid, _ = expand_grid(space, self.grid, self.params, strategy=cls.label())
+        # store the values as validated (CLI strings become ints, floats, bools)
+        grid = {n: list(dict.fromkeys(combo[n] for combo in valid)) for n in self.grid}
+        object.__setattr__(self, "grid", grid)
+        fixed = {n: space.params[n].validate(v) for n, v in self.params.items()}
+        object.__setattr__(self, "params", fixed)
+        if self.metric not in COLUMN_METRICS:
+            raise ConfigError(
+                f"unknown metric {self.metric!r}", hint="one of " + ", ".join(COLUMN_METRICS)
+            )
+        for name in ("train", "test", "step", "gap"):
+            value = getattr(self, name)
+            if value is not None:
+                parse_length(value, name=name, allow_zero=name == "gap")
+        if self.step is not None and _shorter(self.step, self.test):
+            step, test = self.step, self.test
+            raise ConfigError(
+                f"step={step} is shorter than test={test}: test windows would overlap",
+                hint="a stitched out-of-sample curve needs step >= test (the default is test)",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> WalkForwardConfig:
+        return cls(**dict(doc))
+
+
+@dataclass
+class WalkForwardRun:
+    """The outcome of :func:`run_walk_forward`: the summary and every notebook's outcome."""
+
+    out: Path
+    summary: dict[str, Any]
+    outcomes: list[JobOutcome]
+    report: JobOutcome | None
+
+    @property
+    def failed(self) -> list[JobOutcome]:
+        failed = [o for o in self.outcomes if o.status == "failed"]
+        if self.report is not None and self.report.status == "failed":
+            failed.append(self.report)
+        return failed
+
+
+def plan_folds(config: WalkForwardConfig) -> tuple[list[Fold], pd.DatetimeIndex]:
+    """The folds of ``config`` over its data (one symbol), with the bars' index."""
+    from workbench.backtesting.api import load_universe
+
+    universe = load_universe(config.data, config.start, config.end)
+    if len(universe) != 1:
+        raise ConfigError(
+            f"walk-forward runs on one symbol; {config.data} has {len(universe)}",
+            hint="name one symbol in the data spec, or use `workbench batch` over symbols",
+        )
+    index = next(iter(universe.values())).index
+    folds = walk_forward(
+        index,
+        config.train,
+        config.test,
+        step=config.step,
+        gap=config.gap,
+        anchored=config.anchored,
+    )
+    return folds, index
+
+
+def fold_parameters(config: WalkForwardConfig, fold: Fold, out: Path) -> dict[str, Any]:
+    """The papermill parameters of one fold notebook."""
+    return {
+        "strategy": config.strategy,
+        "data": config.data,
+        "start": config.start,
+        "end": config.end,
+        "fold": fold.number,
+        "train_start": fold.train.first.isoformat(),
+        "train_end": fold.train.last.isoformat(),
+        "test_start": fold.test.first.isoformat(),
+        "test_end": fold.test.last.isoformat(),
+        "grid": {k: list(v) for k, v in config.grid.items()},
+        "params": dict(config.params),
+        "metric": config.metric,
+        "cash": config.cash,
+        "commission": config.commission,
+        "slippage": config.slippage,
+        "out": str(Path(out).resolve() / "folds"),
+    }
+
+
+def run_walk_forward(
+    config: WalkForwardConfig,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    force: bool = False,
+    progress: bool = True,
+    fold_template: Path = FOLD_TEMPLATE,
+    report_template: Path | None = REPORT_TEMPLATE,
+    fold_overrides: Mapping[int, Mapping[str, Any]] | None = None,
+) -> WalkForwardRun:
+    """Plan, execute every fold notebook, summarise, and execute the report notebook.
+
+    ``fold_overrides`` changes the parameters of given folds (tests use it to make one
+    fail on purpose). Re-running into the same ``out`` skips the folds already done.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_run_file(out / "run.json", config, force)
+    folds, _ = plan_folds(config)
+    log.info("walk-forward %s: %d folds into %s", config.strategy, len(folds), out)
+    jobs = []
+    for fold in folds:
+        parameters = fold_parameters(config, fold, out)
+        parameters.update((fold_overrides or {}).get(fold.number, {}))
+        jobs.append(
+            NotebookJob(
+                name=f"fold_{fold.number:03d}",
+                template=Path(fold_template),
+                output=out / "folds" / f"fold_{fold.number:03d}.ipynb",
+                parameters=parameters,
+                cwd=out,
+            )
+        )
+    outcomes = run_notebooks(
+        jobs, workers=workers, scheduler=scheduler, force=force, progress=progress, desc="folds"
+    )
+    summary = summarize(out, folds=folds, outcomes=outcomes, config=config)
+    report = None
+    if report_template is not None:
+        report_job = NotebookJob(
+            name="report",
+            template=Path(report_template),
+            output=out / "report.ipynb",
+            parameters={"run_dir": str(out.resolve())},
+            cwd=out,
+        )
+        report = run_notebooks([report_job], force=True, progress=False)[0]
+    return WalkForwardRun(out, summary, outcomes, report)
+
+
+def summarize(
+    out: str | Path,
+    *,
+    folds: Sequence[Fold] | None = None,
+    outcomes: Sequence[JobOutcome] | None = None,
+    config: WalkForwardConfig | None = None,
+) -> dict[str, Any]:
+    """Read the fold results in ``out``, write ``summary.json`` and ``equity.csv``, return it."""
+    out = Path(out)
+    if config is None:
+        config = WalkForwardConfig.from_dict(json.loads((out / "run.json").read_text()))
+    if folds is None:
+        folds, _ = plan_folds(config)
+    by_name = {o.name: o for o in outcomes or []}
+    rows: list[dict[str, Any]] = []
+    curves: list[pd.Series] = []
+    for fold in folds:
+        name = f"fold_{fold.number:03d}"
+        outcome = by_name.get(name)
+        record_path = out / "folds" / f"{name}.json"
+        row: dict[str, Any] = {
+            "fold": fold.number,
+            "notebook": str(out / "folds" / f"{name}.ipynb"),
+            **{f"train_{k}": v for k, v in fold.train.to_dict().items() if k in ("first", "last")},
+            **{f"test_{k}": v for k, v in fold.test.to_dict().items() if k in ("first", "last")},
+        }
+        if (outcome is not None and outcome.status == "failed") or not record_path.exists():
+            row["status"] = "failed"
+            row["error"] = outcome.error if outcome is not None else "no result file"
+            rows.append(row)
+            continue
+        record = json.loads(record_path.read_text())
+        row.update(status="ok", **{k: record[k] for k in _RECORD_KEYS if k in record})
+        rows.append(row)
+        curves.append(_read_equity(out / "folds" / f"{name}_equity.csv"))
+    summary = _aggregate(config, rows, curves, out)
+    (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n")
+    return summary
+
+
+_RECORD_KEYS = (
+    "params",
+    "score",
+    "in_sample",
+    "out_of_sample",
+    "efficiency",
+    "overfitting",
+    "compute_seconds",
+)
+
+
+def _aggregate(
+    config: WalkForwardConfig, rows: list[dict[str, Any]], curves: list[pd.Series], out: Path
+) -> dict[str, Any]:
+    ok = [r for r in rows if r["status"] == "ok"]
+    stitched = stitch(curves, config.cash)
+    if len(stitched):
+        stitched.to_frame("equity").to_csv(out / "equity.csv", index_label="time")
+    oos: dict[str, Any] = {}
+    if len(stitched) > 2:
+        from workbench.backtesting.metrics import compute_metrics
+
+        oos = compute_metrics(stitched)
+        moments = return_moments(stitched.pct_change().dropna().to_numpy())
+        oos["psr"] = _psr(moments)
+        oos.update({f"returns_{k}": v for k, v in moments.items()})
+    is_cagr = [r["in_sample"].get("cagr") for r in ok]
+    is_cagr = [v for v in is_cagr if v is not None and math.isfinite(v)]
+    mean_is = float(np.mean(is_cagr)) if is_cagr else math.nan
+    efficiency = oos.get("cagr", math.nan) / mean_is if mean_is > 0 else None
+    stats = [r.get("overfitting") or {} for r in ok]
+    return {
+        "config": config.to_dict(),
+        "folds": rows,
+        "n_folds": len(rows),
+        "n_failed": len(rows) - len(ok),
+        "failed": [
+            {"fold": r["fold"], "notebook": r["notebook"], "error": r.get("error")}
+            for r in rows
+            if r["status"] != "ok"
+        ],
+        "chosen_params": [{"fold": r["fold"], **r["params"]} for r in ok],
+        "walk_forward_efficiency": efficiency,
+        "mean_in_sample_cagr": mean_is,
+        "out_of_sample": oos,
+        "overfitting": {
+            "n_trials": n_trials(config),
+            "mean_in_sample_pbo": _mean(s.get("pbo") for s in stats),
+            "mean_in_sample_dsr": _mean(s.get("dsr") for s in stats),
+            "out_of_sample_psr": oos.get("psr"),
+        },
+        "compute_seconds": sum(float(r.get("compute_seconds") or 0.0) for r in ok),
+    }
+
+
+def n_trials(config: WalkForwardConfig) -> int:
+    """The number of combinations each fold's sweep runs (the trials of its DSR and PBO)."""
+    space = resolve_strategy(config.strategy).param_space()
+    return len(expand_grid(space, config.grid, config.params)[0])
+
+
+def stitch(curves: Sequence[pd.Series], cash: float) -> pd.Series:
+    """Chain the out-of-sample equity curves: each continues from where the last one ended."""
+    pieces = []
+    level = float(cash)
+    for curve in curves:
+        if len(curve) == 0:
+            continue
+        scaled = curve / float(curve.iloc[0]) * level
+        level = float(scaled.iloc[-1])
+        pieces.append(scaled)
+    if not pieces:
+        return pd.Series(dtype=float, name="equity")
+    out = pd.concat(pieces)
+    return out[~out.index.duplicated(keep="last")].rename("equity")
+
+
+def _read_equity(path: Path) -> pd.Series:
+    frame = pd.read_csv(path, index_col=0)
+    frame.index = pd.to_datetime(frame.index, utc=True)
+    return frame["equity"].astype(float)
+
+
+def _psr(moments: Mapping[str, float]) -> float | None:
+    n = int(moments["n_obs"])
+    if n < 2 or not math.isfinite(moments["sharpe"]):
+        return None
+    try:
+        return probabilistic_sharpe_ratio(
+            moments["sharpe"], 0.0, n, moments["skew"], moments["kurtosis"]
+        )
+    except ConfigError:
+        return None
+
+
+def _mean(values: Any) -> float | None:
+    got = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return float(np.mean(got)) if got else None
+
+
+def _check_run_file(path: Path, config: WalkForwardConfig, force: bool) -> None:
+    doc = config.to_dict()
+    if path.exists() and not force:
+        previous = json.loads(path.read_text())
+        if previous != doc:
+            changed = sorted(k for k in set(doc) | set(previous) if doc.get(k) != previous.get(k))
+            raise ConfigError(
+                f"{path.parent} holds a run with another configuration ({', '.join(changed)})",
+                hint="use another --out, or --force to replace it",
+            )
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def _shorter(a: Any, b: Any) -> bool:
+    """Whether length ``a`` is shorter than ``b`` (both bars, or both time spans)."""
+    x, y = parse_length(a), parse_length(b)
+    if isinstance(x, int) and isinstance(y, int):
+        return x < y
+    if isinstance(x, pd.DateOffset) and isinstance(y, pd.DateOffset):
+        ref = pd.Timestamp("2000-01-01", tz="UTC")
+        return ref + x < ref + y
+    return False  # mixed units: walk_forward refuses them with its own message
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready: NaN and infinities become None, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
