@@ -1,0 +1,58 @@
+"""Promotion gates: a good strategy is promoted, a biased one refused, forcing is recorded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.bundle import load_bundle
+from workbench.cli.main import main
+from workbench.promote import EXIT_GATES_FAILED
+
+
+@pytest.fixture(scope="module")
+def walkforward_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wf")
+    code = main(["walkforward", "--strategy", "ma_crossover", "--data", "sample:SPX",
+                 "--train", "1260", "--test", "504", "--grid", "fast=20:60:20",
+                 "--grid", "slow=150:250:50", "--jobs", "2", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_a_good_strategy_is_promoted(walkforward_run, tmp_path, capsys) -> None:
+    code = main(["promote", "--strategy", "ma_crossover", "--data", "sample:SPX",
+                 "--param", "fast=40", "--param", "slow=150", "--walkforward", str(walkforward_run),
+                 "--gate", "deflated_sharpe=0.8", "--out", str(tmp_path)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for gate in ("oos_sharpe", "deflated_sharpe", "pbo", "walk_forward_efficiency",
+                 "lookahead_audit", "parity", "min_trades"):  # fmt: skip
+        assert f"PASS  {gate}" in out
+    bundle = load_bundle(tmp_path / "ma_crossover" / "1")
+    manifest = bundle.manifest
+    assert manifest["passed"] and not manifest["forced"]
+    assert manifest["strategy"]["params"]["fast"] == 40
+    assert manifest["data"]["symbols"]["SPX"]["bars"] == 5031
+    assert {g["name"] for g in manifest["gates"]} >= {"pbo", "parity", "lookahead_audit"}
+
+
+def test_a_biased_strategy_is_refused_naming_the_failing_gates(tmp_path, capsys) -> None:
+    biased = "workbench.research.fixtures:PeekingCrossover"
+    args = ["--data", "sample:SPX", "--end", "2005-12-31", "--out", str(tmp_path)]
+    code = main(["promote", "--strategy", biased, *args])
+    out = capsys.readouterr().out
+    assert code == EXIT_GATES_FAILED
+    assert "FAIL  lookahead_audit" in out and "not promoted" in out
+    assert not (tmp_path / "peeking_crossover").exists()
+
+
+def test_forcing_needs_a_reason_and_is_recorded(tmp_path, capsys) -> None:
+    args = ["promote", "--strategy", "ma_crossover", "--data", "sample:SPX", "--out", str(tmp_path)]
+    assert main([*args, "--force"]) == 2
+    assert "--force needs --reason" in capsys.readouterr().err
+    assert main([*args, "--force", "--reason", "paper plumbing test"]) == 0
+    manifest = json.loads((tmp_path / "ma_crossover" / "1" / "manifest.json").read_text())
+    assert manifest["forced"] and manifest["forced_reason"] == "paper plumbing test"
+    assert not manifest["passed"]

@@ -1,0 +1,56 @@
+"""``workbench promote``: run the promotion gates; write a versioned bundle when they pass."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "promote",
+        help="check a strategy against the promotion gates and write a bundle",
+        description="Run the gates (out-of-sample Sharpe, deflated Sharpe, PBO, walk-forward "
+        "efficiency, look-ahead audit, parity, minimum trades); on success write an immutable "
+        "bundle. Exit 0: promoted; exit 10: gates failed.",
+    )
+    p.add_argument("--strategy", required=True)
+    p.add_argument("--data", default="sample:SPX")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--walkforward", metavar="RUN_DIR", help="a workbench walkforward output folder")
+    p.add_argument("--risk", help="risk config (YAML or TOML) to ship with the bundle")
+    p.add_argument("--gate", action="append", default=[], metavar="NAME=THRESHOLD",
+                   help="override a threshold, e.g. --gate min_trades=10")  # fmt: skip
+    p.add_argument("--cash", type=float, default=100_000.0)
+    p.add_argument("--commission", default=None)
+    p.add_argument("--slippage", default=None)
+    p.add_argument("--start")
+    p.add_argument("--end")
+    p.add_argument("--force", action="store_true", help="promote even if gates fail")
+    p.add_argument("--reason", help="why, when forcing (recorded in the manifest)")
+    p.add_argument("--out", default="promoted")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.errors import ConfigError
+    from workbench.params import parse_assignments
+    from workbench.promote import EXIT_GATES_FAILED, promote
+
+    thresholds = {}
+    for name, value in parse_assignments(args.gate).items():
+        try:
+            thresholds[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--gate {name}={value!r}: the threshold must be a number") from None
+    result = promote(
+        args.strategy, args.data, parse_assignments(args.param), out=args.out,
+        walkforward=args.walkforward, risk=args.risk, thresholds=thresholds, cash=args.cash,
+        commission=args.commission, slippage=args.slippage, start=args.start, end=args.end,
+        force=args.force, reason=args.reason,
+    )  # fmt: skip
+    print(result.report())
+    if result.bundle is not None:
+        forced = " (forced)" if not result.passed else ""
+        print(f"bundle{forced}: {result.bundle.path}")
+        return 0
+    return EXIT_GATES_FAILED

@@ -1,0 +1,222 @@
+"""Promotion: gates a strategy must pass before it may trade, then an immutable bundle.
+
+Gates (thresholds configurable, defaults in :data:`DEFAULT_THRESHOLDS`):
+
+========================  ==========================================================
+``oos_sharpe``            annualised Sharpe of the stitched out-of-sample equity of the
+                          walk-forward run (without one: of the last 30% of the data)
+``deflated_sharpe``       probability that the Sharpe is real given the trials tried
+                          (mean in-sample DSR of the walk-forward folds; without a run,
+                          the probabilistic Sharpe ratio of the full backtest)
+``pbo``                   probability of backtest overfitting (walk-forward folds' mean)
+``walk_forward_efficiency``  annualised out-of-sample return / in-sample return
+``lookahead_audit``       the audit finds no decision that changes with later data
+``parity``                vectorized and event-driven runs agree (when the strategy has
+                          a vectorized form; otherwise not applicable and passed)
+``min_trades``            closed trades of the full-sample backtest
+========================  ==========================================================
+
+A strategy that fails is promoted only with ``force`` and a reason, both recorded in
+the manifest. The CLI exits 0 when promoted and :data:`EXIT_GATES_FAILED` when not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.backtesting.api import backtest, load_universe
+from workbench.backtesting.vectorized import has_vectorized
+from workbench.bundle import Bundle, data_fingerprint, write_bundle
+from workbench.errors import ConfigError
+from workbench.research.audit import audit
+from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments
+from workbench.research.parity import check_parity
+from workbench.sim.costs import Commission, Slippage
+from workbench.strategy import Strategy, make_strategy
+
+EXIT_GATES_FAILED = 10
+HOLDOUT_FRACTION = 0.3
+
+#: gate -> (comparison, default threshold)
+DEFAULT_THRESHOLDS: dict[str, tuple[str, float]] = {
+    "oos_sharpe": (">=", 0.3),
+    "deflated_sharpe": (">=", 0.9),
+    "pbo": ("<=", 0.5),
+    "walk_forward_efficiency": (">=", 0.5),
+    "min_trades": (">=", 5.0),
+}
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    value: float | str | None
+    threshold: str
+    passed: bool
+    note: str = ""
+
+    def line(self) -> str:
+        shown = (
+            "n/a"
+            if self.value is None
+            else (f"{self.value:.4g}" if isinstance(self.value, float) else str(self.value))
+        )
+        mark = "PASS" if self.passed else "FAIL"
+        note = f"  ({self.note})" if self.note else ""
+        return f"  {mark}  {self.name:<24} {shown:>10}  {self.threshold}{note}"
+
+
+@dataclass
+class Promotion:
+    gates: list[Gate]
+    metrics: dict[str, Any]
+    bundle: Bundle | None
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    def report(self) -> str:
+        lines = ["gates:"] + [g.line() for g in self.gates]
+        lines.append("promoted" if self.bundle else "not promoted: gates failed")
+        return "\n".join(lines)
+
+
+def _threshold_gate(
+    name: str, value: float | None, thresholds: Mapping[str, float], note: str = ""
+) -> Gate:
+    op, default = DEFAULT_THRESHOLDS[name]
+    limit = float(thresholds.get(name, default))
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return Gate(name, None, f"{op} {limit:g}", False, note or "not available")
+    ok = value >= limit if op == ">=" else value <= limit
+    return Gate(name, float(value), f"{op} {limit:g}", ok, note)
+
+
+def run_gates(
+    strategy: Strategy,
+    bars: dict[str, pd.DataFrame],
+    *,
+    walkforward: str | Path | None,
+    thresholds: Mapping[str, float],
+    cash: float,
+    commission: Commission,
+    slippage: Slippage,
+) -> tuple[list[Gate], dict[str, Any]]:
+    """Every gate's figure and verdict, and the full-sample metrics."""
+    unknown = set(thresholds) - set(DEFAULT_THRESHOLDS)
+    if unknown:
+        raise ConfigError(
+            f"unknown gate(s) {', '.join(sorted(unknown))}",
+            hint="thresholds exist for " + ", ".join(DEFAULT_THRESHOLDS),
+        )
+    params = dict(strategy.p)
+    costs = {"cash": cash, "commission": commission, "slippage": slippage}
+    full = backtest(strategy, bars, params, progress=False, **costs)
+    summary: dict[str, Any] = {}
+    if walkforward is not None:
+        path = Path(walkforward) / "summary.json"
+        if not path.is_file():
+            raise ConfigError(
+                f"no summary.json in {walkforward}", hint="run workbench walkforward first"
+            )
+        summary = json.loads(path.read_text())
+    gates: list[Gate] = []
+    if summary:
+        oos = summary.get("out_of_sample") or {}
+        gates.append(_threshold_gate("oos_sharpe", oos.get("sharpe"), thresholds, "walk-forward"))
+        over = summary.get("overfitting") or {}
+        gates.append(_threshold_gate("deflated_sharpe", over.get("mean_in_sample_dsr"), thresholds,
+                                     f"{over.get('n_trials')} trials"))  # fmt: skip
+        gates.append(_threshold_gate("pbo", over.get("mean_in_sample_pbo"), thresholds))
+        gates.append(_threshold_gate(
+            "walk_forward_efficiency", summary.get("walk_forward_efficiency"), thresholds
+        ))  # fmt: skip
+    else:
+        split = {s: f.index[int(len(f) * (1 - HOLDOUT_FRACTION))] for s, f in bars.items()}
+        first = max(split.values())
+        holdout = backtest(strategy, bars, params, start=first, progress=False, **costs)
+        gates.append(_threshold_gate("oos_sharpe", holdout.metrics.get("sharpe"), thresholds,
+                                     f"holdout from {first.date()}"))  # fmt: skip
+        returns = full.equity.pct_change().dropna().to_numpy()
+        moments = return_moments(returns)
+        psr = probabilistic_sharpe_ratio(
+            moments["sharpe"], 0.0, int(moments["n_obs"]), moments["skew"], moments["kurtosis"]
+        )
+        gates.append(_threshold_gate("deflated_sharpe", psr, thresholds, "1 trial: PSR"))
+        missing = "needs --walkforward RUN_DIR"
+        gates.append(_threshold_gate("pbo", None, thresholds, missing))
+        gates.append(_threshold_gate("walk_forward_efficiency", None, thresholds, missing))
+    found = audit(strategy, bars, params, progress=False)
+    shown = "clean" if found.passed else f"{len(found.findings)} found"
+    first = "" if found.passed else found.findings[0].message()
+    gates.append(Gate("lookahead_audit", shown, "no changed decision", found.passed, first))
+    gates.append(_parity_gate(strategy, bars, costs))
+    closed = int(full.metrics.get("number_of_trades", 0))
+    gates.append(_threshold_gate("min_trades", float(closed), thresholds))
+    return gates, {k: v for k, v in full.metrics.items() if isinstance(v, int | float)}
+
+
+def _parity_gate(strategy: Strategy, bars: dict[str, pd.DataFrame], costs: dict[str, Any]) -> Gate:
+    if not has_vectorized(strategy):
+        return Gate("parity", "n/a", "vectorized == event", True, "no vectorized form")
+    if len(bars) != 1:
+        return Gate("parity", "n/a", "vectorized == event", True, "several symbols")
+    result = check_parity(strategy, bars, dict(strategy.p), **costs)
+    shown = "equal" if result.ok else "differs"
+    first = "" if result.ok else result.summary().splitlines()[0]
+    return Gate("parity", shown, "vectorized == event", result.ok, first)
+
+
+def promote(
+    strategy: str | type[Strategy] | Strategy,
+    data: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    out: str | Path = "promoted",
+    walkforward: str | Path | None = None,
+    risk: str | Path | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    cash: float = 100_000.0,
+    commission: Any = None,
+    slippage: Any = None,
+    start: Any = None,
+    end: Any = None,
+    force: bool = False,
+    reason: str | None = None,
+) -> Promotion:
+    """Run the gates; write a bundle if they pass (or if forced, with a reason)."""
+    if force and not (reason and reason.strip()):
+        raise ConfigError(
+            "--force needs --reason", hint='e.g. --reason "paper test of the plumbing"'
+        )
+    instance = make_strategy(strategy, params)
+    bars = load_universe(data, start, end)
+    fee, slip = Commission.parse(commission), Slippage.parse(slippage)
+    risk_doc = None
+    if risk is not None:
+        from workbench.risk.config import RiskConfig
+
+        risk_doc = RiskConfig.load(risk).to_dict()
+    gates, metrics = run_gates(
+        instance, bars, walkforward=walkforward, thresholds=thresholds or {},
+        cash=cash, commission=fee, slippage=slip,
+    )  # fmt: skip
+    result = Promotion(gates, metrics, None)
+    if result.passed or force:
+        report = f"# {instance.label()} promotion\n\n```\n{result.report()}\n```\n"
+        result.bundle = write_bundle(
+            out, instance,
+            data={"spec": data, "symbols": data_fingerprint(bars)},
+            gates=[asdict(g) for g in gates], metrics=metrics, risk=risk_doc, report=report,
+            backtest={"cash": cash, "commission": asdict(fee), "slippage": asdict(slip)},
+            forced_reason=reason if (force and not result.passed) else None,
+        )  # fmt: skip
+    return result
