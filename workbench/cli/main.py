@@ -18,7 +18,14 @@ from workbench.errors import WorkbenchError
 COMMAND_MODULES: tuple[str, ...] = (
     "workbench.cli.data",
     "workbench.cli.backtest",
+    "workbench.cli.sweep",
+    "workbench.cli.risk",
+    "workbench.cli.promote",
     "workbench.cli.live",
+    "workbench.cli.emulator",
+    "workbench.cli.walkforward",
+    "workbench.cli.audit",
+    "workbench.cli.batch",
 )
 
 
