@@ -1,0 +1,84 @@
+"""The order lifecycle: every allowed transition, a sample of forbidden ones, and fills."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import pytest
+
+from workbench.errors import ConfigError
+from workbench.orders import (
+    TERMINAL,
+    TRANSITIONS,
+    Fill,
+    InvalidTransition,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    apply_fill,
+    transition,
+)
+
+T = pd.Timestamp("2024-01-02", tz="UTC")
+S = OrderStatus
+
+
+def order(status: OrderStatus = S.NEW, qty: float = 10.0) -> Order:
+    return Order("o-1", OrderRequest("X", Side.BUY, quantity=qty), T, status=status, quantity=qty)
+
+
+ALLOWED = [(a, b) for a, targets in TRANSITIONS.items() for b in sorted(targets)]
+FORBIDDEN = [(a, b) for a, b in itertools.product(S, S) if b not in TRANSITIONS[a]]
+
+
+@pytest.mark.parametrize(("start", "end"), ALLOWED, ids=[f"{a}->{b}" for a, b in ALLOWED])
+def test_every_allowed_transition(start: OrderStatus, end: OrderStatus) -> None:
+    moved = transition(order(start), end, at=T, reason="why")
+    assert moved.status is end and moved.status_reason == "why"
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), FORBIDDEN[::3], ids=[f"{a}->{b}" for a, b in FORBIDDEN[::3]]
+)
+def test_forbidden_transitions_raise(start: OrderStatus, end: OrderStatus) -> None:
+    with pytest.raises(InvalidTransition, match=f"{start} -> {end} is not allowed"):
+        transition(order(start), end)
+
+
+def test_terminal_statuses_go_nowhere() -> None:
+    for status in TERMINAL:
+        assert TRANSITIONS[status] == frozenset()
+        assert status.is_terminal and not status.is_open
+    assert S.NEW.is_open and S.PARTIALLY_FILLED.is_open
+
+
+def test_fills_accumulate_with_an_average_price() -> None:
+    first = Fill("o-1", "X", Side.BUY, 4.0, 100.0, 0.4, T)
+    second = Fill("o-1", "X", Side.BUY, 6.0, 110.0, 0.6, T)
+    partly = apply_fill(order(), first, complete=False)
+    assert partly.status is S.PARTIALLY_FILLED and partly.remaining == 6.0
+    done = apply_fill(partly, second, complete=True)
+    assert done.status is S.FILLED and done.remaining == 0.0
+    assert done.average_price == pytest.approx(106.0) and done.commission == pytest.approx(1.0)
+    with pytest.raises(InvalidTransition):
+        apply_fill(done, second, complete=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"quantity": 1, "notional": 100}, "exactly one of quantity or notional"),
+        ({}, "exactly one of quantity or notional"),
+        ({"quantity": -1}, "size must be positive"),
+        ({"quantity": 1, "type": OrderType.LIMIT}, "limit_price is required"),
+        ({"quantity": 1, "type": OrderType.STOP}, "stop_price is required"),
+        ({"quantity": 1, "limit_price": 5.0}, "limit_price is not allowed"),
+        ({"quantity": 1, "type": OrderType.LIMIT, "limit_price": -5.0}, "must be positive"),
+    ],
+)
+def test_order_requests_are_validated(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        OrderRequest("X", Side.BUY, **kwargs)
