@@ -22,7 +22,8 @@ install: $(STAMP) ## Create .venv and install workbench with its dev tools (only
 demo: $(STAMP) ## Run the main job on the embedded sample data; prints where outputs are
 	MPLBACKEND=Agg $(BIN)/python -m workbench.demo
 
-test: $(STAMP) ## Run the whole test suite (unit, integration, notebooks)
+test: $(STAMP) ## Run the whole test suite (unit, integration, notebooks, browser)
+	@bash tests/e2e/install_browser.sh
 	MPLBACKEND=Agg $(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff check and format check

@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workbench.cli.risk",
     "workbench.cli.promote",
     "workbench.cli.live",
+    "workbench.cli.dashboard",
+    "workbench.cli.reconcile",
     "workbench.cli.emulator",
     "workbench.cli.walkforward",
     "workbench.cli.audit",

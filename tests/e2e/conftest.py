@@ -1,0 +1,87 @@
+"""Browser tests: Debian's chromium driven by Playwright, the dashboard served on real sockets.
+
+``make test`` installs chromium first (``tests/e2e/install_browser.sh``); without it these
+tests skip and say so. Playwright's own browser download is never used (it cannot work
+offline): Playwright launches the system chromium. Screenshots go to
+``test-output/screenshots/`` at the repository root, for a reviewer to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]  # fmt: skip
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
+    if path is None:
+        pytest.skip(
+            "chromium is not installed: run tests/e2e/install_browser.sh "
+            "(apt-get install chromium), which `make test` does"
+        )
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[object]:
+    """Per module: Playwright's sync API keeps an event loop running in this thread while it
+    is open, which ``asyncio.run`` in later tests would trip over."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    folder = REPO / "test-output" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def serving(app: object, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``app`` on ``host`` (an ephemeral port) in a thread; yields the URL to reach it."""
+    from werkzeug.serving import make_server
+
+    server = make_server(host, 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.fixture
+def serve() -> Callable[..., object]:
+    return serving

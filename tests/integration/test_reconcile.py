@@ -1,0 +1,196 @@
+"""``workbench reconcile`` on live runs over the simulated broker: each injected fault, exactly.
+
+The live runner trades the reference crossover on SPX through a SimulatedBroker and keeps
+its real SQLite state; differences are injected where they happen in life: a venue that
+slips or charges more than the bundle models, a fill row lost from the state, a fill
+event lost on the broker's stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+import pytest
+
+from workbench import backtest, load_bars
+from workbench.broker import UpdateEvent
+from workbench.bundle import write_bundle
+from workbench.cli.main import main
+from workbench.errors import ConfigError, DataError
+from workbench.live.reconcile import Tolerances, reconcile, reconcile_daily
+from workbench.live.replay import ReplayFeed
+from workbench.live.runner import LiveRunner, SimulatedVenueFeed
+from workbench.live.state import StateStore
+from workbench.sim.broker import SimulatedBroker
+from workbench.sim.costs import Commission, Slippage
+from workbench.strategy import make_strategy
+
+PARAMS = {"fast": 10, "slow": 30}
+SETTINGS = {"cash": 100_000.0, "commission": {"percent": 0.0005}, "slippage": {"bps": 2.0}}
+
+
+@pytest.fixture(scope="module")
+def bars() -> pd.DataFrame:
+    return load_bars("sample:SPX", end="2000-12-31")
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    return write_bundle(
+        tmp_path / "promoted", make_strategy("ma_crossover", PARAMS),
+        data={"spec": "sample:SPX", "symbols": {"SPX": {}}},
+        gates=[], metrics={}, risk=None, report="", backtest=dict(SETTINGS),
+    )  # fmt: skip
+
+
+class LosesOneFillEvent:
+    """A broker whose update stream loses the ``n``-th fill event (the venue still fills)."""
+
+    def __init__(self, inner: SimulatedBroker, n: int) -> None:
+        self.inner, self.n, self.seen = inner, n, 0
+
+    def __getattr__(self, name: str):  # the rest of the Broker protocol, unchanged
+        return getattr(self.inner, name)
+
+    def drain_updates(self):
+        kept = []
+        for update in self.inner.drain_updates():
+            if update.event is UpdateEvent.FILL:
+                self.seen += 1
+                if self.seen == self.n:
+                    continue
+            kept.append(update)
+        return kept
+
+
+def run_live(tmp_path, bundle, bars, *, commission=0.0005, slippage=2.0, lose_fill=None):
+    venue = SimulatedBroker(
+        100_000.0, commission=Commission(percent=commission), slippage=Slippage(bps=slippage)
+    )
+    broker = LosesOneFillEvent(venue, lose_fill) if lose_fill else venue
+    state = StateStore(tmp_path / "live.sqlite")
+    state.set_meta(bundle=str(bundle.path))
+    feed = SimulatedVenueFeed(ReplayFeed({"SPX": bars}), venue)
+    LiveRunner(make_strategy("ma_crossover", PARAMS), ["SPX"], broker, feed, state).run()
+    state.close()
+    return tmp_path / "live.sqlite"
+
+
+def nonzero(rec) -> dict[str, int]:
+    return {k: v for k, v in rec.summary["counts"].items() if v}
+
+
+def test_a_faithful_live_run_reconciles_with_no_difference(tmp_path, bundle, bars, capsys):
+    state = run_live(tmp_path, bundle, bars)
+    rec = reconcile(state)
+    expected = backtest("ma_crossover", bars, PARAMS, cash=100_000, commission=0.0005, slippage=2)
+    assert rec.ok and rec.exit_code == 0 and nonzero(rec) == {}
+    assert rec.summary["trades"] == {"live": len(expected.trades), "backtest": len(expected.trades),
+                                     "matched": len(expected.trades)}  # fmt: skip
+    assert rec.summary["equity"]["backtest_final"] == pytest.approx(
+        expected.final_equity, rel=1e-12
+    )
+    t = rec.trades
+    assert (t["match"] == "matched").all() and (t["differences"] == "").all()
+    assert t["entry_price_bps"].abs().max() == 0.0
+    assert t["live_entry_slip_bps"].to_numpy() == pytest.approx(2.0, abs=1e-6)  # modelled 2 bps
+    assert t["fee_diff"].abs().max() < 1e-9
+    out = tmp_path / "out"
+    assert main(["reconcile", "--state", str(state), "--out", str(out)]) == 0
+    assert "match: 0 unexplained" in capsys.readouterr().out
+    trades = pd.read_csv(out / "trades.csv")
+    assert len(trades) == len(expected.trades) and "live_entry_price" in trades.columns
+    assert json.loads((out / "summary.json").read_text())["verdict"] == "match"
+
+
+@pytest.mark.parametrize("extra_bps", [3.0, 10.0])
+def test_extra_slippage_is_reported_on_every_leg_and_nothing_else(
+    tmp_path, bundle, bars, extra_bps
+):
+    state = run_live(tmp_path, bundle, bars, slippage=2.0 + extra_bps)
+    rec = reconcile(state)
+    legs = rec.summary["fills"]["live"]
+    assert nonzero(rec) == {"fill_price": legs} and rec.exit_code == 1
+    done = rec.trades["entry_price_bps"].notna()
+    # a buy pays open * (1 + (2 + x) bps) instead of open * (1 + 2 bps)
+    expected = ((1 + (2 + extra_bps) * 1e-4) / (1 + 2e-4) - 1) * 1e4
+    assert rec.trades.loc[done, "entry_price_bps"].to_numpy() == pytest.approx(expected, rel=1e-6)
+    realised = rec.trades["live_entry_slip_bps"].to_numpy()
+    assert realised == pytest.approx(2 + extra_bps, abs=1e-6)
+    loose = reconcile(state, tolerances=Tolerances(price_bps=extra_bps + 0.1))
+    assert loose.ok and nonzero(loose) == {}
+
+
+def test_a_venue_charging_more_than_the_model_is_a_fee_difference(tmp_path, bundle, bars):
+    state = run_live(tmp_path, bundle, bars, commission=0.001)  # the bundle models 0.0005
+    rec = reconcile(state)
+    assert nonzero(rec) == {"fee": rec.summary["trades"]["live"]}
+    t = rec.trades
+    assert (t["fee_diff"] > 0).all()
+    # twice the modelled rate: the live fee is about twice the model's on the same fills
+    assert (t["live_fees"] / t["live_fees_model"]).to_numpy() == pytest.approx(2.0, rel=1e-3)
+
+
+def test_a_fill_row_lost_from_the_state_is_exactly_one_dropped_fill(tmp_path, bundle, bars):
+    state = run_live(tmp_path, bundle, bars)
+    store = StateStore(state)
+    lost = store.fills().iloc[4]
+    store.conn.execute("DELETE FROM fills WHERE fill_key = ?", (lost["fill_key"],))
+    store.close()
+    rec = reconcile(state)
+    assert nonzero(rec) == {"dropped_fill": 1} and rec.exit_code == 1
+    (diff,) = rec.differences.itertuples(index=False)
+    assert diff.trade == 3 and diff.leg == "entry"  # fills 0-3 are trades 1-2, fill 4 opens 3
+    assert lost["order_id"] in diff.detail and "fill not recorded" in diff.detail
+    row = rec.trades.loc[rec.trades["trade"] == 3].iloc[0]
+    assert row["live_entry_price"] == pytest.approx(lost["price"], rel=1e-12)  # from the order
+
+
+def test_a_fill_event_lost_on_the_stream_is_exactly_one_dropped_fill(tmp_path, bundle, bars):
+    state = run_live(tmp_path, bundle, bars, lose_fill=5)
+    store = StateStore(state)
+    assert len(store.fills()) == len(reconcile(state).backtest.fills) - 1
+    store.close()
+    rec = reconcile(state)
+    assert nonzero(rec) == {"dropped_fill": 1}
+    assert "position moved without a recorded fill" in rec.differences["detail"].iloc[0]
+    assert rec.summary["trades"]["matched"] == rec.summary["trades"]["backtest"]
+
+
+def test_until_cuts_the_run_and_the_daily_check_logs_its_verdict(tmp_path, bundle, bars, caplog):
+    state = run_live(tmp_path, bundle, bars, slippage=5.0)
+    cut = reconcile(state, until="2000-06-30")
+    full = reconcile(state)
+    assert cut.summary["bars"]["last"] == "2000-06-30T00:00:00+00:00"
+    assert 0 < cut.summary["trades"]["backtest"] < full.summary["trades"]["backtest"]
+    with caplog.at_level(logging.INFO, logger="workbench"):
+        verdict = reconcile_daily(state, day="2000-06-30")
+    assert not verdict.ok and verdict.counts["fill_price"] == cut.summary["counts"]["fill_price"]
+    assert verdict.report == tmp_path / "reconcile" / "2000-06-30" / "report.html"
+    assert verdict.report.is_file()
+    assert any("reconciliation 2000-06-30: differences" in r.getMessage() for r in caplog.records)
+    missing = reconcile_daily(tmp_path / "nope.sqlite")
+    assert missing.error and "no state file" in missing.error and not missing.ok
+
+
+def test_bad_input_gets_a_one_line_error(tmp_path, bundle, bars, capsys):
+    assert main(["reconcile", "--state", str(tmp_path / "none.sqlite")]) == 2
+    assert "no state file" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="tolerance price_bps"):
+        Tolerances(price_bps=-1)
+    with pytest.raises(ConfigError, match="window_bars"):
+        Tolerances(decision_bars=3, window_bars=1)
+    empty = StateStore(tmp_path / "empty.sqlite")
+    empty.close()
+    with pytest.raises(DataError, match="not seen a bar"):
+        reconcile(tmp_path / "empty.sqlite")
+    state = run_live(tmp_path, bundle, bars.iloc[:60])
+    store = StateStore(state)
+    store.conn.execute("DELETE FROM meta WHERE key = 'bundle'")
+    store.close()
+    assert main(["reconcile", "--state", str(state)]) == 2
+    assert "names no bundle" in capsys.readouterr().err
+    assert main(["reconcile", "--state", str(state), "--bundle", str(bundle.path),
+                 "--out", str(tmp_path / "o")]) == 0  # fmt: skip

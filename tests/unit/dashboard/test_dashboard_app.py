@@ -1,0 +1,189 @@
+"""The dashboard over a hand-built state file: numbers, escaping, secrets, token and CSRF."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from workbench.cli.main import main
+from workbench.dashboard import create_app, snapshot
+from workbench.dashboard.security import check_config, is_loopback
+from workbench.errors import ConfigError
+from workbench.live.state import StateStore
+from workbench.orders import Fill, OrderRequest, Side
+from workbench.risk.state import SQLiteRiskStore, halted
+
+SECRET = "very-secret-value-7f3a9c"
+TOKEN = "unit-test-token-0123456789"
+T1, T2, T3 = (pd.Timestamp(t, tz="UTC") for t in ("2024-01-02 00:00", "2024-01-02 12:00",
+                                                   "2024-01-03 00:00"))  # fmt: skip
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    """10,000 cash; buy 10 SPX at 100 (fee 1) on the second bar; closes 100, 102, 98."""
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    bundle = tmp_path / "promoted" / "x" / "1"
+    bundle.mkdir(parents=True)
+    (bundle / "manifest.json").write_text(
+        json.dumps({"risk": {"max_drawdown": 0.1, "daily_loss_limit": 0.02}})
+    )
+    log = tmp_path / "live.jsonl"
+    log.write_text(
+        json.dumps({"ts": "2024-01-03T00:00:01Z", "level": "info", "logger": "workbench.live",
+                    "msg": f"connected with {SECRET}", "symbol": "SPX"}) + "\nnot json <b>\n"
+    )  # fmt: skip
+    path = tmp_path / "live.sqlite"
+    store = StateStore(path)
+    store.set_meta(
+        strategy="<script>alert(1)</script>", status="running", bundle=str(bundle),
+        broker="sim", feed="replay:x", started_at=T1.isoformat(), log_file=str(log),
+        heartbeat=pd.Timestamp.now(tz="UTC").isoformat(),
+        heartbeat_unix=str(pd.Timestamp.now(tz="UTC").timestamp()), last_bar=T3.isoformat(),
+    )  # fmt: skip
+    from workbench.broker import Bar
+
+    store.record_bars([Bar("SPX", t, c, c, c, c, 1e6) for t, c in ((T1, 100), (T2, 102), (T3, 98))])
+    store.record_fill(Fill("o1", "SPX", Side.BUY, 10, 100.0, 1.0, T2, "CROSS"), "c1", "o1:10")
+    store.record_order_request("c2", OrderRequest("SPX", Side.SELL, quantity=10), T3.value)
+    store.record_equity(T1.value, 10_000.0, 10_000.0, {})
+    store.record_equity(T2.value, 8_999.0, 10_019.0, {"SPX": 10.0})
+    store.record_equity(T3.value, 8_999.0, 9_979.0, {"SPX": 10.0})
+    store.record_event("note", {"detail": f"key={SECRET}"})
+    store.close()
+    return path
+
+
+def test_snapshot_numbers_by_hand(state) -> None:
+    snap = snapshot(state)
+    a = snap["account"]
+    assert a["equity"] == 9_979.0 and a["cash"] == 8_999.0
+    assert a["pnl_total"] == pytest.approx(-21.0)
+    assert a["day_start_equity"] == 10_019.0 and a["pnl_today"] == pytest.approx(-40.0)
+    assert a["drawdown"] == pytest.approx(40 / 10_019) and a["max_drawdown"] == a["drawdown"]
+    assert a["daily_loss"] == pytest.approx(40 / 10_019)
+    assert (a["drawdown_limit"], a["daily_loss_limit"]) == (0.1, 0.02)
+    (pos,) = snap["positions"]
+    assert pos == {"symbol": "SPX", "quantity": 10.0, "recorded_quantity": 10.0,
+                   "avg_price": 100.0, "last_price": 98.0, "market_value": 980.0,
+                   "unrealized_pnl": pytest.approx(-21.0), "realized_pnl": 0.0}  # fmt: skip
+    assert [o["client_order_id"] for o in snap["open_orders"]] == ["c2"]
+    assert snap["status"]["state"] == "running" and snap["risk"]["configured"] is False
+    assert snap["status"]["bundle"] == "x/1"
+
+
+def test_pages_escape_everything_and_never_show_a_secret(state) -> None:
+    client = create_app(state).test_client()
+    for path in ("/", "/logs", "/api/status", "/api/logs", "/equity.png"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert SECRET.encode() not in response.data, path
+        assert response.headers["X-Frame-Options"] == "DENY"
+    page = client.get("/").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert 'http-equiv="refresh"' in page and "risk: not configured" in page
+    logs = client.get("/logs").get_data(as_text=True)
+    assert "connected with ***" in logs and "not json &lt;b&gt;" in logs
+    assert client.get("/equity.png").data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_halt_shows_with_its_reason(state) -> None:
+    with SQLiteRiskStore(state) as store:
+        store.update(lambda s: halted(s, rule="max_drawdown", reason="drawdown 12% >= 10%",
+                                      time=T3, flatten=True))  # fmt: skip
+    snap = snapshot(state)
+    assert snap["status"]["state"] == "halted" and snap["risk"]["trading"] == "HALTED"
+    assert snap["status"]["halt_reason"] == "drawdown 12% >= 10%"
+    page = create_app(state).test_client().get("/").get_data(as_text=True)
+    assert 'id="halt-reason">halted: drawdown 12% &gt;= 10%' in page
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "allow_kill", "error"),
+    [
+        ("127.0.0.1", None, False, None),
+        ("localhost", None, False, None),
+        ("::1", None, False, None),
+        ("0.0.0.0", None, False, "without a token"),
+        ("192.168.1.5", None, False, "without a token"),
+        ("dashboard.example", None, False, "without a token"),
+        ("0.0.0.0", TOKEN, False, None),
+        ("127.0.0.1", None, True, "kill switch needs a token"),
+        ("127.0.0.1", "short", False, "too short"),
+    ],
+)
+def test_who_may_serve(host, token, allow_kill, error) -> None:
+    if error is None:
+        check_config(host, token, allow_kill)
+    else:
+        with pytest.raises(ConfigError, match=error):
+            check_config(host, token, allow_kill)
+
+
+def test_is_loopback() -> None:
+    assert is_loopback("127.0.0.2") and is_loopback("[::1]") and not is_loopback("10.0.0.1")
+
+
+def test_the_token_guards_every_page(state) -> None:
+    client = create_app(state, host="0.0.0.0", token=TOKEN).test_client()
+    assert client.get("/").status_code == 401
+    assert client.get("/api/status").get_json() == {"error": "unauthorized"}
+    assert client.get("/", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert client.get("/login?token=nope").status_code == 401
+    login = client.get(f"/login?token={TOKEN}")
+    assert login.status_code == 302 and login.headers["Location"] == "/"
+    cookie = login.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert client.get("/").status_code == 200  # the cookie now
+    assert TOKEN not in client.get("/").get_data(as_text=True)
+
+
+def test_the_kill_switch_checks_csrf_then_halts(state) -> None:
+    assert create_app(state).test_client().post("/kill").status_code == 404  # not enabled
+    client = create_app(state, token=TOKEN, allow_kill=True).test_client()
+    client.get(f"/login?token={TOKEN}")
+    assert client.post("/kill", data={"confirm": "yes"}).status_code == 403
+    page = client.get("/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/kill", data={"csrf_token": csrf}).status_code == 400  # not confirmed
+    assert snapshot(state)["risk"]["configured"] is False
+    done = client.post("/kill", data={"csrf_token": csrf, "confirm": "yes"})
+    assert done.status_code == 200 and b"runner halted" in done.data
+    snap = snapshot(state)
+    assert snap["status"]["state"] == "halted" and snap["risk"]["rule"] == "kill_switch"
+    assert snap["status"]["kill_requested"] and snap["events"][0]["kind"] == "kill_switch"
+
+
+def test_the_latest_report_is_linked_and_served_safely(state, tmp_path) -> None:
+    import os
+
+    reports = tmp_path / "reconcile"
+    for name, age in (("old", 100), ("new", 0)):
+        folder = reports / name
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps({"verdict": name, "unexplained": 0}))
+        (folder / "report.html").write_text(f"<p>{name}</p>")
+        stamp = pd.Timestamp.now(tz="UTC").timestamp() - age
+        os.utime(folder / "summary.json", (stamp, stamp))
+    client = create_app(state).test_client()
+    assert snapshot(state)["report"]["name"] == "new"
+    assert b"/report/new/report.html" in client.get("/").data
+    assert client.get("/report/new/report.html").data == b"<p>new</p>"
+    assert client.get("/report/new/../../live.sqlite").status_code == 404
+    assert client.get("/report/new/summary.txt").status_code == 404
+
+
+def test_the_command_refuses_a_public_address_without_a_token(state, tmp_path, capsys) -> None:
+    assert main(["dashboard", "--state", str(state), "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to serve the dashboard on 0.0.0.0 without a token" in err
+    assert main(["dashboard", "--state", str(tmp_path / "none.sqlite")]) == 2
+    assert "no state file" in capsys.readouterr().err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert main(["dashboard", "--state", str(state), "--token-file", str(empty)]) == 2
+    assert "is empty" in capsys.readouterr().err

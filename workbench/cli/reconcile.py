@@ -1,0 +1,69 @@
+"""``workbench reconcile``: diff a live run against a backtest of the same bars, trade by trade."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reconcile",
+        help="compare a live run with a backtest of the bars it saw; non-zero on differences",
+        description="Replay the bars a live run saw through the backtest with its bundle's "
+        "parameters, costs and risk config, then diff trade by trade: missing and extra "
+        "trades, decision times, fill prices (realised vs modelled slippage), fees, sizes, "
+        "dropped fills and risk events. Writes summary.json, trades.csv, differences.csv, "
+        "plots and report.html; exits 1 when differences exceed the tolerances.",
+    )
+    p.add_argument("--state", default="live.sqlite", help="the run's SQLite state file")
+    p.add_argument("--out", help="output folder (default: reconcile/<UTC time> beside the state)")
+    p.add_argument("--bundle", help="override the bundle recorded in the state")
+    p.add_argument("--until", help="only up to this UTC time (e.g. 2024-05-31T23:59:59)")
+    p.add_argument("--price-bps", type=float, default=1.0, help="fill price tolerance (bps)")
+    p.add_argument("--fee-abs", type=float, default=0.01, help="fee tolerance per trade (money)")
+    p.add_argument("--size-rel", type=float, default=0.01, help="size tolerance (relative)")
+    p.add_argument("--decision-bars", type=int, default=0, help="decision-time tolerance (bars)")
+    p.add_argument("--window-bars", type=int, default=5, help="max bars apart to pair trades")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    from workbench.live.reconcile import Tolerances, reconcile
+
+    tolerances = Tolerances(
+        price_bps=args.price_bps,
+        fee_abs=args.fee_abs,
+        size_rel=args.size_rel,
+        decision_bars=args.decision_bars,
+        window_bars=args.window_bars,
+    )
+    rec = reconcile(args.state, tolerances=tolerances, bundle=args.bundle, until=args.until)
+    if args.out:
+        out = Path(args.out)
+    else:
+        stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+        out = Path(args.state).resolve().parent / "reconcile" / stamp
+    page = rec.write(out)
+    s = rec.summary
+    if args.json:
+        json.dump(s, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        t = s["trades"]
+        print(f"{s['verdict']}: {s['unexplained']} unexplained, {s['explained']} explained "
+              f"difference(s); trades live {t['live']}, backtest {t['backtest']}, "
+              f"matched {t['matched']}")  # fmt: skip
+        for name, count in s["counts"].items():
+            if count:
+                print(f"  {name:<14} {count}")
+        for note in s["notes"]:
+            print(f"  note: {note}")
+        print(f"report: {page}")
+    return rec.exit_code

@@ -1,0 +1,239 @@
+"""The Flask app: pages, a JSON API, the equity plot, the latest reconciliation report.
+
+``create_app(state_path, ...)`` builds it; :func:`serve` runs it (``workbench dashboard``).
+Every page is built from :func:`workbench.dashboard.data.snapshot`, refreshes itself,
+and is read-only unless the kill switch is enabled (token + CSRF, see
+:mod:`workbench.dashboard.security`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import send_from_directory as _send
+from jinja2 import DictLoader
+from markupsafe import Markup
+
+from workbench.dashboard import security
+from workbench.dashboard.data import equity_curve, log_tail, reports_root, snapshot
+from workbench.dashboard.plots import equity_png
+from workbench.dashboard.templates import TEMPLATES, UNAUTHORIZED
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 5
+REPORT_FILES = {".html", ".png", ".csv", ".json"}
+
+
+def create_app(
+    state_path: str | Path,
+    *,
+    token: str | None = None,
+    allow_kill: bool = False,
+    reports_dir: str | Path | None = None,
+    host: str = "127.0.0.1",
+    refresh: int = REFRESH_S,
+) -> Flask:
+    """The dashboard for the run whose state is in ``state_path``.
+
+    ``token``: required on every request when given (and mandatory when ``host`` is not
+    a loopback address). ``allow_kill``: show the kill switch (needs the token).
+    ``reports_dir``: where ``workbench reconcile`` writes (default ``reconcile/`` beside
+    the state file).
+    """
+    security.check_config(host, token, allow_kill)
+    state_path = Path(state_path)
+    snapshot(state_path, reports_dir=reports_dir)  # fail now on a missing or foreign file
+    app = Flask(__name__)
+    app.secret_key = secrets.token_bytes(32)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_NAME="wb_session",
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.jinja_loader = DictLoader(TEMPLATES)
+    _filters(app)
+    reports = reports_root(reports_dir, state_path)
+
+    def context(**extra: Any) -> dict[str, Any]:
+        snap = extra.pop("snap", None) or snapshot(state_path, reports_dir=reports_dir)
+        return {
+            "snap": snap,
+            "report": snap["report"],
+            "generated_at": snap["generated_at"][:19].replace("T", " ") + " UTC",
+            "refresh": refresh,
+            "allow_kill": allow_kill,
+            "csrf": security.csrf_token() if allow_kill else "",
+            "title": extra.pop("title", "status"),
+            **extra,
+        }
+
+    @app.before_request
+    def require_token() -> Response | None:
+        if token is None or request.endpoint == "login":
+            return None
+        if security.token_ok(token, security.presented_token(request)):
+            return None
+        if request.path.startswith("/api/"):
+            return Response('{"error": "unauthorized"}', 401, mimetype="application/json")
+        return Response(UNAUTHORIZED, 401, mimetype="text/html")
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+            "form-action 'self'; frame-ancestors 'none'"
+        )
+        return response
+
+    @app.get("/login")
+    def login() -> Response:
+        given = request.args.get("token", "")
+        if token is None:
+            return redirect(url_for("index"))
+        if not security.token_ok(token, given):
+            return Response(UNAUTHORIZED, 401, mimetype="text/html")
+        response = redirect(url_for("index"))
+        response.set_cookie(
+            security.TOKEN_COOKIE, given, httponly=True, samesite="Strict",
+            secure=request.is_secure,
+        )  # fmt: skip
+        return response
+
+    @app.get("/")
+    def index() -> str:
+        return render_template("index.html", **context())
+
+    @app.get("/logs")
+    def logs() -> str:
+        snap = snapshot(state_path, reports_dir=reports_dir)
+        log_file = snap["status"]["log_file"]
+        lines = log_tail(log_file)
+        return render_template(
+            "logs.html", **context(snap=snap, title="logs", log_file=log_file, lines=lines)
+        )
+
+    @app.get("/api/status")
+    def api_status() -> Response:
+        return jsonify(snapshot(state_path, reports_dir=reports_dir))
+
+    @app.get("/api/logs")
+    def api_logs() -> Response:
+        snap = snapshot(state_path, reports_dir=reports_dir)
+        return jsonify(
+            {"log_file": snap["status"]["log_file"], "lines": log_tail(snap["status"]["log_file"])}
+        )
+
+    @app.get("/equity.png", endpoint="equity_png")
+    def equity_png_route() -> Response:
+        limit = snapshot(state_path, reports_dir=reports_dir)["account"]["drawdown_limit"]
+        png = equity_png(equity_curve(state_path), drawdown_limit=limit)
+        return Response(png, mimetype="image/png")
+
+    @app.get("/report/<name>/<path:filename>")
+    def report(name: str, filename: str) -> Response:
+        if Path(filename).suffix not in REPORT_FILES or "/" in name or name.startswith("."):
+            abort(404)
+        return _send(reports / name, filename)
+
+    @app.post("/kill")
+    def kill() -> tuple[str, int] | str:
+        if not allow_kill:
+            abort(404)
+        if not security.csrf_ok(request.form.get("csrf_token")):
+            log.warning(
+                "kill switch refused: CSRF token missing or wrong", extra={"event": "kill_refused"}
+            )
+            return render_template(
+                "message.html",
+                **context(
+                    title="refused", message="CSRF check failed: reload the page and try again"
+                ),
+            ), 403
+        if request.form.get("confirm") != "yes":
+            return render_template(
+                "message.html",
+                **context(title="not confirmed", message="tick the box to confirm the halt"),
+            ), 400
+        from workbench.dashboard.control import halt
+
+        trading = halt(state_path, reason="kill switch from the dashboard")
+        message = f"runner halted (risk state {trading})"
+        return render_template("message.html", **context(title="kill switch", message=message))
+
+    return app
+
+
+def _filters(app: Flask) -> None:
+    def finite(x: Any) -> bool:
+        return isinstance(x, int | float) and math.isfinite(x)
+
+    app.jinja_env.filters["money"] = lambda x: f"{x:,.2f}" if finite(x) else "—"
+    app.jinja_env.filters["num"] = lambda x: f"{x:,.6g}" if finite(x) else "—"
+    app.jinja_env.filters["pct"] = lambda x: f"{x * 100:.2f}%" if finite(x) else "—"
+    app.jinja_env.filters["sign"] = lambda x: (
+        ("pos" if x > 0 else "neg" if x < 0 else "") if finite(x) else ""
+    )
+    app.jinja_env.filters["duration"] = _duration
+
+    def gauge(value: Any, limit: Any) -> Markup:
+        if not (finite(value) and finite(limit) and limit > 0):
+            return Markup("")
+        share = min(value / limit, 1.0)
+        over = "over" if value >= limit else ""
+        width = f"{share * 100:.0f}%"
+        return Markup(f'<span class="bar"><i class="{over}" style="width:{width}"></i></span>')
+
+    app.jinja_env.globals["gauge"] = gauge
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return "—"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def serve(
+    state_path: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    token: str | None = None,
+    allow_kill: bool = False,
+    reports_dir: str | Path | None = None,
+) -> None:
+    """Build the dashboard for ``state_path`` and serve it until interrupted."""
+    app = create_app(
+        state_path, token=token, allow_kill=allow_kill, reports_dir=reports_dir, host=host
+    )
+    run_server(app, host, port)
+
+
+def run_server(app: Flask, host: str, port: int) -> None:
+    """werkzeug's threaded server (enough for a local dashboard), until interrupted."""
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, app, threaded=True)
+    log.info("dashboard on http://%s:%d/", host, server.server_port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

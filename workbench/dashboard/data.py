@@ -1,0 +1,420 @@
+"""Everything the dashboard shows, read from a live run's state file: :func:`snapshot`.
+
+One function builds one plain dict (JSON types only) that both the HTML pages and
+``/api/status`` render, so the pages and the API can never disagree. The state file
+is opened read-only (SQLite ``mode=ro``): the dashboard never creates tables or writes
+to it. Parts written by other components are read defensively: no risk table means
+"risk: not configured", no ``log_file`` in meta means no log tail. Nothing from the
+environment is ever read here, so no key or secret can reach a page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.backtesting.trades import build_trades
+from workbench.errors import ConfigError
+from workbench.logs import redact
+from workbench.orders import Fill, Side
+
+log = logging.getLogger(__name__)
+
+#: Meta keys shown on the status page (never the bundle's files or any credential).
+META_KEYS = (
+    "status", "strategy", "bundle", "broker", "feed", "started_at", "heartbeat",
+    "heartbeat_unix", "last_bar", "stopped_by", "log_file", "kill_requested",
+)  # fmt: skip
+#: The risk engine's table (``workbench.risk.state.DEFAULT_TABLE``).
+RISK_TABLE = "risk_state"
+#: A heartbeat older than this (seconds) marks a running runner as unresponsive.
+HEARTBEAT_STALE_S = 120.0
+RECENT_FILLS = 20
+RECENT_EVENTS = 20
+LOG_LINES = 200
+
+
+@contextmanager
+def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the state file (never creates it or its tables)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no state file at {path}", hint="pass --state with the run's file")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"state file {path} cannot be opened ({exc})") from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _rows(conn: sqlite3.Connection, query: str, params: tuple = ()) -> list[dict[str, Any]]:
+    cur = conn.execute(query, params)
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def _iso(ns: int | None) -> str | None:
+    return None if ns is None else pd.Timestamp(int(ns), tz="UTC").isoformat()
+
+
+def _num(value: Any) -> float | None:
+    """A finite float or None (JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def snapshot(
+    state_path: str | Path, *, reports_dir: str | Path | None = None, now: float | None = None
+) -> dict[str, Any]:
+    """The dashboard's data: status, risk, account and P&L, positions, orders, fills, events."""
+    now = time.time() if now is None else now
+    with read_only(state_path) as conn:
+        tables = _tables(conn)
+        if "meta" not in tables:
+            raise ConfigError(
+                f"{state_path} is not a workbench state file (no meta table)",
+                hint="pass --state with the file given to `workbench live --state`",
+            )
+        meta = {r["key"]: r["value"] for r in _rows(conn, "SELECT key, value FROM meta")}
+        equity_rows = _rows(
+            conn, "SELECT time_ns, cash, equity, positions FROM equity ORDER BY time_ns"
+        )
+        fills = _rows(conn, "SELECT * FROM fills ORDER BY rowid") if "fills" in tables else []
+        open_orders = _rows(
+            conn,
+            "SELECT client_order_id, order_id, symbol, side, quantity, notional, type, "
+            "limit_price, stop_price, status, filled_quantity, reason, decision_ns, created_at "
+            "FROM orders WHERE status NOT IN "
+            "('filled', 'canceled', 'expired', 'rejected', 'replaced') ORDER BY rowid",
+        )
+        last_close = {
+            r["symbol"]: r["close"]
+            for r in _rows(
+                conn,
+                "SELECT b.symbol, b.close FROM bars b JOIN (SELECT symbol, MAX(time_ns) AS t "
+                "FROM bars GROUP BY symbol) m ON b.symbol = m.symbol AND b.time_ns = m.t",
+            )
+        }
+        events = _rows(
+            conn,
+            f"SELECT at, kind, symbol, detail FROM events ORDER BY id DESC LIMIT {RECENT_EVENTS}",
+        )
+        risk_rows = (
+            _rows(conn, f"SELECT scope, state, updated_at FROM {RISK_TABLE}")
+            if RISK_TABLE in tables
+            else None
+        )  # fmt: skip
+    risk_config = _bundle_risk(meta.get("bundle"))
+    account = _account(equity_rows, risk_config)
+    risk = _risk(risk_rows, risk_config)
+    return {
+        "generated_at": pd.Timestamp(now, unit="s", tz="UTC").floor("s").isoformat(),
+        "status": _status(meta, now, risk),
+        "risk": risk,
+        "account": account,
+        "positions": _positions(fills, equity_rows, last_close),
+        "open_orders": [_order_row(o) for o in open_orders],
+        "recent_fills": [_fill_row(f) for f in reversed(fills[-RECENT_FILLS:])],
+        "events": [_event_row(e) for e in events],
+        "report": latest_report(reports_dir, state_path),
+    }
+
+
+def _status(meta: dict[str, str], now: float, risk: dict[str, Any]) -> dict[str, Any]:
+    beat = meta.get("heartbeat_unix")
+    age = now - float(beat) if beat else None
+    last_bar = meta.get("last_bar")
+    lag = (now - pd.Timestamp(last_bar).timestamp()) if last_bar else None
+    started = meta.get("started_at")
+    run = meta.get("status") or "not started"
+    uptime = None
+    if started:
+        until = now if run == "running" else (float(beat) if beat else now)
+        uptime = max(until - pd.Timestamp(started).timestamp(), 0.0)
+    halted = risk.get("trading") == "HALTED"
+    state = "halted" if halted else run
+    if run == "running" and age is not None and age > HEARTBEAT_STALE_S:
+        state = "unresponsive"
+    bundle = meta.get("bundle")
+    return {
+        "state": state,
+        "runner": run,
+        "halted": halted,
+        "halt_reason": risk.get("reason") if halted else None,
+        "strategy": meta.get("strategy"),
+        "bundle": "/".join(Path(bundle).parts[-2:]) if bundle else None,
+        "bundle_path": bundle,
+        "broker": meta.get("broker"),
+        "feed": meta.get("feed"),
+        "started_at": started,
+        "uptime_s": None if uptime is None else round(uptime, 1),
+        "last_bar": last_bar,
+        "feed_lag_s": None if lag is None else round(lag, 1),
+        "heartbeat": meta.get("heartbeat"),
+        "heartbeat_age_s": None if age is None else round(age, 1),
+        "stopped_by": meta.get("stopped_by"),
+        "kill_requested": meta.get("kill_requested"),
+        "log_file": meta.get("log_file"),
+    }
+
+
+def _bundle_risk(bundle: str | None) -> dict[str, Any]:
+    """The risk config recorded in the bundle's manifest (read as data, never executed)."""
+    if not bundle:
+        return {}
+    try:
+        manifest = json.loads((Path(bundle) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    risk = manifest.get("risk")
+    return risk if isinstance(risk, dict) else {}
+
+
+def _risk(rows: list[dict[str, Any]] | None, config: dict[str, Any]) -> dict[str, Any]:
+    limits = {
+        "max_drawdown": _num(config.get("max_drawdown")),
+        "daily_loss_limit": _num(config.get("daily_loss_limit")),
+    }
+    if rows is None:
+        return {"configured": False, "trading": None, "reason": None, "limits": limits}
+    if not rows:
+        return {"configured": True, "trading": "ACTIVE", "reason": None, "limits": limits}
+    row = next((r for r in rows if r["scope"] == "default"), rows[0])
+    try:
+        state = json.loads(row["state"])
+    except ValueError:
+        state = {}
+    trading = str(state.get("trading") or "UNKNOWN")
+    return {
+        "configured": True,
+        "scope": row["scope"],
+        "trading": trading,
+        "rule": state.get("rule") or None,
+        "reason": state.get("reason") or None,
+        "since": state.get("since"),
+        "until_day": state.get("until_day"),
+        "peak_equity": _num(state.get("peak_equity")),
+        "day_start_equity": _num(state.get("day_start_equity")),
+        "updated_at": row["updated_at"],
+        "limits": limits,
+    }
+
+
+def _account(rows: list[dict[str, Any]], risk_config: dict[str, Any]) -> dict[str, Any]:
+    """Equity, P&L today (the UTC day of the last bar) and in total, drawdown, the day's loss."""
+    if not rows:
+        empty = ("time", "cash", "equity", "start_equity", "day_start_equity", "pnl_total",
+                 "pnl_today", "peak_equity", "drawdown", "max_drawdown", "daily_loss")  # fmt: skip
+        return {
+            **dict.fromkeys(empty),
+            "drawdown_limit": _num(risk_config.get("max_drawdown")),
+            "daily_loss_limit": _num(risk_config.get("daily_loss_limit")),
+            "points": 0,
+        }
+    equity = pd.Series([r["equity"] for r in rows], dtype=float)
+    last = rows[-1]
+    times = [r["time_ns"] for r in rows]
+    day_ns = times[-1] - times[-1] % 86_400_000_000_000
+    before = [r for r in rows if r["time_ns"] < day_ns]
+    day_start = (
+        before[-1]["equity"]
+        if before
+        else next(r for r in rows if r["time_ns"] >= day_ns)["equity"]
+    )
+    peak = equity.cummax()
+    drawdown = 1.0 - equity / peak
+    loss = max(0.0, 1.0 - last["equity"] / day_start) if day_start > 0 else None
+    return {
+        "time": _iso(last["time_ns"]),
+        "cash": _num(last["cash"]),
+        "equity": _num(last["equity"]),
+        "start_equity": _num(rows[0]["equity"]),
+        "day_start_equity": _num(day_start),
+        "pnl_total": _num(last["equity"] - rows[0]["equity"]),
+        "pnl_today": _num(last["equity"] - day_start),
+        "peak_equity": _num(peak.iloc[-1]),
+        "drawdown": _num(drawdown.iloc[-1]),
+        "max_drawdown": _num(drawdown.max()),
+        "daily_loss": _num(loss),
+        "drawdown_limit": _num(risk_config.get("max_drawdown")),
+        "daily_loss_limit": _num(risk_config.get("daily_loss_limit")),
+        "points": len(rows),
+    }  # fmt: skip
+
+
+def _fills(rows: list[dict[str, Any]]) -> list[Fill]:
+    return [
+        Fill(r["order_id"], r["symbol"], Side(r["side"]), float(r["quantity"]), float(r["price"]),
+             float(r["commission"]), pd.Timestamp(r["time"]).tz_convert("UTC"), r["reason"] or "")
+        for r in rows
+    ]  # fmt: skip
+
+
+def _positions(
+    fills: list[dict[str, Any]], equity_rows: list[dict[str, Any]], last_close: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Held quantity (the broker's, from the last snapshot), FIFO entry price and P&L."""
+    held = json.loads(equity_rows[-1]["positions"]) if equity_rows else {}
+    trades = build_trades(_fills(fills), last_close)
+    out = []
+    for symbol in sorted(set(held) | set(trades["symbol"])):
+        mine = trades[trades["symbol"] == symbol]
+        open_ = mine[mine["status"] == "open"]
+        qty = float(held.get(symbol, 0.0))
+        if not qty and open_.empty:
+            continue
+        sign = (open_["direction"] == "long").map({True: 1.0, False: -1.0})
+        open_qty = float((open_["quantity"] * sign).sum())
+        avg = (
+            float((open_["entry_price"] * open_["quantity"]).sum() / open_["quantity"].sum())
+            if not open_.empty
+            else None
+        )
+        price = last_close.get(symbol)
+        out.append(
+            {
+                "symbol": symbol,
+                "quantity": qty,
+                "recorded_quantity": open_qty,
+                "avg_price": _num(avg),
+                "last_price": _num(price),
+                "market_value": _num(qty * price) if price is not None else None,
+                "unrealized_pnl": _num(open_["pnl"].sum()) if not open_.empty else 0.0,
+                "realized_pnl": _num(mine.loc[mine["status"] == "closed", "pnl"].sum()),
+            }
+        )
+    return out
+
+
+def _order_row(o: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "client_order_id": o["client_order_id"],
+        "order_id": o["order_id"],
+        "symbol": o["symbol"],
+        "side": o["side"],
+        "type": o["type"],
+        "quantity": _num(o["quantity"]),
+        "notional": _num(o["notional"]),
+        "limit_price": _num(o["limit_price"]),
+        "stop_price": _num(o["stop_price"]),
+        "status": o["status"],
+        "filled_quantity": _num(o["filled_quantity"]),
+        "reason": o["reason"],
+        "decision": _iso(o["decision_ns"]),
+    }
+
+
+def _fill_row(f: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "time": f["time"],
+        "symbol": f["symbol"],
+        "side": f["side"],
+        "quantity": _num(f["quantity"]),
+        "price": _num(f["price"]),
+        "commission": _num(f["commission"]),
+        "order_id": f["order_id"],
+        "client_order_id": f["client_order_id"],
+        "reason": f["reason"],
+    }
+
+
+def _event_row(e: dict[str, Any]) -> dict[str, Any]:
+    return {"at": e["at"], "kind": e["kind"], "symbol": e["symbol"], "detail": redact(e["detail"])}
+
+
+def equity_curve(state_path: str | Path) -> pd.DataFrame:
+    """Time-indexed equity and cash of the run (for the plot)."""
+    with read_only(state_path) as conn:
+        frame = pd.read_sql_query("SELECT time_ns, cash, equity FROM equity ORDER BY time_ns", conn)
+    frame.index = pd.DatetimeIndex(
+        frame.pop("time_ns").to_numpy().astype("datetime64[ns]")
+    ).tz_localize("UTC")
+    return frame
+
+
+def log_tail(log_file: str | None, lines: int = LOG_LINES) -> list[dict[str, Any]]:
+    """The last ``lines`` lines of the run's JSON log (meta ``log_file``), newest first.
+
+    Each line is parsed when it is JSON and kept as text otherwise; every message goes
+    through :func:`workbench.logs.redact` again, in case a secret reached the file.
+    """
+    if not log_file:
+        return []
+    path = Path(log_file)
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(size - 512 * lines, 0))
+            tail = deque(fh.read().decode("utf-8", "replace").splitlines(), maxlen=lines)
+    except OSError as exc:
+        log.warning("cannot read the log file %s: %s", path, exc)
+        return []
+    out = []
+    for raw in reversed(tail):
+        if not raw.strip():
+            continue
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            out.append({"ts": "", "level": "", "logger": "", "msg": redact(raw), "fields": ""})
+            continue
+        fields = {k: v for k, v in doc.items() if k not in ("ts", "level", "logger", "msg")}
+        out.append(
+            {
+                "ts": str(doc.get("ts", "")),
+                "level": str(doc.get("level", "")),
+                "logger": str(doc.get("logger", "")),
+                "msg": redact(str(doc.get("msg", ""))),
+                "fields": redact(" ".join(f"{k}={v}" for k, v in fields.items())),
+            }
+        )
+    return out
+
+
+def reports_root(reports_dir: str | Path | None, state_path: str | Path) -> Path:
+    """Where reconciliation reports live: ``reports_dir`` or ``reconcile/`` beside the state."""
+    return Path(reports_dir) if reports_dir else Path(state_path).resolve().parent / "reconcile"
+
+
+def latest_report(reports_dir: str | Path | None, state_path: str | Path) -> dict[str, Any] | None:
+    """The newest ``*/summary.json`` under the reports folder: its verdict and counts."""
+    root = reports_root(reports_dir, state_path)
+    if not root.is_dir():
+        return None
+    found = sorted(root.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return None
+    path = found[-1]
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return {
+        "name": path.parent.name,
+        "verdict": summary.get("verdict"),
+        "unexplained": summary.get("unexplained"),
+        "generated_at": summary.get("generated_at"),
+        "has_html": (path.parent / "report.html").is_file(),
+    }
