@@ -1,13 +1,15 @@
 """Browser tests: Debian's chromium driven by Playwright, the dashboard served on real sockets.
 
 ``make test`` installs chromium first (``tests/e2e/install_browser.sh``); without it these
-tests skip and say so. Playwright's own browser download is never used (it cannot work
-offline): Playwright launches the system chromium. Screenshots go to
+tests skip and say so, except under CI (``CI`` set), where a missing browser is a failure:
+a CI run must not pass without its browser tests. Playwright's own browser download is
+never used (it cannot work offline): Playwright launches the system chromium. Screenshots go to
 ``test-output/screenshots/`` at the repository root, for a reviewer to look at.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -29,10 +31,13 @@ REPO = Path(__file__).resolve().parents[2]
 def chromium() -> str:
     path = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
     if path is None:
-        pytest.skip(
+        why = (
             "chromium is not installed: run tests/e2e/install_browser.sh "
             "(apt-get install chromium), which `make test` does"
         )
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(why)
+        pytest.skip(why)
     return path
 
 
@@ -40,7 +45,8 @@ def chromium() -> str:
 def browser(chromium: str) -> Iterator[object]:
     """Per module: Playwright's sync API keeps an event loop running in this thread while it
     is open, which ``asyncio.run`` in later tests would trip over."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
