@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install workbench with its dev tools (only when needed)
 
-demo: $(STAMP) ## Run the main job on the embedded sample data; prints where outputs are
+demo: $(STAMP) ## Research to production on the sample data (a few minutes); prints where outputs are
 	MPLBACKEND=Agg $(BIN)/python -m workbench.demo
 
 test: $(STAMP) ## Run the whole test suite (unit, integration, notebooks, browser)
