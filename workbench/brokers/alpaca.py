@@ -18,8 +18,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import queue
@@ -32,6 +30,7 @@ import pandas as pd
 import requests
 
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
+from workbench.brokers.streams import run_stream, stop_stream
 from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientBrokerError
 from workbench.orders import (
     Fill,
@@ -264,19 +263,12 @@ class AlpacaBroker:
         self._thread.start()
 
     def _run_stream(self) -> None:
-        try:
-            self._stream.run()
-        except Exception:  # the stream thread must not die silently
-            log.exception("trade update stream stopped")
+        run_stream(self._stream, log, "trade update stream")
 
     def close(self, timeout: float = 5.0) -> None:
+        """Stop the trade update stream and wait for its thread."""
         if self._stream is not None and self._thread is not None:
-            deadline = time.monotonic() + timeout
-            while getattr(self._stream, "_loop", None) is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            with contextlib.suppress(AttributeError, RuntimeError, asyncio.CancelledError):
-                self._stream.stop()
-            self._thread.join(max(deadline - time.monotonic(), 0.1))
+            stop_stream(self._stream, self._thread, timeout)
         self._thread = None
         self._stream = None
 

@@ -10,7 +10,6 @@ then blocks new entries and logs a staleness event.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -21,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.broker import Bar
+from workbench.brokers.streams import run_stream, stop_stream
 from workbench.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -104,20 +104,21 @@ class AlpacaBarFeed:
         self._thread.start()
 
     def _run(self) -> None:
-        try:
-            self._stream.run()
-        except Exception:
-            log.exception("market-data stream stopped")
+        run_stream(self._stream, log, "market-data stream")
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        """Wait until the stream has connected and sent its subscription (bounded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if getattr(self._stream, "_running", False):
+                return True
+            time.sleep(0.02)
+        return False
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopped.set()
         if self._stream is not None and self._thread is not None:
-            deadline = time.monotonic() + timeout
-            while getattr(self._stream, "_loop", None) is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            with contextlib.suppress(Exception):
-                self._stream.stop()
-            self._thread.join(max(deadline - time.monotonic(), 0.1))
+            stop_stream(self._stream, self._thread, timeout)
         self._thread = None
 
     def __iter__(self) -> Iterator[list[Bar]]:
