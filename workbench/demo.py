@@ -183,7 +183,8 @@ def walk_forward(state: State) -> None:
         raise RuntimeError(f"walk-forward folds failed: {[f.name for f in run.failed]}")
     summary = run.summary
     columns = ["test", "fast", "slow", "IS sharpe", "OOS sharpe", "OOS trades", "WFE"]
-    print(fold_table(summary)[columns].to_string(float_format=lambda v: f"{v:.2f}"))
+    table = fold_table(summary)[columns].astype({"OOS trades": int})
+    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
     oos, over = summary["out_of_sample"], summary["overfitting"]
     print(
         f"stitched out of sample: sharpe {oos['sharpe']:.2f}, CAGR {oos['cagr']:.1%}; "
