@@ -24,6 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cash", type=float, help="starting cash of the simulated broker")
     p.add_argument("--max-bars", type=int, help="stop after this many new bars")
     p.add_argument("--log-file", help="JSON-lines log file (rotated)")
+    p.add_argument(
+        "--bar-interval", default="1min", help="length of the streamed bars (1min, 1h, 1d)"
+    )
+    p.add_argument(
+        "--alpaca-timeout", type=float, default=10.0, help="seconds before a request fails"
+    )
+    p.add_argument(
+        "--retry-delay", type=float, default=0.5, help="first backoff of broker retries (seconds)"
+    )
     p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(handler=run)
 
@@ -58,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed,
         cash=args.cash,
         live=args.live_trading,
+        log_file=args.log_file,
+        bar_interval=args.bar_interval,
+        alpaca_timeout=args.alpaca_timeout,
+        retry_delay=args.retry_delay,
     )
     runner, bundle = build_runner(options)
     summary = runner.run(max_bars=args.max_bars, handle_signals=True)

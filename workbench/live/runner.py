@@ -8,13 +8,27 @@ file before the next one acts on it):
    snapshot cash, equity and positions from the broker;
 3. the strategy decides (``on_bar``); its intents go through the risk filter when one is
    configured, then the execution engine *plans* the orders (deterministic client
-   order ids), the plan is written down, and only then sent;
-4. the decision is marked done; heartbeat.
+   order ids). The plan, one order request per order (client order id, decision bar),
+   the risk events and the mark "decided through this bar" are written in one
+   transaction, and only then is anything sent;
+4. each order the broker accepted is recorded; the decision is marked done; heartbeat.
 
-On start it reads the state back: bars already seen are replayed to rebuild the
-strategy's indicators (their decisions are not re-sent), orders left open are looked
-up at the broker by client order id, and a decision whose plan was written but not
-finished is sent again, which the client order ids make harmless.
+On start it reads the state back and reconciles with the broker:
+
+- bars up to the "decided through" mark are replayed to rebuild the strategy's
+  indicators (their decisions are not re-sent);
+- every order the state thinks open, and every order request written but perhaps
+  never sent, is looked up at the broker by client order id: what it shows is
+  recorded, with the fills that happened while the runner was down;
+- a decision whose plan was written but not finished is sent again, without the
+  orders the broker already has (the client order ids make any resend harmless);
+- a bar recorded but never decided (a crash between steps 1 and 3) is decided now.
+
+A crash at any point therefore neither loses a decision nor sends an order twice;
+``benchmarks/chaos.py`` and ``tests/integration/live/test_crash_safety.py`` kill the
+runner at random moments to show it. Reads from the broker (account, positions,
+order lookups) are retried on temporary errors; the broker's and the feed's streams
+are closed when the runner stops, however it stops.
 """
 
 from __future__ import annotations
@@ -24,15 +38,22 @@ import signal
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
 from workbench.context import Context, SymbolData
 from workbench.errors import StrategyError, WorkbenchError
-from workbench.execution.engine import Cancel, ExecutionConfig, ExecutionEngine, Step, Submit
+from workbench.execution.engine import (
+    Cancel,
+    ExecutionConfig,
+    ExecutionEngine,
+    Step,
+    Submit,
+)
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
+from workbench.live.resilience import RetryingReads
 from workbench.live.state import StateStore
 from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
 from workbench.orders import Fill, Order, OrderRequest, OrderType, Side, TimeInForce
@@ -42,6 +63,10 @@ from workbench.sim.broker import SimulatedBroker
 from workbench.strategy import Strategy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: Quantities closer than this (relative) are equal when comparing fills with orders.
+QTY_EPSILON = 1e-9
+Event = tuple[str, dict[str, Any], str | None]  # kind, detail, symbol
 
 
 class SimulatedVenueFeed:
@@ -90,15 +115,18 @@ class LiveRunner:
     ) -> None:
         self.strategy = strategy
         self.symbols = list(symbols)
-        self.broker = broker
+        config = execution or ExecutionConfig()
+        self.broker = RetryingReads(broker, config.retry)
         self.feed = feed
         self.state = state
         self.risk = risk
         self.name = strategy_id or strategy.label()
-        self.execution = ExecutionEngine(broker, self.name, execution)
+        self.execution = ExecutionEngine(self.broker, self.name, config)
         self._stop = threading.Event()
         self._account: tuple[float, float] = (0.0, 0.0)
         self._positions: dict[str, PositionView] = {}
+        self._events: list[Event] = []
+        self._risk_seen = len(risk.events) if risk is not None else 0
         self.data = {s: SymbolData(s) for s in self.symbols}
         self.ctx = Context(self.data, lambda: self._account, self._position, self._open_orders)
         self._market = ContextMarket(self.ctx)
@@ -115,78 +143,147 @@ class LiveRunner:
         return orders if symbol is None else [o for o in orders if o.symbol == symbol]
 
     def stop(self) -> None:
-        """Finish the current bar, then stop (what SIGTERM does)."""
+        """Finish the current bar, then stop (what SIGTERM does).
+
+        A streaming feed is told to stop too (on its own thread: it may wait for its
+        stream), so a runner waiting for the next bar does not wait for ever.
+        """
         self._stop.set()
+        stop_feed = getattr(self.feed, "stop", None)
+        if callable(stop_feed):
+            threading.Thread(target=stop_feed, name="stop-feed", daemon=True).start()
 
     # -- start-up ------------------------------------------------------------------------
     def _restore(self) -> int:
-        """Replay the bars already seen, reconcile open orders, resend unfinished plans."""
+        """Replay what was decided, reconcile with the broker, finish what was not."""
         seen = self.state.bars()
-        replayed = 0
-        if seen:
-            times = sorted({t for f in seen.values() for t in f.index})
-            for t in times:
-                for sym in self.symbols:
-                    frame = seen.get(sym)
-                    if frame is not None and t in frame.index:
-                        row = frame.loc[t]
-                        self.data[sym].push(t.value, *map(float, row[list(_FIELDS)]))
-                self.ctx._advance(t.value)
-                self._decide(replay=True)
-                replayed += 1
+        decided = self.state.decided_through()
+        if decided is None:  # a new state file, or one of a runner without the mark
+            last = self.state.last_bar_ns()
+            decided = -1 if last is None else last
+            self.state.set_meta(decided_through=str(decided))
+        times = sorted({t for f in seen.values() for t in f.index})
+        replayed = [t for t in times if t.value <= decided]
+        for t in replayed:
+            for sym, frame in seen.items():
+                if sym in self.data and t in frame.index:
+                    row = frame.loc[t]
+                    self.data[sym].push(t.value, *map(float, row[list(_FIELDS)]))
+            self.ctx._advance(t.value)
+            self._decide(replay=True)
+        if replayed:
             log.info(
                 "replayed %d bars from %s",
-                replayed,
+                len(replayed),
                 self.state.path,
                 extra={"event": "restore", "strategy": self.name},
             )
-        for row in self.state.open_orders():
-            order = self.broker.get_order_by_client_id(row["client_order_id"])
-            if order is None:
-                continue  # never reached the broker: a pending plan below resends it
-            self._learn_order(order, row)
-        for time_ns in self.state.pending_decisions():
-            steps = _steps_from_json(self.state.decision(time_ns)[0])
+        pending = {
+            t: _steps_from_json(self.state.decision(t)[0]) for t in self.state.pending_decisions()
+        }
+        at_broker = self._reconcile(pending)
+        for time_ns, steps in pending.items():
             decision = pd.Timestamp(time_ns, tz="UTC")
+            todo = [
+                s
+                for s in steps
+                if not (isinstance(s, Submit) and s.request.client_order_id in at_broker)
+            ]
             log.warning(
-                "resending the unfinished plan of %s",
+                "finishing the unfinished plan of %s (%d of %d steps left)",
                 decision,
+                len(todo),
+                len(steps),
                 extra={"event": "resend_plan", "strategy": self.name},
             )
-            for order in self.execution.send(steps, decision=decision):
-                self.state.record_order(order)
+            self._send(todo, decision)
             self.state.finish_decision(time_ns)
-        return replayed
-
-    def _learn_order(self, order: Order, row: dict[str, Any]) -> None:
-        """Record ``order`` and any fill we missed (from its cumulative filled quantity)."""
-        known_qty = float(row.get("filled_quantity") or 0.0)
-        known_avg = float(row.get("average_price") or 0.0)
-        if order.filled_quantity > known_qty + 1e-12:
-            qty = order.filled_quantity - known_qty
-            price = (order.average_price * order.filled_quantity - known_avg * known_qty) / qty
-            fill = Fill(
-                order.id,
-                order.symbol,
-                order.side,
-                qty,
-                price,
-                0.0,
-                order.updated_at or order.created_at,
-                order.request.reason,
+        undecided = [t for t in times if t.value > decided]
+        for t in undecided:
+            group = [
+                Bar(sym, t, *map(float, frame.loc[t, list(_FIELDS)]))
+                for sym, frame in seen.items()
+                if t in frame.index
+            ]
+            log.warning(
+                "deciding bar %s, recorded before a restart but never decided",
+                t,
+                extra={"event": "late_decision", "strategy": self.name},
             )
-            if self.state.record_fill(
-                fill, order.client_order_id, f"{order.id}:{order.filled_quantity:.10g}"
-            ):
-                self.state.record_event(
-                    "missed_fill", {"order_id": order.id, "qty": qty, "price": price}, order.symbol
-                )
+            self._handle(group)
+        if times:
+            self.state.heartbeat(last_bar=times[-1].isoformat())
+        return len(replayed)
+
+    def _reconcile(self, pending: dict[int, list[Step]]) -> set[str]:
+        """Look up at the broker every order the state thinks open and every order of an
+        unfinished plan; record what it shows (fills included). Returns the ids it has."""
+        rows = {row["client_order_id"]: row for row in self.state.open_orders()}
+        for steps in pending.values():
+            for step in steps:
+                if isinstance(step, Submit) and step.request.client_order_id:
+                    rows.setdefault(step.request.client_order_id, {})
+        found: set[str] = set()
+        for cid in rows:
+            order = self.broker.get_order_by_client_id(cid)
+            if order is None:
+                continue  # never reached the broker: its plan (if unfinished) sends it
+            found.add(cid)
+            self._learn_order(order)
+        if rows:
+            log.info(
+                "reconciled %d order(s) with the broker, %d found",
+                len(rows),
+                len(found),
+                extra={"event": "reconcile_orders", "strategy": self.name},
+            )
+        return found
+
+    def _learn_order(self, order: Order, fill: Fill | None = None) -> None:
+        """Record ``order`` and whatever it filled that the fills table does not hold yet.
+
+        ``fill`` is the fill event that brought the news, if any; without one (or when
+        more is missing than it covers) the missing quantity is recorded as one fill at
+        the price that makes the order's average come out right.
+        """
+        known_qty, known_notional = self.state.filled(order.id)
+        missing = order.filled_quantity - known_qty
+        if missing > QTY_EPSILON * max(1.0, order.filled_quantity):
+            exact = fill is not None and abs(fill.quantity - missing) <= QTY_EPSILON * max(
+                1.0, missing
+            )
+            if not exact:
+                price = (order.average_price * order.filled_quantity - known_notional) / missing
+                fill = Fill(
+                    order.id, order.symbol, order.side, missing, price, 0.0,
+                    order.updated_at or order.created_at, order.request.reason,
+                )  # fmt: skip
+            assert fill is not None
+            key = f"{order.id}:{order.filled_quantity:.10g}"
+            if self.state.record_fill(fill, order.client_order_id, key):
+                self._log_fill(order, fill)
+                if not exact:
+                    self.state.record_event(
+                        "missed_fill",
+                        {"order_id": order.id, "qty": fill.quantity, "price": fill.price},
+                        order.symbol,
+                    )
         self.state.record_order(order)
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, *, max_bars: int | None = None, handle_signals: bool = False) -> RunSummary:
         if handle_signals:
             signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        try:
+            summary = self._run(max_bars)
+        except BaseException as exc:
+            self.state.set_meta(status="failed", stopped_by=f"error: {type(exc).__name__}")
+            raise
+        finally:
+            self._close_streams()
+        return summary
+
+    def _run(self, max_bars: int | None) -> RunSummary:
         try:
             self.strategy.init(self.ctx)
         except WorkbenchError:
@@ -207,36 +304,27 @@ class LiveRunner:
         bars = decisions = sent = 0
         stopped_by = "feed ended"
         for group in self.feed:
-            if last is not None and group and group[0].time.value <= last:
+            if not group or (last is not None and group[0].time.value <= last):
                 continue  # already handled before a restart
             if watchdog is not None:
                 watchdog.busy()
             self.state.record_bars(group)
-            self._sync()
-            for b in group:
-                self.data[b.symbol].push(b.time.value, b.open, b.high, b.low, b.close, b.volume)
-            now = group[0].time
-            self._snapshot(now)
-            self.ctx._advance(now.value)
-            steps = self._decide(replay=False)
-            if steps is not None:
+            last = group[0].time.value
+            n = self._handle(group)
+            if n is not None:
                 decisions += 1
-                self.state.record_decision(now.value, [_step_json(s) for s in steps])
-                for order in self.execution.send(steps, decision=now):
-                    self.state.record_order(order)
-                    sent += 1
-                self.state.finish_decision(now.value)
-            self.state.heartbeat(last_bar=now.isoformat())
+                sent += n
             if watchdog is not None:
                 watchdog.idle()
-            sd_notify(f"STATUS=last bar {now.isoformat()}")
+            sd_notify(f"STATUS=last bar {group[0].time.isoformat()}")
             bars += 1
             if self._stop.is_set():
-                stopped_by = "stop requested"
                 break
             if max_bars is not None and bars >= max_bars:
                 stopped_by = "max bars"
                 break
+        if self._stop.is_set():
+            stopped_by = "stop requested"
         sd_notify("STOPPING=1")
         if watchdog is not None:
             watchdog.stop()
@@ -245,7 +333,43 @@ class LiveRunner:
         log.info("stopped: %s", stopped_by, extra={"event": "stopped", "strategy": self.name})
         return RunSummary(bars, decisions, sent, stopped_by)
 
-    def _decide(self, *, replay: bool) -> list[Step] | None:
+    def _handle(self, group: list[Bar]) -> int | None:
+        """Steps 1-4 of the module docstring for a recorded bar; orders sent (None: no plan)."""
+        self._sync()
+        for b in group:
+            self.data[b.symbol].push(b.time.value, b.open, b.high, b.low, b.close, b.volume)
+        now = group[0].time
+        self._snapshot(now)
+        self.ctx._advance(now.value)
+        steps = self._decide(replay=False)
+        events, self._events = self._events, []
+        requests = [(s.request.client_order_id, s.request) for s in steps if isinstance(s, Submit)]
+        self.state.record_decision(now.value, [_step_json(s) for s in steps], requests, events)
+        sent = None
+        if steps:
+            sent = self._send(steps, now)
+            self.state.finish_decision(now.value)
+        self.state.heartbeat(last_bar=now.isoformat())
+        return sent
+
+    def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
+        orders = self.execution.send(steps, decision=decision)
+        for order in orders:
+            self._learn_order(order)
+        return len(orders)
+
+    def _close_streams(self) -> None:
+        """Close the feed's and the broker's streams (those that have one)."""
+        for name, obj, method in (("feed", self.feed, "stop"), ("broker", self.broker, "close")):
+            fn = getattr(obj, method, None)
+            if not callable(fn):
+                continue
+            try:
+                fn()
+            except Exception:  # closing must not hide why the runner stopped
+                log.exception("closing the %s failed", name)
+
+    def _decide(self, *, replay: bool) -> list[Step]:
         own: list[Intent] = []
         if self.risk is not None and not replay:
             own = self.risk.on_bar(self.ctx.time, self.broker, self._market)
@@ -259,12 +383,13 @@ class LiveRunner:
             ) from exc
         intents, self.ctx.intents = self.ctx.intents, []
         if replay:
-            return None
+            return []
         if self.risk is not None and intents:
             intents = self.risk.check(intents, self.ctx.time, self.broker, self._market)
+        self._collect_risk_events()
         intents = own + intents
         if not intents:
-            return None
+            return []
         is_stale = getattr(self.feed, "is_stale", None)
         if is_stale is not None and is_stale(pd.Timestamp.now(tz="UTC")):
             intents = self._exits_only(intents)
@@ -276,6 +401,16 @@ class LiveRunner:
             position=lambda s: self._position(s).quantity,
             equity=equity,
         )
+
+    def _collect_risk_events(self) -> None:
+        """The risk engine's new events, as the reconciliation reads them (kind ``risk``)."""
+        if self.risk is None:
+            return
+        for e in self.risk.events[self._risk_seen :]:
+            detail = {"bar_time": e.time.isoformat(), "rule": e.rule, "action": str(e.action),
+                      "reason": e.reason}  # fmt: skip
+            self._events.append(("risk", detail, e.symbol))
+        self._risk_seen = len(self.risk.events)
 
     def _exits_only(self, intents: list[Intent]) -> list[Intent]:
         """While the feed is stale, only cancels and orders that reduce a position pass."""
@@ -299,9 +434,7 @@ class LiveRunner:
                     extra={"event": "blocked_stale_feed", "strategy": self.name,
                            "symbol": intent.symbol, "reason": "stale_feed"},
                 )  # fmt: skip
-                self.state.record_event(
-                    "blocked_stale_feed", {"intent": repr(intent)}, intent.symbol
-                )
+                self._events.append(("blocked_stale_feed", {"intent": repr(intent)}, intent.symbol))
         return kept
 
     def _snapshot(self, now: pd.Timestamp) -> None:
@@ -319,33 +452,32 @@ class LiveRunner:
         """Learn order updates and fills from the broker; store each once."""
         updates: list[OrderUpdate] = self.broker.drain_updates()
         for update in updates:
-            order = update.order
             self.execution.on_update(update)
-            if update.fill is not None and update.event in (
-                UpdateEvent.FILL,
-                UpdateEvent.PARTIAL_FILL,
-            ):
-                key = f"{order.id}:{order.filled_quantity:.10g}"
-                self.state.record_fill(update.fill, order.client_order_id, key)
-                log.info(
-                    "fill %s %s %.6g @ %.6g",
-                    update.fill.side,
-                    order.symbol,
-                    update.fill.quantity,
-                    update.fill.price,
-                    extra={
-                        "event": "fill",
-                        "strategy": self.name,
-                        "order_id": order.id,
-                        "client_order_id": order.client_order_id,
-                        "symbol": order.symbol,
-                        "side": str(update.fill.side),
-                        "quantity": update.fill.quantity,
-                        "price": update.fill.price,
-                        "reason": f"signal={order.request.reason}",
-                    },
-                )
-            self.state.record_order(order)
+            fill = update.fill
+            if fill is not None and update.event in (UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL):
+                self._learn_order(update.order, fill)
+            else:
+                self.state.record_order(update.order)
+
+    def _log_fill(self, order: Order, fill: Fill) -> None:
+        log.info(
+            "fill %s %s %.6g @ %.6g",
+            fill.side,
+            order.symbol,
+            fill.quantity,
+            fill.price,
+            extra={
+                "event": "fill",
+                "strategy": self.name,
+                "order_id": order.id,
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "side": str(fill.side),
+                "quantity": fill.quantity,
+                "price": fill.price,
+                "reason": f"signal={order.request.reason}",
+            },
+        )
 
 
 _FIELDS = ("open", "high", "low", "close", "volume")

@@ -3,7 +3,9 @@
 ``--broker sim`` is the simulated broker (the backtest's venue and costs, in process);
 ``--broker alpaca`` is Alpaca (paper unless told otherwise), or the project's emulator
 with ``--alpaca-url``. ``--feed replay:SPEC`` replays stored bars; ``--feed alpaca``
-streams live bars. Everything after this module is the same whichever they are.
+streams live bars (``--bar-interval`` long), catching up over REST on the bars
+published while the runner was down. Everything after this module is the same
+whichever they are.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from workbench.brokers.alpaca import AlpacaBroker
 from workbench.brokers.alpaca_feed import AlpacaBarFeed
 from workbench.bundle import Bundle, load_bundle
 from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
+from workbench.execution.engine import ExecutionConfig, RetryPolicy
 from workbench.live.replay import ReplayFeed
+from workbench.live.resilience import CatchUpFeed, alpaca_history
 from workbench.live.runner import LiveRunner, SimulatedVenueFeed
 from workbench.live.state import StateStore
 from workbench.sim.broker import SimulatedBroker
@@ -34,6 +40,13 @@ class LiveOptions:
     speed: float = 0.0
     cash: float | None = None
     live: bool = False
+    log_file: str | None = None
+    #: The length of the streamed bars (staleness, and the catch-up's timeframe).
+    bar_interval: str = "1min"
+    #: Seconds before a request to Alpaca counts as failed (ambiguous: looked up).
+    alpaca_timeout: float = 10.0
+    #: First wait before retrying a failed broker request (doubled at each attempt).
+    retry_delay: float = 0.5
 
 
 def stream_urls(base: str) -> tuple[str, str]:
@@ -60,7 +73,10 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         if options.alpaca_url:
             trading_ws, _ = stream_urls(options.alpaca_url)
         broker = AlpacaBroker.from_env(
-            live=options.live, url=options.alpaca_url, stream_url=trading_ws
+            live=options.live,
+            url=options.alpaca_url,
+            stream_url=trading_ws,
+            timeout=options.alpaca_timeout,
         )
         broker.start_stream()
     else:
@@ -74,11 +90,15 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         if not symbols:
             raise ConfigError("the bundle names no symbols for the Alpaca feed")
         data_ws = stream_urls(options.alpaca_url)[1] if options.alpaca_url else None
-        feed = AlpacaBarFeed(
-            symbols,
-            os.environ.get("APCA_API_KEY_ID", ""),
-            os.environ.get("APCA_API_SECRET_KEY", ""),
-            url=data_ws,
+        key = os.environ.get("APCA_API_KEY_ID", "")
+        secret = os.environ.get("APCA_API_SECRET_KEY", "")
+        interval = _interval(options.bar_interval)
+        live = AlpacaBarFeed(symbols, key, secret, url=data_ws, interval=interval)
+        history = alpaca_history(
+            key, secret, url=options.alpaca_url, interval=interval, timeout=options.alpaca_timeout
+        )
+        feed = CatchUpFeed(
+            live, state, symbols, history, retry=RetryPolicy(base_delay=options.retry_delay)
         )
     else:
         raise ConfigError(
@@ -87,8 +107,24 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         )
     if isinstance(broker, SimulatedBroker):
         feed = SimulatedVenueFeed(feed, broker)
+    execution = ExecutionConfig(retry=RetryPolicy(base_delay=options.retry_delay))
     runner = LiveRunner(
-        strategy, symbols or [], broker, feed, state, strategy_id=bundle.manifest["name"]
-    )
+        strategy, symbols or [], broker, feed, state, execution=execution,
+        strategy_id=bundle.manifest["name"],
+    )  # fmt: skip
     state.set_meta(bundle=str(bundle.path), broker=options.broker, feed=options.feed)
+    if options.log_file:
+        state.set_meta(log_file=str(options.log_file))
     return runner, bundle
+
+
+def _interval(text: str) -> pd.Timedelta:
+    try:
+        interval = pd.Timedelta(text)
+    except ValueError:
+        interval = pd.NaT
+    if interval is pd.NaT or interval <= pd.Timedelta(0):
+        raise ConfigError(
+            f"--bar-interval {text!r} is not a length of time", hint="e.g. 1min, 5min, 1h or 1d"
+        )
+    return interval

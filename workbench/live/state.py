@@ -6,6 +6,11 @@ transaction: the bars it has seen, the intents of each decision, the orders it s
 heartbeat. After a crash the runner reads it back, asks the broker what happened
 meanwhile, and carries on: nothing is lost and nothing is sent twice.
 
+A decision is written in one transaction with the order requests it will send
+(client order id, decision bar), the risk events it caused and the meta key
+``decided_through`` (the last bar decided): a bar recorded after that mark was never
+decided, and is decided after a restart.
+
 Other parts keep their own tables in the same file (the risk engine's state, say).
 """
 
@@ -15,7 +20,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -147,12 +152,36 @@ class StateStore:
         row = self.conn.execute("SELECT MAX(time_ns) FROM bars").fetchone()
         return row[0]
 
-    def record_decision(self, time_ns: int, intents: list[dict[str, Any]]) -> None:
+    def record_decision(
+        self,
+        time_ns: int,
+        intents: list[dict[str, Any]],
+        requests: Sequence[tuple[str, Any]] = (),
+        events: Sequence[tuple[str, dict[str, Any], str | None]] = (),
+    ) -> None:
+        """Write a decision in one transaction: its plan, the orders it will send (client
+        order id, request), the events it caused, and "decided through" this bar."""
         with self.transaction() as db:
+            if intents:
+                db.execute(
+                    "INSERT OR IGNORE INTO decisions (time_ns, intents) VALUES (?, ?)",
+                    (time_ns, json.dumps(intents, default=str)),
+                )
+            for cid, request in requests:
+                self._insert_request(db, cid, request, time_ns)
+            for kind, detail, symbol in events:
+                self._insert_event(db, kind, detail, symbol)
             db.execute(
-                "INSERT OR IGNORE INTO decisions (time_ns, intents) VALUES (?, ?)",
-                (time_ns, json.dumps(intents, default=str)),
+                "INSERT INTO meta (key, value) VALUES ('decided_through', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), "
+                "CAST(excluded.value AS INTEGER))",
+                (str(time_ns),),
             )
+
+    def decided_through(self) -> int | None:
+        """The last bar whose decision is written (bars after it are still to decide)."""
+        value = self.get_meta("decided_through")
+        return None if value is None else int(value)
 
     def decision(self, time_ns: int) -> tuple[list[dict[str, Any]], bool] | None:
         row = self.conn.execute(
@@ -172,14 +201,20 @@ class StateStore:
     def record_order_request(self, cid: str, request: Any, decision_ns: int) -> None:
         """Written before the order is sent: a crash after this resubmits the same id."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO orders (client_order_id, symbol, side, quantity, notional, "
-                "type, limit_price, stop_price, tif, status, reason, decision_ns, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_new', ?, ?, ?)",
-                (cid, request.symbol, str(request.side), request.quantity, request.notional,
-                 str(request.type), request.limit_price, request.stop_price, str(request.tif),
-                 request.reason, decision_ns, _now()),
-            )  # fmt: skip
+            self._insert_request(db, cid, request, decision_ns)
+
+    @staticmethod
+    def _insert_request(db: sqlite3.Connection, cid: str, request: Any, decision_ns: int) -> None:
+        db.execute(
+            "INSERT INTO orders (client_order_id, symbol, side, quantity, notional, "
+            "type, limit_price, stop_price, tif, status, reason, decision_ns, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending_new', ?, ?, ?) "
+            "ON CONFLICT(client_order_id) DO UPDATE SET "
+            "decision_ns = COALESCE(decision_ns, excluded.decision_ns)",
+            (cid, request.symbol, str(request.side), request.quantity, request.notional,
+             str(request.type), request.limit_price, request.stop_price, str(request.tif),
+             request.reason, decision_ns, _now()),
+        )  # fmt: skip
 
     def record_order(self, order: Order) -> None:
         cid = order.client_order_id
@@ -204,6 +239,15 @@ class StateStore:
         )
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def filled(self, order_id: str) -> tuple[float, float]:
+        """Quantity and notional of the fills recorded for ``order_id``."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(quantity), 0), COALESCE(SUM(quantity * price), 0) FROM fills "
+            "WHERE order_id = ?",
+            (order_id,),
+        ).fetchone()
+        return float(row[0]), float(row[1])
 
     def record_fill(self, fill: Fill, client_order_id: str | None, key: str) -> bool:
         """Store a fill once (``key`` identifies it); True if it was new."""
@@ -240,10 +284,16 @@ class StateStore:
 
     def record_event(self, kind: str, detail: dict[str, Any], symbol: str | None = None) -> None:
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO events (at, kind, symbol, detail) VALUES (?, ?, ?, ?)",
-                (_now(), kind, symbol, json.dumps(detail, default=str)),
-            )
+            self._insert_event(db, kind, detail, symbol)
+
+    @staticmethod
+    def _insert_event(
+        db: sqlite3.Connection, kind: str, detail: dict[str, Any], symbol: str | None
+    ) -> None:
+        db.execute(
+            "INSERT INTO events (at, kind, symbol, detail) VALUES (?, ?, ?, ?)",
+            (_now(), kind, symbol, json.dumps(detail, default=str)),
+        )
 
     def events(self, kind: str | None = None) -> pd.DataFrame:
         query = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"

@@ -1,0 +1,263 @@
+"""What keeps a live run whole through broker trouble and restarts.
+
+- :class:`RetryingReads`: the broker with its reads (account, positions, order
+  lookups) retried on temporary errors; submissions and cancels are left to the
+  execution engine, which looks an order up by client order id before resending it.
+- :class:`CatchUpFeed`: Alpaca's market-data stream does not replay what a client
+  missed, so a runner that was down (killed, restarted by systemd) would lose the
+  bars published meanwhile, and their decisions. This feed starts the stream, waits
+  until it has subscribed, then fetches every bar after the last one the state file
+  holds over REST and hands those out first, then the stream's bars, each once. On
+  the very first start the run begins after the latest bar published at that moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time as _time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import pandas as pd
+import requests
+
+from workbench.broker import AccountSnapshot, Bar, Broker, OrderUpdate
+from workbench.errors import BrokerError, TransientBrokerError
+from workbench.execution.engine import RetryPolicy
+from workbench.live.state import StateStore
+from workbench.orders import Order, OrderRequest
+from workbench.portfolio import PositionView
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: How long the catch-up waits for the stream to subscribe before fetching bars.
+SUBSCRIBE_TIMEOUT = 15.0
+
+
+class RetryingReads:
+    """``broker`` with its reads retried on temporary errors (429, 5xx, timeouts).
+
+    Reads are idempotent, so retrying them is always safe; a runner that crashed on a
+    rate-limited ``get_account`` would only restart into the same storm. Submissions
+    and cancels pass through unchanged: the execution engine retries those itself,
+    looking an order up by client order id before sending it again.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        retry: RetryPolicy,
+        *,
+        sleep: Callable[[float], None] = _time.sleep,
+    ) -> None:
+        self.inner = broker
+        self.retry = retry
+        self._sleep = sleep
+        self._rng = random.Random()
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        for attempt in range(1, self.retry.max_attempts + 1):
+            try:
+                return fn()
+            except TransientBrokerError as exc:
+                if attempt == self.retry.max_attempts:
+                    raise
+                self._sleep(self.retry.delay(attempt, self._rng, exc.retry_after))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def get_account(self) -> AccountSnapshot:
+        return self._read(self.inner.get_account)
+
+    def get_positions(self) -> dict[str, PositionView]:
+        return self._read(self.inner.get_positions)
+
+    def get_open_orders(self) -> list[Order]:
+        return self._read(self.inner.get_open_orders)
+
+    def get_order(self, order_id: str) -> Order:
+        return self._read(lambda: self.inner.get_order(order_id))
+
+    def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+        return self._read(lambda: self.inner.get_order_by_client_id(client_order_id))
+
+    def submit_order(self, request: OrderRequest) -> Order:
+        return self.inner.submit_order(request)
+
+    def cancel_order(self, order_id: str) -> None:
+        self.inner.cancel_order(order_id)
+
+    def cancel_all_orders(self) -> None:
+        self.inner.cancel_all_orders()
+
+    def drain_updates(self) -> list[OrderUpdate]:
+        return self.inner.drain_updates()
+
+    def close(self) -> None:
+        """Close the broker's streams, if it has any."""
+        close = getattr(self.inner, "close", None)
+        if callable(close):
+            close()
+
+
+class CatchUpFeed:
+    """``live`` (an :class:`~workbench.brokers.alpaca_feed.AlpacaBarFeed`) without gaps.
+
+    ``history(symbols, after)`` returns the published bars after time ``after`` (a
+    UTC timestamp, or None for the latest bar of each symbol only); ``build_runner``
+    gives it Alpaca's REST bars endpoint through alpaca-py.
+    """
+
+    def __init__(
+        self,
+        live: Any,
+        state: StateStore,
+        symbols: Sequence[str],
+        history: Callable[[list[str], pd.Timestamp | None], list[Bar]],
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = _time.sleep,
+    ) -> None:
+        self.live = live
+        self.state = state
+        self.symbols = list(symbols)
+        self.history = history
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = random.Random()
+
+    def _fetch(self, after: pd.Timestamp | None) -> list[Bar]:
+        for attempt in range(1, self.retry.max_attempts + 1):
+            try:
+                return self.history(self.symbols, after)
+            except BrokerError as exc:
+                if attempt == self.retry.max_attempts or not isinstance(exc, TransientBrokerError):
+                    raise
+                self._sleep(self.retry.delay(attempt, self._rng, getattr(exc, "retry_after", None)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _start_after(self) -> int:
+        """Bars after this time (ns) are new to the run."""
+        last = self.state.last_bar_ns()
+        mark = self.state.get_meta("feed_after_ns")
+        if mark is None:
+            if last is None:  # the first start: begin after what is published now
+                latest = self._fetch(None)
+                mark = str(max((b.time.value for b in latest), default=-1))
+            else:  # a state file from before this mark existed
+                mark = str(last)
+            self.state.set_meta(feed_after_ns=mark)
+        return max(int(mark), -1 if last is None else last)
+
+    def _guarded(self, fn: Callable[[], T]) -> T | None:
+        """``fn()``, or None when the venue cannot say (then the run goes on without)."""
+        try:
+            return fn()
+        except BrokerError as exc:  # e.g. a timeframe the venue does not serve
+            log.error("cannot catch up on missed bars: %s", exc,
+                      extra={"event": "catch_up_failed", "reason": str(exc)})  # fmt: skip
+            return None
+
+    def __iter__(self) -> Iterator[list[Bar]]:
+        after = self._guarded(self._start_after)  # fixed before the stream delivers anything
+        self.live.start()
+        if not self.live.wait_subscribed(SUBSCRIBE_TIMEOUT):
+            log.warning(
+                "the market-data stream has not subscribed after %.0f s; catching up anyway",
+                SUBSCRIBE_TIMEOUT,
+                extra={"event": "feed_not_subscribed"},
+            )
+        missed: list[Bar] = []
+        if after is not None:
+            missed = self._guarded(lambda: self._fetch(pd.Timestamp(after, tz="UTC"))) or []
+        else:
+            last_ns = self.state.last_bar_ns()
+            after = -1 if last_ns is None else last_ns
+        groups: dict[int, list[Bar]] = {}
+        for bar in sorted(missed, key=lambda b: (b.time.value, self.symbols.index(b.symbol))):
+            if bar.time.value > after:
+                groups.setdefault(bar.time.value, []).append(bar)
+        if groups:
+            log.warning(
+                "catching up %d bar time(s) missed while the runner was down",
+                len(groups),
+                extra={"event": "catch_up"},
+            )
+        last = after
+        for t, group in sorted(groups.items()):
+            last = t
+            yield group
+        for group in self.live:
+            if group and group[0].time.value > last:
+                last = group[0].time.value
+                yield group
+
+    def is_stale(self, now: pd.Timestamp) -> bool:
+        return self.live.is_stale(now)
+
+    def stop(self) -> None:
+        self.live.stop()
+
+
+def alpaca_history(
+    key: str,
+    secret: str,
+    *,
+    url: str | None,
+    interval: pd.Timedelta,
+    feed: str = "iex",
+    timeout: float = 10.0,
+) -> Callable[[list[str], pd.Timestamp | None], list[Bar]]:
+    """The ``history`` of a :class:`CatchUpFeed` on Alpaca's REST bars (``url``: its base)."""
+    from alpaca.common.enums import Sort
+    from alpaca.common.exceptions import APIError
+    from alpaca.data.enums import DataFeed
+    from alpaca.data.historical import StockHistoricalDataClient
+    from alpaca.data.requests import StockBarsRequest
+    from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+
+    from workbench.brokers.alpaca import _map_api_error, _TimeoutSession
+
+    client = StockHistoricalDataClient(key, secret, url_override=url)
+    client._session = _TimeoutSession(timeout)  # retries are the caller's job
+    client._retry = 0
+    day, hour, minute = pd.Timedelta(days=1), pd.Timedelta(hours=1), pd.Timedelta(minutes=1)
+    if interval >= day:
+        timeframe = TimeFrame(1, TimeFrameUnit.Day)
+    elif interval >= hour and interval % hour == pd.Timedelta(0):
+        timeframe = TimeFrame(int(interval / hour), TimeFrameUnit.Hour)
+    else:
+        timeframe = TimeFrame(max(int(interval / minute), 1), TimeFrameUnit.Minute)
+    epoch = pd.Timestamp("1970-01-01", tz="UTC").to_pydatetime()
+
+    def request(symbols: list[str], **kw: Any) -> list[Bar]:
+        req = StockBarsRequest(
+            symbol_or_symbols=symbols, timeframe=timeframe, feed=DataFeed(feed), **kw
+        )
+        try:
+            data = client.get_stock_bars(req).data
+        except APIError as exc:
+            raise _map_api_error("get bars", exc) from None
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientBrokerError(f"get bars: no answer ({type(exc).__name__})") from None
+        return [
+            Bar(sym, _utc(b.timestamp), float(b.open), float(b.high), float(b.low),
+                float(b.close), float(b.volume))
+            for sym, rows in data.items() for b in rows
+        ]  # fmt: skip
+
+    def history(symbols: list[str], after: pd.Timestamp | None) -> list[Bar]:
+        if after is None:  # the latest bar of each symbol
+            out: list[Bar] = []
+            for sym in symbols:
+                out += request([sym], start=epoch, limit=1, sort=Sort.DESC)
+            return out
+        start = max(after + pd.Timedelta(1, "us"), pd.Timestamp(epoch)).floor("us")
+        return request(symbols, start=start.to_pydatetime())
+
+    return history
+
+
+def _utc(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
