@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-bars", type=int, help="stop after this many new bars")
     p.add_argument("--log-file", help="JSON-lines log file (rotated)")
     p.add_argument(
-        "--bar-interval", default="1min", help="length of the streamed bars (1min, 1h, 1d)"
+        "--bar-interval", default="1min", help="length of the streamed bars (1min, 1h, 1D)"
     )
     p.add_argument(
         "--alpaca-timeout", type=float, default=10.0, help="seconds before a request fails"

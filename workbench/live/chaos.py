@@ -140,7 +140,7 @@ class RunnerProcess:
             sys.executable, "-m", "workbench.cli.main", "live", "--bundle", str(bundle.path),
             "--broker", "alpaca", "--feed", "alpaca", "--alpaca-url", emu.base_url,
             "--state", str(self.state), "--log-file", str(root / "live.jsonl"),
-            "--bar-interval", "1d", "--alpaca-timeout", str(ALPACA_TIMEOUT),
+            "--bar-interval", "1D", "--alpaca-timeout", str(ALPACA_TIMEOUT),
             "--retry-delay", str(RETRY_DELAY),
         ]  # fmt: skip
         self.env = {**os.environ, "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,

@@ -125,6 +125,6 @@ def _interval(text: str) -> pd.Timedelta:
         interval = pd.NaT
     if interval is pd.NaT or interval <= pd.Timedelta(0):
         raise ConfigError(
-            f"--bar-interval {text!r} is not a length of time", hint="e.g. 1min, 5min, 1h or 1d"
+            f"--bar-interval {text!r} is not a length of time", hint="e.g. 1min, 5min, 1h or 1D"
         )
     return interval
