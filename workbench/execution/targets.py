@@ -7,6 +7,11 @@ spend, fees included) that the broker resolves into a quantity at the fill price
 "all in" spends exactly the available cash whatever the next open is. Reducing or
 closing is sent as a quantity (the whole position when the target is zero). Going
 from long to short (or back) is a closing order followed by an opening one.
+
+Notional orders, and quantity orders for a fractional quantity, are DAY orders: Alpaca
+accepts fractional and notional orders only as DAY orders (so a position opened by a
+notional order can be closed at all). Whole quantities keep the default, GTC, so the
+rest of a volume-capped order fills on later bars.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ def orders_for_target(
         if abs(delta) * price <= MIN_CHANGE * max(abs(equity), 1.0):
             return []
         side = Side.BUY if delta > 0 else Side.SELL
-        return [OrderRequest(sym, side, quantity=abs(delta), reason=reason)]
+        return [_quantity_order(sym, side, abs(delta), reason)]
 
     desired = intent.notional if intent.notional is not None else intent.percent * equity
     current = position * price
@@ -47,7 +52,7 @@ def orders_for_target(
         # close what is held (the whole quantity, so nothing is left over)
         side = Side.SELL if position > 0 else Side.BUY
         if position != 0:
-            orders.append(OrderRequest(sym, side, quantity=abs(position), reason=reason))
+            orders.append(_quantity_order(sym, side, abs(position), reason))
         current = 0.0
     if desired == 0:
         return orders
@@ -64,5 +69,12 @@ def orders_for_target(
             qty = (qty // lot_size) * lot_size
         if qty > 0:
             opposite = Side.SELL if side is Side.BUY else Side.BUY
-            orders.append(OrderRequest(sym, opposite, quantity=qty, reason=reason))
+            orders.append(_quantity_order(sym, opposite, qty, reason))
     return orders
+
+
+def _quantity_order(symbol: str, side: Side, quantity: float, reason: str) -> OrderRequest:
+    """A market order for ``quantity``: DAY if the quantity is fractional (Alpaca's rule)."""
+    whole = float(quantity).is_integer()
+    tif = TimeInForce.GTC if whole else TimeInForce.DAY
+    return OrderRequest(symbol, side, quantity=quantity, tif=tif, reason=reason)

@@ -97,3 +97,26 @@ def test_a_persistent_outage_puts_the_symbol_in_error(emu) -> None:
     engine.reset("AAA")
     assert engine.submit(buy(), decision=DECISION + pd.Timedelta(days=1)) is not None
     assert len(orders_at(emu)) == 1
+
+
+def test_a_position_opened_by_a_notional_order_can_be_closed(emu) -> None:
+    """A percent target opens a fractional position; the target 0 that closes it is a
+    fractional quantity order, which Alpaca accepts only as a DAY order."""
+    from workbench.execution.targets import orders_for_target
+    from workbench.intents import TargetIntent
+
+    engine = engine_for(emu)
+    broker = engine.broker
+    open_ = TargetIntent("AAA", DECISION, percent=0.33337, reason="IN")
+    price = 100.0
+    for request in orders_for_target(open_, position=0.0, price=price, equity=100_000.0):
+        assert engine.submit(request, decision=DECISION) is not None
+    emu.step()
+    held = broker.get_positions()["AAA"].quantity
+    assert held > 0 and not float(held).is_integer()
+    close = TargetIntent("AAA", DECISION + pd.Timedelta(days=1), percent=0.0, reason="OUT")
+    for request in orders_for_target(close, position=held, price=price, equity=100_000.0):
+        order = engine.submit(request, decision=DECISION + pd.Timedelta(days=1))
+        assert order is not None and str(order.status) != "rejected"
+    emu.step()
+    assert "AAA" not in broker.get_positions() or broker.get_positions()["AAA"].quantity == 0

@@ -45,3 +45,21 @@ def test_reason_travels_with_every_order() -> None:
     intent = TargetIntent("X", T, percent=-1.0, reason="FLIP")
     orders = orders_for_target(intent, position=5, price=10.0, equity=1_000.0)
     assert [o.reason for o in orders] == ["FLIP", "FLIP"]
+
+
+@pytest.mark.parametrize(
+    ("position", "target", "tifs"),
+    [
+        (0, {"percent": 1.0}, ["day"]),  # notional: DAY
+        (12.5, {"percent": 0.0}, ["day"]),  # closing a fractional position: DAY
+        (12.0, {"percent": 0.0}, ["gtc"]),  # whole shares: GTC, the rest may fill later
+        (10, {"quantity": 2.5}, ["day"]),
+        (10, {"quantity": 4.0}, ["gtc"]),
+        (7.25, {"percent": -0.5}, ["day", "day"]),
+    ],
+)
+def test_fractional_and_notional_orders_are_day_orders(position, target, tifs) -> None:
+    """Alpaca accepts fractional and notional orders only as DAY orders."""
+    intent = TargetIntent("X", T, reason="R", **target)
+    orders = orders_for_target(intent, position=position, price=100.0, equity=10_000.0)
+    assert [str(o.tif) for o in orders] == tifs
