@@ -73,7 +73,8 @@ def _add(total: ChaosReport, r: ChaosReport) -> None:
     total.sent_unrecorded += r.sent_unrecorded
     total.self_exits += r.self_exits
     total.restart_seconds += r.restart_seconds
-    total.bar_seconds += r.bar_seconds
+    for kind, seconds in r.bar_seconds.items():
+        total.bar_seconds[kind] += seconds
     total.orders += r.orders
     total.fills += r.fills
     total.duplicates += r.duplicates

@@ -235,7 +235,10 @@ class ChaosReport:
     self_exits: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     restart_seconds: list[float] = field(default_factory=list)
-    bar_seconds: list[float] = field(default_factory=list)  # bars without a kill
+    #: Time the runner took for a bar without a kill, for bars with and without orders.
+    bar_seconds: dict[str, list[float]] = field(
+        default_factory=lambda: {"trading": [], "quiet": []}
+    )
     orders: int = 0
     fills: int = 0
     duplicates: int = 0
@@ -256,8 +259,9 @@ class ChaosReport:
             f"orders {self.orders}, fills {self.fills}, duplicates found {self.duplicates}, "
             f"violations {len(self.violations)}",
             f"restart to caught-up: mean {self.mean_restart:.2f} s, "
-            f"max {max(self.restart_seconds, default=0.0):.2f} s; a bar without a kill: "
-            f"median {_median(self.bar_seconds) * 1000:.0f} ms",
+            f"max {max(self.restart_seconds, default=0.0):.2f} s; a bar (median): "
+            f"{_median(self.bar_seconds['trading']) * 1000:.0f} ms with orders, "
+            f"{_median(self.bar_seconds['quiet']) * 1000:.0f} ms without",
             f"kills sent-but-unrecorded (order at the venue, not yet in the state): "
             f"{self.sent_unrecorded}",
             "kills by phase: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.phases.items())),
@@ -266,6 +270,19 @@ class ChaosReport:
             out.append("faults: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.faults.items())))
         out += [f"VIOLATION: {v}" for v in self.violations]
         return out
+
+
+#: Whether the runner planned orders on the n-th bar it recorded (0-based offset).
+_PLANNED = (
+    "SELECT 1 FROM decisions WHERE time_ns = "
+    "(SELECT time_ns FROM bars ORDER BY time_ns LIMIT 1 OFFSET ?)"
+)
+
+
+def _bar_of(bars: pd.DataFrame, stamp: str) -> int:
+    """The 1-based number of the bar whose session stamp is ``stamp``."""
+    day = pd.Timestamp(stamp[:8], tz="UTC")
+    return int(bars.index.searchsorted(day)) + 1
 
 
 def _median(values: list[float]) -> float:
@@ -281,7 +298,9 @@ class ChaosConfig:
     seed: int = 0
     #: A kill comes at a uniformly random moment within this multiple of the typical
     #: time the runner takes for a bar, after the bar is published.
-    spread: float = 1.2
+    spread: float = 0.9
+    #: Share of the kills aimed at bars where the reference run trades.
+    trading_share: float = 0.6
     #: Share of the kills aimed at a runner that is still starting.
     startup_share: float = 0.15
     #: Chance that a bar comes with a fault (``faults`` only).
@@ -298,7 +317,14 @@ def run_chaos(root: Path, config: ChaosConfig) -> ChaosReport:
     bars = chaos_bars(config.bars)
     bundle = write_chaos_bundle(root)
     t0 = time.monotonic()
-    kills_at = Counter(rng.randint(1, config.bars) for _ in range(config.kills))
+    # most kills aim at bars where the strategy trades: the runner is then writing a
+    # plan and sending orders for a while; the others at any bar
+    trading = sorted({_bar_of(bars, stamp) for _, _, stamp in reference_orders(bars)})
+    kills_at = Counter(
+        rng.choice(trading) if trading and rng.random() < config.trading_share
+        else rng.randint(1, config.bars)
+        for _ in range(config.kills)
+    )  # fmt: skip
     with chaos_emulator(bars) as emu:
         runner = RunnerProcess(bundle, emu, root)
         runner.start()
@@ -317,7 +343,8 @@ def run_chaos(root: Path, config: ChaosConfig) -> ChaosReport:
                     _kill_and_restart(emu, runner, n, rng, config, report)
                 _wait_finished(runner, n, config.timeout, report)
                 if not kills_at[n]:
-                    report.bar_seconds.append(time.monotonic() - stepped)
+                    kind = "trading" if _query(runner.state, _PLANNED, (n - 1,)) else "quiet"
+                    report.bar_seconds[kind].append(time.monotonic() - stepped)
             report.exit_code = runner.terminate()
             if report.exit_code != 0:
                 report.violations.append(f"the runner exited with {report.exit_code} on SIGTERM")
@@ -343,7 +370,8 @@ def _kill_and_restart(
         runner.start()
         time.sleep(rng.uniform(0.3, 1.5))
     else:  # somewhere in the bar: recording, deciding, writing the plan, sending
-        typical = _median(report.bar_seconds[-21:]) or 0.1
+        planned = _query(runner.state, _PLANNED, (n - 1,))
+        typical = _median(report.bar_seconds["trading" if planned else "quiet"][-21:]) or 0.1
         time.sleep(rng.uniform(0.0, config.spread * typical))
     before = {o["client_order_id"] for o in emu.state()["orders"]}
     runner.kill()

@@ -353,9 +353,21 @@ class LiveRunner:
         return sent
 
     def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
+        """Send a plan and record what the broker accepted; an order it refused (or that
+        failed for good) is looked up once, and marked rejected when it is not there."""
         orders = self.execution.send(steps, decision=decision)
         for order in orders:
             self._learn_order(order)
+        accepted = {o.client_order_id for o in orders}
+        for step in steps:
+            cid = step.request.client_order_id if isinstance(step, Submit) else None
+            if cid is None or cid in accepted:
+                continue
+            order = self.broker.get_order_by_client_id(cid)
+            if order is None:
+                self.state.set_order_status(cid, "rejected")
+            else:
+                self._learn_order(order)
         return len(orders)
 
     def _close_streams(self) -> None:

@@ -232,6 +232,13 @@ class StateStore:
         with self.transaction() as db:
             db.execute(_UPSERT_ORDER, row)
 
+    def set_order_status(self, cid: str, status: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE orders SET status = ?, updated_at = ? WHERE client_order_id = ?",
+                (status, _now(), cid),
+            )
+
     def open_orders(self) -> list[dict[str, Any]]:
         cur = self.conn.execute(
             "SELECT * FROM orders WHERE status NOT IN "
