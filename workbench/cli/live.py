@@ -33,6 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--retry-delay", type=float, default=0.5, help="first backoff of broker retries (seconds)"
     )
+    p.add_argument(
+        "--pennies",
+        type=float,
+        metavar="DOLLARS",
+        help="real pennies: trade the bundle's capital as DOLLARS of real money (every order "
+        "scaled by DOLLARS / capital, at least the broker's minimum), so every path runs for "
+        "pennies while strategy, risk and execution see the full-size account",
+    )
     p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(handler=run)
 
@@ -71,12 +79,13 @@ def run(args: argparse.Namespace) -> int:
         bar_interval=args.bar_interval,
         alpaca_timeout=args.alpaca_timeout,
         retry_delay=args.retry_delay,
+        pennies=args.pennies,
     )
     runner, bundle = build_runner(options)
     summary = runner.run(max_bars=args.max_bars, handle_signals=True)
     print(
         f"{bundle.manifest['name']} v{bundle.manifest['version']}: {summary.bars} bars, "
         f"{summary.decisions} decisions, {summary.orders_sent} orders ({summary.stopped_by}); "
-        f"state in {args.state}"
+        f"state in {args.state}" + (f" (real pennies: ${args.pennies:g})" if args.pennies else "")
     )
     return 0

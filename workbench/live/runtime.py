@@ -4,7 +4,9 @@
 ``--broker alpaca`` is Alpaca (paper unless told otherwise), or the project's emulator
 with ``--alpaca-url``. ``--feed replay:SPEC`` replays stored bars; ``--feed alpaca``
 streams live bars (``--bar-interval`` long), catching up over REST on the bars
-published while the runner was down. Everything after this module is the same
+published while the runner was down. ``--pennies DOLLARS`` wraps the broker in a
+:class:`~workbench.live.pennies.ScaledBroker`: real orders that small, a virtual
+account of the bundle's capital above it. Everything after this module is the same
 whichever they are.
 """
 
@@ -22,6 +24,7 @@ from workbench.bundle import Bundle, load_bundle
 from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
 from workbench.execution.engine import ExecutionConfig, RetryPolicy
+from workbench.live.pennies import apply_pennies, check_pennies
 from workbench.live.replay import ReplayFeed
 from workbench.live.resilience import CatchUpFeed, alpaca_history
 from workbench.live.runner import LiveRunner, SimulatedVenueFeed
@@ -47,6 +50,9 @@ class LiveOptions:
     alpaca_timeout: float = 10.0
     #: First wait before retrying a failed broker request (doubled at each attempt).
     retry_delay: float = 0.5
+    #: Real pennies: the bundle's capital is traded as this many real dollars, every order
+    #: scaled down by ``pennies / capital`` (:mod:`workbench.live.pennies`); None: full size.
+    pennies: float | None = None
 
 
 def stream_urls(base: str) -> tuple[str, str]:
@@ -62,9 +68,12 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     settings: dict[str, Any] = bundle.manifest.get("backtest") or {}
     symbols = list((bundle.manifest.get("data") or {}).get("symbols") or {}) or None
     state = StateStore(options.state)
+    capital = float(settings.get("cash", 100_000.0))
+    if options.pennies is not None:
+        check_pennies(options.pennies, capital)
     if options.broker == "sim":
-        broker: Any = SimulatedBroker(
-            options.cash or float(settings.get("cash", 100_000.0)),
+        broker: Any = SimulatedBroker(  # with pennies it stands for a real account of that much
+            options.cash or options.pennies or capital,
             commission=Commission.parse(settings.get("commission")),
             slippage=Slippage.parse(settings.get("slippage")),
         )
@@ -106,10 +115,11 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
             hint="use replay:SPEC (e.g. replay:sample:SPX) or alpaca",
         )
     if isinstance(broker, SimulatedBroker):
-        feed = SimulatedVenueFeed(feed, broker)
+        feed = SimulatedVenueFeed(feed, broker)  # the venue itself, at its real size
+    venue = apply_pennies(broker, state, options.pennies, capital)
     execution = ExecutionConfig(retry=RetryPolicy(base_delay=options.retry_delay))
     runner = LiveRunner(
-        strategy, symbols or [], broker, feed, state, execution=execution,
+        strategy, symbols or [], venue, feed, state, execution=execution,
         strategy_id=bundle.manifest["name"],
     )  # fmt: skip
     state.set_meta(bundle=str(bundle.path), broker=options.broker, feed=options.feed)
