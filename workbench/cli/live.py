@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--live-trading", action="store_true", help="real money (default: paper)")
     p.add_argument("--speed", type=float, default=0.0, help="replay bars per second (0: no pause)")
     p.add_argument("--cash", type=float, help="starting cash of the simulated broker")
+    p.add_argument("--start", help="first bar of a replay:SPEC feed (e.g. 2007-01-01)")
+    p.add_argument("--end", help="last bar of a replay:SPEC feed (inclusive)")
     p.add_argument("--max-bars", type=int, help="stop after this many new bars")
     p.add_argument("--log-file", help="JSON-lines log file (rotated)")
     p.add_argument(
@@ -73,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         state=args.state,
         alpaca_url=args.alpaca_url,
         speed=args.speed,
+        start=args.start,
+        end=args.end,
         cash=args.cash,
         live=args.live_trading,
         log_file=args.log_file,

@@ -29,6 +29,7 @@ from workbench.live.replay import ReplayFeed
 from workbench.live.resilience import CatchUpFeed, alpaca_history
 from workbench.live.runner import LiveRunner, SimulatedVenueFeed
 from workbench.live.state import StateStore
+from workbench.risk import RiskConfig, RiskEngine, SQLiteRiskStore
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage
 
@@ -53,6 +54,9 @@ class LiveOptions:
     #: Real pennies: the bundle's capital is traded as this many real dollars, every order
     #: scaled down by ``pennies / capital`` (:mod:`workbench.live.pennies`); None: full size.
     pennies: float | None = None
+    #: The replayed range of a ``replay:`` feed (inclusive; strings or Timestamps, UTC).
+    start: Any = None
+    end: Any = None
 
 
 def stream_urls(base: str) -> tuple[str, str]:
@@ -92,7 +96,7 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         raise ConfigError(f"--broker {options.broker!r} is not known", hint="use sim or alpaca")
 
     if options.feed.startswith("replay:"):
-        bars = load_symbols(options.feed.removeprefix("replay:"))
+        bars = load_symbols(options.feed.removeprefix("replay:"), options.start, options.end)
         symbols = list(bars)
         feed: Any = ReplayFeed(bars, speed=options.speed)
     elif options.feed == "alpaca":
@@ -120,12 +124,22 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     execution = ExecutionConfig(retry=RetryPolicy(base_delay=options.retry_delay))
     runner = LiveRunner(
         strategy, symbols or [], venue, feed, state, execution=execution,
-        strategy_id=bundle.manifest["name"],
+        risk=risk_engine(bundle, state), strategy_id=bundle.manifest["name"],
     )  # fmt: skip
     state.set_meta(bundle=str(bundle.path), broker=options.broker, feed=options.feed)
     if options.log_file:
         state.set_meta(log_file=str(options.log_file))
     return runner, bundle
+
+
+def risk_engine(bundle: Bundle, state: StateStore) -> RiskEngine:
+    """The bundle's risk rules, with their state (peak, halt, day) in the run's state file.
+
+    Always an engine, even for a bundle without risk rules: the kill switch (``workbench
+    risk kill``, the dashboard's button) halts the run through it.
+    """
+    config = RiskConfig.coerce(bundle.manifest.get("risk") or {})
+    return RiskEngine(config, SQLiteRiskStore(state.path))
 
 
 def _interval(text: str) -> pd.Timedelta:
