@@ -82,7 +82,7 @@ class ScaledBroker:
 
     # -- sizes -------------------------------------------------------------------------
     def _virtual(self, real: float) -> float:
-        """A real quantity as a virtual one (rounded at the precision it can carry)."""
+        """A real size (quantity or notional) as a virtual one, at the precision it can carry."""
         return round(real / self.scale, self.decimals)
 
     def _virtual_or_none(self, real: float | None) -> float | None:
@@ -198,9 +198,7 @@ class ScaledBroker:
         request = dataclasses.replace(
             asked or real,
             quantity=self._virtual_or_none(real.quantity),
-            notional=None
-            if real.notional is None
-            else round(real.notional / self.scale, self.decimals),
+            notional=self._virtual_or_none(real.notional),
         )
         return dataclasses.replace(
             order,
