@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "scaled by DOLLARS / capital, at least the broker's minimum), so every path runs for "
         "pennies while strategy, risk and execution see the full-size account",
     )
+    p.add_argument(
+        "--reconcile-daily",
+        action="store_true",
+        help="after each UTC day, reconcile it against the backtest of its bars and log the "
+        "verdict (report in reconcile/<day>/ beside the state file)",
+    )
     p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(handler=run)
 
@@ -76,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         alpaca_url=args.alpaca_url,
         speed=args.speed,
         start=args.start,
+        reconcile_daily=args.reconcile_daily,
         end=args.end,
         cash=args.cash,
         live=args.live_trading,

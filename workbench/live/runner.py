@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -59,7 +59,7 @@ from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
 from workbench.orders import Fill, Order, OrderRequest, OrderType, Side, TimeInForce
 from workbench.portfolio import PositionView
 from workbench.risk import ContextMarket, RiskEngine
-from workbench.sim.broker import SimulatedBroker
+from workbench.sim.broker import NS_PER_DAY, SimulatedBroker
 from workbench.strategy import Strategy
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,12 @@ class LiveRunner:
         execution: ExecutionConfig | None = None,
         risk: RiskEngine | None = None,
         strategy_id: str | None = None,
+        on_day_end: Callable[[pd.Timestamp], object] | None = None,
     ) -> None:
+        """``on_day_end(day)`` runs once a bar of a later UTC day has been handled (the
+        daily reconciliation, say); it must not raise, and an error in it is only logged."""
         self.strategy = strategy
+        self.on_day_end = on_day_end
         self.symbols = list(symbols)
         config = execution or ExecutionConfig()
         self.broker = RetryingReads(broker, config.retry)
@@ -309,11 +313,13 @@ class LiveRunner:
             if watchdog is not None:
                 watchdog.busy()
             self.state.record_bars(group)
-            last = group[0].time.value
+            previous, last = last, group[0].time.value
             n = self._handle(group)
             if n is not None:
                 decisions += 1
                 sent += n
+            if previous is not None and previous // NS_PER_DAY < last // NS_PER_DAY:
+                self._day_ended(pd.Timestamp(previous, tz="UTC").normalize())
             if watchdog is not None:
                 watchdog.idle()
             sd_notify(f"STATUS=last bar {group[0].time.isoformat()}")
@@ -332,6 +338,17 @@ class LiveRunner:
         self.state.set_meta(status="stopped", stopped_by=stopped_by)
         log.info("stopped: %s", stopped_by, extra={"event": "stopped", "strategy": self.name})
         return RunSummary(bars, decisions, sent, stopped_by)
+
+    def _day_ended(self, day: pd.Timestamp) -> None:
+        if self.on_day_end is None:
+            return
+        try:
+            self.on_day_end(day)
+        except Exception:  # a report must never stop the trading
+            log.exception(
+                "end-of-day task for %s failed", day.date(),
+                extra={"event": "day_end", "strategy": self.name},
+            )  # fmt: skip
 
     def _handle(self, group: list[Bar]) -> int | None:
         """Steps 1-4 of the module docstring for a recorded bar; orders sent (None: no plan)."""

@@ -13,6 +13,7 @@ whichever they are.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,9 @@ class LiveOptions:
     #: Real pennies: the bundle's capital is traded as this many real dollars, every order
     #: scaled down by ``pennies / capital`` (:mod:`workbench.live.pennies`); None: full size.
     pennies: float | None = None
+    #: Reconcile each finished UTC day against the backtest of its bars and log the verdict
+    #: (the report goes to ``reconcile/<day>/`` beside the state file).
+    reconcile_daily: bool = False
     #: The replayed range of a ``replay:`` feed (inclusive; strings or Timestamps, UTC).
     start: Any = None
     end: Any = None
@@ -125,6 +129,7 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     runner = LiveRunner(
         strategy, symbols or [], venue, feed, state, execution=execution,
         risk=risk_engine(bundle, state), strategy_id=bundle.manifest["name"],
+        on_day_end=_daily_reconciliation(state) if options.reconcile_daily else None,
     )  # fmt: skip
     state.set_meta(bundle=str(bundle.path), broker=options.broker, feed=options.feed)
     if options.log_file:
@@ -140,6 +145,12 @@ def risk_engine(bundle: Bundle, state: StateStore) -> RiskEngine:
     """
     config = RiskConfig.coerce(bundle.manifest.get("risk") or {})
     return RiskEngine(config, SQLiteRiskStore(state.path))
+
+
+def _daily_reconciliation(state: StateStore) -> Callable[[pd.Timestamp], object]:
+    from workbench.live.reconcile import reconcile_daily
+
+    return lambda day: reconcile_daily(state.path, day=day)
 
 
 def _interval(text: str) -> pd.Timedelta:

@@ -13,6 +13,7 @@ from workbench import backtest, load_bars
 from workbench.bundle import write_bundle
 from workbench.dashboard.control import halt
 from workbench.live.runtime import LiveOptions, build_runner
+from workbench.live.status import read_status
 from workbench.risk import SQLiteRiskStore, TradingState
 from workbench.strategy import make_strategy
 
@@ -76,3 +77,5 @@ def test_an_outside_kill_switch_halts_and_flattens_the_run(tmp_path) -> None:
     with SQLiteRiskStore(state) as store:
         s = store.load()
     assert s.trading is TradingState.HALTED and s.rule == "kill_switch"
+    status = read_status(state)
+    assert status["risk_state"] == "HALTED" and "pressed in a test" in status["risk_reason"]

@@ -39,7 +39,7 @@ def read_state(path: Path, until: pd.Timestamp | None) -> LiveRun:
         raise ConfigError(f"no state file at {path}", hint="pass --state with the run's file")
     store = StateStore(path)
     try:
-        keys = ("bundle", "strategy", "broker", "feed", "started_at", "status")
+        keys = ("bundle", "strategy", "broker", "feed", "started_at", "status", "pennies", "scale")
         meta = {k: v for k in keys if (v := store.get_meta(k)) is not None}
         bars, orders, fills = store.bars(), store.orders(), store.fills()
         equity, events = store.equity_curve(), store.events()
@@ -65,7 +65,11 @@ def read_state(path: Path, until: pd.Timestamp | None) -> LiveRun:
         later = all_times[all_times > until]
         bars = {s: f.loc[:until] for s, f in bars.items() if not f.loc[:until].empty}
         equity = equity.loc[:until]
-        orders = orders[orders["decision_ns"].fillna(0) <= until.value]
+        last = max(f.index[-1] for f in bars.values()) if bars else until
+        # the run went on: an order decided on the window's last bar fills after the window
+        # (the backtest of the window cannot fill it either), so it belongs to the next one
+        cut = last.value if len(later) else until.value + 1
+        orders = orders[orders["decision_ns"].fillna(0) < cut]
         fill_times = pd.to_datetime(fills["time"], utc=True, format="ISO8601")
         fills = fills[fill_times < later[0]] if len(later) else fills
     return LiveRun(meta, bars, orders.reset_index(drop=True), fills.reset_index(drop=True),

@@ -96,7 +96,8 @@ def _fills_plot(rec: Reconciliation) -> bytes:
             ("entry_price_bps", "entry", -0.2),
             ("exit_price_bps", "exit", 0.2),
         ):
-            y = pd.to_numeric(t.get(col), errors="coerce").to_numpy(dtype=float)
+            y = pd.to_numeric(t[col], errors="coerce") if col in t else pd.Series(np.nan, t.index)
+            y = y.to_numpy(dtype=float)
             left.bar(x + off, np.nan_to_num(y), width=0.4, label=label)
         left.axhline(rec.summary["tolerances"]["price_bps"], color="#cf222e", ls=":", lw=1)
         left.axhline(-rec.summary["tolerances"]["price_bps"], color="#cf222e", ls=":", lw=1)

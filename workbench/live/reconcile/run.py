@@ -36,6 +36,9 @@ from workbench.sim.costs import Commission, Slippage
 
 log = logging.getLogger(__name__)
 
+#: What the report says about the live run, from its state file's meta.
+RUN_KEYS = ("strategy", "broker", "feed", "started_at", "status", "pennies", "scale")
+
 
 def _replay(bundle: Bundle, live: LiveRun) -> tuple[BacktestResult, list[str]]:
     """The backtest over the live bars, with the bundle's settings and the live start equity."""
@@ -147,8 +150,7 @@ def reconcile(
         "costs": {"commission": asdict(commission),
                   "slippage": asdict(Slippage.parse(settings.get("slippage")))},
         "risk": promoted.manifest.get("risk") or None,
-        "run": {k: live.meta.get(k)
-                for k in ("strategy", "broker", "feed", "started_at", "status")},
+        "run": {k: live.meta.get(k) for k in RUN_KEYS},
         "tolerances": asdict(tol),
         "until": None if cut is None else cut.isoformat(),
         "notes": notes,

@@ -1,0 +1,53 @@
+"""``workbench live --reconcile-daily``: after each finished UTC day the runner reconciles
+that day against the backtest of its bars, writes the report and logs the verdict."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+
+from workbench.bundle import write_bundle
+from workbench.live.runtime import LiveOptions, build_runner
+from workbench.strategy import make_strategy
+
+FEED = "replay:synthetic:SYN?bars=96&freq=1h&seed=3"  # four UTC days of hourly bars
+
+
+def test_each_finished_day_is_reconciled_and_its_verdict_logged(tmp_path, caplog) -> None:
+    bundle = write_bundle(
+        tmp_path / "promoted", make_strategy("ma_crossover", {"fast": 3, "slow": 8}),
+        data={"spec": "synthetic:SYN", "symbols": {"SYN": {}}}, gates=[], metrics={}, risk=None,
+        report="# test\n", backtest={"cash": 100_000.0, "commission": None, "slippage": None},
+    )  # fmt: skip
+    state = tmp_path / "live.sqlite"
+    options = LiveOptions(
+        bundle=str(bundle.path), feed=FEED, state=str(state), reconcile_daily=True
+    )
+    runner, _ = build_runner(options)
+    with caplog.at_level(logging.INFO, logger="workbench"):
+        runner.run()
+    assert len(runner.state.fills()) > 0, "the strategy never traded: the check would be empty"
+    days = sorted(p.name for p in (tmp_path / "reconcile").iterdir())
+    first = runner.state.bars()["SYN"].index[0]
+    expected = [(first.normalize() + pd.Timedelta(days=i)).date().isoformat() for i in range(3)]
+    assert days == expected  # the fourth day is not finished when the feed ends
+    for day in days:
+        summary = json.loads((tmp_path / "reconcile" / day / "summary.json").read_text())
+        assert summary["verdict"] == "match"
+    verdicts = [r for r in caplog.records if getattr(r, "event", None) == "reconcile"]
+    assert len(verdicts) == 3 and all("match" in r.getMessage() for r in verdicts)
+
+
+def test_without_the_option_nothing_is_reconciled(tmp_path) -> None:
+    bundle = write_bundle(
+        tmp_path / "promoted", make_strategy("ma_crossover", {"fast": 3, "slow": 8}),
+        data={"spec": "synthetic:SYN", "symbols": {"SYN": {}}}, gates=[], metrics={}, risk=None,
+        report="# test\n",
+    )  # fmt: skip
+    runner, _ = build_runner(
+        LiveOptions(bundle=str(bundle.path), feed=FEED, state=str(tmp_path / "live.sqlite"))
+    )
+    runner.run()
+    assert not (tmp_path / "reconcile").exists()
