@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -343,7 +344,9 @@ def _order_request(r: OrderRequest) -> Any:
         "client_order_id": r.client_order_id,
     }
     if r.notional is not None:
-        common["notional"] = round(r.notional, 2)
+        # Alpaca takes whole cents; rounding up could ask for more than the buying power
+        # (an all-in entry spends exactly the cash), so round down
+        common["notional"] = math.floor(round(r.notional * 100, 6)) / 100
     else:
         common["qty"] = r.quantity
     if r.type is OrderType.MARKET:

@@ -120,3 +120,16 @@ def test_a_position_opened_by_a_notional_order_can_be_closed(emu) -> None:
         assert order is not None and str(order.status) != "rejected"
     emu.step()
     assert "AAA" not in broker.get_positions() or broker.get_positions()["AAA"].quantity == 0
+
+
+@pytest.mark.parametrize(
+    ("notional", "sent"),
+    [(94_999.6594367008, 94_999.65), (100_000.0, 100_000.0), (12.349999, 12.34), (1.005, 1.0)],
+)
+def test_notionals_are_sent_in_whole_cents_rounded_down(notional, sent) -> None:
+    """An all-in entry spends exactly the cash, to fractions of a cent: rounded up, it would
+    ask Alpaca for more than the buying power (403)."""
+    from workbench.brokers.alpaca import _order_request
+
+    body = _order_request(OrderRequest("AAA", Side.BUY, notional=notional, tif=TimeInForce.DAY))
+    assert body.notional == sent
