@@ -66,11 +66,8 @@ WALKFORWARD_GRID = {"fast": [5, 10, 15, 20], "slow": [30, 40, 50, 60]}
 #: Alpaca charges no commission on stocks; 2 bps of slippage, modelled and emulated alike.
 COSTS: dict[str, Any] = {"commission": None, "slippage": 2.0}
 FORCE_REASON = "demo: a paper session on the emulator to show the plumbing, not a trading decision"
-#: The emulated account trades whole shares (``lot_size=1``): ma_crossover enters with
-#: notional orders, and closing the fractional position they leave is a fractional GTC
-#: order, which Alpaca refuses ("fractional orders must be DAY orders"). The large
-#: account keeps the rounding to whole shares inside the reconciliation's size tolerance.
-LIVE_CASH = 1_000_000.0
+#: The emulated Alpaca account: the backtest's capital.
+LIVE_CASH = 100_000.0
 #: The emulator's made-up credentials, exported as Alpaca's variables during the session.
 KEY_ID, SECRET = "demo-key-id", "demo-secret-key"
 
@@ -287,7 +284,7 @@ def live_session(state: State) -> None:
     bars = spx.loc[spx.index > pd.Timestamp(RESEARCH_END, tz="UTC")].iloc[: cfg.bars]
     out = _folder(state, "live")
     path, log_file = out / "live.sqlite", out / "live.jsonl"
-    emulator = Emulator({"SPX": bars}, cash=LIVE_CASH, lot_size=1.0, key=KEY_ID, secret=SECRET,
+    emulator = Emulator({"SPX": bars}, cash=LIVE_CASH, key=KEY_ID, secret=SECRET,
                         slippage={"bps": COSTS["slippage"]})  # fmt: skip
     print(f"replaying {len(bars)} bars, {bars.index[0].date()} to {bars.index[-1].date()}, "
           f"on the emulator at {emulator.host}; JSON log {log_file}")  # fmt: skip
