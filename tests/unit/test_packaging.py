@@ -7,6 +7,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,12 +52,11 @@ def test_public_names_resolve() -> None:
         assert getattr(workbench, name) is not None, name
 
 
-def test_cli_help_lists_commands() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "workbench.cli.main", "--help"], capture_output=True, text=True
-    )
+@pytest.mark.parametrize("module", ["workbench.cli.main", "workbench"])
+def test_cli_help_lists_commands(module: str) -> None:
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
     assert out.returncode == 0
-    for command in ("data", "backtest"):
+    for command in ("data", "backtest", "live", "reconcile", "dashboard"):
         assert command in out.stdout
 
 
