@@ -312,10 +312,11 @@ class ExecutionEngine:
                     existing = self._lookup(cid, symbol)
                     if existing is not None:
                         return self._accepted(existing, "already submitted")
+                code = f"(code {exc.code})"
                 log.error(
-                    "order rejected by the broker: %s (code %s)",
+                    "order rejected by the broker: %s%s",
                     exc.message,
-                    exc.code,
+                    "" if code in exc.message else f" {code}",
                     extra={
                         "event": "order_rejected",
                         "strategy": self.strategy,
