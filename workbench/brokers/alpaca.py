@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -158,6 +159,7 @@ class AlpacaBroker:
         self._thread: threading.Thread | None = None
         self._updates: queue.Queue[Any] = queue.Queue()
         self._orders: dict[str, Order] = {}
+        self._reasons: dict[str, str] = {}  # client order id -> the reason it was sent for
         self._lock = threading.Lock()
 
     @classmethod
@@ -232,6 +234,9 @@ class AlpacaBroker:
 
     def submit_order(self, request: OrderRequest) -> Order:
         body = _order_request(request)
+        if request.client_order_id and request.reason:
+            with self._lock:  # Alpaca does not keep it: our orders and fills carry it
+                self._reasons[request.client_order_id] = request.reason
         o = self._call(
             f"submit {request.side} {request.symbol}", lambda: self.client.submit_order(body)
         )
@@ -286,13 +291,22 @@ class AlpacaBroker:
 
     def _remember(self, order: Order) -> Order:
         with self._lock:
+            order = self._with_reason(order)
             self._orders[order.id] = order
         return order
+
+    def _with_reason(self, order: Order) -> Order:
+        """``order`` with the reason it was sent for (Alpaca's copy has none)."""
+        reason = self._reasons.get(order.client_order_id or "")
+        if not reason or order.request.reason == reason:
+            return order
+        return dataclasses.replace(order, request=dataclasses.replace(order.request, reason=reason))
 
     def _apply(self, data: Any) -> OrderUpdate | None:
         """Move our copy of the order through the lifecycle table with this update."""
         event = EVENTS.get(getattr(data.event, "value", data.event))
-        fresh = order_from_alpaca(data.order)
+        with self._lock:
+            fresh = self._with_reason(order_from_alpaca(data.order))
         when = _ts(data.timestamp) or fresh.updated_at
         if event is None:
             self._remember(fresh)

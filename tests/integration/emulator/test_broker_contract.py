@@ -108,6 +108,17 @@ def test_account_and_a_market_order_filled_at_the_next_open(venue) -> None:
     assert v.broker.get_open_orders() == []
 
 
+def test_the_reason_travels_with_the_order_and_its_fill(venue) -> None:
+    """The trade log's ``signal=...``: Alpaca keeps no reason, the broker remembers it."""
+    v = venue()
+    order = v.broker.submit_order(buy(10, client_order_id="c-r", reason="MA_CROSS_BUY"))
+    assert order.request.reason == "MA_CROSS_BUY"
+    v.advance()
+    fill = next(u.fill for u in v.updates(2) if u.fill is not None)
+    assert fill.reason == "MA_CROSS_BUY"
+    assert v.broker.get_order(order.id).request.reason == "MA_CROSS_BUY"
+
+
 def test_limit_order_placed_then_canceled(venue) -> None:
     v = venue()
     order = v.broker.submit_order(
