@@ -9,6 +9,8 @@
   until it has subscribed, then fetches every bar after the last one the state file
   holds over REST and hands those out first, then the stream's bars, each once. On
   the very first start the run begins after the latest bar published at that moment.
+  While running, a bar that comes more than one interval after the previous one (the
+  stream dropped and reconnected) first has the bars in between fetched the same way.
 """
 
 from __future__ import annotations
@@ -173,10 +175,7 @@ class CatchUpFeed:
         else:
             last_ns = self.state.last_bar_ns()
             after = -1 if last_ns is None else last_ns
-        groups: dict[int, list[Bar]] = {}
-        for bar in sorted(missed, key=lambda b: (b.time.value, self.symbols.index(b.symbol))):
-            if bar.time.value > after:
-                groups.setdefault(bar.time.value, []).append(bar)
+        groups = self._groups(missed, after)
         if groups:
             log.warning(
                 "catching up %d bar time(s) missed while the runner was down",
@@ -184,13 +183,40 @@ class CatchUpFeed:
                 extra={"event": "catch_up"},
             )
         last = after
-        for t, group in sorted(groups.items()):
-            last = t
+        for group in groups:
+            last = group[0].time.value
             yield group
+        step = getattr(self.live, "interval", None)
+        gap = None if step is None else pd.Timedelta(step).value
         for group in self.live:
-            if group and group[0].time.value > last:
-                last = group[0].time.value
-                yield group
+            if not group or group[0].time.value <= last:
+                continue
+            now = group[0].time.value
+            if gap is not None and last >= 0 and now - last > gap:
+                # a hole in the stream (a dropped connection): fetch what it missed
+                since = pd.Timestamp(last, tz="UTC")
+                holes = self._guarded(lambda since=since: self._fetch(since)) or []
+                filled = self._groups(holes, last, before=now)
+                if filled:
+                    log.warning(
+                        "catching up %d bar time(s) the stream missed before %s",
+                        len(filled),
+                        group[0].time,
+                        extra={"event": "catch_up"},
+                    )
+                yield from filled
+            last = now
+            yield group
+
+    def _groups(self, bars: list[Bar], after: int, before: int | None = None) -> list[list[Bar]]:
+        """``bars`` after ``after`` (and before ``before``), one list per bar time, in order."""
+        groups: dict[int, list[Bar]] = {}
+        order = {s: i for i, s in enumerate(self.symbols)}
+        for bar in sorted(bars, key=lambda b: (b.time.value, order.get(b.symbol, len(order)))):
+            t = bar.time.value
+            if t > after and (before is None or t < before):
+                groups.setdefault(t, []).append(bar)
+        return [groups[t] for t in sorted(groups)]
 
     def is_stale(self, now: pd.Timestamp) -> bool:
         return self.live.is_stale(now)
