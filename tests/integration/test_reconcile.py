@@ -20,8 +20,8 @@ from workbench.bundle import write_bundle
 from workbench.cli.main import main
 from workbench.errors import ConfigError, DataError
 from workbench.live.reconcile import Tolerances, reconcile, reconcile_daily
-from workbench.live.replay import ReplayFeed
-from workbench.live.runner import LiveRunner, SimulatedVenueFeed
+from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
+from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage

@@ -13,8 +13,9 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from workbench.broker import Bar
+from workbench.broker import Bar, Feed
 from workbench.data.bars import as_bars
+from workbench.sim.broker import SimulatedBroker
 
 
 class ReplayFeed:
@@ -62,3 +63,24 @@ class ReplayFeed:
 
 
 _FIELDS = ("open", "high", "low", "close", "volume")
+
+
+class SimulatedVenueFeed:
+    """Drives a simulated broker from a feed: each bar is traded on before it is handed on.
+
+    This is how a dry run looks like a real venue to the runner: a real broker fills
+    orders during the bar on its own; the simulated one does it when the bar arrives.
+    """
+
+    def __init__(self, feed: Feed, broker: SimulatedBroker) -> None:
+        self.feed = feed
+        self.broker = broker
+
+    def __iter__(self) -> Iterator[list[Bar]]:
+        for group in self.feed:
+            for b in group:
+                self.broker.process_bar(b.symbol, b.time, b.open, b.high, b.low, b.close, b.volume)
+            yield group
+
+    def is_stale(self, now: pd.Timestamp) -> bool:
+        return self.feed.is_stale(now)

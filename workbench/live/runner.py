@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -46,20 +46,20 @@ from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
 from workbench.context import Context, SymbolData
 from workbench.errors import StrategyError, WorkbenchError
 from workbench.execution.engine import (
-    Cancel,
     ExecutionConfig,
     ExecutionEngine,
     Step,
     Submit,
 )
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
+from workbench.live.plans import step_json, steps_from_json
 from workbench.live.resilience import RetryingReads
 from workbench.live.state import StateStore
 from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
-from workbench.orders import Fill, Order, OrderRequest, OrderType, Side, TimeInForce
+from workbench.orders import Fill, Order
 from workbench.portfolio import PositionView
 from workbench.risk import ContextMarket, RiskEngine
-from workbench.sim.broker import NS_PER_DAY, SimulatedBroker
+from workbench.sim.broker import NS_PER_DAY
 from workbench.strategy import Strategy
 
 log = logging.getLogger(__name__)
@@ -67,27 +67,6 @@ T = TypeVar("T")
 #: Quantities closer than this (relative) are equal when comparing fills with orders.
 QTY_EPSILON = 1e-9
 Event = tuple[str, dict[str, Any], str | None]  # kind, detail, symbol
-
-
-class SimulatedVenueFeed:
-    """Drives a simulated broker from a feed: each bar is traded on before it is handed on.
-
-    This is how a dry run looks like a real venue to the runner: a real broker fills
-    orders during the bar on its own; the simulated one does it when the bar arrives.
-    """
-
-    def __init__(self, feed: Feed, broker: SimulatedBroker) -> None:
-        self.feed = feed
-        self.broker = broker
-
-    def __iter__(self) -> Iterator[list[Bar]]:
-        for group in self.feed:
-            for b in group:
-                self.broker.process_bar(b.symbol, b.time, b.open, b.high, b.low, b.close, b.volume)
-            yield group
-
-    def is_stale(self, now: pd.Timestamp) -> bool:
-        return self.feed.is_stale(now)
 
 
 @dataclass
@@ -183,7 +162,7 @@ class LiveRunner:
                 extra={"event": "restore", "strategy": self.name},
             )
         pending = {
-            t: _steps_from_json(self.state.decision(t)[0]) for t in self.state.pending_decisions()
+            t: steps_from_json(self.state.decision(t)[0]) for t in self.state.pending_decisions()
         }
         at_broker = self._reconcile(pending)
         for time_ns, steps in pending.items():
@@ -361,7 +340,7 @@ class LiveRunner:
         steps = self._decide(replay=False)
         events, self._events = self._events, []
         requests = [(s.request.client_order_id, s.request) for s in steps if isinstance(s, Submit)]
-        self.state.record_decision(now.value, [_step_json(s) for s in steps], requests, events)
+        self.state.record_decision(now.value, [step_json(s) for s in steps], requests, events)
         sent = None
         if steps:
             sent = self._send(steps, now)
@@ -510,32 +489,3 @@ class LiveRunner:
 
 
 _FIELDS = ("open", "high", "low", "close", "volume")
-
-
-def _step_json(step: Step) -> dict[str, Any]:
-    if isinstance(step, Cancel):
-        return {"kind": "cancel", "order_id": step.order_id, "reason": step.reason}
-    r = step.request
-    return {
-        "kind": "submit", "from_target": step.from_target, "symbol": r.symbol, "side": str(r.side),
-        "quantity": r.quantity, "notional": r.notional, "type": str(r.type),
-        "limit_price": r.limit_price, "stop_price": r.stop_price, "tif": str(r.tif),
-        "reason": r.reason, "client_order_id": r.client_order_id, "oco_group": r.oco_group,
-    }  # fmt: skip
-
-
-def _steps_from_json(items: list[dict[str, Any]]) -> list[Step]:
-    steps: list[Step] = []
-    for item in items:
-        if item["kind"] == "cancel":
-            steps.append(Cancel(item["order_id"], item.get("reason", "")))
-            continue
-        request = OrderRequest(
-            symbol=item["symbol"], side=Side(item["side"]), quantity=item["quantity"],
-            notional=item["notional"], type=OrderType(item["type"]),
-            limit_price=item["limit_price"], stop_price=item["stop_price"],
-            tif=TimeInForce(item["tif"]), reason=item["reason"],
-            client_order_id=item["client_order_id"], oco_group=item.get("oco_group"),
-        )  # fmt: skip
-        steps.append(Submit(request, from_target=item["from_target"]))
-    return steps

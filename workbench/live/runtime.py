@@ -26,9 +26,9 @@ from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
 from workbench.execution.engine import ExecutionConfig, RetryPolicy
 from workbench.live.pennies import apply_pennies, check_pennies
-from workbench.live.replay import ReplayFeed
+from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.resilience import CatchUpFeed, alpaca_history
-from workbench.live.runner import LiveRunner, SimulatedVenueFeed
+from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
 from workbench.risk import RiskConfig, RiskEngine, SQLiteRiskStore
 from workbench.sim.broker import SimulatedBroker

@@ -14,8 +14,8 @@ import pandas as pd
 
 from workbench import backtest, load_bars
 from workbench.bundle import write_bundle
-from workbench.live.replay import ReplayFeed
-from workbench.live.runner import LiveRunner, SimulatedVenueFeed
+from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
+from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
 from workbench.sim.broker import SimulatedBroker
 from workbench.strategy import make_strategy

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from workbench import backtest, load_bars
-from workbench.live.replay import ReplayFeed
-from workbench.live.runner import LiveRunner, SimulatedVenueFeed
+from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
+from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
 from workbench.risk import RiskConfig, RiskEngine, SQLiteRiskStore, TradingState
 from workbench.sim.broker import SimulatedBroker
