@@ -37,6 +37,7 @@ from workbench.backtesting.engine import BacktestConfig, Engine
 from workbench.backtesting.metrics import compute_metrics
 from workbench.context import Context
 from workbench.data.bars import periods_per_year
+from workbench.data.spec import to_utc
 from workbench.errors import ConfigError, DataError
 from workbench.research.overfitting import overfitting_report
 from workbench.research.sweep import LOWER_IS_BETTER, sweep, trial_returns
@@ -182,7 +183,9 @@ def _hold_back_before(first_ns: int) -> Any:
 
 
 def _window(bars: pd.DataFrame, first: str, last: str, what: str) -> pd.DataFrame:
-    part = bars.loc[pd.Timestamp(first) : pd.Timestamp(last)]
+    # naive bounds are UTC, a date-only last bound takes in its whole day (as everywhere)
+    lo, hi = to_utc(first, name=f"{what} start"), to_utc(last, name=f"{what} end", end=True)
+    part = bars.loc[lo:hi]
     if len(part) < 2:
         raise DataError(
             f"the {what} window {first} to {last} holds {len(part)} bar(s) of the data",

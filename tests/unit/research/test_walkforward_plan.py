@@ -184,3 +184,13 @@ def test_summarize_reports_a_failed_fold_and_stitches_the_rest(one_fold, tmp_pat
     doc = json.loads((run / "summary.json").read_text())
     assert doc["overfitting"]["n_trials"] == 4
     assert doc["folds"][0]["status"] == "failed"
+
+
+def test_fold_bounds_given_as_plain_dates_are_utc(one_fold, tmp_path: Path) -> None:
+    """The template's bounds as a person types them: dates, no zone (naive means UTC)."""
+    record, _, params = one_fold
+    bounds = ("train_start", "train_end", "test_start", "test_end")
+    dates = {k: str(pd.Timestamp(params[k]).date()) for k in bounds}
+    again = run_fold(**{**params, **dates, "out": str(tmp_path)})
+    assert again["params"] == record["params"]
+    assert again["out_of_sample"]["final_equity"] == record["out_of_sample"]["final_equity"]
