@@ -120,6 +120,7 @@ def execute_job(job: NotebookJob) -> JobOutcome:
             progress_bar=False,
             execution_timeout=job.timeout,
             log_output=False,
+            request_save_on_cell_execute=False,  # written once, at the end
         )
     except pm.PapermillExecutionError as exc:
         seconds = time.perf_counter() - started
