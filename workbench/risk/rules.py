@@ -65,11 +65,17 @@ def refuse(reason: str, rule: str | None = None) -> Decision:
 
 
 def limit_to(p: Proposal, allowed: float, reason: str) -> Decision:
-    """Approve, resize to ``allowed`` or refuse, whichever ``allowed`` means for ``p``."""
+    """Approve, resize to ``allowed`` or refuse, whichever ``allowed`` means for ``p``.
+
+    A cut that lands within floating-point dust of closing the position closes it exactly:
+    a leftover of 1e-12 shares is a position no broker can trade away.
+    """
     if allowed >= p.quantity * (1 - EPSILON):
         return APPROVE
     if allowed <= EPSILON * max(1.0, p.quantity):
         return refuse(reason)
+    if p.reducing > 0 and abs(allowed - p.reducing) <= EPSILON * p.reducing:
+        allowed = p.reducing
     return Decision(allowed, reason)
 
 

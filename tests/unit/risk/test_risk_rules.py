@@ -477,3 +477,14 @@ def test_too_little_history_counts_as_uncorrelated(
         RiskConfig(correlation=enough), acct, FrameMarket(short, T0), order("buy", 30.0, "B")
     )
     assert got == [("buy", 10.0)]
+
+
+def test_a_cut_that_almost_closes_a_position_closes_it(account: Callable, market: Callable) -> None:
+    """Short 3 at 100.0000000001, buy 43 under a 300 cap: 300 / price is 2.999999999997, which
+    would leave 3e-12 shares short; the order closes the 3 exactly (found by the property
+    test)."""
+    price = 100.0000000001
+    acct = account(10_000.0, {"X": (-3.0, price)})
+    engine = RiskEngine(RiskConfig(max_order_notional=300.0))
+    out = engine.check([order("buy", 43.0)], T0, acct, market({"X": price}))
+    assert [i.request.quantity for i in out] == [3.0]
