@@ -8,7 +8,7 @@ and available quantity. Rules checked here, all documented by Alpaca or reported
 its users (see ``alpaca-api.md``):
 
 - ``qty`` xor ``notional``; positive prices; the prices each order type needs.
-- Notional orders are market orders; notional and fractional orders are DAY orders.
+- Notional and fractional orders are market orders, and DAY orders.
 - Extended hours only for DAY limit orders.
 - A ``client_order_id`` of at most 128 characters, unique per account.
 - Simple orders only (``order_class`` bracket, oco and oto are refused, clearly), and
@@ -124,6 +124,8 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
     fractional = notional is not None or (qty is not None and not float(qty).is_integer())
     if fractional and tif is not TimeInForce.DAY:
         raise invalid("fractional orders must be DAY orders")
+    if fractional and kind is not OrderType.MARKET:
+        raise invalid("fractional orders must be market orders")
     limit, stop = number(body, "limit_price"), number(body, "stop_price")
     needs_limit, needs_stop = PRICED[kind]
     prices = (("limit_price", limit, needs_limit), ("stop_price", stop, needs_stop))

@@ -73,7 +73,7 @@ def test_cancel_expiry_and_rejection_events(
         MarketOrderRequest(symbol="SPX", qty=89.6, side="buy", time_in_force="day")
     )
     day = trading_client.submit_order(
-        LimitOrderRequest(symbol="SPX", qty=0.05, side="buy", time_in_force="day", limit_price=900)
+        LimitOrderRequest(symbol="SPX", qty=1, side="buy", time_in_force="day", limit_price=50)
     )
     emulator.step(2)
     events = [(_event(e), e.order.id) for e in stream.take(6)]
