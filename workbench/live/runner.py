@@ -38,7 +38,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 
@@ -63,7 +63,6 @@ from workbench.sim.broker import NS_PER_DAY
 from workbench.strategy import Strategy
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 #: Quantities closer than this (relative) are equal when comparing fills with orders.
 QTY_EPSILON = 1e-9
 Event = tuple[str, dict[str, Any], str | None]  # kind, detail, symbol
