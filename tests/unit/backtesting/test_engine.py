@@ -255,3 +255,21 @@ def test_context_views_show_the_bar_the_history_and_the_portfolio() -> None:
     assert seen["position"].average_price == bars["open"].iloc[1]
     assert seen["equity"] == pytest.approx(result.equity.iloc[9])
     assert seen["cash"] == pytest.approx(1_000.0 - 2.0 * bars["open"].iloc[1])
+
+
+def test_the_garbage_collector_is_restored_after_a_run() -> None:
+    """The engine pauses the cyclic collector for its bar loop (speed), never for good."""
+    import gc
+
+    from workbench import backtest, load_bars
+
+    bars = load_bars("sample:SPX").iloc[:300]
+    assert gc.isenabled()
+    backtest("ma_crossover", bars, {"fast": 5, "slow": 20})
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        backtest("ma_crossover", bars, {"fast": 5, "slow": 20})
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
