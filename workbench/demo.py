@@ -24,9 +24,7 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from workbench.backtesting.api import backtest
 from workbench.cli.main import main as cli
@@ -44,8 +41,8 @@ from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
 from workbench.errors import WorkbenchError
 from workbench.live.reconcile import reconcile
-from workbench.live.runner import LiveRunner
 from workbench.live.runtime import LiveOptions, build_runner
+from workbench.live.session import drive
 from workbench.live.status import read_status
 from workbench.logs import configure
 from workbench.promote import promote
@@ -231,52 +228,6 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _last_bar(path: Path) -> str | None:
-    with sqlite3.connect(path) as db:
-        row = db.execute("SELECT value FROM meta WHERE key = 'last_bar'").fetchone()
-    return None if row is None else row[0]
-
-
-def _wait(done: Callable[[], bool], failure: list[BaseException], what: str) -> None:
-    deadline = time.monotonic() + 30.0
-    while not done():
-        if failure:
-            raise RuntimeError(f"the live runner failed: {failure[0]!r}") from failure[0]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
-def drive(runner: LiveRunner, emulator: Emulator, state_path: Path, n: int) -> Any:
-    """Run ``runner`` in a thread; step the emulator one bar at a time, each only once the
-    runner has finished the one before (as a prompt runner would on minute bars)."""
-    failure: list[BaseException] = []
-    summary: list[Any] = []
-
-    def run() -> None:
-        try:
-            summary.append(runner.run(max_bars=n))
-        except BaseException as exc:  # raised below, in the caller's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="live-runner", daemon=True)
-    thread.start()
-    c = emulator.state
-
-    def ready() -> bool:
-        return c()["connections"]["trading_ready"] >= 1 and c()["connections"]["data_ready"] >= 1
-
-    _wait(ready, failure, "the runner's streams to connect")
-    for i in tqdm(range(n), desc="live bars", unit="bar"):
-        before = _last_bar(state_path)
-        emulator.step()
-        _wait(lambda b=before: _last_bar(state_path) != b, failure, f"bar {i + 1}")
-    thread.join(30)
-    if failure or thread.is_alive():
-        raise RuntimeError(f"the live runner did not finish: {failure!r}")
-    return summary[0]
-
-
 def live_session(state: State) -> None:
     """The bundle live against the Alpaca emulator (alpaca-py, 127.0.0.1), then its status."""
     cfg: DemoConfig = state["config"]
@@ -296,7 +247,7 @@ def live_session(state: State) -> None:
             runner, _ = build_runner(options)
             runner.state.set_meta(log_file=str(log_file))
             try:
-                summary = drive(runner, emulator, path, len(bars))
+                summary = drive(runner, emulator, path, len(bars), progress=True)
             finally:
                 runner.broker.close()
                 runner.feed.stop()

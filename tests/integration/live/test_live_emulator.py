@@ -4,8 +4,6 @@ the venue's account to the cent, and it closes its streams when it stops."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import pytest
 
@@ -18,11 +16,11 @@ from workbench.live.chaos import (
     chaos_bars,
     chaos_emulator,
     check,
-    finished_bars,
     reference_orders,
     write_chaos_bundle,
 )
 from workbench.live.runtime import LiveOptions, build_runner
+from workbench.live.session import drive
 
 pytestmark = pytest.mark.slow
 BARS = 150
@@ -41,25 +39,8 @@ def test_a_session_ends_with_the_state_equal_to_the_venue(tmp_path, monkeypatch)
                         state=str(state), alpaca_url=emu.base_url, bar_interval="1D",
                         log_file=str(log_file))
         )  # fmt: skip
-        result: list[object] = []
-        thread = threading.Thread(
-            target=lambda: result.append(runner.run(max_bars=BARS)), daemon=True
-        )
-        thread.start()
-
-        def streams(ready: int) -> bool:
-            c = emu.state()["connections"]
-            return c["trading_ready"] == c["data_ready"] == ready
-
-        wait_until(lambda: streams(1), 30, "the runner's streams")
-        for n in range(1, BARS + 1):
-            emu.step()
-            deadline = time.monotonic() + 30
-            while finished_bars(state) < n:
-                assert thread.is_alive() and time.monotonic() < deadline, f"bar {n}"
-                time.sleep(0.005)
-        thread.join(30)
-        assert not thread.is_alive() and result and result[0].stopped_by == "max bars"
+        summary = drive(runner, emu, state, BARS)
+        assert summary.stopped_by == "max bars"
         # the runner closed both streams itself
         wait_until(lambda: emu.state()["connections"]["trading"] == 0, 10, "trading closed")
         wait_until(lambda: emu.state()["connections"]["data"] == 0, 10, "data closed")

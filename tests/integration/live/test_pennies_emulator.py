@@ -10,7 +10,6 @@ session against the backtest of the same bars finds no difference.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ import pytest
 from workbench import backtest
 from workbench.bundle import Bundle, write_bundle
 from workbench.emulator.marketdata import session_stamps
-from workbench.emulator.testing import wait_until
 from workbench.live.chaos import (
     CASH,
     COSTS,
@@ -27,12 +25,12 @@ from workbench.live.chaos import (
     SECRET,
     chaos_bars,
     chaos_emulator,
-    finished_bars,
     reference_orders,
     write_chaos_bundle,
 )
 from workbench.live.reconcile import reconcile
 from workbench.live.runtime import LiveOptions, build_runner
+from workbench.live.session import drive
 from workbench.live.state import StateStore
 from workbench.strategy import make_strategy
 
@@ -51,24 +49,8 @@ def run_session(root: Path, bundle: Bundle, bars: Any) -> tuple[StateStore, dict
                         state=str(state), alpaca_url=emu.base_url, bar_interval="1D",
                         retry_delay=0.02, pennies=PENNIES)
         )  # fmt: skip
-        result: list[Any] = []
-        thread = threading.Thread(
-            target=lambda: result.append(runner.run(max_bars=len(bars))), daemon=True
-        )
-        thread.start()
-
-        def ready() -> bool:
-            c = emu.state()["connections"]
-            return c["trading_ready"] == 1 and c["data_ready"] == 1
-
-        wait_until(ready, 30, "the runner's streams")
-        for n in range(1, len(bars) + 1):  # one bar at a time, each finished before the next
-            emu.step()
-            wait_until(
-                lambda n=n: finished_bars(state) >= n or not thread.is_alive(), 30, f"bar {n}"
-            )
-        thread.join(30)
-        assert not thread.is_alive() and result and result[0].stopped_by == "max bars"
+        summary = drive(runner, emu, state, len(bars))
+        assert summary.stopped_by == "max bars"
         return runner.state, emu.state()
 
 
