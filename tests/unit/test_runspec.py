@@ -1,0 +1,93 @@
+import json
+
+import pytest
+
+from workbench.errors import ConfigError
+from workbench.execution.engine import ConflictPolicy
+from workbench.risk.config import RiskConfig
+from workbench.runspec import ExecutionPolicy, RunSpec
+from workbench.sim.costs import Commission, Slippage
+
+
+def full_spec() -> RunSpec:
+    return RunSpec(
+        symbols=["SPY", "QQQ"],
+        timeframe="1Day",
+        session="regular",
+        calendar="XNYS",
+        cash=50_000,
+        commission="per_share=0.005,minimum=1",
+        slippage="5bps",
+        volume_limit=0.1,
+        lot_size=1,
+        margin=2,
+        risk={"max_drawdown": 0.2, "kill_switch_file": "/tmp/kill"},
+        execution={"conflict": "wait", "max_failures": 3},
+    )
+
+
+def test_plain_values_become_typed():
+    spec = full_spec()
+    assert spec.symbols == ("SPY", "QQQ")
+    assert spec.timeframe.name == "1Day"
+    assert spec.commission == Commission(per_share=0.005, minimum=1.0)
+    assert spec.slippage == Slippage(bps=5.0)
+    assert spec.risk == RiskConfig(max_drawdown=0.2, kill_switch_file="/tmp/kill")
+    assert spec.execution == ExecutionPolicy(ConflictPolicy.WAIT, 3)
+    assert spec.cash == 50_000.0 and spec.lot_size == 1.0 and spec.margin == 2.0
+    with pytest.raises(AttributeError):
+        spec.cash = 1  # type: ignore[misc]
+
+
+def test_round_trip_through_json():
+    spec = full_spec()
+    again = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec
+    cfg = again.execution.config(lot_size=again.lot_size)
+    assert cfg.conflict is ConflictPolicy.WAIT and cfg.max_failures == 3 and cfg.lot_size == 1.0
+
+
+def test_missing_field_is_named():
+    data = full_spec().to_dict()
+    del data["lot_size"]
+    with pytest.raises(ConfigError, match="missing lot_size") as err:
+        RunSpec.from_dict(data, source="bundle b/1 run_spec")
+    assert "bundle b/1 run_spec" in str(err.value) and "promote" in str(err.value)
+
+
+def test_unknown_key_is_named():
+    data = full_spec().to_dict() | {"bar_interval": "1min"}
+    with pytest.raises(ConfigError, match=r"unknown field.*bar_interval"):
+        RunSpec.from_dict(data)
+    data = full_spec().to_dict()
+    data["execution"]["retries"] = 3
+    with pytest.raises(ConfigError, match=r"execution\.retries"):
+        RunSpec.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"timeframe": "2Hour"}, "2Hour"),
+        ({"session": "extended"}, "session"),
+        ({"cash": -5}, "cash"),
+        ({"lot_size": 0}, "lot_size"),
+        ({"volume_limit": 1.5}, "volume_limit"),
+        ({"margin": float("nan")}, "margin"),
+        ({"symbols": "SPY"}, "symbols"),
+        ({"risk": {"max_drawdown": 2}}, "max_drawdown"),
+        ({"execution": {"conflict": "yolo"}}, "conflict"),
+        ({"commission": "bogus=1"}, "ommission"),
+    ],
+)
+def test_bad_values_name_the_field(change, message):
+    data = full_spec().to_dict() | change
+    with pytest.raises(ConfigError, match=message):
+        RunSpec.from_dict(data)
+
+
+def test_replace_checks_again():
+    spec = full_spec().replace(timeframe="1h", lot_size=None)
+    assert spec.timeframe.name == "1Hour" and spec.lot_size is None
+    with pytest.raises(ConfigError):
+        spec.replace(cash=0)
