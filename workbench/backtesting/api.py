@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,29 @@ def load_universe(
     return out
 
 
+def on_timeframe(
+    universe: Mapping[str, pd.DataFrame],
+    timeframe: Any,
+    *,
+    session: str = "regular",
+    calendar: str = "XNYS",
+    periods: float | None = None,
+) -> tuple[dict[str, pd.DataFrame], float | None]:
+    """The universe resampled on the session calendar, and its bars per year (252
+    sessions a year; an intraday bar counts ``6.5 h / length`` per session, rounded up)."""
+    from workbench.data.sessions import SESSIONS_PER_YEAR, session_resample
+    from workbench.timeframe import parse_timeframe
+
+    tf = parse_timeframe(timeframe)
+    out = {
+        s: session_resample(f, tf, session=session, calendar=calendar) for s, f in universe.items()
+    }
+    if periods is None and session == "regular":
+        per_session = 1 if not tf.intraday else -(-pd.Timedelta(hours=6.5) // tf.length)
+        periods = float(SESSIONS_PER_YEAR * per_session)
+    return out, periods
+
+
 def _utc(value: Any) -> pd.Timestamp | None:
     if value is None:
         return None
@@ -59,6 +83,9 @@ def backtest(
     periods_per_year: float | None = None,
     progress: bool | None = None,
     risk: RiskConfig | RiskEngine | Mapping[str, Any] | str | Path | None = None,
+    timeframe: Any = None,
+    session: str = "regular",
+    calendar: str = "XNYS",
 ) -> BacktestResult:
     """Run ``strategy`` with ``params`` over ``bars``: a spec (``"sample:SPX"``), a frame or a dict.
 
@@ -67,7 +94,10 @@ def backtest(
     ``risk`` applies risk rules (:mod:`workbench.risk`): a :class:`~workbench.risk.RiskConfig`,
     a mapping or a path to a YAML/TOML file (a fresh in-memory state per run), or a
     :class:`~workbench.risk.RiskEngine` (its state carries over). Its decisions are in
-    ``result.risk_events``.
+    ``result.risk_events``. ``timeframe`` (``1Day``, ``1Hour``, ...) first resamples the
+    bars on the exchange's sessions (:func:`~workbench.data.sessions.session_resample`,
+    the function the live feeds aggregate with), keeping only regular-session bars
+    unless ``session="all"``.
     """
     instance = make_strategy(strategy, params)
     config = BacktestConfig(
@@ -81,4 +111,9 @@ def backtest(
     if risk is not None and not isinstance(risk, RiskEngine):
         risk = RiskConfig.coerce(risk)  # a broken config fails before any data is read
     universe = load_universe(bars, start, end)
+    if timeframe is not None:
+        universe, periods_per_year = on_timeframe(
+            universe, timeframe, session=session, calendar=calendar, periods=periods_per_year
+        )
+        config = replace(config, periods_per_year=periods_per_year)
     return Engine(instance, universe, config, risk=risk, progress=progress).run()

@@ -48,6 +48,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "execution; its decisions are listed (risk_events in --json)",
     )
     p.add_argument(
+        "--timeframe",
+        help="resample the data on the exchange's sessions first: 1Min, 5Min, 15Min, 1Hour or "
+        "1Day (a daily bar is one session, closes included; see README 'Time')",
+    )
+    p.add_argument(
+        "--session",
+        choices=("regular", "all"),
+        default="regular",
+        help="with --timeframe: only regular-session bars count (default), or all bars",
+    )
+    p.add_argument("--calendar", default="XNYS", help="exchange calendar (default XNYS)")
+    p.add_argument(
         "--out", help="folder for trades.csv, orders.csv, equity.csv, metrics.json and plots"
     )
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
@@ -70,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
         volume_limit=args.volume_limit,
         progress=False if args.json else None,
         risk=args.risk,
+        timeframe=args.timeframe,
+        session=args.session,
+        calendar=args.calendar,
     )
     if args.out:
         paths = result.save(args.out)

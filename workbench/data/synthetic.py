@@ -5,6 +5,13 @@ The model, bar by bar (all vectorised, so a million bars take a fraction of a se
 - **Time.** Synthetic markets trade around the clock, every day: bars are spaced exactly
   ``freq`` apart from ``start``, and a year has ``365 days / freq`` bars (525,600 minute
   bars, 365 daily bars). ``drift`` and ``vol`` are annual and scaled with that count.
+- **Sessions.** ``session=XNYS`` (any ``exchange_calendars`` code) trades only in that
+  exchange's regular sessions from ``start`` to ``end``: intraday bars every ``freq``
+  from each open to its close (early closes, e.g. 13:00 New York on 2023-11-24,
+  included; no bar on weekends or holidays), daily bars one per session at 00:00 UTC of
+  its date. A year is then 252 sessions: ``dt`` is the bar's share of a session over 252
+  (a minute of a 6.5-hour session is ``1 / (252 * 390)``), so ``vol`` keeps its annual
+  meaning. The first bar of a session opens at the previous close (no overnight gap).
 - **Returns.** The log return of bar *i* is ``(mu - vol**2 / 2) * dt + vol * sqrt(dt) * z``
   with ``z`` standard normal and ``dt = freq / 365 days``, so ``drift`` is the expected
   annual growth rate of the price.
@@ -36,7 +43,10 @@ from workbench.data.spec import SourceRequest
 from workbench.errors import ConfigError, DataSourceError
 
 YEAR = pd.Timedelta(days=365)
-OPTIONS = ("bars", "freq", "seed", "start", "drift", "vol", "price", "regimes", "switch", "volume")
+OPTIONS = (
+    "bars", "freq", "seed", "start", "end", "session", "drift", "vol", "price", "regimes",
+    "switch", "volume",
+)  # fmt: skip
 DEFAULT_START = "2024-01-01"
 
 
@@ -81,8 +91,14 @@ def synthetic_bars(
     switch: float = 0.01,
     volume: float = 10_000.0,
     symbol: str = "SYN",
+    session: str | None = None,
+    end: Any = None,
 ) -> pd.DataFrame:
-    """``n`` bars of seeded geometric Brownian motion (see the module docstring)."""
+    """``n`` bars of seeded geometric Brownian motion (see the module docstring).
+
+    With ``session`` (a calendar code such as ``XNYS``) the bars are that calendar's
+    session bars from ``start``, at most ``n`` of them and none after ``end``.
+    """
     step = _interval(freq)
     if seed < 0:
         raise ConfigError(f"seed={seed} must be >= 0", hint="e.g. seed=7")
@@ -100,8 +116,18 @@ def synthetic_bars(
     first = pd.Timestamp(start)
     first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
 
-    rng = np.random.default_rng(seed)
     dt = step / YEAR
+    index: pd.DatetimeIndex | None = None
+    if session:
+        index, dt = _session_index(session, first, end, step)
+        if len(index) == 0:
+            raise ConfigError(
+                f"no {session} session between {first.date()} and {end}",
+                hint="widen start/end (weekends and holidays have no session)",
+            )
+        index = index[:n]
+        n = len(index)
+    rng = np.random.default_rng(seed)
     z = rng.standard_normal(n)
     u = 1.0 - rng.random((2, n))  # in (0, 1]: log(u) is finite
     noise = rng.standard_normal(n)
@@ -126,7 +152,8 @@ def synthetic_bars(
     high = np.maximum(open_ * np.exp(up), np.maximum(open_, close))
     low = np.minimum(open_ * np.exp(down), np.minimum(open_, close))
     size = volume * np.exp(0.4 * noise - 0.08) * (0.5 + 0.5 * np.abs(z) / np.sqrt(2 / np.pi))
-    index = pd.date_range(first, periods=n, freq=step, name="time")
+    if index is None:
+        index = pd.date_range(first, periods=n, freq=step, name="time")
     frame = pd.DataFrame(
         {
             "open": open_,
@@ -144,6 +171,27 @@ def synthetic_bars(
     return frame
 
 
+def _session_index(
+    calendar: str, first: pd.Timestamp, end: Any, step: pd.Timedelta
+) -> tuple[pd.DatetimeIndex, float]:
+    """Bar starts inside ``calendar``'s sessions, and the bar's share of a year."""
+    from workbench.data.sessions import SESSIONS_PER_YEAR, sessions
+
+    last = end if end is not None else first + pd.Timedelta(days=3660)
+    cal = sessions(calendar, first.normalize(), last)
+    if step >= pd.Timedelta(days=1):
+        return cal.dates, 1.0 / SESSIONS_PER_YEAR
+    index = cal.minutes(step)
+    if end is not None:
+        stop = pd.Timestamp(end)
+        stop = stop.tz_localize("UTC") if stop.tzinfo is None else stop.tz_convert("UTC")
+        if stop == stop.normalize():
+            stop += pd.Timedelta(days=1) - pd.Timedelta(1, "ns")  # a date: the whole day
+        index = index[index <= stop]
+    index = index[index >= first]
+    return index, step / pd.Timedelta(hours=6.5) / SESSIONS_PER_YEAR
+
+
 def _interval(freq: str) -> pd.Timedelta:
     try:
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
@@ -158,15 +206,26 @@ def _interval(freq: str) -> pd.Timedelta:
 
 
 def load_synthetic(request: SourceRequest) -> dict[str, pd.DataFrame]:
-    """Loader for ``synthetic:NAME[,NAME...]?bars=..&freq=..&seed=..``.
+    """Loader for ``synthetic:NAME[,NAME...]?bars=..&freq=..&seed=..[&session=XNYS&end=..]``.
 
     Without ``bars``, a ``start``/``end`` range given to ``load_bars`` sets the length;
     without ``start`` in the spec, ``load_bars``'s ``start`` (else 2024-01-01) is the first bar.
+    With ``session``, every session bar from ``start`` to ``end`` (the spec's, else
+    ``load_bars``'s; else ``bars`` of them).
     """
     request.check_options(OPTIONS)
     freq = request.text("freq", "1min") or "1min"
     start: Any = request.text("start") or request.start or DEFAULT_START
     n = request.integer("bars")
+    session = request.text("session")
+    end: Any = request.text("end") or request.end
+    if session and n is None:
+        n = 10**9 if end is not None else 1000
+    elif "end" in request.options and n is None:
+        raise DataSourceError(
+            f"{request.spec}: end= in the spec needs session=",
+            hint="give bars=N, or session=XNYS with start= and end=",
+        )
     if n is None and request.start is not None and request.end is not None:
         first = pd.Timestamp(start)
         first = first.tz_localize("UTC") if first.tzinfo is None else first
@@ -192,5 +251,7 @@ def load_synthetic(request: SourceRequest) -> dict[str, pd.DataFrame]:
             switch=request.number("switch", 0.01),
             volume=request.number("volume", 10_000.0),
             symbol=symbol,
+            session=session,
+            end=end,
         )
     return out

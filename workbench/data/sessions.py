@@ -1,0 +1,264 @@
+"""Exchange sessions, and bars resampled on them: the one place that says what a bar is.
+
+**Sessions** come from ``exchange_calendars`` (``XNYS`` by default): each trading day's
+regular open and close in UTC, holidays absent, early closes (e.g. 2023-11-24, 13:00
+New York) at their real time. :class:`Sessions` answers "is the market open at t?",
+"which session holds t?", "when does it next open / close?" for the live runner, the
+emulator's ``/v2/clock`` and ``/v2/calendar``, and the synthetic session data.
+
+**Bars on the session calendar** (:func:`session_resample`, used by ``workbench backtest
+--timeframe`` *and* by the live feeds' :class:`~workbench.data.aggregate.BarAggregator`,
+so research and production cannot disagree on a bar):
+
+- only bars inside a regular session count (``session="regular"``); ``"all"`` keeps
+  every bar and cuts intraday periods on the UTC clock;
+- ``1Day``: one bar per session, labelled 00:00 UTC of the session's date (as every
+  daily bar in the workbench); it is over at the session's close (13:00 New York on an
+  early close);
+- intraday timeframes (``5Min``, ``15Min``, ``1Hour``) are cut on the clock, as Alpaca
+  cuts its bars: an hourly bar covers 10:00-11:00 New York and is labelled by that
+  start. The session's first hour is the partial 09:30-10:00, labelled 09:00 (Alpaca's
+  09:00 bar, without the pre-market); a bar never runs past the session's close, so the
+  last hour of an early close ends at 13:00. A period is over at ``min(label + length,
+  close)``.
+
+Aggregation: ``open`` first, ``high`` max, ``low`` min, ``close`` last, ``volume`` sum.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+NEW_YORK = "America/New_York"
+DEFAULT_CALENDAR = "XNYS"
+SESSION_RULES = ("regular", "all")
+SESSIONS_PER_YEAR = 252
+_ONE_DAY = pd.Timedelta(days=1)
+_AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+
+
+@dataclass(frozen=True, eq=False)
+class Sessions:
+    """Regular sessions of one exchange calendar: open and close times (UTC, ns)."""
+
+    calendar: str
+    dates: pd.DatetimeIndex  # session dates, 00:00 UTC
+    opens: np.ndarray  # int64 ns
+    closes: np.ndarray  # int64 ns
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def index_of(self, t: pd.Timestamp | int) -> int:
+        """The session holding instant ``t`` (open <= t < close), or -1."""
+        ns = t if isinstance(t, int) else _utc(t).value
+        i = int(np.searchsorted(self.opens, ns, side="right")) - 1
+        return i if i >= 0 and ns < self.closes[i] else -1
+
+    def is_open(self, t: pd.Timestamp) -> bool:
+        return self.index_of(t) >= 0
+
+    def open_at(self, i: int) -> pd.Timestamp:
+        return pd.Timestamp(int(self.opens[i]), tz="UTC")
+
+    def close_at(self, i: int) -> pd.Timestamp:
+        return pd.Timestamp(int(self.closes[i]), tz="UTC")
+
+    def next_open(self, t: pd.Timestamp) -> pd.Timestamp | None:
+        """The first open strictly after ``t`` (None past the calendar's end)."""
+        i = int(np.searchsorted(self.opens, _utc(t).value, side="right"))
+        return self.open_at(i) if i < len(self) else None
+
+    def next_close(self, t: pd.Timestamp) -> pd.Timestamp | None:
+        """The first close strictly after ``t``."""
+        i = int(np.searchsorted(self.closes, _utc(t).value, side="right"))
+        return self.close_at(i) if i < len(self) else None
+
+    def last_close(self, t: pd.Timestamp) -> pd.Timestamp | None:
+        """The latest close at or before ``t``."""
+        i = int(np.searchsorted(self.closes, _utc(t).value, side="right")) - 1
+        return self.close_at(i) if i >= 0 else None
+
+    def between(self, start: Any, end: Any) -> Sessions:
+        """The sessions whose date lies in ``[start, end]`` (dates, inclusive)."""
+        lo = _day(start) if start is not None else self.dates[0]
+        hi = _day(end) if end is not None else self.dates[-1]
+        keep = (self.dates >= lo) & (self.dates <= hi)
+        return Sessions(self.calendar, self.dates[keep], self.opens[keep], self.closes[keep])
+
+    def minutes(self, freq: str | pd.Timedelta = "1min") -> pd.DatetimeIndex:
+        """Start times of every ``freq`` bar inside the sessions (UTC)."""
+        step = pd.Timedelta(freq).value
+        counts = (self.closes - self.opens + step - 1) // step
+        starts = np.repeat(self.opens, counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        offsets = (np.arange(int(counts.sum())) - first) * step
+        return pd.DatetimeIndex(starts + offsets, tz="UTC", name="time")
+
+
+def sessions(calendar: str = DEFAULT_CALENDAR, start: Any = None, end: Any = None) -> Sessions:
+    """The regular sessions of ``calendar`` from ``start`` to ``end`` (dates, inclusive).
+
+    Without bounds: the calendar library's default span (about 20 years back, 1 ahead).
+    """
+    full = _calendar(calendar.upper())
+    return full.between(start, end) if start is not None or end is not None else full
+
+
+@functools.lru_cache(maxsize=8)
+def _calendar(name: str) -> Sessions:
+    try:
+        import exchange_calendars as xcals
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ConfigError(
+            "exchange_calendars is not installed", hint="pip install exchange_calendars"
+        ) from exc
+    try:
+        with warnings.catch_warnings():  # the library's own pandas deprecations
+            warnings.simplefilter("ignore")
+            cal = xcals.get_calendar(name, start="1998-01-02")
+    except Exception as exc:  # the library raises its own InvalidCalendarName
+        raise ConfigError(
+            f"exchange calendar {name!r} is not known ({exc})",
+            hint="use an exchange_calendars code such as XNYS (New York), XLON, XTKS",
+        ) from None
+    schedule = cal.schedule
+    dates = pd.DatetimeIndex(schedule.index).tz_localize(None).tz_localize("UTC")
+    opens = pd.DatetimeIndex(schedule["open"]).tz_convert("UTC").as_unit("ns").asi8
+    closes = pd.DatetimeIndex(schedule["close"]).tz_convert("UTC").as_unit("ns").asi8
+    return Sessions(name, dates.rename("time"), opens.copy(), closes.copy())
+
+
+def check_session_rule(session: str) -> str:
+    if session not in SESSION_RULES:
+        raise ConfigError(
+            f"session {session!r} is not known", hint="use regular (exchange hours) or all"
+        )
+    return session
+
+
+@dataclass(frozen=True)
+class Periods:
+    """The period of each bar: its label (ns, -1 for a bar outside every session) and
+    the instant it is over (ns)."""
+
+    labels: np.ndarray
+    ends: np.ndarray
+
+
+def periods(
+    index: pd.DatetimeIndex,
+    timeframe: Any,
+    *,
+    session: str = "regular",
+    calendar: str = DEFAULT_CALENDAR,
+) -> Periods:
+    """Which period of ``timeframe`` each bar start in ``index`` belongs to (module rules)."""
+    tf = _timeframe(timeframe)
+    check_session_rule(session)
+    ns = index.tz_convert("UTC").as_unit("ns").asi8 if len(index) else np.zeros(0, np.int64)
+    length = tf.length.value
+    if session == "all":
+        labels = ns - ns % (length if tf.intraday else _ONE_DAY.value)
+        return Periods(labels, labels + length)
+    cal = sessions(calendar)
+    i = np.searchsorted(cal.opens, ns, side="right") - 1
+    inside = (i >= 0) & (ns < cal.closes[np.maximum(i, 0)])
+    j = np.maximum(i, 0)
+    close = cal.closes[j]
+    if tf.intraday:
+        labels = ns - ns % length
+        ends = np.minimum(labels + length, close)
+    else:
+        labels = cal.dates.as_unit("ns").asi8[j] if len(cal) else ns
+        ends = close
+    labels = np.where(inside, labels, -1)
+    return Periods(labels, ends)
+
+
+def session_resample(
+    bars: pd.DataFrame,
+    timeframe: Any,
+    *,
+    session: str = "regular",
+    calendar: str = DEFAULT_CALENDAR,
+) -> pd.DataFrame:
+    """Bars of ``timeframe`` made from finer bars on the session calendar (module rules).
+
+    Bars outside the sessions are dropped (``session="regular"``); a period with no bar
+    gives no bar. Bars already of the timeframe come back unchanged (after the session
+    filter). Other columns than OHLCV are dropped (``adj_close`` is kept, last).
+    """
+    tf = _timeframe(timeframe)
+    if bars.empty:
+        raise DataError("session_resample: no bars", hint="load some data first")
+    index = bars.index
+    if not index.is_monotonic_increasing or index.has_duplicates:
+        raise DataError(
+            "session_resample: the bars are not sorted or have duplicate timestamps",
+            hint="clean(bars, CleanPolicy(sort=True, drop_duplicates='first')) first",
+        )
+    _check_finer(index, tf)
+    p = periods(index, tf, session=session, calendar=calendar)
+    inside = p.labels >= 0
+    if not inside.all():
+        dropped = int((~inside).sum())
+        log.debug("session_resample: %d bar(s) outside the %s sessions dropped", dropped, calendar)
+    if not inside.any():
+        raise DataError(
+            f"no bar falls inside a {calendar} session",
+            hint="daily bars are labelled 00:00 UTC: resample them with session='all', "
+            "or load intraday bars",
+        )
+    frame = bars.iloc[inside]
+    how = {c: a for c, a in _AGG.items() if c in frame.columns}
+    if "adj_close" in frame.columns:
+        how["adj_close"] = "last"
+    labels = pd.DatetimeIndex(p.labels[inside], tz="UTC", name=index.name or "time")
+    out = frame[list(how)].groupby(labels, sort=True).agg(how)
+    out.index = out.index.rename(index.name or "time")
+    out = out.astype({c: "float64" for c in how})
+    out.attrs = {**bars.attrs, "timeframe": tf.name, "session": session, "calendar": calendar}
+    return out
+
+
+def _check_finer(index: pd.DatetimeIndex, tf: Any) -> None:
+    if len(index) < 2:
+        return
+    from workbench.data.bars import bar_interval
+
+    step = bar_interval(index)
+    if step > tf.length or (tf.intraday and tf.length % step):
+        raise ConfigError(
+            f"cannot make {tf.name} bars from bars of {step}",
+            hint="resample only to a coarser timeframe that is a multiple of the bars",
+        )
+
+
+def _timeframe(value: Any) -> Any:
+    from workbench.timeframe import parse_timeframe
+
+    return parse_timeframe(value)
+
+
+def _utc(t: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _day(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.normalize().tz_localize("UTC")
