@@ -95,9 +95,15 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"  {'':<11} e.g. {source.example}")
     print("\nsample symbols (sample:NAME):")
     for name in sample_names():
+        if name == "SP500":
+            from workbench.data.sp500 import DESCRIPTIONS, sp500_symbols
+
+            print(f"  {name:<11} {DESCRIPTIONS[name]}: {', '.join(sp500_symbols())}")
+            continue
         bars = load_sample(name)
         first, last = bars.index[0].date(), bars.index[-1].date()
-        print(f"  {name:<8} {len(bars):>6} daily bars  {first} to {last}")
+        only = "  (closes only)" if bars.attrs.get("close_only") else ""
+        print(f"  {name:<11} {len(bars):>6} daily bars  {first} to {last}{only}")
     return 0
 
 

@@ -25,6 +25,10 @@ check                severity  flags
                                ``calendar=None`` daily bars are checked against weekdays
 ``off_calendar``     warning   daily bars on days that are not sessions (or not weekdays)
 ``stale``            warning   runs of at least ``stale_run`` bars with an unchanged close
+``close_only``       warning   data with closes only (``attrs["close_only"]``, e.g. sample:SP500):
+                               open = high = low = close and no volume, so a decision on bar t
+                               fills at bar t+1's close; stop and limit fills see no range
+                               (``zero_volume`` is not reported for them)
 ===================  ========  ==================================================================
 
 A report is :attr:`QualityReport.ok` when it has no errors; warnings are for a human to judge.
@@ -205,8 +209,19 @@ def validate(
         report.interval = step
         if step is not None:
             report.calendar = _check_gaps(unique, step, calendar, issues)
+    close_only = bool(bars.attrs.get("close_only"))
+    if close_only:
+        issues.append(
+            Issue(
+                "close_only",
+                "warning",
+                len(bars),
+                "closes only: open = high = low = close and no volume, so a decision on bar t "
+                "fills at bar t+1's close",
+            )
+        )
     if values is not None:
-        _check_values(values, index, issues)
+        _check_values(values, index, issues, close_only=close_only)
         if stale_run:
             _check_stale(values["close"], index, stale_run, issues)
     order = {"error": 0, "warning": 1}
@@ -311,7 +326,9 @@ def _check_order(index: pd.DatetimeIndex, issues: list[Issue]) -> None:
     _add(issues, "order", "error", back, "rows earlier than the row before (not sorted)", index)
 
 
-def _check_values(values: pd.DataFrame, index: pd.Index | None, issues: list[Issue]) -> None:
+def _check_values(
+    values: pd.DataFrame, index: pd.Index | None, issues: list[Issue], *, close_only: bool = False
+) -> None:
     nan = values.isna()
     counts = {c: int(n) for c, n in nan.sum().items() if n}
     detail = ", ".join(f"{c} {n}" for c, n in counts.items())
@@ -338,7 +355,7 @@ def _check_values(values: pd.DataFrame, index: pd.Index | None, issues: list[Iss
         issues,
         "zero_volume",
         "warning",
-        (values["volume"] == 0).to_numpy(),
+        (values["volume"] == 0).to_numpy() & (not close_only),
         "bars with zero volume",
         index,
     )

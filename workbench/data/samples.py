@@ -1,6 +1,10 @@
-"""Bundled sample data: real daily bars of the S&P 500 and the Nasdaq Composite, 1999-2018.
+"""Bundled sample data: real daily bars of the S&P 500 and the Nasdaq Composite, 1999-2018,
+and the 20-stock universe ``SP500`` with its index ``SP500_INDEX`` (:mod:`workbench.data.sp500`).
 
-The data ship with the ``arch`` package (``arch.data.sp500`` and ``arch.data.nasdaq``).
+``sample:SPX,NASDAQ`` names symbols; ``sample:SP500`` names the whole universe, and
+``sample:SP500?symbols=AAPL,MSFT`` some of its stocks.
+
+The index data ship with the ``arch`` package (``arch.data.sp500`` and ``arch.data.nasdaq``).
 Importing ``arch`` itself takes over a second (it compiles its GARCH recursions), so the
 bundled ``.csv.gz`` file is located without importing the package and read the same way
 ``arch``'s ``load()`` reads it; ``load()`` is the fallback should the file ever move.
@@ -19,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench.data import sp500
 from workbench.data.spec import SourceRequest
 from workbench.errors import DataSourceError
 
@@ -42,11 +47,17 @@ SAMPLES: dict[str, Sample] = {
 
 
 def sample_names() -> list[str]:
-    return list(SAMPLES)
+    """Every name ``sample:`` accepts (the universe ``SP500`` stands for its 20 stocks)."""
+    return [*SAMPLES, sp500.UNIVERSE, sp500.INDEX]
 
 
 def load_sample(symbol: str) -> pd.DataFrame:
-    """Daily bars of one sample (``SPX`` or ``NASDAQ``, any case), in the bars format."""
+    """Daily bars of one sample (``SPX``, ``NASDAQ``, ``SP500_INDEX`` or one of the 20)."""
+    name = str(symbol).strip().upper()
+    if name == sp500.INDEX:
+        return sp500.load_sp500(name)[name]
+    if name in sp500.gics_sectors():
+        return sp500.load_sp500(sp500.UNIVERSE, [name])[name]
     frame = _load_cached(_resolve(symbol).symbol)
     out = frame.copy()
     out.attrs = dict(frame.attrs)
@@ -54,15 +65,30 @@ def load_sample(symbol: str) -> pd.DataFrame:
 
 
 def load_samples(request: SourceRequest) -> dict[str, pd.DataFrame]:
-    """Loader for ``sample:SYMBOL[,SYMBOL...]``."""
-    request.check_options(())
+    """Loader for ``sample:SYMBOL[,SYMBOL...]`` and ``sample:SP500[?symbols=A,B]``."""
+    request.check_options(("symbols",))
     names = request.symbols()
     if not names:
         raise DataSourceError(
             f"{request.spec}: no sample named",
-            hint=f"available samples: {', '.join(SAMPLES)}, e.g. sample:SPX",
+            hint=f"available samples: {', '.join(sample_names())}, e.g. sample:SPX",
         )
-    return {sample.symbol: load_sample(sample.symbol) for sample in map(_resolve, names)}
+    chosen = [s.strip().upper() for s in (request.text("symbols") or "").split(",") if s.strip()]
+    if chosen and sp500.UNIVERSE not in names:
+        raise DataSourceError(
+            f"{request.spec}: symbols= selects stocks of sample:{sp500.UNIVERSE}",
+            hint=f"use sample:{sp500.UNIVERSE}?symbols={','.join(chosen)}",
+        )
+    out: dict[str, pd.DataFrame] = {}
+    for name in names:
+        if name == sp500.UNIVERSE:
+            out.update(sp500.load_sp500(name, list(dict.fromkeys(chosen)) or None))
+        elif sp500.is_sp500(name) or name in sp500.gics_sectors():
+            out[name] = load_sample(name)
+        else:
+            sample = _resolve(name)
+            out[sample.symbol] = load_sample(sample.symbol)
+    return out
 
 
 def _resolve(symbol: str) -> Sample:
@@ -70,7 +96,7 @@ def _resolve(symbol: str) -> Sample:
     if sample is None:
         raise DataSourceError(
             f"unknown sample {symbol!r}",
-            hint=f"available samples: {', '.join(SAMPLES)}",
+            hint=f"available samples: {', '.join(sample_names())}",
         )
     return sample
 

@@ -3,7 +3,8 @@
 Built-in schemes:
 
 =============  =============================================================================
-``sample:``    real S&P 500 (``SPX``) and Nasdaq Composite (``NASDAQ``) daily bars, 1999-2018
+``sample:``    real S&P 500 (``SPX``) and Nasdaq Composite (``NASDAQ``) daily bars, 1999-2018;
+               20 US stocks (``SP500``) and their index (``SP500_INDEX``), closes 1990-2022
 ``csv:``       a CSV file; columns and timestamps normalised (:mod:`workbench.data.csvfiles`)
 ``parquet:``   a Parquet file, same rules
 ``synthetic:`` seeded geometric Brownian motion with regimes (:mod:`workbench.data.synthetic`)
@@ -65,8 +66,8 @@ def register_source(
 register_source(
     "sample",
     samples.load_samples,
-    description="bundled real daily bars: " + ", ".join(samples.SAMPLES),
-    example="sample:SPX,NASDAQ",
+    description="bundled real daily bars: " + ", ".join(samples.sample_names()),
+    example="sample:SPX,NASDAQ or sample:SP500?symbols=AAPL,MSFT",
 )
 register_source(
     "csv",

@@ -84,13 +84,31 @@ class PositionSizing:
 @dataclass(frozen=True, slots=True)
 class GroupExposure:
     """Caps on the gross exposure of groups of symbols: ``groups`` maps symbol -> group,
-    ``limits`` maps group -> largest fraction of equity its symbols may hold together."""
+    ``limits`` maps group -> largest fraction of equity its symbols may hold together.
 
-    groups: Mapping[str, str] = field(default_factory=dict)
+    ``groups: gics`` takes the GICS sectors shipped for ``sample:SP500``
+    (:func:`workbench.data.sp500.gics_sectors`); ``default`` is the limit of every group
+    that ``limits`` does not name."""
+
+    groups: Mapping[str, str] | str = field(default_factory=dict)
     limits: Mapping[str, float] = field(default_factory=dict)
+    default: float | None = None
 
     def __post_init__(self) -> None:
         w = "group_exposure"
+        if isinstance(self.groups, str):
+            if self.groups.strip().lower() != "gics":
+                raise ConfigError(
+                    f"{w}.groups must map symbols to groups, or be 'gics', got {self.groups!r}",
+                    hint="groups: gics uses the GICS sectors of the sample:SP500 stocks",
+                )
+            from workbench.data.sp500 import gics_sectors
+
+            object.__setattr__(self, "groups", gics_sectors())
+        _optional(_fraction, f"{w}.default", self.default)
+        if self.default is not None:
+            full = {g: self.default for g in self.groups.values()}
+            object.__setattr__(self, "limits", {**full, **self.limits})
         for sym, group in self.groups.items():
             if not isinstance(sym, str) or not isinstance(group, str) or not sym or not group:
                 raise ConfigError(f"{w}.groups maps symbol names to group names, got {sym!r}")
@@ -233,9 +251,12 @@ class RiskConfig:
                         raise ConfigError(f"{key} must be a mapping of settings, got {value!r}")
                     _known(value, section, f"{key}.")
                     if section is GroupExposure:
-                        value = {k: dict(v or {}) for k, v in value.items()}
+                        value = {
+                            k: v if k == "default" or isinstance(v, str) else dict(v or {})
+                            for k, v in value.items()
+                        }
                         for k, v in value.items():
-                            if not all(isinstance(x, str) for x in v):
+                            if isinstance(v, dict) and not all(isinstance(x, str) for x in v):
                                 raise ConfigError(f"group_exposure.{k} keys must be names")
                     kwargs[key] = section(**value)
                 else:

@@ -25,6 +25,11 @@ Prices
       lows inside a bar is unknown, it pessimistically does not fill on the trigger bar
       and rests as a limit order from the next bar. The triggered state persists.
 
+Close-only data (``attrs["close_only"]``, e.g. ``sample:SP500``) carry open = high = low =
+close, so a market order decided on bar t fills at bar t+1's *close*, and a stop or limit
+fills only if that close reaches it (at the close). Their volume is 0: a volume cap
+(``volume_limit``) would block every fill, so do not set one on such data.
+
 Slippage (:class:`~workbench.sim.costs.Slippage`) moves market and stop fill prices
 against the trader; ``Fill.slippage`` is the per-unit difference from the rule price.
 
