@@ -8,7 +8,8 @@
   and a forced promotion's reason;
 - ``strategy.py``: a copy of the strategy's source, byte for byte;
 - ``manifest.sha256``: the SHA-256 of ``manifest.json``;
-- the report.
+- ``report.md`` (the gate table), ``report.html`` (the full-sample backtest report with the
+  gates) and ``walkforward.html`` (the walk-forward run's report, when promoted from one).
 
 Files are written read-only and a version folder is never reused. :func:`verify`
 checks every hash and that the installed strategy's source is still the promoted one,
@@ -118,8 +119,12 @@ def write_bundle(
     report: str,
     backtest: dict[str, Any] | None = None,
     forced_reason: str | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> Bundle:
-    """Write a new version folder for ``strategy``; returns the bundle."""
+    """Write a new version folder for ``strategy``; returns the bundle.
+
+    ``files`` are more files to keep in it (the HTML reports), by name.
+    """
     cls = type(strategy)
     source = strategy_source(cls)
     root = Path(root)
@@ -150,6 +155,10 @@ def write_bundle(
     text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
     _write_readonly(folder / SOURCE, source)
     _write_readonly(folder / "report.md", report.encode())
+    for name, data in (files or {}).items():
+        if Path(name).name != name or name in (SOURCE, MANIFEST, MANIFEST_HASH, "report.md"):
+            raise BundleError(f"a bundle cannot hold an extra file named {name!r}")
+        _write_readonly(folder / name, data)
     _write_readonly(folder / MANIFEST, text.encode())
     _write_readonly(folder / MANIFEST_HASH, (sha256_bytes(text.encode()) + "\n").encode())
     return Bundle(folder, manifest)

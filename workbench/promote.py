@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.backtesting.api import backtest, load_universe
+from workbench.backtesting.result import BacktestResult
 from workbench.backtesting.vectorized import has_vectorized
 from workbench.bundle import Bundle, data_fingerprint, write_bundle
 from workbench.errors import ConfigError
@@ -109,8 +110,8 @@ def run_gates(
     cash: float,
     commission: Commission,
     slippage: Slippage,
-) -> tuple[list[Gate], dict[str, Any]]:
-    """Every gate's figure and verdict, and the full-sample metrics."""
+) -> tuple[list[Gate], dict[str, Any], BacktestResult]:
+    """Every gate's figure and verdict, the full-sample metrics and that backtest."""
     unknown = set(thresholds) - set(DEFAULT_THRESHOLDS)
     if unknown:
         raise ConfigError(
@@ -161,7 +162,7 @@ def run_gates(
     gates.append(_parity_gate(strategy, bars, costs))
     closed = int(full.metrics.get("number_of_trades", 0))
     gates.append(_threshold_gate("min_trades", float(closed), thresholds))
-    return gates, {k: v for k, v in full.metrics.items() if isinstance(v, int | float)}
+    return gates, {k: v for k, v in full.metrics.items() if isinstance(v, int | float)}, full
 
 
 def _parity_gate(strategy: Strategy, bars: dict[str, pd.DataFrame], costs: dict[str, Any]) -> Gate:
@@ -205,7 +206,7 @@ def promote(
         from workbench.risk.config import RiskConfig
 
         risk_doc = RiskConfig.load(risk).to_dict()
-    gates, metrics = run_gates(
+    gates, metrics, full = run_gates(
         instance, bars, walkforward=walkforward, thresholds=thresholds or {},
         cash=cash, commission=fee, slippage=slip,
     )  # fmt: skip
@@ -218,5 +219,32 @@ def promote(
             gates=[asdict(g) for g in gates], metrics=metrics, risk=risk_doc, report=report,
             backtest={"cash": cash, "commission": asdict(fee), "slippage": asdict(slip)},
             forced_reason=reason if (force and not result.passed) else None,
+            files=_report_files(full, gates, walkforward, reason if force else None),
         )  # fmt: skip
     return result
+
+
+def _report_files(
+    full: BacktestResult, gates: list[Gate], walkforward: str | Path | None, reason: str | None
+) -> dict[str, bytes]:
+    """The HTML reports a bundle keeps: the full-sample backtest with the gate table
+    (``report.html``) and the walk-forward run's own report (``walkforward.html``)."""
+    from workbench.reports.backtest import backtest_report
+    from workbench.reports.html import Section, paragraph, table
+
+    rows = pd.DataFrame(
+        [{"gate": g.name, "result": "PASS" if g.passed else "FAIL",
+          "value": g.value if isinstance(g.value, float) else str(g.value or "n/a"),
+          "threshold": g.threshold, "note": g.note} for g in gates]
+    )  # fmt: skip
+    verdict = "every gate passed" if all(g.passed for g in gates) else "gates failed"
+    body = paragraph(verdict + (f"; promoted with force: {reason}" if reason else ""))
+    if walkforward is not None:
+        body += paragraph(f"walk-forward run: {walkforward} (its report: walkforward.html)")
+    sections = [Section("gates", "Promotion gates", body + table(rows, table_id="gates"))]
+    page = backtest_report(full, title=f"Promotion: {full.strategy}", extra=sections)
+    files = {"report.html": page.encode("utf-8")}
+    wf_report = Path(walkforward) / "report.html" if walkforward is not None else None
+    if wf_report is not None and wf_report.is_file():
+        files["walkforward.html"] = wf_report.read_bytes()
+    return files

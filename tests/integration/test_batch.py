@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 
 from workbench.cli.main import main
 from workbench.errors import ConfigError
+from workbench.reports.read import read_report
 from workbench.research.batch import load_parameter_sets, run_batch
 
 pytestmark = pytest.mark.slow
@@ -95,6 +97,21 @@ def test_batch_runs_in_parallel_reports_a_failure_and_resumes(tmp_path: Path) ->
         assert nb.metadata["papermill"]["parameters"]["data"] == f"sample:{symbol}"
     summary = json.loads((out / "batch.json").read_text())
     assert [r["status"] for r in summary["runs"]] == ["ok", "ok", "failed"]
+    # batch.csv: every run's key metrics, equal to its metrics.json; the index report links them
+    table = pd.read_csv(out / "batch.csv")
+    assert list(table["name"]) == ["spx", "nasdaq", "broken"]
+    for name in ("spx", "nasdaq"):
+        metrics = json.loads((out / name / "metrics.json").read_text())["metrics"]
+        row = table.set_index("name").loc[name]
+        for key in ("sharpe", "total_return", "max_drawdown", "number_of_trades"):
+            assert row[key] == pytest.approx(metrics[key])
+    assert row["params.fast"] == 20 and row["data"] == "sample:NASDAQ"
+    assert table.set_index("name").loc["broken", "status"] == "failed"
+    index = read_report(out / "report.html")
+    assert index.kind == "batch" and index.external == [] and "comparison" in index.figures
+    assert (out / "comparison.png").read_bytes() == index.figures["comparison"]
+    assert "spx/report.html" in index.links and "nasdaq.ipynb" in index.links
+    assert read_report(out / "spx" / "report.html").kind == "backtest"
 
     # fix the broken set and run the same command again: only it runs
     doc["runs"][2]["params"] = {"fast": 50, "slow": 100}

@@ -9,6 +9,7 @@ import pytest
 from workbench.bundle import load_bundle
 from workbench.cli.main import main
 from workbench.promote import EXIT_GATES_FAILED
+from workbench.reports.read import read_report
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,12 @@ def test_a_good_strategy_is_promoted(walkforward_run, tmp_path, capsys) -> None:
     assert manifest["strategy"]["params"]["fast"] == 40
     assert manifest["data"]["symbols"]["SPX"]["bars"] == 5031
     assert {g["name"] for g in manifest["gates"]} >= {"pbo", "parity", "lookahead_audit"}
+    # the reports it was promoted on: the full-sample backtest with its gates, the walk-forward
+    report = read_report(bundle.path / "report.html")
+    assert report.kind == "backtest" and report.external == [] and "equity" in report.figures
+    assert report.metrics["sharpe"] == pytest.approx(manifest["metrics"]["sharpe"])
+    assert [row[0][0] for row in report.tables["gates"]] == [g["name"] for g in manifest["gates"]]
+    assert read_report(bundle.path / "walkforward.html").kind == "walkforward"
 
 
 def test_a_biased_strategy_is_refused_naming_the_failing_gates(tmp_path, capsys) -> None:

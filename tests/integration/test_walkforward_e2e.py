@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from workbench.cli.main import main
+from workbench.reports.read import read_report
 from workbench.research.walkforward import WalkForwardConfig, run_walk_forward
 
 pytestmark = pytest.mark.slow
@@ -72,7 +73,23 @@ def check_run(out: Path) -> dict:
     ]
     assert len(images) == 3
     assert (out / "equity.png").exists() and (out / "parameter_stability.png").exists()
+    check_html_report(out, summary)
     return summary
+
+
+def check_html_report(out: Path, summary: dict) -> None:
+    """report.html: offline, the three figures, one row per fold, the statistics explained."""
+    html = read_report(out / "report.html")
+    assert html.kind == "walkforward" and html.external == []
+    assert set(html.figures) == {"equity", "parameter_stability", "in_vs_out"}
+    assert len(html.tables["folds"]) == N_FOLDS
+    over = summary["overfitting"]
+    assert html.stats["deflated_sharpe"] == over["mean_in_sample_dsr"]
+    assert html.stats["pbo"] == over["mean_in_sample_pbo"]
+    assert html.stats["walk_forward_efficiency"] == summary["walk_forward_efficiency"]
+    assert html.metrics["total_return"] == summary["out_of_sample"]["total_return"]
+    text = (out / "report.html").read_text()
+    assert "Probability of backtest overfitting" in text and "4 trials tried" in text
 
 
 def test_two_processes(pool_run: Path) -> None:

@@ -51,7 +51,7 @@ import pandas as pd
 from workbench.data.bars import periods_per_year as _bars_per_year
 from workbench.errors import ConfigError, DataError
 
-__all__ = ["METRICS", "compute_metrics", "drawdown"]
+__all__ = ["METRICS", "compute_metrics", "drawdown", "format_metric", "metric_definitions"]
 
 METRICS: tuple[str, ...] = (
     "start_equity",
@@ -77,6 +77,46 @@ METRICS: tuple[str, ...] = (
 
 _TRADE_COLUMNS = ("pnl", "entry_price", "quantity")
 _NAN = math.nan
+#: Metrics shown as percentages, money amounts, and whole counts.
+PERCENT_METRICS = frozenset(
+    {"total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "exposure",
+     "average_trade_return"}
+)  # fmt: skip
+MONEY_METRICS = frozenset({"start_equity", "final_equity", "average_trade", "fees"})
+COUNT_METRICS = frozenset(
+    {"number_of_trades", "open_trades", "max_drawdown_duration_bars", "max_drawdown_duration_days"}
+)
+
+
+def format_metric(key: str, value: float | None) -> str:
+    """A metric as people read it: 12.34%, 101,234.56, 8, 0.812; n/a when undefined."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if key in PERCENT_METRICS:
+        return f"{value:.2%}"
+    if key in MONEY_METRICS:
+        return f"{value:,.2f}"
+    if key in COUNT_METRICS:
+        return f"{value:,.0f}"
+    return f"{value:.3f}"
+
+
+def metric_definitions() -> dict[str, str]:
+    """Each metric's formula, read from this module's docstring table (the one written copy)."""
+    out: dict[str, str] = {}
+    key = None
+    rules = 0  # the table's body lies between its second and third ==== rule
+    for line in (__doc__ or "").splitlines():
+        if line.startswith("====="):
+            rules += 1
+        elif rules == 2 and line.startswith("``"):
+            key, _, text = line[2:].partition("``")
+            out[key] = text.strip()
+        elif rules == 2 and key is not None and line.strip():
+            out[key] += " " + line.strip()
+    return {k: v for k, v in out.items() if k in METRICS}
 
 
 def drawdown(equity: pd.Series) -> pd.Series:

@@ -22,10 +22,24 @@ from matplotlib.ticker import PercentFormatter
 from workbench.backtesting.metrics import drawdown
 from workbench.errors import DataError
 
-__all__ = ["plot_equity", "plot_trades"]
+__all__ = ["Figures", "plot_equity", "plot_trades"]
 
 _TRADE_COLUMNS = ("entry_time", "entry_price", "exit_time", "exit_price")
 _ACTION_COLORS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+class Figures(list):  # type: ignore[type-arg]
+    """A list of figures that displays itself in a notebook, one figure after the other.
+
+    Jupyter shows a plain list as text (``[<Figure size ...>, ...]``); this list displays
+    each figure as an image when it is a cell's last expression.
+    """
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        for fig in self:
+            display(fig)
 
 
 def plot_equity(

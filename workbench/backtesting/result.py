@@ -11,16 +11,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from workbench.backtesting.metrics import compute_metrics
+from workbench.backtesting.metrics import compute_metrics, format_metric
 from workbench.backtesting.trades import build_trades
 from workbench.context import SeriesView
 from workbench.data.bars import periods_per_year
 from workbench.risk.events import events_frame
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from workbench.backtesting.engine import BacktestConfig
+    from workbench.backtesting.plots import Figures
     from workbench.sim.broker import SimulatedBroker
     from workbench.strategy import Strategy
 
@@ -72,6 +71,7 @@ class BacktestResult:
     bars: dict[str, pd.DataFrame] = field(repr=False)
     risk_events: pd.DataFrame = field(default_factory=lambda: events_frame(()))
     indicators: dict[str, pd.Series] = field(default_factory=dict, repr=False)
+    config: BacktestConfig | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -133,6 +133,7 @@ class BacktestResult:
             bars=bars,
             risk_events=risk_events if risk_events is not None else events_frame(()),
             indicators=_indicator_series(strategy, bars),
+            config=config,
         )
 
     @property
@@ -159,7 +160,7 @@ class BacktestResult:
             "final_equity",
         ):
             if key in self.metrics:
-                lines.append(f"  {key:<28} {_fmt(key, self.metrics[key])}")
+                lines.append(f"  {key:<28} {format_metric(key, self.metrics[key])}")
         if len(self.risk_events):
             counts = self.risk_events["action"].value_counts().sort_index()
             text = ", ".join(f"{action} {n}" for action, n in counts.items())
@@ -187,9 +188,13 @@ class BacktestResult:
             ],
         }
 
-    def plot(self) -> list[Figure]:
-        """Equity with drawdown, and price with indicators and trade markers (one per symbol)."""
-        from workbench.backtesting.plots import plot_equity, plot_trades
+    def plot(self) -> Figures:
+        """Equity with drawdown, and price with indicators and trade markers (one per symbol).
+
+        A list of figures that a notebook displays when it is a cell's last expression
+        (``result.plot()``, or ``figs = result.plot()`` then ``figs``).
+        """
+        from workbench.backtesting.plots import Figures, plot_equity, plot_trades
 
         figs = [
             plot_equity(self.equity, risk_events=self.risk_events, title=f"{self.strategy} equity")
@@ -203,11 +208,18 @@ class BacktestResult:
                     frame, self.trades[self.trades["symbol"] == sym], indicators=inds, title=sym
                 )
             )
-        return figs
+        return Figures(figs)
+
+    def report(self, path: str | Path = "report.html", *, title: str | None = None) -> Path:
+        """Write one self-contained HTML report (metrics and their definitions, plots, trades,
+        parameters, costs, data fingerprint); returns its path."""
+        from workbench.reports.backtest import write_backtest_report
+
+        return write_backtest_report(self, path, title=title)
 
     def save(self, out: str | Path) -> dict[str, Path]:
-        """Write trades.csv, orders.csv, fills.csv, equity.csv, risk_events.csv, metrics.json
-        and PNG plots."""
+        """Write trades.csv, orders.csv, fills.csv, equity.csv, risk_events.csv, metrics.json,
+        PNG plots and report.html."""
         import matplotlib.pyplot as plt
 
         out = Path(out)
@@ -238,6 +250,7 @@ class BacktestResult:
             fig.savefig(out / name, dpi=100)
             plt.close(fig)
             paths[name] = out / name
+        paths["report"] = self.report(out / "report.html")
         return paths
 
 
@@ -291,15 +304,3 @@ def _json_value(v: Any) -> Any:
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
         return None
     return _json_number(v)
-
-
-def _fmt(key: str, v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    if key in ("total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "exposure"):
-        return f"{v:.2%}"
-    if key in ("final_equity", "fees"):
-        return f"{v:,.2f}"
-    if key == "number_of_trades":
-        return f"{v:.0f}"
-    return f"{v:.3f}"

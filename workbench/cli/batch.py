@@ -43,5 +43,5 @@ def run(args: argparse.Namespace) -> int:
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         print(f"{len(failed)} of {len(outcomes)} runs failed", file=sys.stderr)
-    print(f"wrote {args.out}/batch.json")
+    print(f"wrote {args.out}/batch.json, batch.csv and report.html")
     return 1 if failed else 0

@@ -20,7 +20,13 @@ from jinja2 import DictLoader
 from markupsafe import Markup
 
 from workbench.dashboard import security
-from workbench.dashboard.data import equity_curve, log_tail, reports_root, snapshot
+from workbench.dashboard.data import (
+    BUNDLE_REPORTS,
+    equity_curve,
+    log_tail,
+    reports_root,
+    snapshot,
+)
 from workbench.dashboard.plots import equity_png
 from workbench.dashboard.templates import TEMPLATES, UNAUTHORIZED
 
@@ -145,6 +151,14 @@ def create_app(
         if Path(filename).suffix not in REPORT_FILES or "/" in name or name.startswith("."):
             abort(404)
         return _send(reports / name, filename)
+
+    @app.get("/bundle/<filename>")
+    def bundle_report(filename: str) -> Response:
+        """The bundle's own reports, by their fixed names only (never another file of it)."""
+        bundle = snapshot(state_path, reports_dir=reports_dir)["status"]["bundle_path"]
+        if not bundle or filename not in BUNDLE_REPORTS:
+            abort(404)
+        return _send(Path(bundle), filename)
 
     @app.post("/kill")
     def kill() -> tuple[str, int] | str:

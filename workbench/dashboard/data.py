@@ -136,6 +136,7 @@ def snapshot(
         "recent_fills": [_fill_row(f) for f in reversed(fills[-RECENT_FILLS:])],
         "events": [_event_row(e) for e in events],
         "report": latest_report(reports_dir, state_path),
+        "bundle_reports": bundle_reports(meta.get("bundle")),
     }
 
 
@@ -391,6 +392,22 @@ def log_tail(log_file: str | None, lines: int = LOG_LINES) -> list[dict[str, Any
             }
         )
     return out
+
+
+#: The reports a promotion bundle keeps (workbench.promote), by file name and label.
+BUNDLE_REPORTS = {"report.html": "Promotion report", "walkforward.html": "Walk-forward report"}
+
+
+def bundle_reports(bundle: str | None) -> list[dict[str, str]]:
+    """The HTML reports the run's bundle was promoted on, those that exist."""
+    if not bundle:
+        return []
+    folder = Path(bundle)
+    return [
+        {"file": name, "label": label}
+        for name, label in BUNDLE_REPORTS.items()
+        if (folder / name).is_file()
+    ]
 
 
 def reports_root(reports_dir: str | Path | None, state_path: str | Path) -> Path:

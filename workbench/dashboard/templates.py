@@ -77,6 +77,7 @@ INDEX = """{% extends "base.html" %}{% block body %}
 <tr><th>as of</th><td class="n">{{ a.time or "—" }}</td></tr></table>
 {% if report %}<p>Reconciliation <a href="{{ url_for('report', name=report.name, filename='report.html') }}" id="report-link">{{ report.name }}</a>:
 <b>{{ report.verdict }}</b> ({{ report.unexplained }} unexplained)</p>{% endif %}
+{% for r in snap.bundle_reports %}<p>{{ r.label }} of the bundle: <a href="{{ url_for('bundle_report', filename=r.file) }}" class="bundle-report">{{ r.file }}</a></p>{% endfor %}
 </section>
 
 <section class="wide" id="positions"><h2>Positions</h2>

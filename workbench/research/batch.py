@@ -14,7 +14,9 @@ Each set becomes one executed notebook ``OUT/NAME.ipynb`` (``name`` is optional:
 numbered otherwise). When the template declares an ``out`` parameter, each run gets its
 own folder ``OUT/NAME``. Parameters the template does not declare are refused (a typo
 would otherwise be silently ignored). Execution, failure reporting and resume are those
-of :mod:`workbench.research.notebook_runner`; ``batch.json`` lists every outcome.
+of :mod:`workbench.research.notebook_runner`; ``batch.json`` lists every outcome, and
+``batch.csv``, ``comparison.png`` and the index ``report.html`` compare the runs' results
+(:mod:`workbench.reports.batch`).
 """
 
 from __future__ import annotations
@@ -139,6 +141,9 @@ def run_batch(
         ],
     }
     (out / "batch.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    from workbench.reports.batch import write_batch_report
+
+    write_batch_report(out, outcomes, [job.parameters for job in jobs], template=str(chosen_path))
     return outcomes
 
 

@@ -25,6 +25,7 @@ The run folder::
     summary.json             folds, parameters, metrics, efficiency, overfitting statistics
     equity.csv               the stitched out-of-sample equity
     report.ipynb             the executed report (stitched equity, parameter stability)
+    report.html              the same and the overfitting statistics explained, in one page
 """
 
 from __future__ import annotations
@@ -221,6 +222,9 @@ def run_walk_forward(
         jobs, workers=workers, scheduler=scheduler, force=force, progress=progress, desc="folds"
     )
     summary = summarize(out, folds=folds, outcomes=outcomes, config=config)
+    from workbench.reports.walkforward import write_walkforward_report
+
+    write_walkforward_report(out)  # from summary.json, as written
     report = None
     if report_template is not None:
         report_job = NotebookJob(

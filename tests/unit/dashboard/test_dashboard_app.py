@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -187,3 +188,17 @@ def test_the_command_refuses_a_public_address_without_a_token(state, tmp_path, c
     empty.write_text("")
     assert main(["dashboard", "--state", str(state), "--token-file", str(empty)]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+def test_the_bundle_reports_are_linked_and_only_they_are_served(state) -> None:
+    bundle = Path(snapshot(state)["status"]["bundle_path"])
+    client = create_app(state).test_client()
+    assert b"/bundle/report.html" not in client.get("/").data  # none written yet
+    (bundle / "report.html").write_text("<p>promoted on</p>")
+    (bundle / "walkforward.html").write_text("<p>folds</p>")
+    page = client.get("/").data
+    assert b"/bundle/report.html" in page and b"/bundle/walkforward.html" in page
+    assert client.get("/bundle/report.html").data == b"<p>promoted on</p>"
+    assert client.get("/bundle/walkforward.html").data == b"<p>folds</p>"
+    for other in ("manifest.json", "strategy.py", "..%2Flive.sqlite"):
+        assert client.get(f"/bundle/{other}").status_code == 404

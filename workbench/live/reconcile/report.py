@@ -4,13 +4,12 @@
 trade with both sides and their differences), ``differences.csv``, ``equity.png``
 (live and backtest equity and their gap), ``fills.png`` (per-trade fill-price
 differences and realised against modelled slippage), and ``report.html``: all of it in
-one self-contained page (plots inlined), every value escaped.
+one self-contained page (plots inlined), every value escaped, on the skeleton every report
+shares (:mod:`workbench.reports.html`).
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,12 +55,10 @@ def write_report(rec: Reconciliation, out: Path) -> Path:
 
 
 def _png(fig: Any) -> bytes:
-    import io
+    from workbench.reports.html import figure_png
 
-    buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def _equity_plot(rec: Reconciliation) -> bytes:
@@ -121,21 +118,18 @@ def _fills_plot(rec: Reconciliation) -> bytes:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    shown = frame.copy()
-    for col in shown.columns:
-        if pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:,.4g}")
-    return shown.to_html(index=False, escape=True, na_rep="", border=0)
+    from workbench.reports.html import table
+
+    return table(frame)
 
 
 def _html(rec: Reconciliation, plots: dict[str, bytes]) -> str:
+    from workbench.reports.html import Section, escape, facts, page, paragraph, png_image
+
     s = rec.summary
-    e = html.escape
     ok = s["verdict"] == "match"
-    counts = "".join(
-        f"<tr><td>{e(k)}</td><td class='n'>{v}</td></tr>" for k, v in s["counts"].items()
-    )
-    facts = {
+    counts = pd.DataFrame({"category": list(s["counts"]), "count": list(s["counts"].values())})
+    rows = {
         "strategy": f"{s['bundle']['name']} v{s['bundle']['version']} {s['bundle']['params']}",
         "bars": f"{s['bars']['count']} ({s['bars']['first']} to {s['bars']['last']})",
         "trades live / backtest / matched": "{live} / {backtest} / {matched}".format(**s["trades"]),
@@ -147,30 +141,31 @@ def _html(rec: Reconciliation, plots: dict[str, bytes]) -> str:
         "tolerances": json.dumps(s["tolerances"]),
         "broker / feed": f"{s['run'].get('broker')} / {s['run'].get('feed')}",
     }
-    fact_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in facts.items())
-    notes = "".join(f"<li>{e(n)}</li>" for n in s["notes"])
+    notes = "".join(f"<li>{escape(n)}</li>" for n in s["notes"])
+    verdict = (
+        f'<p class="verdict {"good" if ok else "bad"}" id="verdict">{escape(s["verdict"])}: '
+        f"{s['unexplained']} unexplained difference(s), {s['explained']} explained</p>"
+    )
     images = "".join(
-        f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        for name, png in plots.items()
+        png_image(png, name, name=name.removesuffix(".png")) for name, png in plots.items()
     )
     shown = rec.trades.reindex(columns=SHOWN)
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Reconciliation: {e(str(s["bundle"]["name"]))}</title><style>
-body{{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#1f2328}}
-table{{border-collapse:collapse;margin:8px 0}}
-td,th{{padding:3px 8px;border-bottom:1px solid #eaeef2;text-align:left;white-space:nowrap}}
-.n{{text-align:right}}img{{max-width:100%;display:block}}
-.verdict{{font-size:20px;font-weight:600;color:{"#1a7f37" if ok else "#cf222e"}}}
-</style></head><body>
-<h1>Live versus backtest</h1>
-<p class="verdict" id="verdict">{e(s["verdict"])}: {s["unexplained"]} unexplained difference(s),
-{s["explained"]} explained</p>
-<table>{fact_rows}</table>{f"<ul>{notes}</ul>" if notes else ""}
-<h2>Differences by category</h2><table>{counts}</table>
-<h2>Plots</h2>{images}
-<h2>Differences</h2>{_table(rec.differences) if len(rec.differences) else "<p>none</p>"}
-<h2>Trades</h2>{_table(shown) if len(shown) else "<p>no trades</p>"}
-<h2>Live events</h2>{_table(rec.events) if len(rec.events) else "<p>none</p>"}
-<p>generated {e(s["generated_at"])}; trades.csv has every column of both sides.</p>
-</body></html>
-"""
+    summary = verdict + facts(rows) + (f"<ul>{notes}</ul>" if notes else "")
+    none = paragraph("none")
+    sections = [
+        Section("summary", "Verdict", summary),
+        Section("counts", "Differences by category", _table(counts)),
+        Section("plots", "Plots", images),
+        Section("differences", "Differences",
+                _table(rec.differences) if len(rec.differences) else none),
+        Section("trades", "Trades",
+                _table(shown) + paragraph("trades.csv has every column of both sides", cls="note")
+                if len(shown) else paragraph("no trades")),
+        Section("events", "Live events", _table(rec.events) if len(rec.events) else none),
+    ]  # fmt: skip
+    return page(
+        f"Reconciliation: {s['bundle']['name']}",
+        sections,
+        subtitle=f"live versus backtest, reconciled at {s['generated_at']}",
+        kind="reconciliation",
+    )
