@@ -139,36 +139,16 @@ def _wrap(result: np.ndarray, like: object) -> np.ndarray | pd.Series:
     return result
 
 
-def _rolling_moments(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _rolling_moments(x: np.ndarray, n: int, want_m2: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sum of squared deviations of each trailing window of ``n`` finite values.
 
     The series is cut into blocks of n: a window starting in block k is a suffix of block k
     plus a prefix of block k+1, both summed as deviations from the last value of block k,
-    which lies in every such window.
+    which lies in every such window. The loops are numba's (:mod:`workbench.rolling_nb`).
     """
-    size = x.size
-    mean = np.full(size, np.nan)
-    m2 = np.full(size, np.nan)
-    if size < n:
-        return mean, m2
-    blocks = -(-size // n)
-    b = np.concatenate([x, np.full(blocks * n - size, x[-1])]).reshape(blocks, n)
-    shift = b[:, -1]
-    d = b - shift[:, None]  # block k around its own shift: suffix sums
-    r1 = np.cumsum(d[:, ::-1], axis=1)[:, ::-1].ravel()
-    r2 = np.cumsum((d * d)[:, ::-1], axis=1)[:, ::-1].ravel()
-    d = np.zeros_like(b)
-    d[1:] = b[1:] - shift[:-1, None]  # block k+1 around block k's shift: prefix sums
-    l1 = np.cumsum(d, axis=1).ravel()
-    l2 = np.cumsum(d * d, axis=1).ravel()
-    start = np.arange(size - n + 1)
-    end = start + n - 1
-    split = start % n != 0  # else the window is exactly one block
-    s1 = r1[start] + np.where(split, l1[end], 0.0)
-    s2 = r2[start] + np.where(split, l2[end], 0.0)
-    mean[n - 1 :] = shift[start // n] + s1 / n
-    m2[n - 1 :] = np.maximum(s2 - s1 * s1 / n, 0.0)
-    return mean, m2
+    from workbench.rolling_nb import rolling_moments_nb
+
+    return rolling_moments_nb(np.ascontiguousarray(x, dtype=np.float64), int(n), want_m2)
 
 
 def _smooth(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
@@ -329,7 +309,7 @@ class SMA(_Indicator):
         return state.moments()[0]
 
     def _kernel(self, x: np.ndarray) -> np.ndarray:  # type: ignore[override]
-        return _rolling_moments(x, self.n)[0]
+        return _rolling_moments(x, self.n, want_m2=False)[0]
 
 
 @dataclass(frozen=True)
