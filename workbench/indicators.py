@@ -144,9 +144,9 @@ def _rolling_moments(x: np.ndarray, n: int, want_m2: bool = True) -> tuple[np.nd
 
     The series is cut into blocks of n: a window starting in block k is a suffix of block k
     plus a prefix of block k+1, both summed as deviations from the last value of block k,
-    which lies in every such window. The loops are numba's (:mod:`workbench.rolling_nb`).
+    which lies in every such window. The loops are numba's (:mod:`workbench.indicators_nb`).
     """
-    from workbench.rolling_nb import rolling_moments_nb
+    from workbench.indicators_nb import rolling_moments_nb
 
     return rolling_moments_nb(np.ascontiguousarray(x, dtype=np.float64), int(n), want_m2)
 

@@ -320,3 +320,21 @@ def test_series_in_series_out() -> None:
     assert isinstance(out, pd.Series) and out.index.equals(index)
     assert all(b.index.equals(index) for b in bbands(close, 5))
     np.testing.assert_array_equal(sma(close, 5).to_numpy(), sma(close.to_numpy(), 5))
+
+
+def test_crossings_follow_the_strict_rule_and_never_cross_in_the_warm_up() -> None:
+    """The one-pass numba crossings equal the rule written with numpy comparisons."""
+    from workbench.strategies.ma_crossover import crossings
+
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(0, 40))
+        fast, slow = np.round(rng.normal(size=(2, n)))  # rounded: equal values happen
+        fast[: rng.integers(0, 5)] = np.nan
+        slow[: rng.integers(0, 9)] = np.nan
+        above, below = crossings(fast, slow)
+        with np.errstate(invalid="ignore"):
+            want_above = np.r_[False, (fast[1:] > slow[1:]) & (fast[:-1] <= slow[:-1])][:n]
+            want_below = np.r_[False, (fast[1:] < slow[1:]) & (fast[:-1] >= slow[:-1])][:n]
+        assert above.tolist() == want_above.tolist()
+        assert below.tolist() == want_below.tolist()

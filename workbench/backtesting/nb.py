@@ -17,12 +17,21 @@ decisions (:mod:`workbench.execution.targets`, :mod:`workbench.sim.fills`,
   opening quantity is ``notional / (price * (1 + fee))``; the fee is ``fee * quantity *
   price``; an opening fill that would take gross exposure above ``equity * margin`` is
   refused (counted in ``rejected``), as the simulated broker refuses it.
+
+Both kernels (one column with its curves and fills, many columns with their statistics)
+and vectorbt's order function run these rules through the same two steps:
+:func:`decide_bar_nb` at a close and :func:`fill_bar_nb` at the next open. The tolerances
+are their owners' (the portfolio, the execution targets, the simulated broker), imported.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from workbench.execution.targets import MIN_CHANGE
+from workbench.portfolio import QUANTITY_EPSILON
+from workbench.sim.broker import BUYING_POWER_TOLERANCE
 
 LONG_ENTRY = 1
 LONG_EXIT = 2
@@ -35,9 +44,6 @@ CLOSE = 1
 OPEN_LONG = 2
 OPEN_SHORT = 3
 
-QUANTITY_EPSILON = 1e-9  # workbench.portfolio.QUANTITY_EPSILON
-MIN_CHANGE = 1e-9  # workbench.execution.targets.MIN_CHANGE
-BUYING_POWER_TOLERANCE = 1e-9  # workbench.sim.broker.BUYING_POWER_TOLERANCE
 
 #: Columns of the statistics matrix returned by :func:`sweep_signals_nb`.
 STAT_NAMES = (
@@ -160,6 +166,65 @@ def target_notional_nb(fraction: float, equity: float) -> float:
 
 
 @njit(cache=True)
+def decide_bar_nb(
+    code: int, position: float, fraction: float, equity: float
+) -> tuple[int, int, float]:
+    """(close action, open action, opening notional) decided at a close with ``equity``."""
+    do_close, do_open = decide_nb(code, position)
+    notional = 0.0
+    if do_open != NOTHING:
+        notional = target_notional_nb(fraction, equity)
+        if notional == 0.0:
+            do_open = NOTHING
+    return do_close, do_open, notional
+
+
+@njit(cache=True)
+def fill_bar_nb(
+    o: float,
+    do_close: int,
+    do_open: int,
+    notional: float,
+    cash: float,
+    position: float,
+    fee_rate: float,
+    bps: float,
+    margin: float,
+) -> tuple[float, float, float, float, float, float, float, float, bool]:
+    """The orders decided at the last close, filled at this bar's open ``o``.
+
+    Returns (cash, position, closed, close price, close fee, opened, open price, open fee,
+    refused): ``closed`` and ``opened`` are the signed quantities filled (0 when none);
+    ``refused`` says the opening order exceeded the buying power.
+    """
+    closed = 0.0
+    close_price = 0.0
+    close_fee = 0.0
+    if do_close != NOTHING and position != 0.0:
+        buy = position < 0.0
+        close_price = slipped_price_nb(o, buy, bps)
+        quantity = abs(position)
+        close_fee = fee_rate * abs(quantity * close_price)
+        closed = quantity if buy else -quantity
+        cash, position = apply_fill_nb(cash, position, closed, close_price, close_fee)
+    opened = 0.0
+    open_price = 0.0
+    open_fee = 0.0
+    refused = False
+    if do_open != NOTHING:
+        buy = do_open == OPEN_LONG
+        open_price = slipped_price_nb(o, buy, bps)
+        opened, open_fee = open_quantity_nb(
+            notional, buy, open_price, cash, position, fee_rate, margin
+        )
+        if opened == 0.0:
+            refused = True
+        else:
+            cash, position = apply_fill_nb(cash, position, opened, open_price, open_fee)
+    return cash, position, closed, close_price, close_fee, opened, open_price, open_fee, refused
+
+
+@njit(cache=True)
 def simulate_signals_nb(
     open_: np.ndarray,
     close: np.ndarray,
@@ -187,47 +252,24 @@ def simulate_signals_nb(
     notional = 0.0
     for t in range(n):
         if do_close != NOTHING or do_open != NOTHING:
-            o = open_[t]
-            if do_close != NOTHING and position != 0.0:
-                buy = position < 0.0
-                price = slipped_price_nb(o, buy, bps)
-                quantity = abs(position)
-                fee = fee_rate * abs(quantity * price)
-                signed = quantity if buy else -quantity
-                cash, position = apply_fill_nb(cash, position, signed, price, fee)
-                fills[n_fills, 0] = t
-                fills[n_fills, 1] = signed
-                fills[n_fills, 2] = price
-                fills[n_fills, 3] = fee
-                n_fills += 1
-            if do_open != NOTHING:
-                buy = do_open == OPEN_LONG
-                price = slipped_price_nb(o, buy, bps)
-                signed, fee = open_quantity_nb(
-                    notional, buy, price, cash, position, fee_rate, margin
-                )
-                if signed == 0.0:
-                    rejected += 1
-                else:
-                    cash, position = apply_fill_nb(cash, position, signed, price, fee)
+            cash, position, closed, cp, cf, opened, op, of, refused = fill_bar_nb(
+                open_[t], do_close, do_open, notional, cash, position, fee_rate, bps, margin
+            )
+            for signed, price, fee in ((closed, cp, cf), (opened, op, of)):
+                if signed != 0.0:
                     fills[n_fills, 0] = t
                     fills[n_fills, 1] = signed
                     fills[n_fills, 2] = price
                     fills[n_fills, 3] = fee
                     n_fills += 1
+            rejected += refused
             do_close = NOTHING
             do_open = NOTHING
-        c = close[t]
-        equity = cash + position * c
+        equity = cash + position * close[t]
         equity_out[t] = equity
         cash_out[t] = cash
-        code = signals[t]
-        if code != 0:
-            do_close, do_open = decide_nb(code, position)
-            if do_open != NOTHING:
-                notional = target_notional_nb(fraction, equity)
-                if notional == 0.0:
-                    do_open = NOTHING
+        if signals[t] != 0:
+            do_close, do_open, notional = decide_bar_nb(signals[t], position, fraction, equity)
     return equity_out, cash_out, fills[:n_fills], rejected
 
 
@@ -254,6 +296,10 @@ def sweep_signals_nb(
     below the standard deviation), so the plain sums lose no precision that matters.
     With ``keep_returns`` the per-bar returns ``E[t] / E[t-1] - 1`` are written to
     ``returns_out[t - 1, column]`` (float32).
+
+    Where it saves time: a flat stretch without signals (equity constant, every return 0)
+    is stepped over in one go, and the longest drawdown is measured when the equity
+    recovers (or at the end) rather than on every bar under water.
     """
     n, n_cols = signals.shape
     stats = np.zeros((n_cols, N_STATS))
@@ -282,28 +328,26 @@ def sweep_signals_nb(
         sum_equity = 0.0
         traded = 0.0
         fees = 0.0
-        closed = 0.0
+        closed_trades = 0.0
         wins = 0.0
         gross_win = 0.0
         gross_loss = 0.0
         sum_pnl = 0.0
         sum_trade_return = 0.0
         rejected = 0.0
-        for t in range(n):
+        t = 0
+        while t < n:
             if do_close != NOTHING or do_open != NOTHING:
-                o = open_[t]
-                if do_close != NOTHING and position != 0.0:
-                    buy = position < 0.0
-                    price = slipped_price_nb(o, buy, bps)
-                    quantity = abs(position)
-                    fee = fee_rate * abs(quantity * price)
-                    signed = quantity if buy else -quantity
-                    direction = -1.0 if buy else 1.0
-                    cash, position = apply_fill_nb(cash, position, signed, price, fee)
-                    traded += quantity * price
-                    fees += fee
-                    pnl = (price - entry_price) * quantity * direction - (entry_fee + fee)
-                    closed += 1.0
+                cash, position, closed, cp, cf, opened, op, of, refused = fill_bar_nb(
+                    open_[t], do_close, do_open, notional, cash, position, fee_rate, bps, margin
+                )
+                if closed != 0.0:
+                    quantity = abs(closed)
+                    direction = -1.0 if closed > 0.0 else 1.0
+                    traded += quantity * cp
+                    fees += cf
+                    pnl = (cp - entry_price) * quantity * direction - (entry_fee + cf)
+                    closed_trades += 1.0
                     sum_pnl += pnl
                     if pnl > 0.0:
                         wins += 1.0
@@ -315,21 +359,13 @@ def sweep_signals_nb(
                         sum_trade_return += pnl / cost
                     else:
                         sum_trade_return += np.nan
-                if do_open != NOTHING:
-                    buy = do_open == OPEN_LONG
-                    price = slipped_price_nb(o, buy, bps)
-                    signed, fee = open_quantity_nb(
-                        notional, buy, price, cash, position, fee_rate, margin
-                    )
-                    if signed == 0.0:
-                        rejected += 1.0
-                    else:
-                        cash, position = apply_fill_nb(cash, position, signed, price, fee)
-                        traded += abs(signed) * price
-                        fees += fee
-                        entry_price = price
-                        entry_quantity = abs(signed)
-                        entry_fee = fee
+                if opened != 0.0:
+                    traded += abs(opened) * op
+                    fees += of
+                    entry_price = op
+                    entry_quantity = abs(opened)
+                    entry_fee = of
+                rejected += refused
                 do_close = NOTHING
                 do_open = NOTHING
             equity = cash + position * close[t]
@@ -352,10 +388,6 @@ def sweep_signals_nb(
                     returns_out[t - 1, col] = r
                 if equity < peak:
                     underwater = True
-                    if t - peak_t > dd_bars:
-                        dd_bars = t - peak_t
-                    if times_ns[t] - times_ns[peak_t] > dd_ns:
-                        dd_ns = times_ns[t] - times_ns[peak_t]
                     if equity <= dd_limit:
                         dd = equity / peak - 1.0
                         if dd < max_dd:
@@ -363,10 +395,8 @@ def sweep_signals_nb(
                             dd_limit = peak * (1.0 + max_dd) * (1.0 + 1e-12)
                 else:
                     if underwater:
-                        if t - peak_t > dd_bars:
-                            dd_bars = t - peak_t
-                        if times_ns[t] - times_ns[peak_t] > dd_ns:
-                            dd_ns = times_ns[t] - times_ns[peak_t]
+                        dd_bars = max(dd_bars, t - peak_t)
+                        dd_ns = max(dd_ns, times_ns[t] - times_ns[peak_t])
                         underwater = False
                     peak = equity
                     peak_t = t
@@ -376,11 +406,26 @@ def sweep_signals_nb(
             previous = equity
             code = signals[t, col]
             if code != 0:
-                do_close, do_open = decide_nb(code, position)
-                if do_open != NOTHING:
-                    notional = target_notional_nb(fraction, equity)
-                    if notional == 0.0:
-                        do_open = NOTHING
+                do_close, do_open, notional = decide_bar_nb(code, position, fraction, equity)
+            elif position == 0.0 and do_open == NOTHING:
+                # Flat and nothing pending: up to the next signal the equity stays ``cash``.
+                u = t + 1
+                while u < n and signals[u, col] == 0:
+                    u += 1
+                skipped = u - 1 - t  # bars t+1 .. u-1: return 0, no signal
+                if skipped > 0:
+                    sum_equity += equity * skipped
+                    if -rf < 0.0:
+                        downside += (rf * rf) * skipped
+                    if keep_returns:
+                        returns_out[t : u - 1, col] = 0.0
+                    if not equity < peak:
+                        peak_t = u - 1
+                    t = u - 1
+            t += 1
+        if underwater:
+            dd_bars = max(dd_bars, n - 1 - peak_t)
+            dd_ns = max(dd_ns, times_ns[n - 1] - times_ns[peak_t])
         stats[col, 1] = previous
         stats[col, 2] = sum_r
         stats[col, 3] = sum_r2
@@ -392,7 +437,7 @@ def sweep_signals_nb(
         stats[col, 9] = sum_equity
         stats[col, 10] = traded
         stats[col, 11] = fees
-        stats[col, 12] = closed
+        stats[col, 12] = closed_trades
         stats[col, 13] = wins
         stats[col, 14] = gross_win
         stats[col, 15] = gross_loss

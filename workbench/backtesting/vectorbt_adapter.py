@@ -34,13 +34,7 @@ from numba import njit
 from vectorbt.portfolio.enums import NoOrder
 from vectorbt.portfolio.nb import order_nb
 
-from workbench.backtesting.nb import (
-    NOTHING,
-    OPEN_LONG,
-    decide_nb,
-    open_quantity_nb,
-    target_notional_nb,
-)
+from workbench.backtesting.nb import NOTHING, OPEN_LONG, decide_bar_nb, open_quantity_nb
 from workbench.backtesting.trades import COLUMNS as TRADE_COLUMNS
 from workbench.backtesting.vectorized import VectorCosts, VectorSignals, encode_signals
 
@@ -69,14 +63,10 @@ def target_order_func_nb(
         return -1, NoOrder
     if c.call_idx == 0:
         position = c.last_position[col]
-        do_close, do_open = decide_nb(code, position)
+        equity = c.last_cash[c.group] + position * close[i - 1]
+        do_close, do_open, notional = decide_bar_nb(code, position, fraction, equity)
         scratch[0] = do_open
-        scratch[1] = 0.0
-        if do_open != NOTHING:
-            equity = c.last_cash[c.group] + position * close[i - 1]
-            scratch[1] = target_notional_nb(fraction, equity)
-            if scratch[1] == 0.0:
-                scratch[0] = NOTHING
+        scratch[1] = notional
         if do_close != NOTHING:
             return col, order_nb(size=-position, price=open_[i], fees=fee, slippage=slippage)
     action = int(scratch[0])

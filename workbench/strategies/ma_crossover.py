@@ -83,13 +83,9 @@ class MACrossover(Strategy):
 def crossings(fast: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boolean arrays: where ``fast`` crosses above and below ``slow`` (the rule above).
 
-    Causal: element t uses elements t and t-1 only. NaN (warm-up) never crosses.
+    Causal: element t uses elements t and t-1 only. NaN (warm-up) never crosses. One pass
+    of numba (:func:`workbench.indicators_nb.crossings_nb`): a sweep calls it per pair.
     """
-    fast = np.asarray(fast, dtype=float)
-    slow = np.asarray(slow, dtype=float)
-    above = np.zeros(len(fast), dtype=bool)
-    below = np.zeros(len(fast), dtype=bool)
-    with np.errstate(invalid="ignore"):
-        above[1:] = (fast[1:] > slow[1:]) & (fast[:-1] <= slow[:-1])
-        below[1:] = (fast[1:] < slow[1:]) & (fast[:-1] >= slow[:-1])
-    return above, below
+    from workbench.indicators_nb import crossings_nb  # numba: imported when first needed
+
+    return crossings_nb(np.asarray(fast, dtype=float), np.asarray(slow, dtype=float))
