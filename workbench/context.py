@@ -15,7 +15,8 @@ on each bar. Both forms give the same values (tested in ``tests/unit/test_indica
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,7 +173,8 @@ class Context:
 
     Read: ``time``, ``bar()``, ``data(symbol)`` (past-only views of each field),
     ``history()`` (a DataFrame up to now), ``position()``, ``equity``, ``cash``,
-    ``open_orders()``. Act: ``target(...)``, ``order(...)`` / ``buy`` / ``sell``,
+    ``open_orders()``. Act: ``target(...)``, ``rebalance({symbol: weight}, band=...)``,
+    ``order(...)`` / ``buy`` / ``sell``,
     ``cancel(...)``. Every action carries a ``reason`` that reaches the trade log.
     """
 
@@ -293,6 +295,37 @@ class Context:
         """Hold this much of ``symbol`` after execution (replaces working target orders)."""
         sym = self._sd(symbol).symbol
         self.intents.append(TargetIntent(sym, self.time, quantity, notional, percent, reason, stop))
+
+    def rebalance(
+        self, weights: Mapping[str, float], *, band: float = 0.0, reason: str = "REBALANCE"
+    ) -> None:
+        """Hold each symbol at its fraction of equity; held symbols not named go to zero.
+
+        A holding whose weight (valued at this bar's close) is within ``band`` of a
+        non-zero target gets no order, so small drifts cost nothing; a zero target always
+        closes. Reductions are asked first, then increases. Each becomes a
+        ``target(percent=...)``, so risk and execution see ordinary targets.
+        """
+        if not math.isfinite(band) or band < 0:
+            raise ConfigError(f"rebalance band must be >= 0, got {band!r}")
+        equity = self.equity
+        wanted = {self._sd(s).symbol: float(w) for s, w in weights.items()}
+        bad = {s: w for s, w in wanted.items() if not math.isfinite(w)}
+        if bad:
+            raise ConfigError(f"rebalance weights must be numbers, got {bad}")
+        held = [s for s in self.symbols if s not in wanted and self.position(s).quantity != 0.0]
+        moves: list[tuple[float, str, float]] = []
+        for sym in [*wanted, *held]:
+            target = wanted.get(sym, 0.0)
+            quantity = self.position(sym).quantity
+            now = quantity * self._sd(sym).last("close") / equity if quantity and equity else 0.0
+            if target == 0.0 and quantity == 0.0:
+                continue
+            if target != 0.0 and abs(target - now) <= band:
+                continue
+            moves.append((abs(target) - abs(now), sym, target))
+        for _, sym, target in sorted(moves, key=lambda m: m[0] > 0):
+            self.intents.append(TargetIntent(sym, self.time, None, None, target, reason))
 
     def order(
         self,

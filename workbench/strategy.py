@@ -88,6 +88,9 @@ class Strategy:
 #: Built-in strategies by name -> import path.
 BUILTIN: dict[str, str] = {
     "ma_crossover": "workbench.strategies.ma_crossover:MACrossover",
+    "equal_weight": "workbench.strategies.portfolio:EqualWeight",
+    "momentum_rotation": "workbench.strategies.portfolio:MomentumRotation",
+    "inverse_volatility": "workbench.strategies.portfolio:InverseVolatility",
 }
 
 

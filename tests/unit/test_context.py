@@ -64,3 +64,33 @@ def test_the_last_value_of_a_symbol_without_bars_is_not_the_future() -> None:
         sd.last("close")
     sd.advance()
     assert sd.last("close") == 1.0
+
+
+def test_rebalance_targets_weights_closes_the_rest_and_skips_within_band():
+    import pandas as pd
+
+    from workbench.context import Context, SymbolData
+    from workbench.intents import TargetIntent
+    from workbench.portfolio import PositionView
+
+    data = {s: SymbolData(s, {f: [10.0] for f in ("open", "high", "low", "close", "volume")},
+                          [0]) for s in ("A", "B", "C", "D")}  # fmt: skip
+    for sd in data.values():
+        sd.advance()
+    held = {"A": 480.0, "B": 200.0, "C": 0.0, "D": 300.0}  # A 48%, B 20%, D 30% of 10,000
+
+    def position(sym: str) -> PositionView:
+        q = held[sym]
+        return PositionView(sym, q, 10.0, 10.0, q * 10.0, 0.0, 0.0)
+
+    ctx = Context(data, lambda: (200.0, 10_000.0), position, lambda s: [])
+    ctx._advance(pd.Timestamp("2024-01-31", tz="UTC").value)
+    ctx.rebalance({"A": 0.5, "B": 0.1, "C": 0.3}, band=0.03, reason="R")
+    got = [(i.symbol, i.percent) for i in ctx.intents]
+    assert all(isinstance(i, TargetIntent) and i.reason == "R" for i in ctx.intents)
+    # A within the band (48% vs 50%): nothing; B and D reduce first, then C opens
+    assert got == [("B", 0.1), ("D", 0.0), ("C", 0.3)]
+    with pytest.raises(ConfigError, match="band"):
+        ctx.rebalance({"A": 0.5}, band=-1)
+    with pytest.raises(ConfigError, match="unknown symbol"):
+        ctx.rebalance({"ZZZ": 0.5})

@@ -3,7 +3,8 @@
 At each time step, for every symbol with a bar at that time, in this order:
 
 1. pending orders are matched against the bar by the simulated broker
-   (fill rules: :mod:`workbench.sim.fills`), fills are booked;
+   (fill rules: :mod:`workbench.sim.fills`), fills are booked; symbols with a working
+   sell go first, so a rebalance's buys see the cash its sells raise;
 2. the portfolio is marked at the bar's close and equity is recorded;
 3. the bar is revealed to the strategy's context, then ``strategy.on_bar(ctx)`` decides;
 4. its intents go through the risk engine (when configured) and execution into orders,
@@ -238,7 +239,7 @@ class Engine:
         equity = [0.0] * n
         cash = [0.0] * n
         for k in steps:
-            for sym, i in rows_at[k]:
+            for sym, i in broker.sells_first(rows_at[k]):
                 sd = data[sym]
                 c = sd.cols
                 if broker.has_open_orders(sym):

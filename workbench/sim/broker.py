@@ -136,6 +136,22 @@ class SimulatedBroker:
         """Cheap check the engine makes before calling :meth:`process_bar`."""
         return bool(self._book.get(symbol))
 
+    def sells_first(self, symbols: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """``(symbol, row)`` pairs of one time step, those with a working sell first.
+
+        Orders of several symbols that meet the same bar time execute together at a
+        venue; simulated one symbol after another, a rebalance's buys would otherwise
+        be checked against cash its sells have not yet raised. Order kept otherwise.
+        """
+        if not self._live or len(symbols) < 2:
+            return symbols
+        book = self._book
+        selling = [r for r in symbols if any(x.order.side is Side.SELL for x in book.get(r[0], ()))]
+        if not selling:
+            return symbols
+        chosen = {r[0] for r in selling}
+        return selling + [r for r in symbols if r[0] not in chosen]
+
     def get_order(self, order_id: str) -> Order:
         try:
             return self._orders[order_id]

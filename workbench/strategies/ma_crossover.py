@@ -6,6 +6,10 @@ taken on bar t's close and a market order fills at bar t+1's open. Long-only by
 default: a cross above buys ``fraction`` of equity, a cross below closes. With
 ``allow_short`` a cross below goes short the same fraction.
 
+Over a universe of n symbols the rule runs per symbol, each with ``fraction / n`` of
+equity (:meth:`MACrossover.target_weights` gives those decisions for the vectorized
+portfolio path).
+
 :meth:`MACrossover.vectorized` is the same rule for a whole frame (the batch averages and
 :func:`crossings`), for sweeps and the vectorbt adapter; the parity check holds it to
 ``on_bar``. One difference is inherent: with ``fraction < 1`` (or with shorts), two
@@ -15,6 +19,9 @@ keeps the position; the parity check reports it if it ever happens.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,19 +50,43 @@ class MACrossover(Strategy):
     def init(self, ctx: Context) -> None:
         self.fast = ctx.indicator(SMA(self.p.fast))
         self.slow = ctx.indicator(SMA(self.p.slow))
+        self.others = [
+            (s, ctx.indicator(SMA(self.p.fast), s), ctx.indicator(SMA(self.p.slow), s))
+            for s in ctx.symbols[1:]
+        ]
+        self.share = self.p.fraction / len(ctx.symbols)
 
     def on_bar(self, ctx: Context) -> None:
-        fast, slow = self.fast, self.slow
+        self._decide(ctx, None, self.fast, self.slow)
+        for sym, fast, slow in self.others:
+            self._decide(ctx, sym, fast, slow)
+
+    def _decide(self, ctx: Context, symbol: str | None, fast: Any, slow: Any) -> None:
         if len(fast) < 2:
             return
         f1, s1, f0, s0 = fast[-1], slow[-1], fast[-2], slow[-2]
         if f1 > s1 and f0 <= s0:
-            ctx.target(percent=self.p.fraction, reason=BUY)
+            ctx.target(symbol, percent=self.share, reason=BUY)
         elif f1 < s1 and f0 >= s0:
             if self.p.allow_short:
-                ctx.target(percent=-self.p.fraction, reason=SHORT)
+                ctx.target(symbol, percent=-self.share, reason=SHORT)
             else:
-                ctx.target(percent=0.0, reason=SELL)
+                ctx.target(symbol, percent=0.0, reason=SELL)
+
+    def target_weights(self, bars: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        """Per symbol: ``fraction / n`` on a cross above, 0 (or short) below, NaN between."""
+        share = self.p.fraction / len(bars)
+        columns = {}
+        for sym, frame in bars.items():
+            close = frame["close"]
+            above, below = crossings(
+                indicator(SMA(self.p.fast), close), indicator(SMA(self.p.slow), close)
+            )
+            w = np.full(len(close), np.nan)
+            w[below] = -share if self.p.allow_short else 0.0
+            w[above] = share
+            columns[sym] = w
+        return pd.DataFrame(columns, index=next(iter(bars.values())).index)
 
     def vectorized(self, bars: pd.DataFrame) -> VectorSignals:
         """The decisions of :meth:`on_bar` for every bar of ``bars`` at once (causal)."""
