@@ -86,6 +86,7 @@ def backtest(
     timeframe: Any = None,
     session: str = "regular",
     calendar: str = "XNYS",
+    benchmark: Any = None,
 ) -> BacktestResult:
     """Run ``strategy`` with ``params`` over ``bars``: a spec (``"sample:SPX"``), a frame or a dict.
 
@@ -97,7 +98,10 @@ def backtest(
     ``result.risk_events``. ``timeframe`` (``1Day``, ``1Hour``, ...) first resamples the
     bars on the exchange's sessions (:func:`~workbench.data.sessions.session_resample`,
     the function the live feeds aggregate with), keeping only regular-session bars
-    unless ``session="all"``.
+    unless ``session="all"``. ``benchmark`` (``"universe"``: equal-weight buy-and-hold of
+    the same symbols; or a spec such as ``"sample:SP500_INDEX"``) adds excess return,
+    alpha, beta, tracking error and information ratio to the metrics
+    (:mod:`workbench.backtesting.benchmark`) and its curve as ``result.benchmark``.
     """
     instance = make_strategy(strategy, params)
     config = BacktestConfig(
@@ -116,4 +120,9 @@ def backtest(
             universe, timeframe, session=session, calendar=calendar, periods=periods_per_year
         )
         config = replace(config, periods_per_year=periods_per_year)
-    return Engine(instance, universe, config, risk=risk, progress=progress).run()
+    result = Engine(instance, universe, config, risk=risk, progress=progress).run()
+    if benchmark is not None and benchmark is not False:
+        from workbench.backtesting.benchmark import attach_benchmark
+
+        attach_benchmark(result, benchmark, universe)
+    return result

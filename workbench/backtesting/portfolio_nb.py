@@ -32,6 +32,7 @@ import pandas as pd
 from numba import njit
 
 from workbench.errors import ConfigError
+from workbench.orders import Fill, Side
 
 QUANTITY_EPSILON = 1e-9  # workbench.portfolio.QUANTITY_EPSILON
 MIN_CHANGE = 1e-9  # workbench.execution.targets.MIN_CHANGE
@@ -251,3 +252,16 @@ def run_weights(
         frame,
         int(rejected),
     )
+
+
+def to_fills(frame: pd.DataFrame) -> list[Fill]:
+    """The kernel's fills as :class:`~workbench.orders.Fill` objects (one order each), for
+    :func:`~workbench.backtesting.trades.build_trades`."""
+    return [
+        Fill(f"v{k}", sym, Side(side), qty, price, fee, time)
+        for k, (time, sym, side, qty, price, fee) in enumerate(
+            frame[["time", "symbol", "side", "quantity", "price", "commission"]].itertuples(
+                index=False, name=None
+            )
+        )
+    ]

@@ -72,6 +72,8 @@ class BacktestResult:
     risk_events: pd.DataFrame = field(default_factory=lambda: events_frame(()))
     indicators: dict[str, pd.Series] = field(default_factory=dict, repr=False)
     config: BacktestConfig | None = field(default=None, repr=False)
+    #: The benchmark's equity when ``backtest(..., benchmark=...)`` asked for one.
+    benchmark: pd.Series | None = field(default=None, repr=False)
 
     @classmethod
     def build(

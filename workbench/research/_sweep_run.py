@@ -92,35 +92,51 @@ def run_event_sweep(
     progress: bool,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The same outputs from one event-driven backtest per combination."""
-    from workbench.backtesting.api import backtest
-    from workbench.backtesting.fastpath import result_metrics
-
     rows: list[dict[str, float]] = []
     returns = np.empty((len(frame) - 1, len(combos)), dtype=np.float32) if keep_returns else None
     for j, values in enumerate(
         tqdm(combos, desc=f"sweep {cls.label()} (event engine)", unit="combo", disable=not progress)
     ):
-        result = backtest(
-            cls,
-            {symbol: frame},
-            values,
-            cash=cash,
-            commission=commission,
-            slippage=slippage,
-            periods_per_year=ppy,
-            progress=False,
+        equity, row = event_row(
+            cls, {symbol: frame}, values, cash, commission, slippage, ppy, risk_free
         )
-        metrics = result_metrics(
-            result.equity, result.cash, result.trades, result.fills, ppy, risk_free=risk_free
-        )
-        row = {k: float(metrics.get(k, np.nan)) for k in COLUMN_METRICS}
-        row["rejected"] = float((result.orders["status"] == "rejected").sum())
         rows.append(row)
         if returns is not None:
-            equity = result.equity.to_numpy(dtype=np.float64)
             returns[:, j] = equity[1:] / equity[:-1] - 1.0
     metrics = pd.DataFrame(rows, columns=list(COLUMN_METRICS))
     if returns is None:
         return metrics, None
     columns = pd.RangeIndex(len(combos), name="trial")
     return metrics, pd.DataFrame(returns, index=frame.index[1:], columns=columns, copy=False)
+
+
+def event_row(
+    cls: type[Strategy],
+    bars: dict[str, pd.DataFrame],
+    values: dict[str, Any],
+    cash: float,
+    commission: Any,
+    slippage: Any,
+    ppy: float,
+    risk_free: float,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """One event-driven backtest as a sweep row: (equity curve, COLUMN_METRICS values)."""
+    from workbench.backtesting.api import backtest
+    from workbench.backtesting.fastpath import result_metrics
+
+    result = backtest(
+        cls,
+        bars,
+        values,
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        periods_per_year=ppy,
+        progress=False,
+    )
+    metrics = result_metrics(
+        result.equity, result.cash, result.trades, result.fills, ppy, risk_free=risk_free
+    )
+    row = {k: float(metrics.get(k, np.nan)) for k in COLUMN_METRICS}
+    row["rejected"] = float((result.orders["status"] == "rejected").sum())
+    return result.equity.to_numpy(dtype=np.float64), row

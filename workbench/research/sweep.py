@@ -95,6 +95,7 @@ class SweepInfo:
     slippage: Any
     seconds: float
     cells_per_second: float  # combination-bars per second
+    universe: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SweepInfo:
         return self  # pandas deep-copies attrs on every operation; this record is read-only
@@ -125,8 +126,14 @@ def sweep(
     progress: bool | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     max_returns_bytes: int = DEFAULT_MAX_RETURNS_BYTES,
+    benchmark: Any = None,
 ) -> pd.DataFrame:
-    """Backtest every valid combination of ``grid`` (module docstring); best ``metric`` first."""
+    """Backtest every valid combination of ``grid`` (module docstring); best ``metric`` first.
+
+    Over a universe (several symbols) each row is the portfolio's
+    (:mod:`workbench.research.portfolio_sweep`); ``benchmark`` (``"universe"`` or a spec)
+    adds the benchmark-relative figures to each row.
+    """
     from workbench.backtesting.fastpath import prepare_bars
     from workbench.backtesting.vectorized import has_vectorized, vector_costs
     from workbench.data.bars import periods_per_year as bars_per_year
@@ -136,7 +143,17 @@ def sweep(
     _check_metric(metric)
     space = cls.param_space()
     combos, skipped = expand_grid(space, grid, params, strategy=cls.label())
-    symbol, frame = prepare_bars(bars, start, end)
+    from workbench.backtesting.api import load_universe
+    from workbench.research.portfolio_sweep import is_universe_sweep
+
+    universe = load_universe(bars, start, end)
+    if is_universe_sweep(cls, universe):
+        return _sweep_universe(cls, universe, grid, combos, skipped, metric=metric, cash=cash,
+                               commission=commission, slippage=slippage,
+                               keep_returns=keep_returns, risk_free=risk_free,
+                               periods_per_year=periods_per_year, progress=progress,
+                               benchmark=benchmark)  # fmt: skip
+    symbol, frame = prepare_bars(universe, start, end)
     ppy = periods_per_year or bars_per_year(frame.index)
     size = 4 * (len(frame) - 1) * len(combos)
     if keep_returns and size > max_returns_bytes:
@@ -224,6 +241,70 @@ def sweep(
         info.cells_per_second,
     )
     return frame_out
+
+
+def _sweep_universe(
+    cls: type[Strategy],
+    universe: dict[str, pd.DataFrame],
+    grid: Mapping[str, Any],
+    combos: list[dict[str, Any]],
+    skipped: list[dict[str, Any]],
+    *,
+    metric: str,
+    cash: float,
+    commission: Any,
+    slippage: Any,
+    keep_returns: bool,
+    risk_free: float,
+    periods_per_year: float | None,
+    progress: bool | None,
+    benchmark: Any,
+) -> pd.DataFrame:
+    """:func:`sweep` over several symbols: one portfolio-level row per combination."""
+    from workbench.data.bars import periods_per_year as bars_per_year
+    from workbench.research.portfolio_sweep import run_universe_sweep
+
+    first = next(iter(universe.values()))
+    ppy = periods_per_year or bars_per_year(first.index)
+    started = time.perf_counter()
+    cells = len(combos) * len(first) * len(universe)
+    show = progress if progress is not None else cells >= PROGRESS_MIN_CELLS
+    metrics, returns, method = run_universe_sweep(
+        cls, universe, combos, cash=cash, commission=commission, slippage=slippage,
+        keep_returns=keep_returns, ppy=ppy, risk_free=risk_free, progress=show,
+        benchmark=benchmark,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    names = list(grid)
+    table = pd.DataFrame({n: [c[n] for c in combos] for n in names})
+    out = pd.concat([table, metrics.reset_index(drop=True)], axis=1)
+    out.index = pd.RangeIndex(len(combos), name="trial")
+    out = _rank(out, metric)
+    info = SweepInfo(
+        strategy=cls.label(),
+        metric=metric,
+        grid={n: sorted({c[n] for c in combos + skipped}, key=_sort_key) for n in names},
+        params={k: v for k, v in combos[0].items() if k not in names},
+        n_trials=len(combos),
+        skipped=len(skipped),
+        skipped_params=skipped,
+        returns=returns,
+        method=method,
+        symbol=",".join(universe),
+        bars=first,
+        cash=float(cash),
+        commission=commission,
+        slippage=slippage,
+        seconds=seconds,
+        cells_per_second=cells / seconds if seconds > 0 else math.inf,
+        universe=universe,
+    )
+    out.attrs.update(
+        strategy=cls.label(), metric=metric, n_trials=len(combos), skipped=len(skipped), sweep=info
+    )
+    log.info("universe sweep %s: %d trials over %d symbols, %.2fs", cls.label(), len(combos),
+             len(universe), seconds)  # fmt: skip
+    return out
 
 
 def expand_grid(

@@ -213,9 +213,17 @@ def test_sweep_refuses_bad_settings(spx: pd.DataFrame, kwargs: dict, message: st
         sweep("ma_crossover", spx, grid={"fast": [5]}, **kwargs)
 
 
-def test_sweep_runs_one_symbol(spx: pd.DataFrame) -> None:
-    with pytest.raises(ConfigError, match="one symbol"):
-        sweep("ma_crossover", {"A": spx, "B": spx}, grid={"fast": [5]})
+def test_sweep_over_several_symbols_gives_portfolio_rows(spx: pd.DataFrame) -> None:
+    rows = sweep("ma_crossover", {"A": spx, "B": spx}, grid={"fast": [5, 10]}, params={"slow": 50})
+    assert rows.attrs["sweep"].method == "vectorized" and len(rows) == 2
+    assert rows.attrs["sweep"].symbol == "A,B"
+    one = sweep("ma_crossover", spx, grid={"fast": [5, 10]}, params={"slow": 50})
+    # the same rule on two identical symbols, half of equity each: the same returns
+    for fast in (5, 10):
+        a = rows[rows["fast"] == fast].iloc[0]
+        b = one[one["fast"] == fast].iloc[0]
+        assert a["total_return"] == pytest.approx(b["total_return"], rel=1e-6)
+        assert a["number_of_trades"] == 2 * b["number_of_trades"]
 
 
 class Alternate(Strategy):

@@ -1,0 +1,150 @@
+"""Benchmark-relative results: a strategy's equity against a benchmark's.
+
+The benchmark is, by default, the equal-weight buy-and-hold of the same universe (each
+symbol bought for ``cash / n`` at its first close and held), or any data spec
+(``"sample:SP500_INDEX"``: its closes, rebased to the same starting cash), or a series.
+
+Figures, from per-bar simple returns ``r`` (strategy) and ``b`` (benchmark) on the
+strategy's bars (the benchmark's last close carried over days it has none):
+
+=====================  ==========================================================
+``excess_return``      total return minus the benchmark's total return
+``benchmark_return``   the benchmark's total return
+``beta``               ``cov(r, b) / var(b)``
+``alpha``              annualised intercept: ``(mean(r) - beta * mean(b)) * ppy``
+``tracking_error``     ``std(r - b) * sqrt(ppy)`` (sample standard deviation)
+``information_ratio``  ``mean(r - b) * ppy / tracking_error``
+``correlation``        of ``r`` and ``b``
+=====================  ==========================================================
+
+Turnover (traded value per year over the average equity) is among every run's metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import ConfigError
+
+RELATIVE_METRICS = (
+    "excess_return",
+    "benchmark_return",
+    "alpha",
+    "beta",
+    "tracking_error",
+    "information_ratio",
+    "correlation",
+)
+UNIVERSE = "universe"
+
+
+def equal_weight_buy_and_hold(
+    bars: Mapping[str, pd.DataFrame], cash: float = 100_000.0
+) -> pd.Series:
+    """Equity of ``cash / n`` put in each symbol at its first close and held (no costs)."""
+    close = pd.DataFrame({s: f["close"] for s, f in bars.items()}).sort_index().ffill()
+    first = close.apply(lambda c: c.dropna().iloc[0])
+    growth = (close / first).fillna(1.0)  # a symbol not trading yet holds its cash
+    return (cash * growth.mean(axis=1)).rename("benchmark")
+
+
+def benchmark_equity(
+    benchmark: Any,
+    bars: Mapping[str, pd.DataFrame],
+    index: pd.DatetimeIndex,
+    cash: float = 100_000.0,
+) -> pd.Series:
+    """The benchmark's equity on ``index``, starting at ``cash``.
+
+    ``benchmark``: ``None``/``True``/``"universe"`` (equal-weight buy-and-hold of ``bars``),
+    a data spec naming one symbol, a bars frame, or a price/equity series.
+    """
+    if benchmark is None or benchmark is True or benchmark == UNIVERSE:
+        curve = equal_weight_buy_and_hold(bars, cash)
+    elif isinstance(benchmark, str):
+        from workbench.data.sources import load_symbols
+
+        loaded = load_symbols(benchmark, start=index[0] - pd.Timedelta(days=10), end=index[-1])
+        if len(loaded) != 1:
+            curve = equal_weight_buy_and_hold(loaded, cash)
+        else:
+            curve = next(iter(loaded.values()))["close"]
+    elif isinstance(benchmark, pd.DataFrame):
+        curve = benchmark["close"]
+    elif isinstance(benchmark, pd.Series):
+        curve = benchmark
+    else:
+        raise ConfigError(
+            f"benchmark must be a spec, a series or 'universe', got {type(benchmark).__name__}",
+            hint='e.g. benchmark="sample:SP500_INDEX", or benchmark="universe"',
+        )
+    aligned = curve.sort_index().reindex(index, method="ffill")
+    if aligned.isna().all():
+        raise ConfigError(
+            "the benchmark has no data over the run",
+            hint=f"the run covers {index[0].date()} to {index[-1].date()}",
+        )
+    aligned = aligned.bfill()
+    return (cash * aligned / aligned.iloc[0]).rename("benchmark")
+
+
+@np.errstate(all="ignore")
+def relative_metrics(
+    equity: pd.Series | np.ndarray, benchmark: pd.Series | np.ndarray, periods_per_year: float
+) -> dict[str, float]:
+    """The figures of the module docstring for one equity curve against a benchmark's."""
+    e = np.asarray(equity, dtype=np.float64)
+    b = np.asarray(benchmark, dtype=np.float64)
+    if e.shape != b.shape:
+        raise ConfigError(f"equity ({e.size} bars) and benchmark ({b.size}) differ in length")
+    out = dict.fromkeys(RELATIVE_METRICS, math.nan)
+    if e.size < 3:
+        return out
+    ppy = float(periods_per_year)
+    r = e[1:] / e[:-1] - 1.0
+    m = b[1:] / b[:-1] - 1.0
+    total = e[-1] / e[0] - 1.0
+    bench = b[-1] / b[0] - 1.0
+    out["excess_return"] = float(total - bench)
+    out["benchmark_return"] = float(bench)
+    var_m = float(np.var(m, ddof=1))
+    if var_m > 0:
+        beta = float(np.cov(r, m, ddof=1)[0, 1] / var_m)
+        out["beta"] = beta
+        out["alpha"] = float((r.mean() - beta * m.mean()) * ppy)
+        std_r = float(np.std(r, ddof=1))
+        if std_r > 0:
+            out["correlation"] = float(np.corrcoef(r, m)[0, 1])
+    active = r - m
+    te = float(np.std(active, ddof=1)) * math.sqrt(ppy)
+    out["tracking_error"] = te
+    if te > 0:
+        out["information_ratio"] = float(active.mean() * ppy / te)
+    return out
+
+
+def relative_columns(
+    returns: np.ndarray, benchmark: np.ndarray, periods_per_year: float
+) -> pd.DataFrame:
+    """:func:`relative_metrics` for many runs at once: ``returns`` is bars-1 x runs."""
+    rows = []
+    for j in range(returns.shape[1]):
+        equity = np.concatenate([[1.0], np.cumprod(1.0 + returns[:, j].astype(np.float64))])
+        rows.append(relative_metrics(equity, benchmark, periods_per_year))
+    return pd.DataFrame(rows, columns=list(RELATIVE_METRICS))
+
+
+def attach_benchmark(result: Any, benchmark: Any, bars: Mapping[str, pd.DataFrame]) -> None:
+    """Put the benchmark's curve on ``result.benchmark`` and its figures in ``result.metrics``."""
+    from workbench.data.bars import periods_per_year
+
+    equity = result.equity
+    ppy = getattr(result.config, "periods_per_year", None) or periods_per_year(equity.index)
+    curve = benchmark_equity(benchmark, bars, equity.index, float(equity.iloc[0]))
+    result.benchmark = curve
+    result.metrics.update(relative_metrics(equity, curve, ppy))
