@@ -4,7 +4,11 @@ Library modules log with ``logging.getLogger(__name__)`` and put the trading fie
 ``extra`` (``strategy, order_id, client_order_id, symbol, side, quantity, price, cash,
 equity, reason``, ...). :class:`JsonFormatter` writes one JSON object per line with a UTC
 timestamp; :func:`redact` masks the values of secret environment variables anywhere
-in a message.
+in a message, and any value registered with :func:`add_secret` (notification URLs).
+
+:func:`configure` puts its handlers on the root logger, so the warnings and errors of
+third-party libraries (alpaca-py's reconnects, waitress, Python ``warnings``) reach the same
+JSON file; ``workbench.*`` logs at the chosen level, everything else from WARNING up.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import logging
 import os
 import re
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,12 +46,37 @@ _SECRET_PATTERN = re.compile(
 )
 
 
+#: Secrets known only at run time (notification URLs): masked like the environment's.
+_EXTRA_SECRETS: set[str] = set()
+#: The level ``configure()`` uses when not given one (the CLI's ``--log-level`` / ``-v``).
+_DEFAULT_LEVEL = [logging.INFO]
+THIRD_PARTY_LEVEL = logging.WARNING
+
+
+def add_secret(value: str) -> None:
+    """Mask ``value`` in every log line from now on (e.g. a notification URL with a token)."""
+    if value and len(value) >= 4:
+        _EXTRA_SECRETS.add(value)
+
+
+def set_default_level(level: int | str) -> int:
+    """The level every later :func:`configure` uses by default; returns it as a number."""
+    number = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(number, int):
+        raise ValueError(f"unknown log level {level!r}")
+    _DEFAULT_LEVEL[0] = number
+    logging.getLogger("workbench").setLevel(number)
+    return number
+
+
 def redact(text: str) -> str:
     """``text`` with the values of secret environment variables and ``key=value`` secrets masked."""
     for name in SECRET_ENV:
         value = os.environ.get(name)
         if value and len(value) >= 4:
             text = text.replace(value, "***")
+    for value in sorted(_EXTRA_SECRETS, key=len, reverse=True):
+        text = text.replace(value, "***")
     return _SECRET_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 
@@ -91,31 +121,49 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (it may be swapped after set-up)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
 def configure(
     *,
-    level: int = logging.INFO,
+    level: int | None = None,
     json_file: str | None = None,
     console: bool = True,
     max_bytes: int = 20_000_000,
     backups: int = 10,
 ) -> None:
-    """Log ``workbench.*`` as JSON lines to a rotated file and readable lines to stderr."""
+    """JSON lines to a rotated file and readable lines to stderr, for ``workbench.*`` at
+    ``level`` (default: :func:`set_default_level`'s) and every other library from WARNING."""
     from logging.handlers import RotatingFileHandler
 
-    root = logging.getLogger("workbench")
-    root.setLevel(level)
-    for handler in list(root.handlers):
-        if getattr(handler, "_workbench", False):
-            root.removeHandler(handler)
-            handler.close()
+    level = _DEFAULT_LEVEL[0] if level is None else level
+    root = logging.getLogger()
+    ours = logging.getLogger("workbench")
+    for logger in (root, ours):
+        for handler in list(logger.handlers):
+            if getattr(handler, "_workbench", False):
+                logger.removeHandler(handler)
+                handler.close()
     if json_file:
         file_handler = RotatingFileHandler(json_file, maxBytes=max_bytes, backupCount=backups)
         file_handler.setFormatter(JsonFormatter())
         file_handler._workbench = True  # type: ignore[attr-defined]
         root.addHandler(file_handler)
     if console:
-        stream = logging.StreamHandler()
+        stream = _StderrHandler()
         stream.setFormatter(ConsoleFormatter())
         stream._workbench = True  # type: ignore[attr-defined]
         root.addHandler(stream)
-    root.propagate = False
+    ours.setLevel(level)
+    ours.propagate = True
+    root.setLevel(max(level, THIRD_PARTY_LEVEL))
+    logging.captureWarnings(True)  # warnings.warn from libraries: to the log, not bare stderr

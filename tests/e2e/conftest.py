@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -72,22 +70,9 @@ def screenshots() -> Path:
     return folder
 
 
-@contextmanager
-def serving(app: object, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``app`` on ``host`` (an ephemeral port) in a thread; yields the URL to reach it."""
-    from werkzeug.serving import make_server
-
-    server = make_server(host, 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-
 @pytest.fixture
 def serve() -> Callable[..., object]:
+    """``with serve(app[, host]) as url``: the dashboard under waitress, as in production."""
+    from workbench.dashboard.app import serving
+
     return serving

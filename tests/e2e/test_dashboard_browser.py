@@ -16,6 +16,7 @@ from emulator_session import FAKE_KEY_ID, FAKE_SECRET, RISK, EmulatorSession
 
 from workbench.cli.main import main
 from workbench.dashboard import create_app
+from workbench.dashboard.security import LoginThrottle
 from workbench.errors import ConfigError
 from workbench.live.state import StateStore
 from workbench.risk.state import SQLiteRiskStore
@@ -118,51 +119,121 @@ def test_a_halted_runner_shows_as_halted_with_its_reason(live, page, serve, scre
         page.screenshot(path=str(screenshots / "dashboard-halted.png"), full_page=True)
 
 
+def _log_in(page, url: str, token: str = TOKEN) -> None:  # type: ignore[no-untyped-def]
+    page.goto(url + "/")
+    page.fill("#token", token)
+    page.click("#login-button")
+
+
 def test_without_the_token_a_non_loopback_dashboard_refuses_requests(
     live, page, serve, screenshots
 ) -> None:
     with pytest.raises(ConfigError, match="without a token"):
         create_app(live.state, host="0.0.0.0")
-    app = create_app(live.state, host="0.0.0.0", token=TOKEN)
+    quick = LoginThrottle(base_s=0.01)
+    app = create_app(live.state, host="0.0.0.0", token=TOKEN, throttle=quick)
     with serve(app, "0.0.0.0") as url:  # bound to every interface, reached through loopback
         for path in ("/", "/logs", "/equity.png", "/api/status", "/api/logs"):
             assert page.request.get(url + path).status == 401, path
         response = page.goto(url + "/")
         assert response.status == 401 and "token is required" in page.text_content("h1")
         page.screenshot(path=str(screenshots / "dashboard-unauthorized.png"))
-        assert page.goto(url + "/login?token=wrong-token-0123456789").status == 401
+        assert page.goto(url + f"/login?token={TOKEN}").status == 400  # never from a URL
+        assert not [c for c in page.context.cookies() if c["name"] == "wb_session"]
+        _log_in(page, url, "wrong-token-0123456789")
+        assert "wrong token" in page.text_content("#login-error")
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         assert page.request.get(url + "/api/status", headers=bearer).status == 200
-        response = page.goto(url + f"/login?token={TOKEN}")  # sets the cookie, back to /
-        assert response.status == 200 and page.url == url + "/"
+        _log_in(page, url)
+        assert page.url == url + "/"
         assert page.text_content("#run-state").strip() in ("running", "halted")
-        cookie = next(c for c in page.context.cookies() if c["name"] == "token")
-        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        cookie = next(c for c in page.context.cookies() if c["name"] == "wb_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
+        assert TOKEN not in cookie["value"]
         _no_secret(page)
         page.screenshot(path=str(screenshots / "dashboard-with-token.png"), full_page=True)
 
 
-def test_the_kill_switch_needs_the_token_and_the_csrf_check(live, page, serve, screenshots) -> None:
-    app = create_app(live.copy, token=TOKEN, allow_kill=True)
-    with serve(app) as url:
-        page.goto(url + f"/login?token={TOKEN}")
-        assert page.is_visible("#kill-button")
-        forged = page.request.post(url + "/kill", form={"confirm": "yes"})  # no CSRF token
-        assert forged.status == 403
-        wrong = page.request.post(url + "/kill", form={"confirm": "yes", "csrf_token": "x"})
-        assert wrong.status == 403
-        with SQLiteRiskStore(live.copy) as store:
-            before = store.load()  # the runner's risk engine keeps its state here
-            assert before is not None and str(before.trading) == "ACTIVE"
-        page.check("input[name=confirm]")
-        page.click("#kill-button")
-        assert "runner halted" in page.text_content("#message")
-        page.screenshot(path=str(screenshots / "dashboard-kill.png"))
-        with SQLiteRiskStore(live.copy) as store:
-            halted = store.load()
-        assert str(halted.trading) == "HALTED" and halted.rule == "kill_switch"
-        page.goto(url + "/")
-        assert page.text_content("#run-state").strip() == "halted"
+_TABLES_IN_CARDS = """() => Array.from(document.querySelectorAll('table')).map(t => {
+  const card = t.closest('section');
+  const a = t.getBoundingClientRect(), b = card.getBoundingClientRect();
+  return {card: card.id || card.querySelector('h2').textContent, left: a.left, right: a.right,
+          cardLeft: b.left, cardRight: b.right};
+})"""
+
+
+def _tables_inside_their_cards(page) -> int:  # type: ignore[no-untyped-def]
+    boxes = page.evaluate(_TABLES_IN_CARDS)
+    for box in boxes:
+        assert box["left"] >= box["cardLeft"] - 0.5, box
+        assert box["right"] <= box["cardRight"] + 0.5, box  # the table ends inside its card
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    return len(boxes)
+
+
+def test_a_token_session_logs_in_uses_the_pages_and_the_kill_switch_without_leaking_the_token(
+    live, browser, serve, screenshots, tmp_path
+) -> None:
+    """Log in through the form, read every page at 1400 and 800 px, press the kill switch:
+    the token is in no URL the browser asked for or was sent to, and in no log line."""
+    import logging
+
+    records: list[str] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: records.append(  # type: ignore[method-assign]
+        f"{record.name} {record.getMessage()} {record.__dict__}"
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    saved = root.level
+    root.setLevel(logging.DEBUG)  # every library's every line, the web server's included
+    urls: list[str] = []
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.on("request", lambda r: urls.append(r.url))
+    page.on("response", lambda r: urls.append(r.headers.get("location", "")))
+    app = create_app(live.copy, token=TOKEN, allow_kill=True, host="0.0.0.0")
+    try:
+        with serve(app, "0.0.0.0") as url:
+            _log_in(page, url)
+            assert page.url == url + "/" and page.is_visible("#kill-button")
+            assert len(page.query_selector_all("#fills tr")) > 1  # the fills table has rows
+            for width in (1400, 800):
+                page.set_viewport_size({"width": width, "height": 1000})
+                page.goto(url + "/")
+                assert _tables_inside_their_cards(page) >= 5
+                page.screenshot(path=str(screenshots / f"dashboard-{width}px.png"), full_page=True)
+                page.goto(url + "/logs")
+                assert _tables_inside_their_cards(page) >= 1
+            page.goto(url + "/")
+            forged = page.request.post(url + "/kill", form={"confirm": "yes"})  # no CSRF token
+            assert forged.status == 403
+            wrong = page.request.post(url + "/kill", form={"confirm": "yes", "csrf_token": "x"})
+            assert wrong.status == 403
+            with SQLiteRiskStore(live.copy) as store:
+                before = store.load()  # the runner's risk engine keeps its state here
+                assert before is not None and str(before.trading) == "ACTIVE"
+            page.check("input[name=confirm]")
+            page.click("#kill-button")
+            assert "runner halted" in page.text_content("#message")
+            page.screenshot(path=str(screenshots / "dashboard-kill.png"))
+            with SQLiteRiskStore(live.copy) as store:
+                halted = store.load()
+            assert str(halted.trading) == "HALTED" and halted.rule == "kill_switch"
+            page.goto(url + "/")
+            assert page.text_content("#run-state").strip() == "halted"
+            _no_secret(page)
+            page.click("#logout")
+            assert page.goto(url + "/").status == 401
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved)
+        context.close()
     store = StateStore(live.copy)
     assert list(store.events("kill_switch")["kind"]) == ["kill_switch"]
     store.close()
+    assert any(url + "/kill" == u for u in urls) and len(urls) > 10
+    assert [u for u in urls if TOKEN in u] == []
+    assert any("dashboard login" in line for line in records)  # the log was captured
+    assert [line for line in records if TOKEN in line] == []
+    assert TOKEN not in live.log_file.read_text()  # the runner's JSON log

@@ -43,3 +43,58 @@ def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     line = JsonFormatter().format(record("key is s3cr3t-value-123"))
     assert "s3cr3t" not in line
     assert "s3cr3t" not in ConsoleFormatter().format(record("x s3cr3t-value-123", symbol="SPY"))
+
+
+def test_configure_sends_third_party_warnings_to_the_json_file(tmp_path, monkeypatch) -> None:
+    import warnings
+
+    from workbench.logs import add_secret, configure
+
+    log_file = tmp_path / "run.jsonl"
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    try:
+        configure(json_file=str(log_file), console=False)
+        add_secret("json://127.0.0.1:9/hook-secret")
+        logging.getLogger("alpaca.common").warning("reconnecting in 3 s")
+        logging.getLogger("waitress").error("socket error")
+        logging.getLogger("alpaca.common").info("chatty detail")  # below WARNING: dropped
+        logging.getLogger("workbench.live").info("bar json://127.0.0.1:9/hook-secret done")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            logging.captureWarnings(False)  # pytest restores showwarning between tests
+            logging.captureWarnings(True)
+            warnings.warn("a library's FutureWarning", FutureWarning, stacklevel=1)
+    finally:
+        configure(console=False)  # detach the file
+        root.setLevel(saved[0])
+        logging.captureWarnings(False)
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    by_logger = {line["logger"]: line for line in lines}
+    assert by_logger["alpaca.common"]["msg"] == "reconnecting in 3 s"
+    assert by_logger["waitress"]["level"] == "error"
+    assert "chatty detail" not in log_file.read_text()
+    assert by_logger["workbench.live"]["msg"] == "bar *** done"  # a notify URL is a secret
+    assert "FutureWarning" in by_logger["py.warnings"]["msg"]
+
+
+def test_every_command_takes_log_level_and_verbose_and_there_is_a_version(capsys) -> None:
+    from importlib.metadata import version
+
+    from workbench.cli.main import build_parser, main
+
+    parser = build_parser()
+    assert parser.parse_args(["-v", "backtest", "--strategy", "s"]).log_level == "debug"
+    assert (
+        parser.parse_args(["backtest", "--strategy", "s", "--log-level", "WARNING"]).log_level
+        == "warning"
+    )
+    assert parser.parse_args(["data", "list", "-v"]).log_level == "debug"
+    assert parser.parse_args(["backtest", "--strategy", "s"]).log_level == "info"
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, command in sub.choices.items():
+        assert "--log-level" in command.format_help(), name
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"workbench {version('workbench')}"

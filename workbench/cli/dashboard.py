@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token-file", help="file holding the access token (else the env variable)")
     p.add_argument("--allow-kill", action="store_true", help="show a kill switch (needs the token)")
     p.add_argument("--reports", help="reconciliation reports folder (default: reconcile/ beside)")
+    p.add_argument(
+        "--behind-proxy",
+        action="store_true",
+        help="trust one reverse proxy's X-Forwarded-For/-Proto (TLS ends at the proxy; "
+        "see the README)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         allow_kill=args.allow_kill,
         reports_dir=args.reports,
         host=args.host,
+        behind_proxy=args.behind_proxy,
     )
     configure()
     where = f"http://{args.host}:{args.port}/"

@@ -31,21 +31,68 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("workbench")
+    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown (not installed)"
+
+
+def _add_log_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        type=str.lower,
+        default=default,
+        help="how much workbench logs (default info; other libraries log from warning)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const="debug",
+        dest="log_level",
+        default=default,
+        help="the same as --log-level debug",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench",
         description="Research-to-production workbench for systematic traders.",
     )
+    parser.add_argument("--version", action="version", version=f"workbench {_version()}")
+    _add_log_options(parser, "info")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _add_to_commands(sub)
     return parser
+
+
+def _add_to_commands(sub: argparse._SubParsersAction) -> None:
+    """Every command and subcommand takes the log options, before or after its name."""
+    for command in sub.choices.values():
+        _add_log_options(command, argparse.SUPPRESS)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_to_commands(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from workbench.logs import configure, set_default_level
+
+    set_default_level(args.log_level)
+    configure()  # stderr for every command; `live` adds its JSON file
     try:
         return int(args.handler(args) or 0)
     except WorkbenchError as exc:

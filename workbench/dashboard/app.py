@@ -11,10 +11,24 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask import render_template_string as _render_string
 from flask import send_from_directory as _send
 from jinja2 import DictLoader
 from markupsafe import Markup
@@ -28,7 +42,7 @@ from workbench.dashboard.data import (
     snapshot,
 )
 from workbench.dashboard.plots import equity_png
-from workbench.dashboard.templates import TEMPLATES, UNAUTHORIZED
+from workbench.dashboard.templates import LOGIN, TEMPLATES
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +58,33 @@ def create_app(
     reports_dir: str | Path | None = None,
     host: str = "127.0.0.1",
     refresh: int = REFRESH_S,
+    behind_proxy: bool = False,
+    throttle: security.LoginThrottle | None = None,
 ) -> Flask:
     """The dashboard for the run whose state is in ``state_path``.
 
     ``token``: required on every request when given (and mandatory when ``host`` is not
     a loopback address). ``allow_kill``: show the kill switch (needs the token).
     ``reports_dir``: where ``workbench reconcile`` writes (default ``reconcile/`` beside
-    the state file).
+    the state file). ``behind_proxy``: trust one reverse proxy's ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` (so the session cookie is Secure when the proxy speaks TLS).
     """
     security.check_config(host, token, allow_kill)
     state_path = Path(state_path)
     snapshot(state_path, reports_dir=reports_dir)  # fail now on a missing or foreign file
     app = Flask(__name__)
-    app.secret_key = secrets.token_bytes(32)
+    app.secret_key = secrets.token_bytes(32)  # sessions end with the process
+    app.session_interface = security.SessionInterface()
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_NAME="wb_session",
+        SESSION_COOKIE_NAME=security.SESSION_COOKIE,
     )
+    if behind_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    throttle = throttle or security.LoginThrottle()
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.jinja_loader = DictLoader(TEMPLATES)
     _filters(app)
@@ -75,24 +98,31 @@ def create_app(
             "generated_at": snap["generated_at"][:19].replace("T", " ") + " UTC",
             "refresh": refresh,
             "allow_kill": allow_kill,
+            "signed_in": token is not None and session.get("auth") is True,
             "csrf": security.csrf_token() if allow_kill else "",
             "title": extra.pop("title", "status"),
             **extra,
         }
 
+    def login_page(status: int, message: str = "") -> Response:
+        html = _render_string(LOGIN, message=message, action=url_for("login"))
+        return Response(html, status, mimetype="text/html")
+
     @app.before_request
     def require_token() -> Response | None:
         if token is None or request.endpoint == "login":
             return None
-        if security.token_ok(token, security.presented_token(request)):
+        if security.authenticated(request, token):
             return None
         if request.path.startswith("/api/"):
             return Response('{"error": "unauthorized"}', 401, mimetype="application/json")
-        return Response(UNAUTHORIZED, 401, mimetype="text/html")
+        return login_page(401)
 
     @app.after_request
     def headers(response: Response) -> Response:
         response.headers["Cache-Control"] = "no-store"
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -102,19 +132,27 @@ def create_app(
         )
         return response
 
-    @app.get("/login")
+    @app.route("/login", methods=["GET", "POST"])
     def login() -> Response:
-        given = request.args.get("token", "")
         if token is None:
             return redirect(url_for("index"))
-        if not security.token_ok(token, given):
-            return Response(UNAUTHORIZED, 401, mimetype="text/html")
-        response = redirect(url_for("index"))
-        response.set_cookie(
-            security.TOKEN_COOKIE, given, httponly=True, samesite="Strict",
-            secure=request.is_secure,
-        )  # fmt: skip
-        return response
+        if request.method == "GET":
+            if request.args:  # a token in a URL is already in someone's history: never use it
+                return login_page(400, "the token is never accepted in a URL: type it here")
+            return login_page(200)
+        address = request.remote_addr or "unknown"
+        if not security.token_ok(token, request.form.get("token")):
+            throttle.failed(address)
+            return login_page(401, "wrong token")
+        throttle.succeeded(address)
+        security.log_in()
+        log.info("dashboard login from %s", address, extra={"event": "login"})
+        return redirect(url_for("index"), 303)
+
+    @app.post("/logout")
+    def logout() -> Response:
+        session.clear()
+        return redirect(url_for("login"), 303)
 
     @app.get("/")
     def index() -> str:
@@ -233,21 +271,66 @@ def serve(
     token: str | None = None,
     allow_kill: bool = False,
     reports_dir: str | Path | None = None,
+    behind_proxy: bool = False,
 ) -> None:
     """Build the dashboard for ``state_path`` and serve it until interrupted."""
     app = create_app(
-        state_path, token=token, allow_kill=allow_kill, reports_dir=reports_dir, host=host
+        state_path,
+        token=token,
+        allow_kill=allow_kill,
+        reports_dir=reports_dir,
+        host=host,
+        behind_proxy=behind_proxy,
     )
     run_server(app, host, port)
 
 
-def run_server(app: Flask, host: str, port: int) -> None:
-    """werkzeug's threaded server (enough for a local dashboard), until interrupted."""
-    from werkzeug.serving import make_server
+def make_server(app: Flask, host: str, port: int, *, threads: int = 4) -> Any:
+    """A waitress server bound to ``host:port`` (0: any free port; ``.effective_port`` says
+    which). waitress is a production WSGI server that writes no access log, so no request
+    line (and nothing in it) ever reaches the journal."""
+    from waitress import create_server
 
-    server = make_server(host, port, app, threaded=True)
-    log.info("dashboard on http://%s:%d/", host, server.server_port)
+    return create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="workbench",
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+@contextmanager
+def serving(app: Flask, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` with waitress in a thread (tests, notebooks); yields the loopback URL."""
+    server = make_server(app, host, port)
+    thread = threading.Thread(target=_run_quietly, args=(server,), daemon=True)
+    thread.start()
     try:
-        server.serve_forever()
+        yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.server_close()
+        server._stopping = True
+        while server._map:  # close the listener, the wake-up pipe and any open connection
+            for channel in list(server._map.values()):
+                channel.handle_close()
+        server.task_dispatcher.shutdown()
+        thread.join(10)
+
+
+def _run_quietly(server: Any) -> None:
+    try:
+        server.run()
+    except (OSError, ValueError):  # the sockets closed under the loop by ``serving``
+        if not getattr(server, "_stopping", False):
+            raise
+
+
+def run_server(app: Flask, host: str, port: int) -> None:
+    """Serve ``app`` with waitress until interrupted."""
+    server = make_server(app, host, port)
+    log.info("dashboard on http://%s:%d/", host, server.effective_port)
+    try:
+        server.run()
+    finally:
+        server.close()

@@ -13,16 +13,16 @@ BASE = """<!doctype html>
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
 header{background:#24292f;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:center}
 header a{color:#fff;text-decoration:none}header .name{font-weight:600}
-main{padding:16px 20px;display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px}
-section{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:10px 14px}
+main{padding:16px 20px;display:grid;grid-template-columns:repeat(auto-fit,minmax(min(420px,100%),1fr));gap:16px}
+section{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;min-width:0;overflow-wrap:anywhere}
 section.wide{grid-column:1/-1}h2{font-size:15px;margin:4px 0 8px}
 table{border-collapse:collapse;width:100%}td,th{padding:3px 8px;border-bottom:1px solid #eaeef2;
-text-align:left;white-space:nowrap}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+text-align:left}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;color:#fff}
 .running{background:#1a7f37}.halted,.unresponsive{background:#cf222e}.stopped,.other{background:#6e7781}
 .REDUCING{background:#bf8700}.ACTIVE{background:#1a7f37}.HALTED{background:#cf222e}
 .pos{color:#1a7f37}.neg{color:#cf222e}.muted{color:#6e7781}
-.bar{background:#eaeef2;height:10px;border-radius:5px;width:220px;display:inline-block}
+.bar{background:#eaeef2;height:10px;border-radius:5px;width:12vw;min-width:50px;max-width:220px;display:inline-block}
 .bar i{display:block;height:10px;border-radius:5px;background:#bf8700}.bar i.over{background:#cf222e}
 .reason{background:#ffebe9;border:1px solid #ff8182;padding:6px 10px;border-radius:6px;margin:6px 0}
 button.kill{background:#cf222e;color:#fff;border:0;padding:6px 14px;border-radius:6px;font-weight:600}
@@ -33,6 +33,7 @@ img{max-width:100%}code{font-size:12px}
 <a href="{{ url_for('api_status') }}">JSON</a>
 {% if report %}<a href="{{ url_for('report', name=report.name, filename='report.html') }}">Reconciliation</a>{% endif %}
 <span class="muted" style="margin-left:auto">refreshed {{ generated_at }} · every {{ refresh }} s · read-only{% if allow_kill %} (kill switch on){% endif %}</span>
+{% if signed_in %}<form method="post" action="{{ url_for('logout') }}" style="margin:0"><button type="submit" id="logout">Log out</button></form>{% endif %}
 </header><main>{% block body %}{% endblock %}</main></body></html>
 """
 
@@ -96,7 +97,7 @@ INDEX = """{% extends "base.html" %}{% block body %}
 <td class="n">{% if o.quantity %}{{ o.quantity|num }}{% else %}{{ o.notional|money }}{% endif %}</td><td>{{ o.status }}</td><td>{{ o.reason }}</td></tr>{% endfor %}
 </table>{% else %}<p class="muted">no open orders</p>{% endif %}</section>
 
-<section id="fills"><h2>Recent fills</h2>
+<section class="wide" id="fills"><h2>Recent fills</h2>
 {% if snap.recent_fills %}<table><tr><th>time</th><th>symbol</th><th>side</th><th class="n">qty</th><th class="n">price</th><th class="n">fee</th><th>reason</th></tr>
 {% for f in snap.recent_fills %}<tr><td>{{ f.time }}</td><td>{{ f.symbol }}</td><td>{{ f.side }}</td><td class="n">{{ f.quantity|num }}</td>
 <td class="n">{{ f.price|num }}</td><td class="n">{{ f.commission|money }}</td><td>{{ f.reason }}</td></tr>{% endfor %}
@@ -120,8 +121,19 @@ LOGS = """{% extends "base.html" %}{% block body %}
 MESSAGE = """{% extends "base.html" %}{% block body %}
 <section class="wide"><h2>{{ title }}</h2><p id="message">{{ message }}</p></section>{% endblock %}"""
 
-UNAUTHORIZED = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>401 · workbench</title></head>
-<body><h1>401: a token is required</h1><p>This dashboard needs its access token: open
-<code>/login?token=...</code> once, or send <code>Authorization: Bearer ...</code>.</p></body></html>"""
+#: The login page (also the answer to any page asked for without a session): the token goes in a
+#: POST body, never in the URL. Rendered on its own (no state file needed).
+LOGIN = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>log in · workbench</title>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f8fa;color:#1f2328}
+form{max-width:360px;margin:10vh auto;background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:16px 20px}
+input[type=password]{width:100%;box-sizing:border-box;padding:6px;margin:6px 0 12px}
+.error{color:#cf222e}</style></head>
+<body><form method="post" action="{{ action }}" id="login-form"><h1 style="font-size:18px">workbench: a token is required</h1>
+{% if message %}<p class="error" id="login-error">{{ message }}</p>{% endif %}
+<label for="token">Access token</label>
+<input type="password" name="token" id="token" autocomplete="current-password" required autofocus>
+<button type="submit" id="login-button">Log in</button>
+<p style="font-size:12px;color:#6e7781">Tools send <code>Authorization: Bearer ...</code> instead.</p></form></body></html>"""
 
 TEMPLATES = {"base.html": BASE, "index.html": INDEX, "logs.html": LOGS, "message.html": MESSAGE}

@@ -11,7 +11,7 @@ import pytest
 
 from workbench.cli.main import main
 from workbench.dashboard import create_app, snapshot
-from workbench.dashboard.security import check_config, is_loopback
+from workbench.dashboard.security import LoginThrottle, check_config, is_loopback
 from workbench.errors import ConfigError
 from workbench.live.state import StateStore
 from workbench.orders import Fill, OrderRequest, Side
@@ -128,25 +128,58 @@ def test_is_loopback() -> None:
     assert is_loopback("127.0.0.2") and is_loopback("[::1]") and not is_loopback("10.0.0.1")
 
 
-def test_the_token_guards_every_page(state) -> None:
-    client = create_app(state, host="0.0.0.0", token=TOKEN).test_client()
+def test_the_token_guards_every_page(state, caplog) -> None:
+    waits: list[float] = []
+    throttle = LoginThrottle(sleep=waits.append)
+    client = create_app(state, host="0.0.0.0", token=TOKEN, throttle=throttle).test_client()
     assert client.get("/").status_code == 401
+    assert b'id="login-form"' in client.get("/").data
     assert client.get("/api/status").get_json() == {"error": "unauthorized"}
     assert client.get("/", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-    assert client.get("/login?token=nope").status_code == 401
-    login = client.get(f"/login?token={TOKEN}")
-    assert login.status_code == 302 and login.headers["Location"] == "/"
+    # the token in a URL is refused outright (it would be in history and proxy logs)
+    assert client.get(f"/login?token={TOKEN}").status_code == 400
+    assert client.get("/").status_code == 401
+    for _ in range(3):
+        assert client.post("/login", data={"token": "nope-nope-nope-nope"}).status_code == 401
+    assert waits == [0.25, 0.5, 1.0]  # each failure from one address waits twice as long
+    login = client.post("/login", data={"token": TOKEN})
+    assert login.status_code == 303 and login.headers["Location"] == "/"
     cookie = login.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    assert client.get("/").status_code == 200  # the cookie now
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    assert TOKEN not in cookie
+    assert client.get("/").status_code == 200  # the session now
     assert TOKEN not in client.get("/").get_data(as_text=True)
+    assert client.post("/logout").status_code == 303
+    assert client.get("/").status_code == 401
+    failed = [r for r in caplog.records if getattr(r, "event", None) == "login_failed"]
+    assert len(failed) == 3
+    assert all("nope" not in r.getMessage() and TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_the_session_cookie_is_secure_over_tls_behind_a_proxy(state) -> None:
+    app = create_app(state, host="0.0.0.0", token=TOKEN, behind_proxy=True)
+    client = app.test_client()
+    login = client.post("/login", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in login.headers["Set-Cookie"]
+    page = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_every_answer_carries_the_security_headers(state) -> None:
+    client = create_app(state).test_client()
+    for path in ("/", "/api/status", "/equity.png"):
+        headers = client.get(path).headers
+        assert headers["Cache-Control"] == "no-store", path
+        assert headers["X-Frame-Options"] == "DENY"
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
 
 
 def test_the_kill_switch_checks_csrf_then_halts(state) -> None:
     assert create_app(state).test_client().post("/kill").status_code == 404  # not enabled
     client = create_app(state, token=TOKEN, allow_kill=True).test_client()
-    client.get(f"/login?token={TOKEN}")
+    client.post("/login", data={"token": TOKEN})
     assert client.post("/kill", data={"confirm": "yes"}).status_code == 403
     page = client.get("/").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
