@@ -26,7 +26,7 @@ import pandas as pd
 from workbench.broker import Bar
 from workbench.errors import ConfigError, LookAheadError
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
-from workbench.orders import Order, OrderRequest, OrderType, Side, TimeInForce
+from workbench.orders import Exits, Order, OrderRequest, OrderType, Side, TimeInForce
 from workbench.portfolio import PositionView
 
 FIELDS = ("open", "high", "low", "close", "volume")
@@ -291,10 +291,30 @@ class Context:
         percent: float | None = None,
         reason: str = "",
         stop: float | None = None,
+        take_profit: float | None = None,
+        stop_loss: float | None = None,
+        trail_price: float | None = None,
+        trail_percent: float | None = None,
     ) -> None:
-        """Hold this much of ``symbol`` after execution (replaces working target orders)."""
+        """Hold this much of ``symbol`` after execution (replaces working target orders).
+
+        ``take_profit`` / ``stop_loss`` (or a trailing ``trail_price`` / ``trail_percent``)
+        attach exits to the order that opens or adds to the position (see :meth:`order`).
+        """
         sym = self._sd(symbol).symbol
-        self.intents.append(TargetIntent(sym, self.time, quantity, notional, percent, reason, stop))
+        exits = Exits(take_profit, stop_loss, None, trail_price, trail_percent)
+        self.intents.append(
+            TargetIntent(
+                sym,
+                self.time,
+                quantity,
+                notional,
+                percent,
+                reason,
+                stop if stop is not None else stop_loss,
+                exits if exits.any else None,
+            )
+        )
 
     def rebalance(
         self, weights: Mapping[str, float], *, band: float = 0.0, reason: str = "REBALANCE"
@@ -341,26 +361,57 @@ class Context:
         reason: str = "",
         oco_group: str | None = None,
         protective_stop: float | None = None,
+        take_profit: float | None = None,
+        stop_loss: float | None = None,
+        stop_loss_limit: float | None = None,
+        trail_price: float | None = None,
+        trail_percent: float | None = None,
     ) -> None:
-        """Send an explicit order (market, limit, stop or stop-limit; day or GTC)."""
+        """Send an explicit order (market, limit, stop, stop-limit or trailing stop; day or GTC).
+
+        Exits attached to the entry: ``take_profit`` (a limit) and ``stop_loss`` (a stop,
+        or a stop-limit with ``stop_loss_limit``), or instead of ``stop_loss`` a trailing
+        stop by ``trail_price`` / ``trail_percent``. Both make a bracket, one an oto
+        order. They wait until the entry fills, cover what has filled, cancel each other,
+        and never open or add to a position. With ``type="trailing_stop"`` the trail is
+        the order's own (a trailing stop on its own).
+        """
+        kind = OrderType(type)
+        exits = Exits(take_profit, stop_loss, stop_loss_limit, trail_price, trail_percent)
+        if kind is OrderType.TRAILING_STOP:
+            if take_profit is not None or stop_loss is not None or stop_loss_limit is not None:
+                raise ConfigError(
+                    "a trailing_stop order cannot carry take_profit/stop_loss",
+                    hint="attach a trailing exit to an entry with trail_percent= instead",
+                )
+            own_trail = {"trail_price": trail_price, "trail_percent": trail_percent}
+            exits = Exits()
+        else:
+            own_trail = {}
         request = OrderRequest(
             symbol=self._sd(symbol).symbol,
             side=Side(side),
             quantity=quantity,
             notional=notional,
-            type=OrderType(type),
+            type=kind,
             limit_price=limit,
             stop_price=stop,
             tif=TimeInForce(tif),
             reason=reason,
             oco_group=oco_group,
+            **own_trail,
+            **exits.fields(),
         )
+        if protective_stop is None:
+            protective_stop = stop_loss
         self.intents.append(OrderIntent(request, self.time, protective_stop))
 
     def buy(self, quantity: float | None = None, **kwargs: Any) -> None:
+        """:meth:`order` on the buy side (``take_profit=``, ``stop_loss=`` attach exits)."""
         self.order(Side.BUY, quantity, **kwargs)
 
     def sell(self, quantity: float | None = None, **kwargs: Any) -> None:
+        """:meth:`order` on the sell side (``take_profit=``, ``stop_loss=`` attach exits)."""
         self.order(Side.SELL, quantity, **kwargs)
 
     def cancel(

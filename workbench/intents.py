@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from workbench.errors import ConfigError
-from workbench.orders import OrderRequest
+from workbench.orders import Exits, OrderRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +19,8 @@ class TargetIntent:
     """Hold this much of ``symbol``: exactly one of quantity, notional or percent (of equity).
 
     Negative values mean a short position. ``stop`` is the protective stop price the
-    strategy has in mind, which risk sizing may use.
+    strategy has in mind, which risk sizing may use. ``exits`` are attached to the order
+    that opens or adds to the position.
     """
 
     symbol: str
@@ -29,6 +30,7 @@ class TargetIntent:
     percent: float | None = None
     reason: str = ""
     stop: float | None = None
+    exits: Exits | None = None
 
     def __post_init__(self) -> None:
         given = [v for v in (self.quantity, self.notional, self.percent) if v is not None]

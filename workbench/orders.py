@@ -30,6 +30,28 @@ class OrderType(StrEnum):
     LIMIT = "limit"
     STOP = "stop"
     STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
+
+
+class OrderClass(StrEnum):
+    """Alpaca's order classes: how an order is tied to others.
+
+    ``bracket``: an entry with a take-profit and a stop-loss leg, one-cancels-other;
+    ``oto``: an entry with one of them; ``oco``: an exit pair for a held position
+    (the order itself is the take-profit limit, its leg the stop-loss).
+    """
+
+    SIMPLE = "simple"
+    BRACKET = "bracket"
+    OCO = "oco"
+    OTO = "oto"
+
+
+class Leg(StrEnum):
+    """Which attached exit an order is."""
+
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
 
 
 class TimeInForce(StrEnum):
@@ -39,6 +61,7 @@ class TimeInForce(StrEnum):
 
 class OrderStatus(StrEnum):
     PENDING_NEW = "pending_new"
+    HELD = "held"  # an attached exit waiting for its entry to fill
     ACCEPTED = "accepted"
     NEW = "new"
     PARTIALLY_FILLED = "partially_filled"
@@ -64,6 +87,7 @@ TERMINAL = frozenset({S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.REPLACED})
 #: Allowed status changes. A fill may race a cancel request, so ``pending_cancel``
 #: can still end ``filled``; a partial fill may be followed by more partial fills.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.HELD: frozenset({S.NEW, S.CANCELED, S.EXPIRED, S.REJECTED, S.REPLACED}),
     S.PENDING_NEW: frozenset({S.ACCEPTED, S.NEW, S.REJECTED, S.CANCELED}),
     S.ACCEPTED: frozenset({S.NEW, S.REJECTED, S.CANCELED, S.PENDING_CANCEL}),
     S.NEW: frozenset(
@@ -101,6 +125,14 @@ class OrderRequest:
 
     Prices are absolute. ``reason`` (e.g. ``MA_CROSS_BUY``) travels to the trade log.
     ``oco_group`` ties orders of which only one may fill (a stop and a take-profit).
+
+    A ``trailing_stop`` order trails by ``trail_price`` (currency) or ``trail_percent``.
+    Attached exits (``order_class`` bracket or oto) are a take-profit limit at
+    ``take_profit`` and a stop-loss at ``stop_loss`` (a stop-limit with
+    ``stop_loss_limit``), or a trailing stop-loss by ``trail_price``/``trail_percent``.
+    An ``oco`` order is a limit order (the take-profit, ``limit_price``) with a stop-loss
+    leg: an exit pair for a position already held. Exits are protective: they never
+    open or increase a position (see :mod:`workbench.sim.fills`).
     """
 
     symbol: str
@@ -114,8 +146,16 @@ class OrderRequest:
     reason: str = ""
     client_order_id: str | None = None
     oco_group: str | None = None
+    trail_price: float | None = None
+    trail_percent: float | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    take_profit: float | None = None
+    stop_loss: float | None = None
+    stop_loss_limit: float | None = None
+    leg: Leg | None = None  # set on the exits a broker creates for an entry
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "order_class", OrderClass(self.order_class))
         if (self.quantity is None) == (self.notional is None):
             raise ConfigError(f"order for {self.symbol}: give exactly one of quantity or notional")
         size = self.quantity if self.quantity is not None else self.notional
@@ -133,10 +173,171 @@ class OrderRequest:
                 f"{self.type} order for {self.symbol}: stop_price is "
                 + ("required" if needs_stop else "not allowed")
             )
-        for name in ("limit_price", "stop_price"):
+        for name in (
+            "limit_price",
+            "stop_price",
+            "trail_price",
+            "trail_percent",
+            "take_profit",
+            "stop_loss",
+            "stop_loss_limit",
+        ):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"order for {self.symbol}: {name} must be positive, got {value}")
+        self._check_trail_and_exits()
+
+    def _check_trail_and_exits(self) -> None:
+        sym = self.symbol
+        trails = (self.trail_price is not None) + (self.trail_percent is not None)
+        if trails > 1:
+            raise ConfigError(f"order for {sym}: give trail_price or trail_percent, not both")
+        if self.trail_percent is not None and self.trail_percent >= 100:
+            raise ConfigError(
+                f"order for {sym}: trail_percent must be below 100, got {self.trail_percent}"
+            )
+        oc = self.order_class
+        if self.type is OrderType.TRAILING_STOP:
+            if not trails:
+                raise ConfigError(
+                    f"trailing_stop order for {sym}: give trail_price or trail_percent",
+                    hint="e.g. trail_percent=2.0 trails the best price by 2%",
+                )
+            if oc is not OrderClass.SIMPLE:
+                raise ConfigError(f"trailing_stop order for {sym} cannot carry exits ({oc})")
+            return
+        has_stop = self.stop_loss is not None or trails > 0
+        if oc is OrderClass.SIMPLE:
+            if has_stop or self.take_profit is not None or self.stop_loss_limit is not None:
+                raise ConfigError(
+                    f"order for {sym}: take_profit/stop_loss/trail need order_class "
+                    "bracket, oto or oco",
+                    hint="ctx.buy(q, take_profit=..., stop_loss=...) sets it for you",
+                )
+            return
+        if self.stop_loss is not None and trails:
+            raise ConfigError(
+                f"order for {sym}: the stop-loss is either stop_loss or a trail, not both"
+            )
+        if self.stop_loss_limit is not None and self.stop_loss is None:
+            raise ConfigError(f"order for {sym}: stop_loss_limit needs stop_loss")
+        tp = self.take_profit
+        if oc is OrderClass.OCO:
+            if self.type is not OrderType.LIMIT or not has_stop:
+                raise ConfigError(
+                    f"oco order for {sym}: a limit order (the take-profit) with a stop-loss",
+                    hint="OrderRequest(..., type='limit', limit_price=TP, order_class='oco', "
+                    "stop_loss=SL)",
+                )
+            tp = self.limit_price if tp is None else tp
+            if tp != self.limit_price:
+                raise ConfigError(f"oco order for {sym}: take_profit must equal limit_price")
+        elif oc is OrderClass.BRACKET and (tp is None or not has_stop):
+            raise ConfigError(f"bracket order for {sym}: needs both take_profit and a stop-loss")
+        elif oc is OrderClass.OTO and (tp is not None) == has_stop:
+            raise ConfigError(f"oto order for {sym}: needs exactly one of take_profit or stop-loss")
+        if tp is not None and self.stop_loss is not None:
+            long_exit = (self.side is Side.BUY) != (oc is OrderClass.OCO)
+            if (tp <= self.stop_loss) if long_exit else (tp >= self.stop_loss):
+                raise ConfigError(
+                    f"{oc} order for {sym}: take_profit {tp:g} must be "
+                    + ("above" if long_exit else "below")
+                    + f" stop_loss {self.stop_loss:g}"
+                )
+
+    @property
+    def protective(self) -> bool:
+        """An exit: it may only reduce a position the strategy holds (never open or add)."""
+        return (
+            self.leg is not None or self.oco_group is not None or self.order_class is OrderClass.OCO
+        )
+
+    @property
+    def has_exits(self) -> bool:
+        """Whether submitting this request creates attached exit legs."""
+        return self.order_class is not OrderClass.SIMPLE
+
+
+@dataclass(frozen=True, slots=True)
+class Exits:
+    """Exits to attach to an entry: a take-profit, and a stop-loss or a trailing stop."""
+
+    take_profit: float | None = None
+    stop_loss: float | None = None
+    stop_loss_limit: float | None = None
+    trail_price: float | None = None
+    trail_percent: float | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.fields())
+
+    def fields(self) -> dict[str, object]:
+        """The :class:`OrderRequest` fields (``order_class`` included) for these exits."""
+        values = {
+            "take_profit": self.take_profit,
+            "stop_loss": self.stop_loss,
+            "stop_loss_limit": self.stop_loss_limit,
+            "trail_price": self.trail_price,
+            "trail_percent": self.trail_percent,
+        }
+        n = (self.take_profit is not None) + (
+            self.stop_loss is not None
+            or self.trail_price is not None
+            or self.trail_percent is not None
+        )
+        if n == 0 and self.stop_loss_limit is None:
+            return {}
+        values["order_class"] = OrderClass.BRACKET if n == 2 else OrderClass.OTO
+        return values
+
+
+def exit_legs(parent: OrderRequest, quantity: float) -> list[OrderRequest]:
+    """The exit orders ``parent`` (bracket, oto or oco) attaches, for ``quantity``.
+
+    Legs take the other side, the parent's time in force, and client order ids derived
+    from the parent's (``<cid>-tp``, ``<cid>-sl``) so a restart finds them again.
+    """
+    side = Side.SELL if parent.side is Side.BUY else Side.BUY
+    cid = parent.client_order_id
+    common = {"tif": parent.tif, "reason": parent.reason, "quantity": quantity}
+    legs: list[OrderRequest] = []
+    if parent.take_profit is not None and parent.order_class is not OrderClass.OCO:
+        legs.append(
+            OrderRequest(
+                parent.symbol,
+                side,
+                type=OrderType.LIMIT,
+                limit_price=parent.take_profit,
+                client_order_id=None if cid is None else f"{cid}-tp",
+                leg=Leg.TAKE_PROFIT,
+                **common,
+            )
+        )
+    if parent.order_class is OrderClass.OCO:
+        side = parent.side  # an oco pair exits one position: both legs on the same side
+    if parent.stop_loss is not None or parent.trail_price or parent.trail_percent:
+        if parent.stop_loss is None:
+            kind, stop, limit = OrderType.TRAILING_STOP, None, None
+        elif parent.stop_loss_limit is None:
+            kind, stop, limit = OrderType.STOP, parent.stop_loss, None
+        else:
+            kind, stop, limit = OrderType.STOP_LIMIT, parent.stop_loss, parent.stop_loss_limit
+        legs.append(
+            OrderRequest(
+                parent.symbol,
+                side,
+                type=kind,
+                stop_price=stop,
+                limit_price=limit,
+                trail_price=parent.trail_price,
+                trail_percent=parent.trail_percent,
+                client_order_id=None if cid is None else f"{cid}-sl",
+                leg=Leg.STOP_LOSS,
+                **common,
+            )
+        )
+    return legs
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +354,8 @@ class Order:
     commission: float = 0.0
     updated_at: pd.Timestamp | None = None
     status_reason: str = ""
+    parent_id: str | None = None  # set on an attached exit: its entry (or oco order)
+    legs: tuple[str, ...] = ()  # the attached exits' order ids
 
     @property
     def symbol(self) -> str:

@@ -14,7 +14,9 @@ What it guarantees, whichever :class:`~workbench.broker.Broker` is behind it:
   logged with the broker's code and message and not retried.
 - **No contradictory commands.** A new order against a working order of the other side
   for the same symbol either cancels the working one first (``cancel_replace``) or
-  waits until it is done (``wait``).
+  waits until it is done (``wait``). Protective exits (stop-loss, take-profit, oco
+  groups) are not contradictions: they can only reduce a position (the broker ensures
+  it), so they never cancel an entry nor are canceled by one.
 - **A clear state per symbol** (:class:`SymbolState`), logged on every change; repeated
   failures put a symbol in ``ERROR``, which refuses new orders until :meth:`reset`.
 """
@@ -276,8 +278,7 @@ class ExecutionEngine:
             request = _with_client_id(
                 request, client_order_id(self.strategy, symbol, decision, seq)
             )
-        working = [o for o in self.broker.get_open_orders() if o.symbol == symbol]
-        opposite = [o for o in working if o.side is not request.side]
+        opposite = [] if request.protective else self._opposite(request)
         if opposite:
             if self.config.conflict is ConflictPolicy.WAIT:
                 self._waiting.setdefault(symbol, []).append(request)
@@ -298,6 +299,22 @@ class ExecutionEngine:
             for order in opposite:
                 self._call(lambda oid=order.id: self.broker.cancel_order(oid), symbol)
         return self._send(request)
+
+    def _opposite(self, request: OrderRequest) -> list[Order]:
+        """Working orders of ``request``'s symbol on the other side that it contradicts.
+
+        Protective exits (attached legs, oco orders and ``oco_group`` members) contradict
+        nothing: they only ever reduce the position, so an exit submitted with (or after)
+        its entry must not cancel the entry, and a new entry must not cancel the exits
+        that protect what is already held.
+        """
+        return [
+            o
+            for o in self.broker.get_open_orders()
+            if o.symbol == request.symbol
+            and o.side is not request.side
+            and not o.request.protective
+        ]
 
     def _send(self, request: OrderRequest) -> Order | None:
         symbol = request.symbol
@@ -433,7 +450,10 @@ class ExecutionEngine:
         elif update.event is UpdateEvent.FILL:
             self._set_state(symbol, SymbolState.ORDER_FILLED)
         if update.order.status.is_terminal:
-            still_open = any(o.symbol == symbol for o in self.broker.get_open_orders())
+            still_open = any(
+                o.symbol == symbol and not o.request.protective
+                for o in self.broker.get_open_orders()
+            )
             if not still_open:
                 if update.event is not UpdateEvent.FILL:
                     self._set_state(symbol, SymbolState.IDLE)

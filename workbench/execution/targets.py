@@ -16,6 +16,8 @@ rest of a volume-capped order fills on later bars.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from workbench.intents import TargetIntent
 from workbench.orders import OrderRequest, Side, TimeInForce
 
@@ -40,7 +42,15 @@ def orders_for_target(
         if abs(delta) * price <= MIN_CHANGE * max(abs(equity), 1.0):
             return []
         side = Side.BUY if delta > 0 else Side.SELL
-        return [_quantity_order(sym, side, abs(delta), reason)]
+        order = _quantity_order(sym, side, abs(delta), reason)
+        if abs(intent.quantity) > abs(position) and position * intent.quantity >= 0:
+            order = _with_exits(order, intent)
+        elif position * intent.quantity < 0 and intent.exits is not None:
+            # reversing with exits: close, then open a bracket for the new side only
+            close = _quantity_order(sym, side, abs(position), reason)
+            opening = _quantity_order(sym, side, abs(intent.quantity), reason)
+            return [close, _with_exits(opening, intent)]
+        return [order]
 
     desired = intent.notional if intent.notional is not None else intent.percent * equity
     current = position * price
@@ -58,11 +68,10 @@ def orders_for_target(
         return orders
     side = Side.BUY if desired > 0 else Side.SELL
     if abs(desired) > abs(current):
-        orders.append(
-            OrderRequest(
-                sym, side, notional=abs(desired) - abs(current), tif=TimeInForce.DAY, reason=reason
-            )
+        opening = OrderRequest(
+            sym, side, notional=abs(desired) - abs(current), tif=TimeInForce.DAY, reason=reason
         )
+        orders.append(_with_exits(opening, intent))
     else:
         qty = (abs(current) - abs(desired)) / price
         if lot_size:
@@ -71,6 +80,13 @@ def orders_for_target(
             opposite = Side.SELL if side is Side.BUY else Side.BUY
             orders.append(_quantity_order(sym, opposite, qty, reason))
     return orders
+
+
+def _with_exits(request: OrderRequest, intent: TargetIntent) -> OrderRequest:
+    """``request`` carrying the target's exits (a bracket or oto order), if it has any."""
+    if intent.exits is None:
+        return request
+    return replace(request, **intent.exits.fields())  # type: ignore[arg-type]
 
 
 def _quantity_order(symbol: str, side: Side, quantity: float, reason: str) -> OrderRequest:

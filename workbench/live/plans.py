@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.execution.engine import Cancel, Step, Submit
-from workbench.orders import OrderRequest, OrderType, Side, TimeInForce
+from workbench.orders import OrderClass, OrderRequest, OrderType, Side, TimeInForce
+
+#: Request fields of trailing stops and attached exits (None when unused).
+EXIT_FIELDS = (
+    "trail_price", "trail_percent", "take_profit", "stop_loss", "stop_loss_limit",
+)  # fmt: skip
 
 
 def step_json(step: Step) -> dict[str, Any]:
@@ -21,6 +26,7 @@ def step_json(step: Step) -> dict[str, Any]:
         "quantity": r.quantity, "notional": r.notional, "type": str(r.type),
         "limit_price": r.limit_price, "stop_price": r.stop_price, "tif": str(r.tif),
         "reason": r.reason, "client_order_id": r.client_order_id, "oco_group": r.oco_group,
+        **{name: getattr(r, name) for name in EXIT_FIELDS}, "order_class": str(r.order_class),
     }  # fmt: skip
 
 
@@ -36,6 +42,8 @@ def steps_from_json(items: list[dict[str, Any]]) -> list[Step]:
             limit_price=item["limit_price"], stop_price=item["stop_price"],
             tif=TimeInForce(item["tif"]), reason=item["reason"],
             client_order_id=item["client_order_id"], oco_group=item.get("oco_group"),
+            order_class=OrderClass(item.get("order_class", "simple")),
+            **{name: item.get(name) for name in EXIT_FIELDS},
         )  # fmt: skip
         steps.append(Submit(request, from_target=item["from_target"]))
     return steps

@@ -268,6 +268,7 @@ def _key(intent: Intent) -> Decision:
             intent.symbol,
             *map(_round, (intent.quantity, intent.notional, intent.percent, intent.stop)),
             intent.reason,
+            intent.exits,
         )
     if isinstance(intent, OrderIntent):
         r = intent.request
@@ -280,6 +281,9 @@ def _key(intent: Intent) -> Decision:
             *map(_round, (r.quantity, r.notional, r.limit_price, r.stop_price, intent.stop)),
             r.reason,
             r.oco_group,
+            str(r.order_class),
+            *map(_round, (r.take_profit, r.stop_loss, r.stop_loss_limit)),
+            *map(_round, (r.trail_price, r.trail_percent)),
         )
     return ("cancel", intent.order_id, intent.symbol, intent.reason)
 

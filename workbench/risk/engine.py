@@ -330,10 +330,8 @@ class RiskEngine:
         spend = sum(r.side.sign * r.notional for r in approved if r.notional is not None)
         if spend:
             value = held * book.price(sym) + spend
-            return TargetIntent(
-                sym, intent.time, notional=value, reason=intent.reason, stop=intent.stop
-            )
-        return TargetIntent(sym, intent.time, quantity=held, reason=intent.reason, stop=intent.stop)
+            return dataclasses.replace(intent, quantity=None, notional=value, percent=None)
+        return dataclasses.replace(intent, quantity=held, notional=None, percent=None)
 
     # -- people ------------------------------------------------------------------------------
     def kill(self, reason: str = "kill switch", time: pd.Timestamp | None = None) -> None:

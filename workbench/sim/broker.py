@@ -21,11 +21,14 @@ from workbench.errors import BrokerError, ConfigError, OrderRejected
 from workbench.orders import (
     Fill,
     Order,
+    OrderClass,
     OrderRequest,
     OrderStatus,
+    OrderType,
     Side,
     TimeInForce,
     apply_fill,
+    exit_legs,
     transition,
 )
 from workbench.portfolio import QUANTITY_EPSILON, Portfolio, PositionView
@@ -33,6 +36,7 @@ from workbench.sim.costs import Commission, Slippage
 from workbench.sim.fills import (
     SLIPPED_TYPES,
     match,
+    next_hwm,
     notional_quantity,
     pessimistic,
     round_lot,
@@ -54,13 +58,15 @@ NO_SLIPPAGE = Slippage()
 class _Live:
     """Venue-side state of one open order (the Order itself is frozen)."""
 
-    __slots__ = ("created_ns", "day", "order", "triggered")
+    __slots__ = ("created_ns", "day", "group", "hwm", "order", "triggered")
 
-    def __init__(self, order: Order) -> None:
+    def __init__(self, order: Order, group: str | None = None) -> None:
         self.order = order
         self.created_ns: int = order.created_at.value
         self.triggered = False
         self.day: int | None = None  # UTC day number of the first eligible bar (DAY orders)
+        self.hwm: float | None = None  # a trailing stop's high-water (buy: low-water) mark
+        self.group = group if group is not None else order.request.oco_group
 
 
 class SimulatedBroker:
@@ -108,6 +114,9 @@ class SimulatedBroker:
         self._updates: list[OrderUpdate] = []
         self._counter = 0
         self._now: pd.Timestamp | None = None
+        self._armed: list[_Live] = []  # exits armed on the bar being processed
+        self._entry: tuple[float, bool] | None = None  # this bar's entry: (price, at the open)
+        self._bar_open = 0.0
 
     # -- time ------------------------------------------------------------------
     def set_time(self, ts: pd.Timestamp) -> None:
@@ -207,12 +216,71 @@ class SimulatedBroker:
                 OrderStatus.REJECTED,
                 f"quantity {request.quantity:g} is below the lot size {self.lot_size:g}",
             )
-        live = _Live(order)
+        oco = request.order_class is OrderClass.OCO
+        live = _Live(order, f"exits:{order.id}" if oco else None)
         self._live[order.id] = live
         self._book.setdefault(request.symbol, []).append(live)
-        if request.oco_group is not None:
-            self._oco.setdefault(request.oco_group, []).append(order.id)
+        if live.group is not None:
+            self._oco.setdefault(live.group, []).append(order.id)
+        if request.has_exits and quantity is not None:
+            order = self._attach(live, quantity, held=not oco)
         return order
+
+    def _attach(self, parent: _Live, quantity: float, *, held: bool) -> Order:
+        """Create ``parent``'s exit legs: held until it fills (an oco pair's are live at once)."""
+        order = parent.order
+        group = parent.group or f"exits:{order.id}"
+        ids: list[str] = []
+        for request in exit_legs(order.request, quantity):
+            self._counter += 1
+            leg = Order(
+                f"{self.id_prefix}-{self._counter}",
+                request,
+                order.created_at,
+                status=OrderStatus.HELD if held else OrderStatus.NEW,
+                quantity=quantity,
+                updated_at=self._now,
+                parent_id=order.id,
+            )
+            self._register(_Live(leg, group), in_book=not held)
+            ids.append(leg.id)
+        order = parent.order = dataclasses.replace(order, legs=tuple(ids))
+        self._orders[order.id] = order
+        return order
+
+    def _register(self, live: _Live, *, in_book: bool) -> None:
+        order = live.order
+        self._orders[order.id] = order
+        self._live[order.id] = live
+        cid = order.client_order_id
+        if cid is not None:
+            self._by_client_id[cid] = order.id
+        if in_book:
+            self._book.setdefault(order.symbol, []).append(live)
+        if live.group is not None:
+            self._oco.setdefault(live.group, []).append(order.id)
+
+    def _arm(self, parent: Order, entry_price: float) -> None:
+        """The entry filled (some more): its legs cover what is filled, and are live."""
+        for leg_id in parent.legs:
+            live = self._live.get(leg_id)
+            if live is None:
+                continue  # filled, or canceled by its sibling
+            leg = live.order
+            if leg.status is OrderStatus.HELD:
+                leg = transition(leg, OrderStatus.NEW, at=self._now, reason="entry filled")
+                self._book.setdefault(leg.symbol, []).append(live)
+                live.hwm = entry_price
+                self._armed.append(live)
+            live.order = leg = dataclasses.replace(leg, quantity=parent.filled_quantity)
+            self._orders[leg.id] = leg
+            if leg.status is OrderStatus.NEW and leg.filled_quantity == 0:
+                self._emit(UpdateEvent.NEW, leg)
+
+    def _reducible(self, order: Order) -> float:
+        """How much a protective ``order`` may fill: the part of the position it reduces."""
+        held = self.portfolio.quantity(order.symbol)
+        return max(held, 0.0) if order.side is Side.SELL else max(-held, 0.0)
 
     def cancel_order(self, order_id: str) -> None:
         """Cancel an open order at once; a finished one raises :class:`OrderRejected`."""
@@ -227,7 +295,8 @@ class SimulatedBroker:
 
     def cancel_all_orders(self) -> None:
         for live in list(self._live.values()):
-            self._end(live, live.order, OrderStatus.CANCELED, "canceled by request")
+            if live.order.id in self._live:  # canceling an entry also ends its held legs
+                self._end(live, live.order, OrderStatus.CANCELED, "canceled by request")
 
     def replace_order(self, order_id: str, request: OrderRequest) -> Order:
         """Replace an open order by ``request`` (Alpaca's PATCH): the old one ends REPLACED.
@@ -249,8 +318,50 @@ class SimulatedBroker:
                 f"client_order_id must be unique: {cid!r} is order {self._by_client_id[cid]}",
                 code=CODE_DUPLICATE_CLIENT_ID,
             )
+        if live.order.parent_id is not None:
+            return self._replace_leg(live, request)
         self._end(live, live.order, OrderStatus.REPLACED, "replaced by request")
         return self.submit_order(request)
+
+    def _replace_leg(self, live: _Live, request: OrderRequest) -> Order:
+        """A leg's new price (Alpaca's PATCH of a leg): it stays a leg of the same entry."""
+        old = live.order
+        if request.side is not old.side:
+            raise OrderRejected(
+                f"order {old.id} is a {old.request.leg} leg: a replacement keeps its side",
+                code=CODE_NOT_CANCELABLE,
+            )
+        request = dataclasses.replace(request, leg=old.request.leg)
+        now: pd.Timestamp = self._now  # type: ignore[assignment]
+        held = old.status is OrderStatus.HELD
+        self._end(live, old, OrderStatus.REPLACED, "replaced by request")
+        self._counter += 1
+        quantity = old.remaining if old.remaining else old.quantity
+        new = Order(
+            f"{self.id_prefix}-{self._counter}",
+            dataclasses.replace(request, quantity=quantity, notional=None),
+            now,
+            status=OrderStatus.HELD if held else OrderStatus.NEW,
+            quantity=quantity,
+            updated_at=now,
+            parent_id=old.parent_id,
+        )
+        fresh = _Live(new, live.group)
+        fresh.hwm = live.hwm
+        self._register(fresh, in_book=not held)
+        parent = self._orders[old.parent_id]  # type: ignore[index]
+        legs = tuple(new.id if i == old.id else i for i in parent.legs)
+        parent = dataclasses.replace(parent, legs=legs)
+        self._orders[parent.id] = parent
+        if parent.id in self._live:
+            self._live[parent.id].order = parent
+        self._emit(UpdateEvent.NEW, new)
+        return new
+
+    def trailing_mark(self, order_id: str) -> float | None:
+        """A working trailing stop's high-water (a buy's: low-water) mark, once it has one."""
+        live = self._live.get(order_id)
+        return None if live is None else live.hwm
 
     # -- the venue -------------------------------------------------------------------
     def process_bar(
@@ -275,6 +386,10 @@ class SimulatedBroker:
         start = len(self._updates)
         t_ns = time.value
         day = t_ns // NS_PER_DAY
+        self._armed = []
+        self._entry = None
+        self._bar_open = open
+        waiting: list[_Live] = []  # protective orders with no position to protect yet
         candidates: list[tuple[_Live, float, float]] = []  # (order, rule price, slipped price)
         for live in list(book):
             if t_ns <= live.created_ns:
@@ -287,25 +402,79 @@ class SimulatedBroker:
                 elif day > live.day:
                     self._end(live, order, OrderStatus.EXPIRED, "day order: session over")
                     continue
-            result = match(order, open, high, low, close, triggered=live.triggered)
-            if result is None:
+            if req.protective and self._reducible(order) <= QUANTITY_EPSILON:
+                waiting.append(live)
                 continue
-            if result.triggered:
-                live.triggered = True
-            base = result.price
-            if base is None:
-                continue
-            price = base
-            if req.type in SLIPPED_TYPES:
-                price = self.slippage.apply(base, req.side, high, low)
-            candidates.append((live, base, price))
+            candidate = self._candidate(live, open, high, low, close)
+            if candidate is not None:
+                candidates.append(candidate)
+        self._fill_all(candidates, volume)
+        marked: set[str] = set()
+        if self._entry is not None:
+            marked = self._rest_of_entry_bar(waiting, high, low, close, volume)
+        for live in book:
+            if live.hwm is not None and not live.triggered and live.order.id not in marked:
+                live.hwm = next_hwm(live.order, live.hwm, high, low)
+        self.portfolio.mark(symbol, close)
+        return self._updates[start:]
+
+    def _candidate(
+        self, live: _Live, open: float, high: float, low: float, close: float
+    ) -> tuple[_Live, float, float] | None:
+        """(order, rule price, slipped price) if ``live`` fills on this bar (or its rest)."""
+        order = live.order
+        req = order.request
+        if req.type is OrderType.TRAILING_STOP and live.hwm is None:
+            live.hwm = open  # live from this bar's open
+        result = match(order, open, high, low, close, triggered=live.triggered, hwm=live.hwm)
+        if result is None:
+            return None
+        if result.triggered:
+            live.triggered = True
+        base = result.price
+        if base is None:
+            return None
+        price = base
+        if req.type in SLIPPED_TYPES:
+            price = self.slippage.apply(base, req.side, high, low)
+        return live, base, price
+
+    def _fill_all(self, candidates: list[tuple[_Live, float, float]], volume: float) -> None:
         if len(candidates) > 1:
             candidates = self._one_per_group(candidates)
         for live, base, price in candidates:
             if live.order.status.is_open:  # an earlier fill may have canceled its OCO group
                 self._fill(live, base, price, volume)
-        self.portfolio.mark(symbol, close)
-        return self._updates[start:]
+
+    def _rest_of_entry_bar(
+        self, waiting: list[_Live], high: float, low: float, close: float, volume: float
+    ) -> set[str]:
+        """Exits armed by an entry on this bar, matched against the rest of the bar.
+
+        The rest starts at the entry's fill price; a take-profit (a limit) only fills
+        when the entry filled at the open (see the same-bar rule in the fill rules).
+        Returns the trailing stops whose mark this took care of.
+        """
+        entry, at_open = self._entry  # type: ignore[misc]
+        candidates: list[tuple[_Live, float, float]] = []
+        marked: set[str] = set()
+        for live in [*waiting, *self._armed]:
+            order = live.order
+            if not order.status.is_open or self._reducible(order) <= QUANTITY_EPSILON:
+                continue
+            if order.request.type is OrderType.LIMIT and not at_open:
+                continue
+            if order.request.type is OrderType.TRAILING_STOP:
+                live.hwm = entry if live.hwm is None else live.hwm
+                marked.add(order.id)
+            candidate = self._candidate(live, entry, max(high, entry), min(low, entry), close)
+            if candidate is not None:
+                candidates.append(candidate)
+            elif live.hwm is not None and not live.triggered:
+                hi, lo = (high, low) if at_open else (max(entry, close), min(entry, close))
+                live.hwm = next_hwm(order, live.hwm, hi, lo)
+        self._fill_all(candidates, volume)
+        return marked
 
     def _one_per_group(
         self, candidates: list[tuple[_Live, float, float]]
@@ -313,7 +482,7 @@ class SimulatedBroker:
         """Keep only the pessimistic candidate of each OCO group (see the fill rules)."""
         groups: dict[str, list[int]] = {}
         for i, (live, _, _) in enumerate(candidates):
-            group = live.order.request.oco_group
+            group = live.group
             if group is not None:
                 groups.setdefault(group, []).append(i)
         drop: set[int] = set()
@@ -346,6 +515,15 @@ class SimulatedBroker:
             order = live.order = dataclasses.replace(order, quantity=quantity)
             self._orders[order.id] = order
         remaining: float = order.remaining  # type: ignore[assignment]
+        if req.protective:
+            room = self._reducible(order)
+            if room <= QUANTITY_EPSILON:
+                return  # nothing left to protect: it waits (or is canceled with the position)
+            if room < remaining:  # never more than the position: the rest is not needed
+                order = dataclasses.replace(order, quantity=order.filled_quantity + room)
+                live.order = order
+                self._orders[order.id] = order
+                remaining = room
         quantity = remaining
         if cap is not None and cap < remaining:
             quantity = cap
@@ -375,6 +553,7 @@ class SimulatedBroker:
         )
         first = order.filled_quantity == 0
         order = apply_fill(order, fill, complete=complete)
+        before = self.portfolio.quantity(req.symbol)
         self.portfolio.apply_fill(fill)
         self.fills.append(fill)
         if complete:
@@ -384,8 +563,17 @@ class SimulatedBroker:
             live.order = order
             self._orders[order.id] = order
             self._emit(UpdateEvent.PARTIAL_FILL, order, fill)
-        if first and req.oco_group is not None:
-            self._cancel_group(req.oco_group, order.id)
+        if first and live.group is not None:
+            self._cancel_group(live.group, order.id)
+        after = self.portfolio.quantity(req.symbol)
+        if before != 0.0 and (abs(after) <= QUANTITY_EPSILON or before * after < 0):
+            self._cancel_exits(order)
+        if not req.protective:
+            self._entry = (base, base == self._bar_open)
+        if req.has_exits and req.order_class is not OrderClass.OCO:
+            if not order.legs:  # a notional entry: its quantity is known only now
+                order = self._attach(live, order.filled_quantity, held=True)
+            self._arm(order, base)
 
     def _refusal(
         self, symbol: str, side: Side, quantity: float, price: float, commission: float
@@ -422,6 +610,17 @@ class SimulatedBroker:
             f"buying power {power:.2f} (margin {self.margin:g})"
         )
 
+    def _cancel_exits(self, closer: Order) -> None:
+        """A position closed (or reversed) by ``closer``: the exits that protected it go."""
+        for live in list(self._book.get(closer.symbol, ())):
+            order = live.order
+            if (
+                order.request.protective
+                and order.id in self._live
+                and live.created_ns < closer.created_at.value
+            ):
+                self._end(live, order, OrderStatus.CANCELED, f"position closed by {closer.id}")
+
     def _cancel_group(self, group: str, filled_id: str) -> None:
         for order_id in list(self._oco.get(group, ())):
             live = self._live.get(order_id)
@@ -441,8 +640,10 @@ class SimulatedBroker:
         if live is not None:
             live.order = order
             del self._live[order.id]
-            self._book[order.symbol].remove(live)
-            group = order.request.oco_group
+            book = self._book.get(order.symbol, [])
+            if live in book:  # a held leg was never in the book
+                book.remove(live)
+            group = live.group
             if group is not None:
                 members = self._oco[group]
                 members.remove(order.id)
@@ -450,6 +651,10 @@ class SimulatedBroker:
                     del self._oco[group]
         if status is not None:
             self._emit(_EVENTS[status], order)
+            for leg_id in order.legs:  # an entry that ends unfilled takes its held legs along
+                leg = self._live.get(leg_id)
+                if leg is not None and leg.order.status is OrderStatus.HELD:
+                    self._end(leg, leg.order, OrderStatus.CANCELED, f"entry {order.id} {status}")
         return order
 
     def _emit(self, event: UpdateEvent, order: Order, fill: Fill | None = None) -> None:

@@ -24,11 +24,42 @@ Prices
       within the limit (``stop <= limit`` for a buy); otherwise, as the order of highs and
       lows inside a bar is unknown, it pessimistically does not fill on the trigger bar
       and rests as a limit order from the next bar. The triggered state persists.
+    - **Trailing stop**: a stop whose price follows the market: for a sell,
+      ``hwm - trail_price`` or ``hwm * (1 - trail_percent / 100)``, where ``hwm`` is the
+      high-water mark (for a buy, the low-water mark plus the trail). It triggers and
+      fills like a stop, so a gap through it fills at the worse open.
 
 Close-only data (``attrs["close_only"]``, e.g. ``sample:SP500``) carry open = high = low =
 close, so a market order decided on bar t fills at bar t+1's *close*, and a stop or limit
 fills only if that close reaches it (at the close). Their volume is 0: a volume cap
 (``volume_limit``) would block every fill, so do not set one on such data.
+
+Trailing stops: the high-water mark
+    The mark starts at the price at which the order becomes active: the open of its
+    first bar (the order is live from that open), or, for an attached exit, its
+    entry's fill price. On each bar the stop is checked against the mark of the bars
+    *before*, then the mark takes the bar's **high** (a buy's low-water mark: the low).
+    Highs, not closes, because Alpaca's ``hwm`` is the best trade price since the order
+    became active, and a high is a traded price. Checking before updating is the
+    pessimistic half: the order of the high and the low inside a bar is unknown, so the
+    bar's own high never raises the stop that the same bar's low is checked against.
+
+Attached exits (bracket, oto and oco orders; ``Order.parent_id`` set)
+    Legs are ``held`` until their entry fills; each fill of the entry activates them
+    for the quantity filled so far. Legs are one-cancels-other. Protective orders
+    (legs, oco orders and members of an ``oco_group``) only ever reduce a position:
+    with nothing to reduce they do not trigger or fill (they wait), a fill is capped
+    at the position held, and when another order closes (or reverses) the position,
+    the active protective orders of that symbol are canceled. Canceling an entry that
+    has not filled cancels its held legs; legs protecting a partly filled entry stay.
+
+Same-bar entry and exit (the pessimistic rule)
+    Exits activated by an entry filled on a bar are matched against the rest of that
+    bar, which starts at the entry's fill price: a stop-loss (or trailing stop) fills
+    on the entry bar when the bar's low (a short's: high) reaches it, at the worse of
+    the entry price and the stop. A take-profit fills on the entry bar only when the
+    entry filled at the bar's open; after an intrabar entry the bar's high may have
+    come before it. When both legs could fill, the OCO rule below picks the stop.
 
 Slippage (:class:`~workbench.sim.costs.Slippage`) moves market and stop fill prices
 against the trader; ``Fill.slippage`` is the per-unit difference from the rule price.
@@ -90,11 +121,12 @@ from workbench.orders import Order, OrderType, Side
 from workbench.sim.costs import Commission
 
 #: Order types whose fill price is slipped (limit prices are guarantees).
-SLIPPED_TYPES = frozenset({OrderType.MARKET, OrderType.STOP})
+SLIPPED_TYPES = frozenset({OrderType.MARKET, OrderType.STOP, OrderType.TRAILING_STOP})
 
 _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 _STOP = OrderType.STOP
+_TRAILING = OrderType.TRAILING_STOP
 _BUY = Side.BUY
 
 
@@ -113,10 +145,12 @@ def match(
     bar_close: float,
     *,
     triggered: bool,
+    hwm: float | None = None,
 ) -> MatchResult | None:
     """Match ``order`` against one bar; None when nothing happens.
 
-    ``triggered`` says whether the order's stop triggered on an earlier bar.
+    ``triggered`` says whether the order's stop triggered on an earlier bar; ``hwm`` is
+    a trailing stop's high-water mark (low-water for a buy) from the bars before.
     The caller has already checked that the bar is after the order's ``created_at``.
     """
     req = order.request
@@ -126,7 +160,11 @@ def match(
         return MatchResult(bar_open, False)
     if kind is _LIMIT:
         return _limit(buy, req.limit_price, bar_open, bar_high, bar_low)  # type: ignore[arg-type]
-    stop: float = req.stop_price  # type: ignore[assignment]
+    if kind is _TRAILING:
+        stop = trailing_stop_price(order, bar_open if hwm is None else hwm)
+        kind = _STOP
+    else:
+        stop = req.stop_price  # type: ignore[assignment]
     if kind is _STOP:
         if triggered:
             return MatchResult(bar_open, False)
@@ -137,6 +175,20 @@ def match(
     if triggered:
         return _limit(buy, limit, bar_open, bar_high, bar_low)
     return _stop_limit_trigger(buy, stop, limit, bar_open, bar_high, bar_low)
+
+
+def trailing_stop_price(order: Order, hwm: float) -> float:
+    """The stop price of a trailing stop whose high-water (a buy's: low-water) mark is ``hwm``."""
+    req = order.request
+    sign = -1.0 if req.side is not _BUY else 1.0
+    if req.trail_price is not None:
+        return hwm + sign * req.trail_price
+    return hwm * (1.0 + sign * req.trail_percent / 100.0)  # type: ignore[operator]
+
+
+def next_hwm(order: Order, hwm: float, bar_high: float, bar_low: float) -> float:
+    """The mark after a bar: a sell's best price is the highest, a buy's the lowest."""
+    return min(hwm, bar_low) if order.request.side is _BUY else max(hwm, bar_high)
 
 
 def _limit(

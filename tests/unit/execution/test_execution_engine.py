@@ -205,3 +205,38 @@ def test_target_intents_replace_earlier_target_orders() -> None:
     assert open_orders[0].request.notional == pytest.approx(2_000.0)
     engine.execute([OrderIntent(sell_limit(), T0)], **kwargs)
     assert {o.request.reason for o in broker.inner.get_open_orders()} == {"TP"}
+
+
+@pytest.mark.parametrize("conflict", list(ConflictPolicy))
+def test_an_entry_with_its_exits_in_one_oco_group_on_one_bar(conflict) -> None:
+    """The bug this guards: the exits used to cancel the entry, and the stop opened a short."""
+    engine, broker, _ = make(conflict=conflict)
+    sell = {"symbol": "SPY", "side": Side.SELL, "quantity": 5.0, "oco_group": "exit"}
+    intents = [
+        OrderIntent(buy(), T0),
+        OrderIntent(OrderRequest(type=OrderType.STOP, stop_price=95.0, **sell), T0),
+        OrderIntent(OrderRequest(type=OrderType.LIMIT, limit_price=110.0, **sell), T0),
+    ]
+    sent = engine.execute(intents, decision=T0, price=lambda s: 100.0, position=lambda s: 0.0,
+                          equity=10_000.0)  # fmt: skip
+    assert [o.status.is_open for o in sent] == [True, True, True]
+    inner = broker.inner
+    inner.process_bar("SPY", T1, 100, 101, 99, 100, 1_000)  # the entry fills at the open
+    assert inner.portfolio.quantity("SPY") == 5.0
+    inner.process_bar("SPY", T1 + pd.Timedelta(days=1), 97, 98, 94, 95, 1_000)
+    assert inner.portfolio.quantity("SPY") == 0.0  # stopped out, not short
+    assert [f.price for f in inner.fills] == [100.0, 95.0]
+    assert inner.get_open_orders() == []  # the take-profit was canceled with it
+
+
+def test_a_new_entry_does_not_cancel_the_exits_of_what_is_held() -> None:
+    engine, broker, _ = make()
+    bracket = buy(order_class="bracket", take_profit=110.0, stop_loss=95.0)
+    (entry,) = engine.execute([OrderIntent(bracket, T0)], decision=T0, price=lambda s: 100.0,
+                              position=lambda s: 0.0, equity=10_000.0)  # fmt: skip
+    broker.inner.process_bar("SPY", T1, 100, 101, 99, 100, 1_000)
+    broker.inner.set_time(T1)
+    engine.execute([OrderIntent(buy(2.0), T1)], decision=T1, price=lambda s: 100.0,
+                   position=lambda s: 5.0, equity=10_000.0)  # fmt: skip
+    legs = [broker.inner.get_order(i) for i in entry.legs]
+    assert all(leg.status.is_open for leg in legs)
