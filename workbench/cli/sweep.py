@@ -42,6 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cash", type=float, default=100_000.0, help="starting cash (default 100000)")
     p.add_argument("--commission", default=None, help="fraction of traded notional, e.g. 0.0005")
     p.add_argument("--slippage", default=None, help="basis points, e.g. 2")
+    add_search_options(p)
+    p.add_argument(
+        "--storage",
+        help="optuna storage of the study, e.g. sqlite:///study.db: a re-run resumes it",
+    )
+    p.add_argument("--study", help="study name in --storage (default: strategy-metric-search)")
     p.add_argument("--top", type=int, default=10, help="rows in the printed table (default 10)")
     p.add_argument(
         "--out",
@@ -49,6 +55,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     p.set_defaults(handler=run)
+
+
+def add_search_options(p: argparse.ArgumentParser, *, where: str = "") -> None:
+    """--search, --trials, --seed: a sampled search instead of the whole grid (optuna)."""
+    suffix = f" ({where})" if where else ""
+    p.add_argument(
+        "--search",
+        choices=("grid", "random", "tpe"),
+        default="grid",
+        help="grid: every combination (default); random or tpe: --trials samples of the "
+        f"grid's values with optuna{suffix}",
+    )
+    p.add_argument("--trials", type=int, help=f"combinations sampled by random|tpe{suffix}")
+    p.add_argument("--seed", type=int, help="seed of the random or TPE sampler (reproducible)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
         end=args.end,
         keep_returns=bool(args.out),
         progress=False if args.json else None,
+        search=args.search,
+        n_trials=args.trials,
+        seed=args.seed,
+        storage=args.storage,
+        study_name=args.study,
     )
     info = sweep_info(frame)
     written = _save(frame, args.out) if args.out else []
@@ -78,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
         json.dump(_document(frame, args.data), sys.stdout, indent=None)
         sys.stdout.write("\n")
         return 0
+    how = "combinations"
+    if args.search != "grid":
+        how = f"distinct combinations of {frame.attrs['n_samples']} {args.search} samples"
     print(
-        f"{info.strategy} on {args.data}: {info.n_trials} combinations, {info.skipped} skipped "
+        f"{info.strategy} on {args.data}: {info.n_trials} {how}, {info.skipped} skipped "
         f"(constraints), {info.seconds:.2f} s; best by {info.metric}:"
     )
     print(top(frame, args.top).to_string(float_format=lambda v: f"{v:.4g}"))
@@ -100,7 +128,10 @@ def _document(frame: Any, data: str) -> dict[str, Any]:
         "strategy": info.strategy,
         "data": data,
         "metric": info.metric,
+        "search": frame.attrs.get("search", "grid"),
+        "seed": frame.attrs.get("seed"),
         "n_trials": info.n_trials,
+        "n_samples": frame.attrs.get("n_samples", info.n_trials),
         "skipped": info.skipped,
         "grid": {k: [_number(v) for v in vs] for k, vs in info.grid.items()},
         "params": {k: _number(v) for k, v in info.params.items()},

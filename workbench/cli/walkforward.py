@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from workbench.cli.sweep import add_search_options
+
     p = sub.add_parser(
         "walkforward",
         help="walk-forward analysis: optimise in sample, trade out of sample, fold by fold",
@@ -48,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cash", type=float, default=100_000.0, help="starting cash of each fold")
     p.add_argument("--commission", default=None, help="fraction of notional (0.001) or fields")
     p.add_argument("--slippage", default=None, help="basis points (5) or range=FRACTION")
+    add_search_options(p, where="per fold; fold N seeded with seed + N")
     p.add_argument("--jobs", type=int, default=1, help="folds run in parallel (processes)")
     p.add_argument("--scheduler", help="Dask scheduler address: run the folds on that cluster")
     p.add_argument("--force", action="store_true", help="re-run folds that already finished")
@@ -77,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         cash=args.cash,
         commission=args.commission,
         slippage=args.slippage,
+        search=args.search,
+        n_trials=args.trials,
+        seed=args.seed,
     )
     result = run_walk_forward(
         config,

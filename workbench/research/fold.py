@@ -68,8 +68,14 @@ def run_fold(
     slippage: Any = None,
     start: Any = None,
     end: Any = None,
+    search: str = "grid",
+    n_trials: int | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Optimise on the train window, trade the choice on the test window; write the results.
+
+    ``search``, ``n_trials`` and ``seed`` choose a sampled in-sample search instead of the
+    whole grid (:mod:`workbench.research.search`); the fold's seed is ``seed + fold``.
 
     Writes ``fold_NNN.json`` (the record the summary reads), ``fold_NNN_sweep.csv`` and
     ``fold_NNN_equity.csv`` into ``out``, and returns the record.
@@ -103,7 +109,13 @@ def run_fold(
         commission=commission,
         slippage=slippage,
         progress=False,
-    )
+        **(
+            {"search": search, "n_trials": n_trials,
+             "seed": None if seed is None else int(seed) + int(fold)}
+            if search != "grid" or n_trials is not None
+            else {}
+        ),
+    )  # fmt: skip
     best = _best_trial(table, metric)
     chosen = {k: _plain(table.loc[best, k]) for k in grid}
     score = _plain(table.loc[best, metric])
@@ -129,6 +141,8 @@ def run_fold(
         "params": chosen,
         "score": score,
         "n_trials": int(table.attrs["n_trials"]),
+        "search": table.attrs.get("search", "grid"),
+        "n_samples": int(table.attrs.get("n_samples", table.attrs["n_trials"])),
         "train": {"first": train.index[0].isoformat(), "last": train.index[-1].isoformat()},
         "test": {"first": test.index[0].isoformat(), "last": test.index[-1].isoformat()},
         "in_sample": in_sample,

@@ -48,6 +48,7 @@ __all__ = [
     "LOWER_IS_BETTER",
     "SweepInfo",
     "expand_grid",
+    "grid_axes",
     "parse_grid",
     "sweep",
     "sweep_info",
@@ -127,13 +128,32 @@ def sweep(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     max_returns_bytes: int = DEFAULT_MAX_RETURNS_BYTES,
     benchmark: Any = None,
+    search: str = "grid",
+    n_trials: int | None = None,
+    seed: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
 ) -> pd.DataFrame:
     """Backtest every valid combination of ``grid`` (module docstring); best ``metric`` first.
 
     Over a universe (several symbols) each row is the portfolio's
     (:mod:`workbench.research.portfolio_sweep`); ``benchmark`` (``"universe"`` or a spec)
     adds the benchmark-relative figures to each row.
+
+    ``search="random"`` or ``"tpe"`` samples ``n_trials`` combinations of the grid's values
+    with optuna instead (seeded by ``seed``; a study kept in ``storage``, e.g.
+    ``"sqlite:///study.db"``, resumes): :mod:`workbench.research.search`.
     """
+    if search != "grid" or n_trials is not None:
+        from workbench.research.search import search_sweep
+
+        return search_sweep(
+            strategy, bars, grid, search=search, n_trials=n_trials, seed=seed, storage=storage,
+            study_name=study_name, metric=metric, params=params, cash=cash,
+            commission=commission, slippage=slippage, start=start, end=end,
+            keep_returns=keep_returns, risk_free=risk_free, periods_per_year=periods_per_year,
+            progress=progress,
+        )  # fmt: skip
     from workbench.backtesting.fastpath import prepare_bars
     from workbench.backtesting.vectorized import has_vectorized, vector_costs
     from workbench.data.bars import periods_per_year as bars_per_year
@@ -315,6 +335,31 @@ def expand_grid(
     strategy: str = "",
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(valid combinations, skipped ones): every value validated, constraints applied."""
+    axes, base = grid_axes(space, grid, fixed, strategy=strategy)
+    valid: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for combo in itertools.product(*axes.values()):
+        values = dict(base)
+        values.update(zip(axes, combo, strict=True))
+        (skipped if space.violated(values) else valid).append(values)
+    if not valid:
+        rules = ", ".join(c.text for c in space.constraints)
+        where = f" of {strategy}" if strategy else ""
+        raise ConfigError(
+            f"none of the {len(skipped)} combinations{where} satisfies {rules}",
+            hint="widen the grid so that some combinations satisfy the constraints",
+        )
+    return valid, skipped
+
+
+def grid_axes(
+    space: ParamSpace,
+    grid: Mapping[str, Any],
+    fixed: Mapping[str, Any] | None = None,
+    *,
+    strategy: str = "",
+) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """(each swept parameter's validated values, every parameter's base value)."""
     if not isinstance(grid, Mapping) or not grid:
         raise ConfigError(
             "the grid is empty", hint='e.g. grid={"fast": range(5, 101, 5), "slow": [50, 100]}'
@@ -337,19 +382,7 @@ def expand_grid(
         axes[name] = list(dict.fromkeys(space.params[name].validate(v) for v in items))
     base = space.defaults()
     base.update({n: space.params[n].validate(v) for n, v in fixed.items()})
-    valid: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
-    for combo in itertools.product(*axes.values()):
-        values = dict(base)
-        values.update(zip(axes, combo, strict=True))
-        (skipped if space.violated(values) else valid).append(values)
-    if not valid:
-        rules = ", ".join(c.text for c in space.constraints)
-        raise ConfigError(
-            f"none of the {len(skipped)} combinations{where} satisfies {rules}",
-            hint="widen the grid so that some combinations satisfy the constraints",
-        )
-    return valid, skipped
+    return axes, base
 
 
 def parse_grid(items: Iterable[str]) -> dict[str, list[Any]]:

@@ -1,7 +1,9 @@
 """Walk-forward analysis: optimise in sample, trade the choice out of sample, fold after fold.
 
 For each fold of :func:`~workbench.research.splits.walk_forward`, a notebook
-(``notebooks/templates/walk_forward_fold.ipynb``) sweeps the grid on the train window,
+(``notebooks/templates/walk_forward_fold.ipynb``) sweeps the grid on the train window
+(every combination, or ``search="random"|"tpe"`` with ``n_trials`` samples per fold, fold N
+seeded with ``seed + N``: :mod:`workbench.research.search`),
 picks the best combination by the chosen metric, and runs it through the event-driven
 engine on the test window (:mod:`workbench.research.fold`). The folds run as papermill
 jobs (:mod:`workbench.research.notebook_runner`: in turn, on a process pool, or on Dask),
@@ -44,8 +46,9 @@ import pandas as pd
 from workbench.errors import ConfigError
 from workbench.research.notebook_runner import JobOutcome, NotebookJob, run_notebooks
 from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments
+from workbench.research.search import check_search
 from workbench.research.splits import Fold, parse_length, walk_forward
-from workbench.research.sweep import expand_grid
+from workbench.research.sweep import expand_grid, grid_axes
 from workbench.strategy import resolve_strategy
 
 __all__ = [
@@ -87,15 +90,22 @@ class WalkForwardConfig:
     cash: float = 100_000.0
     commission: float | str | None = None
     slippage: float | str | None = None
+    search: str = "grid"
+    n_trials: int | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         from workbench.backtesting.column_metrics import COLUMN_METRICS
 
         cls = resolve_strategy(self.strategy)
         space = cls.param_space()
-        valid, _ = expand_grid(space, self.grid, self.params, strategy=cls.label())
-        # store the values as validated (CLI strings become ints, floats, bools)
-        grid = {n: list(dict.fromkeys(combo[n] for combo in valid)) for n in self.grid}
+        if self.search == "grid" and self.n_trials is None:
+            valid, _ = expand_grid(space, self.grid, self.params, strategy=cls.label())
+            # store the values as validated (CLI strings become ints, floats, bools)
+            grid = {n: list(dict.fromkeys(combo[n] for combo in valid)) for n in self.grid}
+        else:  # a sampled search: the grid is each parameter's values, never expanded
+            check_search(self.search, self.n_trials)
+            grid, _ = grid_axes(space, self.grid, self.params, strategy=cls.label())
         object.__setattr__(self, "grid", grid)
         fixed = {n: space.params[n].validate(v) for n, v in self.params.items()}
         object.__setattr__(self, "params", fixed)
@@ -115,7 +125,11 @@ class WalkForwardConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=str))
+        doc = json.loads(json.dumps(asdict(self), default=str))
+        if self.search == "grid":  # as before searches existed: earlier run.json still match
+            for key in ("search", "n_trials", "seed"):
+                doc.pop(key)
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> WalkForwardConfig:
@@ -180,6 +194,11 @@ def fold_parameters(config: WalkForwardConfig, fold: Fold, out: Path) -> dict[st
         "commission": config.commission,
         "slippage": config.slippage,
         "out": str(Path(out).resolve() / "folds"),
+        **(
+            {"search": config.search, "n_trials": config.n_trials, "seed": config.seed}
+            if config.search != "grid"
+            else {}
+        ),
     }
 
 
@@ -280,6 +299,7 @@ def summarize(
 
 _RECORD_KEYS = (
     "params",
+    "n_trials",
     "score",
     "in_sample",
     "out_of_sample",
@@ -324,7 +344,7 @@ def _aggregate(
         "mean_in_sample_cagr": mean_is,
         "out_of_sample": oos,
         "overfitting": {
-            "n_trials": n_trials(config),
+            "n_trials": n_trials(config, [r.get("n_trials") for r in ok]),
             "mean_in_sample_pbo": _mean(s.get("pbo") for s in stats),
             "mean_in_sample_dsr": _mean(s.get("dsr") for s in stats),
             "out_of_sample_psr": oos.get("psr"),
@@ -333,8 +353,15 @@ def _aggregate(
     }
 
 
-def n_trials(config: WalkForwardConfig) -> int:
-    """The number of combinations each fold's sweep runs (the trials of its DSR and PBO)."""
+def n_trials(config: WalkForwardConfig, recorded: Sequence[Any] = ()) -> int:
+    """The number of combinations each fold's sweep runs (the trials of its DSR and PBO).
+
+    A sampled search records its own count per fold (distinct combinations backtested):
+    the largest of them, or the budget when no fold finished.
+    """
+    if config.search != "grid":
+        counts = [int(n) for n in recorded if n is not None]
+        return max(counts) if counts else int(config.n_trials or 0)
     space = resolve_strategy(config.strategy).param_space()
     return len(expand_grid(space, config.grid, config.params)[0])
 

@@ -194,3 +194,25 @@ def test_fold_bounds_given_as_plain_dates_are_utc(one_fold, tmp_path: Path) -> N
     again = run_fold(**{**params, **dates, "out": str(tmp_path)})
     assert again["params"] == record["params"]
     assert again["out_of_sample"]["final_equity"] == record["out_of_sample"]["final_equity"]
+
+
+def test_a_tpe_walk_forward_fold_samples_seeds_and_counts_its_trials(tmp_path: Path) -> None:
+    big = {"fast": list(range(5, 101, 5)), "slow": list(range(20, 301, 10))}
+    config = WalkForwardConfig("ma_crossover", "sample:SPX", 504, 252, big, start="2004-01-01",
+                               end="2008-12-31", search="tpe", n_trials=12, seed=3)  # fmt: skip
+    assert config.grid == big  # each parameter's values, never the 580-combination product
+    assert {"search", "n_trials", "seed"} <= set(config.to_dict())
+    grid_doc = WalkForwardConfig("ma_crossover", "sample:SPX", 504, 252, GRID).to_dict()
+    assert "search" not in grid_doc  # a grid run's run.json is as it always was
+    folds, _ = plan_folds(config)
+    params = fold_parameters(config, folds[1], tmp_path)
+    assert (params["search"], params["n_trials"], params["seed"]) == ("tpe", 12, 3)
+    record = run_fold(**params)
+    again = run_fold(**{**params, "out": str(tmp_path / "again")})
+    assert record["params"] == again["params"] and record["score"] == again["score"]
+    sweep = pd.read_csv(tmp_path / "folds" / "fold_001_sweep.csv", index_col="trial")
+    assert len(sweep) == record["n_trials"] == record["overfitting"]["n_trials"] <= 12
+    assert record["search"] == "tpe" and record["n_samples"] == 12
+    assert n_trials(config, [record["n_trials"]]) == record["n_trials"]
+    with pytest.raises(ConfigError, match="needs n_trials"):
+        WalkForwardConfig("ma_crossover", "sample:SPX", 504, 252, GRID, search="tpe")

@@ -1,0 +1,295 @@
+"""Searches beyond the grid: random and TPE (optuna) sampling of a sweep's parameter space.
+
+``sweep(strategy, bars, grid, search="tpe", n_trials=200, seed=7)`` samples combinations
+of the grid's values instead of running every one: ``"random"`` draws them uniformly
+(optuna's ``RandomSampler``), ``"tpe"`` (the Tree-structured Parzen Estimator, optuna's
+``TPESampler``, as freqtrade's hyperopt and jesse use) proposes each next one from how
+the earlier ones scored. The grid only says which values each parameter may take:
+
+- a whole-number axis in equal steps (``fast=5:100:5``) is ``suggest_int(low, high, step)``;
+- a decimal axis in equal steps is ``suggest_float(low, high, step)``, snapped to the axis;
+- any other axis (uneven numbers, booleans, text) is ``suggest_categorical``.
+
+Every sampled trial is a backtest of the same vectorized (or event-driven) path as the
+grid sweep (one :func:`~workbench.research.sweep.sweep` of that single combination), and
+is recorded: in the optuna study (parameters, score, and every metric as the trial's user
+attributes) and in the returned frame. A combination sampled again is not run again; the
+frame has one row per distinct combination (index ``trial``: the optuna trial that first
+drew it; ``samples``: how often it was drawn). ``attrs["n_trials"]`` counts the distinct
+combinations backtested, the independent trials the deflated Sharpe ratio and PBO need
+(their returns are ``trial_returns(frame)``); ``attrs["n_samples"]`` counts every draw.
+Samples that break the strategy's constraints are told to optuna as pruned, counted as
+``skipped`` and not backtested.
+
+Searches are seeded (``seed``; the same seed gives the same trials) and a study kept in
+``storage`` (``"sqlite:///study.db"``) resumes: the same call continues the same study
+until it holds ``n_trials`` backtested trials, and the trials run before are evaluated
+again (deterministic backtests) so the frame and the returns cover the whole study. A
+study started with another strategy, grid, metric or data is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from workbench.errors import ConfigError
+
+__all__ = ["SEARCHES", "Axis", "axis_of", "check_search", "search_sweep"]
+
+log = logging.getLogger(__name__)
+
+SEARCHES = ("grid", "random", "tpe")
+#: Give up when this many samples in a row break the strategy's constraints.
+MAX_REJECTED_IN_A_ROW = 1_000
+
+
+@dataclass(frozen=True)
+class Axis:
+    """How one swept parameter is sampled: ``kind`` int, float or categorical."""
+
+    name: str
+    kind: str
+    values: tuple[Any, ...]
+    low: float = 0.0
+    high: float = 0.0
+    step: float = 1.0
+
+    def suggest(self, trial: Any) -> Any:
+        if len(self.values) == 1:
+            return self.values[0]
+        if self.kind == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step))
+        if self.kind == "float":
+            x = trial.suggest_float(self.name, self.low, self.high, step=self.step)
+            return min(self.values, key=lambda v: abs(v - x))  # the axis's own value
+        return trial.suggest_categorical(self.name, list(self.values))
+
+
+def axis_of(name: str, values: list[Any]) -> Axis:
+    """The sampling of one grid axis (module docstring)."""
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if numeric and len(values) >= 2:
+        ordered = sorted(values)
+        steps = np.diff(np.asarray(ordered, dtype=float))
+        even = bool(np.allclose(steps, steps[0], rtol=1e-9, atol=1e-12)) and steps[0] > 0
+        if even and all(isinstance(v, int) for v in values):
+            return Axis(name, "int", tuple(ordered), ordered[0], ordered[-1], int(steps[0]))
+        if even:
+            return Axis(name, "float", tuple(ordered), ordered[0], ordered[-1], float(steps[0]))
+    return Axis(name, "categorical", tuple(values))
+
+
+def check_search(search: str, n_trials: int | None) -> None:
+    """A sampled search needs a budget; the grid takes none."""
+    if search not in ("random", "tpe"):
+        raise ConfigError(
+            f"n_trials={n_trials} goes with search='random' or 'tpe', not {search!r}"
+            if search == "grid"
+            else f"unknown search {search!r}",
+            hint="search='grid' runs every combination; 'random' and 'tpe' sample n_trials",
+        )
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ConfigError(
+            f"search={search!r} needs n_trials, a positive whole number, got {n_trials!r}",
+            hint="e.g. sweep(..., search='tpe', n_trials=200, seed=7)",
+        )
+
+
+def search_sweep(
+    strategy: Any,
+    bars: Any,
+    grid: Mapping[str, Any],
+    *,
+    search: str,
+    n_trials: int | None,
+    seed: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    metric: str = "sharpe",
+    params: Mapping[str, Any] | None = None,
+    cash: float = 100_000.0,
+    commission: Any = None,
+    slippage: Any = None,
+    start: Any = None,
+    end: Any = None,
+    keep_returns: bool = True,
+    risk_free: float = 0.0,
+    periods_per_year: float | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Sample ``n_trials`` combinations of ``grid`` with optuna (module docstring)."""
+    import optuna
+
+    from workbench.backtesting.fastpath import prepare_bars
+    from workbench.data.bars import periods_per_year as bars_per_year
+    from workbench.research.sweep import (
+        LOWER_IS_BETTER,
+        SweepInfo,
+        _check_metric,
+        _rank,
+        grid_axes,
+        sweep,
+    )
+    from workbench.strategy import resolve_strategy
+
+    check_search(search, n_trials)
+    cls = resolve_strategy(strategy)
+    _check_metric(metric)
+    space = cls.param_space()
+    axes, base = grid_axes(space, grid, params, strategy=cls.label())
+    sampled = [axis_of(name, values) for name, values in axes.items()]
+    symbol, frame = prepare_bars(bars, start, end)
+    ppy = periods_per_year or bars_per_year(frame.index)
+    direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    signature = {
+        "strategy": cls.import_path(),
+        "metric": metric,
+        "grid": {k: [_jsonable(v) for v in vs] for k, vs in axes.items()},
+        "params": {k: _jsonable(v) for k, v in base.items() if k not in axes},
+        "data": {"symbol": symbol, "first": frame.index[0].isoformat(),
+                 "last": frame.index[-1].isoformat(), "bars": len(frame)},
+    }  # fmt: skip
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = (
+        optuna.samplers.TPESampler(seed=seed)
+        if search == "tpe"
+        else optuna.samplers.RandomSampler(seed=seed)
+    )
+    name = study_name or f"{cls.label()}-{metric}-{search}"
+    study = optuna.create_study(
+        storage=storage, study_name=name, sampler=sampler, direction=direction,
+        load_if_exists=storage is not None,
+    )  # fmt: skip
+    _check_study(study, signature, search, storage)
+
+    def evaluate(values: dict[str, Any]) -> tuple[dict[str, float], pd.Series | None, str]:
+        table = sweep(
+            cls, {symbol: frame}, {n: [values[n]] for n in axes},
+            params={k: v for k, v in values.items() if k not in axes}, metric=metric,
+            cash=cash, commission=commission, slippage=slippage, keep_returns=keep_returns,
+            risk_free=risk_free, periods_per_year=ppy, progress=False,
+        )  # fmt: skip
+        row = {k: float(v) for k, v in table.iloc[0].items() if k not in axes}
+        info = table.attrs["sweep"]
+        returns = info.returns.iloc[:, 0] if info.returns is not None else None
+        return row, returns, info.method
+
+    started = time.perf_counter()
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    curves: dict[int, pd.Series] = {}
+    skipped: list[dict[str, Any]] = []
+    method = ""
+
+    def record(number: int, values: dict[str, Any]) -> dict[str, float]:
+        nonlocal method
+        key = tuple(values[n] for n in axes)
+        if key in rows:
+            rows[key]["samples"] += 1
+            return rows[key]["metrics"]
+        metrics, returns, method = evaluate(values)
+        rows[key] = {"trial": number, "values": values, "metrics": metrics, "samples": 1}
+        if returns is not None:
+            curves[number] = returns
+        return metrics
+
+    # the study's earlier trials (a resumed search): evaluated again, in order
+    previous = [t for t in study.trials if "workbench_params" in t.user_attrs]
+    for t in previous:
+        record(t.number, {**base, **t.user_attrs["workbench_params"]})
+    done = len(previous)
+    show = progress if progress is not None else n_trials - done >= 50
+    bar = tqdm(total=max(n_trials - done, 0), desc=f"{search} {cls.label()}", unit="trial",
+               disable=not show)  # fmt: skip
+    rejected_in_a_row = 0
+    with bar:
+        while done < n_trials:
+            trial = study.ask()
+            values = dict(base)
+            values.update({a.name: a.suggest(trial) for a in sampled})
+            if space.violated(values):
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                skipped.append(values)
+                rejected_in_a_row += 1
+                if rejected_in_a_row >= MAX_REJECTED_IN_A_ROW:
+                    rules = ", ".join(c.text for c in space.constraints)
+                    raise ConfigError(
+                        f"{rejected_in_a_row} samples in a row break {rules}",
+                        hint="narrow the grid to values that satisfy the constraints",
+                    )
+                continue
+            rejected_in_a_row = 0
+            metrics = record(trial.number, values)
+            trial.set_user_attr("workbench_params", {n: _jsonable(values[n]) for n in axes})
+            trial.set_user_attr("metrics", {k: _jsonable(v) for k, v in metrics.items()})
+            score = metrics.get(metric, math.nan)
+            if math.isfinite(score):
+                study.tell(trial, score)
+            else:  # no score (no trade: no Sharpe ratio): backtested all the same, and counted
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            done += 1
+            bar.update(1)
+    seconds = time.perf_counter() - started
+
+    records = sorted(rows.values(), key=lambda r: r["trial"])
+    table = pd.DataFrame(
+        [{**{n: r["values"][n] for n in axes}, **r["metrics"], "samples": r["samples"]}
+         for r in records],
+        index=pd.Index([r["trial"] for r in records], name="trial"),
+    )  # fmt: skip
+    table = _rank(table, metric)
+    returns = None
+    if keep_returns:
+        returns = pd.DataFrame({r["trial"]: curves[r["trial"]] for r in records})
+        returns.columns = pd.Index(returns.columns, name="trial")
+    n_samples = sum(r["samples"] for r in records)
+    info = SweepInfo(
+        strategy=cls.label(), metric=metric, grid={n: list(v) for n, v in axes.items()},
+        params={k: v for k, v in base.items() if k not in axes}, n_trials=len(records),
+        skipped=len(skipped), skipped_params=skipped, returns=returns, method=method,
+        symbol=symbol, bars=frame, cash=float(cash), commission=commission,
+        slippage=slippage, seconds=seconds,
+        cells_per_second=len(records) * len(frame) / seconds if seconds > 0 else math.inf,
+    )  # fmt: skip
+    table.attrs.update(
+        strategy=cls.label(), metric=metric, n_trials=len(records), skipped=len(skipped),
+        sweep=info, search=search, seed=seed, n_samples=n_samples, study_name=study.study_name,
+        storage=storage,
+    )  # fmt: skip
+    log.info(
+        "%s search %s: %d distinct trials of %d samples, %d skipped, %.2fs",
+        search, cls.label(), len(records), n_samples, len(skipped), seconds,
+    )  # fmt: skip
+    return table
+
+
+def _check_study(study: Any, signature: dict[str, Any], search: str, storage: str | None) -> None:
+    """A resumed study must be the same search; a new one records what it searches."""
+    recorded = study.user_attrs.get("workbench")
+    if recorded is None:
+        study.set_user_attr("workbench", {**signature, "search": search})
+        return
+    changed = sorted(k for k in {**signature, "search": search} if recorded.get(k) != {
+        **signature, "search": search}[k])  # fmt: skip
+    if changed:
+        raise ConfigError(
+            f"study {study.study_name!r} in {storage} was started with another "
+            f"{', '.join(changed)}",
+            hint="give another study_name (--study) or storage to start a new search",
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
