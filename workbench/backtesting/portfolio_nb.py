@@ -231,9 +231,16 @@ def run_weights(
     close = np.column_stack([bars[s]["close"].to_numpy(np.float64) for s in symbols])
     fills = np.empty((2 * int(np.isfinite(w).sum()) + 1, len(FILL_FIELDS)))
     equity, cash_s, n, rejected = rebalance_nb(
-        open_, close, w, float(band), float(cash), float(commission), float(slippage_bps),
-        float(margin), fills,
-    )  # fmt: skip
+        open_,
+        close,
+        w,
+        float(band),
+        float(cash),
+        float(commission),
+        float(slippage_bps),
+        float(margin),
+        fills,
+    )
     f = fills[:n]
     bar = f[:, 0].astype(np.int64)
     frame = pd.DataFrame(

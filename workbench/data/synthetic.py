@@ -26,6 +26,8 @@ The model, bar by bar (all vectorised, so a million bars take a fraction of a se
   ``drift``/``vol``: the series starts in the first regime and on each bar moves, with
   probability ``switch``, to another regime chosen uniformly. A ``regime`` column says
   which regime each bar was drawn in.
+- **Universes.** ``symbols=N`` (with ``corr``, ``sectors``) gives N correlated symbols
+  with sector factors: :mod:`workbench.data.synthetic_universe`.
 - **Seeds.** The same arguments and ``seed`` give an identical frame; in a spec naming
   several symbols (``synthetic:A,B?seed=7``) the *i*-th symbol uses ``seed + i``.
 """
@@ -213,6 +215,10 @@ def load_synthetic(request: SourceRequest) -> dict[str, pd.DataFrame]:
     With ``session``, every session bar from ``start`` to ``end`` (the spec's, else
     ``load_bars``'s; else ``bars`` of them).
     """
+    if "symbols" in request.options:
+        from workbench.data.synthetic_universe import load_universe
+
+        return load_universe(request)
     request.check_options(OPTIONS)
     freq = request.text("freq", "1min") or "1min"
     start: Any = request.text("start") or request.start or DEFAULT_START

@@ -168,11 +168,22 @@ def sweep(
 
     universe = load_universe(bars, start, end)
     if is_universe_sweep(cls, universe):
-        return _sweep_universe(cls, universe, grid, combos, skipped, metric=metric, cash=cash,
-                               commission=commission, slippage=slippage,
-                               keep_returns=keep_returns, risk_free=risk_free,
-                               periods_per_year=periods_per_year, progress=progress,
-                               benchmark=benchmark)  # fmt: skip
+        return _sweep_universe(
+            cls,
+            universe,
+            grid,
+            combos,
+            skipped,
+            metric=metric,
+            cash=cash,
+            commission=commission,
+            slippage=slippage,
+            keep_returns=keep_returns,
+            risk_free=risk_free,
+            periods_per_year=periods_per_year,
+            progress=progress,
+            benchmark=benchmark,
+        )
     symbol, frame = prepare_bars(universe, start, end)
     ppy = periods_per_year or bars_per_year(frame.index)
     size = 4 * (len(frame) - 1) * len(combos)
@@ -290,10 +301,18 @@ def _sweep_universe(
     cells = len(combos) * len(first) * len(universe)
     show = progress if progress is not None else cells >= PROGRESS_MIN_CELLS
     metrics, returns, method = run_universe_sweep(
-        cls, universe, combos, cash=cash, commission=commission, slippage=slippage,
-        keep_returns=keep_returns, ppy=ppy, risk_free=risk_free, progress=show,
+        cls,
+        universe,
+        combos,
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        keep_returns=keep_returns,
+        ppy=ppy,
+        risk_free=risk_free,
+        progress=show,
         benchmark=benchmark,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - started
     names = list(grid)
     table = pd.DataFrame({n: [c[n] for c in combos] for n in names})
@@ -322,8 +341,13 @@ def _sweep_universe(
     out.attrs.update(
         strategy=cls.label(), metric=metric, n_trials=len(combos), skipped=len(skipped), sweep=info
     )
-    log.info("universe sweep %s: %d trials over %d symbols, %.2fs", cls.label(), len(combos),
-             len(universe), seconds)  # fmt: skip
+    log.info(
+        "universe sweep %s: %d trials over %d symbols, %.2fs",
+        cls.label(),
+        len(combos),
+        len(universe),
+        seconds,
+    )
     return out
 
 

@@ -62,8 +62,9 @@ class PortfolioStrategy(Strategy):
         window = np.array([v[n - need : n] for v in self.closes.values()])
         w = self.weights(window)
         if w is not None:
-            ctx.rebalance(dict(zip(self.closes, w.tolist(), strict=True)), band=self.p.band,
-                          reason=REASON)  # fmt: skip
+            ctx.rebalance(
+                dict(zip(self.closes, w.tolist(), strict=True)), band=self.p.band, reason=REASON
+            )
 
     def history(self) -> int:
         """Bars of closes :meth:`weights` needs (the window it is given)."""
@@ -121,8 +122,9 @@ class MomentumRotation(PortfolioStrategy):
         return self.p.lookback + self.p.skip + 1
 
     def weights(self, closes: np.ndarray) -> np.ndarray | None:
-        return top_k_weights(momentum(closes, self.p.lookback, self.p.skip), self.p.top_k,
-                             self.p.exposure)  # fmt: skip
+        return top_k_weights(
+            momentum(closes, self.p.lookback, self.p.skip), self.p.top_k, self.p.exposure
+        )
 
 
 class InverseVolatility(PortfolioStrategy):

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from workbench import backtest
+from workbench.backtesting.naive import equal_weight_rebalance
 from workbench.backtesting.portfolio_nb import run_weights
 from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
@@ -28,39 +29,10 @@ def recent(sp500) -> dict[str, pd.DataFrame]:
     return out
 
 
-def pandas_equal_weight(bars: dict[str, pd.DataFrame], cash: float, weight: float) -> pd.Series:
-    """The rule written plainly: on the last trading day of each month (the data's own last
-    date of the month), move each holding to ``weight`` of the equity valued at that close:
-    a buy spends ``weight * E - value`` in cash at the next close, a sale sells
-    ``(value - weight * E) / close`` shares at the next close. No costs."""
-    close = pd.DataFrame({s: f["close"] for s, f in bars.items()})
-    month = close.index.year * 12 + close.index.month
-    last_of_month = pd.Series(month, index=close.index).shift(-1) != month
-    last_of_month.iloc[-1] = False  # a decision on the last bar never fills
-    shares = np.zeros(close.shape[1])
-    pending_buy = np.zeros(close.shape[1])  # cash to spend at the next close
-    pending_sell = np.zeros(close.shape[1])  # shares to sell at the next close
-    equity = []
-    prices = close.to_numpy()
-    for t in range(len(close)):
-        p = prices[t]
-        shares = shares + pending_buy / p - pending_sell
-        cash += (pending_sell * p).sum() - pending_buy.sum()
-        pending_buy[:] = 0.0
-        pending_sell[:] = 0.0
-        e = cash + (shares * p).sum()
-        equity.append(e)
-        if last_of_month.iloc[t]:
-            gap = weight * e - shares * p
-            pending_buy = np.where(gap > 0, gap, 0.0)
-            pending_sell = np.where(gap < 0, -gap / p, 0.0)
-    return pd.Series(equity, index=close.index)
-
-
 def test_equal_weight_monthly_rebalance_equals_pandas_within_1e9(sp500):
     result = backtest("equal_weight", sp500, cash=100_000)
     assert (result.orders["status"] == "filled").all()
-    expected = pandas_equal_weight(sp500, 100_000.0, 0.98 / 20)
+    expected = equal_weight_rebalance(sp500, 100_000.0, 0.98 / 20)
     rel = np.abs(result.equity.to_numpy() / expected.to_numpy() - 1.0)
     assert rel.max() < 1e-9, rel.max()
     assert len(result.fills) > 7000  # 20 stocks, about 395 month ends
