@@ -49,6 +49,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="after each UTC day, reconcile it against the backtest of its bars and log the "
         "verdict (report in reconcile/<day>/ beside the state file)",
     )
+    p.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="send events (halt, kill switch, rejected order, restart, daily summary...) to "
+        "this apprise URL (repeatable; also the notify: section of --config and "
+        "WORKBENCH_NOTIFY). URLs are secrets: they never appear in logs",
+    )
+    p.add_argument("--config", metavar="FILE", help="run configuration (YAML): its notify: section")
     p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(handler=run)
 
@@ -66,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{key:<20} {value}")
         return 0
     from workbench.errors import ConfigError
+    from workbench.live import notify
     from workbench.live.runtime import LiveOptions, build_runner
     from workbench.logs import configure
 
@@ -73,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--bundle is required to run", hint="e.g. --bundle promoted/ma_crossover/1"
         )
+    notify_config = notify.load_config(args.config, args.notify)  # masks the URLs from here on
     configure(json_file=args.log_file)
     options = LiveOptions(
         bundle=args.bundle,
@@ -93,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         pennies=args.pennies,
     )
     runner, bundle = build_runner(options)
-    summary = runner.run(max_bars=args.max_bars, handle_signals=True)
+    with notify.notifying(notify_config, runner, bundle.manifest["name"], args.state):
+        summary = runner.run(max_bars=args.max_bars, handle_signals=True)
     print(
         f"{bundle.manifest['name']} v{bundle.manifest['version']}: {summary.bars} bars, "
         f"{summary.decisions} decisions, {summary.orders_sent} orders ({summary.stopped_by}); "
