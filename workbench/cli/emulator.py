@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--interval",
         type=float,
-        help="seconds per bar (default: step by hand with POST /_emulator/step?n=1)",
+        help="stream the data's bars by themselves, one bar time every SECONDS (default: step "
+        "by hand with POST /_emulator/step?n=1)",
     )
     p.add_argument("--key", help="API key id (default: $APCA_API_KEY_ID or emulator-key)")
     p.add_argument("--secret", help="API secret (default: $APCA_API_SECRET_KEY or emulator-secret)")
@@ -46,6 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=1.0, help="buying power multiple (default 1)")
     p.add_argument("--no-short", action="store_true", help="refuse short sales")
     p.add_argument("--rate-limit", type=int, help="refuse with 429 past this many requests/min")
+    p.add_argument(
+        "--calendar",
+        default="XNYS",
+        help="exchange calendar of the data: /v2/clock, /v2/calendar, daily bars (default XNYS)",
+    )
     p.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
     p.set_defaults(handler=run)
 
@@ -78,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         margin=args.margin,
         allow_short=not args.no_short,
         rate_limit=args.rate_limit,
+        calendar=args.calendar,
     )
     configure()
     stop = threading.Event()

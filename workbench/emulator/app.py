@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 from aiohttp import web
 
+from workbench.data.sessions import session_resample
 from workbench.emulator.faults import Fault, FaultBook
 from workbench.emulator.marketdata import DAY, bar_message, session_stamps
 from workbench.emulator.shapes import ApiError, order_json, stable_uuid
@@ -61,6 +62,8 @@ class EmulatorConfig:
     rate_limit: int | None = None
     wash_trade_check: bool = True
     exchange: str = "NYSE"
+    #: The exchange calendar of the data: the clock, the calendar and the daily bars.
+    calendar: str = "XNYS"
     faults: tuple[Fault, ...] = field(default_factory=tuple)
 
     def __repr__(self) -> str:  # never show the secret
@@ -124,6 +127,7 @@ class EmulatorApp:
             replay_from=c.replay_from,
             exchange=c.exchange,
             wash_trade_check=c.wash_trade_check,
+            calendar=c.calendar,
         )
 
     # -- actions shared by the REST handlers, the control API and the Python API ---------
@@ -152,6 +156,8 @@ class EmulatorApp:
         return done
 
     def _bar_messages(self, published: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        """As Alpaca streams them: minute bars on ``bars``, and at a session's close its
+        daily bar on ``dailyBars``; replayed daily bars on ``dailyBars`` only."""
         out = []
         for symbol, i in published:
             frame = self.frames[symbol]
@@ -160,8 +166,43 @@ class EmulatorApp:
             if self._daily[symbol]:
                 stamp = session_stamps(pd.DatetimeIndex([stamp]))[0]
                 out.append(bar_message(symbol, stamp, row, "d"))
+                continue
             out.append(bar_message(symbol, stamp, row, "b"))
+            day = self._session_bar(symbol, i)
+            if day is not None:
+                out.append(bar_message(symbol, *day, "d"))
         return out
+
+    def _session_bar(self, symbol: str, i: int) -> tuple[pd.Timestamp, Any] | None:
+        """The session's daily bar when bar ``i`` ends its session (None otherwise)."""
+        frame = self.frames[symbol]
+        t = frame.index[i]
+        cal = self.venue.replay.sessions
+        k = cal.index_of(t)
+        end = t + self.venue.store.intervals[symbol]
+        if k < 0 or end != cal.close_at(k):
+            return None
+        first = int(frame.index.searchsorted(cal.open_at(k)))
+        day = session_resample(frame.iloc[first : i + 1], "1Day", calendar=cal.calendar)
+        return session_stamps(day.index)[0], day.iloc[0]
+
+    async def correct(self, symbol: str, time: pd.Timestamp, fields: dict[str, float]) -> None:
+        """Correct a published bar (a late trade, say) and send it on ``updatedBars``, as
+        Alpaca does; fills already made stay as they were."""
+        async with self.lock:
+            frame = self.frames.get(symbol)
+            if frame is None or time not in frame.index:
+                raise ApiError(404, 40410000, f"no bar of {symbol} at {time.isoformat()}")
+            if time.value > self.venue.replay.published_ns:
+                raise ApiError(422, 40010001, "only a published bar can be corrected")
+            unknown = set(fields) - {"open", "high", "low", "close", "volume"}
+            if unknown:
+                raise ApiError(422, 40010001, f"unknown fields {sorted(unknown)}")
+            i = int(frame.index.get_loc(time))
+            for name, value in fields.items():
+                frame.iloc[i, frame.columns.get_loc(name)] = float(value)
+            self.venue.store.invalidate()
+            await self.hub.publish([bar_message(symbol, time, frame.iloc[i], "u")])
 
     async def add_fault(self, fault: Fault) -> None:
         """Install ``fault``; a stream drop or mute without ``every`` acts at once."""
@@ -371,6 +412,16 @@ def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
         await core.reset()
         return web.json_response(core.state())
 
+    async def correct(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            symbol, stamp = str(body.pop("symbol")).upper(), pd.Timestamp(body.pop("time"))
+        except (json.JSONDecodeError, KeyError, ValueError, AttributeError):
+            raise ApiError(400, 40010000, "give {symbol, time, and fields to correct}") from None
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        await core.correct(symbol, stamp, body)
+        return web.json_response({"corrected": symbol, "time": stamp.isoformat()})
+
     return [
         web.post("/_emulator/step", step),
         web.get("/_emulator/state", state),
@@ -378,4 +429,5 @@ def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
         web.post("/_emulator/faults", add_faults),
         web.delete("/_emulator/faults", clear_faults),
         web.post("/_emulator/reset", reset),
+        web.post("/_emulator/correct", correct),
     ]

@@ -104,6 +104,10 @@ class BarStore:
         self._ns = {s: f.index.as_unit("ns").asi8 for s, f in self.frames.items()}
         self._cache: dict[tuple[str, str, int], pd.DataFrame] = {}
 
+    def invalidate(self) -> None:
+        """Forget the resampled views (a bar was corrected)."""
+        self._cache.clear()
+
     def published(self, symbol: str, upto_ns: int) -> pd.DataFrame:
         """``symbol``'s bars with a start time at or before ``upto_ns``."""
         stop = int(np.searchsorted(self._ns[symbol], upto_ns, side="right"))

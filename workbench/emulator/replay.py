@@ -4,6 +4,14 @@ Bars of several symbols are merged on one time axis (the union of their start ti
 one step is one time of that axis. ``cursor`` counts the times already published. The
 replay time (``now``) is the *end* of the last published bar: a bar is only known once
 it is over. Times before ``replay_from`` are history: published from the start.
+
+Alpaca's ``/v2/clock`` and ``/v2/calendar`` follow the data's exchange calendar
+(``XNYS`` by default, :mod:`workbench.data.sessions`). With intraday data the market is
+open when the replay time is inside a regular session (so after the 15:59 bar of a
+session it is closed until the next session's first bar has been published), and
+``next_open`` / ``next_close`` are the calendar's, holidays and early closes included.
+Daily data has no time of day: each step is a session, the clock stays open while bars
+remain and its next open and close are the next session's.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.data.sessions import DEFAULT_CALENDAR, Sessions, sessions
 from workbench.emulator.marketdata import DAY
-from workbench.emulator.shapes import new_york
+from workbench.emulator.shapes import ApiError, new_york
 from workbench.errors import ConfigError
 
 COLUMNS = ["open", "high", "low", "close", "volume"]
@@ -30,6 +39,7 @@ class Replay:
         frames: Mapping[str, pd.DataFrame],
         interval: pd.Timedelta,
         replay_from: pd.Timestamp | None = None,
+        calendar: str = DEFAULT_CALENDAR,
     ) -> None:
         if not frames:
             raise ConfigError("the emulator needs bars of at least one symbol")
@@ -47,6 +57,9 @@ class Replay:
                     hint=f"the data end at {pd.Timestamp(self.times[-1], tz='UTC')}",
                 )
         self.start = pd.Timestamp(self.times[0], tz="UTC")
+        self.calendar = calendar
+        self.sessions: Sessions = sessions(calendar)
+        self.intraday = interval < DAY
 
     @property
     def finished(self) -> bool:
@@ -93,7 +106,17 @@ class Replay:
         self.cursor += 1
 
     def clock_json(self) -> dict[str, Any]:
-        """Alpaca's clock: open while bars remain; the next bar's start and end."""
+        """Alpaca's clock (see the module docstring)."""
+        if self.intraday:
+            now = self.now
+            cal = self.sessions
+            nxt_open, nxt_close = cal.next_open(now), cal.next_close(now)
+            return {
+                "timestamp": new_york(now),
+                "is_open": cal.is_open(now),
+                "next_open": new_york(nxt_open or now + DAY),
+                "next_close": new_york(nxt_close or now + DAY),
+            }
         nxt = self.next_time
         if nxt is None:
             return {
@@ -108,3 +131,32 @@ class Replay:
             "next_open": new_york(nxt),
             "next_close": new_york(nxt + self.interval),
         }
+
+    def calendar_json(self, start: str | None, end: str | None) -> list[dict[str, str]]:
+        """Alpaca's calendar: one entry per session, New York wall-clock ``HH:MM`` times."""
+        try:
+            lo = pd.Timestamp(start) if start else None
+            hi = pd.Timestamp(end) if end else None
+        except ValueError:
+            raise ApiError(422, 40010001, f"invalid start or end: {start!r}, {end!r}") from None
+        cal = self.sessions.between(lo, hi)
+        out = []
+        for i in range(len(cal)):
+            opened = cal.open_at(i).tz_convert("America/New_York")
+            closed = cal.close_at(i).tz_convert("America/New_York")
+            out.append(
+                {
+                    "date": opened.strftime("%Y-%m-%d"),
+                    "open": opened.strftime("%H:%M"),
+                    "close": closed.strftime("%H:%M"),
+                    "session_open": "0400",
+                    "session_close": "2000",
+                    "settlement_date": self._settles(i, cal),
+                }
+            )
+        return out
+
+    def _settles(self, i: int, cal: Sessions) -> str:
+        """T+1 (US equities since May 2024): the next session's date."""
+        later = self.sessions.next_open(cal.close_at(i))
+        return (later or cal.close_at(i) + DAY).tz_convert("America/New_York").strftime("%Y-%m-%d")

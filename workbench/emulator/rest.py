@@ -53,6 +53,10 @@ def trading_routes(core: EmulatorApp) -> list[web.RouteDef]:
     async def clock(request: web.Request) -> web.Response:
         return _json(core.venue.clock_json())
 
+    async def calendar(request: web.Request) -> web.Response:
+        q = request.query
+        return _json(core.venue.replay.calendar_json(q.get("start"), q.get("end")))
+
     async def submit(request: web.Request) -> web.Response:
         body = await _body(request)
         return _json(await core.act(lambda v: v.submit(body)))
@@ -117,6 +121,7 @@ def trading_routes(core: EmulatorApp) -> list[web.RouteDef]:
     return [
         web.get("/v2/account", account),
         web.get("/v2/clock", clock),
+        web.get("/v2/calendar", calendar),
         web.post("/v2/orders", submit),
         web.get("/v2/orders", list_orders),
         web.delete("/v2/orders", cancel_all),

@@ -81,6 +81,7 @@ class Emulator:
         connection_limit: int | None = 1,
         rate_limit: int | None = None,
         wash_trade_check: bool = True,
+        calendar: str = "XNYS",
     ) -> None:
         if not key or not secret:
             raise ConfigError("the emulator needs a key and a secret", hint="pass key= and secret=")
@@ -115,6 +116,7 @@ class Emulator:
             connection_limit=connection_limit,
             rate_limit=rate_limit,
             wash_trade_check=wash_trade_check,
+            calendar=calendar,
             faults=tuple(as_fault(f) for f in faults),
         )
         self.host = host

@@ -156,11 +156,25 @@ def trading_stream(emu: Emulator, *, ready: bool = True, **kwargs: Any) -> Strea
     return runner.start(ready)
 
 
-def data_stream(emu: Emulator, *symbols: str, ready: bool = True, **kwargs: Any) -> StreamThread:
-    """A started ``StockDataStream`` subscribed to the bars of ``symbols`` (default: all)."""
+def data_stream(
+    emu: Emulator,
+    *symbols: str,
+    ready: bool = True,
+    channels: tuple[str, ...] = ("bars", "dailyBars"),
+    **kwargs: Any,
+) -> StreamThread:
+    """A started ``StockDataStream`` subscribed to ``channels`` (``bars``, ``dailyBars``,
+    ``updatedBars``) of ``symbols`` (default: all). The emulator sends minute data on
+    ``bars`` and daily data on ``dailyBars``, as Alpaca does."""
     from alpaca.data.live import StockDataStream
 
     stream = StockDataStream(emu.key, emu.secret, url_override=emu.data_stream_url, **kwargs)
     runner = StreamThread(emu, stream, "data")
-    stream.subscribe_bars(runner.handler, *(symbols or ("*",)))
+    subscribe = {
+        "bars": stream.subscribe_bars,
+        "dailyBars": stream.subscribe_daily_bars,
+        "updatedBars": stream.subscribe_updated_bars,
+    }
+    for channel in channels:
+        subscribe[channel](runner.handler, *(symbols or ("*",)))
     return runner.start(ready)

@@ -64,9 +64,12 @@ class Venue:
         replay_from: pd.Timestamp | None = None,
         exchange: str = "NYSE",
         wash_trade_check: bool = True,
+        calendar: str = "XNYS",
     ) -> None:
         self.store = BarStore(frames)
-        self.replay = Replay(frames, min(self.store.intervals.values()), replay_from)
+        self.replay = Replay(
+            frames, min(self.store.intervals.values()), replay_from, calendar=calendar
+        )
         self.symbols = self.replay.symbols
         self.broker = broker
         self.faults = faults

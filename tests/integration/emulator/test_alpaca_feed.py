@@ -1,4 +1,5 @@
-"""Live bars through alpaca-py's data stream from the emulator, across a dropped connection."""
+"""Live bars through alpaca-py's data stream from the emulator (daily data on dailyBars),
+across a dropped connection."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ KEY, SECRET = "feed-key", "feed-secret"
 
 def test_bars_arrive_in_order_and_survive_a_drop(hand_frames) -> None:
     with Emulator(hand_frames, key=KEY, secret=SECRET) as emu:
-        feed = AlpacaBarFeed(["AAA"], KEY, SECRET, url=emu.data_stream_url, idle_timeout=6.0)
+        feed = AlpacaBarFeed(
+            ["AAA"], KEY, SECRET, url=emu.data_stream_url, timeframe="1Day", idle_timeout=6.0
+        )
         got: list = []
 
         def consume() -> None:

@@ -1,0 +1,85 @@
+"""The emulator on XNYS session minute data, through alpaca-py: minute bars on ``bars``,
+the session's daily bar on ``dailyBars`` at its close (early close included),
+corrections on ``updatedBars``, and ``/v2/clock`` / ``/v2/calendar`` on the calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import requests
+from alpaca.trading.requests import GetCalendarRequest
+
+from workbench.data.sessions import session_resample
+from workbench.data.sources import load_symbols
+from workbench.emulator import Emulator
+from workbench.emulator import testing as emt
+
+KEY, SECRET = "session-key", "session-secret"
+# Black Friday 2023 (closes 13:00 New York, 210 minutes) and the Monday after
+SPEC = "synthetic:AAA?freq=1min&session=XNYS&start=2023-11-24&end=2023-11-27&seed=11"
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, pd.DataFrame]:
+    return load_symbols(SPEC)
+
+
+@pytest.fixture
+def emu(frames):
+    with Emulator({s: f.copy() for s, f in frames.items()}, key=KEY, secret=SECRET) as e:
+        yield e
+
+
+def test_minute_bars_on_bars_and_the_session_on_daily_bars(emu, frames) -> None:
+    stream = emt.data_stream(
+        emu, "AAA", channels=("bars", "dailyBars", "updatedBars"), raw_data=True
+    )
+    try:
+        emu.step(209)
+        minutes = stream.take(209)
+        assert {m["T"] for m in minutes} == {"b"}
+        assert stream.nothing_for(0.2)  # no daily bar before the close
+        emu.step()  # 12:59: the early close
+        last, daily = stream.take(2)
+        assert (last["T"], daily["T"]) == ("b", "d")
+        want = session_resample(frames["AAA"], "1Day").iloc[0]
+        assert daily["t"].to_datetime() == dt.datetime(2023, 11, 24, 5, tzinfo=dt.UTC)
+        got = (daily["o"], daily["h"], daily["l"], daily["c"], daily["v"])
+        assert got == pytest.approx(tuple(want[["open", "high", "low", "close", "volume"]]))
+        # a correction of a published minute goes out on updatedBars
+        r = requests.post(
+            f"{emu.base_url}/_emulator/correct",
+            json={"symbol": "AAA", "time": "2023-11-24T17:59:00Z", "close": 123.0},
+            timeout=5,
+        )
+        assert r.status_code == 200
+        (update,) = stream.take(1)
+        assert update["T"] == "u" and update["c"] == 123.0
+        assert update["t"].to_datetime() == dt.datetime(2023, 11, 24, 17, 59, tzinfo=dt.UTC)
+        unpublished = {"symbol": "AAA", "time": "2023-11-27T15:00:00Z", "close": 1.0}
+        r = requests.post(f"{emu.base_url}/_emulator/correct", json=unpublished, timeout=5)
+        assert r.status_code == 422
+    finally:
+        stream.stop()
+
+
+def test_clock_and_calendar_follow_the_exchange(emu) -> None:
+    client = emt.trading_client(emu)
+    emu.step(30)  # 09:30-09:59 on Friday
+    clock = client.get_clock()
+    assert clock.is_open
+    assert clock.timestamp == pd.Timestamp("2023-11-24 10:00", tz="America/New_York")
+    assert clock.next_close == pd.Timestamp("2023-11-24 13:00", tz="America/New_York")
+    emu.step(180)  # the last minute of the early close
+    clock = client.get_clock()
+    assert not clock.is_open  # closed at 13:00, over the weekend
+    assert clock.next_open == pd.Timestamp("2023-11-27 09:30", tz="America/New_York")
+    days = client.get_calendar(GetCalendarRequest(start="2023-11-21", end="2023-11-27"))
+    assert [d.date.isoformat() for d in days] == [
+        "2023-11-21", "2023-11-22", "2023-11-24", "2023-11-27",
+    ]  # fmt: skip
+    friday = days[2]
+    assert (friday.open.hour, friday.open.minute, friday.close.hour) == (9, 30, 13)
+    assert days[0].close.hour == 16
