@@ -94,7 +94,7 @@ class EmulatorSession:
         runner, _ = build_runner(
             LiveOptions(bundle=str(self.bundle.path), broker="alpaca", feed="alpaca",
                         state=str(self.state), alpaca_url=self.emulator.base_url,
-                        bar_interval="1D")
+                        timeframe="1Day")
         )  # fmt: skip
         self._runner = runner
         runner.state.set_meta(log_file=str(self.log_file))  # what the runner will record itself

@@ -1,11 +1,23 @@
-"""Live bars from Alpaca's market-data WebSocket, as a :class:`~workbench.broker.Feed`.
+"""Live bars from Alpaca's market-data WebSocket, in the bundle's timeframe, as a Feed.
 
 alpaca-py's ``StockDataStream`` runs in a background thread and reconnects by itself
 (with backoff); ``data_timeout`` makes it reconnect when a connection goes silent.
-Bars of several symbols with the same start time are handed out together, once every
-symbol has reported or a later bar shows the time step is over. :meth:`is_stale` says
-when no bar has arrived within the expected interval plus a tolerance: the runner
-then blocks new entries and logs a staleness event.
+
+Alpaca streams minute bars (``bars``), corrections of them (``updatedBars``) and daily
+bars (``dailyBars``). Minute bars of several symbols with the same start time are
+grouped (once every symbol has reported or a later bar shows the minute is over), then
+a :class:`~workbench.data.aggregate.BarAggregator` makes them into bars of the run's
+``timeframe`` on the exchange's sessions (the backtest's ``--timeframe`` resampling,
+by construction); a bar is handed out only once its period is over, and bars outside
+the regular session never are. A ``1Day`` feed also takes ``dailyBars`` (a venue that
+streams daily bars only, as the emulator does for daily data): whichever of the two
+gives a session first is handed out, the other is dropped. A correction on
+``updatedBars`` replaces its minute in the period still open.
+
+:meth:`is_stale` says when no bar has arrived within the stream's bar interval (a
+minute) plus a tolerance *while the market is open* (``market``, a
+:class:`~workbench.live.hours.MarketClock`): overnight, on weekends and on holidays
+nothing is stale. The runner then blocks new entries and logs a staleness event.
 """
 
 from __future__ import annotations
@@ -14,14 +26,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from workbench.broker import Bar
 from workbench.brokers.streams import run_stream, stop_stream
+from workbench.data.aggregate import BarAggregator
+from workbench.data.sessions import DEFAULT_CALENDAR
 from workbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from workbench.live.hours import MarketClock
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +47,8 @@ STALE_TOLERANCE = pd.Timedelta(seconds=30)
 
 
 class AlpacaBarFeed:
-    """Closed bars for ``symbols``; iteration ends after ``idle_timeout`` seconds without bars."""
+    """Closed ``timeframe`` bars for ``symbols``; iteration ends after ``idle_timeout``
+    seconds without bars."""
 
     def __init__(
         self,
@@ -40,12 +58,19 @@ class AlpacaBarFeed:
         *,
         url: str | None = None,
         feed: str = "iex",
+        timeframe: Any = "1Min",
+        session: str = "regular",
+        calendar: str = DEFAULT_CALENDAR,
+        market: MarketClock | None = None,
         interval: pd.Timedelta = ONE_MINUTE,
         tolerance: pd.Timedelta = STALE_TOLERANCE,
         idle_timeout: float | None = None,
         data_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``interval`` is the stream's bar length (staleness); ``market`` the venue's
+        clock (staleness only while open; periods closed on its time when a minute bar
+        is missing)."""
         if not key or not secret:
             raise ConfigError(
                 "Alpaca keys are missing",
@@ -56,11 +81,20 @@ class AlpacaBarFeed:
         self.symbols = [s.upper() for s in symbols]
         self._key, self._secret = key, secret
         self.url, self.feed = url, feed
-        self.interval, self.tolerance = interval, tolerance
+        self.aggregator = BarAggregator(
+            self.symbols, timeframe, source=ONE_MINUTE, session=session, calendar=calendar
+        )
+        self.timeframe = self.aggregator.timeframe
+        #: The length of the bars handed out (the catch-up's gap threshold).
+        self.interval = self.timeframe.length
+        self.stream_interval, self.tolerance = interval, tolerance
+        self.market = market
+        self._open_since: float | None = None
+        self._emitted = -1  # label (ns) of the last bar handed out
         self.idle_timeout = idle_timeout
         self.data_timeout = data_timeout
         self._clock = clock
-        self._queue: queue.Queue[Bar] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, Bar]] = queue.Queue()
         self._stream: Any = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -68,7 +102,9 @@ class AlpacaBarFeed:
         self._stale_logged = False
 
     def __repr__(self) -> str:  # never show the keys
-        return f"AlpacaBarFeed({self.symbols}, feed={self.feed!r}, url={self.url!r})"
+        return (
+            f"AlpacaBarFeed({self.symbols}, {self.timeframe}, feed={self.feed!r}, url={self.url!r})"
+        )
 
     def start(self) -> None:
         if self._thread is not None:
@@ -84,22 +120,21 @@ class AlpacaBarFeed:
             data_timeout=self.data_timeout,
         )
 
-        async def on_bar(bar: Any) -> None:
-            ts = pd.Timestamp(bar.timestamp)
-            ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-            self._queue.put(
-                Bar(
-                    bar.symbol,
-                    ts,
-                    float(bar.open),
-                    float(bar.high),
-                    float(bar.low),
-                    float(bar.close),
-                    float(bar.volume),
-                )
-            )
+        def handler(kind: str) -> Callable[[Any], Any]:
+            async def on_bar(bar: Any) -> None:
+                ts = pd.Timestamp(bar.timestamp)
+                ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+                self._queue.put(
+                    (kind, Bar(bar.symbol, ts, float(bar.open), float(bar.high),
+                               float(bar.low), float(bar.close), float(bar.volume)))
+                )  # fmt: skip
 
-        self._stream.subscribe_bars(on_bar, *self.symbols)
+            return on_bar
+
+        self._stream.subscribe_bars(handler("b"), *self.symbols)
+        self._stream.subscribe_updated_bars(handler("u"), *self.symbols)
+        if not self.timeframe.intraday:
+            self._stream.subscribe_daily_bars(handler("d"), *self.symbols)
         self._thread = threading.Thread(target=self._run, name="alpaca-bars", daemon=True)
         self._thread.start()
 
@@ -124,20 +159,54 @@ class AlpacaBarFeed:
     def __iter__(self) -> Iterator[list[Bar]]:
         self.start()
         pending: dict[pd.Timestamp, dict[str, Bar]] = {}
+        daily: dict[pd.Timestamp, dict[str, Bar]] = {}
         idle_since = self._clock()
         while not self._stopped.is_set():
             try:
-                bar = self._queue.get(timeout=0.2)
+                kind, bar = self._queue.get(timeout=0.2)
             except queue.Empty:
-                if pending and self.is_stale(pd.Timestamp(self._clock(), unit="s", tz="UTC")):
-                    yield from self._flush(pending, None)  # a symbol never reported: go on
+                stale = self.is_stale(pd.Timestamp(self._clock(), unit="s", tz="UTC"))
+                if pending and stale:  # a symbol never reported: go on
+                    yield from self._aggregate(self._flush(pending, None))
+                if self.market is not None:
+                    yield from self._fresh(self.aggregator.due(self._market_now()))
                 if self.idle_timeout is not None and self._clock() - idle_since > self.idle_timeout:
                     return
                 continue
             idle_since = self.last_bar_at = self._clock()
             self._stale_logged = False
-            pending.setdefault(bar.time, {})[bar.symbol] = bar
-            yield from self._flush(pending, bar.time)
+            if kind == "u":
+                if not self.aggregator.correct(bar):
+                    log.info(
+                        "correction of %s %s after its period closed: ignored",
+                        bar.symbol, bar.time, extra={"event": "bar_correction_late"},
+                    )  # fmt: skip
+            elif kind == "d":
+                day = self.aggregator.daily(bar)
+                daily.setdefault(day.time, {})[day.symbol] = day
+                yield from self._fresh(self._flush(daily, day.time))
+            else:
+                pending.setdefault(bar.time, {})[bar.symbol] = bar
+                yield from self._aggregate(self._flush(pending, bar.time))
+
+    def _aggregate(self, groups: Iterator[list[Bar]]) -> Iterator[list[Bar]]:
+        for group in groups:
+            yield from self._fresh(self.aggregator.add(group))
+
+    def _fresh(self, groups: Iterable[list[Bar]]) -> Iterator[list[Bar]]:
+        """Each period once, in order (minute aggregates and daily bars may both give it)."""
+        for group in groups:
+            t = group[0].time.value
+            if t > self._emitted:
+                self._emitted = t
+                yield group
+
+    def _market_now(self) -> pd.Timestamp:
+        assert self.market is not None
+        try:
+            return self.market.now()
+        except Exception:  # the clock is only a help here: never stop the feed
+            return pd.Timestamp(0, tz="UTC")
 
     def _flush(self, pending: dict[pd.Timestamp, dict[str, Bar]], newest: pd.Timestamp | None):
         for t in sorted(pending):
@@ -150,16 +219,30 @@ class AlpacaBarFeed:
                 break
 
     def is_stale(self, now: pd.Timestamp) -> bool:
-        """No bar within ``interval + tolerance`` of the last one (or of the start)."""
+        """No bar within ``interval + tolerance`` of the last one (or of the open), while
+        the market is open."""
         last = self.last_bar_at
+        if self.market is not None:
+            try:
+                open_ = self.market.is_open()
+            except Exception:
+                open_ = True  # cannot tell: judge by the bars
+            if not open_:
+                self._open_since = None
+                self._stale_logged = False
+                return False
+            if self._open_since is None:
+                self._open_since = now.timestamp()
+            last = max(last or 0.0, self._open_since)
         if last is None:
             return False
-        late = now.timestamp() - last > (self.interval + self.tolerance).total_seconds()
+        waited = now.timestamp() - last
+        late = waited > (self.stream_interval + self.tolerance).total_seconds()
         if late and not self._stale_logged:
             self._stale_logged = True
             log.warning(
-                "feed is stale: no bar for %.0f s",
-                now.timestamp() - last,
+                "feed is stale: no bar for %.0f s while the market is open",
+                waited,
                 extra={"event": "feed_stale", "reason": "no bar within interval + tolerance"},
             )
         return late

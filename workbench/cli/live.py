@@ -24,11 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cash", type=float, help="starting cash of the simulated broker")
     p.add_argument("--start", help="first bar of a replay:SPEC feed (e.g. 2007-01-01)")
     p.add_argument("--end", help="last bar of a replay:SPEC feed (inclusive)")
-    p.add_argument("--max-bars", type=int, help="stop after this many new bars")
-    p.add_argument("--log-file", help="JSON-lines log file (rotated)")
     p.add_argument(
-        "--bar-interval", default="1min", help="length of the streamed bars (1min, 1h, 1D)"
+        "--max-bars",
+        type=int,
+        help="stop after this many new bars of the bundle's timeframe (sessions, for 1Day)",
     )
+    p.add_argument("--log-file", help="JSON-lines log file (rotated)")
     p.add_argument(
         "--alpaca-timeout", type=float, default=10.0, help="seconds before a request fails"
     )
@@ -99,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
         cash=args.cash,
         live=args.live_trading,
         log_file=args.log_file,
-        bar_interval=args.bar_interval,
         alpaca_timeout=args.alpaca_timeout,
         retry_delay=args.retry_delay,
         pennies=args.pennies,

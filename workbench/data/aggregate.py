@@ -109,6 +109,10 @@ class BarAggregator:
             out += self._close()
         return out
 
+    def daily(self, bar: Bar) -> Bar:
+        """A venue's daily bar (Alpaca stamps New York midnight), labelled as ours."""
+        return _day_bar(bar)
+
     def correct(self, bar: Bar) -> bool:
         """Replace a bar of the open period (a venue correction); False if already closed."""
         bucket = self._bucket

@@ -187,6 +187,29 @@ def periods(
     return Periods(labels, ends)
 
 
+def period_end(
+    label: pd.Timestamp, timeframe: Any, *, calendar: str = DEFAULT_CALENDAR
+) -> pd.Timestamp | None:
+    """When the regular-session period labelled ``label`` is over (None: no such period).
+
+    A daily label is a session date (its close); an intraday label is the start of a
+    clock period that overlaps a session (the 09:00 hour holds 09:30-10:00).
+    """
+    tf = _timeframe(timeframe)
+    cal = sessions(calendar)
+    t = _utc(label).value
+    if not tf.intraday:
+        i = int(np.searchsorted(cal.dates.as_unit("ns").asi8, t))
+        if i < len(cal) and cal.dates.as_unit("ns").asi8[i] == t:
+            return cal.close_at(i)
+        return None
+    end = t + tf.length.value
+    i = int(np.searchsorted(cal.closes, t, side="right"))  # first session closing after t
+    if i >= len(cal) or cal.opens[i] >= end:
+        return None
+    return pd.Timestamp(min(end, int(cal.closes[i])), tz="UTC")
+
+
 def session_resample(
     bars: pd.DataFrame,
     timeframe: Any,

@@ -140,7 +140,7 @@ class RunnerProcess:
             sys.executable, "-m", "workbench.cli.main", "live", "--bundle", str(bundle.path),
             "--broker", "alpaca", "--feed", "alpaca", "--alpaca-url", emu.base_url,
             "--state", str(self.state), "--log-file", str(root / "live.jsonl"),
-            "--bar-interval", "1D", "--alpaca-timeout", str(ALPACA_TIMEOUT),
+            "--alpaca-timeout", str(ALPACA_TIMEOUT),
             "--retry-delay", str(RETRY_DELAY),
         ]  # fmt: skip
         self.env = {**os.environ, "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
@@ -502,13 +502,12 @@ def check(state: Path, venue: dict[str, Any], bars: pd.DataFrame, report: ChaosR
 
 
 def reference_orders(bars: pd.DataFrame) -> list[tuple[str, float, str]]:
-    """(side, quantity, decision stamp) of each order of an uninterrupted run."""
+    """(side, quantity, decision stamp) of each order of an uninterrupted run (the live
+    feed labels a session's bar as the backtest does: 00:00 UTC of its date)."""
     from workbench import backtest
-    from workbench.emulator.marketdata import session_stamps
 
     result = backtest(ChaosSwing, bars, cash=CASH, slippage=SLIPPAGE_BPS)
-    stamps = dict(zip(bars.index, session_stamps(bars.index), strict=True))
     return [
-        (str(o.side), float(o.quantity), stamps[o.created_at].strftime("%Y%m%dT%H%M%S"))
+        (str(o.side), float(o.quantity), pd.Timestamp(o.created_at).strftime("%Y%m%dT%H%M%S"))
         for o in result.orders.itertuples(index=False)
     ]

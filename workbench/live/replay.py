@@ -2,19 +2,26 @@
 
 Used for dry runs and rehearsals (``--feed replay:SPEC``): the same runner, risk and
 execution objects see the bars one time step at a time, optionally paced in wall-clock
-time (``speed`` bars per second; 0 means as fast as possible).
+time (``speed`` bars per second; 0 means as fast as possible). With a ``timeframe``
+(the bundle's), the stored bars are made into bars of that timeframe on the exchange's
+sessions as the live feeds make them (:class:`~workbench.data.aggregate.BarAggregator`):
+minute data replays as daily bars for a daily bundle. Data coarser than the timeframe
+is refused when the feed is made.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from workbench.broker import Bar, Feed
-from workbench.data.bars import as_bars
+from workbench.data.aggregate import BarAggregator, check_source
+from workbench.data.bars import as_bars, bar_interval
+from workbench.data.sessions import DEFAULT_CALENDAR
 from workbench.sim.broker import SimulatedBroker
 
 
@@ -28,17 +35,52 @@ class ReplayFeed:
         speed: float = 0.0,
         start_after: pd.Timestamp | None = None,
         max_bars: int | None = None,
+        timeframe: Any = None,
+        session: str = "regular",
+        calendar: str = DEFAULT_CALENDAR,
     ) -> None:
         self.bars = {s: as_bars(f, name=s) for s, f in bars.items()}
         self.speed = speed
         self.start_after = start_after
         self.max_bars = max_bars
+        self.timeframe = timeframe
+        self.session, self.calendar = session, calendar
+        if timeframe is not None:
+            self._aggregator()  # refuses data coarser than the timeframe now, not later
+
+    def _aggregator(self) -> BarAggregator:
+        steps = [bar_interval(f.index) for f in self.bars.values() if len(f) > 1]
+        source = min(steps) if steps else pd.Timedelta(days=1)
+        check_source(source, self.timeframe, feed="the replayed data")
+        return BarAggregator(
+            list(self.bars), self.timeframe, source=source, session=self.session,
+            calendar=self.calendar,
+        )  # fmt: skip
 
     def __iter__(self) -> Iterator[list[Bar]]:
+        if self.timeframe is None:
+            yield from self._steps()
+            return
+        agg = self._aggregator()
+        pause = 1.0 / self.speed if self.speed > 0 else 0.0
+        count = 0
+        for group in self._steps(raw=True):
+            for out in agg.add(group):
+                if self.start_after is not None and out[0].time <= self.start_after:
+                    continue
+                yield out
+                count += 1
+                if self.max_bars is not None and count >= self.max_bars:
+                    return
+                if pause:
+                    time.sleep(pause)
+        yield from agg.flush()
+
+    def _steps(self, raw: bool = False) -> Iterator[list[Bar]]:
         times = np.unique(np.concatenate([f.index.as_unit("ns").asi8 for f in self.bars.values()]))
-        if self.start_after is not None:
+        if self.start_after is not None and not raw:
             times = times[times > self.start_after.as_unit("ns").value]
-        if self.max_bars is not None:
+        if self.max_bars is not None and not raw:
             times = times[: self.max_bars]
         rows = {
             s: dict(
@@ -50,7 +92,7 @@ class ReplayFeed:
             )
             for s, f in self.bars.items()
         }
-        pause = 1.0 / self.speed if self.speed > 0 else 0.0
+        pause = 1.0 / self.speed if self.speed > 0 and not raw else 0.0
         for t in times.tolist():
             ts = pd.Timestamp(t, tz="UTC")
             group = [Bar(s, ts, *map(float, rows[s][t])) for s in self.bars if t in rows[s]]

@@ -230,11 +230,22 @@ def alpaca_history(
     secret: str,
     *,
     url: str | None,
-    interval: pd.Timedelta,
+    timeframe: Any,
+    session: str = "regular",
+    calendar: str = "XNYS",
+    now: Callable[[], pd.Timestamp] | None = None,
     feed: str = "iex",
     timeout: float = 10.0,
 ) -> Callable[[list[str], pd.Timestamp | None], list[Bar]]:
-    """The ``history`` of a :class:`CatchUpFeed` on Alpaca's REST bars (``url``: its base)."""
+    """The ``history`` of a :class:`CatchUpFeed` on Alpaca's REST bars (``url``: its base),
+    in the run's ``timeframe``, as the live feed makes them.
+
+    ``1Day`` asks for Alpaca's daily bars (relabelled 00:00 UTC of the session date);
+    intraday timeframes ask for minute bars and make them into the timeframe with the
+    feed's own :func:`~workbench.data.sessions.session_resample` (Alpaca's own hourly
+    bars would mix in the pre-market: its 09:00 bar starts at 09:00). A period not over
+    at ``now()`` (the venue's time) is left to the stream.
+    """
     from alpaca.common.enums import Sort
     from alpaca.common.exceptions import APIError
     from alpaca.data.enums import DataFeed
@@ -243,23 +254,19 @@ def alpaca_history(
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
     from workbench.brokers.alpaca import _map_api_error, _TimeoutSession
+    from workbench.data.aggregate import BarAggregator
+    from workbench.data.sessions import period_end
+    from workbench.timeframe import parse_timeframe
 
+    tf = parse_timeframe(timeframe)
     client = StockHistoricalDataClient(key, secret, url_override=url)
     client._session = _TimeoutSession(timeout)  # retries are the caller's job
     client._retry = 0
-    day, hour, minute = pd.Timedelta(days=1), pd.Timedelta(hours=1), pd.Timedelta(minutes=1)
-    if interval >= day:
-        timeframe = TimeFrame(1, TimeFrameUnit.Day)
-    elif interval >= hour and interval % hour == pd.Timedelta(0):
-        timeframe = TimeFrame(int(interval / hour), TimeFrameUnit.Hour)
-    else:
-        timeframe = TimeFrame(max(int(interval / minute), 1), TimeFrameUnit.Minute)
+    unit = TimeFrame(1, TimeFrameUnit.Minute if tf.intraday else TimeFrameUnit.Day)
     epoch = pd.Timestamp("1970-01-01", tz="UTC").to_pydatetime()
 
     def request(symbols: list[str], **kw: Any) -> list[Bar]:
-        req = StockBarsRequest(
-            symbol_or_symbols=symbols, timeframe=timeframe, feed=DataFeed(feed), **kw
-        )
+        req = StockBarsRequest(symbol_or_symbols=symbols, timeframe=unit, feed=DataFeed(feed), **kw)
         try:
             data = client.get_stock_bars(req).data
         except APIError as exc:
@@ -272,14 +279,31 @@ def alpaca_history(
             for sym, rows in data.items() for b in rows
         ]  # fmt: skip
 
+    def in_timeframe(symbols: list[str], bars: list[Bar], *, partial: bool) -> list[Bar]:
+        """``bars`` made into the run's bars; without ``partial``, only periods over now."""
+        agg = BarAggregator(symbols, tf, session=session, calendar=calendar,
+                            source=pd.Timedelta(minutes=1 if tf.intraday else 60 * 24))  # fmt: skip
+        steps: dict[pd.Timestamp, list[Bar]] = {}
+        for bar in sorted(bars, key=lambda b: b.time):
+            steps.setdefault(bar.time, []).append(bar)
+        out = [b for t in sorted(steps) for g in agg.add(steps[t]) for b in g]
+        if partial:
+            return out + [b for g in agg.flush() for b in g]
+        if now is None:
+            return out
+        t = now()
+        out += [b for g in agg.due(t) for b in g]
+        return [b for b in out if (period_end(b.time, tf, calendar=calendar) or b.time) <= t]
+
     def history(symbols: list[str], after: pd.Timestamp | None) -> list[Bar]:
-        if after is None:  # the latest bar of each symbol
+        if after is None:  # the latest bar of each symbol, even of a period not over
             out: list[Bar] = []
             for sym in symbols:
-                out += request([sym], start=epoch, limit=1, sort=Sort.DESC)
+                out += in_timeframe([sym], request([sym], start=epoch, limit=1, sort=Sort.DESC),
+                                    partial=True)  # fmt: skip
             return out
         start = max(after + pd.Timedelta(1, "us"), pd.Timestamp(epoch)).floor("us")
-        return request(symbols, start=start.to_pydatetime())
+        return in_timeframe(symbols, request(symbols, start=start.to_pydatetime()), partial=False)
 
     return history
 

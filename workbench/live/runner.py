@@ -52,6 +52,7 @@ from workbench.execution.engine import (
     Submit,
 )
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
+from workbench.live.hours import MarketHours
 from workbench.live.plans import step_json, steps_from_json
 from workbench.live.resilience import RetryingReads
 from workbench.live.state import StateStore
@@ -91,9 +92,12 @@ class LiveRunner:
         risk: RiskEngine | None = None,
         strategy_id: str | None = None,
         on_day_end: Callable[[pd.Timestamp], object] | None = None,
+        hours: MarketHours | None = None,
     ) -> None:
         """``on_day_end(day)`` runs once a bar of a later UTC day has been handled (the
-        daily reconciliation, say); it must not raise, and an error in it is only logged."""
+        daily reconciliation, say); it must not raise, and an error in it is only logged.
+        ``hours`` says whether orders may go out now (none are sent when it says no)."""
+        self.hours = hours
         self.strategy = strategy
         self.on_day_end = on_day_end
         self.symbols = list(symbols)
@@ -337,6 +341,8 @@ class LiveRunner:
         self._snapshot(now)
         self.ctx._advance(now.value)
         steps = self._decide(replay=False)
+        if steps and self.hours is not None:
+            steps = self._in_hours(steps, now)
         events, self._events = self._events, []
         requests = [(s.request.client_order_id, s.request) for s in steps if isinstance(s, Submit)]
         self.state.record_decision(now.value, [step_json(s) for s in steps], requests, events)
@@ -346,6 +352,27 @@ class LiveRunner:
             self.state.finish_decision(now.value)
         self.state.heartbeat(last_bar=now.isoformat())
         return sent
+
+    def _in_hours(self, steps: list[Step], bar_time: pd.Timestamp) -> list[Step]:
+        """The plan, without its submissions when the market hours do not allow them."""
+        assert self.hours is not None
+        ok, reason = self.hours.allows(bar_time)
+        if ok:
+            return steps
+        kept = [s for s in steps if not isinstance(s, Submit)]
+        for step in steps:
+            if isinstance(step, Submit):
+                req = step.request
+                log.warning(
+                    "blocked %s %s: %s", req.side, req.symbol, reason,
+                    extra={"event": "blocked_market_closed", "strategy": self.name,
+                           "symbol": req.symbol, "reason": reason},
+                )  # fmt: skip
+                self._events.append(
+                    ("blocked_market_closed", {"reason": reason, "bar_time": bar_time.isoformat()},
+                     req.symbol)
+                )  # fmt: skip
+        return kept
 
     def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
         """Send a plan and record what the broker accepted; an order it refused (or that

@@ -3,15 +3,20 @@
 ``--broker sim`` is the simulated broker (the backtest's venue and costs, in process);
 ``--broker alpaca`` is Alpaca (paper unless told otherwise), or the project's emulator
 with ``--alpaca-url``. ``--feed replay:SPEC`` replays stored bars; ``--feed alpaca``
-streams live bars (``--bar-interval`` long), catching up over REST on the bars
-published while the runner was down. ``--pennies DOLLARS`` wraps the broker in a
-:class:`~workbench.live.pennies.ScaledBroker`: real orders that small, a virtual
-account of the bundle's capital above it. Everything after this module is the same
-whichever they are.
+streams live bars, catching up over REST on the bars published while the runner was
+down. Either feed hands the strategy bars of the bundle's timeframe (its run spec), made
+on the exchange's sessions; data coarser than that is refused here. With live bars the
+runner sends orders only in the hours the run spec allows
+(:class:`~workbench.live.hours.MarketHours`), by the venue's clock (Alpaca's
+``/v2/clock``) with ``--broker alpaca``, else by the exchange calendar.
+``--pennies DOLLARS`` wraps the broker in a :class:`~workbench.live.pennies.ScaledBroker`:
+real orders that small, a virtual account of the bundle's capital above it. Everything
+after this module is the same whichever they are.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +25,13 @@ from typing import Any
 import pandas as pd
 
 from workbench.brokers.alpaca import AlpacaBroker
+from workbench.brokers.alpaca_clock import AlpacaClock
 from workbench.brokers.alpaca_feed import AlpacaBarFeed
 from workbench.bundle import Bundle, load_bundle
 from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
 from workbench.execution.engine import ExecutionConfig, RetryPolicy
+from workbench.live.hours import CalendarClock, MarketHours
 from workbench.live.pennies import apply_pennies, check_pennies
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.resilience import CatchUpFeed, alpaca_history
@@ -33,6 +40,9 @@ from workbench.live.state import StateStore
 from workbench.risk import RiskConfig, RiskEngine, SQLiteRiskStore
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage
+from workbench.timeframe import Timeframe, infer_timeframe, parse_timeframe
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,13 @@ class LiveOptions:
     cash: float | None = None
     live: bool = False
     log_file: str | None = None
-    #: The length of the streamed bars (staleness, and the catch-up's timeframe).
-    bar_interval: str = "1min"
+    #: The timeframe of a bundle promoted before run specs existed (a bundle with a run
+    #: spec trades its own; giving another one is refused).
+    timeframe: str | None = None
+    #: Seconds the venue's clock answer is kept (Alpaca allows 200 requests a minute).
+    clock_ttl: float = 5.0
+    #: Seconds past the stream's bar interval before the feed counts as stale (in session).
+    stale_tolerance: float = 30.0
     #: Seconds before a request to Alpaca counts as failed (ambiguous: looked up).
     alpaca_timeout: float = 10.0
     #: First wait before retrying a failed broker request (doubled at each attempt).
@@ -99,21 +114,31 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     else:
         raise ConfigError(f"--broker {options.broker!r} is not known", hint="use sim or alpaca")
 
+    timeframe, session, calendar = bundle_time(bundle, options.timeframe)
+    market: Any = CalendarClock(calendar)
+    if isinstance(broker, AlpacaBroker):
+        market = AlpacaClock(broker.client, ttl=options.clock_ttl, calendar=calendar)
     if options.feed.startswith("replay:"):
         bars = load_symbols(options.feed.removeprefix("replay:"), options.start, options.end)
         symbols = list(bars)
-        feed: Any = ReplayFeed(bars, speed=options.speed)
+        feed: Any = ReplayFeed(
+            bars, speed=options.speed, timeframe=timeframe, session=session, calendar=calendar
+        )
     elif options.feed == "alpaca":
         if not symbols:
             raise ConfigError("the bundle names no symbols for the Alpaca feed")
         data_ws = stream_urls(options.alpaca_url)[1] if options.alpaca_url else None
         key = os.environ.get("APCA_API_KEY_ID", "")
         secret = os.environ.get("APCA_API_SECRET_KEY", "")
-        interval = _interval(options.bar_interval)
-        live = AlpacaBarFeed(symbols, key, secret, url=data_ws, interval=interval)
+        live = AlpacaBarFeed(
+            symbols, key, secret, url=data_ws, timeframe=timeframe, session=session,
+            calendar=calendar, market=market,
+            tolerance=pd.Timedelta(seconds=options.stale_tolerance),
+        )  # fmt: skip
         history = alpaca_history(
-            key, secret, url=options.alpaca_url, interval=interval, timeout=options.alpaca_timeout
-        )
+            key, secret, url=options.alpaca_url, timeframe=timeframe, session=session,
+            calendar=calendar, now=market.now, timeout=options.alpaca_timeout,
+        )  # fmt: skip
         feed = CatchUpFeed(
             live, state, symbols, history, retry=RetryPolicy(base_delay=options.retry_delay)
         )
@@ -122,6 +147,9 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
             f"--feed {options.feed!r} is not known",
             hint="use replay:SPEC (e.g. replay:sample:SPX) or alpaca",
         )
+    hours = None  # a replay's clock is its bars: each decision is at its bar's end
+    if options.feed == "alpaca":
+        hours = MarketHours(market, timeframe, session=session, calendar=calendar)
     if isinstance(broker, SimulatedBroker):
         feed = SimulatedVenueFeed(feed, broker)  # the venue itself, at its real size
     venue = apply_pennies(broker, state, options.pennies, capital)
@@ -130,8 +158,12 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         strategy, symbols or [], venue, feed, state, execution=execution,
         risk=risk_engine(bundle, state), strategy_id=bundle.manifest["name"],
         on_day_end=_daily_reconciliation(state) if options.reconcile_daily else None,
+        hours=hours,
     )  # fmt: skip
-    state.set_meta(bundle=str(bundle.path), broker=options.broker, feed=options.feed)
+    state.set_meta(
+        bundle=str(bundle.path), broker=options.broker, feed=options.feed,
+        timeframe=timeframe.name, session=session,
+    )  # fmt: skip
     if options.log_file:
         state.set_meta(log_file=str(options.log_file))
     return runner, bundle
@@ -153,13 +185,36 @@ def _daily_reconciliation(state: StateStore) -> Callable[[pd.Timestamp], object]
     return lambda day: reconcile_daily(state.path, day=day)
 
 
-def _interval(text: str) -> pd.Timedelta:
-    try:
-        interval = pd.Timedelta(text)
-    except ValueError:
-        interval = pd.NaT
-    if interval is pd.NaT or interval <= pd.Timedelta(0):
-        raise ConfigError(
-            f"--bar-interval {text!r} is not a length of time", hint="e.g. 1min, 5min, 1h or 1D"
-        )
-    return interval
+def bundle_time(bundle: Bundle, override: str | None = None) -> tuple[Timeframe, str, str]:
+    """The timeframe, session rule and calendar the bundle was researched on (its run spec).
+
+    A bundle promoted before run specs trades ``override`` (regular-session bars) if
+    given, else the timeframe inferred from its research data when that is stored
+    locally, every bar counting as it did in its backtest (logged); a bundle with neither
+    is refused, naming the fix. An ``override`` contradicting the run spec is refused.
+    """
+    spec = bundle.manifest.get("run_spec")
+    if isinstance(spec, dict) and spec.get("timeframe"):
+        tf = parse_timeframe(spec["timeframe"])
+        if override is not None and parse_timeframe(override) != tf:
+            raise ConfigError(
+                f"the bundle trades {tf.name} bars, not {override}",
+                hint="the timeframe comes from the bundle's run spec: re-promote to change it",
+            )
+        return tf, str(spec.get("session") or "regular"), str(spec.get("calendar") or "XNYS")
+    if override is not None:
+        return parse_timeframe(override), "regular", "XNYS"
+    data_spec = str((bundle.manifest.get("data") or {}).get("spec") or "")
+    if data_spec.split(":", 1)[0] in ("sample", "synthetic", "csv", "parquet"):
+        frames = load_symbols(data_spec)
+        tf = infer_timeframe(next(iter(frames.values())))
+        log.warning(
+            "bundle %s has no run spec: trading %s bars, inferred from its data %s",
+            bundle.path, tf.name, data_spec,
+            extra={"event": "timeframe_inferred", "reason": "no run spec in the bundle"},
+        )  # fmt: skip
+        return tf, "all", "XNYS"
+    raise ConfigError(
+        f"bundle {bundle.path} has no run spec: the timeframe it was researched on is unknown",
+        hint="promote it again (workbench promote ... --timeframe 1Day)",
+    )

@@ -12,13 +12,14 @@ from workbench.bundle import write_bundle
 from workbench.live.runtime import LiveOptions, build_runner
 from workbench.strategy import make_strategy
 
-FEED = "replay:synthetic:SYN?bars=96&freq=1h&seed=3"  # four UTC days of hourly bars
+DATA = "synthetic:SYN?bars=96&freq=1h&seed=3"  # four UTC days of hourly bars
+FEED = "replay:" + DATA
 
 
 def test_each_finished_day_is_reconciled_and_its_verdict_logged(tmp_path, caplog) -> None:
     bundle = write_bundle(
         tmp_path / "promoted", make_strategy("ma_crossover", {"fast": 3, "slow": 8}),
-        data={"spec": "synthetic:SYN", "symbols": {"SYN": {}}}, gates=[], metrics={}, risk=None,
+        data={"spec": DATA, "symbols": {"SYN": {}}}, gates=[], metrics={}, risk=None,
         report="# test\n", backtest={"cash": 100_000.0, "commission": None, "slippage": None},
     )  # fmt: skip
     state = tmp_path / "live.sqlite"
@@ -43,7 +44,7 @@ def test_each_finished_day_is_reconciled_and_its_verdict_logged(tmp_path, caplog
 def test_without_the_option_nothing_is_reconciled(tmp_path) -> None:
     bundle = write_bundle(
         tmp_path / "promoted", make_strategy("ma_crossover", {"fast": 3, "slow": 8}),
-        data={"spec": "synthetic:SYN", "symbols": {"SYN": {}}}, gates=[], metrics={}, risk=None,
+        data={"spec": DATA, "symbols": {"SYN": {}}}, gates=[], metrics={}, risk=None,
         report="# test\n",
     )  # fmt: skip
     runner, _ = build_runner(

@@ -17,7 +17,6 @@ import pytest
 
 from workbench import backtest
 from workbench.bundle import Bundle, write_bundle
-from workbench.emulator.marketdata import session_stamps
 from workbench.live.chaos import (
     CASH,
     COSTS,
@@ -46,7 +45,7 @@ def run_session(root: Path, bundle: Bundle, bars: Any) -> tuple[StateStore, dict
     with chaos_emulator(bars) as emu:
         runner, _ = build_runner(
             LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
-                        state=str(state), alpaca_url=emu.base_url, bar_interval="1D",
+                        state=str(state), alpaca_url=emu.base_url, timeframe="1Day",
                         retry_delay=0.02, pennies=PENNIES)
         )  # fmt: skip
         summary = drive(runner, emu, state, len(bars))
@@ -65,7 +64,7 @@ def test_the_venue_gets_the_reference_orders_scaled_and_the_state_is_virtual(
     assert json.loads(store.get_meta("scale")) == SCALE
 
     # the venue's orders: the full-size reference's, each a thousandth of its size
-    stamps = {s.strftime("%Y%m%dT%H%M%S") for s in session_stamps(bars.index)}
+    stamps = {s.strftime("%Y%m%dT%H%M%S") for s in bars.index}  # the sessions' labels
     orders = venue["orders"]
     got = [(o["side"], float(o["qty"]), o["client_order_id"].rsplit("-", 2)[-2]) for o in orders]
     expected = [(side, round(qty * SCALE, 9), stamp) for side, qty, stamp in reference_orders(bars)]

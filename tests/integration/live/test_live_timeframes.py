@@ -1,0 +1,107 @@
+"""A bundle trades live in the timeframe it was researched on: a daily (and an hourly)
+moving-average crossover runs through alpaca-py against the emulator streaming XNYS
+session minute bars and makes the decisions and fills of ``backtest --timeframe``, trade
+by trade; a bundle whose timeframe the feed cannot give is refused at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench import backtest
+from workbench.bundle import write_bundle
+from workbench.data.sources import load_symbols
+from workbench.emulator import Emulator
+from workbench.errors import ConfigError
+from workbench.live.runtime import LiveOptions, build_runner
+from workbench.live.session import drive, steps_per_bar
+from workbench.strategies.ma_crossover import MACrossover
+
+pytestmark = pytest.mark.slow
+KEY, SECRET = "timeframe-key", "timeframe-secret"
+CASH = 100_000.0
+NY = "America/New_York"
+
+
+def _bundle(root: Path, params: dict, spec: str):
+    return write_bundle(
+        root / "promoted", MACrossover(**params),
+        data={"spec": spec, "symbols": {"AAA": {}}}, gates=[], metrics={}, risk=None,
+        report="# timeframe\n", backtest={"cash": CASH, "commission": None, "slippage": None},
+    )  # fmt: skip
+
+
+def _live(tmp_path: Path, monkeypatch, spec: str, params: dict, timeframe: str):
+    """Run the bundle live against the emulator; the runner's state and the backtest."""
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    frames = load_symbols(spec)
+    bundle = _bundle(tmp_path, params, spec)
+    steps = steps_per_bar(frames, timeframe)
+    with Emulator(frames, key=KEY, secret=SECRET, cash=CASH) as emu:
+        runner, _ = build_runner(
+            LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
+                        state=str(tmp_path / "live.sqlite"), alpaca_url=emu.base_url,
+                        timeframe=timeframe, clock_ttl=0.0)
+        )  # fmt: skip
+        summary = drive(runner, emu, tmp_path / "live.sqlite", len(steps), steps=steps)
+        venue = emu.state()
+    assert summary.bars == len(steps)  # --max-bars counts bars of the bundle's timeframe
+    result = backtest(MACrossover, frames, params, cash=CASH, timeframe=timeframe)
+    return runner.state, venue, result, frames
+
+
+def _same_trades(state, result, frames, timeframe: str) -> None:
+    fills = state.fills()
+    orders = state.orders()
+    want = result.fills
+    assert len(want) >= 3, "the fixture must trade"
+    assert len(fills) == len(want)
+    # decisions on the same bars, in the same direction and size
+    decided = pd.to_datetime(orders["decision_ns"].astype("int64"), utc=True)
+    assert list(decided) == list(pd.to_datetime(result.orders["created_at"], utc=True))
+    assert list(orders["side"]) == list(result.orders["side"])
+    assert list(fills["side"]) == list(want["side"])
+    # sizes from the account's equity, which the venue reports to the cent as Alpaca does
+    assert list(fills["quantity"]) == pytest.approx(list(want["quantity"]), rel=1e-6)
+    # at the same prices: the next bar's open, which is the open of its first minute
+    assert list(fills["price"]) == pytest.approx(list(want["price"]), rel=1e-12)
+    minutes = frames["AAA"]
+    length = pd.Timedelta(timeframe.replace("1Day", "1D").replace("1Hour", "1h"))
+    for live_time, bar_time in zip(
+        pd.to_datetime(fills["time"], utc=True), want["time"], strict=True
+    ):
+        period = minutes[(minutes.index >= bar_time) & (minutes.index < bar_time + length)]
+        assert live_time == period.index[0], "filled at the first minute of the next bar"
+
+
+def test_daily_bundle_trades_as_the_daily_backtest(tmp_path, monkeypatch) -> None:
+    spec = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-31&seed=7"
+    params = {"fast": 2, "slow": 5, "fraction": 0.95}
+    state, venue, result, frames = _live(tmp_path, monkeypatch, spec, params, "1Day")
+    _same_trades(state, result, frames, "1Day")
+    # every decision was taken after its session's close and filled at the next open
+    for t in pd.to_datetime(state.fills()["time"], utc=True):
+        assert t.tz_convert(NY).strftime("%H:%M") == "09:30"
+    assert state.get_meta("timeframe") == "1Day"
+    assert float(venue["account"]["equity"]) == pytest.approx(result.final_equity, rel=1e-6)
+
+
+def test_hourly_bundle_trades_as_the_hourly_backtest(tmp_path, monkeypatch) -> None:
+    spec = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-08&seed=7"
+    params = {"fast": 3, "slow": 8, "fraction": 0.95}
+    state, venue, result, frames = _live(tmp_path, monkeypatch, spec, params, "1Hour")
+    _same_trades(state, result, frames, "1Hour")
+    assert float(venue["account"]["equity"]) == pytest.approx(result.final_equity, rel=1e-6)
+
+
+def test_a_feed_coarser_than_the_bundle_is_refused_at_start(tmp_path) -> None:
+    spec = "sample:SPX"
+    bundle = _bundle(tmp_path, {"fast": 2, "slow": 5}, spec)
+    with pytest.raises(ConfigError, match=r"delivers bars of 1 day, the bundle trades 1Hour"):
+        build_runner(
+            LiveOptions(bundle=str(bundle.path), feed="replay:sample:SPX",
+                        state=str(tmp_path / "s.sqlite"), timeframe="1Hour")
+        )  # fmt: skip

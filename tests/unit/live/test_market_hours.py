@@ -1,0 +1,66 @@
+"""The runner's market-hours gate and the feed's session-aware staleness, on a fake clock."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from workbench.brokers.alpaca_feed import AlpacaBarFeed
+from workbench.live.hours import CalendarClock, MarketHours
+
+
+class FakeClock:
+    def __init__(self, now: str, is_open: bool) -> None:
+        self.t, self.open = pd.Timestamp(now, tz="UTC"), is_open
+
+    def now(self) -> pd.Timestamp:
+        return self.t
+
+    def is_open(self) -> bool:
+        return self.open
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def test_orders_go_out_in_the_session_and_right_after_its_close():
+    hourly = MarketHours(FakeClock("2023-11-22 16:00", True), "1Hour")
+    assert hourly.allows(ts("2023-11-22 15:00"))[0]
+    # after Wednesday's close: its last hour sends a day order for Friday's open
+    closed = FakeClock("2023-11-22 21:00:05", False)
+    assert MarketHours(closed, "1Hour").allows(ts("2023-11-22 20:00"))[0]
+    ok, reason = MarketHours(closed, "1Hour").allows(ts("2023-11-22 19:00"))
+    assert not ok and "market closed" in reason
+    # a daily decision after the 13:00 early close, during the weekend
+    weekend = FakeClock("2023-11-25 12:00", False)
+    assert MarketHours(weekend, "1Day").allows(ts("2023-11-24"))[0]
+    assert not MarketHours(weekend, "1Day").allows(ts("2023-11-22"))[0]  # a stale decision
+    assert MarketHours(weekend, "1Day", session="all").allows(ts("2023-11-22"))[0]
+
+
+def test_the_calendar_clock_knows_holidays_and_early_closes():
+    at = [0.0]
+    clock = CalendarClock("XNYS", clock=lambda: at[0])
+    for when, is_open in [
+        ("2023-11-23 15:00", False),  # Thanksgiving
+        ("2023-11-24 17:59", True),
+        ("2023-11-24 18:00", False),  # closed at 13:00 New York
+        ("2023-11-25 15:00", False),  # Saturday
+        ("2023-11-27 14:30", True),
+    ]:
+        at[0] = ts(when).timestamp()
+        assert clock.is_open() is is_open, when
+
+
+def test_no_stale_alarm_while_closed_and_one_within_interval_plus_tolerance_when_open():
+    market = FakeClock("2023-11-25 12:00", False)
+    wall = [1000.0]
+    feed = AlpacaBarFeed(["AAA"], "k", "s", market=market, clock=lambda: wall[0])
+    feed.last_bar_at = 1000.0
+    later = pd.Timestamp(1000.0 + 3 * 86400, unit="s", tz="UTC")
+    assert not feed.is_stale(later)  # the weekend: no bar is expected
+    market.open = True  # Monday's open: the wait counts from when it opened
+    opened = 1000.0 + 3 * 86400
+    assert not feed.is_stale(pd.Timestamp(opened, unit="s", tz="UTC"))
+    assert not feed.is_stale(pd.Timestamp(opened + 89, unit="s", tz="UTC"))
+    assert feed.is_stale(pd.Timestamp(opened + 91, unit="s", tz="UTC"))  # 60 s + 30 s
