@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--param", action="append", default=[], metavar="NAME=VALUE", help="fixed parameter"
     )
     p.add_argument("--metric", default="sharpe", help="in-sample metric to maximise (sharpe)")
+    p.add_argument(
+        "--benchmark",
+        help="out-of-sample benchmark spec (default: equal-weight buy-and-hold of the data)",
+    )
     p.add_argument("--start", help="first bar of the data (inclusive)")
     p.add_argument("--end", help="last bar of the data (inclusive)")
     p.add_argument("--cash", type=float, default=100_000.0, help="starting cash of each fold")
@@ -83,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         search=args.search,
         n_trials=args.trials,
         seed=args.seed,
+        benchmark=args.benchmark,
     )
     result = run_walk_forward(
         config,

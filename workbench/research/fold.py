@@ -3,6 +3,10 @@
 In sample: sweep the grid on the train window (:func:`workbench.research.sweep.sweep`:
 the vectorized numba kernel when the strategy has a vectorized form, the event engine
 otherwise) and choose the combination ranked first by ``metric`` (ties: grid order).
+Over a universe (several symbols) the sweep's rows are the portfolio's and the runs
+below trade every symbol. The out-of-sample metrics also hold the figures against an
+equal-weight buy-and-hold of the same symbols over the test window
+(:mod:`workbench.backtesting.benchmark`).
 Then, with the chosen parameters, two runs of the event-driven engine:
 
 - in sample, on the train window alone (as the sweep saw it), for the fold's in-sample
@@ -33,14 +37,16 @@ import numpy as np
 import pandas as pd
 
 from workbench.backtesting.api import load_universe
+from workbench.backtesting.benchmark import benchmark_equity, relative_metrics
 from workbench.backtesting.engine import BacktestConfig, Engine
 from workbench.backtesting.metrics import compute_metrics
 from workbench.context import Context
 from workbench.data.bars import periods_per_year
 from workbench.data.spec import to_utc
-from workbench.errors import ConfigError, DataError
+from workbench.errors import DataError
 from workbench.research.overfitting import overfitting_report
 from workbench.research.sweep import LOWER_IS_BETTER, sweep, trial_returns
+from workbench.research.walkforward import universe_index
 from workbench.research.watch import Watched
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import make_strategy, resolve_strategy
@@ -92,16 +98,16 @@ def run_fold(
         cash=cash, commission=Commission.parse(commission), slippage=Slippage.parse(slippage)
     )
     universe = load_universe(data, start, end)
-    if len(universe) != 1:
-        raise ConfigError(f"walk-forward runs on one symbol; {data} has {len(universe)}")
-    symbol, bars = next(iter(universe.items()))
-    train = _window(bars, train_start, train_end, "train")
-    test = _window(bars, test_start, test_end, "test")
-    ppy = periods_per_year(bars.index)
+    symbol = ",".join(universe)
+    trains = {s: _window(f, train_start, train_end, "train") for s, f in universe.items()}
+    tests = {s: _window(f, test_start, test_end, "test") for s, f in universe.items()}
+    train_index = universe_index(trains)
+    test_index = universe_index(tests)
+    ppy = periods_per_year(universe_index(universe))
 
     table = sweep(
         cls,
-        {symbol: train},
+        trains,
         dict(grid),
         metric=metric,
         params=fixed,
@@ -121,15 +127,17 @@ def run_fold(
     score = _plain(table.loc[best, metric])
 
     instance = make_strategy(cls, {**fixed, **chosen})
-    in_run = Engine(instance, {symbol: train}, config, progress=False).run()
-    in_sample = _metrics(in_run, train.index[0], ppy)
+    in_run = Engine(instance, trains, config, progress=False).run()
+    in_sample = _metrics(in_run, train_index[0], ppy)
 
-    history = bars.loc[: test.index[-1]]
-    first_ns = test.index[0].value
+    history = {s: f.loc[: test_index[-1]] for s, f in universe.items()}
+    first_ns = test_index[0].value
     gated = Watched(make_strategy(cls, {**fixed, **chosen}), _hold_back_before(first_ns))
-    out_run = Engine(gated, {symbol: history}, config, progress=False).run()
-    out_of_sample = _metrics(out_run, test.index[0], ppy)
-    equity = out_run.equity.loc[test.index[0] :]
+    out_run = Engine(gated, history, config, progress=False).run()
+    out_of_sample = _metrics(out_run, test_index[0], ppy)
+    equity = out_run.equity.loc[test_index[0] :]
+    benchmark = benchmark_equity(None, tests, equity.index, float(equity.iloc[0]))
+    out_of_sample.update(relative_metrics(equity, benchmark, ppy))
 
     overfitting = overfitting_report(trial_returns(table), selected=best)
     compute_seconds = time.perf_counter() - started
@@ -143,8 +151,8 @@ def run_fold(
         "n_trials": int(table.attrs["n_trials"]),
         "search": table.attrs.get("search", "grid"),
         "n_samples": int(table.attrs.get("n_samples", table.attrs["n_trials"])),
-        "train": {"first": train.index[0].isoformat(), "last": train.index[-1].isoformat()},
-        "test": {"first": test.index[0].isoformat(), "last": test.index[-1].isoformat()},
+        "train": {"first": train_index[0].isoformat(), "last": train_index[-1].isoformat()},
+        "test": {"first": test_index[0].isoformat(), "last": test_index[-1].isoformat()},
         "in_sample": in_sample,
         "out_of_sample": out_of_sample,
         "efficiency": _efficiency(out_of_sample, in_sample),

@@ -93,6 +93,9 @@ class WalkForwardConfig:
     search: str = "grid"
     n_trials: int | None = None
     seed: int | None = None
+    #: The out-of-sample benchmark: None (equal-weight buy-and-hold of the data's symbols)
+    #: or a data spec such as ``sample:SP500_INDEX``.
+    benchmark: str | None = None
 
     def __post_init__(self) -> None:
         from workbench.backtesting.column_metrics import COLUMN_METRICS
@@ -129,6 +132,8 @@ class WalkForwardConfig:
         if self.search == "grid":  # as before searches existed: earlier run.json still match
             for key in ("search", "n_trials", "seed"):
                 doc.pop(key)
+        if self.benchmark is None:  # likewise for runs from before benchmarks
+            doc.pop("benchmark")
         return doc
 
     @classmethod
@@ -154,16 +159,12 @@ class WalkForwardRun:
 
 
 def plan_folds(config: WalkForwardConfig) -> tuple[list[Fold], pd.DatetimeIndex]:
-    """The folds of ``config`` over its data (one symbol), with the bars' index."""
+    """The folds of ``config`` over its data (one symbol or a universe: the union of the
+    symbols' bar times), with that index."""
     from workbench.backtesting.api import load_universe
 
     universe = load_universe(config.data, config.start, config.end)
-    if len(universe) != 1:
-        raise ConfigError(
-            f"walk-forward runs on one symbol; {config.data} has {len(universe)}",
-            hint="name one symbol in the data spec, or use `workbench batch` over symbols",
-        )
-    index = next(iter(universe.values())).index
+    index = universe_index(universe)
     folds = walk_forward(
         index,
         config.train,
@@ -173,6 +174,16 @@ def plan_folds(config: WalkForwardConfig) -> tuple[list[Fold], pd.DatetimeIndex]
         anchored=config.anchored,
     )
     return folds, index
+
+
+def universe_index(universe: Mapping[str, pd.DataFrame]) -> pd.DatetimeIndex:
+    """The bar times of one symbol, or the union of several symbols' bar times."""
+    frames = list(universe.values())
+    index = frames[0].index
+    for frame in frames[1:]:
+        if not frame.index.equals(index):
+            index = index.union(frame.index)
+    return index
 
 
 def fold_parameters(config: WalkForwardConfig, fold: Fold, out: Path) -> dict[str, Any]:
@@ -321,6 +332,7 @@ def _aggregate(
         from workbench.backtesting.metrics import compute_metrics
 
         oos = compute_metrics(stitched)
+        oos.update(_relative(config, stitched))
         moments = return_moments(stitched.pct_change().dropna().to_numpy())
         oos["psr"] = _psr(moments)
         oos.update({f"returns_{k}": v for k, v in moments.items()})
@@ -364,6 +376,17 @@ def n_trials(config: WalkForwardConfig, recorded: Sequence[Any] = ()) -> int:
         return max(counts) if counts else int(config.n_trials or 0)
     space = resolve_strategy(config.strategy).param_space()
     return len(expand_grid(space, config.grid, config.params)[0])
+
+
+def _relative(config: WalkForwardConfig, stitched: pd.Series) -> dict[str, float]:
+    """The stitched out-of-sample curve against the benchmark held over the same span."""
+    from workbench.backtesting.api import load_universe
+    from workbench.backtesting.benchmark import benchmark_equity, relative_metrics
+    from workbench.data.bars import periods_per_year
+
+    universe = load_universe(config.data, config.start, config.end)
+    curve = benchmark_equity(config.benchmark, universe, stitched.index, config.cash)
+    return relative_metrics(stitched, curve, periods_per_year(stitched.index))
 
 
 def stitch(curves: Sequence[pd.Series], cash: float) -> pd.Series:

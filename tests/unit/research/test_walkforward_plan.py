@@ -75,12 +75,17 @@ def test_config_refuses(kwargs: dict, match: str) -> None:
         WalkForwardConfig(**{**base, **kwargs})
 
 
-def test_plan_folds_on_the_data_and_one_symbol_only() -> None:
+def test_plan_folds_on_the_data_of_one_symbol_or_a_universe() -> None:
     config = WalkForwardConfig("ma_crossover", "sample:SPX", 756, 252, GRID)
     folds, index = plan_folds(config)
     assert len(folds) == 16 and len(index) == 5031
-    with pytest.raises(ConfigError, match="one symbol"):
-        plan_folds(WalkForwardConfig("ma_crossover", "sample:SPX,NASDAQ", 756, 252, GRID))
+    both, union = plan_folds(WalkForwardConfig("ma_crossover", "sample:SPX,NASDAQ", 756, 252, GRID))
+    assert len(both) == 16 and union.equals(index)  # the two indices share their days
+    cut = {"SPX": index[:3000], "NASDAQ": index[2000:]}
+    frames = {s: pd.DataFrame(index=i) for s, i in cut.items()}
+    from workbench.research.walkforward import universe_index
+
+    assert universe_index(frames).equals(index)
 
 
 def test_stitch_chains_the_curves_by_hand() -> None:
