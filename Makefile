@@ -35,7 +35,7 @@ lab: $(STAMP) ## Start JupyterLab on the notebooks
 
 bench: $(STAMP) ## Run the benchmarks (each prints figures against a baseline from the same run)
 	$(BIN)/python -m pip install --quiet backtesting  # a peer measured beside us, not a dependency
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,23 +1,30 @@
-"""Throughput of parameter sweeps of the SMA crossover, and latency of the widget updates.
+"""Parameter sweeps of the SMA crossover against vectorbt and a plain numba loop; widget latency.
 
-Runs, in one process, on the same synthetic minute bars and the same grid (every pair
-fast < slow of 64 windows 5, 10, ..., 320: 2,016 combinations over 100,000 bars):
+The workload (issue 15): 100 (fast, slow) pairs, fast 10..100 by 10 and slow 150..600 by
+50, over 1,000,000 synthetic minute bars; strict crossings decided at a bar's close, all-in
+long-only orders filled at the next bar's open, 0.1% fees and 1 bp slippage. Engines:
 
-  1. workbench's ``sweep`` (each distinct average once, every column in one kernel call,
-     all metrics and the float32 return matrix kept);
-  2. a straightforward vectorbt sweep: the pairs of ``vbt.MA.run_combs``,
-     ``ma_crossed_above/below`` and ``Portfolio.from_signals`` over the columns (next-open
-     fills, same costs and sizing), then its final value and Sharpe ratio; in chunks of
-     256 columns, because all 2,016 at once need more than the machine's 24 GB;
-  3. a plain numba loop over the precomputed averages (crossings and an all-in long-only
-     account, final equity only): the bound.
+  1. ``workbench.sweep`` with its defaults: every metric of every pair, and the float32
+     per-bar returns of every pair kept (what the overfitting statistics need);
+  2. vectorbt, written the way its users write it (its documentation's crossover sweep):
+     ``vbt.MA.run`` on each window list (the fast and the slow window of every pair),
+     ``fast.ma_crossed_above(slow)`` / ``ma_crossed_below``, the signals shifted one bar
+     (``vbt.fshift``) so that they fill at the next open (``price=open``), and
+     ``vbt.Portfolio.from_signals`` on all 100 columns in one call (``size=1``,
+     ``size_type="percent"``: all-in), then its final values, trade counts and Sharpe ratios;
+  3. one numba loop per combination over the precomputed averages (crossings and an
+     all-in long-only account, final equity and entries only): the bound.
 
-Each is run once on a small input first, so numba compilation is not timed. Prints
-combination-bars per second, the ratio to vectorbt (goal: at least 5x) and checks that
-the three agree (final equity of every combination). Then times the interactive widget:
-parameter updates on ``sample:SPX`` (goal: under 200 ms after the first).
+Each engine runs in a fresh process (peak RSS is its own), ``--repeat`` times in turn; its
+time is the CPU time of its best run (wall times and medians are printed too: see
+``_harness.Runs``); numba compilation and data loading are outside the timed part.
+Checks before any figure: every engine makes the same number of trades in every pair,
+and the final equities agree within 1e-9 (relative). Goals:
+workbench at least 20x vectorbt's throughput, within 3x of the numba loop's time, peak
+RSS under 1 GB. Then the interactive widget: parameter updates on ``sample:SPX`` (goal:
+median under 200 ms after the first). Exits 1 when a check or a goal fails.
 
-    python benchmarks/sweep.py [--bars 100000] [--windows 64] [--skip-widgets]
+    python benchmarks/sweep.py [--bars 1000000] [--repeat 3] [--skip-widgets]
 """
 
 from __future__ import annotations
@@ -25,22 +32,29 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
-import time
 import warnings
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from _harness import Verdict, conditions, run_alternating, timed
 from numba import njit
 
-from workbench.data.sources import load_bars
-from workbench.indicators import sma
-from workbench.research.sweep import sweep
-
 CASH = 100_000.0
-FEES = 0.0005
+FEES = 0.001
 BPS = 1.0
+FAST = list(range(10, 101, 10))
+SLOW = list(range(150, 601, 50))
+PAIRS = list(itertools.product(FAST, SLOW))
 PERIODS_PER_YEAR = 365 * 1440  # vectorbt's annualisation of minute bars (freq="1min")
+GOAL_VECTORBT = 20.0
+GOAL_BOUND = 3.0
+GOAL_PEAK_MB = 1024.0
+
+
+def load(n_bars: int) -> Any:
+    from workbench.data.sources import load_bars
+
+    return load_bars(f"synthetic:SYN?bars={n_bars}&freq=1min&seed=7")
 
 
 @njit(cache=True)
@@ -53,10 +67,11 @@ def numba_loop_nb(
     cash0: float,
     fee: float,
     bps: float,
-) -> np.ndarray:
-    """All-in long-only crossover per combination: decide at t's close, fill at t+1's open."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """All-in long-only crossover per combination: (final equity, entries) of each."""
     n = open_.shape[0]
     out = np.empty(fast_idx.shape[0])
+    entries = np.zeros(fast_idx.shape[0], dtype=np.int64)
     for k in range(fast_idx.shape[0]):
         f = ma[fast_idx[k]]
         s = ma[slow_idx[k]]
@@ -68,6 +83,7 @@ def numba_loop_nb(
                 price = open_[t] + open_[t] * bps * 1e-4
                 qty = cash / (price * (1.0 + fee))
                 cash -= qty * price + fee * qty * price
+                entries[k] += 1
             elif pending == -1:
                 price = open_[t] - open_[t] * bps * 1e-4
                 cash += qty * price - fee * qty * price
@@ -79,124 +95,135 @@ def numba_loop_nb(
             elif f[t] < s[t] and f[t - 1] >= s[t - 1] and qty > 0.0:
                 pending = -1
         out[k] = cash + qty * close[n - 1]
-    return out
+    return out, entries
 
 
-def run_numba(bars: pd.DataFrame, windows: list[int]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def run_numba(bars: Any) -> dict[str, np.ndarray]:
+    from workbench.indicators import sma
+
     close = bars["close"].to_numpy()
+    windows = sorted(set(FAST) | set(SLOW))
     ma = np.vstack([sma(close, w) for w in windows])
-    pairs = [(i, j) for i in range(len(windows)) for j in range(i + 1, len(windows))]
-    fast_idx = np.array([p[0] for p in pairs])
-    slow_idx = np.array([p[1] for p in pairs])
-    final = numba_loop_nb(bars["open"].to_numpy(), ma, fast_idx, slow_idx, close, CASH, FEES, BPS)
-    return final, [(windows[i], windows[j]) for i, j in pairs]
+    fast_idx = np.array([windows.index(f) for f, _ in PAIRS])
+    slow_idx = np.array([windows.index(s) for _, s in PAIRS])
+    final, entries = numba_loop_nb(
+        bars["open"].to_numpy(), ma, fast_idx, slow_idx, close, CASH, FEES, BPS
+    )
+    return {"final_equity": final, "trades": entries.astype(float)}
 
 
-def run_vectorbt(bars: pd.DataFrame, windows: list[int], chunk: int = 256) -> pd.DataFrame:
-    """The pairs ``MA.run_combs(window=windows, r=2)`` makes, simulated ``chunk`` columns at a time.
-
-    ``run_combs`` itself materialises every column's averages, signals, prices and values
-    at once: with 2,016 columns over 100,000 bars that took more than 23 GB here and was
-    killed, so the same calls run on chunks of the pairs (the per-column work is the same).
-    """
+def run_vectorbt(bars: Any) -> dict[str, np.ndarray]:
+    """The crossover sweep as vectorbt's users write it (module docstring)."""
     import vectorbt as vbt
 
     close, open_ = bars["close"], bars["open"]
-    pairs = list(itertools.combinations(windows, 2))
-    parts = []
-    for lo in range(0, len(pairs), chunk):
-        part = pairs[lo : lo + chunk]
-        fast = vbt.MA.run(close, window=[p[0] for p in part], short_name="fast")
-        slow = vbt.MA.run(close, window=[p[1] for p in part], short_name="slow")
-        entries = fast.ma_crossed_above(slow).vbt.fshift(1, fill_value=False).astype(bool)
-        exits = fast.ma_crossed_below(slow).vbt.fshift(1, fill_value=False).astype(bool)
-        pf = vbt.Portfolio.from_signals(
-            close,
-            entries,
-            exits,
-            price=open_,
-            size=1.0,
-            size_type="percent",
-            fees=FEES,
-            slippage=BPS * 1e-4,
-            init_cash=CASH,
-            freq="1min",
-        )
-        out = pd.DataFrame(
-            {"final_equity": pf.final_value().to_numpy(), "sharpe": pf.sharpe_ratio().to_numpy()},
-            index=pd.MultiIndex.from_tuples(part, names=["fast", "slow"]),
-        )
-        parts.append(out)
-    return pd.concat(parts)
+    fast = vbt.MA.run(close, window=[f for f, _ in PAIRS], short_name="fast")
+    slow = vbt.MA.run(close, window=[s for _, s in PAIRS], short_name="slow")
+    entries = fast.ma_crossed_above(slow).vbt.fshift(1, fill_value=False).astype(bool)
+    exits = fast.ma_crossed_below(slow).vbt.fshift(1, fill_value=False).astype(bool)
+    pf = vbt.Portfolio.from_signals(
+        close,
+        entries,
+        exits,
+        price=open_,
+        size=1.0,
+        size_type="percent",
+        fees=FEES,
+        slippage=BPS * 1e-4,
+        init_cash=CASH,
+        freq="1min",
+    )
+    return {
+        "final_equity": pf.final_value().to_numpy(),
+        "trades": pf.trades.count().to_numpy().astype(float),
+        "sharpe": pf.sharpe_ratio().to_numpy(),
+    }
 
 
-def run_workbench(bars: pd.DataFrame, windows: list[int]) -> pd.DataFrame:
-    return sweep(
+def run_workbench(bars: Any) -> dict[str, np.ndarray]:
+    from workbench.research.sweep import sweep
+
+    frame = sweep(
         "ma_crossover",
         bars,
-        grid={"fast": windows, "slow": windows},
-        metric="sharpe",
+        grid={"fast": FAST, "slow": SLOW},
         commission=FEES,
         slippage=BPS,
         periods_per_year=PERIODS_PER_YEAR,
         progress=False,
-    ).set_index(["fast", "slow"])
+    )
+    frame = frame.set_index(["fast", "slow"]).loc[PAIRS]
+    return {
+        "final_equity": frame["final_equity"].to_numpy(),
+        "trades": (frame["number_of_trades"] + frame["open_trades"]).to_numpy(),
+        "sharpe": frame["sharpe"].to_numpy(),
+    }
 
 
-def timed(fn: Any, *args: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - start
+ENGINES = {"workbench": run_workbench, "vectorbt": run_vectorbt, "numba loop": run_numba}
 
 
-def bench_sweeps(n_bars: int, n_windows: int) -> None:
-    windows = list(range(5, 5 * (n_windows + 1), 5))
-    bars = load_bars(f"synthetic:SYN?bars={n_bars}&freq=1min&seed=7")
-    small = bars.iloc[:2_000]
-    n_combos = n_windows * (n_windows - 1) // 2
-    cells = n_combos * n_bars
-    print(f"{n_combos} combinations x {n_bars} bars = {cells:.3g} combination-bars")
-    for fn in (run_workbench, run_numba, run_vectorbt):  # compile (or load numba's cache)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fn(small, windows[:4])
-    ours, t_ours = timed(run_workbench, bars, windows)
-    (bound, pairs), t_bound = timed(run_numba, bars, windows)
+def timed_engine(name: str, n_bars: int) -> tuple[dict[str, np.ndarray], float, float]:
+    """In a fresh process: warm up on 3,000 bars (compilation), then time the full run."""
+    fn = ENGINES[name]
+    bars = load(n_bars)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vbt_out, t_vbt = timed(run_vectorbt, bars, windows)
-    rows = [
-        ("workbench sweep (all metrics + returns)", t_ours),
-        ("vectorbt MA.run_combs pairs + from_signals", t_vbt),
-        ("plain numba loop (final equity only)", t_bound),
-    ]
-    print(f"{'method':<42}{'seconds':>10}{'combination-bars/s':>22}")
-    for name, seconds in rows:
-        print(f"{name:<42}{seconds:>10.2f}{cells / seconds:>22.3g}")
-    print(f"workbench / vectorbt throughput: {t_vbt / t_ours:.1f}x (goal: at least 5x)")
-    print(f"workbench / numba bound: {t_bound / t_ours:.2f} of the bound")
+        fn(bars.iloc[:3_000])
+        return timed(fn, bars)
 
-    keys = pd.MultiIndex.from_tuples(pairs, names=["fast", "slow"])
-    ours_final = ours["final_equity"].reindex(keys).to_numpy()
-    vbt_final = vbt_out["final_equity"].reindex(keys).to_numpy()
-    rel_vbt = np.abs(ours_final - vbt_final) / np.abs(vbt_final)
-    rel_bound = np.abs(ours_final - bound) / np.abs(bound)
+
+def bench_sweeps(n_bars: int, repeat: int, verdict: Verdict, *, vectorbt: bool = True) -> None:
+    cells = len(PAIRS) * n_bars
+    print(f"{len(PAIRS)} pairs x {n_bars:,} bars = {cells:.3g} combination-bars ({conditions()})")
+    names = [name for name in ENGINES if vectorbt or name != "vectorbt"]
+    runs = run_alternating([(name, timed_engine, (name, n_bars)) for name in names], repeat)
+    ours = runs["workbench"].output
+    for name in names[1:]:
+        theirs = runs[name].output
+        same = np.array_equal(ours["trades"], theirs["trades"])
+        verdict.check(same, f"workbench and {name} make the same number of trades in every pair")
+        rel = np.abs(ours["final_equity"] - theirs["final_equity"]) / np.abs(theirs["final_equity"])
+        verdict.check(
+            bool(rel.max() <= 1e-9),
+            f"final equities agree with {name}: largest relative difference {rel.max():.1e}",
+        )
+    if verdict.failed:
+        return  # a fast wrong engine wins nothing: no figures
+    print(f"  trades per pair: {int(ours['trades'].min())} to {int(ours['trades'].max())}")
     print(
-        f"final equity, largest relative difference: vs vectorbt {rel_vbt.max():.1e} "
-        f"({int((rel_vbt > 1e-9).sum())} of {n_combos} above 1e-9), "
-        f"vs numba loop {rel_bound.max():.1e}"
+        f"{'engine':<12}{'CPU s':>9}{'median':>9}{'wall s':>9}{'combination-bars/s':>20}"
+        f"{'peak RSS':>10}"
     )
-    sharpe_ours = ours["sharpe"].reindex(keys).to_numpy()
-    sharpe_vbt = vbt_out["sharpe"].reindex(keys).to_numpy()
-    gap = np.nanmax(np.abs(sharpe_ours - sharpe_vbt) / np.maximum(np.abs(sharpe_vbt), 1.0))
-    print(
-        f"Sharpe ratio, largest difference vs vectorbt: {gap:.1e} (relative, or absolute below 1;"
-        " vectorbt also counts a return of 0 on the first bar, one more return in its mean and"
-        " deviation)"
+    for r in runs.values():
+        print(
+            f"{r.name:<12}{r.best:9.3f}{r.median:9.3f}{r.best_wall:9.3f}{cells / r.best:20.3g}"
+            f"{r.peak_mb:7.0f} MB"
+        )
+    w, b = runs["workbench"], runs["numba loop"]
+    if vectorbt:
+        v = runs["vectorbt"]
+        vs = v.output["sharpe"]
+        gap = np.nanmax(np.abs(ours["sharpe"] - vs) / np.maximum(np.abs(vs), 1))
+        print(f"  Sharpe ratios within {gap:.1e} of vectorbt (it counts a 0 return on bar 0)")
+        print(f"  medians: {v.median / w.median:.1f}x vectorbt, {w.median / b.median:.2f}x numba")
+        verdict.check(
+            v.best / w.best >= GOAL_VECTORBT,
+            f"workbench throughput {v.best / w.best:.1f}x vectorbt's (goal >= {GOAL_VECTORBT:g}x)",
+        )
+    else:
+        print("  vectorbt skipped (--skip-vectorbt): its goal is not checked")
+    verdict.check(
+        w.best / b.best <= GOAL_BOUND,
+        f"workbench time {w.best / b.best:.2f}x the numba loop's (goal <= {GOAL_BOUND:g}x)",
+    )
+    verdict.check(
+        w.peak_mb < GOAL_PEAK_MB,
+        f"workbench peak RSS {w.peak_mb:.0f} MB (goal < {GOAL_PEAK_MB:.0f} MB)",
     )
 
 
-def bench_widgets(updates: int = 20) -> None:
+def bench_widgets(verdict: Verdict, updates: int = 20) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -208,26 +235,29 @@ def bench_widgets(updates: int = 20) -> None:
     for k in range(updates):
         slider.value = 10 + k
         times.append(explorer.last_update_seconds)
-    first = times[0]
-    rest = times[1:]
+    first, rest = times[0], times[1:]
     median, worst = statistics.median(rest), max(rest)
     print(
         f"widget update on sample:SPX: first {first * 1e3:.0f} ms, then median "
-        f"{median * 1e3:.0f} ms, worst {worst * 1e3:.0f} ms over {len(rest)} updates "
-        "(goal: under 200 ms)"
+        f"{median * 1e3:.0f} ms, worst {worst * 1e3:.0f} ms over {len(rest)} updates"
     )
-    assert median < 0.2, "widget updates are slower than 200 ms"
+    verdict.check(median < 0.2, f"widget update median {median * 1e3:.0f} ms (goal < 200 ms)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bars", type=int, default=100_000)
-    parser.add_argument("--windows", type=int, default=64)
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     parser.add_argument("--skip-widgets", action="store_true")
+    parser.add_argument(
+        "--skip-vectorbt", action="store_true", help="quick runs: no vectorbt (~6 GB, minutes)"
+    )
     args = parser.parse_args()
-    bench_sweeps(args.bars, args.windows)
+    verdict = Verdict()
+    bench_sweeps(args.bars, args.repeat, verdict, vectorbt=not args.skip_vectorbt)
     if not args.skip_widgets:
-        bench_widgets()
+        bench_widgets(verdict)
+    verdict.finish()
 
 
 if __name__ == "__main__":

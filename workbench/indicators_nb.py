@@ -72,12 +72,14 @@ def rolling_moments_nb(x: np.ndarray, n: int, want_m2: bool) -> tuple[np.ndarray
 def crossings_nb(fast: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(above, below): ``fast[t] > slow[t] and fast[t-1] <= slow[t-1]``, and the mirror."""
     size = fast.size
-    above = np.zeros(size, dtype=np.bool_)
-    below = np.zeros(size, dtype=np.bool_)
-    for t in range(1, size):
-        f, s = fast[t], slow[t]
-        if f > s:
-            above[t] = fast[t - 1] <= slow[t - 1]
-        elif f < s:
-            below[t] = fast[t - 1] >= slow[t - 1]
+    above = np.empty(size, dtype=np.bool_)
+    below = np.empty(size, dtype=np.bool_)
+    if size == 0:
+        return above, below
+    above[0] = False
+    below[0] = False
+    for t in range(1, size):  # branch-free: comparisons with NaN are False
+        f, s, fp, sp = fast[t], slow[t], fast[t - 1], slow[t - 1]
+        above[t] = (f > s) & (fp <= sp)
+        below[t] = (f < s) & (fp >= sp)
     return above, below

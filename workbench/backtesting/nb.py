@@ -381,9 +381,8 @@ def sweep_signals_nb(
                     r = equity / previous - 1.0
                     sum_r += r
                     sum_r2 += r * r
-                excess = r - rf
-                if excess < 0.0:
-                    downside += excess * excess
+                shortfall = min(r - rf, 0.0)  # branch-free: adds an exact 0 above rf
+                downside += shortfall * shortfall
                 if keep_returns:
                     returns_out[t - 1, col] = r
                 if equity < peak:

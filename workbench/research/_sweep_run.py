@@ -46,10 +46,11 @@ def run_vectorized_sweep(
     fractions = np.empty(n_cols)
     width = max(1, min(n_cols, chunk_bytes // max(n_bars, 1)))
     bar = tqdm(total=n_cols, desc=f"sweep {cls.label()}", unit="combo", disable=not progress)
+    buffer = np.empty((n_bars, width), dtype=np.uint8, order="F")  # one, reused by every chunk
     with bar, shared_indicators():
         for lo in range(0, n_cols, width):
             hi = min(n_cols, lo + width)
-            codes = np.empty((n_bars, hi - lo), dtype=np.uint8, order="F")
+            codes = buffer[:, : hi - lo]
             for j in range(lo, hi):
                 signals = vectorized_signals(cls(**combos[j]), frame)
                 encode_signals(signals, out=codes[:, j - lo])

@@ -71,7 +71,7 @@ LOWER_IS_BETTER = frozenset(
 )
 #: Show a progress bar when combinations x bars exceed this.
 PROGRESS_MIN_CELLS = 20_000_000
-DEFAULT_CHUNK_BYTES = 256 * 2**20
+DEFAULT_CHUNK_BYTES = 32 * 2**20  # signal bytes per kernel call: memory, not speed
 #: Largest trial-returns matrix kept by default (float32: 4 bytes per bar and trial).
 DEFAULT_MAX_RETURNS_BYTES = 4 * 2**30
 
