@@ -87,7 +87,11 @@ TERMINAL = frozenset({S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.REPLACED})
 #: Allowed status changes. A fill may race a cancel request, so ``pending_cancel``
 #: can still end ``filled``; a partial fill may be followed by more partial fills.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.HELD: frozenset({S.NEW, S.CANCELED, S.EXPIRED, S.REJECTED, S.REPLACED}),
+    # Alpaca shows a working stop-loss leg as held until it fills
+    S.HELD: frozenset(
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}
+        | {S.REJECTED, S.REPLACED}
+    ),
     S.PENDING_NEW: frozenset({S.ACCEPTED, S.NEW, S.REJECTED, S.CANCELED}),
     S.ACCEPTED: frozenset({S.NEW, S.REJECTED, S.CANCELED, S.PENDING_CANCEL}),
     S.NEW: frozenset(

@@ -14,6 +14,13 @@
 - Trade updates arrive on the trading WebSocket (a background thread); each one goes
   through the order lifecycle table of :mod:`workbench.orders` before it is handed out
   by :meth:`AlpacaBroker.drain_updates`.
+- Attached exits go out as Alpaca's order classes (``bracket``, ``oto``, ``oco``) and
+  trailing stops as ``trailing_stop`` with ``trail_price`` or ``trail_percent``. Alpaca
+  names a bracket's legs with client order ids of its own; here each leg is known by a
+  deterministic one, its entry's plus ``-tp`` (take-profit) or ``-sl`` (stop-loss), and
+  carries ``parent_id``. Orders are read ``nested``, so a restart finds every working
+  leg under its entry (:meth:`AlpacaBroker.get_open_orders`). Alpaca takes no trailing
+  stop as a bracket leg: such an entry is refused here, before anything is sent.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientB
 from workbench.orders import (
     Fill,
     InvalidTransition,
+    Leg,
     Order,
+    OrderClass,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -55,7 +64,6 @@ DEFAULT_TIMEOUT = 10.0
 #: Alpaca statuses that our lifecycle table names differently.
 STATUS_MAP: dict[str, OrderStatus] = {
     "done_for_day": OrderStatus.NEW,
-    "held": OrderStatus.PENDING_NEW,
     "pending_review": OrderStatus.PENDING_NEW,
     "accepted_for_bidding": OrderStatus.ACCEPTED,
     "calculated": OrderStatus.PARTIALLY_FILLED,
@@ -99,23 +107,57 @@ def _ts(value: Any) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def order_from_alpaca(o: Any) -> Order:
-    """Our :class:`~workbench.orders.Order` from an alpaca-py ``Order`` model."""
-    kind = getattr(o.order_type or o.type, "value", o.order_type or o.type)
+def _value(x: Any) -> Any:
+    return getattr(x, "value", x)
+
+
+def leg_role(o: Any) -> Leg:
+    """A bracket leg's role from its type: the limit is the take-profit."""
+    return Leg.TAKE_PROFIT if _value(o.order_type or o.type) == "limit" else Leg.STOP_LOSS
+
+
+def order_from_alpaca(
+    o: Any, *, parent: Order | None = None, leg: Leg | None = None
+) -> list[Order]:
+    """Our orders from an alpaca-py ``Order``: the order, then its legs (when nested).
+
+    A complex order's exits are read from its legs; a leg is named by its entry's client
+    order id plus ``-tp`` or ``-sl`` and points at it with ``parent_id``.
+    """
+    kind = _value(o.order_type or o.type)
     qty = _float(o.qty)
     notional = _float(o.notional)
+    legs = list(o.legs or ())
+    klass = OrderClass(_value(o.order_class) or "simple")
+    exits: dict[str, Any] = {}
+    if leg is None and legs and klass is not OrderClass.SIMPLE:
+        exits["order_class"] = klass
+        for child in legs:
+            if klass is OrderClass.OCO or leg_role(child) is Leg.STOP_LOSS:
+                exits["stop_loss"] = _float(child.stop_price)
+                if _value(child.order_type or child.type) == "stop_limit":
+                    exits["stop_loss_limit"] = _float(child.limit_price)
+            else:
+                exits["take_profit"] = _float(child.limit_price)
+    cid = o.client_order_id
+    if parent is not None and parent.client_order_id and leg is not None:
+        cid = f"{parent.client_order_id}-{'tp' if leg is Leg.TAKE_PROFIT else 'sl'}"
     request = OrderRequest(
         symbol=o.symbol,
-        side=Side(getattr(o.side, "value", o.side)),
+        side=Side(_value(o.side)),
         quantity=qty if notional is None else None,
         notional=notional,
         type=OrderType(kind),
         limit_price=_float(o.limit_price),
         stop_price=_float(o.stop_price),
-        tif=TimeInForce(getattr(o.time_in_force, "value", o.time_in_force)),
-        client_order_id=o.client_order_id,
+        tif=TimeInForce(_value(o.time_in_force)),
+        client_order_id=cid,
+        trail_price=_float(o.trail_price),
+        trail_percent=_float(o.trail_percent),
+        leg=leg,
+        **exits,
     )
-    return Order(
+    order = Order(
         id=str(o.id),
         request=request,
         created_at=_ts(o.created_at),
@@ -124,7 +166,14 @@ def order_from_alpaca(o: Any) -> Order:
         filled_quantity=_float(o.filled_qty) or 0.0,
         average_price=_float(o.filled_avg_price) or 0.0,
         updated_at=_ts(o.updated_at),
+        parent_id=parent.id if parent is not None else None,
+        legs=tuple(str(child.id) for child in legs) if leg is None else (),
     )
+    out = [order]
+    for child in legs if leg is None else ():
+        role = Leg.STOP_LOSS if klass is OrderClass.OCO else leg_role(child)
+        out += order_from_alpaca(child, parent=order, leg=role)
+    return out
 
 
 class AlpacaBroker:
@@ -212,35 +261,98 @@ class AlpacaBroker:
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
 
-        req = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500, direction="asc")
+        req = GetOrdersRequest(
+            status=QueryOrderStatus.OPEN, limit=500, direction="asc", nested=True
+        )
         orders = self._call("list orders", lambda: self.client.get_orders(req))
-        return [self._remember(order_from_alpaca(o)) for o in orders]
+        found = [self._remember(x) for o in orders for x in order_from_alpaca(o)]
+        return [o for o in found if o.status.is_open]
 
     def get_order(self, order_id: str) -> Order:
-        o = self._call(f"get order {order_id}", lambda: self.client.get_order_by_id(order_id))
-        return self._remember(order_from_alpaca(o))
+        from alpaca.trading.requests import GetOrderByIdRequest
+
+        nested = GetOrderByIdRequest(nested=True)
+        o = self._call(
+            f"get order {order_id}", lambda: self.client.get_order_by_id(order_id, nested)
+        )
+        return self._remember_all(order_from_alpaca(o))
 
     def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+        entry_cid, role = _leg_of(client_order_id)
         try:
             o = self._call(
-                f"get order {client_order_id}",
-                lambda: self.client.get_order_by_client_id(client_order_id),
+                f"get order {entry_cid}",
+                lambda: self.client.get_order_by_client_id(entry_cid),
             )
         except BrokerError as exc:
             if exc.code == 40410000 or "404" in exc.message:
                 return None
             raise
-        return self._remember(order_from_alpaca(o))
+        entry = self.get_order(str(o.id))  # again, nested: with its legs
+        if role is None:
+            return entry
+        with self._lock:
+            legs = [self._orders.get(i) for i in entry.legs]
+        return next((leg for leg in legs if leg and leg.client_order_id == client_order_id), None)
 
     def submit_order(self, request: OrderRequest) -> Order:
         body = _order_request(request)
         if request.client_order_id and request.reason:
             with self._lock:  # Alpaca does not keep it: our orders and fills carry it
                 self._reasons[request.client_order_id] = request.reason
-        o = self._call(
-            f"submit {request.side} {request.symbol}", lambda: self.client.submit_order(body)
+                for suffix in ("-tp", "-sl"):  # the exits' fills carry it too
+                    self._reasons[request.client_order_id + suffix] = request.reason
+        try:
+            o = self._call(
+                f"submit {request.side} {request.symbol}", lambda: self.client.submit_order(body)
+            )
+        except OrderRejected as exc:
+            if request.has_exits:
+                log.error(
+                    "%s order refused with its exits: %s",
+                    request.order_class,
+                    exc.message,
+                    extra={
+                        "event": "leg_rejected",
+                        "symbol": request.symbol,
+                        "client_order_id": request.client_order_id,
+                        "reason": f"code={exc.code} {exc.message}",
+                    },
+                )
+            raise
+        return self._remember_all(order_from_alpaca(o))
+
+    def replace_order(self, order_id: str, request: OrderRequest) -> Order:
+        """Alpaca's PATCH: new prices (a leg's too) or quantity; the old order ends replaced."""
+        from alpaca.trading.requests import ReplaceOrderRequest
+
+        trail = request.trail_price if request.trail_price is not None else request.trail_percent
+        body = ReplaceOrderRequest(
+            qty=int(request.quantity) if request.quantity else None,
+            time_in_force=request.tif.value,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            trail=trail,
         )
-        return self._remember(order_from_alpaca(o))
+        o = self._call(
+            f"replace {order_id}", lambda: self.client.replace_order_by_id(order_id, body)
+        )
+        with self._lock:
+            old = self._orders.get(order_id)
+        if old is not None and old.parent_id is not None:  # a leg stays its entry's leg
+            parent = self._orders.get(old.parent_id)
+            (new,) = order_from_alpaca(o, parent=parent, leg=old.request.leg)
+            if parent is not None:
+                legs = tuple(new.id if i == order_id else i for i in parent.legs)
+                self._remember(dataclasses.replace(parent, legs=legs))
+            return self._remember(new)
+        return self._remember_all(order_from_alpaca(o))
+
+    def _remember_all(self, orders: list[Order]) -> Order:
+        """Remember an order and its legs; return the order."""
+        for leg in orders[1:]:
+            self._remember(leg)
+        return self._remember(orders[0])
 
     def cancel_order(self, order_id: str) -> None:
         self._call(f"cancel {order_id}", lambda: self.client.cancel_order_by_id(order_id))
@@ -291,6 +403,14 @@ class AlpacaBroker:
 
     def _remember(self, order: Order) -> Order:
         with self._lock:
+            known = self._orders.get(order.id)
+            if known is not None:  # a flat copy (a trade update) keeps what nesting told
+                if known.legs and not order.legs:
+                    order = dataclasses.replace(order, request=known.request, legs=known.legs)
+                elif known.parent_id and not order.parent_id:
+                    order = dataclasses.replace(
+                        order, request=known.request, parent_id=known.parent_id
+                    )
             order = self._with_reason(order)
             self._orders[order.id] = order
         return order
@@ -306,7 +426,25 @@ class AlpacaBroker:
         """Move our copy of the order through the lifecycle table with this update."""
         event = EVENTS.get(getattr(data.event, "value", data.event))
         with self._lock:
-            fresh = self._with_reason(order_from_alpaca(data.order))
+            fresh = self._with_reason(order_from_alpaca(data.order)[0])
+            known = self._orders.get(fresh.id)
+        if known is not None and (known.legs or known.parent_id):
+            fresh = dataclasses.replace(
+                fresh, request=known.request, legs=known.legs, parent_id=known.parent_id
+            )
+        if event is UpdateEvent.REJECTED and fresh.parent_id is not None:
+            log.error(
+                "exit %s of %s rejected by Alpaca",
+                fresh.request.leg,
+                fresh.parent_id,
+                extra={
+                    "event": "leg_rejected",
+                    "symbol": fresh.symbol,
+                    "order_id": fresh.id,
+                    "client_order_id": fresh.client_order_id,
+                    "reason": f"status={_value(data.order.status)} event={_value(data.event)}",
+                },
+            )
         when = _ts(data.timestamp) or fresh.updated_at
         if event is None:
             self._remember(fresh)
@@ -342,13 +480,17 @@ class AlpacaBroker:
 
 
 def _order_request(r: OrderRequest) -> Any:
+    from alpaca.trading.enums import OrderClass as AlpacaClass
     from alpaca.trading.enums import OrderSide
     from alpaca.trading.enums import TimeInForce as Tif
     from alpaca.trading.requests import (
         LimitOrderRequest,
         MarketOrderRequest,
         StopLimitOrderRequest,
+        StopLossRequest,
         StopOrderRequest,
+        TakeProfitRequest,
+        TrailingStopOrderRequest,
     )
 
     common: dict[str, Any] = {
@@ -363,6 +505,24 @@ def _order_request(r: OrderRequest) -> Any:
         common["notional"] = math.floor(round(r.notional * 100, 6)) / 100
     else:
         common["qty"] = r.quantity
+    if r.has_exits:
+        if r.stop_loss is None and (r.trail_price or r.trail_percent):
+            raise OrderRejected(
+                f"{r.order_class} order for {r.symbol}: Alpaca takes no trailing stop as a leg",
+                hint="attach stop_loss=PRICE, or send a trailing_stop order once the entry fills",
+            )
+        common["order_class"] = AlpacaClass(r.order_class.value)
+        if r.take_profit is not None or r.order_class is OrderClass.OCO:
+            tp = r.take_profit if r.take_profit is not None else r.limit_price
+            common["take_profit"] = TakeProfitRequest(limit_price=tp)
+        if r.stop_loss is not None:
+            common["stop_loss"] = StopLossRequest(
+                stop_price=r.stop_loss, limit_price=r.stop_loss_limit
+            )
+    if r.type is OrderType.TRAILING_STOP:
+        return TrailingStopOrderRequest(
+            trail_price=r.trail_price, trail_percent=r.trail_percent, **common
+        )
     if r.type is OrderType.MARKET:
         return MarketOrderRequest(**common)
     if r.type is OrderType.LIMIT:
@@ -370,6 +530,14 @@ def _order_request(r: OrderRequest) -> Any:
     if r.type is OrderType.STOP:
         return StopOrderRequest(stop_price=r.stop_price, **common)
     return StopLimitOrderRequest(stop_price=r.stop_price, limit_price=r.limit_price, **common)
+
+
+def _leg_of(client_order_id: str) -> tuple[str, Leg | None]:
+    """The entry's client order id and the leg's role, for a leg's derived id."""
+    for suffix, role in (("-tp", Leg.TAKE_PROFIT), ("-sl", Leg.STOP_LOSS)):
+        if client_order_id.endswith(suffix):
+            return client_order_id[: -len(suffix)], role
+    return client_order_id, None
 
 
 def _map_api_error(what: str, exc: Any) -> BrokerError:

@@ -64,6 +64,7 @@ class EmulatorConfig:
     exchange: str = "NYSE"
     #: The exchange calendar of the data: the clock, the calendar and the daily bars.
     calendar: str = "XNYS"
+    quote_spread_bps: float = 2.0  # the synthetic quote's spread around the last close
     faults: tuple[Fault, ...] = field(default_factory=tuple)
 
     def __repr__(self) -> str:  # never show the secret

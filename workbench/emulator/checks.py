@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from workbench.emulator import rules
 from workbench.emulator.rules import CODE_FORBIDDEN, CODE_RULE
 from workbench.emulator.shapes import ApiError, num
-from workbench.orders import OrderRequest, OrderType, Side
+from workbench.orders import OrderClass, OrderRequest, OrderStatus, OrderType, Side
 from workbench.portfolio import QUANTITY_EPSILON
 from workbench.sim.broker import SimulatedBroker
 
@@ -43,6 +43,8 @@ def check_order(
         for resting in broker.get_open_orders():
             if resting.symbol != req.symbol or resting.id == exclude:
                 continue
+            if resting.status is OrderStatus.HELD:
+                continue  # a leg waiting for its entry is not at the venue yet
             reason = rules.crosses(req, resting.request)
             if reason is not None:
                 raise ApiError(
@@ -59,6 +61,9 @@ def check_order(
     closing = (req.side is Side.SELL and position > QUANTITY_EPSILON) or (
         req.side is Side.BUY and position < -QUANTITY_EPSILON
     )
+    if closing and req.order_class in (OrderClass.BRACKET, OrderClass.OTO):
+        raise ApiError(422, CODE_RULE, "bracket orders must be entry orders")
+    rules.check_exit_prices(req, price)
     if closing:
         on_hold = held(broker, req.symbol, req.side, exclude)
         available = max(abs(position) - on_hold, 0.0)
@@ -91,8 +96,8 @@ def buying_power(
     """The simulated broker's buying power less what open opening orders reserve."""
     reserved = 0.0
     for order in broker.get_open_orders():
-        if order.id == exclude:
-            continue
+        if order.id == exclude or order.request.protective:
+            continue  # exits never open a position: they hold no cash
         position = broker.portfolio.quantity(order.symbol)
         if (order.side is Side.BUY and position < 0) or (order.side is Side.SELL and position > 0):
             continue  # closing orders hold quantity, not cash
@@ -113,9 +118,21 @@ def estimate(req: OrderRequest, last_close: Mapping[str, float]) -> float:
 
 
 def held(broker: SimulatedBroker, symbol: str, side: Side, exclude: str | None = None) -> float:
-    """Quantity that open ``side`` orders in ``symbol`` hold."""
-    return sum(
-        o.remaining or 0.0
-        for o in broker.get_open_orders()
-        if o.symbol == symbol and o.side is side and o.id != exclude
-    )
+    """Quantity that open ``side`` orders in ``symbol`` hold.
+
+    The exits of one entry (or one oco pair) are one-cancels-other: they hold the
+    quantity once; legs still held for an unfilled entry hold nothing.
+    """
+    total = 0.0
+    pairs: dict[str, float] = {}
+    for o in broker.get_open_orders():
+        if o.symbol != symbol or o.side is not side or o.id == exclude:
+            continue
+        if o.status is OrderStatus.HELD:
+            continue
+        pair = o.parent_id or (o.id if o.request.order_class is OrderClass.OCO else None)
+        if pair is None:
+            total += o.remaining or 0.0
+        else:
+            pairs[pair] = max(pairs.get(pair, 0.0), o.remaining or 0.0)
+    return total + sum(pairs.values())

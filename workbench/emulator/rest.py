@@ -21,7 +21,7 @@ from workbench.emulator.marketdata import (
     parse_time,
 )
 from workbench.emulator.rules import CODE_INVALID, CODE_MALFORMED, CODE_NOT_FOUND, boolean, number
-from workbench.emulator.shapes import NEW_YORK, OPEN_STATUSES, ApiError, asset_json, order_json
+from workbench.emulator.shapes import NEW_YORK, OPEN_STATUSES, ApiError, asset_json
 
 ORDER_LIST_LIMIT = 500
 FEEDS = {"iex", "sip", "delayed_sip", "otc", "boats", "overnight"}
@@ -74,8 +74,8 @@ def trading_routes(core: EmulatorApp) -> list[web.RouteDef]:
         return _json(core.venue.order_by_client_id(cid))
 
     async def get_order(request: web.Request) -> web.Response:
-        boolean(request.query.get("nested"), "nested")
-        return _json(core.venue.order(request.match_info["order_id"]))
+        nested = boolean(request.query.get("nested"), "nested")
+        return _json(core.venue.order(request.match_info["order_id"], nested=nested))
 
     async def replace(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -151,14 +151,19 @@ def _list_orders(core: EmulatorApp, query: Any) -> list[dict[str, Any]]:
         raise ApiError(422, CODE_INVALID, f"limit must be 1 to {ORDER_LIST_LIMIT}, got {count}")
     after = parse_time(query.get("after"), "after")
     until = parse_time(query.get("until"), "until")
-    boolean(query.get("nested"), "nested")
+    nested = boolean(query.get("nested"), "nested")
     side = query.get("side")
     if side not in (None, "buy", "sell"):
         raise ApiError(422, CODE_INVALID, f"invalid side: {side!r}")
     symbols = {s.strip().upper() for s in query.get("symbols", "").split(",") if s.strip()}
     chosen = []
-    for order, rec in core.venue.all_orders():
+    venue = core.venue
+    for order, rec in venue.all_orders():
+        if nested and order.parent_id is not None:
+            continue  # shown inside its entry
         is_open = order.status.value in OPEN_STATUSES
+        if nested and order.legs:  # an entry is open while one of its legs is
+            is_open = is_open or any(venue.broker.get_order(i).status.is_open for i in order.legs)
         if (status == "open" and not is_open) or (status == "closed" and is_open):
             continue
         if after is not None and not rec.created_at > after:
@@ -173,7 +178,7 @@ def _list_orders(core: EmulatorApp, query: Any) -> list[dict[str, Any]]:
     chosen.sort(
         key=lambda pair: (pair[1].created_at.value, pair[1].seq), reverse=direction == "desc"
     )
-    return [order_json(o, r) for o, r in chosen[:count]]
+    return [core.venue.order_doc(o, r, nested=nested) for o, r in chosen[:count]]
 
 
 def market_data_routes(core: EmulatorApp) -> list[web.RouteDef]:

@@ -11,9 +11,13 @@ its users (see ``alpaca-api.md``):
 - Notional and fractional orders are market orders, and DAY orders.
 - Extended hours only for DAY limit orders.
 - A ``client_order_id`` of at most 128 characters, unique per account.
-- Simple orders only (``order_class`` bracket, oco and oto are refused, clearly), and
-  the time in force ``day`` or ``gtc`` (the simulated venue's), types market, limit,
-  stop and stop_limit.
+- Order classes ``simple``, ``bracket`` (``take_profit`` and ``stop_loss``), ``oto``
+  (one of them) and ``oco`` (a limit exit: ``take_profit`` and ``stop_loss``, the limit
+  price defaulting to the take-profit's); complex orders are whole-share orders.
+  ``mleg`` (options) is refused, clearly.
+- Types market, limit, stop, stop_limit and trailing_stop (exactly one of
+  ``trail_price`` / ``trail_percent``); the time in force ``day`` or ``gtc`` (the
+  simulated venue's).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.emulator.shapes import ApiError
-from workbench.orders import OrderRequest, OrderType, Side, TimeInForce
+from workbench.errors import ConfigError
+from workbench.orders import OrderClass, OrderRequest, OrderType, Side, TimeInForce
 
 CODE_MALFORMED = 40010000
 CODE_INVALID = 40010001
@@ -36,7 +41,9 @@ PRICED = {
     OrderType.LIMIT: (True, False),
     OrderType.STOP: (False, True),
     OrderType.STOP_LIMIT: (True, True),
+    OrderType.TRAILING_STOP: (False, False),
 }
+CLASSES = {c.value: c for c in OrderClass}
 
 
 def invalid(message: str) -> ApiError:
@@ -103,11 +110,11 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
         raise invalid("symbol is required")
     if symbol not in symbols:
         raise invalid(f'asset "{symbol}" not found')
-    order_class = str(body.get("order_class") or "simple").lower()
-    if order_class != "simple":
-        raise invalid(f"order_class {order_class!r} is not supported by the emulator")
+    if not body.get("order_class"):
+        body = {**body, "order_class": "simple"}
+    order_class = _choice(body, "order_class", CLASSES, "mleg")
     side = _choice(body, "side", {"buy": Side.BUY, "sell": Side.SELL}, "")
-    kind = _choice(body, "type", {t.value: t for t in OrderType}, "trailing_stop")
+    kind = _choice(body, "type", {t.value: t for t in OrderType}, "")
     tif = _choice(body, "time_in_force", {t.value: t for t in TimeInForce}, "opg cls ioc fok")
     qty, notional = number(body, "qty"), number(body, "notional")
     if qty is None and notional is None:
@@ -126,7 +133,12 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
         raise invalid("fractional orders must be DAY orders")
     if fractional and kind is not OrderType.MARKET:
         raise invalid("fractional orders must be market orders")
+    if fractional and order_class is not OrderClass.SIMPLE:
+        raise invalid("fractional orders must be simple orders")
+    exits = _exits(body, order_class)
     limit, stop = number(body, "limit_price"), number(body, "stop_price")
+    if order_class is OrderClass.OCO and limit is None:
+        limit = exits.get("take_profit")  # alpaca-py sends an oco's limit in take_profit
     needs_limit, needs_stop = PRICED[kind]
     prices = (("limit_price", limit, needs_limit), ("stop_price", stop, needs_stop))
     for name, value, needed in prices:
@@ -149,18 +161,89 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
         elif len(cid) > MAX_CLIENT_ID:
             raise invalid(f"client_order_id must be no more than {MAX_CLIENT_ID} characters")
     intent = body.get("position_intent")
-    request = OrderRequest(
-        symbol,
-        side,
-        quantity=qty,
-        notional=notional,
-        type=kind,
-        limit_price=limit,
-        stop_price=stop,
-        tif=tif,
-        client_order_id=cid,
-    )
+    trail = _trail(body, kind)
+    if trail and order_class is not OrderClass.SIMPLE:
+        raise invalid("trailing_stop orders must be simple orders")
+    try:
+        request = OrderRequest(
+            symbol,
+            side,
+            quantity=qty,
+            notional=notional,
+            type=kind,
+            limit_price=limit,
+            stop_price=stop,
+            tif=tif,
+            client_order_id=cid,
+            order_class=order_class,
+            **trail,
+            **exits,
+        )
+    except ConfigError as exc:
+        raise invalid(exc.message) from None
     return ParsedOrder(request, extended, str(intent) if intent else None)
+
+
+def _trail(body: dict[str, Any], kind: OrderType) -> dict[str, float]:
+    """A trailing stop's ``trail_price`` or ``trail_percent`` (exactly one, only for it)."""
+    values = {n: number(body, n) for n in ("trail_price", "trail_percent")}
+    given = {n: v for n, v in values.items() if v is not None}
+    if kind is not OrderType.TRAILING_STOP:
+        if given:
+            raise invalid(f"{next(iter(given))} must not be given for {kind.value} orders")
+        return {}
+    if len(given) != 1:
+        raise invalid("trailing_stop orders need exactly one of trail_price or trail_percent")
+    for name, value in given.items():
+        if value <= 0:
+            raise invalid(f"{name} must be > 0, got {value:g}")
+    return given
+
+
+def _exits(body: dict[str, Any], order_class: OrderClass) -> dict[str, float | None]:
+    """``take_profit`` / ``stop_loss`` objects into request fields, as the class needs them."""
+    tp, sl = body.get("take_profit"), body.get("stop_loss")
+    if order_class is OrderClass.SIMPLE:
+        if tp or sl:
+            raise invalid("take_profit and stop_loss need order_class bracket, oco or oto")
+        return {}
+    for name, part in (("take_profit", tp), ("stop_loss", sl)):
+        if part is not None and not isinstance(part, dict):
+            raise invalid(f"invalid {name}: {part!r}")
+    if order_class in (OrderClass.BRACKET, OrderClass.OCO) and not (tp and sl):
+        raise invalid(f"{order_class.value} orders need take_profit and stop_loss")
+    if order_class is OrderClass.OTO and bool(tp) == bool(sl):
+        raise invalid("oto orders need exactly one of take_profit or stop_loss")
+    out: dict[str, float | None] = {}
+    if tp:
+        out["take_profit"] = number(tp, "limit_price")
+        if out["take_profit"] is None:
+            raise invalid("take_profit.limit_price is required")
+    if sl:
+        out["stop_loss"] = number(sl, "stop_price")
+        out["stop_loss_limit"] = number(sl, "limit_price")
+        if out["stop_loss"] is None:
+            raise invalid("stop_loss.stop_price is required")
+    return out
+
+
+def check_exit_prices(req: OrderRequest, base: float | None) -> None:
+    """Alpaca's rule for a bracket's (or oto's) exits against the entry's base price.
+
+    The base is the entry's limit (or stop) price, or the last trade for a market
+    order: a buy's take-profit must be at least a cent above it and its stop-loss a
+    cent below (a sell's mirrored).
+    """
+    if req.order_class not in (OrderClass.BRACKET, OrderClass.OTO) or not base:
+        return
+    buy = req.side is Side.BUY
+    tp, sl = req.take_profit, req.stop_loss
+    if tp is not None and (tp < base + 0.01 if buy else tp > base - 0.01):
+        sign = ">= base_price + 0.01" if buy else "<= base_price - 0.01"
+        raise invalid(f"take_profit.limit_price must be {sign}")
+    if sl is not None and (sl > base - 0.01 if buy else sl < base + 0.01):
+        sign = "<= base_price - 0.01" if buy else ">= base_price + 0.01"
+        raise invalid(f"stop_loss.stop_price must be {sign}")
 
 
 def status_for_code(code: int) -> int:
@@ -178,7 +261,7 @@ def crosses(new: OrderRequest, resting: OrderRequest) -> str | None:
     """
     if new.side is resting.side:
         return None
-    unpriced = (OrderType.MARKET, OrderType.STOP)
+    unpriced = (OrderType.MARKET, OrderType.STOP, OrderType.TRAILING_STOP)
     if resting.type in unpriced:
         return "opposite side market/stop order exists"
     if new.type in unpriced:

@@ -27,6 +27,8 @@ from aiohttp import web
 from workbench.data.bars import as_bars
 from workbench.emulator.app import EmulatorApp, EmulatorConfig, control_routes
 from workbench.emulator.faults import Fault
+from workbench.emulator.ledger import ledger_routes
+from workbench.emulator.quotes import quote_routes
 from workbench.emulator.rest import market_data_routes, trading_routes
 from workbench.errors import ConfigError
 
@@ -82,6 +84,7 @@ class Emulator:
         rate_limit: int | None = None,
         wash_trade_check: bool = True,
         calendar: str = "XNYS",
+        quote_spread_bps: float = 2.0,
     ) -> None:
         if not key or not secret:
             raise ConfigError("the emulator needs a key and a secret", hint="pass key= and secret=")
@@ -117,6 +120,7 @@ class Emulator:
             rate_limit=rate_limit,
             wash_trade_check=wash_trade_check,
             calendar=calendar,
+            quote_spread_bps=quote_spread_bps,
             faults=tuple(as_fault(f) for f in faults),
         )
         self.host = host
@@ -206,7 +210,9 @@ class Emulator:
         app = web.Application(middlewares=[self.core.middleware])
         app.add_routes(control_routes(self.core))
         app.add_routes(market_data_routes(self.core))
+        app.add_routes(quote_routes(self.core))
         app.add_routes(trading_routes(self.core))
+        app.add_routes(ledger_routes(self.core))
         app.add_routes(
             [
                 web.get("/stream", self.core.hub.trading),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.orders import Order, OrderStatus, Side
+from workbench.orders import Leg, Order, OrderStatus, Side
 
 NEW_YORK = "America/New_York"
 _NAMESPACE = uuid.UUID("6f1d3b2a-41c8-4f7e-9d55-0c2b8e7a9f10")
@@ -83,6 +83,7 @@ class OrderRecord:
     replaced_by: str | None = None
     replaces: str | None = None
     seq: int = 0
+    order_class: str = "simple"  # a leg's is its entry's
 
 
 def position_intent(side: Side, position: float) -> str:
@@ -92,10 +93,23 @@ def position_intent(side: Side, position: float) -> str:
     return "sell_to_close" if position > 0 else "sell_to_open"
 
 
-def order_json(order: Order, rec: OrderRecord, *, status: str | None = None) -> dict[str, Any]:
-    """The full Alpaca order for the simulated broker's ``order`` and its record."""
+def order_json(
+    order: Order,
+    rec: OrderRecord,
+    *,
+    status: str | None = None,
+    legs: list[dict[str, Any]] | None = None,
+    hwm: float | None = None,
+) -> dict[str, Any]:
+    """The full Alpaca order for the simulated broker's ``order`` and its record.
+
+    A working stop-loss leg reads ``held``, as Alpaca shows it: the venue watches it
+    one-cancels-other with the take-profit, which reads ``new``.
+    """
     req = order.request
     kind = req.type.value
+    if status is None and order.status is OrderStatus.NEW and req.leg is Leg.STOP_LOSS:
+        status = OrderStatus.HELD.value
     return {
         "id": rec.id,
         "client_order_id": rec.client_order_id,
@@ -117,7 +131,7 @@ def order_json(order: Order, rec: OrderRecord, *, status: str | None = None) -> 
         "qty": num(order.quantity),
         "filled_qty": num(order.filled_quantity) or "0",
         "filled_avg_price": num(order.average_price) if order.filled_quantity > 0 else None,
-        "order_class": "simple",
+        "order_class": rec.order_class,
         "order_type": kind,
         "type": kind,
         "side": req.side.value,
@@ -127,10 +141,10 @@ def order_json(order: Order, rec: OrderRecord, *, status: str | None = None) -> 
         "stop_price": num(req.stop_price),
         "status": status or order.status.value,
         "extended_hours": rec.extended_hours,
-        "legs": None,
-        "trail_percent": None,
-        "trail_price": None,
-        "hwm": None,
+        "legs": legs,
+        "trail_percent": num(req.trail_percent),
+        "trail_price": num(req.trail_price),
+        "hwm": num(hwm),
         "commission": num(order.commission),
         "source": None,
         "subtag": None,

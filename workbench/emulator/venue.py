@@ -29,6 +29,7 @@ from workbench.broker import OrderUpdate
 from workbench.emulator import rules
 from workbench.emulator.checks import buying_power, check_order, held
 from workbench.emulator.faults import REJECT_MESSAGES, FaultBook
+from workbench.emulator.ledger import fill_activity
 from workbench.emulator.marketdata import BarStore
 from workbench.emulator.replay import Replay
 from workbench.emulator.rules import CODE_FORBIDDEN, CODE_NOT_FOUND, CODE_RULE, invalid
@@ -43,7 +44,7 @@ from workbench.emulator.shapes import (
     trade_update,
 )
 from workbench.errors import OrderRejected
-from workbench.orders import Order, OrderRequest, Side
+from workbench.orders import Leg, Order, OrderRequest, Side
 from workbench.portfolio import QUANTITY_EPSILON
 from workbench.sim.broker import SimulatedBroker
 
@@ -92,6 +93,11 @@ class Venue:
                 self.last_close[symbol] = self.lastday_close[symbol] = c
             broker.set_time(last)
         self.last_equity = broker.get_account().equity
+        self.initial_equity = self.last_equity
+        start = last if last is not None else self.replay.start
+        self.equity_history: list[tuple[pd.Timestamp, float]] = [(start, self.last_equity)]
+        self.activities: list[dict[str, Any]] = []  # FILL activities, oldest first
+        self.configuration: dict[str, Any] = {}  # PATCH /v2/account/configurations
 
     @property
     def finished(self) -> bool:
@@ -138,6 +144,7 @@ class Venue:
             published.append((symbol, i))
         self.replay.advance()
         messages = self._render(self.broker.drain_updates(), quantities, at=None)
+        self.equity_history.append((t, self.broker.get_account().equity))
         return messages, published
 
     # -- reads -----------------------------------------------------------------------
@@ -178,11 +185,25 @@ class Venue:
             exchange=self.exchange,
         )
 
-    def order(self, order_id: str) -> dict[str, Any]:
+    def order(self, order_id: str, *, nested: bool = True) -> dict[str, Any]:
         rec = self.records.get(order_id)
         if rec is None:
             raise ApiError(404, CODE_NOT_FOUND, "order not found")
-        return order_json(self.broker.get_order(rec.sim_id), rec)
+        return self.order_doc(self.broker.get_order(rec.sim_id), rec, nested=nested)
+
+    def order_doc(
+        self, order: Order, rec: OrderRecord, *, status: str | None = None, nested: bool = True
+    ) -> dict[str, Any]:
+        """``order`` as Alpaca's JSON; with ``nested``, an entry carries its legs."""
+        legs = None
+        if nested and order.legs:
+            legs = [
+                self.order_doc(self.broker.get_order(i), self.records[self._by_sim[i]])
+                for i in order.legs
+                if i in self._by_sim
+            ]
+        hwm = self.broker.trailing_mark(order.id)
+        return order_json(order, rec, status=status, legs=legs, hwm=hwm)
 
     def order_by_client_id(self, client_order_id: str) -> dict[str, Any]:
         order_id = self._by_cid.get(client_order_id)
@@ -207,6 +228,8 @@ class Venue:
         """``POST /v2/orders``: check like Alpaca, then hand the order to the broker."""
         parsed = rules.parse_order(body, self.symbols)
         req = parsed.request
+        if self.configuration.get("suspend_trade"):
+            raise ApiError(403, CODE_FORBIDDEN, "account is suspended from trading (suspend_trade)")
         fault = self.faults.rejection(req.symbol)
         if fault is not None:
             code = fault.code or CODE_FORBIDDEN
@@ -221,7 +244,7 @@ class Venue:
         order, messages = self._place(req, parsed.extended_hours, intent)
         rec = self.records[self._by_sim[order.id]]
         status = "accepted" if order.status.is_open else None
-        return order_json(self.broker.get_order(order.id), rec, status=status), messages
+        return self.order_doc(self.broker.get_order(order.id), rec, status=status), messages
 
     def _place(
         self, req: OrderRequest, extended: bool, intent: str, replaces: OrderRecord | None = None
@@ -234,21 +257,36 @@ class Venue:
                 order = self.broker.replace_order(replaces.sim_id, req)
         except OrderRejected as exc:
             raise ApiError(422, exc.code or CODE_RULE, exc.message) from None
+        klass = replaces.order_class if replaces is not None else req.order_class.value
+        rec = self._record(order, req.client_order_id or "", extended, intent, klass)
+        if replaces is not None:
+            rec.replaces, replaces.replaced_by = replaces.id, rec.id
+        exit_intent = position_intent(
+            Side.SELL if req.side is Side.BUY else Side.BUY, -req.side.sign
+        )
+        for leg_id in order.legs:  # the exits: client order ids of their own, as Alpaca's
+            self._record(
+                self.broker.get_order(leg_id), str(uuid.uuid4()), False, exit_intent, klass
+            )
+        return order, self._render(self.broker.drain_updates(), quantities, at=self.now)
+
+    def _record(
+        self, order: Order, cid: str, extended: bool, intent: str, order_class: str
+    ) -> OrderRecord:
         rec = OrderRecord(
             order.id,
             str(uuid.uuid4()),
-            req.client_order_id or "",
+            cid,
             self.now,
             extended_hours=extended,
             position_intent=intent,
             seq=len(self.records),
+            order_class=order_class,
         )
         self.records[rec.id] = rec
         self._by_sim[order.id] = rec.id
         self._by_cid[rec.client_order_id] = rec.id
-        if replaces is not None:
-            rec.replaces, replaces.replaced_by = replaces.id, rec.id
-        return order, self._render(self.broker.drain_updates(), quantities, at=self.now)
+        return rec
 
     def cancel(self, order_id: str) -> list[Message]:
         rec = self.records.get(order_id)
@@ -266,7 +304,9 @@ class Venue:
         for order, rec in self.all_orders():
             if order.status.is_open:
                 messages += self.cancel(rec.id)
-                results.append({"id": rec.id, "status": 200, "body": self.order(rec.id)})
+                results.append(
+                    {"id": rec.id, "status": 200, "body": self.order(rec.id, nested=False)}
+                )
         return results, messages
 
     def replace(self, order_id: str, body: Any) -> tuple[dict[str, Any], list[Message]]:
@@ -280,6 +320,7 @@ class Venue:
         if not old.status.is_open:
             raise ApiError(422, CODE_RULE, f'order is already in "{old.status.value}" state')
         req = old.request
+        trail = _pick(body, "trail", req.trail_price or req.trail_percent)
         merged = {
             "symbol": req.symbol,
             "side": req.side.value,
@@ -288,20 +329,27 @@ class Venue:
             "qty": body.get("qty") if body.get("qty") is not None else old.remaining,
             "limit_price": _pick(body, "limit_price", req.limit_price),
             "stop_price": _pick(body, "stop_price", req.stop_price),
+            "trail_price": trail if req.trail_price is not None else None,
+            "trail_percent": trail if req.trail_percent is not None else None,
             "extended_hours": rec.extended_hours,
             "client_order_id": body.get("client_order_id") or str(uuid.uuid4()),
         }
+        if old.legs:
+            raise ApiError(
+                422, CODE_RULE, "an order with legs cannot be replaced: replace its legs instead"
+            )
         if old.quantity is None:  # an unfilled notional order keeps its notional
             merged.pop("qty")
             merged["notional"] = req.notional
         new = rules.parse_order(merged, self.symbols).request
         if new.client_order_id in self._by_cid:
             raise invalid("client_order_id must be unique")
-        self._check(new, exclude=rec.sim_id)
+        if old.parent_id is None:  # a leg's price moves; what it holds does not change
+            self._check(new, exclude=rec.sim_id)
         order, messages = self._place(new, rec.extended_hours, rec.position_intent or "", rec)
         new_rec = self.records[self._by_sim[order.id]]
         status = "accepted" if order.status.is_open else None
-        return order_json(self.broker.get_order(order.id), new_rec, status=status), messages
+        return self.order_doc(self.broker.get_order(order.id), new_rec, status=status), messages
 
     def close_position(
         self, symbol_or_id: str, qty: float | None = None, percentage: float | None = None
@@ -381,11 +429,15 @@ class Venue:
                 setattr(rec, stamp, when)
             fill = update.fill
             if fill is None:
+                if event == "new" and update.order.request.leg is Leg.STOP_LOSS:
+                    continue  # Alpaca's stop-loss leg stays "held" while it works
                 out.append(trade_update(event, order_json(update.order, rec), when))
                 continue
             quantities[fill.symbol] = quantities.get(fill.symbol, 0.0) + fill.quantity * (
                 fill.side.sign
             )
+            n = len(self.activities)
+            self.activities.append(fill_activity(rec.id, update.order, fill, when, n))
             out.append(
                 trade_update(
                     event,

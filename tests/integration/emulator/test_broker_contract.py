@@ -176,3 +176,66 @@ def test_insufficient_buying_power_is_a_rejection(venue) -> None:
     v.advance()  # or refused when it would fill (simulated broker)
     assert v.broker.get_order(order.id).status is OrderStatus.REJECTED
     assert v.broker.get_positions() == {}
+
+
+def test_a_bracket_maps_back_with_its_legs(venue) -> None:
+    v = venue()
+    order = v.broker.submit_order(
+        buy(10, client_order_id="b-1", tif=TimeInForce.GTC, order_class="bracket",
+            take_profit=102.5, stop_loss=97.5)
+    )  # fmt: skip
+    assert len(order.legs) == 2
+    tp, sl = (v.broker.get_order(i) for i in order.legs)
+    assert (tp.client_order_id, sl.client_order_id) == ("b-1-tp", "b-1-sl")
+    assert tp.parent_id == sl.parent_id == order.id
+    assert (tp.request.type, tp.request.limit_price) == (OrderType.LIMIT, 102.5)
+    assert (sl.request.type, sl.request.stop_price) == (OrderType.STOP, 97.5)
+    assert tp.status is sl.status is OrderStatus.HELD
+    assert v.broker.get_order_by_client_id("b-1-sl").id == sl.id
+    v.advance()  # 01-01: the entry fills at 100; neither exit is reached
+    assert fills(v.updates(3)) == [(10.0, 100.0)]  # new, fill, the take-profit's new
+    v.advance()  # 01-02: high 103 reaches the take-profit
+    assert fills(v.updates(2)) == [(10.0, 102.5)]
+    assert v.broker.get_order(tp.id).status is OrderStatus.FILLED
+    assert v.broker.get_order(sl.id).status is OrderStatus.CANCELED
+    assert v.broker.get_positions() == {}
+
+
+def test_a_trailing_stop_order(venue) -> None:
+    v = venue()
+    v.broker.submit_order(buy(4, tif=TimeInForce.GTC))
+    v.advance()  # bought at 100
+    v.broker.submit_order(
+        OrderRequest("AAA", Side.SELL, quantity=4, type=OrderType.TRAILING_STOP, trail_price=3.5)
+    )
+    v.advance()  # 01-02: mark 101 (open), stop 97.5; the mark takes the high, 103
+    v.advance()  # 01-03: stop 99.5, low 98: sold at 99.5
+    assert fills(v.updates(4)) == [(4.0, 100.0), (4.0, 99.5)]  # and two "new"
+    assert v.broker.get_positions() == {}
+
+
+def test_a_restart_finds_the_legs_and_a_refused_bracket_is_logged(hand_frames, caplog) -> None:
+    with Emulator(hand_frames, key=KEY, secret=SECRET) as emu:
+        first = AlpacaBroker(KEY, SECRET, url=emu.base_url)
+        entry = first.submit_order(
+            buy(5, client_order_id="b-2", tif=TimeInForce.GTC, order_class="bracket",
+                take_profit=110, stop_loss=90)
+        )  # fmt: skip
+        emu.step()  # the entry fills; its legs work
+        again = AlpacaBroker(KEY, SECRET, url=emu.base_url)  # a restart: nothing in memory
+        legs = {o.client_order_id: o for o in again.get_open_orders()}
+        assert set(legs) == {"b-2-tp", "b-2-sl"}
+        assert {o.parent_id for o in legs.values()} == {entry.id}
+        assert again.get_order(entry.id).request.order_class == "bracket"
+        assert again.get_order(entry.id).request.stop_loss == 90
+        again.cancel_all_orders()  # else a new buy would be a potential wash trade
+        refused = buy(1, tif=TimeInForce.GTC, order_class="bracket", take_profit=100.005,
+                      stop_loss=90)  # fmt: skip
+        with (
+            caplog.at_level("ERROR", logger="workbench.brokers.alpaca"),
+            pytest.raises(OrderRejected) as info,
+        ):
+            again.submit_order(refused)
+        assert info.value.code == 40010001
+        record = next(r for r in caplog.records if getattr(r, "event", "") == "leg_rejected")
+        assert "code=40010001" in record.reason and "take_profit.limit_price" in record.reason

@@ -312,10 +312,14 @@ BASE_ORDER = {"symbol": "SPX", "side": "buy", "type": "market", "time_in_force":
         ({"qty": 0}, "qty must be > 0, got 0"),
         ({"symbol": "ZZZ"}, 'asset "ZZZ" not found'),
         ({"time_in_force": "ioc"}, "time_in_force 'ioc' is not supported by the emulator"),
-        ({"type": "trailing_stop"}, "type 'trailing_stop' is not supported by the emulator"),
+        (
+            {"type": "trailing_stop"},
+            "trailing_stop orders need exactly one of trail_price or trail_percent",
+        ),
         ({"side": "up"}, "invalid side: 'up'"),
         ({"qty": "abc"}, "invalid qty: 'abc'"),
-        ({"order_class": "bracket"}, "order_class 'bracket' is not supported by the emulator"),
+        ({"order_class": "bracket"}, "bracket orders need take_profit and stop_loss"),
+        ({"order_class": "mleg"}, "order_class 'mleg' is not supported by the emulator"),
         ({"client_order_id": "x" * 129}, "client_order_id must be no more than 128 characters"),
     ],
 )

@@ -1,0 +1,201 @@
+"""Bracket, oco, oto and trailing-stop orders through the real alpaca-py SDK.
+
+Over the hand-made AAA bars (see ``conftest.py``), so every price is checked by hand.
+The fills are the simulated broker's (``workbench.sim.fills``); the JSON is Alpaca's:
+legs ``held`` until the entry fills, then the take-profit ``new`` and the stop-loss
+still ``held`` (Alpaca watches it one-cancels-other), nested under the entry with
+``nested=True``; trailing stops report ``trail_percent``/``trail_price`` and ``hwm``.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading.enums import OrderClass, OrderStatus, QueryOrderStatus
+from alpaca.trading.requests import (
+    GetOrderByIdRequest,
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+    StopLossRequest,
+    TakeProfitRequest,
+    TrailingStopOrderRequest,
+)
+
+from workbench.emulator import Emulator
+from workbench.emulator import testing as emt
+
+
+@pytest.fixture
+def client(bars_emulator: Emulator):
+    return emt.trading_client(bars_emulator)
+
+
+def bracket(tp: float = 103.5, sl: float = 97.0, **kw) -> MarketOrderRequest:
+    return MarketOrderRequest(
+        symbol="AAA", qty=10, side="buy", time_in_force="gtc", order_class=OrderClass.BRACKET,
+        take_profit=TakeProfitRequest(limit_price=tp), stop_loss=StopLossRequest(stop_price=sl),
+        **kw,
+    )  # fmt: skip
+
+
+def test_bracket_legs_are_held_then_one_cancels_the_other(bars_emulator, client) -> None:
+    bars_emulator.step()  # 2024-01-01 published: the last close is 100
+    order = client.submit_order(bracket())
+    assert order.order_class is OrderClass.BRACKET and len(order.legs) == 2
+    tp, sl = order.legs
+    assert (tp.type.value, float(tp.limit_price), tp.side.value) == ("limit", 103.5, "sell")
+    assert (sl.type.value, float(sl.stop_price)) == ("stop", 97.0)
+    assert tp.status is sl.status is OrderStatus.HELD
+    bars_emulator.step()  # 01-02: the entry fills at the open, 101; high 103 < 103.5
+    parent = client.get_order_by_id(order.id, GetOrderByIdRequest(nested=True))
+    assert parent.status is OrderStatus.FILLED and float(parent.filled_avg_price) == 101
+    tp, sl = parent.legs
+    assert (tp.status, sl.status) == (OrderStatus.NEW, OrderStatus.HELD)  # as Alpaca shows them
+    bars_emulator.step()  # 01-03: high 104 reaches the take-profit, low 98 not the stop
+    parent = client.get_order_by_id(order.id, GetOrderByIdRequest(nested=True))
+    tp, sl = parent.legs
+    assert (tp.status, sl.status) == (OrderStatus.FILLED, OrderStatus.CANCELED)
+    assert float(tp.filled_avg_price) == 103.5
+    assert client.get_all_positions() == []
+
+
+def test_nested_lists_put_legs_under_their_entry(bars_emulator, client) -> None:
+    bars_emulator.step()
+    order = client.submit_order(bracket())
+    flat = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))
+    assert len(flat) == 3 and all(o.legs is None for o in flat)
+    nested = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, nested=True))
+    assert [o.id for o in nested] == [order.id]
+    assert {leg.id for leg in nested[0].legs} == {leg.id for leg in order.legs}
+
+
+def test_canceling_the_entry_cancels_its_legs(bars_emulator, client) -> None:
+    bars_emulator.step()
+    order = client.submit_order(bracket())
+    client.cancel_order_by_id(order.id)
+    parent = client.get_order_by_id(order.id, GetOrderByIdRequest(nested=True))
+    assert [leg.status for leg in parent.legs] == [OrderStatus.CANCELED] * 2
+    assert client.get_orders() == []
+
+
+def test_a_legs_price_is_replaced(bars_emulator, client) -> None:
+    bars_emulator.step()
+    order = client.submit_order(bracket(tp=110))
+    bars_emulator.step()  # filled at 101
+    sl = order.legs[1]
+    new = client.replace_order_by_id(sl.id, ReplaceOrderRequest(stop_price=98.5))
+    assert float(new.stop_price) == 98.5 and new.replaces == sl.id
+    bars_emulator.step()  # 01-03: low 98 reaches the new stop
+    parent = client.get_order_by_id(order.id, GetOrderByIdRequest(nested=True))
+    assert [leg.id for leg in parent.legs][1] == new.id
+    assert client.get_order_by_id(new.id).status is OrderStatus.FILLED
+    assert float(client.get_order_by_id(new.id).filled_avg_price) == 98.5
+    assert client.get_order_by_id(order.legs[0].id).status is OrderStatus.CANCELED
+
+
+def test_oto(bars_emulator, client) -> None:
+    bars_emulator.step()
+    oto = client.submit_order(
+        MarketOrderRequest(
+            symbol="AAA", qty=5, side="buy", time_in_force="gtc", order_class=OrderClass.OTO,
+            stop_loss=StopLossRequest(stop_price=95.5),
+        )
+    )  # fmt: skip
+    assert oto.order_class is OrderClass.OTO and [leg.type.value for leg in oto.legs] == ["stop"]
+    bars_emulator.step(2)  # filled at 101 on 01-02; 01-03's low 98 is above the stop
+    assert client.get_order_by_id(oto.legs[0].id).status is OrderStatus.HELD  # working
+    bars_emulator.step()  # 01-04: low 95 reaches 95.5
+    stop = client.get_order_by_id(oto.legs[0].id)
+    assert stop.status is OrderStatus.FILLED and float(stop.filled_avg_price) == 95.5
+    assert client.get_all_positions() == []
+
+
+def test_oco_exits_a_held_position(bars_emulator, client) -> None:
+    bars_emulator.step()
+    client.submit_order(MarketOrderRequest(symbol="AAA", qty=5, side="buy", time_in_force="gtc"))
+    bars_emulator.step()  # bought at 101
+    oco = client.submit_order(
+        LimitOrderRequest(
+            symbol="AAA", qty=5, side="sell", time_in_force="gtc", order_class=OrderClass.OCO,
+            take_profit=TakeProfitRequest(limit_price=103.5),
+            stop_loss=StopLossRequest(stop_price=90),
+        )
+    )  # fmt: skip
+    assert oco.order_class is OrderClass.OCO and float(oco.limit_price) == 103.5
+    assert len(oco.legs) == 1 and oco.legs[0].type.value == "stop"
+    bars_emulator.step()  # 01-03: high 104: the oco's limit sells at 103.5
+    assert client.get_order_by_id(oco.id).status is OrderStatus.FILLED
+    assert client.get_order_by_id(oco.legs[0].id).status is OrderStatus.CANCELED
+    assert client.get_all_positions() == []
+
+
+def test_trailing_stop_reports_its_mark(bars_emulator, client) -> None:
+    bars_emulator.step()
+    client.submit_order(MarketOrderRequest(symbol="AAA", qty=3, side="buy", time_in_force="gtc"))
+    bars_emulator.step()  # bought at 101
+    order = client.submit_order(
+        TrailingStopOrderRequest(symbol="AAA", qty=3, side="sell", time_in_force="gtc",
+                                 trail_price=4.0)
+    )  # fmt: skip
+    assert order.type.value == "trailing_stop" and order.trail_price == "4"
+    assert order.hwm is None
+    bars_emulator.step()  # 01-03: live from the open 102: stop 98 vs low 98: fills at 98
+    done = client.get_order_by_id(order.id)
+    assert done.status is OrderStatus.FILLED and float(done.filled_avg_price) == 98
+    pct = client.submit_order(
+        MarketOrderRequest(symbol="AAA", qty=1, side="buy", time_in_force="gtc")
+    )
+    bars_emulator.step()  # 01-04: bought at 99
+    assert client.get_order_by_id(pct.id).status is OrderStatus.FILLED
+    trail = client.submit_order(
+        TrailingStopOrderRequest(symbol="AAA", qty=1, side="sell", time_in_force="gtc",
+                                 trail_percent=10)
+    )  # fmt: skip
+    bars_emulator.step()  # 01-05: mark 96 (open), stop 86.4, then the mark takes the high 99
+    working = client.get_order_by_id(trail.id)
+    assert working.trail_percent == "10" and float(working.hwm) == 99.0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"order_class": "bracket", "take_profit": {"limit_price": 110}}, "take_profit and stop"),
+        ({"order_class": "oto"}, "exactly one of take_profit or stop_loss"),
+        ({"order_class": "mleg"}, "not supported"),
+        ({"type": "trailing_stop"}, "exactly one of trail_price or trail_percent"),
+        ({"order_class": "bracket", "take_profit": {"limit_price": 100.005},
+          "stop_loss": {"stop_price": 90}}, "take_profit.limit_price must be >= base_price"),
+        ({"order_class": "bracket", "take_profit": {"limit_price": 110},
+          "stop_loss": {"stop_price": 100}}, "stop_loss.stop_price must be <= base_price"),
+        ({"order_class": "bracket", "qty": 1.5, "time_in_force": "day",
+          "take_profit": {"limit_price": 110}, "stop_loss": {"stop_price": 90}},
+         "fractional orders must be simple orders"),
+    ],
+)  # fmt: skip
+def test_complex_order_validation(bars_emulator, body, message) -> None:
+    bars_emulator.step()
+    base = {"symbol": "AAA", "qty": 1, "side": "buy", "type": "market", "time_in_force": "gtc"}
+    answer = requests.post(
+        f"{bars_emulator.base_url}/v2/orders", json={**base, **body},
+        headers=emt.headers(bars_emulator), timeout=10,
+    )  # fmt: skip
+    assert answer.status_code == 422, answer.text
+    assert message in answer.json()["message"]
+
+
+def test_a_bracket_must_be_an_entry(bars_emulator, client) -> None:
+    bars_emulator.step()
+    client.submit_order(MarketOrderRequest(symbol="AAA", qty=2, side="buy", time_in_force="gtc"))
+    bars_emulator.step()
+    with pytest.raises(APIError) as exc:
+        client.submit_order(
+            MarketOrderRequest(
+                symbol="AAA", qty=2, side="sell", time_in_force="gtc",
+                order_class=OrderClass.BRACKET, take_profit=TakeProfitRequest(limit_price=90),
+                stop_loss=StopLossRequest(stop_price=110),
+            )
+        )  # fmt: skip
+    assert exc.value.status_code == 422 and "bracket orders must be entry orders" in str(exc.value)

@@ -1,0 +1,193 @@
+"""The account's records beyond orders: portfolio history, activities, configurations.
+
+- ``GET /v2/account/portfolio/history``: the emulated account's equity after each
+  replayed bar (time-stamped with the bar's start, Alpaca's left label), with
+  ``profit_loss`` and ``profit_loss_pct`` against ``base_value``, the equity at the
+  start of the window. ``timeframe`` ``1D`` takes each day's last value; finer
+  timeframes (``1Min``, ``5Min``, ``15Min``, ``1H``) take each window's last value
+  and cannot be finer than the replayed bars. ``period`` (``3D``, ``2W``, ``1M``,
+  ``1A``), ``start``, ``end`` and ``date_end`` choose the window.
+- ``GET /v2/account/activities`` (and ``/{activity_type}``): ``FILL`` activities
+  (one per fill, with ``cum_qty``, ``leaves_qty`` and ``order_status``), newest first
+  unless ``direction=asc``; ``after``/``until``/``date``, ``page_size`` (at most 100)
+  and ``page_token`` (an activity id). Other activity types exist in no emulated
+  account, so they list nothing.
+- ``GET``/``PATCH /v2/account/configurations``: stored; ``no_shorting`` and
+  ``max_margin_multiplier`` change what the simulated venue allows, and
+  ``suspend_trade`` refuses new orders (403).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from aiohttp import web
+
+from workbench.emulator.marketdata import Timeframe, parse_time
+from workbench.emulator.rules import CODE_INVALID, boolean, number
+from workbench.emulator.shapes import ApiError, num, utc
+
+if TYPE_CHECKING:
+    from workbench.emulator.app import EmulatorApp
+    from workbench.emulator.venue import Venue
+
+PERIOD_UNITS = {"D": "days", "W": "weeks", "M": "months", "A": "years"}
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "dtbp_check": "entry",
+    "fractional_trading": True,
+    "max_margin_multiplier": "1",
+    "no_shorting": False,
+    "pdt_check": "entry",
+    "suspend_trade": False,
+    "trade_confirm_email": "all",
+    "ptp_no_exception_entry": False,
+    "max_options_trading_level": 0,
+}
+ACTIVITY_PAGE = 100
+
+
+def configurations(venue: Venue) -> dict[str, Any]:
+    config = {**CONFIG_DEFAULTS, **venue.configuration}
+    config["no_shorting"] = not venue.broker.allow_short
+    config["max_margin_multiplier"] = f"{venue.broker.margin:g}"
+    return config
+
+
+def configure(venue: Venue, body: Any) -> dict[str, Any]:
+    """``PATCH``: set the fields given (unknown ones are refused), apply the venue's."""
+    if not isinstance(body, dict):
+        raise ApiError(422, CODE_INVALID, "request body format is invalid")
+    unknown = sorted(set(body) - set(CONFIG_DEFAULTS))
+    if unknown:
+        raise ApiError(422, CODE_INVALID, f"unknown configuration: {', '.join(unknown)}")
+    changes = {k: v for k, v in body.items() if v is not None}
+    for name in ("no_shorting", "suspend_trade", "fractional_trading", "ptp_no_exception_entry"):
+        if name in changes:
+            changes[name] = boolean(changes[name], name)
+    if "max_margin_multiplier" in changes:
+        margin = number(changes, "max_margin_multiplier")
+        if margin not in (1.0, 2.0, 4.0):
+            raise ApiError(422, CODE_INVALID, "max_margin_multiplier must be 1, 2 or 4")
+        venue.broker.margin = float(margin)
+        changes["max_margin_multiplier"] = f"{margin:g}"
+    if "no_shorting" in changes:
+        venue.broker.allow_short = not changes["no_shorting"]
+    venue.configuration.update(changes)
+    return configurations(venue)
+
+
+def portfolio_history(venue: Venue, query: Any) -> dict[str, Any]:
+    points = pd.Series(dict(venue.equity_history), dtype=float).sort_index()
+    tf_text = query.get("timeframe") or "1D"
+    if tf_text == "1D":
+        points = points.groupby(points.index.normalize()).last()
+        tf_text = "1D"
+    else:
+        tf = Timeframe.parse(tf_text.replace("1H", "1Hour"))
+        finest = min(venue.store.intervals.values())
+        if tf.length < finest:
+            raise ApiError(
+                422, CODE_INVALID, f"timeframe {tf_text} is finer than the replayed bars"
+            )
+        points = points.resample(tf.length, label="left", closed="left").last().dropna()
+    end = parse_time(query.get("end"), "end")
+    if end is None and query.get("date_end"):
+        end = pd.Timestamp(query["date_end"], tz="UTC") + pd.Timedelta(days=1)
+    start = parse_time(query.get("start"), "start")
+    if end is not None:
+        points = points[points.index < end]
+    period = query.get("period")
+    if start is None and period and len(points):
+        count, unit = period[:-1], period[-1:].upper()
+        if not count.isdigit() or unit not in PERIOD_UNITS:
+            raise ApiError(422, CODE_INVALID, f"invalid period: {period!r}")
+        start = points.index[-1] - pd.DateOffset(**{PERIOD_UNITS[unit]: int(count)})
+    if start is not None:
+        points = points[points.index >= start]
+    base = float(points.iloc[0]) if len(points) else venue.initial_equity
+    pl = points - base
+    return {
+        "timestamp": [int(t.value // 1_000_000_000) for t in points.index],
+        "equity": [float(v) for v in points],
+        "profit_loss": [float(v) for v in pl],
+        "profit_loss_pct": [float(v) / base if base else None for v in pl],
+        "base_value": base,
+        "base_value_asof": points.index[0].strftime("%Y-%m-%d") if len(points) else None,
+        "timeframe": tf_text,
+    }
+
+
+def fill_activity(order_id: str, order: Any, fill: Any, when: pd.Timestamp, n: int) -> dict:
+    """One ``FILL`` activity, as ``GET /v2/account/activities`` lists it."""
+    leaves = max((order.quantity or 0.0) - order.filled_quantity, 0.0)
+    return {
+        "id": f"{when.strftime('%Y%m%d%H%M%S%f')}{n:03d}::{order_id}",
+        "activity_type": "FILL",
+        "transaction_time": utc(when),
+        "type": "fill" if order.status.value == "filled" else "partial_fill",
+        "price": num(fill.price),
+        "qty": num(fill.quantity),
+        "side": fill.side.value,
+        "symbol": fill.symbol,
+        "leaves_qty": num(leaves) or "0",
+        "order_id": order_id,
+        "cum_qty": num(order.filled_quantity),
+        "order_status": order.status.value,
+    }
+
+
+def activities(venue: Venue, query: Any, kind: str | None) -> list[dict[str, Any]]:
+    types = {kind.upper()} if kind else None
+    if types is None and query.get("activity_types"):
+        types = {t.strip().upper() for t in query["activity_types"].split(",") if t.strip()}
+    direction = query.get("direction", "desc")
+    if direction not in ("asc", "desc"):
+        raise ApiError(422, CODE_INVALID, f"invalid direction: {direction!r}")
+    size = int(number(dict(query), "page_size") or ACTIVITY_PAGE)
+    if not 1 <= size <= ACTIVITY_PAGE:
+        raise ApiError(422, CODE_INVALID, f"page_size must be 1 to {ACTIVITY_PAGE}")
+    after, until = parse_time(query.get("after"), "after"), parse_time(query.get("until"), "until")
+    day = query.get("date")
+    items = [a for a in venue.activities if types is None or a["activity_type"] in types]
+    out = []
+    for item in items:
+        t = pd.Timestamp(item["transaction_time"])
+        if (after is not None and t <= after) or (until is not None and t >= until):
+            continue
+        if day and t.strftime("%Y-%m-%d") != day[:10]:
+            continue
+        out.append(item)
+    out.sort(key=lambda a: a["id"], reverse=direction == "desc")
+    token = query.get("page_token")
+    if token:
+        ids = [a["id"] for a in out]
+        out = out[ids.index(token) + 1 :] if token in ids else []
+    return out[:size]
+
+
+def ledger_routes(core: EmulatorApp) -> list[web.RouteDef]:
+    async def history(request: web.Request) -> web.Response:
+        return web.json_response(portfolio_history(core.venue, request.query))
+
+    async def get_config(request: web.Request) -> web.Response:
+        return web.json_response(configurations(core.venue))
+
+    async def patch_config(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(400, CODE_INVALID, "request body format is invalid") from None
+        return web.json_response(await core.act(lambda v: (configure(v, body), [])))
+
+    async def list_activities(request: web.Request) -> web.Response:
+        kind = request.match_info.get("activity_type")
+        return web.json_response(activities(core.venue, request.query, kind))
+
+    return [
+        web.get("/v2/account/portfolio/history", history),
+        web.get("/v2/account/configurations", get_config),
+        web.patch("/v2/account/configurations", patch_config),
+        web.get("/v2/account/activities", list_activities),
+        web.get("/v2/account/activities/{activity_type}", list_activities),
+    ]
