@@ -1,0 +1,77 @@
+"""An entry with its stop-loss and take-profit attached, sent on the signal's bar, trades
+the same in a backtest, a live replay on the simulated broker, and a live run through
+alpaca-py against the emulator: the same fills, price for price, bar for bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench import backtest, load_bars
+from workbench.bundle import write_bundle
+from workbench.emulator import Emulator
+from workbench.live.runtime import LiveOptions, build_runner
+from workbench.live.session import drive
+from workbench.strategies.bracket_breakout import BracketBreakout
+
+pytestmark = pytest.mark.slow
+KEY, SECRET = "bracket-key", "bracket-secret"
+CASH = 100_000.0
+BARS = 260  # 1999: breakouts stopped out and taken profit, some on the entry bar
+PARAMS = {"window": 10, "take_profit": 0.03, "stop_loss": 0.015}
+
+
+def _bundle(root: Path):
+    return write_bundle(
+        root / "promoted", BracketBreakout(**PARAMS),
+        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={}, risk=None,
+        report="# brackets\n", backtest={"cash": CASH, "commission": None, "slippage": None},
+    )  # fmt: skip
+
+
+def _fills(frame: pd.DataFrame) -> list[tuple[str, float, float]]:
+    """(side, quantity, price) of each fill, in order (each path stamps times its own way:
+    the sequence of prices pins the bars)."""
+    return [
+        (str(f.side), float(f.quantity), round(float(f.price), 6))
+        for f in frame.itertuples(index=False)
+    ]
+
+
+def test_brackets_fill_alike_in_backtest_replay_and_emulator(tmp_path, monkeypatch) -> None:
+    bars = load_bars("sample:SPX", start="1999-01-01").iloc[:BARS]
+    result = backtest(BracketBreakout, bars, PARAMS, cash=CASH)
+    want = _fills(result.fills)
+    exits = result.orders[result.orders["type"] != "market"]
+    assert (exits["status"] == "filled").sum() >= 4, "the fixture must take both exits"
+    assert {"limit", "stop"} <= set(exits.loc[exits["status"] == "filled", "type"])
+    entry_day = result.orders.groupby("updated_at")["status"].apply(lambda s: (s == "filled").sum())
+    assert (entry_day >= 2).any(), "an entry and its exit on the same bar"
+
+    bundle = _bundle(tmp_path)
+    replay_state = tmp_path / "replay.sqlite"
+    runner, _ = build_runner(
+        LiveOptions(bundle=str(bundle.path), broker="sim", feed="replay:sample:SPX",
+                    state=str(replay_state), cash=CASH, start=bars.index[0], end=bars.index[-1],
+                    timeframe="1Day")
+    )  # fmt: skip
+    runner.run(max_bars=BARS)
+    assert _fills(runner.state.fills()) == want
+    runner.state.close()
+
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    state = tmp_path / "live.sqlite"
+    with Emulator({"SPX": bars}, key=KEY, secret=SECRET, cash=CASH) as emu:
+        runner, _ = build_runner(
+            LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
+                        state=str(state), alpaca_url=emu.base_url, timeframe="1Day",
+                        clock_ttl=0.0)
+        )  # fmt: skip
+        drive(runner, emu, state, BARS)
+        venue = emu.state()
+    assert _fills(runner.state.fills()) == want
+    assert venue["fills"] == len(want)
+    runner.state.close()
