@@ -48,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="optuna storage of the study, e.g. sqlite:///study.db: a re-run resumes it",
     )
     p.add_argument("--study", help="study name in --storage (default: strategy-metric-search)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler (e.g. tcp://host:8786): spread the combinations over its workers",
+    )
     p.add_argument("--top", type=int, default=10, help="rows in the printed table (default 10)")
     p.add_argument(
         "--out",
@@ -96,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         storage=args.storage,
         study_name=args.study,
+        scheduler=args.scheduler,
     )
     info = sweep_info(frame)
     written = _save(frame, args.out) if args.out else []

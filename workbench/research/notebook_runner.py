@@ -225,18 +225,11 @@ def _collect(futures: dict[Future[JobOutcome], NotebookJob]) -> Iterator[JobOutc
 
 
 def _execute_dask(todo: list[NotebookJob], scheduler: Any) -> Iterator[JobOutcome]:
-    from distributed import Client
     from distributed import as_completed as dask_completed
 
-    own = not isinstance(scheduler, Client)
-    try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT) if own else scheduler
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot reach the Dask scheduler at {scheduler}: {exc}",
-            hint="start one with `dask scheduler` (and workers with `dask worker ADDRESS`)",
-        ) from None
-    try:
+    from workbench.research.cluster import dask_client
+
+    with dask_client(scheduler, CONNECT_TIMEOUT) as client:
         jobs = [_absolute(job) for job in todo]
         futures = {
             client.submit(
@@ -250,9 +243,6 @@ def _execute_dask(todo: list[NotebookJob], scheduler: Any) -> Iterator[JobOutcom
                 yield future.result()
             except Exception as exc:  # the worker was lost
                 yield JobOutcome(job.name, "failed", job.output, 0.0, f"dask worker: {exc!r}")
-    finally:
-        if own:
-            client.close()
 
 
 def _absolute(job: NotebookJob) -> NotebookJob:

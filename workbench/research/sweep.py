@@ -133,8 +133,12 @@ def sweep(
     seed: int | None = None,
     storage: str | None = None,
     study_name: str | None = None,
+    scheduler: Any = None,
 ) -> pd.DataFrame:
     """Backtest every valid combination of ``grid`` (module docstring); best ``metric`` first.
+
+    ``scheduler`` (a Dask scheduler's address, or a ``distributed.Client``) spreads the
+    combinations over that cluster, with the same result (:mod:`workbench.research.cluster`).
 
     Over a universe (several symbols) each row is the portfolio's
     (:mod:`workbench.research.portfolio_sweep`); ``benchmark`` (``"universe"`` or a spec)
@@ -146,6 +150,12 @@ def sweep(
     """
     if search != "grid" or n_trials is not None:
         from workbench.research.search import search_sweep
+
+        if scheduler is not None:
+            raise ConfigError(
+                f"search={search!r} samples its trials one after another, here",
+                hint="drop scheduler=, or sweep the whole grid (search='grid') on the cluster",
+            )
 
         return search_sweep(
             strategy, bars, grid, search=search, n_trials=n_trials, seed=seed, storage=storage,
@@ -183,6 +193,7 @@ def sweep(
             periods_per_year=periods_per_year,
             progress=progress,
             benchmark=benchmark,
+            scheduler=scheduler,
         )
     symbol, frame = prepare_bars(universe, start, end)
     ppy = periods_per_year or bars_per_year(frame.index)
@@ -196,41 +207,29 @@ def sweep(
         )
     started = time.perf_counter()
     show = progress if progress is not None else len(combos) * len(frame) >= PROGRESS_MIN_CELLS
+    from workbench.research._sweep_run import run_event_sweep, run_vectorized_sweep
+
     if has_vectorized(cls):
-        costs = vector_costs(commission, slippage)
-        from workbench.research._sweep_run import run_vectorized_sweep
-
-        metrics, returns = run_vectorized_sweep(
-            cls,
-            frame,
-            combos,
-            cash=cash,
-            costs=costs,
-            keep_returns=keep_returns,
-            risk_free=risk_free,
-            ppy=ppy,
-            progress=show,
-            chunk_bytes=chunk_bytes,
-        )
-        method = "vectorized"
+        method, run, head = "vectorized", run_vectorized_sweep, (cls,)
+        options: dict[str, Any] = {
+            "costs": vector_costs(commission, slippage),
+            "chunk_bytes": chunk_bytes,
+        }
     else:
-        from workbench.research._sweep_run import run_event_sweep
-
         log.warning("%s has no vectorized form: sweeping with the event engine", cls.label())
-        metrics, returns = run_event_sweep(
-            cls,
-            symbol,
-            frame,
-            combos,
-            cash=cash,
-            commission=commission,
-            slippage=slippage,
-            keep_returns=keep_returns,
-            ppy=ppy,
-            risk_free=risk_free,
-            progress=show,
-        )
-        method = "event"
+        method, run, head = "event", run_event_sweep, (cls, symbol)
+        options = {"commission": commission, "slippage": slippage}
+    options.update(cash=cash, keep_returns=keep_returns, risk_free=risk_free, ppy=ppy)
+    if scheduler is None:
+        metrics, returns = run(*head, frame, combos, progress=show, **options)
+    else:
+        from workbench.research.cluster import concat_results, map_combinations
+
+        parts = map_combinations(
+            scheduler, run, head, frame, combos, label=f"sweep {cls.label()}", progress=show,
+            **options,
+        )  # fmt: skip
+        metrics, returns = concat_results(parts)
     seconds = time.perf_counter() - started
     names = list(grid)
     table = pd.DataFrame({n: [c[n] for c in combos] for n in names})
@@ -290,6 +289,7 @@ def _sweep_universe(
     periods_per_year: float | None,
     progress: bool | None,
     benchmark: Any,
+    scheduler: Any = None,
 ) -> pd.DataFrame:
     """:func:`sweep` over several symbols: one portfolio-level row per combination."""
     from workbench.data.bars import periods_per_year as bars_per_year
@@ -300,19 +300,23 @@ def _sweep_universe(
     started = time.perf_counter()
     cells = len(combos) * len(first) * len(universe)
     show = progress if progress is not None else cells >= PROGRESS_MIN_CELLS
-    metrics, returns, method = run_universe_sweep(
-        cls,
-        universe,
-        combos,
-        cash=cash,
-        commission=commission,
-        slippage=slippage,
-        keep_returns=keep_returns,
-        ppy=ppy,
-        risk_free=risk_free,
-        progress=show,
-        benchmark=benchmark,
-    )
+    options = dict(
+        cash=cash, commission=commission, slippage=slippage, keep_returns=keep_returns,
+        ppy=ppy, risk_free=risk_free, benchmark=benchmark,
+    )  # fmt: skip
+    if scheduler is None:
+        metrics, returns, method = run_universe_sweep(
+            cls, universe, combos, progress=show, **options
+        )
+    else:
+        from workbench.research.cluster import concat_results, map_combinations
+
+        parts = map_combinations(
+            scheduler, run_universe_sweep, (cls,), universe, combos,
+            label=f"sweep {cls.label()}", progress=show, **options,
+        )  # fmt: skip
+        metrics, returns = concat_results(parts)
+        method = parts[0][2]
     seconds = time.perf_counter() - started
     names = list(grid)
     table = pd.DataFrame({n: [c[n] for c in combos] for n in names})
