@@ -166,11 +166,14 @@ def run_gates(
 
 
 def _parity_gate(strategy: Strategy, bars: dict[str, pd.DataFrame], costs: dict[str, Any]) -> Gate:
-    if not has_vectorized(strategy):
+    if not (has_vectorized(strategy) or hasattr(strategy, "target_weights")):
         return Gate("parity", "n/a", "vectorized == event", True, "no vectorized form")
-    if len(bars) != 1:
-        return Gate("parity", "n/a", "vectorized == event", True, "several symbols")
-    result = check_parity(strategy, bars, dict(strategy.p), **costs)
+    try:
+        result = check_parity(strategy, bars, dict(strategy.p), **costs)
+    except ConfigError as exc:  # an unaligned universe, costs the kernel cannot reproduce
+        if len(bars) == 1:
+            raise
+        return Gate("parity", "n/a", "vectorized == event", True, exc.message)
     shown = "equal" if result.ok else "differs"
     first = "" if result.ok else result.summary().splitlines()[0]
     return Gate("parity", shown, "vectorized == event", result.ok, first)

@@ -169,6 +169,9 @@ def audit(
     if vectorized and has_vectorized(template):
         vector_cuts, vector_findings = _audit_vectorized(cls, values, universe, samples, seed)
         findings.extend(vector_findings)
+    elif vectorized and hasattr(template, "target_weights"):
+        vector_cuts, vector_findings = _audit_weights(cls, values, universe, samples, seed)
+        findings.extend(vector_findings)
     result = AuditResult(
         strategy=cls.label(),
         params=dict(template.p),
@@ -330,6 +333,41 @@ def _audit_vectorized(
             if finding is not None:
                 findings.append(finding)
     return sorted(cuts_all), findings
+
+
+def _audit_weights(
+    cls: type[Strategy],
+    params: Mapping[str, Any],
+    universe: Mapping[str, pd.DataFrame],
+    samples: int,
+    seed: int,
+) -> tuple[list[int], list[Finding]]:
+    """Cut the universe and compare the target weights (portfolio strategies) up to the cut."""
+    full = make_strategy(cls, params).target_weights(universe)
+    values = full.to_numpy()
+    decided = np.flatnonzero(np.isfinite(values).any(axis=1))
+    cuts = sorted(set(decided.tolist()) | set(_sample(len(full), set(decided), samples, seed)))
+    times = full.index.as_unit("ns").asi8
+    findings: list[Finding] = []
+    for cut in cuts:
+        part = make_strategy(cls, params).target_weights(_truncate(universe, times[cut]))
+        a, b = values[: cut + 1], part.to_numpy()[: cut + 1]
+        differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        if differ.any():
+            bar, col = (int(k[0]) for k in np.nonzero(differ))
+            symbol = full.columns[col]
+            findings.append(
+                Finding(
+                    "vectorized",
+                    cut,
+                    full.index[cut],
+                    bar,
+                    full.index[bar],
+                    f"{symbol} weight {a[bar, col]:.6g}",
+                    f"{symbol} weight {b[bar, col]:.6g}",
+                )
+            )
+    return cuts, findings
 
 
 def _signals(strategy: Strategy, frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -105,14 +105,34 @@ def check_parity(
     rtol: float = 1e-6,
     price_rtol: float = 1e-9,
 ) -> ParityReport:
-    """Run ``strategy`` event-driven and vectorized on the same inputs and compare them."""
-    from workbench.backtesting.api import backtest
+    """Run ``strategy`` event-driven and vectorized on the same inputs and compare them.
+
+    Over a universe (several symbols, or a strategy with only ``target_weights``) the
+    vectorized run is the portfolio kernel (:mod:`workbench.backtesting.portfolio_nb`).
+    """
+    from workbench.backtesting.api import backtest, load_universe
     from workbench.backtesting.fastpath import prepare_bars, run_vectorized
+    from workbench.research.portfolio_sweep import is_universe_sweep, run_portfolio_vectorized
     from workbench.strategy import make_strategy
 
     instance = make_strategy(strategy, params)
     values = dict(instance.p)
-    symbol, frame = prepare_bars(bars, start, end)
+    universe = load_universe(bars, start, end)
+    if is_universe_sweep(type(instance), universe):
+        portfolio = run_portfolio_vectorized(
+            instance, universe, cash=cash, commission=commission, slippage=slippage
+        )
+        result = backtest(
+            type(instance),
+            universe,
+            values,
+            cash=cash,
+            commission=commission,
+            slippage=slippage,
+            progress=False,
+        )
+        return compare_runs(result, portfolio, rtol=rtol, price_rtol=price_rtol)
+    symbol, frame = prepare_bars(universe)
     vector = run_vectorized(
         type(instance),
         frame,

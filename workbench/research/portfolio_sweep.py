@@ -13,6 +13,7 @@ combination. With a ``benchmark`` every row also has the benchmark-relative figu
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -105,18 +106,42 @@ def run_universe_sweep(
     return metrics, pd.DataFrame(returns, index=index[1:], columns=columns, copy=False), method
 
 
-def _vectorized_row(
-    strategy: Any,
+@dataclass(frozen=True)
+class PortfolioVectorResult:
+    """A vectorized portfolio run, shaped like a backtest for :func:`compare_runs`."""
+
+    strategy: str
+    params: dict[str, Any]
+    equity: pd.Series
+    cash: pd.Series
+    fills: pd.DataFrame
+    trades: pd.DataFrame
+    rejected: int
+    engine: str = "portfolio kernel"
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity.iloc[-1])
+
+
+def run_portfolio_vectorized(
+    strategy: Strategy,
     universe: Mapping[str, pd.DataFrame],
-    cash: float,
-    costs: tuple[float, float],
-    ppy: float,
-    risk_free: float,
-) -> tuple[np.ndarray, dict[str, float]]:
-    from workbench.backtesting.fastpath import result_metrics
+    *,
+    cash: float = 100_000.0,
+    commission: Any = None,
+    slippage: Any = None,
+) -> PortfolioVectorResult:
+    """``strategy.target_weights`` simulated by the portfolio kernel, with its trades."""
     from workbench.backtesting.portfolio_nb import run_weights, to_fills
     from workbench.backtesting.trades import build_trades
 
+    costs = kernel_costs(commission, slippage)
+    if costs is None or not hasattr(strategy, "target_weights"):
+        raise ConfigError(
+            f"{strategy.label()} cannot run vectorized over a universe with these costs",
+            hint="a strategy with target_weights, a percent commission and bps slippage",
+        )
     band = float(strategy.p["band"]) if "band" in strategy.p else 0.0
     run = run_weights(
         universe,
@@ -128,7 +153,25 @@ def _vectorized_row(
     )
     last = {s: float(f["close"].iloc[-1]) for s, f in universe.items()}
     trades = build_trades(to_fills(run.fills), last, run.equity.index)
-    metrics = result_metrics(run.equity, run.cash, trades, run.fills, ppy, risk_free=risk_free)
+    return PortfolioVectorResult(
+        strategy.label(), dict(strategy.p), run.equity, run.cash, run.fills, trades, run.rejected
+    )
+
+
+def _vectorized_row(
+    strategy: Any,
+    universe: Mapping[str, pd.DataFrame],
+    cash: float,
+    costs: tuple[float, float],
+    ppy: float,
+    risk_free: float,
+) -> tuple[np.ndarray, dict[str, float]]:
+    from workbench.backtesting.fastpath import result_metrics
+
+    run = run_portfolio_vectorized(
+        strategy, universe, cash=cash, commission=costs[0], slippage=costs[1]
+    )
+    metrics = result_metrics(run.equity, run.cash, run.trades, run.fills, ppy, risk_free=risk_free)
     row = {k: float(metrics.get(k, np.nan)) for k in COLUMN_METRICS}
     row["rejected"] = float(run.rejected)
     return run.equity.to_numpy(np.float64), row
