@@ -246,6 +246,7 @@ def live_session(state: State) -> None:
                                   state=str(path), alpaca_url=emulator.base_url)  # fmt: skip
             runner, _ = build_runner(options)
             runner.state.set_meta(log_file=str(log_file))
+            print(f"trading the bundle's timeframe: {runner.state.get_meta('timeframe')} bars")
             try:
                 summary = drive(runner, emulator, path, len(bars), progress=True)
             finally:

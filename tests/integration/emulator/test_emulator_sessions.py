@@ -83,3 +83,15 @@ def test_clock_and_calendar_follow_the_exchange(emu) -> None:
     friday = days[2]
     assert (friday.open.hour, friday.open.minute, friday.close.hour) == (9, 30, 13)
     assert days[0].close.hour == 16
+
+
+def test_interval_streams_the_bars_by_themselves(frames) -> None:
+    with Emulator(frames, key=KEY, secret=SECRET, interval=0.01) as emu:
+        stream = emt.data_stream(emu, "AAA", raw_data=True)
+        try:
+            got = stream.take(20, timeout=20)
+            assert [m["T"] for m in got] == ["b"] * 20
+            times = [m["t"].to_datetime() for m in got]
+            assert times == sorted(times) and len(set(times)) == 20
+        finally:
+            stream.stop()

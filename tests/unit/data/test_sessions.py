@@ -180,3 +180,17 @@ def test_backtest_timeframe_runs_on_session_bars(capsys):
         t.isoformat() for t in direct.trades["entry_time"]
     ]
     assert cli["metrics"]["total_return"] == pytest.approx(direct.metrics["total_return"])
+
+
+def test_a_correction_replaces_its_minute_in_the_open_period_only():
+    frames = load_symbols(SPEC)
+    steps = _stream(frames)[:60]  # Monday 09:30-10:29
+    agg = BarAggregator(["AAA"], "1Hour")
+    for g in steps[:29]:
+        assert agg.add(g) == []
+    old = steps[3][0]
+    fixed = Bar("AAA", old.time, old.open, old.high + 50, old.low, old.close, old.volume)
+    assert agg.correct(fixed)
+    (hour,) = agg.add(steps[29])  # 09:59 closes the partial first hour
+    assert hour[0].high == fixed.high
+    assert not agg.correct(fixed)  # its period is over: too late to change a decision
