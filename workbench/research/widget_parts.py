@@ -15,13 +15,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from workbench.backtesting.fastpath import VectorizedResult
+from workbench.backtesting.metrics import format_metric
 from workbench.params import Param
 
 __all__ = [
     "EquityChart",
     "as_date",
     "default_range",
-    "fmt_metric",
     "metrics_table",
     "param_control",
     "params_text",
@@ -45,7 +45,6 @@ METRIC_ROWS = (
     "fees",
     "final_equity",
 )
-PERCENT = {"total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "exposure"}
 TRADE_ROWS = 12
 
 
@@ -153,7 +152,7 @@ def png(fig: Figure) -> bytes:
 
 def metrics_table(metrics: Mapping[str, float]) -> str:
     cell = "<tr><td>{}</td><td style='text-align:right'>{}</td></tr>"
-    rows = "".join(cell.format(k, fmt_metric(k, metrics.get(k, math.nan))) for k in METRIC_ROWS)
+    rows = "".join(cell.format(k, format_metric(k, metrics.get(k, math.nan))) for k in METRIC_ROWS)
     return f"<table class='wb-metrics'>{rows}</table>"
 
 
@@ -161,21 +160,11 @@ def trades_table(trades: pd.DataFrame) -> str:
     if trades.empty:
         return "<i>no trades</i>"
     cols = ["direction", "status", "entry_time", "exit_time", "entry_price", "exit_price", "pnl"]
-    last = trades[cols].tail(TRADE_ROWS)
+    last = trades[cols].tail(TRADE_ROWS).copy()
+    for col in ("entry_time", "exit_time"):  # short UTC times: a full ISO stamp gets cut
+        last[col] = last[col].map(lambda t: "" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}")
     table = last.to_html(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="")
     return f"<b>last {len(last)} of {len(trades)} trades</b>{table}"
-
-
-def fmt_metric(key: str, value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if key in PERCENT:
-        return f"{value:.2%}"
-    if key in ("final_equity", "fees"):
-        return f"{value:,.2f}"
-    if key == "number_of_trades":
-        return f"{value:.0f}"
-    return f"{value:.3f}"
 
 
 def params_text(params: Mapping[str, Any]) -> str:

@@ -57,6 +57,8 @@ __all__ = ["Explorer", "explore", "param_control"]
 log = logging.getLogger(__name__)
 
 SOURCES = ("sample:SPX", "sample:NASDAQ")
+#: Labels wide enough for their text (ipywidgets cuts a description at about 80 px).
+LABEL = {"description_width": "initial"}
 
 
 class Explorer:
@@ -114,16 +116,31 @@ class Explorer:
             step=0.0001,
             description="commission",
             tooltip="fraction of traded notional (0.0005 = 0.05%)",
+            style=LABEL,
         )
         self.slippage = w.BoundedFloatText(
-            value=slippage, min=0.0, max=1000.0, step=0.5, description="slippage bps"
+            value=slippage,
+            min=0.0,
+            max=1000.0,
+            step=0.5,
+            description="slippage (bps)",
+            tooltip="basis points of the price, against the trader",
+            style=LABEL,
         )
+        for control in (self.data, self.start, self.end):
+            control.style = LABEL
+        self.source = w.HTML()  # names the data shown
         self.status = w.HTML()
         self.chart = w.Image(format="png", layout=w.Layout(width="640px"))
         self.metrics = w.HTML()
         self.trades = w.HTML()
         self._build_sweep_panel(space)
-        self.confirm_button = w.Button(description="Confirm (event-driven)", button_style="info")
+        self.confirm_button = w.Button(
+            description="Confirm (event-driven)",
+            button_style="info",
+            layout=w.Layout(width="auto"),
+            tooltip="run the event-driven backtest of these parameters and check parity",
+        )
         self.parity_html = w.HTML()
 
         self._chart = EquityChart(self.cash)
@@ -150,7 +167,9 @@ class Explorer:
             ]
         )
         panel = w.Accordion(children=[sweep_box], titles=("Sweep",))
-        return w.VBox([w.HBox([params, setup]), self.status, main, self.trades, confirm, panel])
+        return w.VBox(
+            [w.HBox([params, setup]), self.source, self.status, main, self.trades, confirm, panel]
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -218,6 +237,7 @@ class Explorer:
         self.result = result
         self.parity = None
         self.parity_html.value = ""
+        self.source.value = self._source_text(result)
         self.chart.value = self._chart.draw(result)
         self.metrics.value = metrics_table(result.metrics)
         self.trades.value = trades_table(result.trades)
@@ -230,8 +250,26 @@ class Explorer:
         return result
 
     def _error(self, exc: Exception) -> None:
+        """Say what is wrong, and take down what no longer matches the inputs."""
         log.debug("explorer: %s", exc)
         self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+        self.result = None
+        self.parity = None
+        self.chart.value = b""
+        self.metrics.value = "<i>no result: fix the inputs above</i>"
+        self.trades.value = ""
+        self.parity_html.value = ""
+        self.source.value = ""
+
+    def _source_text(self, result: VectorizedResult) -> str:
+        bars = self.bars()
+        symbol = bars.attrs.get("symbol") or self.data.value
+        spec = self.data.value if self.data.value != "frame" else "the frame passed in"
+        first, last = result.equity.index[0], result.equity.index[-1]
+        return (
+            f"<b>{html.escape(str(symbol))}</b> from {html.escape(spec)}: "
+            f"{first:%Y-%m-%d} to {last:%Y-%m-%d}, {len(result.equity):,} bars"
+        )
 
     # -- sweep panel ----------------------------------------------------------------------
     def _build_sweep_panel(self, space: Any) -> None:

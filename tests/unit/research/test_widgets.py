@@ -72,11 +72,26 @@ def test_costs_dates_and_data_source(explorer: Explorer) -> None:
     assert explorer.start.value == dt.date(1999, 1, 4)  # the new source's whole range
 
 
-def test_invalid_combination_is_reported_not_raised(explorer: Explorer) -> None:
-    kept = explorer.result
+def test_invalid_combination_is_reported_and_clears_the_old_result(explorer: Explorer) -> None:
     explorer.controls["fast"].value = 150  # slow is 100
     assert "fast &lt; slow" in explorer.status.value
-    assert explorer.result is kept
+    # nothing on screen may pass for the result of these inputs
+    assert explorer.result is None and bytes(explorer.chart.value) == b""
+    assert "no result" in explorer.metrics.value and explorer.trades.value == ""
+    assert explorer.source.value == ""
+    explorer.controls["fast"].value = 50
+    assert explorer.result is not None and bytes(explorer.chart.value).startswith(b"\x89PNG")
+
+
+def test_the_data_shown_is_named_and_labels_fit(explorer: Explorer) -> None:
+    assert "<b>SPX</b> from sample:SPX" in explorer.source.value
+    assert "1999-01-04 to 2018-12-31, 5,031 bars" in explorer.source.value
+    explorer.data.value = "sample:NASDAQ"
+    assert "<b>NASDAQ</b> from sample:NASDAQ" in explorer.source.value
+    for control in (explorer.slippage, explorer.commission, explorer.data, explorer.start):
+        assert control.style.description_width == "initial"  # never cut to "slippage ..."
+    assert explorer.confirm_button.layout.width == "auto"
+    assert "+00:0" not in explorer.trades.value and "2018-" in explorer.trades.value
 
 
 def test_sweep_panel_heatmap_cell_choice_and_confirm(explorer: Explorer) -> None:
