@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	MPLBACKEND=Agg $(BIN)/python -m workbench.warmup  # compile the numba kernels once, now
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install workbench with its dev tools (only when needed)

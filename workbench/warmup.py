@@ -1,0 +1,71 @@
+"""Compile the numba kernels once, at install (`make install` runs `python -m workbench.warmup`).
+
+The workbench's kernels (``@njit(cache=True)``) and vectorbt's compile on their first call in
+a fresh environment: about 20 s in which a first notebook cell would sit silent. Run here,
+the compiled code lands in numba's on-disk caches, and later processes only load it. Each
+step shows on a progress bar with the time it took. Nothing here depends on the data
+shipped: the bars are synthetic and small.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+__all__ = ["STEPS", "warm_up"]
+
+
+def _bars() -> object:
+    from workbench.data.sources import load_bars
+
+    return load_bars("synthetic:WARM?bars=400&freq=1D&seed=1")
+
+
+def _sweep() -> None:
+    from workbench.research.sweep import sweep
+
+    sweep("ma_crossover", _bars(), {"fast": [5, 10], "slow": [20, 40]}, progress=False)
+
+
+def _vectorized() -> None:
+    from workbench.backtesting.fastpath import run_vectorized
+
+    run_vectorized("ma_crossover", _bars(), {"fast": 5, "slow": 20})
+
+
+def _vectorbt() -> None:
+    from workbench.research.parity import check_parity
+
+    check_parity("ma_crossover", _bars(), {"fast": 5, "slow": 20}, engine="vectorbt")
+
+
+#: (what, function) in the order they run.
+STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
+    ("sweep kernel", _sweep),
+    ("vectorized backtest", _vectorized),
+    ("vectorbt parity", _vectorbt),
+)
+
+
+def warm_up(progress: bool = True) -> dict[str, float]:
+    """Run every step; returns the seconds each took (long once, short when cached)."""
+    from tqdm.auto import tqdm
+
+    seconds: dict[str, float] = {}
+    bar = tqdm(STEPS, desc="compiling numba kernels (once)", unit="step", disable=not progress)
+    for what, step in bar:
+        bar.set_postfix_str(what)
+        started = time.perf_counter()
+        step()
+        seconds[what] = time.perf_counter() - started
+    return seconds
+
+
+def main() -> int:
+    for what, took in warm_up().items():
+        print(f"  {what:<22} {took:6.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
