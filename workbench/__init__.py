@@ -7,9 +7,15 @@ pandas is imported on first use, vectorbt only by the vectorized path.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where it goes (the CLI and the live runner
+# configure handlers, workbench.logs). Without this, Python's last-resort handler prints
+# every warning to stderr: in a notebook, a red box per risk event.
+logging.getLogger("workbench").addHandler(logging.NullHandler())
 
 _EXPORTS: dict[str, str] = {
     "load_bars": "workbench.data.sources",

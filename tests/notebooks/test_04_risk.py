@@ -27,12 +27,15 @@ def test_risk_notebook_executes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "later entries refused" in text
     cells = json.loads(text)["cells"]
     shown = "".join(
-        "".join(o.get("data", {}).get("text/plain", "")) + "".join(o.get("text", ""))
+        "".join(o.get("data", {}).get("text/plain", ""))
+        + "".join(o.get("data", {}).get("text/html", ""))  # the styled tables
+        + "".join(o.get("text", ""))
         for c in cells
         for o in c.get("outputs", [])
     )
     for label in ("no risk", "daily loss limit", "drawdown halt", "max_drawdown"):
         assert label in shown  # the comparison table and the events table were shown
+    assert "8.000000" not in shown and "%</td>" in shown  # counts and percentages formatted
 
 
 def test_risk_notebook_is_committed_without_outputs() -> None:

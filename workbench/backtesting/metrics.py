@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,14 @@ import pandas as pd
 from workbench.data.bars import periods_per_year as _bars_per_year
 from workbench.errors import ConfigError, DataError
 
-__all__ = ["METRICS", "compute_metrics", "drawdown", "format_metric", "metric_definitions"]
+__all__ = [
+    "METRICS",
+    "compute_metrics",
+    "drawdown",
+    "format_metric",
+    "metric_definitions",
+    "style_metrics",
+]
 
 METRICS: tuple[str, ...] = (
     "start_equity",
@@ -101,6 +109,20 @@ def format_metric(key: str, value: float | None) -> str:
     if key in COUNT_METRICS:
         return f"{value:,.0f}"
     return f"{value:.3f}"
+
+
+def style_metrics(frame: pd.DataFrame) -> Any:
+    """A table with one metric per row (index: metric keys), each row formatted as people
+    read it (:func:`format_metric`); other rows as whole numbers. A pandas Styler."""
+    styler = frame.style
+    for key in frame.index:
+        if key in METRICS or key in MONEY_METRICS or key in COUNT_METRICS:
+            styler = styler.format(
+                lambda v, k=key: format_metric(k, v), subset=pd.IndexSlice[[key], :]
+            )
+        else:
+            styler = styler.format("{:,.0f}", subset=pd.IndexSlice[[key], :], na_rep="n/a")
+    return styler
 
 
 def metric_definitions() -> dict[str, str]:

@@ -32,14 +32,19 @@ class Figures(list):  # type: ignore[type-arg]
     """A list of figures that displays itself in a notebook, one figure after the other.
 
     Jupyter shows a plain list as text (``[<Figure size ...>, ...]``); this list displays
-    each figure as an image when it is a cell's last expression.
+    each figure as a PNG when it is a cell's last expression, whatever matplotlib backend
+    the kernel has (the figures are bare Figures, never registered in pyplot).
     """
 
     def _ipython_display_(self) -> None:
+        import io
+
         from IPython.display import display
 
         for fig in self:
-            display(fig)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100)
+            display({"image/png": buf.getvalue(), "text/plain": repr(fig)}, raw=True)
 
 
 def plot_equity(

@@ -102,6 +102,13 @@ class JobOutcome:
         }
 
 
+#: The kernels' own log at ERROR: ipykernel's "running over TCP without encryption" warning
+#: (a local kernel on 127.0.0.1) would otherwise reach the stderr of whoever runs the jobs,
+#: an error-looking box in a notebook cell. Errors in the notebooks themselves are
+#: unaffected: they are in the executed notebook and the job's outcome.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def execute_job(job: NotebookJob) -> JobOutcome:
     """Execute one notebook (in whatever process calls it); never raises for notebook errors."""
     import papermill as pm
@@ -121,6 +128,7 @@ def execute_job(job: NotebookJob) -> JobOutcome:
             execution_timeout=job.timeout,
             log_output=False,
             request_save_on_cell_execute=False,  # written once, at the end
+            extra_arguments=KERNEL_ARGUMENTS,
         )
     except pm.PapermillExecutionError as exc:
         seconds = time.perf_counter() - started

@@ -102,7 +102,8 @@ def test_plot_displays_in_a_notebook(result, monkeypatch: pytest.MonkeyPatch) ->
     import IPython.display
 
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw: shown.append(obj))
     figs = result.plot()
     figs._ipython_display_()  # what IPython calls for a cell's last expression
-    assert shown == list(figs) and len(shown) == 2
+    assert len(shown) == len(figs) == 2
+    assert all(bundle["image/png"].startswith(PNG) for bundle in shown)

@@ -106,3 +106,15 @@ def test_unreachable_scheduler_is_a_config_error(
     job = NotebookJob("a", src, tmp_path / "a.ipynb")
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
         list(run_notebooks([job], scheduler="tcp://127.0.0.1:9", progress=False))
+
+
+def test_the_kernels_keep_their_start_up_warning_to_themselves(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """In a notebook cell, whatever a papermill kernel writes to stderr is a red box."""
+    src = template(tmp_path / "square.ipynb", BODY)
+    job = NotebookJob("a", src, tmp_path / "a.ipynb", {"x": 2, "out": str(tmp_path / "a.json")})
+    (outcome,) = run_notebooks([job], progress=False)
+    assert outcome.status == "ok"
+    captured = capfd.readouterr()  # file descriptors: the kernel subprocess's output too
+    assert "without encryption" not in captured.err + captured.out

@@ -1,0 +1,146 @@
+"""The notebooks as a user sees them: JupyterLab in headless chromium, each one run top to bottom.
+
+A real ``jupyter lab`` on 127.0.0.1 (a token, a copy of ``notebooks/`` as its root), opened
+in chromium through Playwright. For each notebook: opening it does not mark it modified
+(its kernel spec and language info are the installed kernel's), "Run All Cells" finishes,
+no cell shows an error or a stderr box, and its plots are displayed as images.
+
+Bounded: the light notebooks only (01, 02, 04, a couple of minutes on 2 cores); 03 (sweeps,
+the explorer) and 05 (a walk-forward, a live session) run under papermill in
+``tests/notebooks`` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+#: notebook -> the least number of images its run displays
+LIGHT = {"01_explore_data.ipynb": 1, "02_ma_crossover.ipynb": 4, "04_risk.ipynb": 2}
+RUN_TIMEOUT_S = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    root = tmp_path_factory.mktemp("lab") / "notebooks"
+    shutil.copytree(ROOT / "notebooks", root)
+    token, port = secrets.token_hex(16), _free_port()
+    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+           "JUPYTER_CONFIG_DIR": str(root.parent / "config"),
+           "JUPYTER_RUNTIME_DIR": str(root.parent / "runtime")}  # fmt: skip
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    log = (root.parent / "lab.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=", "--ServerApp.port_retries=0",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # readiness: the server answers its status API
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"jupyter lab did not start: {(root.parent / 'lab.log').read_text()}"
+                    )
+                time.sleep(0.2)
+        yield url, token, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.mark.parametrize("name", list(LIGHT))
+def test_notebook_runs_cleanly_in_jupyterlab(browser, lab, screenshots, name: str) -> None:
+    url, token, _ = lab
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/lab/tree/{name}?reset&token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        _wait_for_kernel(page)
+        tab = page.locator(".lm-TabBar-tab.jp-mod-current")
+        assert "jp-mod-dirty" not in (tab.get_attribute("class") or ""), "opening it modified it"
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        _wait_until_done(page)
+        errors = page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        )
+        shown = [errors.nth(i).inner_text()[:300] for i in range(errors.count())]
+        page.screenshot(path=str(screenshots / f"jupyterlab_{name}.png"), full_page=True)
+        assert shown == [], f"{name}: error or stderr boxes: {shown}"
+        images = page.locator(".jp-OutputArea-output img")
+        assert images.count() >= LIGHT[name], f"{name}: {images.count()} images displayed"
+        widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+        assert all(w > 200 for w in widths), widths
+    finally:
+        context.close()
+
+
+def _wait_for_kernel(page) -> None:
+    """The kernel has started and stayed idle for a second (its kernel info is applied)."""
+    indicator = page.locator(".jp-Notebook-ExecutionIndicator").first
+    deadline = time.monotonic() + 90
+    idle_since = None
+    while True:
+        now = time.monotonic()
+        if indicator.get_attribute("data-status") == "idle":
+            idle_since = idle_since or now
+            if now - idle_since >= 1.0:
+                return
+        else:
+            idle_since = None
+        if now > deadline:
+            pytest.fail("the kernel did not start in 90 s")
+        page.wait_for_timeout(250)
+
+
+def _wait_until_done(page) -> None:
+    """Every code cell has an execution count, and the kernel is idle (bounded)."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    script = """() => {
+        const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+            .map(p => p.textContent.trim());
+        const idle = document.querySelector(
+            ".jp-Notebook-ExecutionIndicator[data-status='idle']") !== null;
+        return {prompts, idle};
+    }"""
+    while True:
+        state = page.evaluate(script)
+        done = state["prompts"] and all(p not in ("[ ]:", "[*]:", "") for p in state["prompts"])
+        if done and state["idle"]:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the notebook did not finish in {RUN_TIMEOUT_S} s: {state}")
+        page.wait_for_timeout(500)

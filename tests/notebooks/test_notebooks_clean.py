@@ -1,0 +1,59 @@
+"""Committed notebooks are as JupyterLab would save them, without outputs.
+
+Opening a notebook in JupyterLab must not mark it modified: its kernel spec is the installed
+one ("Python 3 (ipykernel)", name python3) and its ``language_info`` the kernel's. And what
+a person ran while exploring is not committed: no outputs, no execution counts. To clean a
+notebook after working in it::
+
+    jupyter nbconvert --clear-output --inplace notebooks/NAME.ipynb
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+    (ROOT / "notebooks" / "templates").glob("*.ipynb")
+)
+FIX = "jupyter nbconvert --clear-output --inplace"
+
+
+def installed_kernelspec() -> dict:
+    spec = Path(sys.prefix) / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
+    return json.loads(spec.read_text())
+
+
+def test_there_are_notebooks() -> None:
+    assert len(NOTEBOOKS) >= 8
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    dirty = [
+        i
+        for i, cell in enumerate(doc["cells"])
+        if cell["cell_type"] == "code" and (cell["outputs"] or cell["execution_count"] is not None)
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} keep outputs; run `{FIX} {path}`"
+    assert all(cell.get("id") for cell in doc["cells"]), f"{path.name}: a cell has no id"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernel_spec_and_language_info_are_the_installed_ones(path: Path) -> None:
+    meta = json.loads(path.read_text())["metadata"]
+    spec = installed_kernelspec()
+    assert meta["kernelspec"] == {
+        "display_name": spec["display_name"],
+        "language": spec["language"],
+        "name": "python3",
+    }
+    info = meta["language_info"]
+    assert info["name"] == "python" and info["pygments_lexer"] == "ipython3"
+    assert info["codemirror_mode"] == {"name": "ipython", "version": 3}
+    assert info["version"].split(".")[:2] == [str(v) for v in sys.version_info[:2]]
