@@ -5,6 +5,8 @@ by trade; a bundle whose timeframe the feed cannot give is refused at start."""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,9 +14,12 @@ import pytest
 
 from workbench import backtest
 from workbench.bundle import write_bundle
+from workbench.data.sessions import session_resample
 from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
+from workbench.emulator.testing import wait_until
 from workbench.errors import ConfigError
+from workbench.live.chaos import finished_bars
 from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive, steps_per_bar
 from workbench.strategies.ma_crossover import MACrossover
@@ -95,6 +100,50 @@ def test_hourly_bundle_trades_as_the_hourly_backtest(tmp_path, monkeypatch) -> N
     state, venue, result, frames = _live(tmp_path, monkeypatch, spec, params, "1Hour")
     _same_trades(state, result, frames, "1Hour")
     assert float(venue["account"]["equity"]) == pytest.approx(result.final_equity, rel=1e-6)
+
+
+def test_a_restart_catches_up_on_the_missed_hours_in_the_bundles_bars(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    spec = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-03&seed=7"
+    frames = load_symbols(spec)
+    bundle = _bundle(tmp_path, {"fast": 2, "slow": 3, "fraction": 0.95}, spec)
+    steps = steps_per_bar(frames, "1Hour")
+    state = tmp_path / "live.sqlite"
+    options = LiveOptions(
+        bundle=str(bundle.path),
+        broker="alpaca",
+        feed="alpaca",
+        state=str(state),
+        alpaca_url="",
+        timeframe="1Hour",
+        clock_ttl=0.0,
+    )
+    with Emulator(frames, key=KEY, secret=SECRET, cash=CASH) as emu:
+        options = replace(options, alpaca_url=emu.base_url)
+        runner, _ = build_runner(options)
+        drive(runner, emu, state, 5, steps=steps)  # Tuesday 09:30-14:00, then it stops
+        runner.state.close()
+        emu.step(sum(steps[5:9]))  # 14:00-16:00 and Wednesday's first hour, missed
+        runner, _ = build_runner(options)
+        done: list = []
+        thread = threading.Thread(target=lambda: done.append(runner.run(max_bars=6)))
+        thread.start()
+        wait_until(lambda: finished_bars(state) >= 9, 60, "the catch-up")
+        for i in (9, 10):  # then the stream again
+            emu.step(steps[i])
+            wait_until(lambda i=i: finished_bars(state) > i, 60, f"bar {i + 1}")
+        thread.join(60)
+        summary = done[0]
+        seen = runner.state.bars()["AAA"]
+        runner.state.close()
+    # the missed hours came over REST, made into the bundle's hourly bars as live
+    want = session_resample(frames["AAA"], "1Hour").iloc[:11]
+    assert summary.bars == 6  # four caught up, then two from the stream
+    pd.testing.assert_frame_equal(seen, want, check_freq=False, check_names=False,
+                                  check_like=True, check_exact=False, rtol=1e-12)  # fmt: skip
 
 
 def test_a_feed_coarser_than_the_bundle_is_refused_at_start(tmp_path) -> None:
