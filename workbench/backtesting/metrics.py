@@ -88,7 +88,7 @@ _NAN = math.nan
 #: Metrics shown as percentages, money amounts, and whole counts.
 PERCENT_METRICS = frozenset(
     {"total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "exposure",
-     "average_trade_return"}
+     "average_trade_return", "excess_return", "benchmark_return", "alpha", "tracking_error"}
 )  # fmt: skip
 MONEY_METRICS = frozenset({"start_equity", "final_equity", "average_trade", "fees"})
 COUNT_METRICS = frozenset(
@@ -126,19 +126,28 @@ def style_metrics(frame: pd.DataFrame) -> Any:
 
 
 def metric_definitions() -> dict[str, str]:
-    """Each metric's formula, read from this module's docstring table (the one written copy)."""
+    """Each metric's formula, read from the docstring tables that define them (the one written
+    copy): this module's, and the benchmark-relative figures' (:mod:`.benchmark`)."""
+    from workbench.backtesting import benchmark
+
+    out = {k: v for k, v in docstring_table(__doc__).items() if k in METRICS}
+    out.update(docstring_table(benchmark.__doc__))
+    return out
+
+
+def docstring_table(doc: str | None) -> dict[str, str]:
+    """``{key: text}`` from a reST simple table whose rows start with ````key````."""
+    lines = (doc or "").splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith("=====")]
     out: dict[str, str] = {}
     key = None
-    rules = 0  # the table's body lies between its second and third ==== rule
-    for line in (__doc__ or "").splitlines():
-        if line.startswith("====="):
-            rules += 1
-        elif rules == 2 and line.startswith("``"):
+    for line in lines[rules[0] + 1 : rules[-1]] if len(rules) >= 2 else []:
+        if line.startswith("``"):
             key, _, text = line[2:].partition("``")
-            out[key] = text.strip()
-        elif rules == 2 and key is not None and line.strip():
-            out[key] += " " + line.strip()
-    return {k: v for k, v in out.items() if k in METRICS}
+            out[key] = text.strip().replace("``", "")
+        elif key is not None and line.strip() and not line.startswith("="):
+            out[key] += " " + line.strip().replace("``", "")
+    return out
 
 
 def drawdown(equity: pd.Series) -> pd.Series:

@@ -79,7 +79,13 @@ def backtest_sections(result: BacktestResult) -> list[Section]:
     equity_fig = plot_equity(
         result.equity, benchmark=bench, risk_events=result.risk_events, title="Equity"
     )
-    note = " against buy and hold of the same symbol" if bench is not None else ""
+    note = ""
+    if bench is not None:
+        note = (
+            f" against {bench.name}"
+            if getattr(result, "benchmark", None) is not None
+            else (" against buy and hold of the same symbol")
+        )
     sections.append(
         Section(
             "equity",
@@ -209,6 +215,11 @@ def _periods_per_year(result: BacktestResult) -> float:
 
 
 def _buy_and_hold(result: BacktestResult) -> pd.Series | None:
+    """The benchmark asked for (``backtest(..., benchmark=...)``), else buy and hold of a
+    single symbol."""
+    given = getattr(result, "benchmark", None)
+    if given is not None and len(given):
+        return given.rename(given.name or "benchmark")
     if len(result.bars) != 1:
         return None
     sym, frame = next(iter(result.bars.items()))

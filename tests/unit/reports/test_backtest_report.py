@@ -107,3 +107,16 @@ def test_plot_displays_in_a_notebook(result, monkeypatch: pytest.MonkeyPatch) ->
     figs._ipython_display_()  # what IPython calls for a cell's last expression
     assert len(shown) == len(figs) == 2
     assert all(bundle["image/png"].startswith(PNG) for bundle in shown)
+
+
+def test_benchmark_relative_figures_are_in_the_report(tmp_path: Path) -> None:
+    result = backtest("ma_crossover", "sample:SPX", {"fast": 20, "slow": 60}, start="2006-01-01",
+                      end="2010-12-31", benchmark="sample:NASDAQ", progress=False)  # fmt: skip
+    result.save(tmp_path)
+    doc = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    report = read_report(tmp_path / "report.html")
+    for key in ("excess_return", "beta", "alpha", "information_ratio", "tracking_error"):
+        assert report.metrics[key] == doc[key], key
+    text = (tmp_path / "report.html").read_text()
+    assert "cov(r, b) / var(b)" in text  # beta's definition, from the benchmark module
+    assert "against benchmark" in text  # the equity plot draws the benchmark asked for
