@@ -14,7 +14,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[research,dev]"
 	MPLBACKEND=Agg $(BIN)/python -m workbench.warmup  # compile the numba kernels once, now
 	@touch $(STAMP)
 

@@ -14,11 +14,12 @@ from workbench.cli.main import main
 from workbench.errors import ConfigError
 from workbench.reports.read import read_report
 from workbench.research.batch import load_parameter_sets, run_batch
+from workbench.resources import template_path
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "notebooks" / "templates" / "backtest_run.ipynb"
+TEMPLATE = ROOT / "workbench" / "templates" / "backtest_run.ipynb"
 EXAMPLE = ROOT / "pipelines" / "examples" / "strategies_by_symbol.yaml"
 
 
@@ -34,7 +35,7 @@ def write(path: Path, doc: object) -> Path:
 
 def test_the_example_file_expands_to_strategies_by_symbols() -> None:
     template, sets = load_parameter_sets(EXAMPLE)
-    assert (EXAMPLE.parent / template).resolve() == TEMPLATE
+    assert template == "backtest_run.ipynb" and template_path(template) == TEMPLATE
     assert [s["name"] for s in sets] == ["run_000", "run_001", "run_002", "run_003"]
     assert [(s["parameters"]["data"], s["parameters"]["params"]["fast"]) for s in sets] == [
         ("sample:SPX", 20),

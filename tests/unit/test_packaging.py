@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 import tomllib
@@ -13,9 +15,74 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _meta() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def _pyproject_requirements() -> set[str]:
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return set(meta["dependencies"]) | set(meta["optional-dependencies"]["dev"])
+    meta = _meta()
+    extras = meta["optional-dependencies"]
+    return set(meta["dependencies"]).union(*extras.values())
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _imported_third_party(folder: Path) -> dict[str, set[str]]:
+    """Top-level modules imported anywhere under ``folder`` -> the files importing them."""
+    found: dict[str, set[str]] = {}
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "workbench":
+                    found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_every_imported_package_is_declared() -> None:
+    from importlib.metadata import packages_distributions
+
+    owners = packages_distributions()
+    declared = {_name(r) for r in _pyproject_requirements()}
+    missing = {}
+    for module, files in _imported_third_party(ROOT / "workbench").items():
+        dists = {d.lower().replace("_", "-") for d in owners.get(module, [module])}
+        if not dists & declared:
+            missing[module] = sorted(files)
+    assert missing == {}, f"imported but not declared in pyproject.toml: {missing}"
+
+
+def test_the_core_is_lean_and_research_tools_are_an_extra() -> None:
+    meta = _meta()
+    core = {_name(r) for r in meta["dependencies"]}
+    research = {_name(r) for r in meta["optional-dependencies"]["research"]}
+    heavy = {"vectorbt", "papermill", "jupyterlab", "ipywidgets", "ipykernel", "distributed"}
+    assert heavy <= research and not heavy & core
+    assert not {"pytest", "hypothesis", "scipy", "playwright"} & (core | research)
+    # a bound on the SDK whose private attributes the Alpaca adapter relies on
+    alpaca = next(r for r in meta["dependencies"] if _name(r) == "alpaca-py")
+    assert ">=" in alpaca and "<" in alpaca.replace("<=", "")
+    makefile = (ROOT / "Makefile").read_text()
+    assert '-e ".[research,dev]"' in makefile  # make still installs everything
+
+
+def test_templates_are_package_data() -> None:
+    from workbench.resources import template_names, template_path
+
+    assert {"backtest_run.ipynb", "walk_forward_fold.ipynb", "walk_forward_report.ipynb"} <= set(
+        template_names()
+    )
+    assert template_path("backtest_run").is_file()
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "templates/*.ipynb" in data["package-data"]["workbench"]
 
 
 def _environment_requirements() -> set[str]:

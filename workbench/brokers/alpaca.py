@@ -39,6 +39,7 @@ import pandas as pd
 import requests
 
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
+from workbench.brokers.alpaca_sdk import tune_client
 from workbench.brokers.streams import run_stream, stop_stream
 from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientBrokerError
 from workbench.orders import (
@@ -72,18 +73,6 @@ STATUS_MAP: dict[str, OrderStatus] = {
     "pending_replace": OrderStatus.NEW,
 }
 EVENTS = {e.value: e for e in UpdateEvent}
-
-
-class _TimeoutSession(requests.Session):
-    """A requests session whose calls time out (alpaca-py sets none)."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, **kwargs)
 
 
 def _status(value: Any) -> OrderStatus:
@@ -200,9 +189,7 @@ class AlpacaBroker:
         self._key, self._secret = key, secret
         self.client = TradingClient(key, secret, paper=not live, url_override=url)
         # every request times out; retries are the execution engine's job
-        self.client._session = _TimeoutSession(timeout)
-        self.client._retry = 0
-        self.client._retry_codes = []
+        tune_client(self.client, timeout)
         self._stream_url = stream_url
         self._stream: Any = None
         self._thread: threading.Thread | None = None

@@ -253,15 +253,15 @@ def alpaca_history(
     from alpaca.data.requests import StockBarsRequest
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
-    from workbench.brokers.alpaca import _map_api_error, _TimeoutSession
+    from workbench.brokers.alpaca import _map_api_error
+    from workbench.brokers.alpaca_sdk import tune_client
     from workbench.data.aggregate import BarAggregator
     from workbench.data.sessions import period_end
     from workbench.timeframe import parse_timeframe
 
     tf = parse_timeframe(timeframe)
     client = StockHistoricalDataClient(key, secret, url_override=url)
-    client._session = _TimeoutSession(timeout)  # retries are the caller's job
-    client._retry = 0
+    tune_client(client, timeout)  # retries are the caller's job
     unit = TimeFrame(1, TimeFrameUnit.Minute if tf.intraday else TimeFrameUnit.Day)
     epoch = pd.Timestamp("1970-01-01", tz="UTC").to_pydatetime()
 

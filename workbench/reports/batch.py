@@ -3,7 +3,7 @@
 ``batch.csv`` has one row per run: its name, status, time, parameters (one column each,
 nested ones flattened as ``params.fast``) and the key metrics from the run's
 ``metrics.json`` (written by a template with an ``out`` parameter, as
-``notebooks/templates/backtest_run.ipynb`` is). ``comparison.png`` draws the runs side by
+``workbench/templates/backtest_run.ipynb`` is). ``comparison.png`` draws the runs side by
 side (Sharpe ratio, total return, maximum drawdown; and their equity curves, rebased,
 when the runs wrote ``equity.csv``). ``report.html`` is the index: the table with a
 link to each run's own report and notebook, and the comparison.

@@ -2,7 +2,7 @@
 
 The YAML file is either a list of parameter sets, or a mapping with any of::
 
-    template: notebooks/templates/backtest_run.ipynb   # the notebook (or --notebook)
+    template: backtest_run.ipynb   # a notebook's path, or a template workbench ships
     parameters: {cash: 50000}                           # shared by every run
     runs:                                               # explicit sets...
       - {name: spx_slow, data: "sample:SPX", params: {fast: 50, slow: 200}}
@@ -32,6 +32,7 @@ import yaml
 
 from workbench.errors import ConfigError
 from workbench.research.notebook_runner import JobOutcome, NotebookJob, run_notebooks
+from workbench.resources import template_path
 
 __all__ = ["load_parameter_sets", "run_batch", "template_parameters"]
 
@@ -105,6 +106,8 @@ def run_batch(
     chosen_path = Path(chosen)
     if not chosen_path.is_absolute() and not chosen_path.exists() and template is None:
         chosen_path = Path(parameter_file).parent / chosen_path  # relative to the YAML file
+    if not chosen_path.is_file() and Path(chosen).name == str(chosen):
+        chosen_path = template_path(str(chosen))  # a template the package ships
     if not chosen_path.is_file():
         raise ConfigError(f"notebook {chosen} does not exist")
     declared = template_parameters(chosen_path)

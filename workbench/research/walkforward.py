@@ -1,7 +1,7 @@
 """Walk-forward analysis: optimise in sample, trade the choice out of sample, fold after fold.
 
 For each fold of :func:`~workbench.research.splits.walk_forward`, a notebook
-(``notebooks/templates/walk_forward_fold.ipynb``) sweeps the grid on the train window
+(``workbench/templates/walk_forward_fold.ipynb``) sweeps the grid on the train window
 (every combination, or ``search="random"|"tpe"`` with ``n_trials`` samples per fold, fold N
 seeded with ``seed + N``: :mod:`workbench.research.search`),
 picks the best combination by the chosen metric, and runs it through the event-driven
@@ -49,6 +49,7 @@ from workbench.research.overfitting import probabilistic_sharpe_ratio, return_mo
 from workbench.research.search import check_search
 from workbench.research.splits import Fold, parse_length, walk_forward
 from workbench.research.sweep import expand_grid, grid_axes
+from workbench.resources import template_path
 from workbench.strategy import resolve_strategy
 
 __all__ = [
@@ -65,10 +66,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The papermill templates shipped with the repository.
-TEMPLATES = Path(__file__).resolve().parents[2] / "notebooks" / "templates"
-FOLD_TEMPLATE = TEMPLATES / "walk_forward_fold.ipynb"
-REPORT_TEMPLATE = TEMPLATES / "walk_forward_report.ipynb"
+#: The papermill templates shipped with the package (package data, see workbench.resources).
+FOLD_TEMPLATE = template_path("walk_forward_fold.ipynb")
+REPORT_TEMPLATE = template_path("walk_forward_report.ipynb")
+TEMPLATES = FOLD_TEMPLATE.parent
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
+
+import yaml
 
 from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_sd_notify_writes_to_the_notify_socket(tmp_path, monkeypatch) -> None:
@@ -40,3 +45,50 @@ def test_watchdog_stops_pinging_when_a_bar_takes_too_long() -> None:
     dog.idle()
     assert dog.tick()
     assert pings == ["WATCHDOG=1"] * 3
+
+
+def _unit_text() -> str:
+    return (ROOT / "deploy" / "workbench-live@.service").read_text()
+
+
+def test_the_unit_fails_safe() -> None:
+    """Exit codes for config, data and strategy errors stop the restarts; matplotlib and the
+    kill switch live where the sandbox lets them (ProtectHome, PrivateTmp)."""
+    from workbench.errors import ConfigError, DataError, StrategyError
+
+    lines = dict(
+        line.split("=", 1) for line in _unit_text().splitlines() if "=" in line and line[0] != "#"
+    )
+    prevented = {int(code) for code in lines["RestartPreventExitStatus"].split()}
+    assert prevented == {ConfigError.exit_code, DataError.exit_code, StrategyError.exit_code}
+    assert lines["Environment"].startswith("MPLCONFIGDIR=%S/workbench/")  # the StateDirectory
+    assert lines["StateDirectory"] == "workbench" and lines["PrivateTmp"] == "true"
+    risk = yaml.safe_load((ROOT / "examples" / "risk.yaml").read_text())
+    assert not risk["kill_switch_file"].startswith("/tmp/")  # PrivateTmp would hide it
+    assert risk["kill_switch_file"].startswith("/var/lib/workbench/")
+
+
+def test_systemd_analyze_verifies_the_unit(tmp_path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (no systemd on this machine)")
+    command = Path(sys.executable).with_name("workbench")  # an executable that exists here
+    text = _unit_text().replace("/opt/workbench/.venv/bin/workbench", str(command))
+    text = text.replace("WorkingDirectory=/opt/workbench", f"WorkingDirectory={tmp_path}")
+    unit = tmp_path / "workbench-live@test.service"
+    unit.write_text(text)
+    done = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+    broken = tmp_path / "workbench-live@bad.service"  # the check can fail
+    broken.write_text(text.replace("Type=notify", "Type=sometimes"))
+    bad = subprocess.run([analyze, "verify", str(broken)], capture_output=True, text=True,
+                         timeout=120, check=False)  # fmt: skip
+    assert "service type" in bad.stderr  # a typo in the unit is caught

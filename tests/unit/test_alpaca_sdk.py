@@ -1,0 +1,45 @@
+"""alpaca-py's private attributes are checked before they are set (a rename must not pass)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from workbench.brokers.alpaca import AlpacaBroker
+from workbench.brokers.alpaca_sdk import TESTED, TimeoutSession, installed_version, tune_client
+from workbench.errors import ConfigError
+
+
+def test_the_installed_sdk_has_what_we_set_and_the_broker_uses_it() -> None:
+    broker = AlpacaBroker("key-id-123", "secret-456", url="http://127.0.0.1:9")
+    assert isinstance(broker.client._session, TimeoutSession)
+    assert broker.client._session.timeout > 0
+    assert broker.client._retry == 0 and broker.client._retry_codes == []
+
+
+def test_a_renamed_attribute_stops_with_the_installed_version_named() -> None:
+    from alpaca.trading.client import TradingClient
+
+    client = TradingClient("key-id-123", "secret-456", paper=True)
+    del client._retry_codes  # as if a release renamed it
+    with pytest.raises(ConfigError) as error:
+        tune_client(client, 5.0)
+    text = str(error.value)
+    assert f"alpaca-py {installed_version()}" in text and "TradingClient._retry_codes" in text
+    assert TESTED in text
+    client._retry_codes = []
+    client._session = object()  # the right name, the wrong thing
+    with pytest.raises(ConfigError, match=r"TradingClient\._session"):
+        tune_client(client, 5.0)
+
+
+def test_the_dependency_is_bounded_to_the_tested_minor_version() -> None:
+    root = Path(__file__).resolve().parents[2]
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"alpaca-py{TESTED}" in deps
+    low, high = (part.lstrip("<>=") for part in TESTED.split(","))
+    major_minor = tuple(int(x) for x in installed_version().split(".")[:2])
+    assert tuple(int(x) for x in low.split(".")[:2]) <= major_minor
+    assert major_minor < tuple(int(x) for x in high.split(".")[:2])

@@ -1,0 +1,72 @@
+"""The alpaca-py internals this project depends on, checked once per client.
+
+alpaca-py gives no public way to set a request timeout or to turn its own retries off
+(retries are our execution engine's job: it looks an order up by its client order id
+before resending). So every REST client gets its private ``_session`` replaced by one
+whose requests time out, and ``_retry`` / ``_retry_codes`` cleared. Should a release
+rename them, the assignments would silently do nothing and requests would lose their
+timeouts; :func:`tune_client` checks they are there, with the types it expects, and
+stops with an error naming the installed version otherwise. The dependency is bounded
+to the minor versions the tests run (``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from workbench.errors import ConfigError
+
+#: The minor versions the tests run against (keep in step with pyproject.toml's bound).
+TESTED = ">=0.44,<0.45"
+#: Private attribute -> the type alpaca-py gives it.
+PRIVATE: dict[str, type | tuple[type, ...]] = {
+    "_session": requests.Session,
+    "_retry": int,
+    "_retry_codes": (list, tuple),
+}
+
+
+class TimeoutSession(requests.Session):
+    """A requests session whose calls time out (alpaca-py sets none)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, **kwargs)
+
+
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alpaca-py")
+    except PackageNotFoundError:  # pragma: no cover - imported but not installed
+        return "unknown"
+
+
+def check_client(client: Any) -> None:
+    """Raise :class:`ConfigError` unless ``client`` has the private attributes we set."""
+    wrong = [
+        name for name, kind in PRIVATE.items() if not isinstance(getattr(client, name, None), kind)
+    ]
+    if wrong:
+        names = ", ".join(f"{type(client).__name__}.{name}" for name in wrong)
+        raise ConfigError(
+            f"alpaca-py {installed_version()} has no {names} (or changed its type): without "
+            "it requests would have no timeout and retry on their own",
+            hint=f"install a tested version: pip install 'alpaca-py{TESTED}'",
+        )
+
+
+def tune_client(client: Any, timeout: float) -> Any:
+    """Every request of ``client`` times out after ``timeout`` s; no retries of its own."""
+    check_client(client)
+    client._session = TimeoutSession(timeout)
+    client._retry = 0
+    client._retry_codes = []
+    return client
