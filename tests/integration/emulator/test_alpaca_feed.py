@@ -4,11 +4,11 @@ across a dropped connection."""
 from __future__ import annotations
 
 import threading
-import time
 
 from workbench.brokers.alpaca_feed import AlpacaBarFeed
 from workbench.emulator import Emulator
 from workbench.emulator.faults import Fault
+from workbench.emulator.testing import wait_until
 
 KEY, SECRET = "feed-key", "feed-secret"
 
@@ -28,18 +28,30 @@ def test_bars_arrive_in_order_and_survive_a_drop(hand_frames) -> None:
 
         thread = threading.Thread(target=consume, daemon=True)
         thread.start()
-        time.sleep(1.0)  # subscribed
+
+        def connections() -> dict:
+            return emu.state()["connections"]
+
+        wait_until(lambda: connections()["data_ready"] >= 1, 30, "the feed subscribed")
         for i in range(6):
             if i == 3:
+                accepted = connections()["accepted"]["data"]
                 emu.set_faults(Fault.drop("data", times=1))
-                time.sleep(0.2)
+                wait_until(  # alpaca-py reconnects (1 s backoff) and resubscribes
+                    lambda: (
+                        connections()["accepted"]["data"] > accepted  # noqa: B023
+                        and connections()["data_ready"] >= 1
+                    ),
+                    30,
+                    "the feed reconnected and resubscribed",
+                )
                 emu.clear_faults()
-                time.sleep(2.5)  # alpaca-py reconnects (1 s backoff) and resubscribes
             emu.step()
-            time.sleep(0.15)
+            wait_until(lambda: len(got) > i, 30, f"bar {i + 1} through the feed")  # noqa: B023
         thread.join(15)
         feed.stop()
     closes = [g[0].close for g in got]
+    assert len(got) == 6  # nothing lost across the drop
     assert closes[:3] == [100.0, 102.0, 99.0]
     assert closes[-1] == 104.0  # the bars after the drop arrive
     times = [g[0].time for g in got]

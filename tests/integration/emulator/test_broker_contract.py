@@ -17,6 +17,7 @@ import pytest
 from workbench.broker import Broker, OrderUpdate, UpdateEvent
 from workbench.brokers.alpaca import AlpacaBroker
 from workbench.emulator import Emulator
+from workbench.emulator import testing as emt
 from workbench.errors import OrderRejected
 from workbench.orders import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from workbench.sim.broker import SimulatedBroker
@@ -75,7 +76,11 @@ def venue(request, hand_frames) -> Iterator[Callable[..., Venue]]:
             out, collected[:] = list(collected), []
             return out
 
-        time.sleep(0.3)  # the trade stream is listening
+        emt.wait_until(
+            lambda: emu.state()["connections"]["trading_ready"] >= 1,
+            timeout=30,
+            what="the trade stream listening",
+        )
         return Venue(broker, emu.step, wait_updates)
 
     yield make

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pandas as pd
 
@@ -77,7 +76,9 @@ def test_systemd_ready_and_sigterm_finishes_the_bar(tmp_path) -> None:
         messages = []
         while "READY=1" not in messages:
             messages.append(server.recv(200).decode())
-        time.sleep(1.0)  # let it trade a few bars
+        done = 0
+        while done < 6:  # readiness: the runner reports each finished bar (30 s timeout each)
+            done += server.recv(200).decode().startswith("STATUS=last bar")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
