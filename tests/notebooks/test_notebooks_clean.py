@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
-    (ROOT / "notebooks" / "templates").glob("*.ipynb")
+    (ROOT / "workbench" / "templates").glob("*.ipynb")
 )
 FIX = "jupyter nbconvert --clear-output --inplace"
 
