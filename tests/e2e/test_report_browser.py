@@ -44,3 +44,31 @@ def test_the_report_opens_offline_with_every_figure_drawn(
         page.screenshot(path=str(screenshots / "backtest_report.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_the_dashboard_serves_the_bundle_report_with_its_figures(
+    browser: object, report_dir: Path, tmp_path: Path, serve
+) -> None:
+    """Its content security policy lets the report's inlined images through, nothing else."""
+    import shutil
+
+    from workbench.dashboard import create_app
+    from workbench.live.state import StateStore
+
+    bundle = tmp_path / "promoted" / "ma_crossover" / "1"
+    bundle.mkdir(parents=True)
+    (bundle / "manifest.json").write_text("{}")
+    shutil.copy(report_dir / "report.html", bundle / "report.html")
+    store = StateStore(tmp_path / "live.sqlite")
+    store.set_meta(strategy="ma_crossover", status="stopped", bundle=str(bundle))
+    store.close()
+    with serve(create_app(tmp_path / "live.sqlite")) as url:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        try:
+            page.goto(url)
+            page.click("a.bundle-report >> text=report.html")
+            page.wait_for_selector("#metrics")
+            widths = page.eval_on_selector_all("figure img", "i => i.map(x => x.naturalWidth)")
+            assert len(widths) == 5 and all(w > 400 for w in widths), widths
+        finally:
+            page.close()

@@ -127,7 +127,7 @@ def create_app(
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+            "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
             "form-action 'self'; frame-ancestors 'none'"
         )
         return response
