@@ -126,12 +126,14 @@ def snapshot(
     risk_config = _bundle_risk(meta.get("bundle"))
     account = _account(equity_rows, risk_config)
     risk = _risk(risk_rows, risk_config)
+    positions = _positions(fills, equity_rows, last_close)
     return {
         "generated_at": pd.Timestamp(now, unit="s", tz="UTC").floor("s").isoformat(),
         "status": _status(meta, now, risk),
         "risk": risk,
         "account": account,
-        "positions": _positions(fills, equity_rows, last_close),
+        "positions": positions,
+        "sectors": sector_exposure(positions, account.get("equity"), risk_config),
         "open_orders": [_order_row(o) for o in open_orders],
         "recent_fills": [_fill_row(f) for f in reversed(fills[-RECENT_FILLS:])],
         "events": [_event_row(e) for e in events],
@@ -304,6 +306,38 @@ def _positions(
             }
         )
     return out
+
+
+def sector_exposure(
+    positions: list[dict[str, Any]], equity: float | None, risk_config: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Gross market value per sector, its share of equity and the bundle's cap on it.
+
+    Sectors are the groups of the bundle's ``group_exposure`` rule, else the GICS sectors
+    shipped for ``sample:SP500``; a symbol in neither is ``unclassified``.
+    """
+    from workbench.data.sp500 import gics_sectors
+
+    rule = risk_config.get("group_exposure") or {}
+    groups = rule.get("groups") if isinstance(rule.get("groups"), dict) else None
+    names = groups or gics_sectors()
+    limits = rule.get("limits") or {}
+    default = rule.get("default")
+    totals: dict[str, float] = {}
+    for p in positions:
+        value = p.get("market_value")
+        if value:
+            sector = names.get(p["symbol"], "unclassified")
+            totals[sector] = totals.get(sector, 0.0) + abs(value)
+    return [
+        {
+            "sector": sector,
+            "market_value": _num(value),
+            "weight": _num(value / equity) if equity else None,
+            "limit": _num(limits.get(sector, default)) if groups else None,
+        }
+        for sector, value in sorted(totals.items(), key=lambda kv: -kv[1])
+    ]
 
 
 def _order_row(o: dict[str, Any]) -> dict[str, Any]:

@@ -89,6 +89,12 @@ INDEX = """{% extends "base.html" %}{% block body %}
 <td class="n {{ p.unrealized_pnl|sign }}">{{ p.unrealized_pnl|money }}</td><td class="n {{ p.realized_pnl|sign }}">{{ p.realized_pnl|money }}</td></tr>{% endfor %}
 </table>{% else %}<p class="muted">no positions</p>{% endif %}</section>
 
+<section id="sectors"><h2>Exposure by sector</h2>
+{% if snap.sectors %}<table><tr><th>sector</th><th class="n">market value</th><th class="n">% of equity</th><th class="n">limit</th></tr>
+{% for x in snap.sectors %}<tr data-sector="{{ x.sector }}"><td>{{ x.sector }}</td><td class="n">{{ x.market_value|money }}</td>
+<td class="n">{{ x.weight|pct }}</td><td class="n">{{ x.limit|pct }}</td></tr>{% endfor %}
+</table>{% else %}<p class="muted">no holdings</p>{% endif %}</section>
+
 <section class="wide"><h2>Equity and drawdown</h2><img src="{{ url_for('equity_png') }}" alt="equity curve" id="equity-plot"></section>
 
 <section id="orders"><h2>Open orders</h2>
