@@ -12,6 +12,12 @@ orders submitted now are stamped with the bar's time in the simulated broker, so
 fill on the next bar at the earliest (a decision on bar t's close fills at t+1).
 Events caused by a request carry ``now``; fills, expiries and venue rejections carry
 the time of the bar that caused them.
+
+Market hours (intraday data on an exchange calendar). An order sent while the market
+is closed (after the close, overnight, on a weekend) is accepted and queued, as Alpaca
+queues it: its ``new`` event goes out when the next session opens, just before the
+session's first bar fills it. A ``day`` order sent after the close is therefore an
+order for the next session's open (what a daily strategy deciding at the close sends).
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ class Venue:
         self.wash_trade_check = wash_trade_check
         self.volume_limit = broker.volume_limit
         self.records: dict[str, OrderRecord] = {}  # by Alpaca id, in submission order
+        self._queued_new: list[Message] = []  # new events of orders sent while closed
         self._by_sim: dict[str, str] = {}
         self._by_cid: dict[str, str] = {}
         self.last_close: dict[str, float] = {}
@@ -114,6 +121,18 @@ class Venue:
     def clock_json(self) -> dict[str, Any]:
         return self.replay.clock_json()
 
+    def market_closed(self) -> bool:
+        """Whether the replay (intraday data) is outside its exchange's sessions now."""
+        return self.replay.intraday and not self.replay.sessions.is_open(self.now)
+
+    def _queue_new(self, messages: list[Message]) -> list[Message]:
+        """While the market is closed, hold the ``new`` events until it opens."""
+        if not self.market_closed():
+            return messages
+        held = [m for m in messages if m["data"]["event"] == "new"]
+        self._queued_new += held
+        return [m for m in messages if m["data"]["event"] != "new"]
+
     def step(self) -> tuple[list[Message], list[tuple[str, int]]] | None:
         """Process and publish the next bar time; None when the replay is over.
 
@@ -122,6 +141,9 @@ class Venue:
         t = self.replay.next_time
         if t is None:
             return None
+        opening: list[Message] = []
+        if self._queued_new and (not self.replay.intraday or self.replay.sessions.is_open(t)):
+            opening, self._queued_new = self._queued_new, []
         if self.replay.new_day():
             self.last_equity = self.broker.get_account().equity
             self.lastday_close.update(self.last_close)
@@ -143,7 +165,7 @@ class Venue:
             self.last_close[symbol] = c
             published.append((symbol, i))
         self.replay.advance()
-        messages = self._render(self.broker.drain_updates(), quantities, at=None)
+        messages = opening + self._render(self.broker.drain_updates(), quantities, at=None)
         self.equity_history.append((t, self.broker.get_account().equity))
         return messages, published
 
@@ -244,6 +266,7 @@ class Venue:
         order, messages = self._place(req, parsed.extended_hours, intent)
         rec = self.records[self._by_sim[order.id]]
         status = "accepted" if order.status.is_open else None
+        messages = self._queue_new(messages)
         return self.order_doc(self.broker.get_order(order.id), rec, status=status), messages
 
     def _place(

@@ -95,3 +95,25 @@ def test_interval_streams_the_bars_by_themselves(frames) -> None:
             assert times == sorted(times) and len(set(times)) == 20
         finally:
             stream.stop()
+
+
+def test_an_order_sent_after_the_close_waits_for_the_next_open(emu, frames) -> None:
+    from alpaca.trading.requests import MarketOrderRequest
+
+    client = emt.trading_client(emu)
+    stream = emt.trading_stream(emu)
+    try:
+        emu.step(210)  # Friday's early close: the market is closed until Monday
+        order = client.submit_order(
+            MarketOrderRequest(symbol="AAA", qty=10, side="buy", time_in_force="day")
+        )
+        assert order.status.value == "accepted"
+        assert stream.nothing_for(0.3)  # queued: no "new" while the market is closed
+        emu.step()  # Monday 09:30
+        new, fill = stream.take(2)
+        assert (str(new.event), str(fill.event)) == ("new", "fill")
+        monday = frames["AAA"].loc["2023-11-27"]
+        assert float(fill.price) == monday["open"].iloc[0]  # the session's opening price
+        assert fill.timestamp == monday.index[0]
+    finally:
+        stream.stop()
