@@ -34,9 +34,10 @@ lint: $(STAMP) ## ruff check and format check
 lab: $(STAMP) ## Start JupyterLab on the notebooks
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-bench: $(STAMP) ## Run the benchmarks (each prints figures against a baseline from the same run)
+bench: $(STAMP) ## Run every benchmark (each checks agreement, then its goals); fails if any failed
 	$(BIN)/python -m pip install --quiet backtesting  # a peer measured beside us, not a dependency
-	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@failed=""; for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
