@@ -10,7 +10,10 @@ A 10-fold run of the crossover on ``sample:SPX`` (train 756 bars, test 252) with
      an empty notebook (the floor: a kernel's start and stop through papermill);
   4. the speed-up: time with 1 job / time with 2 jobs.
 
-Goals: per-fold overhead under 2 s, speed-up at least 1.7 with 2 jobs (on 2 free cores).
+Checks first: every fold's notebook (with 1 job and with 2) chose the parameters, and
+measured the in- and out-of-sample figures, that the in-process computation did. Goals:
+per-fold overhead under 1 s (median, 1 job), speed-up at least 1.7 with 2 jobs (on 2
+free cores: other work on the machine lowers it). Exits 1 when a check or a goal fails.
 
     python benchmarks/walkforward.py [--folds 10] [--out DIR]
 """
@@ -24,6 +27,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from _harness import Verdict, conditions
 
 from workbench.data.sources import load_bars
 from workbench.research.fold import run_fold
@@ -55,19 +60,39 @@ def config_for(folds: int) -> WalkForwardConfig:
     )
 
 
-def timed_run(config: WalkForwardConfig, out: Path, jobs: int) -> tuple[float, float, list[float]]:
-    """Total seconds of one pipeline run, the report notebook's, and each fold's overhead."""
+GOAL_OVERHEAD = 1.0
+GOAL_SPEEDUP = 1.7
+COMPARED = ("params", "score", "in_sample", "out_of_sample", "trades")
+
+
+def timed_run(
+    config: WalkForwardConfig, out: Path, jobs: int
+) -> tuple[float, float, list[float], dict[int, dict]]:
+    """Total seconds of one run, the report notebook's, each fold's overhead, its records."""
     started = time.perf_counter()
     result = run_walk_forward(config, out, workers=jobs, force=True, progress=False)
     total = time.perf_counter() - started
     if result.failed:
         raise SystemExit(f"failed: {[(o.name, o.error) for o in result.failed]}")
     overheads = []
+    records = {}
     for outcome in result.outcomes:
         record = json.loads((out / "folds" / f"{outcome.name}.json").read_text())
         overheads.append(outcome.seconds - record["compute_seconds"])
+        records[record["fold"]] = record
     report = result.report.seconds if result.report is not None else 0.0
-    return total, report, overheads
+    return total, report, overheads, records
+
+
+def same_records(baseline: dict[int, dict], run: dict[int, dict]) -> bool:
+    """The notebooks' fold records say what the in-process computation said."""
+    if sorted(baseline) != sorted(run):
+        return False
+    return all(
+        json.dumps([baseline[f][k] for k in COMPARED], sort_keys=True)
+        == json.dumps([run[f][k] for k in COMPARED], sort_keys=True)
+        for f in baseline
+    )
 
 
 def empty_notebook_seconds(root: Path, runs: int = 3) -> float:
@@ -101,22 +126,30 @@ def main() -> None:
     assert len(folds) == args.folds, len(folds)
     root = Path(args.out or tempfile.mkdtemp(prefix="wf-bench-"))
 
+    verdict = Verdict()
     started = time.perf_counter()
     for fold in folds:
         run_fold(**fold_parameters(config, fold, root / "baseline"))
     baseline = time.perf_counter() - started
+    baseline_records = {}
+    for path in (root / "baseline").rglob("fold_[0-9][0-9][0-9].json"):
+        record = json.loads(path.read_text())  # as written, as the notebooks' are read
+        baseline_records[record["fold"]] = record
 
     floor = empty_notebook_seconds(root)
-    one, report_one, overhead_one = timed_run(config, root / "jobs1", 1)
-    two, report_two, overhead_two = timed_run(config, root / "jobs2", 2)
+    one, report_one, overhead_one, records_one = timed_run(config, root / "jobs1", 1)
+    two, report_two, overhead_two, records_two = timed_run(config, root / "jobs2", 2)
     overhead = statistics.median(overhead_one)
     speedup = one / two
 
-    print(
-        f"walk-forward: {args.folds} folds, 100 combinations, sample:SPX ({os.cpu_count()} cores)"
-    )
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"  load average at the end (1, 5, 15 min): {load}; other work competes for the cores")
+    print(f"walk-forward: {args.folds} folds, 100 combinations, sample:SPX ({conditions()})")
+    for jobs, records in ((1, records_one), (2, records_two)):
+        verdict.check(
+            same_records(baseline_records, records),
+            f"{jobs} job(s): every fold notebook chose and measured what the in-process run did",
+        )
+    if verdict.failed:
+        verdict.finish()
     print(
         f"  in-process computation (baseline)  {baseline:7.2f} s"
         f"  ({baseline / len(folds):.2f} s/fold)"
@@ -133,11 +166,15 @@ def main() -> None:
         f"  without the report notebook (serial: {report_one:.1f} s, {report_two:.1f} s)"
         f"  {(one - report_one) / (two - report_two):7.2f}x"
     )
-    print(
-        f"  goals: overhead < 2 s {'met' if overhead < 2 else 'MISSED'}; "
-        f"speed-up >= 1.7 {'met' if speedup >= 1.7 else 'MISSED'}"
-    )
     print(f"  runs kept in {root}")
+    verdict.check(
+        overhead < GOAL_OVERHEAD,
+        f"per-fold overhead {overhead:.2f} s (goal < {GOAL_OVERHEAD:g} s)",
+    )
+    verdict.check(
+        speedup >= GOAL_SPEEDUP, f"speed-up with 2 jobs {speedup:.2f}x (goal >= {GOAL_SPEEDUP}x)"
+    )
+    verdict.finish()
 
 
 if __name__ == "__main__":
