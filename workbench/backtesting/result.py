@@ -160,6 +160,11 @@ class BacktestResult:
             "exposure",
             "fees",
             "final_equity",
+            "excess_return",
+            "alpha",
+            "beta",
+            "tracking_error",
+            "information_ratio",
         ):
             if key in self.metrics:
                 lines.append(f"  {key:<28} {format_metric(key, self.metrics[key])}")

@@ -60,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--calendar", default="XNYS", help="exchange calendar (default XNYS)")
     p.add_argument(
+        "--benchmark",
+        help="benchmark for excess return, alpha, beta, tracking error, information ratio: "
+        "'universe' (equal-weight buy-and-hold of the data) or a spec (sample:SP500_INDEX)",
+    )
+    p.add_argument(
         "--out", help="folder for trades.csv, orders.csv, equity.csv, metrics.json and plots"
     )
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
@@ -85,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         timeframe=args.timeframe,
         session=args.session,
         calendar=args.calendar,
+        benchmark=args.benchmark,
     )
     if args.out:
         paths = result.save(args.out)

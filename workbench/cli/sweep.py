@@ -37,6 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fixed parameter (repeatable)",
     )
     p.add_argument("--metric", default="sharpe", help="ranking metric (default: sharpe)")
+    p.add_argument(
+        "--benchmark",
+        help="benchmark for excess return, alpha, beta, tracking error, information ratio: "
+        "'universe' (equal-weight buy-and-hold of the data) or a spec (sample:SP500_INDEX)",
+    )
     p.add_argument("--start", help="first bar (inclusive), e.g. 2007-01-01")
     p.add_argument("--end", help="last bar (inclusive)")
     p.add_argument("--cash", type=float, default=100_000.0, help="starting cash (default 100000)")
@@ -102,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         storage=args.storage,
         study_name=args.study,
         scheduler=args.scheduler,
+        benchmark=args.benchmark,
     )
     info = sweep_info(frame)
     written = _save(frame, args.out) if args.out else []

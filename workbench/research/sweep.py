@@ -230,6 +230,8 @@ def sweep(
             **options,
         )  # fmt: skip
         metrics, returns = concat_results(parts)
+    if benchmark is not None:
+        metrics = _with_benchmark(metrics, returns, benchmark, {symbol: frame}, ppy)
     seconds = time.perf_counter() - started
     names = list(grid)
     table = pd.DataFrame({n: [c[n] for c in combos] for n in names})
@@ -271,6 +273,27 @@ def sweep(
         info.cells_per_second,
     )
     return frame_out
+
+
+def _with_benchmark(
+    metrics: pd.DataFrame,
+    returns: pd.DataFrame | None,
+    benchmark: Any,
+    bars: dict[str, pd.DataFrame],
+    ppy: float,
+) -> pd.DataFrame:
+    """The single-symbol sweep's rows with the benchmark-relative figures of each trial."""
+    from workbench.backtesting.benchmark import benchmark_equity, relative_columns
+
+    if returns is None:
+        raise ConfigError(
+            "benchmark-relative sweep rows need the trials' returns",
+            hint="keep keep_returns=True (the default) with benchmark=",
+        )
+    index = next(iter(bars.values())).index
+    bench = benchmark_equity(benchmark, bars, index, 1.0).to_numpy()
+    extra = relative_columns(returns.to_numpy(), bench, ppy)
+    return pd.concat([metrics.reset_index(drop=True), extra], axis=1)
 
 
 def _sweep_universe(

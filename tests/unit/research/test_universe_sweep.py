@@ -95,3 +95,57 @@ def test_default_benchmark_is_equal_weight_buy_and_hold(universe):
     assert result.benchmark.iloc[0] == result.equity.iloc[0]
     assert 0.5 < result.metrics["beta"] < 1.5
     assert result.metrics["correlation"] > 0.8
+
+
+def test_single_symbol_sweep_rows_take_a_benchmark_too():
+    rows = sweep(
+        "ma_crossover", "sample:SPX", {"fast": [10, 20], "slow": [100]}, benchmark="universe"
+    )
+    result = backtest("ma_crossover", "sample:SPX", {"fast": 10, "slow": 100}, benchmark="universe")
+    row = rows[rows["fast"] == 10].iloc[0]
+    for key in ("excess_return", "alpha", "beta", "tracking_error", "information_ratio"):
+        # from the trials' float32 returns: about 7 significant digits
+        assert row[key] == pytest.approx(result.metrics[key], rel=1e-5, abs=1e-7), key
+
+
+def test_cli_backtest_and_sweep_print_benchmark_figures(capsys):
+    import json
+
+    from workbench.cli.main import main
+
+    data = "sample:SP500?symbols=AAPL,MSFT,KO,XOM"
+    code = main(
+        [
+            "backtest",
+            "--strategy",
+            "momentum_rotation",
+            "--data",
+            data,
+            "--param",
+            "top_k=2",
+            "--start",
+            "2015-01-01",
+            "--benchmark",
+            "sample:SP500_INDEX",
+            "--json",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert 0 < doc["metrics"]["beta"] < 2 and "information_ratio" in doc["metrics"]
+    code = main(
+        [
+            "sweep",
+            "--strategy",
+            "momentum_rotation",
+            "--data",
+            data,
+            "--grid",
+            "top_k=1,2",
+            "--start",
+            "2015-01-01",
+            "--benchmark",
+            "universe",
+        ]
+    )
+    assert code == 0
