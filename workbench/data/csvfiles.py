@@ -26,6 +26,10 @@ Timestamps, so that no bar is silently shifted:
 
 Options: ``tz``, ``symbol`` (names the symbol; in a multi-symbol file, selects one),
 ``format`` (a ``strftime`` format for the date/time part, without the offset).
+
+A universe of files: a folder (``csv:data/stocks``) or a glob (``csv:data/*.csv``) loads
+every matching file, one per symbol, each named after its file (``AAPL.csv`` holds AAPL)
+unless it has a symbol column.
 """
 
 from __future__ import annotations
@@ -75,17 +79,53 @@ def load_parquet(request: SourceRequest) -> dict[str, pd.DataFrame]:
 
 def _load(request: SourceRequest, kind: str) -> dict[str, pd.DataFrame]:
     request.check_options(OPTIONS)
-    path = _existing_path(request.target, request.spec)
-    raw = read_table(path, kind)
-    return normalise(
-        raw,
-        source=str(path),
-        tz=check_tz(request.tz),
-        symbol=request.text("symbol"),
-        fmt=request.text("format"),
-        csv=kind == "csv",
-        default_symbol=path.name.split(".")[0].upper(),
-    )
+    paths = _universe_paths(request.target, request.spec, kind)
+    if paths is None:
+        paths = [_existing_path(request.target, request.spec)]
+    elif request.text("symbol"):
+        raise DataSourceError(
+            f"{request.spec}: symbol= names the symbol of one file; this spec names "
+            f"{len(paths)} files",
+            hint="each file is named after its symbol (AAPL.csv holds AAPL)",
+        )
+    out: dict[str, pd.DataFrame] = {}
+    for path in paths:
+        frames = normalise(
+            read_table(path, kind),
+            source=str(path),
+            tz=check_tz(request.tz),
+            symbol=request.text("symbol"),
+            fmt=request.text("format"),
+            csv=kind == "csv",
+            default_symbol=path.name.split(".")[0].upper(),
+        )
+        for sym, frame in frames.items():
+            if sym in out:
+                raise DataSourceError(
+                    f"{request.spec}: symbol {sym} appears in more than one file ({path})",
+                    hint="keep one file per symbol",
+                )
+            out[sym] = frame
+    return out
+
+
+_SUFFIXES = {"csv": (".csv", ".csv.gz", ".gz"), "parquet": (".parquet", ".pq")}
+
+
+def _universe_paths(target: str, spec: str, kind: str) -> list[Path] | None:
+    """The files of a glob (``data/*.csv``) or a folder, sorted; None for one file."""
+    path = Path(target).expanduser()
+    if any(ch in target for ch in "*?["):
+        found = sorted(p for p in path.parent.glob(path.name) if p.is_file())
+        what = f"no file matches {target}"
+    elif path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.name.lower().endswith(_SUFFIXES[kind]))
+        what = f"{path}: no {'/'.join(_SUFFIXES[kind])} file in the folder"
+    else:
+        return None
+    if not found:
+        raise DataSourceError(f"{spec}: {what}", hint="one file per symbol, e.g. data/AAPL.csv")
+    return found
 
 
 def _existing_path(target: str, spec: str) -> Path:
@@ -97,7 +137,7 @@ def _existing_path(target: str, spec: str) -> Path:
             f"{path}: file not found", hint="check the path (relative to the current directory)"
         )
     if not path.is_file():
-        raise DataSourceError(f"{path}: not a file", hint="name one file per spec")
+        raise DataSourceError(f"{path}: not a file", hint="name a file, a folder or a glob")
     return path
 
 

@@ -159,8 +159,16 @@ def test_symbol_option_names_a_single_symbol_file(tmp_path):
 
 def test_parquet_with_a_datetime_index(tmp_path):
     index = pd.DatetimeIndex(["2024-01-02 09:30", "2024-01-02 09:31"], name="Datetime")
-    raw = pd.DataFrame({"Open": [1.0, 2], "High": [2.0, 3], "Low": [0.5, 1], "Close": [1.5, 2],
-                        "Volume": [10, 20]}, index=index)  # fmt: skip
+    raw = pd.DataFrame(
+        {
+            "Open": [1.0, 2],
+            "High": [2.0, 3],
+            "Low": [0.5, 1],
+            "Close": [1.5, 2],
+            "Volume": [10, 20],
+        },
+        index=index,
+    )
     raw.to_parquet(tmp_path / "naive.parquet")
     with pytest.raises(DataError, match="naive"):
         load_bars(f"parquet:{tmp_path / 'naive.parquet'}")
@@ -241,5 +249,35 @@ def test_not_parquet(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DataSourceError, match="file not found"):
         load_bars(f"csv:{tmp_path / 'nope.csv'}")
-    with pytest.raises(DataSourceError, match="not a file"):
+    with pytest.raises(DataSourceError, match="file in the folder"):
         load_bars(f"csv:{tmp_path}")
+
+
+def test_a_folder_or_a_glob_is_a_universe_one_file_per_symbol(tmp_path):
+    from workbench.data.sources import load_symbols
+
+    days = pd.date_range("2024-01-02", periods=5, freq="D")
+    for k, name in enumerate(("aapl", "msft", "xom")):
+        frame = pd.DataFrame(
+            {
+                "Date": days.strftime("%Y-%m-%d"),
+                "Open": 10.0 + k,
+                "High": 11.0 + k,
+                "Low": 9.0 + k,
+                "Close": 10.5 + k,
+                "Volume": 1000,
+            }
+        )
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+    (tmp_path / "notes.txt").write_text("not data")
+    folder = load_symbols(f"csv:{tmp_path}")
+    assert list(folder) == ["AAPL", "MSFT", "XOM"]
+    assert folder["MSFT"]["close"].iloc[0] == 11.5
+    assert str(folder["XOM"].index.tz) == "UTC" and len(folder["XOM"]) == 5
+    assert list(load_symbols(f"csv:{tmp_path}/[am]*.csv")) == ["AAPL", "MSFT"]
+    assert list(load_symbols(f"parquet:{tmp_path}")) == ["AAPL", "MSFT", "XOM"]
+    with pytest.raises(DataSourceError, match="no file matches"):
+        load_symbols(f"csv:{tmp_path}/z*.csv")
+    with pytest.raises(DataSourceError, match="symbol= names the symbol of one file"):
+        load_symbols(f"csv:{tmp_path}/*.csv?symbol=AAPL")
