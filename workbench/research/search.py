@@ -21,6 +21,11 @@ combinations backtested, the independent trials the deflated Sharpe ratio and PB
 Samples that break the strategy's constraints are told to optuna as pruned, counted as
 ``skipped`` and not backtested.
 
+On a Dask cluster (``scheduler=``, an address or a ``distributed.Client``, as for the grid
+sweep) the search asks optuna for ``batch`` trials at a time (8 by default; locally 1)
+and backtests them in parallel on the workers; with the same seed and batch, the trials
+are those of a local run with that batch.
+
 Searches are seeded (``seed``; the same seed gives the same trials) and a study kept in
 ``storage`` (``"sqlite:///study.db"``) resumes: the same call continues the same study
 until it holds ``n_trials`` backtested trials, and the trials run before are evaluated
@@ -30,6 +35,7 @@ study started with another strategy, grid, metric or data is refused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -43,11 +49,13 @@ from tqdm.auto import tqdm
 
 from workbench.errors import ConfigError
 
-__all__ = ["SEARCHES", "Axis", "axis_of", "check_search", "search_sweep"]
+__all__ = ["SEARCHES", "Axis", "axis_of", "check_search", "evaluate_trial", "search_sweep"]
 
 log = logging.getLogger(__name__)
 
 SEARCHES = ("grid", "random", "tpe")
+#: Trials asked for at once on a Dask cluster (evaluated in parallel); locally one at a time.
+CLUSTER_BATCH = 8
 #: Give up when this many samples in a row break the strategy's constraints.
 MAX_REJECTED_IN_A_ROW = 1_000
 
@@ -125,6 +133,8 @@ def search_sweep(
     risk_free: float = 0.0,
     periods_per_year: float | None = None,
     progress: bool | None = None,
+    scheduler: Any = None,
+    batch: int | None = None,
 ) -> pd.DataFrame:
     """Sample ``n_trials`` combinations of ``grid`` with optuna (module docstring)."""
     import optuna
@@ -137,7 +147,6 @@ def search_sweep(
         _check_metric,
         _rank,
         grid_axes,
-        sweep,
     )
     from workbench.strategy import resolve_strategy
 
@@ -171,17 +180,11 @@ def search_sweep(
     )  # fmt: skip
     _check_study(study, signature, search, storage)
 
-    def evaluate(values: dict[str, Any]) -> tuple[dict[str, float], pd.Series | None, str]:
-        table = sweep(
-            cls, {symbol: frame}, {n: [values[n]] for n in axes},
-            params={k: v for k, v in values.items() if k not in axes}, metric=metric,
-            cash=cash, commission=commission, slippage=slippage, keep_returns=keep_returns,
-            risk_free=risk_free, periods_per_year=ppy, progress=False,
-        )  # fmt: skip
-        row = {k: float(v) for k, v in table.iloc[0].items() if k not in axes}
-        info = table.attrs["sweep"]
-        returns = info.returns.iloc[:, 0] if info.returns is not None else None
-        return row, returns, info.method
+    options = {
+        "metric": metric, "cash": cash, "commission": commission, "slippage": slippage,
+        "keep_returns": keep_returns, "risk_free": risk_free, "periods_per_year": ppy,
+    }  # fmt: skip
+    names = list(axes)
 
     started = time.perf_counter()
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -189,54 +192,49 @@ def search_sweep(
     skipped: list[dict[str, Any]] = []
     method = ""
 
-    def record(number: int, values: dict[str, Any]) -> dict[str, float]:
+    def record(trials: list[tuple[int, dict[str, Any]]]) -> list[dict[str, float]]:
+        """Backtest the batch's combinations not run yet (on the cluster, if any), then
+        count every trial of the batch; returns each trial's metrics."""
         nonlocal method
-        key = tuple(values[n] for n in axes)
-        if key in rows:
-            rows[key]["samples"] += 1
-            return rows[key]["metrics"]
-        metrics, returns, method = evaluate(values)
-        rows[key] = {"trial": number, "values": values, "metrics": metrics, "samples": 1}
-        if returns is not None:
-            curves[number] = returns
-        return metrics
+        new: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
+        for number, values in trials:
+            key = tuple(values[n] for n in names)
+            if key not in rows and key not in new:
+                new[key] = (number, values)
+        todo = [values for _, values in new.values()]
+        if client is None:
+            results = [evaluate_trial(target, symbol, frame, v, names, options) for v in todo]
+        else:
+            futures = [client.submit(evaluate_trial, target, symbol, shared, v, names, options,
+                                     pure=False) for v in todo]  # fmt: skip
+            results = client.gather(futures)
+        for (key, (number, values)), result in zip(new.items(), results, strict=True):
+            metrics, returns, method = result
+            rows[key] = {"trial": number, "values": values, "metrics": metrics, "samples": 0}
+            if returns is not None:
+                curves[number] = returns
+        out = []
+        for _, values in trials:
+            row = rows[tuple(values[n] for n in names)]
+            row["samples"] += 1
+            out.append(row["metrics"])
+        return out
 
     # the study's earlier trials (a resumed search): evaluated again, in order
     previous = [t for t in study.trials if "workbench_params" in t.user_attrs]
-    for t in previous:
-        record(t.number, {**base, **t.user_attrs["workbench_params"]})
-    done = len(previous)
-    show = progress if progress is not None else n_trials - done >= 50
-    bar = tqdm(total=max(n_trials - done, 0), desc=f"{search} {cls.label()}", unit="trial",
-               disable=not show)  # fmt: skip
-    rejected_in_a_row = 0
-    with bar:
-        while done < n_trials:
-            trial = study.ask()
-            values = dict(base)
-            values.update({a.name: a.suggest(trial) for a in sampled})
-            if space.violated(values):
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                skipped.append(values)
-                rejected_in_a_row += 1
-                if rejected_in_a_row >= MAX_REJECTED_IN_A_ROW:
-                    rules = ", ".join(c.text for c in space.constraints)
-                    raise ConfigError(
-                        f"{rejected_in_a_row} samples in a row break {rules}",
-                        hint="narrow the grid to values that satisfy the constraints",
-                    )
-                continue
-            rejected_in_a_row = 0
-            metrics = record(trial.number, values)
-            trial.set_user_attr("workbench_params", {n: _jsonable(values[n]) for n in axes})
-            trial.set_user_attr("metrics", {k: _jsonable(v) for k, v in metrics.items()})
-            score = metrics.get(metric, math.nan)
-            if math.isfinite(score):
-                study.tell(trial, score)
-            else:  # no score (no trade: no Sharpe ratio): backtested all the same, and counted
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            done += 1
-            bar.update(1)
+    target = cls.import_path()
+    client, shared = None, frame
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            from workbench.research.cluster import dask_client
+
+            client = stack.enter_context(dask_client(scheduler))
+            shared = client.scatter(frame, broadcast=True, hash=False)
+        record([(t.number, {**base, **t.user_attrs["workbench_params"]}) for t in previous])
+        done = len(previous)
+        size = batch or (CLUSTER_BATCH if client is not None else 1)
+        _run_trials(study, sampled, base, space, record, metric, n_trials, done, size,
+                    skipped, progress, f"{search} {cls.label()}")  # fmt: skip
     seconds = time.perf_counter() - started
 
     records = sorted(rows.values(), key=lambda r: r["trial"])
@@ -269,6 +267,81 @@ def search_sweep(
         search, cls.label(), len(records), n_samples, len(skipped), seconds,
     )  # fmt: skip
     return table
+
+
+def evaluate_trial(
+    strategy: str,
+    symbol: str,
+    frame: pd.DataFrame,
+    values: dict[str, Any],
+    names: list[str],
+    options: dict[str, Any],
+) -> tuple[dict[str, float], pd.Series | None, str]:
+    """One combination's backtest (the grid sweep's path): metrics, returns, method.
+    A plain function of plain arguments, so a Dask worker can run it."""
+    from workbench.research.sweep import sweep
+
+    table = sweep(
+        strategy, {symbol: frame}, {n: [values[n]] for n in names},
+        params={k: v for k, v in values.items() if k not in names}, progress=False, **options,
+    )  # fmt: skip
+    row = {k: float(v) for k, v in table.iloc[0].items() if k not in names}
+    info = table.attrs["sweep"]
+    returns = info.returns.iloc[:, 0] if info.returns is not None else None
+    return row, returns, info.method
+
+
+def _run_trials(
+    study: Any,
+    sampled: list[Axis],
+    base: dict[str, Any],
+    space: Any,
+    record: Any,
+    metric: str,
+    n_trials: int,
+    done: int,
+    size: int,
+    skipped: list[dict[str, Any]],
+    progress: bool | None,
+    label: str,
+) -> None:
+    """Ask for trials ``size`` at a time until ``n_trials`` are backtested; tell their scores."""
+    import optuna
+
+    show = progress if progress is not None else n_trials - done >= 50
+    rejected_in_a_row = 0
+    with tqdm(total=max(n_trials - done, 0), desc=label, unit="trial", disable=not show) as bar:
+        while done < n_trials:
+            batch: list[tuple[Any, dict[str, Any]]] = []
+            while len(batch) < min(size, n_trials - done):
+                trial = study.ask()
+                values = dict(base)
+                values.update({a.name: a.suggest(trial) for a in sampled})
+                if not space.violated(values):
+                    batch.append((trial, values))
+                    rejected_in_a_row = 0
+                    continue
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                skipped.append(values)
+                rejected_in_a_row += 1
+                if rejected_in_a_row >= MAX_REJECTED_IN_A_ROW:
+                    rules = ", ".join(c.text for c in space.constraints)
+                    raise ConfigError(
+                        f"{rejected_in_a_row} samples in a row break {rules}",
+                        hint="narrow the grid to values that satisfy the constraints",
+                    )
+            scores = record([(trial.number, values) for trial, values in batch])
+            for (trial, values), metrics in zip(batch, scores, strict=True):
+                names = [a.name for a in sampled]
+                trial.set_user_attr("workbench_params", {n: _jsonable(values[n]) for n in names})
+                trial.set_user_attr("metrics", {k: _jsonable(v) for k, v in metrics.items()})
+                score = metrics.get(metric, math.nan)
+                if math.isfinite(score):
+                    study.tell(trial, score)
+                else:  # no score (no trade: no Sharpe ratio): backtested all the same, counted
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            done += len(batch)
+            bar.update(len(batch))
 
 
 def _check_study(study: Any, signature: dict[str, Any], search: str, storage: str | None) -> None:

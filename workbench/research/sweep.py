@@ -151,18 +151,12 @@ def sweep(
     if search != "grid" or n_trials is not None:
         from workbench.research.search import search_sweep
 
-        if scheduler is not None:
-            raise ConfigError(
-                f"search={search!r} samples its trials one after another, here",
-                hint="drop scheduler=, or sweep the whole grid (search='grid') on the cluster",
-            )
-
         return search_sweep(
             strategy, bars, grid, search=search, n_trials=n_trials, seed=seed, storage=storage,
             study_name=study_name, metric=metric, params=params, cash=cash,
             commission=commission, slippage=slippage, start=start, end=end,
             keep_returns=keep_returns, risk_free=risk_free, periods_per_year=periods_per_year,
-            progress=progress,
+            progress=progress, scheduler=scheduler,
         )  # fmt: skip
     from workbench.backtesting.fastpath import prepare_bars
     from workbench.backtesting.vectorized import has_vectorized, vector_costs

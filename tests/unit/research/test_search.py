@@ -125,3 +125,22 @@ def test_cli_sweep_searches_and_resumes(tmp_path: Path, capsys) -> None:
     second = json.loads(capsys.readouterr().out)
     assert second["n_samples"] == 10
     assert {r["trial"] for r in first["rows"]} <= {r["trial"] for r in second["rows"]}
+
+
+def test_a_search_on_a_dask_cluster_equals_the_local_one_with_its_batch() -> None:
+    from distributed import Client, LocalCluster
+
+    from workbench.research.search import search_sweep
+
+    kw = {"search": "tpe", "n_trials": 12, "seed": 5, "start": DATA["start"], "end": DATA["end"]}
+    local = search_sweep("ma_crossover", DATA["bars"], GRID, batch=4, **kw)
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                     dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        remote = search_sweep("ma_crossover", DATA["bars"], GRID, batch=4, scheduler=client, **kw)
+        via_sweep = run("tpe", n=10, scheduler=client)  # 8 at a time by default
+    assert sampled(remote).equals(sampled(local))
+    assert trial_returns(remote).equals(trial_returns(local))
+    assert via_sweep.attrs["n_samples"] == 10
