@@ -341,9 +341,9 @@ class LiveRunner:
         self._snapshot(now)
         self.ctx._advance(now.value)
         steps = self._decide(replay=False)
-        if steps and self.hours is not None:
-            steps = self._in_hours(steps, now)
         events, self._events = self._events, []
+        steps, blocked = self._in_hours(steps, now)
+        events = events + blocked
         requests = [(s.request.client_order_id, s.request) for s in steps if isinstance(s, Submit)]
         self.state.record_decision(now.value, [step_json(s) for s in steps], requests, events)
         sent = None
@@ -353,13 +353,17 @@ class LiveRunner:
         self.state.heartbeat(last_bar=now.isoformat())
         return sent
 
-    def _in_hours(self, steps: list[Step], bar_time: pd.Timestamp) -> list[Step]:
-        """The plan, without its submissions when the market hours do not allow them."""
-        assert self.hours is not None
+    def _in_hours(
+        self, steps: list[Step], bar_time: pd.Timestamp
+    ) -> tuple[list[Step], list[tuple[str, dict[str, Any], str | None]]]:
+        """The plan without its submissions when the market hours do not allow them, and
+        one journal event per submission blocked."""
+        if not steps or self.hours is None:
+            return steps, []
         ok, reason = self.hours.allows(bar_time)
         if ok:
-            return steps
-        kept = [s for s in steps if not isinstance(s, Submit)]
+            return steps, []
+        blocked = []
         for step in steps:
             if isinstance(step, Submit):
                 req = step.request
@@ -368,11 +372,9 @@ class LiveRunner:
                     extra={"event": "blocked_market_closed", "strategy": self.name,
                            "symbol": req.symbol, "reason": reason},
                 )  # fmt: skip
-                self._events.append(
-                    ("blocked_market_closed", {"reason": reason, "bar_time": bar_time.isoformat()},
-                     req.symbol)
-                )  # fmt: skip
-        return kept
+                detail = {"reason": reason, "bar_time": bar_time.isoformat()}
+                blocked.append(("blocked_market_closed", detail, req.symbol))
+        return [s for s in steps if not isinstance(s, Submit)], blocked
 
     def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
         """Send a plan and record what the broker accepted; an order it refused (or that

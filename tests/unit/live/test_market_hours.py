@@ -64,3 +64,26 @@ def test_no_stale_alarm_while_closed_and_one_within_interval_plus_tolerance_when
     assert not feed.is_stale(pd.Timestamp(opened, unit="s", tz="UTC"))
     assert not feed.is_stale(pd.Timestamp(opened + 89, unit="s", tz="UTC"))
     assert feed.is_stale(pd.Timestamp(opened + 91, unit="s", tz="UTC"))  # 60 s + 30 s
+
+
+def test_the_runner_sends_nothing_the_hours_refuse_and_journals_why(tmp_path):
+    from workbench.bundle import write_bundle
+    from workbench.live.runtime import LiveOptions, build_runner
+    from workbench.strategies.ma_crossover import MACrossover
+
+    spec = "synthetic:AAA?freq=1D&session=XNYS&start=2024-01-02&end=2024-03-28&seed=7"
+    bundle = write_bundle(
+        tmp_path / "promoted", MACrossover(fast=2, slow=5), data={"spec": spec, "symbols": {}},
+        gates=[], metrics={}, risk=None, report="# t\n", backtest={"cash": 100_000.0},
+    )  # fmt: skip
+    runner, _ = build_runner(
+        LiveOptions(bundle=str(bundle.path), feed="replay:" + spec,
+                    state=str(tmp_path / "s.sqlite"), timeframe="1Day")
+    )  # fmt: skip
+    # a venue whose clock says: closed, long after these sessions
+    runner.hours = MarketHours(FakeClock("2024-06-01 12:00", False), "1Day")
+    summary = runner.run()
+    assert summary.orders_sent == 0 and runner.state.orders().empty
+    events = runner.state.events()
+    blocked = events[events["kind"] == "blocked_market_closed"]
+    assert len(blocked) >= 2 and blocked["detail"].str.contains("market closed").all()
