@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import math
 from collections.abc import Mapping
@@ -165,6 +166,17 @@ def trades_table(trades: pd.DataFrame) -> str:
         last[col] = last[col].map(lambda t: "" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}")
     table = last.to_html(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="")
     return f"<b>last {len(last)} of {len(trades)} trades</b>{table}"
+
+
+def parity_html(report: Any) -> str:
+    """A parity report for a widget: the verdict in colour and the event-driven figures."""
+    color = "#070" if report.ok else "#b00"
+    event = report.event.metrics
+    return (
+        f"<pre style='color:{color}'>{html.escape(report.summary())}</pre>"
+        f"<div>event-driven: total return {event['total_return']:.2%}, "
+        f"Sharpe {event['sharpe']:.3f}, {int(event['number_of_trades'])} closed trades</div>"
+    )
 
 
 def params_text(params: Mapping[str, Any]) -> str:

@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import pandas as pd
@@ -46,11 +46,15 @@ from workbench.research.widget_parts import (
     metrics_table,
     param_control,
     params_text,
+    parity_html,
     plain,
     png,
     trades_table,
 )
 from workbench.strategy import Strategy, resolve_strategy
+
+if TYPE_CHECKING:
+    from workbench.research.portfolio_widgets import PortfolioExplorer
 
 __all__ = ["Explorer", "explore", "param_control"]
 
@@ -393,13 +397,7 @@ class Explorer:
             self._error(exc)
             return None
         self.parity = report
-        color = "#070" if report.ok else "#b00"
-        event = report.event.metrics
-        self.parity_html.value = (
-            f"<pre style='color:{color}'>{html.escape(report.summary())}</pre>"
-            f"<div>event-driven: total return {event['total_return']:.2%}, "
-            f"Sharpe {event['sharpe']:.3f}, {int(event['number_of_trades'])} closed trades</div>"
-        )
+        self.parity_html.value = parity_html(report)
         return report
 
 
@@ -408,6 +406,37 @@ def explore(
     data: str | pd.DataFrame = "sample:SPX",
     params: Mapping[str, Any] | None = None,
     **kwargs: Any,
-) -> Explorer:
-    """Interactive exploration of ``strategy`` on ``data`` (module docstring)."""
+) -> Explorer | PortfolioExplorer:
+    """Interactive exploration of ``strategy`` on ``data`` (module docstring).
+
+    Over a universe (data naming several symbols, or a strategy with only
+    ``target_weights``) it is a :class:`~workbench.research.portfolio_widgets.PortfolioExplorer`:
+    a symbol picker and a weights chart.
+    """
+    cls = resolve_strategy(strategy)
+    if _is_universe(cls, data):
+        from workbench.research.portfolio_widgets import PortfolioExplorer
+
+        kwargs.pop("sources", None)
+        kwargs.pop("confirm_engine", None)
+        return PortfolioExplorer(cls, data, params, **kwargs)
     return Explorer(strategy, data, params, **kwargs)
+
+
+def _is_universe(cls: type[Strategy], data: Any) -> bool:
+    from workbench.backtesting.vectorized import has_vectorized
+
+    if isinstance(data, Mapping) and len(data) > 1:
+        return True
+    if isinstance(data, str):
+        from workbench.data.spec import parse_spec
+
+        scheme, target, options = parse_spec(data)
+        several = (
+            "," in target
+            or "symbols" in options
+            or (scheme == "sample" and target.upper() == "SP500")
+        )
+        if several:
+            return True
+    return hasattr(cls, "target_weights") and not has_vectorized(cls)
