@@ -6,8 +6,9 @@ A 10-fold run of the crossover on ``sample:SPX`` (train 756 bars, test 252) with
   1. the baseline: the ten folds' computation in this process (``run_fold``, no notebook);
   2. the pipeline with 1 job and with 2 jobs (every fold re-executed: ``force``);
   3. the per-fold overhead: each notebook's execution time minus the computation the
-     notebook measured in-process (kernel start, imports, papermill), next to the time of
-     an empty notebook (the floor: a kernel's start and stop through papermill);
+     notebook measured in-process (papermill, and on the first fold of each process the
+     warm kernel's start and imports), next to the time of an empty notebook on a fresh
+     kernel (what every fold paid before warm kernels: a kernel's start and stop);
   4. the speed-up: time with 1 job / time with 2 jobs.
 
 Checks first: every fold's notebook (with 1 job and with 2) chose the parameters, and

@@ -109,9 +109,20 @@ class JobOutcome:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
-def execute_job(job: NotebookJob) -> JobOutcome:
-    """Execute one notebook (in whatever process calls it); never raises for notebook errors."""
+def execute_job(job: NotebookJob, reuse_kernel: bool = False) -> JobOutcome:
+    """Execute one notebook (in whatever process calls it); never raises for notebook errors.
+
+    ``reuse_kernel``: on this process's warm kernel (:mod:`workbench.research.warm_kernel`)
+    instead of a kernel started and stopped for this notebook alone.
+    """
     import papermill as pm
+
+    from workbench.research import warm_kernel
+
+    engine: dict[str, Any] = {}
+    if reuse_kernel:
+        warm_kernel.register_engine()
+        engine["engine_name"] = warm_kernel.ENGINE
 
     job.output.parent.mkdir(parents=True, exist_ok=True)
     job.marker.unlink(missing_ok=True)
@@ -129,12 +140,15 @@ def execute_job(job: NotebookJob) -> JobOutcome:
             log_output=False,
             request_save_on_cell_execute=False,  # written once, at the end
             extra_arguments=KERNEL_ARGUMENTS,
+            **engine,
         )
     except pm.PapermillExecutionError as exc:
         seconds = time.perf_counter() - started
         message = f"{exc.ename}: {_one_line(exc.evalue)} (cell {exc.exec_count})"
         return JobOutcome(job.name, "failed", job.output, seconds, message)
     except Exception as exc:  # a dead kernel, a missing template, a timeout: report, go on
+        if reuse_kernel:
+            warm_kernel.drop_kernel()  # its state is unknown: the next job starts afresh
         seconds = time.perf_counter() - started
         return JobOutcome(
             job.name, "failed", job.output, seconds, f"{type(exc).__name__}: {_one_line(exc)}"
@@ -158,11 +172,13 @@ def run_notebooks(
     progress: bool = True,
     desc: str = "notebooks",
     on_outcome: Callable[[JobOutcome], None] | None = None,
+    reuse_kernels: bool = True,
 ) -> list[JobOutcome]:
     """Execute ``jobs`` (skipping those already done unless ``force``); outcomes in job order.
 
     ``scheduler`` is a Dask scheduler address (``tcp://host:8786``) or a
-    ``distributed.Client``; otherwise ``workers`` processes run the jobs locally.
+    ``distributed.Client``; otherwise ``workers`` processes run the jobs locally, each on
+    its warm kernel (``reuse_kernels=False``: a fresh kernel per notebook).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers={workers!r} must be a positive number of processes")
@@ -183,7 +199,7 @@ def run_notebooks(
         log.info("%d of %d notebooks already done, skipped", len(outcomes), len(jobs))
     with ExitStack() as stack:
         # the pool (if any) starts first: its workers fork before the progress bar's thread
-        results = _start(todo, workers, scheduler, stack)
+        results = _start(todo, workers, scheduler, stack, reuse_kernels)
         bar = stack.enter_context(
             tqdm(total=len(todo), desc=desc, unit="nb", disable=not progress or not todo)
         )
@@ -198,7 +214,7 @@ def run_notebooks(
 
 
 def _start(
-    todo: list[NotebookJob], workers: int, scheduler: Any, stack: ExitStack
+    todo: list[NotebookJob], workers: int, scheduler: Any, stack: ExitStack, reuse: bool
 ) -> Iterator[JobOutcome]:
     """The outcomes as they come; a local pool is started and fed before this returns."""
     if not todo:
@@ -206,11 +222,15 @@ def _start(
     if scheduler is not None:
         return _execute_dask(todo, scheduler)
     if workers == 1 or len(todo) == 1:
-        return (execute_job(job) for job in todo)
+        return (execute_job(job, reuse) for job in todo)
+    from workbench.research.warm_kernel import forget_kernel
+
     pool = stack.enter_context(
-        ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=_context())
+        ProcessPoolExecutor(
+            max_workers=min(workers, len(todo)), mp_context=_context(), initializer=forget_kernel
+        )
     )
-    return _collect({pool.submit(execute_job, job): job for job in todo})
+    return _collect({pool.submit(execute_job, job, reuse): job for job in todo})
 
 
 def _context() -> multiprocessing.context.BaseContext:

@@ -118,3 +118,38 @@ def test_the_kernels_keep_their_start_up_warning_to_themselves(
     assert outcome.status == "ok"
     captured = capfd.readouterr()  # file descriptors: the kernel subprocess's output too
     assert "without encryption" not in captured.err + captured.out
+
+
+WARM_BODY = (
+    "import json, os, pathlib\n"
+    "assert 'left_over' not in globals(), 'a variable of the previous notebook survived'\n"
+    "left_over = x\n"
+    "if x == 2:\n"
+    "    raise ValueError('the second one fails')\n"
+    "pathlib.Path(out).write_text(json.dumps({'pid': os.getpid(), 'cwd': os.getcwd()}))"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reuse", [True, False])
+def test_warm_kernels_are_reused_and_cleared_between_notebooks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reuse: bool
+) -> None:
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    src = template(tmp_path / "warm.ipynb", WARM_BODY)
+    jobs = []
+    for k in range(4):
+        cwd = tmp_path / f"cwd{k}"
+        cwd.mkdir()
+        params = {"x": k, "out": str(cwd / "r.json")}
+        jobs.append(NotebookJob(f"j{k}", src, tmp_path / f"j{k}.ipynb", params, cwd=cwd))
+    outcomes = run_notebooks(jobs, progress=False, reuse_kernels=reuse)
+    assert [o.status for o in outcomes] == ["ok", "ok", "failed", "ok"]
+    assert "the second one fails" in (outcomes[2].error or "")
+    records = [json.loads((tmp_path / f"cwd{k}" / "r.json").read_text()) for k in (0, 1, 3)]
+    assert [r["cwd"] for r in records] == [str(tmp_path / f"cwd{k}") for k in (0, 1, 3)]
+    pids = {r["pid"] for r in records}
+    assert len(pids) == (1 if reuse else 3)  # one warm kernel, or one kernel per notebook
+    last = nbformat.read(tmp_path / "j3.ipynb", as_version=4)
+    counts = [c.execution_count for c in last.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1))  # each notebook counts its own cells
