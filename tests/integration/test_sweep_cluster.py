@@ -72,9 +72,3 @@ def test_an_unreachable_scheduler_is_a_config_error(monkeypatch: pytest.MonkeyPa
     bars = load_bars("sample:SPX", start="2018-01-01")
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
         sweep("ma_crossover", bars, {"fast": [5], "slow": [20]}, scheduler="tcp://127.0.0.1:9")
-
-
-def test_a_sampled_search_refuses_a_scheduler() -> None:
-    bars = load_bars("sample:SPX", start="2018-01-01")
-    with pytest.raises(ConfigError, match="one after another"):
-        sweep("ma_crossover", bars, GRID, search="random", n_trials=3, scheduler="tcp://x:1")
