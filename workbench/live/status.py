@@ -23,6 +23,7 @@ def read_status(path: str | Path) -> dict[str, Any]:
     store = StateStore(path)
     try:
         meta = {k: store.get_meta(k) for k in ("strategy", "status", "bundle", "broker", "feed",
+                                               "timeframe", "session",
                                                "started_at", "last_bar", "heartbeat",
                                                "heartbeat_unix", "stopped_by", "pennies",
                                                "scale")}  # fmt: skip

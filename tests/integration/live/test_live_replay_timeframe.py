@@ -17,6 +17,7 @@ from workbench.cli.main import build_parser
 from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
 from workbench.live.runtime import LiveOptions, build_runner, bundle_time
+from workbench.live.status import read_status
 from workbench.strategies.ma_crossover import MACrossover
 
 SPEC = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-31&seed=7"
@@ -51,6 +52,8 @@ def test_a_dry_run_on_minute_data_fills_as_the_daily_backtest(tmp_path) -> None:
     assert len(fills) == len(want.fills) >= 3
     assert list(pd.to_datetime(fills["time"], utc=True)) == list(want.fills["time"])
     assert list(fills["price"]) == pytest.approx(list(want.fills["price"]), rel=1e-12)
+    status = read_status(tmp_path / "live.sqlite")  # what `workbench live status` shows
+    assert (status["timeframe"], status["session"]) == ("1Day", "regular")
 
 
 def test_the_run_spec_decides_the_timeframe(tmp_path) -> None:
