@@ -120,7 +120,9 @@ class SimulatedVenueFeed:
 
     def __iter__(self) -> Iterator[list[Bar]]:
         for group in self.feed:
-            for b in group:
+            # symbols with a working sell first, as the backtest engine does
+            for _, k in self.broker.sells_first([(b.symbol, k) for k, b in enumerate(group)]):
+                b = group[k]
                 self.broker.process_bar(b.symbol, b.time, b.open, b.high, b.low, b.close, b.volume)
             yield group
 
