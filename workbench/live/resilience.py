@@ -25,7 +25,7 @@ import pandas as pd
 import requests
 
 from workbench.broker import AccountSnapshot, Bar, Broker, OrderUpdate
-from workbench.errors import BrokerError, TransientBrokerError
+from workbench.errors import BrokerError, ConfigError, TransientBrokerError
 from workbench.execution.engine import RetryPolicy
 from workbench.live.state import StateStore
 from workbench.orders import Order, OrderRequest
@@ -270,6 +270,13 @@ def alpaca_history(
         try:
             data = client.get_stock_bars(req).data
         except APIError as exc:
+            if getattr(exc, "status_code", None) == 422:  # the venue cannot give these bars
+                raise ConfigError(
+                    f"the venue does not serve {unit.value} bars of {', '.join(symbols)}, which "
+                    f"the bundle's {tf.name} bars are made of ({_api_message(exc)})",
+                    hint="stream minute bars to the runner (as Alpaca does), or promote the "
+                    "strategy on the timeframe the venue serves",
+                ) from None
             raise _map_api_error("get bars", exc) from None
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise TransientBrokerError(f"get bars: no answer ({type(exc).__name__})") from None
@@ -306,6 +313,13 @@ def alpaca_history(
         return in_timeframe(symbols, request(symbols, start=start.to_pydatetime()), partial=False)
 
     return history
+
+
+def _api_message(exc: Any) -> str:
+    try:
+        return str(exc.message)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return str(exc)[:200]
 
 
 def _utc(value: Any) -> pd.Timestamp:

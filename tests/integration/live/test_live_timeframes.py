@@ -154,3 +154,20 @@ def test_a_feed_coarser_than_the_bundle_is_refused_at_start(tmp_path) -> None:
             LiveOptions(bundle=str(bundle.path), feed="replay:sample:SPX",
                         state=str(tmp_path / "s.sqlite"), timeframe="1Hour")
         )  # fmt: skip
+
+
+def test_a_venue_without_minute_bars_is_refused_for_an_hourly_bundle(tmp_path, monkeypatch):
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    daily = load_symbols("synthetic:AAA?freq=1D&session=XNYS&start=2024-01-02&end=2024-02-29")
+    bundle = _bundle(tmp_path, {"fast": 2, "slow": 5}, "synthetic:AAA")
+    with Emulator(daily, key=KEY, secret=SECRET, cash=CASH) as emu:
+        emu.step(5)
+        runner, _ = build_runner(
+            LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
+                        state=str(tmp_path / "live.sqlite"), alpaca_url=emu.base_url,
+                        timeframe="1Hour")
+        )  # fmt: skip
+        with pytest.raises(ConfigError, match="does not serve 1Min bars of AAA"):
+            runner.run()
+        assert emu.state()["orders"] == []
