@@ -86,6 +86,7 @@ class Venue:
         self.volume_limit = broker.volume_limit
         self.records: dict[str, OrderRecord] = {}  # by Alpaca id, in submission order
         self._queued_new: list[Message] = []  # new events of orders sent while closed
+        self._queued_ids: set[str] = set()  # their orders (Alpaca ids): "accepted" till then
         self._by_sim: dict[str, str] = {}
         self._by_cid: dict[str, str] = {}
         self.last_close: dict[str, float] = {}
@@ -131,6 +132,7 @@ class Venue:
             return messages
         held = [m for m in messages if m["data"]["event"] == "new"]
         self._queued_new += held
+        self._queued_ids.update(m["data"]["order"]["id"] for m in held)
         return [m for m in messages if m["data"]["event"] != "new"]
 
     def step(self) -> tuple[list[Message], list[tuple[str, int]]] | None:
@@ -144,6 +146,7 @@ class Venue:
         opening: list[Message] = []
         if self._queued_new and (not self.replay.intraday or self.replay.sessions.is_open(t)):
             opening, self._queued_new = self._queued_new, []
+            self._queued_ids.clear()
         if self.replay.new_day():
             self.last_equity = self.broker.get_account().equity
             self.lastday_close.update(self.last_close)
@@ -217,6 +220,8 @@ class Venue:
         self, order: Order, rec: OrderRecord, *, status: str | None = None, nested: bool = True
     ) -> dict[str, Any]:
         """``order`` as Alpaca's JSON; with ``nested``, an entry carries its legs."""
+        if status is None and rec.id in self._queued_ids and order.status.is_open:
+            status = "accepted"  # queued for the next open, as Alpaca shows it
         legs = None
         if nested and order.legs:
             legs = [

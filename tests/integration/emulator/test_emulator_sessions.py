@@ -109,6 +109,7 @@ def test_an_order_sent_after_the_close_waits_for_the_next_open(emu, frames) -> N
         )
         assert order.status.value == "accepted"
         assert stream.nothing_for(0.3)  # queued: no "new" while the market is closed
+        assert client.get_order_by_id(order.id).status.value == "accepted"
         emu.step()  # Monday 09:30
         new, fill = stream.take(2)
         assert (str(new.event), str(fill.event)) == ("new", "fill")
