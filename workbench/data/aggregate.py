@@ -21,8 +21,10 @@ from typing import Any
 import pandas as pd
 
 from workbench.broker import Bar
+from workbench.data.quality import format_interval
 from workbench.data.sessions import DEFAULT_CALENDAR, periods, session_resample
 from workbench.errors import ConfigError
+from workbench.timeframe import parse_timeframe
 
 log = logging.getLogger(__name__)
 _FIELDS = ("open", "high", "low", "close", "volume")
@@ -31,8 +33,6 @@ ONE_MINUTE = pd.Timedelta(minutes=1)
 
 def check_source(source: pd.Timedelta, timeframe: Any, *, feed: str = "the feed") -> None:
     """Refuse a feed whose bars cannot make the timeframe (coarser, or not a divisor)."""
-    from workbench.timeframe import parse_timeframe
-
     tf = parse_timeframe(timeframe)
     daily_source = source >= pd.Timedelta(days=1)
     if daily_source and not tf.intraday:
@@ -64,8 +64,6 @@ class BarAggregator:
         session: str = "regular",
         calendar: str = DEFAULT_CALENDAR,
     ) -> None:
-        from workbench.timeframe import parse_timeframe
-
         self.symbols = list(symbols)
         self.timeframe = parse_timeframe(timeframe)
         self.source = source
@@ -175,6 +173,4 @@ def _day_bar(bar: Bar) -> Bar:
 
 
 def _name(length: pd.Timedelta) -> str:
-    from workbench.data.quality import format_interval
-
     return format_interval(length)

@@ -36,7 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.data.bars import bar_interval
 from workbench.errors import ConfigError, DataError
+from workbench.timeframe import Timeframe, parse_timeframe
 
 log = logging.getLogger(__name__)
 
@@ -256,11 +258,9 @@ def session_resample(
     return out
 
 
-def _check_finer(index: pd.DatetimeIndex, tf: Any) -> None:
+def _check_finer(index: pd.DatetimeIndex, tf: Timeframe) -> None:
     if len(index) < 2:
         return
-    from workbench.data.bars import bar_interval
-
     step = bar_interval(index)
     if step > tf.length or (tf.intraday and tf.length % step):
         raise ConfigError(
@@ -269,9 +269,7 @@ def _check_finer(index: pd.DatetimeIndex, tf: Any) -> None:
         )
 
 
-def _timeframe(value: Any) -> Any:
-    from workbench.timeframe import parse_timeframe
-
+def _timeframe(value: Any) -> Timeframe:
     return parse_timeframe(value)
 
 

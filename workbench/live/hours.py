@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from workbench.data.sessions import DEFAULT_CALENDAR, Sessions, period_end, sessions
+from workbench.timeframe import parse_timeframe
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,6 @@ class MarketHours:
         session: str = "regular",
         calendar: str = DEFAULT_CALENDAR,
     ) -> None:
-        from workbench.timeframe import parse_timeframe
-
         self.clock = clock
         self.timeframe = parse_timeframe(timeframe)
         self.session = session
