@@ -66,7 +66,7 @@ def _bundled(filename: str) -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         raise DataSourceError(
             "sample:SP500 needs the 'skfolio' package, which is not installed",
-            hint="pip install skfolio (it is a workbench dependency: run make install)",
+            hint="pip install skfolio, or workbench[research] (make install has it)",
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / filename
     return path if path.is_file() else None
