@@ -49,7 +49,9 @@ def test_promote_and_go_live_notebook_executes(
     )
     cells = json.loads(executed.read_text())["cells"]
     shown = "".join(
-        "".join(o.get("data", {}).get("text/plain", "")) + "".join(o.get("text", ""))
+        "".join(o.get("data", {}).get("text/plain", ""))
+        + "".join(o.get("data", {}).get("text/html", ""))  # the styled fold table
+        + "".join(o.get("text", ""))
         for c in cells
         for o in c.get("outputs", [])
     )

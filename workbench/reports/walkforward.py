@@ -19,8 +19,6 @@ from workbench.reports.html import Section, escape, facts, figure, page, paragra
 
 __all__ = ["overfitting_sentences", "walkforward_report", "write_walkforward_report"]
 
-_PERCENT_COLUMNS = ("IS cagr", "OOS cagr", "IS max_drawdown", "OOS max_drawdown", "IS PBO")
-
 
 def write_walkforward_report(run_dir: str | Path, summary: dict[str, Any] | None = None) -> Path:
     """Write ``RUN/report.html`` from the run's ``summary.json``; returns its path."""
@@ -35,6 +33,7 @@ def write_walkforward_report(run_dir: str | Path, summary: dict[str, Any] | None
 
 def walkforward_report(run_dir: str | Path, summary: dict[str, Any]) -> str:
     from workbench.research.walkforward_report import (
+        fold_formats,
         fold_table,
         plot_in_vs_out,
         plot_parameter_stability,
@@ -62,8 +61,7 @@ def walkforward_report(run_dir: str | Path, summary: dict[str, Any]) -> str:
             )
         )  # fmt: skip
     folds = fold_table(summary).reset_index()
-    formats = {c: _pct for c in _PERCENT_COLUMNS if c in folds.columns}
-    formats.update({c: _num for c in folds.columns if c not in formats and c != "fold"})
+    formats = fold_formats(folds.columns)
     sections.append(
         Section(
             "folds",
@@ -197,17 +195,3 @@ def _finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _pct(value: Any) -> str:
-    return "" if value is None or pd.isna(value) else f"{float(value):.2%}"
-
-
-def _num(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
-        return f"{value:.0f}"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)

@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from workbench.errors import DataError
 
 __all__ = [
+    "fold_formats",
     "fold_table",
     "load_summary",
     "plot_in_vs_out",
@@ -25,6 +26,7 @@ __all__ = [
     "plot_stitched_equity",
     "save_figures",
     "save_report_figures",
+    "style_folds",
 ]
 
 
@@ -60,6 +62,40 @@ def fold_table(summary: dict[str, Any]) -> pd.DataFrame:
             row["error"] = fold.get("error")
         rows.append(row)
     return pd.DataFrame(rows).set_index("fold")
+
+
+#: Fold-table columns shown as percentages.
+PERCENT_COLUMNS = ("IS cagr", "OOS cagr", "IS max_drawdown", "OOS max_drawdown", "IS PBO")
+
+
+def fold_formats(columns: Any) -> dict[str, Any]:
+    """How each column of :func:`fold_table` reads: percentages, whole numbers, 3 decimals."""
+    out: dict[str, Any] = {}
+    for column in columns:
+        if column in PERCENT_COLUMNS:
+            out[column] = _pct
+        elif column != "fold":
+            out[column] = _num
+    return out
+
+
+def style_folds(table: pd.DataFrame) -> Any:
+    """:func:`fold_table` formatted for a notebook (a pandas Styler)."""
+    return table.style.format(fold_formats(table.columns))
+
+
+def _pct(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):.2%}"
+
+
+def _num(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
+        return f"{value:.0f}"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
 
 
 def plot_stitched_equity(run_dir: str | Path, summary: dict[str, Any] | None = None) -> Figure:
