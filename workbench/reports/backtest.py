@@ -35,6 +35,8 @@ _TRADE_SHOWN = (
 _EXTRA_METRICS = {
     "fees": "sum of the commissions of every fill",
     "open_trades": "trades still open at the last bar (marked at its close, not in the stats)",
+    "psr": "probabilistic Sharpe ratio: the probability that the true Sharpe ratio is above 0, "
+    "given the number of returns, their skew and kurtosis (Bailey and Lopez de Prado, 2012)",
 }
 
 

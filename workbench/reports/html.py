@@ -47,6 +47,7 @@ table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}
 td,th{padding:3px 9px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600}td.n,th.n{text-align:right;white-space:nowrap}
 table.facts th{background:none;white-space:nowrap}
+#folds td,#trade-list td,#runs td{white-space:nowrap}
 .wide{overflow-x:auto;max-width:100%}
 figure{margin:10px 0}figure img{max-width:100%;height:auto;display:block}
 figcaption{color:#57606a;font-size:13px;margin-top:2px}

@@ -19,6 +19,11 @@ from workbench.reports.html import Section, escape, facts, figure, page, paragra
 
 __all__ = ["overfitting_sentences", "walkforward_report", "write_walkforward_report"]
 
+_PER_FOLD = frozenset(
+    {"number_of_trades", "win_rate", "profit_factor", "average_trade", "average_trade_return",
+     "exposure", "turnover"}
+)  # fmt: skip
+
 
 def write_walkforward_report(run_dir: str | Path, summary: dict[str, Any] | None = None) -> Path:
     """Write ``RUN/report.html`` from the run's ``summary.json``; returns its path."""
@@ -48,7 +53,10 @@ def walkforward_report(run_dir: str | Path, summary: dict[str, Any]) -> str:
     ]
     oos = summary.get("out_of_sample") or {}
     if oos:
-        shown = {k: v for k, v in oos.items() if not k.startswith("returns_")}
+        # the stitched curve has no trade list: trade statistics are per fold (the table)
+        shown = {
+            k: v for k, v in oos.items() if not k.startswith("returns_") and k not in _PER_FOLD
+        }
         sections.append(Section("oos", "Out-of-sample metrics (stitched)", metrics_table(shown)))
     if ok:
         sections.append(
