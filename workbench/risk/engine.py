@@ -145,7 +145,8 @@ class RiskEngine:
                     RiskEvent(time, "daily_loss_limit", A.RESUMED, f"new UTC day {today}")
                 )
         peak = equity if s.peak_equity is None else max(s.peak_equity, equity)
-        s = dataclasses.replace(s, peak_equity=peak, last_equity=equity)
+        if peak != s.peak_equity or equity != s.last_equity:  # flat: often the same
+            s = s.marked(peak, equity)
         numbers = {"equity": equity, "peak": peak, "day_start_equity": s.day_start_equity}
         if kill and s.trading is not TradingState.HALTED:
             why = f"kill switch file {self.kill_file} exists"

@@ -78,6 +78,15 @@ class RiskState:
     last_equity: float | None = None
     orders_today: int = 0
 
+    def marked(self, peak: float | None, equity: float | None) -> RiskState:
+        """This state with a new peak and last equity: the update of every bar, built
+        directly (``dataclasses.replace`` costs several times more; a test holds the two
+        equal, field by field)."""
+        return RiskState(
+            self.trading, self.reason, self.rule, self.since, self.until_day, self.flatten,
+            peak, self.day, self.day_start_equity, equity, self.orders_today,
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["trading"] = str(self.trading)

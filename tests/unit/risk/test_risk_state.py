@@ -186,3 +186,19 @@ def test_bad_store_arguments(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not a database" * 100)
     with pytest.raises(DataError, match="cannot open risk state"):
         SQLiteRiskStore(junk)
+
+
+def test_marked_equals_replace_field_by_field() -> None:
+    """The per-bar update is built directly: it must stay what dataclasses.replace gives."""
+    import dataclasses
+
+    from workbench.risk.state import RiskState, TradingState
+
+    s = RiskState(
+        trading=TradingState.REDUCING, reason="r", rule="daily_loss_limit", since="t",
+        until_day="2024-01-02", flatten=True, peak_equity=1.0, day="2024-01-01",
+        day_start_equity=2.0, last_equity=3.0, orders_today=4,
+    )  # fmt: skip
+    assert dataclasses.fields(RiskState)  # every field set above is not a default
+    assert s.marked(5.0, 6.0) == dataclasses.replace(s, peak_equity=5.0, last_equity=6.0)
+    assert {f.name for f in dataclasses.fields(RiskState)} == set(s.to_dict())
