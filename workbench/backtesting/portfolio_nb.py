@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -214,6 +215,35 @@ def aligned_closes(bars: Mapping[str, pd.DataFrame]) -> tuple[pd.DatetimeIndex, 
     return index, symbols
 
 
+class Universe(Mapping[str, pd.DataFrame]):
+    """An aligned universe whose open and close matrices (bars x symbols) are built once:
+    a sweep simulates it once per combination."""
+
+    def __init__(self, bars: Mapping[str, pd.DataFrame]) -> None:
+        self._bars = dict(bars)
+        self.index, self.symbols = aligned_closes(self._bars)
+        self.matrices = {
+            f: np.column_stack([self._bars[s][f].to_numpy(np.float64) for s in self.symbols])
+            for f in ("open", "close")
+        }
+
+    def __getitem__(self, symbol: str) -> pd.DataFrame:
+        return self._bars[symbol]
+
+    def __iter__(self) -> Any:
+        return iter(self._bars)
+
+    def __len__(self) -> int:
+        return len(self._bars)
+
+
+def field_matrix(bars: Mapping[str, pd.DataFrame], field: str) -> np.ndarray:
+    """``field`` of every symbol as a bars x symbols matrix (cached by :class:`Universe`)."""
+    if isinstance(bars, Universe) and field in bars.matrices:
+        return bars.matrices[field]
+    return np.column_stack([bars[s][field].to_numpy(np.float64) for s in bars])
+
+
 def run_weights(
     bars: Mapping[str, pd.DataFrame],
     weights: pd.DataFrame,
@@ -225,10 +255,12 @@ def run_weights(
     band: float = 0.0,
 ) -> PortfolioRun:
     """Simulate target ``weights`` (bars x symbols, NaN: no decision) over ``bars``."""
-    index, symbols = aligned_closes(bars)
+    index, symbols = (
+        (bars.index, bars.symbols) if isinstance(bars, Universe) else aligned_closes(bars)
+    )
     w = weights.reindex(index=index, columns=symbols).to_numpy(np.float64)
-    open_ = np.column_stack([bars[s]["open"].to_numpy(np.float64) for s in symbols])
-    close = np.column_stack([bars[s]["close"].to_numpy(np.float64) for s in symbols])
+    open_ = field_matrix(bars, "open")
+    close = field_matrix(bars, "close")
     fills = np.empty((2 * int(np.isfinite(w).sum()) + 1, len(FILL_FIELDS)))
     equity, cash_s, n, rejected = rebalance_nb(
         open_,

@@ -61,13 +61,14 @@ def run_universe_sweep(
     benchmark: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
     """(metrics per combination, float32 returns or None, "vectorized" or "event")."""
-    from workbench.backtesting.portfolio_nb import aligned_closes
+    from workbench.backtesting.portfolio_nb import Universe
 
     costs = kernel_costs(commission, slippage)
     vectorized = hasattr(cls, "target_weights") and costs is not None
     if vectorized:
         try:
-            index, _ = aligned_closes(universe)
+            universe = Universe(universe)  # the open and close matrices, built once
+            index = universe.index
         except ConfigError:
             vectorized = False
     if not vectorized:

@@ -75,9 +75,11 @@ class PortfolioStrategy(Strategy):
 
     def target_weights(self, bars: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         """The decisions of :meth:`on_bar` on every bar at once (aligned universes)."""
+        from workbench.backtesting.portfolio_nb import field_matrix
+
         symbols = list(bars)
         index = bars[symbols[0]].index
-        close = np.array([bars[s]["close"].to_numpy(float) for s in symbols])
+        close = field_matrix(bars, "close").T
         out = np.full((len(index), len(symbols)), np.nan)
         need = self.history()
         for t in np.flatnonzero(Schedule(self.p.schedule, self.calendar).mask(index)):
