@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.data.sessions import DEFAULT_CALENDAR, sessions
+from workbench.data.sessions import DEFAULT_CALENDAR, Sessions, sessions, sessions_from
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +68,15 @@ class AlpacaClock:
     def is_open(self) -> bool:
         return self._ask()[1]
 
-    def calendar_days(self, start: Any, end: Any) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-        """The venue's sessions from ``start`` to ``end`` (dates): ``(open, close)`` in UTC."""
+    def venue_sessions(self, start: Any, end: Any) -> Sessions:
+        """The venue's sessions from ``start`` to ``end`` (dates), from ``/v2/calendar``."""
         from alpaca.trading.requests import GetCalendarRequest
 
         days = self.client.get_calendar(
             GetCalendarRequest(start=pd.Timestamp(start).date(), end=pd.Timestamp(end).date())
         )
-        out = []
-        for d in days:  # naive New York wall-clock times (alpaca-py builds them so)
-            out.append((_new_york(d.open), _new_york(d.close)))
-        return out
+        # naive New York wall-clock times (alpaca-py builds them so)
+        return sessions_from("alpaca", [(_new_york(d.open), _new_york(d.close)) for d in days])
 
 
 def _utc(value: Any) -> pd.Timestamp:

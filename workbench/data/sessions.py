@@ -109,6 +109,19 @@ class Sessions:
         return pd.DatetimeIndex(starts + offsets, tz="UTC", name="time")
 
 
+def sessions_from(
+    name: str, days: list[tuple[pd.Timestamp, pd.Timestamp]], zone: str = NEW_YORK
+) -> Sessions:
+    """Sessions from ``(open, close)`` pairs (a venue's calendar), dated in ``zone``."""
+    days = sorted(days)
+    opens = np.array([_utc(o).value for o, _ in days], dtype=np.int64)
+    closes = np.array([_utc(c).value for _, c in days], dtype=np.int64)
+    dates = pd.DatetimeIndex(
+        [_utc(o).tz_convert(zone).tz_localize(None).normalize() for o, _ in days], name="time"
+    ).tz_localize("UTC")
+    return Sessions(name, dates, opens, closes)
+
+
 def sessions(calendar: str = DEFAULT_CALENDAR, start: Any = None, end: Any = None) -> Sessions:
     """The regular sessions of ``calendar`` from ``start`` to ``end`` (dates, inclusive).
 
@@ -190,15 +203,20 @@ def periods(
 
 
 def period_end(
-    label: pd.Timestamp, timeframe: Any, *, calendar: str = DEFAULT_CALENDAR
+    label: pd.Timestamp,
+    timeframe: Any,
+    *,
+    calendar: str = DEFAULT_CALENDAR,
+    within: Sessions | None = None,
 ) -> pd.Timestamp | None:
     """When the regular-session period labelled ``label`` is over (None: no such period).
 
     A daily label is a session date (its close); an intraday label is the start of a
-    clock period that overlaps a session (the 09:00 hour holds 09:30-10:00).
+    clock period that overlaps a session (the 09:00 hour holds 09:30-10:00). ``within``
+    gives the sessions to use (a venue's calendar) instead of ``calendar``'s.
     """
     tf = _timeframe(timeframe)
-    cal = sessions(calendar)
+    cal = within if within is not None else sessions(calendar)
     t = _utc(label).value
     if not tf.intraday:
         i = int(np.searchsorted(cal.dates.as_unit("ns").asi8, t))

@@ -64,7 +64,15 @@ class CalendarClock:
 
 
 class MarketHours:
-    """The runner's gate: may a decision on a bar ending at ``end`` send orders now?"""
+    """The runner's gate: may a decision on a bar ending at ``end`` send orders now?
+
+    The sessions are the venue's when the clock can list them (``venue_sessions(start,
+    end)``: Alpaca's ``/v2/calendar``, refreshed as time moves past the span fetched;
+    a closure the venue announces wins over the calendar library), else the library's.
+    """
+
+    #: Days before and after ``now`` asked of the venue's calendar at a time.
+    SPAN = pd.Timedelta(days=30)
 
     def __init__(
         self,
@@ -79,6 +87,30 @@ class MarketHours:
         self.session = session
         self.calendar = calendar
         self.sessions = sessions(calendar)
+        self._venue: Sessions | None = None
+        self._span: tuple[pd.Timestamp, pd.Timestamp] | None = None
+
+    @property
+    def venue_calendar(self) -> Sessions | None:
+        """The venue's sessions last fetched (None: none yet, or the venue has none)."""
+        return self._venue
+
+    def calendar_at(self, now: pd.Timestamp) -> Sessions:
+        """The sessions around ``now``: the venue's if it lists them, else the library's."""
+        ask = getattr(self.clock, "venue_sessions", None)
+        if ask is None:
+            return self.sessions
+        span = self._span
+        if span is None or not span[0] + self.SPAN / 2 <= now <= span[1] - self.SPAN / 2:
+            lo, hi = now - self.SPAN, now + self.SPAN
+            try:
+                self._venue = ask(lo, hi)
+            except Exception as exc:  # the library answers for the venue
+                log.warning("venue calendar unavailable (%s): using %s", exc, self.calendar,
+                            extra={"event": "calendar_fallback", "reason": str(exc)})  # fmt: skip
+                self._venue = None
+            self._span = (lo, hi)
+        return self._venue if self._venue is not None and len(self._venue) else self.sessions
 
     def allows(self, bar_time: pd.Timestamp) -> tuple[bool, str]:
         """``(True, why)`` when orders of the decision on the bar labelled ``bar_time`` may
@@ -93,8 +125,9 @@ class MarketHours:
             open_ = self.sessions.is_open(now)
         if open_:
             return True, "market open"
-        end = period_end(bar_time, self.timeframe, calendar=self.calendar)
-        last_close = self.sessions.last_close(now)
+        cal = self.calendar_at(now)
+        end = period_end(bar_time, self.timeframe, calendar=self.calendar, within=cal)
+        last_close = cal.last_close(now)
         if end is not None and last_close is not None and end == last_close:
             return True, "after the close: a day order for the next open"
         return False, (

@@ -93,6 +93,10 @@ def test_no_order_and_no_stale_alarm_outside_the_sessions(tmp_path: Path, monkey
         thread.join(30)
         venue = emu.state()
     assert not failure, failure
+    # the runner judged the hours by the venue's /v2/clock and /v2/calendar, which answered
+    fallbacks = {"calendar_fallback", "clock_fallback"}
+    assert not [r for r in caplog.records if getattr(r, "event", None) in fallbacks]
+    assert runner.hours is not None and runner.hours.venue_calendar is not None
     cal = sessions("XNYS", "2023-11-22", "2023-11-27")
     spans = [(cal.open_at(i), cal.close_at(i)) for i in range(len(cal))]
     orders = venue["orders"]

@@ -38,6 +38,22 @@ def test_orders_go_out_in_the_session_and_right_after_its_close():
     assert MarketHours(weekend, "1Day", session="all").allows(ts("2023-11-22"))[0]
 
 
+def test_the_venues_calendar_wins_over_the_library():
+    from workbench.data.sessions import sessions, sessions_from
+
+    lib = sessions("XNYS", "2023-11-20", "2023-11-28")
+    days = [(lib.open_at(i), lib.close_at(i)) for i in range(len(lib))]
+    days[2] = (days[2][0], ts("2023-11-22 18:00"))  # the venue closes Wednesday at 13:00
+
+    class VenueClock(FakeClock):
+        def venue_sessions(self, start, end):
+            return sessions_from("venue", days)
+
+    at = "2023-11-22 18:00:05"  # 13:00:05 New York: closed, says the venue
+    assert MarketHours(VenueClock(at, False), "1Hour").allows(ts("2023-11-22 17:00"))[0]
+    assert not MarketHours(FakeClock(at, False), "1Hour").allows(ts("2023-11-22 17:00"))[0]
+
+
 def test_the_calendar_clock_knows_holidays_and_early_closes():
     at = [0.0]
     clock = CalendarClock("XNYS", clock=lambda: at[0])
