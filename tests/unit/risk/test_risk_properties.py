@@ -1,6 +1,11 @@
 """Property: whatever a strategy asks and however prices move, no configured limit is breached
 after the risk engine, and every refusal or resize is logged with its reason.
 
+Random examples rarely reach some limits (a drawdown halt needs a fall while a position is
+held), so besides the general examples each limit gets examples steered at it (the limit on,
+tight and alone; a crash, a position in both symbols) and must bind in at least a tenth of
+them: a property that never makes a limit act says nothing about it.
+
 A scripted strategy sends random targets and market orders (random sizes, stops on either
 side or none) on two symbols over random hourly prices spanning several UTC days, through
 the real backtester and simulated broker. Opens equal the previous close and costs are
@@ -16,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -133,12 +139,32 @@ action = st.tuples(
 )
 
 
+#: Every limit the engine enforces. Each has examples of its own where it is the focus: on,
+#: tight, alone, with the market and the script shaped so that it has something to do
+#: (a crash for the loss limits, two positions for the exposure caps), and must bind in
+#: at least a tenth of them; the general examples switch every limit on or off at random.
+LIMITS = (
+    "position_sizing",
+    "max_drawdown",
+    "daily_loss_limit",
+    "group_exposure",
+    "correlation",
+    "max_order_notional",
+    "max_orders_per_day",
+    "max_open_positions",
+)
+BINDING = ("refused", "resized", "halted", "reducing")
+
+
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[list, list, RiskConfig]:
-    n = draw(st.integers(8, 60))
+def scenarios(draw: st.DrawFn, focus: str | None = None) -> tuple[list, list, RiskConfig]:
+    n = draw(st.integers(8 if focus is None else 12, 60))
     returns = draw(
         st.lists(st.tuples(*(st.floats(-0.06, 0.06),) * 2).map(list), min_size=n, max_size=n)
     )
+    if focus in ("max_drawdown", "daily_loss_limit", "correlation"):
+        start = draw(st.integers(n // 2, n - 3))  # a crash: three bars of -6% on both
+        returns[start : start + 3] = [[-0.06, -0.06]] * 3
     script = draw(
         st.lists(
             st.dictionaries(st.sampled_from(SYMBOLS), action, max_size=2), min_size=n, max_size=n
@@ -151,38 +177,56 @@ def scenarios(draw: st.DrawFn) -> tuple[list, list, RiskConfig]:
         }
         for bar in script
     ]
+    if focus is not None:  # a full position in both, after the correlation's lookback
+        at = min(n // 2 - 1, 7)
+        script[at] = {"A": ("percent", 0.6, None), "B": ("percent", 0.6, None)}
     maybe = lambda x: st.one_of(st.none(), x)  # noqa: E731
+
+    def limit(name: str, x: st.SearchStrategy) -> st.SearchStrategy:
+        if focus is None:
+            return maybe(x)
+        return x if name == focus else st.none()
+
     config = RiskConfig(
         position_sizing=draw(
-            maybe(
+            limit(
+                "position_sizing",
                 st.builds(
                     PositionSizing,
-                    risk_per_trade=maybe(st.floats(0.005, 0.05)),
+                    risk_per_trade=st.floats(0.005, 0.05)
+                    if focus
+                    else maybe(st.floats(0.005, 0.05)),
                     atr_period=st.integers(2, 5),
                     atr_multiple=st.floats(0.5, 3.0),
                     max_position_notional=maybe(st.floats(500.0, 20_000.0)),
                     max_position_fraction=maybe(st.floats(0.05, 1.0)),
-                )
+                ),
             )
         ),
-        max_drawdown=draw(maybe(st.floats(0.03, 0.3))),
-        daily_loss_limit=draw(maybe(st.floats(0.01, 0.1))),
+        max_drawdown=draw(limit("max_drawdown", st.floats(0.03, 0.3 if focus is None else 0.1))),
+        daily_loss_limit=draw(
+            limit("daily_loss_limit", st.floats(0.01, 0.1 if focus is None else 0.05))
+        ),
         group_exposure=draw(
-            maybe(st.floats(0.1, 1.0).map(lambda f: GroupExposure({"A": "g", "B": "g"}, {"g": f})))
+            limit(
+                "group_exposure",
+                st.floats(0.1, 1.0).map(lambda f: GroupExposure({"A": "g", "B": "g"}, {"g": f})),
+            )
         ),
         correlation=draw(
-            maybe(
+            limit(
+                "correlation",
                 st.builds(
                     Correlation,
                     lookback=st.integers(3, 6),
-                    threshold=st.floats(-0.5, 0.9),
+                    threshold=st.floats(-0.5, 0.9 if focus is None else 0.5),
                     max_fraction=st.floats(0.1, 1.0),
-                )
+                ),
             )
         ),
-        max_order_notional=draw(maybe(st.floats(300.0, 12_000.0))),
-        max_orders_per_day=draw(maybe(st.integers(1, 12))),
-        max_open_positions=draw(maybe(st.just(1))),
+        max_order_notional=draw(limit("max_order_notional", st.floats(300.0, 12_000.0))),
+        max_orders_per_day=draw(limit("max_orders_per_day", st.integers(1, 12))),
+        max_open_positions=draw(limit("max_open_positions", st.just(1))),
     )
     return returns, script, config
 
@@ -212,28 +256,45 @@ DUST = (
 )
 
 
-@settings(
-    max_examples=70, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
-@given(scenarios())
-@example(DUST)
-def test_no_limit_is_ever_breached_and_every_refusal_is_logged(scenario: tuple) -> None:
-    returns, script, config = scenario
-    bars = _bars(returns)
-    strategy = Scripted(script)
-    spy = Spy(config)
-    handler = _Records()
-    logger = logging.getLogger("workbench.risk")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        result = Engine(strategy, bars, BacktestConfig(cash=CASH), risk=spy).run()
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-    _check_reasons(result, spy, handler.records)
-    _check_limits(result, strategy, config, bars)
+@pytest.mark.parametrize("focus", [None, *LIMITS])
+def test_no_limit_is_ever_breached_and_every_refusal_is_logged(focus: str | None) -> None:
+    bound: dict[str, int] = dict.fromkeys(LIMITS, 0)
+    examples = [0]
+
+    @settings(
+        max_examples=50 if focus is None else 10,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(scenarios(focus))
+    def check(scenario: tuple) -> None:
+        returns, script, config = scenario
+        bars = _bars(returns)
+        strategy = Scripted(script)
+        spy = Spy(config)
+        handler = _Records()
+        logger = logging.getLogger("workbench.risk")
+        logger.addHandler(handler)
+        old_level = logger.level
+        logger.setLevel(logging.INFO)
+        try:
+            result = Engine(strategy, bars, BacktestConfig(cash=CASH), risk=spy).run()
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+        _check_reasons(result, spy, handler.records)
+        _check_limits(result, strategy, config, bars)
+        events = result.risk_events
+        examples[0] += 1
+        for rule in set(events.loc[events["action"].isin(BINDING), "rule"]) & set(LIMITS):
+            bound[rule] += 1
+
+    if focus is None:
+        check = example(DUST)(check)
+    check()
+    if focus is not None:
+        assert bound[focus] * 10 >= examples[0], f"{focus} bound in {bound[focus]} of {examples[0]}"
 
 
 def _check_reasons(result: Any, spy: Spy, records: list[logging.LogRecord]) -> None:
