@@ -15,7 +15,8 @@ gives a session first is handed out, the other is dropped. A correction on
 ``updatedBars`` replaces its minute in the period still open.
 
 :meth:`is_stale` says when no bar has arrived within the stream's bar interval (a
-minute) plus a tolerance *while the market is open* (``market``, a
+minute; a day for a daily bundle fed by ``dailyBars`` alone) plus a tolerance *while the
+market is open* (``market``, a
 :class:`~workbench.live.hours.MarketClock`): overnight, on weekends and on holidays
 nothing is stale. The runner then blocks new entries and logs a staleness event.
 """
@@ -91,6 +92,7 @@ class AlpacaBarFeed:
         self.market = market
         self._open_since: float | None = None
         self._emitted = -1  # label (ns) of the last bar handed out
+        self._minutes_seen = False  # a daily-only venue (dailyBars): staleness by the day
         self.idle_timeout = idle_timeout
         self.data_timeout = data_timeout
         self._clock = clock
@@ -186,6 +188,7 @@ class AlpacaBarFeed:
                 daily.setdefault(day.time, {})[day.symbol] = day
                 yield from self._fresh(self._flush(daily, day.time))
             else:
+                self._minutes_seen = True
                 pending.setdefault(bar.time, {})[bar.symbol] = bar
                 yield from self._aggregate(self._flush(pending, bar.time))
 
@@ -237,7 +240,9 @@ class AlpacaBarFeed:
         if last is None:
             return False
         waited = now.timestamp() - last
-        late = waited > (self.stream_interval + self.tolerance).total_seconds()
+        daily_only = not self.timeframe.intraday and not self._minutes_seen
+        expected = self.interval if daily_only else self.stream_interval
+        late = waited > (expected + self.tolerance).total_seconds()
         if late and not self._stale_logged:
             self._stale_logged = True
             log.warning(

@@ -103,3 +103,19 @@ def test_the_runner_sends_nothing_the_hours_refuse_and_journals_why(tmp_path):
     events = runner.state.events()
     blocked = events[events["kind"] == "blocked_market_closed"]
     assert len(blocked) >= 2 and blocked["detail"].str.contains("market closed").all()
+
+
+def test_a_daily_feed_without_minute_bars_is_stale_only_after_a_day():
+    from workbench.broker import Bar
+
+    wall = [1000.0]
+    feed = AlpacaBarFeed(["AAA"], "k", "s", timeframe="1Day", clock=lambda: wall[0])
+    feed.last_bar_at = 1000.0
+    assert not feed.is_stale(pd.Timestamp(1000.0 + 3600, unit="s", tz="UTC"))
+    assert feed.is_stale(pd.Timestamp(1000.0 + 86400 + 31, unit="s", tz="UTC"))
+    feed._queue.put(("b", Bar("AAA", ts("2024-01-02 14:30"), 1.0, 1.0, 1.0, 1.0, 1.0)))
+    feed.idle_timeout = -1.0  # end the iteration at the first quiet moment
+    feed.start = lambda: None  # no stream: the queued minute bar is all there is
+    list(feed)
+    assert not feed.is_stale(pd.Timestamp(wall[0] + 89, unit="s", tz="UTC"))
+    assert feed.is_stale(pd.Timestamp(wall[0] + 91, unit="s", tz="UTC"))  # minutes flow now
