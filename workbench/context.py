@@ -198,9 +198,15 @@ class Context:
         self.initialized = False
 
     # -- clock ---------------------------------------------------------------
-    def _advance(self, time_ns: int) -> None:
+    def advance_to(self, time_ns: int) -> None:
+        """Move the clock to a bar's start time (the bar kernel does, nothing else)."""
         self._time_ns = time_ns
         self._time = None
+
+    def take_intents(self) -> list[Intent]:
+        """The intents of this bar, handed over once (the list is emptied)."""
+        intents, self.intents = self.intents, []
+        return intents
 
     @property
     def time(self) -> pd.Timestamp:

@@ -1,19 +1,12 @@
 """The event-driven backtester: bars one by one, as they would have arrived.
 
-At each time step, for every symbol with a bar at that time, in this order:
-
-1. pending orders are matched against the bar by the simulated broker
-   (fill rules: :mod:`workbench.sim.fills`), fills are booked; symbols with a working
-   sell go first, so a rebalance's buys see the cash its sells raise;
-2. the portfolio is marked at the bar's close and equity is recorded;
-3. the bar is revealed to the strategy's context, then ``strategy.on_bar(ctx)`` decides;
-4. its intents go through the risk engine (when configured) and execution into orders,
-   which the broker can fill from the *next* bar on.
-
-With a risk engine (:mod:`workbench.risk`), between steps 2 and 3 it is told the marked
-equity (:meth:`~workbench.risk.RiskEngine.on_bar`): a drawdown halt, the daily loss limit
-or the kill switch act there, and its own intents (cancel all, liquidate) go straight to
-execution; in step 4 every strategy intent passes :meth:`~workbench.risk.RiskEngine.check`.
+At each time step, for every symbol with a bar at that time, the simulated broker
+matches pending orders against the bar (fill rules: :mod:`workbench.sim.fills`) and
+books the fills (symbols with a working sell first, so a rebalance's buys see the
+cash its sells raise), and the portfolio is marked at the bar's close (equity recorded); then
+the bar kernel (:mod:`workbench.kernel`, the same per-bar step the live runner uses)
+reveals the bars, runs the risk engine's bar update, ``strategy.on_bar``, the risk check
+and plans the orders, which are sent at once and can fill from the *next* bar on.
 After a halt the strategy is still called on every bar, but nothing it asks passes.
 
 A decision on bar t's close therefore fills at bar t+1's open at the earliest.
@@ -36,12 +29,12 @@ from tqdm.auto import tqdm
 from workbench.backtesting.result import BacktestResult
 from workbench.context import FIELDS, Context, SymbolData
 from workbench.data.bars import as_bars
-from workbench.errors import ConfigError, StrategyError, WorkbenchError
-from workbench.execution.engine import ExecutionConfig, ExecutionEngine
-from workbench.intents import Intent
+from workbench.errors import ConfigError
+from workbench.execution.engine import ExecutionConfig, ExecutionEngine, Step
+from workbench.kernel import BarKernel
 from workbench.orders import Order
 from workbench.portfolio import PositionView
-from workbench.risk import ContextMarket, RiskConfig, RiskEngine, events_frame
+from workbench.risk import RiskConfig, RiskEngine, events_frame
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import Strategy
@@ -101,7 +94,6 @@ class Engine:
             self.risk = risk
         else:  # a fresh engine (in-memory state) for this run
             self.risk = RiskEngine(RiskConfig.coerce(risk))
-        self._market: ContextMarket | None = None
         self.progress = progress
         cfg = self.config
         self.broker = SimulatedBroker(
@@ -141,15 +133,12 @@ class Engine:
             for s in symbols
         }
         ctx = Context(data, self._cash_equity, self._position, self._open_orders)
-        if self.risk is not None:
-            self._market = ContextMarket(ctx)
-        try:
-            self.strategy.init(ctx)
-        except WorkbenchError:
-            raise
-        except Exception as exc:
-            raise StrategyError(f"{self.strategy.label()}.init failed: {exc!r}") from exc
-        ctx.initialized = True
+        portfolio = self.broker.portfolio
+        kernel = BarKernel(
+            self.strategy, ctx, data, self.broker, self.execution, risk=self.risk,
+            position=portfolio.quantity, equity=lambda: portfolio.equity,
+        )  # fmt: skip
+        kernel.init()
 
         if len(symbols) == 1:
             times = times_by_symbol[symbols[0]]
@@ -164,10 +153,10 @@ class Engine:
             )
         with _collector_paused():
             if len(symbols) == 1:
-                equity, cash = self._loop_single(ctx, data[symbols[0]], times.tolist(), steps)
+                equity, cash = self._loop_single(kernel, data[symbols[0]], times.tolist(), steps)
             else:
                 rows_at = _rows_by_time(times, times_by_symbol)
-                equity, cash = self._loop_many(ctx, data, times.tolist(), rows_at, steps)
+                equity, cash = self._loop_many(kernel, times.tolist(), rows_at, steps)
         index = pd.DatetimeIndex(times.astype("datetime64[ns]")).tz_localize("UTC")
         equity_s = pd.Series(equity, index=index, name="equity")
         cash_s = pd.Series(cash, index=index, name="cash")
@@ -183,7 +172,7 @@ class Engine:
         )
 
     def _loop_single(
-        self, ctx: Context, sd: SymbolData, times: list[int], steps: Any
+        self, kernel: BarKernel, sd: SymbolData, times: list[int], steps: Any
     ) -> tuple[list[float], list[float]]:
         """One symbol: the same steps as :meth:`_loop_many`, with the lookups hoisted."""
         sym = sd.symbol
@@ -192,8 +181,7 @@ class Engine:
         has_open = broker.has_open_orders
         portfolio = broker.portfolio
         positions = portfolio.positions
-        on_bar = self.strategy.on_bar
-        risk = self.risk
+        reveal, advance, decide = kernel.reveal_row, kernel.advance, kernel.decide
         n = len(times)
         equity = [0.0] * n
         cash = [0.0] * n
@@ -202,7 +190,6 @@ class Engine:
                 t = pd.Timestamp(times[k], tz="UTC")
                 broker.process_bar(sym, t, o_[k], h_[k], l_[k], c_[k], v_[k])
                 self._follow_updates()
-            sd.n = k + 1
             pos = positions.get(sym)
             held = 0.0
             if pos is not None:
@@ -211,37 +198,29 @@ class Engine:
             money = portfolio.cash
             cash[k] = money
             equity[k] = money + held
-            ctx._time_ns = times[k]
-            ctx._time = None
-            if risk is not None:
-                self._risk_bar(ctx)
-            try:
-                on_bar(ctx)
-            except WorkbenchError:
-                raise
-            except Exception as exc:
-                raise self._strategy_error(ctx, exc) from exc
-            if ctx.intents:
-                self._execute(ctx)
+            reveal(sym, k)
+            advance(times[k])
+            plan = decide()
+            if plan:
+                self._send(plan, kernel.ctx.time)
         return equity, cash
 
     def _loop_many(
         self,
-        ctx: Context,
-        data: dict[str, SymbolData],
+        kernel: BarKernel,
         times: list[int],
         rows_at: list[list[tuple[str, int]]],
         steps: Any,
     ) -> tuple[list[float], list[float]]:
         broker = self.broker
         portfolio = broker.portfolio
+        data = kernel.data
         n = len(times)
         equity = [0.0] * n
         cash = [0.0] * n
         for k in steps:
             for sym, i in broker.sells_first(rows_at[k]):
-                sd = data[sym]
-                c = sd.cols
+                c = data[sym].cols
                 if broker.has_open_orders(sym):
                     t = pd.Timestamp(times[k], tz="UTC")
                     broker.process_bar(
@@ -257,20 +236,13 @@ class Engine:
                 pos = portfolio.positions.get(sym)
                 if pos is not None:
                     pos.last_price = c["close"][i]
-                sd.n = i + 1
+                kernel.reveal_row(sym, i)
             cash[k] = portfolio.cash
             equity[k] = portfolio.equity
-            ctx._advance(times[k])
-            if self.risk is not None:
-                self._risk_bar(ctx)
-            try:
-                self.strategy.on_bar(ctx)
-            except WorkbenchError:
-                raise
-            except Exception as exc:
-                raise self._strategy_error(ctx, exc) from exc
-            if ctx.intents:
-                self._execute(ctx)
+            kernel.advance(times[k])
+            plan = kernel.decide()
+            if plan:
+                self._send(plan, kernel.ctx.time)
         return equity, cash
 
     def _follow_updates(self) -> None:
@@ -278,36 +250,10 @@ class Engine:
         for update in self.broker.drain_updates():
             self.execution.on_update(update)
 
-    def _strategy_error(self, ctx: Context, exc: Exception) -> StrategyError:
-        return StrategyError(f"{self.strategy.label()}.on_bar failed at {ctx.time}: {exc!r}")
-
-    def _risk_bar(self, ctx: Context) -> None:
-        """Tell the risk engine the marked equity; execute what it asks (cancel, liquidate)."""
-        own = self.risk.on_bar(ctx.time, self.broker, self._market)  # type: ignore[union-attr]
-        if own:
-            self.broker.set_time(ctx.time)
-            self._send(own, ctx)
-
-    def _execute(self, ctx: Context) -> None:
-        intents = ctx.intents
-        ctx.intents = []
-        self.broker.set_time(ctx.time)
-        if self.risk is not None:
-            intents = self.risk.check(
-                intents, ctx.time, self.broker, self._market, lot_size=self.config.lot_size
-            )
-        self._send(intents, ctx)
-
-    def _send(self, intents: list[Intent], ctx: Context) -> None:
-        """Through the execution engine, exactly as a live run sends them."""
-        portfolio = self.broker.portfolio
-        self.execution.execute(
-            intents,
-            decision=ctx.time,
-            price=lambda s: ctx._sd(s).last("close"),
-            position=portfolio.quantity,
-            equity=portfolio.equity,
-        )
+    def _send(self, plan: list[Step], decision: pd.Timestamp) -> None:
+        """The kernel's plan, sent at once through the execution engine (as live sends it)."""
+        self.broker.set_time(decision)
+        self.execution.send(plan, decision=decision)
 
 
 def _rows_by_time(

@@ -6,10 +6,10 @@ file before the next one acts on it):
 1. record the bars; learn the broker's order updates and fills since the last bar;
 2. reveal the bars to the strategy's context (indicators update incrementally) and
    snapshot cash, equity and positions from the broker;
-3. the strategy decides (``on_bar``); its intents go through the risk filter when one is
-   configured, then the execution engine *plans* the orders (deterministic client
-   order ids). The plan, one order request per order (client order id, decision bar),
-   the risk events and the mark "decided through this bar" are written in one
+3. the bar kernel (:mod:`workbench.kernel`, the backtest's per-bar step) runs the risk
+   engine's bar update, ``on_bar``, the risk check and plans the orders (deterministic
+   client order ids). The plan, one order request per order (client order id, decision
+   bar), the risk events and the mark "decided through this bar" are written in one
    transaction, and only then is anything sent;
 4. each order the broker accepted is recorded; the decision is marked done; heartbeat.
 
@@ -38,20 +38,18 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
 from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
 from workbench.context import Context, SymbolData
-from workbench.errors import StrategyError, WorkbenchError
 from workbench.execution.engine import (
     ExecutionConfig,
     ExecutionEngine,
     Step,
     Submit,
 )
-from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
+from workbench.kernel import BarKernel, KernelEvent
 from workbench.live.hours import MarketHours
 from workbench.live.plans import step_json, steps_from_json
 from workbench.live.resilience import RetryingReads
@@ -59,14 +57,13 @@ from workbench.live.state import StateStore
 from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
 from workbench.orders import Fill, Order
 from workbench.portfolio import PositionView
-from workbench.risk import ContextMarket, RiskEngine
+from workbench.risk import RiskEngine
 from workbench.sim.broker import NS_PER_DAY
 from workbench.strategy import Strategy
 
 log = logging.getLogger(__name__)
 #: Quantities closer than this (relative) are equal when comparing fills with orders.
 QTY_EPSILON = 1e-9
-Event = tuple[str, dict[str, Any], str | None]  # kind, detail, symbol
 
 
 @dataclass
@@ -111,11 +108,14 @@ class LiveRunner:
         self._stop = threading.Event()
         self._account: tuple[float, float] = (0.0, 0.0)
         self._positions: dict[str, PositionView] = {}
-        self._events: list[Event] = []
-        self._risk_seen = len(risk.events) if risk is not None else 0
         self.data = {s: SymbolData(s) for s in self.symbols}
         self.ctx = Context(self.data, lambda: self._account, self._position, self._open_orders)
-        self._market = ContextMarket(self.ctx)
+        is_stale = getattr(feed, "is_stale", None)
+        self.kernel = BarKernel(
+            strategy, self.ctx, self.data, self.broker, self.execution, risk=risk,
+            position=lambda s: self._position(s).quantity, equity=lambda: self._account[1],
+            is_stale=None if is_stale is None else lambda: is_stale(pd.Timestamp.now(tz="UTC")),
+        )  # fmt: skip
 
     # -- views for the strategy -------------------------------------------------------
     def _position(self, symbol: str) -> PositionView:
@@ -155,8 +155,8 @@ class LiveRunner:
                 if sym in self.data and t in frame.index:
                     row = frame.loc[t]
                     self.data[sym].push(t.value, *map(float, row[list(_FIELDS)]))
-            self.ctx._advance(t.value)
-            self._decide(replay=True)
+            self.kernel.advance(t.value)
+            self.kernel.warm()
         if replayed:
             log.info(
                 "replayed %d bars from %s",
@@ -270,13 +270,7 @@ class LiveRunner:
         return summary
 
     def _run(self, max_bars: int | None) -> RunSummary:
-        try:
-            self.strategy.init(self.ctx)
-        except WorkbenchError:
-            raise
-        except Exception as exc:
-            raise StrategyError(f"{self.strategy.label()}.init failed: {exc!r}") from exc
-        self.ctx.initialized = True
+        self.kernel.init()
         self.state.set_meta(
             strategy=self.name, status="running", started_at=pd.Timestamp.now(tz="UTC").isoformat()
         )
@@ -336,14 +330,13 @@ class LiveRunner:
         """Steps 1-4 of the module docstring for a recorded bar; orders sent (None: no plan)."""
         self._sync()
         for b in group:
-            self.data[b.symbol].push(b.time.value, b.open, b.high, b.low, b.close, b.volume)
+            self.kernel.reveal_bar(b)
         now = group[0].time
         self._snapshot(now)
-        self.ctx._advance(now.value)
-        steps = self._decide(replay=False)
-        events, self._events = self._events, []
+        self.kernel.advance(now.value)
+        steps = self.kernel.decide()
         steps, blocked = self._in_hours(steps, now)
-        events = events + blocked
+        events = self.kernel.events() + blocked
         requests = [(s.request.client_order_id, s.request) for s in steps if isinstance(s, Submit)]
         self.state.record_decision(now.value, [step_json(s) for s in steps], requests, events)
         sent = None
@@ -355,7 +348,7 @@ class LiveRunner:
 
     def _in_hours(
         self, steps: list[Step], bar_time: pd.Timestamp
-    ) -> tuple[list[Step], list[tuple[str, dict[str, Any], str | None]]]:
+    ) -> tuple[list[Step], list[KernelEvent]]:
         """The plan without its submissions when the market hours do not allow them, and
         one journal event per submission blocked."""
         if not steps or self.hours is None:
@@ -404,74 +397,6 @@ class LiveRunner:
                 fn()
             except Exception:  # closing must not hide why the runner stopped
                 log.exception("closing the %s failed", name)
-
-    def _decide(self, *, replay: bool) -> list[Step]:
-        own: list[Intent] = []
-        if self.risk is not None and not replay:
-            own = self.risk.on_bar(self.ctx.time, self.broker, self._market)
-        try:
-            self.strategy.on_bar(self.ctx)
-        except WorkbenchError:
-            raise
-        except Exception as exc:
-            raise StrategyError(
-                f"{self.strategy.label()}.on_bar failed at {self.ctx.time}: {exc!r}"
-            ) from exc
-        intents, self.ctx.intents = self.ctx.intents, []
-        if replay:
-            return []
-        if self.risk is not None and intents:
-            intents = self.risk.check(intents, self.ctx.time, self.broker, self._market)
-        self._collect_risk_events()
-        intents = own + intents
-        if not intents:
-            return []
-        is_stale = getattr(self.feed, "is_stale", None)
-        if is_stale is not None and is_stale(pd.Timestamp.now(tz="UTC")):
-            intents = self._exits_only(intents)
-        equity = self._account[1]
-        return self.execution.plan(
-            intents,
-            decision=self.ctx.time,
-            price=lambda s: self.data[s].last("close"),
-            position=lambda s: self._position(s).quantity,
-            equity=equity,
-        )
-
-    def _collect_risk_events(self) -> None:
-        """The risk engine's new events, as the reconciliation reads them (kind ``risk``)."""
-        if self.risk is None:
-            return
-        for e in self.risk.events[self._risk_seen :]:
-            detail = {"bar_time": e.time.isoformat(), "rule": e.rule, "action": str(e.action),
-                      "reason": e.reason}  # fmt: skip
-            self._events.append(("risk", detail, e.symbol))
-        self._risk_seen = len(self.risk.events)
-
-    def _exits_only(self, intents: list[Intent]) -> list[Intent]:
-        """While the feed is stale, only cancels and orders that reduce a position pass."""
-        kept: list[Intent] = []
-        for intent in intents:
-            held = self._position(intent.symbol).quantity if intent.symbol else 0.0
-            if isinstance(intent, CancelIntent):
-                ok = True
-            elif isinstance(intent, TargetIntent):
-                ok = intent.percent == 0 or intent.quantity == 0 or intent.notional == 0
-            elif isinstance(intent, OrderIntent):
-                signed = intent.request.side.sign * (intent.request.quantity or float("inf"))
-                ok = held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
-            else:
-                ok = False
-            if ok:
-                kept.append(intent)
-            else:
-                log.warning(
-                    "blocked %s: the feed is stale", type(intent).__name__,
-                    extra={"event": "blocked_stale_feed", "strategy": self.name,
-                           "symbol": intent.symbol, "reason": "stale_feed"},
-                )  # fmt: skip
-                self._events.append(("blocked_stale_feed", {"intent": repr(intent)}, intent.symbol))
-        return kept
 
     def _snapshot(self, now: pd.Timestamp) -> None:
         account = self.broker.get_account()
