@@ -59,21 +59,24 @@ class Swing(Strategy):
 
 
 def _fills(frame: pd.DataFrame) -> list[tuple]:
-    return [
+    """Fills in time order; within one bar by symbol (the backtest books a bar's sells
+    first, the replayed venue in order of arrival: the same fills either way)."""
+    rows = [
         (pd.Timestamp(r.time), r.symbol, str(r.side), round(float(r.quantity), 9),
          round(float(r.price), 9))
         for r in frame.itertuples()
     ]  # fmt: skip
+    return sorted(rows, key=lambda f: (f[0], f[1]))
+
+
+def _name(symbol: object) -> str | None:
+    return symbol if isinstance(symbol, str) and symbol else None
 
 
 def _events(frame: pd.DataFrame) -> list[tuple]:
     return [
         (pd.Timestamp(r.time), r.rule, str(r.action), _name(r.symbol)) for r in frame.itertuples()
     ]
-
-
-def _name(symbol: object) -> str | None:
-    return symbol if isinstance(symbol, str) and symbol else None
 
 
 def _live_events(state: StateStore) -> list[tuple]:

@@ -84,7 +84,7 @@ def test_rebalance_targets_weights_closes_the_rest_and_skips_within_band():
         return PositionView(sym, q, 10.0, 10.0, q * 10.0, 0.0, 0.0)
 
     ctx = Context(data, lambda: (200.0, 10_000.0), position, lambda s: [])
-    ctx._advance(pd.Timestamp("2024-01-31", tz="UTC").value)
+    ctx.advance_to(pd.Timestamp("2024-01-31", tz="UTC").value)
     ctx.rebalance({"A": 0.5, "B": 0.1, "C": 0.3}, band=0.03, reason="R")
     got = [(i.symbol, i.percent) for i in ctx.intents]
     assert all(isinstance(i, TargetIntent) and i.reason == "R" for i in ctx.intents)
