@@ -165,8 +165,14 @@ class BarAggregator:
 
 
 def _day_bar(bar: Bar) -> Bar:
-    """A daily bar labelled 00:00 UTC of its session date (Alpaca stamps New York midnight)."""
+    """A daily bar labelled 00:00 UTC of its session date (Alpaca stamps New York midnight).
+
+    A bar already at 00:00 UTC is ours (replayed daily data): read in New York it would
+    fall on the evening before, and the whole replay would run a day early.
+    """
     t = bar.time
+    if t == t.normalize():
+        return bar
     day = t.tz_convert("America/New_York").tz_localize(None).normalize().tz_localize("UTC")
     return bar if day == t else Bar(bar.symbol, day, bar.open, bar.high, bar.low, bar.close,
                                     bar.volume)  # fmt: skip

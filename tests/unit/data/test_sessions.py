@@ -194,3 +194,15 @@ def test_a_correction_replaces_its_minute_in_the_open_period_only():
     (hour,) = agg.add(steps[29])  # 09:59 closes the partial first hour
     assert hour[0].high == fixed.high
     assert not agg.correct(fixed)  # its period is over: too late to change a decision
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["2024-01-02T00:00:00Z", "2024-01-02T05:00:00Z", "2024-07-02T04:00:00Z"],
+    ids=["ours: 00:00 UTC", "Alpaca's New York midnight (EST)", "Alpaca's (EDT)"],
+)
+def test_a_daily_bar_keeps_its_session_date(stamp: str) -> None:
+    t = pd.Timestamp(stamp)
+    agg = BarAggregator(["SPY"], "1Day", source=pd.Timedelta(days=1))
+    (group,) = agg.add([Bar("SPY", t, 1.0, 2.0, 0.5, 1.5, 10.0)])
+    assert group[0].time == t.normalize()  # the same date, never the evening before
