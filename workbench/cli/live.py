@@ -73,8 +73,14 @@ def run(args: argparse.Namespace) -> int:
             json.dump(status, sys.stdout, indent=2, default=str)
             sys.stdout.write("\n")
         else:
+            fills = status.pop("fills")
             for key, value in status.items():
                 print(f"{key:<20} {value}")
+            for fill in fills[-10:]:  # the latest; --json has them all
+                print(
+                    f"  fill {fill['time']} {fill['side']:<4} {fill['quantity']:g} "
+                    f"{fill['symbol']} @ {fill['price']:g}  {fill['client_order_id']}"
+                )
         return 0
     from workbench.errors import ConfigError
     from workbench.live import notify

@@ -269,6 +269,16 @@ class StateStore:
     def fills(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM fills ORDER BY rowid", self.conn)
 
+    def fill_records(self) -> list[dict[str, Any]]:
+        """Every recorded fill in booking order, as ``live status --json`` shows them."""
+        rows = self.conn.execute(
+            "SELECT time, symbol, side, quantity, price, client_order_id, order_id, reason"
+            " FROM fills ORDER BY rowid"
+        ).fetchall()
+        keys = ("time", "symbol", "side", "quantity", "price", "client_order_id", "order_id",
+                "reason")  # fmt: skip
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def orders(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM orders ORDER BY rowid", self.conn)
 

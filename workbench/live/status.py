@@ -16,8 +16,9 @@ from workbench.live.state import StateStore
 
 
 def read_status(path: str | Path) -> dict[str, Any]:
-    """Running or stopped, last bar and its lag, heartbeat age, equity, positions and the
-    risk state (active, reducing or halted, and why)."""
+    """Running or stopped, last bar and its lag, heartbeat age, equity, positions, the
+    risk state (active, reducing or halted, and why) and every fill (time, symbol, side,
+    quantity, price, client order id)."""
     if not Path(path).is_file():
         raise ConfigError(f"no state file at {path}", hint="pass --state with the run's file")
     store = StateStore(path)
@@ -39,7 +40,7 @@ def read_status(path: str | Path) -> dict[str, Any]:
             "SELECT time_ns, cash, equity, positions FROM equity ORDER BY time_ns DESC LIMIT 1"
         ).fetchone()
         open_orders = len(store.open_orders())
-        fills = store.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+        fills = store.fill_records()
     finally:
         store.close()
     risk = _risk(path)
@@ -51,6 +52,7 @@ def read_status(path: str | Path) -> dict[str, Any]:
         "equity": None if row is None else row[2],
         "positions": {} if row is None else {k: v for k, v in json.loads(row[3]).items() if v},
         "open_orders": open_orders,
+        "fill_count": len(fills),
         "fills": fills,
         "risk_state": None if risk is None else str(risk.trading),
         "risk_reason": None if risk is None else risk.reason or None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from workbench import backtest, load_bars
@@ -42,7 +43,17 @@ def test_live_run_then_status(bundle, tmp_path, capsys) -> None:
         cash=50_000, commission=0.001, slippage=1.0,
     )  # fmt: skip
     assert status["equity"] == pytest.approx(expected.final_equity, rel=1e-12)
-    assert status["fills"] == len(expected.fills)
+    assert status["fill_count"] == len(status["fills"]) == len(expected.fills)
+    for live, ours in zip(status["fills"], expected.fills.to_dict("records"), strict=True):
+        assert pd.Timestamp(live["time"]) == ours["time"]
+        assert (live["symbol"], live["side"]) == (ours["symbol"], ours["side"])
+        assert live["quantity"] == pytest.approx(ours["quantity"], rel=1e-12)
+        assert live["price"] == pytest.approx(ours["price"], rel=1e-12)
+        assert live["client_order_id"]  # deterministic ids, one per order
+    assert main(["live", "status", "--state", str(state)]) == 0
+    text = capsys.readouterr().out
+    assert f"fill_count           {len(expected.fills)}" in text
+    assert status["fills"][-1]["client_order_id"] in text  # the latest fills, readable
 
 
 def test_live_refuses_a_tampered_bundle(bundle, tmp_path, capsys) -> None:
