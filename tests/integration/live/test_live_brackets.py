@@ -58,7 +58,10 @@ def test_brackets_fill_alike_in_backtest_replay_and_emulator(tmp_path, monkeypat
                     timeframe="1Day")
     )  # fmt: skip
     runner.run(max_bars=BARS)
-    assert _fills(runner.state.fills()) == want
+    replayed = runner.state.fills()
+    assert _fills(replayed) == want
+    # the simulated venue fills at the same bars as the backtest, to the timestamp
+    assert pd.to_datetime(replayed["time"]).tolist() == result.fills["time"].tolist()
     runner.state.close()
 
     monkeypatch.setenv("APCA_API_KEY_ID", KEY)
