@@ -120,10 +120,12 @@ def write_bundle(
     backtest: dict[str, Any] | None = None,
     forced_reason: str | None = None,
     files: dict[str, bytes] | None = None,
+    run_spec: dict[str, Any] | None = None,
 ) -> Bundle:
     """Write a new version folder for ``strategy``; returns the bundle.
 
-    ``files`` are more files to keep in it (the HTML reports), by name.
+    ``files`` are more files to keep in it (the HTML reports), by name; ``run_spec`` is
+    :meth:`workbench.runspec.RunSpec.to_dict` of the run that was researched.
     """
     cls = type(strategy)
     source = strategy_source(cls)
@@ -152,6 +154,8 @@ def write_bundle(
         "risk": risk,
         "backtest": backtest or {},
     }
+    if run_spec is not None:
+        manifest["run_spec"] = run_spec
     text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
     _write_readonly(folder / SOURCE, source)
     _write_readonly(folder / "report.md", report.encode())

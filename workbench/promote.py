@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.backtesting.api import backtest, load_universe
+from workbench.backtesting.api import backtest, load_universe, on_timeframe
 from workbench.backtesting.result import BacktestResult
 from workbench.backtesting.vectorized import has_vectorized
 from workbench.bundle import Bundle, data_fingerprint, write_bundle
@@ -39,8 +39,11 @@ from workbench.errors import ConfigError
 from workbench.research.audit import audit
 from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments
 from workbench.research.parity import check_parity
+from workbench.risk.config import RiskConfig
+from workbench.runspec import RunSpec
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import Strategy, make_strategy
+from workbench.timeframe import infer_timeframe, parse_timeframe
 
 EXIT_GATES_FAILED = 10
 HOLDOUT_FRACTION = 0.3
@@ -195,20 +198,35 @@ def promote(
     end: Any = None,
     force: bool = False,
     reason: str | None = None,
+    timeframe: str | None = None,
+    session: str = "regular",
+    calendar: str = "XNYS",
 ) -> Promotion:
-    """Run the gates; write a bundle if they pass (or if forced, with a reason)."""
+    """Run the gates; write a bundle if they pass (or if forced, with a reason).
+
+    ``timeframe`` resamples the data on the exchange's sessions first, as
+    ``backtest --timeframe`` does; without it the timeframe is the data's own (every bar
+    counting). Either way the bundle's run spec records it, and a live run trades bars
+    of that timeframe.
+    """
     if force and not (reason and reason.strip()):
         raise ConfigError(
             "--force needs --reason", hint='e.g. --reason "paper test of the plumbing"'
         )
     instance = make_strategy(strategy, params)
     bars = load_universe(data, start, end)
+    if timeframe is not None:
+        bars, _ = on_timeframe(bars, timeframe, session=session, calendar=calendar)
+        tf = parse_timeframe(timeframe)
+    else:
+        tf, session = infer_timeframe(next(iter(bars.values()))), "all"
     fee, slip = Commission.parse(commission), Slippage.parse(slippage)
-    risk_doc = None
-    if risk is not None:
-        from workbench.risk.config import RiskConfig
-
-        risk_doc = RiskConfig.load(risk).to_dict()
+    risk_config = RiskConfig.load(risk) if risk is not None else None
+    risk_doc = None if risk_config is None else risk_config.to_dict()
+    spec = RunSpec(
+        symbols=tuple(bars), timeframe=tf, session=session, calendar=calendar, cash=cash,
+        commission=fee, slippage=slip, risk=risk_config or RiskConfig(),
+    )  # fmt: skip
     gates, metrics, full = run_gates(
         instance, bars, walkforward=walkforward, thresholds=thresholds or {},
         cash=cash, commission=fee, slippage=slip,
@@ -223,6 +241,7 @@ def promote(
             backtest={"cash": cash, "commission": asdict(fee), "slippage": asdict(slip)},
             forced_reason=reason if (force and not result.passed) else None,
             files=_report_files(full, gates, walkforward, reason if force else None),
+            run_spec=spec.to_dict(),
         )  # fmt: skip
     return result
 

@@ -8,8 +8,10 @@ import pytest
 
 from workbench.bundle import load_bundle
 from workbench.cli.main import main
+from workbench.live.runtime import bundle_time
 from workbench.promote import EXIT_GATES_FAILED
 from workbench.reports.read import read_report
+from workbench.runspec import RunSpec
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +39,11 @@ def test_a_good_strategy_is_promoted(walkforward_run, tmp_path, capsys) -> None:
     assert manifest["strategy"]["params"]["fast"] == 40
     assert manifest["data"]["symbols"]["SPX"]["bars"] == 5031
     assert {g["name"] for g in manifest["gates"]} >= {"pbo", "parity", "lookahead_audit"}
+    # the run spec: the data's own daily bars, every bar counting, as researched
+    spec = RunSpec.from_dict(manifest["run_spec"])
+    assert (spec.symbols, spec.timeframe.name, spec.session) == (("SPX",), "1Day", "all")
+    assert spec.cash == 100_000.0
+    assert bundle_time(bundle)[:2] == (spec.timeframe, "all")
     # the reports it was promoted on: the full-sample backtest with its gates, the walk-forward
     report = read_report(bundle.path / "report.html")
     assert report.kind == "backtest" and report.external == [] and "equity" in report.figures
@@ -63,3 +70,19 @@ def test_forcing_needs_a_reason_and_is_recorded(tmp_path, capsys) -> None:
     manifest = json.loads((tmp_path / "ma_crossover" / "1" / "manifest.json").read_text())
     assert manifest["forced"] and manifest["forced_reason"] == "paper plumbing test"
     assert not manifest["passed"]
+
+
+def test_promote_timeframe_records_it_in_the_run_spec(tmp_path, capsys) -> None:
+    data = "synthetic:M?freq=1min&session=XNYS&start=2024-01-02&end=2024-02-09&seed=3"
+    args = ["promote", "--strategy", "ma_crossover", "--data", data, "--param", "fast=3",
+            "--param", "slow=8", "--timeframe", "1Hour", "--out", str(tmp_path),
+            "--force", "--reason", "timeframe test", "--commission", "0.001"]  # fmt: skip
+    assert main(args) == 0
+    assert "(1Hour bars, regular session)" in capsys.readouterr().out
+    bundle = load_bundle(tmp_path / "ma_crossover" / "1")
+    spec = RunSpec.from_dict(bundle.manifest["run_spec"])
+    assert (spec.timeframe.name, spec.session, spec.calendar) == ("1Hour", "regular", "XNYS")
+    assert spec.commission.percent == pytest.approx(0.001)
+    assert bundle_time(bundle) == (spec.timeframe, "regular", "XNYS")  # what a live run trades
+    # the gates ran on the hourly session bars: 7 a session (09:00 holds 09:30-10:00)
+    assert bundle.manifest["data"]["symbols"]["M"]["bars"] == 7 * 28

@@ -23,6 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cash", type=float, default=100_000.0)
     p.add_argument("--commission", default=None)
     p.add_argument("--slippage", default=None)
+    p.add_argument(
+        "--timeframe",
+        help="the bar timeframe researched and traded (1Min, 5Min, 15Min, 1Hour, 1Day): the data "
+        "is resampled on the exchange's sessions first; recorded in the bundle's run spec "
+        "(default: the data's own bar length, every bar counting)",
+    )
+    p.add_argument(
+        "--session",
+        choices=("regular", "all"),
+        default="regular",
+        help="with --timeframe: only regular-session bars count (default), or all",
+    )
+    p.add_argument("--calendar", default="XNYS", help="exchange calendar (default XNYS)")
     p.add_argument("--start")
     p.add_argument("--end")
     p.add_argument("--force", action="store_true", help="promote even if gates fail")
@@ -46,11 +59,16 @@ def run(args: argparse.Namespace) -> int:
         args.strategy, args.data, parse_assignments(args.param), out=args.out,
         walkforward=args.walkforward, risk=args.risk, thresholds=thresholds, cash=args.cash,
         commission=args.commission, slippage=args.slippage, start=args.start, end=args.end,
-        force=args.force, reason=args.reason,
+        force=args.force, reason=args.reason, timeframe=args.timeframe, session=args.session,
+        calendar=args.calendar,
     )  # fmt: skip
     print(result.report())
     if result.bundle is not None:
         forced = " (forced)" if not result.passed else ""
-        print(f"bundle{forced}: {result.bundle.path}")
+        spec = result.bundle.manifest["run_spec"]
+        print(
+            f"bundle{forced}: {result.bundle.path} ({spec['timeframe']} bars, "
+            f"{spec['session']} session)"
+        )
         return 0
     return EXIT_GATES_FAILED
