@@ -57,3 +57,12 @@ def test_kernel_spec_and_language_info_are_the_installed_ones(path: Path) -> Non
     assert info["name"] == "python" and info["pygments_lexer"] == "ipython3"
     assert info["codemirror_mode"] == {"name": "ipython", "version": 3}
     assert info["version"].split(".")[:2] == [str(v) for v in sys.version_info[:2]]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_holds_the_parameters(path: Path) -> None:
+    # papermill (walk-forward folds, nbval's small parameters) injects values after this cell;
+    # without the tag it would inject them first and the notebook's defaults would win
+    code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    tags = code[0].get("metadata", {}).get("tags", [])
+    assert "parameters" in tags, f"{path.name}: tag its first code cell `parameters`"
