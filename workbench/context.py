@@ -301,14 +301,27 @@ class Context:
         stop_loss: float | None = None,
         trail_price: float | None = None,
         trail_percent: float | None = None,
+        take_profit_percent: float | None = None,
+        stop_loss_percent: float | None = None,
+        exit_tif: TimeInForce | str | None = None,
     ) -> None:
         """Hold this much of ``symbol`` after execution (replaces working target orders).
 
-        ``take_profit`` / ``stop_loss`` (or a trailing ``trail_price`` / ``trail_percent``)
-        attach exits to the order that opens or adds to the position (see :meth:`order`).
+        ``take_profit`` / ``stop_loss`` (or a trailing ``trail_price`` / ``trail_percent``,
+        or ``*_percent`` of the entry's fill) attach exits to the order that opens or adds
+        to the position (see :meth:`order`).
         """
         sym = self._sd(symbol).symbol
-        exits = Exits(take_profit, stop_loss, None, trail_price, trail_percent)
+        exits = Exits(
+            take_profit,
+            stop_loss,
+            None,
+            trail_price,
+            trail_percent,
+            take_profit_percent,
+            stop_loss_percent,
+            None if exit_tif is None else TimeInForce(exit_tif),
+        )
         self.intents.append(
             TargetIntent(
                 sym,
@@ -372,6 +385,9 @@ class Context:
         stop_loss_limit: float | None = None,
         trail_price: float | None = None,
         trail_percent: float | None = None,
+        take_profit_percent: float | None = None,
+        stop_loss_percent: float | None = None,
+        exit_tif: TimeInForce | str | None = None,
     ) -> None:
         """Send an explicit order (market, limit, stop, stop-limit or trailing stop; day or GTC).
 
@@ -381,9 +397,24 @@ class Context:
         order. They wait until the entry fills, cover what has filled, cancel each other,
         and never open or add to a position. With ``type="trailing_stop"`` the trail is
         the order's own (a trailing stop on its own).
+
+        ``take_profit_percent`` / ``stop_loss_percent`` price the exits from the entry's
+        fill instead (``stop_loss_percent=5`` is 5 % below a long's fill price), as
+        vectorbt's ``tp_stop`` / ``sl_stop`` do; ``exit_tif="gtc"`` keeps the exits of a
+        DAY entry working after its day. Simulated venue only: Alpaca's bracket needs
+        absolute prices when the entry is sent, and the Alpaca broker refuses these.
         """
         kind = OrderType(type)
-        exits = Exits(take_profit, stop_loss, stop_loss_limit, trail_price, trail_percent)
+        exits = Exits(
+            take_profit,
+            stop_loss,
+            stop_loss_limit,
+            trail_price,
+            trail_percent,
+            take_profit_percent,
+            stop_loss_percent,
+            None if exit_tif is None else TimeInForce(exit_tif),
+        )
         if kind is OrderType.TRAILING_STOP:
             if take_profit is not None or stop_loss is not None or stop_loss_limit is not None:
                 raise ConfigError(

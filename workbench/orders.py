@@ -137,6 +137,13 @@ class OrderRequest:
     An ``oco`` order is a limit order (the take-profit, ``limit_price``) with a stop-loss
     leg: an exit pair for a position already held. Exits are protective: they never
     open or increase a position (see :mod:`workbench.sim.fills`).
+
+    Exits may instead be relative to the entry's fill: ``take_profit_percent`` above and
+    ``stop_loss_percent`` below it (a short's: below and above), priced when the entry
+    first fills, as vectorbt's ``tp_stop`` / ``sl_stop`` are (``trail_percent`` is
+    relative by nature). ``exit_tif`` gives the legs their own time in force, so a
+    DAY entry (notional, fractional) can carry GTC exits. Both are the simulated venue's:
+    Alpaca's bracket takes absolute prices and one time in force for all its orders.
     """
 
     symbol: str
@@ -157,6 +164,9 @@ class OrderRequest:
     stop_loss: float | None = None
     stop_loss_limit: float | None = None
     leg: Leg | None = None  # set on the exits a broker creates for an entry
+    take_profit_percent: float | None = None  # exits relative to the entry's fill price
+    stop_loss_percent: float | None = None
+    exit_tif: TimeInForce | None = None  # the legs' time in force (None: the entry's)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "order_class", OrderClass(self.order_class))
@@ -185,6 +195,8 @@ class OrderRequest:
             "take_profit",
             "stop_loss",
             "stop_loss_limit",
+            "take_profit_percent",
+            "stop_loss_percent",
         ):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -196,6 +208,11 @@ class OrderRequest:
         trails = (self.trail_price is not None) + (self.trail_percent is not None)
         if trails > 1:
             raise ConfigError(f"order for {sym}: give trail_price or trail_percent, not both")
+        if self.exit_tif is not None:
+            object.__setattr__(self, "exit_tif", TimeInForce(self.exit_tif))
+        relative = self.take_profit_percent is not None or self.stop_loss_percent is not None
+        if relative:
+            self._check_relative_exits()
         if self.trail_percent is not None and self.trail_percent >= 100:
             raise ConfigError(
                 f"order for {sym}: trail_percent must be below 100, got {self.trail_percent}"
@@ -210,9 +227,10 @@ class OrderRequest:
             if oc is not OrderClass.SIMPLE:
                 raise ConfigError(f"trailing_stop order for {sym} cannot carry exits ({oc})")
             return
-        has_stop = self.stop_loss is not None or trails > 0
+        has_stop = self.stop_loss is not None or trails > 0 or self.stop_loss_percent is not None
+        tp_given = self.take_profit is not None or self.take_profit_percent is not None
         if oc is OrderClass.SIMPLE:
-            if has_stop or self.take_profit is not None or self.stop_loss_limit is not None:
+            if has_stop or tp_given or self.stop_loss_limit is not None:
                 raise ConfigError(
                     f"order for {sym}: take_profit/stop_loss/trail need order_class "
                     "bracket, oto or oco",
@@ -236,9 +254,9 @@ class OrderRequest:
             tp = self.limit_price if tp is None else tp
             if tp != self.limit_price:
                 raise ConfigError(f"oco order for {sym}: take_profit must equal limit_price")
-        elif oc is OrderClass.BRACKET and (tp is None or not has_stop):
+        elif oc is OrderClass.BRACKET and (not tp_given or not has_stop):
             raise ConfigError(f"bracket order for {sym}: needs both take_profit and a stop-loss")
-        elif oc is OrderClass.OTO and (tp is not None) == has_stop:
+        elif oc is OrderClass.OTO and tp_given == has_stop:
             raise ConfigError(f"oto order for {sym}: needs exactly one of take_profit or stop-loss")
         if tp is not None and self.stop_loss is not None:
             long_exit = (self.side is Side.BUY) != (oc is OrderClass.OCO)
@@ -248,6 +266,35 @@ class OrderRequest:
                     + ("above" if long_exit else "below")
                     + f" stop_loss {self.stop_loss:g}"
                 )
+
+    def _check_relative_exits(self) -> None:
+        sym = self.symbol
+        if self.take_profit_percent is not None and self.take_profit is not None:
+            raise ConfigError(f"order for {sym}: give take_profit or take_profit_percent, not both")
+        if self.stop_loss_percent is not None and (
+            self.stop_loss is not None
+            or self.trail_price is not None
+            or self.trail_percent is not None
+        ):
+            raise ConfigError(
+                f"order for {sym}: the stop-loss is either stop_loss_percent, stop_loss or a "
+                "trail, not two of them"
+            )
+        if self.stop_loss_percent is not None and self.stop_loss_percent >= 100:
+            raise ConfigError(
+                f"order for {sym}: stop_loss_percent must be below 100, got "
+                f"{self.stop_loss_percent}"
+            )
+        if self.order_class is OrderClass.OCO:
+            raise ConfigError(
+                f"oco order for {sym}: exits relative to a fill need an entry",
+                hint="give an oco pair absolute prices (limit_price, stop_loss)",
+            )
+
+    @property
+    def relative_exits(self) -> bool:
+        """Exits priced from the entry's fill: the legs exist only once it fills."""
+        return self.take_profit_percent is not None or self.stop_loss_percent is not None
 
     @property
     def protective(self) -> bool:
@@ -264,13 +311,20 @@ class OrderRequest:
 
 @dataclass(frozen=True, slots=True)
 class Exits:
-    """Exits to attach to an entry: a take-profit, and a stop-loss or a trailing stop."""
+    """Exits to attach to an entry: a take-profit, and a stop-loss or a trailing stop.
+
+    Prices are absolute, or relative to the entry's fill (``*_percent``); ``exit_tif``
+    is the legs' time in force when it differs from the entry's.
+    """
 
     take_profit: float | None = None
     stop_loss: float | None = None
     stop_loss_limit: float | None = None
     trail_price: float | None = None
     trail_percent: float | None = None
+    take_profit_percent: float | None = None
+    stop_loss_percent: float | None = None
+    exit_tif: TimeInForce | None = None
 
     @property
     def any(self) -> bool:
@@ -284,9 +338,13 @@ class Exits:
             "stop_loss_limit": self.stop_loss_limit,
             "trail_price": self.trail_price,
             "trail_percent": self.trail_percent,
+            "take_profit_percent": self.take_profit_percent,
+            "stop_loss_percent": self.stop_loss_percent,
+            "exit_tif": self.exit_tif,
         }
-        n = (self.take_profit is not None) + (
+        n = (self.take_profit is not None or self.take_profit_percent is not None) + (
             self.stop_loss is not None
+            or self.stop_loss_percent is not None
             or self.trail_price is not None
             or self.trail_percent is not None
         )
@@ -296,23 +354,52 @@ class Exits:
         return values
 
 
-def exit_legs(parent: OrderRequest, quantity: float) -> list[OrderRequest]:
+def relative_exit_prices(
+    parent: OrderRequest, fill_price: float
+) -> tuple[float | None, float | None]:
+    """(take-profit, stop-loss) of ``parent``'s relative exits, its entry filled at ``fill_price``.
+
+    A long's take-profit is ``fill * (1 + take_profit_percent / 100)`` and its stop
+    ``fill * (1 - stop_loss_percent / 100)``; a short's mirror them. The vectorized
+    path (:mod:`workbench.backtesting.nb`) computes them with the same operations.
+    """
+    sign = 1.0 if parent.side is Side.BUY else -1.0
+    tp = parent.take_profit_percent
+    sl = parent.stop_loss_percent
+    return (
+        None if tp is None else fill_price * (1.0 + sign * tp / 100.0),
+        None if sl is None else fill_price * (1.0 - sign * sl / 100.0),
+    )
+
+
+def exit_legs(
+    parent: OrderRequest, quantity: float, fill_price: float | None = None
+) -> list[OrderRequest]:
     """The exit orders ``parent`` (bracket, oto or oco) attaches, for ``quantity``.
 
-    Legs take the other side, the parent's time in force, and client order ids derived
-    from the parent's (``<cid>-tp``, ``<cid>-sl``) so a restart finds them again.
+    Legs take the other side, the parent's time in force (or its ``exit_tif``), and
+    client order ids derived from the parent's (``<cid>-tp``, ``<cid>-sl``) so a restart
+    finds them again. Relative exits need the entry's ``fill_price``.
     """
     side = Side.SELL if parent.side is Side.BUY else Side.BUY
     cid = parent.client_order_id
-    common = {"tif": parent.tif, "reason": parent.reason, "quantity": quantity}
+    tif = parent.exit_tif or parent.tif
+    common = {"tif": tif, "reason": parent.reason, "quantity": quantity}
     legs: list[OrderRequest] = []
-    if parent.take_profit is not None and parent.order_class is not OrderClass.OCO:
+    take_profit, stop_loss = parent.take_profit, parent.stop_loss
+    if parent.relative_exits:
+        if fill_price is None:
+            raise ConfigError(f"exits of {parent.symbol} relative to a fill need its price")
+        tp, sl = relative_exit_prices(parent, fill_price)
+        take_profit = take_profit if tp is None else tp
+        stop_loss = stop_loss if sl is None else sl
+    if take_profit is not None and parent.order_class is not OrderClass.OCO:
         legs.append(
             OrderRequest(
                 parent.symbol,
                 side,
                 type=OrderType.LIMIT,
-                limit_price=parent.take_profit,
+                limit_price=take_profit,
                 client_order_id=None if cid is None else f"{cid}-tp",
                 leg=Leg.TAKE_PROFIT,
                 **common,
@@ -320,13 +407,13 @@ def exit_legs(parent: OrderRequest, quantity: float) -> list[OrderRequest]:
         )
     if parent.order_class is OrderClass.OCO:
         side = parent.side  # an oco pair exits one position: both legs on the same side
-    if parent.stop_loss is not None or parent.trail_price or parent.trail_percent:
-        if parent.stop_loss is None:
+    if stop_loss is not None or parent.trail_price or parent.trail_percent:
+        if stop_loss is None:
             kind, stop, limit = OrderType.TRAILING_STOP, None, None
         elif parent.stop_loss_limit is None:
-            kind, stop, limit = OrderType.STOP, parent.stop_loss, None
+            kind, stop, limit = OrderType.STOP, stop_loss, None
         else:
-            kind, stop, limit = OrderType.STOP_LIMIT, parent.stop_loss, parent.stop_loss_limit
+            kind, stop, limit = OrderType.STOP_LIMIT, stop_loss, parent.stop_loss_limit
         legs.append(
             OrderRequest(
                 parent.symbol,

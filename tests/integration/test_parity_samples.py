@@ -81,3 +81,31 @@ def test_vectorbt_adapter_reproduces_hand_computed_fills() -> None:
     assert result.final_equity == pytest.approx(qty * sell * 0.99, rel=1e-12)
     trade = result.trades.iloc[0]
     assert (trade["entry_time"], trade["exit_time"]) == (index[2], index[4])
+
+
+#: A stop distance that fires often on each data set (daily closes, one-minute bars).
+STOP_SCALE = {"sample:SPX": 0.01, "synthetic:SYN?bars=20000&freq=1min&seed=7": 0.0005}
+STOP_PARAMS = {
+    "sl-tp": {"fast": 10, "slow": 30, "sl_stop": 1.0, "tp_stop": 1.5},
+    "short-trail": {"fast": 5, "slow": 20, "allow_short": True, "sl_stop": 1.0, "sl_trail": True},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("costs", COSTS, ids=["no-costs", "costs"])
+@pytest.mark.parametrize("kind", list(STOP_PARAMS))
+@pytest.mark.parametrize("spec", list(STOP_SCALE))
+def test_stop_parity_with_the_numba_kernel(
+    bars: dict[str, pd.DataFrame], spec: str, kind: str, costs: dict
+) -> None:
+    """Stops, trade by trade: the event engine's relative exits and the kernel's stops."""
+    params = dict(STOP_PARAMS[kind])
+    for key in ("sl_stop", "tp_stop"):
+        if key in params:
+            params[key] *= STOP_SCALE[spec]
+    report = check_parity("ma_crossover", bars[spec], params, engine="numba", **costs)
+    assert report.ok, report.summary()
+    assert report.max_equity_rel_diff <= 1e-9
+    event = report.event.trades
+    # the stops did fire: an exit leg carries its entry's reason, a cross its own
+    assert (event["exit_reason"] == event["entry_reason"]).sum() >= 5

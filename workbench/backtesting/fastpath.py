@@ -179,6 +179,8 @@ def run_signals(
 
         equity, cash_arr, raw, rejected = simulate_signals_nb(
             frame["open"].to_numpy(dtype=np.float64),
+            frame["high"].to_numpy(dtype=np.float64),
+            frame["low"].to_numpy(dtype=np.float64),
             frame["close"].to_numpy(dtype=np.float64),
             encode_signals(signals),
             float(signals.fraction),
@@ -186,6 +188,7 @@ def run_signals(
             costs.fee,
             costs.bps,
             1.0,
+            *signals.stop_percents(),
         )
         fills = _fills_from_kernel(raw, index, symbol)
         trades = build_trades(fills, {symbol: float(frame["close"].iloc[-1])}, index)

@@ -18,10 +18,27 @@ decisions (:mod:`workbench.execution.targets`, :mod:`workbench.sim.fills`,
   price``; an opening fill that would take gross exposure above ``equity * margin`` is
   refused (counted in ``rejected``), as the simulated broker refuses it.
 
+Stops (``sl_pct``, ``tp_pct`` in percent of the entry's fill price, 0 = none; ``trail``
+makes the stop-loss trail), the simulated venue's rules for exits relative to a fill
+(:mod:`workbench.sim.fills`), step by step:
+
+- an opening fill arms them (:func:`arm_exits_nb`): a long's take-profit at
+  ``fill * (1 + tp / 100)`` and stop at ``fill * (1 - sl / 100)`` (a short's mirrored);
+  a trailing stop's mark starts at the fill's open before slippage;
+- on every bar a position is held, from the entry bar on, after the orders at the open
+  (a closing order at the open cancels the exits first), :func:`exit_bar_nb` checks
+  them: the stop triggers when the low reaches it (a short's: the high) and fills at the
+  worse of the open and the stop (a gap fills at the open), slipped; the take-profit
+  fills at the better of the open and its limit, not slipped; both on one bar: the stop
+  (pessimistic: the lower sell, the higher buy); the exit closes the whole position;
+- a trailing stop is checked against the mark of the bars before, then the mark takes
+  the bar's high (a short's: low).
+
 Both kernels (one column with its curves and fills, many columns with their statistics)
-and vectorbt's order function run these rules through the same two steps:
-:func:`decide_bar_nb` at a close and :func:`fill_bar_nb` at the next open. The tolerances
-are their owners' (the portfolio, the execution targets, the simulated broker), imported.
+and vectorbt's order function run these rules through the same steps:
+:func:`decide_bar_nb` at a close, :func:`fill_bar_nb` at the next open, and the stops'
+:func:`arm_exits_nb` / :func:`exit_bar_nb`. The tolerances are their owners' (the
+portfolio, the execution targets, the simulated broker), imported.
 """
 
 from __future__ import annotations
@@ -224,9 +241,104 @@ def fill_bar_nb(
     return cash, position, closed, close_price, close_fee, opened, open_price, open_fee, refused
 
 
+#: Slots of the exits array of one position (see :func:`arm_exits_nb`).
+STOP, TAKE, MARK, TRAIL = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def arm_exits_nb(
+    exits: np.ndarray,
+    opened: float,
+    fill_price: float,
+    base: float,
+    sl_pct: float,
+    tp_pct: float,
+    trail: bool,
+) -> bool:
+    """Arm the exits of a fill of ``opened`` (signed); whether there are any.
+
+    ``exits`` receives the stop level, the take-profit level, the trailing mark and the
+    trail percent (NaN levels are absent exits; a trailing stop's level comes from the mark).
+    """
+    sign = 1.0 if opened > 0.0 else -1.0
+    exits[:] = np.nan
+    exits[TRAIL] = 0.0
+    if tp_pct > 0.0:
+        exits[TAKE] = fill_price * (1.0 + sign * tp_pct / 100.0)
+    if sl_pct > 0.0:
+        if trail:
+            exits[MARK] = base
+            exits[TRAIL] = sl_pct
+        else:
+            exits[STOP] = fill_price * (1.0 - sign * sl_pct / 100.0)
+    return sl_pct > 0.0 or tp_pct > 0.0
+
+
+@njit(cache=True)
+def exit_bar_nb(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    t: int,
+    cash: float,
+    position: float,
+    exits: np.ndarray,
+    fee_rate: float,
+    bps: float,
+) -> tuple[float, float, float, float, float]:
+    """The armed ``exits`` of ``position`` against bar ``t`` (see the module docstring).
+
+    Returns (cash, position, exited, price, fee): ``exited`` is the signed quantity filled
+    (0 when nothing fired); a trailing mark that survives the bar takes its high (low).
+    """
+    o = open_[t]
+    h = high[t]
+    lo = low[t]
+    long = position > 0.0
+    stop = exits[STOP]
+    take = exits[TAKE]
+    trail_pct = exits[TRAIL]
+    if trail_pct > 0.0:
+        stop = exits[MARK] * (1.0 + (-1.0 if long else 1.0) * trail_pct / 100.0)
+    stop_hit = False
+    stop_price = 0.0
+    if stop == stop:  # not NaN
+        if long and lo <= stop:
+            stop_hit = True
+            stop_price = slipped_price_nb(min(o, stop), False, bps)
+        elif not long and h >= stop:
+            stop_hit = True
+            stop_price = slipped_price_nb(max(o, stop), True, bps)
+    take_hit = False
+    take_price = 0.0
+    if take == take:
+        if long and h >= take:
+            take_hit = True
+            take_price = max(o, take)
+        elif not long and lo <= take:
+            take_hit = True
+            take_price = min(o, take)
+    if stop_hit and take_hit:  # one-cancels-other: the worse fill; a tie goes to the take-profit
+        if (stop_price < take_price) if long else (stop_price > take_price):
+            take_hit = False
+        else:
+            stop_hit = False
+    if not (stop_hit or take_hit):
+        if trail_pct > 0.0:
+            exits[MARK] = max(exits[MARK], h) if long else min(exits[MARK], lo)
+        return cash, position, 0.0, 0.0, 0.0
+    price = stop_price if stop_hit else take_price
+    exited = -position
+    fee = fee_rate * abs(abs(position) * price)
+    cash, position = apply_fill_nb(cash, position, exited, price, fee)
+    return cash, position, exited, price, fee
+
+
 @njit(cache=True)
 def simulate_signals_nb(
     open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
     close: np.ndarray,
     signals: np.ndarray,
     fraction: float,
@@ -234,6 +346,9 @@ def simulate_signals_nb(
     fee_rate: float,
     bps: float,
     margin: float,
+    sl_pct: float,
+    tp_pct: float,
+    trail: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """One column: (equity, cash, fills, rejected); fills rows are (bar, signed qty, price, fee)."""
     n = close.shape[0]
@@ -242,7 +357,7 @@ def simulate_signals_nb(
     max_fills = 2
     for t in range(n):
         if signals[t] != 0:
-            max_fills += 2
+            max_fills += 3
     fills = np.empty((max_fills, 4))
     n_fills = 0
     rejected = 0
@@ -250,21 +365,36 @@ def simulate_signals_nb(
     do_close = NOTHING
     do_open = NOTHING
     notional = 0.0
+    armed = False
+    exits = np.zeros(4)
     for t in range(n):
+        exited = xp = xf = 0.0
         if do_close != NOTHING or do_open != NOTHING:
             cash, position, closed, cp, cf, opened, op, of, refused = fill_bar_nb(
                 open_[t], do_close, do_open, notional, cash, position, fee_rate, bps, margin
             )
-            for signed, price, fee in ((closed, cp, cf), (opened, op, of)):
-                if signed != 0.0:
-                    fills[n_fills, 0] = t
-                    fills[n_fills, 1] = signed
-                    fills[n_fills, 2] = price
-                    fills[n_fills, 3] = fee
-                    n_fills += 1
+            if closed != 0.0:
+                armed = False
+            if opened != 0.0:
+                armed = arm_exits_nb(exits, opened, op, open_[t], sl_pct, tp_pct, trail)
             rejected += refused
             do_close = NOTHING
             do_open = NOTHING
+        else:
+            closed = cp = cf = opened = op = of = 0.0
+        if armed and position != 0.0:
+            cash, position, exited, xp, xf = exit_bar_nb(
+                open_, high, low, t, cash, position, exits, fee_rate, bps
+            )
+            if exited != 0.0:
+                armed = False
+        for signed, price, fee in ((closed, cp, cf), (opened, op, of), (exited, xp, xf)):
+            if signed != 0.0:
+                fills[n_fills, 0] = t
+                fills[n_fills, 1] = signed
+                fills[n_fills, 2] = price
+                fills[n_fills, 3] = fee
+                n_fills += 1
         equity = cash + position * close[t]
         equity_out[t] = equity
         cash_out[t] = cash
@@ -274,12 +404,40 @@ def simulate_signals_nb(
 
 
 @njit(cache=True)
+def book_close_nb(
+    book: np.ndarray, closed: float, price: float, fee: float, entry_price: float, entry_fee: float
+) -> None:
+    """Add a closing fill to ``book`` (traded, fees, closed trades, wins, gross win,
+    gross loss, sum of pnl, sum of trade returns)."""
+    quantity = abs(closed)
+    direction = -1.0 if closed > 0.0 else 1.0
+    book[0] += quantity * price
+    book[1] += fee
+    pnl = (price - entry_price) * quantity * direction - (entry_fee + fee)
+    book[2] += 1.0
+    book[6] += pnl
+    if pnl > 0.0:
+        book[3] += 1.0
+        book[4] += pnl
+    elif pnl < 0.0:
+        book[5] -= pnl
+    cost = entry_price * quantity
+    if cost != 0.0:
+        book[7] += pnl / cost
+    else:
+        book[7] += np.nan
+
+
+@njit(cache=True)
 def sweep_signals_nb(
     open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
     close: np.ndarray,
     times_ns: np.ndarray,
     signals: np.ndarray,
     fractions: np.ndarray,
+    stops: np.ndarray,
     cash0: float,
     fee_rate: float,
     bps: float,
@@ -295,7 +453,8 @@ def sweep_signals_nb(
     trade statistics) instead of stored curves. Per-bar returns are small (|mean| much
     below the standard deviation), so the plain sums lose no precision that matters.
     With ``keep_returns`` the per-bar returns ``E[t] / E[t-1] - 1`` are written to
-    ``returns_out[t - 1, column]`` (float32).
+    ``returns_out[t - 1, column]`` (float32). ``stops`` (N x 3) holds each column's
+    stop-loss %, take-profit % and trailing flag (1.0 = trailing).
 
     Where it saves time: a flat stretch without signals (equity constant, every return 0)
     is stepped over in one go, and the longest drawdown is measured when the equity
@@ -305,6 +464,12 @@ def sweep_signals_nb(
     stats = np.zeros((n_cols, N_STATS))
     for col in range(n_cols):
         fraction = fractions[col]
+        sl_pct = stops[col, 0]
+        tp_pct = stops[col, 1]
+        trail = stops[col, 2] != 0.0
+        armed = False
+        exits = np.zeros(4)
+        book = np.zeros(8)  # traded, fees, closed, wins, gross win, gross loss, pnl, returns
         cash = cash0
         position = 0.0
         do_close = NOTHING
@@ -326,14 +491,6 @@ def sweep_signals_nb(
         dd_ns = 0
         exposed = 0.0
         sum_equity = 0.0
-        traded = 0.0
-        fees = 0.0
-        closed_trades = 0.0
-        wins = 0.0
-        gross_win = 0.0
-        gross_loss = 0.0
-        sum_pnl = 0.0
-        sum_trade_return = 0.0
         rejected = 0.0
         t = 0
         while t < n:
@@ -342,32 +499,25 @@ def sweep_signals_nb(
                     open_[t], do_close, do_open, notional, cash, position, fee_rate, bps, margin
                 )
                 if closed != 0.0:
-                    quantity = abs(closed)
-                    direction = -1.0 if closed > 0.0 else 1.0
-                    traded += quantity * cp
-                    fees += cf
-                    pnl = (cp - entry_price) * quantity * direction - (entry_fee + cf)
-                    closed_trades += 1.0
-                    sum_pnl += pnl
-                    if pnl > 0.0:
-                        wins += 1.0
-                        gross_win += pnl
-                    elif pnl < 0.0:
-                        gross_loss -= pnl
-                    cost = entry_price * quantity
-                    if cost != 0.0:
-                        sum_trade_return += pnl / cost
-                    else:
-                        sum_trade_return += np.nan
+                    armed = False
+                    book_close_nb(book, closed, cp, cf, entry_price, entry_fee)
                 if opened != 0.0:
-                    traded += abs(opened) * op
-                    fees += of
+                    book[0] += abs(opened) * op
+                    book[1] += of
                     entry_price = op
                     entry_quantity = abs(opened)
                     entry_fee = of
+                    armed = arm_exits_nb(exits, opened, op, open_[t], sl_pct, tp_pct, trail)
                 rejected += refused
                 do_close = NOTHING
                 do_open = NOTHING
+            if armed and position != 0.0:
+                cash, position, exited, xp, xf = exit_bar_nb(
+                    open_, high, low, t, cash, position, exits, fee_rate, bps
+                )
+                if exited != 0.0:
+                    armed = False
+                    book_close_nb(book, exited, xp, xf, entry_price, entry_fee)
             equity = cash + position * close[t]
             sum_equity += equity
             if t == 0:
@@ -434,14 +584,7 @@ def sweep_signals_nb(
         stats[col, 7] = dd_ns / _NS_PER_DAY
         stats[col, 8] = exposed
         stats[col, 9] = sum_equity
-        stats[col, 10] = traded
-        stats[col, 11] = fees
-        stats[col, 12] = closed_trades
-        stats[col, 13] = wins
-        stats[col, 14] = gross_win
-        stats[col, 15] = gross_loss
-        stats[col, 16] = sum_pnl
-        stats[col, 17] = sum_trade_return
+        stats[col, 10:18] = book
         stats[col, 18] = 1.0 if position != 0.0 and entry_quantity > 0.0 else 0.0
         stats[col, 19] = rejected
     return stats

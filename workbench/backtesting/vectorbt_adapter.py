@@ -19,6 +19,27 @@ order-function simulation with the same fills: the closing order, then the openi
 ``fraction * equity`` valued at the decision close, refused when it exceeds the buying power
 (as the simulated broker refuses it). vectorbt still executes, books and reports every order.
 
+Stops go to vectorbt's own ``sl_stop``, ``tp_stop`` and ``sl_trail`` (fractions of the
+entry price), with ``open``/``high``/``low`` so a gap through a stop fills at the open,
+``stop_entry_price="fillprice"`` (the fill, slippage included; ``"price"`` for a lone
+trailing stop, whose mark starts before slippage) and ``stop_exit_price="stopmarket"``
+(slipped) with a stop-loss, ``"stoplimit"`` with only a take-profit. Where vectorbt's
+rules are the simulated venue's (a stop or take-profit hit after the entry bar, a gap,
+both on one bar: the stop; a trailing mark checked before it takes the bar's high) the
+trades are the same. Where they differ, by design of each:
+
+- vectorbt checks stops from the bar *after* the entry; the event engine (and the numba
+  kernel) from the entry bar on (the rest of it, after the open): an exit on the entry
+  bar comes one bar later in vectorbt, and its trailing mark ignores the entry bar's high;
+- an exit signal and a stop on one bar: vectorbt fills the stop (at its price) and drops
+  the signal; the event engine fills the signal's order at the open first (it is traded
+  before anything inside the bar), which cancels the stop;
+- vectorbt slips both exits or neither; the simulated venue slips the stop (a market
+  order once triggered) and not the take-profit (a limit): with both and slippage,
+  vectorbt's take-profit fills slipped;
+- reversible signals (both sides' entries) run through the order function, which has no
+  stops: they are refused (use the numba kernel).
+
 Importing this module imports vectorbt (several seconds): only the vectorized run with
 ``engine="vectorbt"`` and the parity check do.
 """
@@ -37,6 +58,7 @@ from vectorbt.portfolio.nb import order_nb
 from workbench.backtesting.nb import NOTHING, OPEN_LONG, decide_bar_nb, open_quantity_nb
 from workbench.backtesting.trades import COLUMNS as TRADE_COLUMNS
 from workbench.backtesting.vectorized import VectorCosts, VectorSignals, encode_signals
+from workbench.errors import ConfigError
 
 __all__ = ["run_vectorbt", "vectorbt_fills", "vectorbt_trades"]
 
@@ -118,6 +140,12 @@ def run_vectorbt(
             slippage=costs.slippage,
             init_cash=cash,
             **shifted,
+            **_stops(signals, bars),
+        )
+    if signals.has_stops:
+        raise ConfigError(
+            "vectorbt's order function (signals that reverse a position) has no stops",
+            hint='run the numba kernel (engine="numba") or the event engine',
         )
     codes = encode_signals(signals)
     return vbt.Portfolio.from_order_func(
@@ -135,6 +163,22 @@ def run_vectorbt(
         init_cash=cash,
         max_orders=2 * len(bars) + 2,
     )
+
+
+def _stops(signals: VectorSignals, bars: pd.DataFrame) -> dict[str, Any]:
+    """``from_signals``' stop arguments for the signals' stops (module docstring)."""
+    if not signals.has_stops:
+        return {}
+    stops: dict[str, Any] = {"open": bars["open"], "high": bars["high"], "low": bars["low"]}
+    if signals.sl_stop:
+        stops["sl_stop"] = float(signals.sl_stop)
+        stops["sl_trail"] = bool(signals.sl_trail)
+    if signals.tp_stop:
+        stops["tp_stop"] = float(signals.tp_stop)
+    lone_trail = signals.sl_trail and not signals.tp_stop
+    stops["stop_entry_price"] = "price" if lone_trail else "fillprice"
+    stops["stop_exit_price"] = "stopmarket" if signals.sl_stop else "stoplimit"
+    return stops
 
 
 def _shift(series: pd.Series) -> pd.Series:

@@ -20,6 +20,19 @@ its notional valued at the decision close (the event engine's target convention,
 Conflicting signals on one bar (entry and exit of a side, or entries of both sides)
 cancel each other (vectorbt's defaults).
 
+**Stops** (``VectorSignals.sl_stop``, ``tp_stop``, ``sl_trail``; vectorbt's names and
+units: fractions of the entry's fill price). Each entry arms a stop-loss and/or a
+take-profit priced from its fill (slippage included), one-cancels-other, with the
+simulated venue's fill rules (:mod:`workbench.sim.fills`): checked from the entry bar on
+(the rest of the entry bar starts at the open); a gap through the stop fills at the
+open, slipped; a take-profit is a limit (``max(open, tp)`` for a long, never slipped);
+when both could fill on one bar, the stop (the pessimistic one); a trailing stop checks
+the mark of the bars before (starting at the entry's open, before slippage), then takes
+the bar's high (a short's: low). An exit decided at a close fills at the next open,
+before the stops are checked (the open is traded first), and cancels them. The event
+engine's form of the same strategy attaches relative exits to its entries
+(``ctx.target(..., stop_loss_percent=, take_profit_percent=, trail_percent=)``, GTC).
+
 Only costs the vectorized path reproduces exactly are accepted: percent commission and
 slippage in basis points. Per-share commission, a commission minimum, range-proportional
 slippage, volume caps and lot sizes raise :class:`~workbench.errors.ConfigError`: the
@@ -31,6 +44,7 @@ once per distinct indicator and input, so a sweep computes each distinct window 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -64,6 +78,10 @@ class VectorSignals:
     ``entries`` / ``exits`` are the long side, ``short_entries`` / ``short_exits`` the
     short side (None when the strategy is long-only). All are boolean series on the
     bars' index. ``fraction`` is the share of equity an entry targets (0 < fraction <= 1).
+    ``sl_stop`` / ``tp_stop`` are exits at that fraction of the entry's fill price below /
+    above it (a short's: above / below; 0 = none), ``sl_trail`` makes the stop-loss trail
+    the best price since the entry: vectorbt's ``from_signals`` stops, with the event
+    engine's fill rules (see the module docstring).
     """
 
     entries: pd.Series
@@ -71,6 +89,9 @@ class VectorSignals:
     short_entries: pd.Series | None = None
     short_exits: pd.Series | None = None
     fraction: float = 1.0
+    sl_stop: float = 0.0
+    tp_stop: float = 0.0
+    sl_trail: bool = False
 
     def __post_init__(self) -> None:
         index = None
@@ -99,6 +120,26 @@ class VectorSignals:
         f = self.fraction
         if isinstance(f, bool) or not (isinstance(f, int | float) and 0 < f <= 1):
             raise StrategyError(f"VectorSignals.fraction must be in (0, 1], got {f!r}")
+        for name, high in (("sl_stop", 1.0), ("tp_stop", math.inf)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, int | float) and 0 <= v < high):
+                raise StrategyError(
+                    f"VectorSignals.{name} must be a fraction of the entry price in [0, {high:g}),"
+                    f" got {v!r}",
+                    hint="e.g. sl_stop=0.05 exits 5 % below a long entry's fill; 0 = no stop",
+                )
+        if not isinstance(self.sl_trail, bool | np.bool_):
+            raise StrategyError(
+                f"VectorSignals.sl_trail must be True or False, got {self.sl_trail!r}"
+            )
+
+    @property
+    def has_stops(self) -> bool:
+        return bool(self.sl_stop or self.tp_stop)
+
+    def stop_percents(self) -> tuple[float, float, bool]:
+        """(stop-loss %, take-profit %, trailing): the kernel's and the event engine's units."""
+        return self.sl_stop * 100.0, self.tp_stop * 100.0, bool(self.sl_trail)
 
     @property
     def index(self) -> pd.DatetimeIndex:

@@ -498,6 +498,19 @@ def _order_request(r: OrderRequest) -> Any:
                 f"{r.order_class} order for {r.symbol}: Alpaca takes no trailing stop as a leg",
                 hint="attach stop_loss=PRICE, or send a trailing_stop order once the entry fills",
             )
+        if r.relative_exits:
+            raise OrderRejected(
+                f"{r.order_class} order for {r.symbol}: Alpaca's bracket takes absolute exit "
+                "prices when the entry is sent, not a percent of its fill",
+                hint="attach take_profit=PRICE / stop_loss=PRICE computed from the decision "
+                "close, or send the exits once the entry fills",
+            )
+        if r.exit_tif is not None and r.exit_tif is not r.tif:
+            raise OrderRejected(
+                f"{r.order_class} order for {r.symbol}: Alpaca gives an order's legs its own "
+                f"time in force ({r.tif}), not {r.exit_tif}",
+                hint="send the entry with the time in force the exits need",
+            )
         common["order_class"] = AlpacaClass(r.order_class.value)
         if r.take_profit is not None or r.order_class is OrderClass.OCO:
             tp = r.take_profit if r.take_profit is not None else r.limit_price

@@ -35,6 +35,8 @@ def run_vectorized_sweep(
     """(metrics per combination, float32 returns or None): one kernel call per chunk."""
     n_bars, n_cols = len(frame), len(combos)
     open_ = frame["open"].to_numpy(dtype=np.float64)
+    high = frame["high"].to_numpy(dtype=np.float64)
+    low = frame["low"].to_numpy(dtype=np.float64)
     close = frame["close"].to_numpy(dtype=np.float64)
     times = frame.index.as_unit("ns").asi8
     rf = (1.0 + risk_free) ** (1.0 / ppy) - 1.0
@@ -44,6 +46,7 @@ def run_vectorized_sweep(
         returns = np.empty((0, 0), dtype=np.float32)
     stats = np.empty((n_cols, N_STATS))
     fractions = np.empty(n_cols)
+    stops = np.zeros((n_cols, 3))  # stop-loss %, take-profit %, trailing
     width = max(1, min(n_cols, chunk_bytes // max(n_bars, 1)))
     bar = tqdm(total=n_cols, desc=f"sweep {cls.label()}", unit="combo", disable=not progress)
     buffer = np.empty((n_bars, width), dtype=np.uint8, order="F")  # one, reused by every chunk
@@ -55,14 +58,18 @@ def run_vectorized_sweep(
                 signals = vectorized_signals(cls(**combos[j]), frame)
                 encode_signals(signals, out=codes[:, j - lo])
                 fractions[j] = signals.fraction
+                stops[j] = signals.stop_percents()
                 bar.update(1)
             out = returns[:, lo:hi] if keep_returns else returns
             stats[lo:hi] = sweep_signals_nb(
                 open_,
+                high,
+                low,
                 close,
                 times,
                 codes,
                 fractions[lo:hi],
+                stops[lo:hi],
                 float(cash),
                 costs.fee,
                 costs.bps,

@@ -222,16 +222,21 @@ class SimulatedBroker:
         self._book.setdefault(request.symbol, []).append(live)
         if live.group is not None:
             self._oco.setdefault(live.group, []).append(order.id)
-        if request.has_exits and quantity is not None:
+        if request.has_exits and quantity is not None and not request.relative_exits:
             order = self._attach(live, quantity, held=not oco)
         return order
 
-    def _attach(self, parent: _Live, quantity: float, *, held: bool) -> Order:
-        """Create ``parent``'s exit legs: held until it fills (an oco pair's are live at once)."""
+    def _attach(
+        self, parent: _Live, quantity: float, *, held: bool, fill_price: float | None = None
+    ) -> Order:
+        """Create ``parent``'s exit legs: held until it fills (an oco pair's are live at once).
+
+        Legs relative to the entry's fill are created at its first fill, priced from it.
+        """
         order = parent.order
         group = parent.group or f"exits:{order.id}"
         ids: list[str] = []
-        for request in exit_legs(order.request, quantity):
+        for request in exit_legs(order.request, quantity, fill_price):
             self._counter += 1
             leg = Order(
                 f"{self.id_prefix}-{self._counter}",
@@ -408,6 +413,8 @@ class SimulatedBroker:
             candidate = self._candidate(live, open, high, low, close)
             if candidate is not None:
                 candidates.append(candidate)
+        if len(candidates) > 1:  # the open comes first (the fill rules' order of fills)
+            candidates.sort(key=_after_the_open)
         self._fill_all(candidates, volume)
         marked: set[str] = set()
         if self._entry is not None:
@@ -571,8 +578,8 @@ class SimulatedBroker:
         if not req.protective:
             self._entry = (base, base == self._bar_open)
         if req.has_exits and req.order_class is not OrderClass.OCO:
-            if not order.legs:  # a notional entry: its quantity is known only now
-                order = self._attach(live, order.filled_quantity, held=True)
+            if not order.legs:  # a notional entry, or relative exits: known only now
+                order = self._attach(live, order.filled_quantity, held=True, fill_price=price)
             self._arm(order, base)
 
     def _refusal(
@@ -660,6 +667,11 @@ class SimulatedBroker:
     def _emit(self, event: UpdateEvent, order: Order, fill: Fill | None = None) -> None:
         now: pd.Timestamp = self._now  # type: ignore[assignment]
         self._updates.append(OrderUpdate(event, order, now, fill))
+
+
+def _after_the_open(candidate: tuple[_Live, float, float]) -> bool:
+    """Sort key: market orders fill at the open, before anything triggered inside the bar."""
+    return candidate[0].order.request.type is not OrderType.MARKET
 
 
 _EVENTS = {

@@ -61,6 +61,22 @@ Same-bar entry and exit (the pessimistic rule)
     entry filled at the bar's open; after an intrabar entry the bar's high may have
     come before it. When both legs could fill, the OCO rule below picks the stop.
 
+Order of fills within a bar
+    Market orders fill first, at the open (in the order they were sent); then the orders
+    that trigger or fill on the rest of the bar. A market order that closes (or
+    reverses) a position therefore cancels that position's exits before they are
+    checked against the bar: the open is traded before anything inside the bar, so a
+    strategy's exit decided at the last close is not preceded by a stop it outran.
+
+Exits relative to the fill (``take_profit_percent``, ``stop_loss_percent``)
+    Priced when the entry first fills, from that fill's price (slippage included, as
+    Alpaca's ``filled_avg_price``): a long's take-profit at ``fill * (1 + tp / 100)`` and
+    stop at ``fill * (1 - sl / 100)``, a short's mirrored. The legs exist from that
+    fill on and follow the rules above (the same-bar rule included). A trailing stop's
+    mark starts at the entry's rule price (before slippage: the market's price, as
+    Alpaca's ``hwm``). ``exit_tif`` lets a DAY entry carry GTC exits. The vectorized
+    kernels (:mod:`workbench.backtesting.nb`) implement exactly these rules.
+
 Slippage (:class:`~workbench.sim.costs.Slippage`) moves market and stop fill prices
 against the trader; ``Fill.slippage`` is the per-unit difference from the rule price.
 

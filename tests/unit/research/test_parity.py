@@ -45,6 +45,14 @@ def _bars(opens: list[float] = OPEN, closes: list[float] = CLOSE) -> pd.DataFram
     )
 
 
+NO_STOPS = (0.0, 0.0, False)
+
+
+def _ohlc(bars: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """The kernel's price arrays: open, high, low, close."""
+    return tuple(bars[f].to_numpy(dtype=np.float64) for f in ("open", "high", "low", "close"))
+
+
 def _signals(bars: pd.DataFrame, fraction: float = 1.0, **bars_with: list[int]) -> VectorSignals:
     """Signals that fire on the given bar numbers (short side only if one of its keys is given)."""
 
@@ -69,7 +77,7 @@ def test_long_round_trip_by_hand() -> None:
     signals = _signals(bars, entries=[1], exits=[3])
     fee, slip = 0.01, 100.0  # 1 % commission, 100 bps slippage
     equity, cash, fills, rejected = simulate_signals_nb(
-        np.array(OPEN), np.array(CLOSE), encode_signals(signals), 1.0, 1000.0, fee, slip, 1.0
+        *_ohlc(bars), encode_signals(signals), 1.0, 1000.0, fee, slip, 1.0, *NO_STOPS
     )
     buy = 104.0 * 1.01  # bar 2's open, slipped up
     qty = 1000.0 / (buy * 1.01)  # all equity at bar 1's close (= cash), fees included
@@ -95,7 +103,7 @@ def test_reversal_closes_then_opens_valued_at_the_decision_close() -> None:
     bars = _bars()
     signals = _signals(bars, entries=[1], short_entries=[3], short_exits=[], fraction=0.5)
     equity, _, fills, rejected = simulate_signals_nb(
-        np.array(OPEN), np.array(CLOSE), encode_signals(signals), 0.5, 1000.0, 0.0, 0.0, 1.0
+        *_ohlc(bars), encode_signals(signals), 0.5, 1000.0, 0.0, 0.0, 1.0, *NO_STOPS
     )
     qty_long = 500.0 / 104.0
     equity_3 = 500.0 + qty_long * 104.0  # at bar 3's close, where the short entry is decided
@@ -135,7 +143,7 @@ def test_signal_rules(flags: dict[str, list[int]], expected_fills: int) -> None:
     signals = _signals(bars.iloc[:5], **flags)
     codes = encode_signals(signals)
     _, _, fills, _ = simulate_signals_nb(
-        np.array(OPEN[:5]), np.array(CLOSE[:5]), codes, 1.0, 1000.0, 0.0, 0.0, 1.0
+        *_ohlc(bars.iloc[:5]), codes, 1.0, 1000.0, 0.0, 0.0, 1.0, *NO_STOPS
     )
     assert len(fills) == expected_fills
 

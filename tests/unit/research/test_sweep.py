@@ -148,6 +148,26 @@ def test_short_and_fraction_sweeps_equal_event_driven_backtests(spx: pd.DataFram
         assert row["rejected"] == rejected
 
 
+def test_stop_sweeps_equal_event_driven_backtests(spx: pd.DataFrame) -> None:
+    """``sl_stop`` / ``sl_trail`` in the grid: the sweep kernel's stops are the venue's."""
+    fixed = {"fast": 10, "slow": 50, "allow_short": True, "tp_stop": 0.06}
+    frame = sweep(
+        "ma_crossover",
+        spx,
+        grid={"sl_stop": [0.02, 0.04], "sl_trail": [False, True]},
+        params=fixed,
+        **COSTS,
+    )
+    assert len(frame) == 4
+    assert frame["final_equity"].nunique() == 4  # each stop changes the outcome
+    for _, row in frame.iterrows():
+        params = {**fixed, "sl_stop": float(row["sl_stop"]), "sl_trail": bool(row["sl_trail"])}
+        event = backtest("ma_crossover", spx, params, **COSTS)
+        assert row["final_equity"] == pytest.approx(event.final_equity, rel=1e-9)
+        for key in ("number_of_trades", "win_rate", "max_drawdown", "exposure"):
+            assert row[key] == pytest.approx(event.metrics[key], rel=1e-9), key
+
+
 def test_trial_returns_are_each_combination_per_bar_returns(
     spx: pd.DataFrame, result: pd.DataFrame
 ) -> None:
