@@ -43,3 +43,25 @@ def test_the_dependency_is_bounded_to_the_tested_minor_version() -> None:
     major_minor = tuple(int(x) for x in installed_version().split(".")[:2])
     assert tuple(int(x) for x in low.split(".")[:2]) <= major_minor
     assert major_minor < tuple(int(x) for x in high.split(".")[:2])
+
+
+@pytest.mark.parametrize(
+    ("exits", "fragment"),
+    [
+        ({"stop_loss_percent": 5}, "absolute exit prices"),
+        ({"stop_loss": 90, "exit_tif": "gtc"}, "own time in force"),
+    ],
+)
+def test_what_an_alpaca_bracket_cannot_carry_is_refused_before_sending(
+    exits: dict, fragment: str
+) -> None:
+    """Exits priced from the fill, or legs with their own time in force: the sim's only."""
+    from workbench.brokers.alpaca import _order_request
+    from workbench.errors import OrderRejected
+    from workbench.orders import OrderRequest, Side, TimeInForce
+
+    request = OrderRequest(
+        "X", Side.BUY, quantity=1, tif=TimeInForce.DAY, order_class="oto", **exits
+    )
+    with pytest.raises(OrderRejected, match=fragment):
+        _order_request(request)

@@ -77,6 +77,28 @@ def test_fills_accumulate_with_an_average_price() -> None:
         ({"quantity": 1, "type": OrderType.STOP}, "stop_price is required"),
         ({"quantity": 1, "limit_price": 5.0}, "limit_price is not allowed"),
         ({"quantity": 1, "type": OrderType.LIMIT, "limit_price": -5.0}, "must be positive"),
+        ({"quantity": 1, "stop_loss_percent": 5}, "need order_class"),
+        (
+            {"quantity": 1, "order_class": "oto", "stop_loss_percent": 5, "stop_loss": 90},
+            "not two of them",
+        ),
+        (
+            {"quantity": 1, "order_class": "oto", "take_profit_percent": 5, "take_profit": 110},
+            "take_profit or take_profit_percent",
+        ),
+        ({"quantity": 1, "order_class": "oto", "stop_loss_percent": 100}, "below 100"),
+        ({"quantity": 1, "order_class": "oto", "stop_loss_percent": -1}, "must be positive"),
+        ({"quantity": 1, "order_class": "bracket", "stop_loss_percent": 5}, "needs both"),
+        (
+            {
+                "quantity": 1,
+                "type": "limit",
+                "limit_price": 110,
+                "order_class": "oco",
+                "stop_loss_percent": 5,
+            },
+            "need an entry",
+        ),
     ],
 )
 def test_order_requests_are_validated(kwargs: dict, fragment: str) -> None:

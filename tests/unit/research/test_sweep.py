@@ -294,6 +294,22 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(doc["rows"]) == 4 and {"trial", "fast", "slow", "sharpe"} <= set(doc["rows"][0])
 
 
+def test_cli_sweeps_the_stops(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--grid sl_stop=...`` and ``sl_trail=false,true``: each row is that stop's backtest."""
+    argv = ["sweep", "--strategy", "ma_crossover", "--data", "sample:SPX", "--start", "2010-01-01"]
+    grid = ["--grid", "sl_stop=0,0.03", "--grid", "sl_trail=false,true"]
+    fixed = ["--param", "fast=10", "--param", "slow=40", "--param", "tp_stop=0.06"]
+    assert main([*argv, *grid, *fixed, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["grid"] == {"sl_stop": [0, 0.03], "sl_trail": [False, True]}
+    rows = {(r["sl_stop"], r["sl_trail"]): r for r in doc["rows"]}
+    assert len(rows) == 4
+    params = {"fast": 10, "slow": 40, "tp_stop": 0.06, "sl_stop": 0.03, "sl_trail": True}
+    event = backtest("ma_crossover", "sample:SPX", params, start="2010-01-01")
+    assert rows[(0.03, True)]["final_equity"] == pytest.approx(event.final_equity, rel=1e-9)
+    assert rows[(0.03, True)]["final_equity"] != rows[(0.03, False)]["final_equity"]
+
+
 def test_cli_table_and_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sweep"
     argv = ["sweep", "--strategy", "ma_crossover", "--start", "2010-01-01", "--out", str(out)]

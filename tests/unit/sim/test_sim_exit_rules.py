@@ -10,7 +10,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from workbench.orders import OrderClass, OrderRequest, OrderStatus, OrderType, Side
+from workbench.orders import (
+    Leg,
+    OrderClass,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Slippage
 
@@ -262,3 +270,100 @@ def test_a_notional_entry_gets_its_exits_at_its_first_fill() -> None:
     broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 1_000)
     entry = broker.get_order(entry.id)
     assert [broker.get_order(i).quantity for i in entry.legs] == [10.0, 10.0]
+
+
+def relative(side: Side, **exits) -> OrderRequest:
+    both = "take_profit_percent" in exits and (
+        "stop_loss_percent" in exits or "trail_percent" in exits
+    )
+    return OrderRequest(
+        "X",
+        side,
+        quantity=1.0,
+        order_class=OrderClass.BRACKET if both else OrderClass.OTO,
+        **exits,
+    )
+
+
+RELATIVE = [
+    # priced from the entry's fill (100): take-profit 110, stop 95; the entry bar's low
+    (relative(BUY, take_profit_percent=10, stop_loss_percent=5), [(100, 101, 94, 96)],
+     [[100.0, 95.0]]),
+    (relative(BUY, take_profit_percent=10, stop_loss_percent=5),
+     [(100, 101, 99, 100), (104, 111, 103, 105)], [[100.0], [110.0]]),
+    # a gap through the relative stop fills at the open
+    (relative(BUY, stop_loss_percent=5), [(100, 101, 99, 100), (90, 92, 89, 91)],
+     [[100.0], [90.0]]),
+    # a short's: the stop above the fill, the take-profit below
+    (relative(SELL, take_profit_percent=10, stop_loss_percent=5),
+     [(100, 101, 99, 100), (101, 106, 100, 104)], [[100.0], [105.0]]),
+    (relative(SELL, take_profit_percent=10, stop_loss_percent=5),
+     [(100, 101, 99, 100), (95, 96, 89, 92)], [[100.0], [90.0]]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("request_", "bars", "expected"), RELATIVE)
+def test_exits_relative_to_the_fill(request_, bars, expected) -> None:
+    broker, prices = run([request_], bars)
+    assert prices == [pytest.approx(p) for p in expected]
+    assert broker.portfolio.quantity("X") == 0.0
+
+
+def test_relative_exits_exist_from_the_fill_priced_from_its_slipped_price() -> None:
+    broker = SimulatedBroker(1_000_000.0, slippage=Slippage(bps=100))
+    broker.set_time(T0)
+    request = relative(BUY, take_profit_percent=10, stop_loss_percent=5)
+    entry = broker.submit_order(request)
+    assert entry.legs == ()  # no price to give them yet
+    broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 1_000)
+    entry = broker.get_order(entry.id)
+    tp, sl = (broker.get_order(i).request for i in entry.legs)
+    assert entry.average_price == pytest.approx(101.0)  # 100 slipped by 1 %
+    assert tp.limit_price == pytest.approx(101.0 * 1.1)
+    assert sl.stop_price == pytest.approx(101.0 * 0.95)
+    assert (tp.leg, sl.leg) == (Leg.TAKE_PROFIT, Leg.STOP_LOSS)
+
+
+def test_exit_tif_keeps_a_day_entrys_exits_working() -> None:
+    """A DAY notional entry's exits are DAY too (Alpaca's rule), unless ``exit_tif`` says GTC."""
+    bars = [(100, 101, 99, 100), (100, 101, 99, 100), (100, 101, 99, 100), (96, 97, 94, 95)]
+    for exit_tif, fills in ((None, 1), (TimeInForce.GTC, 2)):
+        request = OrderRequest(
+            "X",
+            BUY,
+            notional=1_000.0,
+            tif=TimeInForce.DAY,
+            order_class=OrderClass.OTO,
+            stop_loss_percent=5,
+            exit_tif=exit_tif,
+        )
+        _, prices = run([request], bars)
+        assert sum(len(p) for p in prices) == fills
+
+
+def test_canceling_an_unfilled_entry_with_relative_exits_leaves_nothing() -> None:
+    broker = SimulatedBroker(1_000_000.0)
+    broker.set_time(T0)
+    entry = broker.submit_order(
+        OrderRequest(
+            "X",
+            BUY,
+            quantity=1.0,
+            type=OrderType.LIMIT,
+            limit_price=90,
+            order_class=OrderClass.OTO,
+            stop_loss_percent=5,
+        )
+    )
+    broker.cancel_order(entry.id)
+    assert broker.get_open_orders() == [] and broker.get_order(entry.id).legs == ()
+
+
+def test_an_exit_at_the_open_comes_before_a_stop_inside_the_bar() -> None:
+    """A closing market order fills at the open and cancels the stop the bar then reaches."""
+    broker, _ = run([bracket(BUY, take_profit=110, stop_loss=95)], [(100, 101, 99, 100)])
+    broker.set_time(T0 + DAY)
+    broker.submit_order(OrderRequest("X", SELL, quantity=1.0, reason="strategy exit"))
+    broker.process_bar("X", T0 + 2 * DAY, 97, 98, 90, 91, 1_000)
+    assert [f.price for f in broker.fills] == [100.0, 97.0]
+    assert broker.portfolio.quantity("X") == 0  # not short: the stop did not also sell
