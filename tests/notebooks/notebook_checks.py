@@ -93,7 +93,11 @@ def portfolio(out: Outputs, tmp: Path) -> None:
 
 
 def brackets(out: Outputs, tmp: Path) -> None:
-    labels = ("the emulator filled the bracket as the backtest did", "stopped out on the entry bar")
+    labels = (
+        "the emulator filled the bracket as the backtest did",
+        "stopped out on the entry bar",
+        "parity OK: ma_crossover",  # the best stops, swept, and the event engine agree
+    )
     _all_in(labels, out.shown)
     assert out.count("image/png") == 2  # entries and exits, fixed vs trailing equity
 
