@@ -4,8 +4,9 @@
 
 - ``manifest.json``: strategy import path and parameters, SHA-256 of the strategy's
   source and of the installed workbench, the data fingerprint and range, gate results,
-  metrics, the risk config, the backtest settings (cash, costs), the creation time,
-  and a forced promotion's reason;
+  metrics, the run spec (``run_spec``: symbols, timeframe, session, calendar, cash, costs,
+  volume limit, lot size, margin, risk rules, execution policy; the only settings a run
+  of the bundle reads), the creation time, and a forced promotion's reason;
 - ``strategy.py``: a copy of the strategy's source, byte for byte;
 - ``manifest.sha256``: the SHA-256 of ``manifest.json``;
 - ``report.md`` (the gate table), ``report.html`` (the full-sample backtest report with the
@@ -32,6 +33,7 @@ import pandas as pd
 
 import workbench
 from workbench.errors import ConfigError
+from workbench.runspec import RunSpec
 from workbench.strategy import Strategy, make_strategy, resolve_strategy
 
 MANIFEST = "manifest.json"
@@ -99,6 +101,38 @@ class Bundle:
     def make_strategy(self) -> Strategy:
         return make_strategy(self.strategy, self.params)
 
+    @property
+    def run_spec(self) -> RunSpec:
+        """The run spec promotion recorded: what every run of this bundle trades.
+
+        A bundle without one, or missing a field, is refused (naming it): a default
+        would trade something other than what was validated.
+        """
+        data = self.manifest.get("run_spec")
+        fix = "re-promote with `" + self.promote_command() + "`"
+        if data is None:
+            raise BundleError(
+                f"bundle {self.path} has no run spec (key run_spec in {MANIFEST}): the "
+                "timeframe, costs, volume limit, lot size, margin, risk rules and execution "
+                "policy it was validated with are unknown",
+                hint=fix,
+            )
+        try:
+            return RunSpec.from_dict(data, source=f"bundle {self.path}: its run spec")
+        except ConfigError as exc:
+            raise BundleError(exc.message, hint=fix) from None
+
+    def promote_command(self) -> str:
+        """The ``workbench promote`` command line that would make this bundle again."""
+        parts = ["workbench promote", f"--strategy {self.strategy}"]
+        spec = (self.manifest.get("data") or {}).get("spec")
+        if spec:
+            parts.append(f"--data {spec}")
+        parts += [f"--param {k}={v}" for k, v in self.params.items()]
+        tf = (self.manifest.get("run_spec") or {}).get("timeframe") or "1Day"
+        parts.append(f"--timeframe {tf}")
+        return " ".join(parts)
+
 
 def next_version(root: Path, name: str) -> int:
     folder = root / name
@@ -115,18 +149,19 @@ def write_bundle(
     data: dict[str, Any],
     gates: list[dict[str, Any]],
     metrics: dict[str, Any],
-    risk: dict[str, Any] | None,
     report: str,
-    backtest: dict[str, Any] | None = None,
+    run_spec: RunSpec,
     forced_reason: str | None = None,
     files: dict[str, bytes] | None = None,
-    run_spec: dict[str, Any] | None = None,
 ) -> Bundle:
     """Write a new version folder for ``strategy``; returns the bundle.
 
-    ``files`` are more files to keep in it (the HTML reports), by name; ``run_spec`` is
-    :meth:`workbench.runspec.RunSpec.to_dict` of the run that was researched.
+    ``run_spec`` is the run that was validated (symbols, timeframe, costs, venue, risk,
+    execution): the manifest holds it whole and nowhere else. ``files`` are more files
+    to keep in it (the HTML reports), by name.
     """
+    if not isinstance(run_spec, RunSpec):
+        raise BundleError(f"run_spec must be a RunSpec, got {type(run_spec).__name__}")
     cls = type(strategy)
     source = strategy_source(cls)
     root = Path(root)
@@ -151,11 +186,8 @@ def write_bundle(
         "forced": forced_reason is not None,
         "forced_reason": forced_reason,
         "metrics": metrics,
-        "risk": risk,
-        "backtest": backtest or {},
+        "run_spec": run_spec.to_dict(),
     }
-    if run_spec is not None:
-        manifest["run_spec"] = run_spec
     text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
     _write_readonly(folder / SOURCE, source)
     _write_readonly(folder / "report.md", report.encode())

@@ -40,7 +40,7 @@ from workbench.research.audit import audit
 from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments
 from workbench.research.parity import check_parity
 from workbench.risk.config import RiskConfig
-from workbench.runspec import RunSpec
+from workbench.runspec import ExecutionPolicy, RunSpec
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import Strategy, make_strategy
 from workbench.timeframe import infer_timeframe, parse_timeframe
@@ -110,11 +110,13 @@ def run_gates(
     *,
     walkforward: str | Path | None,
     thresholds: Mapping[str, float],
-    cash: float,
-    commission: Commission,
-    slippage: Slippage,
+    spec: RunSpec,
 ) -> tuple[list[Gate], dict[str, Any], BacktestResult]:
-    """Every gate's figure and verdict, the full-sample metrics and that backtest."""
+    """Every gate's figure and verdict, the full-sample metrics and that backtest.
+
+    The backtests run with ``spec``'s money, costs and venue settings (volume limit, lot
+    size, margin), the ones the bundle will trade with; the risk rules stay out of the
+    gates (they judge the strategy itself)."""
     unknown = set(thresholds) - set(DEFAULT_THRESHOLDS)
     if unknown:
         raise ConfigError(
@@ -122,8 +124,9 @@ def run_gates(
             hint="thresholds exist for " + ", ".join(DEFAULT_THRESHOLDS),
         )
     params = dict(strategy.p)
-    costs = {"cash": cash, "commission": commission, "slippage": slippage}
-    full = backtest(strategy, bars, params, progress=False, **costs)
+    costs = {"cash": spec.cash, "commission": spec.commission, "slippage": spec.slippage}
+    venue = {"volume_limit": spec.volume_limit, "lot_size": spec.lot_size, "margin": spec.margin}
+    full = backtest(strategy, bars, params, progress=False, **costs, **venue)
     summary: dict[str, Any] = {}
     if walkforward is not None:
         path = Path(walkforward) / "summary.json"
@@ -146,7 +149,7 @@ def run_gates(
     else:
         split = {s: f.index[int(len(f) * (1 - HOLDOUT_FRACTION))] for s, f in bars.items()}
         first = max(split.values())
-        holdout = backtest(strategy, bars, params, start=first, progress=False, **costs)
+        holdout = backtest(strategy, bars, params, start=first, progress=False, **costs, **venue)
         gates.append(_threshold_gate("oos_sharpe", holdout.metrics.get("sharpe"), thresholds,
                                      f"holdout from {first.date()}"))  # fmt: skip
         returns = full.equity.pct_change().dropna().to_numpy()
@@ -162,15 +165,23 @@ def run_gates(
     shown = "clean" if found.passed else f"{len(found.findings)} found"
     first = "" if found.passed else found.findings[0].message()
     gates.append(Gate("lookahead_audit", shown, "no changed decision", found.passed, first))
-    gates.append(_parity_gate(strategy, bars, costs))
+    gates.append(_parity_gate(strategy, bars, costs, venue))
     closed = int(full.metrics.get("number_of_trades", 0))
     gates.append(_threshold_gate("min_trades", float(closed), thresholds))
     return gates, {k: v for k, v in full.metrics.items() if isinstance(v, int | float)}, full
 
 
-def _parity_gate(strategy: Strategy, bars: dict[str, pd.DataFrame], costs: dict[str, Any]) -> Gate:
+def _parity_gate(
+    strategy: Strategy,
+    bars: dict[str, pd.DataFrame],
+    costs: dict[str, Any],
+    venue: dict[str, Any],
+) -> Gate:
     if not (has_vectorized(strategy) or hasattr(strategy, "target_weights")):
         return Gate("parity", "n/a", "vectorized == event", True, "no vectorized form")
+    if venue != {"volume_limit": None, "lot_size": None, "margin": 1.0}:
+        note = "the vectorized form has no volume limit, lot size or margin to compare"
+        return Gate("parity", "n/a", "vectorized == event", True, note)
     try:
         result = check_parity(strategy, bars, dict(strategy.p), **costs)
     except ConfigError as exc:  # an unaligned universe, costs the kernel cannot reproduce
@@ -201,13 +212,18 @@ def promote(
     timeframe: str | None = None,
     session: str = "regular",
     calendar: str = "XNYS",
+    volume_limit: float | None = None,
+    lot_size: float | None = None,
+    margin: float = 1.0,
+    conflict: str = "cancel_replace",
 ) -> Promotion:
     """Run the gates; write a bundle if they pass (or if forced, with a reason).
 
     ``timeframe`` resamples the data on the exchange's sessions first, as
     ``backtest --timeframe`` does; without it the timeframe is the data's own (every bar
-    counting). Either way the bundle's run spec records it, and a live run trades bars
-    of that timeframe.
+    counting). The bundle's run spec records it with the money, costs, venue settings
+    (``volume_limit``, ``lot_size``, ``margin``), risk rules and execution policy
+    (``conflict``): a run of the bundle trades with those and nothing else.
     """
     if force and not (reason and reason.strip()):
         raise ConfigError(
@@ -220,28 +236,25 @@ def promote(
         tf = parse_timeframe(timeframe)
     else:
         tf, session = infer_timeframe(next(iter(bars.values()))), "all"
-    fee, slip = Commission.parse(commission), Slippage.parse(slippage)
-    risk_config = RiskConfig.load(risk) if risk is not None else None
-    risk_doc = None if risk_config is None else risk_config.to_dict()
     spec = RunSpec(
         symbols=tuple(bars), timeframe=tf, session=session, calendar=calendar, cash=cash,
-        commission=fee, slippage=slip, risk=risk_config or RiskConfig(),
+        commission=Commission.parse(commission), slippage=Slippage.parse(slippage),
+        volume_limit=volume_limit, lot_size=lot_size, margin=margin,
+        risk=RiskConfig.load(risk) if risk is not None else RiskConfig(),
+        execution=ExecutionPolicy(conflict=conflict),
     )  # fmt: skip
     gates, metrics, full = run_gates(
-        instance, bars, walkforward=walkforward, thresholds=thresholds or {},
-        cash=cash, commission=fee, slippage=slip,
-    )  # fmt: skip
+        instance, bars, walkforward=walkforward, thresholds=thresholds or {}, spec=spec
+    )
     result = Promotion(gates, metrics, None)
     if result.passed or force:
         report = f"# {instance.label()} promotion\n\n```\n{result.report()}\n```\n"
         result.bundle = write_bundle(
             out, instance,
             data={"spec": data, "symbols": data_fingerprint(bars)},
-            gates=[asdict(g) for g in gates], metrics=metrics, risk=risk_doc, report=report,
-            backtest={"cash": cash, "commission": asdict(fee), "slippage": asdict(slip)},
+            gates=[asdict(g) for g in gates], metrics=metrics, report=report, run_spec=spec,
             forced_reason=reason if (force and not result.passed) else None,
             files=_report_files(full, gates, walkforward, reason if force else None),
-            run_spec=spec.to_dict(),
         )  # fmt: skip
     return result
 

@@ -159,6 +159,10 @@ class RunSpec:
                 hint="known fields: " + ", ".join(names),
             )
         missing = [n for n in names if n not in data]
+        for name, cls_ in _NESTED.items():  # a typed part must be whole too
+            part = data.get(name)
+            if isinstance(part, Mapping):
+                missing += [f"{name}.{f.name}" for f in fields(cls_) if f.name not in part]
         if missing:
             raise ConfigError(
                 f"{source} is missing {', '.join(missing)}",
@@ -174,6 +178,14 @@ class RunSpec:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return RunSpec(**values)
+
+
+#: The parts of the spec written as a mapping of every field of their type.
+_NESTED: dict[str, type] = {
+    "commission": Commission,
+    "slippage": Slippage,
+    "execution": ExecutionPolicy,
+}
 
 
 def _positive(name: str, value: Any, *, hint: str | None = None) -> float:

@@ -24,6 +24,7 @@ from workbench.bundle import Bundle, write_bundle
 from workbench.emulator import Emulator
 from workbench.live.runtime import LiveOptions, build_runner
 from workbench.logs import JsonFormatter
+from workbench.runspec import RunSpec
 
 #: Credentials of the emulator, exported as Alpaca's variables during the session: the
 #: dashboard and the reports must never show them.
@@ -46,8 +47,9 @@ def session_bars(n: int) -> pd.DataFrame:
 def make_bundle(root: Path, *, risk: dict[str, Any] | None = RISK) -> Bundle:
     return write_bundle(
         root / "promoted", WholeShareCross(**PARAMS),
-        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={}, risk=risk,
-        report="# emulator session\n", backtest=dict(COSTS),
+        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={},
+        report="# emulator session\n",
+        run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", risk=risk or {}, **COSTS),
     )  # fmt: skip
 
 
@@ -93,8 +95,7 @@ class EmulatorSession:
         logging.getLogger("workbench").setLevel(logging.INFO)
         runner, _ = build_runner(
             LiveOptions(bundle=str(self.bundle.path), broker="alpaca", feed="alpaca",
-                        state=str(self.state), alpaca_url=self.emulator.base_url,
-                        timeframe="1Day")
+                        state=str(self.state), alpaca_url=self.emulator.base_url)
         )  # fmt: skip
         self._runner = runner
         runner.state.set_meta(log_file=str(self.log_file))  # what the runner will record itself

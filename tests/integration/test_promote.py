@@ -8,7 +8,6 @@ import pytest
 
 from workbench.bundle import load_bundle
 from workbench.cli.main import main
-from workbench.live.runtime import bundle_time
 from workbench.promote import EXIT_GATES_FAILED
 from workbench.reports.read import read_report
 from workbench.runspec import RunSpec
@@ -43,7 +42,7 @@ def test_a_good_strategy_is_promoted(walkforward_run, tmp_path, capsys) -> None:
     spec = RunSpec.from_dict(manifest["run_spec"])
     assert (spec.symbols, spec.timeframe.name, spec.session) == (("SPX",), "1Day", "all")
     assert spec.cash == 100_000.0
-    assert bundle_time(bundle)[:2] == (spec.timeframe, "all")
+    assert bundle.run_spec == spec  # what a live run of it trades
     # the reports it was promoted on: the full-sample backtest with its gates, the walk-forward
     report = read_report(bundle.path / "report.html")
     assert report.kind == "backtest" and report.external == [] and "equity" in report.figures
@@ -83,6 +82,6 @@ def test_promote_timeframe_records_it_in_the_run_spec(tmp_path, capsys) -> None:
     spec = RunSpec.from_dict(bundle.manifest["run_spec"])
     assert (spec.timeframe.name, spec.session, spec.calendar) == ("1Hour", "regular", "XNYS")
     assert spec.commission.percent == pytest.approx(0.001)
-    assert bundle_time(bundle) == (spec.timeframe, "regular", "XNYS")  # what a live run trades
+    assert bundle.run_spec == spec  # what a live run trades
     # the gates ran on the hourly session bars: 7 a session (09:00 holds 09:30-10:00)
     assert bundle.manifest["data"]["symbols"]["M"]["bars"] == 7 * 28

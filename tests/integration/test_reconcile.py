@@ -23,6 +23,7 @@ from workbench.live.reconcile import Tolerances, reconcile, reconcile_daily
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
+from workbench.runspec import RunSpec
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import make_strategy
@@ -41,7 +42,8 @@ def bundle(tmp_path):
     return write_bundle(
         tmp_path / "promoted", make_strategy("ma_crossover", PARAMS),
         data={"spec": "sample:SPX", "symbols": {"SPX": {}}},
-        gates=[], metrics={}, risk=None, report="", backtest=dict(SETTINGS),
+        gates=[], metrics={}, report="",
+        run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", session="all", **SETTINGS),
     )  # fmt: skip
 
 

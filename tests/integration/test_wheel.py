@@ -91,10 +91,13 @@ def test_a_fresh_environment_runs_backtest_live_dashboard_then_walk_forward(
 
     bundle = (
         "from workbench.bundle import write_bundle\n"
+        "from workbench.runspec import RunSpec\n"
         "from workbench.strategy import make_strategy\n"
+        "spec = RunSpec(symbols=['SPX'], timeframe='1Day', session='all', cash=50000.0,\n"
+        "               risk={'max_drawdown': 0.5})\n"
         "b = write_bundle('promoted', make_strategy('ma_crossover', {'fast': 10, 'slow': 30}),\n"
         "    data={'spec': 'sample:SPX', 'symbols': {'SPX': {'bars': 5031}}}, gates=[],\n"
-        "    metrics={}, risk={'max_drawdown': 0.5}, report='# wheel test', backtest={'cash': 50000.0})\n"  # noqa: E501
+        "    metrics={}, report='# wheel test', run_spec=spec)\n"
         "print(b.path)\n"
     )
     path = _run([python, "-c", bundle], work, env).strip()

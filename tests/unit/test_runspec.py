@@ -55,6 +55,14 @@ def test_missing_field_is_named():
     assert "bundle b/1 run_spec" in str(err.value) and "promote" in str(err.value)
 
 
+def test_a_part_missing_a_field_is_named_too():
+    data = full_spec().to_dict()
+    del data["commission"]["minimum"]
+    del data["execution"]["max_failures"]
+    with pytest.raises(ConfigError, match=r"missing commission\.minimum, execution\.max_failures"):
+        RunSpec.from_dict(data)
+
+
 def test_unknown_key_is_named():
     data = full_spec().to_dict() | {"bar_interval": "1min"}
     with pytest.raises(ConfigError, match=r"unknown field.*bar_interval"):
@@ -76,7 +84,7 @@ def test_unknown_key_is_named():
         ({"margin": float("nan")}, "margin"),
         ({"symbols": "SPY"}, "symbols"),
         ({"risk": {"max_drawdown": 2}}, "max_drawdown"),
-        ({"execution": {"conflict": "yolo"}}, "conflict"),
+        ({"execution": {"conflict": "yolo", "max_failures": 1}}, "conflict"),
         ({"commission": "bogus=1"}, "ommission"),
     ],
 )

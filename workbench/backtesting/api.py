@@ -80,6 +80,7 @@ def backtest(
     end: Any = None,
     volume_limit: float | None = None,
     lot_size: float | None = None,
+    margin: float = 1.0,
     periods_per_year: float | None = None,
     progress: bool | None = None,
     risk: RiskConfig | RiskEngine | Mapping[str, Any] | str | Path | None = None,
@@ -110,6 +111,7 @@ def backtest(
         slippage=Slippage.parse(slippage),
         volume_limit=volume_limit,
         lot_size=lot_size,
+        margin=margin,
         periods_per_year=periods_per_year,
     )
     if risk is not None and not isinstance(risk, RiskEngine):

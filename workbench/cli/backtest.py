@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="largest share of a bar's volume one order may take",
     )
+    p.add_argument("--lot-size", type=float, help="round quantities down to this lot (1: whole)")
+    p.add_argument(
+        "--margin", type=float, default=1.0, help="buying power multiple (default 1: no leverage)"
+    )
     p.add_argument(
         "--risk",
         metavar="FILE",
@@ -85,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         start=args.start,
         end=args.end,
         volume_limit=args.volume_limit,
+        lot_size=args.lot_size,
+        margin=args.margin,
         progress=False if args.json else None,
         risk=args.risk,
         timeframe=args.timeframe,

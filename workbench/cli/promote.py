@@ -24,6 +24,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--commission", default=None)
     p.add_argument("--slippage", default=None)
     p.add_argument(
+        "--volume-limit", type=float, help="largest share of a bar's volume one order may take"
+    )
+    p.add_argument("--lot-size", type=float, help="round quantities down to this lot (1: whole)")
+    p.add_argument(
+        "--margin", type=float, default=1.0, help="buying power multiple (default 1: no leverage)"
+    )
+    p.add_argument(
+        "--conflict",
+        choices=("cancel_replace", "wait"),
+        default="cancel_replace",
+        help="a working order when the target moves: cancel and replace it (default), or wait",
+    )
+    p.add_argument(
         "--timeframe",
         help="the bar timeframe researched and traded (1Min, 5Min, 15Min, 1Hour, 1Day): the data "
         "is resampled on the exchange's sessions first; recorded in the bundle's run spec "
@@ -60,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         walkforward=args.walkforward, risk=args.risk, thresholds=thresholds, cash=args.cash,
         commission=args.commission, slippage=args.slippage, start=args.start, end=args.end,
         force=args.force, reason=args.reason, timeframe=args.timeframe, session=args.session,
-        calendar=args.calendar,
+        calendar=args.calendar, volume_limit=args.volume_limit, lot_size=args.lot_size,
+        margin=args.margin, conflict=args.conflict,
     )  # fmt: skip
     print(result.report())
     if result.bundle is not None:

@@ -181,14 +181,14 @@ def _status(meta: dict[str, str], now: float, risk: dict[str, Any]) -> dict[str,
 
 
 def _bundle_risk(bundle: str | None) -> dict[str, Any]:
-    """The risk config recorded in the bundle's manifest (read as data, never executed)."""
+    """The risk config of the bundle's run spec (read as data, never executed)."""
     if not bundle:
         return {}
     try:
         manifest = json.loads((Path(bundle) / "manifest.json").read_text())
     except (OSError, ValueError):
         return {}
-    risk = manifest.get("risk")
+    risk = (manifest.get("run_spec") or {}).get("risk")
     return risk if isinstance(risk, dict) else {}
 
 

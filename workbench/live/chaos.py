@@ -48,6 +48,7 @@ from workbench.bundle import Bundle, write_bundle
 from workbench.context import Context
 from workbench.indicators import SMA
 from workbench.params import Param
+from workbench.runspec import RunSpec
 from workbench.strategy import Strategy
 
 if TYPE_CHECKING:  # the runner imports this module for its strategy: keep it light
@@ -95,8 +96,11 @@ def chaos_bars(n: int) -> pd.DataFrame:
 def write_chaos_bundle(root: Path, params: dict[str, Any] | None = None) -> Bundle:
     return write_bundle(
         root / "promoted", ChaosSwing(**(params or {})),
-        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={}, risk=None,
-        report="# chaos\n", backtest=dict(COSTS),
+        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={},
+        report="# chaos\n", run_spec=RunSpec(
+            symbols=("SPX",), timeframe="1Day", session="all", cash=CASH,
+            slippage=COSTS["slippage"],
+        ),
     )  # fmt: skip
 
 

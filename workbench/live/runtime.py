@@ -4,9 +4,13 @@
 ``--broker alpaca`` is Alpaca (paper unless told otherwise), or the project's emulator
 with ``--alpaca-url``. ``--feed replay:SPEC`` replays stored bars; ``--feed alpaca``
 streams live bars, catching up over REST on the bars published while the runner was
-down. Either feed hands the strategy bars of the bundle's timeframe (its run spec), made
-on the exchange's sessions; data coarser than that is refused here. With live bars the
-runner sends orders only in the hours the run spec allows
+down. Everything the run trades with comes from the bundle's run spec
+(:attr:`~workbench.bundle.Bundle.run_spec`) and nothing else: symbols, timeframe,
+session rule, calendar, capital, costs, the simulated venue's volume limit, lot size and
+margin, the risk rules and the execution policy; a bundle without one (or missing a
+field) is refused before anything is opened. Either feed hands the strategy bars of
+the spec's timeframe, made on the exchange's sessions; data coarser than that is
+refused. With live bars the runner sends orders only in the hours the run spec allows
 (:class:`~workbench.live.hours.MarketHours`), by the venue's clock (Alpaca's
 ``/v2/clock``) with ``--broker alpaca``, else by the exchange calendar.
 ``--pennies DOLLARS`` wraps the broker in a :class:`~workbench.live.pennies.ScaledBroker`:
@@ -30,17 +34,16 @@ from workbench.brokers.alpaca_feed import AlpacaBarFeed
 from workbench.bundle import Bundle, load_bundle
 from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
-from workbench.execution.engine import ExecutionConfig, RetryPolicy
+from workbench.execution.engine import RetryPolicy
 from workbench.live.hours import CalendarClock, MarketHours
 from workbench.live.pennies import apply_pennies, check_pennies
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.resilience import CatchUpFeed, alpaca_history
 from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
-from workbench.risk import RiskConfig, RiskEngine, SQLiteRiskStore
+from workbench.risk import RiskEngine, SQLiteRiskStore
+from workbench.runspec import RunSpec
 from workbench.sim.broker import SimulatedBroker
-from workbench.sim.costs import Commission, Slippage
-from workbench.timeframe import Timeframe, infer_timeframe, parse_timeframe
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +59,6 @@ class LiveOptions:
     cash: float | None = None
     live: bool = False
     log_file: str | None = None
-    #: The timeframe of a bundle promoted before run specs existed (a bundle with a run
-    #: spec trades its own; giving another one is refused).
-    timeframe: str | None = None
     #: Seconds the venue's clock answer is kept (Alpaca allows 200 requests a minute).
     clock_ttl: float = 5.0
     #: Seconds past the stream's bar interval before the feed counts as stale (in session).
@@ -87,19 +87,15 @@ def stream_urls(base: str) -> tuple[str, str]:
 def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     """Verify the bundle and wire strategy, broker, feed and state for one run."""
     bundle = load_bundle(options.bundle)
+    spec = bundle.run_spec  # refused here, before the state file is opened
     strategy = bundle.make_strategy()
-    settings: dict[str, Any] = bundle.manifest.get("backtest") or {}
-    symbols = list((bundle.manifest.get("data") or {}).get("symbols") or {}) or None
-    state = StateStore(options.state)
-    capital = float(settings.get("cash", 100_000.0))
+    symbols: list[str] = list(spec.symbols)
+    capital = spec.cash
     if options.pennies is not None:
         check_pennies(options.pennies, capital)
+    state = StateStore(options.state)
     if options.broker == "sim":
-        broker: Any = SimulatedBroker(  # with pennies it stands for a real account of that much
-            options.cash or options.pennies or capital,
-            commission=Commission.parse(settings.get("commission")),
-            slippage=Slippage.parse(settings.get("slippage")),
-        )
+        broker: Any = simulated_broker(spec, options.cash, options.pennies)
     elif options.broker == "alpaca":
         trading_ws = None
         if options.alpaca_url:
@@ -114,19 +110,17 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     else:
         raise ConfigError(f"--broker {options.broker!r} is not known", hint="use sim or alpaca")
 
-    timeframe, session, calendar = bundle_time(bundle, options.timeframe)
+    timeframe, session, calendar = spec.timeframe, spec.session, spec.calendar
     market: Any = CalendarClock(calendar)
     if isinstance(broker, AlpacaBroker):
         market = AlpacaClock(broker.client, ttl=options.clock_ttl, calendar=calendar)
     if options.feed.startswith("replay:"):
         bars = load_symbols(options.feed.removeprefix("replay:"), options.start, options.end)
-        symbols = list(bars)
+        symbols = list(bars)  # the replayed data names its own symbols
         feed: Any = ReplayFeed(
             bars, speed=options.speed, timeframe=timeframe, session=session, calendar=calendar
         )
     elif options.feed == "alpaca":
-        if not symbols:
-            raise ConfigError("the bundle names no symbols for the Alpaca feed")
         data_ws = stream_urls(options.alpaca_url)[1] if options.alpaca_url else None
         key = os.environ.get("APCA_API_KEY_ID", "")
         secret = os.environ.get("APCA_API_SECRET_KEY", "")
@@ -153,10 +147,12 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     if isinstance(broker, SimulatedBroker):
         feed = SimulatedVenueFeed(feed, broker)  # the venue itself, at its real size
     venue = apply_pennies(broker, state, options.pennies, capital)
-    execution = ExecutionConfig(retry=RetryPolicy(base_delay=options.retry_delay))
+    execution = spec.execution.config(
+        lot_size=spec.lot_size, retry=RetryPolicy(base_delay=options.retry_delay)
+    )
     runner = LiveRunner(
-        strategy, symbols or [], venue, feed, state, execution=execution,
-        risk=risk_engine(bundle, state), strategy_id=bundle.manifest["name"],
+        strategy, symbols, venue, feed, state, execution=execution,
+        risk=risk_engine(spec, state), strategy_id=bundle.manifest["name"],
         on_day_end=_daily_reconciliation(state) if options.reconcile_daily else None,
         hours=hours,
     )  # fmt: skip
@@ -169,52 +165,35 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     return runner, bundle
 
 
-def risk_engine(bundle: Bundle, state: StateStore) -> RiskEngine:
-    """The bundle's risk rules, with their state (peak, halt, day) in the run's state file.
+def simulated_broker(
+    spec: RunSpec, cash: float | None = None, pennies: float | None = None
+) -> SimulatedBroker:
+    """The backtest's venue for a run of ``spec``: its costs, volume limit, lot size and
+    margin, with the spec's capital (or ``cash``).
+
+    With real ``pennies`` it stands for a real account of that much, which the bundle's
+    orders reach scaled down (:mod:`workbench.live.pennies`): the venue's volume limit and
+    lot size, made for full-size orders, are the real venue's business there, not the
+    backtest's.
+    """
+    if pennies is not None:
+        return SimulatedBroker(cash or pennies, commission=spec.commission, slippage=spec.slippage)
+    return SimulatedBroker(
+        cash or spec.cash, commission=spec.commission, slippage=spec.slippage,
+        volume_limit=spec.volume_limit, lot_size=spec.lot_size, margin=spec.margin,
+    )  # fmt: skip
+
+
+def risk_engine(spec: RunSpec, state: StateStore) -> RiskEngine:
+    """The spec's risk rules, with their state (peak, halt, day) in the run's state file.
 
     Always an engine, even for a bundle without risk rules: the kill switch (``workbench
     risk kill``, the dashboard's button) halts the run through it.
     """
-    config = RiskConfig.coerce(bundle.manifest.get("risk") or {})
-    return RiskEngine(config, SQLiteRiskStore(state.path))
+    return RiskEngine(spec.risk, SQLiteRiskStore(state.path))
 
 
 def _daily_reconciliation(state: StateStore) -> Callable[[pd.Timestamp], object]:
     from workbench.live.reconcile import reconcile_daily
 
     return lambda day: reconcile_daily(state.path, day=day)
-
-
-def bundle_time(bundle: Bundle, override: str | None = None) -> tuple[Timeframe, str, str]:
-    """The timeframe, session rule and calendar the bundle was researched on (its run spec).
-
-    A bundle promoted before run specs trades ``override`` (regular-session bars) if
-    given, else the timeframe inferred from its research data when that is stored
-    locally, every bar counting as it did in its backtest (logged); a bundle with neither
-    is refused, naming the fix. An ``override`` contradicting the run spec is refused.
-    """
-    spec = bundle.manifest.get("run_spec")
-    if isinstance(spec, dict) and spec.get("timeframe"):
-        tf = parse_timeframe(spec["timeframe"])
-        if override is not None and parse_timeframe(override) != tf:
-            raise ConfigError(
-                f"the bundle trades {tf.name} bars, not {override}",
-                hint="the timeframe comes from the bundle's run spec: re-promote to change it",
-            )
-        return tf, str(spec.get("session") or "regular"), str(spec.get("calendar") or "XNYS")
-    if override is not None:
-        return parse_timeframe(override), "regular", "XNYS"
-    data_spec = str((bundle.manifest.get("data") or {}).get("spec") or "")
-    if data_spec.split(":", 1)[0] in ("sample", "synthetic", "csv", "parquet"):
-        frames = load_symbols(data_spec)
-        tf = infer_timeframe(next(iter(frames.values())))
-        log.warning(
-            "bundle %s has no run spec: trading %s bars, inferred from its data %s",
-            bundle.path, tf.name, data_spec,
-            extra={"event": "timeframe_inferred", "reason": "no run spec in the bundle"},
-        )  # fmt: skip
-        return tf, "all", "XNYS"
-    raise ConfigError(
-        f"bundle {bundle.path} has no run spec: the timeframe it was researched on is unknown",
-        hint="promote it again (workbench promote ... --timeframe 1Day)",
-    )

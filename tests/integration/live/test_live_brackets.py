@@ -14,6 +14,7 @@ from workbench.bundle import write_bundle
 from workbench.emulator import Emulator
 from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive
+from workbench.runspec import RunSpec
 from workbench.strategies.bracket_breakout import BracketBreakout
 
 pytestmark = pytest.mark.slow
@@ -26,8 +27,8 @@ PARAMS = {"window": 10, "take_profit": 0.03, "stop_loss": 0.015}
 def _bundle(root: Path):
     return write_bundle(
         root / "promoted", BracketBreakout(**PARAMS),
-        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={}, risk=None,
-        report="# brackets\n", backtest={"cash": CASH, "commission": None, "slippage": None},
+        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={},
+        report="# brackets\n", run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", cash=CASH),
     )  # fmt: skip
 
 
@@ -54,8 +55,7 @@ def test_brackets_fill_alike_in_backtest_replay_and_emulator(tmp_path, monkeypat
     replay_state = tmp_path / "replay.sqlite"
     runner, _ = build_runner(
         LiveOptions(bundle=str(bundle.path), broker="sim", feed="replay:sample:SPX",
-                    state=str(replay_state), cash=CASH, start=bars.index[0], end=bars.index[-1],
-                    timeframe="1Day")
+                    state=str(replay_state), cash=CASH, start=bars.index[0], end=bars.index[-1])
     )  # fmt: skip
     runner.run(max_bars=BARS)
     replayed = runner.state.fills()
@@ -70,7 +70,7 @@ def test_brackets_fill_alike_in_backtest_replay_and_emulator(tmp_path, monkeypat
     with Emulator({"SPX": bars}, key=KEY, secret=SECRET, cash=CASH) as emu:
         runner, _ = build_runner(
             LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
-                        state=str(state), alpaca_url=emu.base_url, timeframe="1Day",
+                        state=str(state), alpaca_url=emu.base_url,
                         clock_ttl=0.0)
         )  # fmt: skip
         drive(runner, emu, state, BARS)

@@ -10,6 +10,7 @@ import pytest
 from workbench import backtest, load_bars
 from workbench.bundle import write_bundle
 from workbench.cli.main import main
+from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
 
 
@@ -22,9 +23,15 @@ def bundle(tmp_path):
         data={"spec": "sample:SPX", "symbols": {"SPX": {"bars": 5031}}},
         gates=[],
         metrics={},
-        risk=None,
         report="# test bundle\n",
-        backtest={"cash": 50_000.0, "commission": {"percent": 0.001}, "slippage": {"bps": 1.0}},
+        run_spec=RunSpec(
+            symbols=("SPX",),
+            timeframe="1Day",
+            session="all",
+            cash=50_000.0,
+            commission={"percent": 0.001},
+            slippage={"bps": 1.0},
+        ),
     )
 
 

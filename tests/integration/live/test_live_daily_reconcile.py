@@ -10,17 +10,19 @@ import pandas as pd
 
 from workbench.bundle import write_bundle
 from workbench.live.runtime import LiveOptions, build_runner
+from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
 
 DATA = "synthetic:SYN?bars=96&freq=1h&seed=3"  # four UTC days of hourly bars
 FEED = "replay:" + DATA
+SPEC = RunSpec(symbols=("SYN",), timeframe="1Hour", session="all")  # every hour counts
 
 
 def test_each_finished_day_is_reconciled_and_its_verdict_logged(tmp_path, caplog) -> None:
     bundle = write_bundle(
         tmp_path / "promoted", make_strategy("ma_crossover", {"fast": 3, "slow": 8}),
-        data={"spec": DATA, "symbols": {"SYN": {}}}, gates=[], metrics={}, risk=None,
-        report="# test\n", backtest={"cash": 100_000.0, "commission": None, "slippage": None},
+        data={"spec": DATA, "symbols": {"SYN": {}}}, gates=[], metrics={}, report="# test\n",
+        run_spec=SPEC,
     )  # fmt: skip
     state = tmp_path / "live.sqlite"
     options = LiveOptions(
@@ -44,8 +46,8 @@ def test_each_finished_day_is_reconciled_and_its_verdict_logged(tmp_path, caplog
 def test_without_the_option_nothing_is_reconciled(tmp_path) -> None:
     bundle = write_bundle(
         tmp_path / "promoted", make_strategy("ma_crossover", {"fast": 3, "slow": 8}),
-        data={"spec": DATA, "symbols": {"SYN": {}}}, gates=[], metrics={}, risk=None,
-        report="# test\n",
+        data={"spec": DATA, "symbols": {"SYN": {}}}, gates=[], metrics={}, report="# test\n",
+        run_spec=SPEC,
     )  # fmt: skip
     runner, _ = build_runner(
         LiveOptions(bundle=str(bundle.path), feed=FEED, state=str(tmp_path / "live.sqlite"))

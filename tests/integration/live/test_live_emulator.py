@@ -36,7 +36,7 @@ def test_a_session_ends_with_the_state_equal_to_the_venue(tmp_path, monkeypatch)
     with chaos_emulator(bars) as emu:
         runner, _ = build_runner(
             LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
-                        state=str(state), alpaca_url=emu.base_url, timeframe="1Day",
+                        state=str(state), alpaca_url=emu.base_url,
                         log_file=str(log_file))
         )  # fmt: skip
         summary = drive(runner, emu, state, BARS)

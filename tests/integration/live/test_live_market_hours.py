@@ -20,6 +20,7 @@ from workbench.emulator.testing import wait_until
 from workbench.live.chaos import finished_bars
 from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import steps_per_bar
+from workbench.runspec import RunSpec
 from workbench.strategies.ma_crossover import MACrossover
 
 pytestmark = pytest.mark.slow
@@ -39,8 +40,8 @@ def test_no_order_and_no_stale_alarm_outside_the_sessions(tmp_path: Path, monkey
     frames = load_symbols(SPEC)
     bundle = write_bundle(
         tmp_path / "promoted", MACrossover(fast=2, slow=3, fraction=0.9),
-        data={"spec": SPEC, "symbols": {"AAA": {}}}, gates=[], metrics={}, risk=None,
-        report="# hours\n", backtest={"cash": 100_000.0},
+        data={"spec": SPEC, "symbols": {"AAA": {}}}, gates=[], metrics={}, report="# hours\n",
+        run_spec=RunSpec(symbols=("AAA",), timeframe="1Hour"),
     )  # fmt: skip
     steps = steps_per_bar(frames, "1Hour")
     assert len(steps) == 7 + 4 + 7  # Wednesday, Friday's early close, Monday
@@ -48,7 +49,7 @@ def test_no_order_and_no_stale_alarm_outside_the_sessions(tmp_path: Path, monkey
     with Emulator(frames, key=KEY, secret=SECRET) as emu:
         runner, _ = build_runner(
             LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
-                        state=str(state), alpaca_url=emu.base_url, timeframe="1Hour",
+                        state=str(state), alpaca_url=emu.base_url,
                         clock_ttl=0.0, stale_tolerance=0.1)
         )  # fmt: skip
         feed = runner.feed.live

@@ -16,6 +16,7 @@ from workbench.bundle import write_bundle
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
+from workbench.runspec import RunSpec
 from workbench.sim.broker import SimulatedBroker
 from workbench.strategy import make_strategy
 
@@ -59,7 +60,8 @@ def test_systemd_ready_and_sigterm_finishes_the_bar(tmp_path) -> None:
     strategy = make_strategy("ma_crossover", PARAMS)
     bundle = write_bundle(
         tmp_path / "promoted", strategy, data={"spec": "sample:SPX", "symbols": {"SPX": {}}},
-        gates=[], metrics={}, risk=None, report="", backtest={"cash": 100_000.0},
+        gates=[], metrics={}, report="",
+        run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", session="all"),
     )  # fmt: skip
     sock_path = str(tmp_path / "notify.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -1,7 +1,7 @@
 """The timeframe comes from the bundle: the replay feed makes minute data into the bundle's
 bars (a dry run on the simulated broker fills as ``backtest --timeframe``), the run spec
-wins over any other word on it, and nothing on the command line or in the systemd unit
-sets a bar length."""
+is the only word on it (a bundle without a whole one is refused at start), and nothing
+on the command line or in the systemd unit sets a bar length."""
 
 from __future__ import annotations
 
@@ -12,38 +12,43 @@ import pandas as pd
 import pytest
 
 from workbench import backtest
-from workbench.bundle import load_bundle, write_bundle
-from workbench.cli.main import build_parser
+from workbench.bundle import sha256_bytes, write_bundle
+from workbench.cli.main import build_parser, main
 from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
-from workbench.live.runtime import LiveOptions, build_runner, bundle_time
+from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.status import read_status
+from workbench.runspec import RunSpec
 from workbench.strategies.ma_crossover import MACrossover
 
 SPEC = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-31&seed=7"
 PARAMS = {"fast": 2, "slow": 5, "fraction": 0.95}
 
 
-def _bundle(root: Path, spec: str = SPEC, run_spec: dict | None = None):
-    bundle = write_bundle(
+def _bundle(root: Path, spec: str = SPEC):
+    return write_bundle(
         root / "promoted", MACrossover(**PARAMS), data={"spec": spec, "symbols": {"AAA": {}}},
-        gates=[], metrics={}, risk=None, report="# t\n",
-        backtest={"cash": 100_000.0, "commission": None, "slippage": None},
+        gates=[], metrics={}, report="# t\n", run_spec=RunSpec(symbols=("AAA",), timeframe="1Day"),
     )  # fmt: skip
-    if run_spec is not None:  # as promotion writes it
-        manifest = bundle.path / "manifest.json"
-        data = json.loads(manifest.read_text()) | {"run_spec": run_spec}
-        manifest.chmod(0o644)
-        manifest.write_text(json.dumps(data))
-        return type(bundle)(bundle.path, data)
-    return bundle
+
+
+def _rewritten(bundle, change) -> None:
+    """The bundle's manifest changed by ``change(manifest)``, its hash made to match (as an
+    older workbench, or a hand, would have written it)."""
+    manifest = bundle.path / "manifest.json"
+    data = json.loads(manifest.read_text())
+    change(data)
+    text = json.dumps(data).encode()
+    for name, body in (("manifest.json", text), ("manifest.sha256", sha256_bytes(text).encode())):
+        (bundle.path / name).chmod(0o644)
+        (bundle.path / name).write_bytes(body)
 
 
 def test_a_dry_run_on_minute_data_fills_as_the_daily_backtest(tmp_path) -> None:
     bundle = _bundle(tmp_path)
     runner, _ = build_runner(
         LiveOptions(bundle=str(bundle.path), feed="replay:" + SPEC,
-                    state=str(tmp_path / "live.sqlite"), timeframe="1Day")
+                    state=str(tmp_path / "live.sqlite"))
     )  # fmt: skip
     summary = runner.run()
     want = backtest(MACrossover, load_symbols(SPEC), PARAMS, timeframe="1Day")
@@ -57,17 +62,38 @@ def test_a_dry_run_on_minute_data_fills_as_the_daily_backtest(tmp_path) -> None:
 
 
 def test_the_run_spec_decides_the_timeframe(tmp_path) -> None:
-    spec = {"timeframe": "1Hour", "session": "regular", "calendar": "XNYS"}
-    bundle = _bundle(tmp_path, run_spec=spec)
-    tf, session, calendar = bundle_time(bundle)
-    assert (tf.name, session, calendar) == ("1Hour", "regular", "XNYS")
-    with pytest.raises(ConfigError, match="trades 1Hour bars, not 1Day"):
-        bundle_time(bundle, "1Day")
-    # a bundle without a run spec: inferred from local research data, else refused
-    assert bundle_time(_bundle(tmp_path / "old"))[0].name == "1Min"
-    far = _bundle(tmp_path / "far", spec="alpaca:AAA?timeframe=1Day")
-    with pytest.raises(ConfigError, match="no run spec"):
-        bundle_time(load_bundle(far.path))
+    bundle = _bundle(tmp_path)
+    _rewritten(bundle, lambda m: m["run_spec"].update(timeframe="1Hour"))
+    runner, _ = build_runner(
+        LiveOptions(bundle=str(bundle.path), feed="replay:" + SPEC, state=str(tmp_path / "s.db"))
+    )
+    assert runner.state.get_meta("timeframe") == "1Hour"
+    runner.state.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda m: m.pop("run_spec"), "has no run spec"),
+        (lambda m: m["run_spec"].pop("lot_size"), "missing lot_size"),
+        (lambda m: m["run_spec"]["commission"].pop("minimum"), "missing commission.minimum"),
+    ],
+)
+def test_a_bundle_without_a_whole_run_spec_is_refused_at_start(
+    tmp_path, capsys, change, named
+) -> None:
+    bundle = _bundle(tmp_path)
+    _rewritten(bundle, change)
+    state = tmp_path / "live.sqlite"
+    code = main(["live", "--bundle", str(bundle.path), "--state", str(state),
+                 "--feed", "replay:" + SPEC])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == ConfigError.exit_code == 2
+    assert named in err and str(bundle.path) in err
+    # the fix: the promote command that makes the bundle again, run spec and all
+    assert "re-promote with `workbench promote --strategy " in err
+    assert f"--data {SPEC}" in err and "--param fast=2" in err
+    assert not state.exists()  # refused before anything was opened
 
 
 def test_no_bar_length_on_the_command_line_or_in_the_unit() -> None:

@@ -15,6 +15,7 @@ from workbench.dashboard.control import halt
 from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.status import read_status
 from workbench.risk import SQLiteRiskStore, TradingState
+from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
 
 PARAMS = {"fast": 10, "slow": 50}
@@ -24,8 +25,9 @@ COSTS = {"cash": 100_000.0, "commission": {"percent": 0.001}, "slippage": {"bps"
 def _bundle(root, risk):
     return write_bundle(
         root / "promoted", make_strategy("ma_crossover", PARAMS),
-        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={}, risk=risk,
-        report="# test\n", backtest=dict(COSTS),
+        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={},
+        report="# test\n",
+        run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", session="all", risk=risk, **COSTS),
     )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from workbench.errors import ConfigError
 from workbench.live.chaos import finished_bars
 from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive, steps_per_bar
+from workbench.runspec import RunSpec
 from workbench.strategies.ma_crossover import MACrossover
 
 pytestmark = pytest.mark.slow
@@ -30,11 +31,11 @@ CASH = 100_000.0
 NY = "America/New_York"
 
 
-def _bundle(root: Path, params: dict, spec: str):
+def _bundle(root: Path, params: dict, spec: str, timeframe: str = "1Hour"):
     return write_bundle(
         root / "promoted", MACrossover(**params),
-        data={"spec": spec, "symbols": {"AAA": {}}}, gates=[], metrics={}, risk=None,
-        report="# timeframe\n", backtest={"cash": CASH, "commission": None, "slippage": None},
+        data={"spec": spec, "symbols": {"AAA": {}}}, gates=[], metrics={}, report="# timeframe\n",
+        run_spec=RunSpec(symbols=("AAA",), timeframe=timeframe, cash=CASH),
     )  # fmt: skip
 
 
@@ -43,13 +44,13 @@ def _live(tmp_path: Path, monkeypatch, spec: str, params: dict, timeframe: str):
     monkeypatch.setenv("APCA_API_KEY_ID", KEY)
     monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
     frames = load_symbols(spec)
-    bundle = _bundle(tmp_path, params, spec)
+    bundle = _bundle(tmp_path, params, spec, timeframe)
     steps = steps_per_bar(frames, timeframe)
     with Emulator(frames, key=KEY, secret=SECRET, cash=CASH) as emu:
         runner, _ = build_runner(
             LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
                         state=str(tmp_path / "live.sqlite"), alpaca_url=emu.base_url,
-                        timeframe=timeframe, clock_ttl=0.0)
+                        clock_ttl=0.0)
         )  # fmt: skip
         summary = drive(runner, emu, tmp_path / "live.sqlite", len(steps), steps=steps)
         venue = emu.state()
@@ -118,7 +119,6 @@ def test_a_restart_catches_up_on_the_missed_hours_in_the_bundles_bars(
         feed="alpaca",
         state=str(state),
         alpaca_url="",
-        timeframe="1Hour",
         clock_ttl=0.0,
     )
     with Emulator(frames, key=KEY, secret=SECRET, cash=CASH) as emu:
@@ -152,7 +152,7 @@ def test_a_feed_coarser_than_the_bundle_is_refused_at_start(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"delivers bars of 1 day, the bundle trades 1Hour"):
         build_runner(
             LiveOptions(bundle=str(bundle.path), feed="replay:sample:SPX",
-                        state=str(tmp_path / "s.sqlite"), timeframe="1Hour")
+                        state=str(tmp_path / "s.sqlite"))
         )  # fmt: skip
 
 
@@ -165,8 +165,7 @@ def test_a_venue_without_minute_bars_is_refused_for_an_hourly_bundle(tmp_path, m
         emu.step(5)
         runner, _ = build_runner(
             LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
-                        state=str(tmp_path / "live.sqlite"), alpaca_url=emu.base_url,
-                        timeframe="1Hour")
+                        state=str(tmp_path / "live.sqlite"), alpaca_url=emu.base_url)
         )  # fmt: skip
         with pytest.raises(ConfigError, match="does not serve 1Min bars of AAA"):
             runner.run()

@@ -21,6 +21,7 @@ from workbench.errors import ConfigError
 from workbench.live import notify
 from workbench.live.state import StateStore
 from workbench.risk.events import RiskAction, RiskEvent
+from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
 
 SECRET = "hook-secret-5d1c0e7a9b"
@@ -86,9 +87,16 @@ def bundle(tmp_path, kill_file):
         data={"spec": "sample:SPX", "symbols": {"SPX": {"bars": 5031}}},
         gates=[],
         metrics={},
-        risk={"max_drawdown": 0.5, "kill_switch_file": str(kill_file)},
         report="# test bundle\n",
-        backtest={"cash": 50_000.0, "commission": {"percent": 0.001}, "slippage": {"bps": 1.0}},
+        run_spec=RunSpec(
+            symbols=("SPX",),
+            timeframe="1Day",
+            session="all",
+            cash=50_000.0,
+            commission={"percent": 0.001},
+            slippage={"bps": 1.0},
+            risk={"max_drawdown": 0.5, "kill_switch_file": str(kill_file)},
+        ),
     )
 
 

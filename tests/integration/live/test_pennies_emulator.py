@@ -31,6 +31,7 @@ from workbench.live.reconcile import reconcile
 from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive
 from workbench.live.state import StateStore
+from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def run_session(root: Path, bundle: Bundle, bars: Any) -> tuple[StateStore, dict
     with chaos_emulator(bars) as emu:
         runner, _ = build_runner(
             LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
-                        state=str(state), alpaca_url=emu.base_url, timeframe="1Day",
+                        state=str(state), alpaca_url=emu.base_url,
                         retry_delay=0.02, pennies=PENNIES)
         )  # fmt: skip
         summary = drive(runner, emu, state, len(bars))
@@ -106,7 +107,8 @@ def test_a_pennies_session_reconciles_with_the_backtest(tmp_path, monkeypatch) -
     strategy = make_strategy("ma_crossover", {"fast": 5, "slow": 15})
     bundle = write_bundle(
         tmp_path / "promoted", strategy, data={"spec": "sample:SPX", "symbols": {"SPX": {}}},
-        gates=[], metrics={}, risk=None, report="# pennies\n", backtest=dict(COSTS),
+        gates=[], metrics={}, report="# pennies\n",
+        run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", **COSTS),
     )  # fmt: skip
     store, venue = run_session(tmp_path, bundle, bars)
     store.close()

@@ -30,7 +30,7 @@ def state(tmp_path, monkeypatch):
     bundle = tmp_path / "promoted" / "x" / "1"
     bundle.mkdir(parents=True)
     (bundle / "manifest.json").write_text(
-        json.dumps({"risk": {"max_drawdown": 0.1, "daily_loss_limit": 0.02}})
+        json.dumps({"run_spec": {"risk": {"max_drawdown": 0.1, "daily_loss_limit": 0.02}}})
     )
     log = tmp_path / "live.jsonl"
     log.write_text(

@@ -24,7 +24,7 @@ def state(tmp_path):
     )
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    (bundle / "manifest.json").write_text(json.dumps({"risk": risk.to_dict()}))
+    (bundle / "manifest.json").write_text(json.dumps({"run_spec": {"risk": risk.to_dict()}}))
     path = tmp_path / "live.sqlite"
     store = StateStore(path)
     store.set_meta(

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from workbench.bundle import BundleError, load_bundle, verify, write_bundle
+from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
 
 SOURCE = """
@@ -39,8 +40,8 @@ def write(root, strategy):
         data={"spec": "sample:SPX", "symbols": {"SPX": {"bars": 5031}}},
         gates=[{"name": "min_trades", "value": 9, "threshold": 5, "passed": True}],
         metrics={"sharpe": 0.5},
-        risk=None,
         report="# report\n",
+        run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", volume_limit=0.1, lot_size=1),
     )
 
 
@@ -53,6 +54,9 @@ def test_bundle_round_trip_and_versions(tmp_path, strategy_module) -> None:
     assert loaded.params["fast"] == 20 and loaded.make_strategy().p.slow == 60
     assert not os.access(first.path / "manifest.json", os.W_OK) or os.geteuid() == 0
     assert oct((first.path / "manifest.json").stat().st_mode)[-3:] == "444"
+    # the run spec is the manifest's one word on how it trades, typed on the way back
+    assert loaded.run_spec == RunSpec(("SPX",), "1Day", volume_limit=0.1, lot_size=1.0)
+    assert "risk" not in loaded.manifest and "backtest" not in loaded.manifest
 
 
 def test_tampering_is_refused_naming_what_differs(tmp_path, strategy_module) -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 
 from workbench.brokers.alpaca_feed import AlpacaBarFeed
 from workbench.live.hours import CalendarClock, MarketHours
+from workbench.runspec import RunSpec
 
 
 class FakeClock:
@@ -90,11 +91,11 @@ def test_the_runner_sends_nothing_the_hours_refuse_and_journals_why(tmp_path):
     spec = "synthetic:AAA?freq=1D&session=XNYS&start=2024-01-02&end=2024-03-28&seed=7"
     bundle = write_bundle(
         tmp_path / "promoted", MACrossover(fast=2, slow=5), data={"spec": spec, "symbols": {}},
-        gates=[], metrics={}, risk=None, report="# t\n", backtest={"cash": 100_000.0},
+        gates=[], metrics={}, report="# t\n", run_spec=RunSpec(symbols=("AAA",), timeframe="1Day"),
     )  # fmt: skip
     runner, _ = build_runner(
         LiveOptions(bundle=str(bundle.path), feed="replay:" + spec,
-                    state=str(tmp_path / "s.sqlite"), timeframe="1Day")
+                    state=str(tmp_path / "s.sqlite"))
     )  # fmt: skip
     # a venue whose clock says: closed, long after these sessions
     runner.hours = MarketHours(FakeClock("2024-06-01 12:00", False), "1Day")

@@ -20,6 +20,7 @@ from workbench.errors import ConfigError
 from workbench.live.pennies import ScaledBroker, apply_pennies
 from workbench.live.state import StateStore
 from workbench.orders import OrderRequest, OrderType, Side, TimeInForce
+from workbench.runspec import RunSpec
 from workbench.sim.broker import SimulatedBroker
 from workbench.strategy import make_strategy
 
@@ -274,8 +275,9 @@ def test_a_first_start_is_refused_when_it_cannot_work(tmp_path, cash, held, doll
 def bundle(tmp_path):
     return write_bundle(
         tmp_path / "promoted", make_strategy("ma_crossover", {"fast": 10, "slow": 30}),
-        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={}, risk=None,
-        report="# pennies\n", backtest={"cash": CAPITAL, "commission": None, "slippage": None},
+        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={},
+        report="# pennies\n",
+        run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", session="all", cash=CAPITAL),
     )  # fmt: skip
 
 

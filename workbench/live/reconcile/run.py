@@ -32,7 +32,6 @@ from workbench.live.reconcile.livestate import (
 )
 from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
 from workbench.live.state import StateStore
-from workbench.sim.costs import Commission, Slippage
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +40,19 @@ RUN_KEYS = ("strategy", "broker", "feed", "started_at", "status", "pennies", "sc
 
 
 def _replay(bundle: Bundle, live: LiveRun) -> tuple[BacktestResult, list[str]]:
-    """The backtest over the live bars, with the bundle's settings and the live start equity."""
-    settings = dict(bundle.manifest.get("backtest") or {})
+    """The backtest over the live bars, with the bundle's run spec (costs, venue settings,
+    risk rules) and the live start equity."""
+    spec = bundle.run_spec
     notes = []
     cash = float(live.equity["equity"].iloc[0])
     first_positions = {k: v for k, v in json.loads(live.equity["positions"].iloc[0]).items() if v}
     if first_positions:
         notes.append(f"the live account held {first_positions} at the first bar; "
                      "the backtest starts flat")  # fmt: skip
-    risk = bundle.manifest.get("risk") or None
     result = backtest(
-        bundle.make_strategy(), live.bars, cash=cash,
-        commission=settings.get("commission"), slippage=settings.get("slippage"),
-        volume_limit=settings.get("volume_limit"), lot_size=settings.get("lot_size"),
-        risk=risk, progress=False,
+        bundle.make_strategy(), live.bars, cash=cash, commission=spec.commission,
+        slippage=spec.slippage, volume_limit=spec.volume_limit, lot_size=spec.lot_size,
+        margin=spec.margin, risk=spec.risk if spec.risk.to_dict() else None, progress=False,
     )  # fmt: skip
     return result, notes
 
@@ -81,8 +79,8 @@ def reconcile(
     if not where:
         raise ConfigError(f"{path} names no bundle", hint="pass --bundle promoted/<name>/<version>")
     promoted = load_bundle(where)
-    settings = promoted.manifest.get("backtest") or {}
-    commission = Commission.parse(settings.get("commission"))
+    spec = promoted.run_spec
+    commission = spec.commission
     result, notes = _replay(promoted, live)
     index = bar_index(live.bars)
 
@@ -147,9 +145,10 @@ def reconcile(
                  "symbols": sorted(live.bars)},
         "bundle": {"path": str(promoted.path), "name": promoted.manifest.get("name"),
                    "version": promoted.manifest.get("version"), "params": promoted.params},
-        "costs": {"commission": asdict(commission),
-                  "slippage": asdict(Slippage.parse(settings.get("slippage")))},
-        "risk": promoted.manifest.get("risk") or None,
+        "costs": {"commission": asdict(commission), "slippage": asdict(spec.slippage)},
+        "venue": {"volume_limit": spec.volume_limit, "lot_size": spec.lot_size,
+                  "margin": spec.margin},
+        "risk": spec.risk.to_dict() or None,
         "run": {k: live.meta.get(k) for k in RUN_KEYS},
         "tolerances": asdict(tol),
         "until": None if cut is None else cut.isoformat(),
