@@ -3,15 +3,19 @@
 ::
 
     WorkbenchError                 base; ``str(e)`` is one line: the problem and the fix
+                                   (a reconciliation lists one difference a line)
     ├── ConfigError                fix the command line, the parameters or the config file
     │   └── ParameterError         unknown, out of range, or breaking a constraint
     ├── DataError                  the data is malformed or cannot be read; fix the file or the spec
     │   └── DataSourceError        the source spec is unknown or the source cannot be reached
     ├── StrategyError              a bug in strategy code
     │   └── LookAheadError         the strategy asked for data after the current bar
-    └── BrokerError                the broker refused or failed
-        ├── TransientBrokerError   temporary (429, 5xx, timeout, disconnect): safe to retry
-        └── OrderRejected          the broker rejected the order: do not retry
+    ├── BrokerError                the broker refused or failed
+    │   ├── TransientBrokerError   temporary (429, 5xx, timeout, disconnect): safe to retry
+    │   └── OrderRejected          the broker rejected the order: do not retry
+    └── ReconciliationError        the broker holds positions or orders the state does not
+                                   explain: a person adopts them (--adopt-positions) or
+                                   closes them; restarting alone cannot fix it
 
 Library code raises these; only the edges catch them: the CLI maps each group to
 an exit code and a one-line message (never a traceback), the live runner maps
@@ -96,3 +100,18 @@ class TransientBrokerError(BrokerError):
 
 class OrderRejected(BrokerError):
     """The broker rejected the order (insufficient buying power, rule violation): do not retry."""
+
+
+class ReconciliationError(WorkbenchError):
+    """The broker's positions or open orders differ from what the state file explains.
+
+    Not a broker failure (a restart would meet the same account): a person decides
+    whether to take them over (``--adopt-positions``) or to close them at the broker.
+    ``differences`` are the :class:`~workbench.live.holdings.Difference` found.
+    """
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, hint: str | None = None, differences: tuple = ()) -> None:
+        self.differences = differences
+        super().__init__(message, hint=hint)

@@ -30,6 +30,7 @@ FIELDS = (
     "symbol",
     "side",
     "quantity",
+    "state_quantity",
     "price",
     "cash",
     "equity",

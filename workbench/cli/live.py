@@ -51,6 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "verdict (report in reconcile/<day>/ beside the state file)",
     )
     p.add_argument(
+        "--adopt-positions",
+        action="store_true",
+        help="take over the positions and open orders at the broker that the state file does "
+        "not explain (each logged, and recorded so a restart does not ask again); without it "
+        "the runner stops before any order with exit code 6 and lists them",
+    )
+    p.add_argument(
         "--notify",
         action="append",
         default=[],
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         alpaca_timeout=args.alpaca_timeout,
         retry_delay=args.retry_delay,
         pennies=args.pennies,
+        adopt_positions=args.adopt_positions,
     )
     runner, bundle = build_runner(options)
     with notify.notifying(notify_config, runner, bundle.manifest["name"], args.state):

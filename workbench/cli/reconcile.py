@@ -1,4 +1,5 @@
-"""``workbench reconcile``: diff a live run against a backtest of the same bars, trade by trade."""
+"""``workbench reconcile``: diff a live run against a backtest of the same bars, trade by trade;
+with ``--broker``, the broker's positions and open orders against the run's state file."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "parameters, costs and risk config, then diff trade by trade: missing and extra "
         "trades, decision times, fill prices (realised vs modelled slippage), fees, sizes, "
         "dropped fills and risk events. Writes summary.json, trades.csv, differences.csv, "
-        "plots and report.html; exits 1 when differences exceed the tolerances.",
+        "plots and report.html; exits 1 when differences exceed the tolerances. With --broker, "
+        "compare instead the broker's positions and open orders with what the state file "
+        "explains (the check the live runner makes at start and each day); exits 6 on any "
+        "difference.",
     )
     p.add_argument("--state", default="live.sqlite", help="the run's SQLite state file")
     p.add_argument("--out", help="output folder (default: reconcile/<UTC time> beside the state)")
@@ -25,10 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decision-bars", type=int, default=0, help="decision-time tolerance (bars)")
     p.add_argument("--window-bars", type=int, default=5, help="max bars apart to pair trades")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--broker",
+        choices=("alpaca",),
+        help="compare the broker's positions and open orders with the state file instead "
+        "(keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY)",
+    )
+    p.add_argument("--alpaca-url", help="with --broker: REST base URL of Alpaca or the emulator")
+    p.add_argument("--live-trading", action="store_true", help="with --broker: the live account")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.broker:
+        return run_holdings(args)
     import json
     import sys
     from pathlib import Path
@@ -67,3 +81,38 @@ def run(args: argparse.Namespace) -> int:
             print(f"  note: {note}")
         print(f"report: {page}")
     return rec.exit_code
+
+
+def run_holdings(args: argparse.Namespace) -> int:
+    """The runner's start-up comparison, printed: one line per difference, exit 6 if any."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from workbench.brokers.alpaca import AlpacaBroker
+    from workbench.errors import ConfigError, ReconciliationError
+    from workbench.live.holdings import FIX, compare_holdings
+    from workbench.live.pennies import apply_pennies
+    from workbench.live.state import StateStore
+
+    if not Path(args.state).is_file():
+        raise ConfigError(f"no state file at {args.state}", hint="point --state at a run's file")
+    state = StateStore(args.state)
+    try:
+        broker = AlpacaBroker.from_env(live=args.live_trading, url=args.alpaca_url)
+        pennies = state.get_meta("pennies")  # a pennies run compares its virtual sizes
+        capital = float(state.get_meta("pennies_capital") or 0.0)
+        venue = apply_pennies(broker, state, None if pennies is None else float(pennies), capital)
+        check = compare_holdings(state, venue)
+    finally:
+        state.close()
+    if args.json:
+        json.dump(check.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif check.clean:
+        print(f"match: {check.positions} position(s) and {check.open_orders} open order(s) at "
+              f"the broker, all explained by {args.state}")  # fmt: skip
+    else:
+        print(check.message(args.state))
+        print(f"fix: {FIX}")
+    return 0 if check.clean else ReconciliationError.exit_code

@@ -18,7 +18,9 @@ event                  when
 ``reducing``           the daily loss limit lets only exits through
 ``order_rejected``     the broker rejects an order
 ``feed_stale``         no bar within the interval and its tolerance
-``reconcile_mismatch`` the daily reconciliation finds differences, or fails
+``reconcile_mismatch`` the daily reconciliation finds differences, or fails; or the broker
+                       holds positions or open orders the state does not explain (at
+                       start or before a new day's first bar: the runner stops)
 ``daily_summary``      after each UTC day: P&L, positions and the risk state
 =====================  =================================================================
 
@@ -71,6 +73,7 @@ _DIRECT = {
     "runner_restarted": "restarted",
     "runner_failed": "failed",
     "daily_summary": "daily_summary",
+    "holdings_mismatch": "reconcile_mismatch",
 }
 _WARNING_EVENTS = {"failed", "halted", "kill_switch", "reconcile_mismatch"}
 

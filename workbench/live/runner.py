@@ -24,6 +24,13 @@ On start it reads the state back and reconciles with the broker:
   orders the broker already has (the client order ids make any resend harmless);
 - a bar recorded but never decided (a crash between steps 1 and 3) is decided now.
 
+Before anything is sent (and again before the first bar of each new UTC day is
+decided) the broker's positions and open orders are compared with what the state
+explains (:mod:`workbench.live.holdings`): a difference stops the runner with
+:class:`~workbench.errors.ReconciliationError` (exit code 6), unless it was started
+with ``adopt_positions`` (``--adopt-positions``), which takes them over at start,
+logged and recorded so that a restart does not ask again.
+
 A crash at any point therefore neither loses a decision nor sends an order twice;
 ``benchmarks/chaos.py`` and ``tests/integration/live/test_crash_safety.py`` kill the
 runner at random moments to show it. Reads from the broker (account, positions,
@@ -43,6 +50,7 @@ import pandas as pd
 
 from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
 from workbench.context import Context, SymbolData
+from workbench.errors import ReconciliationError
 from workbench.execution.engine import (
     ExecutionConfig,
     ExecutionEngine,
@@ -50,6 +58,7 @@ from workbench.execution.engine import (
     Submit,
 )
 from workbench.kernel import BarKernel, KernelEvent
+from workbench.live.holdings import FIX, HoldingsCheck, compare_holdings, explains
 from workbench.live.hours import MarketHours
 from workbench.live.plans import step_json, steps_from_json
 from workbench.live.resilience import RetryingReads
@@ -90,11 +99,17 @@ class LiveRunner:
         strategy_id: str | None = None,
         on_day_end: Callable[[pd.Timestamp], object] | None = None,
         hours: MarketHours | None = None,
+        adopt_positions: bool = False,
     ) -> None:
         """``on_day_end(day)`` runs once a bar of a later UTC day has been handled (the
         daily reconciliation, say); it must not raise, and an error in it is only logged.
-        ``hours`` says whether orders may go out now (none are sent when it says no)."""
+        ``hours`` says whether orders may go out now (none are sent when it says no).
+        ``adopt_positions`` takes over, at start, the positions and open orders at the
+        broker that the state does not explain (instead of stopping)."""
         self.hours = hours
+        self.adopt_positions = adopt_positions
+        #: Seconds to wait before looking at a difference again (total: under 2 s).
+        self.holdings_settle: tuple[float, ...] = (0.1, 0.3, 0.5, 1.0)
         self.strategy = strategy
         self.on_day_end = on_day_end
         self.symbols = list(symbols)
@@ -168,6 +183,7 @@ class LiveRunner:
             t: steps_from_json(self.state.decision(t)[0]) for t in self.state.pending_decisions()
         }
         at_broker = self._reconcile(pending)
+        self.check_holdings("start", adopt=self.adopt_positions)
         for time_ns, steps in pending.items():
             decision = pd.Timestamp(time_ns, tz="UTC")
             todo = [
@@ -256,6 +272,83 @@ class LiveRunner:
                     )
         self.state.record_order(order)
 
+    def check_holdings(self, when: str, *, adopt: bool = False) -> HoldingsCheck:
+        """Compare the broker's positions and open orders with the state; stop on a
+        difference it does not explain (or, with ``adopt``, take them over).
+
+        ``when`` names the occasion in the log (``start``, ``daily``, ``after outage``).
+        A difference is looked at again after each wait of :attr:`holdings_settle`, the
+        broker's order updates and the orders the state thinks open learned in between:
+        a fill whose update trails the broker's positions (a bracket's exit filling
+        during the bar, say) is not taken for a difference; a real one stays.
+        """
+        check = compare_holdings(self.state, self.broker)
+        for delay in () if check.clean else self.holdings_settle:
+            threading.Event().wait(delay)  # the stream's news may trail the REST answers
+            self._sync()
+            self._reconcile({})
+            check = compare_holdings(self.state, self.broker)
+            if check.clean:
+                break
+        if check.clean:
+            log.info(
+                "broker holdings match the state (%s): %d position(s), %d open order(s)",
+                when, check.positions, check.open_orders,
+                extra={"event": "holdings_checked", "strategy": self.name, "state": "match",
+                       "reason": when},
+            )  # fmt: skip
+            return check
+        for d in check.differences:
+            log.warning(
+                "%s", d.describe(),
+                extra={"event": "holdings_difference", "strategy": self.name, "symbol": d.symbol,
+                       "quantity": d.broker_quantity, "state_quantity": d.state_quantity,
+                       "order_id": d.order_id, "client_order_id": d.client_order_id,
+                       "reason": when},
+            )  # fmt: skip
+        if adopt:
+            self._adopt(check)
+            return check
+        message = check.message(self.state.path)
+        self.state.record_event("holdings_mismatch", {"when": when, **check.as_dict()})
+        log.error(
+            "%s\n%s", message, FIX,
+            extra={"event": "holdings_mismatch", "strategy": self.name, "state": "mismatch",
+                   "reason": when},
+        )  # fmt: skip
+        raise ReconciliationError(message, hint=FIX, differences=check.differences)
+
+    def _adopt(self, check: HoldingsCheck) -> None:
+        """Take over what ``check`` found: open orders first (their fills so far recorded
+        as fills), then what positions the state still lacks (recorded as adopted)."""
+        for d in check.differences:
+            if d.kind != "order" or d.order_id is None:
+                continue
+            order = self.broker.get_order(d.order_id)
+            self._learn_order(order)
+            self.state.record_adoption("order", d.symbol, d.broker_quantity, d.order_id,
+                                       d.client_order_id)  # fmt: skip
+            log.warning(
+                "adopted open order %s %s %+g (%s)", d.order_id, d.symbol, d.broker_quantity,
+                d.client_order_id,
+                extra={"event": "adopted_order", "strategy": self.name, "symbol": d.symbol,
+                       "quantity": d.broker_quantity, "order_id": d.order_id,
+                       "client_order_id": d.client_order_id, "reason": "--adopt-positions"},
+            )  # fmt: skip
+        for d in compare_holdings(self.state, self.broker).differences:
+            if d.kind != "position":
+                continue
+            delta = d.broker_quantity - d.state_quantity
+            self.state.record_adoption("position", d.symbol, delta)
+            log.warning(
+                "adopted position %s: broker %g, state %g (recorded %+g)",
+                d.symbol, d.broker_quantity, d.state_quantity, delta,
+                extra={"event": "adopted_position", "strategy": self.name, "symbol": d.symbol,
+                       "quantity": d.broker_quantity, "state_quantity": d.state_quantity,
+                       "reason": "--adopt-positions"},
+            )  # fmt: skip
+        self.state.record_event("holdings_adopted", check.as_dict())
+
     # -- the loop ----------------------------------------------------------------------------
     def run(self, *, max_bars: int | None = None, handle_signals: bool = False) -> RunSummary:
         if handle_signals:
@@ -290,6 +383,9 @@ class LiveRunner:
                 watchdog.busy()
             self.state.record_bars(group)
             previous, last = last, group[0].time.value
+            if previous is not None and previous // NS_PER_DAY < last // NS_PER_DAY:
+                self._sync()
+                self.check_holdings("daily")
             n = self._handle(group)
             if n is not None:
                 decisions += 1
@@ -412,8 +508,19 @@ class LiveRunner:
     def _sync(self) -> None:
         """Learn order updates and fills from the broker; store each once."""
         updates: list[OrderUpdate] = self.broker.drain_updates()
+        known = self.state.known_order_ids() if updates else set()
         for update in updates:
             self.execution.on_update(update)
+            if not explains(update.order, known):
+                # not ours (a manual trade, another bot): the holdings check reports it
+                log.warning(
+                    "order update for an order this runner did not send: %s %s %s",
+                    update.event, update.order.symbol, update.order.id,
+                    extra={"event": "unknown_order", "strategy": self.name,
+                           "symbol": update.order.symbol, "order_id": update.order.id,
+                           "client_order_id": update.order.client_order_id},
+                )  # fmt: skip
+                continue
             fill = update.fill
             if fill is not None and update.event in (UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL):
                 self._learn_order(update.order, fill)

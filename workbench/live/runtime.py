@@ -73,6 +73,9 @@ class LiveOptions:
     #: Reconcile each finished UTC day against the backtest of its bars and log the verdict
     #: (the report goes to ``reconcile/<day>/`` beside the state file).
     reconcile_daily: bool = False
+    #: Take over, at start, the broker's positions and open orders the state does not
+    #: explain (logged, recorded in the state) instead of stopping (exit code 6).
+    adopt_positions: bool = False
     #: The replayed range of a ``replay:`` feed (inclusive; strings or Timestamps, UTC).
     start: Any = None
     end: Any = None
@@ -154,7 +157,7 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         strategy, symbols, venue, feed, state, execution=execution,
         risk=risk_engine(spec, state), strategy_id=bundle.manifest["name"],
         on_day_end=_daily_reconciliation(state) if options.reconcile_daily else None,
-        hours=hours,
+        hours=hours, adopt_positions=options.adopt_positions,
     )  # fmt: skip
     state.set_meta(
         bundle=str(bundle.path), broker=options.broker, feed=options.feed,

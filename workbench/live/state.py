@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS equity (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
     symbol TEXT, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS adoptions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
+    symbol TEXT NOT NULL, quantity REAL NOT NULL, order_id TEXT, client_order_id TEXT);
 """
 
 
@@ -281,6 +284,50 @@ class StateStore:
 
     def orders(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM orders ORDER BY rowid", self.conn)
+
+    # -- what the state explains at the broker ----------------------------------------------
+    def explained_positions(self) -> dict[str, float]:
+        """Per symbol, the position the recorded fills and adopted positions add up to."""
+        rows = self.conn.execute(
+            "SELECT symbol, SUM(CASE WHEN side = 'sell' THEN -quantity ELSE quantity END) "
+            "FROM fills GROUP BY symbol "
+            "UNION ALL SELECT symbol, SUM(quantity) FROM adoptions WHERE kind = 'position' "
+            "GROUP BY symbol"
+        ).fetchall()
+        out: dict[str, float] = {}
+        for symbol, quantity in rows:
+            out[symbol] = out.get(symbol, 0.0) + float(quantity or 0.0)
+        return out
+
+    def known_order_ids(self) -> set[str]:
+        """Client order ids of every order the runner recorded, and the (client) order ids
+        of every order adopted: the broker's orders the state explains."""
+        rows = self.conn.execute(
+            "SELECT client_order_id FROM orders UNION SELECT order_id FROM adoptions "
+            "WHERE kind = 'order' UNION SELECT client_order_id FROM adoptions "
+            "WHERE kind = 'order'"
+        ).fetchall()
+        return {r[0] for r in rows if r[0]}
+
+    def record_adoption(
+        self,
+        kind: str,
+        symbol: str,
+        quantity: float,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> None:
+        """Take over a position (``quantity``: what the state lacked) or an open order that
+        the runner did not create (``--adopt-positions``): a restart does not ask again."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO adoptions (at, kind, symbol, quantity, order_id, client_order_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (_now(), kind, symbol, quantity, order_id, client_order_id),
+            )
+
+    def adoptions(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM adoptions ORDER BY id", self.conn)
 
     # -- equity and events ------------------------------------------------------------------
     def record_equity(

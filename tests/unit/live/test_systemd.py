@@ -52,15 +52,19 @@ def _unit_text() -> str:
 
 
 def test_the_unit_fails_safe() -> None:
-    """Exit codes for config, data and strategy errors stop the restarts; matplotlib and the
-    kill switch live where the sandbox lets them (ProtectHome, PrivateTmp)."""
-    from workbench.errors import ConfigError, DataError, StrategyError
+    """Exit codes for config, data and strategy errors and for a broker reconciliation
+    mismatch stop the restarts; matplotlib and the kill switch live where the sandbox lets
+    them (ProtectHome, PrivateTmp)."""
+    from workbench.errors import ConfigError, DataError, ReconciliationError, StrategyError
 
     lines = dict(
         line.split("=", 1) for line in _unit_text().splitlines() if "=" in line and line[0] != "#"
     )
     prevented = {int(code) for code in lines["RestartPreventExitStatus"].split()}
-    assert prevented == {ConfigError.exit_code, DataError.exit_code, StrategyError.exit_code}
+    assert prevented == {
+        ConfigError.exit_code, DataError.exit_code, StrategyError.exit_code,
+        ReconciliationError.exit_code,
+    }  # fmt: skip
     assert lines["Environment"].startswith("MPLCONFIGDIR=%S/workbench/")  # the StateDirectory
     assert lines["StateDirectory"] == "workbench" and lines["PrivateTmp"] == "true"
     risk = yaml.safe_load((ROOT / "examples" / "risk.yaml").read_text())

@@ -1,0 +1,101 @@
+"""Start-up reconciliation through the real alpaca-py against the emulator: a position or an
+open order placed by another client stops ``workbench live`` (exit code 6) before any
+order; ``workbench reconcile --broker alpaca`` reports the same; ``--adopt-positions``
+takes them over and a restart does not stop again."""
+
+from __future__ import annotations
+
+import pytest
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
+
+from workbench.cli.main import main
+from workbench.live.chaos import KEY, SECRET, chaos_bars, chaos_emulator, write_chaos_bundle
+from workbench.live.runtime import LiveOptions, build_runner
+from workbench.live.session import drive
+
+BARS = 12
+
+
+@pytest.fixture
+def emu(monkeypatch):
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    with chaos_emulator(chaos_bars(60)) as emulator:
+        yield emulator
+
+
+def other_client(emu) -> TradingClient:
+    """Someone else on the same account (the web UI, another bot)."""
+    return TradingClient(KEY, SECRET, url_override=emu.base_url)
+
+
+def live_args(bundle, emu, state, *extra: str) -> list[str]:
+    return ["live", "--bundle", str(bundle.path), "--broker", "alpaca", "--feed", "alpaca",
+            "--alpaca-url", emu.base_url, "--state", str(state), *extra]  # fmt: skip
+
+
+def test_a_position_from_another_client_stops_live_and_reconcile_reports_it(
+    emu, tmp_path, capsys
+) -> None:
+    other_client(emu).submit_order(
+        MarketOrderRequest(symbol="SPX", qty=5, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    emu.step(1)  # fills at this bar's open
+    assert [p["qty"] for p in emu.state()["positions"]] == ["5"]
+    bundle, state = write_chaos_bundle(tmp_path), tmp_path / "live.sqlite"
+    assert main(live_args(bundle, emu, state, "--max-bars", "3")) == 6
+    err = capsys.readouterr().err
+    assert "position SPX: broker 5, state 0" in err and "--adopt-positions" in err
+    assert len(emu.state()["orders"]) == 1  # the other client's: the runner sent nothing
+    code = main(["reconcile", "--broker", "alpaca", "--alpaca-url", emu.base_url,
+                 "--state", str(state)])  # fmt: skip
+    assert code == 6
+    out = capsys.readouterr().out
+    assert "position SPX: broker 5, state 0" in out and "fix: take them over" in out
+
+
+def test_an_open_order_from_another_client_stops_live(emu, tmp_path, capsys) -> None:
+    order = other_client(emu).submit_order(
+        LimitOrderRequest(symbol="SPX", qty=2, side=OrderSide.BUY, limit_price=1.0,
+                          time_in_force=TimeInForce.GTC, client_order_id="by-hand-1")
+    )  # fmt: skip
+    bundle, state = write_chaos_bundle(tmp_path), tmp_path / "live.sqlite"
+    assert main(live_args(bundle, emu, state, "--max-bars", "3")) == 6
+    err = capsys.readouterr().err
+    assert f"open order SPX +2: order id {order.id}, client order id by-hand-1" in err
+    assert len(emu.state()["orders"]) == 1
+
+
+def test_adopt_positions_then_a_restart_runs_clean(emu, tmp_path, capsys) -> None:
+    client = other_client(emu)
+    client.submit_order(
+        MarketOrderRequest(symbol="SPX", qty=5, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    emu.step(1)
+    resting = client.submit_order(
+        LimitOrderRequest(symbol="SPX", qty=2, side=OrderSide.BUY, limit_price=1.0,
+                          time_in_force=TimeInForce.GTC, client_order_id="by-hand-2")
+    )  # fmt: skip
+    bundle, state = write_chaos_bundle(tmp_path), tmp_path / "live.sqlite"
+    options = LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
+                          state=str(state), alpaca_url=emu.base_url, timeframe="1Day")  # fmt: skip
+    runner, _ = build_runner(LiveOptions(**{**options.__dict__, "adopt_positions": True}))
+    assert drive(runner, emu, state, BARS).bars == BARS
+    store = runner.state
+    adopted = store.adoptions()
+    assert list(adopted["kind"]) == ["order", "position"]
+    assert list(adopted["order_id"].iloc[:1]) == [str(resting.id)]
+    assert adopted["quantity"].tolist() == [2.0, 5.0]
+    assert len(store.orders()) > 2  # it traded, the adopted position included
+    store.close()
+    runner, _ = build_runner(options)  # a restart, without the flag
+    assert drive(runner, emu, state, 3).bars == 3
+    assert runner.state.events("holdings_mismatch").empty
+    assert len(runner.state.adoptions()) == 2
+    runner.state.close()
+    code = main(["reconcile", "--broker", "alpaca", "--alpaca-url", emu.base_url,
+                 "--state", str(state), "--json"])  # fmt: skip
+    assert code == 0
+    assert '"clean": true' in capsys.readouterr().out

@@ -1,0 +1,167 @@
+"""The broker's positions and open orders against the state file: what the bot did not create.
+
+The runner trades on the broker's positions. A position it did not build (a manual
+trade, another bot on the same account, a state file from another account) or an open
+order it did not send would be silently taken over and traded on: a strategy that was
+never validated with it. :func:`compare_holdings` lists every such difference; the
+runner calls it before its first order and before the first bar of each new day, and
+stops on a difference (:class:`~workbench.errors.ReconciliationError`) unless
+``--adopt-positions`` takes them over; ``workbench reconcile --broker`` prints the same.
+
+What the state explains:
+
+- a position: the signed sum of the recorded fills of that symbol, plus the positions
+  adopted before; an order the state thinks open and that filled at the broker while
+  the runner was down counts with what the broker says it filled (restart recovery
+  records those fills; the comparison only reads);
+- an open order: one whose client order id the runner recorded (a bracket's legs are
+  ``<entry>-tp`` / ``<entry>-sl``, named after their entry), or one adopted before;
+- an order the state thinks open that the broker no longer shows open is normal after a
+  crash (it filled or ended while the runner was down): it is resolved from the
+  broker's order status and fills, not reported.
+
+Quantities are compared in the runner's units (a ``--pennies`` run's virtual sizes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.broker import Broker
+from workbench.live.state import StateStore
+from workbench.orders import Order
+
+#: Quantities apart by less than this (absolute, or relative to the larger) are equal.
+TOLERANCE = 1e-6
+#: The suffixes of a bracket's exit legs, after the entry's client order id.
+LEG_SUFFIXES = ("-tp", "-sl")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One position or open order at the broker that the state does not explain.
+
+    ``kind`` is ``position`` or ``order``. For an order, ``broker_quantity`` is its
+    signed remaining quantity and ``state_quantity`` 0 (the state does not know it).
+    """
+
+    kind: str
+    symbol: str
+    broker_quantity: float
+    state_quantity: float
+    order_id: str | None = None
+    client_order_id: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "position":
+            return (
+                f"position {self.symbol}: broker {self.broker_quantity:g}, "
+                f"state {self.state_quantity:g} (fills and adoptions)"
+            )
+        return (
+            f"open order {self.symbol} {self.broker_quantity:+g}: order id {self.order_id}, "
+            f"client order id {self.client_order_id} (not sent by this runner)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "symbol": self.symbol,
+            "broker_quantity": self.broker_quantity,
+            "state_quantity": self.state_quantity,
+            "order_id": self.order_id,
+            "client_order_id": self.client_order_id,
+        }
+
+
+@dataclass(frozen=True)
+class HoldingsCheck:
+    """The outcome of one comparison: the differences, and what was compared."""
+
+    differences: tuple[Difference, ...]
+    positions: int
+    open_orders: int
+
+    @property
+    def clean(self) -> bool:
+        return not self.differences
+
+    def message(self, state: object = "the state file") -> str:
+        """Every difference, one per line (the fix is :data:`FIX`)."""
+        lines = [
+            f"the broker holds {len(self.differences)} position(s) or open order(s) that "
+            f"{state} does not explain:",
+            *(f"  {d.describe()}" for d in self.differences),
+        ]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clean": self.clean,
+            "positions": self.positions,
+            "open_orders": self.open_orders,
+            "differences": [d.as_dict() for d in self.differences],
+        }
+
+
+FIX = (
+    "take them over with --adopt-positions (logged, and recorded in the state), "
+    "or close them at the broker, then start again"
+)
+
+
+def compare_holdings(state: StateStore, broker: Broker) -> HoldingsCheck:
+    """Compare ``broker``'s positions and open orders with ``state`` (reads only).
+
+    The function the runner calls at start and each day, that ``workbench reconcile
+    --broker`` prints, and that a runner calls again after a venue outage.
+    """
+    expected = state.explained_positions()
+    for symbol, quantity in _unrecorded_fills(state, broker).items():
+        expected[symbol] = expected.get(symbol, 0.0) + quantity
+    positions = {s: p.quantity for s, p in broker.get_positions().items()}
+    differences = [
+        Difference("position", symbol, positions.get(symbol, 0.0), expected.get(symbol, 0.0))
+        for symbol in sorted(set(positions) | set(expected))
+        if not _same(positions.get(symbol, 0.0), expected.get(symbol, 0.0))
+    ]
+    known = state.known_order_ids()
+    orders = broker.get_open_orders()
+    for order in orders:
+        if not explains(order, known):
+            remaining = order.side.sign * ((order.quantity or 0.0) - order.filled_quantity)
+            cid = order.client_order_id
+            differences.append(Difference("order", order.symbol, remaining, 0.0, order.id, cid))
+    return HoldingsCheck(tuple(differences), len(positions), len(orders))
+
+
+def _unrecorded_fills(state: StateStore, broker: Broker) -> dict[str, float]:
+    """What the orders the state thinks open filled at the broker beyond the recorded fills
+    (signed, per symbol): fills of a crash that restart recovery has not recorded yet."""
+    out: dict[str, float] = {}
+    for row in state.open_orders():
+        order = broker.get_order_by_client_id(row["client_order_id"])
+        if order is None:
+            continue
+        missing = order.filled_quantity - state.filled(order.id)[0]
+        if missing > TOLERANCE * max(1.0, order.filled_quantity):
+            out[order.symbol] = out.get(order.symbol, 0.0) + order.side.sign * missing
+    return out
+
+
+def explains(order: Order, known: set[str]) -> bool:
+    """Whether ``order`` is one of ``known`` (:meth:`StateStore.known_order_ids`), or a leg
+    of one."""
+    if order.id in known:
+        return True
+    cid = order.client_order_id
+    if not cid:
+        return False
+    if cid in known:
+        return True
+    return any(cid.endswith(s) and cid[: -len(s)] in known for s in LEG_SUFFIXES)
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= TOLERANCE * max(1.0, abs(a), abs(b))
