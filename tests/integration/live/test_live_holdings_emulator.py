@@ -80,7 +80,7 @@ def test_adopt_positions_then_a_restart_runs_clean(emu, tmp_path, capsys) -> Non
     )  # fmt: skip
     bundle, state = write_chaos_bundle(tmp_path), tmp_path / "live.sqlite"
     options = LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
-                          state=str(state), alpaca_url=emu.base_url, timeframe="1Day")  # fmt: skip
+                          state=str(state), alpaca_url=emu.base_url)  # fmt: skip
     runner, _ = build_runner(LiveOptions(**{**options.__dict__, "adopt_positions": True}))
     assert drive(runner, emu, state, BARS).bars == BARS
     store = runner.state
