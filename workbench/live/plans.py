@@ -14,6 +14,7 @@ from workbench.orders import OrderClass, OrderRequest, OrderType, Side, TimeInFo
 #: Request fields of trailing stops and attached exits (None when unused).
 EXIT_FIELDS = (
     "trail_price", "trail_percent", "take_profit", "stop_loss", "stop_loss_limit",
+    "take_profit_percent", "stop_loss_percent", "exit_tif",
 )  # fmt: skip
 
 

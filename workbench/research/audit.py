@@ -287,6 +287,8 @@ def _key(intent: Intent) -> Decision:
             str(r.order_class),
             *map(_round, (r.take_profit, r.stop_loss, r.stop_loss_limit)),
             *map(_round, (r.trail_price, r.trail_percent)),
+            *map(_round, (r.take_profit_percent, r.stop_loss_percent)),
+            r.exit_tif,
         )
     return ("cancel", intent.order_id, intent.symbol, intent.reason)
 
