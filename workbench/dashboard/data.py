@@ -2,9 +2,10 @@
 
 One function builds one plain dict (JSON types only) that both the HTML pages and
 ``/api/status`` render, so the pages and the API can never disagree. The state file
-is opened read-only (SQLite ``mode=ro``): the dashboard never creates tables or writes
-to it. Parts written by other components are read defensively: no risk table means
-"risk: not configured", no ``log_file`` in meta means no log tail. Nothing from the
+is read through the state store's read-only reader (:meth:`StateStore.reader`): the
+dashboard never creates tables or writes to it, and knows nothing of the schema. Parts
+written by other components are read defensively: no risk table means "risk: not
+configured", no ``log_file`` in meta means no log tail. Nothing from the
 environment is ever read here, so no key or secret can reach a page.
 """
 
@@ -13,20 +14,18 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sqlite3
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from workbench.backtesting.trades import build_trades
-from workbench.errors import ConfigError
+from workbench.live.state import EquityPoint, EventRecord, StateStore
 from workbench.logs import redact
 from workbench.orders import Fill, Side
+from workbench.risk.state import DEFAULT_SCOPE, StoredRiskState, stored_states
 
 log = logging.getLogger(__name__)
 
@@ -35,39 +34,11 @@ META_KEYS = (
     "status", "strategy", "bundle", "broker", "feed", "started_at", "heartbeat",
     "heartbeat_unix", "last_bar", "stopped_by", "log_file", "kill_requested",
 )  # fmt: skip
-#: The risk engine's table (``workbench.risk.state.DEFAULT_TABLE``).
-RISK_TABLE = "risk_state"
 #: A heartbeat older than this (seconds) marks a running runner as unresponsive.
 HEARTBEAT_STALE_S = 120.0
 RECENT_FILLS = 20
 RECENT_EVENTS = 20
 LOG_LINES = 200
-
-
-@contextmanager
-def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to the state file (never creates it or its tables)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"no state file at {path}", hint="pass --state with the run's file")
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.Error as exc:
-        raise ConfigError(f"state file {path} cannot be opened ({exc})") from None
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
-def _rows(conn: sqlite3.Connection, query: str, params: tuple = ()) -> list[dict[str, Any]]:
-    cur = conn.execute(query, params)
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
 def _iso(ns: int | None) -> str | None:
@@ -87,42 +58,14 @@ def snapshot(
 ) -> dict[str, Any]:
     """The dashboard's data: status, risk, account and P&L, positions, orders, fills, events."""
     now = time.time() if now is None else now
-    with read_only(state_path) as conn:
-        tables = _tables(conn)
-        if "meta" not in tables:
-            raise ConfigError(
-                f"{state_path} is not a workbench state file (no meta table)",
-                hint="pass --state with the file given to `workbench live --state`",
-            )
-        meta = {r["key"]: r["value"] for r in _rows(conn, "SELECT key, value FROM meta")}
-        equity_rows = _rows(
-            conn, "SELECT time_ns, cash, equity, positions FROM equity ORDER BY time_ns"
-        )
-        fills = _rows(conn, "SELECT * FROM fills ORDER BY rowid") if "fills" in tables else []
-        open_orders = _rows(
-            conn,
-            "SELECT client_order_id, order_id, symbol, side, quantity, notional, type, "
-            "limit_price, stop_price, status, filled_quantity, reason, decision_ns, created_at "
-            "FROM orders WHERE status NOT IN "
-            "('filled', 'canceled', 'expired', 'rejected', 'replaced') ORDER BY rowid",
-        )
-        last_close = {
-            r["symbol"]: r["close"]
-            for r in _rows(
-                conn,
-                "SELECT b.symbol, b.close FROM bars b JOIN (SELECT symbol, MAX(time_ns) AS t "
-                "FROM bars GROUP BY symbol) m ON b.symbol = m.symbol AND b.time_ns = m.t",
-            )
-        }
-        events = _rows(
-            conn,
-            f"SELECT at, kind, symbol, detail FROM events ORDER BY id DESC LIMIT {RECENT_EVENTS}",
-        )
-        risk_rows = (
-            _rows(conn, f"SELECT scope, state, updated_at FROM {RISK_TABLE}")
-            if RISK_TABLE in tables
-            else None
-        )  # fmt: skip
+    with StateStore.reader(state_path) as store:
+        meta = store.meta()
+        equity_rows = store.equity_points()
+        fills = store.fill_records()
+        open_orders = store.open_orders()
+        last_close = store.last_closes()
+        events = store.recent_events(RECENT_EVENTS)
+    risk_rows = stored_states(state_path)
     risk_config = _bundle_risk(meta.get("bundle"))
     account = _account(equity_rows, risk_config)
     risk = _risk(risk_rows, risk_config)
@@ -192,7 +135,7 @@ def _bundle_risk(bundle: str | None) -> dict[str, Any]:
     return risk if isinstance(risk, dict) else {}
 
 
-def _risk(rows: list[dict[str, Any]] | None, config: dict[str, Any]) -> dict[str, Any]:
+def _risk(rows: list[StoredRiskState] | None, config: dict[str, Any]) -> dict[str, Any]:
     limits = {
         "max_drawdown": _num(config.get("max_drawdown")),
         "daily_loss_limit": _num(config.get("daily_loss_limit")),
@@ -201,15 +144,12 @@ def _risk(rows: list[dict[str, Any]] | None, config: dict[str, Any]) -> dict[str
         return {"configured": False, "trading": None, "reason": None, "limits": limits}
     if not rows:
         return {"configured": True, "trading": "ACTIVE", "reason": None, "limits": limits}
-    row = next((r for r in rows if r["scope"] == "default"), rows[0])
-    try:
-        state = json.loads(row["state"])
-    except ValueError:
-        state = {}
+    row = next((r for r in rows if r.scope == DEFAULT_SCOPE), rows[0])
+    state = row.state
     trading = str(state.get("trading") or "UNKNOWN")
     return {
         "configured": True,
-        "scope": row["scope"],
+        "scope": row.scope,
         "trading": trading,
         "rule": state.get("rule") or None,
         "reason": state.get("reason") or None,
@@ -217,12 +157,12 @@ def _risk(rows: list[dict[str, Any]] | None, config: dict[str, Any]) -> dict[str
         "until_day": state.get("until_day"),
         "peak_equity": _num(state.get("peak_equity")),
         "day_start_equity": _num(state.get("day_start_equity")),
-        "updated_at": row["updated_at"],
+        "updated_at": row.updated_at,
         "limits": limits,
     }
 
 
-def _account(rows: list[dict[str, Any]], risk_config: dict[str, Any]) -> dict[str, Any]:
+def _account(rows: list[EquityPoint], risk_config: dict[str, Any]) -> dict[str, Any]:
     """Equity, P&L today (the UTC day of the last bar) and in total, drawdown, the day's loss."""
     if not rows:
         empty = ("time", "cash", "equity", "start_equity", "day_start_equity", "pnl_total",
@@ -233,27 +173,23 @@ def _account(rows: list[dict[str, Any]], risk_config: dict[str, Any]) -> dict[st
             "daily_loss_limit": _num(risk_config.get("daily_loss_limit")),
             "points": 0,
         }
-    equity = pd.Series([r["equity"] for r in rows], dtype=float)
+    equity = pd.Series([r.equity for r in rows], dtype=float)
     last = rows[-1]
-    times = [r["time_ns"] for r in rows]
+    times = [r.time_ns for r in rows]
     day_ns = times[-1] - times[-1] % 86_400_000_000_000
-    before = [r for r in rows if r["time_ns"] < day_ns]
-    day_start = (
-        before[-1]["equity"]
-        if before
-        else next(r for r in rows if r["time_ns"] >= day_ns)["equity"]
-    )
+    before = [r for r in rows if r.time_ns < day_ns]
+    day_start = before[-1].equity if before else next(r for r in rows if r.time_ns >= day_ns).equity
     peak = equity.cummax()
     drawdown = 1.0 - equity / peak
-    loss = max(0.0, 1.0 - last["equity"] / day_start) if day_start > 0 else None
+    loss = max(0.0, 1.0 - last.equity / day_start) if day_start > 0 else None
     return {
-        "time": _iso(last["time_ns"]),
-        "cash": _num(last["cash"]),
-        "equity": _num(last["equity"]),
-        "start_equity": _num(rows[0]["equity"]),
+        "time": _iso(last.time_ns),
+        "cash": _num(last.cash),
+        "equity": _num(last.equity),
+        "start_equity": _num(rows[0].equity),
         "day_start_equity": _num(day_start),
-        "pnl_total": _num(last["equity"] - rows[0]["equity"]),
-        "pnl_today": _num(last["equity"] - day_start),
+        "pnl_total": _num(last.equity - rows[0].equity),
+        "pnl_today": _num(last.equity - day_start),
         "peak_equity": _num(peak.iloc[-1]),
         "drawdown": _num(drawdown.iloc[-1]),
         "max_drawdown": _num(drawdown.max()),
@@ -273,10 +209,10 @@ def _fills(rows: list[dict[str, Any]]) -> list[Fill]:
 
 
 def _positions(
-    fills: list[dict[str, Any]], equity_rows: list[dict[str, Any]], last_close: dict[str, float]
+    fills: list[dict[str, Any]], equity_rows: list[EquityPoint], last_close: dict[str, float]
 ) -> list[dict[str, Any]]:
     """Held quantity (the broker's, from the last snapshot), FIFO entry price and P&L."""
-    held = json.loads(equity_rows[-1]["positions"]) if equity_rows else {}
+    held = equity_rows[-1].positions if equity_rows else {}
     trades = build_trades(_fills(fills), last_close)
     out = []
     for symbol in sorted(set(held) | set(trades["symbol"])):
@@ -372,18 +308,14 @@ def _fill_row(f: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _event_row(e: dict[str, Any]) -> dict[str, Any]:
-    return {"at": e["at"], "kind": e["kind"], "symbol": e["symbol"], "detail": redact(e["detail"])}
+def _event_row(e: EventRecord) -> dict[str, Any]:
+    return {"at": e.at, "kind": e.kind, "symbol": e.symbol, "detail": redact(e.detail)}
 
 
 def equity_curve(state_path: str | Path) -> pd.DataFrame:
     """Time-indexed equity and cash of the run (for the plot)."""
-    with read_only(state_path) as conn:
-        frame = pd.read_sql_query("SELECT time_ns, cash, equity FROM equity ORDER BY time_ns", conn)
-    frame.index = pd.DatetimeIndex(
-        frame.pop("time_ns").to_numpy().astype("datetime64[ns]")
-    ).tz_localize("UTC")
-    return frame
+    with StateStore.reader(state_path) as store:
+        return store.equity_curve()[["cash", "equity"]]
 
 
 def log_tail(log_file: str | None, lines: int = LOG_LINES) -> list[dict[str, Any]]:

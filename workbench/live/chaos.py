@@ -28,28 +28,31 @@ Used by ``tests/integration/live/test_crash_safety.py`` (a few dozen kills) and
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
 from workbench.bundle import Bundle, write_bundle
 from workbench.context import Context
+from workbench.errors import ConfigError
 from workbench.indicators import SMA
+from workbench.live.state import StateStore
 from workbench.params import Param
 from workbench.runspec import RunSpec
 from workbench.strategy import Strategy
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:  # the runner imports this module for its strategy: keep it light
     from workbench.emulator import Emulator, Fault
@@ -180,50 +183,47 @@ class RunnerProcess:
 
 
 # -- reading the state file --------------------------------------------------------------
-def _query(path: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if not path.exists():
-        return []
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+def _read(path: Path, read: Callable[[StateStore], T], empty: T) -> T:
+    """``read`` on the state read-only, or ``empty`` while the runner has not created it."""
     try:
-        return db.execute(sql, args).fetchall()
-    except sqlite3.OperationalError:  # tables not created yet
-        return []
-    finally:
-        db.close()
-
-
-def _meta(path: Path, key: str) -> str | None:
-    rows = _query(path, "SELECT value FROM meta WHERE key = ?", (key,))
-    return rows[0][0] if rows else None
+        with StateStore.reader(path) as store:
+            return read(store)
+    except ConfigError:  # no file, or no tables yet
+        return empty
 
 
 def finished_bars(path: Path) -> int:
     """How many bars the runner has finished (recorded, decided, sent, heartbeat)."""
-    rows = _query(path, "SELECT COUNT(*), MAX(time_ns) FROM bars")
-    last = _meta(path, "last_bar")
-    if not rows or rows[0][1] is None or last is None:
+    times, last = _read(path, lambda s: (s.bar_times(), s.get_meta("last_bar")), ([], None))
+    if not times or last is None:
         return 0
-    count, newest = rows[0]
-    return count if pd.Timestamp(last).value == newest else count - 1
+    return len(times) if pd.Timestamp(last).value == times[-1] else len(times) - 1
+
+
+def _planned(path: Path, n: int) -> bool:
+    """Whether the runner planned orders on the ``n``-th bar it recorded (0-based)."""
+
+    def read(store: StateStore) -> bool:
+        times = store.bar_times()
+        return n < len(times) and store.decision(times[n]) is not None
+
+    return _read(path, read, False)
 
 
 def phase(path: Path, n: int) -> str:
     """Where the runner was in bar ``n`` (1-based) when it died."""
-    rows = _query(path, "SELECT time_ns FROM bars ORDER BY time_ns")
-    if len(rows) < n:
+    times = _read(path, StateStore.bar_times, [])
+    if len(times) < n:
         return "before the bar was recorded"
-    t = rows[n - 1][0]
-    decided = int(_meta(path, "decided_through") or -1)
-    if decided < t:
+    t = times[n - 1]
+    decided = _read(path, StateStore.decided_through, None)
+    if decided is None or decided < t:
         return "bar recorded, not decided"
-    plan = _query(path, "SELECT done FROM decisions WHERE time_ns = ?", (t,))
-    if plan and not plan[0][0]:
-        sent = _query(
-            path,
-            "SELECT COUNT(*), COUNT(order_id) FROM orders WHERE decision_ns = ?",
-            (t,),
-        )[0]
-        return "plan written, none recorded sent" if sent[1] == 0 else "plan partly recorded sent"
+    plan = _read(path, lambda s: s.decision(t), None)
+    if plan is not None and not plan[1]:
+        orders = _read(path, StateStore.order_records, [])
+        sent = [o for o in orders if o["decision_ns"] == t and o["order_id"] is not None]
+        return "plan written, none recorded sent" if not sent else "plan partly recorded sent"
     if finished_bars(path) < n:
         return "decided, before the heartbeat"
     return "bar finished"
@@ -274,13 +274,6 @@ class ChaosReport:
             out.append("faults: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.faults.items())))
         out += [f"VIOLATION: {v}" for v in self.violations]
         return out
-
-
-#: Whether the runner planned orders on the n-th bar it recorded (0-based offset).
-_PLANNED = (
-    "SELECT 1 FROM decisions WHERE time_ns = "
-    "(SELECT time_ns FROM bars ORDER BY time_ns LIMIT 1 OFFSET ?)"
-)
 
 
 def _bar_of(bars: pd.DataFrame, stamp: str) -> int:
@@ -347,7 +340,7 @@ def run_chaos(root: Path, config: ChaosConfig) -> ChaosReport:
                     _kill_and_restart(emu, runner, n, rng, config, report)
                 _wait_finished(runner, n, config.timeout, report)
                 if not kills_at[n]:
-                    kind = "trading" if _query(runner.state, _PLANNED, (n - 1,)) else "quiet"
+                    kind = "trading" if _planned(runner.state, n - 1) else "quiet"
                     report.bar_seconds[kind].append(time.monotonic() - stepped)
             report.exit_code = runner.terminate()
             if report.exit_code != 0:
@@ -374,7 +367,7 @@ def _kill_and_restart(
         runner.start()
         time.sleep(rng.uniform(0.3, 1.5))
     else:  # somewhere in the bar: recording, deciding, writing the plan, sending
-        planned = _query(runner.state, _PLANNED, (n - 1,))
+        planned = _planned(runner.state, n - 1)
         typical = _median(report.bar_seconds["trading" if planned else "quiet"][-21:]) or 0.1
         time.sleep(rng.uniform(0.0, config.spread * typical))
     before = {o["client_order_id"] for o in emu.state()["orders"]}
@@ -382,8 +375,8 @@ def _kill_and_restart(
     report.kills += 1
     where = "while starting" if startup else phase(runner.state, n)
     report.phases[where] += 1
-    recorded = {r[0] for r in _query(runner.state, "SELECT client_order_id FROM orders "
-                                     "WHERE order_id IS NOT NULL")}  # fmt: skip
+    orders = _read(runner.state, StateStore.order_records, [])
+    recorded = {o["client_order_id"] for o in orders if o["order_id"] is not None}
     if before - recorded:
         report.sent_unrecorded += 1
     runner.start()
@@ -439,11 +432,13 @@ def check(state: Path, venue: dict[str, Any], bars: pd.DataFrame, report: ChaosR
     report.orders = len(orders)
     if report.duplicates:
         bad.append(f"duplicated client order ids at the venue: {report.duplicates}")
-    rows = {r[0]: r for r in _query(state, "SELECT client_order_id, order_id, status, "
-                                    "filled_quantity, decision_ns FROM orders")}  # fmt: skip
-    plans = _query(state, "SELECT time_ns, intents FROM decisions")
+    with StateStore.reader(state) as store:
+        rows = {o["client_order_id"]: o for o in store.order_records()}
+        plans = store.plans()
+        fills = store.fill_records()
+        last = store.equity_points(last=True)
     planned = Counter(
-        s["client_order_id"] for _, text in plans for s in json.loads(text) if s["kind"] == "submit"
+        s["client_order_id"] for p in plans for s in p.intents if s["kind"] == "submit"
     )
     if any(c > 1 for c in planned.values()):
         bad.append("a client order id planned twice")
@@ -452,10 +447,11 @@ def check(state: Path, venue: dict[str, Any], bars: pd.DataFrame, report: ChaosR
         row = rows.get(cid)
         if cid not in planned:
             bad.append(f"order {cid} at the venue was never planned")
-        if row is None or row[1] != o["id"]:
+        if row is None or row["order_id"] != o["id"]:
             bad.append(f"order {cid} at the venue is not recorded in the state")
-        elif abs(float(row[3]) - float(o["filled_qty"])) > EPS:
-            bad.append(f"order {cid}: state filled {row[3]}, venue {o['filled_qty']}")
+        elif abs(float(row["filled_quantity"]) - float(o["filled_qty"])) > EPS:
+            state_filled = row["filled_quantity"]
+            bad.append(f"order {cid}: state filled {state_filled}, venue {o['filled_qty']}")
     # the reference: an uninterrupted run trades exactly like a backtest of the bars
     expected = reference_orders(bars)
     got = [(o["side"], float(o["qty"]), o["client_order_id"].rsplit("-", 2)[-2]) for o in orders]
@@ -464,10 +460,10 @@ def check(state: Path, venue: dict[str, Any], bars: pd.DataFrame, report: ChaosR
         extra = [g for g in got if g not in expected]
         bad.append(f"orders differ from the reference: missing {missing[:5]}, extra {extra[:5]}")
     # fills: every venue fill recorded once, at the venue's average price
-    fills = _query(state, "SELECT order_id, quantity, price, symbol, side FROM fills")
     report.fills = len(fills)
     per_order: dict[str, list[float]] = {}
-    for oid, qty, price, _, _ in fills:
+    for f in fills:
+        oid, qty, price = f["order_id"], f["quantity"], f["price"]
         q, notional = per_order.get(oid, [0.0, 0.0])
         per_order[oid] = [q + qty, notional + qty * price]
     for o in orders:
@@ -483,22 +479,22 @@ def check(state: Path, venue: dict[str, Any], bars: pd.DataFrame, report: ChaosR
     held = {p["symbol"]: float(p["qty"]) for p in venue["positions"]}
     by_fills: dict[str, float] = {}
     cash = CASH
-    for _, qty, price, symbol, side in fills:
-        sign = 1.0 if side == "buy" else -1.0
+    for f in fills:
+        qty, price, symbol = f["quantity"], f["price"], f["symbol"]
+        sign = 1.0 if f["side"] == "buy" else -1.0
         by_fills[symbol] = by_fills.get(symbol, 0.0) + sign * qty
         cash -= sign * qty * price
     by_fills = {s: q for s, q in by_fills.items() if abs(q) > EPS}
     if by_fills.keys() != held.keys() or any(abs(by_fills[s] - held[s]) > EPS for s in held):
         bad.append(f"positions: venue {held}, state fills {by_fills}")
-    snap = _query(state, "SELECT cash, equity, positions FROM equity ORDER BY time_ns DESC LIMIT 1")
     venue_cash = float(venue["account"]["cash"])
     if abs(cash - venue_cash) > 1e-6 * CASH:
         bad.append(f"cash: venue {venue_cash}, from the state's fills {cash}")
-    if not snap:
+    if not last:
         bad.append("no equity snapshot in the state")
     else:
-        snap_cash, snap_equity, snap_pos = snap[0]
-        snap_held = {s: q for s, q in json.loads(snap_pos).items() if abs(q) > EPS}
+        snap_cash, snap_equity = last[0].cash, last[0].equity
+        snap_held = {s: q for s, q in last[0].positions.items() if abs(q) > EPS}
         if abs(snap_cash - venue_cash) > 1e-6 * CASH or snap_held != held:
             bad.append(f"last snapshot: cash {snap_cash} {snap_held}, venue {venue_cash} {held}")
         if abs(snap_equity - float(venue["account"]["equity"])) > 1e-6 * CASH:

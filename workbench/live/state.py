@@ -12,6 +12,11 @@ A decision is written in one transaction with the order requests it will send
 decided, and is decided after a restart.
 
 Other parts keep their own tables in the same file (the risk engine's state, say).
+
+This module is the only one that knows the schema: ``live status``, the dashboard,
+reconciliation and the chaos harness read through :meth:`StateStore.reader` (a
+read-only connection that never creates the file or a table) and the typed reads
+below, never with SQL of their own.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +79,39 @@ ON CONFLICT(client_order_id) DO UPDATE SET order_id = excluded.order_id,
 """
 
 
+#: Order statuses after which nothing more happens to an order.
+FINAL_STATUSES = ("filled", "canceled", "expired", "rejected", "replaced")
+
+
 def _now() -> str:
     return pd.Timestamp.now(tz="UTC").isoformat()
+
+
+@dataclass(frozen=True)
+class EquityPoint:
+    """One equity snapshot: cash, marked equity and the broker's positions at a bar."""
+
+    time_ns: int
+    cash: float
+    equity: float
+    positions: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A written decision: its intents (steps of the execution plan) and whether it is done."""
+
+    time_ns: int
+    intents: list[dict[str, Any]]
+    done: bool
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    at: str
+    kind: str
+    symbol: str | None
+    detail: str
 
 
 class StateStore:
@@ -92,7 +129,7 @@ class StateStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA busy_timeout=5000")
-            self.conn.executescript(SCHEMA)
+            self.conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")  # all or none
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"state file {self.path} cannot be opened as SQLite ({exc})",
@@ -100,8 +137,47 @@ class StateStore:
             ) from None
         self._lock = threading.RLock()
 
+    @classmethod
+    def reader(cls, path: str | Path) -> StateStore:
+        """The run's state opened read-only: never creates the file or its tables, never
+        writes (the dashboard, ``live status``, reconciliation and the chaos harness)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"no state file at {path}", hint="pass --state with the run's file")
+        store = cls.__new__(cls)
+        store.path = path
+        store._lock = threading.RLock()
+        try:
+            store.conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0,
+                check_same_thread=False,
+            )  # fmt: skip
+            known = store.tables()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"state file {path} cannot be read as SQLite ({exc})",
+                hint="point --state at a workbench state file",
+            ) from None
+        if "meta" not in known:
+            store.close()
+            raise ConfigError(
+                f"{path} is not a workbench state file (no meta table)",
+                hint="pass --state with the file given to `workbench live --state`",
+            )
+        return store
+
     def close(self) -> None:
         self.conn.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def tables(self) -> set[str]:
+        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {r[0] for r in rows}
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -118,6 +194,10 @@ class StateStore:
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else row[0]
+
+    def meta(self) -> dict[str, str]:
+        """Every meta key and value (as stored: text)."""
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
     def set_meta(self, **values: Any) -> None:
         with self.transaction() as db:
@@ -150,6 +230,19 @@ class StateStore:
             bars.attrs["symbol"] = symbol
             out[str(symbol)] = bars
         return out
+
+    def bar_times(self) -> list[int]:
+        """The time (ns) of every bar recorded, oldest first (a bar seen for several symbols
+        counts once per symbol)."""
+        return [r[0] for r in self.conn.execute("SELECT time_ns FROM bars ORDER BY time_ns")]
+
+    def last_closes(self) -> dict[str, float]:
+        """Each symbol's close at its latest recorded bar."""
+        rows = self.conn.execute(
+            "SELECT b.symbol, b.close FROM bars b JOIN (SELECT symbol, MAX(time_ns) AS t "
+            "FROM bars GROUP BY symbol) m ON b.symbol = m.symbol AND b.time_ns = m.t"
+        )
+        return dict(rows.fetchall())
 
     def last_bar_ns(self) -> int | None:
         row = self.conn.execute("SELECT MAX(time_ns) FROM bars").fetchone()
@@ -191,6 +284,11 @@ class StateStore:
             "SELECT intents, done FROM decisions WHERE time_ns = ?", (time_ns,)
         ).fetchone()
         return None if row is None else (json.loads(row[0]), bool(row[1]))
+
+    def plans(self) -> list[Plan]:
+        """Every written decision, oldest first."""
+        rows = self.conn.execute("SELECT time_ns, intents, done FROM decisions ORDER BY time_ns")
+        return [Plan(t, json.loads(intents), bool(done)) for t, intents, done in rows]
 
     def pending_decisions(self) -> list[int]:
         rows = self.conn.execute("SELECT time_ns FROM decisions WHERE done = 0 ORDER BY time_ns")
@@ -243,10 +341,16 @@ class StateStore:
             )
 
     def open_orders(self) -> list[dict[str, Any]]:
-        cur = self.conn.execute(
-            "SELECT * FROM orders WHERE status NOT IN "
-            "('filled', 'canceled', 'expired', 'rejected', 'replaced') ORDER BY rowid"
-        )
+        """Orders not final yet, every column, in the order they were written."""
+        marks = ", ".join("?" * len(FINAL_STATUSES))
+        return self._orders(f"WHERE status NOT IN ({marks})", FINAL_STATUSES)
+
+    def order_records(self) -> list[dict[str, Any]]:
+        """Every order, every column, in the order they were written."""
+        return self._orders()
+
+    def _orders(self, where: str = "", params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(f"SELECT * FROM orders {where} ORDER BY rowid", params)
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
@@ -275,11 +379,11 @@ class StateStore:
     def fill_records(self) -> list[dict[str, Any]]:
         """Every recorded fill in booking order, as ``live status --json`` shows them."""
         rows = self.conn.execute(
-            "SELECT time, symbol, side, quantity, price, client_order_id, order_id, reason"
-            " FROM fills ORDER BY rowid"
+            "SELECT time, symbol, side, quantity, price, commission, client_order_id, order_id,"
+            " reason FROM fills ORDER BY rowid"
         ).fetchall()
-        keys = ("time", "symbol", "side", "quantity", "price", "client_order_id", "order_id",
-                "reason")  # fmt: skip
+        keys = ("time", "symbol", "side", "quantity", "price", "commission", "client_order_id",
+                "order_id", "reason")  # fmt: skip
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def orders(self) -> pd.DataFrame:
@@ -339,6 +443,14 @@ class StateStore:
                 (time_ns, cash, equity, json.dumps(positions)),
             )
 
+    def equity_points(self, last: bool = False) -> list[EquityPoint]:
+        """The equity snapshots, oldest first (only the latest one if ``last``)."""
+        rows = self.conn.execute(
+            "SELECT time_ns, cash, equity, positions FROM equity ORDER BY time_ns"
+            + (" DESC LIMIT 1" if last else "")
+        )
+        return [EquityPoint(t, c, e, json.loads(p)) for t, c, e, p in rows]
+
     def equity_curve(self) -> pd.DataFrame:
         frame = pd.read_sql_query("SELECT * FROM equity ORDER BY time_ns", self.conn)
         frame.index = pd.DatetimeIndex(
@@ -362,3 +474,10 @@ class StateStore:
     def events(self, kind: str | None = None) -> pd.DataFrame:
         query = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
         return pd.read_sql_query(query, self.conn, params=(kind,) if kind else None)
+
+    def recent_events(self, limit: int) -> list[EventRecord]:
+        """The latest ``limit`` events, newest first."""
+        rows = self.conn.execute(
+            "SELECT at, kind, symbol, detail FROM events ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [EventRecord(*row) for row in rows]

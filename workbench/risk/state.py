@@ -37,10 +37,12 @@ __all__ = [
     "RiskState",
     "RiskStore",
     "SQLiteRiskStore",
+    "StoredRiskState",
     "TradingState",
     "halted",
     "reducing",
     "reset",
+    "stored_states",
 ]
 
 DEFAULT_TABLE = "risk_state"
@@ -294,3 +296,45 @@ class SQLiteRiskStore:
 
     def __repr__(self) -> str:
         return f"SQLiteRiskStore({str(self.path)!r}, table={self.table!r}, scope={self.scope!r})"
+
+
+@dataclass(frozen=True)
+class StoredRiskState:
+    """One scope's row as stored: the state as parsed JSON (empty if unreadable), and when."""
+
+    scope: str
+    state: dict[str, Any]
+    updated_at: str
+
+    def load(self) -> RiskState:
+        """The state as a :class:`RiskState` (DataError if malformed)."""
+        return RiskState.from_dict(self.state)
+
+
+def stored_states(path: str | Path, table: str = DEFAULT_TABLE) -> list[StoredRiskState] | None:
+    """Every scope's risk state in the SQLite file at ``path``, read without writing
+    anything (``live status``, the dashboard); None when the engine has no table there."""
+    if not _IDENTIFIER.match(table):
+        raise ConfigError(f"risk state table name {table!r} is not a plain SQL identifier")
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=5.0)
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"cannot read risk state {path}: {exc}") from None
+    try:
+        known = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        if known is None:
+            return None
+        rows = db.execute(f"SELECT scope, state, updated_at FROM {table} ORDER BY scope")
+        out = []
+        for scope, text, updated in rows.fetchall():
+            try:
+                state = json.loads(text)
+            except ValueError:
+                state = {}
+            out.append(StoredRiskState(scope, state if isinstance(state, dict) else {}, updated))
+        return out
+    finally:
+        db.close()

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import ConfigError, DataError
+from workbench.errors import DataError
 from workbench.live.state import StateStore
 from workbench.orders import Fill, Side
 from workbench.sim.costs import Commission
@@ -35,22 +35,18 @@ class LiveRun:
 
 
 def read_state(path: Path, until: pd.Timestamp | None) -> LiveRun:
-    if not path.is_file():
-        raise ConfigError(f"no state file at {path}", hint="pass --state with the run's file")
-    store = StateStore(path)
-    try:
+    with StateStore.reader(path) as store:
         keys = ("bundle", "strategy", "broker", "feed", "started_at", "status", "pennies", "scale")
-        meta = {k: v for k in keys if (v := store.get_meta(k)) is not None}
+        stored = store.meta()
+        meta = {k: stored[k] for k in keys if k in stored}
         bars, orders, fills = store.bars(), store.orders(), store.fills()
         equity, events = store.equity_curve(), store.events()
-        plans = store.conn.execute("SELECT time_ns, intents FROM decisions").fetchall()
-    finally:
-        store.close()
+        plans = store.plans()
     # the decision bar of each order: from the written plans (orders.decision_ns when set)
     decided = {
-        step["client_order_id"]: time_ns
-        for time_ns, intents in plans
-        for step in json.loads(intents)
+        step["client_order_id"]: plan.time_ns
+        for plan in plans
+        for step in plan.intents
         if step.get("kind") == "submit" and step.get("client_order_id")
     }
     orders["decision_ns"] = pd.array(
