@@ -77,11 +77,15 @@ def check_run(out: Path) -> dict:
     return summary
 
 
-def check_html_report(out: Path, summary: dict) -> None:
+def check_html_report(out: Path, summary: dict, drawn: bool = True) -> None:
     """report.html: offline, the three figures, one row per fold, the statistics explained."""
     html = read_report(out / "report.html")
     assert html.kind == "walkforward" and html.external == []
     assert set(html.figures) == {"equity", "parameter_stability", "in_vs_out"}
+    for name, png in html.figures.items():  # drawn once: the report notebook's, or here
+        assert png.startswith(b"\x89PNG")
+        if drawn:
+            assert png == (out / f"{name}.png").read_bytes()
     assert len(html.tables["folds"]) == N_FOLDS
     over = summary["overfitting"]
     assert html.stats["deflated_sharpe"] == over["mean_in_sample_dsr"]
@@ -144,6 +148,8 @@ def test_a_failed_fold_is_reported_and_resumed(tmp_path: Path) -> None:
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
     forced = run_walk_forward(CONFIG, tmp_path, progress=False, force=True, report_template=None)
     assert [o.status for o in forced.outcomes] == ["ok", "ok"]
+    # no report notebook: the HTML report draws its figures itself
+    check_html_report(tmp_path, json.loads((tmp_path / "summary.json").read_text()), drawn=False)
 
 
 def test_cli_runs_resumes_and_refuses_another_config(

@@ -9,13 +9,23 @@ stability; in-sample against out-of-sample returns; failed folds and the configu
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from workbench.reports.backtest import metrics_table
-from workbench.reports.html import Section, escape, facts, figure, page, paragraph, table
+from workbench.reports.html import (
+    Section,
+    escape,
+    facts,
+    figure_png,
+    page,
+    paragraph,
+    png_image,
+    table,
+)
 
 __all__ = ["overfitting_sentences", "walkforward_report", "write_walkforward_report"]
 
@@ -25,25 +35,40 @@ _PER_FOLD = frozenset(
 )  # fmt: skip
 
 
-def write_walkforward_report(run_dir: str | Path, summary: dict[str, Any] | None = None) -> Path:
-    """Write ``RUN/report.html`` from the run's ``summary.json``; returns its path."""
+def write_walkforward_report(
+    run_dir: str | Path,
+    summary: dict[str, Any] | None = None,
+    drawn: Mapping[str, Path] | None = None,
+) -> Path:
+    """Write ``RUN/report.html`` from the run's ``summary.json``; returns its path.
+
+    ``drawn``: figures already saved as PNGs for this summary (by name, see
+    :data:`~workbench.research.walkforward_report.REPORT_FIGURES`: what the report notebook
+    saved), inlined as they are; the others are drawn here.
+    """
     from workbench.research.walkforward_report import load_summary
 
     run_dir = Path(run_dir)
     summary = summary if summary is not None else load_summary(run_dir)
     path = run_dir / "report.html"
-    path.write_text(walkforward_report(run_dir, summary), encoding="utf-8")
+    path.write_text(walkforward_report(run_dir, summary, drawn), encoding="utf-8")
     return path
 
 
-def walkforward_report(run_dir: str | Path, summary: dict[str, Any]) -> str:
-    from workbench.research.walkforward_report import (
-        fold_formats,
-        fold_table,
-        plot_in_vs_out,
-        plot_parameter_stability,
-        plot_stitched_equity,
-    )
+def walkforward_report(
+    run_dir: str | Path, summary: dict[str, Any], drawn: Mapping[str, Path] | None = None
+) -> str:
+    from workbench.research.walkforward_report import fold_formats, fold_table
+
+    def figure(name: str, alt: str, caption: str) -> str:
+        path = (drawn or {}).get(name)
+        if path is not None and Path(path).is_file():
+            png = Path(path).read_bytes()
+        else:
+            from workbench.research.walkforward_report import REPORT_FIGURES
+
+            png = figure_png(REPORT_FIGURES[name](Path(run_dir), summary))
+        return png_image(png, alt, caption=caption, name=name)
 
     config = summary["config"]
     ok = [f for f in summary["folds"] if f["status"] == "ok"]
@@ -63,8 +88,8 @@ def walkforward_report(run_dir: str | Path, summary: dict[str, Any]) -> str:
             Section(
                 "equity",
                 "Stitched out-of-sample equity",
-                figure(plot_stitched_equity(run_dir, summary), "stitched out-of-sample equity",
-                       name="equity", caption="each fold's test window in turn (shaded), "
+                figure("equity", "stitched out-of-sample equity",
+                       caption="each fold's test window in turn (shaded), "
                        "chained so each continues where the last ended"),
             )
         )  # fmt: skip
@@ -87,11 +112,9 @@ def walkforward_report(run_dir: str | Path, summary: dict[str, Any]) -> str:
             Section(
                 "stability",
                 "Parameter stability",
-                figure(plot_parameter_stability(summary), "parameter stability",
-                       name="parameter_stability",
+                figure("parameter_stability", "parameter stability",
                        caption="the combination chosen in sample, fold by fold: flat is stable")
-                + figure(plot_in_vs_out(summary), "in-sample versus out-of-sample CAGR",
-                         name="in_vs_out",
+                + figure("in_vs_out", "in-sample versus out-of-sample CAGR",
                          caption="the chosen combination's CAGR in sample and out of sample"),
             )
         )  # fmt: skip

@@ -31,7 +31,12 @@ from typing import Any
 import yaml
 
 from workbench.errors import ConfigError
-from workbench.research.notebook_runner import JobOutcome, NotebookJob, run_notebooks
+from workbench.research.notebook_runner import (
+    JobOutcome,
+    NotebookJob,
+    import_papermill,
+    run_notebooks,
+)
 from workbench.resources import template_path
 
 __all__ = ["load_parameter_sets", "run_batch", "template_parameters"]
@@ -81,9 +86,7 @@ def load_parameter_sets(path: str | Path) -> tuple[str | None, list[dict[str, An
 
 def template_parameters(template: str | Path) -> set[str]:
     """The names the template's ``parameters`` cell declares."""
-    import papermill as pm
-
-    return set(pm.inspect_notebook(str(template)))
+    return set(import_papermill().inspect_notebook(str(template)))
 
 
 def run_batch(

@@ -38,7 +38,14 @@ from tqdm.auto import tqdm
 
 from workbench.errors import ConfigError
 
-__all__ = ["JobOutcome", "NotebookJob", "execute_job", "run_notebooks"]
+__all__ = [
+    "JobOutcome",
+    "NotebookJob",
+    "NotebookRunner",
+    "execute_job",
+    "import_papermill",
+    "run_notebooks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +116,38 @@ class JobOutcome:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
+def import_papermill() -> Any:
+    """``papermill``, imported without building a grammar nobody here uses.
+
+    papermill imports nbformat, which imports jsonschema, whose format checkers import
+    ``rfc3987_syntax`` when it is installed (jupyter-events requires it): that module
+    builds a Lark parser for IRIs at import, over a second of CPU, two thirds of the
+    whole import. Notebook validation never checks the ``iri`` format, so when jsonschema
+    is not imported yet it is imported here with that optional module hidden (the only
+    difference: this process's jsonschema format checkers leave ``iri`` unchecked, as on
+    an installation without the optional module). Every process that runs notebooks
+    imports papermill, the parent of a walk-forward before anything else: its serial part.
+    """
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import -> ImportError
+        try:
+            import jsonschema  # noqa: F401
+        finally:
+            del sys.modules["rfc3987_syntax"]
+    import papermill
+
+    return papermill
+
+
 def execute_job(job: NotebookJob, reuse_kernel: bool = False) -> JobOutcome:
     """Execute one notebook (in whatever process calls it); never raises for notebook errors.
 
     ``reuse_kernel``: on this process's warm kernel (:mod:`workbench.research.warm_kernel`)
     instead of a kernel started and stopped for this notebook alone.
     """
-    import papermill as pm
-
     from workbench.research import warm_kernel
 
+    pm = import_papermill()
     engine: dict[str, Any] = {}
     if reuse_kernel:
         warm_kernel.register_engine()
@@ -180,64 +209,109 @@ def run_notebooks(
     ``distributed.Client``; otherwise ``workers`` processes run the jobs locally, each on
     its warm kernel (``reuse_kernels=False``: a fresh kernel per notebook).
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers={workers!r} must be a positive number of processes")
-    names = [job.name for job in jobs]
-    if len(set(names)) != len(names):
-        raise ConfigError("notebook job names must be unique", hint="give each job its own name")
-    for job in jobs:
-        if not Path(job.template).is_file():
-            raise ConfigError(f"notebook template {job.template} does not exist")
-    outcomes: dict[str, JobOutcome] = {}
-    todo: list[NotebookJob] = []
-    for job in jobs:
-        if not force and job.is_done():
-            outcomes[job.name] = JobOutcome(job.name, "skipped", job.output)
-        else:
-            todo.append(job)
-    if outcomes:
-        log.info("%d of %d notebooks already done, skipped", len(outcomes), len(jobs))
-    with ExitStack() as stack:
-        # the pool (if any) starts first: its workers fork before the progress bar's thread
-        results = _start(todo, workers, scheduler, stack, reuse_kernels)
-        bar = stack.enter_context(
-            tqdm(total=len(todo), desc=desc, unit="nb", disable=not progress or not todo)
-        )
-        for outcome in results:
-            outcomes[outcome.name] = outcome
-            if outcome.status == "failed":
-                log.warning("%s failed: %s (see %s)", outcome.name, outcome.error, outcome.notebook)
-            if on_outcome is not None:
-                on_outcome(outcome)
-            bar.update(1)
-    return [outcomes[name] for name in names]
+    with NotebookRunner(workers, scheduler=scheduler, reuse_kernels=reuse_kernels) as runner:
+        return runner.run(jobs, force=force, progress=progress, desc=desc, on_outcome=on_outcome)
 
 
-def _start(
-    todo: list[NotebookJob], workers: int, scheduler: Any, stack: ExitStack, reuse: bool
-) -> Iterator[JobOutcome]:
-    """The outcomes as they come; a local pool is started and fed before this returns."""
-    if not todo:
-        return iter(())
-    if scheduler is not None:
-        return _execute_dask(todo, scheduler)
-    if workers == 1 or len(todo) == 1:
-        return (execute_job(job, reuse) for job in todo)
-    from workbench.research.warm_kernel import forget_kernel
+class NotebookRunner:
+    """Runs batches of notebook jobs on one set of local workers, kept from batch to batch.
 
-    pool = stack.enter_context(
-        ProcessPoolExecutor(
-            max_workers=min(workers, len(todo)), mp_context=_context(), initializer=forget_kernel
-        )
-    )
-    return _collect({pool.submit(execute_job, job, reuse): job for job in todo})
+    What :func:`run_notebooks` does for one batch; open as a context manager to run
+    several (a walk-forward's folds, then its report) on the same process pool: the later
+    batches land on kernels the first warmed up, instead of one the parent starts cold.
+    """
+
+    def __init__(self, workers: int = 1, *, scheduler: Any = None, reuse_kernels: bool = True):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers={workers!r} must be a positive number of processes")
+        self.workers = workers
+        self.scheduler = scheduler
+        self.reuse_kernels = reuse_kernels
+        self._stack = ExitStack()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> NotebookRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the pool (its workers shut their kernels down as they exit)."""
+        self._pool = None
+        self._stack.close()
+
+    def run(
+        self,
+        jobs: Sequence[NotebookJob],
+        *,
+        force: bool = False,
+        progress: bool = True,
+        desc: str = "notebooks",
+        on_outcome: Callable[[JobOutcome], None] | None = None,
+    ) -> list[JobOutcome]:
+        """One batch, as :func:`run_notebooks` describes; outcomes in job order."""
+        names = [job.name for job in jobs]
+        if len(set(names)) != len(names):
+            raise ConfigError(
+                "notebook job names must be unique", hint="give each job its own name"
+            )
+        for job in jobs:
+            if not Path(job.template).is_file():
+                raise ConfigError(f"notebook template {job.template} does not exist")
+        outcomes: dict[str, JobOutcome] = {}
+        todo: list[NotebookJob] = []
+        for job in jobs:
+            if not force and job.is_done():
+                outcomes[job.name] = JobOutcome(job.name, "skipped", job.output)
+            else:
+                todo.append(job)
+        if outcomes:
+            log.info("%d of %d notebooks already done, skipped", len(outcomes), len(jobs))
+        with ExitStack() as stack:
+            # the pool (if any) starts first: its workers fork before the progress bar's thread
+            results = self._start(todo)
+            bar = stack.enter_context(
+                tqdm(total=len(todo), desc=desc, unit="nb", disable=not progress or not todo)
+            )
+            for outcome in results:
+                outcomes[outcome.name] = outcome
+                if outcome.status == "failed":
+                    log.warning(
+                        "%s failed: %s (see %s)", outcome.name, outcome.error, outcome.notebook
+                    )
+                if on_outcome is not None:
+                    on_outcome(outcome)
+                bar.update(1)
+        return [outcomes[name] for name in names]
+
+    def _start(self, todo: list[NotebookJob]) -> Iterator[JobOutcome]:
+        """The outcomes as they come; a local pool is started and fed before this returns."""
+        if not todo:
+            return iter(())
+        if self.scheduler is not None:
+            return _execute_dask(todo, self.scheduler)
+        reuse = self.reuse_kernels
+        if self._pool is None and (self.workers == 1 or len(todo) == 1):
+            return (execute_job(job, reuse) for job in todo)
+        if self._pool is None:
+            from workbench.research.warm_kernel import forget_kernel
+
+            self._pool = self._stack.enter_context(
+                ProcessPoolExecutor(
+                    max_workers=min(self.workers, len(todo)),
+                    mp_context=_context(),
+                    initializer=forget_kernel,
+                )
+            )
+        return _collect({self._pool.submit(execute_job, job, reuse): job for job in todo})
 
 
 def _context() -> multiprocessing.context.BaseContext:
     """``fork`` on Linux (workers start at once, with papermill already imported: importing it
     costs over a second); ``spawn`` elsewhere, where forking is unsafe or unavailable."""
     if sys.platform == "linux":
-        import papermill  # noqa: F401 - imported once here, inherited by every worker
+        import_papermill()  # imported once here, inherited by every worker
 
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")

@@ -44,11 +44,17 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ConfigError
-from workbench.research.notebook_runner import JobOutcome, NotebookJob, run_notebooks
+from workbench.research.notebook_runner import (
+    JobOutcome,
+    NotebookJob,
+    NotebookRunner,
+    run_notebooks,
+)
 from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments
 from workbench.research.search import check_search
 from workbench.research.splits import Fold, parse_length, walk_forward
 from workbench.research.sweep import expand_grid, grid_axes
+from workbench.research.walkforward_report import REPORT_FIGURES
 from workbench.resources import template_path
 from workbench.strategy import resolve_strategy
 
@@ -249,23 +255,29 @@ def run_walk_forward(
                 cwd=out,
             )
         )
-    outcomes = run_notebooks(
-        jobs, workers=workers, scheduler=scheduler, force=force, progress=progress, desc="folds"
-    )
-    summary = summarize(out, folds=folds, outcomes=outcomes, config=config)
+    with NotebookRunner(workers, scheduler=scheduler) as runner:
+        outcomes = runner.run(jobs, force=force, progress=progress, desc="folds")
+        summary = summarize(out, folds=folds, outcomes=outcomes, config=config)
+        report = None
+        if report_template is not None:
+            report_job = NotebookJob(
+                name="report",
+                template=Path(report_template),
+                output=out / "report.ipynb",
+                parameters={"run_dir": str(out.resolve())},
+                cwd=out,
+            )
+            for name in REPORT_FIGURES:  # a figure left by an earlier run is not this one's
+                (out / f"{name}.png").unlink(missing_ok=True)
+            if scheduler is None:  # on a warm kernel of the folds' pool: no cold start
+                report = runner.run([report_job], force=True, progress=False)[0]
+            else:  # here, as before
+                report = run_notebooks([report_job], force=True, progress=False)[0]
     from workbench.reports.walkforward import write_walkforward_report
 
-    write_walkforward_report(out)  # from summary.json, as written
-    report = None
-    if report_template is not None:
-        report_job = NotebookJob(
-            name="report",
-            template=Path(report_template),
-            output=out / "report.ipynb",
-            parameters={"run_dir": str(out.resolve())},
-            cwd=out,
-        )
-        report = run_notebooks([report_job], force=True, progress=False)[0]
+    # from summary.json, as written; the figures the report notebook drew, not drawn again
+    drawn = {n: out / f"{n}.png" for n in REPORT_FIGURES} if report and report.ok else None
+    write_walkforward_report(out, drawn=drawn)
     return WalkForwardRun(out, summary, outcomes, report)
 
 

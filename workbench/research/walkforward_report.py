@@ -2,22 +2,27 @@
 
 Figures use matplotlib's object-oriented API on bare :class:`~matplotlib.figure.Figure`
 objects (nothing registered in pyplot), like :mod:`workbench.backtesting.plots`.
+matplotlib is imported by the functions that draw: the fold table alone (what the HTML
+report needs when the report notebook drew the figures) does not pay for it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from workbench.errors import DataError
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
+    "REPORT_FIGURES",
     "fold_formats",
     "fold_table",
     "load_summary",
@@ -107,6 +112,8 @@ def plot_stitched_equity(run_dir: str | Path, summary: dict[str, Any] | None = N
         raise DataError(f"{path} does not exist: no fold finished", hint="see summary.json")
     equity = pd.read_csv(path, index_col=0)["equity"]
     equity.index = pd.to_datetime(equity.index, utc=True)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     ax = fig.subplots()
     ax.plot(equity.index, equity.to_numpy(), color="tab:blue", label="out-of-sample equity")
@@ -135,6 +142,9 @@ def plot_parameter_stability(summary: dict[str, Any]) -> Figure:
     chosen = chosen.set_index("fold")
     names = list(chosen.columns)
     grid = summary["config"]["grid"]
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     fig = Figure(figsize=(11, 2.2 + 1.8 * len(names)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(names), 1, sharex=True))
     for ax, name in zip(axes, names, strict=True):
@@ -161,6 +171,9 @@ def plot_parameter_stability(summary: dict[str, Any]) -> Figure:
 def plot_in_vs_out(summary: dict[str, Any], metric: str = "cagr") -> Figure:
     """In-sample against out-of-sample ``metric`` per fold: the cost of choosing in sample."""
     ok = [f for f in summary["folds"] if f["status"] == "ok"]
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
     fig = Figure(figsize=(11, 4), layout="constrained")
     ax = fig.subplots()
     folds = [f["fold"] for f in ok]
@@ -191,14 +204,19 @@ def save_figures(figures: dict[str, Figure], run_dir: str | Path) -> list[Path]:
     return paths
 
 
+#: The report's figures by name (``NAME.png`` in the run folder): how each is drawn.
+REPORT_FIGURES: dict[str, Callable[[Path, dict[str, Any]], Figure]] = {
+    "equity": lambda run_dir, summary: plot_stitched_equity(run_dir, summary),
+    "parameter_stability": lambda run_dir, summary: plot_parameter_stability(summary),
+    "in_vs_out": lambda run_dir, summary: plot_in_vs_out(summary),
+}
+
+
 def save_report_figures(run_dir: str | Path, summary: dict[str, Any] | None = None) -> list[Path]:
-    """The report's three figures, saved as PNGs in ``run_dir`` (rendered once, shown from file)."""
+    """The report's three figures, saved as PNGs in ``run_dir`` (rendered once, shown from file;
+    the HTML report inlines these files rather than drawing them again)."""
     summary = summary or load_summary(run_dir)
-    figures = {
-        "equity": plot_stitched_equity(run_dir, summary),
-        "parameter_stability": plot_parameter_stability(summary),
-        "in_vs_out": plot_in_vs_out(summary),
-    }
+    figures = {name: draw(Path(run_dir), summary) for name, draw in REPORT_FIGURES.items()}
     return save_figures(figures, run_dir)
 
 

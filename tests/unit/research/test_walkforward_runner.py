@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -10,7 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from workbench.errors import ConfigError
-from workbench.research.notebook_runner import NotebookJob, run_notebooks
+from workbench.research.notebook_runner import NotebookJob, NotebookRunner, run_notebooks
 
 
 def template(path: Path, body: str) -> Path:
@@ -153,3 +155,41 @@ def test_warm_kernels_are_reused_and_cleared_between_notebooks(
     last = nbformat.read(tmp_path / "j3.ipynb", as_version=4)
     counts = [c.execution_count for c in last.cells if c.cell_type == "code"]
     assert counts == list(range(1, len(counts) + 1))  # each notebook counts its own cells
+
+
+PID_BODY = "import os, pathlib\npathlib.Path(out).write_text(str(os.getpid()))"
+
+
+@pytest.mark.slow
+def test_a_runner_keeps_its_pool_and_warm_kernels_for_the_next_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk-forward's report lands on a kernel its folds warmed up, not on a cold one."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    src = template(tmp_path / "pid.ipynb", PID_BODY)
+
+    def job(name: str) -> NotebookJob:
+        params = {"x": 0, "out": str(tmp_path / f"{name}.pid")}
+        return NotebookJob(name, src, tmp_path / f"{name}.ipynb", params)
+
+    with NotebookRunner(2) as runner:
+        first = runner.run([job("a"), job("b"), job("c")], progress=False)
+        second = runner.run([job("report")], progress=False)
+    assert [o.status for o in first + second] == ["ok"] * 4
+    pid = {n: int((tmp_path / f"{n}.pid").read_text()) for n in ("a", "b", "c", "report")}
+    assert pid["report"] in {pid["a"], pid["b"], pid["c"]}
+
+
+def test_papermill_is_imported_without_building_the_iri_grammar() -> None:
+    """jsonschema's optional IRI checker costs over a second of CPU at import, unused."""
+    code = (
+        "import sys\n"
+        "from workbench.research.notebook_runner import import_papermill\n"
+        "pm = import_papermill()\n"
+        "import nbformat.validator\n"
+        "assert 'rfc3987_syntax' not in sys.modules, 'the IRI grammar was built'\n"
+        "assert callable(pm.execute_notebook)\n"
+        "import rfc3987_syntax  # still importable by whoever asks for it\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
