@@ -121,15 +121,17 @@ def run_vectorbt(
         and bool(signals.short_entries.any())
     )
     if not reversible:
+        # every call with the same argument types: vectorbt compiles its simulation for
+        # each combination of them, in every process (about 20 s each on a busy machine)
+        never = pd.Series(False, index=bars.index)
         shifted = {
-            name: _shift(series)
+            name: _shift(never if series is None else series)
             for name, series in (
                 ("entries", signals.entries),
                 ("exits", signals.exits),
                 ("short_entries", signals.short_entries),
                 ("short_exits", signals.short_exits),
             )
-            if series is not None
         }
         return vbt.Portfolio.from_signals(
             close,
@@ -166,19 +168,18 @@ def run_vectorbt(
 
 
 def _stops(signals: VectorSignals, bars: pd.DataFrame) -> dict[str, Any]:
-    """``from_signals``' stop arguments for the signals' stops (module docstring)."""
-    if not signals.has_stops:
-        return {}
-    stops: dict[str, Any] = {"open": bars["open"], "high": bars["high"], "low": bars["low"]}
-    if signals.sl_stop:
-        stops["sl_stop"] = float(signals.sl_stop)
-        stops["sl_trail"] = bool(signals.sl_trail)
-    if signals.tp_stop:
-        stops["tp_stop"] = float(signals.tp_stop)
+    """``from_signals``' stop arguments (module docstring); NaN stops are none."""
     lone_trail = signals.sl_trail and not signals.tp_stop
-    stops["stop_entry_price"] = "price" if lone_trail else "fillprice"
-    stops["stop_exit_price"] = "stopmarket" if signals.sl_stop else "stoplimit"
-    return stops
+    return {
+        "open": bars["open"],
+        "high": bars["high"],
+        "low": bars["low"],
+        "sl_stop": float(signals.sl_stop) if signals.sl_stop else np.nan,
+        "tp_stop": float(signals.tp_stop) if signals.tp_stop else np.nan,
+        "sl_trail": bool(signals.sl_trail),
+        "stop_entry_price": "price" if lone_trail else "fillprice",
+        "stop_exit_price": "stopmarket" if signals.sl_stop else "stoplimit",
+    }
 
 
 def _shift(series: pd.Series) -> pd.Series:

@@ -78,3 +78,31 @@ def test_brackets_fill_alike_in_backtest_replay_and_emulator(tmp_path, monkeypat
     assert _fills(runner.state.fills()) == want
     assert venue["fills"] == len(want)
     runner.state.close()
+
+
+def test_stops_relative_to_the_fill_trade_alike_in_backtest_and_live_replay(tmp_path) -> None:
+    """``ma_crossover`` with vectorbt-style stops: the runner sends the entries with exits
+    relative to the fill (GTC legs on DAY notional entries), and the simulated venue fills
+    them as in the backtest; the plan written before sending keeps them."""
+    from workbench.strategies.ma_crossover import MACrossover
+
+    params = {"fast": 10, "slow": 30, "sl_stop": 0.02, "tp_stop": 0.04}
+    bars = load_bars("sample:SPX", start="1999-01-01").iloc[:BARS]
+    result = backtest(MACrossover, bars, params, cash=CASH)
+    exits = result.orders[result.orders["type"] != "market"]
+    assert {"limit", "stop"} <= set(exits.loc[exits["status"] == "filled", "type"])
+    bundle = write_bundle(
+        tmp_path / "promoted", MACrossover(**params),
+        data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={},
+        report="# stops\n", run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", cash=CASH),
+    )  # fmt: skip
+    runner, _ = build_runner(
+        LiveOptions(bundle=str(bundle.path), broker="sim", feed="replay:sample:SPX",
+                    state=str(tmp_path / "replay.sqlite"), cash=CASH, start=bars.index[0],
+                    end=bars.index[-1])
+    )  # fmt: skip
+    runner.run(max_bars=BARS)
+    replayed = runner.state.fills()
+    assert _fills(replayed) == _fills(result.fills)
+    assert pd.to_datetime(replayed["time"]).tolist() == result.fills["time"].tolist()
+    runner.state.close()
