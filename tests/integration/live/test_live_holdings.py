@@ -15,6 +15,7 @@ import pytest
 from workbench import load_bars
 from workbench.broker import Bar
 from workbench.errors import ReconciliationError
+from workbench.live import notify
 from workbench.live.holdings import compare_holdings
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
@@ -48,12 +49,15 @@ def manual(broker: SimulatedBroker, bars: pd.DataFrame, **kw: Any) -> Any:
     return order
 
 
-def test_an_unexplained_position_stops_the_runner_before_any_order(bars, tmp_path) -> None:
+def test_an_unexplained_position_stops_the_runner_before_any_order(bars, tmp_path, caplog) -> None:
     broker = SimulatedBroker(100_000)
     manual(broker, bars, quantity=10)
     assert broker.get_positions()["SPX"].quantity == 10
     state = StateStore(tmp_path / "live.sqlite")
-    with pytest.raises(ReconciliationError) as info:
+    with (
+        caplog.at_level(logging.INFO, logger="workbench"),
+        pytest.raises(ReconciliationError) as info,
+    ):
         runner(bars.iloc[2:], state, broker).run()
     err = info.value
     assert err.exit_code == 6
@@ -65,6 +69,12 @@ def test_an_unexplained_position_stops_the_runner_before_any_order(bars, tmp_pat
     assert len(broker.orders) == 1  # the manual one: the runner sent nothing
     assert state.last_bar_ns() is None and state.get_meta("status") == "failed"
     assert len(state.events("holdings_mismatch")) == 1
+    (record,) = [r for r in caplog.records if r.__dict__.get("event") == "holdings_mismatch"]
+    with notify.Notifier(notify.NotifyConfig()) as notifier:  # the event a person is sent
+        assert notify.NotifyHandler(notifier).classify(record) == "reconcile_mismatch"
+    lines = [r for r in caplog.records if r.__dict__.get("event") == "holdings_difference"]
+    assert [(r.__dict__["symbol"], r.__dict__["quantity"], r.__dict__["state_quantity"])
+            for r in lines] == [("SPX", 10.0, 0.0)]  # fmt: skip
 
 
 def test_an_unexplained_open_order_stops_the_runner(bars, tmp_path) -> None:
