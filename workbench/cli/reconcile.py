@@ -87,17 +87,14 @@ def run_holdings(args: argparse.Namespace) -> int:
     """The runner's start-up comparison, printed: one line per difference, exit 6 if any."""
     import json
     import sys
-    from pathlib import Path
 
     from workbench.brokers.alpaca import AlpacaBroker
-    from workbench.errors import ConfigError, ReconciliationError
+    from workbench.errors import ReconciliationError
     from workbench.live.holdings import FIX, compare_holdings
     from workbench.live.pennies import apply_pennies
     from workbench.live.state import StateStore
 
-    if not Path(args.state).is_file():
-        raise ConfigError(f"no state file at {args.state}", hint="point --state at a run's file")
-    state = StateStore(args.state)
+    state = StateStore.reader(args.state)  # read-only: refuses a missing file
     try:
         broker = AlpacaBroker.from_env(live=args.live_trading, url=args.alpaca_url)
         pennies = state.get_meta("pennies")  # a pennies run compares its virtual sizes

@@ -392,12 +392,16 @@ class StateStore:
     # -- what the state explains at the broker ----------------------------------------------
     def explained_positions(self) -> dict[str, float]:
         """Per symbol, the position the recorded fills and adopted positions add up to."""
-        rows = self.conn.execute(
+        query = (
             "SELECT symbol, SUM(CASE WHEN side = 'sell' THEN -quantity ELSE quantity END) "
-            "FROM fills GROUP BY symbol "
-            "UNION ALL SELECT symbol, SUM(quantity) FROM adoptions WHERE kind = 'position' "
-            "GROUP BY symbol"
-        ).fetchall()
+            "FROM fills GROUP BY symbol"
+        )
+        if self._adoptions_kept():
+            query += (
+                " UNION ALL SELECT symbol, SUM(quantity) FROM adoptions WHERE kind = 'position'"
+                " GROUP BY symbol"
+            )
+        rows = self.conn.execute(query).fetchall()
         out: dict[str, float] = {}
         for symbol, quantity in rows:
             out[symbol] = out.get(symbol, 0.0) + float(quantity or 0.0)
@@ -406,12 +410,17 @@ class StateStore:
     def known_order_ids(self) -> set[str]:
         """Client order ids of every order the runner recorded, and the (client) order ids
         of every order adopted: the broker's orders the state explains."""
-        rows = self.conn.execute(
-            "SELECT client_order_id FROM orders UNION SELECT order_id FROM adoptions "
-            "WHERE kind = 'order' UNION SELECT client_order_id FROM adoptions "
-            "WHERE kind = 'order'"
-        ).fetchall()
-        return {r[0] for r in rows if r[0]}
+        query = "SELECT client_order_id FROM orders"
+        if self._adoptions_kept():
+            query += (
+                " UNION SELECT order_id FROM adoptions WHERE kind = 'order'"
+                " UNION SELECT client_order_id FROM adoptions WHERE kind = 'order'"
+            )
+        return {r[0] for r in self.conn.execute(query).fetchall() if r[0]}
+
+    def _adoptions_kept(self) -> bool:
+        """False for a file of a runner older than adoptions, opened read-only."""
+        return "adoptions" in self.tables()
 
     def record_adoption(
         self,
@@ -431,6 +440,11 @@ class StateStore:
             )
 
     def adoptions(self) -> pd.DataFrame:
+        """Every position and order taken over with ``--adopt-positions``, oldest first."""
+        if not self._adoptions_kept():
+            return pd.DataFrame(
+                columns=["id", "at", "kind", "symbol", "quantity", "order_id", "client_order_id"]
+            )
         return pd.read_sql_query("SELECT * FROM adoptions ORDER BY id", self.conn)
 
     # -- equity and events ------------------------------------------------------------------

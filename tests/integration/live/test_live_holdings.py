@@ -183,3 +183,18 @@ def test_the_daily_check_halts_before_the_next_days_decision(bars, tmp_path, cap
     detail = json.loads(state.events("holdings_mismatch")["detail"].iloc[0])
     kinds = {(d["kind"], d["symbol"]) for d in detail["differences"]}
     assert ("position", "SPX") in kinds
+
+
+def test_a_state_file_from_before_adoptions_is_read_as_adopting_nothing(bars, tmp_path) -> None:
+    broker = SimulatedBroker(100_000)
+    path = tmp_path / "live.sqlite"
+    state = StateStore(path)
+    runner(bars.iloc[:120], state, broker).run()
+    state.conn.execute("DROP TABLE adoptions")  # as an older runner left it
+    state.close()
+    with StateStore.reader(path) as old:  # `workbench reconcile --broker` reads it so
+        assert old.adoptions().empty
+        assert compare_holdings(old, broker).clean
+        assert old.explained_positions() == pytest.approx(
+            {s: p.quantity for s, p in broker.get_positions().items()} or {"SPX": 0.0}
+        )

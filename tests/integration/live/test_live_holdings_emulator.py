@@ -54,6 +54,8 @@ def test_a_position_from_another_client_stops_live_and_reconcile_reports_it(
     assert code == 6
     out = capsys.readouterr().out
     assert "position SPX: broker 5, state 0" in out and "fix: take them over" in out
+    missing = ["reconcile", "--broker", "alpaca", "--state", str(tmp_path / "none.sqlite")]
+    assert main(missing) == 2 and "no state file" in capsys.readouterr().err
 
 
 def test_an_open_order_from_another_client_stops_live(emu, tmp_path, capsys) -> None:
