@@ -101,17 +101,22 @@ def check_parity(
     slippage: Slippage | float | str | None = None,
     start: Any = None,
     end: Any = None,
-    engine: str = "vectorbt",
+    engine: str | None = None,
     rtol: float = 1e-6,
     price_rtol: float = 1e-9,
 ) -> ParityReport:
     """Run ``strategy`` event-driven and vectorized on the same inputs and compare them.
 
-    Over a universe (several symbols, or a strategy with only ``target_weights``) the
-    vectorized run is the portfolio kernel (:mod:`workbench.backtesting.portfolio_nb`).
+    ``engine`` is the vectorized run: ``"vectorbt"`` or ``"numba"``; by default vectorbt,
+    and the numba kernel for signals with stops, whose fill rules vectorbt's differ from
+    on some bars (it checks stops from the bar after the entry: see
+    :mod:`workbench.backtesting.vectorbt_adapter`). Over a universe (several symbols, or
+    a strategy with only ``target_weights``) the vectorized run is the portfolio kernel
+    (:mod:`workbench.backtesting.portfolio_nb`).
     """
     from workbench.backtesting.api import backtest, load_universe
     from workbench.backtesting.fastpath import prepare_bars, run_vectorized
+    from workbench.backtesting.vectorized import vectorized_signals
     from workbench.research.portfolio_sweep import is_universe_sweep, run_portfolio_vectorized
     from workbench.strategy import make_strategy
 
@@ -133,6 +138,9 @@ def check_parity(
         )
         return compare_runs(result, portfolio, rtol=rtol, price_rtol=price_rtol)
     symbol, frame = prepare_bars(universe)
+    if engine is None:
+        stops = vectorized_signals(instance, frame).has_stops
+        engine = "numba" if stops else "vectorbt"
     vector = run_vectorized(
         type(instance),
         frame,

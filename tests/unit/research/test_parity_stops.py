@@ -262,3 +262,23 @@ def test_bad_stops_are_named(kwargs: dict[str, Any], message: str) -> None:
     never = pd.Series([False, False])
     with pytest.raises(StrategyError, match=message):
         VectorSignals(never, never, **kwargs)
+
+
+@pytest.mark.parametrize("allow_short", [False, True])
+def test_parity_and_the_promotion_gate_use_the_kernel_for_stops(allow_short: bool) -> None:
+    """vectorbt checks stops from the bar after the entry (and cannot reverse with them):
+    by default the parity check holds a strategy with stops to the numba kernel."""
+    from workbench import load_bars
+    from workbench.promote import _parity_gate
+    from workbench.research.parity import check_parity
+    from workbench.strategies.ma_crossover import MACrossover
+
+    bars = load_bars("sample:SPX", start="2010-01-01", end="2013-12-31")
+    params = {"fast": 10, "slow": 30, "sl_stop": 0.02, "tp_stop": 0.03}
+    params["allow_short"] = allow_short
+    report = check_parity("ma_crossover", bars, params)
+    assert report.ok and report.engine == "numba", report.summary()
+    assert check_parity("ma_crossover", bars, {"fast": 10, "slow": 30}).engine == "vectorbt"
+    venue = {"volume_limit": None, "lot_size": None, "margin": 1.0}
+    gate = _parity_gate(MACrossover(**params), {"SPX": bars}, {}, venue)
+    assert gate.passed and gate.value == "equal"
