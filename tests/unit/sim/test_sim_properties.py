@@ -142,7 +142,8 @@ def test_accounting_holds_after_every_bar(venue, bars, flow, cancels) -> None:
 # The protective-order invariant: no protective order (an attached exit, an oco order,
 # an ``oco_group`` member) ever opens or increases a position: each of its fills moves
 # the position toward zero and never past it. Entries, brackets, oto and oco orders,
-# trailing stops, cancels and leg replacements are mixed at random.
+# exits relative to the entry's fill, trailing stops, cancels and leg replacements are
+# mixed at random.
 
 gappy_moves = st.tuples(
     st.floats(-0.06, 0.06),  # open against the previous close (gaps)
@@ -155,7 +156,9 @@ exit_orders = st.tuples(
     st.sampled_from(["market", "limit", "stop", "trailing_stop"]),
     st.sampled_from(list(Side)),
     st.sampled_from([1.0, 2.0, 5.0]),
-    st.sampled_from(["simple", "bracket", "oto_tp", "oto_sl", "oto_trail", "oco", "group"]),
+    st.sampled_from(
+        ["simple", "bracket", "oto_tp", "oto_sl", "oto_trail", "oco", "group", "rel", "rel_sl"]
+    ),
     st.floats(0.9, 1.1),  # a price against the close
     st.floats(0.01, 0.1),  # exit distances
     st.sampled_from(list(TimeInForce)),
@@ -193,6 +196,14 @@ def make_exit_request(spec, close: float) -> OrderRequest | None:
         "oto_tp": {"order_class": OrderClass.OTO, "take_profit": tp},
         "oto_sl": {"order_class": OrderClass.OTO, "stop_loss": sl},
         "oto_trail": {"order_class": OrderClass.OTO, "trail_percent": dist * 100},
+        # exits priced from the entry's fill, GTC whatever the entry's time in force
+        "rel": {
+            "order_class": OrderClass.BRACKET,
+            "take_profit_percent": dist * 100,
+            "stop_loss_percent": dist * 50,
+            "exit_tif": TimeInForce.GTC,
+        },
+        "rel_sl": {"order_class": OrderClass.OTO, "stop_loss_percent": dist * 100},
     }[klass]
     try:
         return OrderRequest("X", side, type=OrderType(kind), **prices, **exits, **base)
