@@ -113,7 +113,10 @@ class JobOutcome:
 #: (a local kernel on 127.0.0.1) would otherwise reach the stderr of whoever runs the jobs,
 #: an error-looking box in a notebook cell. Errors in the notebooks themselves are
 #: unaffected: they are in the executed notebook and the job's outcome.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+#: And no input history: IPython's history is an SQLite file shared by every kernel of the
+#: user (two folds' kernels would write it at once), opened at each start; an executed
+#: notebook is its own record of what ran.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"]
 
 
 def import_papermill() -> Any:

@@ -125,6 +125,7 @@ def test_the_kernels_keep_their_start_up_warning_to_themselves(
 WARM_BODY = (
     "import json, os, pathlib\n"
     "assert 'left_over' not in globals(), 'a variable of the previous notebook survived'\n"
+    "assert not get_ipython().history_manager.enabled, 'a batch kernel keeps no history'\n"
     "left_over = x\n"
     "if x == 2:\n"
     "    raise ValueError('the second one fails')\n"
