@@ -25,12 +25,17 @@ Quantities are compared in the runner's units (a ``--pennies`` run's virtual siz
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from workbench.broker import Broker
+from workbench.errors import ReconciliationError
 from workbench.live.state import StateStore
 from workbench.orders import Order
+
+log = logging.getLogger(__name__)
 
 #: Quantities apart by less than this (absolute, or relative to the larger) are equal.
 TOLERANCE = 1e-6
@@ -165,3 +170,72 @@ def explains(order: Order, known: set[str]) -> bool:
 
 def _same(a: float, b: float) -> bool:
     return abs(a - b) <= TOLERANCE * max(1.0, abs(a), abs(b))
+
+
+def log_check(check: HoldingsCheck, when: str, strategy: str) -> None:
+    """One line when all is explained, else one structured line per difference."""
+    if check.clean:
+        log.info(
+            "broker holdings match the state (%s): %d position(s), %d open order(s)",
+            when, check.positions, check.open_orders,
+            extra={"event": "holdings_checked", "strategy": strategy, "state": "match",
+                   "reason": when},
+        )  # fmt: skip
+        return
+    for d in check.differences:
+        log.warning(
+            "%s", d.describe(),
+            extra={"event": "holdings_difference", "strategy": strategy, "symbol": d.symbol,
+                   "quantity": d.broker_quantity, "state_quantity": d.state_quantity,
+                   "order_id": d.order_id, "client_order_id": d.client_order_id,
+                   "reason": when},
+        )  # fmt: skip
+
+
+def refuse(check: HoldingsCheck, state: StateStore, when: str, strategy: str) -> NoReturn:
+    """Record and log the mismatch (notified as ``reconcile_mismatch``), then stop."""
+    message = check.message(state.path)
+    state.record_event("holdings_mismatch", {"when": when, **check.as_dict()})
+    log.error(
+        "%s\n%s", message, FIX,
+        extra={"event": "holdings_mismatch", "strategy": strategy, "state": "mismatch",
+               "reason": when},
+    )  # fmt: skip
+    raise ReconciliationError(message, hint=FIX, differences=check.differences)
+
+
+def take_over(
+    check: HoldingsCheck,
+    state: StateStore,
+    broker: Broker,
+    learn: Callable[[Order], None],
+    strategy: str,
+) -> None:
+    """``--adopt-positions``: open orders first (``learn`` records them and their fills so
+    far, as the runner records its own), then what positions the state still lacks,
+    recorded as adopted; one log line each."""
+    for d in check.differences:
+        if d.kind != "order" or d.order_id is None:
+            continue
+        learn(broker.get_order(d.order_id))
+        state.record_adoption("order", d.symbol, d.broker_quantity, d.order_id, d.client_order_id)
+        log.warning(
+            "adopted open order %s %s %+g (%s)", d.order_id, d.symbol, d.broker_quantity,
+            d.client_order_id,
+            extra={"event": "adopted_order", "strategy": strategy, "symbol": d.symbol,
+                   "quantity": d.broker_quantity, "order_id": d.order_id,
+                   "client_order_id": d.client_order_id, "reason": "--adopt-positions"},
+        )  # fmt: skip
+    for d in compare_holdings(state, broker).differences:
+        if d.kind != "position":
+            continue
+        delta = d.broker_quantity - d.state_quantity
+        state.record_adoption("position", d.symbol, delta)
+        log.warning(
+            "adopted position %s: broker %g, state %g (recorded %+g)",
+            d.symbol, d.broker_quantity, d.state_quantity, delta,
+            extra={"event": "adopted_position", "strategy": strategy, "symbol": d.symbol,
+                   "quantity": d.broker_quantity, "state_quantity": d.state_quantity,
+                   "reason": "--adopt-positions"},
+        )  # fmt: skip
+    state.record_event("holdings_adopted", check.as_dict())

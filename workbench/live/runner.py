@@ -50,7 +50,6 @@ import pandas as pd
 
 from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
 from workbench.context import Context, SymbolData
-from workbench.errors import ReconciliationError
 from workbench.execution.engine import (
     ExecutionConfig,
     ExecutionEngine,
@@ -58,7 +57,14 @@ from workbench.execution.engine import (
     Submit,
 )
 from workbench.kernel import BarKernel, KernelEvent
-from workbench.live.holdings import FIX, HoldingsCheck, compare_holdings, explains
+from workbench.live.holdings import (
+    HoldingsCheck,
+    compare_holdings,
+    explains,
+    log_check,
+    refuse,
+    take_over,
+)
 from workbench.live.hours import MarketHours
 from workbench.live.plans import step_json, steps_from_json
 from workbench.live.resilience import RetryingReads
@@ -290,64 +296,13 @@ class LiveRunner:
             check = compare_holdings(self.state, self.broker)
             if check.clean:
                 break
+        log_check(check, when, self.name)
         if check.clean:
-            log.info(
-                "broker holdings match the state (%s): %d position(s), %d open order(s)",
-                when, check.positions, check.open_orders,
-                extra={"event": "holdings_checked", "strategy": self.name, "state": "match",
-                       "reason": when},
-            )  # fmt: skip
             return check
-        for d in check.differences:
-            log.warning(
-                "%s", d.describe(),
-                extra={"event": "holdings_difference", "strategy": self.name, "symbol": d.symbol,
-                       "quantity": d.broker_quantity, "state_quantity": d.state_quantity,
-                       "order_id": d.order_id, "client_order_id": d.client_order_id,
-                       "reason": when},
-            )  # fmt: skip
-        if adopt:
-            self._adopt(check)
-            return check
-        message = check.message(self.state.path)
-        self.state.record_event("holdings_mismatch", {"when": when, **check.as_dict()})
-        log.error(
-            "%s\n%s", message, FIX,
-            extra={"event": "holdings_mismatch", "strategy": self.name, "state": "mismatch",
-                   "reason": when},
-        )  # fmt: skip
-        raise ReconciliationError(message, hint=FIX, differences=check.differences)
-
-    def _adopt(self, check: HoldingsCheck) -> None:
-        """Take over what ``check`` found: open orders first (their fills so far recorded
-        as fills), then what positions the state still lacks (recorded as adopted)."""
-        for d in check.differences:
-            if d.kind != "order" or d.order_id is None:
-                continue
-            order = self.broker.get_order(d.order_id)
-            self._learn_order(order)
-            self.state.record_adoption("order", d.symbol, d.broker_quantity, d.order_id,
-                                       d.client_order_id)  # fmt: skip
-            log.warning(
-                "adopted open order %s %s %+g (%s)", d.order_id, d.symbol, d.broker_quantity,
-                d.client_order_id,
-                extra={"event": "adopted_order", "strategy": self.name, "symbol": d.symbol,
-                       "quantity": d.broker_quantity, "order_id": d.order_id,
-                       "client_order_id": d.client_order_id, "reason": "--adopt-positions"},
-            )  # fmt: skip
-        for d in compare_holdings(self.state, self.broker).differences:
-            if d.kind != "position":
-                continue
-            delta = d.broker_quantity - d.state_quantity
-            self.state.record_adoption("position", d.symbol, delta)
-            log.warning(
-                "adopted position %s: broker %g, state %g (recorded %+g)",
-                d.symbol, d.broker_quantity, d.state_quantity, delta,
-                extra={"event": "adopted_position", "strategy": self.name, "symbol": d.symbol,
-                       "quantity": d.broker_quantity, "state_quantity": d.state_quantity,
-                       "reason": "--adopt-positions"},
-            )  # fmt: skip
-        self.state.record_event("holdings_adopted", check.as_dict())
+        if not adopt:
+            refuse(check, self.state, when, self.name)
+        take_over(check, self.state, self.broker, self._learn_order, self.name)
+        return check
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, *, max_bars: int | None = None, handle_signals: bool = False) -> RunSummary:
