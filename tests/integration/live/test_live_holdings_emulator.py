@@ -1,9 +1,12 @@
 """Start-up reconciliation through the real alpaca-py against the emulator: a position or an
 open order placed by another client stops ``workbench live`` (exit code 6) before any
 order; ``workbench reconcile --broker alpaca`` reports the same; ``--adopt-positions``
-takes them over and a restart does not stop again."""
+takes them over and a restart does not stop again; a trade by another client during the
+run halts it before the next day's decision (its fills never recorded as the runner's)."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 from alpaca.trading.client import TradingClient
@@ -11,7 +14,16 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 
 from workbench.cli.main import main
-from workbench.live.chaos import KEY, SECRET, chaos_bars, chaos_emulator, write_chaos_bundle
+from workbench.emulator.testing import wait_until
+from workbench.errors import ReconciliationError
+from workbench.live.chaos import (
+    KEY,
+    SECRET,
+    chaos_bars,
+    chaos_emulator,
+    finished_bars,
+    write_chaos_bundle,
+)
 from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive
 
@@ -101,3 +113,39 @@ def test_adopt_positions_then_a_restart_runs_clean(emu, tmp_path, capsys) -> Non
                  "--state", str(state), "--json"])  # fmt: skip
     assert code == 0
     assert '"clean": true' in capsys.readouterr().out
+
+
+def test_a_trade_by_another_client_during_the_run_halts_it_before_the_next_decision(
+    emu, tmp_path
+) -> None:
+    bundle, state = write_chaos_bundle(tmp_path), tmp_path / "live.sqlite"
+    runner, _ = build_runner(LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
+                                         state=str(state), alpaca_url=emu.base_url))  # fmt: skip
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            runner.run(max_bars=BARS)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    wait_until(lambda: emu.state()["connections"]["data_ready"] >= 1, 30, "the runner's streams")
+    for i in range(8):
+        emu.step(1)
+        wait_until(lambda i=i: finished_bars(state) > i, 30, f"bar {i + 1}")
+    ours = len(emu.state()["orders"])
+    other_client(emu).submit_order(
+        MarketOrderRequest(symbol="SPX", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    emu.step(1)  # the other client's order fills at this bar's open; its day is a new one
+    thread.join(30)
+    assert not thread.is_alive()
+    assert len(failure) == 1 and isinstance(failure[0], ReconciliationError)
+    assert "position SPX: broker" in str(failure[0])
+    assert len(emu.state()["orders"]) == ours + 1  # nothing sent after the other trade
+    store = runner.state
+    assert store.decided_through() < store.last_bar_ns()  # the new day's bar never decided
+    assert store.fills()["client_order_id"].str.startswith("wb-").all()  # only its own
+    store.close()
