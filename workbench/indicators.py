@@ -48,6 +48,7 @@ two forms agree to ~1e-12 relative; the tests hold them to 1e-9.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -144,11 +145,42 @@ def _rolling_moments(x: np.ndarray, n: int, want_m2: bool = True) -> tuple[np.nd
 
     The series is cut into blocks of n: a window starting in block k is a suffix of block k
     plus a prefix of block k+1, both summed as deviations from the last value of block k,
-    which lies in every such window. The loops are numba's (:mod:`workbench.indicators_nb`).
+    which lies in every such window. The loops are numba's (:mod:`workbench.indicators_nb`);
+    the mean alone, while numba is not imported yet, is :func:`_rolling_mean_np`, the same
+    additions in the same order (a test holds the two equal bit for bit): a backtest of
+    moving averages does not pay numba's import (0.6 s and 110 MB of resident memory).
     """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if not want_m2 and "numba" not in sys.modules:
+        return _rolling_mean_np(x, int(n)), np.empty(0)
     from workbench.indicators_nb import rolling_moments_nb
 
-    return rolling_moments_nb(np.ascontiguousarray(x, dtype=np.float64), int(n), want_m2)
+    return rolling_moments_nb(x, int(n), want_m2)
+
+
+def _rolling_mean_np(x: np.ndarray, n: int) -> np.ndarray:
+    """:func:`_rolling_moments`' mean in numpy: the blocks as the rows of a matrix, the
+    suffix and prefix sums as cumulative sums along them (numpy adds those in order)."""
+    size = x.size
+    mean = np.full(size, np.nan)
+    if size < n:
+        return mean
+    blocks = (size - n) // n + 1
+    padded = np.empty((blocks + 1) * n)  # the last block padded with the last value
+    used = min(size, padded.size)
+    padded[:used] = x[:used]
+    padded[used:] = x[size - 1]
+    rows = padded.reshape(blocks + 1, n)
+    shift = rows[:blocks, n - 1 : n]  # the last value of each block
+    suffix = np.cumsum(rows[:blocks, ::-1] - shift, axis=1)  # [k, j]: its last j+1 values
+    prefix = np.cumsum(rows[1:] - shift, axis=1)  # [k, j]: the next block's first j+1
+    sums = np.empty((blocks, n))
+    sums[:, 0] = suffix[:, n - 1] + 0.0
+    sums[:, 1:] = suffix[:, n - 2 :: -1][:, : n - 1] + prefix[:, : n - 1]
+    sums /= n
+    sums += shift
+    mean[n - 1 :] = sums.ravel()[: size - n + 1]
+    return mean
 
 
 def _smooth(x: np.ndarray, n: int, alpha: float) -> np.ndarray:

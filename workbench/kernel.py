@@ -122,22 +122,62 @@ class BarKernel:
         """The clock moves to the bar(s) just revealed (their start time, UTC)."""
         self.ctx.advance_to(time_ns)
 
-    # -- 2-6. decide ----------------------------------------------------------------------
-    def decide(self) -> list[Step]:
-        """Risk update, ``on_bar``, risk check, stale-data gate, plan (module docstring)."""
+    def step_row(self, sd: SymbolData, row: int, time_ns: int, equity: float) -> list[Step]:
+        """Steps 1-6 for one symbol's bar held in memory, in one call (the backtester's
+        per-bar path): :meth:`reveal_row` and :meth:`advance` written out, then what
+        :meth:`decide` does. A quiet bar costs the risk engine's float checks and
+        ``on_bar``."""
+        sd.n = row + 1
         ctx = self.ctx
+        ctx.time_ns = time_ns
+        ctx._time = None
         risk = self.risk
-        own = risk.on_bar(ctx.time, self.account, self._market) if risk is not None else None
+        own = (
+            risk.on_bar_ns(time_ns, self.account, self._market, equity)
+            if risk is not None
+            else None
+        )
         try:
             self._on_bar(ctx)
         except WorkbenchError:
             raise
         except Exception as exc:
-            raise StrategyError(
-                f"{self.strategy.label()}.on_bar failed at {ctx.time}: {exc!r}"
-            ) from exc
+            raise self._failure(exc) from exc
         if not ctx.intents and not own:
             return _NO_STEPS
+        return self._plan(own)
+
+    # -- 2-6. decide ----------------------------------------------------------------------
+    def decide(self, equity: float | None = None) -> list[Step]:
+        """Risk update, ``on_bar``, risk check, stale-data gate, plan (module docstring).
+
+        ``equity``: the marked equity the risk engine observes, when the caller has just
+        computed it (the backtester); by default the account's.
+        """
+        ctx = self.ctx
+        risk = self.risk
+        own = (
+            risk.on_bar_ns(ctx.time_ns, self.account, self._market, equity)
+            if risk is not None
+            else None
+        )
+        try:
+            self._on_bar(ctx)
+        except WorkbenchError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        if not ctx.intents and not own:
+            return _NO_STEPS
+        return self._plan(own)
+
+    def _failure(self, exc: Exception) -> StrategyError:
+        return StrategyError(f"{self.strategy.label()}.on_bar failed at {self.ctx.time}: {exc!r}")
+
+    def _plan(self, own: list[Intent] | None) -> list[Step]:
+        """Steps 4-6, on a bar with intents (the strategy's, the risk engine's or both)."""
+        ctx = self.ctx
+        risk = self.risk
         intents = ctx.take_intents()
         if risk is not None and intents:
             intents = risk.check(
@@ -165,9 +205,7 @@ class BarKernel:
         except WorkbenchError:
             raise
         except Exception as exc:
-            raise StrategyError(
-                f"{self.strategy.label()}.on_bar failed at {self.ctx.time}: {exc!r}"
-            ) from exc
+            raise self._failure(exc) from exc
         self.ctx.take_intents()
 
     def events(self) -> list[KernelEvent]:

@@ -338,3 +338,19 @@ def test_crossings_follow_the_strict_rule_and_never_cross_in_the_warm_up() -> No
             want_below = np.r_[False, (fast[1:] < slow[1:]) & (fast[:-1] >= slow[:-1])][:n]
         assert above.tolist() == want_above.tolist()
         assert below.tolist() == want_below.tolist()
+
+
+def test_the_numpy_moving_average_is_numbas_bit_for_bit() -> None:
+    """SMA's batch form runs in numpy until numba is imported: the same bits either way."""
+    from workbench.indicators import _rolling_mean_np
+    from workbench.indicators_nb import rolling_moments_nb
+
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        size, n = int(rng.integers(1, 2_000)), int(rng.integers(1, 250))
+        x = rng.normal(100.0, 5.0, size) * 10.0 ** int(rng.integers(-3, 4))
+        if trial % 3 == 0:
+            x = np.round(x, 2)  # prices in cents: many equal deviations
+        ours, theirs = _rolling_mean_np(x, n), rolling_moments_nb(x, n, False)[0]
+        assert np.array_equal(ours, theirs, equal_nan=True), (size, n)
+        assert np.array_equal(np.signbit(ours), np.signbit(theirs)), (size, n)

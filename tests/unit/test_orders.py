@@ -104,3 +104,30 @@ def test_fills_accumulate_with_an_average_price() -> None:
 def test_order_requests_are_validated(kwargs: dict, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         OrderRequest("X", Side.BUY, **kwargs)
+
+
+def test_the_direct_copies_equal_dataclasses_replace() -> None:
+    """The copies every order's life makes are built directly; they must stay what
+    ``dataclasses.replace`` gives, field by field (a new field must be added to them)."""
+    import dataclasses
+
+    from workbench.orders import Fill, Order, OrderClass, OrderStatus, apply_fill, transition
+
+    request = OrderRequest(
+        "X", Side.BUY, quantity=3.0, type=OrderType.LIMIT, limit_price=10.0, reason="r",
+        order_class=OrderClass.BRACKET, take_profit=12.0, stop_loss=9.0,
+    )  # fmt: skip
+    assert request.with_client_id("cid-1") == dataclasses.replace(request, client_order_id="cid-1")
+    t0, t1 = pd.Timestamp("2024-01-02", tz="UTC"), pd.Timestamp("2024-01-03", tz="UTC")
+    order = Order("o-1", request, t0, quantity=3.0, updated_at=t0, parent_id="p", legs=("a",))
+    assert len(dataclasses.fields(Order)) == 12  # _moved builds each of them
+    moved = transition(order, OrderStatus.CANCELED, at=t1, reason="why")
+    assert moved == dataclasses.replace(
+        order, status=OrderStatus.CANCELED, updated_at=t1, status_reason="why"
+    )
+    fill = Fill("o-1", "X", Side.BUY, 1.0, 10.5, 0.25, t1)
+    part = apply_fill(order, fill, complete=False)
+    assert part == dataclasses.replace(
+        order, status=OrderStatus.PARTIALLY_FILLED, updated_at=t1, filled_quantity=1.0,
+        average_price=10.5, commission=0.25,
+    )  # fmt: skip

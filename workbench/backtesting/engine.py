@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Iterator, Mapping
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,9 +127,7 @@ class Engine:
         times_by_symbol = {s: self.bars[s].index.as_unit("ns").asi8 for s in symbols}
         data = {
             s: SymbolData(
-                s,
-                {f: self.bars[s][f].to_numpy(dtype=float) for f in FIELDS},
-                times_by_symbol[s].tolist(),
+                s, {f: self.bars[s][f].to_numpy(dtype=float) for f in FIELDS}, times_by_symbol[s]
             )
             for s in symbols
         }
@@ -153,13 +152,16 @@ class Engine:
             )
         with _collector_paused():
             if len(symbols) == 1:
-                equity, cash = self._loop_single(kernel, data[symbols[0]], times.tolist(), steps)
+                sd = data[symbols[0]]
+                equity, cash = self._loop_single(kernel, sd, sd.times, steps)
             else:
                 rows_at = _rows_by_time(times, times_by_symbol)
                 equity, cash = self._loop_many(kernel, times.tolist(), rows_at, steps)
-        index = pd.DatetimeIndex(times.astype("datetime64[ns]")).tz_localize("UTC")
-        equity_s = pd.Series(equity, index=index, name="equity")
-        cash_s = pd.Series(cash, index=index, name="cash")
+        index = self.bars[symbols[0]].index
+        if len(symbols) > 1 or index.unit != "ns":
+            index = pd.DatetimeIndex(times.astype("datetime64[ns]")).tz_localize("UTC")
+        equity_s = pd.Series(np.frombuffer(equity), index=index, name="equity")
+        cash_s = pd.Series(np.frombuffer(cash), index=index, name="cash")
         return BacktestResult.build(
             strategy=self.strategy,
             bars=self.bars,
@@ -172,35 +174,40 @@ class Engine:
         )
 
     def _loop_single(
-        self, kernel: BarKernel, sd: SymbolData, times: list[int], steps: Any
-    ) -> tuple[list[float], list[float]]:
-        """One symbol: the same steps as :meth:`_loop_many`, with the lookups hoisted."""
+        self, kernel: BarKernel, sd: SymbolData, times: Sequence[int], steps: Any
+    ) -> tuple[array, array]:
+        """One symbol: the same steps as :meth:`_loop_many`, with the lookups hoisted.
+
+        A bar without working orders costs the mark (cash + quantity x close, kept in
+        preallocated arrays) and one :meth:`~workbench.kernel.BarKernel.step_row`;
+        timestamps are built only for bars that fill or decide something.
+        """
         sym = sd.symbol
         o_, h_, l_, c_, v_ = (sd.cols[f] for f in FIELDS)
         broker = self.broker
-        has_open = broker.has_open_orders
+        has_open = broker.open_book.get
         portfolio = broker.portfolio
         positions = portfolio.positions
-        reveal, advance, decide = kernel.reveal_row, kernel.advance, kernel.decide
+        step = kernel.step_row
         n = len(times)
-        equity = [0.0] * n
-        cash = [0.0] * n
+        equity = _zeros(n)
+        cash = _zeros(n)
         for k in steps:
             if has_open(sym):
                 t = pd.Timestamp(times[k], tz="UTC")
                 broker.process_bar(sym, t, o_[k], h_[k], l_[k], c_[k], v_[k])
                 self._follow_updates()
+            money = portfolio.cash
+            eq = money
             pos = positions.get(sym)
-            held = 0.0
             if pos is not None:
                 pos.last_price = close = c_[k]
-                held = pos.quantity * close
-            money = portfolio.cash
+                q = pos.quantity
+                if q != 0.0:
+                    eq = money + q * close
             cash[k] = money
-            equity[k] = money + held
-            reveal(sym, k)
-            advance(times[k])
-            plan = decide()
+            equity[k] = eq
+            plan = step(sd, k, times[k], eq)
             if plan:
                 self._send(plan, kernel.ctx.time)
         return equity, cash
@@ -211,13 +218,13 @@ class Engine:
         times: list[int],
         rows_at: list[list[tuple[str, int]]],
         steps: Any,
-    ) -> tuple[list[float], list[float]]:
+    ) -> tuple[array, array]:
         broker = self.broker
         portfolio = broker.portfolio
         data = kernel.data
         n = len(times)
-        equity = [0.0] * n
-        cash = [0.0] * n
+        equity = _zeros(n)
+        cash = _zeros(n)
         for k in steps:
             for sym, i in broker.sells_first(rows_at[k]):
                 c = data[sym].cols
@@ -238,9 +245,9 @@ class Engine:
                     pos.last_price = c["close"][i]
                 kernel.reveal_row(sym, i)
             cash[k] = portfolio.cash
-            equity[k] = portfolio.equity
+            equity[k] = eq = portfolio.equity
             kernel.advance(times[k])
-            plan = kernel.decide()
+            plan = kernel.decide(eq)
             if plan:
                 self._send(plan, kernel.ctx.time)
         return equity, cash
@@ -254,6 +261,12 @@ class Engine:
         """The kernel's plan, sent at once through the execution engine (as live sends it)."""
         self.broker.set_time(decision)
         self.execution.send(plan, decision=decision)
+
+
+def _zeros(n: int) -> array:
+    """``n`` float64 zeros, set item by item from Python floats (cheaper than numpy's
+    scalar assignment; ``np.frombuffer`` reads them without a copy)."""
+    return array("d", bytes(8 * n))
 
 
 def _rows_by_time(

@@ -190,18 +190,29 @@ def compute_metrics(
         growth = np.power(final / start, 1.0 / years) if final > 0 else 0.0
         out["cagr"] = float(growth) - 1.0
 
-    returns = values[1:] / values[:-1] - 1.0
+    # full-length temporaries are reused in place: a 1M-bar curve's metrics stay within a
+    # few arrays of it (each step computes what the plain expression did)
+    returns = values[1:] / values[:-1]
+    returns -= 1.0
     if returns.size >= 2:
         rf = (1.0 + risk_free) ** (1.0 / ppy) - 1.0
-        excess = returns - rf
         std = float(np.std(returns, ddof=1))
+        excess = returns - rf
+        del returns
         mean = float(np.mean(excess))
         out["annual_volatility"] = std * math.sqrt(ppy)
         out["sharpe"] = _ratio(mean, std) * math.sqrt(ppy)
-        downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
+        np.minimum(excess, 0.0, out=excess)
+        excess **= 2
+        downside = math.sqrt(float(np.mean(excess)))
         out["sortino"] = _ratio(mean, downside) * math.sqrt(ppy)
+        del excess
 
-    out["max_drawdown"] = float(np.min(values / np.maximum.accumulate(values) - 1.0))
+    relative = np.maximum.accumulate(values)
+    np.divide(values, relative, out=relative)
+    relative -= 1.0
+    out["max_drawdown"] = float(np.min(relative))
+    del relative
     bars, days = _underwater_spans(values, equity.index)
     out["max_drawdown_duration_bars"], out["max_drawdown_duration_days"] = bars, days
     if out["max_drawdown"] < 0:
@@ -256,15 +267,19 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 def _underwater_spans(values: np.ndarray, index: pd.DatetimeIndex) -> tuple[float, float]:
     """Longest (bars, days) from a peak until the equity is back at it, or until the end."""
-    under = values < np.maximum.accumulate(values)
+    under = values < np.maximum.accumulate(values)  # never the first bar
     if not under.any():
         return 0.0, 0.0
-    positions = np.arange(values.size)
-    peak = np.maximum.accumulate(np.where(under, 0, positions))  # the last bar at a high
-    # a span ends at each underwater bar (ongoing) and at each recovery bar
-    recovered = np.flatnonzero(~under[1:] & under[:-1]) + 1
-    ends = np.concatenate([np.flatnonzero(under), recovered])
-    starts = peak[np.concatenate([np.flatnonzero(under), recovered - 1])]
+    # each underwater run starts after a bar at a high and ends at the recovery bar, or
+    # at the last bar if the equity never got back (times grow, so the longest span of
+    # a run is to its end)
+    edges = np.diff(under.view(np.int8))
+    del under
+    starts = np.flatnonzero(edges == 1)  # the bar at a high before each run
+    ends = np.flatnonzero(edges == -1) + 1  # the recovery bars
+    del edges
+    if ends.size < starts.size:
+        ends = np.append(ends, values.size - 1)
     days = (index[ends] - index[starts]) / pd.Timedelta(days=1)
     return float(np.max(ends - starts)), float(np.max(days))
 

@@ -24,6 +24,7 @@ Every refusal, resize, halt and liquidation is a :class:`RiskEvent` in
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,15 +60,24 @@ class RiskEngine:
 
     def __init__(self, config: RiskConfig | None = None, store: RiskStore | None = None) -> None:
         self.config = config or RiskConfig()
-        self.store: RiskStore = store if store is not None else MemoryRiskStore()
+        self._store: RiskStore = store if store is not None else MemoryRiskStore()
         self.rules = order_rules(self.config)
         cfg = self.config
         self.drawdown = MaxDrawdownRule(cfg.max_drawdown) if cfg.max_drawdown else None
         self.daily = DailyLossRule(cfg.daily_loss_limit) if cfg.daily_loss_limit else None
         self.kill_file = Path(cfg.kill_switch_file) if cfg.kill_switch_file else None
         self.events: list[RiskEvent] = []
-        self._state = self.store.load() or RiskState()
+        self._state = self._store.load() or RiskState()
         self._observed_ns: int | None = None
+        # the quiet-bar path of on_bar_ns (see there): what the last full step left
+        self._quick = False
+        self._seen: RiskState | None = None  # the stored state object it left
+        self._day_ns = self._next_day_ns = 0
+        dd, daily = self.drawdown, self.daily
+        self._dd_below = dd.halts_at if dd is not None else math.inf
+        self._daily_upto = daily.allows_up_to if daily is not None else math.inf
+        self._peak = self._last = self._start = 0.0
+        self._dirty = False  # peak / last equity moved since the state was last written
         self._day: tuple[int, str, str] = (-1, "", "")  # day number, ISO date, next ISO date
         self._liquidating: set[str] = set()
         # a restart in REDUCING keeps the orders placed since; a restart in HALTED cancels again
@@ -75,7 +85,14 @@ class RiskEngine:
         self._handled = (s.trading, s.since) if s.trading is TradingState.REDUCING else None
 
     @property
+    def store(self) -> RiskStore:
+        """Where the state lives (brought up to date with the quiet bars first)."""
+        self._flush()
+        return self._store
+
+    @property
     def state(self) -> RiskState:
+        self._flush()
         return self._state
 
     @property
@@ -83,28 +100,100 @@ class RiskEngine:
         return self._state.trading
 
     # -- per bar ---------------------------------------------------------------------------
-    def on_bar(
-        self, time: pd.Timestamp, account: Account, market: Market | None = None
+    def on_bar_ns(
+        self,
+        time_ns: int,
+        account: Account,
+        market: Market | None = None,
+        equity: float | None = None,
     ) -> list[Intent]:
-        """Observe the marked equity at ``time``; return the engine's own intents (if any)."""
-        equity = float(account.get_account().equity)
+        """:meth:`on_bar` at ``time_ns`` (UTC epoch ns), with the caller's marked equity if
+        given (else the account's).
+
+        A quiet bar takes a path of a few float comparisons: the state is ACTIVE in an
+        in-memory store nobody changed since the last full step, no kill-switch file is
+        configured, the UTC day is the same, and neither the drawdown nor the daily loss
+        limit is reached. The peak and last equity are then kept as floats and written to
+        the state when anyone reads it (:attr:`state`, :attr:`store`, :meth:`check`, the
+        next full step). Any other bar, a breach included, takes the full step; a test
+        holds both paths to the same states and events.
+        """
+        if (
+            self._quick
+            and self._day_ns <= time_ns < self._next_day_ns
+            and self._store._state is self._seen  # type: ignore[attr-defined]
+        ):
+            if equity is None:
+                equity = float(account.get_account().equity)
+            peak = self._peak
+            if equity > peak:
+                peak = equity
+            start = self._start  # below: the rules' own thresholds, as floats
+            if (not peak > 0 or (peak - equity) / peak < self._dd_below) and (
+                not start > 0 or (start - equity) / start <= self._daily_upto
+            ):
+                self._peak = peak
+                self._last = equity
+                self._dirty = True
+                self._observed_ns = time_ns
+                return []
+        return self.on_bar(pd.Timestamp(time_ns, tz="UTC"), account, market, equity=equity)
+
+    def on_bar(
+        self,
+        time: pd.Timestamp,
+        account: Account,
+        market: Market | None = None,
+        *,
+        equity: float | None = None,
+    ) -> list[Intent]:
+        """Observe the marked equity at ``time`` (the account's unless given); return the
+        engine's own intents (if any)."""
+        before = self._state
+        self._flush()
+        if equity is None:
+            equity = float(account.get_account().equity)
         kill = self.kill_file is not None and self.kill_file.exists()
         day = self._day_of(time)
-        before = self._state
         events: list[RiskEvent] = []
 
         def step(stored: RiskState) -> RiskState:
             events.clear()
             return self._step(stored, before, time, day, equity, kill, events)
 
-        self._state = self.store.update(step)
+        self._state = self._store.update(step)
         self._observed_ns = time.value
         for event in events:
             self._record(event)
-        if self._state.trading is TradingState.ACTIVE:
+        s = self._state
+        self._quick = (
+            type(self._store) is MemoryRiskStore
+            and self.kill_file is None
+            and s.trading is TradingState.ACTIVE
+            and s.peak_equity is not None
+            and s.last_equity is not None
+        )
+        if self._quick:
+            self._seen = self._store.load()
+            self._day_ns = time.value // NS_PER_DAY * NS_PER_DAY
+            self._next_day_ns = self._day_ns + NS_PER_DAY
+            self._peak, self._last = s.peak_equity, s.last_equity
+            self._start = s.day_start_equity if s.day_start_equity is not None else 0.0
+        if s.trading is TradingState.ACTIVE:
             self._liquidating.clear()
             return []
         return self._actions(time, account, equity)
+
+    def _flush(self) -> None:
+        """Write the peak and last equity of the quiet bars (:meth:`on_bar_ns`) to the state."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        peak, last = self._peak, self._last
+        ours = self._store.load() is self._seen  # else changed by another hand: not seen yet
+        self._state = self._state.marked(peak, last)
+        new = self._store.update(lambda s: s.marked(peak, last))
+        self._seen = new if ours else None
 
     def _day_of(self, time: pd.Timestamp) -> tuple[str, str]:
         n = time.value // NS_PER_DAY
@@ -246,6 +335,7 @@ class RiskEngine:
             out.extend(self.on_bar(time, account, market))
         if not intents:
             return out
+        self._flush()
         book = Book(time, account, market, self._state)
         for intent in intents:
             if isinstance(intent, CancelIntent):
@@ -274,9 +364,10 @@ class RiskEngine:
                 out.append(self._rebuilt(intent, approved, book))
         if book.approved:
             n = book.approved
-            self._state = self.store.update(
-                lambda s: dataclasses.replace(s, orders_today=s.orders_today + n)
-            )
+            ours = self._quick and self._store.load() is self._seen
+            self._state = self.store.update(lambda s: s.counted(n))
+            if ours:  # the quiet-bar path goes on from the count just written
+                self._seen = self._store.load()
         return out
 
     def _judge(

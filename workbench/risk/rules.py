@@ -319,12 +319,13 @@ class MaxDrawdownRule:
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
+        self.halts_at = limit - 1e-12  # a drop (share of the peak) from here on halts
 
     def breach(self, peak: float | None, equity: float) -> str | None:
         if peak is None or not peak > 0:
             return None
         drop = (peak - equity) / peak
-        if drop >= self.limit - 1e-12:
+        if drop >= self.halts_at:
             return (
                 f"equity {equity:,.2f} is {drop:.1%} below its peak {peak:,.2f} "
                 f">= limit {self.limit:.1%}"
@@ -339,12 +340,13 @@ class DailyLossRule:
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
+        self.allows_up_to = limit + 1e-12  # a loss (share of the day's start) above breaches
 
     def breach(self, start: float | None, equity: float) -> str | None:
         if start is None or not start > 0:
             return None
         loss = (start - equity) / start
-        if loss > self.limit + 1e-12:
+        if loss > self.allows_up_to:
             shown, limit = _distinct_percents(loss, self.limit)
             return f"loss {shown} of start-of-day equity {start:,.2f} > limit {limit}"
         return None

@@ -89,6 +89,15 @@ class RiskState:
             peak, self.day, self.day_start_equity, equity, self.orders_today,
         )  # fmt: skip
 
+    def counted(self, orders: int) -> RiskState:
+        """This state with ``orders`` more orders approved today (built directly, as
+        :meth:`marked`)."""
+        return RiskState(
+            self.trading, self.reason, self.rule, self.since, self.until_day, self.flatten,
+            self.peak_equity, self.day, self.day_start_equity, self.last_equity,
+            self.orders_today + orders,
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["trading"] = str(self.trading)

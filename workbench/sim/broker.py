@@ -141,6 +141,12 @@ class SimulatedBroker:
     def get_open_orders(self) -> list[Order]:
         return [live.order for live in self._live.values()]
 
+    @property
+    def open_book(self) -> dict[str, list]:
+        """Open orders by symbol (read only): ``open_book.get(symbol)`` is true when
+        :meth:`process_bar` has work for ``symbol``, the check the engine's loop makes."""
+        return self._book
+
     def has_open_orders(self, symbol: str) -> bool:
         """Cheap check the engine makes before calling :meth:`process_bar`."""
         return bool(self._book.get(symbol))

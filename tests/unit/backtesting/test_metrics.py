@@ -201,3 +201,30 @@ def test_bad_arguments() -> None:
         compute_metrics(equity, periods_per_year=0)
     with pytest.raises(ConfigError, match="risk_free"):
         compute_metrics(equity, risk_free=math.nan)
+
+
+def test_underwater_spans_match_every_bar_spelled_out() -> None:
+    """The longest spans, from runs, equal the longest over every underwater bar and every
+    recovery bar measured from the last bar at a high (the definition, written slowly)."""
+    import numpy as np
+    import pandas as pd
+
+    from workbench.backtesting.metrics import _underwater_spans
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        n = int(rng.integers(2, 400))
+        values = 100.0 + np.cumsum(rng.normal(0.0, 1.0, n)).round(1)
+        index = pd.DatetimeIndex(np.sort(rng.choice(10 * n, n, replace=False)) * 3_600e9)
+        index = index.tz_localize("UTC")
+        high, last_high, best_bars, best_days = -np.inf, 0, 0.0, 0.0
+        for i, v in enumerate(values):
+            if v >= high:
+                if i and values[i - 1] < high:  # a recovery bar ends the span
+                    best_bars = max(best_bars, i - last_high)
+                    best_days = max(best_days, (index[i] - index[last_high]) / pd.Timedelta(days=1))
+                high, last_high = v, i
+            else:
+                best_bars = max(best_bars, i - last_high)
+                best_days = max(best_days, (index[i] - index[last_high]) / pd.Timedelta(days=1))
+        assert _underwater_spans(values, index) == (best_bars, best_days), trial

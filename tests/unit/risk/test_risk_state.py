@@ -202,3 +202,12 @@ def test_marked_equals_replace_field_by_field() -> None:
     assert dataclasses.fields(RiskState)  # every field set above is not a default
     assert s.marked(5.0, 6.0) == dataclasses.replace(s, peak_equity=5.0, last_equity=6.0)
     assert {f.name for f in dataclasses.fields(RiskState)} == set(s.to_dict())
+
+
+def test_counted_equals_replace() -> None:
+    import dataclasses
+
+    from workbench.risk.state import RiskState
+
+    s = RiskState(peak_equity=1.0, day="2024-01-01", last_equity=2.0, orders_today=4)
+    assert s.counted(3) == dataclasses.replace(s, orders_today=7)

@@ -1,0 +1,72 @@
+"""The risk engine's quiet-bar path (floats only) gives the states and events of the full step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.risk import RiskConfig, RiskEngine, TradingState
+from workbench.risk.state import MemoryRiskStore, halted
+
+T0 = pd.Timestamp("2024-03-04 00:00", tz="UTC")
+
+
+class FullStepStore(MemoryRiskStore):
+    """An in-memory store the quiet-bar path does not take (it takes only its own kind)."""
+
+
+def equity_path(n: int, seed: int) -> np.ndarray:
+    """A walk with rallies and two sharp falls: new peaks, daily losses, a drawdown halt."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0.0, 0.002, n)
+    steps[n // 3 : n // 3 + 20] = -0.004  # a daily loss
+    steps[2 * n // 3 : 2 * n // 3 + 60] = -0.006  # the drawdown
+    return 100_000.0 * np.exp(np.cumsum(steps))
+
+
+def run(engine: RiskEngine, equity: np.ndarray, times: pd.DatetimeIndex, account: Any) -> list:
+    seen: list[tuple] = []
+    stamps = times.as_unit("ns").asi8.tolist()
+    for k, (t, e) in enumerate(zip(stamps, equity.tolist(), strict=True)):
+        own = engine.on_bar_ns(t, account, None, e)
+        seen.append((t, len(own), engine.state if k % 97 == 0 else None))  # reading writes
+    events = [(e.time, e.rule, e.action, e.reason, e.details) for e in engine.events]
+    return seen + events
+
+
+def test_quiet_bars_match_the_full_step_over_days_losses_and_a_halt(
+    account: Callable[..., Any],
+) -> None:
+    times = pd.date_range(T0, periods=3_000, freq="7min", tz="UTC")  # about 15 days
+    both = RiskConfig(max_drawdown=0.2, daily_loss_limit=0.03)
+    for config, actions in [
+        (both, {"reducing", "resumed", "halted"}),
+        (RiskConfig(max_drawdown=0.2), {"halted"}),  # the halt on a quiet bar
+    ]:
+        for seed in (1, 2, 3):
+            equity = equity_path(len(times), seed)
+            fast, full = RiskEngine(config), RiskEngine(config, store=FullStepStore())
+            a, b = account(1_000.0, time=times[0]), account(1_000.0, time=times[0])
+            assert run(fast, equity, times, a) == run(full, equity, times, b)
+            assert fast.trading is TradingState.HALTED  # the path reached every rule
+            assert {e.action for e in fast.events} >= actions
+
+
+def test_a_change_made_by_another_hand_is_seen_on_the_next_bar(
+    account: Callable[..., Any],
+) -> None:
+    engine = RiskEngine(RiskConfig(max_drawdown=0.5))
+    acct = account(1_000.0, time=T0)
+    for k in range(10):
+        engine.on_bar_ns(T0.value + k * 60_000_000_000, acct, None, 1_000.0 + k)
+    store = engine.store
+    assert store.load().peak_equity == 1_009.0  # the quiet bars' floats are written when read
+    engine.on_bar_ns(T0.value + 10 * 60_000_000_000, acct, None, 1_010.0)
+    store.update(lambda s: halted(s, rule="kill_switch", reason="by hand", time=T0, flatten=False))
+    engine.on_bar_ns(T0.value + 11 * 60_000_000_000, acct, None, 1_011.0)
+    assert engine.trading is TradingState.HALTED
+    assert [(e.rule, e.action) for e in engine.events] == [("kill_switch", "kill_switch")]
+    assert engine.state.peak_equity == 1_011.0
