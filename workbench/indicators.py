@@ -171,9 +171,12 @@ def _rolling_mean_np(x: np.ndarray, n: int) -> np.ndarray:
     padded[:used] = x[:used]
     padded[used:] = x[size - 1]
     rows = padded.reshape(blocks + 1, n)
-    shift = rows[:blocks, n - 1 : n]  # the last value of each block
-    suffix = np.cumsum(rows[:blocks, ::-1] - shift, axis=1)  # [k, j]: its last j+1 values
-    prefix = np.cumsum(rows[1:] - shift, axis=1)  # [k, j]: the next block's first j+1
+    shift = rows[:blocks, n - 1 : n].copy()  # the last value of each block
+    suffix = rows[:blocks, ::-1] - shift
+    np.cumsum(suffix, axis=1, out=suffix)  # [k, j]: the sum of its last j+1 values
+    prefix = rows[1:] - shift
+    np.cumsum(prefix, axis=1, out=prefix)  # [k, j]: of the next block's first j+1
+    del rows, padded
     sums = np.empty((blocks, n))
     sums[:, 0] = suffix[:, n - 1] + 0.0
     sums[:, 1:] = suffix[:, n - 2 :: -1][:, : n - 1] + prefix[:, : n - 1]

@@ -160,8 +160,8 @@ class Engine:
         index = self.bars[symbols[0]].index
         if len(symbols) > 1 or index.unit != "ns":
             index = pd.DatetimeIndex(times.astype("datetime64[ns]")).tz_localize("UTC")
-        equity_s = pd.Series(np.frombuffer(equity), index=index, name="equity")
-        cash_s = pd.Series(np.frombuffer(cash), index=index, name="cash")
+        equity_s = pd.Series(np.frombuffer(equity), index=index, name="equity", copy=False)
+        cash_s = pd.Series(np.frombuffer(cash), index=index, name="cash", copy=False)
         return BacktestResult.build(
             strategy=self.strategy,
             bars=self.bars,

@@ -239,7 +239,10 @@ def _check_equity(equity: pd.Series) -> np.ndarray:
         raise DataError("equity has naive timestamps", hint="localize the index to UTC")
     if equity.empty:
         raise DataError("equity is empty", hint="metrics need at least one bar")
-    values = equity.to_numpy(dtype=np.float64, na_value=np.nan)
+    if equity.dtype == np.float64:  # no copy (missing values already are NaN)
+        values = equity.to_numpy()
+    else:
+        values = equity.to_numpy(dtype=np.float64, na_value=np.nan)
     if not np.isfinite(values).all():
         raise DataError("equity has NaN or infinite values", hint="mark every bar to a price")
     if not equity.index.is_monotonic_increasing:

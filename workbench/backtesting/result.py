@@ -292,7 +292,9 @@ def _indicator_series(strategy: Any, bars: dict[str, pd.DataFrame]) -> dict[str,
             sym = value.name.split(".", 1)[0]
             frame = bars.get(sym)
             if frame is not None and len(value) == len(frame):
-                out[f"{sym}:{attr}"] = pd.Series(value.values, index=frame.index, name=attr)
+                out[f"{sym}:{attr}"] = pd.Series(
+                    value.values, index=frame.index, name=attr, copy=False
+                )
     return out
 
 

@@ -105,6 +105,9 @@ def bar_interval(index: pd.DatetimeIndex) -> pd.Timedelta:
     return pd.Timedelta(int(values[np.argmax(counts)]), unit=unit)
 
 
+NS_PER_DAY = 86_400_000_000_000
+
+
 def periods_per_year(index: pd.DatetimeIndex) -> float:
     """Bars per year, used to annualise returns and volatility.
 
@@ -120,6 +123,13 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
         return 52.0
     if interval >= day:
         return 252.0
+    if index.tz is not None and str(index.tz) == "UTC" and index.is_monotonic_increasing:
+        # the days from the epoch: a few small arrays, not frames of the whole index
+        days = index.as_unit("ns").asi8 // NS_PER_DAY
+        firsts = np.concatenate(([0], np.flatnonzero(days[1:] != days[:-1]) + 1))
+        counts = np.diff(np.append(firsts, days.size))
+        weekend = bool(((days[firsts] + 3) % 7 >= 5).any())  # 1970-01-01: a Thursday (3)
+        return float(np.median(counts)) * (365.0 if weekend else 252.0)
     per_day = pd.Series(1, index=index).groupby(index.normalize()).size()
     weekend = bool((index.day_of_week >= 5).any())
     return float(per_day.median()) * (365.0 if weekend else 252.0)

@@ -228,3 +228,28 @@ def test_underwater_spans_match_every_bar_spelled_out() -> None:
                 best_bars = max(best_bars, i - last_high)
                 best_days = max(best_days, (index[i] - index[last_high]) / pd.Timedelta(days=1))
         assert _underwater_spans(values, index) == (best_bars, best_days), trial
+
+
+def test_periods_per_year_from_day_numbers_is_the_grouped_count() -> None:
+    """A UTC index in order is counted from day numbers; the same figure as grouping by
+    calendar day (every day, or sessions with missing bars, from any weekday)."""
+    import numpy as np
+    import pandas as pd
+
+    from workbench.data.bars import periods_per_year
+
+    def grouped(index: pd.DatetimeIndex) -> float:
+        per_day = pd.Series(1, index=index).groupby(index.normalize()).size()
+        weekend = bool((index.day_of_week >= 5).any())
+        return float(per_day.median()) * (365.0 if weekend else 252.0)
+
+    rng = np.random.default_rng(5)
+    for freq in ("1min", "30min", "4h"):
+        for start in ("2024-01-01", "2024-01-06 13:00"):
+            every = pd.date_range(start, periods=3_000, freq=freq, tz="UTC")
+            hours = every.hour
+            session = every[(every.day_of_week < 5) & (hours >= 14) & (hours < 21)]
+            for index in (every, session):
+                gappy = index.delete(np.sort(rng.choice(len(index), len(index) // 3, False)))
+                for i in (index, gappy):
+                    assert periods_per_year(i) == grouped(i), (freq, start)
