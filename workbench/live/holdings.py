@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import pandas as pd
+
 from workbench.broker import Broker
 from workbench.errors import ReconciliationError
 from workbench.live.state import StateStore
@@ -100,6 +102,14 @@ class HoldingsCheck:
             *(f"  {d.describe()}" for d in self.differences),
         ]
         return "\n".join(lines)
+
+    def summary(self, when: str, *, adopted: bool = False) -> str:
+        """One line for ``live status``: the verdict, when, and how many differences."""
+        stamp = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
+        if self.clean:
+            return f"match ({when}, {stamp})"
+        verdict = "adopted" if adopted else "mismatch"
+        return f"{verdict} ({when}, {stamp}): {len(self.differences)} difference(s)"
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -297,6 +297,7 @@ class LiveRunner:
             if check.clean:
                 break
         log_check(check, when, self.name)
+        self.state.set_meta(holdings=check.summary(when, adopted=adopt))
         if check.clean:
             return check
         if not adopt:

@@ -14,14 +14,15 @@ from workbench.live.state import StateStore
 def read_status(path: str | Path) -> dict[str, Any]:
     """Running or stopped, last bar and its lag, heartbeat age, equity, positions, the
     risk state (active, reducing or halted, and why) and every fill (time, symbol, side,
-    quantity, price, client order id)."""
+    quantity, price, client order id); ``holdings``: the last comparison of the broker's
+    positions and open orders with the state (match, mismatch or adopted, when)."""
     with StateStore.reader(path) as store:
         stored = store.meta()
         meta = {k: stored.get(k) for k in ("strategy", "status", "bundle", "broker", "feed",
                                            "timeframe", "session",
                                            "started_at", "last_bar", "heartbeat",
                                            "heartbeat_unix", "stopped_by", "pennies",
-                                           "scale")}  # fmt: skip
+                                           "scale", "holdings")}  # fmt: skip
         last = store.equity_points(last=True)
         open_orders = len(store.open_orders())
         fills = store.fill_records()

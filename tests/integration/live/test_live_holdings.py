@@ -20,6 +20,7 @@ from workbench.live.holdings import compare_holdings
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
+from workbench.live.status import read_status
 from workbench.orders import OrderRequest, OrderType, Side
 from workbench.sim.broker import SimulatedBroker
 from workbench.strategy import make_strategy
@@ -69,6 +70,9 @@ def test_an_unexplained_position_stops_the_runner_before_any_order(bars, tmp_pat
     assert len(broker.orders) == 1  # the manual one: the runner sent nothing
     assert state.last_bar_ns() is None and state.get_meta("status") == "failed"
     assert len(state.events("holdings_mismatch")) == 1
+    status = read_status(state.path)
+    assert status["holdings"].startswith("mismatch (start, ") and status["status"] == "failed"
+    assert status["holdings"].endswith("1 difference(s)")
     (record,) = [r for r in caplog.records if r.__dict__.get("event") == "holdings_mismatch"]
     with notify.Notifier(notify.NotifyConfig()) as notifier:  # the event a person is sent
         assert notify.NotifyHandler(notifier).classify(record) == "reconcile_mismatch"
@@ -113,6 +117,7 @@ def test_adopt_positions_takes_them_over_and_a_restart_does_not_ask_again(
     table = state.adoptions()
     assert list(table["kind"]) == ["order", "position"]
     assert list(table["quantity"]) == [2.0, 10.0]
+    assert read_status(path)["holdings"].startswith("match (daily, ")  # after adopting
     state.close()
     caplog.clear()
     state = StateStore(path)  # a restart without the flag: the state explains it all now
@@ -120,6 +125,7 @@ def test_adopt_positions_takes_them_over_and_a_restart_does_not_ask_again(
         assert runner(bars.iloc[2:], state, broker).run(max_bars=60).bars == 60
     events = [r.__dict__.get("event") for r in caplog.records]
     assert "holdings_mismatch" not in events and "holdings_checked" in events
+    assert read_status(path)["holdings"].startswith("match (daily, ")
     assert len(state.adoptions()) == 2
     assert compare_holdings(state, broker).clean
 
