@@ -53,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="exchange calendar of the data: /v2/clock, /v2/calendar, daily bars (default XNYS)",
     )
     p.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
+    p.add_argument(
+        "--outage",
+        metavar="AT,DURATION",
+        help="a venue outage on the replay clock: every REST call 503, streams dropped and "
+        "refused, from the first bar at or after AT for DURATION (e.g. 2023-11-22T15:00Z,2min; "
+        "AT empty: from the start; DURATION empty: until DELETE /_emulator/outage)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         replay_from=args.replay_from,
         interval=args.interval,
         faults=args.fault,
+        outage=args.outage,
         commission=args.commission,
         slippage=args.slippage,
         volume_limit=args.volume_limit,

@@ -6,8 +6,12 @@ headers on every answer, 429 past ``rate_limit`` requests a minute), then the HT
 faults. Every error body is JSON ``{"code", "message"}``, unknown routes and wrong
 methods included; nothing redirects.
 
+During an outage (:mod:`workbench.emulator.outage`) every request to Alpaca's routes
+and every stream connection is answered 503 before anything else.
+
 The control API (``/_emulator/...``, loopback clients only) steps the replay, dumps
-the state, sets and clears faults and resets the account. It is not Alpaca's.
+the state, sets and clears faults, starts and ends outages and resets the account.
+It is not Alpaca's.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from aiohttp import web
 from workbench.data.sessions import session_resample
 from workbench.emulator.faults import Fault, FaultBook
 from workbench.emulator.marketdata import DAY, bar_message, session_stamps
+from workbench.emulator.outage import OUTAGE_MESSAGE, Outage
 from workbench.emulator.shapes import ApiError, order_json, stable_uuid
 from workbench.emulator.streams import StreamHub
 from workbench.emulator.venue import Venue
@@ -66,6 +71,8 @@ class EmulatorConfig:
     calendar: str = "XNYS"
     quote_spread_bps: float = 2.0  # the synthetic quote's spread around the last close
     faults: tuple[Fault, ...] = field(default_factory=tuple)
+    #: A venue outage played on the replay clock (:mod:`workbench.emulator.outage`).
+    outage: Outage | None = None
 
     def __repr__(self) -> str:  # never show the secret
         return f"EmulatorConfig(cash={self.cash}, key={self.key!r}, secret='***')"
@@ -105,6 +112,7 @@ class EmulatorApp:
         self.limiter = RateLimiter(config.rate_limit)
         self.lock = asyncio.Lock()  # keeps stream order equal to event order
         self.steps = 0
+        self.outage = config.outage
         self.venue = self._new_venue()
         self._daily = {s: self.venue.store.intervals[s] >= DAY for s in self.frames}
 
@@ -144,6 +152,7 @@ class EmulatorApp:
         done = 0
         for _ in range(n):
             async with self.lock:
+                await self._outage_before(self.venue.replay.next_time)
                 out = self.venue.step()
                 if out is None:
                     break
@@ -155,6 +164,46 @@ class EmulatorApp:
             for fault in self.faults.periodic(self.steps):
                 await self.hub.apply(fault)
         return done
+
+    # -- outages ------------------------------------------------------------------------
+    @property
+    def down(self) -> bool:
+        """Whether the venue is in an outage now (REST 503, streams refused)."""
+        return self.outage is not None and self.outage.active
+
+    async def _outage_before(self, next_bar: pd.Timestamp | None) -> None:
+        """Begin or end the outage before ``next_bar`` is published, as it is scheduled."""
+        outage = self.outage
+        if outage is None or next_bar is None:
+            return
+        if outage.over(next_bar):
+            self._end_outage()
+        elif outage.due(next_bar):
+            await self._begin_outage(outage, next_bar if outage.at is not None else self.venue.now)
+
+    async def _begin_outage(self, outage: Outage, start: pd.Timestamp) -> None:
+        self.outage = outage.begin(start)
+        dropped = await self.hub.apply(Fault.drop("both"))
+        log.warning(
+            "outage begins at %s (%s): REST answers 503, %d stream connection(s) dropped",
+            start, "until ended" if outage.duration is None else f"for {outage.duration}",
+            dropped,
+        )  # fmt: skip
+
+    def _end_outage(self) -> None:
+        if self.down:
+            log.warning("outage ends at %s", self.venue.now)
+        self.outage = None
+
+    async def set_outage(self, outage: Outage | None) -> None:
+        """Schedule ``outage`` (one without ``at`` begins at once), or end it (None)."""
+        async with self.lock:
+            if outage is None:
+                self._end_outage()
+            elif outage.at is None:
+                await self._begin_outage(outage, self.venue.now)
+            else:
+                self.outage = outage
 
     def _bar_messages(self, published: list[tuple[str, int]]) -> list[dict[str, Any]]:
         """As Alpaca streams them: minute bars on ``bars``, and at a session's close its
@@ -219,6 +268,7 @@ class EmulatorApp:
                 self.faults.add(fault)
             self.venue = self._new_venue()
             self.steps = 0
+            self.outage = self.config.outage
 
     def state(self) -> dict[str, Any]:
         """A JSON dump of the account for tests and the control API."""
@@ -236,6 +286,7 @@ class EmulatorApp:
             "orders": [order_json(o, r) for o, r in v.all_orders()],
             "fills": len(v.broker.fills),
             "faults": self.faults.describe(),
+            "outage": None if self.outage is None else self.outage.to_dict(),
             "connections": self.hub.describe(),
         }
 
@@ -258,11 +309,13 @@ class EmulatorApp:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path in STREAM_PATHS:
-            return await _guarded(handler, request)
         if path.startswith("/_emulator/"):
             if not _loopback(request):
                 return _error(ApiError(403, 40310000, "the control API answers loopback only"))
+            return await _guarded(handler, request)
+        if self.down:  # every call and every stream connection, before anything else
+            return _error(ApiError(503, alpaca_code(503), OUTAGE_MESSAGE))
+        if path in STREAM_PATHS:
             return await _guarded(handler, request)
         headers: dict[str, str] = {}
         try:
@@ -409,6 +462,24 @@ def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
         core.faults.clear()
         return web.json_response([])
 
+    async def start_outage(request: web.Request) -> web.Response:
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except json.JSONDecodeError:
+            raise ApiError(400, 40010000, "request body format is invalid") from None
+        if not isinstance(body, dict) or set(body) - {"at", "duration"}:
+            raise ApiError(422, 40010001, "give {at (replay time, optional), duration (e.g. 2min)}")
+        try:
+            outage = Outage.make(body.get("at"), body.get("duration"))
+        except WorkbenchError as exc:
+            raise ApiError(422, 40010001, exc.message) from None
+        await core.set_outage(outage)
+        return web.json_response(core.outage.to_dict() if core.outage else None)
+
+    async def end_outage(request: web.Request) -> web.Response:
+        await core.set_outage(None)
+        return web.json_response(None)
+
     async def reset(request: web.Request) -> web.Response:
         await core.reset()
         return web.json_response(core.state())
@@ -429,6 +500,8 @@ def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
         web.get("/_emulator/faults", get_faults),
         web.post("/_emulator/faults", add_faults),
         web.delete("/_emulator/faults", clear_faults),
+        web.post("/_emulator/outage", start_outage),
+        web.delete("/_emulator/outage", end_outage),
         web.post("/_emulator/reset", reset),
         web.post("/_emulator/correct", correct),
     ]

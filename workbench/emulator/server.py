@@ -28,6 +28,7 @@ from workbench.data.bars import as_bars
 from workbench.emulator.app import EmulatorApp, EmulatorConfig, control_routes
 from workbench.emulator.faults import Fault
 from workbench.emulator.ledger import ledger_routes
+from workbench.emulator.outage import Outage
 from workbench.emulator.quotes import quote_routes
 from workbench.emulator.rest import market_data_routes, trading_routes
 from workbench.errors import ConfigError
@@ -57,7 +58,9 @@ class Emulator:
     time: earlier bars are history (served by the bars endpoint, never traded).
     ``interval`` steps one bar every that many seconds; without it, step by hand.
     ``commission``, ``slippage``, ``volume_limit``, ``lot_size``, ``margin`` and
-    ``allow_short`` configure the simulated broker as in a backtest.
+    ``allow_short`` configure the simulated broker as in a backtest. ``outage``
+    (an :class:`~workbench.emulator.outage.Outage` or ``"AT,DURATION"``) schedules a venue
+    outage on the replay clock; :meth:`outage` starts one at any time.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class Emulator:
         replay_from: Any = None,
         interval: float | None = None,
         faults: Iterable[FaultLike] = (),
+        outage: Outage | str | None = None,
         commission: Any = None,
         slippage: Any = None,
         volume_limit: float | None = None,
@@ -122,6 +126,7 @@ class Emulator:
             calendar=calendar,
             quote_spread_bps=quote_spread_bps,
             faults=tuple(as_fault(f) for f in faults),
+            outage=Outage.parse(outage) if isinstance(outage, str) else outage,
         )
         self.host = host
         self.interval = interval
@@ -300,6 +305,16 @@ class Emulator:
 
     def clear_faults(self) -> None:
         self.set_faults()
+
+    def outage(self, duration: Any = None, *, at: Any = None) -> None:
+        """A venue outage (every REST call 503, streams dropped and refused) from ``at``
+        (replay time; None: now) for ``duration`` of replay time (None: until
+        :meth:`end_outage`)."""
+        outage = Outage.make(at, duration)
+        self.call(lambda: self.core.set_outage(outage))
+
+    def end_outage(self) -> None:
+        self.call(lambda: self.core.set_outage(None))
 
     def state(self) -> dict[str, Any]:
         """Account, positions, orders (Alpaca JSON), clock and faults."""
