@@ -12,6 +12,7 @@
     │   └── LookAheadError         the strategy asked for data after the current bar
     ├── BrokerError                the broker refused or failed
     │   ├── TransientBrokerError   temporary (429, 5xx, timeout, disconnect): safe to retry
+    │   ├── VenueOutageTooLong     the venue stayed down past the runner's --max-outage
     │   └── OrderRejected          the broker rejected the order: do not retry
     └── ReconciliationError        the broker holds positions or orders the state does not
                                    explain: a person adopts them (--adopt-positions) or
@@ -96,6 +97,11 @@ class TransientBrokerError(BrokerError):
         self.ambiguous = ambiguous
         self.retry_after = retry_after
         super().__init__(message, hint=hint, code=code)
+
+
+class VenueOutageTooLong(BrokerError):
+    """The venue did not answer for longer than the live runner waits (``--max-outage``):
+    start it again once the venue is back (it reconciles before trading)."""
 
 
 class OrderRejected(BrokerError):

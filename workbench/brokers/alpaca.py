@@ -453,6 +453,14 @@ class AlpacaBroker:
                 order = (
                     apply_fill(known, fill, complete=event is UpdateEvent.FILL) if known else fresh
                 )
+            elif known is not None and known.status.is_terminal and not fresh.status.is_terminal:
+                # a late update (queued before a lookup told us the order had finished, as
+                # after an outage): what we know is newer
+                log.info(
+                    "order %s: late %s update after it was %s; ignored", fresh.id, event,
+                    known.status, extra={"event": "stale_update", "order_id": fresh.id},
+                )  # fmt: skip
+                return None
             elif known is not None and known.status is not fresh.status:
                 order = transition(known, fresh.status, at=when)
             else:

@@ -65,6 +65,13 @@ class AlpacaClock:
     def now(self) -> pd.Timestamp:
         return self._ask()[0]
 
+    def fresh_now(self) -> pd.Timestamp:
+        """The venue's time asked now, not kept: what the catch-up of missed bars goes by
+        (an answer kept from before an outage would leave the bars since out)."""
+        with self._lock:
+            self._answer = None
+        return self._ask()[0]
+
     def is_open(self) -> bool:
         return self._ask()[1]
 

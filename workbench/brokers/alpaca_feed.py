@@ -67,11 +67,13 @@ class AlpacaBarFeed:
         tolerance: pd.Timedelta = STALE_TOLERANCE,
         idle_timeout: float | None = None,
         data_timeout: float | None = None,
+        idle_ticks: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``interval`` is the stream's bar length (staleness); ``market`` the venue's
         clock (staleness only while open; periods closed on its time when a minute bar
-        is missing)."""
+        is missing). ``idle_ticks``: hand out an empty list every 0.2 s without a bar, so
+        the consumer can look after the venue meanwhile (:meth:`connected`)."""
         if not key or not secret:
             raise ConfigError(
                 "Alpaca keys are missing",
@@ -94,6 +96,7 @@ class AlpacaBarFeed:
         self._emitted = -1  # label (ns) of the last bar handed out
         self._minutes_seen = False  # a daily-only venue (dailyBars): staleness by the day
         self.idle_timeout = idle_timeout
+        self.idle_ticks = idle_ticks
         self.data_timeout = data_timeout
         self._clock = clock
         self._queue: queue.Queue[tuple[str, Bar]] = queue.Queue()
@@ -152,6 +155,10 @@ class AlpacaBarFeed:
             time.sleep(0.02)
         return False
 
+    def connected(self) -> bool:
+        """Whether the stream is connected and subscribed now (alpaca-py reconnects it)."""
+        return bool(getattr(self._stream, "_running", False))
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stopped.set()
         if self._stream is not None and self._thread is not None:
@@ -174,6 +181,8 @@ class AlpacaBarFeed:
                     yield from self._fresh(self.aggregator.due(self._market_now()))
                 if self.idle_timeout is not None and self._clock() - idle_since > self.idle_timeout:
                     return
+                if self.idle_ticks:
+                    yield []
                 continue
             idle_since = self.last_bar_at = self._clock()
             self._stale_logged = False

@@ -37,6 +37,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--retry-delay", type=float, default=0.5, help="first backoff of broker retries (seconds)"
     )
     p.add_argument(
+        "--max-outage",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="wait this long at most for a venue that does not answer (outage: status "
+        "degraded, no orders), then stop with exit code 5 (default 3600)",
+    )
+    p.add_argument(
+        "--outage-backoff-cap",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="largest wait between probes of a venue in an outage (jittered; default 60)",
+    )
+    p.add_argument(
+        "--stream-grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="market-data stream down this long while waiting for a bar: ask the venue "
+        "whether it is there (default 10)",
+    )
+    p.add_argument(
         "--pennies",
         type=float,
         metavar="DOLLARS",
@@ -115,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
         log_file=args.log_file,
         alpaca_timeout=args.alpaca_timeout,
         retry_delay=args.retry_delay,
+        max_outage=args.max_outage,
+        outage_backoff_cap=args.outage_backoff_cap,
+        stream_grace=args.stream_grace,
         pennies=args.pennies,
         adopt_positions=args.adopt_positions,
     )

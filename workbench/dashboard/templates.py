@@ -20,7 +20,7 @@ table{border-collapse:collapse;width:100%}td,th{padding:3px 8px;border-bottom:1p
 text-align:left}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;color:#fff}
 .running{background:#1a7f37}.halted,.unresponsive{background:#cf222e}.stopped,.other{background:#6e7781}
-.REDUCING{background:#bf8700}.ACTIVE{background:#1a7f37}.HALTED{background:#cf222e}
+.degraded{background:#bf8700}.REDUCING{background:#bf8700}.ACTIVE{background:#1a7f37}.HALTED{background:#cf222e}
 .pos{color:#1a7f37}.neg{color:#cf222e}.muted{color:#6e7781}
 .bar{background:#eaeef2;height:10px;border-radius:5px;width:12vw;min-width:50px;max-width:220px;display:inline-block}
 .bar i{display:block;height:10px;border-radius:5px;background:#bf8700}.bar i.over{background:#cf222e}
@@ -40,7 +40,7 @@ img{max-width:100%}code{font-size:12px}
 INDEX = """{% extends "base.html" %}{% block body %}
 {% set s = snap.status %}{% set a = snap.account %}{% set r = snap.risk %}
 <section id="status"><h2>Status</h2>
-<p><span class="badge {{ s.state if s.state in ('running','halted','unresponsive','stopped') else 'other' }}" id="run-state">{{ s.state }}</span>
+<p><span class="badge {{ s.state if s.state in ('running','degraded','halted','unresponsive','stopped') else 'other' }}" id="run-state">{{ s.state }}</span>
 <b id="strategy">{{ s.strategy or "—" }}</b> <span class="muted">{{ s.bundle or "" }}</span></p>
 {% if s.halted %}<div class="reason" id="halt-reason">halted: {{ s.halt_reason or "no reason recorded" }}</div>{% endif %}
 <table>

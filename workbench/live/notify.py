@@ -18,6 +18,8 @@ event                  when
 ``reducing``           the daily loss limit lets only exits through
 ``order_rejected``     the broker rejects an order
 ``feed_stale``         no bar within the interval and its tolerance
+``outage_started``     the venue stops answering: the run is degraded, no order goes out
+``outage_ended``       the venue answers again; orders and positions reconciled
 ``reconcile_mismatch`` the daily reconciliation finds differences, or fails; or the broker
                        holds positions or open orders the state does not explain (at
                        start or before a new day's first bar: the runner stops)
@@ -61,6 +63,8 @@ EVENTS = (
     "reducing",
     "order_rejected",
     "feed_stale",
+    "outage_started",
+    "outage_ended",
     "reconcile_mismatch",
     "daily_summary",
 )
@@ -68,6 +72,8 @@ EVENTS = (
 _DIRECT = {
     "order_rejected": "order_rejected",
     "feed_stale": "feed_stale",
+    "outage_started": "outage_started",
+    "outage_ended": "outage_ended",
     "stopped": "stopped",
     "runner_started": "started",
     "runner_restarted": "restarted",
@@ -75,7 +81,7 @@ _DIRECT = {
     "daily_summary": "daily_summary",
     "holdings_mismatch": "reconcile_mismatch",
 }
-_WARNING_EVENTS = {"failed", "halted", "kill_switch", "reconcile_mismatch"}
+_WARNING_EVENTS = {"failed", "halted", "kill_switch", "reconcile_mismatch", "outage_started"}
 
 
 @dataclass(frozen=True)
@@ -371,8 +377,8 @@ def notifying(
     handler = attach(notifier)
     runner.on_day_end = chain(runner.on_day_end, daily_summary(state_path))
     previous = runner.state.get_meta("status")
-    if previous in ("running", "failed"):
-        how = "after a crash" if previous == "running" else "after a failure"
+    if previous in ("running", "degraded", "failed"):
+        how = "after a failure" if previous == "failed" else "after a crash"
         log.warning(
             "runner restarted %s (the state file says %s)",
             how,

@@ -11,6 +11,10 @@
   the very first start the run begins after the latest bar published at that moment.
   While running, a bar that comes more than one interval after the previous one (the
   stream dropped and reconnected) first has the bars in between fetched the same way.
+  The empty lists a live feed hands out while it waits for a bar are passed on (the
+  runner looks after the venue meanwhile); with ``on_outage`` set (the runner's
+  :class:`~workbench.live.outage.VenueGuard`) a fetch that fails because the venue is
+  down waits for it instead of leaving the bars out.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import pandas as pd
 import requests
 
 from workbench.broker import AccountSnapshot, Bar, Broker, OrderUpdate
-from workbench.errors import BrokerError, ConfigError, TransientBrokerError
+from workbench.errors import BrokerError, ConfigError, TransientBrokerError, VenueOutageTooLong
 from workbench.execution.engine import RetryPolicy
 from workbench.live.state import StateStore
 from workbench.orders import Order, OrderRequest
@@ -35,6 +39,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: How long the catch-up waits for the stream to subscribe before fetching bars.
 SUBSCRIBE_TIMEOUT = 15.0
+
+
+def through_outages(
+    fn: Callable[[], T], on_outage: Callable[[TransientBrokerError], None] | None
+) -> T:
+    """``fn()``; when it fails with a temporary error, ``on_outage(error)`` (which waits
+    until the venue answers, or raises) and ``fn()`` again. Without ``on_outage`` the
+    error is raised."""
+    while True:
+        try:
+            return fn()
+        except TransientBrokerError as exc:
+            if on_outage is None:
+                raise
+            on_outage(exc)
 
 
 class RetryingReads:
@@ -58,7 +77,16 @@ class RetryingReads:
         self._sleep = sleep
         self._rng = random.Random()
 
+    #: Called with the error when a read still fails after its retries, or a submission
+    #: fails while the venue does not answer: blocks until the venue answers again and
+    #: the runner has reconciled (:class:`~workbench.live.outage.VenueGuard`), or raises.
+    #: None: the error is raised as it is.
+    on_outage: Callable[[TransientBrokerError], None] | None = None
+
     def _read(self, fn: Callable[[], T]) -> T:
+        return through_outages(lambda: self._retried(fn), self.on_outage)
+
+    def _retried(self, fn: Callable[[], T]) -> T:
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
                 return fn()
@@ -67,6 +95,14 @@ class RetryingReads:
                     raise
                 self._sleep(self.retry.delay(attempt, self._rng, exc.retry_after))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def answers(self) -> bool:
+        """Whether the venue answers a cheap read now (no retries)."""
+        try:
+            self.inner.get_account()
+        except TransientBrokerError:
+            return False
+        return True
 
     def get_account(self) -> AccountSnapshot:
         return self._read(self.inner.get_account)
@@ -84,10 +120,29 @@ class RetryingReads:
         return self._read(lambda: self.inner.get_order_by_client_id(client_order_id))
 
     def submit_order(self, request: OrderRequest) -> Order:
-        return self.inner.submit_order(request)
+        """Submit; when it fails because the venue is down, wait through the outage, then
+        send it only if the venue does not have it already (looked up by client order id).
+        Any other failure goes to the execution engine, which retries it itself."""
+        while True:
+            try:
+                return self.inner.submit_order(request)
+            except TransientBrokerError as exc:
+                if self.on_outage is None or request.client_order_id is None or self.answers():
+                    raise
+                self.on_outage(exc)
+            found = self.get_order_by_client_id(request.client_order_id)
+            if found is not None:
+                return found
 
     def cancel_order(self, order_id: str) -> None:
-        self.inner.cancel_order(order_id)
+        """Cancel; through an outage as :meth:`submit_order` (a second cancel is harmless)."""
+        while True:
+            try:
+                return self.inner.cancel_order(order_id)
+            except TransientBrokerError as exc:
+                if self.on_outage is None or self.answers():
+                    raise
+                self.on_outage(exc)
 
     def cancel_all_orders(self) -> None:
         self.inner.cancel_all_orders()
@@ -127,8 +182,12 @@ class CatchUpFeed:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rng = random.Random()
+        self.on_outage: Callable[[TransientBrokerError], None] | None = None
 
     def _fetch(self, after: pd.Timestamp | None) -> list[Bar]:
+        return through_outages(lambda: self._fetch_retried(after), self.on_outage)
+
+    def _fetch_retried(self, after: pd.Timestamp | None) -> list[Bar]:
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
                 return self.history(self.symbols, after)
@@ -155,6 +214,8 @@ class CatchUpFeed:
         """``fn()``, or None when the venue cannot say (then the run goes on without)."""
         try:
             return fn()
+        except VenueOutageTooLong:
+            raise
         except BrokerError as exc:  # e.g. a timeframe the venue does not serve
             log.error("cannot catch up on missed bars: %s", exc,
                       extra={"event": "catch_up_failed", "reason": str(exc)})  # fmt: skip
@@ -189,7 +250,10 @@ class CatchUpFeed:
         step = getattr(self.live, "interval", None)
         gap = None if step is None else pd.Timedelta(step).value
         for group in self.live:
-            if not group or group[0].time.value <= last:
+            if not group:
+                yield group  # waiting for a bar
+                continue
+            if group[0].time.value <= last:
                 continue
             now = group[0].time.value
             if gap is not None and last >= 0 and now - last > gap:
@@ -220,6 +284,11 @@ class CatchUpFeed:
 
     def is_stale(self, now: pd.Timestamp) -> bool:
         return self.live.is_stale(now)
+
+    def connected(self) -> bool:
+        """Whether the live stream is connected (True for one that cannot say)."""
+        connected = getattr(self.live, "connected", None)
+        return bool(connected()) if callable(connected) else True
 
     def stop(self) -> None:
         self.live.stop()

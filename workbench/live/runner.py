@@ -36,6 +36,12 @@ A crash at any point therefore neither loses a decision nor sends an order twice
 runner at random moments to show it. Reads from the broker (account, positions,
 order lookups) are retried on temporary errors; the broker's and the feed's streams
 are closed when the runner stops, however it stops.
+
+A venue outage (requests still failing after their retries, or the market-data stream
+down while the venue does not answer) does not stop the runner: it waits in the
+request that failed, ``degraded``, probing with capped, jittered backoff, and
+reconciles its orders and positions with the venue before that request is made again
+(:mod:`workbench.live.outage`; ``tests/integration/live/test_outage.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -50,6 +57,7 @@ import pandas as pd
 
 from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
 from workbench.context import Context, SymbolData
+from workbench.errors import TransientBrokerError
 from workbench.execution.engine import (
     ExecutionConfig,
     ExecutionEngine,
@@ -66,6 +74,7 @@ from workbench.live.holdings import (
     take_over,
 )
 from workbench.live.hours import MarketHours
+from workbench.live.outage import OutagePolicy, StopDuringOutage, VenueGuard
 from workbench.live.plans import step_json, steps_from_json
 from workbench.live.resilience import RetryingReads
 from workbench.live.state import StateStore
@@ -106,12 +115,14 @@ class LiveRunner:
         on_day_end: Callable[[pd.Timestamp], object] | None = None,
         hours: MarketHours | None = None,
         adopt_positions: bool = False,
+        outage: OutagePolicy | None = None,
     ) -> None:
         """``on_day_end(day)`` runs once a bar of a later UTC day has been handled (the
         daily reconciliation, say); it must not raise, and an error in it is only logged.
         ``hours`` says whether orders may go out now (none are sent when it says no).
         ``adopt_positions`` takes over, at start, the positions and open orders at the
-        broker that the state does not explain (instead of stopping)."""
+        broker that the state does not explain (instead of stopping). ``outage`` says how
+        the runner waits through a venue outage."""
         self.hours = hours
         self.adopt_positions = adopt_positions
         #: Seconds to wait before looking at a difference again (total: under 2 s).
@@ -127,6 +138,16 @@ class LiveRunner:
         self.name = strategy_id or strategy.label()
         self.execution = ExecutionEngine(self.broker, self.name, config)
         self._stop = threading.Event()
+        self.guard = VenueGuard(
+            self.broker.inner.get_account, self._after_outage, state, outage,
+            strategy=self.name, stop=self._stop, alive=self._alive,
+        )  # fmt: skip
+        self._watchdog: Watchdog | None = None
+        self.broker.on_outage = self.guard.wait
+        if hasattr(feed, "on_outage"):  # the feed's catch-up waits through an outage too
+            feed.on_outage = self.guard.wait  # type: ignore[union-attr]
+        self._stream_down_since: float | None = None
+        self._probed_at = 0.0
         self._account: tuple[float, float] = (0.0, 0.0)
         self._positions: dict[str, PositionView] = {}
         self.data = {s: SymbolData(s) for s in self.symbols}
@@ -311,6 +332,12 @@ class LiveRunner:
             signal.signal(signal.SIGTERM, lambda *_: self.stop())
         try:
             summary = self._run(max_bars)
+        except StopDuringOutage:
+            stopped_by = "stop requested during a venue outage"
+            self.state.set_meta(status="stopped", stopped_by=stopped_by)
+            log.info("stopped: %s", stopped_by, extra={"event": "stopped", "strategy": self.name})
+            bars, decisions, sent = self._tally
+            summary = RunSummary(bars, decisions, sent, stopped_by)
         except BaseException as exc:
             self.state.set_meta(status="failed", stopped_by=f"error: {type(exc).__name__}")
             raise
@@ -325,15 +352,21 @@ class LiveRunner:
         )
         self._restore()
         interval = watchdog_interval()
-        watchdog = Watchdog(interval) if interval else None
+        watchdog = self._watchdog = Watchdog(interval) if interval else None
         if watchdog is not None:
             watchdog.start()
         sd_notify("READY=1")
         last = self.state.last_bar_ns()
         bars = decisions = sent = 0
+        self._tally = (0, 0, 0)
         stopped_by = "feed ended"
         for group in self.feed:
-            if not group or (last is not None and group[0].time.value <= last):
+            if not group:  # the feed is waiting for a bar: is the venue still there?
+                self._watch_venue()
+                if self._stop.is_set():
+                    break
+                continue
+            if last is not None and group[0].time.value <= last:
                 continue  # already handled before a restart
             if watchdog is not None:
                 watchdog.busy()
@@ -352,6 +385,7 @@ class LiveRunner:
                 watchdog.idle()
             sd_notify(f"STATUS=last bar {group[0].time.isoformat()}")
             bars += 1
+            self._tally = (bars, decisions, sent)
             if self._stop.is_set():
                 break
             if max_bars is not None and bars >= max_bars:
@@ -366,6 +400,48 @@ class LiveRunner:
         self.state.set_meta(status="stopped", stopped_by=stopped_by)
         log.info("stopped: %s", stopped_by, extra={"event": "stopped", "strategy": self.name})
         return RunSummary(bars, decisions, sent, stopped_by)
+
+    # -- venue outages -------------------------------------------------------------------
+    def _alive(self) -> None:
+        """Waiting for the venue is not a hang: heartbeat, and keep systemd's watchdog fed."""
+        self.state.heartbeat()
+        if self._watchdog is not None:
+            self._watchdog.alive()
+
+    def _watch_venue(self) -> None:
+        """While no bar comes: a market-data stream down for longer than the policy's
+        grace makes the runner ask the venue (at most once per grace); a venue that does
+        not answer is an outage (:class:`~workbench.live.outage.VenueGuard`)."""
+        connected = getattr(self.feed, "connected", None)
+        if not callable(connected):
+            return
+        now = time.monotonic()
+        if connected():
+            self._stream_down_since = None
+            return
+        if self._stream_down_since is None:
+            self._stream_down_since = now
+        grace = self.guard.policy.stream_grace
+        if now - self._stream_down_since < grace or now - self._probed_at < grace:
+            return
+        self._probed_at = now
+        try:
+            self.guard.probe()
+        except TransientBrokerError as exc:
+            self.guard.wait(exc)
+
+    def _after_outage(self) -> None:
+        """What the runner does before trading again once the venue answers: every order
+        the state thinks open and every order of an unfinished plan is looked up by client
+        order id (fills made meanwhile are recorded; an order the venue has is never sent
+        again), then the venue's positions and open orders are held against the state as
+        at start (:meth:`check_holdings`): a difference the state does not explain stops
+        the runner (exit code 6)."""
+        pending = {
+            t: steps_from_json(self.state.decision(t)[0]) for t in self.state.pending_decisions()
+        }
+        self._reconcile(pending)
+        self.check_holdings("after outage")
 
     def _day_ended(self, day: pd.Timestamp) -> None:
         if self.on_day_end is None:

@@ -36,6 +36,7 @@ from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
 from workbench.execution.engine import RetryPolicy
 from workbench.live.hours import CalendarClock, MarketHours
+from workbench.live.outage import OutagePolicy
 from workbench.live.pennies import apply_pennies, check_pennies
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.resilience import CatchUpFeed, alpaca_history
@@ -76,6 +77,13 @@ class LiveOptions:
     #: Take over, at start, the broker's positions and open orders the state does not
     #: explain (logged, recorded in the state) instead of stopping (exit code 6).
     adopt_positions: bool = False
+    #: Venue outages (:mod:`workbench.live.outage`): the longest the runner waits for a
+    #: venue that does not answer before it stops (exit code 5), the cap of the wait
+    #: between probes, and how long the market-data stream may be down before the runner
+    #: asks the venue whether it is there.
+    max_outage: float = 3600.0
+    outage_backoff_cap: float = 60.0
+    stream_grace: float = 10.0
     #: The replayed range of a ``replay:`` feed (inclusive; strings or Timestamps, UTC).
     start: Any = None
     end: Any = None
@@ -130,11 +138,12 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         live = AlpacaBarFeed(
             symbols, key, secret, url=data_ws, timeframe=timeframe, session=session,
             calendar=calendar, market=market,
-            tolerance=pd.Timedelta(seconds=options.stale_tolerance),
+            tolerance=pd.Timedelta(seconds=options.stale_tolerance), idle_ticks=True,
         )  # fmt: skip
         history = alpaca_history(
             key, secret, url=options.alpaca_url, timeframe=timeframe, session=session,
-            calendar=calendar, now=market.now, timeout=options.alpaca_timeout,
+            calendar=calendar, now=getattr(market, "fresh_now", market.now),
+            timeout=options.alpaca_timeout,
         )  # fmt: skip
         feed = CatchUpFeed(
             live, state, symbols, history, retry=RetryPolicy(base_delay=options.retry_delay)
@@ -157,7 +166,7 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         strategy, symbols, venue, feed, state, execution=execution,
         risk=risk_engine(spec, state), strategy_id=bundle.manifest["name"],
         on_day_end=_daily_reconciliation(state) if options.reconcile_daily else None,
-        hours=hours, adopt_positions=options.adopt_positions,
+        hours=hours, adopt_positions=options.adopt_positions, outage=outage_policy(options),
     )  # fmt: skip
     state.set_meta(
         bundle=str(bundle.path), broker=options.broker, feed=options.feed,
@@ -166,6 +175,18 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     if options.log_file:
         state.set_meta(log_file=str(options.log_file))
     return runner, bundle
+
+
+def outage_policy(options: LiveOptions) -> OutagePolicy:
+    """How the run waits through a venue outage: probes from ``retry_delay`` doubling up
+    to ``outage_backoff_cap``, for at most ``max_outage`` seconds."""
+    cap = options.outage_backoff_cap
+    return OutagePolicy(
+        base_delay=min(max(options.retry_delay, 0.01), cap),
+        max_delay=cap,
+        max_outage=options.max_outage,
+        stream_grace=options.stream_grace,
+    )
 
 
 def simulated_broker(

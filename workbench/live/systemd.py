@@ -60,6 +60,11 @@ class Watchdog:
     def idle(self) -> None:
         self._busy_since = None
 
+    def alive(self) -> None:
+        """The runner waits on purpose (a venue outage): restart its busy clock, if busy."""
+        if self._busy_since is not None:
+            self._busy_since = self._clock()
+
     def healthy(self) -> bool:
         since = self._busy_since
         return since is None or self._clock() - since < self.interval

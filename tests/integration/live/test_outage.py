@@ -1,0 +1,169 @@
+"""Two minutes of venue outage mid-session: the runner stays up, degraded, and trades on.
+
+``workbench live`` (a subprocess, alpaca-py inside) trades a minute-bar moving-average
+crossover against the emulator. Right after the runner has sent a sell (on bar 73),
+the emulator goes down for two minutes of its replay clock: every REST call answers
+503, both streams are dropped and refused. Meanwhile the sell fills at the venue (bar
+74's open), bars 74 and 75 are published to nobody, and bar 76 while the streams are
+still reconnecting. The outage is chosen where the backtest decides nothing (bars
+74-92), so the run must end exactly as the backtest: the test checks that
+
+- ``live status --json`` says ``degraded`` during the outage, ``running`` after it;
+- ``outage_started`` and ``outage_ended`` arrive at a local apprise receiver, once each;
+- the fill made during the outage is recorded once, from the reconciliation (the
+  order is never sent again): every client order id reached the venue once;
+- the missed bars are recovered (REST catch-up) and decided, in order: every bar of
+  the session is in the state, and every decision and fill equals the backtest's
+  (time, side, quantity, price), as does the final equity;
+- the runner exits 0 at the end of the session.
+
+Time is the replay's: the outage ends with the bar two minutes after it began, so it
+takes a few seconds of wall time (the probes back off from 0.05 s, capped at 0.5 s).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_notify import Receiver
+
+from workbench import backtest
+from workbench.bundle import write_bundle
+from workbench.cli.main import main
+from workbench.data.sources import load_symbols
+from workbench.emulator import Emulator
+from workbench.emulator.testing import wait_until
+from workbench.live.chaos import finished_bars
+from workbench.live.state import StateStore
+from workbench.live.status import read_status
+from workbench.strategies.ma_crossover import MACrossover
+
+KEY, SECRET = "PKOUTAGEKEY000000001", "outage-secret-0123456789"
+CASH = 100_000.0
+SPEC = "synthetic:AAA?freq=1min&session=XNYS&start=2023-11-22&end=2023-11-22&seed=5"
+PARAMS = {"fast": 3, "slow": 8, "fraction": 0.95}
+BARS = 100
+BEFORE = 73  # the sell decided on this bar fills at the next bar's open, in the outage
+OUTAGE = "2min"  # of replay time: bars 74 and 75 fall in it
+
+
+def _status(state: Path) -> dict:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["live", "status", "--state", str(state), "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def _streams_up(emu: Emulator, proc: subprocess.Popen) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"the runner exited {proc.returncode}: {proc.stderr.read()!r}")
+    c = emu.state()["connections"]
+    return c["trading_ready"] >= 1 and c["data_ready"] >= 1
+
+
+def test_two_minutes_of_outage_lose_nothing_send_nothing_twice_and_trading_resumes(
+    tmp_path: Path,
+) -> None:
+    frames = {"AAA": load_symbols(SPEC)["AAA"].iloc[:BARS]}
+    bars = frames["AAA"]
+    reference = backtest(MACrossover, frames, PARAMS, cash=CASH, timeframe="1Min")
+    decided = [bars.index.get_loc(t) for t in reference.orders["created_at"]]
+    assert BEFORE in decided and not [i for i in decided if BEFORE < i <= BEFORE + 3]
+    assert max(decided) > BEFORE + 3  # it trades again after the outage
+    bundle = write_bundle(
+        tmp_path / "promoted", MACrossover(**PARAMS),
+        data={"spec": SPEC, "symbols": {"AAA": {}}}, gates=[], metrics={}, risk=None,
+        report="# outage\n", backtest={"cash": CASH, "commission": None, "slippage": None},
+        run_spec={"symbols": ["AAA"], "timeframe": "1Min", "session": "regular",
+                  "calendar": "XNYS"},
+    )  # fmt: skip
+    state = tmp_path / "live.sqlite"
+    log_file = tmp_path / "live.jsonl"
+    receiver = Receiver()
+    with Emulator(frames, key=KEY, secret=SECRET, cash=CASH) as emu:
+        cmd = [
+            sys.executable, "-m", "workbench.cli.main", "live", "--bundle", str(bundle.path),
+            "--broker", "alpaca", "--feed", "alpaca", "--alpaca-url", emu.base_url,
+            "--state", str(state), "--log-file", str(log_file),
+            "--max-bars", str(BARS), "--notify", receiver.url, "--retry-delay", "0.05",
+            "--outage-backoff-cap", "0.5", "--stream-grace", "0.2", "--max-outage", "120",
+        ]  # fmt: skip
+        env = {**os.environ, "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
+               "MPLBACKEND": "Agg"}  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: _streams_up(emu, proc), 60, "the runner's streams")
+
+            def play(last: int) -> None:  # publish bars until the runner finished ``last``
+                for i in range(emu.state()["cursor"], last + 1):
+                    emu.step()
+                    wait_until(lambda i=i: finished_bars(state) > i, 30, f"bar {i}")
+
+            play(BEFORE)
+            last_sent = emu.state()["orders"][-1]
+            assert last_sent["side"] == "sell" and last_sent["status"] == "new"  # not filled yet
+            emu.outage(OUTAGE)
+            wait_until(lambda: read_status(state)["status"] == "degraded", 30, "degraded")
+            assert _status(state)["status"] == "degraded"  # what `live status --json` says
+            emu.step(2)  # bars 74 and 75: the sell fills at 74's open; nobody hears of it
+            venue = emu.state()
+            assert venue["outage"]["active"] and venue["orders"][-1]["status"] == "filled"
+            assert read_status(state)["status"] == "degraded"
+            emu.step()  # bar 76, two minutes on: the venue is back (the streams are not yet)
+            assert emu.state()["outage"] is None
+            wait_until(lambda: read_status(state)["status"] == "running", 30, "running again")
+            wait_until(lambda: _streams_up(emu, proc), 60, "the streams to reconnect")
+            play(BARS - 1)  # bar 77 shows the gap: 74-76 are fetched and decided first
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+            receiver.close()
+        venue = emu.state()
+    assert proc.returncode == 0, err.decode()[-3000:]
+
+    store = StateStore(state)
+    try:
+        # every bar of the session, the missed ones recovered, each decided once
+        seen = store.bars()["AAA"]
+        assert list(seen.index) == list(bars.index)
+        assert store.pending_decisions() == []
+        # the orders and fills of the backtest, the one filled in the outage included
+        orders, fills, want = store.orders(), store.fills(), reference.fills
+        times = pd.to_datetime(orders["decision_ns"].astype("int64"), utc=True)
+        assert list(times) == list(pd.to_datetime(reference.orders["created_at"], utc=True))
+        assert list(orders["side"]) == list(reference.orders["side"])
+        assert list(fills["side"]) == list(want["side"])
+        assert list(fills["quantity"]) == pytest.approx(list(want["quantity"]), rel=1e-6)
+        assert list(fills["price"]) == pytest.approx(list(want["price"]), rel=1e-12)
+        assert float(venue["account"]["equity"]) == pytest.approx(reference.final_equity, rel=1e-6)
+        # nothing sent twice: one venue order per client order id, each submitted once
+        cids = [o["client_order_id"] for o in venue["orders"]]
+        assert len(cids) == len(set(cids)) == len(reference.orders) == venue["fills"]
+        lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+        submitted = [r["client_order_id"] for r in lines if r.get("event") == "order_submitted"]
+        assert sorted(submitted) == sorted(cids)
+        missed = store.events("missed_fill")  # learned by the reconciliation, not the stream
+        assert len(missed) == 1
+        assert json.loads(missed["detail"][0])["order_id"] == last_sent["id"]
+        assert len(store.events("outage_started")) == len(store.events("outage_ended")) == 1
+        assert store.events("holdings_mismatch").empty
+        assert store.get_meta("status") == "stopped"
+        assert store.open_orders() == []  # a late "new" update did not reopen the filled sell
+    finally:
+        store.close()
+    # two notifications about the outage, once each, and the run's own start and stop
+    titles = receiver.titles()
+    assert titles.count("outage started") == titles.count("outage ended") == 1
+    assert titles.index("outage started") < titles.index("outage ended")
+    assert "service unavailable" in receiver.posts[titles.index("outage started")]["message"]
+    assert receiver.url not in log_file.read_text()
