@@ -147,6 +147,7 @@ class LiveRunner:
         if hasattr(feed, "on_outage"):  # the feed's catch-up waits through an outage too
             feed.on_outage = self.guard.wait  # type: ignore[union-attr]
         self._stream_down_since: float | None = None
+        self._tally = (0, 0, 0)  # bars, decisions, orders sent so far (a stop in an outage)
         self._probed_at = 0.0
         self._account: tuple[float, float] = (0.0, 0.0)
         self._positions: dict[str, PositionView] = {}

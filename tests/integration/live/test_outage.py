@@ -44,8 +44,10 @@ from workbench.emulator.testing import wait_until
 from workbench.live.chaos import finished_bars
 from workbench.live.state import StateStore
 from workbench.live.status import read_status
+from workbench.runspec import RunSpec
 from workbench.strategies.ma_crossover import MACrossover
 
+pytestmark = pytest.mark.slow  # about 20 s: a runner process and a 100-bar session
 KEY, SECRET = "PKOUTAGEKEY000000001", "outage-secret-0123456789"
 CASH = 100_000.0
 SPEC = "synthetic:AAA?freq=1min&session=XNYS&start=2023-11-22&end=2023-11-22&seed=5"
@@ -80,10 +82,8 @@ def test_two_minutes_of_outage_lose_nothing_send_nothing_twice_and_trading_resum
     assert max(decided) > BEFORE + 3  # it trades again after the outage
     bundle = write_bundle(
         tmp_path / "promoted", MACrossover(**PARAMS),
-        data={"spec": SPEC, "symbols": {"AAA": {}}}, gates=[], metrics={}, risk=None,
-        report="# outage\n", backtest={"cash": CASH, "commission": None, "slippage": None},
-        run_spec={"symbols": ["AAA"], "timeframe": "1Min", "session": "regular",
-                  "calendar": "XNYS"},
+        data={"spec": SPEC, "symbols": {"AAA": {}}}, gates=[], metrics={}, report="# outage\n",
+        run_spec=RunSpec(symbols=("AAA",), timeframe="1Min", cash=CASH),
     )  # fmt: skip
     state = tmp_path / "live.sqlite"
     log_file = tmp_path / "live.jsonl"
