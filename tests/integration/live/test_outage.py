@@ -19,6 +19,9 @@ still reconnecting. The outage is chosen where the backtest decides nothing (bar
 
 Time is the replay's: the outage ends with the bar two minutes after it began, so it
 takes a few seconds of wall time (the probes back off from 0.05 s, capped at 0.5 s).
+
+An outage longer than ``--max-outage`` stops ``workbench live`` with exit code 5 and one
+line naming the limit, the state saying ``failed``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from contextlib import redirect_stdout
@@ -167,3 +171,34 @@ def test_two_minutes_of_outage_lose_nothing_send_nothing_twice_and_trading_resum
     assert titles.index("outage started") < titles.index("outage ended")
     assert "service unavailable" in receiver.posts[titles.index("outage started")]["message"]
     assert receiver.url not in log_file.read_text()
+
+
+def test_an_outage_longer_than_max_outage_stops_with_exit_code_5(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    frames = {"AAA": load_symbols(SPEC)["AAA"].iloc[:20]}
+    bundle = write_bundle(
+        tmp_path / "promoted", MACrossover(**PARAMS),
+        data={"spec": SPEC, "symbols": {"AAA": {}}}, gates=[], metrics={}, report="# outage\n",
+        run_spec=RunSpec(symbols=("AAA",), timeframe="1Min", cash=CASH),
+    )  # fmt: skip
+    state = tmp_path / "live.sqlite"
+    with Emulator(frames, key=KEY, secret=SECRET, cash=CASH, outage=",") as emu:
+        assert emu.state()["outage"]["active"] is False  # scheduled: from the first bar
+        emu.step()  # down from here on, for good
+        code = main(["live", "--bundle", str(bundle.path), "--broker", "alpaca", "--feed",
+                     "alpaca", "--alpaca-url", emu.base_url, "--state", str(state),
+                     "--retry-delay", "0.05", "--outage-backoff-cap", "0.2",
+                     "--max-outage", "1"])  # fmt: skip
+    assert code == 5
+    err = capsys.readouterr().err
+    assert re.search(r"the venue has not answered for \d+ s", err) and "--max-outage" in err
+    assert "Traceback" not in err
+    store = StateStore(state)
+    try:
+        assert store.get_meta("status") == "failed"
+        assert list(store.events()["kind"]) == ["outage_started", "outage_too_long"]
+    finally:
+        store.close()
