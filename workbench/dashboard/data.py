@@ -34,7 +34,8 @@ META_KEYS = (
     "status", "strategy", "bundle", "broker", "feed", "started_at", "heartbeat",
     "heartbeat_unix", "last_bar", "stopped_by", "log_file", "kill_requested",
 )  # fmt: skip
-#: A heartbeat older than this (seconds) marks a running runner as unresponsive.
+#: A heartbeat older than this (seconds) marks a running (or degraded: it beats while it
+#: waits for the venue) runner as unresponsive.
 HEARTBEAT_STALE_S = 120.0
 RECENT_FILLS = 20
 RECENT_EVENTS = 20
@@ -94,11 +95,11 @@ def _status(meta: dict[str, str], now: float, risk: dict[str, Any]) -> dict[str,
     run = meta.get("status") or "not started"
     uptime = None
     if started:
-        until = now if run == "running" else (float(beat) if beat else now)
+        until = now if run in ("running", "degraded") else (float(beat) if beat else now)
         uptime = max(until - pd.Timestamp(started).timestamp(), 0.0)
     halted = risk.get("trading") == "HALTED"
     state = "halted" if halted else run
-    if run == "running" and age is not None and age > HEARTBEAT_STALE_S:
+    if run in ("running", "degraded") and age is not None and age > HEARTBEAT_STALE_S:
         state = "unresponsive"
     bundle = meta.get("bundle")
     return {
