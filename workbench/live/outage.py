@@ -119,6 +119,8 @@ class VenueGuard:
         self._clock = clock
         self._rng = rng or random.Random()
         self._waiting = False
+        self._stream_down_since: float | None = None
+        self._probed_at = -float("inf")
         self.outages = 0
         #: The waits between probes of the last outage (what the backoff did).
         self.waits: list[float] = []
@@ -126,6 +128,28 @@ class VenueGuard:
     @property
     def degraded(self) -> bool:
         return self._waiting
+
+    def idle(self, connected: Callable[[], bool] | None) -> None:
+        """While no bar comes: a market-data stream down (``connected()`` false) for longer
+        than the policy's grace makes the guard ask the venue (at most once per grace); a
+        venue that does not answer is an outage (:meth:`wait`). A stream that cannot say
+        (None) is left alone."""
+        if connected is None:
+            return
+        now = self._clock()
+        if connected():
+            self._stream_down_since = None
+            return
+        if self._stream_down_since is None:
+            self._stream_down_since = now
+        grace = self.policy.stream_grace
+        if now - self._stream_down_since < grace or now - self._probed_at < grace:
+            return
+        self._probed_at = now
+        try:
+            self.probe()
+        except TransientBrokerError as exc:
+            self.wait(exc)
 
     def wait(self, cause: TransientBrokerError) -> None:
         """Block until the venue answers and the runner has reconciled.

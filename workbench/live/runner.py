@@ -49,7 +49,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -57,7 +56,6 @@ import pandas as pd
 
 from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
 from workbench.context import Context, SymbolData
-from workbench.errors import TransientBrokerError
 from workbench.execution.engine import (
     ExecutionConfig,
     ExecutionEngine,
@@ -146,9 +144,7 @@ class LiveRunner:
         self.broker.on_outage = self.guard.wait
         if hasattr(feed, "on_outage"):  # the feed's catch-up waits through an outage too
             feed.on_outage = self.guard.wait  # type: ignore[union-attr]
-        self._stream_down_since: float | None = None
         self._tally = (0, 0, 0)  # bars, decisions, orders sent so far (a stop in an outage)
-        self._probed_at = 0.0
         self._account: tuple[float, float] = (0.0, 0.0)
         self._positions: dict[str, PositionView] = {}
         self.data = {s: SymbolData(s) for s in self.symbols}
@@ -363,7 +359,7 @@ class LiveRunner:
         stopped_by = "feed ended"
         for group in self.feed:
             if not group:  # the feed is waiting for a bar: is the venue still there?
-                self._watch_venue()
+                self.guard.idle(getattr(self.feed, "connected", None))
                 if self._stop.is_set():
                     break
                 continue
@@ -408,28 +404,6 @@ class LiveRunner:
         self.state.heartbeat()
         if self._watchdog is not None:
             self._watchdog.alive()
-
-    def _watch_venue(self) -> None:
-        """While no bar comes: a market-data stream down for longer than the policy's
-        grace makes the runner ask the venue (at most once per grace); a venue that does
-        not answer is an outage (:class:`~workbench.live.outage.VenueGuard`)."""
-        connected = getattr(self.feed, "connected", None)
-        if not callable(connected):
-            return
-        now = time.monotonic()
-        if connected():
-            self._stream_down_since = None
-            return
-        if self._stream_down_since is None:
-            self._stream_down_since = now
-        grace = self.guard.policy.stream_grace
-        if now - self._stream_down_since < grace or now - self._probed_at < grace:
-            return
-        self._probed_at = now
-        try:
-            self.guard.probe()
-        except TransientBrokerError as exc:
-            self.guard.wait(exc)
 
     def _after_outage(self) -> None:
         """What the runner does before trading again once the venue answers: every order

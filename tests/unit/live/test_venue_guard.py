@@ -244,3 +244,31 @@ def test_live_status_and_the_dashboard_show_a_degraded_run(tmp_path) -> None:
     store.set_meta(status="degraded", heartbeat_unix="1000000000")  # died while degraded
     assert snapshot(path)["status"]["state"] == "unresponsive"
     store.close()
+
+
+def test_a_stream_down_past_its_grace_makes_the_guard_ask_the_venue(tmp_path) -> None:
+    now = [0.0]
+    venue = Venue(down=2)
+    state = StateStore(tmp_path / "s.sqlite")
+    policy = OutagePolicy(base_delay=0.001, max_delay=0.001, stream_grace=10.0)
+    guard = VenueGuard(venue.probe, lambda: None, state, policy, clock=lambda: now[0])
+    up = [True]
+    for t in (0.0, 5.0, 20.0):  # connected: nothing to ask
+        now[0] = t
+        guard.idle(lambda: up[0])
+    up[0] = False
+    for t in (21.0, 30.0):  # down, within the grace
+        now[0] = t
+        guard.idle(lambda: up[0])
+    assert venue.probes == 0
+    now[0] = 31.5  # down for longer than the grace: the venue is asked, is down: outage
+    guard.idle(lambda: up[0])
+    assert venue.probes == 3 and guard.outages == 1  # one ask, two probes in the wait
+    now[0] = 35.0  # still no stream, the venue answers: asked again only after the grace
+    guard.idle(lambda: up[0])
+    assert venue.probes == 3
+    now[0] = 42.0
+    guard.idle(lambda: up[0])
+    assert venue.probes == 4 and guard.outages == 1  # it answered: no outage
+    guard.idle(None)  # a feed that cannot say: nothing
+    assert list(state.events()["kind"]) == ["outage_started", "outage_ended"]
