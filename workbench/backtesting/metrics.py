@@ -197,7 +197,8 @@ def compute_metrics(
     if returns.size >= 2:
         rf = (1.0 + risk_free) ** (1.0 / ppy) - 1.0
         std = float(np.std(returns, ddof=1))
-        excess = returns - rf
+        excess = returns  # the returns are not needed again: made the excess in place
+        excess -= rf
         del returns
         mean = float(np.mean(excess))
         out["annual_volatility"] = std * math.sqrt(ppy)
