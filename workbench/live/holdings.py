@@ -12,8 +12,8 @@ What the state explains:
 
 - a position: the signed sum of the recorded fills of that symbol, plus the positions
   adopted before; an order the state thinks open and that filled at the broker while
-  the runner was down counts with what the broker says it filled (restart recovery
-  records those fills; the comparison only reads);
+  the runner was down counts with what the broker says it filled, and so do its
+  attached exits (restart recovery records those fills; the comparison only reads);
 - an open order: one whose client order id the runner recorded (a bracket's legs are
   ``<entry>-tp`` / ``<entry>-sl``, named after their entry), or one adopted before;
 - an order the state thinks open that the broker no longer shows open is normal after a
@@ -155,14 +155,23 @@ def _unrecorded_fills(state: StateStore, broker: Broker) -> dict[str, float]:
     """What the orders the state thinks open filled at the broker beyond the recorded fills
     (signed, per symbol): fills of a crash that restart recovery has not recorded yet."""
     out: dict[str, float] = {}
+    seen: set[str] = set()
     for row in state.open_orders():
-        order = broker.get_order_by_client_id(row["client_order_id"])
-        if order is None:
-            continue
-        missing = order.filled_quantity - state.filled(order.id)[0]
-        if missing > TOLERANCE * max(1.0, order.filled_quantity):
-            out[order.symbol] = out.get(order.symbol, 0.0) + order.side.sign * missing
+        entry = broker.get_order_by_client_id(row["client_order_id"])
+        for order in [] if entry is None else with_legs(broker, entry):
+            if order.id in seen:
+                continue
+            seen.add(order.id)
+            missing = order.filled_quantity - state.filled(order.id)[0]
+            if missing > TOLERANCE * max(1.0, order.filled_quantity):
+                out[order.symbol] = out.get(order.symbol, 0.0) + order.side.sign * missing
     return out
+
+
+def with_legs(broker: Broker, order: Order) -> list[Order]:
+    """``order`` and its attached exits as the broker shows them: a bracket's legs may have
+    filled while the runner was down, before the state ever heard of them."""
+    return [order, *(broker.get_order(leg_id) for leg_id in order.legs)]
 
 
 def explains(order: Order, known: set[str]) -> bool:

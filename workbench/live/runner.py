@@ -70,6 +70,7 @@ from workbench.live.holdings import (
     log_check,
     refuse,
     take_over,
+    with_legs,
 )
 from workbench.live.hours import MarketHours
 from workbench.live.outage import OutagePolicy, StopDuringOutage, VenueGuard
@@ -255,7 +256,8 @@ class LiveRunner:
             if order is None:
                 continue  # never reached the broker: its plan (if unfinished) sends it
             found.add(cid)
-            self._learn_order(order)
+            for known in with_legs(self.broker, order):  # a bracket's exits: recorded too
+                self._learn_order(known)
         if rows:
             log.info(
                 "reconciled %d order(s) with the broker, %d found",

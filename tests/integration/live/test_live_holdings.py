@@ -204,3 +204,38 @@ def test_a_state_file_from_before_adoptions_is_read_as_adopting_nothing(bars, tm
         assert old.explained_positions() == pytest.approx(
             {s: p.quantity for s, p in broker.get_positions().items()} or {"SPX": 0.0}
         )
+
+
+def test_a_bracket_that_filled_and_exited_while_the_runner_was_down_is_no_difference(
+    tmp_path,
+) -> None:
+    """The runner stops just after sending an entry with its exits attached; at the venue
+    the entry fills and an exit closes it before the runner is back: restart recovery reads
+    the entry and its legs from the broker, so the state explains the flat position."""
+    from workbench.strategies.bracket_breakout import BracketBreakout
+
+    bars = load_bars("sample:SPX", start="1999-01-01").iloc[:260]
+    params = {"window": 10, "take_profit": 0.03, "stop_loss": 0.015}
+    broker = SimulatedBroker(100_000)
+    path = tmp_path / "live.sqlite"
+    state = StateStore(path)
+    feed = SimulatedVenueFeed(ReplayFeed({"SPX": bars}), broker)
+    run = LiveRunner(BracketBreakout(**params), ["SPX"], broker, feed, state)
+    n = 0
+    while state.orders().empty:  # one bar at a time, up to the first entry sent
+        n += run.run(max_bars=1).bars
+    entry = broker.get_order_by_client_id(state.orders()["client_order_id"].iloc[0])
+    assert entry is not None and entry.legs and entry.filled_quantity == 0
+    state.close()
+    k = n  # the venue trades on without the runner: the entry fills, then an exit
+    while broker.get_order(entry.id).filled_quantity == 0 or broker.get_positions():
+        broker.process_bar("SPX", bars.index[k], *map(float, bars.iloc[k][list(FIELDS)]))
+        k += 1
+    assert broker.get_order(entry.id).filled_quantity > 0 and not broker.get_positions()
+    state = StateStore(path)
+    assert compare_holdings(state, broker).clean  # what `workbench reconcile --broker` says
+    feed = SimulatedVenueFeed(ReplayFeed({"SPX": bars.iloc[k:]}), broker)
+    restarted = LiveRunner(BracketBreakout(**params), ["SPX"], broker, feed, state)
+    assert restarted.run(max_bars=2).bars == 2  # no stop
+    sides = state.fills()["side"].tolist()
+    assert sides[:2] == ["buy", "sell"]  # the entry's fill and its exit's, both recorded
