@@ -72,6 +72,11 @@ class Broker(Protocol):
         """Order updates since the last call, oldest first."""
         ...
 
+    def close(self) -> None:
+        """Release what the broker holds open (its update stream's connection and thread);
+        the runner calls it once when it stops, however it stops. Safe to call twice."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Bar:

@@ -118,9 +118,12 @@ class Bundle:
                 hint=fix,
             )
         try:
-            return RunSpec.from_dict(data, source=f"bundle {self.path}: its run spec")
+            spec = RunSpec.from_dict(data, source=f"bundle {self.path}: its run spec")
         except ConfigError as exc:
             raise BundleError(exc.message, hint=fix) from None
+        if spec.timeframe is None:
+            raise BundleError(f"bundle {self.path}: its run spec names no timeframe", hint=fix)
+        return spec
 
     def promote_command(self) -> str:
         """The ``workbench promote`` command line that would make this bundle again."""

@@ -36,12 +36,12 @@ import pandas as pd
 
 from workbench.backtesting.api import backtest
 from workbench.cli.main import main as cli
+from workbench.compose import LiveOptions, build_runner
 from workbench.data.quality import QualityReport, validate
 from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
 from workbench.errors import WorkbenchError
 from workbench.live.reconcile import reconcile
-from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive
 from workbench.live.status import read_status
 from workbench.logs import configure

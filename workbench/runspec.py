@@ -1,9 +1,11 @@
 """The run spec: everything that decides which trades a strategy makes, typed and frozen.
 
 One :class:`RunSpec` describes a run whichever way it is run (backtest, live replay on
-the simulated broker, an emulator session, live Alpaca): the symbols, the bar timeframe
-and which bars count (``session``: ``"regular"`` = the exchange's regular sessions only,
-``"all"`` = every bar), the calendar, the money and venue settings (cash, commission,
+the simulated broker, an emulator session, live Alpaca; :mod:`workbench.compose` builds
+each from it): the symbols, the bar timeframe (``None``: the bars as given, which only a
+backtest of research data may say; a bundle's names one) and which bars count
+(``session``: ``"regular"`` = the exchange's regular sessions only, ``"all"`` = every
+bar), the calendar, the money and venue settings (cash, commission,
 slippage, volume limit, lot size, margin), the risk rules and the execution policy.
 
 Promotion writes it into the bundle's ``manifest.json`` (key ``run_spec``, in the shape
@@ -78,7 +80,7 @@ class RunSpec:
     """
 
     symbols: tuple[str, ...]
-    timeframe: Timeframe
+    timeframe: Timeframe | None
     session: str = "regular"
     calendar: str = "XNYS"
     cash: float = 100_000.0
@@ -97,7 +99,8 @@ class RunSpec:
                 f"symbols must be a list of names, got {self.symbols!r}", hint='e.g. ["SPY"]'
             )
         put(self, "symbols", tuple(self.symbols))
-        put(self, "timeframe", parse_timeframe(self.timeframe))
+        if self.timeframe is not None:
+            put(self, "timeframe", parse_timeframe(self.timeframe))
         if self.session not in SESSIONS:
             raise ConfigError(
                 f"session {self.session!r} is not known", hint="use " + " or ".join(SESSIONS)
@@ -129,7 +132,7 @@ class RunSpec:
         """Plain JSON values, every field present; :meth:`from_dict` reads it back."""
         return {
             "symbols": list(self.symbols),
-            "timeframe": self.timeframe.name,
+            "timeframe": None if self.timeframe is None else self.timeframe.name,
             "session": self.session,
             "calendar": self.calendar,
             "cash": self.cash,

@@ -21,8 +21,8 @@ import pandas as pd
 from wholeshare_strategy import WholeShareCross
 
 from workbench.bundle import Bundle, write_bundle
+from workbench.compose import LiveOptions, build_runner
 from workbench.emulator import Emulator
-from workbench.live.runtime import LiveOptions, build_runner
 from workbench.logs import JsonFormatter
 from workbench.runspec import RunSpec
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from workbench.backtesting.engine import BacktestConfig, Engine
 from workbench.backtesting.result import BacktestResult
 from workbench.data.bars import BarsLike, as_symbol_map
 from workbench.risk import RiskConfig, RiskEngine
@@ -91,6 +89,9 @@ def backtest(
 ) -> BacktestResult:
     """Run ``strategy`` with ``params`` over ``bars``: a spec (``"sample:SPX"``), a frame or a dict.
 
+    The arguments make a :class:`~workbench.runspec.RunSpec` (the one promotion records),
+    and the run is built from it by :func:`workbench.compose.run_backtest`, as every run is.
+
     ``commission`` as a number is a fraction of traded notional (0.001 = 0.1%);
     ``slippage`` as a number is in basis points. See :mod:`workbench.sim.costs` for the rest.
     ``risk`` applies risk rules (:mod:`workbench.risk`): a :class:`~workbench.risk.RiskConfig`,
@@ -104,27 +105,25 @@ def backtest(
     alpha, beta, tracking error and information ratio to the metrics
     (:mod:`workbench.backtesting.benchmark`) and its curve as ``result.benchmark``.
     """
+    from workbench.compose import run_backtest
+    from workbench.runspec import RunSpec
+
     instance = make_strategy(strategy, params)
-    config = BacktestConfig(
-        cash=cash,
-        commission=Commission.parse(commission),
-        slippage=Slippage.parse(slippage),
-        volume_limit=volume_limit,
-        lot_size=lot_size,
-        margin=margin,
-        periods_per_year=periods_per_year,
-    )
-    if risk is not None and not isinstance(risk, RiskEngine):
-        risk = RiskConfig.coerce(risk)  # a broken config fails before any data is read
+    engine = risk if isinstance(risk, RiskEngine) else None
+    spec = RunSpec(  # checked whole before any data is read
+        symbols=(), timeframe=timeframe, session=session, calendar=calendar, cash=cash,
+        commission=Commission.parse(commission), slippage=Slippage.parse(slippage),
+        volume_limit=volume_limit, lot_size=lot_size, margin=margin,
+        risk=RiskConfig() if risk is None or engine is not None else RiskConfig.coerce(risk),
+    )  # fmt: skip
     universe = load_universe(bars, start, end)
-    if timeframe is not None:
-        universe, periods_per_year = on_timeframe(
-            universe, timeframe, session=session, calendar=calendar, periods=periods_per_year
-        )
-        config = replace(config, periods_per_year=periods_per_year)
-    result = Engine(instance, universe, config, risk=risk, progress=progress).run()
+    spec = spec.replace(symbols=tuple(universe))
+    result = run_backtest(
+        instance, universe, spec, risk=engine, periods_per_year=periods_per_year,
+        progress=progress,
+    )  # fmt: skip
     if benchmark is not None and benchmark is not False:
         from workbench.backtesting.benchmark import attach_benchmark
 
-        attach_benchmark(result, benchmark, universe)
+        attach_benchmark(result, benchmark, result.bars)
     return result

@@ -77,7 +77,10 @@ class Engine:
         *,
         risk: RiskEngine | RiskConfig | Mapping[str, Any] | str | Path | None = None,
         progress: bool | None = None,
+        execution: ExecutionConfig | None = None,
     ) -> None:
+        """``execution``: the run spec's execution policy (default: cancel and replace,
+        the config's lot size)."""
         if not bars:
             raise ConfigError("no bars to backtest")
         self.strategy = strategy
@@ -106,7 +109,7 @@ class Engine:
             margin=cfg.margin,
         )
         self.execution = ExecutionEngine(
-            self.broker, strategy.label(), ExecutionConfig(lot_size=cfg.lot_size)
+            self.broker, strategy.label(), execution or ExecutionConfig(lot_size=cfg.lot_size)
         )
 
     # -- context callbacks (read-only views) ----------------------------------

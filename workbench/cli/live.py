@@ -112,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
                     f"{fill['symbol']} @ {fill['price']:g}  {fill['client_order_id']}"
                 )
         return 0
+    from workbench.compose import LiveOptions, build_runner
     from workbench.errors import ConfigError
     from workbench.live import notify
-    from workbench.live.runtime import LiveOptions, build_runner
     from workbench.logs import configure
 
     if not args.bundle:

@@ -142,10 +142,7 @@ class ScaledBroker:
         self.inner.cancel_all_orders()
 
     def close(self) -> None:
-        """Close the inner broker's streams, if it has any."""
-        close = getattr(self.inner, "close", None)
-        if callable(close):
-            close()
+        self.inner.close()
 
     # -- down: virtual request -> real request ---------------------------------------------
     def _down(self, request: OrderRequest) -> OrderRequest:

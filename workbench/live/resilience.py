@@ -26,10 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
-import requests
 
 from workbench.broker import AccountSnapshot, Bar, Broker, OrderUpdate
-from workbench.errors import BrokerError, ConfigError, TransientBrokerError, VenueOutageTooLong
+from workbench.errors import BrokerError, TransientBrokerError, VenueOutageTooLong
 from workbench.execution.engine import RetryPolicy
 from workbench.live.state import StateStore
 from workbench.orders import Order, OrderRequest
@@ -151,10 +150,7 @@ class RetryingReads:
         return self.inner.drain_updates()
 
     def close(self) -> None:
-        """Close the broker's streams, if it has any."""
-        close = getattr(self.inner, "close", None)
-        if callable(close):
-            close()
+        self.inner.close()
 
 
 class CatchUpFeed:
@@ -292,105 +288,3 @@ class CatchUpFeed:
 
     def stop(self) -> None:
         self.live.stop()
-
-
-def alpaca_history(
-    key: str,
-    secret: str,
-    *,
-    url: str | None,
-    timeframe: Any,
-    session: str = "regular",
-    calendar: str = "XNYS",
-    now: Callable[[], pd.Timestamp] | None = None,
-    feed: str = "iex",
-    timeout: float = 10.0,
-) -> Callable[[list[str], pd.Timestamp | None], list[Bar]]:
-    """The ``history`` of a :class:`CatchUpFeed` on Alpaca's REST bars (``url``: its base),
-    in the run's ``timeframe``, as the live feed makes them.
-
-    ``1Day`` asks for Alpaca's daily bars (relabelled 00:00 UTC of the session date);
-    intraday timeframes ask for minute bars and make them into the timeframe with the
-    feed's own :func:`~workbench.data.sessions.session_resample` (Alpaca's own hourly
-    bars would mix in the pre-market: its 09:00 bar starts at 09:00). A period not over
-    at ``now()`` (the venue's time) is left to the stream.
-    """
-    from alpaca.common.enums import Sort
-    from alpaca.common.exceptions import APIError
-    from alpaca.data.enums import DataFeed
-    from alpaca.data.historical import StockHistoricalDataClient
-    from alpaca.data.requests import StockBarsRequest
-    from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
-
-    from workbench.brokers.alpaca import _map_api_error
-    from workbench.brokers.alpaca_sdk import tune_client
-    from workbench.data.aggregate import BarAggregator
-    from workbench.data.sessions import period_end
-    from workbench.timeframe import parse_timeframe
-
-    tf = parse_timeframe(timeframe)
-    client = StockHistoricalDataClient(key, secret, url_override=url)
-    tune_client(client, timeout)  # retries are the caller's job
-    unit = TimeFrame(1, TimeFrameUnit.Minute if tf.intraday else TimeFrameUnit.Day)
-    epoch = pd.Timestamp("1970-01-01", tz="UTC").to_pydatetime()
-
-    def request(symbols: list[str], **kw: Any) -> list[Bar]:
-        req = StockBarsRequest(symbol_or_symbols=symbols, timeframe=unit, feed=DataFeed(feed), **kw)
-        try:
-            data = client.get_stock_bars(req).data
-        except APIError as exc:
-            if getattr(exc, "status_code", None) == 422:  # the venue cannot give these bars
-                raise ConfigError(
-                    f"the venue does not serve {unit.value} bars of {', '.join(symbols)}, which "
-                    f"the bundle's {tf.name} bars are made of ({_api_message(exc)})",
-                    hint="stream minute bars to the runner (as Alpaca does), or promote the "
-                    "strategy on the timeframe the venue serves",
-                ) from None
-            raise _map_api_error("get bars", exc) from None
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise TransientBrokerError(f"get bars: no answer ({type(exc).__name__})") from None
-        return [
-            Bar(sym, _utc(b.timestamp), float(b.open), float(b.high), float(b.low),
-                float(b.close), float(b.volume))
-            for sym, rows in data.items() for b in rows
-        ]  # fmt: skip
-
-    def in_timeframe(symbols: list[str], bars: list[Bar], *, partial: bool) -> list[Bar]:
-        """``bars`` made into the run's bars; without ``partial``, only periods over now."""
-        agg = BarAggregator(symbols, tf, session=session, calendar=calendar,
-                            source=pd.Timedelta(minutes=1 if tf.intraday else 60 * 24))  # fmt: skip
-        steps: dict[pd.Timestamp, list[Bar]] = {}
-        for bar in sorted(bars, key=lambda b: b.time):
-            steps.setdefault(bar.time, []).append(bar)
-        out = [b for t in sorted(steps) for g in agg.add(steps[t]) for b in g]
-        if partial:
-            return out + [b for g in agg.flush() for b in g]
-        if now is None:
-            return out
-        t = now()
-        out += [b for g in agg.due(t) for b in g]
-        return [b for b in out if (period_end(b.time, tf, calendar=calendar) or b.time) <= t]
-
-    def history(symbols: list[str], after: pd.Timestamp | None) -> list[Bar]:
-        if after is None:  # the latest bar of each symbol, even of a period not over
-            out: list[Bar] = []
-            for sym in symbols:
-                out += in_timeframe([sym], request([sym], start=epoch, limit=1, sort=Sort.DESC),
-                                    partial=True)  # fmt: skip
-            return out
-        start = max(after + pd.Timedelta(1, "us"), pd.Timestamp(epoch)).floor("us")
-        return in_timeframe(symbols, request(symbols, start=start.to_pydatetime()), partial=False)
-
-    return history
-
-
-def _api_message(exc: Any) -> str:
-    try:
-        return str(exc.message)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return str(exc)[:200]
-
-
-def _utc(value: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

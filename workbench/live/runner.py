@@ -493,9 +493,9 @@ class LiveRunner:
         return len(orders)
 
     def _close_streams(self) -> None:
-        """Close the feed's and the broker's streams (those that have one)."""
-        for name, obj, method in (("feed", self.feed, "stop"), ("broker", self.broker, "close")):
-            fn = getattr(obj, method, None)
+        """Stop the feed's stream (a feed with one) and close the broker (every broker)."""
+        stop_feed = getattr(self.feed, "stop", None)  # a replay has nothing to stop
+        for name, fn in (("feed", stop_feed), ("broker", self.broker.close)):
             if not callable(fn):
                 continue
             try:

@@ -181,6 +181,9 @@ class SimulatedBroker:
         out, self._updates = self._updates, []
         return out
 
+    def close(self) -> None:
+        """Nothing to release: the simulated venue is in process, without a stream."""
+
     # -- Broker protocol: actions --------------------------------------------------
     def submit_order(self, request: OrderRequest) -> Order:
         """Accept ``request`` as a NEW order stamped with the current time.

@@ -11,8 +11,8 @@ import pytest
 
 from workbench import backtest, load_bars
 from workbench.bundle import write_bundle
+from workbench.compose import LiveOptions, build_runner
 from workbench.emulator import Emulator
-from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive
 from workbench.runspec import RunSpec
 from workbench.strategies.bracket_breakout import BracketBreakout

@@ -9,7 +9,7 @@ import logging
 import pandas as pd
 
 from workbench.bundle import write_bundle
-from workbench.live.runtime import LiveOptions, build_runner
+from workbench.compose import LiveOptions, build_runner
 from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
 

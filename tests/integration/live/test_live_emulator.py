@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from workbench.compose import LiveOptions, build_runner
 from workbench.emulator.testing import wait_until
 from workbench.live.chaos import (
     CASH,
@@ -19,7 +20,6 @@ from workbench.live.chaos import (
     reference_orders,
     write_chaos_bundle,
 )
-from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive
 
 pytestmark = pytest.mark.slow

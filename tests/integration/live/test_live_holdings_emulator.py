@@ -14,6 +14,7 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 
 from workbench.cli.main import main
+from workbench.compose import LiveOptions, build_runner
 from workbench.emulator.testing import wait_until
 from workbench.errors import ReconciliationError
 from workbench.live.chaos import (
@@ -24,7 +25,6 @@ from workbench.live.chaos import (
     finished_bars,
     write_chaos_bundle,
 )
-from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive
 
 BARS = 12

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 from workbench.bundle import write_bundle
+from workbench.compose import LiveOptions, build_runner
 from workbench.data.sessions import sessions
 from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
 from workbench.emulator.testing import wait_until
 from workbench.live.chaos import finished_bars
-from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import steps_per_bar
 from workbench.runspec import RunSpec
 from workbench.strategies.ma_crossover import MACrossover

@@ -14,9 +14,9 @@ import pytest
 from workbench import backtest
 from workbench.bundle import sha256_bytes, write_bundle
 from workbench.cli.main import build_parser, main
+from workbench.compose import LiveOptions, build_runner
 from workbench.data.sources import load_symbols
 from workbench.errors import ConfigError
-from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.status import read_status
 from workbench.runspec import RunSpec
 from workbench.strategies.ma_crossover import MACrossover

@@ -11,8 +11,8 @@ import pytest
 
 from workbench import backtest, load_bars
 from workbench.bundle import write_bundle
+from workbench.compose import LiveOptions, build_runner
 from workbench.dashboard.control import halt
-from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.status import read_status
 from workbench.risk import SQLiteRiskStore, TradingState
 from workbench.runspec import RunSpec

@@ -17,6 +17,7 @@ import pytest
 
 from workbench import backtest
 from workbench.bundle import Bundle, write_bundle
+from workbench.compose import LiveOptions, build_runner
 from workbench.live.chaos import (
     CASH,
     COSTS,
@@ -28,7 +29,6 @@ from workbench.live.chaos import (
     write_chaos_bundle,
 )
 from workbench.live.reconcile import reconcile
-from workbench.live.runtime import LiveOptions, build_runner
 from workbench.live.session import drive
 from workbench.live.state import StateStore
 from workbench.runspec import RunSpec

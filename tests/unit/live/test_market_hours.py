@@ -85,7 +85,7 @@ def test_no_stale_alarm_while_closed_and_one_within_interval_plus_tolerance_when
 
 def test_the_runner_sends_nothing_the_hours_refuse_and_journals_why(tmp_path):
     from workbench.bundle import write_bundle
-    from workbench.live.runtime import LiveOptions, build_runner
+    from workbench.compose import LiveOptions, build_runner
     from workbench.strategies.ma_crossover import MACrossover
 
     spec = "synthetic:AAA?freq=1D&session=XNYS&start=2024-01-02&end=2024-03-28&seed=7"
