@@ -1,0 +1,57 @@
+"""The composition root wires each part from the run spec, and from nothing else."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from workbench.bundle import write_bundle
+from workbench.compose import LiveOptions, build_runner, run_backtest
+from workbench.execution.engine import ConflictPolicy
+from workbench.runspec import RunSpec
+from workbench.sim.broker import SimulatedBroker
+from workbench.strategies.ma_crossover import MACrossover
+
+DATA = "synthetic:AAA?freq=1D&session=XNYS&start=2024-01-02&end=2024-03-28&seed=7"
+SPEC = RunSpec(
+    symbols=("AAA",), timeframe="1Day", session="all", cash=25_000, commission=0.001,
+    slippage=3, volume_limit=0.2, lot_size=5, margin=2, risk={"max_drawdown": 0.3},
+    execution={"conflict": "wait", "max_failures": 3},
+)  # fmt: skip
+
+
+def test_a_live_replay_is_wired_from_the_bundles_run_spec(tmp_path) -> None:
+    bundle = write_bundle(
+        tmp_path / "promoted", MACrossover(fast=2, slow=5), data={"spec": DATA, "symbols": {}},
+        gates=[], metrics={}, report="# t\n", run_spec=SPEC,
+    )  # fmt: skip
+    runner, _ = build_runner(
+        LiveOptions(bundle=str(bundle.path), feed="replay:" + DATA, state=str(tmp_path / "s.db"))
+    )
+    try:
+        venue = runner.broker.inner
+        assert isinstance(venue, SimulatedBroker)
+        assert (venue.portfolio.cash, venue.commission, venue.slippage) == (
+            25_000.0, SPEC.commission, SPEC.slippage,
+        )  # fmt: skip
+        assert (venue.volume_limit, venue.lot_size, venue.margin) == (0.2, 5.0, 2.0)
+        config = runner.execution.config
+        assert (config.conflict, config.max_failures, config.lot_size) == (
+            ConflictPolicy.WAIT, 3, 5.0,
+        )  # fmt: skip
+        assert runner.risk is not None and runner.risk.config == SPEC.risk
+        assert runner.state.get_meta("timeframe") == "1Day"
+    finally:
+        runner.state.close()
+
+
+def test_a_backtest_is_built_from_the_same_spec() -> None:
+    from workbench.data.sources import load_symbols
+
+    bars = load_symbols(DATA)
+    result = run_backtest(MACrossover(fast=2, slow=5), bars, SPEC)
+    assert result.equity.iloc[0] <= 25_000.0
+    # lots of five shares; no order larger than a fifth of its bar's volume
+    fills = result.fills
+    assert len(fills) > 0 and (fills["quantity"] % 5 == 0).all()
+    volume = bars["AAA"]["volume"].reindex(pd.DatetimeIndex(fills["time"]))
+    assert (fills["quantity"].to_numpy() <= 0.2 * volume.to_numpy() + 1e-9).all()
