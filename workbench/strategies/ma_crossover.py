@@ -65,7 +65,7 @@ class MACrossover(Strategy):
             float,
             0.0,
             low=0.0,
-            high=100.0,
+            high=1.0,
             doc="take-profit above the entry fill, as a fraction (0: none)",
         ),
         Param("sl_trail", bool, False, doc="the stop-loss trails the best price since entry"),

@@ -38,7 +38,10 @@ def test_controls_come_from_the_declared_parameters() -> None:
 
 
 def test_initial_view(explorer: Explorer) -> None:
-    assert set(explorer.controls) == {"fast", "slow", "allow_short", "fraction"}
+    assert set(explorer.controls) == {
+        *("fast", "slow", "allow_short", "fraction"),
+        *("sl_stop", "tp_stop", "sl_trail"),  # stops: vectorbt's, in the kernel too
+    }
     assert bytes(explorer.chart.value).startswith(b"\x89PNG")
     assert explorer.result is not None and explorer.result.params["fast"] == 20
     assert "sharpe" in explorer.metrics.value and "trades" in explorer.trades.value
