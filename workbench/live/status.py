@@ -15,7 +15,8 @@ def read_status(path: str | Path) -> dict[str, Any]:
     """Running or stopped, last bar and its lag, heartbeat age, equity, positions, the
     risk state (active, reducing or halted, and why) and every fill (time, symbol, side,
     quantity, price, client order id); ``holdings``: the last comparison of the broker's
-    positions and open orders with the state (match, mismatch or adopted, when)."""
+    positions and open orders with the state (match, mismatch or adopted, when);
+    ``degraded_since``: when the venue stopped answering, while status is ``degraded``."""
     with StateStore.reader(path) as store:
         stored = store.meta()
         meta = {k: stored.get(k) for k in ("strategy", "status", "bundle", "broker", "feed",
@@ -26,6 +27,7 @@ def read_status(path: str | Path) -> dict[str, Any]:
         last = store.equity_points(last=True)
         open_orders = len(store.open_orders())
         fills = store.fill_records()
+    meta["degraded_since"] = stored.get("degraded_since") or None  # a venue outage began
     beat = meta.pop("heartbeat_unix")
     age = time.time() - float(beat) if beat else None
     last_bar = meta.get("last_bar")

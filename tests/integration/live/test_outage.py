@@ -123,7 +123,8 @@ def test_two_minutes_of_outage_lose_nothing_send_nothing_twice_and_trading_resum
             assert last_sent["status"] == "new"  # at the venue, not filled yet
             emu.outage(OUTAGE)
             wait_until(lambda: read_status(state)["status"] == "degraded", 30, "degraded")
-            assert _status(state)["status"] == "degraded"  # what `live status --json` says
+            shown = _status(state)  # what `live status --json` says
+            assert shown["status"] == "degraded" and shown["degraded_since"] is not None
             emu.step(2)  # two bars: the order fills at the first's open; nobody hears of it
             venue = emu.state()
             assert venue["outage"]["active"] and venue["orders"][-1]["status"] == "filled"
@@ -131,6 +132,7 @@ def test_two_minutes_of_outage_lose_nothing_send_nothing_twice_and_trading_resum
             emu.step()  # two minutes on: the venue is back (the streams are not yet)
             assert emu.state()["outage"] is None
             wait_until(lambda: read_status(state)["status"] == "running", 30, "running again")
+            assert _status(state)["degraded_since"] is None
             wait_until(lambda: _streams_up(emu, proc), 60, "the streams to reconnect")
             play(BARS - 1)  # the next bar shows the gap: the three missed are fetched first
             _, err = proc.communicate(timeout=60)
