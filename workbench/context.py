@@ -328,16 +328,27 @@ class Context:
         to the position (see :meth:`order`).
         """
         sym = self._sd(symbol).symbol
-        exits = Exits(
-            take_profit,
-            stop_loss,
-            None,
-            trail_price,
-            trail_percent,
-            take_profit_percent,
-            stop_loss_percent,
-            None if exit_tif is None else TimeInForce(exit_tif),
-        )
+        exits: Exits | None = None
+        if not (  # most targets carry no exits: no Exits to build and check
+            take_profit is None
+            and stop_loss is None
+            and trail_price is None
+            and trail_percent is None
+            and take_profit_percent is None
+            and stop_loss_percent is None
+            and exit_tif is None
+        ):
+            exits = Exits(
+                take_profit,
+                stop_loss,
+                None,
+                trail_price,
+                trail_percent,
+                take_profit_percent,
+                stop_loss_percent,
+                None if exit_tif is None else TimeInForce(exit_tif),
+            )
+            exits = exits if exits.any else None
         self.intents.append(
             TargetIntent(
                 sym,
@@ -347,7 +358,7 @@ class Context:
                 percent,
                 reason,
                 stop if stop is not None else stop_loss,
-                exits if exits.any else None,
+                exits,
             )
         )
 

@@ -153,6 +153,8 @@ class ExecutionEngine:
         if old is state:
             return
         self.states[symbol] = state
+        if not log.isEnabledFor(logging.INFO):  # the record's fields cost more than the move
+            return
         log.info(
             "execution state %s: %s -> %s",
             symbol,
@@ -387,6 +389,13 @@ class ExecutionEngine:
 
     def _accepted(self, order: Order, how: str) -> Order:
         self._failures.pop(order.symbol, None)
+        if log.isEnabledFor(logging.INFO):
+            self._log_accepted(order, how)
+        if order.status.is_open:
+            self._set_state(order.symbol, SymbolState.PENDING_ORDER, order.request.reason)
+        return order
+
+    def _log_accepted(self, order: Order, how: str) -> None:
         log.info(
             "order %s: %s %s %s",
             how,
@@ -404,9 +413,6 @@ class ExecutionEngine:
                 "reason": order.request.reason,
             },
         )
-        if order.status.is_open:
-            self._set_state(order.symbol, SymbolState.PENDING_ORDER, order.request.reason)
-        return order
 
     def _failed(self, symbol: str, why: str) -> None:
         count = self._failures.get(symbol, 0) + 1
