@@ -1,8 +1,9 @@
 """Start-up reconciliation through the real alpaca-py against the emulator: a position or an
 open order placed by another client stops ``workbench live`` (exit code 6) before any
 order; ``workbench reconcile --broker alpaca`` reports the same; ``--adopt-positions``
-takes them over and a restart does not stop again; a trade by another client during the
-run halts it before the next day's decision (its fills never recorded as the runner's)."""
+(on the command line too) takes them over and a restart does not stop again; a trade by
+another client during the run halts it before the next day's decision (its fills never
+recorded as the runner's)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,21 @@ def test_a_position_from_another_client_stops_live_and_reconcile_reports_it(
     assert code == 6
     out = capsys.readouterr().out
     assert "position SPX: broker 5, state 0" in out and "fix: take them over" in out
+    # then take it over from the command line, for one bar (stepped once the runner listens)
+    wait_until(lambda: emu.state()["connections"]["data"] == 0, 30, "the stopped run's stream")
+
+    def step_when_listening() -> None:
+        wait_until(lambda: emu.state()["connections"]["data_ready"] >= 1, 30, "the stream")
+        emu.step(1)
+
+    stepper = threading.Thread(target=step_when_listening, daemon=True)
+    stepper.start()
+    assert main(live_args(bundle, emu, state, "--adopt-positions", "--max-bars", "1")) == 0
+    stepper.join(30)
+    assert "adopted position SPX: broker 5, state 0" in capsys.readouterr().err
+    assert main(["reconcile", "--broker", "alpaca", "--alpaca-url", emu.base_url,
+                 "--state", str(state)]) == 0  # fmt: skip
+    assert "all explained by" in capsys.readouterr().out
     missing = ["reconcile", "--broker", "alpaca", "--state", str(tmp_path / "none.sqlite")]
     assert main(missing) == 2 and "no state file" in capsys.readouterr().err
 
