@@ -1,6 +1,8 @@
 """The bundle's run spec is what a live run trades with: a bundle promoted with a volume
 limit, a lot size and a margin fills the same in a ``workbench live`` replay on the
-simulated broker as ``workbench backtest`` with those settings, fill by fill."""
+simulated broker as ``workbench backtest`` with those settings, fill by fill, and
+``workbench reconcile`` (which replays the run through the backtest with the same run
+spec) finds nothing to explain."""
 
 from __future__ import annotations
 
@@ -63,3 +65,13 @@ def test_a_live_replay_fills_as_the_backtest_with_the_bundles_venue(tmp_path, ca
     assert list(live["side"]) == list(want["side"])
     assert list(live["quantity"]) == pytest.approx(list(want["quantity"]), rel=1e-12)
     assert list(live["price"]) == pytest.approx(list(want["price"]), rel=1e-12)
+
+    # reconciliation reads the same run spec: its backtest of the live bars is the run
+    out = tmp_path / "reconcile"
+    capsys.readouterr()  # what the backtests printed
+    code = main(["reconcile", "--state", str(state), "--out", str(out), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0, summary
+    assert summary["verdict"] == "match" and summary["unexplained"] == 0
+    assert summary["venue"] == {"volume_limit": 0.1, "lot_size": 10.0, "margin": 2.0}
+    assert summary["fills"]["live"] == summary["fills"]["backtest"] == len(want)
