@@ -9,7 +9,9 @@ backtest           the event engine, the simulated broker (the spec's costs, vol
 live replay        the live runner, the simulated broker (the same venue), SQLite state and
                    a replay feed: ``workbench live --broker sim --feed replay:SPEC``
 emulator session   the live runner, the Alpaca broker and the Alpaca feed against the
-                   project's emulator: ``--broker alpaca --feed alpaca --alpaca-url URL``
+                   project's emulator: ``--broker alpaca --feed alpaca --alpaca-url URL``;
+                   the emulator's venue from the same spec with ``workbench emulator
+                   --bundle B`` (:func:`emulator_venue`)
 live               the same against Alpaca (paper unless ``--live-trading``)
 =================  ==================================================================
 
@@ -101,6 +103,18 @@ def run_backtest(
         execution=spec.execution.config(lot_size=spec.lot_size),
     )  # fmt: skip
     return engine.run()
+
+
+# -- emulator session ---------------------------------------------------------------------
+def emulator_venue(spec: RunSpec) -> dict[str, Any]:
+    """The emulator's venue settings for a session of ``spec`` (``Emulator(data, **these)``):
+    the simulated broker behind its Alpaca API is then the backtest's venue, with the
+    spec's capital, costs, volume limit, lot size, margin and calendar."""
+    return {
+        "cash": spec.cash, "commission": spec.commission, "slippage": spec.slippage,
+        "volume_limit": spec.volume_limit, "lot_size": spec.lot_size, "margin": spec.margin,
+        "calendar": spec.calendar,
+    }  # fmt: skip
 
 
 # -- live --------------------------------------------------------------------------------

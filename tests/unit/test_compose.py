@@ -55,3 +55,25 @@ def test_a_backtest_is_built_from_the_same_spec() -> None:
     assert len(fills) > 0 and (fills["quantity"] % 5 == 0).all()
     volume = bars["AAA"]["volume"].reindex(pd.DatetimeIndex(fills["time"]))
     assert (fills["quantity"].to_numpy() <= 0.2 * volume.to_numpy() + 1e-9).all()
+
+
+def test_an_emulator_session_has_the_bundles_venue(tmp_path, capsys) -> None:
+    from workbench.cli.main import main
+    from workbench.compose import emulator_venue
+    from workbench.data.sources import load_symbols
+    from workbench.emulator import Emulator
+
+    emulator = Emulator(load_symbols(DATA), **emulator_venue(SPEC))
+    config = emulator.config
+    assert (config.cash, config.volume_limit, config.lot_size, config.margin) == (
+        25_000.0, 0.2, 5.0, 2.0,
+    )  # fmt: skip
+    assert (config.commission, config.slippage) == (SPEC.commission, SPEC.slippage)
+    # `workbench emulator --bundle` takes them from the run spec, and only from there
+    bundle = write_bundle(
+        tmp_path / "promoted", MACrossover(fast=2, slow=5), data={"spec": DATA, "symbols": {}},
+        gates=[], metrics={}, report="# t\n", run_spec=SPEC,
+    )  # fmt: skip
+    code = main(["emulator", "--bundle", str(bundle.path), "--margin", "4", "--port", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--margin: the venue's settings come from the bundle's run spec" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 FAULT_HELP = (
     "inject a fault (repeatable): KIND[,name=value...], e.g. 429,path=/v2/orders,times=3 | "
@@ -31,7 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--replay-from", help="start the replay here; earlier bars are history (e.g. 2010-01-04)"
     )
-    p.add_argument("--cash", type=float, default=100_000.0, help="starting cash (default 100000)")
+    p.add_argument(
+        "--bundle",
+        help="a promoted bundle: the venue's cash, costs, volume limit, lot size, margin and "
+        "calendar are its run spec's (then not given here), so a session fills as its backtest",
+    )
+    p.add_argument("--cash", type=float, help="starting cash (default 100000)")
     p.add_argument(
         "--interval",
         type=float,
@@ -44,12 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slippage", help="as for backtest: 5bps or range=0.1")
     p.add_argument("--volume-limit", type=float, help="largest share of a bar's volume per order")
     p.add_argument("--lot-size", type=float, help="round quantities down to this lot (1: whole)")
-    p.add_argument("--margin", type=float, default=1.0, help="buying power multiple (default 1)")
+    p.add_argument("--margin", type=float, help="buying power multiple (default 1)")
     p.add_argument("--no-short", action="store_true", help="refuse short sales")
     p.add_argument("--rate-limit", type=int, help="refuse with 429 past this many requests/min")
     p.add_argument(
         "--calendar",
-        default="XNYS",
         help="exchange calendar of the data: /v2/clock, /v2/calendar, daily bars (default XNYS)",
     )
     p.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
@@ -70,11 +75,11 @@ def run(args: argparse.Namespace) -> int:
     from workbench.emulator import Emulator
     from workbench.logs import configure
 
+    venue = _venue(args)
     key = args.key or os.environ.get("APCA_API_KEY_ID") or "emulator-key"
     secret = args.secret or os.environ.get("APCA_API_SECRET_KEY") or "emulator-secret"
     emulator = Emulator(
         args.data,
-        cash=args.cash,
         key=key,
         secret=secret,
         host=args.host,
@@ -85,14 +90,9 @@ def run(args: argparse.Namespace) -> int:
         interval=args.interval,
         faults=args.fault,
         outage=args.outage,
-        commission=args.commission,
-        slippage=args.slippage,
-        volume_limit=args.volume_limit,
-        lot_size=args.lot_size,
-        margin=args.margin,
         allow_short=not args.no_short,
         rate_limit=args.rate_limit,
-        calendar=args.calendar,
+        **venue,
     )
     configure()
     stop = threading.Event()
@@ -117,3 +117,26 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     print("emulator stopped")
     return 0
+
+
+#: The venue settings a bundle's run spec gives, with their defaults without one.
+VENUE = {"cash": 100_000.0, "commission": None, "slippage": None, "volume_limit": None,
+         "lot_size": None, "margin": 1.0, "calendar": "XNYS"}  # fmt: skip
+
+
+def _venue(args: argparse.Namespace) -> dict[str, Any]:
+    """The venue's settings: the flags', or the bundle's run spec's (refusing both)."""
+    given = {k: getattr(args, k) for k in VENUE if getattr(args, k) is not None}
+    if not args.bundle:
+        return VENUE | given
+    from workbench.bundle import load_bundle
+    from workbench.compose import emulator_venue
+    from workbench.errors import ConfigError
+
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(
+            f"{flags}: the venue's settings come from the bundle's run spec with --bundle",
+            hint="drop them, or drop --bundle",
+        )
+    return emulator_venue(load_bundle(args.bundle).run_spec)
