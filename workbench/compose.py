@@ -167,8 +167,7 @@ def stream_urls(base: str) -> tuple[str, str]:
 def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     """Verify the bundle and wire strategy, broker, feed and state for one run of its spec."""
     from workbench.bundle import load_bundle
-    from workbench.live.pennies import apply_pennies, check_pennies
-    from workbench.live.runner import LiveRunner
+    from workbench.live.pennies import check_pennies
     from workbench.live.state import StateStore
 
     bundle = load_bundle(options.bundle)
@@ -176,7 +175,19 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     strategy = bundle.make_strategy()
     if options.pennies is not None:
         check_pennies(options.pennies, spec.cash)
-    state = StateStore(options.state)
+    state = StateStore(options.state, exclusive=True)  # a second runner on it is refused
+    try:
+        return _wire(options, bundle, strategy, state), bundle
+    except BaseException:
+        state.close()  # and its claim: a corrected command may run at once
+        raise
+
+
+def _wire(options: LiveOptions, bundle: Bundle, strategy: Any, state: Any) -> LiveRunner:
+    from workbench.live.pennies import apply_pennies
+    from workbench.live.runner import LiveRunner
+
+    spec = bundle.run_spec
     broker, market = _broker(options, spec)
     symbols, feed, hours = _feed(options, spec, broker, market, state)
     venue = apply_pennies(broker, state, options.pennies, spec.cash)
@@ -192,7 +203,7 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     )  # fmt: skip
     if options.log_file:
         state.set_meta(log_file=str(options.log_file))
-    return runner, bundle
+    return runner
 
 
 def _broker(options: LiveOptions, spec: RunSpec) -> tuple[Any, Any]:

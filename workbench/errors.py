@@ -10,6 +10,8 @@
     │   └── DataSourceError        the source spec is unknown or the source cannot be reached
     ├── StrategyError              a bug in strategy code
     │   └── LookAheadError         the strategy asked for data after the current bar
+    ├── StateStoreError            the machine: the state file cannot be written (disk full,
+    │                              read-only, vanished, locked by another process); fix it
     ├── BrokerError                the broker refused or failed
     │   ├── TransientBrokerError   temporary (429, 5xx, timeout, disconnect): safe to retry
     │   ├── VenueOutageTooLong     the venue stayed down past the runner's --max-outage
@@ -65,6 +67,18 @@ class StrategyError(WorkbenchError):
 
 class LookAheadError(StrategyError):
     """The strategy asked for data after the current bar."""
+
+
+class StateStoreError(WorkbenchError):
+    """The run's state file cannot be written: the disk is full, the file or its folder is
+    read-only, the file vanished under the runner, or another process holds it.
+
+    Nothing already written is lost (each step is its own transaction): once a person
+    has fixed the cause, the same command resumes. Under systemd it does not restart
+    (``RestartPreventExitStatus``): each restart would fail the same way.
+    """
+
+    exit_code = 7
 
 
 class BrokerError(WorkbenchError):

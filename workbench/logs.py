@@ -134,6 +134,24 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+def _json_file_handler(path: str, max_bytes: int, backups: int) -> logging.Handler:
+    """A rotated JSON-lines file. When it cannot be written (a full disk, say) it says so in
+    one line on stderr, once, instead of a traceback for every record; logging goes on."""
+    from logging.handlers import RotatingFileHandler
+
+    class JsonFileHandler(RotatingFileHandler):
+        failed = False
+
+        def handleError(self, record: logging.LogRecord) -> None:
+            if not self.failed:
+                self.failed = True
+                why = sys.exc_info()[1]
+                print(f"log file {path} cannot be written ({why}): logging to stderr only",
+                      file=sys.stderr)  # fmt: skip
+
+    return JsonFileHandler(path, maxBytes=max_bytes, backupCount=backups)
+
+
 def configure(
     *,
     level: int | None = None,
@@ -144,8 +162,6 @@ def configure(
 ) -> None:
     """JSON lines to a rotated file and readable lines to stderr, for ``workbench.*`` at
     ``level`` (default: :func:`set_default_level`'s) and every other library from WARNING."""
-    from logging.handlers import RotatingFileHandler
-
     level = _DEFAULT_LEVEL[0] if level is None else level
     root = logging.getLogger()
     ours = logging.getLogger("workbench")
@@ -155,7 +171,7 @@ def configure(
                 logger.removeHandler(handler)
                 handler.close()
     if json_file:
-        file_handler = RotatingFileHandler(json_file, maxBytes=max_bytes, backupCount=backups)
+        file_handler = _json_file_handler(json_file, max_bytes, backups)
         file_handler.setFormatter(JsonFormatter())
         file_handler._workbench = True  # type: ignore[attr-defined]
         root.addHandler(file_handler)

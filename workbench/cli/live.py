@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 )
         return 0
     from workbench.compose import LiveOptions, build_runner
-    from workbench.errors import ConfigError
+    from workbench.errors import ConfigError, StateStoreError
     from workbench.live import notify
     from workbench.logs import configure
 
@@ -144,9 +145,16 @@ def run(args: argparse.Namespace) -> int:
         pennies=args.pennies,
         adopt_positions=args.adopt_positions,
     )
-    runner, bundle = build_runner(options)
-    with notify.notifying(notify_config, runner, bundle.manifest["name"], args.state):
-        summary = runner.run(max_bars=args.max_bars, handle_signals=True)
+    try:
+        runner, bundle = build_runner(options)
+    except StateStoreError as exc:  # its state file locked, read-only or on a full disk
+        notify.notify_failure(notify_config, Path(args.bundle).parent.name, exc)
+        raise
+    try:
+        with notify.notifying(notify_config, runner, bundle.manifest["name"], args.state):
+            summary = runner.run(max_bars=args.max_bars, handle_signals=True)
+    finally:
+        runner.state.close()  # and its claim: the file is free for the next runner
     print(
         f"{bundle.manifest['name']} v{bundle.manifest['version']}: {summary.bars} bars, "
         f"{summary.decisions} decisions, {summary.orders_sent} orders ({summary.stopped_by}); "

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.backtesting.trades import build_trades
+from workbench.live.health import judge
 from workbench.live.state import EquityPoint, EventRecord, StateStore
 from workbench.logs import redact
 from workbench.orders import Fill, Side
@@ -32,11 +33,8 @@ log = logging.getLogger(__name__)
 #: Meta keys shown on the status page (never the bundle's files or any credential).
 META_KEYS = (
     "status", "strategy", "bundle", "broker", "feed", "started_at", "heartbeat",
-    "heartbeat_unix", "last_bar", "stopped_by", "log_file", "kill_requested",
+    "heartbeat_unix", "last_bar", "stopped_by", "log_file", "kill_requested", "error",
 )  # fmt: skip
-#: A heartbeat older than this (seconds) marks a running (or degraded: it beats while it
-#: waits for the venue) runner as unresponsive.
-HEARTBEAT_STALE_S = 120.0
 RECENT_FILLS = 20
 RECENT_EVENTS = 20
 LOG_LINES = 200
@@ -87,8 +85,9 @@ def snapshot(
 
 
 def _status(meta: dict[str, str], now: float, risk: dict[str, Any]) -> dict[str, Any]:
+    health = judge(meta, now)
     beat = meta.get("heartbeat_unix")
-    age = now - float(beat) if beat else None
+    age = health.heartbeat_age_s
     last_bar = meta.get("last_bar")
     lag = (now - pd.Timestamp(last_bar).timestamp()) if last_bar else None
     started = meta.get("started_at")
@@ -98,9 +97,9 @@ def _status(meta: dict[str, str], now: float, risk: dict[str, Any]) -> dict[str,
         until = now if run in ("running", "degraded") else (float(beat) if beat else now)
         uptime = max(until - pd.Timestamp(started).timestamp(), 0.0)
     halted = risk.get("trading") == "HALTED"
-    state = "halted" if halted else run
-    if run in ("running", "degraded") and age is not None and age > HEARTBEAT_STALE_S:
-        state = "unresponsive"
+    state = health.state  # a silent runner is stale or failed, whatever the file says
+    if halted and state not in ("stale", "failed"):
+        state = "halted"
     bundle = meta.get("bundle")
     return {
         "state": state,
@@ -118,6 +117,9 @@ def _status(meta: dict[str, str], now: float, risk: dict[str, Any]) -> dict[str,
         "feed_lag_s": None if lag is None else round(lag, 1),
         "heartbeat": meta.get("heartbeat"),
         "heartbeat_age_s": None if age is None else round(age, 1),
+        "stale_after_s": health.stale_after_s,
+        "state_reason": health.reason,
+        "error": meta.get("error") or None,
         "stopped_by": meta.get("stopped_by"),
         "kill_requested": meta.get("kill_requested"),
         "log_file": meta.get("log_file"),

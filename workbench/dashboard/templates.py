@@ -19,8 +19,8 @@ section.wide{grid-column:1/-1}h2{font-size:15px;margin:4px 0 8px}
 table{border-collapse:collapse;width:100%}td,th{padding:3px 8px;border-bottom:1px solid #eaeef2;
 text-align:left}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;color:#fff}
-.running{background:#1a7f37}.halted,.unresponsive{background:#cf222e}.stopped,.other{background:#6e7781}
-.degraded{background:#bf8700}.REDUCING{background:#bf8700}.ACTIVE{background:#1a7f37}.HALTED{background:#cf222e}
+.running{background:#1a7f37}.halted,.failed{background:#cf222e}.stale,.degraded{background:#bf8700}.stopped,.other{background:#6e7781}
+.REDUCING{background:#bf8700}.ACTIVE{background:#1a7f37}.HALTED{background:#cf222e}
 .pos{color:#1a7f37}.neg{color:#cf222e}.muted{color:#6e7781}
 .bar{background:#eaeef2;height:10px;border-radius:5px;width:12vw;min-width:50px;max-width:220px;display:inline-block}
 .bar i{display:block;height:10px;border-radius:5px;background:#bf8700}.bar i.over{background:#cf222e}
@@ -40,8 +40,9 @@ img{max-width:100%}code{font-size:12px}
 INDEX = """{% extends "base.html" %}{% block body %}
 {% set s = snap.status %}{% set a = snap.account %}{% set r = snap.risk %}
 <section id="status"><h2>Status</h2>
-<p><span class="badge {{ s.state if s.state in ('running','degraded','halted','unresponsive','stopped') else 'other' }}" id="run-state">{{ s.state }}</span>
+<p><span class="badge {{ s.state if s.state in ('running','halted','failed','stale','degraded','stopped') else 'other' }}" id="run-state">{{ s.state }}</span>
 <b id="strategy">{{ s.strategy or "—" }}</b> <span class="muted">{{ s.bundle or "" }}</span></p>
+{% if s.state_reason %}<div class="reason" id="state-reason">{{ s.state }}: {{ s.state_reason }}</div>{% endif %}
 {% if s.halted %}<div class="reason" id="halt-reason">halted: {{ s.halt_reason or "no reason recorded" }}</div>{% endif %}
 <table>
 <tr><th>runner</th><td>{{ s.runner }}{% if s.stopped_by %} ({{ s.stopped_by }}){% endif %}</td></tr>
@@ -50,7 +51,7 @@ INDEX = """{% extends "base.html" %}{% block body %}
 <tr><th>uptime</th><td>{{ s.uptime_s|duration }}</td></tr>
 <tr><th>last bar</th><td id="last-bar">{{ s.last_bar or "—" }}</td></tr>
 <tr><th>feed lag</th><td>{{ s.feed_lag_s|duration }}</td></tr>
-<tr><th>heartbeat age</th><td>{{ s.heartbeat_age_s|duration }}</td></tr>
+<tr><th>heartbeat age</th><td id="heartbeat-age">{{ s.heartbeat_age_s|duration }} <span class="muted">(stale after {{ s.stale_after_s|duration }})</span></td></tr>
 {% if s.kill_requested %}<tr><th>kill requested</th><td>{{ s.kill_requested }}</td></tr>{% endif %}
 </table></section>
 

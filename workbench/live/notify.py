@@ -364,6 +364,17 @@ def chain(*tasks: Callable[[Any], object] | None) -> Callable[[Any], None] | Non
     return run
 
 
+def notify_failure(config: NotifyConfig, strategy: str, exc: BaseException) -> None:
+    """A run that fails before it starts (its state file locked, read-only, on a full
+    disk): one ``failed`` notification, best effort, sent before the process exits."""
+    if not config.urls:
+        return
+    from workbench.logs import redact
+
+    with Notifier(config, strategy=strategy) as notifier:
+        notifier.notify("failed", redact(f"runner failed: {exc}"))
+
+
 @contextmanager
 def notifying(
     config: NotifyConfig, runner: Any, strategy: str, state_path: str | Path

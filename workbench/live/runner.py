@@ -47,7 +47,9 @@ reconciles its orders and positions with the venue before that request is made a
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -56,6 +58,7 @@ import pandas as pd
 
 from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
 from workbench.context import Context, SymbolData
+from workbench.errors import StateStoreError, WorkbenchError
 from workbench.execution.engine import (
     ExecutionConfig,
     ExecutionEngine,
@@ -85,6 +88,8 @@ from workbench.sim.broker import NS_PER_DAY
 from workbench.strategy import Strategy
 
 log = logging.getLogger(__name__)
+#: Seconds between the runner's heartbeats while it is healthy.
+HEARTBEAT_EVERY = 15.0
 #: Quantities closer than this (relative) are equal when comparing fills with orders.
 QTY_EPSILON = 1e-9
 
@@ -115,17 +120,22 @@ class LiveRunner:
         hours: MarketHours | None = None,
         adopt_positions: bool = False,
         outage: OutagePolicy | None = None,
+        heartbeat_every: float = HEARTBEAT_EVERY,
     ) -> None:
         """``on_day_end(day)`` runs once a bar of a later UTC day has been handled (the
         daily reconciliation, say); it must not raise, and an error in it is only logged.
         ``hours`` says whether orders may go out now (none are sent when it says no).
         ``adopt_positions`` takes over, at start, the positions and open orders at the
         broker that the state does not explain (instead of stopping). ``outage`` says how
-        the runner waits through a venue outage."""
+        the runner waits through a venue outage. ``heartbeat_every``: seconds between
+        heartbeats while healthy (waiting for a bar, or not stuck in one), so a status
+        reader can tell a silent runner from a live one."""
         self.hours = hours
         self.adopt_positions = adopt_positions
         #: Seconds to wait before looking at a difference again (total: under 2 s).
         self.holdings_settle: tuple[float, ...] = (0.1, 0.3, 0.5, 1.0)
+        self.heartbeat_every = heartbeat_every
+        self._fault: StateStoreError | None = None
         self.strategy = strategy
         self.on_day_end = on_day_end
         self.symbols = list(symbols)
@@ -329,8 +339,9 @@ class LiveRunner:
     def run(self, *, max_bars: int | None = None, handle_signals: bool = False) -> RunSummary:
         if handle_signals:
             signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        beat = Watchdog(2 * self.heartbeat_every, notify=self._beat)
         try:
-            summary = self._run(max_bars)
+            summary = self._run(max_bars, beat)
         except StopDuringOutage:
             stopped_by = "stop requested during a venue outage"
             self.state.set_meta(status="stopped", stopped_by=stopped_by)
@@ -338,17 +349,45 @@ class LiveRunner:
             bars, decisions, sent = self._tally
             summary = RunSummary(bars, decisions, sent, stopped_by)
         except BaseException as exc:
-            self.state.set_meta(status="failed", stopped_by=f"error: {type(exc).__name__}")
+            self._write_failure(exc)
             raise
         finally:
+            beat.stop()
             self._close_streams()
         return summary
 
-    def _run(self, max_bars: int | None) -> RunSummary:
+    def _beat(self, _: str) -> None:
+        """The periodic heartbeat (on its own thread). A state file that cannot be written
+        stops the run: the main loop raises the fault."""
+        try:
+            self.state.heartbeat()
+        except StateStoreError as exc:
+            if self._fault is None:
+                self._fault = exc
+                self.stop()
+
+    def _write_failure(self, exc: BaseException) -> None:
+        """Say ``failed`` in the state, and why; when the file itself is the trouble, the
+        heartbeat's age will tell (``workbench live status``, the dashboard)."""
+        why = str(exc).splitlines()[0] if isinstance(exc, WorkbenchError) else type(exc).__name__
+        try:
+            self.state.set_meta(
+                status="failed", stopped_by=f"error: {type(exc).__name__}", error=why
+            )
+        except StateStoreError as fault:
+            log.warning(
+                "cannot write the failed status: %s", fault, extra={"event": "state_store_fault"}
+            )
+
+    def _run(self, max_bars: int | None, beat: Watchdog) -> RunSummary:
         self.kernel.init()
         self.state.set_meta(
-            strategy=self.name, status="running", started_at=pd.Timestamp.now(tz="UTC").isoformat()
-        )
+            strategy=self.name, status="running", started_at=pd.Timestamp.now(tz="UTC").isoformat(),
+            pid=str(os.getpid()), host=socket.gethostname(),
+            heartbeat_every=str(self.heartbeat_every), error="",
+        )  # fmt: skip
+        self.state.heartbeat()
+        beat.start()
         self._restore()
         interval = watchdog_interval()
         watchdog = self._watchdog = Watchdog(interval) if interval else None
@@ -369,6 +408,7 @@ class LiveRunner:
                 continue  # already handled before a restart
             if watchdog is not None:
                 watchdog.busy()
+            beat.busy()
             self.state.record_bars(group)
             previous, last = last, group[0].time.value
             if previous is not None and previous // NS_PER_DAY < last // NS_PER_DAY:
@@ -382,6 +422,7 @@ class LiveRunner:
                 self._day_ended(pd.Timestamp(previous, tz="UTC").normalize())
             if watchdog is not None:
                 watchdog.idle()
+            beat.idle()
             sd_notify(f"STATUS=last bar {group[0].time.isoformat()}")
             bars += 1
             self._tally = (bars, decisions, sent)
@@ -390,6 +431,8 @@ class LiveRunner:
             if max_bars is not None and bars >= max_bars:
                 stopped_by = "max bars"
                 break
+        if self._fault is not None:
+            raise self._fault
         if self._stop.is_set():
             stopped_by = "stop requested"
         sd_notify("STOPPING=1")

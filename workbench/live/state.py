@@ -22,11 +22,12 @@ below, never with SQL of their own.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import pandas as pd
 from workbench.broker import Bar
 from workbench.errors import ConfigError
 from workbench.orders import Fill, Order
+from workbench.storefaults import claim, store_fault, vanished
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -117,25 +119,33 @@ class EventRecord:
 class StateStore:
     """One live run's state. Safe to open again after a crash; one writer at a time."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, exclusive: bool = False) -> None:
+        """``exclusive``: the runner's claim on the file: a second ``workbench live`` on
+        it is refused (:func:`claim`) before it reads or writes anything."""
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             raise ConfigError(
                 f"state file {self.path}: folder {self.path.parent} does not exist",
                 hint="create it or choose another --state path",
             )
+        self._claim = claim(self.path) if exclusive else None
+        self._lock = threading.RLock()
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA busy_timeout=5000")
             self.conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")  # all or none
-        except sqlite3.DatabaseError as exc:
+            self._inode = os.stat(self.path).st_ino
+        except (sqlite3.Error, OSError) as exc:
+            self._release()
+            fault = store_fault(self.path, exc)
+            if fault is not None:
+                raise fault from None
             raise ConfigError(
                 f"state file {self.path} cannot be opened as SQLite ({exc})",
                 hint="point --state at a workbench state file or a new path",
             ) from None
-        self._lock = threading.RLock()
 
     @classmethod
     def reader(cls, path: str | Path) -> StateStore:
@@ -147,12 +157,23 @@ class StateStore:
         store = cls.__new__(cls)
         store.path = path
         store._lock = threading.RLock()
+        store._claim = None
+        uri = f"{path.resolve().as_uri()}?mode=ro"
         try:
-            store.conn = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0,
-                check_same_thread=False,
-            )  # fmt: skip
-            known = store.tables()
+            try:
+                store.conn = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
+                known = store.tables()
+            except sqlite3.OperationalError:
+                if "conn" in vars(store):
+                    store.conn.close()
+                if os.access(path.parent, os.W_OK):
+                    raise
+                # a read-only folder or filesystem: no -shm can be made, and nobody can
+                # change the file either, so SQLite may read it as immutable
+                store.conn = sqlite3.connect(
+                    uri + "&immutable=1", uri=True, timeout=5.0, check_same_thread=False
+                )
+                known = store.tables()
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"state file {path} cannot be read as SQLite ({exc})",
@@ -168,6 +189,12 @@ class StateStore:
 
     def close(self) -> None:
         self.conn.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._claim is not None:
+            os.close(self._claim)  # a lock file of its own: SQLite's locks are untouched
+            self._claim = None
 
     def __enter__(self) -> StateStore:
         return self
@@ -181,14 +208,37 @@ class StateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write, all or nothing. A fault of the machine (full disk, read-only or
+        vanished file, lock held elsewhere) comes out as one :class:`StateStoreError`."""
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+                self._check_still_there()
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                except BaseException:
+                    if self.conn.in_transaction:  # SQLite may have rolled back already
+                        with suppress(sqlite3.Error):
+                            self.conn.execute("ROLLBACK")
+                    raise
+                self.conn.execute("COMMIT")
+            except (sqlite3.Error, OSError) as exc:
+                if self.conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
+                fault = store_fault(self.path, exc)
+                if fault is None:
+                    raise
+                raise fault from None
+
+    def _check_still_there(self) -> None:
+        """Writes to a file deleted or replaced under the runner would go nowhere."""
+        try:
+            same = os.stat(self.path).st_ino == self._inode
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise vanished(self.path)
 
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from workbench.live.health import judge
 from workbench.live.state import StateStore
 
 
 def read_status(path: str | Path) -> dict[str, Any]:
-    """Running or stopped, last bar and its lag, heartbeat age, equity, positions, the
-    risk state (active, reducing or halted, and why) and every fill (time, symbol, side,
-    quantity, price, client order id); ``holdings``: the last comparison of the broker's
-    positions and open orders with the state (match, mismatch or adopted, when);
-    ``degraded_since``: when the venue stopped answering, while status is ``degraded``."""
+    """Running, degraded, stale, failed or stopped (judged from the heartbeat's age, not
+    only from what the runner wrote: :func:`~workbench.live.health.judge`), last bar and
+    its lag, heartbeat age, equity, positions, the risk state (active, reducing or halted,
+    and why) and every fill (time, symbol, side, quantity, price, client order id);
+    ``holdings``: the last comparison of the broker's positions and open orders with the
+    state (match, mismatch or adopted, when); ``degraded_since``: when the venue stopped
+    answering, while status is ``degraded``."""
     with StateStore.reader(path) as store:
         stored = store.meta()
         meta = {k: stored.get(k) for k in ("strategy", "status", "bundle", "broker", "feed",
@@ -28,17 +30,23 @@ def read_status(path: str | Path) -> dict[str, Any]:
         open_orders = len(store.open_orders())
         fills = store.fill_records()
     meta["degraded_since"] = stored.get("degraded_since") or None  # a venue outage began
-    beat = meta.pop("heartbeat_unix")
-    age = time.time() - float(beat) if beat else None
+    meta.pop("heartbeat_unix")
+    health = judge(stored)
     last_bar = meta.get("last_bar")
     lag = (
         (pd.Timestamp.now(tz="UTC") - pd.Timestamp(last_bar)).total_seconds() if last_bar else None
     )
     risk = _risk(path)
     snap = last[0] if last else None
+    age = health.heartbeat_age_s
     return {
         **meta,
+        "status": health.state,  # judged: a dead runner's file may still say running
+        "written_status": health.runner,
+        "status_reason": health.reason,
+        "error": stored.get("error") or None,
         "heartbeat_age_s": None if age is None else round(age, 1),
+        "stale_after_s": health.stale_after_s,
         "last_bar_lag_s": None if lag is None else round(lag, 1),
         "cash": None if snap is None else snap.cash,
         "equity": None if snap is None else snap.equity,

@@ -21,6 +21,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from workbench.errors import ConfigError, DataError
+from workbench.storefaults import store_fault
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -245,6 +247,9 @@ class SQLiteRiskStore:
                 "scope TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL)"
             )
         except sqlite3.DatabaseError as exc:
+            fault = store_fault(self.path, exc)
+            if fault is not None:
+                raise fault from None
             raise DataError(
                 f"cannot open risk state {self.path}: {exc}",
                 hint="is it a SQLite file? pass another --state path",
@@ -271,9 +276,11 @@ class SQLiteRiskStore:
             return self._read()
 
     def update(self, fn: Callable[[RiskState], RiskState]) -> RiskState:
+        """Read, apply ``fn``, write: one transaction. A full disk, a read-only file or a
+        lock held elsewhere comes out as one :class:`~workbench.errors.StateStoreError`."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._db.execute("BEGIN IMMEDIATE")
                 old = self._read()
                 new = fn(old or RiskState())
                 if new != old:
@@ -288,8 +295,13 @@ class SQLiteRiskStore:
                         ),
                     )
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                if self._db.in_transaction:  # SQLite may have rolled back by itself
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                fault = store_fault(self.path, exc) if isinstance(exc, sqlite3.Error) else None
+                if fault is not None:
+                    raise fault from None
                 raise
             return new
 

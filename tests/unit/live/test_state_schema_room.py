@@ -17,8 +17,9 @@ import workbench
 from workbench.live.state import StateStore
 
 ROOT = Path(workbench.__file__).parent
-#: The modules that own tables in the state file: the run's, and the risk engine's.
-STORES = {ROOT / "live" / "state.py", ROOT / "risk" / "state.py"}
+#: The modules that own tables in the state file: the run's, and the risk engine's; and
+#: the one that names SQLite's error codes (a full disk, a lock: no table, no query).
+STORES = {ROOT / "live" / "state.py", ROOT / "risk" / "state.py", ROOT / "storefaults.py"}
 SQL = re.compile(
     r"\b(SELECT|INSERT|UPDATE|DELETE\s+FROM|CREATE\s+TABLE|PRAGMA|sqlite_master)\b"
     r"|\bsqlite3\b|\bread_sql"

@@ -55,7 +55,13 @@ def test_the_unit_fails_safe() -> None:
     """Exit codes for config, data and strategy errors and for a broker reconciliation
     mismatch stop the restarts; matplotlib and the kill switch live where the sandbox lets
     them (ProtectHome, PrivateTmp)."""
-    from workbench.errors import ConfigError, DataError, ReconciliationError, StrategyError
+    from workbench.errors import (
+        ConfigError,
+        DataError,
+        ReconciliationError,
+        StateStoreError,
+        StrategyError,
+    )
 
     lines = dict(
         line.split("=", 1) for line in _unit_text().splitlines() if "=" in line and line[0] != "#"
@@ -63,7 +69,7 @@ def test_the_unit_fails_safe() -> None:
     prevented = {int(code) for code in lines["RestartPreventExitStatus"].split()}
     assert prevented == {
         ConfigError.exit_code, DataError.exit_code, StrategyError.exit_code,
-        ReconciliationError.exit_code,
+        ReconciliationError.exit_code, StateStoreError.exit_code,
     }  # fmt: skip
     assert lines["Environment"].startswith("MPLCONFIGDIR=%S/workbench/")  # the StateDirectory
     assert lines["StateDirectory"] == "workbench" and lines["PrivateTmp"] == "true"

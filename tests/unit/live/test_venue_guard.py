@@ -242,7 +242,7 @@ def test_live_status_and_the_dashboard_show_a_degraded_run(tmp_path) -> None:
     assert seen == [("degraded", "degraded", "degraded")]
     assert read_status(path)["status"] == "running"
     store.set_meta(status="degraded", heartbeat_unix="1000000000")  # died while degraded
-    assert snapshot(path)["status"]["state"] == "unresponsive"
+    assert snapshot(path)["status"]["state"] == "stale"
     store.close()
 
 
