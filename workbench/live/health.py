@@ -11,7 +11,12 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from workbench.errors import StateStoreError
+from workbench.live.systemd import Watchdog
 
 #: Statuses of a runner at work (``degraded``: the venue is out, the runner waits on it).
 LIVE_STATUSES = ("running", "degraded")
@@ -72,3 +77,24 @@ def judge(meta: dict[str, str], now: float | None = None) -> Health:
     why = (f"no heartbeat for {age:.0f} s (stale after {limit:.0f} s): the runner is hung "
            "or gone")  # fmt: skip
     return Health("stale", runner, age, limit, why)
+
+
+class Heartbeat(Watchdog):
+    """Writes the run's heartbeat every ``every`` seconds while the runner is healthy
+    (waiting for a bar, or not stuck in one for longer than two beats), from its own
+    thread. A state file that cannot be written calls ``on_fault`` (the runner's stop)
+    and keeps the error in :attr:`fault` for the runner to raise."""
+
+    def __init__(self, state: Any, every: float, on_fault: Callable[[], None]) -> None:
+        super().__init__(2 * every, notify=self._beat)
+        self.state = state
+        self.on_fault = on_fault
+        self.fault: StateStoreError | None = None
+
+    def _beat(self, _: str) -> None:
+        try:
+            self.state.heartbeat()
+        except StateStoreError as exc:
+            if self.fault is None:
+                self.fault = exc
+                self.on_fault()

@@ -66,6 +66,7 @@ from workbench.execution.engine import (
     Submit,
 )
 from workbench.kernel import BarKernel, KernelEvent
+from workbench.live.health import Heartbeat
 from workbench.live.holdings import (
     HoldingsCheck,
     compare_holdings,
@@ -135,7 +136,6 @@ class LiveRunner:
         #: Seconds to wait before looking at a difference again (total: under 2 s).
         self.holdings_settle: tuple[float, ...] = (0.1, 0.3, 0.5, 1.0)
         self.heartbeat_every = heartbeat_every
-        self._fault: StateStoreError | None = None
         self.strategy = strategy
         self.on_day_end = on_day_end
         self.symbols = list(symbols)
@@ -339,7 +339,7 @@ class LiveRunner:
     def run(self, *, max_bars: int | None = None, handle_signals: bool = False) -> RunSummary:
         if handle_signals:
             signal.signal(signal.SIGTERM, lambda *_: self.stop())
-        beat = Watchdog(2 * self.heartbeat_every, notify=self._beat)
+        beat = Heartbeat(self.state, self.heartbeat_every, on_fault=self.stop)
         try:
             summary = self._run(max_bars, beat)
         except StopDuringOutage:
@@ -356,16 +356,6 @@ class LiveRunner:
             self._close_streams()
         return summary
 
-    def _beat(self, _: str) -> None:
-        """The periodic heartbeat (on its own thread). A state file that cannot be written
-        stops the run: the main loop raises the fault."""
-        try:
-            self.state.heartbeat()
-        except StateStoreError as exc:
-            if self._fault is None:
-                self._fault = exc
-                self.stop()
-
     def _write_failure(self, exc: BaseException) -> None:
         """Say ``failed`` in the state, and why; when the file itself is the trouble, the
         heartbeat's age will tell (``workbench live status``, the dashboard)."""
@@ -379,7 +369,7 @@ class LiveRunner:
                 "cannot write the failed status: %s", fault, extra={"event": "state_store_fault"}
             )
 
-    def _run(self, max_bars: int | None, beat: Watchdog) -> RunSummary:
+    def _run(self, max_bars: int | None, beat: Heartbeat) -> RunSummary:
         self.kernel.init()
         self.state.set_meta(
             strategy=self.name, status="running", started_at=pd.Timestamp.now(tz="UTC").isoformat(),
@@ -431,8 +421,8 @@ class LiveRunner:
             if max_bars is not None and bars >= max_bars:
                 stopped_by = "max bars"
                 break
-        if self._fault is not None:
-            raise self._fault
+        if beat.fault is not None:  # the state file failed under the heartbeat
+            raise beat.fault
         if self._stop.is_set():
             stopped_by = "stop requested"
         sd_notify("STOPPING=1")
