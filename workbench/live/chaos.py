@@ -36,23 +36,19 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from workbench.bundle import Bundle, write_bundle
 from workbench.context import Context
-from workbench.errors import ConfigError
 from workbench.indicators import SMA
-from workbench.live.state import StateStore
+from workbench.live.state import StateStore, read_or
 from workbench.params import Param
 from workbench.runspec import RunSpec
 from workbench.strategy import Strategy
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:  # the runner imports this module for its strategy: keep it light
     from workbench.emulator import Emulator, Fault
@@ -183,18 +179,9 @@ class RunnerProcess:
 
 
 # -- reading the state file --------------------------------------------------------------
-def _read(path: Path, read: Callable[[StateStore], T], empty: T) -> T:
-    """``read`` on the state read-only, or ``empty`` while the runner has not created it."""
-    try:
-        with StateStore.reader(path) as store:
-            return read(store)
-    except ConfigError:  # no file, or no tables yet
-        return empty
-
-
 def finished_bars(path: Path) -> int:
     """How many bars the runner has finished (recorded, decided, sent, heartbeat)."""
-    times, last = _read(path, lambda s: (s.bar_times(), s.get_meta("last_bar")), ([], None))
+    times, last = read_or(path, lambda s: (s.bar_times(), s.get_meta("last_bar")), ([], None))
     if not times or last is None:
         return 0
     return len(times) if pd.Timestamp(last).value == times[-1] else len(times) - 1
@@ -207,21 +194,21 @@ def _planned(path: Path, n: int) -> bool:
         times = store.bar_times()
         return n < len(times) and store.decision(times[n]) is not None
 
-    return _read(path, read, False)
+    return read_or(path, read, False)
 
 
 def phase(path: Path, n: int) -> str:
     """Where the runner was in bar ``n`` (1-based) when it died."""
-    times = _read(path, StateStore.bar_times, [])
+    times = read_or(path, StateStore.bar_times, [])
     if len(times) < n:
         return "before the bar was recorded"
     t = times[n - 1]
-    decided = _read(path, StateStore.decided_through, None)
+    decided = read_or(path, StateStore.decided_through, None)
     if decided is None or decided < t:
         return "bar recorded, not decided"
-    plan = _read(path, lambda s: s.decision(t), None)
+    plan = read_or(path, lambda s: s.decision(t), None)
     if plan is not None and not plan[1]:
-        orders = _read(path, StateStore.order_records, [])
+        orders = read_or(path, StateStore.order_records, [])
         sent = [o for o in orders if o["decision_ns"] == t and o["order_id"] is not None]
         return "plan written, none recorded sent" if not sent else "plan partly recorded sent"
     if finished_bars(path) < n:
@@ -375,7 +362,7 @@ def _kill_and_restart(
     report.kills += 1
     where = "while starting" if startup else phase(runner.state, n)
     report.phases[where] += 1
-    orders = _read(runner.state, StateStore.order_records, [])
+    orders = read_or(runner.state, StateStore.order_records, [])
     recorded = {o["client_order_id"] for o in orders if o["order_id"] is not None}
     if before - recorded:
         report.sent_unrecorded += 1

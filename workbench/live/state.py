@@ -26,11 +26,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -80,6 +80,8 @@ ON CONFLICT(client_order_id) DO UPDATE SET order_id = excluded.order_id,
     quantity = COALESCE(excluded.quantity, quantity), updated_at = excluded.updated_at
 """
 
+
+T = TypeVar("T")
 
 #: Order statuses after which nothing more happens to an order.
 FINAL_STATUSES = ("filled", "canceled", "expired", "rejected", "replaced")
@@ -545,3 +547,14 @@ class StateStore:
             "SELECT at, kind, symbol, detail FROM events ORDER BY id DESC LIMIT ?", (limit,)
         )
         return [EventRecord(*row) for row in rows]
+
+
+def read_or(path: str | Path, read: Callable[[StateStore], T], default: T) -> T:
+    """``read`` on the state opened read-only, or ``default`` while the file or its tables
+    do not exist yet or SQLite is busy with it (a runner still creating it, or recovering
+    it after a kill): for pollers such as the chaos harness."""
+    try:
+        with StateStore.reader(path) as store:
+            return read(store)
+    except (ConfigError, sqlite3.OperationalError):
+        return default
