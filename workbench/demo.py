@@ -35,8 +35,9 @@ from typing import Any
 import pandas as pd
 
 from workbench.backtesting.api import backtest
+from workbench.bundle import load_bundle
 from workbench.cli.main import main as cli
-from workbench.compose import LiveOptions, build_runner
+from workbench.compose import LiveOptions, build_runner, emulator_venue
 from workbench.data.quality import QualityReport, validate
 from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
@@ -63,8 +64,6 @@ WALKFORWARD_GRID = {"fast": [5, 10, 15, 20], "slow": [30, 40, 50, 60]}
 #: Alpaca charges no commission on stocks; 2 bps of slippage, modelled and emulated alike.
 COSTS: dict[str, Any] = {"commission": None, "slippage": 2.0}
 FORCE_REASON = "demo: a paper session on the emulator to show the plumbing, not a trading decision"
-#: The emulated Alpaca account: the backtest's capital.
-LIVE_CASH = 100_000.0
 #: The emulator's made-up credentials, exported as Alpaca's variables during the session.
 KEY_ID, SECRET = "demo-key-id", "demo-secret-key"
 
@@ -235,8 +234,8 @@ def live_session(state: State) -> None:
     bars = spx.loc[spx.index > pd.Timestamp(RESEARCH_END, tz="UTC")].iloc[: cfg.bars]
     out = _folder(state, "live")
     path, log_file = out / "live.sqlite", out / "live.jsonl"
-    emulator = Emulator({"SPX": bars}, cash=LIVE_CASH, key=KEY_ID, secret=SECRET,
-                        slippage={"bps": COSTS["slippage"]})  # fmt: skip
+    venue = emulator_venue(load_bundle(state["bundle"]).run_spec)  # the promoted backtest's
+    emulator = Emulator({"SPX": bars}, key=KEY_ID, secret=SECRET, **venue)
     print(f"replaying {len(bars)} bars, {bars.index[0].date()} to {bars.index[-1].date()}, "
           f"on the emulator at {emulator.host}; JSON log {log_file}")  # fmt: skip
     configure(json_file=str(log_file), console=False)
