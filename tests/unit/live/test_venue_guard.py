@@ -177,7 +177,7 @@ class CountingFeed(SimulatedVenueFeed):
 
 
 def _run(tmp_path, broker: SimulatedBroker, name: str):
-    bars = load_bars("sample:SPX", end="1999-12-31").iloc[:100]  # orders on 12 bars
+    bars = load_bars("sample:SPX", end="1999-12-31").iloc[:60]  # orders on 6 bars
     state = StateStore(tmp_path / f"{name}.sqlite")
     runner = LiveRunner(
         make_strategy("ma_crossover", PARAMS), ["SPX"], broker,
