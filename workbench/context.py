@@ -48,6 +48,18 @@ class SeriesView:
         self.name = name
 
     def __getitem__(self, k: int | slice) -> Any:
+        # the common read first (``[-1]``, ``[-2]`` of a bar that happened): one comparison
+        # and one index, as cheap as a list's; everything else takes the checked path
+        try:
+            if k < 0:
+                i = k + self._sd.n
+                if i >= 0:
+                    return self._buf[i]
+        except TypeError:  # a slice
+            pass
+        return self._checked(k)
+
+    def _checked(self, k: int | slice) -> Any:
         n = self._sd.n
         try:
             if k < 0:

@@ -20,8 +20,10 @@ def test_series_view_reveals_only_the_past() -> None:
     assert list(view[0:5]) == [1.0, 2.0, 3.0]  # slices stop at the current bar
     with pytest.raises(LookAheadError, match=r"X.close\[3\] asked for bar 3"):
         view[3]
-    with pytest.raises(IndexError):
-        view[-4]
+    for before_first in (-4, -5, np.int64(-4)):  # never wraps round to a later bar
+        with pytest.raises(IndexError, match="only 3 bars so far"):
+            view[before_first]
+    assert view[np.int64(-2)] == 2.0 and view[True] == 2.0
     values = view.values
     assert list(values) == [1.0, 2.0, 3.0] and not values.flags.writeable
 
