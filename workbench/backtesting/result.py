@@ -130,7 +130,7 @@ class BacktestResult:
             fills=fills,
             equity=equity,
             cash=cash,
-            market_value=exposure.rename("market_value", copy=False),
+            market_value=exposure.rename("market_value"),  # lazy under copy-on-write
             metrics=metrics,
             bars=bars,
             risk_events=risk_events if risk_events is not None else events_frame(()),
