@@ -29,12 +29,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from workbench.backtesting.api import load_universe
-from workbench.backtesting.engine import BacktestConfig, Engine
 from workbench.backtesting.vectorized import has_vectorized, vectorized_signals
+from workbench.compose import run_backtest
 from workbench.context import Context
 from workbench.data.bars import BarsLike
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.research.watch import Watched
+from workbench.runspec import RunSpec
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import Strategy, make_strategy, resolve_strategy
 
@@ -148,9 +149,10 @@ def audit(
         values = dict(strategy.p)
     template = make_strategy(cls, values)
     universe = load_universe(bars, start, end)
-    config = BacktestConfig(
-        cash=cash, commission=Commission.parse(commission), slippage=Slippage.parse(slippage)
-    )
+    config = RunSpec(  # the bars as given: the audit cuts them, never resamples
+        symbols=tuple(universe), timeframe=None, cash=cash,
+        commission=Commission.parse(commission), slippage=Slippage.parse(slippage),
+    )  # fmt: skip
     times = _union_times(universe)
     full = _decisions(cls, values, universe, config)
     acted = _positions(times, full)
@@ -220,7 +222,7 @@ def _decisions(
     cls: type[Strategy],
     params: Mapping[str, Any],
     universe: Mapping[str, pd.DataFrame],
-    config: BacktestConfig,
+    config: RunSpec,
 ) -> dict[int, list[Intent]]:
     """Each bar's decisions (keyed by the bar time in ns) of a fresh instance on ``universe``."""
     by_time: dict[int, list[Intent]] = {}
@@ -230,7 +232,7 @@ def _decisions(
             by_time.setdefault(ctx.time.value, []).extend(ctx.intents)
 
     strategy = Watched(make_strategy(cls, params), record)
-    Engine(strategy, universe, config, progress=False).run()
+    run_backtest(strategy, universe, config, progress=False)
     return by_time
 
 

@@ -38,8 +38,8 @@ import pandas as pd
 
 from workbench.backtesting.api import load_universe
 from workbench.backtesting.benchmark import benchmark_equity, relative_metrics
-from workbench.backtesting.engine import BacktestConfig, Engine
 from workbench.backtesting.metrics import compute_metrics
+from workbench.compose import run_backtest
 from workbench.context import Context
 from workbench.data.bars import periods_per_year
 from workbench.data.spec import to_utc
@@ -48,6 +48,7 @@ from workbench.research.overfitting import overfitting_report
 from workbench.research.sweep import LOWER_IS_BETTER, sweep, trial_returns
 from workbench.research.walkforward import universe_index
 from workbench.research.watch import Watched
+from workbench.runspec import RunSpec
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import make_strategy, resolve_strategy
 
@@ -94,10 +95,11 @@ def run_fold(
     record_path.unlink(missing_ok=True)  # a stale result must not survive a failed re-run
     cls = resolve_strategy(strategy)
     fixed = dict(params or {})
-    config = BacktestConfig(
-        cash=cash, commission=Commission.parse(commission), slippage=Slippage.parse(slippage)
-    )
     universe = load_universe(data, start, end)
+    config = RunSpec(  # the bars as given: the folds cut them, never resample
+        symbols=tuple(universe), timeframe=None, cash=cash,
+        commission=Commission.parse(commission), slippage=Slippage.parse(slippage),
+    )  # fmt: skip
     symbol = ",".join(universe)
     trains = {s: _window(f, train_start, train_end, "train") for s, f in universe.items()}
     tests = {s: _window(f, test_start, test_end, "test") for s, f in universe.items()}
@@ -127,13 +129,13 @@ def run_fold(
     score = _plain(table.loc[best, metric])
 
     instance = make_strategy(cls, {**fixed, **chosen})
-    in_run = Engine(instance, trains, config, progress=False).run()
+    in_run = run_backtest(instance, trains, config, progress=False)
     in_sample = _metrics(in_run, train_index[0], ppy)
 
     history = {s: f.loc[: test_index[-1]] for s, f in universe.items()}
     first_ns = test_index[0].value
     gated = Watched(make_strategy(cls, {**fixed, **chosen}), _hold_back_before(first_ns))
-    out_run = Engine(gated, history, config, progress=False).run()
+    out_run = run_backtest(gated, history, config, progress=False)
     out_of_sample = _metrics(out_run, test_index[0], ppy)
     equity = out_run.equity.loc[test_index[0] :]
     benchmark = benchmark_equity(None, tests, equity.index, float(equity.iloc[0]))
