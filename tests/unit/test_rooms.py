@@ -94,3 +94,16 @@ def test_every_broker_closes(name: str) -> None:
         assert isinstance(broker, Broker)
         broker.close()
         broker.close()  # safe twice
+
+
+def test_only_the_root_builds_a_backtest_engine_or_a_live_runner() -> None:
+    built: dict[str, list[int]] = {}
+    for path, tree in _modules(ROOT):
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("Engine", "LiveRunner")
+            ):
+                built.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert list(built) == ["compose.py"] and len(built["compose.py"]) == 2
