@@ -123,6 +123,20 @@ class InvalidTransition(WorkbenchError):
     exit_code = 4
 
 
+#: The price fields of an :class:`OrderRequest`, each positive when given.
+_PRICE_FIELDS = (
+    "limit_price",
+    "stop_price",
+    "trail_price",
+    "trail_percent",
+    "take_profit",
+    "stop_loss",
+    "stop_loss_limit",
+    "take_profit_percent",
+    "stop_loss_percent",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """What to send: exactly one of ``quantity`` or ``notional`` (cash to spend, fees included).
@@ -169,7 +183,9 @@ class OrderRequest:
     exit_tif: TimeInForce | None = None  # the legs' time in force (None: the entry's)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "order_class", OrderClass(self.order_class))
+        oc = self.order_class
+        if type(oc) is not OrderClass:  # an enum's call costs more than the rest
+            object.__setattr__(self, "order_class", OrderClass(oc))
         if (self.quantity is None) == (self.notional is None):
             raise ConfigError(f"order for {self.symbol}: give exactly one of quantity or notional")
         size = self.quantity if self.quantity is not None else self.notional
@@ -187,18 +203,25 @@ class OrderRequest:
                 f"{self.type} order for {self.symbol}: stop_price is "
                 + ("required" if needs_stop else "not allowed")
             )
-        for name in (
-            "limit_price",
-            "stop_price",
-            "trail_price",
-            "trail_percent",
-            "take_profit",
-            "stop_loss",
-            "stop_loss_limit",
-            "take_profit_percent",
-            "stop_loss_percent",
+        prices = (
+            self.limit_price,
+            self.stop_price,
+            self.trail_price,
+            self.trail_percent,
+            self.take_profit,
+            self.stop_loss,
+            self.stop_loss_limit,
+            self.take_profit_percent,
+            self.stop_loss_percent,
+        )
+        if (  # a plain market order (the common one): no price, trail or exit to check
+            prices.count(None) == len(prices)
+            and self.exit_tif is None
+            and self.order_class is OrderClass.SIMPLE
+            and self.type is not OrderType.TRAILING_STOP
         ):
-            value = getattr(self, name)
+            return
+        for name, value in zip(_PRICE_FIELDS, prices, strict=True):
             if value is not None and not value > 0:
                 raise ConfigError(f"order for {self.symbol}: {name} must be positive, got {value}")
         self._check_trail_and_exits()
