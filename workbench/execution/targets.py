@@ -25,6 +25,10 @@ from workbench.orders import OrderRequest, Side, TimeInForce
 MIN_CHANGE = 1e-9
 
 
+#: The last resolution: (intent, position, price, equity, lot size, its orders).
+_last: tuple = (None, None, None, None, None, ())
+
+
 def orders_for_target(
     intent: TargetIntent,
     *,
@@ -33,7 +37,30 @@ def orders_for_target(
     equity: float,
     lot_size: float | None = None,
 ) -> list[OrderRequest]:
-    """The orders that move ``position`` (signed quantity) to ``intent``'s target."""
+    """The orders that move ``position`` (signed quantity) to ``intent``'s target.
+
+    A pure function of its arguments; the risk check and then the execution plan ask it
+    about the same intent with the same numbers, so the last answer is kept and given
+    again (a new list of the same immutable requests) instead of being built twice.
+    """
+    global _last
+    last = _last  # one read: another thread's update replaces the whole tuple
+    if (
+        last[0] is intent
+        and last[1] == position
+        and last[2] == price
+        and last[3] == equity
+        and last[4] == lot_size
+    ):
+        return list(last[5])
+    orders = _resolve(intent, position, price, equity, lot_size)
+    _last = (intent, position, price, equity, lot_size, tuple(orders))
+    return orders
+
+
+def _resolve(
+    intent: TargetIntent, position: float, price: float, equity: float, lot_size: float | None
+) -> list[OrderRequest]:
     sym, reason = intent.symbol, intent.reason
     if intent.quantity is not None:
         delta = intent.quantity - position

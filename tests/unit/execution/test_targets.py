@@ -63,3 +63,31 @@ def test_fractional_and_notional_orders_are_day_orders(position, target, tifs) -
     intent = TargetIntent("X", T, reason="R", **target)
     orders = orders_for_target(intent, position=position, price=100.0, equity=10_000.0)
     assert [str(o.tif) for o in orders] == tifs
+
+
+def test_asked_again_the_same_resolution_is_given_again_and_new_numbers_resolve_anew() -> None:
+    """The risk check and the execution plan ask about the same target in turn: the
+    second answer is the first's requests (not rebuilt), in a list of its own; any other
+    intent or number is resolved from scratch."""
+    intent = TargetIntent("X", T, reason="R", percent=0.5)
+    first = orders_for_target(intent, position=10, price=100.0, equity=10_000.0)
+    again = orders_for_target(intent, position=10, price=100.0, equity=10_000.0)
+    assert again == first and again is not first
+    assert all(a is b for a, b in zip(again, first, strict=True))
+    again.clear()  # the caller's own list
+    assert orders_for_target(intent, position=10, price=100.0, equity=10_000.0) == first
+    for changed, expected in [
+        ({"position": 20}, [(Side.BUY, None, 3_000.0)]),
+        ({"price": 200.0}, [(Side.BUY, None, 3_000.0)]),
+        ({"equity": 20_000.0}, [(Side.BUY, None, 9_000.0)]),
+    ]:
+        numbers = {"position": 10, "price": 100.0, "equity": 10_000.0}
+        numbers.update(changed)
+        out = orders_for_target(intent, **numbers)
+        assert [(o.side, o.quantity, o.notional) for o in out] == expected, changed
+    lots = TargetIntent("X", T, reason="R", quantity=7.3)
+    assert orders_for_target(lots, position=0, price=1.0, equity=1e4)[0].quantity == 7.3
+    assert orders_for_target(lots, position=0, price=1.0, equity=1e4, lot_size=1.0)[0].quantity == 7
+    twin = TargetIntent("X", T, reason="R", percent=0.25)  # another intent, same numbers
+    out = orders_for_target(twin, position=10, price=100.0, equity=10_000.0)
+    assert [(o.side, o.quantity, o.notional) for o in out] == [(Side.BUY, None, 1_500.0)]
