@@ -256,3 +256,16 @@ def test_an_approved_target_passes_as_the_same_object(account: Callable, market:
         [intent], T0, account(1_000.0), market({"X": 10.0})
     )
     assert out[0] is intent
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["2024-01-01 00:00", "2024-02-29 23:59", "2023-12-31 23:59:59.999999999", "1969-12-31 12:00",
+     "1970-01-01", "1700-03-01 06:00", "2262-04-10 12:00"],
+)  # fmt: skip
+def test_the_utc_day_and_the_next_are_pandas_own(when: str) -> None:
+    """The day a bar belongs to (and when a reduce-only period lifts), by date arithmetic."""
+    t = pd.Timestamp(when, tz="UTC")
+    start = t.floor("D")
+    expected = (start.date().isoformat(), (start + pd.Timedelta(days=1)).date().isoformat())
+    assert RiskEngine()._day_of(t) == expected
