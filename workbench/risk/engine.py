@@ -80,6 +80,7 @@ class RiskEngine:
         self._dd_below = dd.halts_at if dd is not None else math.inf
         self._daily_upto = daily.allows_up_to if daily is not None else math.inf
         self._peak = self._last = self._start = 0.0
+        self._floor = math.inf  # no quiet bar before the first full step
         self._dirty = False  # peak / last equity moved since the state was last written
         self._day: tuple[int | None, str, str] = (None, "", "")  # day number, ISO date, next
         self._liquidating: set[str] = set()
@@ -128,6 +129,11 @@ class RiskEngine:
         ):
             if equity is None:
                 equity = float(account.get_account().equity)
+            if self._floor <= equity <= self._peak:  # most bars: no new peak, no limit near
+                self._last = equity
+                self._dirty = True
+                self._observed_ns = time_ns
+                return []
             peak = self._peak
             if equity > peak:
                 peak = equity
@@ -135,7 +141,9 @@ class RiskEngine:
             if (not peak > 0 or (peak - equity) / peak < self._dd_below) and (
                 not start > 0 or (start - equity) / start <= self._daily_upto
             ):
-                self._peak = peak
+                if peak != self._peak:
+                    self._peak = peak
+                    self._floor = self._quiet_floor()
                 self._last = equity
                 self._dirty = True
                 self._observed_ns = time_ns
@@ -182,10 +190,24 @@ class RiskEngine:
             self._next_day_ns = self._day_ns + NS_PER_DAY
             self._peak, self._last = s.peak_equity, s.last_equity
             self._start = s.day_start_equity if s.day_start_equity is not None else 0.0
+            self._floor = self._quiet_floor()
         if s.trading is TradingState.ACTIVE:
             self._liquidating.clear()
             return []
         return self._actions(time, account, equity)
+
+    def _quiet_floor(self) -> float:
+        """The equity from which (up to the peak) neither the drawdown nor the daily loss
+        limit can be reached: one comparison on most quiet bars. It stays a billionth of
+        the peak (of the day's start) above the exact thresholds, so that rounding never
+        lets a bar through that the exact checks below it would stop."""
+        peak, start = self._peak, self._start
+        floor = -math.inf
+        if peak > 0 and self._dd_below < math.inf:
+            floor = peak * (1.0 - self._dd_below) + peak * 1e-9
+        if start > 0 and self._daily_upto < math.inf:
+            floor = max(floor, start * (1.0 - self._daily_upto) + start * 1e-9)
+        return floor
 
     def _flush(self) -> None:
         """Write the peak and last equity of the quiet bars (:meth:`on_bar_ns`) to the state."""

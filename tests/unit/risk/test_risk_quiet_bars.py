@@ -70,3 +70,27 @@ def test_a_change_made_by_another_hand_is_seen_on_the_next_bar(
     assert engine.trading is TradingState.HALTED
     assert [(e.rule, e.action) for e in engine.events] == [("kill_switch", "kill_switch")]
     assert engine.state.peak_equity == 1_011.0
+
+
+def test_equity_creeping_down_to_each_limit_halts_on_the_same_bar_as_the_full_step(
+    account: Callable[..., Any],
+) -> None:
+    """The quiet path's one-comparison floor sits just above the exact thresholds: bars
+    in the last billionth before a limit take the exact checks, and the limit itself
+    stops trading on the bar the full step stops it."""
+    gaps = [1.0, 1e-3, 2e-4, 1e-4, 5e-5, 1e-5, 1e-7, 1e-9, 0.0, -1e-9]
+    cases = [  # (config, the equity at which it acts, from a start and peak of 100,000)
+        (RiskConfig(max_drawdown=0.2), 80_000.0),
+        (RiskConfig(daily_loss_limit=0.03), 97_000.0 - 1e-6),  # must exceed the limit
+        (RiskConfig(max_drawdown=0.2, daily_loss_limit=0.1), 90_000.0 - 1e-6),
+    ]
+    for config, limit in cases:
+        equity = np.array([100_000.0, 100_000.0] + [limit + g for g in gaps])
+        times = pd.date_range(T0, periods=len(equity), freq="1min", tz="UTC")
+        fast, full = RiskEngine(config), RiskEngine(config, store=FullStepStore())
+        a, b = account(1_000.0, time=times[0]), account(1_000.0, time=times[0])
+        assert run(fast, equity, times, a) == run(full, equity, times, b), config
+        assert fast.trading is not TradingState.ACTIVE
+        # it acted within the last ten-thousandth, below the floor: those bars took the
+        # exact checks, and the ones before the limit passed
+        assert fast.events[0].time > times[2 + gaps.index(2e-4)]
