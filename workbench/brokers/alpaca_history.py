@@ -36,7 +36,9 @@ def alpaca_history(
     intraday timeframes ask for minute bars and make them into the timeframe with the
     feed's own :func:`~workbench.data.sessions.session_resample` (Alpaca's own hourly
     bars would mix in the pre-market: its 09:00 bar starts at 09:00). A period not over
-    at ``now()`` (the venue's time) is left to the stream.
+    at ``now()`` (the venue's time, asked before the bars) is left to the stream: Alpaca
+    serves the minutes of the current hour or day too, and a bar made of them would
+    reach the strategy before its period is over, missing its last minutes.
     """
     from alpaca.common.enums import Sort
     from alpaca.common.exceptions import APIError
@@ -78,8 +80,11 @@ def alpaca_history(
             for sym, rows in data.items() for b in rows
         ]  # fmt: skip
 
-    def in_timeframe(symbols: list[str], bars: list[Bar], *, partial: bool) -> list[Bar]:
-        """``bars`` made into the run's bars; without ``partial``, only periods over now."""
+    def in_timeframe(
+        symbols: list[str], bars: list[Bar], *, partial: bool, asked: pd.Timestamp | None = None
+    ) -> list[Bar]:
+        """``bars`` made into the run's bars; without ``partial``, only periods over at
+        ``asked`` (the venue's time *before* the bars were asked for)."""
         agg = BarAggregator(symbols, tf, session=session, calendar=calendar,
                             source=pd.Timedelta(minutes=1 if tf.intraday else 60 * 24))  # fmt: skip
         steps: dict[pd.Timestamp, list[Bar]] = {}
@@ -88,11 +93,10 @@ def alpaca_history(
         out = [b for t in sorted(steps) for g in agg.add(steps[t]) for b in g]
         if partial:
             return out + [b for g in agg.flush() for b in g]
-        if now is None:
+        if asked is None:
             return out
-        t = now()
-        out += [b for g in agg.due(t) for b in g]
-        return [b for b in out if (period_end(b.time, tf, calendar=calendar) or b.time) <= t]
+        out += [b for g in agg.due(asked) for b in g]
+        return [b for b in out if (period_end(b.time, tf, calendar=calendar) or b.time) <= asked]
 
     def history(symbols: list[str], after: pd.Timestamp | None) -> list[Bar]:
         if after is None:  # the latest bar of each symbol, even of a period not over
@@ -102,7 +106,13 @@ def alpaca_history(
                                     partial=True)  # fmt: skip
             return out
         start = max(after + pd.Timedelta(1, "us"), pd.Timestamp(epoch)).floor("us")
-        return in_timeframe(symbols, request(symbols, start=start.to_pydatetime()), partial=False)
+        # The venue's time is asked first: every minute of a period over by then is in
+        # the answer. Asked after, the clock may have moved past a period's end while
+        # the answer holds only its first minutes, and that partial bar would be handed
+        # out (and the stream's whole bar dropped as a duplicate).
+        asked = None if now is None else now()
+        bars = request(symbols, start=start.to_pydatetime())
+        return in_timeframe(symbols, bars, partial=False, asked=asked)
 
     return history
 

@@ -1,0 +1,67 @@
+"""The REST catch-up never hands out a bar whose period was not over when it asked:
+Alpaca (and the emulator) serve the minutes of the current hour too, and the venue's
+clock moves on while the bars request is answered."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from workbench.brokers.alpaca_history import alpaca_history
+from workbench.data.sessions import session_resample
+from workbench.data.sources import load_symbols
+from workbench.emulator import Emulator
+
+KEY, SECRET = "history-key", "history-secret"
+SPEC = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-02&seed=7"
+
+
+def _venue_time(emu: Emulator) -> pd.Timestamp:
+    return pd.Timestamp(emu.state()["clock"]["timestamp"]).tz_convert("UTC")
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, pd.DataFrame]:
+    return load_symbols(SPEC)
+
+
+def _history(emu: Emulator, now):
+    return alpaca_history(KEY, SECRET, url=emu.base_url, timeframe="1Hour", now=now)
+
+
+def test_an_hour_not_over_is_left_to_the_stream(frames) -> None:
+    with Emulator(frames, key=KEY, secret=SECRET) as emu:
+        emu.step(28)  # 09:30-09:57 published: the 09:30 hour is not over
+        bars = _history(emu, lambda: _venue_time(emu))(["AAA"], pd.Timestamp(0, tz="UTC"))
+        assert bars == []
+        emu.step(32)  # through 10:29: the hour is over
+        bars = _history(emu, lambda: _venue_time(emu))(["AAA"], pd.Timestamp(0, tz="UTC"))
+    want = session_resample(frames["AAA"], "1Hour").iloc[0]
+    assert [b.time for b in bars] == [want.name]
+    assert (bars[0].open, bars[0].high, bars[0].low, bars[0].close, bars[0].volume) == (
+        pytest.approx((want.open, want.high, want.low, want.close, want.volume), rel=1e-12)
+    )
+
+
+def test_the_clock_moving_on_during_the_request_gives_no_partial_bar(frames) -> None:
+    """The race of a restart inside an hour: the bars are answered at 09:58, and by the
+    time the venue's clock is read the hour is over. The catch-up must not make the
+    09:30 bar of the 28 minutes it was given (its low and close would be wrong, and the
+    stream's whole bar would be dropped as a duplicate)."""
+    with Emulator(frames, key=KEY, secret=SECRET) as emu:
+        emu.step(28)
+        reads: list[pd.Timestamp] = []
+
+        def clock_moving_on() -> pd.Timestamp:
+            if not reads:  # the hour's last 32 minutes are published around this read
+                emu.step(32)
+            reads.append(_venue_time(emu))
+            return reads[-1]
+
+        bars = _history(emu, clock_moving_on)(["AAA"], pd.Timestamp(0, tz="UTC"))
+    want = session_resample(frames["AAA"], "1Hour")
+    assert len(bars) == 1  # the clock said 10:30 before the bars were asked for
+    for bar in bars:  # whatever it gives is a whole bar of the backtest
+        row = want.loc[bar.time]
+        got = (bar.open, bar.high, bar.low, bar.close, bar.volume)
+        assert got == pytest.approx((row.open, row.high, row.low, row.close, row.volume))
