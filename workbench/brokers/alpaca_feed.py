@@ -104,6 +104,9 @@ class AlpacaBarFeed:
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self.last_bar_at: float | None = None  # wall clock of the last bar received
+        #: Start of the first minute bar the stream gave: a bar of a period begun before
+        #: it lacks the minutes published before the stream subscribed.
+        self.first_minute: pd.Timestamp | None = None
         self._stale_logged = False
 
     def __repr__(self) -> str:  # never show the keys
@@ -198,6 +201,8 @@ class AlpacaBarFeed:
                 yield from self._fresh(self._flush(daily, day.time))
             else:
                 self._minutes_seen = True
+                if self.first_minute is None:
+                    self.first_minute = bar.time
                 pending.setdefault(bar.time, {})[bar.symbol] = bar
                 yield from self._aggregate(self._flush(pending, bar.time))
 

@@ -9,6 +9,9 @@
   until it has subscribed, then fetches every bar after the last one the state file
   holds over REST and hands those out first, then the stream's bars, each once. On
   the very first start the run begins after the latest bar published at that moment.
+  The stream's first bar is taken over REST instead when its period began before the
+  stream's first minute (a restart inside an hour: the stream never saw its first
+  minutes). A period not over at the venue's time is never taken from REST.
   While running, a bar that comes more than one interval after the previous one (the
   stream dropped and reconnected) first has the bars in between fetched the same way.
   The empty lists a live feed hands out while it waits for a bar are passed on (the
@@ -245,12 +248,16 @@ class CatchUpFeed:
             yield group
         step = getattr(self.live, "interval", None)
         gap = None if step is None else pd.Timedelta(step).value
+        first = True
         for group in self.live:
             if not group:
                 yield group  # waiting for a bar
                 continue
             if group[0].time.value <= last:
                 continue
+            if first:
+                first = False
+                group = self._whole(group)
             now = group[0].time.value
             if gap is not None and last >= 0 and now - last > gap:
                 # a hole in the stream (a dropped connection): fetch what it missed
@@ -267,6 +274,24 @@ class CatchUpFeed:
                 yield from filled
             last = now
             yield group
+
+    def _whole(self, group: list[Bar]) -> list[Bar]:
+        """The stream's first bar after a start, over REST when its period began before
+        the stream's first minute: the stream never saw the minutes published before it
+        subscribed (a restart inside an hour), so its bar would lack them."""
+        first = getattr(self.live, "first_minute", None)
+        t = group[0].time
+        if first is None or t >= first:
+            return group
+        fetched = self._guarded(lambda: self._fetch(t - pd.Timedelta(1, "ns"))) or []
+        whole = self._groups(fetched, t.value - 1, before=t.value + 1)
+        if not whole:  # the venue cannot say: the stream's bar is all there is
+            return group
+        log.warning(
+            "the %s bar began before the stream subscribed: taken over REST", t,
+            extra={"event": "catch_up"},
+        )  # fmt: skip
+        return whole[0]
 
     def _groups(self, bars: list[Bar], after: int, before: int | None = None) -> list[list[Bar]]:
         """``bars`` after ``after`` (and before ``before``), one list per bar time, in order."""

@@ -1,18 +1,27 @@
-"""The REST catch-up never hands out a bar whose period was not over when it asked:
-Alpaca (and the emulator) serve the minutes of the current hour too, and the venue's
-clock moves on while the bars request is answered."""
+"""The REST catch-up hands out whole bars only: never one whose period was not over when
+it asked (Alpaca, and the emulator, serve the minutes of the current hour too, and the
+venue's clock moves on while a bars request is answered), and not the stream's bar of a
+period begun before the stream subscribed (a restart inside an hour)."""
 
 from __future__ import annotations
+
+import threading
 
 import pandas as pd
 import pytest
 
+from workbench.broker import Bar
+from workbench.brokers.alpaca_feed import AlpacaBarFeed
 from workbench.brokers.alpaca_history import alpaca_history
 from workbench.data.sessions import session_resample
 from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
+from workbench.emulator.testing import wait_until
+from workbench.live.resilience import CatchUpFeed
+from workbench.live.state import StateStore
 
 KEY, SECRET = "history-key", "history-secret"
+FIELDS = ("open", "high", "low", "close", "volume")
 SPEC = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-02&seed=7"
 
 
@@ -65,3 +74,37 @@ def test_the_clock_moving_on_during_the_request_gives_no_partial_bar(frames) -> 
         row = want.loc[bar.time]
         got = (bar.open, bar.high, bar.low, bar.close, bar.volume)
         assert got == pytest.approx((row.open, row.high, row.low, row.close, row.volume))
+
+
+def test_a_restart_inside_an_hour_takes_that_hours_bar_over_rest(frames, tmp_path) -> None:
+    """Restarted at 10:45 with the 09:30 bar held: the stream never sees 10:30-10:44, so
+    its 10:30 bar would lack them; the catch-up takes that bar over REST once it is over."""
+    hourly = session_resample(frames["AAA"], "1Hour")
+    state = StateStore(tmp_path / "live.sqlite")
+    first = hourly.iloc[0]
+    state.record_bars([Bar("AAA", first.name, *(float(first[f]) for f in FIELDS))])
+    state.set_meta(feed_after_ns=str(first.name.value))
+    got: list = []
+    with Emulator(frames, key=KEY, secret=SECRET) as emu:
+        emu.step(75)  # 09:30-10:44 published while the runner was down
+        live = AlpacaBarFeed(["AAA"], KEY, SECRET, url=emu.data_stream_url,
+                             timeframe="1Hour", idle_timeout=30.0)  # fmt: skip
+        feed = CatchUpFeed(live, state, ["AAA"], _history(emu, lambda: _venue_time(emu)))
+
+        def consume() -> None:
+            for group in feed:
+                got.append(group)
+                break
+
+        thread = threading.Thread(target=consume, daemon=True)
+        thread.start()
+        wait_until(lambda: emu.state()["connections"]["data_ready"] >= 1, 30, "subscribed")
+        emu.step(45)  # 10:45-11:29 on the stream: the 10:30 hour is over
+        wait_until(lambda: bool(got), 30, "the 10:30 bar")
+        thread.join(15)
+        feed.stop()
+    state.close()
+    want = hourly.iloc[1]
+    (bar,) = got[0]
+    assert bar.time == want.name
+    assert [getattr(bar, f) for f in FIELDS] == pytest.approx([want[f] for f in FIELDS])
