@@ -124,28 +124,14 @@ class BarKernel:
 
     def step_row(self, sd: SymbolData, row: int, time_ns: int, equity: float) -> list[Step]:
         """Steps 1-6 for one symbol's bar held in memory, in one call (the backtester's
-        per-bar path): :meth:`reveal_row` and :meth:`advance` written out, then what
-        :meth:`decide` does. A quiet bar costs the risk engine's float checks and
-        ``on_bar``."""
+        per-bar path): :meth:`reveal_row` and :meth:`advance` written out, then
+        :meth:`decide`, the one place steps 2-6 are written. A quiet bar costs the risk
+        engine's float checks and ``on_bar``."""
         sd.n = row + 1
         ctx = self.ctx
         ctx.time_ns = time_ns
         ctx._time = None
-        risk = self.risk
-        own = (
-            risk.on_bar_ns(time_ns, self.account, self._market, equity)
-            if risk is not None
-            else None
-        )
-        try:
-            self._on_bar(ctx)
-        except WorkbenchError:
-            raise
-        except Exception as exc:
-            raise self._failure(exc) from exc
-        if not ctx.intents and not own:
-            return _NO_STEPS
-        return self._plan(own)
+        return self.decide(equity)
 
     # -- 2-6. decide ----------------------------------------------------------------------
     def decide(self, equity: float | None = None) -> list[Step]:
