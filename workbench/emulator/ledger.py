@@ -12,7 +12,8 @@
   unless ``direction=asc``; ``after``/``until``/``date``, ``page_size`` (at most 100)
   and ``page_token`` (an activity id). Other activity types exist in no emulated
   account, so they list nothing.
-- ``GET``/``PATCH /v2/account/configurations``: stored; ``no_shorting`` and
+- ``GET``/``PATCH /v2/account/configurations``: stored (without ``dtbp_check`` and
+  ``pdt_check``, which Alpaca removed on 2026-07-06); ``no_shorting`` and
   ``max_margin_multiplier`` change what the simulated venue allows, and
   ``suspend_trade`` refuses new orders (403).
 """
@@ -34,11 +35,9 @@ if TYPE_CHECKING:
 
 PERIOD_UNITS = {"D": "days", "W": "weeks", "M": "months", "A": "years"}
 CONFIG_DEFAULTS: dict[str, Any] = {
-    "dtbp_check": "entry",
     "fractional_trading": True,
     "max_margin_multiplier": "1",
     "no_shorting": False,
-    "pdt_check": "entry",
     "suspend_trade": False,
     "trade_confirm_email": "all",
     "ptp_no_exception_entry": False,
@@ -58,7 +57,8 @@ def configure(venue: Venue, body: Any) -> dict[str, Any]:
     """``PATCH``: set the fields given (unknown ones are refused), apply the venue's."""
     if not isinstance(body, dict):
         raise ApiError(422, CODE_INVALID, "request body format is invalid")
-    unknown = sorted(set(body) - set(CONFIG_DEFAULTS))
+    # alpaca-py sends every field, the removed dtbp_check / pdt_check as null
+    unknown = sorted(k for k, v in body.items() if k not in CONFIG_DEFAULTS and v is not None)
     if unknown:
         raise ApiError(422, CODE_INVALID, f"unknown configuration: {', '.join(unknown)}")
     changes = {k: v for k, v in body.items() if v is not None}

@@ -28,7 +28,7 @@ from typing import Any
 
 from workbench.emulator.shapes import ApiError
 from workbench.errors import ConfigError
-from workbench.orders import OrderClass, OrderRequest, OrderType, Side, TimeInForce
+from workbench.orders import Order, OrderClass, OrderRequest, OrderType, Side, TimeInForce
 
 CODE_MALFORMED = 40010000
 CODE_INVALID = 40010001
@@ -244,6 +244,53 @@ def check_exit_prices(req: OrderRequest, base: float | None) -> None:
     if sl is not None and (sl > base - 0.01 if buy else sl < base + 0.01):
         sign = "<= base_price - 0.01" if buy else ">= base_price + 0.01"
         raise invalid(f"stop_loss.stop_price must be {sign}")
+
+
+def check_replace(old: Order, body: dict[str, Any], *, queued: bool) -> None:
+    """Alpaca's limits on ``PATCH /v2/orders/{id}`` (its "Replace Order by ID" reference).
+
+    An order not yet at the venue (``accepted``: sent while the market was closed)
+    cannot be replaced; nor can a notional order; only whole shares may be patched, and
+    a fractional order's quantity not at all. A patch that changes nothing is refused
+    403 ``order parameters are not changed``, as Alpaca answers it.
+    """
+    req = old.request
+    if queued:
+        raise ApiError(422, CODE_RULE, "unable to replace order, order isn't sent to exchange yet")
+    if req.notional is not None:
+        raise ApiError(422, CODE_RULE, "notional orders cannot be replaced")
+    qty = number(body, "qty")
+    if qty is not None and not float(old.quantity or 0.0).is_integer():
+        raise invalid("qty of a fractional order cannot be changed")
+    if qty is not None and not qty.is_integer():
+        raise invalid(f"qty must be a whole number of shares, got {qty:g}")
+    trail = req.trail_price if req.trail_price is not None else req.trail_percent
+    current = {
+        "qty": old.quantity,
+        "limit_price": req.limit_price,
+        "stop_price": req.stop_price,
+        "trail": trail,
+    }
+    changed = (
+        any(number(body, name) not in (None, value) for name, value in current.items())
+        or str(body.get("time_in_force") or req.tif.value).lower() != req.tif.value
+    )
+    if not changed:
+        raise ApiError(403, CODE_FORBIDDEN, "order parameters are not changed")
+
+
+def part_of(position: float, percentage: float) -> float:
+    """``percentage`` of ``position`` shares, as Alpaca closes a position by percentage: it
+    "would only sell fractional if position is originally fractional" (whole shares,
+    rounded down, otherwise; at most 9 decimals)."""
+    raw = position * percentage / 100.0
+    if float(position).is_integer():
+        size = float(math.floor(raw + 1e-9))
+    else:
+        size = math.floor(raw * 1e9 + 1e-6) / 1e9
+    if size <= 0:
+        raise invalid(f"{percentage:g}% of {position:g} shares is less than one share")
+    return size
 
 
 def status_for_code(code: int) -> int:

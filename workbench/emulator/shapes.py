@@ -164,6 +164,8 @@ def account_json(
     allow_short: bool,
     created_at: pd.Timestamp,
 ) -> dict[str, Any]:
+    """Alpaca's account, without the pattern-day-trading fields (``pattern_day_trader``,
+    ``daytrade_count``, ``daytrading_buying_power``) that Alpaca removed on 2026-07-06."""
     money = num
     return {
         "id": account_id,
@@ -174,7 +176,6 @@ def account_json(
         "cash": money(cash),
         "buying_power": money(buying_power),
         "regt_buying_power": money(buying_power),
-        "daytrading_buying_power": money(buying_power),
         "non_marginable_buying_power": money(max(min(cash, buying_power), 0.0)),
         "options_buying_power": money(max(min(cash, buying_power), 0.0)),
         "portfolio_value": money(equity),
@@ -188,7 +189,6 @@ def account_json(
         "sma": money(0.0),
         "multiplier": money(margin),
         "shorting_enabled": allow_short,
-        "pattern_day_trader": False,
         "trading_blocked": False,
         "transfers_blocked": False,
         "account_blocked": False,
@@ -197,7 +197,6 @@ def account_json(
         "accrued_fees": "0",
         "pending_transfer_in": "0",
         "pending_transfer_out": "0",
-        "daytrade_count": 0,
         "options_approved_level": 0,
         "options_trading_level": 0,
     }

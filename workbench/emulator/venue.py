@@ -366,9 +366,7 @@ class Venue:
             raise ApiError(
                 422, CODE_RULE, "an order with legs cannot be replaced: replace its legs instead"
             )
-        if old.quantity is None:  # an unfilled notional order keeps its notional
-            merged.pop("qty")
-            merged["notional"] = req.notional
+        rules.check_replace(old, body, queued=rec.id in self._queued_ids)
         new = rules.parse_order(merged, self.symbols).request
         if new.client_order_id in self._by_cid:
             raise invalid("client_order_id must be unique")
@@ -392,8 +390,8 @@ class Venue:
         if percentage is not None and not 0 < percentage <= 100:
             raise invalid(f"percentage must be in (0, 100], got {percentage:g}")
         size = abs(position) if qty is None else qty
-        if percentage is not None:
-            size = abs(position) * percentage / 100.0
+        if percentage is not None:  # a whole-share position sells whole shares (rounded down)
+            size = rules.part_of(abs(position), percentage)
         body = {
             "symbol": symbol,
             "side": "sell" if position > 0 else "buy",

@@ -146,9 +146,10 @@ def test_trading_client_contract(emu: Emulator) -> None:
     c.cancel_orders()  # exits hold shares: free them first (Alpaca's rule)
     by_qty = c.close_position("AAA", ClosePositionRequest(qty="1"))
     by_pct = c.close_position("AAA", ClosePositionRequest(percentage="50"))
-    assert (float(by_qty.qty), float(by_pct.qty)) == (1.0, 2.5)  # 50% of the 5 held
+    # 50% of the 5 held: whole shares of a whole position, rounded down (Alpaca's rule)
+    assert (float(by_qty.qty), float(by_pct.qty)) == (1.0, 2.0)
     emu.step()  # 01-03: both fill at the open, 102
-    assert c.get_open_position("AAA").qty == "1.5"
+    assert c.get_open_position("AAA").qty == "2"
     closed = c.close_all_positions(cancel_orders=True)
     assert [r.symbol for r in closed] == ["AAA"] and closed[0].status == 200
     emu.step()

@@ -1,0 +1,143 @@
+"""The emulator held to Alpaca's documented behaviour, through the real alpaca-py client.
+
+Each test pins one row of the audit table (README, "The emulator against Alpaca") where
+the emulator used to differ from Alpaca's reference or changelog. One emulator per
+module over the hand-made AAA bars, reset before each test, keeps this fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading.requests import (
+    ClosePositionRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+)
+
+from workbench.data.sources import load_symbols
+from workbench.emulator import Emulator
+from workbench.emulator import testing as emt
+
+KEY, SECRET = "audit-key", "audit-secret"
+BARS = [  # daily AAA bars from Monday 2024-01-01: open, high, low, close, volume
+    (100.0, 101.0, 99.0, 100.0, 1000.0),
+    (101.0, 103.0, 100.0, 102.0, 1000.0),
+    (102.0, 104.0, 98.0, 99.0, 1000.0),
+    (99.0, 100.0, 95.0, 96.0, 1000.0),
+    (96.0, 99.0, 94.0, 98.0, 1000.0),
+    (98.0, 105.0, 97.0, 104.0, 1000.0),
+]
+PDT_FIELDS = {"pattern_day_trader", "daytrade_count", "daytrading_buying_power"}
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Emulator]:
+    index = pd.bdate_range("2024-01-01", periods=len(BARS), tz="UTC", name="time")
+    frame = pd.DataFrame(BARS, index=index, columns=["open", "high", "low", "close", "volume"])
+    with Emulator({"AAA": frame}, key=KEY, secret=SECRET) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(shared: Emulator) -> Emulator:
+    shared.reset()
+    shared.step()  # 2024-01-01 published (close 100)
+    return shared
+
+
+def _refusal(exc: pytest.ExceptionInfo[APIError]) -> tuple[int, int, str]:
+    return exc.value.status_code, exc.value.code, exc.value.message
+
+
+def test_account_has_no_pattern_day_trading_fields(emu: Emulator) -> None:
+    """Alpaca removed the PDT/DTBP fields from the account and its configurations on
+    2026-07-06 (Trading API changelog); alpaca-py 0.44 reads them as None."""
+    raw = requests.get(f"{emu.base_url}/v2/account", headers=emt.headers(emu), timeout=5).json()
+    assert not PDT_FIELDS & set(raw)
+    client = emt.trading_client(emu)
+    account = client.get_account()
+    assert account.pattern_day_trader is None and account.daytrade_count is None
+    config = requests.get(
+        f"{emu.base_url}/v2/account/configurations", headers=emt.headers(emu), timeout=5
+    ).json()
+    assert not {"dtbp_check", "pdt_check"} & set(config)
+    parsed = client.get_account_configurations()
+    assert parsed.pdt_check is None and parsed.dtbp_check is None
+    assert client.set_account_configurations(parsed).no_shorting is False  # a round trip
+
+
+def test_close_by_percentage_sells_whole_shares_of_a_whole_position(emu: Emulator) -> None:
+    """Alpaca "would only sell fractional if position is originally fractional" (Close a
+    Position): 50% of 5 shares sells 2, not 2.5; of a 2.5-share position, 1.25."""
+    c = emt.trading_client(emu)
+    c.submit_order(MarketOrderRequest(symbol="AAA", qty=5, side="buy", time_in_force="day"))
+    emu.step()
+    assert c.close_position("AAA", ClosePositionRequest(percentage="50")).qty == "2"
+    with pytest.raises(APIError) as exc:  # 10% of the 3 left is not a whole share
+        c.cancel_orders()
+        c.close_position("AAA", ClosePositionRequest(percentage="10"))
+    assert exc.value.status_code == 422 and "less than one share" in exc.value.message
+    c.close_all_positions(cancel_orders=True)
+    emu.step()
+    c.submit_order(MarketOrderRequest(symbol="AAA", qty=2.5, side="buy", time_in_force="day"))
+    emu.step()
+    assert c.close_position("AAA", ClosePositionRequest(percentage="50")).qty == "1.25"
+
+
+def test_replace_refuses_what_alpaca_refuses(emu: Emulator) -> None:
+    """Replace Order by ID: notional orders cannot be replaced; only whole shares may be
+    patched and a fractional order's quantity not at all; a patch that changes nothing
+    is 403 "order parameters are not changed" (alpaca-trade-api-js #123)."""
+    c = emt.trading_client(emu)
+    notional = c.submit_order(
+        MarketOrderRequest(symbol="AAA", notional=50, side="buy", time_in_force="day")
+    )
+    with pytest.raises(APIError) as exc:
+        c.replace_order_by_id(notional.id, ReplaceOrderRequest(time_in_force="gtc"))
+    assert _refusal(exc) == (422, 42210000, "notional orders cannot be replaced")
+    fractional = c.submit_order(
+        MarketOrderRequest(symbol="AAA", qty=0.5, side="buy", time_in_force="day")
+    )
+    with pytest.raises(APIError) as exc:
+        c.replace_order_by_id(fractional.id, ReplaceOrderRequest(qty=1))
+    assert _refusal(exc)[:2] == (422, 40010001)
+    limit = c.submit_order(
+        LimitOrderRequest(symbol="AAA", qty=2, side="buy", time_in_force="gtc", limit_price=90)
+    )
+    with pytest.raises(APIError) as exc:
+        c.replace_order_by_id(limit.id, ReplaceOrderRequest(limit_price=90, qty=2))
+    assert _refusal(exc) == (403, 40310000, "order parameters are not changed")
+    moved = c.replace_order_by_id(limit.id, ReplaceOrderRequest(limit_price=91))
+    assert moved.replaces == limit.id and moved.limit_price == "91"
+    whole = requests.patch(
+        f"{emu.base_url}/v2/orders/{moved.id}", json={"qty": 1.5}, headers=emt.headers(emu),
+        timeout=5,
+    )  # fmt: skip
+    assert whole.status_code == 422 and "whole number" in whole.json()["message"]
+
+
+def test_an_order_queued_while_the_market_is_closed_cannot_be_replaced() -> None:
+    """Alpaca: "Order cannot be replaced when the status is accepted" (Replace Order by ID); the
+    message is the one Alpaca answers (alpaca-trade-api-python #306)."""
+    spec = "synthetic:AAA?freq=1min&session=XNYS&start=2023-11-24&end=2023-11-27&seed=11"
+    with Emulator(load_symbols(spec), key=KEY, secret=SECRET) as emu:
+        emu.step(210)  # Black Friday's early close: the market is closed till Monday
+        c = emt.trading_client(emu)
+        assert c.get_clock().is_open is False
+        queued = c.submit_order(
+            LimitOrderRequest(symbol="AAA", qty=1, side="buy", time_in_force="day", limit_price=1)
+        )
+        assert c.get_order_by_id(queued.id).status.value == "accepted"
+        with pytest.raises(APIError) as exc:
+            c.replace_order_by_id(queued.id, ReplaceOrderRequest(limit_price=2))
+        assert _refusal(exc) == (
+            422, 42210000, "unable to replace order, order isn't sent to exchange yet"
+        )  # fmt: skip
+        emu.step()  # Monday's open: the order is at the venue and can be replaced
+        assert c.replace_order_by_id(queued.id, ReplaceOrderRequest(limit_price=2)).replaces
