@@ -8,6 +8,8 @@ fill price):
 - selling more than the long position minus what open sell orders hold, or buying
   more than the short position minus what open buys hold: "insufficient qty available"
   (403 ``40310000``). Alpaca never flips a position in one order: close it first;
+- a fractional or notional sell that would open a short: "We only support long
+  fractional trading positions" (403 ``40310000``);
 - an opening order whose value exceeds the buying power left after the open opening
   orders (403 ``40310000`` "insufficient buying power"). Orders are valued at their
   limit price, a stop at its stop price, a market order at the last published close,
@@ -81,6 +83,9 @@ def check_order(
                 },
             )
         return
+    fractional = req.notional is not None or not float(req.quantity or 0.0).is_integer()
+    if req.side is Side.SELL and fractional:  # Alpaca: long fractional positions only
+        raise ApiError(403, CODE_FORBIDDEN, "fractional orders cannot be sold short")
     if req.side is Side.SELL and not broker.allow_short:
         raise ApiError(403, CODE_FORBIDDEN, "account is not allowed to short")
     if not price:

@@ -23,10 +23,11 @@ its users (see ``alpaca-api.md``):
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.emulator.shapes import ApiError
+from workbench.emulator.shapes import ApiError, stable_uuid
 from workbench.errors import ConfigError
 from workbench.orders import Order, OrderClass, OrderRequest, OrderType, Side, TimeInForce
 
@@ -105,11 +106,7 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
     """Read a ``POST /v2/orders`` body; raise :class:`ApiError` like Alpaca would."""
     if not isinstance(body, dict):
         raise ApiError(400, CODE_MALFORMED, "request body format is invalid")
-    symbol = str(body.get("symbol") or "").strip().upper()
-    if not symbol:
-        raise invalid("symbol is required")
-    if symbol not in symbols:
-        raise invalid(f'asset "{symbol}" not found')
+    symbol = asset_symbol(str(body.get("symbol") or ""), symbols)
     if not body.get("order_class"):
         body = {**body, "order_class": "simple"}
     order_class = _choice(body, "order_class", CLASSES, "mleg")
@@ -182,6 +179,27 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
     except ConfigError as exc:
         raise invalid(exc.message) from None
     return ParsedOrder(request, extended, str(intent) if intent else None)
+
+
+def asset_symbol(text: str, symbols: list[str]) -> str:
+    """The ticker an order names: Alpaca takes a ticker or an asset id in ``symbol``."""
+    key = text.strip()
+    if not key:
+        raise invalid("symbol is required")
+    if key.upper() in symbols:
+        return key.upper()
+    for symbol in symbols:
+        if stable_uuid("asset", symbol) == key.lower():
+            return symbol
+    raise invalid(f'asset "{key.upper()}" not found')
+
+
+def order_id(text: str) -> str:
+    """An order id from a URL; Alpaca answers 422 when it is not a UUID (Alpaca-API #135)."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise invalid("order_id is missing") from None
 
 
 def _trail(body: dict[str, Any], kind: OrderType) -> dict[str, float]:

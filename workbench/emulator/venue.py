@@ -211,7 +211,7 @@ class Venue:
         )
 
     def order(self, order_id: str, *, nested: bool = True) -> dict[str, Any]:
-        rec = self.records.get(order_id)
+        rec = self.records.get(rules.order_id(order_id))
         if rec is None:
             raise ApiError(404, CODE_NOT_FOUND, "order not found")
         return self.order_doc(self.broker.get_order(rec.sim_id), rec, nested=nested)
@@ -317,7 +317,7 @@ class Venue:
         return rec
 
     def cancel(self, order_id: str) -> list[Message]:
-        rec = self.records.get(order_id)
+        rec = self.records.get(rules.order_id(order_id))
         if rec is None:
             raise ApiError(404, CODE_NOT_FOUND, "order not found")
         order = self.broker.get_order(rec.sim_id)
@@ -339,7 +339,7 @@ class Venue:
 
     def replace(self, order_id: str, body: Any) -> tuple[dict[str, Any], list[Message]]:
         """``PATCH /v2/orders/{id}``: the new quantity defaults to what the old one has left."""
-        rec = self.records.get(order_id)
+        rec = self.records.get(rules.order_id(order_id))
         if rec is None:
             raise ApiError(404, CODE_NOT_FOUND, "order not found")
         if not isinstance(body, dict):

@@ -141,3 +141,56 @@ def test_an_order_queued_while_the_market_is_closed_cannot_be_replaced() -> None
         )  # fmt: skip
         emu.step()  # Monday's open: the order is at the venue and can be replaced
         assert c.replace_order_by_id(queued.id, ReplaceOrderRequest(limit_price=2)).replaces
+
+
+def test_an_order_may_name_its_asset_by_id(emu: Emulator) -> None:
+    """Create an Order: ``symbol`` is a "symbol or asset ID" (Alpaca-API #184)."""
+    c = emt.trading_client(emu)
+    asset = c.get_asset("AAA")
+    order = c.submit_order(
+        MarketOrderRequest(symbol=str(asset.id), qty=1, side="buy", time_in_force="day")
+    )
+    assert order.symbol == "AAA" and order.asset_id == asset.id
+    with pytest.raises(APIError) as exc:
+        c.submit_order(MarketOrderRequest(symbol="ZZZ", qty=1, side="buy", time_in_force="day"))
+    assert _refusal(exc) == (422, 40010001, 'asset "ZZZ" not found')
+
+
+def test_an_order_id_that_is_not_a_uuid_is_422(emu: Emulator) -> None:
+    """alpaca-py checks ids itself; raw clients get 422 40010001 (Alpaca-API #135), and an
+    unknown UUID 404 "order not found"."""
+    base, headers = f"{emu.base_url}/v2/orders", emt.headers(emu)
+    for method in ("GET", "PATCH", "DELETE"):
+        r = requests.request(method, f"{base}/some_order_id", json={}, headers=headers, timeout=5)
+        assert (r.status_code, r.json()["code"]) == (422, 40010001), method
+    missing = requests.get(
+        f"{base}/{'0' * 8}-0000-4000-8000-{'0' * 12}", headers=headers, timeout=5
+    )
+    assert (missing.status_code, missing.json()) == (
+        404, {"code": 40410000, "message": "order not found"}
+    )  # fmt: skip
+
+
+def test_fractional_shares_are_never_sold_short(emu: Emulator) -> None:
+    """Alpaca: "We only support long fractional trading positions; short selling fractional
+    shares is not supported" (Alpaca, Fractional Trading); a fractional sell of what is
+    held is fine."""
+    c = emt.trading_client(emu)
+    for req in (
+        MarketOrderRequest(symbol="AAA", qty=0.5, side="sell", time_in_force="day"),
+        MarketOrderRequest(symbol="AAA", notional=20, side="sell", time_in_force="day"),
+    ):
+        with pytest.raises(APIError) as exc:
+            c.submit_order(req)
+        assert _refusal(exc)[:2] == (403, 40310000)
+    whole = c.submit_order(
+        MarketOrderRequest(symbol="AAA", qty=1, side="sell", time_in_force="day")
+    )
+    assert whole.qty == "1"  # a whole-share short is allowed
+    c.cancel_orders()
+    c.submit_order(MarketOrderRequest(symbol="AAA", qty=1.5, side="buy", time_in_force="day"))
+    emu.step()
+    sold = c.submit_order(
+        MarketOrderRequest(symbol="AAA", qty=0.5, side="sell", time_in_force="day")
+    )
+    assert sold.qty == "0.5"
