@@ -8,6 +8,8 @@ fill price):
 - selling more than the long position minus what open sell orders hold, or buying
   more than the short position minus what open buys hold: "insufficient qty available"
   (403 ``40310000``). Alpaca never flips a position in one order: close it first;
+- a bracket or oto that closes a position ("bracket orders must be entry orders"), an
+  oco that opens one (Alpaca: for oco "currently only exit order is supported");
 - a fractional or notional sell that would open a short: "We only support long
   fractional trading positions" (403 ``40310000``);
 - an opening order whose value exceeds the buying power left after the open opening
@@ -65,6 +67,8 @@ def check_order(
     )
     if closing and req.order_class in (OrderClass.BRACKET, OrderClass.OTO):
         raise ApiError(422, CODE_RULE, "bracket orders must be entry orders")
+    if not closing and req.order_class is OrderClass.OCO:  # "only exit order is supported"
+        raise ApiError(422, CODE_RULE, "oco orders must be exit orders")
     rules.check_exit_prices(req, price)
     if closing:
         on_hold = held(broker, req.symbol, req.side, exclude)

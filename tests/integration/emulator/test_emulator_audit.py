@@ -13,11 +13,14 @@ import pandas as pd
 import pytest
 import requests
 from alpaca.common.exceptions import APIError
+from alpaca.trading.enums import OrderClass
 from alpaca.trading.requests import (
     ClosePositionRequest,
     LimitOrderRequest,
     MarketOrderRequest,
     ReplaceOrderRequest,
+    StopLossRequest,
+    TakeProfitRequest,
 )
 
 from workbench.data.sources import load_symbols
@@ -194,3 +197,24 @@ def test_fractional_shares_are_never_sold_short(emu: Emulator) -> None:
         MarketOrderRequest(symbol="AAA", qty=0.5, side="sell", time_in_force="day")
     )
     assert sold.qty == "0.5"
+
+
+def test_an_oco_is_an_exit_order_only(emu: Emulator) -> None:
+    """Alpaca on oco: "currently only exit order is supported" (Orders at Alpaca); with
+    a position it closes, its limit defaulting to the take-profit's."""
+    c = emt.trading_client(emu)
+
+    def oco() -> LimitOrderRequest:
+        return LimitOrderRequest(
+            symbol="AAA", qty=2, side="sell", time_in_force="gtc", order_class=OrderClass.OCO,
+            take_profit=TakeProfitRequest(limit_price=110),
+            stop_loss=StopLossRequest(stop_price=90),
+        )  # fmt: skip
+
+    with pytest.raises(APIError) as exc:
+        c.submit_order(oco())
+    assert _refusal(exc) == (422, 42210000, "oco orders must be exit orders")
+    c.submit_order(MarketOrderRequest(symbol="AAA", qty=2, side="buy", time_in_force="day"))
+    emu.step()
+    placed = c.submit_order(oco())
+    assert placed.order_class is OrderClass.OCO and placed.limit_price == "110"
