@@ -62,9 +62,20 @@ class BarKernel:
     """
 
     __slots__ = (
-        "_blocked", "_market", "_on_bar", "_risk_seen", "account", "ctx", "data", "equity",
-        "execution", "is_stale", "lot_size", "position", "price", "risk", "strategy",
+        "_blocked", "_market", "_on_bar", "_risk_seen", "account", "ctx", "data", "decide",
+        "equity", "execution", "is_stale", "lot_size", "position", "price", "risk",
+        "step_row", "strategy",
     )  # fmt: skip
+
+    #: Steps 1-6 for one symbol's bar held in memory (the backtester's per-bar call):
+    #: ``step_row(sd, row, time_ns, equity)`` reveals rows up to ``row`` of ``sd``, moves
+    #: the clock to ``time_ns``, then runs :attr:`decide`'s steps; returns the plan.
+    step_row: Callable[[SymbolData, int, int, float], list[Step]]
+    #: Steps 2-6 on the bars already revealed: ``decide(equity=None)`` (risk update,
+    #: ``on_bar``, risk check, stale-data gate, plan; module docstring). ``equity`` is the
+    #: marked equity the risk engine observes when the caller has just computed it (the
+    #: backtester); by default the account's.
+    decide: Callable[..., list[Step]]
 
     def __init__(
         self,
@@ -95,6 +106,7 @@ class BarKernel:
         self._market = ContextMarket(ctx) if risk is not None else None
         self._risk_seen = len(risk.events) if risk is not None else 0
         self._blocked: list[KernelEvent] = []
+        self.step_row, self.decide = self._bind()
 
     # -- 0. before the first bar --------------------------------------------------------
     def init(self) -> None:
@@ -122,40 +134,44 @@ class BarKernel:
         """The clock moves to the bar(s) just revealed (their start time, UTC)."""
         self.ctx.advance_to(time_ns)
 
-    def step_row(self, sd: SymbolData, row: int, time_ns: int, equity: float) -> list[Step]:
-        """Steps 1-6 for one symbol's bar held in memory, in one call (the backtester's
-        per-bar path): :meth:`reveal_row` and :meth:`advance` written out, then
-        :meth:`decide`, the one place steps 2-6 are written. A quiet bar costs the risk
-        engine's float checks and ``on_bar``."""
-        sd.n = row + 1
+    # -- 1-6, bound once ------------------------------------------------------------------
+    def _bind(
+        self,
+    ) -> tuple[Callable[[SymbolData | None, int, int, float | None], list[Step]], Callable]:
+        """:attr:`step_row` and :attr:`decide`: one function, the one place steps 2-6 are
+        written, with what it reads every bar held in its closure (a quiet bar is a hot
+        path: each Python call and attribute lookup saved there is saved a million times
+        in a long backtest). ``decide`` is the same function with no row to reveal."""
         ctx = self.ctx
-        ctx.time_ns = time_ns
-        ctx._time = None
-        return self.decide(equity)
-
-    # -- 2-6. decide ----------------------------------------------------------------------
-    def decide(self, equity: float | None = None) -> list[Step]:
-        """Risk update, ``on_bar``, risk check, stale-data gate, plan (module docstring).
-
-        ``equity``: the marked equity the risk engine observes, when the caller has just
-        computed it (the backtester); by default the account's.
-        """
-        ctx = self.ctx
+        on_bar = self._on_bar
         risk = self.risk
-        own = (
-            risk.on_bar_ns(ctx.time_ns, self.account, self._market, equity)
-            if risk is not None
-            else None
-        )
-        try:
-            self._on_bar(ctx)
-        except WorkbenchError:
-            raise
-        except Exception as exc:
-            raise self._failure(exc) from exc
-        if not ctx.intents and not own:
+        observe = risk.on_bar_ns if risk is not None else None
+        account, market = self.account, self._market
+        plan = self._plan
+        failure = self._failure
+
+        def step(sd: SymbolData | None, row: int, time_ns: int, equity: float | None) -> list[Step]:
+            if sd is not None:  # 1. reveal (reveal_row and advance, written out)
+                sd.n = row + 1
+                ctx.time_ns = time_ns
+                ctx._time = None
+            own = (  # 2. risk update; a quiet bar costs its float checks
+                observe(ctx.time_ns, account, market, equity) if observe is not None else None
+            )
+            try:  # 3. decide
+                on_bar(ctx)
+            except WorkbenchError:
+                raise
+            except Exception as exc:
+                raise failure(exc) from exc
+            if ctx.intents or own:  # 4-6 on a bar with intents
+                return plan(own)
             return _NO_STEPS
-        return self._plan(own)
+
+        def decide(equity: float | None = None) -> list[Step]:
+            return step(None, 0, 0, equity)
+
+        return step, decide
 
     def _failure(self, exc: Exception) -> StrategyError:
         return StrategyError(f"{self.strategy.label()}.on_bar failed at {self.ctx.time}: {exc!r}")

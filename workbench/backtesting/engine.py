@@ -191,6 +191,7 @@ class Engine:
         has_open = broker.open_book.get
         portfolio = broker.portfolio
         positions = portfolio.positions
+        pos = positions.get(sym)  # looked up again only where it can appear: a fill, a send
         step = kernel.step_row
         n = len(times)
         equity = _zeros(n)
@@ -200,19 +201,17 @@ class Engine:
                 t = pd.Timestamp(times[k], tz="UTC")
                 broker.process_bar(sym, t, o_[k], h_[k], l_[k], c_[k], v_[k])
                 self._follow_updates()
-            money = portfolio.cash
-            eq = money
-            pos = positions.get(sym)
+                pos = positions.get(sym)
+            cash[k] = eq = portfolio.cash
             if pos is not None:
                 pos.last_price = close = c_[k]
                 q = pos.quantity
                 if q != 0.0:
-                    eq = money + q * close
-            cash[k] = money
+                    eq += q * close
             equity[k] = eq
-            plan = step(sd, k, times[k], eq)
-            if plan:
+            if plan := step(sd, k, times[k], eq):
                 self._send(plan, kernel.ctx.time)
+                pos = positions.get(sym)
         return equity, cash
 
     def _loop_many(
