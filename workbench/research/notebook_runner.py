@@ -64,6 +64,9 @@ class NotebookJob:
     parameters: dict[str, Any] = field(default_factory=dict)
     cwd: Path | None = None
     timeout: float | None = None  # per cell, in seconds
+    #: Code a warm kernel runs as it starts, before this job (the imports its notebook makes),
+    #: while its process goes on: not part of the notebook, and never its result.
+    preload: str | None = None
 
     @property
     def marker(self) -> Path:
@@ -150,6 +153,8 @@ def execute_job(job: NotebookJob, reuse_kernel: bool = False) -> JobOutcome:
     """
     from workbench.research import warm_kernel
 
+    if reuse_kernel:  # first: the kernel starts (and preloads) while papermill is imported
+        _start_kernel(job.preload)
     pm = import_papermill()
     engine: dict[str, Any] = {}
     if reuse_kernel:
@@ -298,26 +303,46 @@ class NotebookRunner:
         if self._pool is None and (self.workers == 1 or len(todo) == 1):
             return (execute_job(job, reuse) for job in todo)
         if self._pool is None:
-            from workbench.research.warm_kernel import forget_kernel
-
             self._pool = self._stack.enter_context(
                 ProcessPoolExecutor(
                     max_workers=min(self.workers, len(todo)),
                     mp_context=_context(),
-                    initializer=forget_kernel,
+                    initializer=_start_worker,
+                    initargs=(reuse, todo[0].preload),
                 )
             )
         return _collect({self._pool.submit(execute_job, job, reuse): job for job in todo})
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """``fork`` on Linux (workers start at once, with papermill already imported: importing it
-    costs over a second); ``spawn`` elsewhere, where forking is unsafe or unavailable."""
+    """``fork`` on Linux (workers start at once, sharing what this process imported);
+    ``spawn`` elsewhere, where forking is unsafe or unavailable."""
     if sys.platform == "linux":
-        import_papermill()  # imported once here, inherited by every worker
-
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def _start_worker(reuse: bool, preload: str | None) -> None:
+    """A pool worker's first steps: its warm kernel started (and given the first job's
+    ``preload``), then papermill imported while that kernel boots: the workers' start
+    overlaps, rather than follows, the imports (papermill's in a worker, its kernel's own)."""
+    from workbench.research import warm_kernel
+
+    warm_kernel.forget_kernel()  # a forked child: the parent's kernel is the parent's
+    if reuse:
+        _start_kernel(preload)
+    import_papermill()
+
+
+def _start_kernel(preload: str | None) -> None:
+    """This process's warm kernel started now if it can be; if it cannot, the job's own
+    start fails the same way inside papermill, where it becomes that job's outcome."""
+    from workbench.research import warm_kernel
+
+    try:
+        warm_kernel.start_kernel(KERNEL, KERNEL_ARGUMENTS, preload)
+    except Exception as exc:
+        log.debug("early kernel start failed (the job will retry): %r", exc)
 
 
 def _collect(futures: dict[Future[JobOutcome], NotebookJob]) -> Iterator[JobOutcome]:

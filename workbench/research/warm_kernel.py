@@ -8,6 +8,14 @@ its cell counter restarted, its figures closed and its working directory set to 
 job's, so a fold sees no variable of the previous one. What it shares with the previous
 job is what Python caches: imported modules (and their compiled numba code).
 
+A kernel is started as early as its process can (:func:`start_kernel`: a pool worker
+as it starts, before it imports papermill) and given a job's ``preload`` code (the imports
+its notebooks will make) to run at once, so its start overlaps the caller's own work; the
+first job waits for it. Once warm, and after each reset, the kernel's objects are moved
+out of the cyclic garbage collector's sight (``gc.freeze``): the reset's collection then
+scans only what the last notebook made (0.16 s -> 0.004 s with a fold's imports loaded).
+Frozen objects are still freed by reference counting; only cycles among them would stay.
+
 A kernel is dropped (shut down; the next job starts a fresh one) when it died, when a
 job failed for any reason other than an error in one of its cells (a timeout, a lost
 kernel), and when the process exits. Used by :func:`~workbench.research.notebook_runner.
@@ -23,14 +31,17 @@ import multiprocessing.util
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENGINE", "drop_kernel", "forget_kernel", "register_engine"]
+__all__ = ["ENGINE", "drop_kernel", "forget_kernel", "register_engine", "start_kernel"]
 
 log = logging.getLogger(__name__)
 
 ENGINE = "workbench_warm"
 PREPARE_TIMEOUT = 60.0
+#: Run by the kernel after its preload and after each reset (see the module's docstring).
+FREEZE = "__import__('gc').freeze()\n"
 
-_kernel: dict[str, Any] = {}  # "km" (a started KernelManager), "kc" (its client), "name"
+#: "km" (a started KernelManager), "kc" (its client), "name", "ready" (waited for once)
+_kernel: dict[str, Any] = {}
 _registered = False
 
 
@@ -78,39 +89,51 @@ def register_engine() -> None:
     _registered = True
 
 
+def start_kernel(name: str, extra: list[str] | None = None, preload: str | None = None) -> None:
+    """Start this process's warm kernel now (unless a live one of that name runs) and have it
+    run ``preload`` as soon as it is up, while the caller goes on; the next job waits for it.
+
+    A failing preload is silent: the notebook makes the same imports and shows the error.
+    """
+    km = _kernel.get("km")
+    if km is not None and _kernel.get("name") == name and km.is_alive():
+        return
+    drop_kernel()
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=name)
+    km.start_kernel(extra_arguments=list(extra or []), cwd=str(Path.cwd()))
+    if not _kernel.get("hooked"):
+        atexit.register(drop_kernel)
+        multiprocessing.util.Finalize(None, drop_kernel, exitpriority=10)
+        _kernel["hooked"] = True
+    kc = km.client()
+    kc.start_channels()
+    _kernel.update(km=km, kc=kc, name=name, ready=False)
+    # queued until the kernel is up; its reply is skipped by the next execute's wait
+    kc.execute((preload or "") + "\n" + FREEZE, silent=True, store_history=False)
+
+
 def _ready_kernel(name: str, extra: list[str] | None) -> tuple[Any, Any]:
     """This process's warm kernel and its client, started if needed, cleared, moved to
     the current directory (papermill runs the engine inside the job's ``cwd``)."""
-    from jupyter_client.manager import KernelManager
-
-    km = _kernel.get("km")
-    if km is not None and (_kernel.get("name") != name or not km.is_alive()):
-        drop_kernel()
-        km = None
-    folder = str(Path.cwd())
-    if km is None:
-        km = KernelManager(kernel_name=name)
-        km.start_kernel(extra_arguments=list(extra or []), cwd=folder)
-        if not _kernel.get("hooked"):
-            atexit.register(drop_kernel)
-            multiprocessing.util.Finalize(None, drop_kernel, exitpriority=10)
-            _kernel["hooked"] = True
-        kc = km.client()
-        kc.start_channels()
-        _kernel.update(km=km, kc=kc, name=name)
+    start_kernel(name, extra)
+    km, kc = _kernel["km"], _kernel["kc"]
+    if not _kernel["ready"]:
         try:
             kc.wait_for_ready(timeout=PREPARE_TIMEOUT)
         except RuntimeError:
             drop_kernel()
             raise
-    kc = _kernel["kc"]
+        _kernel["ready"] = True
+    folder = str(Path.cwd())
     code = (
         "get_ipython().run_line_magic('reset', '-f')\n"
         "get_ipython().execution_count = 1\n"
         "import sys as __s, os as __o\n"
         f"__o.chdir({folder!r})\n"
         "if 'matplotlib.pyplot' in __s.modules: __s.modules['matplotlib.pyplot'].close('all')\n"
-        "del __s, __o\n"
+        "del __s, __o\n" + FREEZE
     )
     reply = kc.execute_interactive(
         code, store_history=False, timeout=PREPARE_TIMEOUT, output_hook=lambda msg: None
@@ -126,6 +149,7 @@ def drop_kernel() -> None:
     km = _kernel.pop("km", None)
     kc = _kernel.pop("kc", None)
     _kernel.pop("name", None)
+    _kernel.pop("ready", None)
     if km is None:
         return
     try:
@@ -138,5 +162,5 @@ def drop_kernel() -> None:
 
 def forget_kernel() -> None:
     """In a forked child: the parent's kernel is the parent's, never this process's."""
-    for key in ("km", "kc", "name", "hooked"):
+    for key in ("km", "kc", "name", "ready", "hooked"):
         _kernel.pop(key, None)

@@ -13,6 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from workbench.errors import ConfigError
 from workbench.research.notebook_runner import NotebookJob, NotebookRunner, run_notebooks
+from workbench.research.warm_kernel import drop_kernel
 
 
 def template(path: Path, body: str) -> Path:
@@ -125,6 +126,7 @@ def test_the_kernels_keep_their_start_up_warning_to_themselves(
 WARM_BODY = (
     "import json, os, pathlib\n"
     "assert 'left_over' not in globals(), 'a variable of the previous notebook survived'\n"
+    "assert 'preloaded' not in globals(), 'a variable of the preload survived'\n"
     "assert not get_ipython().history_manager.enabled, 'a batch kernel keeps no history'\n"
     "left_over = x\n"
     "if x == 2:\n"
@@ -139,13 +141,17 @@ def test_warm_kernels_are_reused_and_cleared_between_notebooks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reuse: bool
 ) -> None:
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    drop_kernel()  # this process's kernel starts here, with the first job's preload
     src = template(tmp_path / "warm.ipynb", WARM_BODY)
     jobs = []
+    preload = "preloaded = 1\nraise RuntimeError('a failing preload is no failed job')"
     for k in range(4):
         cwd = tmp_path / f"cwd{k}"
         cwd.mkdir()
         params = {"x": k, "out": str(cwd / "r.json")}
-        jobs.append(NotebookJob(f"j{k}", src, tmp_path / f"j{k}.ipynb", params, cwd=cwd))
+        jobs.append(
+            NotebookJob(f"j{k}", src, tmp_path / f"j{k}.ipynb", params, cwd=cwd, preload=preload)
+        )
     outcomes = run_notebooks(jobs, progress=False, reuse_kernels=reuse)
     assert [o.status for o in outcomes] == ["ok", "ok", "failed", "ok"]
     assert "the second one fails" in (outcomes[2].error or "")
@@ -158,20 +164,28 @@ def test_warm_kernels_are_reused_and_cleared_between_notebooks(
     assert counts == list(range(1, len(counts) + 1))  # each notebook counts its own cells
 
 
-PID_BODY = "import os, pathlib\npathlib.Path(out).write_text(str(os.getpid()))"
+PID_BODY = (
+    "import gc, os, pathlib, sys\n"
+    "assert 'preloaded' not in globals(), 'a variable of the preload survived'\n"
+    "assert 'colorsys' in sys.modules, 'the preload did not run'\n"
+    "assert gc.get_freeze_count() > 0, 'the warm kernel froze nothing'\n"
+    "pathlib.Path(out).write_text(str(os.getpid()))"
+)
 
 
 @pytest.mark.slow
 def test_a_runner_keeps_its_pool_and_warm_kernels_for_the_next_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A walk-forward's report lands on a kernel its folds warmed up, not on a cold one."""
+    """A walk-forward's report lands on a kernel its folds warmed up, not on a cold one; each
+    worker's kernel ran the first job's preload as it started."""
     monkeypatch.setenv("MPLBACKEND", "Agg")
     src = template(tmp_path / "pid.ipynb", PID_BODY)
 
     def job(name: str) -> NotebookJob:
         params = {"x": 0, "out": str(tmp_path / f"{name}.pid")}
-        return NotebookJob(name, src, tmp_path / f"{name}.ipynb", params)
+        preload = "import colorsys\npreloaded = 1"
+        return NotebookJob(name, src, tmp_path / f"{name}.ipynb", params, preload=preload)
 
     with NotebookRunner(2) as runner:
         first = runner.run([job("a"), job("b"), job("c")], progress=False)
