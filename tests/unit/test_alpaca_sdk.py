@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from workbench.brokers.alpaca import AlpacaBroker
-from workbench.brokers.alpaca_sdk import TESTED, TimeoutSession, installed_version, tune_client
+from workbench.brokers.alpaca_sdk import (
+    TESTED,
+    TimeoutSession,
+    installed_version,
+    tune_client,
+    watch_connections,
+)
 from workbench.errors import ConfigError
 
 
@@ -65,3 +72,33 @@ def test_what_an_alpaca_bracket_cannot_carry_is_refused_before_sending(
     )
     with pytest.raises(OrderRejected, match=fragment):
         _order_request(request)
+
+
+def test_a_stream_without_the_connection_hooks_stops_with_the_version_named() -> None:
+    class OldStream:  # as if a release renamed _send_subscribe_msg
+        async def close(self) -> None: ...
+
+    with pytest.raises(ConfigError, match=r"OldStream\._send_subscribe_msg") as error:
+        watch_connections(OldStream(), lambda: None, lambda: None)
+    assert TESTED in str(error.value)
+
+
+def test_the_data_stream_reports_each_subscription_and_close_before_doing_it() -> None:
+    from alpaca.data.live import StockDataStream
+
+    stream = StockDataStream("key-id-123", "secret-456")
+    seen: list[str] = []
+
+    async def sent() -> None:
+        seen.append("subscribe sent")
+
+    stream._send_subscribe_msg = sent
+    watch_connections(stream, lambda: seen.append("subscribed"), lambda: seen.append("closed"))
+
+    async def reconnect() -> None:
+        await stream._send_subscribe_msg()
+        await stream.close()
+        await stream._send_subscribe_msg()
+
+    asyncio.run(reconnect())
+    assert seen == ["subscribed", "subscribe sent", "closed", "subscribed", "subscribe sent"]

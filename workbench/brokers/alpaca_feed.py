@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from workbench.broker import Bar
+from workbench.brokers.alpaca_sdk import watch_connections
 from workbench.brokers.streams import run_stream, stop_stream
 from workbench.data.aggregate import BarAggregator
-from workbench.data.sessions import DEFAULT_CALENDAR
+from workbench.data.sessions import DEFAULT_CALENDAR, period_end
 from workbench.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ log = logging.getLogger(__name__)
 
 ONE_MINUTE = pd.Timedelta(minutes=1)
 STALE_TOLERANCE = pd.Timedelta(seconds=30)
+#: Seconds a period's last minute bar may come after the period ends (Alpaca publishes
+#: a minute's bar, on the stream and over REST, a moment after the minute is over).
+SETTLE_SECONDS = 5.0
+_MINUTE_NS = ONE_MINUTE.value
 
 
 class AlpacaBarFeed:
@@ -68,12 +73,15 @@ class AlpacaBarFeed:
         idle_timeout: float | None = None,
         data_timeout: float | None = None,
         idle_ticks: bool = False,
+        settle: float = SETTLE_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``interval`` is the stream's bar length (staleness); ``market`` the venue's
         clock (staleness only while open; periods closed on its time when a minute bar
         is missing). ``idle_ticks``: hand out an empty list every 0.2 s without a bar, so
-        the consumer can look after the venue meanwhile (:meth:`connected`)."""
+        the consumer can look after the venue meanwhile (:meth:`connected`). ``settle``:
+        seconds a period over on the venue's clock still waits for its last minute bar
+        before it is closed without it (that minute may have had no trade)."""
         if not key or not secret:
             raise ConfigError(
                 "Alpaca keys are missing",
@@ -99,15 +107,19 @@ class AlpacaBarFeed:
         self.idle_ticks = idle_ticks
         self.data_timeout = data_timeout
         self._clock = clock
-        self._queue: queue.Queue[tuple[str, Bar]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, Bar | None]] = queue.Queue()
         self._stream: Any = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self.last_bar_at: float | None = None  # wall clock of the last bar received
-        #: Start of the first minute bar the stream gave: a bar of a period begun before
-        #: it lacks the minutes published before the stream subscribed.
-        self.first_minute: pd.Timestamp | None = None
         self._stale_logged = False
+        self.settle = float(settle)
+        self._over_seen: tuple[int, float] | None = None  # (period end, wall clock seen over)
+        # Minutes the stream may have missed: (last minute before, first minute after),
+        # ns, exclusive; None for "since ever" (before the first connection) and "not yet".
+        self._last_minute: int | None = None
+        self._holes: list[tuple[int | None, int]] = []
+        self._open_hole: tuple[int | None] | None = None
 
     def __repr__(self) -> str:  # never show the keys
         return (
@@ -139,6 +151,11 @@ class AlpacaBarFeed:
 
             return on_bar
 
+        watch_connections(
+            self._stream,
+            on_subscribed=lambda: self._queue.put(("c", None)),
+            on_closed=lambda: self._queue.put(("x", None)),
+        )
         self._stream.subscribe_bars(handler("b"), *self.symbols)
         self._stream.subscribe_updated_bars(handler("u"), *self.symbols)
         if not self.timeframe.intraday:
@@ -178,14 +195,19 @@ class AlpacaBarFeed:
                 kind, bar = self._queue.get(timeout=0.2)
             except queue.Empty:
                 stale = self.is_stale(pd.Timestamp(self._clock(), unit="s", tz="UTC"))
+                if stale:  # a mute stream may be missing minutes as a dropped one
+                    self._hole_opens()
                 if pending and stale:  # a symbol never reported: go on
                     yield from self._aggregate(self._flush(pending, None))
                 if self.market is not None:
-                    yield from self._fresh(self.aggregator.due(self._market_now()))
+                    yield from self._fresh(self._due(self._market_now()))
                 if self.idle_timeout is not None and self._clock() - idle_since > self.idle_timeout:
                     return
                 if self.idle_ticks:
                     yield []
+                continue
+            if bar is None:  # the stream (re)subscribed ("c") or its connection closed ("x")
+                self._hole_opens()
                 continue
             idle_since = self.last_bar_at = self._clock()
             self._stale_logged = False
@@ -201,10 +223,61 @@ class AlpacaBarFeed:
                 yield from self._fresh(self._flush(daily, day.time))
             else:
                 self._minutes_seen = True
-                if self.first_minute is None:
-                    self.first_minute = bar.time
+                self._minute_seen(bar.time.value)
                 pending.setdefault(bar.time, {})[bar.symbol] = bar
                 yield from self._aggregate(self._flush(pending, bar.time))
+
+    # -- minutes the stream may have missed ---------------------------------------------
+    def _hole_opens(self) -> None:
+        """The stream may miss minutes from now on (dropped, reconnected, mute) until the
+        next minute bar comes."""
+        if self._open_hole is None:
+            self._open_hole = (self._last_minute,)
+
+    def _minute_seen(self, t: int) -> None:
+        if self._open_hole is not None:
+            self._holes = [*self._holes[-15:], (self._open_hole[0], t)]
+            self._open_hole = None
+        self._last_minute = t if self._last_minute is None else max(self._last_minute, t)
+
+    def lacks(self, label: pd.Timestamp) -> bool:
+        """Whether the bar labelled ``label`` may lack minutes the stream did not deliver:
+        its period overlaps minutes between a connection's last bar and the next one's
+        first (a drop and reconnect, a mute spell), or those before the first connection.
+        Such a bar must be taken over REST once its period is over."""
+        end = self._period_end(label)
+        lo_period, hi_period = label.value, end - _MINUTE_NS  # the period's minute starts
+        holes: list[tuple[int | None, int | None]] = list(self._holes)
+        if self._open_hole is not None:
+            holes.append((self._open_hole[0], None))
+        for before, after in holes:
+            lo = lo_period if before is None else max(lo_period, before + _MINUTE_NS)
+            hi = hi_period if after is None else min(hi_period, after - _MINUTE_NS)
+            if lo <= hi:
+                return True
+        return False
+
+    def _period_end(self, label: pd.Timestamp) -> int:
+        agg = self.aggregator
+        end = None
+        if agg.session == "regular":
+            end = period_end(label, self.timeframe, calendar=agg.calendar)
+        return (label + self.timeframe.length).value if end is None else end.value
+
+    def _due(self, now: pd.Timestamp) -> list[list[Bar]]:
+        """The open period's bars once it is over on the venue's clock and settled: its
+        last minute bar may come a moment after its end, so a period without it waits
+        ``settle`` seconds (of the venue's time, or of ours when its clock stands still,
+        as a replay's does between bars) before it is closed without it."""
+        end = self.aggregator.open_end
+        if end is None or now.value < end:
+            return []
+        if self._over_seen is None or self._over_seen[0] != end:
+            self._over_seen = (end, self._clock())
+        waited = max((now.value - end) / 1e9, self._clock() - self._over_seen[1])
+        if waited < self.settle:
+            return []
+        return self.aggregator.due(now)
 
     def _aggregate(self, groups: Iterator[list[Bar]]) -> Iterator[list[Bar]]:
         for group in groups:

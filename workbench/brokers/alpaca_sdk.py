@@ -12,6 +12,7 @@ to the minor versions the tests run (``pyproject.toml``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -55,12 +56,17 @@ def check_client(client: Any) -> None:
         name for name, kind in PRIVATE.items() if not isinstance(getattr(client, name, None), kind)
     ]
     if wrong:
-        names = ", ".join(f"{type(client).__name__}.{name}" for name in wrong)
-        raise ConfigError(
-            f"alpaca-py {installed_version()} has no {names} (or changed its type): without "
-            "it requests would have no timeout and retry on their own",
-            hint=f"install a tested version: pip install 'alpaca-py{TESTED}'",
-        )
+        raise _untested(client, wrong, " (or changed its type): without it requests would "
+                        "have no timeout and retry on their own")  # fmt: skip
+
+
+def _untested(obj: Any, names: list[str], consequence: str) -> ConfigError:
+    """The error for an alpaca-py without the private ``names`` of ``obj`` we rely on."""
+    what = ", ".join(f"{type(obj).__name__}.{name}" for name in names)
+    return ConfigError(
+        f"alpaca-py {installed_version()} has no {what}{consequence}",
+        hint=f"install a tested version: pip install 'alpaca-py{TESTED}'",
+    )
 
 
 def tune_client(client: Any, timeout: float) -> Any:
@@ -70,3 +76,36 @@ def tune_client(client: Any, timeout: float) -> Any:
     client._retry = 0
     client._retry_codes = []
     return client
+
+
+#: The private coroutine methods of alpaca-py's streams that :func:`watch_connections`
+#: wraps: called after each (re)connection has authenticated, and when one is closed.
+STREAM_HOOKS = ("_send_subscribe_msg", "close")
+
+
+def watch_connections(
+    stream: Any, on_subscribed: Callable[[], None], on_closed: Callable[[], None]
+) -> Any:
+    """Call ``on_subscribed()`` each time ``stream`` (re)subscribes and ``on_closed()``
+    each time its connection is closed, on the stream's own event loop, in order with
+    the messages it hands to the handlers.
+
+    alpaca-py reconnects a dropped stream by itself and says nothing; a feed that must
+    know which minutes it may have missed needs to see those moments.
+    """
+    missing = [name for name in STREAM_HOOKS if not callable(getattr(stream, name, None))]
+    if missing:
+        raise _untested(stream, missing, ": the live feed could not tell which minutes a "
+                        "reconnected stream missed")  # fmt: skip
+    subscribe, close = stream._send_subscribe_msg, stream.close
+
+    async def subscribed(*args: Any, **kwargs: Any) -> Any:
+        on_subscribed()  # before the subscription is sent: before any of its bars
+        return await subscribe(*args, **kwargs)
+
+    async def closed(*args: Any, **kwargs: Any) -> Any:
+        on_closed()
+        return await close(*args, **kwargs)
+
+    stream._send_subscribe_msg, stream.close = subscribed, closed
+    return stream

@@ -123,6 +123,11 @@ class BarAggregator:
                 return True
         return False
 
+    @property
+    def open_end(self) -> int | None:
+        """When the open period is over (ns), None when no period is open."""
+        return None if self._bucket is None else self._bucket.end
+
     def due(self, now: pd.Timestamp) -> list[list[Bar]]:
         """The open period's bars if its end is at or before ``now``."""
         bucket = self._bucket

@@ -9,9 +9,10 @@
   until it has subscribed, then fetches every bar after the last one the state file
   holds over REST and hands those out first, then the stream's bars, each once. On
   the very first start the run begins after the latest bar published at that moment.
-  The stream's first bar is taken over REST instead when its period began before the
-  stream's first minute (a restart inside an hour: the stream never saw its first
-  minutes). A period not over at the venue's time is never taken from REST.
+  A stream bar is taken over REST instead when the stream may have missed some of its
+  minutes: its period began before the stream's first minute (a restart inside an
+  hour), or the stream dropped and reconnected, or went mute, inside it (the live
+  feed's ``lacks``). A period not over at the venue's time is never taken from REST.
   While running, a bar that comes more than one interval after the previous one (the
   stream dropped and reconnected) first has the bars in between fetched the same way.
   The empty lists a live feed hands out while it waits for a bar are passed on (the
@@ -248,16 +249,13 @@ class CatchUpFeed:
             yield group
         step = getattr(self.live, "interval", None)
         gap = None if step is None else pd.Timedelta(step).value
-        first = True
         for group in self.live:
             if not group:
                 yield group  # waiting for a bar
                 continue
             if group[0].time.value <= last:
                 continue
-            if first:
-                first = False
-                group = self._whole(group)
+            group = self._whole(group)
             now = group[0].time.value
             if gap is not None and last >= 0 and now - last > gap:
                 # a hole in the stream (a dropped connection): fetch what it missed
@@ -276,19 +274,27 @@ class CatchUpFeed:
             yield group
 
     def _whole(self, group: list[Bar]) -> list[Bar]:
-        """The stream's first bar after a start, over REST when its period began before
-        the stream's first minute: the stream never saw the minutes published before it
-        subscribed (a restart inside an hour), so its bar would lack them."""
-        first = getattr(self.live, "first_minute", None)
+        """The stream's bar, or the same period's over REST when the stream may have
+        missed some of its minutes (``live.lacks``): those before the stream first
+        subscribed (a restart inside an hour), or those published while it was dropped,
+        reconnecting or mute. Its period is over by now, so REST holds all its minutes
+        (the history waits for the last one to be published)."""
+        lacks = getattr(self.live, "lacks", None)
         t = group[0].time
-        if first is None or t >= first:
+        if lacks is None or not lacks(t):
             return group
         fetched = self._guarded(lambda: self._fetch(t - pd.Timedelta(1, "ns"))) or []
         whole = self._groups(fetched, t.value - 1, before=t.value + 1)
         if not whole:  # the venue cannot say: the stream's bar is all there is
+            log.error(
+                "the %s bar may lack minutes the stream missed, and the venue cannot give "
+                "it over REST: decided on the stream's bar", t,
+                extra={"event": "bar_partial", "reason": "stream missed minutes"},
+            )  # fmt: skip
             return group
         log.warning(
-            "the %s bar began before the stream subscribed: taken over REST", t,
+            "the %s bar may lack minutes the stream missed (it subscribed, reconnected or "
+            "was mute inside its period): taken over REST", t,
             extra={"event": "catch_up"},
         )  # fmt: skip
         return whole[0]

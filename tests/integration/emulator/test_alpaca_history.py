@@ -6,6 +6,7 @@ period begun before the stream subscribed (a restart inside an hour)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ from workbench.brokers.alpaca_history import alpaca_history
 from workbench.data.sessions import session_resample
 from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
+from workbench.emulator.faults import Fault
 from workbench.emulator.testing import wait_until
 from workbench.live.resilience import CatchUpFeed
 from workbench.live.state import StateStore
@@ -76,6 +78,36 @@ def test_the_clock_moving_on_during_the_request_gives_no_partial_bar(frames) -> 
         assert got == pytest.approx((row.open, row.high, row.low, row.close, row.volume))
 
 
+def _first_bar(emu: Emulator, state: StateStore, publish: Callable[[], None], **kw) -> Bar:
+    """The first bar a catch-up feed on ``emu`` hands out while ``publish()`` steps the
+    replay once the stream has subscribed (``kw`` go to the live feed)."""
+    got: list = []
+    live = AlpacaBarFeed(["AAA"], KEY, SECRET, url=emu.data_stream_url,
+                         timeframe="1Hour", idle_timeout=30.0, **kw)  # fmt: skip
+    feed = CatchUpFeed(live, state, ["AAA"], _history(emu, lambda: _venue_time(emu)))
+
+    def consume() -> None:
+        for group in feed:
+            if group:
+                got.append(group)
+                break
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    wait_until(lambda: emu.state()["connections"]["data_ready"] >= 1, 30, "subscribed")
+    publish()
+    wait_until(lambda: bool(got), 30, "the first bar")
+    thread.join(15)
+    feed.stop()
+    (bar,) = got[0]
+    return bar
+
+
+def _assert_is(bar: Bar, want: pd.Series) -> None:
+    assert bar.time == want.name
+    assert [getattr(bar, f) for f in FIELDS] == pytest.approx([want[f] for f in FIELDS])
+
+
 def test_a_restart_inside_an_hour_takes_that_hours_bar_over_rest(frames, tmp_path) -> None:
     """Restarted at 10:45 with the 09:30 bar held: the stream never sees 10:30-10:44, so
     its 10:30 bar would lack them; the catch-up takes that bar over REST once it is over."""
@@ -84,27 +116,32 @@ def test_a_restart_inside_an_hour_takes_that_hours_bar_over_rest(frames, tmp_pat
     first = hourly.iloc[0]
     state.record_bars([Bar("AAA", first.name, *(float(first[f]) for f in FIELDS))])
     state.set_meta(feed_after_ns=str(first.name.value))
-    got: list = []
     with Emulator(frames, key=KEY, secret=SECRET) as emu:
         emu.step(75)  # 09:30-10:44 published while the runner was down
-        live = AlpacaBarFeed(["AAA"], KEY, SECRET, url=emu.data_stream_url,
-                             timeframe="1Hour", idle_timeout=30.0)  # fmt: skip
-        feed = CatchUpFeed(live, state, ["AAA"], _history(emu, lambda: _venue_time(emu)))
-
-        def consume() -> None:
-            for group in feed:
-                got.append(group)
-                break
-
-        thread = threading.Thread(target=consume, daemon=True)
-        thread.start()
-        wait_until(lambda: emu.state()["connections"]["data_ready"] >= 1, 30, "subscribed")
-        emu.step(45)  # 10:45-11:29 on the stream: the 10:30 hour is over
-        wait_until(lambda: bool(got), 30, "the 10:30 bar")
-        thread.join(15)
-        feed.stop()
+        # 10:45-11:29 on the stream: the 10:30 hour is over
+        bar = _first_bar(emu, state, lambda: emu.step(45))
     state.close()
-    want = hourly.iloc[1]
-    (bar,) = got[0]
-    assert bar.time == want.name
-    assert [getattr(bar, f) for f in FIELDS] == pytest.approx([want[f] for f in FIELDS])
+    _assert_is(bar, hourly.iloc[1])
+
+
+def test_a_stream_dropped_inside_an_hour_gives_that_hours_bar_whole(frames, tmp_path) -> None:
+    """The stream drops at 10:20 and is back at 10:35: the minutes between were published
+    to nobody, and the stream's 10:00 bar would be made of 10:00-10:19 and 10:35-10:59.
+    The catch-up takes that bar over REST once its period is over."""
+    state = StateStore(tmp_path / "live.sqlite")
+    with Emulator(frames, key=KEY, secret=SECRET) as emu:
+        emu.step(30)  # 09:30-09:59: the run begins after the 09:00 hour
+
+        def publish() -> None:
+            emu.step(20)  # 10:00-10:19 on the stream
+            emu.add_fault(Fault.refuse("data"))  # every reconnection refused until cleared
+            emu.add_fault(Fault.drop("data"))
+            wait_until(lambda: emu.state()["connections"]["data_ready"] == 0, 30, "dropped")
+            emu.step(15)  # 10:20-10:34 published to nobody
+            emu.clear_faults()
+            wait_until(lambda: emu.state()["connections"]["data_ready"] >= 1, 30, "back")
+            emu.step(25)  # 10:35-10:59 on the stream: the 10:00 hour is over
+
+        bar = _first_bar(emu, state, publish)
+    state.close()
+    _assert_is(bar, session_resample(frames["AAA"], "1Hour").iloc[1])

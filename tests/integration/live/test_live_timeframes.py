@@ -18,6 +18,7 @@ from workbench.compose import LiveOptions, build_runner
 from workbench.data.sessions import session_resample
 from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
+from workbench.emulator.faults import Fault
 from workbench.emulator.testing import wait_until
 from workbench.errors import ConfigError
 from workbench.live.chaos import finished_bars
@@ -170,3 +171,52 @@ def test_a_venue_without_minute_bars_is_refused_for_an_hourly_bundle(tmp_path, m
         with pytest.raises(ConfigError, match="does not serve 1Min bars of AAA"):
             runner.run()
         assert emu.state()["orders"] == []
+
+
+def test_a_stream_dropped_inside_an_hour_trades_as_the_backtest(tmp_path, monkeypatch) -> None:
+    """The market-data stream drops 20 minutes into an hour and is back 15 minutes later
+    (minutes published to nobody meanwhile): the runner decides on that hour's whole bar,
+    taken over REST, and its bars and trades are the backtest's."""
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    spec = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-04&seed=7"
+    params = {"fast": 2, "slow": 3, "fraction": 0.95}
+    frames = load_symbols(spec)
+    bundle = _bundle(tmp_path, params, spec)
+    steps = steps_per_bar(frames, "1Hour")
+    state = tmp_path / "live.sqlite"
+    with Emulator(frames, key=KEY, secret=SECRET, cash=CASH) as emu:
+        runner, _ = build_runner(
+            LiveOptions(bundle=str(bundle.path), broker="alpaca", feed="alpaca",
+                        state=str(state), alpaca_url=emu.base_url, clock_ttl=0.0)
+        )  # fmt: skip
+        done: list = []
+        thread = threading.Thread(target=lambda: done.append(runner.run(max_bars=len(steps))))
+        thread.start()
+
+        def ready(kind: str, count: int = 1) -> bool:
+            return emu.state()["connections"][f"{kind}_ready"] >= count
+
+        wait_until(lambda: ready("trading") and ready("data"), 30, "the runner's streams")
+        for i, n in enumerate(steps):
+            if i == 3:  # the 12:00 hour
+                emu.step(20)
+                emu.add_fault(Fault.refuse("data"))  # reconnections refused until cleared
+                emu.add_fault(Fault.drop("data"))
+                wait_until(lambda: not ready("data"), 30, "the stream dropped")
+                emu.step(15)  # published to nobody
+                emu.clear_faults()
+                wait_until(lambda: ready("data"), 30, "the stream back")
+                n -= 35
+            emu.step(n)
+            wait_until(lambda i=i: finished_bars(state) > i, 30, f"bar {i + 1}")
+        thread.join(30)
+        seen = runner.state.bars()["AAA"]
+        venue = emu.state()
+    want = session_resample(frames["AAA"], "1Hour")
+    pd.testing.assert_frame_equal(seen, want, check_freq=False, check_names=False,
+                                  check_like=True, check_exact=False, rtol=1e-12)  # fmt: skip
+    result = backtest(MACrossover, frames, params, cash=CASH, timeframe="1Hour")
+    _same_trades(runner.state, result, frames, "1Hour")
+    assert float(venue["account"]["equity"]) == pytest.approx(result.final_equity, rel=1e-6)
+    runner.state.close()

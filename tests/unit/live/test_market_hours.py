@@ -120,3 +120,27 @@ def test_a_daily_feed_without_minute_bars_is_stale_only_after_a_day():
     list(feed)
     assert not feed.is_stale(pd.Timestamp(wall[0] + 89, unit="s", tz="UTC"))
     assert feed.is_stale(pd.Timestamp(wall[0] + 91, unit="s", tz="UTC"))  # minutes flow now
+
+
+def test_a_bar_lacks_minutes_only_where_the_stream_may_have_missed_some():
+    """Hourly bars (the 10:00 hour is 10:00-10:59): holes between a connection's last
+    minute and the next connection's first, and before the first connection."""
+    feed = AlpacaBarFeed(["AAA"], "k", "s", timeframe="1Hour")
+    day = "2024-01-02 "  # a Tuesday; New York is UTC-5
+
+    def minute(hhmm: str) -> None:
+        feed._minute_seen(ts(day + hhmm).value)
+
+    feed._hole_opens()  # the first connection subscribed
+    minute("15:07")  # 10:07 New York: the stream began inside the 10:00 hour
+    assert feed.lacks(ts(day + "15:00")) and not feed.lacks(ts(day + "16:00"))
+    minute("16:00")
+    feed._hole_opens()  # dropped after 11:00
+    assert feed.lacks(ts(day + "16:00"))  # still down: the 11:00 hour may lack minutes
+    feed._hole_opens()  # reconnected (one hole, not two)
+    minute("16:01")  # nothing missed after all
+    assert not feed.lacks(ts(day + "16:00"))
+    feed._hole_opens()  # a mute spell (stale) from 11:01 ...
+    minute("17:05")  # ... to 12:05: the 11:00 and 12:00 hours may lack minutes
+    assert feed.lacks(ts(day + "16:00")) and feed.lacks(ts(day + "17:00"))
+    assert not feed.lacks(ts(day + "18:00"))
