@@ -153,6 +153,9 @@ class LiveOptions:
     max_outage: float = 3600.0
     outage_backoff_cap: float = 60.0
     stream_grace: float = 10.0
+    #: Seconds a bar made of minute bars waits past its period's end for its last minute
+    #: (Alpaca publishes a minute's bar a moment after it is over; absent: no trade).
+    bar_settle: float = 5.0
     #: The replayed range of a ``replay:`` feed (inclusive; strings or Timestamps, UTC).
     start: Any = None
     end: Any = None
@@ -260,11 +263,12 @@ def _feed(
             symbols, key, secret, url=data_ws, timeframe=tf, session=session,
             calendar=calendar, market=market,
             tolerance=pd.Timedelta(seconds=options.stale_tolerance), idle_ticks=True,
+            settle=options.bar_settle,
         )  # fmt: skip
         history = alpaca_history(
             key, secret, url=options.alpaca_url, timeframe=tf, session=session,
             calendar=calendar, now=getattr(market, "fresh_now", market.now),
-            timeout=options.alpaca_timeout,
+            timeout=options.alpaca_timeout, settle=options.bar_settle,
         )  # fmt: skip
         feed = CatchUpFeed(
             live, state, symbols, history, retry=RetryPolicy(base_delay=options.retry_delay)

@@ -113,6 +113,10 @@ class AlpacaBarFeed:
         self._stopped = threading.Event()
         self.last_bar_at: float | None = None  # wall clock of the last bar received
         self._stale_logged = False
+        if not settle >= 0:
+            raise ConfigError(
+                f"the bar settle time is seconds, 0 or more, got {settle}", hint="e.g. 5"
+            )
         self.settle = float(settle)
         self._over_seen: tuple[int, float] | None = None  # (period end, wall clock seen over)
         # Minutes the stream may have missed: (last minute before, first minute after),

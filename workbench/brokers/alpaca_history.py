@@ -7,6 +7,8 @@ live feed makes them. Alpaca-specific, so it lives here and not in ``live/``.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +16,10 @@ import pandas as pd
 import requests
 
 from workbench.broker import Bar
+from workbench.brokers.alpaca_feed import ONE_MINUTE, SETTLE_SECONDS
 from workbench.errors import ConfigError, TransientBrokerError
+
+log = logging.getLogger(__name__)
 
 
 def alpaca_history(
@@ -28,6 +33,10 @@ def alpaca_history(
     now: Callable[[], pd.Timestamp] | None = None,
     feed: str = "iex",
     timeout: float = 10.0,
+    settle: float = SETTLE_SECONDS,
+    poll: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    wall: Callable[[], float] = time.monotonic,
 ) -> Callable[[list[str], pd.Timestamp | None], list[Bar]]:
     """The ``history`` of a :class:`CatchUpFeed` on Alpaca's REST bars (``url``: its base),
     in the run's ``timeframe``, as the live feed makes them.
@@ -39,6 +48,13 @@ def alpaca_history(
     at ``now()`` (the venue's time, asked before the bars) is left to the stream: Alpaca
     serves the minutes of the current hour or day too, and a bar made of them would
     reach the strategy before its period is over, missing its last minutes.
+
+    Alpaca publishes a minute's bar a moment after the minute is over, so a period just
+    over may not have its last minute over REST yet: while a symbol lacks it, the bars are
+    asked again every ``poll`` seconds until it comes, for at most ``settle`` seconds past
+    the period's end (of the venue's time, or of waiting here when its clock stands still,
+    as a replay's does between bars). A minute still absent then had no trade (Alpaca
+    makes no bar of a minute without one): the period is made without it, and logged.
     """
     from alpaca.common.enums import Sort
     from alpaca.common.exceptions import APIError
@@ -50,7 +66,7 @@ def alpaca_history(
     from workbench.brokers.alpaca import _map_api_error
     from workbench.brokers.alpaca_sdk import tune_client
     from workbench.data.aggregate import BarAggregator
-    from workbench.data.sessions import period_end
+    from workbench.data.sessions import period_end, periods
     from workbench.timeframe import parse_timeframe
 
     tf = parse_timeframe(timeframe)
@@ -112,7 +128,41 @@ def alpaca_history(
         # out (and the stream's whole bar dropped as a duplicate).
         asked = None if now is None else now()
         bars = request(symbols, start=start.to_pydatetime())
+        began = wall()
+        while asked is not None:
+            late = unsettled(symbols, bars, after, asked)
+            if late is None:
+                break
+            waited = max((asked - late[0]).total_seconds(), wall() - began)
+            if waited >= settle:
+                log.info(
+                    "no %s bar of %s after %.1f s: the period ending then is made without "
+                    "it (no trade in that minute)", late[0] - ONE_MINUTE, ", ".join(late[1]),
+                    waited, extra={"event": "bar_minute_absent"},
+                )  # fmt: skip
+                break
+            sleep(poll)
+            bars = request(symbols, start=start.to_pydatetime())
         return in_timeframe(symbols, bars, partial=False, asked=asked)
+
+    def unsettled(
+        symbols: list[str], bars: list[Bar], after: pd.Timestamp, asked: pd.Timestamp
+    ) -> tuple[pd.Timestamp, list[str]] | None:
+        """``(end, symbols)`` of the period over at ``asked`` whose last minute those
+        symbols lack, while it may still come (``settle`` past the end); else None."""
+        if not tf.intraday:
+            return None
+        p = periods(pd.DatetimeIndex([asked - ONE_MINUTE]), tf, session=session,
+                    calendar=calendar)  # fmt: skip
+        label, end = int(p.labels[0]), int(p.ends[0])
+        if label < 0 or label <= after.value or end > asked.value:
+            return None
+        if asked.value - end >= settle * 1e9:
+            return None
+        last = end - ONE_MINUTE.value
+        have = {b.symbol for b in bars if b.time.value == last}
+        lacking = [sym for sym in symbols if sym not in have]
+        return (pd.Timestamp(end, tz="UTC"), lacking) if lacking else None
 
     return history
 

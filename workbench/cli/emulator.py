@@ -65,6 +65,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "refused, from the first bar at or after AT for DURATION (e.g. 2023-11-22T15:00Z,2min; "
         "AT empty: from the start; DURATION empty: until DELETE /_emulator/outage)",
     )
+    p.add_argument(
+        "--publication-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="publish each bar (stream and REST) SECONDS after the clock says its minute is "
+        "over, as Alpaca does a moment after (default 0; POST /_emulator/publication_delay)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -90,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         interval=args.interval,
         faults=args.fault,
         outage=args.outage,
+        publication_delay=args.publication_delay,
         allow_short=not args.no_short,
         rate_limit=args.rate_limit,
         **venue,

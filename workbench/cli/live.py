@@ -61,6 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "whether it is there (default 10)",
     )
     p.add_argument(
+        "--bar-settle",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="a bar made of minute bars waits this long past its period's end for its last "
+        "minute, which Alpaca publishes a moment late (absent: no trade then; default 5)",
+    )
+    p.add_argument(
         "--pennies",
         type=float,
         metavar="DOLLARS",
@@ -142,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         max_outage=args.max_outage,
         outage_backoff_cap=args.outage_backoff_cap,
         stream_grace=args.stream_grace,
+        bar_settle=args.bar_settle,
         pennies=args.pennies,
         adopt_positions=args.adopt_positions,
     )

@@ -10,7 +10,8 @@ During an outage (:mod:`workbench.emulator.outage`) every request to Alpaca's ro
 and every stream connection is answered 503 before anything else.
 
 The control API (``/_emulator/...``, loopback clients only) steps the replay, dumps
-the state, sets and clears faults, starts and ends outages and resets the account.
+the state, sets and clears faults, starts and ends outages, sets the publication delay
+(:mod:`workbench.emulator.publication`) and resets the account.
 It is not Alpaca's.
 """
 
@@ -36,6 +37,7 @@ from workbench.data.sessions import session_resample
 from workbench.emulator.faults import Fault, FaultBook
 from workbench.emulator.marketdata import DAY, bar_message, session_stamps
 from workbench.emulator.outage import OUTAGE_MESSAGE, Outage
+from workbench.emulator.publication import Publication, check_delay
 from workbench.emulator.shapes import ApiError, order_json, stable_uuid
 from workbench.emulator.streams import StreamHub
 from workbench.emulator.venue import Venue
@@ -73,6 +75,8 @@ class EmulatorConfig:
     faults: tuple[Fault, ...] = field(default_factory=tuple)
     #: A venue outage played on the replay clock (:mod:`workbench.emulator.outage`).
     outage: Outage | None = None
+    #: Seconds a step's bars wait before they are published (:mod:`.publication`).
+    publication_delay: float = 0.0
 
     def __repr__(self) -> str:  # never show the secret
         return f"EmulatorConfig(cash={self.cash}, key={self.key!r}, secret='***')"
@@ -113,6 +117,7 @@ class EmulatorApp:
         self.lock = asyncio.Lock()  # keeps stream order equal to event order
         self.steps = 0
         self.outage = config.outage
+        self.publication = Publication(self.hub.publish, config.publication_delay)
         self.venue = self._new_venue()
         self._daily = {s: self.venue.store.intervals[s] >= DAY for s in self.frames}
 
@@ -152,18 +157,32 @@ class EmulatorApp:
         done = 0
         for _ in range(n):
             async with self.lock:
+                await self.publication.release()  # an earlier minute is published first
                 await self._outage_before(self.venue.replay.next_time)
                 out = self.venue.step()
                 if out is None:
                     break
                 messages, published = out
                 await self.hub.trade_updates(messages)
-                await self.hub.publish(self._bar_messages(published))
+                await self.publication.publish(
+                    self._bar_messages(published), self.venue.replay, self._release
+                )
                 self.steps += 1
                 done += 1
             for fault in self.faults.periodic(self.steps):
                 await self.hub.apply(fault)
         return done
+
+    async def _release(self) -> None:
+        async with self.lock:
+            await self.publication.release()
+
+    async def set_publication_delay(self, seconds: float) -> None:
+        """Withhold each step's bars ``seconds`` from now on (0: publish with the step)."""
+        async with self.lock:
+            self.publication.delay = check_delay(seconds)
+            if not self.publication.delay:
+                await self.publication.release()
 
     # -- outages ------------------------------------------------------------------------
     @property
@@ -266,6 +285,7 @@ class EmulatorApp:
             self.faults.clear()
             for fault in self.config.faults:
                 self.faults.add(fault)
+            self.publication.forget()
             self.venue = self._new_venue()
             self.steps = 0
             self.outage = self.config.outage
@@ -287,6 +307,7 @@ class EmulatorApp:
             "fills": len(v.broker.fills),
             "faults": self.faults.describe(),
             "outage": None if self.outage is None else self.outage.to_dict(),
+            "publication": self.publication.to_dict(),
             "connections": self.hub.describe(),
         }
 
@@ -480,6 +501,19 @@ def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
         await core.set_outage(None)
         return web.json_response(None)
 
+    async def publication_delay(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            raise ApiError(400, 40010000, "request body format is invalid") from None
+        if not isinstance(body, dict) or set(body) != {"seconds"}:
+            raise ApiError(422, 40010001, "give {seconds: how long a step's bars wait}")
+        try:
+            await core.set_publication_delay(body["seconds"])
+        except WorkbenchError as exc:
+            raise ApiError(422, 40010001, exc.message) from None
+        return web.json_response(core.publication.to_dict())
+
     async def reset(request: web.Request) -> web.Response:
         await core.reset()
         return web.json_response(core.state())
@@ -502,6 +536,7 @@ def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
         web.delete("/_emulator/faults", clear_faults),
         web.post("/_emulator/outage", start_outage),
         web.delete("/_emulator/outage", end_outage),
+        web.post("/_emulator/publication_delay", publication_delay),
         web.post("/_emulator/reset", reset),
         web.post("/_emulator/correct", correct),
     ]

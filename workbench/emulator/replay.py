@@ -49,6 +49,8 @@ class Replay:
         self._ohlcv = {s: f[COLUMNS].to_numpy(dtype=float) for s, f in frames.items()}
         self.times = np.unique(np.concatenate(list(self._ns.values())))
         self.cursor = 0
+        #: The last steps whose bars are not published yet (a publication delay).
+        self.withheld = 0
         if replay_from is not None:
             self.cursor = int(np.searchsorted(self.times, replay_from.value, side="left"))
             if self.cursor >= len(self.times):
@@ -67,8 +69,10 @@ class Replay:
 
     @property
     def published_ns(self) -> int:
-        """Start time of the last published bar (bars at or before it may be served)."""
-        return int(self.times[self.cursor - 1]) if self.cursor else int(self.times[0]) - 1
+        """Start time of the last published bar (bars at or before it may be served);
+        a step's bars withheld by a publication delay are not published yet."""
+        shown = self.cursor - self.withheld
+        return int(self.times[shown - 1]) if shown > 0 else int(self.times[0]) - 1
 
     @property
     def last_published(self) -> pd.Timestamp | None:

@@ -29,6 +29,7 @@ from workbench.emulator.app import EmulatorApp, EmulatorConfig, control_routes
 from workbench.emulator.faults import Fault
 from workbench.emulator.ledger import ledger_routes
 from workbench.emulator.outage import Outage
+from workbench.emulator.publication import check_delay
 from workbench.emulator.quotes import quote_routes
 from workbench.emulator.rest import market_data_routes, trading_routes
 from workbench.errors import ConfigError
@@ -61,6 +62,8 @@ class Emulator:
     ``allow_short`` configure the simulated broker as in a backtest. ``outage``
     (an :class:`~workbench.emulator.outage.Outage` or ``"AT,DURATION"``) schedules a venue
     outage on the replay clock; :meth:`outage` starts one at any time.
+    ``publication_delay`` withholds each step's bars that many seconds after its clock
+    moved (:mod:`workbench.emulator.publication`); :meth:`set_publication_delay` changes it.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class Emulator:
         interval: float | None = None,
         faults: Iterable[FaultLike] = (),
         outage: Outage | str | None = None,
+        publication_delay: float = 0.0,
         commission: Any = None,
         slippage: Any = None,
         volume_limit: float | None = None,
@@ -127,6 +131,7 @@ class Emulator:
             quote_spread_bps=quote_spread_bps,
             faults=tuple(as_fault(f) for f in faults),
             outage=Outage.parse(outage) if isinstance(outage, str) else outage,
+            publication_delay=check_delay(publication_delay),
         )
         self.host = host
         self.interval = interval
@@ -315,6 +320,10 @@ class Emulator:
 
     def end_outage(self) -> None:
         self.call(lambda: self.core.set_outage(None))
+
+    def set_publication_delay(self, seconds: float) -> None:
+        """Publish each step's bars ``seconds`` after its clock moved (0: with the step)."""
+        self.call(lambda: self.core.set_publication_delay(seconds))
 
     def state(self) -> dict[str, Any]:
         """Account, positions, orders (Alpaca JSON), clock and faults."""

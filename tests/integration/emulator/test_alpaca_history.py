@@ -145,3 +145,52 @@ def test_a_stream_dropped_inside_an_hour_gives_that_hours_bar_whole(frames, tmp_
         bar = _first_bar(emu, state, publish)
     state.close()
     _assert_is(bar, session_resample(frames["AAA"], "1Hour").iloc[1])
+
+
+def _hour(frames, label: pd.Timestamp) -> pd.Series:
+    return session_resample(frames["AAA"], "1Hour").loc[label]
+
+
+def test_rest_waits_for_a_periods_last_minute_published_late(frames) -> None:
+    """The venue's clock says 11:00 before the 10:59 bar is out (1.5 s later): the REST
+    catch-up waits for it instead of making the 10:00 bar of 59 minutes."""
+    ten = pd.Timestamp("2024-01-02 15:00", tz="UTC")  # 10:00 New York
+    with Emulator(frames, key=KEY, secret=SECRET, publication_delay=1.5) as emu:
+        emu.step(90)  # 09:30-10:59 (the last one withheld)
+        assert _venue_time(emu) == ten + pd.Timedelta("1h")
+        bars = _history(emu, lambda: _venue_time(emu))(["AAA"], ten - pd.Timedelta(1, "ns"))
+        withholding = emu.state()["publication"]["withholding"]
+    (bar,) = bars
+    _assert_is(bar, _hour(frames, ten))  # all 60 minutes
+    assert withholding is False  # the answer came after the 10:59 bar was published
+
+
+def test_a_minute_without_trades_is_waited_for_settle_seconds_then_left_out(frames, caplog) -> None:
+    ten = pd.Timestamp("2024-01-02 15:00", tz="UTC")
+    gappy = {"AAA": frames["AAA"].drop(ten + pd.Timedelta("59min"))}  # nothing traded at 10:59
+    with Emulator(gappy, key=KEY, secret=SECRET) as emu:
+        emu.step(89)  # 09:30-10:58; the clock says 10:59 ...
+        emu.step(1)  # ... then 11:00 (the first bar of the 11:00 hour is the next step)
+        eleven = ten + pd.Timedelta("1h")
+        history = alpaca_history(KEY, SECRET, url=emu.base_url, timeframe="1Hour",
+                                 now=lambda: eleven, settle=0.3, poll=0.05)  # fmt: skip
+        with caplog.at_level("INFO", logger="workbench.brokers.alpaca_history"):
+            bars = history(["AAA"], ten - pd.Timedelta(1, "ns"))
+    (bar,) = bars
+    _assert_is(bar, _hour(gappy, ten))
+    assert [r for r in caplog.records if getattr(r, "event", "") == "bar_minute_absent"]
+
+
+def test_the_stream_waits_for_a_periods_last_minute_published_late(frames, tmp_path) -> None:
+    """The venue's clock says 11:00 before the 10:59 bar is on the stream: the feed does
+    not close the 10:00 hour on the clock without it (it waits up to its settle time)."""
+    from workbench.brokers.alpaca_clock import AlpacaClock
+    from workbench.emulator.testing import trading_client
+
+    state = StateStore(tmp_path / "live.sqlite")
+    with Emulator(frames, key=KEY, secret=SECRET, publication_delay=1.5) as emu:
+        emu.step(30)  # 09:30-09:59: the run begins after the 09:00 hour
+        market = AlpacaClock(trading_client(emu), ttl=0.0)
+        bar = _first_bar(emu, state, lambda: emu.step(60), market=market, idle_ticks=True)
+    state.close()
+    _assert_is(bar, _hour(frames, pd.Timestamp("2024-01-02 15:00", tz="UTC")))

@@ -173,10 +173,12 @@ def test_a_venue_without_minute_bars_is_refused_for_an_hourly_bundle(tmp_path, m
         assert emu.state()["orders"] == []
 
 
-def test_a_stream_dropped_inside_an_hour_trades_as_the_backtest(tmp_path, monkeypatch) -> None:
+def test_a_dropped_stream_and_late_minutes_trade_as_the_backtest(tmp_path, monkeypatch) -> None:
     """The market-data stream drops 20 minutes into an hour and is back 15 minutes later
     (minutes published to nobody meanwhile): the runner decides on that hour's whole bar,
-    taken over REST, and its bars and trades are the backtest's."""
+    taken over REST; and two hours' last minutes come after the clock says they are over
+    (Alpaca's publication delay): the runner waits for them. Its bars and trades are the
+    backtest's."""
     monkeypatch.setenv("APCA_API_KEY_ID", KEY)
     monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
     spec = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-04&seed=7"
@@ -208,6 +210,8 @@ def test_a_stream_dropped_inside_an_hour_trades_as_the_backtest(tmp_path, monkey
                 emu.clear_faults()
                 wait_until(lambda: ready("data"), 30, "the stream back")
                 n -= 35
+            # two hours whose minute bars come 0.3 s after the clock says they are over
+            emu.set_publication_delay(0.3 if i in (5, 6) else 0.0)
             emu.step(n)
             wait_until(lambda i=i: finished_bars(state) > i, 30, f"bar {i + 1}")
         thread.join(30)
