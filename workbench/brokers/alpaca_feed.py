@@ -124,6 +124,7 @@ class AlpacaBarFeed:
         self._last_minute: int | None = None
         self._holes: list[tuple[int | None, int]] = []
         self._open_hole: tuple[int | None] | None = None
+        self._venue_day = -1  # label (ns) of the last bar handed out from dailyBars
 
     def __repr__(self) -> str:  # never show the keys
         return (
@@ -224,7 +225,9 @@ class AlpacaBarFeed:
             elif kind == "d":
                 day = self.aggregator.daily(bar)
                 daily.setdefault(day.time, {})[day.symbol] = day
-                yield from self._fresh(self._flush(daily, day.time))
+                for group in self._fresh(self._flush(daily, day.time)):
+                    self._venue_day = group[0].time.value  # the venue's own: whole
+                    yield group
             else:
                 self._minutes_seen = True
                 self._minute_seen(bar.time.value)
@@ -248,7 +251,10 @@ class AlpacaBarFeed:
         """Whether the bar labelled ``label`` may lack minutes the stream did not deliver:
         its period overlaps minutes between a connection's last bar and the next one's
         first (a drop and reconnect, a mute spell), or those before the first connection.
-        Such a bar must be taken over REST once its period is over."""
+        Such a bar must be taken over REST once its period is over. A daily bar the venue
+        streamed on ``dailyBars`` is its own, whole whatever minutes were missed."""
+        if label.value == self._venue_day:
+            return False
         end = self._period_end(label)
         lo_period, hi_period = label.value, end - _MINUTE_NS  # the period's minute starts
         holes: list[tuple[int | None, int | None]] = list(self._holes)

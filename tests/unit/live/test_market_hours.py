@@ -144,3 +144,16 @@ def test_a_bar_lacks_minutes_only_where_the_stream_may_have_missed_some():
     minute("17:05")  # ... to 12:05: the 11:00 and 12:00 hours may lack minutes
     assert feed.lacks(ts(day + "16:00")) and feed.lacks(ts(day + "17:00"))
     assert not feed.lacks(ts(day + "18:00"))
+
+
+def test_a_daily_bar_the_venue_streamed_is_whole_whatever_minutes_were_missed():
+    from workbench.broker import Bar
+
+    feed = AlpacaBarFeed(["AAA"], "k", "s", timeframe="1Day")
+    feed._hole_opens()  # subscribed; no minute bar ever comes (a daily-only venue)
+    day = ts("2024-01-02")
+    assert feed.lacks(day)
+    feed._queue.put(("d", Bar("AAA", ts("2024-01-02 05:00"), 1.0, 1.0, 1.0, 1.0, 10.0)))
+    feed._thread = object()  # as if started: iterate what is queued
+    group = next(iter(feed))
+    assert group[0].time == day and not feed.lacks(day)
