@@ -237,6 +237,7 @@ class NotebookRunner:
         self.reuse_kernels = reuse_kernels
         self._stack = ExitStack()
         self._pool: ProcessPoolExecutor | None = None
+        self._left: Any = None  # the pool's count of the batch's jobs not started yet
 
     def __enter__(self) -> NotebookRunner:
         return self
@@ -257,8 +258,14 @@ class NotebookRunner:
         progress: bool = True,
         desc: str = "notebooks",
         on_outcome: Callable[[JobOutcome], None] | None = None,
+        then: str | None = None,
     ) -> list[JobOutcome]:
-        """One batch, as :func:`run_notebooks` describes; outcomes in job order."""
+        """One batch, as :func:`run_notebooks` describes; outcomes in job order.
+
+        ``then``: code each local warm kernel runs once no job of this batch is left to
+        start (the next batch's imports): a kernel done early prepares it while the last
+        jobs run elsewhere. Like a preload, never part of a notebook.
+        """
         names = [job.name for job in jobs]
         if len(set(names)) != len(names):
             raise ConfigError(
@@ -278,7 +285,7 @@ class NotebookRunner:
             log.info("%d of %d notebooks already done, skipped", len(outcomes), len(jobs))
         with ExitStack() as stack:
             # the pool (if any) starts first: its workers fork before the progress bar's thread
-            results = self._start(todo)
+            results = self._start(todo, then)
             bar = stack.enter_context(
                 tqdm(total=len(todo), desc=desc, unit="nb", disable=not progress or not todo)
             )
@@ -293,25 +300,30 @@ class NotebookRunner:
                 bar.update(1)
         return [outcomes[name] for name in names]
 
-    def _start(self, todo: list[NotebookJob]) -> Iterator[JobOutcome]:
+    def _start(self, todo: list[NotebookJob], then: str | None) -> Iterator[JobOutcome]:
         """The outcomes as they come; a local pool is started and fed before this returns."""
         if not todo:
             return iter(())
         if self.scheduler is not None:
             return _execute_dask(todo, self.scheduler)
         reuse = self.reuse_kernels
+        then = then if reuse else None
         if self._pool is None and (self.workers == 1 or len(todo) == 1):
-            return (execute_job(job, reuse) for job in todo)
+            return _in_turn(todo, reuse, then)
         if self._pool is None:
+            context = _context()
+            self._left = context.Value("i", 0)
             self._pool = self._stack.enter_context(
                 ProcessPoolExecutor(
                     max_workers=min(self.workers, len(todo)),
-                    mp_context=_context(),
+                    mp_context=context,
                     initializer=_start_worker,
-                    initargs=(reuse, todo[0].preload),
+                    initargs=(reuse, todo[0].preload, self._left),
                 )
             )
-        return _collect({self._pool.submit(execute_job, job, reuse): job for job in todo})
+        self._left.value = len(todo)
+        submit = self._pool.submit
+        return _collect({submit(_execute_counted, job, reuse, then): job for job in todo})
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -322,16 +334,44 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _start_worker(reuse: bool, preload: str | None) -> None:
+#: In a pool worker: the shared count of the batch's jobs no worker has started yet.
+_left: Any = None
+
+
+def _start_worker(reuse: bool, preload: str | None, left: Any) -> None:
     """A pool worker's first steps: its warm kernel started (and given the first job's
     ``preload``), then papermill imported while that kernel boots: the workers' start
     overlaps, rather than follows, the imports (papermill's in a worker, its kernel's own)."""
     from workbench.research import warm_kernel
 
+    global _left
+    _left = left
     warm_kernel.forget_kernel()  # a forked child: the parent's kernel is the parent's
     if reuse:
         _start_kernel(preload)
     import_papermill()
+
+
+def _execute_counted(job: NotebookJob, reuse: bool, then: str | None) -> JobOutcome:
+    """``execute_job`` in a pool worker; after it, with no job left to start, ``then``."""
+    with _left.get_lock():
+        _left.value -= 1
+    outcome = execute_job(job, reuse)
+    if then is not None and _left.value <= 0:
+        from workbench.research.warm_kernel import run_soon
+
+        run_soon(then)
+    return outcome
+
+
+def _in_turn(todo: list[NotebookJob], reuse: bool, then: str | None) -> Iterator[JobOutcome]:
+    """The jobs one after the other in this process; ``then`` after the last."""
+    for job in todo:
+        yield execute_job(job, reuse)
+    if then is not None:
+        from workbench.research.warm_kernel import run_soon
+
+        run_soon(then)
 
 
 def _start_kernel(preload: str | None) -> None:

@@ -79,6 +79,9 @@ TEMPLATES = FOLD_TEMPLATE.parent
 #: What a fold's kernel runs as it starts (:attr:`NotebookJob.preload`): the fold's imports
 #: and numba's first-use set-up, overlapping the pipeline's own start instead of fold 0.
 FOLD_PRELOAD = "from workbench.research.fold import preload\npreload()\n"
+#: What a fold kernel runs once no fold is left to start: the report's imports, while the
+#: last folds run (the report lands on a warm kernel of the pool).
+REPORT_PRELOAD = "from workbench.research.walkforward_report import preload\npreload()\n"
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,8 @@ def run_walk_forward(
             )
         )
     with NotebookRunner(workers, scheduler=scheduler) as runner:
-        outcomes = runner.run(jobs, force=force, progress=progress, desc="folds")
+        then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
+        outcomes = runner.run(jobs, force=force, progress=progress, desc="folds", then=then)
         summary = summarize(out, folds=folds, outcomes=outcomes, config=config)
         report = None
         if report_template is not None:

@@ -29,10 +29,23 @@ __all__ = [
     "plot_in_vs_out",
     "plot_parameter_stability",
     "plot_stitched_equity",
+    "preload",
     "save_figures",
     "save_report_figures",
     "style_folds",
 ]
+
+
+def preload() -> None:
+    """What the report notebook needs before it can draw, set up ahead: run by a kernel whose
+    folds are done while the last folds run elsewhere (the pipeline's ``then``), so the report
+    that lands on it starts with matplotlib (its Agg canvas, its font list) and pandas'
+    Styler (jinja2) imported."""
+    import matplotlib.backends.backend_agg  # savefig's canvas
+    import matplotlib.figure
+    import matplotlib.font_manager  # reads the font list at import
+    import matplotlib.ticker  # noqa: F401
+    import pandas.io.formats.style  # noqa: F401  # the fold table's Styler, and jinja2
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:

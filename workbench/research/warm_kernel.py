@@ -31,7 +31,7 @@ import multiprocessing.util
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENGINE", "drop_kernel", "forget_kernel", "register_engine", "start_kernel"]
+__all__ = ["ENGINE", "drop_kernel", "forget_kernel", "register_engine", "run_soon", "start_kernel"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,15 @@ def start_kernel(name: str, extra: list[str] | None = None, preload: str | None 
     _kernel.update(km=km, kc=kc, name=name, ready=False)
     # queued until the kernel is up; its reply is skipped by the next execute's wait
     kc.execute((preload or "") + "\n" + FREEZE, silent=True, store_history=False)
+
+
+def run_soon(code: str) -> None:
+    """Have this process's live warm kernel run ``code`` (imports for what comes next) while
+    the caller goes on; the next job waits for it. Nothing when no kernel is up."""
+    km, kc = _kernel.get("km"), _kernel.get("kc")
+    if km is None or kc is None or not km.is_alive():
+        return
+    kc.execute(code + "\n" + FREEZE, silent=True, store_history=False)
 
 
 def _ready_kernel(name: str, extra: list[str] | None) -> tuple[Any, Any]:

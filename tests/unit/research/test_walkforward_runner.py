@@ -127,6 +127,8 @@ WARM_BODY = (
     "import json, os, pathlib\n"
     "assert 'left_over' not in globals(), 'a variable of the previous notebook survived'\n"
     "assert 'preloaded' not in globals(), 'a variable of the preload survived'\n"
+    "import sys\n"
+    "assert not then_ran or 'wave' in sys.modules, 'the previous batch left no then'\n"
     "assert not get_ipython().history_manager.enabled, 'a batch kernel keeps no history'\n"
     "left_over = x\n"
     "if x == 2:\n"
@@ -148,11 +150,13 @@ def test_warm_kernels_are_reused_and_cleared_between_notebooks(
     for k in range(4):
         cwd = tmp_path / f"cwd{k}"
         cwd.mkdir()
-        params = {"x": k, "out": str(cwd / "r.json")}
+        params = {"x": k, "out": str(cwd / "r.json"), "then_ran": reuse and k == 3}
         jobs.append(
             NotebookJob(f"j{k}", src, tmp_path / f"j{k}.ipynb", params, cwd=cwd, preload=preload)
         )
-    outcomes = run_notebooks(jobs, progress=False, reuse_kernels=reuse)
+    with NotebookRunner(1, reuse_kernels=reuse) as runner:  # the last in a batch of its own
+        outcomes = runner.run(jobs[:3], progress=False, then="import wave\nthen_ran = 0")
+        outcomes += runner.run(jobs[3:], progress=False)
     assert [o.status for o in outcomes] == ["ok", "ok", "failed", "ok"]
     assert "the second one fails" in (outcomes[2].error or "")
     records = [json.loads((tmp_path / f"cwd{k}" / "r.json").read_text()) for k in (0, 1, 3)]
@@ -188,7 +192,7 @@ def test_a_runner_keeps_its_pool_and_warm_kernels_for_the_next_batch(
         return NotebookJob(name, src, tmp_path / f"{name}.ipynb", params, preload=preload)
 
     with NotebookRunner(2) as runner:
-        first = runner.run([job("a"), job("b"), job("c")], progress=False)
+        first = runner.run([job("a"), job("b"), job("c")], progress=False, then="import wave")
         second = runner.run([job("report")], progress=False)
     assert [o.status for o in first + second] == ["ok"] * 4
     pid = {n: int((tmp_path / f"{n}.pid").read_text()) for n in ("a", "b", "c", "report")}
