@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -239,7 +240,7 @@ class Context:
     def time(self) -> pd.Timestamp:
         """Now: the start time of the current bar (UTC). Strategies never read the wall clock."""
         if self._time is None:
-            self._time = pd.Timestamp(self.time_ns, tz="UTC")
+            self._time = pd.Timestamp(self.time_ns, tz=UTC)
         return self._time
 
     # -- data ----------------------------------------------------------------

@@ -33,8 +33,8 @@ class TargetIntent:
     exits: Exits | None = None
 
     def __post_init__(self) -> None:
-        given = [v for v in (self.quantity, self.notional, self.percent) if v is not None]
-        if len(given) != 1:
+        none = (self.quantity is None) + (self.notional is None) + (self.percent is None)
+        if none != 2:
             raise ConfigError(
                 f"target for {self.symbol}: give exactly one of quantity, notional or percent"
             )

@@ -524,12 +524,17 @@ def transition(
     order: Order, status: OrderStatus, *, at: pd.Timestamp | None = None, reason: str = ""
 ) -> Order:
     """Return ``order`` moved to ``status``; raise :class:`InvalidTransition` if not allowed."""
+    _check_move(order, status)
+    return _moved(order, status, at or order.updated_at, reason)
+
+
+def _check_move(order: Order, status: OrderStatus) -> None:
+    """Raise :class:`InvalidTransition` unless the lifecycle allows ``order`` to ``status``."""
     if status not in TRANSITIONS[order.status]:
         raise InvalidTransition(
             f"order {order.id} ({order.symbol}): {order.status} -> {status} is not allowed",
             hint="allowed: " + (", ".join(sorted(TRANSITIONS[order.status])) or "none (terminal)"),
         )
-    return _moved(order, status, at or order.updated_at, reason)
 
 
 def _moved(
@@ -559,7 +564,7 @@ def apply_fill(order: Order, fill: Fill, *, complete: bool) -> Order:
     total = order.filled_quantity + fill.quantity
     avg = (order.average_price * order.filled_quantity + fill.price * fill.quantity) / total
     status = OrderStatus.FILLED if complete else OrderStatus.PARTIALLY_FILLED
-    transition(order, status, at=fill.time)  # refuses a move the lifecycle does not allow
+    _check_move(order, status)  # refuses a move the lifecycle does not allow
     return _moved(
         order, status, fill.time or order.updated_at, "", total, avg,
         order.commission + fill.commission,

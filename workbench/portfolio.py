@@ -105,7 +105,14 @@ class Portfolio:
 
     @property
     def market_value(self) -> float:
-        return sum(p.market_value for p in self.positions.values())
+        """Summed left to right, as :meth:`SimulatedBroker.get_account` sums it (one
+        rounding for both; ``sum`` may compensate on newer Pythons)."""
+        value = 0.0
+        for p in self.positions.values():
+            q = p.quantity
+            if q != 0.0:
+                value += q * p.last_price
+        return value
 
     @property
     def equity(self) -> float:

@@ -20,6 +20,7 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +199,7 @@ class Engine:
         cash = _zeros(n)
         for k in steps:
             if has_open(sym):
-                t = pd.Timestamp(times[k], tz="UTC")
+                t = pd.Timestamp(times[k], tz=UTC)
                 broker.process_bar(sym, t, o_[k], h_[k], l_[k], c_[k], v_[k])
                 self._follow_updates()
                 pos = positions.get(sym)
@@ -231,7 +232,7 @@ class Engine:
             for sym, i in broker.sells_first(rows_at[k]):
                 c = data[sym].cols
                 if broker.has_open_orders(sym):
-                    t = pd.Timestamp(times[k], tz="UTC")
+                    t = pd.Timestamp(times[k], tz=UTC)
                     broker.process_bar(
                         sym,
                         t,

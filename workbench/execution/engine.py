@@ -112,13 +112,30 @@ def client_order_id(strategy: str, symbol: str, decision: pd.Timestamp, seq: int
     """``wb-<strategy>-<symbol>-<decision bar UTC>-<n>``: the same decision, the same id."""
     if decision.tzinfo is None:
         raise ConfigError(f"decision time {decision} has no time zone", hint="use UTC times")
-    # the UTC second of the decision, formatted without pandas' strftime (the slowest part)
-    stamp = _time.strftime("%Y%m%dT%H%M%S", _time.gmtime(decision.value // 1_000_000_000))
+    stamp = _stamp(decision.value // 1_000_000_000)
     cid = f"wb-{strategy}-{symbol}-{stamp}-{seq}"
     if len(cid) > MAX_CLIENT_ID:
         digest = hashlib.sha256(cid.encode()).hexdigest()[:16]
         cid = f"wb-{digest}-{stamp}-{seq}"
     return cid
+
+
+#: The UTC day of the last stamp: (day number, ``YYYYmmddT``).
+_last_day: tuple[int, str] = (-1, "")
+
+
+def _stamp(second: int) -> str:
+    """The UTC second ``second`` (epoch) as ``YYYYmmddTHHMMSS``: the day's date is kept
+    from the last call (``strftime`` then runs once a day, not once an order), the time
+    of day is arithmetic; a test holds it equal to ``strftime`` across days."""
+    global _last_day
+    day, rest = divmod(second, 86_400)
+    last = _last_day  # one read: another thread's update replaces the whole tuple
+    if last[0] != day:
+        last = _last_day = (day, _time.strftime("%Y%m%dT", _time.gmtime(day * 86_400)))
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{last[1]}{hours:02d}{minutes:02d}{seconds:02d}"
 
 
 class ExecutionEngine:
@@ -206,10 +223,9 @@ class ExecutionEngine:
                 target = False
             else:
                 assert isinstance(intent, TargetIntent)
-                steps.extend(
-                    Cancel(oid, reason="replaced by a new target")
-                    for oid in self._target_orders.get(intent.symbol, [])
-                )
+                working = self._target_orders.get(intent.symbol)
+                if working:
+                    steps.extend(Cancel(oid, reason="replaced by a new target") for oid in working)
                 requests = orders_for_target(
                     intent,
                     position=position(intent.symbol),

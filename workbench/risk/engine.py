@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -148,7 +148,7 @@ class RiskEngine:
                 self._dirty = True
                 self._observed_ns = time_ns
                 return []
-        return self.on_bar(pd.Timestamp(time_ns, tz="UTC"), account, market, equity=equity)
+        return self.on_bar(pd.Timestamp(time_ns, tz=UTC), account, market, equity=equity)
 
     def on_bar(
         self,
@@ -359,7 +359,8 @@ class RiskEngine:
             out.extend(self.on_bar(time, account, market))
         if not intents:
             return out
-        self._flush()
+        # the rules read the trading state and today's count, never the quiet bars' peak
+        # and last equity: those are written with the count below (one store update)
         book = Book(time, account, market, self._state)
         for intent in intents:
             if isinstance(intent, CancelIntent):
@@ -387,12 +388,21 @@ class RiskEngine:
             elif approved:
                 out.append(self._rebuilt(intent, approved, book))
         if book.approved:
-            n = book.approved
-            ours = self._quick and self._store.load() is self._seen
-            self._state = self.store.update(lambda s: s.counted(n))
-            if ours:  # the quiet-bar path goes on from the count just written
-                self._seen = self._store.load()
+            self._count(book.approved)
         return out
+
+    def _count(self, n: int) -> None:
+        """``n`` more orders approved today, written with the quiet bars' equity (if any)."""
+        ours = self._quick and self._store.load() is self._seen
+        if self._dirty:
+            self._dirty = False
+            peak, last = self._peak, self._last
+            new = self._state = self._store.update(lambda s: s.marked(peak, last, n))
+        else:
+            new = self._state = self._store.update(lambda s: s.counted(n))
+        # the quiet-bar path goes on from the state just written (unless another hand
+        # changed the store since: then the next bar takes the full step)
+        self._seen = new if ours else None
 
     def _judge(
         self, book: Book, request: OrderRequest, stop: float | None, lot_size: float | None

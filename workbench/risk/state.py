@@ -82,13 +82,13 @@ class RiskState:
     last_equity: float | None = None
     orders_today: int = 0
 
-    def marked(self, peak: float | None, equity: float | None) -> RiskState:
-        """This state with a new peak and last equity: the update of every bar, built
-        directly (``dataclasses.replace`` costs several times more; a test holds the two
-        equal, field by field)."""
+    def marked(self, peak: float | None, equity: float | None, orders: int = 0) -> RiskState:
+        """This state with a new peak and last equity (and ``orders`` more orders approved
+        today): the update of every bar, built directly (``dataclasses.replace`` costs
+        several times more; a test holds the two equal, field by field)."""
         return RiskState(
             self.trading, self.reason, self.rule, self.since, self.until_day, self.flatten,
-            peak, self.day, self.day_start_equity, equity, self.orders_today,
+            peak, self.day, self.day_start_equity, equity, self.orders_today + orders,
         )  # fmt: skip
 
     def counted(self, orders: int) -> RiskState:

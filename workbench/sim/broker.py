@@ -131,8 +131,14 @@ class SimulatedBroker:
 
     def get_account(self) -> AccountSnapshot:
         pf = self.portfolio
-        equity = pf.equity
-        gross = sum(abs(p.market_value) for p in pf.positions.values())
+        value = gross = 0.0
+        for p in pf.positions.values():  # Position.market_value, written out
+            q = p.quantity
+            if q != 0.0:
+                v = q * p.last_price
+                value += v
+                gross += abs(v)
+        equity = pf.cash + value
         return AccountSnapshot(pf.cash, equity, max(equity * self.margin - gross, 0.0))
 
     def get_positions(self) -> dict[str, PositionView]:
@@ -425,8 +431,8 @@ class SimulatedBroker:
         if len(candidates) > 1:  # the open comes first (the fill rules' order of fills)
             candidates.sort(key=_after_the_open)
         self._fill_all(candidates, volume)
-        marked: set[str] = set()
-        if self._entry is not None:
+        marked: set[str] | frozenset[str] = _NONE_MARKED
+        if self._entry is not None and (waiting or self._armed):
             marked = self._rest_of_entry_bar(waiting, high, low, close, volume)
         for live in book:
             if live.hwm is not None and not live.triggered and live.order.id not in marked:
@@ -676,6 +682,9 @@ class SimulatedBroker:
     def _emit(self, event: UpdateEvent, order: Order, fill: Fill | None = None) -> None:
         now: pd.Timestamp = self._now  # type: ignore[assignment]
         self._updates.append(OrderUpdate(event, order, now, fill))
+
+
+_NONE_MARKED: frozenset[str] = frozenset()
 
 
 def _after_the_open(candidate: tuple[_Live, float, float]) -> bool:

@@ -81,6 +81,20 @@ def test_client_order_ids_are_deterministic() -> None:
     assert len(long) <= 128 and long == client_order_id("s" * 200, "X", T0, 0)
 
 
+def test_client_order_id_stamps_equal_strftime_across_days() -> None:
+    """The stamp keeps the day's date between calls and does the time of day by hand."""
+    import time
+
+    rng = random.Random(5)
+    seconds = [0, 59, 3599, 86_399, 86_400, 951_782_399, 951_868_800, 4_102_444_799]
+    seconds += sorted(rng.randrange(0, 4_102_444_800) for _ in range(300))
+    seconds += [1_700_000_000 + k for k in (0, 1, 86_399, 86_400, 5)]  # back and forth
+    for sec in seconds:
+        decision = pd.Timestamp(sec * 1_000_000_000 + 123, tz="UTC")
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(sec))
+        assert client_order_id("s", "X", decision, 2) == f"wb-s-X-{stamp}-2"
+
+
 @pytest.mark.parametrize(
     ("script", "submit_calls"),
     [
