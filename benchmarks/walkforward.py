@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing as mp
 import os
 import statistics
@@ -113,6 +114,75 @@ def same_records(baseline: dict[int, dict], run: dict[int, dict]) -> bool:
     )
 
 
+def timeline_run(config: WalkForwardConfig, out: Path, jobs: int) -> list[tuple[float, str, str]]:
+    """One pipeline run (in a fresh process) with every process's events: (seconds from the
+    run's start, process, what). The workbench's debug events (kernels started and ready,
+    notebooks started and ended, folds done, summary, report.html) go to a file opened before
+    the pool forks, so the workers write to it too; the kernels' side comes from the executed
+    notebooks (papermill times each cell: the fold's computation is its longest)."""
+    from datetime import datetime
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    path = out.parent / f"timeline{jobs}.jsonl"
+    path.unlink(missing_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(_EventFormatter())
+    logger = logging.getLogger("workbench.research")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    started = time.time()
+    try:
+        run_walk_forward(config, out, workers=jobs, force=True, progress=False)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    parent = os.getpid()
+    names: dict[int, str] = {parent: "parent"}
+    where: dict[str, str] = {}
+    events = []
+    for line in path.read_text().splitlines():
+        at, pid, event, message = json.loads(line)
+        if int(pid) not in names:
+            names[int(pid)] = f"worker {len(names)}"
+        who = names[int(pid)]
+        if event == "notebook_start":
+            where[message.split(":")[0]] = who
+        events.append((at - started, who, message))
+    for nb_path in sorted([*(out / "folds").glob("fold_*.ipynb"), out / "report.ipynb"]):
+        cells = [c.get("metadata", {}).get("papermill", {}) for c in _cells(nb_path)]
+        cells = [c for c in cells if c.get("start_time") and c.get("end_time")]
+        if not cells:
+            continue
+        longest = max(cells, key=lambda c: c.get("duration") or 0.0)
+        first, last = (
+            datetime.fromisoformat(longest[k]).timestamp() for k in ("start_time", "end_time")
+        )
+        who = where.get(nb_path.stem, "?") + "'s kernel"
+        events.append((first - started, who, f"{nb_path.stem}: its longest cell starts"))
+        events.append(
+            (last - started, who, f"{nb_path.stem}: its longest cell ends ({last - first:.2f} s)")
+        )
+    return sorted(events)
+
+
+class _EventFormatter(logging.Formatter):
+    """A log line as JSON: [time, process id, event, message]."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = getattr(record, "event", "")
+        return json.dumps([record.created, record.process, event, record.getMessage()])
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def print_timeline(events: list[tuple[float, str, str]], jobs: int) -> None:
+    print(f"  timeline, {jobs} job(s): seconds from the call of run_walk_forward ({conditions()})")
+    for at, who, what in events:
+        print(f"    {at:6.2f}  {who:<18} {what}")
+
+
 def empty_notebook_seconds(root: Path, runs: int = 3) -> float:
     """The floor of any fold's overhead: an empty notebook through papermill (kernel and all)."""
     import nbformat
@@ -138,6 +208,11 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each (best is kept)")
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="then one more run with 1 and with 2 jobs, each process's events printed in time",
+    )
     args = parser.parse_args()
     os.environ.setdefault("MPLBACKEND", "Agg")
     config = config_for(args.folds)
@@ -217,6 +292,11 @@ def main() -> None:
         " with 2 jobs (Amdahl)"
     )
     print(f"  runs kept in {root}; {conditions()} after")
+    if args.timeline:
+        for jobs in (1, 2):
+            with ProcessPoolExecutor(1, mp_context=ctx) as fresh:
+                events = fresh.submit(timeline_run, config, root / f"timeline{jobs}", jobs).result()
+            print_timeline(events, jobs)
     verdict.check(
         overhead < GOAL_OVERHEAD,
         f"per-fold overhead {overhead:.2f} s (goal < {GOAL_OVERHEAD:g} s)",

@@ -151,6 +151,19 @@ def execute_job(job: NotebookJob, reuse_kernel: bool = False) -> JobOutcome:
     ``reuse_kernel``: on this process's warm kernel (:mod:`workbench.research.warm_kernel`)
     instead of a kernel started and stopped for this notebook alone.
     """
+    log.debug("%s: notebook starting", job.name, extra={"event": "notebook_start"})
+    outcome = _execute(job, reuse_kernel)
+    log.debug(
+        "%s: notebook %s in %.2f s",
+        job.name,
+        outcome.status,
+        outcome.seconds,
+        extra={"event": "notebook_end"},
+    )
+    return outcome
+
+
+def _execute(job: NotebookJob, reuse_kernel: bool) -> JobOutcome:
     from workbench.research import warm_kernel
 
     if reuse_kernel:  # first: the kernel starts (and preloads) while papermill is imported

@@ -247,7 +247,13 @@ def run_walk_forward(
     out.mkdir(parents=True, exist_ok=True)
     _check_run_file(out / "run.json", config, force)
     folds, _ = plan_folds(config)
-    log.info("walk-forward %s: %d folds into %s", config.strategy, len(folds), out)
+    log.info(
+        "walk-forward %s: %d folds into %s",
+        config.strategy,
+        len(folds),
+        out,
+        extra={"event": "folds_planned"},
+    )
     jobs = []
     for fold in folds:
         parameters = fold_parameters(config, fold, out)
@@ -265,7 +271,9 @@ def run_walk_forward(
     with NotebookRunner(workers, scheduler=scheduler) as runner:
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
         outcomes = runner.run(jobs, force=force, progress=progress, desc="folds", then=then)
+        log.debug("folds done", extra={"event": "folds_done"})
         summary = summarize(out, folds=folds, outcomes=outcomes, config=config)
+        log.debug("summary written", extra={"event": "summary_written"})
         report = None
         if report_template is not None:
             report_job = NotebookJob(
@@ -286,6 +294,7 @@ def run_walk_forward(
     # from summary.json, as written; the figures the report notebook drew, not drawn again
     drawn = {n: out / f"{n}.png" for n in REPORT_FIGURES} if report and report.ok else None
     write_walkforward_report(out, drawn=drawn)
+    log.debug("report.html written", extra={"event": "html_written"})
     return WalkForwardRun(out, summary, outcomes, report)
 
 

@@ -110,6 +110,7 @@ def start_kernel(name: str, extra: list[str] | None = None, preload: str | None 
     kc = km.client()
     kc.start_channels()
     _kernel.update(km=km, kc=kc, name=name, ready=False)
+    log.debug("warm kernel started", extra={"event": "kernel_start"})
     # queued until the kernel is up; its reply is skipped by the next execute's wait
     kc.execute((preload or "") + "\n" + FREEZE, silent=True, store_history=False)
 
@@ -121,6 +122,7 @@ def run_soon(code: str) -> None:
     if km is None or kc is None or not km.is_alive():
         return
     kc.execute(code + "\n" + FREEZE, silent=True, store_history=False)
+    log.debug("warm kernel given what comes next", extra={"event": "kernel_then"})
 
 
 def _ready_kernel(name: str, extra: list[str] | None) -> tuple[Any, Any]:
@@ -135,6 +137,7 @@ def _ready_kernel(name: str, extra: list[str] | None) -> tuple[Any, Any]:
             drop_kernel()
             raise
         _kernel["ready"] = True
+        log.debug("warm kernel ready", extra={"event": "kernel_ready"})
     folder = str(Path.cwd())
     code = (
         "get_ipython().run_line_magic('reset', '-f')\n"
