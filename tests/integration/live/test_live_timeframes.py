@@ -181,7 +181,7 @@ def test_a_dropped_stream_and_late_minutes_trade_as_the_backtest(tmp_path, monke
     backtest's."""
     monkeypatch.setenv("APCA_API_KEY_ID", KEY)
     monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
-    spec = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-04&seed=7"
+    spec = "synthetic:AAA?freq=1min&session=XNYS&start=2024-01-02&end=2024-01-03&seed=7"
     params = {"fast": 2, "slow": 3, "fraction": 0.95}
     frames = load_symbols(spec)
     bundle = _bundle(tmp_path, params, spec)
