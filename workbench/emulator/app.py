@@ -141,6 +141,7 @@ class EmulatorApp:
             replay_from=c.replay_from,
             exchange=c.exchange,
             wash_trade_check=c.wash_trade_check,
+            quote_spread_bps=c.quote_spread_bps,
             calendar=c.calendar,
         )
 

@@ -13,9 +13,11 @@ fill price):
 - a fractional or notional sell that would open a short: "We only support long
   fractional trading positions" (403 ``40310000``);
 - an opening order whose value exceeds the buying power left after the open opening
-  orders (403 ``40310000`` "insufficient buying power"). Orders are valued at their
+  orders (403 ``40310000`` "insufficient buying power"). Buys are valued at their
   limit price, a stop at its stop price, a market order at the last published close,
-  a notional order at its notional.
+  a notional order at its notional. An opening short is valued as Alpaca documents it
+  ("Placing Orders", Buying Power): MAX(limit price, 3% above the ask) for a limit,
+  3% above the ask otherwise (the ask is the synthetic quote's, :mod:`.quotes`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from workbench.emulator import rules
+from workbench.emulator.quotes import ask_price
 from workbench.emulator.rules import CODE_FORBIDDEN, CODE_RULE
 from workbench.emulator.shapes import ApiError, num
 from workbench.orders import OrderClass, OrderRequest, OrderStatus, OrderType, Side
 from workbench.portfolio import QUANTITY_EPSILON
 from workbench.sim.broker import SimulatedBroker
 
+#: Alpaca values an opening short at 3% above the current ask.
+SHORT_BUFFER = 1.03
 #: Relative slack for "spend all the buying power" (floating-point dust).
 TOLERANCE = 1e-12
 
@@ -40,6 +45,7 @@ def check_order(
     *,
     wash_trade_check: bool = True,
     exclude: str | None = None,
+    spread_bps: float = 2.0,
 ) -> None:
     """Raise :class:`ApiError` when Alpaca would refuse ``req`` (``exclude``: an order id
     being replaced, whose reservation does not count)."""
@@ -94,13 +100,18 @@ def check_order(
         raise ApiError(403, CODE_FORBIDDEN, "account is not allowed to short")
     if not price:
         return  # nothing published yet: the venue checks at the fill
+    if req.side is Side.SELL:
+        price = short_price(req, last_close, spread_bps)
     cost = req.notional if req.notional is not None else qty * price
-    if cost > buying_power(broker, last_close, exclude) * (1 + TOLERANCE) + 1e-9:
+    if cost > buying_power(broker, last_close, exclude, spread_bps) * (1 + TOLERANCE) + 1e-9:
         raise ApiError(403, CODE_FORBIDDEN, "insufficient buying power")
 
 
 def buying_power(
-    broker: SimulatedBroker, last_close: Mapping[str, float], exclude: str | None = None
+    broker: SimulatedBroker,
+    last_close: Mapping[str, float],
+    exclude: str | None = None,
+    spread_bps: float = 2.0,
 ) -> float:
     """The simulated broker's buying power less what open opening orders reserve."""
     reserved = 0.0
@@ -113,7 +124,13 @@ def buying_power(
         if order.quantity is None:
             reserved += order.request.notional or 0.0
         else:
-            reserved += (order.remaining or 0.0) * estimate(order.request, last_close)
+            opening_short = order.side is Side.SELL
+            price = (
+                short_price(order.request, last_close, spread_bps)
+                if opening_short
+                else estimate(order.request, last_close)
+            )
+            reserved += (order.remaining or 0.0) * price
     return max(broker.get_account().buying_power - reserved, 0.0)
 
 
@@ -124,6 +141,17 @@ def estimate(req: OrderRequest, last_close: Mapping[str, float]) -> float:
     if req.type is OrderType.STOP:
         return req.stop_price or 0.0
     return last_close.get(req.symbol, 0.0)
+
+
+def short_price(req: OrderRequest, last_close: Mapping[str, float], spread_bps: float) -> float:
+    """What an opening short is valued at: MAX(limit, 3% above the ask), or 3% above the ask."""
+    close = last_close.get(req.symbol, 0.0)
+    if not close:
+        return estimate(req, last_close)
+    buffered = SHORT_BUFFER * ask_price(close, spread_bps)
+    if req.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        return max(req.limit_price or 0.0, buffered)
+    return buffered
 
 
 def held(broker: SimulatedBroker, symbol: str, side: Side, exclude: str | None = None) -> float:

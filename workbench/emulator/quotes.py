@@ -71,6 +71,11 @@ def trade_json(venue: Venue, symbol: str) -> dict[str, Any] | None:
     }
 
 
+def ask_price(close: float, spread_bps: float) -> float:
+    """The synthetic ask: ``spread_bps / 2`` above ``close``, rounded up to the cent."""
+    return math.ceil((close + close * spread_bps / 20_000.0) * 100 - 1e-9) / 100
+
+
 def quote_json(venue: Venue, symbol: str, spread_bps: float) -> dict[str, Any] | None:
     last = _last(venue, symbol)
     if last is None:
@@ -83,7 +88,7 @@ def quote_json(venue: Venue, symbol: str, spread_bps: float) -> dict[str, Any] |
         "bp": math.floor((close - half) * 100 + 1e-9) / 100,
         "bs": LOT,
         "ax": EXCHANGE,
-        "ap": math.ceil((close + half) * 100 - 1e-9) / 100,
+        "ap": ask_price(close, spread_bps),
         "as": LOT,
         "c": ["R"],
         "z": "C",

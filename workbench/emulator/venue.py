@@ -72,6 +72,7 @@ class Venue:
         exchange: str = "NYSE",
         wash_trade_check: bool = True,
         calendar: str = "XNYS",
+        quote_spread_bps: float = 2.0,
     ) -> None:
         self.store = BarStore(frames)
         self.replay = Replay(
@@ -83,6 +84,7 @@ class Venue:
         self.account_id = account_id
         self.exchange = exchange
         self.wash_trade_check = wash_trade_check
+        self.quote_spread_bps = quote_spread_bps  # the synthetic ask values opening shorts
         self.volume_limit = broker.volume_limit
         self.records: dict[str, OrderRecord] = {}  # by Alpaca id, in submission order
         self._queued_new: list[Message] = []  # new events of orders sent while closed
@@ -423,10 +425,11 @@ class Venue:
             self.last_close,
             wash_trade_check=self.wash_trade_check,
             exclude=exclude,
+            spread_bps=self.quote_spread_bps,
         )
 
     def buying_power(self) -> float:
-        return buying_power(self.broker, self.last_close)
+        return buying_power(self.broker, self.last_close, spread_bps=self.quote_spread_bps)
 
     def _held(self, symbol: str, side: Side) -> float:
         return held(self.broker, symbol, side)

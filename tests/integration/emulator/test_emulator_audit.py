@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import requests
 from alpaca.common.exceptions import APIError
+from alpaca.data.requests import StockLatestQuoteRequest
 from alpaca.trading.enums import OrderClass
 from alpaca.trading.requests import (
     ClosePositionRequest,
@@ -218,3 +219,31 @@ def test_an_oco_is_an_exit_order_only(emu: Emulator) -> None:
     emu.step()
     placed = c.submit_order(oco())
     assert placed.order_class is OrderClass.OCO and placed.limit_price == "110"
+
+
+def test_an_opening_short_is_valued_3_percent_above_the_ask(emu: Emulator) -> None:
+    """Alpaca ("Placing Orders", Buying Power): an opening short sell is valued at
+    MAX(limit price, 3% above the current ask) * qty, a market short at 3% above the ask.
+    The ask here is the synthetic quote's: 100.01 over the close of 100."""
+    c = emt.trading_client(emu)
+    data = emt.data_client(emu)
+    ask = data.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols="AAA"))["AAA"]
+    assert ask.ask_price == 100.01
+    per_share = 1.03 * 100.01
+    short = c.submit_order(  # 970 * 103.0103 = 99,920: within the 100,000
+        MarketOrderRequest(symbol="AAA", qty=970, side="sell", time_in_force="day")
+    )
+    c.cancel_order_by_id(short.id)
+    with pytest.raises(APIError) as exc:  # 971 * 103.0103 > 100,000 (at the close: 97,100)
+        c.submit_order(MarketOrderRequest(symbol="AAA", qty=971, side="sell", time_in_force="day"))
+    assert _refusal(exc) == (403, 40310000, "insufficient buying power")
+    with pytest.raises(APIError):  # a limit under the buffered ask counts at the ask
+        c.submit_order(
+            LimitOrderRequest(
+                symbol="AAA", qty=1000, side="sell", time_in_force="gtc", limit_price=90
+            )
+        )
+    c.submit_order(
+        LimitOrderRequest(symbol="AAA", qty=500, side="sell", time_in_force="gtc", limit_price=90)
+    )
+    assert float(c.get_account().buying_power) == pytest.approx(100_000 - 500 * per_share)
