@@ -18,6 +18,8 @@ event                  when
 ``reducing``           the daily loss limit lets only exits through
 ``order_rejected``     the broker rejects an order
 ``feed_stale``         no bar within the interval and its tolerance
+``bar_partial``        a bar whose period the stream may have missed minutes of (a drop
+                       inside it) could not be taken over REST: decided on the stream's bar
 ``outage_started``     the venue stops answering: the run is degraded, no order goes out
 ``outage_ended``       the venue answers again; orders and positions reconciled
 ``reconcile_mismatch`` the daily reconciliation finds differences, or fails; or the broker
@@ -63,6 +65,7 @@ EVENTS = (
     "reducing",
     "order_rejected",
     "feed_stale",
+    "bar_partial",
     "outage_started",
     "outage_ended",
     "reconcile_mismatch",
@@ -72,6 +75,7 @@ EVENTS = (
 _DIRECT = {
     "order_rejected": "order_rejected",
     "feed_stale": "feed_stale",
+    "bar_partial": "bar_partial",
     "outage_started": "outage_started",
     "outage_ended": "outage_ended",
     "stopped": "stopped",
@@ -81,7 +85,9 @@ _DIRECT = {
     "daily_summary": "daily_summary",
     "holdings_mismatch": "reconcile_mismatch",
 }
-_WARNING_EVENTS = {"failed", "halted", "kill_switch", "reconcile_mismatch", "outage_started"}
+_WARNING_EVENTS = {
+    "failed", "halted", "kill_switch", "reconcile_mismatch", "outage_started", "bar_partial",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

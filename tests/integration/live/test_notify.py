@@ -155,6 +155,9 @@ def test_risk_rejections_feed_and_reconciliation_events_each_arrive_once(receive
             )
             feed = logging.getLogger("workbench.brokers.alpaca_feed")
             feed.warning("feed is stale: no bar for 185 s", extra={"event": "feed_stale"})
+            catch_up = logging.getLogger("workbench.live.resilience")
+            catch_up.error("the 15:00 bar may lack minutes the stream missed",
+                           extra={"event": "bar_partial"})  # fmt: skip
             rec = logging.getLogger("workbench.live.reconcile.run")
             rec.info("reconciliation 2024-03-01: match", extra={"event": "reconcile",
                                                               "state": "match"})  # fmt: skip
@@ -166,10 +169,10 @@ def test_risk_rejections_feed_and_reconciliation_events_each_arrive_once(receive
         finally:
             notify.detach(handler)
     assert receiver.titles() == [
-        "reducing", "halted", "order rejected", "feed stale", "reconcile mismatch"
+        "reducing", "halted", "order rejected", "feed stale", "bar partial", "reconcile mismatch"
     ]  # fmt: skip
     assert "insufficient buying power" in receiver.posts[2]["message"]
-    assert receiver.posts[1]["type"] == "warning"
+    assert receiver.posts[1]["type"] == receiver.posts[4]["type"] == "warning"
     text = _every_log_line(caplog)
     assert SECRET not in text and "sent to ***" in text
 

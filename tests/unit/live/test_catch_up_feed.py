@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from workbench.broker import Bar
-from workbench.errors import TransientBrokerError
+from workbench.errors import BrokerError, TransientBrokerError
 from workbench.execution.engine import RetryPolicy
 from workbench.live.resilience import CatchUpFeed
 from workbench.live.state import StateStore
@@ -88,3 +88,41 @@ def test_no_hole_no_rest_call(tmp_path) -> None:
     f = feed(tmp_path, FakeStream([1, 2, 3]), venue)
     assert minutes(f) == [1, 2, 3]
     assert len(venue.calls) == 2  # the first start's "latest bar", the catch-up after it
+
+
+class HoledStream(FakeStream):
+    """A stream that says which of its bars may lack minutes (``live.lacks``)."""
+
+    def __init__(self, minutes: list[int], holed: set[int], venue: Venue) -> None:
+        super().__init__(minutes, venue)
+        self.holed = holed
+
+    def __iter__(self):
+        for i in self.minutes:
+            self.venue.published = i
+            partial = Bar("AAA", T0 + i * MINUTE, 1.0, 1.0, 1.0, 1.0, 50.0)  # half the volume
+            yield [partial if i in self.holed else bar(i)]
+
+    def lacks(self, t: pd.Timestamp) -> bool:
+        return int((t - T0) / MINUTE) in self.holed
+
+
+def test_a_bar_that_may_lack_minutes_is_taken_over_rest(tmp_path) -> None:
+    venue = Venue(published=0)
+    got = list(feed(tmp_path, HoledStream([1, 2, 3], {2}, venue), venue))
+    assert minutes(got) == [1, 2, 3]
+    assert [g[0].volume for g in got] == [100.0, 100.0, 100.0]  # bar 2 is the venue's
+
+
+def test_when_the_venue_cannot_give_it_the_streams_bar_is_used_and_said(tmp_path, caplog) -> None:
+    class Refusing(Venue):
+        def __call__(self, symbols, after):
+            if after is not None and after > T0 + MINUTE:
+                raise BrokerError("the venue refused the bars request")
+            return super().__call__(symbols, after)
+
+    venue = Refusing(published=0)
+    with caplog.at_level("ERROR", logger="workbench.live.resilience"):
+        got = list(feed(tmp_path, HoledStream([1, 2, 3], {2}, venue), venue))
+    assert [g[0].volume for g in got] == [100.0, 50.0, 100.0]
+    assert [r for r in caplog.records if getattr(r, "event", "") == "bar_partial"]
