@@ -116,8 +116,8 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
     qty, notional = number(body, "qty"), number(body, "notional")
     if qty is None and notional is None:
         raise invalid("qty or notional is required")
-    if qty is not None and notional is not None:
-        raise invalid("only one of qty or notional may be given")
+    if qty is not None and notional is not None:  # "rejected with an error status 400"
+        raise ApiError(400, CODE_INVALID, "only one of qty or notional may be given")
     if qty is not None and qty <= 0:
         raise invalid(f"qty must be > 0, got {qty:g}")
     if notional is not None:

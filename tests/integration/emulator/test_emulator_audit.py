@@ -247,3 +247,12 @@ def test_an_opening_short_is_valued_3_percent_above_the_ask(emu: Emulator) -> No
         LimitOrderRequest(symbol="AAA", qty=500, side="sell", time_in_force="gtc", limit_price=90)
     )
     assert float(c.get_account().buying_power) == pytest.approx(100_000 - 500 * per_share)
+
+
+def test_qty_and_notional_together_are_400(emu: Emulator) -> None:
+    """Alpaca, Fractional Trading: "If both qty and notional are entered the request will
+    be rejected with an error status 400" (alpaca-py refuses it before sending)."""
+    body = {"symbol": "AAA", "qty": 1, "notional": 50, "side": "buy", "type": "market",
+            "time_in_force": "day"}  # fmt: skip
+    r = requests.post(f"{emu.base_url}/v2/orders", json=body, headers=emt.headers(emu), timeout=5)
+    assert r.status_code == 400 and r.json()["code"] == 40010001
