@@ -166,7 +166,7 @@ class ExecutionEngine:
         return self.states.get(symbol, SymbolState.IDLE)
 
     def _set_state(self, symbol: str, state: SymbolState, reason: str = "") -> None:
-        old = self.state(symbol)
+        old = self.states.get(symbol, SymbolState.IDLE)
         if old is state:
             return
         self.states[symbol] = state
@@ -279,7 +279,7 @@ class ExecutionEngine:
     def submit(self, request: OrderRequest, *, decision: pd.Timestamp) -> Order | None:
         """Send one order (id assigned here); None if refused, rejected, waiting or failed."""
         symbol = request.symbol
-        if self.state(symbol) is SymbolState.ERROR:
+        if self.states.get(symbol) is SymbolState.ERROR:
             log.warning(
                 "refused %s %s: symbol is in ERROR after repeated broker failures",
                 request.side,
@@ -468,7 +468,7 @@ class ExecutionEngine:
     def on_update(self, update: OrderUpdate) -> None:
         """Follow the broker's order updates: per-symbol state, and release waiting orders."""
         symbol = update.order.symbol
-        if self.state(symbol) is SymbolState.ERROR:
+        if self.states.get(symbol) is SymbolState.ERROR:
             return
         if update.event is UpdateEvent.PARTIAL_FILL:
             self._set_state(symbol, SymbolState.PARTIALLY_FILLED)

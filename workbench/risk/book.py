@@ -89,9 +89,8 @@ class Book:
         self.state = state
         self.market = market
         self.equity = float(account.get_account().equity)
-        held = account.get_positions()
+        held = self._held = account.get_positions()
         self.positions = {s: p.quantity for s, p in held.items() if p.quantity != 0.0}
-        self._last = {s: p.last_price for s, p in held.items()}
         self._prices: dict[str, float] = {}
         self.buy: dict[str, float] = {}
         self.sell: dict[str, float] = {}
@@ -115,7 +114,8 @@ class Book:
                     raise ConfigError("no market")
                 price = self.market.price(symbol)
             except (ConfigError, LookAheadError):
-                price = self._last.get(symbol, math.nan)
+                view = self._held.get(symbol)
+                price = math.nan if view is None else view.last_price
             if not (math.isfinite(price) and price > 0):
                 raise ConfigError(
                     f"risk: no price for {symbol} at {self.time}",

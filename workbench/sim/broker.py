@@ -211,19 +211,14 @@ class SimulatedBroker:
             )
         self._counter += 1
         quantity = request.quantity
-        if quantity is not None:
+        if quantity is not None and self.lot_size is not None:
             quantity = round_lot(quantity, self.lot_size)
-        order = Order(
-            f"{self.id_prefix}-{self._counter}",
-            request,
-            now,
-            quantity=quantity,
-            updated_at=now,
-        )
-        self._orders[order.id] = order
+        oid = f"{self.id_prefix}-{self._counter}"
+        order = Order(oid, request, now, OrderStatus.NEW, quantity, 0.0, 0.0, 0.0, now)
+        self._orders[oid] = order
         if cid is not None:
-            self._by_client_id[cid] = order.id
-        self._emit(UpdateEvent.NEW, order)
+            self._by_client_id[cid] = oid
+        self._updates.append(OrderUpdate(UpdateEvent.NEW, order, now, None))
         if quantity is not None and quantity <= 0:
             return self._end(
                 None,
@@ -446,7 +441,10 @@ class SimulatedBroker:
         """(order, rule price, slipped price) if ``live`` fills on this bar (or its rest)."""
         order = live.order
         req = order.request
-        if req.type is OrderType.TRAILING_STOP and live.hwm is None:
+        kind = req.type
+        if kind is OrderType.MARKET:  # match's first rule, without building its result
+            return live, open, self.slippage.apply(open, req.side, high, low)
+        if kind is OrderType.TRAILING_STOP and live.hwm is None:
             live.hwm = open  # live from this bar's open
         result = match(order, open, high, low, close, triggered=live.triggered, hwm=live.hwm)
         if result is None:
@@ -537,7 +535,8 @@ class SimulatedBroker:
             order = live.order = dataclasses.replace(order, quantity=quantity)
             self._orders[order.id] = order
         remaining: float = order.remaining  # type: ignore[assignment]
-        if req.protective:
+        protective = req.protective
+        if protective:
             room = self._reducible(order)
             if room <= QUANTITY_EPSILON:
                 return  # nothing left to protect: it waits (or is canceled with the position)
@@ -575,24 +574,27 @@ class SimulatedBroker:
         )
         first = order.filled_quantity == 0
         order = apply_fill(order, fill, complete=complete)
-        before = self.portfolio.quantity(req.symbol)
-        self.portfolio.apply_fill(fill)
+        pf = self.portfolio
+        before = pf.quantity(req.symbol)
+        pf.apply_fill(fill)
         self.fills.append(fill)
         if complete:
             self._end(live, order, None, "")
-            self._emit(UpdateEvent.FILL, order, fill)
+            self._updates.append(OrderUpdate(UpdateEvent.FILL, order, now, fill))
         else:
             live.order = order
             self._orders[order.id] = order
-            self._emit(UpdateEvent.PARTIAL_FILL, order, fill)
+            self._updates.append(OrderUpdate(UpdateEvent.PARTIAL_FILL, order, now, fill))
         if first and live.group is not None:
             self._cancel_group(live.group, order.id)
-        after = self.portfolio.quantity(req.symbol)
-        if before != 0.0 and (abs(after) <= QUANTITY_EPSILON or before * after < 0):
-            self._cancel_exits(order)
-        if not req.protective:
+        if before != 0.0:
+            after = pf.quantity(req.symbol)
+            if abs(after) <= QUANTITY_EPSILON or before * after < 0:
+                self._cancel_exits(order)
+        if not protective:
             self._entry = (base, base == self._bar_open)
-        if req.has_exits and req.order_class is not OrderClass.OCO:
+        oc = req.order_class
+        if oc is not OrderClass.SIMPLE and oc is not OrderClass.OCO:  # attached exits
             if not order.legs:  # a notional entry, or relative exits: known only now
                 order = self._attach(live, order.filled_quantity, held=True, fill_price=price)
             self._arm(order, base)
