@@ -362,7 +362,10 @@ def _start_worker(reuse: bool, preload: str | None, left: Any) -> None:
     warm_kernel.forget_kernel()  # a forked child: the parent's kernel is the parent's
     if reuse:
         _start_kernel(preload)
-    import_papermill()
+    try:
+        import_papermill()
+    except Exception as exc:  # each job's own import raises it again, as its outcome
+        log.debug("papermill import failed in a worker: %r", exc)
 
 
 def _execute_counted(job: NotebookJob, reuse: bool, then: str | None) -> JobOutcome:
