@@ -122,20 +122,21 @@ def client_order_id(strategy: str, symbol: str, decision: pd.Timestamp, seq: int
 
 #: The UTC day of the last stamp: (day number, ``YYYYmmddT``).
 _last_day: tuple[int, str] = (-1, "")
+#: ``HHMM`` of each minute of a day and ``SS`` of each second of a minute.
+_HHMM = tuple(f"{h:02d}{m:02d}" for h in range(24) for m in range(60))
+_SS = tuple(f"{s:02d}" for s in range(60))
 
 
 def _stamp(second: int) -> str:
     """The UTC second ``second`` (epoch) as ``YYYYmmddTHHMMSS``: the day's date is kept
     from the last call (``strftime`` then runs once a day, not once an order), the time
-    of day is arithmetic; a test holds it equal to ``strftime`` across days."""
+    of day is looked up; a test holds it equal to ``strftime`` across days."""
     global _last_day
     day, rest = divmod(second, 86_400)
     last = _last_day  # one read: another thread's update replaces the whole tuple
     if last[0] != day:
         last = _last_day = (day, _time.strftime("%Y%m%dT", _time.gmtime(day * 86_400)))
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{last[1]}{hours:02d}{minutes:02d}{seconds:02d}"
+    return last[1] + _HHMM[rest // 60] + _SS[rest % 60]
 
 
 class ExecutionEngine:
