@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from workbench.brokers.alpaca_feed import AlpacaBarFeed
+from workbench.errors import ConfigError
 from workbench.live.hours import CalendarClock, MarketHours
 from workbench.runspec import RunSpec
 
@@ -157,3 +159,34 @@ def test_a_daily_bar_the_venue_streamed_is_whole_whatever_minutes_were_missed():
     feed._thread = object()  # as if started: iterate what is queued
     group = next(iter(feed))
     assert group[0].time == day and not feed.lacks(day)
+
+
+def test_a_period_over_on_the_clock_without_its_last_minute_waits_the_settle_time():
+    """The 10:00 hour (15:00 UTC) without its 10:59 bar: not closed when the clock says
+    11:00, closed once the venue's time, or the wait while its clock stands still, reaches
+    the settle time (the minute then had no trade)."""
+    from workbench.broker import Bar
+
+    wall = [1000.0]
+    feed = AlpacaBarFeed(["AAA"], "k", "s", timeframe="1Hour", settle=5.0, clock=lambda: wall[0])
+    for m in range(59):  # 10:00-10:58
+        feed.aggregator.add([Bar("AAA", ts("2024-01-02 15:00") + pd.Timedelta(minutes=m),
+                                 1.0, 1.0, 1.0, 1.0, 10.0)])  # fmt: skip
+    assert feed._due(ts("2024-01-02 16:00")) == []  # just over: its last minute may come
+    wall[0] += 4.9
+    assert feed._due(ts("2024-01-02 16:00")) == []
+    assert feed._due(ts("2024-01-02 16:00:04")) == []  # 4 s of the venue's, 4.9 s of ours
+    wall[0] += 0.1  # 5 s of waiting while the venue's clock stood still
+    (group,) = feed._due(ts("2024-01-02 16:00"))
+    assert group[0].time == ts("2024-01-02 15:00") and group[0].volume == 590.0
+
+
+def test_a_period_is_closed_once_the_venues_time_is_the_settle_time_past_its_end():
+    from workbench.broker import Bar
+
+    feed = AlpacaBarFeed(["AAA"], "k", "s", timeframe="1Hour", settle=5.0, clock=lambda: 0.0)
+    feed.aggregator.add([Bar("AAA", ts("2024-01-02 15:00"), 1.0, 1.0, 1.0, 1.0, 10.0)])
+    assert feed._due(ts("2024-01-02 16:00:04.9")) == []
+    assert len(feed._due(ts("2024-01-02 16:00:05"))) == 1
+    with pytest.raises(ConfigError, match="settle time is seconds"):
+        AlpacaBarFeed(["AAA"], "k", "s", settle=-1.0)
