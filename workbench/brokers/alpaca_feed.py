@@ -14,6 +14,13 @@ streams daily bars only, as the emulator does for daily data): whichever of the 
 gives a session first is handed out, the other is dropped. A correction on
 ``updatedBars`` replaces its minute in the period still open.
 
+A period over on the venue's clock whose last minute bar has not come waits ``settle``
+seconds for it (Alpaca publishes a minute's bar a moment after it ends). The feed also
+watches the stream's connection (alpaca-py reconnects by itself): :meth:`lacks` says
+which bars may lack minutes published while it was not listening (before it first
+subscribed, between a drop and the reconnection, during a mute spell), and the catch-up
+feed takes those over REST (:class:`~workbench.live.resilience.CatchUpFeed`).
+
 :meth:`is_stale` says when no bar has arrived within the stream's bar interval (a
 minute; a day for a daily bundle fed by ``dailyBars`` alone) plus a tolerance *while the
 market is open* (``market``, a
