@@ -138,7 +138,8 @@ def order_from_alpaca(
         notional=notional,
         type=OrderType(kind),
         limit_price=_float(o.limit_price),
-        stop_price=_float(o.stop_price),
+        # a trailing stop's stop_price is Alpaca's, derived from its mark: not a request field
+        stop_price=None if kind == OrderType.TRAILING_STOP.value else _float(o.stop_price),
         tif=TimeInForce(_value(o.time_in_force)),
         client_order_id=cid,
         trail_price=_float(o.trail_price),

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.orders import Leg, Order, OrderStatus, Side
+from workbench.sim.fills import trailing_stop_price
 
 NEW_YORK = "America/New_York"
 _NAMESPACE = uuid.UUID("6f1d3b2a-41c8-4f7e-9d55-0c2b8e7a9f10")
@@ -104,10 +105,15 @@ def order_json(
     """The full Alpaca order for the simulated broker's ``order`` and its record.
 
     A working stop-loss leg reads ``held``, as Alpaca shows it: the venue watches it
-    one-cancels-other with the take-profit, which reads ``new``.
+    one-cancels-other with the take-profit, which reads ``new``. A trailing stop's
+    ``stop_price`` is "derived from hwm and trail parameter, and continuously updates as
+    hwm changes" (Alpaca's orders guide), once it has a mark.
     """
     req = order.request
     kind = req.type.value
+    stop = req.stop_price
+    if hwm is not None and (req.trail_price is not None or req.trail_percent is not None):
+        stop = trailing_stop_price(order, hwm)
     if status is None and order.status is OrderStatus.NEW and req.leg is Leg.STOP_LOSS:
         status = OrderStatus.HELD.value
     return {
@@ -138,7 +144,7 @@ def order_json(
         "position_intent": rec.position_intent,
         "time_in_force": req.tif.value,
         "limit_price": num(req.limit_price),
-        "stop_price": num(req.stop_price),
+        "stop_price": num(stop),
         "status": status or order.status.value,
         "extended_hours": rec.extended_hours,
         "legs": legs,

@@ -22,11 +22,14 @@ from alpaca.trading.requests import (
     ReplaceOrderRequest,
     StopLossRequest,
     TakeProfitRequest,
+    TrailingStopOrderRequest,
 )
 
+from workbench.brokers.alpaca import AlpacaBroker
 from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
 from workbench.emulator import testing as emt
+from workbench.orders import OrderRequest, OrderType, Side, TimeInForce
 
 KEY, SECRET = "audit-key", "audit-secret"
 BARS = [  # daily AAA bars from Monday 2024-01-01: open, high, low, close, volume
@@ -256,3 +259,49 @@ def test_qty_and_notional_together_are_400(emu: Emulator) -> None:
             "time_in_force": "day"}  # fmt: skip
     r = requests.post(f"{emu.base_url}/v2/orders", json=body, headers=emt.headers(emu), timeout=5)
     assert r.status_code == 400 and r.json()["code"] == 40010001
+
+
+def test_a_trailing_stops_stop_price_follows_its_mark(emu: Emulator) -> None:
+    """Alpaca's orders guide: a trailing stop's ``stop_price`` "is derived from hwm and
+    trail parameter, and continuously updates as hwm changes" (it was null)."""
+    c = emt.trading_client(emu)
+    c.submit_order(MarketOrderRequest(symbol="AAA", qty=2, side="buy", time_in_force="day"))
+    emu.step()  # bought at 101
+    by_price = c.submit_order(
+        TrailingStopOrderRequest(
+            symbol="AAA", qty=1, side="sell", time_in_force="gtc", trail_price=5
+        )
+    )
+    by_percent = c.submit_order(
+        TrailingStopOrderRequest(
+            symbol="AAA", qty=1, side="sell", time_in_force="gtc", trail_percent=10
+        )
+    )
+    emu.step()
+    price, percent = (c.get_order_by_id(o.id) for o in (by_price, by_percent))
+    assert price.status.value == "new" and price.hwm is not None
+    assert float(price.stop_price) == pytest.approx(float(price.hwm) - 5)
+    assert float(percent.stop_price) == pytest.approx(float(percent.hwm) * 0.9)
+
+
+def test_the_alpaca_broker_reads_a_trailing_stop_with_its_stop_price(emu: Emulator) -> None:
+    """The adapter relied on a trailing stop's ``stop_price`` being null: with Alpaca's
+    (derived from the mark) it must still read the order, as a trailing stop."""
+    broker = AlpacaBroker(KEY, SECRET, url=emu.base_url)
+    try:
+        broker.submit_order(OrderRequest("AAA", Side.BUY, quantity=2, tif=TimeInForce.DAY))
+        emu.step()
+        trailing = broker.submit_order(
+            OrderRequest(
+                "AAA", Side.SELL, quantity=2, type=OrderType.TRAILING_STOP,
+                trail_percent=10, tif=TimeInForce.GTC,
+            )
+        )  # fmt: skip
+        emu.step()
+        assert emt.trading_client(emu).get_order_by_id(trailing.id).stop_price is not None
+        read = broker.get_order(trailing.id)
+        assert read.request.type is OrderType.TRAILING_STOP
+        assert (read.request.trail_percent, read.request.stop_price) == (10, None)
+        assert [o.id for o in broker.get_open_orders()] == [trailing.id]
+    finally:
+        broker.close()
