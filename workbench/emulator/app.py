@@ -502,19 +502,6 @@ def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
         await core.set_outage(None)
         return web.json_response(None)
 
-    async def publication_delay(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            raise ApiError(400, 40010000, "request body format is invalid") from None
-        if not isinstance(body, dict) or set(body) != {"seconds"}:
-            raise ApiError(422, 40010001, "give {seconds: how long a step's bars wait}")
-        try:
-            await core.set_publication_delay(body["seconds"])
-        except WorkbenchError as exc:
-            raise ApiError(422, 40010001, exc.message) from None
-        return web.json_response(core.publication.to_dict())
-
     async def reset(request: web.Request) -> web.Response:
         await core.reset()
         return web.json_response(core.state())
@@ -537,7 +524,6 @@ def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
         web.delete("/_emulator/faults", clear_faults),
         web.post("/_emulator/outage", start_outage),
         web.delete("/_emulator/outage", end_outage),
-        web.post("/_emulator/publication_delay", publication_delay),
         web.post("/_emulator/reset", reset),
         web.post("/_emulator/correct", correct),
     ]

@@ -16,11 +16,15 @@ stepped by hand, only the last step's bars wait.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from workbench.errors import ConfigError
+from aiohttp import web
+
+from workbench.emulator.shapes import ApiError
+from workbench.errors import ConfigError, WorkbenchError
 
 Messages = list[dict[str, Any]]
 
@@ -85,3 +89,23 @@ class Publication:
 
     def to_dict(self) -> dict[str, Any]:
         return {"delay_s": self.delay, "withholding": self.withholding}
+
+
+def publication_routes(core: Any) -> list[web.RouteDef]:
+    """``POST /_emulator/publication_delay {"seconds": 1.5}`` (the control API: loopback
+    only, like the rest of ``/_emulator/``); answers the publication's state."""
+
+    async def publication_delay(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            raise ApiError(400, 40010000, "request body format is invalid") from None
+        if not isinstance(body, dict) or set(body) != {"seconds"}:
+            raise ApiError(422, 40010001, "give {seconds: how long a step's bars wait}")
+        try:
+            await core.set_publication_delay(body["seconds"])
+        except WorkbenchError as exc:
+            raise ApiError(422, 40010001, exc.message) from None
+        return web.json_response(core.publication.to_dict())
+
+    return [web.post("/_emulator/publication_delay", publication_delay)]

@@ -29,7 +29,7 @@ from workbench.emulator.app import EmulatorApp, EmulatorConfig, control_routes
 from workbench.emulator.faults import Fault
 from workbench.emulator.ledger import ledger_routes
 from workbench.emulator.outage import Outage
-from workbench.emulator.publication import check_delay
+from workbench.emulator.publication import check_delay, publication_routes
 from workbench.emulator.quotes import quote_routes
 from workbench.emulator.rest import market_data_routes, trading_routes
 from workbench.errors import ConfigError
@@ -219,6 +219,7 @@ class Emulator:
         self.core.lock = asyncio.Lock()
         app = web.Application(middlewares=[self.core.middleware])
         app.add_routes(control_routes(self.core))
+        app.add_routes(publication_routes(self.core))
         app.add_routes(market_data_routes(self.core))
         app.add_routes(quote_routes(self.core))
         app.add_routes(trading_routes(self.core))
