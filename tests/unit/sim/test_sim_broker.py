@@ -336,6 +336,26 @@ def test_accounting_after_a_sequence_of_fills() -> None:
     assert list(broker.get_positions()) == ["X"] and broker.get_positions()["X"].quantity == 25
 
 
+def test_the_account_and_the_portfolio_value_several_positions_alike() -> None:
+    """The risk engine reads the account; the backtester marks the portfolio: the same
+    float sums, bit for bit, with longs, shorts and a closed position."""
+    broker = SimulatedBroker(100_000.0, commission=Commission(percent=0.001), margin=2.0)
+    broker.set_time(T0)
+    for sym, side, qty in (("A", BUY, 13.7), ("B", SELL, 21.3), ("C", BUY, 7.0)):
+        broker.submit_order(OrderRequest(sym, side, quantity=qty))
+    for sym, price in (("A", 101.37), ("B", 57.13), ("C", 333.3)):
+        broker.process_bar(sym, T0 + MINUTE, price, price + 1, price - 1, price * 1.0013, 1e6)
+    broker.set_time(T0 + MINUTE)
+    broker.submit_order(OrderRequest("C", SELL, quantity=7.0))
+    broker.process_bar("C", T0 + 2 * MINUTE, 330.1, 331, 329, 330.7, 1e6)
+    pf = broker.portfolio
+    account = broker.get_account()
+    assert pf.quantity("C") == 0.0 and pf.quantity("B") < 0
+    assert (account.cash, account.equity) == (pf.cash, pf.equity)
+    gross = abs(13.7 * 101.37 * 1.0013) + abs(-21.3 * 57.13 * 1.0013)
+    assert account.buying_power == pytest.approx(pf.equity * 2.0 - gross)
+
+
 def test_fill_carries_the_reason_and_bars_mark_positions() -> None:
     broker = SimulatedBroker(10_000.0)
     submit_at(broker, 0, req(BUY, 2, reason="MA_CROSS_BUY"))
