@@ -131,4 +131,14 @@ class Portfolio:
         )
 
     def open_positions(self) -> dict[str, PositionView]:
-        return {s: self.view(s) for s, p in self.positions.items() if p.quantity != 0.0}
+        """The views of the held positions (:meth:`view`'s values, built inline: the risk
+        engine reads them on every check)."""
+        out: dict[str, PositionView] = {}
+        for s, p in self.positions.items():
+            q = p.quantity
+            if q != 0.0:
+                last, avg = p.last_price, p.average_price
+                out[s] = PositionView(
+                    p.symbol, q, avg, last, q * last, (last - avg) * q, p.realized_pnl
+                )
+        return out

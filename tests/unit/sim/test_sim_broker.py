@@ -354,6 +354,7 @@ def test_the_account_and_the_portfolio_value_several_positions_alike() -> None:
     assert (account.cash, account.equity) == (pf.cash, pf.equity)
     gross = abs(13.7 * 101.37 * 1.0013) + abs(-21.3 * 57.13 * 1.0013)
     assert account.buying_power == pytest.approx(pf.equity * 2.0 - gross)
+    assert broker.get_positions() == {s: pf.view(s) for s in ("A", "B")}
 
 
 def test_fill_carries_the_reason_and_bars_mark_positions() -> None:
