@@ -75,7 +75,7 @@ def check_order(
         raise ApiError(422, CODE_RULE, "bracket orders must be entry orders")
     if not closing and req.order_class is OrderClass.OCO:  # "only exit order is supported"
         raise ApiError(422, CODE_RULE, "oco orders must be exit orders")
-    rules.check_exit_prices(req, price)
+    rules.check_exit_prices(req, price, last_close.get(req.symbol))
     if closing:
         on_hold = held(broker, req.symbol, req.side, exclude)
         available = max(abs(position) - on_hold, 0.0)

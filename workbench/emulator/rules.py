@@ -245,13 +245,17 @@ def _exits(body: dict[str, Any], order_class: OrderClass) -> dict[str, float | N
     return out
 
 
-def check_exit_prices(req: OrderRequest, base: float | None) -> None:
+def check_exit_prices(req: OrderRequest, base: float | None, market: float | None = None) -> None:
     """Alpaca's rule for a bracket's (or oto's) exits against the entry's base price.
 
     The base is the entry's limit (or stop) price, or the last trade for a market
     order: a buy's take-profit must be at least a cent above it and its stop-loss a
-    cent below (a sell's mirrored).
+    cent below (a sell's mirrored). An oco's stop-loss is held to both its take-profit's
+    limit and the market price (Alpaca's orders guide, "Threshold on stop price").
     """
+    if req.order_class is OrderClass.OCO:
+        _check_oco_stop(req, market)
+        return
     if req.order_class not in (OrderClass.BRACKET, OrderClass.OTO) or not base:
         return
     buy = req.side is Side.BUY
@@ -262,6 +266,16 @@ def check_exit_prices(req: OrderRequest, base: float | None) -> None:
     if sl is not None and (sl > base - 0.01 if buy else sl < base + 0.01):
         sign = "<= base_price - 0.01" if buy else ">= base_price + 0.01"
         raise invalid(f"stop_loss.stop_price must be {sign}")
+
+
+def _check_oco_stop(req: OrderRequest, market: float | None) -> None:
+    sl, sell = req.stop_loss, req.side is Side.SELL
+    if sl is None:
+        return
+    for base in (req.take_profit or req.limit_price, market):
+        if base and (sl > base - 0.01 + 1e-9 if sell else sl < base + 0.01 - 1e-9):
+            sign = "<= base_price - 0.01" if sell else ">= base_price + 0.01"
+            raise invalid(f"stop_loss.stop_price must be {sign}")
 
 
 def check_replace(old: Order, body: dict[str, Any], *, queued: bool) -> None:

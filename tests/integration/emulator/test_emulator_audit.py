@@ -222,6 +222,18 @@ def test_an_oco_is_an_exit_order_only(emu: Emulator) -> None:
     emu.step()
     placed = c.submit_order(oco())
     assert placed.order_class is OrderClass.OCO and placed.limit_price == "110"
+    # the stop-loss a cent below its base prices: the take-profit's limit and the market
+    # (the last close, 102): "Threshold on stop price of stop-loss orders"
+    c.cancel_orders()
+    for stop in (105.0, 102.0):
+        high = oco()
+        high.stop_loss = StopLossRequest(stop_price=stop)
+        with pytest.raises(APIError) as exc:
+            c.submit_order(high)
+        assert _refusal(exc) == (422, 40010001, "stop_loss.stop_price must be <= base_price - 0.01")
+    ok = oco()
+    ok.stop_loss = StopLossRequest(stop_price=101.99)
+    assert c.submit_order(ok).order_class is OrderClass.OCO
 
 
 def test_an_opening_short_is_valued_3_percent_above_the_ask(emu: Emulator) -> None:
