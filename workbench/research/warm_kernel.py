@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing.util
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,13 @@ def drop_kernel() -> None:
     try:
         if kc is not None:
             kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        # killed and waited for here: shutdown_kernel(now=True) kills too, then polls the
+        # process every 0.1 s, and its first poll comes before the kernel has died
+        km.signal_kernel(signal.SIGKILL)
+        process = getattr(km.provisioner, "process", None)
+        if process is not None:
+            process.wait(timeout=PREPARE_TIMEOUT)
+        km.shutdown_kernel(now=True)  # connection file, ports: released
     except Exception as exc:  # already gone: nothing to stop
         log.debug("warm kernel shutdown: %r", exc)
 
