@@ -9,7 +9,7 @@ its users (see ``alpaca-api.md``):
 
 - ``qty`` xor ``notional``; positive prices; the prices each order type needs.
 - Notional and fractional orders are market orders, and DAY orders.
-- Extended hours only for DAY limit orders.
+- Extended hours only for DAY limit simple orders (not brackets, oco, oto).
 - A ``client_order_id`` of at most 128 characters, unique per account.
 - Order classes ``simple``, ``bracket`` (``take_profit`` and ``stop_loss``), ``oto``
   (one of them) and ``oco`` (a limit exit: ``take_profit`` and ``stop_loss``, the limit
@@ -150,6 +150,8 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
         raise invalid('only type="limit" is allowed for extended hours orders')
     if extended and tif is not TimeInForce.DAY:
         raise invalid("extended hours order must be DAY limit orders")
+    if extended and order_class is not OrderClass.SIMPLE:  # Alpaca's orders guide, brackets
+        raise invalid(f"extended hours are not supported for {order_class.value} orders")
     cid = body.get("client_order_id")
     if cid is not None:
         cid = str(cid)

@@ -317,3 +317,26 @@ def test_the_alpaca_broker_reads_a_trailing_stop_with_its_stop_price(emu: Emulat
         assert [o.id for o in broker.get_open_orders()] == [trailing.id]
     finally:
         broker.close()
+
+
+def test_a_bracket_is_never_an_extended_hours_order(emu: Emulator) -> None:
+    """Alpaca's orders guide on brackets: "Extended hours are not supported.
+    `extended_hours` must be "false" or omitted"; a DAY limit simple order may be one."""
+    c = emt.trading_client(emu)
+    with pytest.raises(APIError) as exc:
+        c.submit_order(
+            LimitOrderRequest(
+                symbol="AAA", qty=1, side="buy", time_in_force="day", limit_price=99,
+                extended_hours=True, order_class=OrderClass.BRACKET,
+                take_profit=TakeProfitRequest(limit_price=110),
+                stop_loss=StopLossRequest(stop_price=90),
+            )
+        )  # fmt: skip
+    assert _refusal(exc)[:2] == (422, 40010001) and "extended hours" in exc.value.message
+    simple = c.submit_order(
+        LimitOrderRequest(
+            symbol="AAA", qty=1, side="buy", time_in_force="day", limit_price=99,
+            extended_hours=True,
+        )
+    )  # fmt: skip
+    assert simple.extended_hours is True
