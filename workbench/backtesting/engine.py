@@ -197,20 +197,20 @@ class Engine:
         n = len(times)
         equity = _zeros(n)
         cash = _zeros(n)
-        for k in steps:
+        for k, time_ns, close in zip(steps, times, c_, strict=True):  # iterated: C-level reads
             if has_open(sym):
-                t = pd.Timestamp(times[k], tz=UTC)
-                broker.process_bar(sym, t, o_[k], h_[k], l_[k], c_[k], v_[k])
+                t = pd.Timestamp(time_ns, tz=UTC)
+                broker.process_bar(sym, t, o_[k], h_[k], l_[k], close, v_[k])
                 self._follow_updates()
                 pos = positions.get(sym)
             cash[k] = eq = portfolio.cash
             if pos is not None:
-                pos.last_price = close = c_[k]
+                pos.last_price = close
                 q = pos.quantity
                 if q != 0.0:
                     eq += q * close
             equity[k] = eq
-            if plan := step(sd, k, times[k], eq):
+            if plan := step(sd, k, time_ns, eq):
                 self._send(plan, kernel.ctx.time)
                 pos = positions.get(sym)
         return equity, cash
