@@ -159,31 +159,32 @@ def _rolling_moments(x: np.ndarray, n: int, want_m2: bool = True) -> tuple[np.nd
 
 
 def _rolling_mean_np(x: np.ndarray, n: int) -> np.ndarray:
-    """:func:`_rolling_moments`' mean in numpy: the blocks as the rows of a matrix, the
-    suffix and prefix sums as cumulative sums along them (numpy adds those in order)."""
+    """:func:`_rolling_moments`' mean in numpy: the blocks as the rows of a matrix (a view
+    of ``x``; only the block after the last is padded), the suffix and prefix sums as
+    cumulative sums along them (numpy adds those in order), written into the result."""
     size = x.size
-    mean = np.full(size, np.nan)
     if size < n:
-        return mean
-    blocks = (size - n) // n + 1
-    padded = np.empty((blocks + 1) * n)  # the last block padded with the last value
-    used = min(size, padded.size)
-    padded[:used] = x[:used]
-    padded[used:] = x[size - 1]
-    rows = padded.reshape(blocks + 1, n)
-    shift = rows[:blocks, n - 1 : n].copy()  # the last value of each block
-    suffix = rows[:blocks, ::-1] - shift
+        return np.full(size, np.nan)
+    blocks = size // n  # the blocks where some window starts: (size - n) // n + 1
+    rows = x[: blocks * n].reshape(blocks, n)
+    shift = rows[:, n - 1 : n].copy()  # the last value of each block
+    suffix = np.subtract(rows[:, ::-1], shift)
     np.cumsum(suffix, axis=1, out=suffix)  # [k, j]: the sum of its last j+1 values
-    prefix = rows[1:] - shift
+    prefix = np.empty((blocks, n))  # [k]: block k+1 (past the end: the last value)
+    np.subtract(rows[1:], shift[:-1], out=prefix[:-1])
+    after = np.full(n, x[size - 1])
+    after[: size - blocks * n] = x[blocks * n :]
+    np.subtract(after, shift[-1], out=prefix[-1])
     np.cumsum(prefix, axis=1, out=prefix)  # [k, j]: of the next block's first j+1
-    del rows, padded
-    sums = np.empty((blocks, n))
+    mean = np.empty(n - 1 + blocks * n)
+    mean[: n - 1] = np.nan
+    sums = mean[n - 1 :].reshape(blocks, n)  # sums[k, j]: the window starting at k*n+j
     sums[:, 0] = suffix[:, n - 1] + 0.0
-    sums[:, 1:] = suffix[:, n - 2 :: -1][:, : n - 1] + prefix[:, : n - 1]
+    np.add(suffix[:, n - 2 :: -1][:, : n - 1], prefix[:, : n - 1], out=sums[:, 1:])
+    del suffix, prefix
     sums /= n
     sums += shift
-    mean[n - 1 :] = sums.ravel()[: size - n + 1]
-    return mean
+    return mean[:size]
 
 
 def _smooth(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
