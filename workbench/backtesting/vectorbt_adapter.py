@@ -55,7 +55,7 @@ from numba import njit
 from vectorbt.portfolio.enums import NoOrder
 from vectorbt.portfolio.nb import order_nb
 
-from workbench.backtesting.nb import NOTHING, OPEN_LONG, decide_bar_nb, open_quantity_nb
+from workbench.backtesting.fill_nb import NOTHING, OPEN_LONG, decide_bar_nb, open_quantity_nb
 from workbench.backtesting.trades import COLUMNS as TRADE_COLUMNS
 from workbench.backtesting.vectorized import VectorCosts, VectorSignals, encode_signals
 from workbench.errors import ConfigError
