@@ -20,7 +20,13 @@ Measured in this run:
      notebook measured in-process (papermill, and on the first fold of each process the
      warm kernel's start and imports), next to the time of an empty notebook on a fresh
      kernel (what every fold paid before warm kernels: a kernel's start and stop);
-  4. the speed-up: best time with 1 job / best time with 2 jobs.
+  4. the speed-up: best time with 1 job / best time with 2 jobs;
+  5. the CPU seconds of a whole run (the process, its workers and every kernel, median),
+     which do not depend on waiting for a core: on a shared machine they show what each
+     run did, and half the 2-job figure is that run's floor on 2 cores;
+  6. with ``--timeline``, one more run with 1 and with 2 jobs printed as every process's
+     events in time (kernels started and ready, notebooks, each notebook's computing cell,
+     summary, report, report.html): where the serial seconds go.
 
 Checks first: every fold's notebook (with 1 job and with 2, every run) chose the
 parameters, and measured the in- and out-of-sample figures, that the in-process
@@ -28,7 +34,7 @@ computation did. Goals: per-fold overhead under 1 s (median, best 1-job run), sp
 least 1.7 with 2 jobs (on 2 idle cores: other work on the machine skews it, the load
 average is printed before and after). Exits 1 when a check or a goal fails.
 
-    python benchmarks/walkforward.py [--folds 10] [--repeat 3] [--out DIR]
+    python benchmarks/walkforward.py [--folds 10] [--repeat 3] [--out DIR] [--timeline]
 """
 
 from __future__ import annotations
