@@ -67,15 +67,15 @@ class BarKernel:
         "step_row", "strategy",
     )  # fmt: skip
 
-    #: Steps 1-6 for one symbol's bar held in memory (the backtester's per-bar call):
-    #: ``step_row(sd, row, time_ns, equity)`` reveals rows up to ``row`` of ``sd``, moves
-    #: the clock to ``time_ns``, then runs :attr:`decide`'s steps; returns the plan.
-    step_row: Callable[[SymbolData, int, int, float], list[Step]]
     #: Steps 2-6 on the bars already revealed: ``decide(equity=None)`` (risk update,
     #: ``on_bar``, risk check, stale-data gate, plan; module docstring). ``equity`` is the
     #: marked equity the risk engine observes when the caller has just computed it (the
     #: backtester); by default the account's.
     decide: Callable[..., list[Step]]
+    #: Steps 1-6 for one symbol's bar held in memory (the backtester's per-bar call), the
+    #: same function: ``step_row(equity, sd, row, time_ns)`` first reveals rows up to
+    #: ``row`` of ``sd`` and moves the clock to ``time_ns``; returns the plan.
+    step_row: Callable[[float, SymbolData, int, int], list[Step]]
 
     def __init__(
         self,
@@ -106,7 +106,7 @@ class BarKernel:
         self._market = ContextMarket(ctx) if risk is not None else None
         self._risk_seen = len(risk.events) if risk is not None else 0
         self._blocked: list[KernelEvent] = []
-        self.step_row, self.decide = self._bind()
+        self.decide = self.step_row = self._bind()
 
     # -- 0. before the first bar --------------------------------------------------------
     def init(self) -> None:
@@ -135,13 +135,11 @@ class BarKernel:
         self.ctx.advance_to(time_ns)
 
     # -- 1-6, bound once ------------------------------------------------------------------
-    def _bind(
-        self,
-    ) -> tuple[Callable[[SymbolData | None, int, int, float | None], list[Step]], Callable]:
-        """:attr:`step_row` and :attr:`decide`: one function, the one place steps 2-6 are
+    def _bind(self) -> Callable[..., list[Step]]:
+        """:attr:`decide` and :attr:`step_row`: one function, the one place steps 2-6 are
         written, with what it reads every bar held in its closure (a quiet bar is a hot
         path: each Python call and attribute lookup saved there is saved a million times
-        in a long backtest). ``decide`` is the same function with no row to reveal."""
+        in a long backtest). Called with a row to reveal, it reveals it first."""
         ctx = self.ctx
         on_bar = self._on_bar
         risk = self.risk
@@ -150,7 +148,12 @@ class BarKernel:
         plan = self._plan
         failure = self._failure
 
-        def step(sd: SymbolData | None, row: int, time_ns: int, equity: float | None) -> list[Step]:
+        def step(
+            equity: float | None = None,
+            sd: SymbolData | None = None,
+            row: int = 0,
+            time_ns: int = 0,
+        ) -> list[Step]:
             if sd is not None:  # 1. reveal (reveal_row and advance, written out)
                 sd.n = row + 1
                 ctx.time_ns = time_ns
@@ -168,10 +171,7 @@ class BarKernel:
                 return plan(own)
             return _NO_STEPS
 
-        def decide(equity: float | None = None) -> list[Step]:
-            return step(None, 0, 0, equity)
-
-        return step, decide
+        return step
 
     def _failure(self, exc: Exception) -> StrategyError:
         return StrategyError(f"{self.strategy.label()}.on_bar failed at {self.ctx.time}: {exc!r}")

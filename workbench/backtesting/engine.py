@@ -210,7 +210,7 @@ class Engine:
                 if q != 0.0:
                     eq += q * close
             equity[k] = eq
-            if plan := step(sd, k, time_ns, eq):
+            if plan := step(eq, sd, k, time_ns):
                 self._send(plan, kernel.ctx.time)
                 pos = positions.get(sym)
         return equity, cash
