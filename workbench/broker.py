@@ -14,10 +14,12 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from workbench.fastinit import fast_init
 from workbench.orders import Fill, Order, OrderRequest
 from workbench.portfolio import PositionView
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountSnapshot:
     cash: float
@@ -38,6 +40,7 @@ class UpdateEvent(StrEnum):
     REPLACED = "replaced"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
     """One change to an order; ``fill`` is set for fill and partial_fill events."""

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from workbench.errors import ConfigError
+from workbench.fastinit import fast_init
 from workbench.orders import Exits, OrderRequest
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TargetIntent:
     """Hold this much of ``symbol``: exactly one of quantity, notional or percent (of equity).

@@ -15,6 +15,7 @@ from enum import StrEnum
 import pandas as pd
 
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.fastinit import fast_init
 
 
 class Side(StrEnum):
@@ -138,6 +139,7 @@ _PRICE_FIELDS = (
 )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """What to send: exactly one of ``quantity`` or ``notional`` (cash to spend, fees included).
@@ -473,6 +475,7 @@ def exit_legs(
     return legs
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Order:
     """An order as the broker knows it. Updated only through :func:`transition` / :meth:`filled`."""
@@ -510,6 +513,7 @@ class Order:
         return max(self.quantity - self.filled_quantity, 0.0)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     """One execution. ``price`` includes slippage; ``commission`` is charged exactly once, here."""

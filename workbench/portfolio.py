@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from workbench.fastinit import fast_init
 from workbench.orders import Fill
 
 
@@ -37,6 +38,7 @@ class Position:
         return (self.last_price - self.average_price) * self.quantity
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PositionView:
     """A read-only snapshot of a position, what strategies and risk rules see."""

@@ -36,6 +36,7 @@ import pandas as pd
 from workbench.broker import Broker, OrderUpdate, UpdateEvent
 from workbench.errors import ConfigError, OrderRejected, TransientBrokerError
 from workbench.execution.targets import orders_for_target
+from workbench.fastinit import fast_init
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.orders import Order, OrderRequest
 
@@ -54,6 +55,7 @@ class SymbolState(StrEnum):
     ERROR = "ERROR"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Submit:
     """Send this order (its client order id is set)."""

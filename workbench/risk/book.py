@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ConfigError, LookAheadError
+from workbench.fastinit import fast_init
 from workbench.indicators import ATR
 from workbench.orders import OrderRequest, OrderType
 from workbench.risk.state import RiskState
@@ -30,6 +31,7 @@ EPSILON = 1e-9
 ATR_HISTORY = 20
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """One order as the rules see it. ``base`` is the worst-case signed position before it

@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from workbench.errors import ConfigError, DataError
+from workbench.fastinit import fast_init
 from workbench.storefaults import store_fault
 
 __all__ = [
@@ -60,6 +61,7 @@ class TradingState(StrEnum):
     HALTED = "HALTED"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RiskState:
     """Everything the rules must remember between bars and across restarts.
