@@ -11,7 +11,7 @@ import pytest
 
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
 from workbench.errors import ConfigError
-from workbench.execution.engine import Submit
+from workbench.execution.engine import Cancel, Submit
 from workbench.fastinit import fast_init
 from workbench.intents import TargetIntent
 from workbench.orders import Exits, Fill, Order, OrderRequest, OrderStatus, Side, TimeInForce
@@ -44,6 +44,8 @@ CASES = [
     (AccountSnapshot, (1_000.0, 1_200.0, 900.0), {}),
     (TargetIntent, ("SPY", T), {"quantity": 2.0, "exits": Exits(stop_loss=90.0)}),
     (Submit, (REQ,), {"from_target": True}),
+    (Cancel, ("sim-1",), {}),
+    (Cancel, ("sim-1", "replaced by a new target"), {}),
     (Proposal, (REQ, 1, 3.0, 101.0, 101.0, None, 0.0), {}),
     (RiskState, (), {"trading": TradingState.REDUCING, "peak_equity": 5.0, "orders_today": 2}),
     (PositionView, ("SPY", 3.0, 100.0, 101.0, 303.0, 3.0, 0.0), {}),

@@ -64,6 +64,7 @@ class Submit:
     from_target: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Cancel:
     """Cancel this order if it is still working."""
