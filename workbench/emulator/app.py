@@ -38,6 +38,7 @@ from workbench.emulator.faults import Fault, FaultBook
 from workbench.emulator.marketdata import DAY, bar_message, session_stamps
 from workbench.emulator.outage import OUTAGE_MESSAGE, Outage
 from workbench.emulator.publication import Publication, check_delay
+from workbench.emulator.rules import MAX_DECIMALS
 from workbench.emulator.shapes import ApiError, order_json, stable_uuid
 from workbench.emulator.streams import StreamHub
 from workbench.emulator.venue import Venue
@@ -132,6 +133,7 @@ class EmulatorApp:
             margin=c.margin,
             allow_short=c.allow_short,
             id_prefix="emu",
+            quantity_decimals=MAX_DECIMALS,
         )
         return Venue(
             self.frames,

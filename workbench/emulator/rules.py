@@ -7,7 +7,8 @@ for malformed or unsupported requests (including a duplicate ``client_order_id``
 and available quantity. Rules checked here, all documented by Alpaca or reported by
 its users (see ``alpaca-api.md``):
 
-- ``qty`` xor ``notional``; positive prices; the prices each order type needs.
+- ``qty`` xor ``notional`` (both: 400), each with at most 9 decimals; positive prices;
+  the prices each order type needs.
 - Notional and fractional orders are market orders, and DAY orders.
 - Extended hours only for DAY limit simple orders (not brackets, oco, oto).
 - A ``client_order_id`` of at most 128 characters, unique per account.
@@ -37,6 +38,9 @@ CODE_FORBIDDEN = 40310000
 CODE_NOT_FOUND = 40410000
 CODE_RULE = 42210000
 MAX_CLIENT_ID = 128
+#: "Both notional and qty fields can take up to 9 decimal point values"; a notional order
+#: fills a quantity of at most 9 decimals too.
+MAX_DECIMALS = 9
 PRICED = {
     OrderType.MARKET: (False, False),
     OrderType.LIMIT: (True, False),
@@ -120,6 +124,9 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
         raise ApiError(400, CODE_INVALID, "only one of qty or notional may be given")
     if qty is not None and qty <= 0:
         raise invalid(f"qty must be > 0, got {qty:g}")
+    for name, value in (("qty", qty), ("notional", notional)):  # Fractional Trading
+        if value is not None and abs(value - round(value, MAX_DECIMALS)) > 1e-12:
+            raise invalid(f"{name} can have at most {MAX_DECIMALS} decimal places, got {value!r}")
     if notional is not None:
         if notional < 1:
             raise invalid(f"notional must be >= 1, got {notional:g}")

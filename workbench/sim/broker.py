@@ -83,6 +83,7 @@ class SimulatedBroker:
         margin: float = 1.0,
         allow_short: bool = True,
         id_prefix: str = "sim",
+        quantity_decimals: int | None = None,
     ) -> None:
         if not (isinstance(cash, int | float) and math.isfinite(cash) and cash >= 0):
             raise ConfigError(f"cash must be a non-negative number, got {cash!r}")
@@ -105,6 +106,8 @@ class SimulatedBroker:
         self.margin = float(margin)
         self.allow_short = allow_short
         self.id_prefix = id_prefix
+        #: Decimals of a share a notional order resolves to (Alpaca's: 9); None: any.
+        self.quantity_decimals = quantity_decimals
         self.fills: list[Fill] = []
         self._orders: dict[str, Order] = {}  # every order, latest version, submission order
         self._live: dict[str, _Live] = {}  # open orders
@@ -524,6 +527,9 @@ class SimulatedBroker:
         if order.quantity is None:
             notional: float = req.notional  # type: ignore[assignment]
             quantity = notional_quantity(notional, price, self.commission, self.lot_size)
+            if self.quantity_decimals is not None:  # rounded down, as the venue trades it
+                scale = 10.0**self.quantity_decimals
+                quantity = math.floor(quantity * scale + 1e-6) / scale
             if quantity <= 0.0:
                 self._end(
                     live,

@@ -340,3 +340,23 @@ def test_a_bracket_is_never_an_extended_hours_order(emu: Emulator) -> None:
         )
     )  # fmt: skip
     assert simple.extended_hours is True
+
+
+def test_quantities_have_at_most_9_decimals(emu: Emulator) -> None:
+    """Alpaca, Fractional Trading: "Both notional and qty fields can take up to 9 decimal
+    point values"; a notional order fills a quantity of at most 9 decimals (rounded down),
+    so the position can be sold whole."""
+    c = emt.trading_client(emu)
+    for req in (
+        MarketOrderRequest(symbol="AAA", qty=0.1234567891, side="buy", time_in_force="day"),
+        MarketOrderRequest(symbol="AAA", notional=10.0000000001, side="buy", time_in_force="day"),
+    ):
+        with pytest.raises(APIError) as exc:
+            c.submit_order(req)
+        assert _refusal(exc)[:2] == (422, 40010001) and "9 decimal" in exc.value.message
+    c.submit_order(MarketOrderRequest(symbol="AAA", notional=7, side="buy", time_in_force="day"))
+    emu.step()  # 7 / 101 = 0.069306930693... shares
+    position = c.get_open_position("AAA")
+    assert position.qty == "0.06930693"  # 0.069306930, rounded down
+    sold = c.close_position("AAA")
+    assert sold.qty == position.qty
