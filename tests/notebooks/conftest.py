@@ -135,8 +135,11 @@ class NotebookChecks(pytest.Item):
         ran = [getattr(cell, "test_outputs", None) for cell in self.cells]
         if any(outputs is None for outputs in ran):
             pytest.fail("a cell did not run (see the failing cell above)")
+        outputs = checks.Outputs(ran)
         check = checks.CHECKS[self.parent.path.name]
-        check(checks.Outputs(ran), self.parent.tmp)
+        check(outputs, self.parent.tmp)
+        # what JupyterLab would show as a stderr box: log lines, kernels' warnings, tracebacks
+        assert outputs.stderr == [], f"cells wrote to stderr: {outputs.stderr}"
 
     def reportinfo(self):
         return self.parent.path, 0, f"{self.parent.path.name}: checks"

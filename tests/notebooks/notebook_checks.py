@@ -34,6 +34,16 @@ class Outputs:
             parts.append(_text(out.get("text", "")))
         return "".join(parts)
 
+    @property
+    def stderr(self) -> list[tuple[int, str]]:
+        """(cell number, text) of what each cell wrote to stderr: a box in JupyterLab."""
+        return [
+            (number, _text(out.get("text", ""))[:300])
+            for number, cell in enumerate(self.cells)
+            for out in cell
+            if out.get("output_type") == "stream" and out.get("name") == "stderr"
+        ]
+
     def count(self, mime: str) -> int:
         return sum(mime in out.get("data", {}) for out in self._all())
 
