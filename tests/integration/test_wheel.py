@@ -24,6 +24,9 @@ import pytest
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
+#: No byte-compiling at install: pip would compile every module of every dependency (most of
+#: the install's CPU); what runs compiles what it imports, as Python does without a .pyc.
+PIP_INSTALL = ["-m", "pip", "install", "--quiet", "--no-compile"]
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> str:
@@ -77,7 +80,7 @@ def test_a_fresh_environment_runs_backtest_live_dashboard_then_walk_forward(
     env.update(PATH=f"{bin_dir}:{env['PATH']}", MPLBACKEND="Agg", PYTHONNOUSERSITE="1")
     work = tmp_path / "work"  # a user's folder: nothing of the checkout around
     work.mkdir()
-    _run([python, "-m", "pip", "install", "--quiet", str(wheel)], work, env)  # the lean core
+    _run([python, *PIP_INSTALL, str(wheel)], work, env)  # the lean core
     where = _run([python, "-c", "import workbench; print(workbench.__file__)"], work, env)
     assert where.startswith(str(env_dir)), where
     lean = "import importlib.util as u; print([m for m in ('vectorbt', 'papermill', 'jupyterlab') if u.find_spec(m)])"  # noqa: E501
@@ -130,8 +133,7 @@ def test_a_fresh_environment_runs_backtest_live_dashboard_then_walk_forward(
         server.terminate()
         server.wait(30)
 
-    _run([python, "-m", "pip", "install", "--quiet", f"workbench[research] @ {wheel.as_uri()}"],
-         work, env)  # fmt: skip
+    _run([python, *PIP_INSTALL, f"workbench[research] @ {wheel.as_uri()}"], work, env)
     _run([workbench, "walkforward", "--strategy", "ma_crossover", "--data", "sample:SPX",
           "--start", "2015-01-01", "--end", "2016-12-31", "--train", "252", "--test", "126",
           "--grid", "fast=10,20", "--grid", "slow=40,80", "--jobs", "1", "--out", "wf"],
