@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers for `make test` (0: one process); a notebook's cells, a module's or a
+# class's tests stay on one worker (--dist loadscope), so module fixtures are built once
+WORKERS ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
@@ -23,9 +26,9 @@ install: $(STAMP) ## Create .venv and install workbench with its dev tools (only
 demo: $(STAMP) ## Research to production on the sample data (a few minutes); prints where outputs are
 	MPLBACKEND=Agg $(BIN)/python -m workbench.demo
 
-test: $(STAMP) ## Run the whole test suite (unit, integration, notebooks, browser)
+test: $(STAMP) ## Run the whole test suite (unit, integration, notebooks, browser) on 2 workers (WORKERS=0: one process)
 	@bash tests/e2e/install_browser.sh
-	MPLBACKEND=Agg $(BIN)/python -m pytest
+	MPLBACKEND=Agg $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check workbench tests benchmarks pipelines
