@@ -28,7 +28,7 @@ demo: $(STAMP) ## Research to production on the sample data (a few minutes); pri
 
 test: $(STAMP) ## Run the whole test suite (unit, integration, notebooks, browser) on 2 workers (WORKERS=0: one process)
 	@bash tests/e2e/install_browser.sh
-	MPLBACKEND=Agg $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
+	MPLBACKEND=Agg $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check workbench tests benchmarks pipelines
