@@ -34,7 +34,8 @@ def _lines(proc: subprocess.Popen) -> tuple[queue.Queue[str], threading.Thread]:
     return out, thread
 
 
-def _wait_for(lines: queue.Queue[str], prefix: str, seen: list[str], timeout: float = 30) -> str:
+def _wait_for(lines: queue.Queue[str], prefix: str, seen: list[str], timeout: float = 120) -> str:
+    # readiness, bounded: a loaded 2-core box (the suite on 2 workers) took over 30 s to start
     while True:
         line = lines.get(timeout=timeout)
         seen.append(line)
