@@ -117,8 +117,7 @@ def test_notebook_runs_cleanly_in_jupyterlab(browser, lab, screenshots, name: st
         _wait_for_kernel(page)
         tab = page.locator(".lm-TabBar-tab.jp-mod-current")
         assert "jp-mod-dirty" not in (tab.get_attribute("class") or ""), "opening it modified it"
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        _run_all_cells(page)
         _wait_until_done(page)
         errors = page.locator(
             ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
@@ -154,6 +153,34 @@ def _wait_for_kernel(page) -> None:
         if now > deadline:
             pytest.fail("the kernel did not start in 90 s")
         page.wait_for_timeout(250)
+
+
+def _run_all_cells(page) -> None:
+    """Run > Run All Cells, until the cells are queued (bounded).
+
+    In a JupyterLab just started on a loaded machine, the notebook's commands can still be
+    disabled for a moment after its kernel is idle: a click on the disabled menu item does
+    nothing (every cell stayed ``[ ]:``). A queued cell shows ``[*]:`` at once, whatever the
+    kernel's load, so the click is repeated only when nothing was queued.
+    """
+    deadline = time.monotonic() + 90
+    while True:
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        label = page.locator(".lm-Menu-itemLabel", has_text="Run All Cells")
+        item = page.locator(".lm-Menu-item", has=label).first
+        item.wait_for()
+        if "lm-mod-disabled" in (item.get_attribute("class") or ""):
+            page.keyboard.press("Escape")
+        else:
+            item.click()
+            for _ in range(10):  # up to 5 s for the prompts to show the queue
+                prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+                if any(p.strip() not in ("[ ]:", "") for p in prompts):
+                    return
+                page.wait_for_timeout(500)
+        if time.monotonic() > deadline:
+            pytest.fail("Run All Cells did not queue the cells in 90 s")
+        page.wait_for_timeout(500)
 
 
 def _wait_until_done(page) -> None:
