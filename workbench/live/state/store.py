@@ -1,34 +1,15 @@
-"""Crash-safe state of a live run in one SQLite file (WAL).
+"""What a live run writes to its state file and reads back (see :mod:`workbench.live.state`).
 
-Everything the runner acts on is written here first, each step in its own
-transaction: the bars it has seen, the intents of each decision, the orders it sent
-(by client order id), the fills it learned of, equity snapshots, events and a
-heartbeat. After a crash the runner reads it back, asks the broker what happened
-meanwhile, and carries on: nothing is lost and nothing is sent twice.
-
-A decision is written in one transaction with the order requests it will send
-(client order id, decision bar), the risk events it caused and the meta key
-``decided_through`` (the last bar decided): a bar recorded after that mark was never
-decided, and is decided after a restart.
-
-Other parts keep their own tables in the same file (the risk engine's state, say).
-
-This module is the only one that knows the schema: ``live status``, the dashboard,
-reconciliation and the chaos harness read through :meth:`StateStore.reader` (a
-read-only connection that never creates the file or a table) and the typed reads
-below, never with SQL of their own.
+Each write is its own transaction (:meth:`StateFile.transaction`); each read returns plain
+values, frames or the typed rows of :mod:`workbench.live.state.records`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,211 +17,20 @@ import pandas as pd
 
 from workbench.broker import Bar
 from workbench.errors import ConfigError
+from workbench.live.state.file import StateFile
+from workbench.live.state.records import EquityPoint, EventRecord, Plan
+from workbench.live.state.schema import FINAL_STATUSES, UPSERT_ORDER
 from workbench.orders import Fill, Order
-from workbench.storefaults import claim, store_fault, vanished
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS bars (
-    symbol TEXT NOT NULL, time_ns INTEGER NOT NULL,
-    open REAL, high REAL, low REAL, close REAL, volume REAL,
-    PRIMARY KEY (symbol, time_ns));
-CREATE TABLE IF NOT EXISTS decisions (
-    time_ns INTEGER PRIMARY KEY, intents TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS orders (
-    client_order_id TEXT PRIMARY KEY, order_id TEXT, symbol TEXT NOT NULL, side TEXT NOT NULL,
-    quantity REAL, notional REAL, type TEXT NOT NULL, limit_price REAL, stop_price REAL,
-    tif TEXT NOT NULL, status TEXT NOT NULL, filled_quantity REAL NOT NULL DEFAULT 0,
-    average_price REAL NOT NULL DEFAULT 0, reason TEXT, decision_ns INTEGER,
-    created_at TEXT, updated_at TEXT);
-CREATE TABLE IF NOT EXISTS fills (
-    fill_key TEXT PRIMARY KEY, order_id TEXT NOT NULL, client_order_id TEXT, symbol TEXT NOT NULL,
-    side TEXT NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, commission REAL NOT NULL,
-    time TEXT NOT NULL, reason TEXT);
-CREATE TABLE IF NOT EXISTS equity (
-    time_ns INTEGER PRIMARY KEY, cash REAL NOT NULL, equity REAL NOT NULL, positions TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
-    symbol TEXT, detail TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS adoptions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
-    symbol TEXT NOT NULL, quantity REAL NOT NULL, order_id TEXT, client_order_id TEXT);
-"""
-
-
-_UPSERT_ORDER = """
-INSERT INTO orders (client_order_id, order_id, symbol, side, quantity, notional, type,
-    limit_price, stop_price, tif, status, filled_quantity, average_price, reason,
-    created_at, updated_at)
-VALUES (:cid, :oid, :symbol, :side, :qty, :notional, :type, :limit, :stop, :tif, :status,
-    :filled, :avg, :reason, :created, :updated)
-ON CONFLICT(client_order_id) DO UPDATE SET order_id = excluded.order_id,
-    status = excluded.status, filled_quantity = excluded.filled_quantity,
-    average_price = excluded.average_price,
-    quantity = COALESCE(excluded.quantity, quantity), updated_at = excluded.updated_at
-"""
-
 
 T = TypeVar("T")
-
-#: Order statuses after which nothing more happens to an order.
-FINAL_STATUSES = ("filled", "canceled", "expired", "rejected", "replaced")
 
 
 def _now() -> str:
     return pd.Timestamp.now(tz="UTC").isoformat()
 
 
-@dataclass(frozen=True)
-class EquityPoint:
-    """One equity snapshot: cash, marked equity and the broker's positions at a bar."""
-
-    time_ns: int
-    cash: float
-    equity: float
-    positions: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A written decision: its intents (steps of the execution plan) and whether it is done."""
-
-    time_ns: int
-    intents: list[dict[str, Any]]
-    done: bool
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    at: str
-    kind: str
-    symbol: str | None
-    detail: str
-
-
-class StateStore:
+class StateStore(StateFile):
     """One live run's state. Safe to open again after a crash; one writer at a time."""
-
-    def __init__(self, path: str | Path, *, exclusive: bool = False) -> None:
-        """``exclusive``: the runner's claim on the file: a second ``workbench live`` on
-        it is refused (:func:`claim`) before it reads or writes anything."""
-        self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            raise ConfigError(
-                f"state file {self.path}: folder {self.path.parent} does not exist",
-                hint="create it or choose another --state path",
-            )
-        self._claim = claim(self.path) if exclusive else None
-        self._lock = threading.RLock()
-        try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.execute("PRAGMA busy_timeout=5000")
-            self.conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")  # all or none
-            self._inode = os.stat(self.path).st_ino
-        except (sqlite3.Error, OSError) as exc:
-            self._release()
-            fault = store_fault(self.path, exc)
-            if fault is not None:
-                raise fault from None
-            raise ConfigError(
-                f"state file {self.path} cannot be opened as SQLite ({exc})",
-                hint="point --state at a workbench state file or a new path",
-            ) from None
-
-    @classmethod
-    def reader(cls, path: str | Path) -> StateStore:
-        """The run's state opened read-only: never creates the file or its tables, never
-        writes (the dashboard, ``live status``, reconciliation and the chaos harness)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"no state file at {path}", hint="pass --state with the run's file")
-        store = cls.__new__(cls)
-        store.path = path
-        store._lock = threading.RLock()
-        store._claim = None
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        try:
-            try:
-                store.conn = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
-                known = store.tables()
-            except sqlite3.OperationalError:
-                if "conn" in vars(store):
-                    store.conn.close()
-                if os.access(path.parent, os.W_OK):
-                    raise
-                # a read-only folder or filesystem: no -shm can be made, and nobody can
-                # change the file either, so SQLite may read it as immutable
-                store.conn = sqlite3.connect(
-                    uri + "&immutable=1", uri=True, timeout=5.0, check_same_thread=False
-                )
-                known = store.tables()
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(
-                f"state file {path} cannot be read as SQLite ({exc})",
-                hint="point --state at a workbench state file",
-            ) from None
-        if "meta" not in known:
-            store.close()
-            raise ConfigError(
-                f"{path} is not a workbench state file (no meta table)",
-                hint="pass --state with the file given to `workbench live --state`",
-            )
-        return store
-
-    def close(self) -> None:
-        self.conn.close()
-        self._release()
-
-    def _release(self) -> None:
-        if self._claim is not None:
-            os.close(self._claim)  # a lock file of its own: SQLite's locks are untouched
-            self._claim = None
-
-    def __enter__(self) -> StateStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def tables(self) -> set[str]:
-        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {r[0] for r in rows}
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write, all or nothing. A fault of the machine (full disk, read-only or
-        vanished file, lock held elsewhere) comes out as one :class:`StateStoreError`."""
-        with self._lock:
-            try:
-                self._check_still_there()
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self.conn
-                except BaseException:
-                    if self.conn.in_transaction:  # SQLite may have rolled back already
-                        with suppress(sqlite3.Error):
-                            self.conn.execute("ROLLBACK")
-                    raise
-                self.conn.execute("COMMIT")
-            except (sqlite3.Error, OSError) as exc:
-                if self.conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        self.conn.execute("ROLLBACK")
-                fault = store_fault(self.path, exc)
-                if fault is None:
-                    raise
-                raise fault from None
-
-    def _check_still_there(self) -> None:
-        """Writes to a file deleted or replaced under the runner would go nowhere."""
-        try:
-            same = os.stat(self.path).st_ino == self._inode
-        except FileNotFoundError:
-            same = False
-        if not same:
-            raise vanished(self.path)
 
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -383,7 +173,7 @@ class StateStore:
             "created": str(order.created_at), "updated": _now(),
         }  # fmt: skip
         with self.transaction() as db:
-            db.execute(_UPSERT_ORDER, row)
+            db.execute(UPSERT_ORDER, row)
 
     def set_order_status(self, cid: str, status: str) -> None:
         with self.transaction() as db:
