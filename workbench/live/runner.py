@@ -42,6 +42,10 @@ down while the venue does not answer) does not stop the runner: it waits in the
 request that failed, ``degraded``, probing with capped, jittered backoff, and
 reconciles its orders and positions with the venue before that request is made again
 (:mod:`workbench.live.outage`; ``tests/integration/live/test_outage.py``).
+
+This module is the bar loop; the start-up, the reconciliation after an outage and the
+holdings checks are :mod:`workbench.live.recovery`'s, and sending a plan and recording
+what the broker says of its orders is :mod:`workbench.live.order_sync`'s.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from workbench.broker import Bar, Broker, Feed, OrderUpdate, UpdateEvent
+from workbench.broker import Bar, Broker, Feed
 from workbench.context import Context, SymbolData
 from workbench.errors import StateStoreError, WorkbenchError
 from workbench.execution.engine import (
@@ -67,22 +71,14 @@ from workbench.execution.engine import (
 )
 from workbench.kernel import BarKernel, KernelEvent
 from workbench.live.health import Heartbeat
-from workbench.live.holdings import (
-    HoldingsCheck,
-    compare_holdings,
-    explains,
-    log_check,
-    refuse,
-    take_over,
-    with_legs,
-)
 from workbench.live.hours import MarketHours
 from workbench.live.outage import OutagePolicy, StopDuringOutage, VenueGuard
-from workbench.live.plans import step_json, steps_from_json
+from workbench.live.plans import step_json
+from workbench.live.recovery import Recovery
 from workbench.live.resilience import RetryingReads
 from workbench.live.state import StateStore
 from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
-from workbench.orders import Fill, Order
+from workbench.orders import Order
 from workbench.portfolio import PositionView
 from workbench.risk import RiskEngine
 from workbench.sim.broker import NS_PER_DAY
@@ -91,8 +87,6 @@ from workbench.strategy import Strategy
 log = logging.getLogger(__name__)
 #: Seconds between the runner's heartbeats while it is healthy.
 HEARTBEAT_EVERY = 15.0
-#: Quantities closer than this (relative) are equal when comparing fills with orders.
-QTY_EPSILON = 1e-9
 
 
 @dataclass
@@ -103,7 +97,7 @@ class RunSummary:
     stopped_by: str
 
 
-class LiveRunner:
+class LiveRunner(Recovery):
     """Runs one strategy against ``broker`` on bars from ``feed``, keeping state in ``state``."""
 
     def __init__(
@@ -188,152 +182,6 @@ class LiveRunner:
         stop_feed = getattr(self.feed, "stop", None)
         if callable(stop_feed):
             threading.Thread(target=stop_feed, name="stop-feed", daemon=True).start()
-
-    # -- start-up ------------------------------------------------------------------------
-    def _restore(self) -> int:
-        """Replay what was decided, reconcile with the broker, finish what was not."""
-        seen = self.state.bars()
-        decided = self.state.decided_through()
-        if decided is None:  # a new state file, or one of a runner without the mark
-            last = self.state.last_bar_ns()
-            decided = -1 if last is None else last
-            self.state.set_meta(decided_through=str(decided))
-        times = sorted({t for f in seen.values() for t in f.index})
-        replayed = [t for t in times if t.value <= decided]
-        for t in replayed:
-            for sym, frame in seen.items():
-                if sym in self.data and t in frame.index:
-                    row = frame.loc[t]
-                    self.data[sym].push(t.value, *map(float, row[list(_FIELDS)]))
-            self.kernel.advance(t.value)
-            self.kernel.warm()
-        if replayed:
-            log.info(
-                "replayed %d bars from %s",
-                len(replayed),
-                self.state.path,
-                extra={"event": "restore", "strategy": self.name},
-            )
-        pending = {
-            t: steps_from_json(self.state.decision(t)[0]) for t in self.state.pending_decisions()
-        }
-        at_broker = self._reconcile(pending)
-        self.check_holdings("start", adopt=self.adopt_positions)
-        for time_ns, steps in pending.items():
-            decision = pd.Timestamp(time_ns, tz="UTC")
-            todo = [
-                s
-                for s in steps
-                if not (isinstance(s, Submit) and s.request.client_order_id in at_broker)
-            ]
-            log.warning(
-                "finishing the unfinished plan of %s (%d of %d steps left)",
-                decision,
-                len(todo),
-                len(steps),
-                extra={"event": "resend_plan", "strategy": self.name},
-            )
-            self._send(todo, decision)
-            self.state.finish_decision(time_ns)
-        undecided = [t for t in times if t.value > decided]
-        for t in undecided:
-            group = [
-                Bar(sym, t, *map(float, frame.loc[t, list(_FIELDS)]))
-                for sym, frame in seen.items()
-                if t in frame.index
-            ]
-            log.warning(
-                "deciding bar %s, recorded before a restart but never decided",
-                t,
-                extra={"event": "late_decision", "strategy": self.name},
-            )
-            self._handle(group)
-        if times:
-            self.state.heartbeat(last_bar=times[-1].isoformat())
-        return len(replayed)
-
-    def _reconcile(self, pending: dict[int, list[Step]]) -> set[str]:
-        """Look up at the broker every order the state thinks open and every order of an
-        unfinished plan; record what it shows (fills included). Returns the ids it has."""
-        rows = {row["client_order_id"]: row for row in self.state.open_orders()}
-        for steps in pending.values():
-            for step in steps:
-                if isinstance(step, Submit) and step.request.client_order_id:
-                    rows.setdefault(step.request.client_order_id, {})
-        found: set[str] = set()
-        for cid in rows:
-            order = self.broker.get_order_by_client_id(cid)
-            if order is None:
-                continue  # never reached the broker: its plan (if unfinished) sends it
-            found.add(cid)
-            for known in with_legs(self.broker, order):  # a bracket's exits: recorded too
-                self._learn_order(known)
-        if rows:
-            log.info(
-                "reconciled %d order(s) with the broker, %d found",
-                len(rows),
-                len(found),
-                extra={"event": "reconcile_orders", "strategy": self.name},
-            )
-        return found
-
-    def _learn_order(self, order: Order, fill: Fill | None = None) -> None:
-        """Record ``order`` and whatever it filled that the fills table does not hold yet.
-
-        ``fill`` is the fill event that brought the news, if any; without one (or when
-        more is missing than it covers) the missing quantity is recorded as one fill at
-        the price that makes the order's average come out right.
-        """
-        known_qty, known_notional = self.state.filled(order.id)
-        missing = order.filled_quantity - known_qty
-        if missing > QTY_EPSILON * max(1.0, order.filled_quantity):
-            exact = fill is not None and abs(fill.quantity - missing) <= QTY_EPSILON * max(
-                1.0, missing
-            )
-            if not exact:
-                price = (order.average_price * order.filled_quantity - known_notional) / missing
-                fill = Fill(
-                    order.id, order.symbol, order.side, missing, price, 0.0,
-                    order.updated_at or order.created_at, order.request.reason,
-                )  # fmt: skip
-            assert fill is not None
-            key = f"{order.id}:{order.filled_quantity:.10g}"
-            if self.state.record_fill(fill, order.client_order_id, key):
-                self._log_fill(order, fill)
-                if not exact:
-                    self.state.record_event(
-                        "missed_fill",
-                        {"order_id": order.id, "qty": fill.quantity, "price": fill.price},
-                        order.symbol,
-                    )
-        self.state.record_order(order)
-
-    def check_holdings(self, when: str, *, adopt: bool = False) -> HoldingsCheck:
-        """Compare the broker's positions and open orders with the state; stop on a
-        difference it does not explain (or, with ``adopt``, take them over).
-
-        ``when`` names the occasion in the log (``start``, ``daily``, ``after outage``).
-        A difference is looked at again after each wait of :attr:`holdings_settle`, the
-        broker's order updates and the orders the state thinks open learned in between:
-        a fill whose update trails the broker's positions (a bracket's exit filling
-        during the bar, say) is not taken for a difference; a real one stays.
-        """
-        check = compare_holdings(self.state, self.broker)
-        for delay in () if check.clean else self.holdings_settle:
-            threading.Event().wait(delay)  # the stream's news may trail the REST answers
-            self._sync()
-            self._reconcile({})
-            check = compare_holdings(self.state, self.broker)
-            if check.clean:
-                break
-        log_check(check, when, self.name)
-        self.state.set_meta(holdings=check.summary(when, adopted=adopt))
-        if check.clean:
-            return check
-        if not adopt:
-            refuse(check, self.state, when, self.name)
-        take_over(check, self.state, self.broker, self._learn_order, self.name)
-        return check
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, *, max_bars: int | None = None, handle_signals: bool = False) -> RunSummary:
@@ -440,19 +288,6 @@ class LiveRunner:
         if self._watchdog is not None:
             self._watchdog.alive()
 
-    def _after_outage(self) -> None:
-        """What the runner does before trading again once the venue answers: every order
-        the state thinks open and every order of an unfinished plan is looked up by client
-        order id (fills made meanwhile are recorded; an order the venue has is never sent
-        again), then the venue's positions and open orders are held against the state as
-        at start (:meth:`check_holdings`): a difference the state does not explain stops
-        the runner (exit code 6)."""
-        pending = {
-            t: steps_from_json(self.state.decision(t)[0]) for t in self.state.pending_decisions()
-        }
-        self._reconcile(pending)
-        self.check_holdings("after outage")
-
     def _day_ended(self, day: pd.Timestamp) -> None:
         if self.on_day_end is None:
             return
@@ -507,24 +342,6 @@ class LiveRunner:
                 blocked.append(("blocked_market_closed", detail, req.symbol))
         return [s for s in steps if not isinstance(s, Submit)], blocked
 
-    def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
-        """Send a plan and record what the broker accepted; an order it refused (or that
-        failed for good) is looked up once, and marked rejected when it is not there."""
-        orders = self.execution.send(steps, decision=decision)
-        for order in orders:
-            self._learn_order(order)
-        accepted = {o.client_order_id for o in orders}
-        for step in steps:
-            cid = step.request.client_order_id if isinstance(step, Submit) else None
-            if cid is None or cid in accepted:
-                continue
-            order = self.broker.get_order_by_client_id(cid)
-            if order is None:
-                self.state.set_order_status(cid, "rejected")
-            else:
-                self._learn_order(order)
-        return len(orders)
-
     def _close_streams(self) -> None:
         """Stop the feed's stream (a feed with one) and close the broker (every broker)."""
         stop_feed = getattr(self.feed, "stop", None)  # a replay has nothing to stop
@@ -546,48 +363,3 @@ class LiveRunner:
             account.equity,
             {s: p.quantity for s, p in self._positions.items()},
         )
-
-    def _sync(self) -> None:
-        """Learn order updates and fills from the broker; store each once."""
-        updates: list[OrderUpdate] = self.broker.drain_updates()
-        known = self.state.known_order_ids() if updates else set()
-        for update in updates:
-            self.execution.on_update(update)
-            if not explains(update.order, known):
-                # not ours (a manual trade, another bot): the holdings check reports it
-                log.warning(
-                    "order update for an order this runner did not send: %s %s %s",
-                    update.event, update.order.symbol, update.order.id,
-                    extra={"event": "unknown_order", "strategy": self.name,
-                           "symbol": update.order.symbol, "order_id": update.order.id,
-                           "client_order_id": update.order.client_order_id},
-                )  # fmt: skip
-                continue
-            fill = update.fill
-            if fill is not None and update.event in (UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL):
-                self._learn_order(update.order, fill)
-            else:
-                self.state.record_order(update.order)
-
-    def _log_fill(self, order: Order, fill: Fill) -> None:
-        log.info(
-            "fill %s %s %.6g @ %.6g",
-            fill.side,
-            order.symbol,
-            fill.quantity,
-            fill.price,
-            extra={
-                "event": "fill",
-                "strategy": self.name,
-                "order_id": order.id,
-                "client_order_id": order.client_order_id,
-                "symbol": order.symbol,
-                "side": str(fill.side),
-                "quantity": fill.quantity,
-                "price": fill.price,
-                "reason": f"signal={order.request.reason}",
-            },
-        )
-
-
-_FIELDS = ("open", "high", "low", "close", "volume")

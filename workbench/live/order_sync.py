@@ -1,0 +1,131 @@
+"""Sending a decision's plan, and learning what the broker says about the runner's orders.
+
+Every order the broker shows (an answer to a submission, an order update from its stream,
+a lookup by client order id) goes through :meth:`OrderSync._learn_order`, which records
+it and each fill once, so a fill the stream missed is still recorded with the right
+average price. Part of :class:`~workbench.live.runner.LiveRunner`, apart so the runner's
+loop reads on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from workbench.broker import OrderUpdate, UpdateEvent
+from workbench.execution.engine import (
+    ExecutionEngine,
+    Step,
+    Submit,
+)
+from workbench.live.holdings import (
+    explains,
+)
+from workbench.live.resilience import RetryingReads
+from workbench.live.state import StateStore
+from workbench.orders import Fill, Order
+
+log = logging.getLogger("workbench.live.runner")  # the runner's records, as before the split
+#: Quantities closer than this (relative) are equal when comparing fills with orders.
+QTY_EPSILON = 1e-9
+
+
+class OrderSync:
+    """The runner's orders: sent from a plan, learned from the broker, recorded once."""
+
+    state: StateStore
+    broker: RetryingReads
+    execution: ExecutionEngine
+    name: str
+
+    def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
+        """Send a plan and record what the broker accepted; an order it refused (or that
+        failed for good) is looked up once, and marked rejected when it is not there."""
+        orders = self.execution.send(steps, decision=decision)
+        for order in orders:
+            self._learn_order(order)
+        accepted = {o.client_order_id for o in orders}
+        for step in steps:
+            cid = step.request.client_order_id if isinstance(step, Submit) else None
+            if cid is None or cid in accepted:
+                continue
+            order = self.broker.get_order_by_client_id(cid)
+            if order is None:
+                self.state.set_order_status(cid, "rejected")
+            else:
+                self._learn_order(order)
+        return len(orders)
+
+    def _learn_order(self, order: Order, fill: Fill | None = None) -> None:
+        """Record ``order`` and whatever it filled that the fills table does not hold yet.
+
+        ``fill`` is the fill event that brought the news, if any; without one (or when
+        more is missing than it covers) the missing quantity is recorded as one fill at
+        the price that makes the order's average come out right.
+        """
+        known_qty, known_notional = self.state.filled(order.id)
+        missing = order.filled_quantity - known_qty
+        if missing > QTY_EPSILON * max(1.0, order.filled_quantity):
+            exact = fill is not None and abs(fill.quantity - missing) <= QTY_EPSILON * max(
+                1.0, missing
+            )
+            if not exact:
+                price = (order.average_price * order.filled_quantity - known_notional) / missing
+                fill = Fill(
+                    order.id, order.symbol, order.side, missing, price, 0.0,
+                    order.updated_at or order.created_at, order.request.reason,
+                )  # fmt: skip
+            assert fill is not None
+            key = f"{order.id}:{order.filled_quantity:.10g}"
+            if self.state.record_fill(fill, order.client_order_id, key):
+                self._log_fill(order, fill)
+                if not exact:
+                    self.state.record_event(
+                        "missed_fill",
+                        {"order_id": order.id, "qty": fill.quantity, "price": fill.price},
+                        order.symbol,
+                    )
+        self.state.record_order(order)
+
+    def _sync(self) -> None:
+        """Learn order updates and fills from the broker; store each once."""
+        updates: list[OrderUpdate] = self.broker.drain_updates()
+        known = self.state.known_order_ids() if updates else set()
+        for update in updates:
+            self.execution.on_update(update)
+            if not explains(update.order, known):
+                # not ours (a manual trade, another bot): the holdings check reports it
+                log.warning(
+                    "order update for an order this runner did not send: %s %s %s",
+                    update.event, update.order.symbol, update.order.id,
+                    extra={"event": "unknown_order", "strategy": self.name,
+                           "symbol": update.order.symbol, "order_id": update.order.id,
+                           "client_order_id": update.order.client_order_id},
+                )  # fmt: skip
+                continue
+            fill = update.fill
+            if fill is not None and update.event in (UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL):
+                self._learn_order(update.order, fill)
+            else:
+                self.state.record_order(update.order)
+
+    def _log_fill(self, order: Order, fill: Fill) -> None:
+        log.info(
+            "fill %s %s %.6g @ %.6g",
+            fill.side,
+            order.symbol,
+            fill.quantity,
+            fill.price,
+            extra={
+                "event": "fill",
+                "strategy": self.name,
+                "order_id": order.id,
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "side": str(fill.side),
+                "quantity": fill.quantity,
+                "price": fill.price,
+                "reason": f"signal={order.request.reason}",
+            },
+        )
