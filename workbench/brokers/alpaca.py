@@ -10,7 +10,8 @@
 - Errors are mapped by what the caller must do: 429, 5xx, timeouts and dropped
   connections become :class:`~workbench.errors.TransientBrokerError` (5xx and transport
   failures flagged ``ambiguous``); 403 and 422 become
-  :class:`~workbench.errors.OrderRejected` with Alpaca's code and message.
+  :class:`~workbench.errors.OrderRejected` with Alpaca's code and message
+  (:mod:`workbench.brokers.alpaca_errors`).
 - Trade updates arrive on the trading WebSocket (a background thread); each one goes
   through the order lifecycle table of :mod:`workbench.orders` before it is handed out
   by :meth:`AlpacaBroker.drain_updates`.
@@ -20,39 +21,40 @@
   deterministic one, its entry's plus ``-tp`` (take-profit) or ``-sl`` (stop-loss), and
   carries ``parent_id``. Orders are read ``nested``, so a restart finds every working
   leg under its entry (:meth:`AlpacaBroker.get_open_orders`). Alpaca takes no trailing
-  stop as a bracket leg: such an entry is refused here, before anything is sent.
+  stop as a bracket leg: such an entry is refused here, before anything is sent. The
+  translation both ways is :mod:`workbench.brokers.alpaca_orders`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import pandas as pd
 import requests
 
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
+from workbench.brokers.alpaca_errors import _map_api_error
+from workbench.brokers.alpaca_orders import (
+    _float,
+    _leg_of,
+    _order_request,
+    _ts,
+    _value,
+    order_from_alpaca,
+)
 from workbench.brokers.alpaca_sdk import tune_client
 from workbench.brokers.streams import run_stream, stop_stream
 from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientBrokerError
 from workbench.orders import (
     Fill,
     InvalidTransition,
-    Leg,
     Order,
-    OrderClass,
     OrderRequest,
-    OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
     apply_fill,
     transition,
 )
@@ -62,108 +64,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
-#: Alpaca statuses that our lifecycle table names differently.
-STATUS_MAP: dict[str, OrderStatus] = {
-    "done_for_day": OrderStatus.NEW,
-    "pending_review": OrderStatus.PENDING_NEW,
-    "accepted_for_bidding": OrderStatus.ACCEPTED,
-    "calculated": OrderStatus.PARTIALLY_FILLED,
-    "stopped": OrderStatus.NEW,
-    "suspended": OrderStatus.NEW,
-    "pending_replace": OrderStatus.NEW,
-}
+
 EVENTS = {e.value: e for e in UpdateEvent}
-
-
-def _status(value: Any) -> OrderStatus:
-    raw = getattr(value, "value", value)
-    try:
-        return OrderStatus(raw)
-    except ValueError:
-        if raw in STATUS_MAP:
-            return STATUS_MAP[raw]
-        raise BrokerError(f"Alpaca sent an order status we do not know: {raw!r}") from None
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None or value == "" else float(value)
-
-
-def _ts(value: Any) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _value(x: Any) -> Any:
-    return getattr(x, "value", x)
-
-
-def leg_role(o: Any) -> Leg:
-    """A bracket leg's role from its type: the limit is the take-profit."""
-    return Leg.TAKE_PROFIT if _value(o.order_type or o.type) == "limit" else Leg.STOP_LOSS
-
-
-def order_from_alpaca(
-    o: Any, *, parent: Order | None = None, leg: Leg | None = None
-) -> list[Order]:
-    """Our orders from an alpaca-py ``Order``: the order, then its legs (when nested).
-
-    A complex order's exits are read from its legs; a leg is named by its entry's client
-    order id plus ``-tp`` or ``-sl`` and points at it with ``parent_id``.
-    """
-    kind = _value(o.order_type or o.type)
-    qty = _float(o.qty)
-    notional = _float(o.notional)
-    legs = list(o.legs or ())
-    klass = OrderClass(_value(o.order_class) or "simple")
-    exits: dict[str, Any] = {}
-    if leg is None and legs and klass is not OrderClass.SIMPLE:
-        exits["order_class"] = klass
-        for child in legs:
-            if klass is OrderClass.OCO or leg_role(child) is Leg.STOP_LOSS:
-                exits["stop_loss"] = _float(child.stop_price)
-                if _value(child.order_type or child.type) == "stop_limit":
-                    exits["stop_loss_limit"] = _float(child.limit_price)
-            else:
-                exits["take_profit"] = _float(child.limit_price)
-    cid = o.client_order_id
-    if parent is not None and parent.client_order_id and leg is not None:
-        cid = f"{parent.client_order_id}-{'tp' if leg is Leg.TAKE_PROFIT else 'sl'}"
-    request = OrderRequest(
-        symbol=o.symbol,
-        side=Side(_value(o.side)),
-        quantity=qty if notional is None else None,
-        notional=notional,
-        type=OrderType(kind),
-        limit_price=_float(o.limit_price),
-        # a trailing stop's stop_price is Alpaca's, derived from its mark: not a request field
-        stop_price=None if kind == OrderType.TRAILING_STOP.value else _float(o.stop_price),
-        tif=TimeInForce(_value(o.time_in_force)),
-        client_order_id=cid,
-        trail_price=_float(o.trail_price),
-        trail_percent=_float(o.trail_percent),
-        leg=leg,
-        **exits,
-    )
-    order = Order(
-        id=str(o.id),
-        request=request,
-        created_at=_ts(o.created_at),
-        status=_status(o.status),
-        quantity=qty,
-        filled_quantity=_float(o.filled_qty) or 0.0,
-        average_price=_float(o.filled_avg_price) or 0.0,
-        updated_at=_ts(o.updated_at),
-        parent_id=parent.id if parent is not None else None,
-        legs=tuple(str(child.id) for child in legs) if leg is None else (),
-    )
-    out = [order]
-    for child in legs if leg is None else ():
-        role = Leg.STOP_LOSS if klass is OrderClass.OCO else leg_role(child)
-        out += order_from_alpaca(child, parent=order, leg=role)
-    return out
 
 
 class AlpacaBroker:
@@ -473,115 +375,3 @@ class AlpacaBroker:
             order = fresh
         self._remember(order)
         return OrderUpdate(event, order, when, fill)
-
-
-def _order_request(r: OrderRequest) -> Any:
-    from alpaca.trading.enums import OrderClass as AlpacaClass
-    from alpaca.trading.enums import OrderSide
-    from alpaca.trading.enums import TimeInForce as Tif
-    from alpaca.trading.requests import (
-        LimitOrderRequest,
-        MarketOrderRequest,
-        StopLimitOrderRequest,
-        StopLossRequest,
-        StopOrderRequest,
-        TakeProfitRequest,
-        TrailingStopOrderRequest,
-    )
-
-    common: dict[str, Any] = {
-        "symbol": r.symbol,
-        "side": OrderSide(r.side.value),
-        "time_in_force": Tif(r.tif.value),
-        "client_order_id": r.client_order_id,
-    }
-    if r.notional is not None:
-        # Alpaca takes whole cents; rounding up could ask for more than the buying power
-        # (an all-in entry spends exactly the cash), so round down
-        common["notional"] = math.floor(round(r.notional * 100, 6)) / 100
-    else:
-        common["qty"] = r.quantity
-    if r.has_exits:
-        if r.stop_loss is None and (r.trail_price or r.trail_percent):
-            raise OrderRejected(
-                f"{r.order_class} order for {r.symbol}: Alpaca takes no trailing stop as a leg",
-                hint="attach stop_loss=PRICE, or send a trailing_stop order once the entry fills",
-            )
-        if r.relative_exits:
-            raise OrderRejected(
-                f"{r.order_class} order for {r.symbol}: Alpaca's bracket takes absolute exit "
-                "prices when the entry is sent, not a percent of its fill",
-                hint="attach take_profit=PRICE / stop_loss=PRICE computed from the decision "
-                "close, or send the exits once the entry fills",
-            )
-        if r.exit_tif is not None and r.exit_tif is not r.tif:
-            raise OrderRejected(
-                f"{r.order_class} order for {r.symbol}: Alpaca gives an order's legs its own "
-                f"time in force ({r.tif}), not {r.exit_tif}",
-                hint="send the entry with the time in force the exits need",
-            )
-        common["order_class"] = AlpacaClass(r.order_class.value)
-        if r.take_profit is not None or r.order_class is OrderClass.OCO:
-            tp = r.take_profit if r.take_profit is not None else r.limit_price
-            common["take_profit"] = TakeProfitRequest(limit_price=tp)
-        if r.stop_loss is not None:
-            common["stop_loss"] = StopLossRequest(
-                stop_price=r.stop_loss, limit_price=r.stop_loss_limit
-            )
-    if r.type is OrderType.TRAILING_STOP:
-        return TrailingStopOrderRequest(
-            trail_price=r.trail_price, trail_percent=r.trail_percent, **common
-        )
-    if r.type is OrderType.MARKET:
-        return MarketOrderRequest(**common)
-    if r.type is OrderType.LIMIT:
-        return LimitOrderRequest(limit_price=r.limit_price, **common)
-    if r.type is OrderType.STOP:
-        return StopOrderRequest(stop_price=r.stop_price, **common)
-    return StopLimitOrderRequest(stop_price=r.stop_price, limit_price=r.limit_price, **common)
-
-
-def _leg_of(client_order_id: str) -> tuple[str, Leg | None]:
-    """The entry's client order id and the leg's role, for a leg's derived id."""
-    for suffix, role in (("-tp", Leg.TAKE_PROFIT), ("-sl", Leg.STOP_LOSS)):
-        if client_order_id.endswith(suffix):
-            return client_order_id[: -len(suffix)], role
-    return client_order_id, None
-
-
-def _map_api_error(what: str, exc: Any) -> BrokerError:
-    status = getattr(exc, "status_code", None) or 0
-    try:
-        code, message = exc.code, exc.message
-    except (ValueError, KeyError, TypeError):
-        code, message = None, (str(exc)[:200] or f"HTTP {status}")
-    text = f"{what}: Alpaca said {status} {message}" + (f" (code {code})" if code else "")
-    if status == 429:
-        return TransientBrokerError(text, code=code, retry_after=_retry_after(exc))
-    if status >= 500:
-        return TransientBrokerError(text, code=code, ambiguous=True)
-    if status in (400, 403, 422):
-        return OrderRejected(text, code=code)
-    if status == 401:
-        return BrokerError(
-            f"{what}: Alpaca refused the keys (401)",
-            hint="check APCA_API_KEY_ID / APCA_API_SECRET_KEY and paper vs live",
-            code=code,
-        )
-    return BrokerError(text, code=code or (40410000 if status == 404 else None))
-
-
-def _retry_after(exc: Any) -> float | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-    if headers.get("Retry-After"):
-        try:
-            return float(headers["Retry-After"])
-        except ValueError:
-            return None
-    reset = headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            return max(float(reset) - time.time(), 0.0)
-        except ValueError:
-            return None
-    return None

@@ -63,7 +63,7 @@ def alpaca_history(
     from alpaca.data.requests import StockBarsRequest
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
-    from workbench.brokers.alpaca import _map_api_error
+    from workbench.brokers.alpaca_errors import _map_api_error
     from workbench.brokers.alpaca_sdk import tune_client
     from workbench.data.aggregate import BarAggregator
     from workbench.data.sessions import period_end, periods

@@ -129,7 +129,7 @@ def test_a_position_opened_by_a_notional_order_can_be_closed(emu) -> None:
 def test_notionals_are_sent_in_whole_cents_rounded_down(notional, sent) -> None:
     """An all-in entry spends exactly the cash, to fractions of a cent: rounded up, it would
     ask Alpaca for more than the buying power (403)."""
-    from workbench.brokers.alpaca import _order_request
+    from workbench.brokers.alpaca_orders import _order_request
 
     body = _order_request(OrderRequest("AAA", Side.BUY, notional=notional, tif=TimeInForce.DAY))
     assert body.notional == sent
