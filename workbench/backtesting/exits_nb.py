@@ -4,6 +4,11 @@ Shared by the one-column and sweep kernels of :mod:`workbench.backtesting.nb`, w
 docstring states the rules (the simulated venue's, :mod:`workbench.sim.fills`); an exit
 fills through the same step as any other fill
 (:func:`~workbench.backtesting.fill_nb.apply_fill_nb`).
+
+numba's on-disk cache of a kernel is invalidated by a change to the kernel's own file
+only, not to a function it calls in another file: after editing this module, touch
+``nb.py`` (or delete ``workbench/backtesting/__pycache__/*.nb[ic]``) before trusting a
+parity test, or the kernels run the old step.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ One owner for the steps every fast path runs (the one-column and sweep kernels o
 :mod:`workbench.backtesting.vectorbt_adapter`), so their fills cannot drift apart; the
 rules are stated once, in :mod:`workbench.backtesting.nb`'s docstring. The tolerances are
 their owners' (the portfolio, the execution targets, the simulated broker), imported.
+
+numba's on-disk cache of a kernel is invalidated by a change to the kernel's own file
+only, not to a function it calls in another file: after editing this module, touch
+``nb.py`` (or delete ``workbench/backtesting/__pycache__/*.nb[ic]``) before trusting a
+parity test, or the kernels run the old step.
 """
 
 from __future__ import annotations
