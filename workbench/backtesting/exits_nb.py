@@ -5,10 +5,9 @@ docstring states the rules (the simulated venue's, :mod:`workbench.sim.fills`); 
 fills through the same step as any other fill
 (:func:`~workbench.backtesting.fill_nb.apply_fill_nb`).
 
-numba's on-disk cache of a kernel is invalidated by a change to the kernel's own file
-only, not to a function it calls in another file: after editing this module, touch
-``nb.py`` (or delete ``workbench/backtesting/__pycache__/*.nb[ic]``) before trusting a
-parity test, or the kernels run the old step.
+numba's on-disk cache sees a change to a kernel's own file only: every module that builds
+kernels from these steps calls :func:`~workbench.backtesting.nb_cache.refresh` with this
+one, so editing it recompiles them.
 """
 
 from __future__ import annotations
@@ -16,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from workbench.backtesting import fill_nb
 from workbench.backtesting.fill_nb import apply_fill_nb, slipped_price_nb
+from workbench.backtesting.nb_cache import refresh
 
 #: Slots of the exits array of one position (see :func:`arm_exits_nb`).
 STOP, TAKE, MARK, TRAIL = 0, 1, 2, 3
@@ -109,3 +110,6 @@ def exit_bar_nb(
     fee = fee_rate * abs(abs(position) * price)
     cash, position = apply_fill_nb(cash, position, exited, price, fee)
     return cash, position, exited, price, fee
+
+
+refresh(globals(), [fill_nb])  # numba's cache follows the steps: nb_cache

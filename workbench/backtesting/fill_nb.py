@@ -6,18 +6,21 @@ One owner for the steps every fast path runs (the one-column and sweep kernels o
 rules are stated once, in :mod:`workbench.backtesting.nb`'s docstring. The tolerances are
 their owners' (the portfolio, the execution targets, the simulated broker), imported.
 
-numba's on-disk cache of a kernel is invalidated by a change to the kernel's own file
-only, not to a function it calls in another file: after editing this module, touch
-``nb.py`` (or delete ``workbench/backtesting/__pycache__/*.nb[ic]``) before trusting a
-parity test, or the kernels run the old step.
+numba's on-disk cache sees a change to a kernel's own file only: every module that builds
+kernels from these steps calls :func:`~workbench.backtesting.nb_cache.refresh` with this
+one, so editing it recompiles them.
 """
 
 from __future__ import annotations
 
 from numba import njit
 
+from workbench import portfolio
+from workbench.backtesting.nb_cache import refresh
+from workbench.execution import targets as execution_targets
 from workbench.execution.targets import MIN_CHANGE
 from workbench.portfolio import QUANTITY_EPSILON
+from workbench.sim import broker as sim_broker
 from workbench.sim.broker import BUYING_POWER_TOLERANCE
 
 LONG_ENTRY = 1
@@ -182,3 +185,8 @@ def fill_bar_nb(
         else:
             cash, position = apply_fill_nb(cash, position, opened, open_price, open_fee)
     return cash, position, closed, close_price, close_fee, opened, open_price, open_fee, refused
+
+
+refresh(
+    globals(), [execution_targets, portfolio, sim_broker]
+)  # numba's cache follows the steps: nb_cache

@@ -49,8 +49,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from workbench.backtesting import exits_nb, fill_nb
 from workbench.backtesting.exits_nb import arm_exits_nb, exit_bar_nb
 from workbench.backtesting.fill_nb import NOTHING, decide_bar_nb, fill_bar_nb
+from workbench.backtesting.nb_cache import refresh
 
 #: Columns of the statistics matrix returned by :func:`sweep_signals_nb`.
 STAT_NAMES = (
@@ -333,3 +335,6 @@ def sweep_signals_nb(
         stats[col, 18] = 1.0 if position != 0.0 and entry_quantity > 0.0 else 0.0
         stats[col, 19] = rejected
     return stats
+
+
+refresh(globals(), [exits_nb, fill_nb])  # numba's cache follows the steps: nb_cache

@@ -55,7 +55,9 @@ from numba import njit
 from vectorbt.portfolio.enums import NoOrder
 from vectorbt.portfolio.nb import order_nb
 
+from workbench.backtesting import fill_nb
 from workbench.backtesting.fill_nb import NOTHING, OPEN_LONG, decide_bar_nb, open_quantity_nb
+from workbench.backtesting.nb_cache import refresh
 from workbench.backtesting.trades import COLUMNS as TRADE_COLUMNS
 from workbench.backtesting.vectorized import VectorCosts, VectorSignals, encode_signals
 from workbench.errors import ConfigError
@@ -229,3 +231,6 @@ def vectorbt_trades(pf: vbt.Portfolio, index: pd.DatetimeIndex, symbol: str) -> 
     )
     frame = frame.sort_values(["entry_time", "exit_time"], kind="stable", na_position="last")
     return frame[TRADE_COLUMNS].reset_index(drop=True)
+
+
+refresh(globals(), [fill_nb])  # numba's cache follows the steps: nb_cache
