@@ -48,7 +48,7 @@ def data_client(emu: Emulator) -> Any:
     return client
 
 
-def run_async(coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+def run_async(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
     """Run ``coro`` on a fresh event loop in its own thread and return its result.
 
     Safe where the calling thread already runs a loop (``asyncio.run`` would refuse).
@@ -72,8 +72,12 @@ def run_async(coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
     return result[0]
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy; AssertionError after ``timeout``."""
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; AssertionError after ``timeout``.
+
+    The default bounds are generous: they only cost time when something is broken, and a
+    loaded 2-core CI box running the suite on two workers can take seconds to schedule a
+    stream's thread."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -106,14 +110,14 @@ class StreamThread:
             self.wait_ready()
         return self
 
-    def wait_ready(self, count: int = 1, timeout: float = 5.0) -> None:
+    def wait_ready(self, count: int = 1, timeout: float = 30.0) -> None:
         """Wait until the emulator has ``count`` connections listening / subscribed."""
         key = f"{self.kind}_ready"
         wait_until(
             lambda: self.emu.state()["connections"][key] >= count, timeout, f"{key} >= {count}"
         )
 
-    def take(self, n: int, timeout: float = 5.0) -> list[Any]:
+    def take(self, n: int, timeout: float = 30.0) -> list[Any]:
         """The next ``n`` items; AssertionError (with what came) after ``timeout``."""
         out: list[Any] = []
         deadline = time.monotonic() + timeout
@@ -133,7 +137,7 @@ class StreamThread:
             return True
         raise AssertionError(f"{self.kind} stream: unexpected {item}")
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
         wait_until(lambda: self.stream._loop is not None, timeout, "the stream's event loop")
         with contextlib.suppress(Exception):
             future = asyncio.run_coroutine_threadsafe(self.stream.stop_ws(), self.stream._loop)

@@ -44,7 +44,7 @@ def test_a_steps_bar_is_published_after_the_delay_and_before_the_next_step() -> 
             assert got == [OPEN + i * MINUTE for i in range(3)]  # in order, each once
             emu.set_publication_delay(0.2)
             emu.step()
-            (bar,) = stream.take(1, timeout=5)  # comes by itself after 0.2 s
+            (bar,) = stream.take(1)  # comes by itself after 0.2 s
             assert pd.Timestamp(bar.timestamp) == OPEN + 3 * MINUTE
         finally:
             stream.stop()

@@ -179,7 +179,7 @@ def test_muted_trading_stream_loses_updates_that_rest_still_shows(
 def test_refused_data_connections_are_retried_by_the_sdk(emulator: Emulator, data_stream) -> None:
     emulator.set_faults(Fault.refuse("data", code=406, times=2))
     stream = data_stream("SPX", ready=False)
-    stream.wait_ready(timeout=5)
+    stream.wait_ready()
     assert emulator.state()["connections"]["accepted"]["data"] == 3
     emulator.step()
     assert len(stream.take(1)) == 1
