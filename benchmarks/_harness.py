@@ -1,7 +1,8 @@
 """What the benchmarks share: isolated, alternating runs, checks before figures, exit codes.
 
 Each engine runs in a fresh process (``spawn``), so its peak RSS is its own (imports,
-data, work) and one engine's memory never inflates another's. Within a repeat every
+data, work; :func:`peak_rss_mb`) and one engine's memory, or the parent's, never
+inflates another's. Within a repeat every
 engine runs once, in turn (alternating), and an engine's time is its best run (as
 ``timeit`` takes it: on a shared machine the slower runs measure the neighbours); the
 medians are printed too. Agreement is checked before any figure is printed, and
@@ -56,10 +57,28 @@ def timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
     return out, time.process_time() - cpu, time.perf_counter() - wall
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident set size, in MB.
+
+    Not ``ru_maxrss`` where ``/proc`` tells: Linux carries ``ru_maxrss`` across ``exec``,
+    so a spawned child's starts at its parent's peak (here the parent that generated the
+    bars, over 300 MB), and every engine would report at least that. ``VmHWM`` is the
+    high-water mark of the process image since ``exec``: the engine's imports, data and run.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes / kB
+
+
 def _child(fn: Callable[..., tuple[Any, float, float]], args: tuple[Any, ...]) -> tuple[Any, ...]:
     output, cpu, wall = fn(*args)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    return output, cpu, wall, peak_kb / 1024
+    return output, cpu, wall, peak_rss_mb()
 
 
 def run_alternating(
