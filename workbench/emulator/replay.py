@@ -106,6 +106,10 @@ class Replay:
             o, h, low, c, v = self._ohlcv[symbol][i]
             yield symbol, i, o, h, low, c, v
 
+    def times_of(self, symbol: str) -> np.ndarray:
+        """``symbol``'s bar start times (UTC ns, ascending)."""
+        return self._ns[symbol]
+
     def advance(self) -> None:
         self.cursor += 1
 

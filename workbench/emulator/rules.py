@@ -17,8 +17,13 @@ its users (see ``alpaca-api.md``):
   price defaulting to the take-profit's); complex orders are whole-share orders.
   ``mleg`` (options) is refused, clearly.
 - Types market, limit, stop, stop_limit and trailing_stop (exactly one of
-  ``trail_price`` / ``trail_percent``); the time in force ``day`` or ``gtc`` (the
-  simulated venue's).
+  ``trail_price`` / ``trail_percent``).
+- Alpaca's six times in force for US equities: ``day``, ``gtc``, ``opg``, ``cls``,
+  ``ioc``, ``fok`` ("Equity trading supports day, gtc, opg, cls, ioc, and fok", Broker
+  API changelog 2026-05-05). ``opg`` / ``cls`` "with a market/limit order type" (Orders
+  at Alpaca, Time in Force); brackets, oco and oto "day or gtc"; trailing stops "day or
+  gtc"; fractional and notional orders and extended hours: DAY only. When an ``opg`` or
+  ``cls`` order may be sent is the venue's clock's business (:mod:`.tif`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,17 @@ PRICED = {
     OrderType.TRAILING_STOP: (False, False),
 }
 CLASSES = {c.value: c for c in OrderClass}
+#: Alpaca's time in force values (equities), each with the simulated broker's own that
+#: carries it: the venue enforces the rest of ``opg``/``cls``/``ioc``/``fok`` (:mod:`.tif`).
+TIFS = {
+    "day": TimeInForce.DAY,
+    "gtc": TimeInForce.GTC,
+    "opg": TimeInForce.DAY,
+    "cls": TimeInForce.DAY,
+    "ioc": TimeInForce.DAY,
+    "fok": TimeInForce.DAY,
+}
+AUCTION_TYPES = (OrderType.MARKET, OrderType.LIMIT)
 
 
 def invalid(message: str) -> ApiError:
@@ -62,6 +78,7 @@ class ParsedOrder:
     request: OrderRequest
     extended_hours: bool
     position_intent: str | None
+    time_in_force: str = "day"  # Alpaca's; the request carries the broker's (TIFS)
 
 
 def number(body: dict[str, Any], name: str) -> float | None:
@@ -116,7 +133,8 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
     order_class = _choice(body, "order_class", CLASSES, "mleg")
     side = _choice(body, "side", {"buy": Side.BUY, "sell": Side.SELL}, "")
     kind = _choice(body, "type", {t.value: t for t in OrderType}, "")
-    tif = _choice(body, "time_in_force", {t.value: t for t in TimeInForce}, "opg cls ioc fok")
+    tif_name = _choice(body, "time_in_force", {t: t for t in TIFS}, "")
+    tif = TIFS[tif_name]
     qty, notional = number(body, "qty"), number(body, "notional")
     if qty is None and notional is None:
         raise invalid("qty or notional is required")
@@ -133,7 +151,7 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
         if kind is not OrderType.MARKET:
             raise invalid("notional orders must be market orders")
     fractional = notional is not None or (qty is not None and not float(qty).is_integer())
-    if fractional and tif is not TimeInForce.DAY:
+    if fractional and tif_name != "day":
         raise invalid("fractional orders must be DAY orders")
     if fractional and kind is not OrderType.MARKET:
         raise invalid("fractional orders must be market orders")
@@ -155,7 +173,7 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
     extended = boolean(body.get("extended_hours"), "extended_hours")
     if extended and kind is not OrderType.LIMIT:
         raise invalid('only type="limit" is allowed for extended hours orders')
-    if extended and tif is not TimeInForce.DAY:
+    if extended and tif_name != "day":
         raise invalid("extended hours order must be DAY limit orders")
     if extended and order_class is not OrderClass.SIMPLE:  # Alpaca's orders guide, brackets
         raise invalid(f"extended hours are not supported for {order_class.value} orders")
@@ -170,6 +188,7 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
     trail = _trail(body, kind)
     if trail and order_class is not OrderClass.SIMPLE:
         raise invalid("trailing_stop orders must be simple orders")
+    _check_tif(tif_name, kind, order_class)
     try:
         request = OrderRequest(
             symbol,
@@ -187,7 +206,19 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
         )
     except ConfigError as exc:
         raise invalid(exc.message) from None
-    return ParsedOrder(request, extended, str(intent) if intent else None)
+    return ParsedOrder(request, extended, str(intent) if intent else None, tif_name)
+
+
+def _check_tif(tif: str, kind: OrderType, order_class: OrderClass) -> None:
+    """Which order types and classes take ``tif`` (Orders at Alpaca; wording ours)."""
+    if tif in ("day", "gtc"):
+        return
+    if tif in ("opg", "cls") and kind not in AUCTION_TYPES:
+        raise invalid(f"{tif} orders must be market or limit orders")
+    if kind is OrderType.TRAILING_STOP:
+        raise invalid("trailing_stop orders must be DAY or GTC orders")
+    if order_class is not OrderClass.SIMPLE:
+        raise invalid(f"{order_class.value} orders must be DAY or GTC orders")
 
 
 def asset_symbol(text: str, symbols: list[str]) -> str:
@@ -287,15 +318,19 @@ def _check_oco_stop(req: OrderRequest, market: float | None) -> None:
             raise invalid(f"stop_loss.stop_price must be {sign}")
 
 
-def check_replace(old: Order, body: dict[str, Any], *, queued: bool) -> None:
+def check_replace(old: Order, body: dict[str, Any], *, queued: bool, tif: str) -> None:
     """Alpaca's limits on ``PATCH /v2/orders/{id}`` (its "Replace Order by ID" reference).
 
     An order not yet at the venue (``accepted``: sent while the market was closed)
     cannot be replaced; nor can a notional order; only whole shares may be patched, and
     a fractional order's quantity not at all. A patch that changes nothing is refused
-    403 ``order parameters are not changed``, as Alpaca answers it.
+    403 ``order parameters are not changed``, as Alpaca answers it. ``tif`` is the
+    order's (Alpaca's) time in force: an ``ioc``/``fok`` order is over at once at Alpaca,
+    so there is nothing to replace (wording ours).
     """
     req = old.request
+    if tif in ("ioc", "fok"):
+        raise ApiError(422, CODE_RULE, f"{tif} orders cannot be replaced")
     if queued:
         raise ApiError(422, CODE_RULE, "unable to replace order, order isn't sent to exchange yet")
     if req.notional is not None:
@@ -314,7 +349,7 @@ def check_replace(old: Order, body: dict[str, Any], *, queued: bool) -> None:
     }
     changed = (
         any(number(body, name) not in (None, value) for name, value in current.items())
-        or str(body.get("time_in_force") or req.tif.value).lower() != req.tif.value
+        or str(body.get("time_in_force") or tif).lower() != tif
     )
     if not changed:
         raise ApiError(403, CODE_FORBIDDEN, "order parameters are not changed")

@@ -85,6 +85,9 @@ class OrderRecord:
     replaces: str | None = None
     seq: int = 0
     order_class: str = "simple"  # a leg's is its entry's
+    time_in_force: str | None = None  # Alpaca's, when the broker's request has another
+    expires_at: pd.Timestamp | None = None
+    ended_as: str | None = None  # "expired": the venue ended it by its time in force
 
 
 def position_intent(side: Side, position: float) -> str:
@@ -116,6 +119,8 @@ def order_json(
         stop = trailing_stop_price(order, hwm)
     if status is None and order.status is OrderStatus.NEW and req.leg is Leg.STOP_LOSS:
         status = OrderStatus.HELD.value
+    if status is None and rec.ended_as and order.status is OrderStatus.CANCELED:
+        status = rec.ended_as
     return {
         "id": rec.id,
         "client_order_id": rec.client_order_id,
@@ -124,7 +129,7 @@ def order_json(
         "submitted_at": utc(rec.created_at),
         "filled_at": utc(rec.filled_at),
         "expired_at": utc(rec.expired_at),
-        "expires_at": None,
+        "expires_at": utc(rec.expires_at),
         "canceled_at": utc(rec.canceled_at),
         "failed_at": utc(rec.failed_at),
         "replaced_at": utc(rec.replaced_at),
@@ -142,7 +147,7 @@ def order_json(
         "type": kind,
         "side": req.side.value,
         "position_intent": rec.position_intent,
-        "time_in_force": req.tif.value,
+        "time_in_force": rec.time_in_force or req.tif.value,
         "limit_price": num(req.limit_price),
         "stop_price": num(stop),
         "status": status or order.status.value,

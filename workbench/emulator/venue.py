@@ -18,6 +18,9 @@ is closed (after the close, overnight, on a weekend) is accepted and queued, as 
 queues it: its ``new`` event goes out when the next session opens, just before the
 session's first bar fills it. A ``day`` order sent after the close is therefore an
 order for the next session's open (what a daily strategy deciding at the close sends).
+
+Time in force. ``opg``, ``cls``, ``ioc`` and ``fok`` orders (and gtc's aged-order date)
+are enforced here, around the simulated broker's bars, by the plans of :mod:`.tif`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.broker import OrderUpdate
-from workbench.emulator import rules
+from workbench.emulator import rules, tif
 from workbench.emulator.checks import buying_power, check_order, held
 from workbench.emulator.faults import REJECT_MESSAGES, FaultBook
 from workbench.emulator.ledger import fill_activity
@@ -108,6 +111,7 @@ class Venue:
         self.equity_history: list[tuple[pd.Timestamp, float]] = [(start, self.last_equity)]
         self.activities: list[dict[str, Any]] = []  # FILL activities, oldest first
         self.configuration: dict[str, Any] = {}  # PATCH /v2/account/configurations
+        self.tifs = tif.TifBook()
 
     @property
     def finished(self) -> bool:
@@ -153,6 +157,8 @@ class Venue:
             self.last_equity = self.broker.get_account().equity
             self.lastday_close.update(self.last_close)
         quantities = self._quantities()
+        for sim_id, plan in self.tifs.lapsed(t.value):
+            tif.end(self.broker, self.records[self._by_sim[sim_id]], plan, t)
         published = []
         for symbol, i, o, h, low, c, v in list(self.replay.rows_at(t.value)):
             limit, volume = self.volume_limit, v
@@ -162,17 +168,29 @@ class Venue:
                     limit, volume = 1.0, cap.qty  # the venue sees only qty shares to take
                 elif cap is not None:
                     limit = cap.fraction
+            due = [(self.records[self._by_sim[i]], p) for i, p in self.tifs.due(symbol, t.value)]
+            for rec, plan in due:  # ioc, fok, opg: at the open or not at all
+                if not tif.trades_at(self.broker, rec.sim_id, plan, o, limit, volume):
+                    tif.end(self.broker, rec, plan, t)
             self.broker.volume_limit = limit
             try:
                 self.broker.process_bar(symbol, t, o, h, low, c, volume)
+                tif.close_auction(self.broker, due, symbol, c, volume)
             finally:
                 self.broker.volume_limit = self.volume_limit
+            for rec, plan in due:
+                tif.end(self.broker, rec, plan, None)
             self.last_close[symbol] = c
             published.append((symbol, i))
         self.replay.advance()
         messages = opening + self._render(self.broker.drain_updates(), quantities, at=None)
         self.equity_history.append((t, self.broker.get_account().equity))
         return messages, published
+
+    def _stamp(self) -> pd.Timestamp:
+        """The simulated broker's time between steps: orders sent now carry it."""
+        last = self.replay.last_published
+        return last if last is not None else self.replay.start - pd.Timedelta(1, "ns")
 
     # -- reads -----------------------------------------------------------------------
     def account(self) -> dict[str, Any]:
@@ -270,16 +288,25 @@ class Venue:
         req = dataclasses.replace(req, client_order_id=cid)
         self._check(req)
         intent = parsed.position_intent or position_intent(req.side, self._qty(req.symbol))
-        order, messages = self._place(req, parsed.extended_hours, intent)
+        order, messages = self._place(req, parsed.extended_hours, intent, None, parsed)
         rec = self.records[self._by_sim[order.id]]
         status = "accepted" if order.status.is_open else None
         messages = self._queue_new(messages)
         return self.order_doc(self.broker.get_order(order.id), rec, status=status), messages
 
     def _place(
-        self, req: OrderRequest, extended: bool, intent: str, replaces: OrderRecord | None = None
+        self,
+        req: OrderRequest,
+        extended: bool,
+        intent: str,
+        replaces: OrderRecord | None,
+        parsed: rules.ParsedOrder,
     ) -> tuple[Order, list[Message]]:
         quantities = self._quantities()
+        force = parsed.time_in_force
+        plan = tif.plan(force, req.symbol, self.replay, self._stamp().value)  # may refuse
+        if plan is not None and plan.stamp is not None:
+            self.broker.set_time(plan.stamp)  # the bar it works on is the first it sees
         try:
             if replaces is None:
                 order = self.broker.submit_order(req)
@@ -287,8 +314,14 @@ class Venue:
                 order = self.broker.replace_order(replaces.sim_id, req)
         except OrderRejected as exc:
             raise ApiError(422, exc.code or CODE_RULE, exc.message) from None
+        finally:
+            self.broker.set_time(self._stamp())
+        if plan is not None:
+            self.tifs.add(order.id, plan)
         klass = replaces.order_class if replaces is not None else req.order_class.value
         rec = self._record(order, req.client_order_id or "", extended, intent, klass)
+        rec.time_in_force = force if force != req.tif.value else None
+        rec.expires_at = tif.expires_at(force, self.replay)
         if replaces is not None:
             rec.replaces, replaces.replaced_by = replaces.id, rec.id
         exit_intent = position_intent(
@@ -297,7 +330,7 @@ class Venue:
         for leg_id in order.legs:  # the exits: client order ids of their own, as Alpaca's
             self._record(
                 self.broker.get_order(leg_id), str(uuid.uuid4()), False, exit_intent, klass
-            )
+            ).expires_at = rec.expires_at
         return order, self._render(self.broker.drain_updates(), quantities, at=self.now)
 
     def _record(
@@ -325,6 +358,7 @@ class Venue:
         order = self.broker.get_order(rec.sim_id)
         if not order.status.is_open:
             raise ApiError(422, CODE_RULE, f'order is already in "{order.status.value}" state')
+        tif.check_unlocked(self.tifs.plans.get(rec.sim_id), self.now)
         quantities = self._quantities()
         self.broker.cancel_order(rec.sim_id)
         return self._render(self.broker.drain_updates(), quantities, at=self.now)
@@ -350,12 +384,13 @@ class Venue:
         if not old.status.is_open:
             raise ApiError(422, CODE_RULE, f'order is already in "{old.status.value}" state')
         req = old.request
+        force = rec.time_in_force or req.tif.value
         trail = _pick(body, "trail", req.trail_price or req.trail_percent)
         merged = {
             "symbol": req.symbol,
             "side": req.side.value,
             "type": req.type.value,
-            "time_in_force": body.get("time_in_force") or req.tif.value,
+            "time_in_force": body.get("time_in_force") or force,
             "qty": body.get("qty") if body.get("qty") is not None else old.remaining,
             "limit_price": _pick(body, "limit_price", req.limit_price),
             "stop_price": _pick(body, "stop_price", req.stop_price),
@@ -368,13 +403,17 @@ class Venue:
             raise ApiError(
                 422, CODE_RULE, "an order with legs cannot be replaced: replace its legs instead"
             )
-        rules.check_replace(old, body, queued=rec.id in self._queued_ids)
-        new = rules.parse_order(merged, self.symbols).request
+        rules.check_replace(old, body, queued=rec.id in self._queued_ids, tif=force)
+        tif.check_unlocked(self.tifs.plans.get(rec.sim_id), self.now)
+        parsed = rules.parse_order(merged, self.symbols)
+        new = parsed.request
         if new.client_order_id in self._by_cid:
             raise invalid("client_order_id must be unique")
         if old.parent_id is None:  # a leg's price moves; what it holds does not change
             self._check(new, exclude=rec.sim_id)
-        order, messages = self._place(new, rec.extended_hours, rec.position_intent or "", rec)
+        intent = rec.position_intent or ""
+        order, messages = self._place(new, rec.extended_hours, intent, rec, parsed)
+        self.tifs.discard(rec.sim_id)
         new_rec = self.records[self._by_sim[order.id]]
         status = "accepted" if order.status.is_open else None
         return self.order_doc(self.broker.get_order(order.id), new_rec, status=status), messages
@@ -452,6 +491,8 @@ class Venue:
                 continue  # the order of a failed submission: never shown to the client
             when = at or update.time
             event = update.event.value
+            if event == "canceled" and rec.ended_as:
+                event = rec.ended_as  # ended by its time in force
             rec.updated_at = when
             stamp = _STAMPS.get(event)
             if stamp is not None:

@@ -311,7 +311,15 @@ BASE_ORDER = {"symbol": "SPX", "side": "buy", "type": "market", "time_in_force":
         ({"qty": None}, "qty or notional is required"),
         ({"qty": 0}, "qty must be > 0, got 0"),
         ({"symbol": "ZZZ"}, 'asset "ZZZ" not found'),
-        ({"time_in_force": "ioc"}, "time_in_force 'ioc' is not supported by the emulator"),
+        ({"time_in_force": "gtd"}, "invalid time_in_force: 'gtd'"),
+        (
+            {"time_in_force": "opg", "type": "stop", "stop_price": 10},
+            "opg orders must be market or limit orders",
+        ),
+        (
+            {"time_in_force": "ioc", "type": "trailing_stop", "trail_percent": 1},
+            "trailing_stop orders must be DAY or GTC orders",
+        ),
         (
             {"type": "trailing_stop"},
             "trailing_stop orders need exactly one of trail_price or trail_percent",

@@ -1,0 +1,255 @@
+"""Alpaca's six times in force at the emulator, through the real alpaca-py client.
+
+Orders at Alpaca, "Time in Force": ``ioc`` fills what it can at once and cancels the
+rest, ``fok`` all or nothing, ``opg`` only in the opening auction (refused from 9:28 to
+19:00 ET), ``cls`` only in the closing auction (refused from 15:50 to 19:00 ET). On the
+emulator's bar clock "at once" is the open of the next bar; the auctions' prices are the
+session's first open and last close (``workbench/emulator/tif.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading.requests import (
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+    StopLossRequest,
+    StopOrderRequest,
+    TakeProfitRequest,
+    TrailingStopOrderRequest,
+)
+
+from workbench.emulator import Emulator
+from workbench.emulator import testing as emt
+from workbench.emulator.faults import Fault
+
+KEY, SECRET = "tif-key", "tif-secret"
+COLUMNS = ["open", "high", "low", "close", "volume"]
+BARS = [  # daily AAA bars from Monday 2024-01-01: open, high, low, close, volume
+    (100.0, 101.0, 99.0, 100.0, 1000.0),
+    (101.0, 103.0, 100.0, 102.0, 1000.0),
+    (102.0, 104.0, 98.0, 99.0, 1000.0),
+]
+CLOSE_JAN_2 = pd.Timestamp("2024-01-02 21:00", tz="UTC")  # 16:00 New York
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Emulator]:
+    index = pd.bdate_range("2024-01-01", periods=len(BARS), tz="UTC", name="time")
+    with Emulator({"AAA": pd.DataFrame(BARS, index=index, columns=COLUMNS)}, key=KEY,
+                  secret=SECRET) as emu:  # fmt: skip
+        yield emu
+
+
+@pytest.fixture
+def emu(shared: Emulator) -> Emulator:
+    shared.reset()
+    shared.step()  # 2024-01-01 published; the next bar opens at 101, closes at 102
+    return shared
+
+
+def _buy(tif: str, qty: float = 2, limit: float | None = None) -> MarketOrderRequest:
+    if limit is None:
+        return MarketOrderRequest(symbol="AAA", qty=qty, side="buy", time_in_force=tif)
+    return LimitOrderRequest(symbol="AAA", qty=qty, side="buy", time_in_force=tif,
+                             limit_price=limit)  # fmt: skip
+
+
+def _events(updates: list, order_id: object) -> list[tuple[str, float | None, float | None]]:
+    return [(u.event, u.qty, u.price) for u in updates if u.order.id == order_id]
+
+
+def test_ioc_trades_at_the_open_only_and_cancels_the_rest(emu: Emulator) -> None:
+    """A marketable ioc limit fills at the next open; one the open does not reach is
+    canceled at once, although the bar's low later touches it (a day limit fills)."""
+    c, stream = emt.trading_client(emu), emt.trading_stream(emu)
+    try:
+        marketable = c.submit_order(_buy("ioc", limit=101.5))
+        away = c.submit_order(_buy("ioc", limit=100.5))
+        day = c.submit_order(_buy("day", limit=100.5))
+        assert marketable.time_in_force == "ioc" and marketable.expires_at == CLOSE_JAN_2
+        emu.step()
+        updates = stream.take(6)
+    finally:
+        stream.stop()
+    assert _events(updates, marketable.id) == [("new", None, None), ("fill", 2.0, 101.0)]
+    assert _events(updates, away.id) == [("new", None, None), ("canceled", None, None)]
+    assert _events(updates, day.id) == [("new", None, None), ("fill", 2.0, 100.5)]
+    gone = c.get_order_by_id(away.id)
+    assert (gone.status, gone.filled_qty, gone.canceled_at) == ("canceled", "0", index_of(1))
+
+
+def index_of(i: int) -> pd.Timestamp:
+    return pd.bdate_range("2024-01-01", periods=len(BARS), tz="UTC")[i]
+
+
+def test_ioc_partial_fill_ends_canceled_and_fok_fills_whole_or_not_at_all(emu: Emulator) -> None:
+    """With 3 shares to take from the bar: an ioc for 5 fills 3 and the rest is canceled
+    (partial_fill then canceled: Alpaca-API #171); a fok for 5 is killed unfilled, a fok
+    for 3 fills."""
+    c, stream = emt.trading_client(emu), emt.trading_stream(emu)
+    try:
+        ioc = c.submit_order(_buy("ioc", qty=5))
+        killed = c.submit_order(_buy("fok", qty=5))
+        whole = c.submit_order(_buy("fok", qty=3))
+        emu.add_fault(Fault.partial(qty=3))
+        emu.step()
+        updates = stream.take(7)
+    finally:
+        stream.stop()
+    assert _events(updates, ioc.id) == [
+        ("new", None, None), ("partial_fill", 3.0, 101.0), ("canceled", None, None)
+    ]  # fmt: skip
+    assert _events(updates, killed.id) == [("new", None, None), ("canceled", None, None)]
+    assert _events(updates, whole.id) == [("new", None, None), ("fill", 3.0, 101.0)]
+    done = c.get_order_by_id(ioc.id)
+    assert (done.status, done.filled_qty, done.time_in_force) == ("canceled", "3", "ioc")
+    assert c.get_open_position("AAA").qty == "6"
+
+
+def test_opg_and_cls_trade_in_the_next_sessions_auctions(emu: Emulator) -> None:
+    """On daily bars each step is a session: opg works at the next open, cls at the next
+    close (its fill stamped at the session's close); a limit the auction price does not
+    reach ends expired; expires_at is the session's close."""
+    c, stream = emt.trading_client(emu), emt.trading_stream(emu)
+    try:
+        moo, loo = c.submit_order(_buy("opg")), c.submit_order(_buy("opg", limit=100.5))
+        moc, loc = c.submit_order(_buy("cls")), c.submit_order(_buy("cls", limit=101.5))
+        emu.step()
+        updates = stream.take(8)
+    finally:
+        stream.stop()
+    assert _events(updates, moo.id) == [("new", None, None), ("fill", 2.0, 101.0)]
+    assert _events(updates, loo.id) == [("new", None, None), ("expired", None, None)]
+    assert _events(updates, moc.id) == [("new", None, None), ("fill", 2.0, 102.0)]
+    assert _events(updates, loc.id) == [("new", None, None), ("expired", None, None)]
+    assert [u.timestamp for u in updates if u.order.id == moc.id][-1] == CLOSE_JAN_2
+    filled, expired = c.get_order_by_id(moc.id), c.get_order_by_id(loc.id)
+    assert (filled.status, filled.filled_at, filled.expires_at) == ("filled", CLOSE_JAN_2,
+                                                                   CLOSE_JAN_2)  # fmt: skip
+    assert (expired.status, expired.expired_at, expired.time_in_force) == (
+        "expired", CLOSE_JAN_2, "cls"
+    )  # fmt: skip
+
+
+def test_which_orders_take_which_time_in_force(emu: Emulator) -> None:
+    """opg/cls "with a market/limit order type"; brackets and trailing stops day or gtc;
+    fractional orders and extended hours DAY only (Orders at Alpaca; wording ours)."""
+    c = emt.trading_client(emu)
+    refused = {
+        "opg orders must be market or limit orders": StopOrderRequest(
+            symbol="AAA", qty=1, side="buy", time_in_force="opg", stop_price=105
+        ),
+        "trailing_stop orders must be DAY or GTC orders": TrailingStopOrderRequest(
+            symbol="AAA", qty=1, side="buy", time_in_force="ioc", trail_percent=1
+        ),
+        "bracket orders must be DAY or GTC orders": MarketOrderRequest(
+            symbol="AAA",
+            qty=1,
+            side="buy",
+            time_in_force="ioc",
+            order_class="bracket",
+            take_profit=TakeProfitRequest(limit_price=120),
+            stop_loss=StopLossRequest(stop_price=90),
+        ),
+        "fractional orders must be DAY orders": _buy("opg", qty=0.5),
+        "extended hours order must be DAY limit orders": LimitOrderRequest(
+            symbol="AAA",
+            qty=1,
+            side="buy",
+            time_in_force="opg",
+            limit_price=99,
+            extended_hours=True,
+        ),
+    }
+    for message, request in refused.items():
+        with pytest.raises(APIError) as exc:
+            c.submit_order(request)
+        assert (exc.value.status_code, exc.value.code, exc.value.message) == (
+            422, 40010001, message
+        )  # fmt: skip
+    assert c.get_orders() == []
+    stop = c.submit_order(
+        StopOrderRequest(symbol="AAA", qty=1, side="buy", time_in_force="fok", stop_price=105)
+    )
+    assert (stop.time_in_force, stop.status) == ("fok", "accepted")
+
+
+def test_expires_at_and_replace(emu: Emulator) -> None:
+    """A day order expires at the session's close; a gtc one at 16:15 New York 90 days on
+    (Alpaca's aged-order policy). An ioc order cannot be replaced; a day limit can become
+    an opg one."""
+    c = emt.trading_client(emu)
+    day = c.submit_order(_buy("day", limit=90))
+    gtc = c.submit_order(_buy("gtc", limit=80))
+    ioc = c.submit_order(_buy("ioc", limit=70))
+    sent = pd.Timestamp("2024-01-02", tz="UTC").tz_convert("America/New_York")  # Jan 1 19:00
+    aged = pd.Timestamp(f"{sent.date() + pd.Timedelta(days=90)} 16:15", tz="America/New_York")
+    assert (day.expires_at, gtc.expires_at) == (CLOSE_JAN_2, aged)
+    raw = requests.get(f"{emu.base_url}/v2/orders/{gtc.id}", headers=emt.headers(emu), timeout=5)
+    assert raw.json()["expires_at"] == "2024-03-31T20:15:00.000000Z"
+    with pytest.raises(APIError) as exc:
+        c.replace_order_by_id(ioc.id, ReplaceOrderRequest(limit_price=71))
+    assert (exc.value.status_code, exc.value.message) == (422, "ioc orders cannot be replaced")
+    moved = c.replace_order_by_id(day.id, ReplaceOrderRequest(time_in_force="opg"))
+    assert (moved.time_in_force, moved.replaces, moved.limit_price) == ("opg", day.id, "90")
+    emu.step()  # opens at 101: the limit at 90 is not reached
+    assert c.get_order_by_id(moved.id).status == "expired"
+
+
+MINUTES = [  # AAA minute bars (UTC) around the session of Tuesday 2024-01-02 (EST)
+    ("2024-01-02 13:00", 90.0, 91.0, 89.0, 90.0),  # 08:00 New York, before the session
+    ("2024-01-02 14:30", 100.0, 101.0, 99.0, 100.5),  # the open
+    ("2024-01-02 14:31", 100.5, 102.0, 100.0, 101.0),
+    ("2024-01-02 20:49", 101.0, 101.5, 100.5, 101.0),  # 15:49; the cls cut-off after it
+    ("2024-01-02 20:59", 101.1, 101.5, 101.0, 101.4),  # the session's last bar
+    ("2024-01-03 00:00", 101.4, 101.6, 101.2, 101.5),  # 19:00 New York
+    ("2024-01-03 14:30", 103.0, 104.0, 102.0, 103.5),  # Wednesday's open
+]
+
+
+def test_the_auction_windows_on_minute_bars() -> None:
+    """opg: accepted before 9:28 (queued: ``accepted``, then ``new`` at the open) and
+    filled at the session's first regular bar's open, not at the 8:00 bar; refused from
+    9:28 to 19:00; accepted after 19:00 for the next session. cls: accepted during the
+    session, filled at the last bar's close stamped 16:00; refused from 15:50 to 19:00,
+    when it can no longer be canceled."""
+    index = pd.DatetimeIndex([pd.Timestamp(t, tz="UTC") for t, *_ in MINUTES], name="time")
+    rows = [(*prices, 1000.0) for _, *prices in MINUTES]
+    frame = pd.DataFrame(rows, index=index, columns=COLUMNS)
+    with Emulator({"AAA": frame}, key=KEY, secret=SECRET) as emu:
+        c = emt.trading_client(emu)
+        moo = c.submit_order(_buy("opg"))
+        assert (moo.status, moo.expires_at) == ("accepted", CLOSE_JAN_2)
+        emu.step(2)  # 08:00 and the open
+        assert (c.get_order_by_id(moo.id).filled_avg_price, c.get_order_by_id(moo.id).filled_at
+                ) == ("100", pd.Timestamp("2024-01-02 14:30", tz="UTC"))  # fmt: skip
+        with pytest.raises(APIError) as exc:
+            c.submit_order(_buy("opg"))
+        assert exc.value.status_code == 422 and "between 09:28 and 19:00 ET" in exc.value.message
+        moc = c.submit_order(MarketOrderRequest(symbol="AAA", qty=1, side="sell",
+                                                time_in_force="cls"))  # fmt: skip
+        emu.step(2)  # 14:31 and 15:49: the clock reads 15:50
+        with pytest.raises(APIError) as exc:
+            c.submit_order(MarketOrderRequest(symbol="AAA", qty=1, side="sell",
+                                              time_in_force="cls"))  # fmt: skip
+        assert "between 15:50 and 19:00 ET" in exc.value.message
+        with pytest.raises(APIError) as exc:
+            c.cancel_order_by_id(moc.id)
+        assert exc.value.message == "cls orders cannot be canceled or replaced after 15:50 ET"
+        emu.step()  # the last bar, then the closing auction
+        closed = c.get_order_by_id(moc.id)
+        assert (closed.status, closed.filled_avg_price, closed.filled_at) == (
+            "filled", "101.4", CLOSE_JAN_2
+        )  # fmt: skip
+        emu.step()  # 19:00 New York
+        late = c.submit_order(_buy("opg"))
+        assert late.status == "accepted"
+        emu.step()
+        assert c.get_order_by_id(late.id).filled_avg_price == "103"
