@@ -47,6 +47,14 @@ def _status(value: Any) -> OrderStatus:
         raise BrokerError(f"Alpaca sent an order status we do not know: {raw!r}") from None
 
 
+def _tif(value: Any) -> TimeInForce:
+    """Workbench's time in force of an Alpaca order. Alpaca's ``opg``, ``cls``, ``ioc`` and
+    ``fok`` (orders another client placed on the account) end within their session: DAY
+    orders to workbench, which sends only ``day`` and ``gtc`` itself."""
+    raw = _value(value)
+    return TimeInForce.GTC if raw == TimeInForce.GTC.value else TimeInForce.DAY
+
+
 def _float(value: Any) -> float | None:
     return None if value is None or value == "" else float(value)
 
@@ -102,7 +110,7 @@ def order_from_alpaca(
         limit_price=_float(o.limit_price),
         # a trailing stop's stop_price is Alpaca's, derived from its mark: not a request field
         stop_price=None if kind == OrderType.TRAILING_STOP.value else _float(o.stop_price),
-        tif=TimeInForce(_value(o.time_in_force)),
+        tif=_tif(o.time_in_force),
         client_order_id=cid,
         trail_price=_float(o.trail_price),
         trail_percent=_float(o.trail_percent),

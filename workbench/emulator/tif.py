@@ -34,7 +34,9 @@ on its bar clock:
   sessions): each of the four works on the symbol's next bar, with no window.
 - ``expires_at``: the close of the session a session-bound order works in (a day
   order's, as Alpaca shows it); a gtc order's is 90 days after it was sent, at 16:15 New
-  York (Alpaca's aged-order policy), when the venue ends it ``expired``.
+  York (Alpaca's aged-order policy). The venue ends what is left of a day or gtc order
+  ``expired`` then: a day order at its session's close ("If unfilled after the closing
+  auction, it is automatically canceled"), not at the next session's first bar.
 """
 
 from __future__ import annotations
@@ -81,16 +83,15 @@ class Plan:
         return "canceled" if self.tif in IMMEDIATE else "expired"
 
 
-def plan(tif: str, symbol: str, replay: Replay, stamp_ns: int) -> Plan | None:
+def plan(tif: str, symbol: str, replay: Replay, stamp_ns: int) -> Plan:
     """The plan of an order of ``tif`` sent now (``stamp_ns``: the broker's time now).
 
     Raises an ApiError (422) for an ``opg``/``cls`` order sent inside its refusal window.
     """
-    if tif == "day":
-        return None
     now = replay.now
-    if tif == "gtc":
-        return Plan(tif, symbol, None, aged(now).value, None)
+    if tif in ("day", "gtc"):  # the simulated broker's own, ended at expires_at
+        end = expires_at(tif, replay)
+        return Plan(tif, symbol, None, None if end is None else end.value, None)
     times = replay.times_of(symbol)
     cal = replay.sessions
     if not replay.intraday:  # each bar is a session: the next one

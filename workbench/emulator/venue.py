@@ -19,8 +19,9 @@ queues it: its ``new`` event goes out when the next session opens, just before t
 session's first bar fills it. A ``day`` order sent after the close is therefore an
 order for the next session's open (what a daily strategy deciding at the close sends).
 
-Time in force. ``opg``, ``cls``, ``ioc`` and ``fok`` orders (and gtc's aged-order date)
-are enforced here, around the simulated broker's bars, by the plans of :mod:`.tif`.
+Time in force. ``opg``, ``cls``, ``ioc`` and ``fok`` orders, and the end of day and gtc
+orders (at ``expires_at``), are enforced here around the simulated broker's bars, by
+the plans of :mod:`.tif`.
 """
 
 from __future__ import annotations
@@ -157,8 +158,6 @@ class Venue:
             self.last_equity = self.broker.get_account().equity
             self.lastday_close.update(self.last_close)
         quantities = self._quantities()
-        for sim_id, plan in self.tifs.lapsed(t.value):
-            tif.end(self.broker, self.records[self._by_sim[sim_id]], plan, t)
         published = []
         for symbol, i, o, h, low, c, v in list(self.replay.rows_at(t.value)):
             limit, volume = self.volume_limit, v
@@ -182,6 +181,10 @@ class Venue:
                 tif.end(self.broker, rec, plan, None)
             self.last_close[symbol] = c
             published.append((symbol, i))
+        for sim_id, plan in self.tifs.lapsed((t + self.replay.interval).value):
+            at = max(t, pd.Timestamp(plan.deadline_ns, tz="UTC"))  # at the close, as Alpaca
+            tif.end(self.broker, self.records[self._by_sim[sim_id]], plan, at)
+            self.broker.set_time(t)
         self.replay.advance()
         messages = opening + self._render(self.broker.drain_updates(), quantities, at=None)
         self.equity_history.append((t, self.broker.get_account().equity))
@@ -305,7 +308,7 @@ class Venue:
         quantities = self._quantities()
         force = parsed.time_in_force
         plan = tif.plan(force, req.symbol, self.replay, self._stamp().value)  # may refuse
-        if plan is not None and plan.stamp is not None:
+        if plan.stamp is not None:
             self.broker.set_time(plan.stamp)  # the bar it works on is the first it sees
         try:
             if replaces is None:
@@ -316,8 +319,7 @@ class Venue:
             raise ApiError(422, exc.code or CODE_RULE, exc.message) from None
         finally:
             self.broker.set_time(self._stamp())
-        if plan is not None:
-            self.tifs.add(order.id, plan)
+        self.tifs.add(order.id, plan)
         klass = replaces.order_class if replaces is not None else req.order_class.value
         rec = self._record(order, req.client_order_id or "", extended, intent, klass)
         rec.time_in_force = force if force != req.tif.value else None
@@ -331,6 +333,7 @@ class Venue:
             self._record(
                 self.broker.get_order(leg_id), str(uuid.uuid4()), False, exit_intent, klass
             ).expires_at = rec.expires_at
+            self.tifs.add(leg_id, plan)  # a bracket's is day or gtc: its legs end with it
         return order, self._render(self.broker.drain_updates(), quantities, at=self.now)
 
     def _record(

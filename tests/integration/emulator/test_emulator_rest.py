@@ -279,12 +279,12 @@ def test_day_order_expires_after_its_session(emulator: Emulator, trading_client)
     gtc = trading_client.submit_order(
         LimitOrderRequest(symbol="SPX", qty=1, side="buy", time_in_force="gtc", limit_price=901)
     )
-    emulator.step()  # 2010-01-04: its one session, no fill
-    assert trading_client.get_order_by_id(order.id).status is OrderStatus.NEW
-    emulator.step()  # 2010-01-05: a new session: the day order is over
+    close = pd.Timestamp("2010-01-04 21:00", tz="UTC")  # 16:00 New York
+    assert order.expires_at == close
+    emulator.step()  # 2010-01-04: its one session, no fill: over at the session's close
     expired = trading_client.get_order_by_id(order.id)
     assert expired.status is OrderStatus.EXPIRED
-    assert expired.expired_at == pd.Timestamp("2010-01-05", tz="UTC")
+    assert expired.expired_at == close
     assert trading_client.get_order_by_id(gtc.id).status is OrderStatus.NEW
 
 

@@ -25,9 +25,11 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 
+from workbench.brokers.alpaca import AlpacaBroker
 from workbench.emulator import Emulator
 from workbench.emulator import testing as emt
 from workbench.emulator.faults import Fault
+from workbench.orders import TimeInForce
 
 KEY, SECRET = "tif-key", "tif-secret"
 COLUMNS = ["open", "high", "low", "close", "volume"]
@@ -203,6 +205,18 @@ def test_expires_at_and_replace(emu: Emulator) -> None:
     assert c.get_order_by_id(moved.id).status == "expired"
 
 
+def test_the_alpaca_broker_reads_orders_of_every_time_in_force(emu: Emulator) -> None:
+    """Orders another client placed on the account (alpaca-py here) read as DAY orders in
+    workbench when they are bound to their session (opg, cls, ioc, fok)."""
+    c = emt.trading_client(emu)
+    placed = {c.submit_order(_buy(tif)).id: tif for tif in ("opg", "cls", "ioc", "fok", "gtc")}
+    broker = AlpacaBroker(KEY, SECRET, url=emu.base_url)
+    read = {o.id: o.request.tif for o in broker.get_open_orders()}
+    assert read == {
+        str(i): TimeInForce.GTC if tif == "gtc" else TimeInForce.DAY for i, tif in placed.items()
+    }
+
+
 MINUTES = [  # AAA minute bars (UTC) around the session of Tuesday 2024-01-02 (EST)
     ("2024-01-02 13:00", 90.0, 91.0, 89.0, 90.0),  # 08:00 New York, before the session
     ("2024-01-02 14:30", 100.0, 101.0, 99.0, 100.5),  # the open
@@ -225,7 +239,7 @@ def test_the_auction_windows_on_minute_bars() -> None:
     frame = pd.DataFrame(rows, index=index, columns=COLUMNS)
     with Emulator({"AAA": frame}, key=KEY, secret=SECRET) as emu:
         c = emt.trading_client(emu)
-        moo = c.submit_order(_buy("opg"))
+        moo = c.submit_order(_buy("opg", qty=3))
         assert (moo.status, moo.expires_at) == ("accepted", CLOSE_JAN_2)
         emu.step(2)  # 08:00 and the open
         assert (c.get_order_by_id(moo.id).filled_avg_price, c.get_order_by_id(moo.id).filled_at
@@ -235,6 +249,8 @@ def test_the_auction_windows_on_minute_bars() -> None:
         assert exc.value.status_code == 422 and "between 09:28 and 19:00 ET" in exc.value.message
         moc = c.submit_order(MarketOrderRequest(symbol="AAA", qty=1, side="sell",
                                                 time_in_force="cls"))  # fmt: skip
+        day = c.submit_order(LimitOrderRequest(symbol="AAA", qty=1, side="sell",
+                                               time_in_force="day", limit_price=200))  # fmt: skip
         emu.step(2)  # 14:31 and 15:49: the clock reads 15:50
         with pytest.raises(APIError) as exc:
             c.submit_order(MarketOrderRequest(symbol="AAA", qty=1, side="sell",
@@ -248,8 +264,30 @@ def test_the_auction_windows_on_minute_bars() -> None:
         assert (closed.status, closed.filled_avg_price, closed.filled_at) == (
             "filled", "101.4", CLOSE_JAN_2
         )  # fmt: skip
+        over = c.get_order_by_id(day.id)  # a day order ends at its session's close
+        assert (over.status, over.expired_at, over.expires_at) == ("expired", CLOSE_JAN_2,
+                                                                  CLOSE_JAN_2)  # fmt: skip
         emu.step()  # 19:00 New York
         late = c.submit_order(_buy("opg"))
         assert late.status == "accepted"
         emu.step()
         assert c.get_order_by_id(late.id).filled_avg_price == "103"
+
+
+def test_a_gtc_order_ends_expired_after_90_days() -> None:
+    """Alpaca's aged-order policy: a gtc order is canceled 90 days after it was sent, at
+    16:15 New York, the date its ``expires_at`` shows (the event name is ours)."""
+    index = pd.bdate_range("2024-01-01", periods=70, tz="UTC", name="time")
+    frame = pd.DataFrame([(100.0, 101.0, 99.0, 100.0, 1000.0)] * 70, index=index,
+                         columns=COLUMNS)  # fmt: skip
+    with Emulator({"AAA": frame}, key=KEY, secret=SECRET) as emu:
+        emu.step()
+        c = emt.trading_client(emu)
+        gtc = c.submit_order(_buy("gtc", limit=50))
+        aged = pd.Timestamp("2024-03-31 16:15", tz="America/New_York")  # a Sunday
+        assert gtc.expires_at == aged
+        emu.step(int(index.searchsorted(aged)) - 1)  # the bars up to Friday 2024-03-29
+        assert c.get_order_by_id(gtc.id).status == "new"
+        emu.step()  # Monday 2024-04-01: past its date
+        over = c.get_order_by_id(gtc.id)
+        assert (over.status, over.expired_at) == ("expired", pd.Timestamp("2024-04-01", tz="UTC"))
