@@ -26,6 +26,7 @@ from alpaca.trading.requests import (
 )
 
 from workbench.brokers.alpaca import AlpacaBroker
+from workbench.data.sources import load_symbols
 from workbench.emulator import Emulator
 from workbench.emulator import testing as emt
 from workbench.emulator.faults import Fault
@@ -291,3 +292,25 @@ def test_a_gtc_order_ends_expired_after_90_days() -> None:
         emu.step()  # Monday 2024-04-01: past its date
         over = c.get_order_by_id(gtc.id)
         assert (over.status, over.expired_at) == ("expired", pd.Timestamp("2024-04-01", tz="UTC"))
+
+
+def test_the_close_cut_off_follows_an_early_close() -> None:
+    """On Black Friday (13:00 close) the cls cut-off is 12:50 and the closing auction is the
+    12:59 bar's close, stamped 13:00 New York."""
+    spec = "synthetic:AAA?freq=1min&session=XNYS&start=2023-11-24&end=2023-11-27&seed=11"
+    frames = load_symbols(spec)
+    close = pd.Timestamp("2023-11-24 13:00", tz="America/New_York")
+    with Emulator(frames, key=KEY, secret=SECRET) as emu:
+        emu.step(199)  # the clock reads 12:49
+        c = emt.trading_client(emu)
+        moc = c.submit_order(_buy("cls", qty=1))
+        assert moc.expires_at == close
+        emu.step()  # 12:50
+        with pytest.raises(APIError) as exc:
+            c.submit_order(_buy("cls", qty=1))
+        assert "between 12:50 and 19:00 ET" in exc.value.message
+        emu.step(10)  # the session's last bar, then its closing auction
+        filled = c.get_order_by_id(moc.id)
+        last = frames["AAA"].loc[: close - pd.Timedelta(minutes=1)].iloc[-1]
+        assert (filled.status, filled.filled_at) == ("filled", close)
+        assert float(filled.filled_avg_price) == pytest.approx(last["close"])
