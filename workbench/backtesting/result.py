@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,36 +25,46 @@ if TYPE_CHECKING:
     from workbench.sim.broker import SimulatedBroker
     from workbench.strategy import Strategy
 
-ORDER_COLUMNS = [
-    "id",
-    "symbol",
-    "side",
-    "type",
-    "quantity",
-    "notional",
-    "limit_price",
-    "stop_price",
-    "tif",
-    "status",
-    "filled_quantity",
-    "average_price",
-    "commission",
-    "created_at",
-    "updated_at",
-    "reason",
-    "status_reason",
-]
-FILL_COLUMNS = [
-    "time",
-    "order_id",
-    "symbol",
-    "side",
-    "quantity",
-    "price",
-    "commission",
-    "slippage",
-    "reason",
-]
+
+def _text(attr: str) -> Callable[[Any], str]:
+    get = attrgetter(attr)
+    return lambda item: str(get(item))
+
+
+#: The orders frame's columns, each read from an order (dotted: from its request).
+_ORDER_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "id": attrgetter("id"),
+    "symbol": attrgetter("request.symbol"),
+    "side": _text("request.side"),
+    "type": _text("request.type"),
+    "quantity": lambda o: o.quantity if o.quantity is not None else o.request.quantity,
+    "notional": attrgetter("request.notional"),
+    "limit_price": attrgetter("request.limit_price"),
+    "stop_price": attrgetter("request.stop_price"),
+    "tif": _text("request.tif"),
+    "status": _text("status"),
+    "filled_quantity": attrgetter("filled_quantity"),
+    "average_price": attrgetter("average_price"),
+    "commission": attrgetter("commission"),
+    "created_at": attrgetter("created_at"),
+    "updated_at": attrgetter("updated_at"),
+    "reason": attrgetter("request.reason"),
+    "status_reason": attrgetter("status_reason"),
+}
+#: The fills frame's columns, each read from a fill.
+_FILL_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "time": attrgetter("time"),
+    "order_id": attrgetter("order_id"),
+    "symbol": attrgetter("symbol"),
+    "side": _text("side"),
+    "quantity": attrgetter("quantity"),
+    "price": attrgetter("price"),
+    "commission": attrgetter("commission"),
+    "slippage": attrgetter("slippage"),
+    "reason": attrgetter("reason"),
+}
+ORDER_COLUMNS = list(_ORDER_FIELDS)
+FILL_COLUMNS = list(_FILL_FIELDS)
 
 
 @dataclass
@@ -90,24 +102,8 @@ class BacktestResult:
     ) -> BacktestResult:
         last = {s: float(f["close"].iloc[-1]) for s, f in bars.items()}
         trades = build_trades(broker.fills, last, equity.index)
-        fills = pd.DataFrame(
-            [
-                {
-                    "time": f.time,
-                    "order_id": f.order_id,
-                    "symbol": f.symbol,
-                    "side": str(f.side),
-                    "quantity": f.quantity,
-                    "price": f.price,
-                    "commission": f.commission,
-                    "slippage": f.slippage,
-                    "reason": f.reason,
-                }
-                for f in broker.fills
-            ],
-            columns=FILL_COLUMNS,
-        )
-        orders = pd.DataFrame([_order_row(o) for o in broker.orders], columns=ORDER_COLUMNS)
+        fills = _records_frame(broker.fills, _FILL_FIELDS)
+        orders = _records_frame(broker.orders, _ORDER_FIELDS)
         ppy = config.periods_per_year or (
             periods_per_year(equity.index) if len(equity) > 1 else 252.0
         )
@@ -261,27 +257,13 @@ class BacktestResult:
         return paths
 
 
-def _order_row(o: Any) -> dict[str, Any]:
-    r = o.request
-    return {
-        "id": o.id,
-        "symbol": r.symbol,
-        "side": str(r.side),
-        "type": str(r.type),
-        "quantity": o.quantity if o.quantity is not None else r.quantity,
-        "notional": r.notional,
-        "limit_price": r.limit_price,
-        "stop_price": r.stop_price,
-        "tif": str(r.tif),
-        "status": str(o.status),
-        "filled_quantity": o.filled_quantity,
-        "average_price": o.average_price,
-        "commission": o.commission,
-        "created_at": o.created_at,
-        "updated_at": o.updated_at,
-        "reason": r.reason,
-        "status_reason": o.status_reason,
-    }
+def _records_frame(items: list[Any], fields: dict[str, Callable[[Any], Any]]) -> pd.DataFrame:
+    """One row per item, built a column at a time: each column's values are inferred as
+    the same values in row dicts would be (``str``; float64 with NaN for floats and None;
+    object for None only), without making the row dicts. No items: object columns."""
+    if not items:
+        return pd.DataFrame([], columns=list(fields))
+    return pd.DataFrame({name: list(map(get, items)) for name, get in fields.items()})
 
 
 def _indicator_series(strategy: Any, bars: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:

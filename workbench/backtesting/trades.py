@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ COLUMNS = [
     "exit_order_id",
     "bars_held",
 ]
+#: The columns the matching makes (the rest are computed from them).
+_ROW_COLUMNS = [c for c in COLUMNS if c not in ("pnl", "return", "bars_held")]
+_PRICE_QUANTITY = ("entry_price", "exit_price", "quantity")
 
 
 @dataclass(slots=True)
@@ -134,25 +138,42 @@ def build_trades(
                     "exit_order_id": "",
                 }
             )
-    frame = pd.DataFrame(rows)
-    if frame.empty:
+    if not rows:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
         for c in ("entry_time", "exit_time"):
             frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
         for c in ("entry_price", "exit_price", "quantity", "pnl", "return", "fees", "bars_held"):
             frame[c] = pd.Series(dtype=float)
         return frame
-    direction = np.where(frame["direction"] == "long", 1.0, -1.0)
-    gross = (frame["exit_price"] - frame["entry_price"]) * frame["quantity"] * direction
-    frame["pnl"] = gross - frame["fees"]
-    frame["return"] = frame["pnl"] / (frame["entry_price"] * frame["quantity"])
+    # a column at a time (each inferred as in row dicts), the numbers as arrays
+    columns = {c: list(map(itemgetter(c), rows)) for c in _ROW_COLUMNS}
     for c in ("entry_time", "exit_time"):
-        frame[c] = pd.to_datetime(frame[c], utc=True)
+        columns[c] = pd.to_datetime(pd.Series(columns[c]), utc=True)
+    entry, exit_, qty = (np.array(columns[c], dtype=float) for c in _PRICE_QUANTITY)
+    fees = np.array(columns["fees"], dtype=float)
+    direction = np.where(np.array(columns["direction"]) == "long", 1.0, -1.0)
+    pnl = (exit_ - entry) * qty * direction - fees
+    columns["pnl"] = pnl
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero cost: inf or NaN, as pandas
+        columns["return"] = pnl / (entry * qty)
     if index is not None and len(index):
-        entry = index.searchsorted(frame["entry_time"])
-        end = frame["exit_time"].fillna(index[-1])
-        frame["bars_held"] = (index.searchsorted(end) - entry).astype(float)
+        start = index.searchsorted(columns["entry_time"])
+        end = columns["exit_time"].fillna(index[-1])
+        columns["bars_held"] = (index.searchsorted(end) - start).astype(float)
     else:
-        frame["bars_held"] = np.nan
-    frame = frame.sort_values(["entry_time", "exit_time"], kind="stable", na_position="last")
-    return frame[COLUMNS].reset_index(drop=True)
+        columns["bars_held"] = np.full(len(rows), np.nan)
+    frame = pd.DataFrame({c: columns[c] for c in COLUMNS})
+    if not _in_order(frame["entry_time"], frame["exit_time"]):
+        frame = frame.sort_values(
+            ["entry_time", "exit_time"], kind="stable", na_position="last", ignore_index=True
+        )
+    return frame
+
+
+def _in_order(entry: pd.Series, exit_: pd.Series) -> bool:
+    """Whether the rows already are sorted by entry then exit time (open trades last among
+    equal entries): the sort would keep them as they are."""
+    e = entry.array.asi8
+    x = np.where(exit_.isna().to_numpy(), np.iinfo(np.int64).max, exit_.array.asi8)
+    same = e[1:] == e[:-1]
+    return bool((e[1:] >= e[:-1]).all() and (x[1:][same] >= x[:-1][same]).all())
