@@ -210,19 +210,26 @@ def compute_metrics(
         del excess
 
     relative = np.maximum.accumulate(values)
+    under = values < relative  # the running peak once, for the drawdown and its spans
     np.divide(values, relative, out=relative)
     relative -= 1.0
     out["max_drawdown"] = float(np.min(relative))
     del relative
-    bars, days = _underwater_spans(values, equity.index)
+    bars, days = _underwater_spans(values, equity.index, under)
+    del under
     out["max_drawdown_duration_bars"], out["max_drawdown_duration_days"] = bars, days
     if out["max_drawdown"] < 0:
         out["calmar"] = out["cagr"] / abs(out["max_drawdown"])
 
     out.update(_trade_stats(trades))
     if exposure is not None:
-        held = pd.Series(exposure).fillna(0)
-        out["exposure"] = float((held != 0).mean()) if len(held) else _NAN
+        held = pd.Series(exposure)
+        if not len(held):
+            out["exposure"] = _NAN
+        elif held.dtype == bool:  # nothing missing: the share of True, counted
+            out["exposure"] = np.count_nonzero(held.to_numpy()) / len(held)
+        else:
+            out["exposure"] = float((held.fillna(0) != 0).mean())
     if turnover_notional is not None:
         average = float(np.mean(values))
         if average > 0:
@@ -269,9 +276,14 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
-def _underwater_spans(values: np.ndarray, index: pd.DatetimeIndex) -> tuple[float, float]:
-    """Longest (bars, days) from a peak until the equity is back at it, or until the end."""
-    under = values < np.maximum.accumulate(values)  # never the first bar
+def _underwater_spans(
+    values: np.ndarray, index: pd.DatetimeIndex, under: np.ndarray | None = None
+) -> tuple[float, float]:
+    """Longest (bars, days) from a peak until the equity is back at it, or until the end.
+
+    ``under``: ``values`` below their running peak, when the caller has it already."""
+    if under is None:
+        under = values < np.maximum.accumulate(values)  # never the first bar
     if not under.any():
         return 0.0, 0.0
     # each underwater run starts after a bar at a high and ends at the recovery bar, or

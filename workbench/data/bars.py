@@ -97,11 +97,13 @@ def bar_interval(index: pd.DatetimeIndex) -> pd.Timedelta:
     if len(index) < 2:
         raise DataError("cannot infer the bar frequency from fewer than two bars")
     diffs = np.diff(index.asi8)
+    unit = np.datetime_data(index.dtype.base if hasattr(index.dtype, "base") else index.dtype)[0]
+    if diffs[0] > 0 and (diffs == diffs[0]).all():  # evenly spaced: no counting (sort) needed
+        return pd.Timedelta(int(diffs[0]), unit=unit)
     diffs = diffs[diffs > 0]
     if diffs.size == 0:
         raise DataError("cannot infer the bar frequency: all timestamps are equal")
     values, counts = np.unique(diffs, return_counts=True)
-    unit = np.datetime_data(index.dtype.base if hasattr(index.dtype, "base") else index.dtype)[0]
     return pd.Timedelta(int(values[np.argmax(counts)]), unit=unit)
 
 
@@ -124,12 +126,16 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
     if interval >= day:
         return 252.0
     if index.tz is not None and str(index.tz) == "UTC" and index.is_monotonic_increasing:
-        # the days from the epoch: a few small arrays, not frames of the whole index
-        days = index.as_unit("ns").asi8 // NS_PER_DAY
-        firsts = np.concatenate(([0], np.flatnonzero(days[1:] != days[:-1]) + 1))
-        counts = np.diff(np.append(firsts, days.size))
-        weekend = bool(((days[firsts] + 3) % 7 >= 5).any())  # 1970-01-01: a Thursday (3)
-        return float(np.median(counts)) * (365.0 if weekend else 252.0)
+        # the bars of each day from the epoch, found by a binary search of each midnight
+        # (one per calendar day spanned): small arrays, not one the size of the index
+        ns = index.as_unit("ns").asi8
+        first, last = int(ns[0]) // NS_PER_DAY, int(ns[-1]) // NS_PER_DAY
+        midnights = np.arange(first + 1, last + 1, dtype=np.int64) * NS_PER_DAY
+        starts = np.concatenate(([0], np.searchsorted(ns, midnights), [ns.size]))
+        counts = np.diff(starts)
+        days = np.flatnonzero(counts) + first  # the days with bars
+        weekend = bool(((days + 3) % 7 >= 5).any())  # 1970-01-01: a Thursday (3)
+        return float(np.median(counts[counts > 0])) * (365.0 if weekend else 252.0)
     per_day = pd.Series(1, index=index).groupby(index.normalize()).size()
     weekend = bool((index.day_of_week >= 5).any())
     return float(per_day.median()) * (365.0 if weekend else 252.0)

@@ -253,3 +253,37 @@ def test_periods_per_year_from_day_numbers_is_the_grouped_count() -> None:
                 gappy = index.delete(np.sort(rng.choice(len(index), len(index) // 3, False)))
                 for i in (index, gappy):
                     assert periods_per_year(i) == grouped(i), (freq, start)
+
+
+def test_bar_interval_is_the_most_common_positive_spacing() -> None:
+    """Evenly spaced or not, the bar length is the most common step between bars (the
+    smallest of equally common ones); repeated timestamps are no step; the index's own
+    frequency wins when it has one."""
+    import numpy as np
+    import pandas as pd
+
+    from workbench.data.bars import bar_interval
+    from workbench.errors import DataError
+
+    def counted(index: pd.DatetimeIndex) -> pd.Timedelta:
+        steps = pd.Series(np.diff(index.asi8))
+        counts = steps[steps > 0].value_counts()
+        return pd.Timedelta(int(counts[counts == counts.max()].index.min()), unit=index.unit)
+
+    every = pd.date_range("2024-01-05", periods=500, freq="1min", tz="UTC")
+    plain = pd.DatetimeIndex(every.as_unit("ns").asi8.astype("datetime64[ns]")).tz_localize("UTC")
+    assert plain.freq is None and bar_interval(plain) == pd.Timedelta(minutes=1)
+    assert bar_interval(every[[0, 3]].as_unit("s")) == pd.Timedelta(minutes=3)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        gappy = plain.delete(np.sort(rng.choice(len(plain), 300, replace=False)))
+        doubled = gappy.append(gappy[rng.choice(len(gappy), 5)]).sort_values()
+        for index in (gappy, doubled, gappy.as_unit("us")):
+            assert bar_interval(index) == counted(index)
+    tie = pd.DatetimeIndex(["2024-01-01 00:00", "2024-01-01 00:02", "2024-01-01 00:03"], tz="UTC")
+    assert bar_interval(tie) == pd.Timedelta(minutes=1)
+    assert bar_interval(pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC")) == pd.Timedelta(
+        days=1
+    )
+    with pytest.raises(DataError, match="all timestamps are equal"):
+        bar_interval(pd.DatetimeIndex(["2024-01-01"] * 3, tz="UTC"))
