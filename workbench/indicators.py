@@ -111,6 +111,8 @@ def _first_valid(owner: str, *arrays: np.ndarray) -> int:
     if len({a.size for a in arrays}) > 1:
         sizes = ", ".join(str(a.size) for a in arrays)
         raise DataError(f"{owner}: inputs have different lengths ({sizes})")
+    if all(np.isfinite(a).all() for a in arrays):  # the usual case, in one pass each
+        return 0
     if any(np.isinf(a).any() for a in arrays):
         raise DataError(f"{owner}: infinite input value", hint="fix or drop the bad bars first")
     valid = np.flatnonzero(~np.logical_or.reduce([np.isnan(a) for a in arrays]))
@@ -200,10 +202,26 @@ def _smooth(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
 def _on_valid(owner: str, kernel: Callable[..., np.ndarray], *inputs: np.ndarray) -> np.ndarray:
     """Run ``kernel`` from the first valid bar on; NaN before it."""
     first = _first_valid(owner, *inputs)
-    out = np.full(inputs[0].size, np.nan)
-    if first < out.size:
-        out[first:] = kernel(*(a[first:] for a in inputs))
+    size = inputs[0].size
+    if first >= size:
+        return np.full(size, np.nan)
+    result = kernel(*(a[first:] for a in inputs))
+    if first == 0 and _own_float_array(result, inputs):  # every bar valid: no copy
+        return result
+    out = np.full(size, np.nan)
+    out[first:] = result
     return out
+
+
+def _own_float_array(result: Any, inputs: tuple[np.ndarray, ...]) -> bool:
+    """Whether a kernel's result can be returned as it is: float64, one value per input
+    value, and no view of an input."""
+    return (
+        isinstance(result, np.ndarray)
+        and result.dtype == np.float64
+        and result.shape == inputs[0].shape
+        and not any(np.may_share_memory(result, a) for a in inputs)
+    )
 
 
 class _Window:

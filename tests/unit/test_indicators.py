@@ -354,3 +354,20 @@ def test_the_numpy_moving_average_is_numbas_bit_for_bit() -> None:
         ours, theirs = _rolling_mean_np(x, n), rolling_moments_nb(x, n, False)[0]
         assert np.array_equal(ours, theirs, equal_nan=True), (size, n)
         assert np.array_equal(np.signbit(ours), np.signbit(theirs)), (size, n)
+
+
+def test_batch_returns_its_own_array_never_a_view_of_the_input() -> None:
+    """Without leading NaNs the kernel's array is returned as it is (no copy), but never
+    one that is, or is a view of, the input: writing to one leaves the other alone."""
+    x = np.linspace(1.0, 2.0, 100)
+    for ind in (SMA(5), EMA(5), StdDev(5), RSI(5)):
+        assert not np.may_share_memory(ind.batch(x), x)
+
+    class Identity(SMA):
+        def _kernel(self, x: np.ndarray) -> np.ndarray:  # type: ignore[override]
+            return x[:]
+
+    out = Identity(3).batch(x)
+    assert np.array_equal(out, x) and not np.may_share_memory(out, x)
+    led = np.concatenate(([np.nan, np.nan], x))
+    assert np.array_equal(Identity(3).batch(led), led, equal_nan=True)
