@@ -85,6 +85,13 @@ class Replay:
         return self.start if last is None else last + self.interval
 
     @property
+    def stamp(self) -> pd.Timestamp:
+        """The simulated broker's time between steps (orders sent now carry it): the last
+        published bar's start, just before the first bar's before any."""
+        last = self.last_published
+        return last if last is not None else self.start - pd.Timedelta(1, "ns")
+
+    @property
     def next_time(self) -> pd.Timestamp | None:
         return None if self.finished else pd.Timestamp(self.times[self.cursor], tz="UTC")
 

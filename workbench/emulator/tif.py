@@ -214,6 +214,39 @@ def trades_at(
     return True
 
 
+def work_bar(
+    broker: SimulatedBroker, due: list[tuple[OrderRecord, Plan]], symbol: str,
+    t: pd.Timestamp, bar: tuple[float, float, float, float], limit: float | None,
+    volume: float,
+) -> None:  # fmt: skip
+    """Match ``symbol``'s ``bar`` (open, high, low, close) at ``t``, one order taking at most
+    ``limit`` of ``volume``, by the time in force of the orders ``due`` on it: ioc, fok and
+    opg ones trade at its open or not at all, cls ones in the closing auction after it;
+    what is left of them then ends."""
+    o, h, low, c = bar
+    for rec, plan in due:
+        if not trades_at(broker, rec.sim_id, plan, o, limit, volume):
+            end(broker, rec, plan, t)
+    saved, broker.volume_limit = broker.volume_limit, limit
+    try:
+        broker.process_bar(symbol, t, o, h, low, c, volume)
+        close_auction(broker, due, symbol, c, volume)
+    finally:
+        broker.volume_limit = saved
+    for rec, plan in due:
+        end(broker, rec, plan, None)
+
+
+def end_lapsed(
+    broker: SimulatedBroker, lapsed: list[tuple[OrderRecord, Plan]], t: pd.Timestamp
+) -> None:
+    """End the orders whose deadline passed by the end of the bar at ``t``: at the deadline
+    (a day order at its session's close, as Alpaca), or at ``t`` if that was earlier."""
+    for rec, plan in lapsed:
+        end(broker, rec, plan, max(t, pd.Timestamp(plan.deadline_ns, tz="UTC")))
+        broker.set_time(t)
+
+
 def close_auction(
     broker: SimulatedBroker, due: list[tuple[OrderRecord, Plan]], symbol: str, close: float,
     volume: float,

@@ -100,7 +100,7 @@ class Venue:
         self.created_at = self.replay.start
         last = self.replay.last_published
         if last is None:  # orders sent before the first bar fill on it
-            broker.set_time(self.replay.start - pd.Timedelta(1, "ns"))
+            broker.set_time(self.replay.stamp)
         else:  # the history's last closes value the account
             for symbol, _, o, h, low, c, v in self.replay.rows_at(last.value, at_or_before=True):
                 broker.process_bar(symbol, last, o, h, low, c, v)
@@ -167,33 +167,19 @@ class Venue:
                     limit, volume = 1.0, cap.qty  # the venue sees only qty shares to take
                 elif cap is not None:
                     limit = cap.fraction
-            due = [(self.records[self._by_sim[i]], p) for i, p in self.tifs.due(symbol, t.value)]
-            for rec, plan in due:  # ioc, fok, opg: at the open or not at all
-                if not tif.trades_at(self.broker, rec.sim_id, plan, o, limit, volume):
-                    tif.end(self.broker, rec, plan, t)
-            self.broker.volume_limit = limit
-            try:
-                self.broker.process_bar(symbol, t, o, h, low, c, volume)
-                tif.close_auction(self.broker, due, symbol, c, volume)
-            finally:
-                self.broker.volume_limit = self.volume_limit
-            for rec, plan in due:
-                tif.end(self.broker, rec, plan, None)
+            due = self._plans(self.tifs.due(symbol, t.value))
+            tif.work_bar(self.broker, due, symbol, t, (o, h, low, c), limit, volume)
             self.last_close[symbol] = c
             published.append((symbol, i))
-        for sim_id, plan in self.tifs.lapsed((t + self.replay.interval).value):
-            at = max(t, pd.Timestamp(plan.deadline_ns, tz="UTC"))  # at the close, as Alpaca
-            tif.end(self.broker, self.records[self._by_sim[sim_id]], plan, at)
-            self.broker.set_time(t)
+        over = self.tifs.lapsed((t + self.replay.interval).value)  # by the end of the bar
+        tif.end_lapsed(self.broker, self._plans(over), t)
         self.replay.advance()
         messages = opening + self._render(self.broker.drain_updates(), quantities, at=None)
         self.equity_history.append((t, self.broker.get_account().equity))
         return messages, published
 
-    def _stamp(self) -> pd.Timestamp:
-        """The simulated broker's time between steps: orders sent now carry it."""
-        last = self.replay.last_published
-        return last if last is not None else self.replay.start - pd.Timedelta(1, "ns")
+    def _plans(self, plans: list[tuple[str, tif.Plan]]) -> list[tuple[OrderRecord, tif.Plan]]:
+        return [(self.records[self._by_sim[sim_id]], plan) for sim_id, plan in plans]
 
     # -- reads -----------------------------------------------------------------------
     def account(self) -> dict[str, Any]:
@@ -307,7 +293,7 @@ class Venue:
     ) -> tuple[Order, list[Message]]:
         quantities = self._quantities()
         force = parsed.time_in_force
-        plan = tif.plan(force, req.symbol, self.replay, self._stamp().value)  # may refuse
+        plan = tif.plan(force, req.symbol, self.replay, self.replay.stamp.value)  # may refuse
         if plan.stamp is not None:
             self.broker.set_time(plan.stamp)  # the bar it works on is the first it sees
         try:
@@ -318,7 +304,7 @@ class Venue:
         except OrderRejected as exc:
             raise ApiError(422, exc.code or CODE_RULE, exc.message) from None
         finally:
-            self.broker.set_time(self._stamp())
+            self.broker.set_time(self.replay.stamp)
         self.tifs.add(order.id, plan)
         klass = replaces.order_class if replaces is not None else req.order_class.value
         rec = self._record(order, req.client_order_id or "", extended, intent, klass)
@@ -500,6 +486,7 @@ class Venue:
             stamp = _STAMPS.get(event)
             if stamp is not None:
                 setattr(rec, stamp, when)
+                self.tifs.discard(update.order.id)  # over: nothing left to enforce
             fill = update.fill
             if fill is None:
                 if event == "new" and update.order.request.leg is Leg.STOP_LOSS:
