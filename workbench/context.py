@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from workbench.errors import ConfigError, LookAheadError
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.orders import Exits, Order, OrderRequest, OrderType, Side, TimeInForce
 from workbench.portfolio import PositionView
+from workbench.stamps import utc
 
 FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -240,7 +240,7 @@ class Context:
     def time(self) -> pd.Timestamp:
         """Now: the start time of the current bar (UTC). Strategies never read the wall clock."""
         if self._time is None:
-            self._time = pd.Timestamp(self.time_ns, tz=UTC)
+            self._time = utc(self.time_ns)
         return self._time
 
     # -- data ----------------------------------------------------------------

@@ -60,3 +60,60 @@ def fast_init(cls: type[T]) -> type[T]:
     init.__wrapped__ = generated
     cls.__init__ = init  # type: ignore[misc]
     return cls
+
+
+def _setters(cls: type, namespace: dict[str, Any]) -> list[str]:
+    """Each field's slot setter put in ``namespace`` as ``_set_<name>``; the field names."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    for name in names:
+        namespace[f"_set_{name}"] = getattr(cls, name).__set__
+    return names
+
+
+def _compile(cls: type, name: str, source: str, namespace: dict[str, Any]) -> Any:
+    exec(source, namespace)
+    fn = namespace[name]
+    fn.__qualname__ = f"{cls.__qualname__}.{name}"
+    fn.__module__ = cls.__module__
+    return fn
+
+
+def fast_copy(cls: type[T], field: str) -> Any:
+    """``copy(obj, value)``: ``obj`` (a frozen, slotted ``cls``) with ``field`` set to
+    ``value``, every other slot copied, ``__post_init__`` not run: for a field that takes
+    no part in validation (an id), where ``dataclasses.replace`` would build and check
+    the object again. Straight-line code, one setter call a field."""
+    namespace: dict[str, Any] = {"_cls": cls, "_new": object.__new__}
+    names = _setters(cls, namespace)
+    if field not in names:
+        raise TypeError(f"fast_copy: {cls.__name__} has no field {field!r}")
+    body = [
+        f"    _set_{n}(new, value)" if n == field else f"    _set_{n}(new, obj.{n})" for n in names
+    ]
+    head = "def copy(obj, value):\n    new = _new(_cls)\n"
+    source = head + "\n".join(body) + "\n    return new\n"
+    return _compile(cls, "copy", source, namespace)
+
+
+def fast_build(cls: type[T], given: tuple[str, ...]) -> Any:
+    """``build(*values)``: a ``cls`` with the ``given`` fields set from ``values`` (in that
+    order) and every other field its default, ``__post_init__`` not run: the caller has
+    made the checks that apply to what it builds. Straight-line code, one setter call a
+    field, no argument parsing for the defaults."""
+    namespace: dict[str, Any] = {"_cls": cls, "_new": object.__new__}
+    names = _setters(cls, namespace)
+    unknown = [n for n in given if n not in names]
+    if unknown:
+        raise TypeError(f"fast_build: {cls.__name__} has no field(s) {', '.join(unknown)}")
+    body: list[str] = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in given:
+            body.append(f"    _set_{f.name}(new, {f.name})")
+        elif f.default is not dataclasses.MISSING:
+            namespace[f"_default_{f.name}"] = f.default
+            body.append(f"    _set_{f.name}(new, _default_{f.name})")
+        else:
+            raise TypeError(f"fast_build: {cls.__name__}.{f.name} has no default")
+    head = f"def build({', '.join(given)}):\n    new = _new(_cls)\n"
+    source = head + "\n".join(body) + "\n    return new\n"
+    return _compile(cls, "build", source, namespace)

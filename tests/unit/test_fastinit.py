@@ -93,3 +93,32 @@ def test_only_plain_frozen_slotted_dataclasses_are_taken() -> None:
     for cls in (NoSlots, Factory):
         with pytest.raises(TypeError, match="fast_init"):
             fast_init(cls)
+
+
+def test_fast_copy_sets_one_field_and_copies_the_rest() -> None:
+    from workbench.fastinit import fast_copy
+
+    copy = fast_copy(Order, "status_reason")
+    order = Order("sim-9", REQ, T, OrderStatus.FILLED, 3.0, 3.0, 100.0, 0.3, T, "", "p", ("a",))
+    got = copy(order, "why")
+    assert got == dataclasses.replace(order, status_reason="why") and got is not order
+    assert _values(copy(order, "")) == _values(order)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.status_reason = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="no field 'nope'"):
+        fast_copy(Order, "nope")
+
+
+def test_fast_build_sets_the_given_fields_and_defaults_the_rest() -> None:
+    from workbench.fastinit import fast_build
+
+    build = fast_build(
+        Fill, ("order_id", "symbol", "side", "quantity", "price", "commission", "time")
+    )
+    got = build("o", "SPY", Side.SELL, 2.0, 99.0, 0.2, T)
+    assert got == Fill("o", "SPY", Side.SELL, 2.0, 99.0, 0.2, T)
+    assert [type(v) for v in _values(got)] == [type(v) for v in _values(FILL)]
+    with pytest.raises(TypeError, match=r"Fill\.order_id has no default"):
+        fast_build(Fill, ("symbol",))
+    with pytest.raises(TypeError, match="no field"):
+        fast_build(Fill, ("nope",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pandas as pd
@@ -18,6 +19,7 @@ from workbench.orders import (
     OrderStatus,
     OrderType,
     Side,
+    TimeInForce,
     apply_fill,
     transition,
 )
@@ -131,3 +133,31 @@ def test_the_direct_copies_equal_dataclasses_replace() -> None:
         order, status=OrderStatus.PARTIALLY_FILLED, updated_at=t1, filled_quantity=1.0,
         average_price=10.5, commission=0.25,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("side", "quantity", "tif", "reason"),
+    [(Side.BUY, 1.0, TimeInForce.GTC, ""), (Side.SELL, 0.25, TimeInForce.DAY, "EXIT"),
+     (Side.SELL, 1e-12, TimeInForce.DAY, "r")],
+)  # fmt: skip
+def test_market_order_equals_the_constructor(side, quantity, tif, reason) -> None:
+    """The targets' direct build of a market order is the constructor's object."""
+    from workbench.orders import market_order
+
+    got = market_order("X", side, quantity, tif, reason)
+    want = OrderRequest("X", side, quantity=quantity, tif=tif, reason=reason)
+    assert got == want and hash(got) == hash(want)
+    names = [f.name for f in dataclasses.fields(OrderRequest)]
+    assert [getattr(got, n) for n in names] == [getattr(want, n) for n in names]
+    assert [type(getattr(got, n)) for n in names] == [type(getattr(want, n)) for n in names]
+
+
+@pytest.mark.parametrize("quantity", [0.0, -1.0, float("nan")])
+def test_market_order_refuses_what_the_constructor_refuses(quantity: float) -> None:
+    from workbench.orders import market_order
+
+    with pytest.raises(ConfigError) as want:
+        OrderRequest("X", Side.BUY, quantity=quantity, tif=TimeInForce.GTC)
+    with pytest.raises(ConfigError) as got:
+        market_order("X", Side.BUY, quantity, TimeInForce.GTC)
+    assert str(got.value) == str(want.value)

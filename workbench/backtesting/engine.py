@@ -20,7 +20,6 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from workbench.portfolio import PositionView
 from workbench.risk import RiskConfig, RiskEngine, events_frame
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage
+from workbench.stamps import utc
 from workbench.strategy import Strategy
 
 #: Show a progress bar for runs longer than this many bars.
@@ -199,8 +199,7 @@ class Engine:
         cash = _zeros(n)
         for k, time_ns, close in zip(steps, times, c_, strict=True):  # iterated: C-level reads
             if has_open(sym):
-                t = pd.Timestamp(time_ns, tz=UTC)
-                broker.process_bar(sym, t, o_[k], h_[k], l_[k], close, v_[k])
+                broker.process_bar(sym, utc(time_ns), o_[k], h_[k], l_[k], close, v_[k])
                 self._follow_updates()
                 pos = positions.get(sym)
             cash[k] = eq = portfolio.cash
@@ -232,10 +231,9 @@ class Engine:
             for sym, i in broker.sells_first(rows_at[k]):
                 c = data[sym].cols
                 if broker.has_open_orders(sym):
-                    t = pd.Timestamp(times[k], tz=UTC)
                     broker.process_bar(
                         sym,
-                        t,
+                        utc(times[k]),
                         c["open"][i],
                         c["high"][i],
                         c["low"][i],

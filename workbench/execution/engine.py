@@ -55,6 +55,17 @@ class SymbolState(StrEnum):
     ERROR = "ERROR"
 
 
+#: Enum members read on every order, as module globals: on Python 3.11 a member read
+#: through its class (``Side.BUY``) passes ``EnumType.__getattr__``'s hook, ~6x a global.
+_IDLE, _PENDING, _FILLED, _ERROR = (
+    SymbolState.IDLE,
+    SymbolState.PENDING_ORDER,
+    SymbolState.ORDER_FILLED,
+    SymbolState.ERROR,
+)
+_EV_FILL, _EV_PARTIAL = UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Submit:
@@ -170,7 +181,7 @@ class ExecutionEngine:
         return self.states.get(symbol, SymbolState.IDLE)
 
     def _set_state(self, symbol: str, state: SymbolState, reason: str = "") -> None:
-        old = self.states.get(symbol, SymbolState.IDLE)
+        old = self.states.get(symbol, _IDLE)
         if old is state:
             return
         self.states[symbol] = state
@@ -283,7 +294,7 @@ class ExecutionEngine:
     def submit(self, request: OrderRequest, *, decision: pd.Timestamp) -> Order | None:
         """Send one order (id assigned here); None if refused, rejected, waiting or failed."""
         symbol = request.symbol
-        if self.states.get(symbol) is SymbolState.ERROR:
+        if self.states.get(symbol) is _ERROR:
             log.warning(
                 "refused %s %s: symbol is in ERROR after repeated broker failures",
                 request.side,
@@ -412,7 +423,7 @@ class ExecutionEngine:
         if log.isEnabledFor(logging.INFO):
             self._log_accepted(order, how)
         if order.status.is_open:
-            self._set_state(order.symbol, SymbolState.PENDING_ORDER, order.request.reason)
+            self._set_state(order.symbol, _PENDING, order.request.reason)
         return order
 
     def _log_accepted(self, order: Order, how: str) -> None:
@@ -472,19 +483,20 @@ class ExecutionEngine:
     def on_update(self, update: OrderUpdate) -> None:
         """Follow the broker's order updates: per-symbol state, and release waiting orders."""
         symbol = update.order.symbol
-        if self.states.get(symbol) is SymbolState.ERROR:
+        if self.states.get(symbol) is _ERROR:
             return
-        if update.event is UpdateEvent.PARTIAL_FILL:
+        event = update.event
+        if event is _EV_PARTIAL:
             self._set_state(symbol, SymbolState.PARTIALLY_FILLED)
-        elif update.event is UpdateEvent.FILL:
-            self._set_state(symbol, SymbolState.ORDER_FILLED)
+        elif event is _EV_FILL:
+            self._set_state(symbol, _FILLED)
         if update.order.status.is_terminal:
             still_open = any(
                 o.symbol == symbol and not o.request.protective
                 for o in self.broker.get_open_orders()
             )
             if not still_open:
-                if update.event is not UpdateEvent.FILL:
+                if event is not _EV_FILL:
                     self._set_state(symbol, SymbolState.IDLE)
                 self._release(symbol)
 

@@ -30,6 +30,15 @@ EPSILON = 1e-9
 #: ATR is computed over this many periods of history (Wilder's seed then weighs < 1e-8).
 ATR_HISTORY = 20
 
+#: Enum members read on every order, as module globals: on Python 3.11 a member read
+#: through its class (``Side.BUY``) passes ``EnumType.__getattr__``'s hook, ~6x a global.
+_MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
+    OrderType.MARKET,
+    OrderType.LIMIT,
+    OrderType.STOP,
+    OrderType.STOP_LIMIT,
+)
+
 
 @fast_init
 @dataclass(frozen=True, slots=True)
@@ -128,9 +137,12 @@ class Book:
 
     def order_price(self, request: OrderRequest) -> float:
         """Where ``request`` would execute: its limit (or stop) price, else the decision price."""
-        if request.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        kind = request.type
+        if kind is _MARKET:
+            return self.price(request.symbol)
+        if kind is _LIMIT or kind is _STOP_LIMIT:
             return float(request.limit_price)  # type: ignore[arg-type]
-        if request.type is OrderType.STOP:
+        if kind is _STOP:
             return float(request.stop_price)  # type: ignore[arg-type]
         return self.price(request.symbol)
 

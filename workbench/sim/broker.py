@@ -54,6 +54,12 @@ BUYING_POWER_TOLERANCE = 1e-9
 NO_COMMISSION = Commission()
 NO_SLIPPAGE = Slippage()
 
+#: Enum members read on every order, as module globals: on Python 3.11 a member read
+#: through its class (``Side.BUY``) passes ``EnumType.__getattr__``'s hook, ~6x a global.
+_NEW, _SELL, _DAY, _MARKET = OrderStatus.NEW, Side.SELL, TimeInForce.DAY, OrderType.MARKET
+_SIMPLE, _OCO = OrderClass.SIMPLE, OrderClass.OCO
+_EV_NEW, _EV_FILL = UpdateEvent.NEW, UpdateEvent.FILL
+
 
 class _Live:
     """Venue-side state of one open order (the Order itself is frozen)."""
@@ -217,11 +223,11 @@ class SimulatedBroker:
         if quantity is not None and self.lot_size is not None:
             quantity = round_lot(quantity, self.lot_size)
         oid = f"{self.id_prefix}-{self._counter}"
-        order = Order(oid, request, now, OrderStatus.NEW, quantity, 0.0, 0.0, 0.0, now)
+        order = Order(oid, request, now, _NEW, quantity, 0.0, 0.0, 0.0, now)
         self._orders[oid] = order
         if cid is not None:
             self._by_client_id[cid] = oid
-        self._updates.append(OrderUpdate(UpdateEvent.NEW, order, now, None))
+        self._updates.append(OrderUpdate(_EV_NEW, order, now, None))
         if quantity is not None and quantity <= 0:
             return self._end(
                 None,
@@ -229,7 +235,7 @@ class SimulatedBroker:
                 OrderStatus.REJECTED,
                 f"quantity {request.quantity:g} is below the lot size {self.lot_size:g}",
             )
-        oco = request.order_class is OrderClass.OCO
+        oco = request.order_class is _OCO
         live = _Live(order, f"exits:{order.id}" if oco else None)
         self._live[order.id] = live
         self._book.setdefault(request.symbol, []).append(live)
@@ -298,7 +304,7 @@ class SimulatedBroker:
     def _reducible(self, order: Order) -> float:
         """How much a protective ``order`` may fill: the part of the position it reduces."""
         held = self.portfolio.quantity(order.symbol)
-        return max(held, 0.0) if order.side is Side.SELL else max(-held, 0.0)
+        return max(held, 0.0) if order.side is _SELL else max(-held, 0.0)
 
     def cancel_order(self, order_id: str) -> None:
         """Cancel an open order at once; a finished one raises :class:`OrderRejected`."""
@@ -414,7 +420,7 @@ class SimulatedBroker:
                 continue  # submitted on this bar (or later): never filled on it
             order = live.order
             req = order.request
-            if req.tif is TimeInForce.DAY:
+            if req.tif is _DAY:
                 if live.day is None:
                     live.day = day
                 elif day > live.day:
@@ -445,7 +451,7 @@ class SimulatedBroker:
         order = live.order
         req = order.request
         kind = req.type
-        if kind is OrderType.MARKET:  # match's first rule, without building its result
+        if kind is _MARKET:  # match's first rule, without building its result
             return live, open, self.slippage.apply(open, req.side, high, low)
         if kind is OrderType.TRAILING_STOP and live.hwm is None:
             live.hwm = open  # live from this bar's open
@@ -586,7 +592,7 @@ class SimulatedBroker:
         self.fills.append(fill)
         if complete:
             self._end(live, order, None, "")
-            self._updates.append(OrderUpdate(UpdateEvent.FILL, order, now, fill))
+            self._updates.append(OrderUpdate(_EV_FILL, order, now, fill))
         else:
             live.order = order
             self._orders[order.id] = order
@@ -600,7 +606,7 @@ class SimulatedBroker:
         if not protective:
             self._entry = (base, base == self._bar_open)
         oc = req.order_class
-        if oc is not OrderClass.SIMPLE and oc is not OrderClass.OCO:  # attached exits
+        if oc is not _SIMPLE and oc is not _OCO:  # attached exits
             if not order.legs:  # a notional entry, or relative exits: known only now
                 order = self._attach(live, order.filled_quantity, held=True, fill_price=price)
             self._arm(order, base)
@@ -697,7 +703,7 @@ _NONE_MARKED: frozenset[str] = frozenset()
 
 def _after_the_open(candidate: tuple[_Live, float, float]) -> bool:
     """Sort key: market orders fill at the open, before anything triggered inside the bar."""
-    return candidate[0].order.request.type is not OrderType.MARKET
+    return candidate[0].order.request.type is not _MARKET
 
 
 _EVENTS = {
