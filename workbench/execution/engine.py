@@ -481,8 +481,18 @@ class ExecutionEngine:
 
     # -- updates ------------------------------------------------------------------------
     def on_update(self, update: OrderUpdate) -> None:
-        """Follow the broker's order updates: per-symbol state, and release waiting orders."""
-        symbol = update.order.symbol
+        """Follow the broker's order updates: per-symbol state, and release waiting orders.
+
+        A target's order that is done is no longer working: the next target of its
+        symbol plans no cancel for it (the cancel would find it done and do nothing).
+        """
+        order = update.order
+        symbol = order.symbol
+        terminal = order.status.is_terminal
+        if terminal:
+            working = self._target_orders.get(symbol)
+            if working and order.id in working:
+                working.remove(order.id)
         if self.states.get(symbol) is _ERROR:
             return
         event = update.event
@@ -490,7 +500,7 @@ class ExecutionEngine:
             self._set_state(symbol, SymbolState.PARTIALLY_FILLED)
         elif event is _EV_FILL:
             self._set_state(symbol, _FILLED)
-        if update.order.status.is_terminal:
+        if terminal:
             still_open = any(
                 o.symbol == symbol and not o.request.protective
                 for o in self.broker.get_open_orders()

@@ -221,6 +221,28 @@ def test_target_intents_replace_earlier_target_orders() -> None:
     assert {o.request.reason for o in broker.inner.get_open_orders()} == {"TP"}
 
 
+def test_a_new_target_cancels_the_working_target_order_not_the_done_one() -> None:
+    """A target's order that filled (its update seen) is no longer working: the next target
+    plans no cancel for it; one still working is canceled and replaced."""
+    from workbench.execution.engine import Cancel, Submit
+
+    engine, broker, _ = make()
+    inner = broker.inner
+    kwargs = {"price": lambda s: 100.0, "position": inner.portfolio.quantity, "equity": 10_000.0}
+    engine.execute([TargetIntent("SPY", T0, quantity=5.0)], decision=T0, **kwargs)
+    inner.process_bar("SPY", T1, 100, 101, 99, 100, 1_000)  # fills at the open
+    for update in inner.drain_updates():
+        engine.on_update(update)
+    steps = engine.plan([TargetIntent("SPY", T1, quantity=0.0)], decision=T1, **kwargs)
+    assert [type(s) for s in steps] == [Submit]
+    inner.set_time(T1)
+    working = engine.send(steps, decision=T1)[0]  # a sell working until the next bar
+    t2 = T1 + pd.Timedelta(days=1)
+    steps = engine.plan([TargetIntent("SPY", t2, quantity=2.0)], decision=t2, **kwargs)
+    assert [type(s) for s in steps] == [Cancel, Submit]
+    assert steps[0].order_id == working.id
+
+
 @pytest.mark.parametrize("conflict", list(ConflictPolicy))
 def test_an_entry_with_its_exits_in_one_oco_group_on_one_bar(conflict) -> None:
     """The bug this guards: the exits used to cancel the entry, and the stop opened a short."""
