@@ -344,13 +344,12 @@ class ExecutionEngine:
         its entry must not cancel the entry, and a new entry must not cancel the exits
         that protect what is already held.
         """
-        return [
-            o
-            for o in self.broker.get_open_orders()
-            if o.symbol == request.symbol
-            and o.side is not request.side
-            and not o.request.protective
-        ]
+        symbol, side = request.symbol, request.side
+        opposite: list[Order] = []
+        for o in self.broker.get_open_orders():  # a loop: no comprehension frame per order
+            if o.symbol == symbol and o.side is not side and not o.request.protective:
+                opposite.append(o)
+        return opposite
 
     def _send(self, request: OrderRequest) -> Order | None:
         symbol = request.symbol
@@ -501,10 +500,11 @@ class ExecutionEngine:
         elif event is _EV_FILL:
             self._set_state(symbol, _FILLED)
         if terminal:
-            still_open = any(
-                o.symbol == symbol and not o.request.protective
-                for o in self.broker.get_open_orders()
-            )
+            still_open = False
+            for o in self.broker.get_open_orders():  # a loop: no generator per update
+                if o.symbol == symbol and not o.request.protective:
+                    still_open = True
+                    break
             if not still_open:
                 if event is not _EV_FILL:
                     self._set_state(symbol, SymbolState.IDLE)

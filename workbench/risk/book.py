@@ -101,7 +101,11 @@ class Book:
         self.market = market
         self.equity = float(account.get_account().equity)
         held = self._held = account.get_positions()
-        self.positions = {s: p.quantity for s, p in held.items() if p.quantity != 0.0}
+        positions: dict[str, float] = {}
+        for s, p in held.items():  # loops, not comprehensions: no extra frame per check
+            if p.quantity != 0.0:
+                positions[s] = p.quantity
+        self.positions = positions
         self._prices: dict[str, float] = {}
         self.buy: dict[str, float] = {}
         self.sell: dict[str, float] = {}
@@ -171,7 +175,15 @@ class Book:
 
     def open_count(self) -> int:
         """Symbols that hold, or may come to hold, a position."""
-        return sum(1 for s in self.symbols() if self.worst(s) > EPSILON)
+        n = 0
+        seen: set[str] = set()
+        for book in (self.positions, self.buy, self.sell):  # :meth:`symbols`, counted in place
+            for s, q in book.items():
+                if q and s not in seen:
+                    seen.add(s)
+                    if self.worst(s) > EPSILON:
+                        n += 1
+        return n
 
     def proposal(self, request: OrderRequest, stop: float | None) -> Proposal:
         entry = self.order_price(request)

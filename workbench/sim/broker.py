@@ -154,7 +154,10 @@ class SimulatedBroker:
         return self.portfolio.open_positions()
 
     def get_open_orders(self) -> list[Order]:
-        return [live.order for live in self._live.values()]
+        live = self._live
+        if not live:  # the usual answer on the order path: no comprehension to run
+            return []
+        return [x.order for x in live.values()]
 
     @property
     def open_book(self) -> dict[str, list]:
