@@ -570,7 +570,9 @@ class SimulatedBroker:
         commission = self.commission.increment(
             order.filled_quantity, filled_notional, quantity, quantity * price
         )
-        refusal = self._refusal(req.symbol, req.side, quantity, price, commission)
+        pf = self.portfolio
+        before = pf.quantity(req.symbol)
+        refusal = self._refusal(req.symbol, req.side, quantity, price, commission, before)
         if refusal is not None:
             status = OrderStatus.REJECTED if order.filled_quantity == 0 else OrderStatus.CANCELED
             self._end(live, order, status, refusal)
@@ -589,8 +591,6 @@ class SimulatedBroker:
         )
         first = order.filled_quantity == 0
         order = apply_fill(order, fill, complete=complete)
-        pf = self.portfolio
-        before = pf.quantity(req.symbol)
         pf.apply_fill(fill)
         self.fills.append(fill)
         if complete:
@@ -615,11 +615,11 @@ class SimulatedBroker:
             self._arm(order, base)
 
     def _refusal(
-        self, symbol: str, side: Side, quantity: float, price: float, commission: float
+        self, symbol: str, side: Side, quantity: float, price: float, commission: float, old: float
     ) -> str | None:
-        """Why this fill may not happen (shorting, buying power), or None."""
+        """Why this fill may not happen (shorting, buying power), or None; ``old`` is the
+        position held before it."""
         pf = self.portfolio
-        old = pf.quantity(symbol)
         new = old + side.sign * quantity
         if abs(new) <= abs(old) and old * new >= 0:
             return None  # reduces or closes: always allowed
