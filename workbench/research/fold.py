@@ -44,6 +44,7 @@ from workbench.context import Context
 from workbench.data.bars import periods_per_year
 from workbench.data.spec import to_utc
 from workbench.errors import DataError
+from workbench.research.equity_csv import write_equity
 from workbench.research.overfitting import overfitting_report
 from workbench.research.sweep import LOWER_IS_BETTER, sweep, trial_returns
 from workbench.research.walkforward import universe_index
@@ -163,7 +164,7 @@ def run_fold(
         "compute_seconds": compute_seconds,
     }
     table.to_csv(out / f"{name}_sweep.csv")
-    equity.to_frame("equity").to_csv(out / f"{name}_equity.csv", index_label="time")
+    write_equity(equity, out / f"{name}_equity.csv")
     record_path.write_text(json.dumps(_clean(record), indent=2) + "\n")
     log.info("%s: chose %s, %s %.3g in sample", name, chosen, metric, score)
     return record

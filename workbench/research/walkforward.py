@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ConfigError
+from workbench.research.equity_csv import read_equity, write_equity
 from workbench.research.notebook_runner import (
     JobOutcome,
     NotebookJob,
@@ -270,7 +271,18 @@ def run_walk_forward(
         )
     with NotebookRunner(workers, scheduler=scheduler) as runner:
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
-        outcomes = runner.run(jobs, force=force, progress=progress, desc="folds", then=then)
+        # in parallel, the last folds first: each fold's out-of-sample run starts at the data's
+        # first bar, so a later fold costs more, and the last fold to start, run while the
+        # other jobs idle, is then the cheapest (longest first: a shorter tail)
+        backwards = workers > 1 or scheduler is not None
+        ran = runner.run(
+            jobs[::-1] if backwards else jobs,
+            force=force,
+            progress=progress,
+            desc="folds",
+            then=then,
+        )
+        outcomes = ran[::-1] if backwards else ran  # in fold order
         log.debug("folds done", extra={"event": "folds_done"})
         summary = summarize(out, folds=folds, outcomes=outcomes, config=config)
         log.debug("summary written", extra={"event": "summary_written"})
@@ -332,7 +344,7 @@ def summarize(
         record = json.loads(record_path.read_text())
         row.update(status="ok", **{k: record[k] for k in _RECORD_KEYS if k in record})
         rows.append(row)
-        curves.append(_read_equity(out / "folds" / f"{name}_equity.csv"))
+        curves.append(read_equity(out / "folds" / f"{name}_equity.csv"))
     summary = _aggregate(config, rows, curves, out)
     (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n")
     return summary
@@ -356,7 +368,7 @@ def _aggregate(
     ok = [r for r in rows if r["status"] == "ok"]
     stitched = stitch(curves, config.cash)
     if len(stitched):
-        stitched.to_frame("equity").to_csv(out / "equity.csv", index_label="time")
+        write_equity(stitched, out / "equity.csv")
     oos: dict[str, Any] = {}
     if len(stitched) > 2:
         from workbench.backtesting.metrics import compute_metrics
@@ -433,12 +445,6 @@ def stitch(curves: Sequence[pd.Series], cash: float) -> pd.Series:
         return pd.Series(dtype=float, name="equity")
     out = pd.concat(pieces)
     return out[~out.index.duplicated(keep="last")].rename("equity")
-
-
-def _read_equity(path: Path) -> pd.Series:
-    frame = pd.read_csv(path, index_col=0)
-    frame.index = pd.to_datetime(frame.index, utc=True)
-    return frame["equity"].astype(float)
 
 
 def _psr(moments: Mapping[str, float]) -> float | None:

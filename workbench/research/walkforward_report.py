@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import DataError
+from workbench.research.equity_csv import read_equity
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -116,6 +117,10 @@ def _num(value: Any) -> str:
     return str(value)
 
 
+#: A fold's test window, as summary.json gives it.
+TESTED = ("test_first", "test_last")
+
+
 def plot_stitched_equity(run_dir: str | Path, summary: dict[str, Any] | None = None) -> Figure:
     """The stitched out-of-sample equity, with the test windows shaded in turn."""
     run_dir = Path(run_dir)
@@ -123,15 +128,17 @@ def plot_stitched_equity(run_dir: str | Path, summary: dict[str, Any] | None = N
     path = run_dir / "equity.csv"
     if not path.exists():
         raise DataError(f"{path} does not exist: no fold finished", hint="see summary.json")
-    equity = pd.read_csv(path, index_col=0)["equity"]
-    equity.index = pd.to_datetime(equity.index, utc=True)
+    equity = read_equity(path)
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     ax = fig.subplots()
-    ax.plot(equity.index, equity.to_numpy(), color="tab:blue", label="out-of-sample equity")
+    # naive UTC datetime64, which matplotlib converts at once: given tz-aware times, it makes
+    # a datetime of each one, again on every redraw (seconds for a minute-bar curve)
+    times = equity.index.tz_localize(None).to_numpy()
+    ax.plot(times, equity.to_numpy(), color="tab:blue", label="out-of-sample equity")
     for i, fold in enumerate(f for f in summary["folds"] if f["status"] == "ok"):
-        first, last = pd.Timestamp(fold["test_first"]), pd.Timestamp(fold["test_last"])
+        first, last = (pd.to_datetime(fold[k], utc=True).tz_localize(None) for k in TESTED)
         ax.axvspan(first, last, color="0.9" if i % 2 else "0.96", zorder=0)
     wfe = summary.get("walk_forward_efficiency")
     cagr = (summary.get("out_of_sample") or {}).get("cagr")

@@ -221,3 +221,31 @@ def test_a_tpe_walk_forward_fold_samples_seeds_and_counts_its_trials(tmp_path: P
     assert n_trials(config, [record["n_trials"]]) == record["n_trials"]
     with pytest.raises(ConfigError, match="needs n_trials"):
         WalkForwardConfig("ma_crossover", "sample:SPX", 504, 252, GRID, search="tpe")
+
+
+def test_parallel_folds_are_handed_out_last_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later fold's out-of-sample run covers more bars: in parallel the folds go out last
+    first (the cheapest ends the run), in turn in fold order; outcomes come in fold order."""
+    from workbench.research import walkforward
+
+    handed: list[list[str]] = []
+
+    class Recording(walkforward.NotebookRunner):
+        def run(self, jobs, **kwargs):  # type: ignore[no-untyped-def, override]
+            handed.append([job.name for job in jobs])
+            return [JobOutcome(job.name, "failed", job.output, 0.0, "not run") for job in jobs]
+
+    monkeypatch.setattr(walkforward, "NotebookRunner", Recording)
+    config = WalkForwardConfig(
+        "ma_crossover", "sample:SPX", 252, 63, GRID, start="2015-01-01", end="2016-12-31"
+    )
+    names = [f"fold_{fold.number:03d}" for fold in plan_folds(config)[0]]
+    assert len(names) == 4
+    for workers in (1, 2):
+        run = walkforward.run_walk_forward(
+            config, tmp_path / str(workers), workers=workers, progress=False, report_template=None
+        )
+        assert [o.name for o in run.outcomes] == names
+    assert handed == [names, names[::-1]]
