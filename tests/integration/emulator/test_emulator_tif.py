@@ -70,20 +70,31 @@ def _events(updates: list, order_id: object) -> list[tuple[str, float | None, fl
 
 def test_ioc_trades_at_the_open_only_and_cancels_the_rest(emu: Emulator) -> None:
     """A marketable ioc limit fills at the next open; one the open does not reach is
-    canceled at once, although the bar's low later touches it (a day limit fills)."""
+    canceled at once, although the bar's low later touches it (a day limit fills). A stop
+    the open is through fills there; one only the bar's high reaches is canceled."""
     c, stream = emt.trading_client(emu), emt.trading_stream(emu)
     try:
         marketable = c.submit_order(_buy("ioc", limit=101.5))
         away = c.submit_order(_buy("ioc", limit=100.5))
         day = c.submit_order(_buy("day", limit=100.5))
+        stops = [
+            c.submit_order(
+                StopOrderRequest(
+                    symbol="AAA", qty=1, side="buy", time_in_force="ioc", stop_price=stop
+                )
+            )
+            for stop in (100.5, 102.5)
+        ]
         assert marketable.time_in_force == "ioc" and marketable.expires_at == CLOSE_JAN_2
         emu.step()
-        updates = stream.take(6)
+        updates = stream.take(10)
     finally:
         stream.stop()
     assert _events(updates, marketable.id) == [("new", None, None), ("fill", 2.0, 101.0)]
     assert _events(updates, away.id) == [("new", None, None), ("canceled", None, None)]
     assert _events(updates, day.id) == [("new", None, None), ("fill", 2.0, 100.5)]
+    assert _events(updates, stops[0].id) == [("new", None, None), ("fill", 1.0, 101.0)]
+    assert _events(updates, stops[1].id) == [("new", None, None), ("canceled", None, None)]
     gone = c.get_order_by_id(away.id)
     assert (gone.status, gone.filled_qty, gone.canceled_at) == ("canceled", "0", index_of(1))
 
