@@ -251,12 +251,25 @@ class NotebookRunner:
         self._stack = ExitStack()
         self._pool: ProcessPoolExecutor | None = None
         self._left: Any = None  # the pool's count of the batch's jobs not started yet
+        self._zygote_address: str | None = None
 
     def __enter__(self) -> NotebookRunner:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def prepare(self, preload: str | None) -> None:
+        """Start what the next batch's kernels need now, while the caller goes on (a
+        walk-forward plans its folds meanwhile): with one worker this process's warm kernel,
+        given ``preload``; with several the zygote their kernels will be forked from (the
+        pool itself starts with the batch, its size known). Nothing on Dask."""
+        if self.scheduler is not None or not self.reuse_kernels or self._pool is not None:
+            return
+        if self.workers == 1:
+            _start_kernel(preload)
+        elif self._zygote_address is None:
+            self._zygote_address = self._zygote(preload)
 
     def close(self) -> None:
         """Stop the pool (its workers shut their kernels down as they exit)."""
@@ -327,17 +340,35 @@ class NotebookRunner:
         if self._pool is None:
             context = _context()
             self._left = context.Value("i", 0)
-            self._pool = self._stack.enter_context(
+            if reuse and self._zygote_address is None:
+                self._zygote_address = self._zygote(todo[0].preload)
+            zygote = self._zygote_address if reuse else None
+            self._pool = self._stack.enter_context(  # closed (workers gone) before the zygote
                 ProcessPoolExecutor(
                     max_workers=min(self.workers, len(todo)),
                     mp_context=context,
                     initializer=_start_worker,
-                    initargs=(reuse, todo[0].preload, self._left),
+                    initargs=(reuse, todo[0].preload, self._left, zygote),
                 )
             )
         self._left.value = len(todo)
         submit = self._pool.submit
         return _collect({submit(_execute_counted, job, reuse, then): job for job in todo})
+
+    def _zygote(self, preload: str | None) -> str | None:
+        """The address of a zygote the workers' kernels are forked from (on Linux, where
+        the workers fork too), closed with this runner; None: each kernel launched anew."""
+        if sys.platform != "linux":
+            return None
+        from workbench.research.zygote import Zygote
+
+        try:
+            zygote = Zygote(preload)
+        except OSError as exc:
+            log.debug("no zygote (%r): kernels launched as usual", exc)
+            return None
+        self._stack.callback(zygote.close)
+        return zygote.address
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -352,21 +383,26 @@ def _context() -> multiprocessing.context.BaseContext:
 _left: Any = None
 
 
-def _start_worker(reuse: bool, preload: str | None, left: Any) -> None:
+def _start_worker(reuse: bool, preload: str | None, left: Any, zygote: str | None) -> None:
     """A pool worker's first steps: its warm kernel started (and given the first job's
     ``preload``), then papermill imported while that kernel boots: the workers' start
-    overlaps, rather than follows, the imports (papermill's in a worker, its kernel's own)."""
+    overlaps, rather than follows, the imports (papermill's in a worker, its kernel's own).
+    ``zygote``: where the worker's kernels are forked, their imports made once for all (as
+    the worker imports papermill); asking for one waits for them."""
     from workbench.research import warm_kernel
 
     global _left
     _left = left
     warm_kernel.forget_kernel()  # a forked child: the parent's kernel is the parent's
-    if reuse:
+    warm_kernel.use_zygote(zygote)
+    if reuse and zygote is None:
         _start_kernel(preload)
     try:
         import_papermill()
     except Exception as exc:  # each job's own import raises it again, as its outcome
         log.debug("papermill import failed in a worker: %r", exc)
+    if reuse and zygote is not None:  # a fork of the zygote, when its imports are done:
+        _start_kernel(preload)  # meanwhile this worker imported papermill
 
 
 def _execute_counted(job: NotebookJob, reuse: bool, then: str | None) -> JobOutcome:

@@ -247,29 +247,9 @@ def run_walk_forward(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_run_file(out / "run.json", config, force)
-    folds, _ = plan_folds(config)
-    log.info(
-        "walk-forward %s: %d folds into %s",
-        config.strategy,
-        len(folds),
-        out,
-        extra={"event": "folds_planned"},
-    )
-    jobs = []
-    for fold in folds:
-        parameters = fold_parameters(config, fold, out)
-        parameters.update((fold_overrides or {}).get(fold.number, {}))
-        jobs.append(
-            NotebookJob(
-                name=f"fold_{fold.number:03d}",
-                template=Path(fold_template),
-                output=out / "folds" / f"fold_{fold.number:03d}.ipynb",
-                parameters=parameters,
-                cwd=out,
-                preload=FOLD_PRELOAD,
-            )
-        )
     with NotebookRunner(workers, scheduler=scheduler) as runner:
+        runner.prepare(FOLD_PRELOAD)  # the kernels' imports start while the folds are planned
+        folds, jobs = _fold_jobs(config, out, Path(fold_template), fold_overrides or {})
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
         # in parallel, the last folds first: each fold's out-of-sample run starts at the data's
         # first bar, so a later fold costs more, and the last fold to start, run while the
@@ -308,6 +288,38 @@ def run_walk_forward(
     write_walkforward_report(out, drawn=drawn)
     log.debug("report.html written", extra={"event": "html_written"})
     return WalkForwardRun(out, summary, outcomes, report)
+
+
+def _fold_jobs(
+    config: WalkForwardConfig,
+    out: Path,
+    template: Path,
+    overrides: Mapping[int, Mapping[str, Any]],
+) -> tuple[list[Fold], list[NotebookJob]]:
+    """The folds of ``config`` and the notebook job of each."""
+    folds, _ = plan_folds(config)
+    log.info(
+        "walk-forward %s: %d folds into %s",
+        config.strategy,
+        len(folds),
+        out,
+        extra={"event": "folds_planned"},
+    )
+    jobs = []
+    for fold in folds:
+        parameters = fold_parameters(config, fold, out)
+        parameters.update(overrides.get(fold.number, {}))
+        jobs.append(
+            NotebookJob(
+                name=f"fold_{fold.number:03d}",
+                template=template,
+                output=out / "folds" / f"fold_{fold.number:03d}.ipynb",
+                parameters=parameters,
+                cwd=out,
+                preload=FOLD_PRELOAD,
+            )
+        )
+    return folds, jobs
 
 
 def summarize(

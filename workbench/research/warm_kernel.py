@@ -34,7 +34,15 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-__all__ = ["ENGINE", "drop_kernel", "forget_kernel", "register_engine", "run_soon", "start_kernel"]
+__all__ = [
+    "ENGINE",
+    "drop_kernel",
+    "forget_kernel",
+    "register_engine",
+    "run_soon",
+    "start_kernel",
+    "use_zygote",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +113,8 @@ def start_kernel(name: str, extra: list[str] | None = None, preload: str | None 
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name=name)
+    if _kernel.get("zygote"):  # forked from the zygote's imports (it falls back by itself)
+        km.provisioner = _zygote_provisioner(km, _kernel["zygote"])
     km.start_kernel(extra_arguments=list(extra or []), cwd=str(Path.cwd()))
     if not _kernel.get("hooked"):
         atexit.register(drop_kernel)
@@ -116,6 +126,23 @@ def start_kernel(name: str, extra: list[str] | None = None, preload: str | None 
     log.debug("warm kernel started", extra={"event": "kernel_start"})
     # queued until the kernel is up; its reply is skipped by the next execute's wait
     kc.execute((preload or "") + "\n" + FREEZE, silent=True, store_history=False)
+
+
+def use_zygote(address: str | None) -> None:
+    """This process's kernels from now on: forked by the zygote at ``address``
+    (:mod:`workbench.research.zygote`), or (None) launched as usual."""
+    _kernel["zygote"] = address
+
+
+def _zygote_provisioner(km: Any, address: str) -> Any:
+    import uuid
+
+    from workbench.research.zygote_kernel import ZygoteProvisioner
+
+    km.kernel_id = km.kernel_id or str(uuid.uuid4())
+    provisioner = ZygoteProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+    provisioner.address = address
+    return provisioner
 
 
 def run_soon(code: str) -> None:
@@ -207,5 +234,5 @@ def drop_kernel() -> None:
 
 def forget_kernel() -> None:
     """In a forked child: the parent's kernel is the parent's, never this process's."""
-    for key in ("km", "kc", "name", "ready", "hooked"):
+    for key in ("km", "kc", "name", "ready", "hooked", "zygote"):
         _kernel.pop(key, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -227,17 +228,26 @@ def test_parallel_folds_are_handed_out_last_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A later fold's out-of-sample run covers more bars: in parallel the folds go out last
-    first (the cheapest ends the run), in turn in fold order; outcomes come in fold order."""
+    first (the cheapest ends the run), in turn in fold order; outcomes come in fold order.
+    The runner prepares the kernels before the folds are planned."""
     from workbench.research import walkforward
 
-    handed: list[list[str]] = []
+    handed: list[Any] = []
 
     class Recording(walkforward.NotebookRunner):
+        def prepare(self, preload):  # type: ignore[no-untyped-def, override]
+            handed.append(("prepared", preload))
+
         def run(self, jobs, **kwargs):  # type: ignore[no-untyped-def, override]
             handed.append([job.name for job in jobs])
             return [JobOutcome(job.name, "failed", job.output, 0.0, "not run") for job in jobs]
 
+    def planning(config):  # type: ignore[no-untyped-def]
+        handed.append("planned")
+        return plan_folds(config)
+
     monkeypatch.setattr(walkforward, "NotebookRunner", Recording)
+    monkeypatch.setattr(walkforward, "plan_folds", planning)
     config = WalkForwardConfig(
         "ma_crossover", "sample:SPX", 252, 63, GRID, start="2015-01-01", end="2016-12-31"
     )
@@ -248,4 +258,5 @@ def test_parallel_folds_are_handed_out_last_first(
             config, tmp_path / str(workers), workers=workers, progress=False, report_template=None
         )
         assert [o.name for o in run.outcomes] == names
-    assert handed == [names, names[::-1]]
+    prepared = ("prepared", walkforward.FOLD_PRELOAD)  # the kernels' start, before planning
+    assert handed == [prepared, "planned", names, prepared, "planned", names[::-1]]

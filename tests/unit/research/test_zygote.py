@@ -1,0 +1,169 @@
+"""Kernels forked by a zygote: real kernels, on their own, gone with the zygote; or launched as
+usual when the zygote gives none."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+from workbench.research.notebook_runner import KERNEL, KERNEL_ARGUMENTS
+from workbench.research.warm_kernel import _zygote_provisioner
+from workbench.research.zygote import Zygote
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="a zygote forks")
+
+PROBE = (
+    "import json, os, sys, numpy\n"
+    "print(json.dumps([os.getpid(), os.getppid(), os.getpgid(0), os.getcwd(),"
+    " os.environ.get('WB_PROBE'), numpy.random.random(), '' in sys.path]))"
+)
+
+
+def _start(address: str, folder: Path, probe: str) -> KernelManager:
+    km = KernelManager(kernel_name=KERNEL)
+    km.provisioner = _zygote_provisioner(km, address)
+    km.start_kernel(
+        extra_arguments=KERNEL_ARGUMENTS, cwd=str(folder), env={**os.environ, "WB_PROBE": probe}
+    )
+    return km
+
+
+def _probe(km: KernelManager) -> list[Any]:
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        printed: list[str] = []
+
+        def hook(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "stream":
+                printed.append(msg["content"]["text"])
+
+        reply = kc.execute_interactive(PROBE, timeout=60, output_hook=hook)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+    return json.loads("".join(printed))
+
+
+def _gone(pid: int, within: float = 10.0, zombie: bool = False) -> bool:
+    """The process ended and was waited for (``zombie``: or ended, for an orphan, whose
+    reaping is its new parent's business)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        if zombie and stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_forked_kernels_are_kernels_of_their_own_and_die_with_the_zygote(tmp_path: Path) -> None:
+    zygote = Zygote("import numpy")
+    try:
+        kms = [_start(zygote.address, tmp_path, str(i)) for i in range(2)]
+        probes = [_probe(km) for km in kms]
+        for i, (pid, parent, group, cwd, probe, _, path) in enumerate(probes):
+            assert parent == zygote._process.pid  # forked, not launched
+            assert group == pid  # its own session: signals reach what it starts
+            assert cwd == str(tmp_path) and probe == str(i)  # the manager's folder, environment
+            assert path  # IPython's '' on sys.path, as in a launched kernel
+        assert probes[0][0] != probes[1][0]
+        assert probes[0][5] != probes[1][5]  # numpy's random state reseeded in each
+        kms[0].shutdown_kernel(now=True)  # as warm_kernel drops one: gone, no zombie
+        assert _gone(probes[0][0]) and kms[1].is_alive()
+    finally:
+        zygote.close()
+    assert _gone(probes[1][0])  # killed with the zygote
+    assert zygote._process.poll() is not None and not Path(zygote.address).parent.exists()
+
+
+def test_without_a_zygote_the_kernel_is_launched_as_usual(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    km = _start(str(tmp_path / "no.sock"), tmp_path, "x")
+    try:
+        pid, parent, *_ = _probe(km)
+        assert parent == os.getpid()  # this process's child, as jupyter_client launches it
+    finally:
+        km.shutdown_kernel(now=True)
+    assert _gone(pid)
+    assert "no kernel from the zygote" in caplog.text
+
+
+OWNER = """
+import json, os, sys, time
+from jupyter_client.manager import KernelManager
+from workbench.research.notebook_runner import KERNEL, KERNEL_ARGUMENTS
+from workbench.research.warm_kernel import _zygote_provisioner
+from workbench.research.zygote import Zygote
+
+zygote = Zygote()
+km = KernelManager(kernel_name=KERNEL)
+km.provisioner = _zygote_provisioner(km, zygote.address)
+km.start_kernel(extra_arguments=KERNEL_ARGUMENTS)
+print(json.dumps([zygote._process.pid, km.provisioner.pid, zygote.address]), flush=True)
+time.sleep(600)
+"""
+
+
+def test_when_its_owner_dies_the_zygote_ends_and_takes_its_kernels(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        zygote, kernel, address = json.loads(owner.stdout.readline())
+        assert not _gone(kernel, within=0.5)
+    finally:
+        owner.send_signal(signal.SIGKILL)  # no close(), no exit handler
+        owner.wait(timeout=60)
+    assert _gone(kernel) and _gone(zygote, zombie=True)
+    assert not Path(address).parent.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="the pool forks its workers on Linux")
+def test_a_pool_forks_its_kernels_from_one_zygote_and_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from workbench.research.notebook_runner import NotebookJob, NotebookRunner
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    params = new_code_cell("out = 'pids'")
+    params.metadata["tags"] = ["parameters"]
+    body = new_code_cell(
+        "import os, pathlib, time\n"
+        "time.sleep(0.2)  # the other worker takes the other job\n"
+        "pathlib.Path(out).write_text(f'{os.getpid()} {os.getppid()}')"
+    )
+    kernelspec = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    src = tmp_path / "pids.ipynb"
+    nbformat.write(new_notebook(cells=[params, body], metadata={"kernelspec": kernelspec}), src)
+    jobs = [
+        NotebookJob(f"j{i}", src, tmp_path / f"j{i}.ipynb", {"out": str(tmp_path / f"{i}.pids")})
+        for i in range(4)
+    ]
+    with NotebookRunner(2) as runner:
+        assert [o.status for o in runner.run(jobs, progress=False)] == ["ok"] * 4
+        pids = {tuple(map(int, (tmp_path / f"{i}.pids").read_text().split())) for i in range(4)}
+        kernels, parents = {pid for pid, _ in pids}, {parent for _, parent in pids}
+        assert len(parents) == 1  # the workers' warm kernels (one each), forked by the zygote
+        assert b"workbench.research.zygote" in Path(f"/proc/{min(parents)}/cmdline").read_bytes()
+    assert 1 <= len(kernels) <= 2
+    assert all(_gone(pid) for pid in kernels | parents)  # closed: kernels and zygote
