@@ -163,7 +163,8 @@ def _rolling_moments(x: np.ndarray, n: int, want_m2: bool = True) -> tuple[np.nd
 def _rolling_mean_np(x: np.ndarray, n: int) -> np.ndarray:
     """:func:`_rolling_moments`' mean in numpy: the blocks as the rows of a matrix (a view
     of ``x``; only the block after the last is padded), the suffix and prefix sums as
-    cumulative sums along them (numpy adds those in order), written into the result."""
+    cumulative sums along them (numpy adds those in order). The prefix sums are made in
+    the result itself, one array of ``x``'s size besides it."""
     size = x.size
     if size < n:
         return np.full(size, np.nan)
@@ -172,18 +173,19 @@ def _rolling_mean_np(x: np.ndarray, n: int) -> np.ndarray:
     shift = rows[:, n - 1 : n].copy()  # the last value of each block
     suffix = np.subtract(rows[:, ::-1], shift)
     np.cumsum(suffix, axis=1, out=suffix)  # [k, j]: the sum of its last j+1 values
-    prefix = np.empty((blocks, n))  # [k]: block k+1 (past the end: the last value)
-    np.subtract(rows[1:], shift[:-1], out=prefix[:-1])
-    after = np.full(n, x[size - 1])
-    after[: size - blocks * n] = x[blocks * n :]
-    np.subtract(after, shift[-1], out=prefix[-1])
-    np.cumsum(prefix, axis=1, out=prefix)  # [k, j]: of the next block's first j+1
     mean = np.empty(n - 1 + blocks * n)
     mean[: n - 1] = np.nan
     sums = mean[n - 1 :].reshape(blocks, n)  # sums[k, j]: the window starting at k*n+j
     sums[:, 0] = suffix[:, n - 1] + 0.0
-    np.add(suffix[:, n - 2 :: -1][:, : n - 1], prefix[:, : n - 1], out=sums[:, 1:])
-    del suffix, prefix
+    if n > 1:
+        ahead = sums[:, 1:]  # [k, j]: first block k+1's first j+1 values (past the end: the last)
+        np.subtract(rows[1:, : n - 1], shift[:-1], out=ahead[:-1])
+        after = np.full(n - 1, x[size - 1])
+        after[: size - blocks * n] = x[blocks * n :]
+        np.subtract(after, shift[-1], out=ahead[-1])
+        np.cumsum(ahead, axis=1, out=ahead)
+        np.add(suffix[:, n - 2 :: -1], ahead, out=ahead)  # then the window's whole sum
+    del suffix
     sums /= n
     sums += shift
     return mean[:size]
