@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from workbench.backtesting.result import BacktestResult
 from workbench.context import FIELDS, Context, SymbolData
-from workbench.data.bars import as_bars
+from workbench.data.bars import as_bars, epoch_ns
 from workbench.errors import ConfigError
 from workbench.execution.engine import ExecutionConfig, ExecutionEngine, Step
 from workbench.kernel import BarKernel
@@ -128,7 +128,7 @@ class Engine:
     # -- the loop ------------------------------------------------------------------
     def run(self) -> BacktestResult:
         symbols = list(self.bars)
-        times_by_symbol = {s: self.bars[s].index.as_unit("ns").asi8 for s in symbols}
+        times_by_symbol = {s: epoch_ns(self.bars[s].index) for s in symbols}
         data = {
             s: SymbolData(
                 s, {f: self.bars[s][f].to_numpy(dtype=float) for f in FIELDS}, times_by_symbol[s]

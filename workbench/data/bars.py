@@ -110,6 +110,12 @@ def bar_interval(index: pd.DatetimeIndex) -> pd.Timedelta:
 NS_PER_DAY = 86_400_000_000_000
 
 
+def epoch_ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """The index's times as int64 nanoseconds from the epoch: a view of its own values when
+    they are in nanoseconds already (``as_unit("ns")`` copies them even then)."""
+    return index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
+
+
 def periods_per_year(index: pd.DatetimeIndex) -> float:
     """Bars per year, used to annualise returns and volatility.
 
@@ -128,7 +134,7 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
     if index.tz is not None and str(index.tz) == "UTC" and index.is_monotonic_increasing:
         # the bars of each day from the epoch, found by a binary search of each midnight
         # (one per calendar day spanned): small arrays, not one the size of the index
-        ns = index.as_unit("ns").asi8
+        ns = epoch_ns(index)
         first, last = int(ns[0]) // NS_PER_DAY, int(ns[-1]) // NS_PER_DAY
         midnights = np.arange(first + 1, last + 1, dtype=np.int64) * NS_PER_DAY
         starts = np.concatenate(([0], np.searchsorted(ns, midnights), [ns.size]))
