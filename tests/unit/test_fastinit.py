@@ -122,3 +122,27 @@ def test_fast_build_sets_the_given_fields_and_defaults_the_rest() -> None:
         fast_build(Fill, ("symbol",))
     with pytest.raises(TypeError, match="no field"):
         fast_build(Fill, ("nope",))
+
+
+def test_large_classes_are_filled_as_their_twin_and_end_frozen() -> None:
+    """A class of TWIN_MIN_FIELDS fields or more is filled through a plain class with its
+    slots; what comes out is the frozen class itself, never the twin."""
+    from workbench.fastinit import TWIN_MIN_FIELDS, _twin
+
+    assert len(dataclasses.fields(Order)) >= TWIN_MIN_FIELDS and _twin(Order) is not None
+    assert _twin(OrderUpdate) is None  # 4 fields: one descriptor call a field is cheaper
+    for obj in (ORDER, FILL, REQ, Order("x", REQ, T), RiskState()):
+        assert type(obj) in (Order, Fill, OrderRequest, RiskState)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.__setattr__(dataclasses.fields(obj)[0].name, None)
+    with pytest.raises(ConfigError):  # __post_init__ runs on the frozen object, and refuses
+        OrderRequest("SPY", Side.BUY, quantity=-1.0)
+
+
+def test_a_subclass_instance_is_filled_through_the_descriptors() -> None:
+    class Tagged(Order):
+        __slots__ = ("tag",)
+
+    obj = Tagged("sim-7", REQ, T, OrderStatus.NEW, 3.0)
+    assert type(obj) is Tagged
+    assert _values(obj) == _values(Order("sim-7", REQ, T, OrderStatus.NEW, 3.0))
