@@ -186,19 +186,15 @@ class Book:
         return n
 
     def proposal(self, request: OrderRequest, stop: float | None) -> Proposal:
-        entry = self.order_price(request)
+        symbol = request.symbol
+        price = self._prices.get(symbol)  # read once per check (:meth:`price`)
+        if price is None:
+            price = self.price(symbol)
+        entry = price if request.type is _MARKET else self.order_price(request)
         notional = request.notional
         quantity = request.quantity if notional is None else notional / entry
         sign = request.side.sign
-        return Proposal(
-            request,
-            sign,
-            float(quantity),
-            self.price(request.symbol),
-            entry,
-            stop,
-            self.base(request.symbol, sign),
-        )
+        return Proposal(request, sign, float(quantity), price, entry, stop, self.base(symbol, sign))
 
     def _add(self, symbol: str, sign: int, quantity: float) -> None:
         book = self.buy if sign > 0 else self.sell
