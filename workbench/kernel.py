@@ -41,6 +41,7 @@ from workbench.errors import StrategyError, WorkbenchError
 from workbench.execution.engine import ExecutionEngine, Step
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.risk import ContextMarket, RiskEngine
+from workbench.risk.band import QuietBand
 from workbench.risk.views import Account
 from workbench.strategy import Strategy
 
@@ -144,6 +145,7 @@ class BarKernel:
         on_bar = self._on_bar
         risk = self.risk
         observe = risk.on_bar_ns if risk is not None else None
+        band = risk.band if risk is not None else QuietBand()
         account, market = self.account, self._market
         plan = self._plan
         failure = self._failure
@@ -158,9 +160,24 @@ class BarKernel:
                 sd.n = row + 1
                 ctx.time_ns = time_ns
                 ctx._time = None
-            own = (  # 2. risk update; a quiet bar costs its float checks
-                observe(ctx.time_ns, account, market, equity) if observe is not None else None
-            )
+            else:
+                time_ns = ctx.time_ns
+            # 2. risk update: a bar in the risk engine's quiet band is recorded here as
+            # QuietBand.observe records it (inlined: no call); any other bar goes to it
+            if observe is None:
+                own = None
+            elif (
+                equity is not None
+                and band.floor <= equity <= band.peak
+                and band.start_ns <= time_ns < band.end_ns
+                and band.store._state is band.seen
+            ):
+                band.last = equity
+                band.dirty = True
+                band.at = time_ns
+                own = None
+            else:
+                own = observe(time_ns, account, market, equity)
             try:  # 3. decide
                 on_bar(ctx)
             except WorkbenchError:

@@ -34,6 +34,7 @@ import pandas as pd
 from workbench.execution.targets import orders_for_target
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.orders import OrderRequest
+from workbench.risk.band import QuietBand
 from workbench.risk.book import EPSILON, Book
 from workbench.risk.config import RiskConfig
 from workbench.risk.events import RiskAction, RiskEvent
@@ -71,17 +72,14 @@ class RiskEngine:
         self.kill_file = Path(cfg.kill_switch_file) if cfg.kill_switch_file else None
         self.events: list[RiskEvent] = []
         self._state = self._store.load() or RiskState()
-        self._observed_ns: int | None = None
-        # the quiet-bar path of on_bar_ns (see there): what the last full step left
+        # the quiet-bar path of on_bar_ns (see there): what the last full step left, in
+        # the band the bar kernel tests inline (closed until the first full step)
+        self.band = QuietBand(self._store)
         self._quick = False
-        self._seen: RiskState | None = None  # the stored state object it left
-        self._day_ns = self._next_day_ns = 0
         dd, daily = self.drawdown, self.daily
         self._dd_below = dd.halts_at if dd is not None else math.inf
         self._daily_upto = daily.allows_up_to if daily is not None else math.inf
-        self._peak = self._last = self._start = 0.0
-        self._floor = math.inf  # no quiet bar before the first full step
-        self._dirty = False  # peak / last equity moved since the state was last written
+        self._start = 0.0
         self._day: tuple[int | None, str, str] = (None, "", "")  # day number, ISO date, next
         self._liquidating: set[str] = set()
         # a restart in REDUCING keeps the orders placed since; a restart in HALTED cancels again
@@ -119,34 +117,34 @@ class RiskEngine:
         configured, the UTC day is the same, and neither the drawdown nor the daily loss
         limit is reached. The peak and last equity are then kept as floats and written to
         the state when anyone reads it (:attr:`state`, :attr:`store`, :meth:`check`, the
-        next full step). Any other bar, a breach included, takes the full step; a test
-        holds both paths to the same states and events.
+        next full step). Most such bars are in :attr:`band` (below the peak, above the
+        limits), which the bar kernel tests without calling here. Any other bar, a breach
+        included, takes the full step; a test holds both paths to the same states and
+        events.
         """
+        if equity is None:
+            equity = float(account.get_account().equity)
+        band = self.band
+        if band.observe(time_ns, equity):  # most bars: no new peak, no limit near
+            return []
         if (
             self._quick
-            and self._day_ns <= time_ns < self._next_day_ns
-            and self._store._state is self._seen  # type: ignore[attr-defined]
+            and band.start_ns <= time_ns < band.end_ns
+            and band.store._state is band.seen
         ):
-            if equity is None:
-                equity = float(account.get_account().equity)
-            if self._floor <= equity <= self._peak:  # most bars: no new peak, no limit near
-                self._last = equity
-                self._dirty = True
-                self._observed_ns = time_ns
-                return []
-            peak = self._peak
+            peak = band.peak
             if equity > peak:
                 peak = equity
             start = self._start  # below: the rules' own thresholds, as floats
             if (not peak > 0 or (peak - equity) / peak < self._dd_below) and (
                 not start > 0 or (start - equity) / start <= self._daily_upto
             ):
-                if peak != self._peak:
-                    self._peak = peak
-                    self._floor = self._quiet_floor()
-                self._last = equity
-                self._dirty = True
-                self._observed_ns = time_ns
+                if peak != band.peak:
+                    band.peak = peak
+                    band.floor = self._quiet_floor()
+                band.last = equity
+                band.dirty = True
+                band.at = time_ns
                 return []
         return self.on_bar(pd.Timestamp(time_ns, tz=UTC), account, market, equity=equity)
 
@@ -173,7 +171,8 @@ class RiskEngine:
             return self._step(stored, before, time, day, equity, kill, events)
 
         self._state = self._store.update(step)
-        self._observed_ns = time.value
+        band = self.band
+        band.at = time.value
         for event in events:
             self._record(event)
         s = self._state
@@ -185,12 +184,14 @@ class RiskEngine:
             and s.last_equity is not None
         )
         if self._quick:
-            self._seen = self._store.load()
-            self._day_ns = time.value // NS_PER_DAY * NS_PER_DAY
-            self._next_day_ns = self._day_ns + NS_PER_DAY
-            self._peak, self._last = s.peak_equity, s.last_equity
+            band.seen = self._store.load()
+            band.start_ns = time.value // NS_PER_DAY * NS_PER_DAY
+            band.end_ns = band.start_ns + NS_PER_DAY
+            band.peak, band.last = s.peak_equity, s.last_equity
             self._start = s.day_start_equity if s.day_start_equity is not None else 0.0
-            self._floor = self._quiet_floor()
+            band.floor = self._quiet_floor()
+        else:
+            band.close()
         if s.trading is TradingState.ACTIVE:
             self._liquidating.clear()
             return []
@@ -201,7 +202,7 @@ class RiskEngine:
         limit can be reached: one comparison on most quiet bars. It stays a billionth of
         the peak (of the day's start) above the exact thresholds, so that rounding never
         lets a bar through that the exact checks below it would stop."""
-        peak, start = self._peak, self._start
+        peak, start = self.band.peak, self._start
         floor = -math.inf
         if peak > 0 and self._dd_below < math.inf:
             floor = peak * (1.0 - self._dd_below) + peak * 1e-9
@@ -211,14 +212,15 @@ class RiskEngine:
 
     def _flush(self) -> None:
         """Write the peak and last equity of the quiet bars (:meth:`on_bar_ns`) to the state."""
-        if not self._dirty:
+        band = self.band
+        if not band.dirty:
             return
-        self._dirty = False
-        peak, last = self._peak, self._last
-        ours = self._store.load() is self._seen  # else changed by another hand: not seen yet
+        band.dirty = False
+        peak, last = band.peak, band.last
+        ours = self._store.load() is band.seen  # else changed by another hand: not seen yet
         self._state = self._state.marked(peak, last)
         new = self._store.update(lambda s: s.marked(peak, last))
-        self._seen = new if ours else None
+        self._went_on_from(new if ours else None)
 
     def _day_of(self, time: pd.Timestamp) -> tuple[str, str]:
         n = time.value // NS_PER_DAY
@@ -355,7 +357,7 @@ class RiskEngine:
         """The intents that may go to execution (the engine's own first, if this bar was
         not observed yet through :meth:`on_bar`)."""
         out: list[Intent] = []
-        if self._observed_ns != time.value:
+        if self.band.at != time.value:
             out.extend(self.on_bar(time, account, market))
         if not intents:
             return out
@@ -393,16 +395,22 @@ class RiskEngine:
 
     def _count(self, n: int) -> None:
         """``n`` more orders approved today, written with the quiet bars' equity (if any)."""
-        ours = self._quick and self._store.load() is self._seen
-        if self._dirty:
-            self._dirty = False
-            peak, last = self._peak, self._last
+        band = self.band
+        ours = self._quick and self._store.load() is band.seen
+        if band.dirty:
+            band.dirty = False
+            peak, last = band.peak, band.last
             new = self._state = self._store.update(lambda s: s.marked(peak, last, n))
         else:
             new = self._state = self._store.update(lambda s: s.counted(n))
-        # the quiet-bar path goes on from the state just written (unless another hand
-        # changed the store since: then the next bar takes the full step)
-        self._seen = new if ours else None
+        self._went_on_from(new if ours else None)
+
+    def _went_on_from(self, state: RiskState | None) -> None:
+        """The quiet-bar path goes on from the state just written; ``None``: another hand
+        changed the store since, so the next bar takes the full step."""
+        self.band.seen = state
+        if state is None:
+            self.band.close()
 
     def _judge(
         self, book: Book, request: OrderRequest, stop: float | None, lot_size: float | None

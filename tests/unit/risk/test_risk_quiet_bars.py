@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench import backtest
 from workbench.risk import RiskConfig, RiskEngine, TradingState
 from workbench.risk.state import MemoryRiskStore, halted
+from workbench.strategy import Strategy
 
 T0 = pd.Timestamp("2024-03-04 00:00", tz="UTC")
 
@@ -94,3 +96,48 @@ def test_equity_creeping_down_to_each_limit_halts_on_the_same_bar_as_the_full_st
         # it acted within the last ten-thousandth, below the floor: those bars took the
         # exact checks, and the ones before the limit passed
         assert fast.events[0].time > times[2 + gaps.index(2e-4)]
+
+
+class Counted(RiskEngine):
+    """Counts the bars the bar kernel hands to the engine (the rest it records inline)."""
+
+    calls = 0
+
+    def on_bar_ns(self, *args: Any) -> Any:
+        self.calls += 1
+        return super().on_bar_ns(*args)
+
+
+class Swing(Strategy):
+    """Long 95% of equity, lightened every 40 bars: orders approved on ordinary bars."""
+
+    name = "swing"
+
+    def on_bar(self, ctx: Any) -> None:
+        k = len(ctx.close)
+        if k % 40 == 1:
+            ctx.target(percent=0.95 if k % 80 == 1 else 0.5, reason="swing")
+
+
+def test_a_backtest_takes_the_same_steps_whether_the_kernel_records_quiet_bars_or_not() -> None:
+    """The bar kernel records a bar in the risk engine's quiet band itself, without a call;
+    a run on a store that keeps the band closed (every bar through the full step) gives
+    the same equity, trades, risk events and state, across new UTC days, a daily loss
+    limit and a drawdown halt."""
+    times = pd.date_range(T0, periods=6_000, freq="min", tz="UTC")  # about four days
+    close = equity_path(len(times), seed=4) / 1_000.0
+    bars = pd.DataFrame(
+        {"open": close, "high": close * 1.001, "low": close * 0.999, "close": close,
+         "volume": 1e6},
+        index=times,
+    )  # fmt: skip
+    config = RiskConfig(max_drawdown=0.2, daily_loss_limit=0.03)
+    fast, full = Counted(config), Counted(config, store=FullStepStore())
+    a, b = (backtest(Swing, bars, cash=100_000.0, risk=r, progress=False) for r in (fast, full))
+    pd.testing.assert_series_equal(a.equity, b.equity)
+    pd.testing.assert_frame_equal(a.trades, b.trades)
+    pd.testing.assert_frame_equal(a.risk_events, b.risk_events)
+    assert fast.state == full.state
+    assert set(a.risk_events["action"]) >= {"reducing", "resumed", "halted"}
+    assert full.calls == len(times)  # the band stays closed on a store it does not know
+    assert fast.calls < len(times) // 2  # quiet bars never reach it (after the halt all do)
