@@ -140,16 +140,17 @@ def _fresh(cls: type, namespace: dict[str, Any]) -> str:
 
 
 def fast_copy(cls: type[T], field: str) -> Any:
-    """``copy(obj, value)``: ``obj`` (a frozen, slotted ``cls``) with ``field`` set to
-    ``value``, every other slot copied, ``__post_init__`` not run: for a field that takes
-    no part in validation (an id), where ``dataclasses.replace`` would build and check
-    the object again. Straight-line code (see the module docstring)."""
+    """``copy(self, <field>)``: ``self`` (a frozen, slotted ``cls``) with ``field`` set to
+    the value given, every other slot copied (a method, once set on the class),
+    ``__post_init__`` not run: for a field that takes no part in validation (an id),
+    where ``dataclasses.replace`` would build and check the object again. Straight-line
+    code (see the module docstring)."""
     namespace: dict[str, Any] = {}
     names = _setters(cls, namespace)
-    if field not in names:
+    if field not in names or field in ("self", "new"):
         raise TypeError(f"fast_copy: {cls.__name__} has no field {field!r}")
-    head = "def copy(obj, value):\n" + _fresh(cls, namespace)
-    values = {n: "value" if n == field else f"obj.{n}" for n in names}
+    head = f"def copy(self, {field}):\n" + _fresh(cls, namespace)
+    values = {n: field if n == field else f"self.{n}" for n in names}
     body = _fill(cls, values, namespace["_twin"], "new")
     return _compile(cls, "copy", head + "\n".join(body) + "\n    return new\n", namespace)
 

@@ -197,10 +197,11 @@ class BarKernel:
         """Steps 4-6, on a bar with intents (the strategy's, the risk engine's or both)."""
         ctx = self.ctx
         risk = self.risk
+        decision = ctx.time
         intents = ctx.take_intents()
         if risk is not None and intents:
             intents = risk.check(
-                intents, ctx.time, self.account, self._market, lot_size=self.lot_size
+                intents, decision, self.account, self._market, lot_size=self.lot_size
             )
         if own:
             intents = own + intents
@@ -210,7 +211,7 @@ class BarKernel:
             return _NO_STEPS
         return self.execution.plan(
             intents,
-            decision=ctx.time,
+            decision=decision,
             price=self.price,
             position=self.position,
             equity=self.equity(),

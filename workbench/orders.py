@@ -393,6 +393,8 @@ class Exits:
 
 #: ``request`` under another client order id (straight-line slot copies, see fastinit).
 _copy_with_client_id = fast_copy(OrderRequest, "client_order_id")
+_copy_with_client_id.__doc__ = OrderRequest.with_client_id.__doc__
+OrderRequest.with_client_id = _copy_with_client_id  # type: ignore[method-assign]  # one call
 _market_request = fast_build(OrderRequest, ("symbol", "side", "quantity", "tif", "reason"))
 
 

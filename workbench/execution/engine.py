@@ -38,7 +38,7 @@ from workbench.errors import ConfigError, OrderRejected, TransientBrokerError
 from workbench.execution.targets import orders_for_target
 from workbench.fastinit import fast_init
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
-from workbench.orders import Order, OrderRequest
+from workbench.orders import TERMINAL, Order, OrderRequest
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ _IDLE, _PENDING, _FILLED, _ERROR = (
     SymbolState.ORDER_FILLED,
     SymbolState.ERROR,
 )
-_EV_FILL, _EV_PARTIAL = UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL
+_EV_NEW, _EV_FILL, _EV_PARTIAL = UpdateEvent.NEW, UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL
 
 
 @fast_init
@@ -255,8 +255,8 @@ class ExecutionEngine:
                     seq = self._seq.get(key, 0)
                     self._seq[key] = seq + 1
                     cid = client_order_id(self.strategy, request.symbol, decision, seq)
-                    request = _with_client_id(request, cid)
-                steps.append(Submit(request, from_target=target))
+                    request = request.with_client_id(cid)
+                steps.append(Submit(request, target))
         return steps
 
     def send(self, steps: list[Step], *, decision: pd.Timestamp) -> list[Order]:
@@ -311,9 +311,7 @@ class ExecutionEngine:
             key = (symbol, decision.value)
             seq = self._seq.get(key, 0)
             self._seq[key] = seq + 1
-            request = _with_client_id(
-                request, client_order_id(self.strategy, symbol, decision, seq)
-            )
+            request = request.with_client_id(client_order_id(self.strategy, symbol, decision, seq))
         opposite = [] if request.protective else self._opposite(request)
         if opposite:
             if self.config.conflict is ConflictPolicy.WAIT:
@@ -486,8 +484,10 @@ class ExecutionEngine:
         symbol plans no cancel for it (the cancel would find it done and do nothing).
         """
         order = update.order
-        symbol = order.symbol
-        terminal = order.status.is_terminal
+        terminal = order.status in TERMINAL
+        if not terminal and update.event is _EV_NEW:
+            return  # an accepted order: nothing to follow (every order has one)
+        symbol = order.request.symbol
         if terminal:
             working = self._target_orders.get(symbol)
             if working and order.id in working:
@@ -513,7 +513,3 @@ class ExecutionEngine:
     def _release(self, symbol: str) -> None:
         for request in self._waiting.pop(symbol, []):
             self._send(request)
-
-
-def _with_client_id(request: OrderRequest, cid: str) -> OrderRequest:
-    return request.with_client_id(cid)
