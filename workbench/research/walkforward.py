@@ -172,12 +172,13 @@ class WalkForwardRun:
         return failed
 
 
-def plan_folds(config: WalkForwardConfig) -> tuple[list[Fold], pd.DatetimeIndex]:
+def plan_folds(
+    config: WalkForwardConfig, universe: Mapping[str, pd.DataFrame] | None = None
+) -> tuple[list[Fold], pd.DatetimeIndex]:
     """The folds of ``config`` over its data (one symbol or a universe: the union of the
-    symbols' bar times), with that index."""
-    from workbench.backtesting.api import load_universe
-
-    universe = load_universe(config.data, config.start, config.end)
+    symbols' bar times), with that index. ``universe``: the data, loaded already."""
+    if universe is None:
+        universe = _load(config)
     index = universe_index(universe)
     folds = walk_forward(
         index,
@@ -188,6 +189,12 @@ def plan_folds(config: WalkForwardConfig) -> tuple[list[Fold], pd.DatetimeIndex]
         anchored=config.anchored,
     )
     return folds, index
+
+
+def _load(config: WalkForwardConfig) -> dict[str, pd.DataFrame]:
+    from workbench.backtesting.api import load_universe
+
+    return load_universe(config.data, config.start, config.end)
 
 
 def universe_index(universe: Mapping[str, pd.DataFrame]) -> pd.DatetimeIndex:
@@ -249,7 +256,8 @@ def run_walk_forward(
     _check_run_file(out / "run.json", config, force)
     with NotebookRunner(workers, scheduler=scheduler) as runner:
         runner.prepare(FOLD_PRELOAD)  # the kernels' imports start while the folds are planned
-        folds, jobs = _fold_jobs(config, out, Path(fold_template), fold_overrides or {})
+        universe = _load(config)  # once: the plan's, and the summary's benchmark
+        folds, jobs = _fold_jobs(config, universe, out, Path(fold_template), fold_overrides or {})
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
         # in parallel, the last folds first: each fold's out-of-sample run starts at the data's
         # first bar, so a later fold costs more, and the last fold to start, run while the
@@ -264,7 +272,7 @@ def run_walk_forward(
         )
         outcomes = ran[::-1] if backwards else ran  # in fold order
         log.debug("folds done", extra={"event": "folds_done"})
-        summary = summarize(out, folds=folds, outcomes=outcomes, config=config)
+        summary = summarize(out, folds=folds, outcomes=outcomes, config=config, universe=universe)
         log.debug("summary written", extra={"event": "summary_written"})
         report = None
         if report_template is not None:
@@ -292,12 +300,13 @@ def run_walk_forward(
 
 def _fold_jobs(
     config: WalkForwardConfig,
+    universe: Mapping[str, pd.DataFrame],
     out: Path,
     template: Path,
     overrides: Mapping[int, Mapping[str, Any]],
 ) -> tuple[list[Fold], list[NotebookJob]]:
     """The folds of ``config`` and the notebook job of each."""
-    folds, _ = plan_folds(config)
+    folds, _ = plan_folds(config, universe)
     log.info(
         "walk-forward %s: %d folds into %s",
         config.strategy,
@@ -328,8 +337,10 @@ def summarize(
     folds: Sequence[Fold] | None = None,
     outcomes: Sequence[JobOutcome] | None = None,
     config: WalkForwardConfig | None = None,
+    universe: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
-    """Read the fold results in ``out``, write ``summary.json`` and ``equity.csv``, return it."""
+    """Read the fold results in ``out``, write ``summary.json`` and ``equity.csv``, return it.
+    ``universe``: the run's data, if loaded already (the benchmark is held over it)."""
     out = Path(out)
     if config is None:
         config = WalkForwardConfig.from_dict(json.loads((out / "run.json").read_text()))
@@ -357,7 +368,7 @@ def summarize(
         row.update(status="ok", **{k: record[k] for k in _RECORD_KEYS if k in record})
         rows.append(row)
         curves.append(read_equity(out / "folds" / f"{name}_equity.csv"))
-    summary = _aggregate(config, rows, curves, out)
+    summary = _aggregate(config, rows, curves, out, universe)
     (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n")
     return summary
 
@@ -375,7 +386,11 @@ _RECORD_KEYS = (
 
 
 def _aggregate(
-    config: WalkForwardConfig, rows: list[dict[str, Any]], curves: list[pd.Series], out: Path
+    config: WalkForwardConfig,
+    rows: list[dict[str, Any]],
+    curves: list[pd.Series],
+    out: Path,
+    universe: Mapping[str, pd.DataFrame] | None,
 ) -> dict[str, Any]:
     ok = [r for r in rows if r["status"] == "ok"]
     stitched = stitch(curves, config.cash)
@@ -386,7 +401,7 @@ def _aggregate(
         from workbench.backtesting.metrics import compute_metrics
 
         oos = compute_metrics(stitched)
-        oos.update(_relative(config, stitched))
+        oos.update(_relative(config, stitched, universe))
         moments = return_moments(stitched.pct_change().dropna().to_numpy())
         oos["psr"] = _psr(moments)
         oos.update({f"returns_{k}": v for k, v in moments.items()})
@@ -432,13 +447,17 @@ def n_trials(config: WalkForwardConfig, recorded: Sequence[Any] = ()) -> int:
     return len(expand_grid(space, config.grid, config.params)[0])
 
 
-def _relative(config: WalkForwardConfig, stitched: pd.Series) -> dict[str, float]:
+def _relative(
+    config: WalkForwardConfig,
+    stitched: pd.Series,
+    universe: Mapping[str, pd.DataFrame] | None = None,
+) -> dict[str, float]:
     """The stitched out-of-sample curve against the benchmark held over the same span."""
-    from workbench.backtesting.api import load_universe
     from workbench.backtesting.benchmark import benchmark_equity, relative_metrics
     from workbench.data.bars import periods_per_year
 
-    universe = load_universe(config.data, config.start, config.end)
+    if universe is None:
+        universe = _load(config)
     curve = benchmark_equity(config.benchmark, universe, stitched.index, config.cash)
     return relative_metrics(stitched, curve, periods_per_year(stitched.index))
 

@@ -242,9 +242,9 @@ def test_parallel_folds_are_handed_out_last_first(
             handed.append([job.name for job in jobs])
             return [JobOutcome(job.name, "failed", job.output, 0.0, "not run") for job in jobs]
 
-    def planning(config):  # type: ignore[no-untyped-def]
+    def planning(config, universe=None):  # type: ignore[no-untyped-def]
         handed.append("planned")
-        return plan_folds(config)
+        return plan_folds(config, universe)
 
     monkeypatch.setattr(walkforward, "NotebookRunner", Recording)
     monkeypatch.setattr(walkforward, "plan_folds", planning)
