@@ -67,8 +67,10 @@ class Proposal:
 
     @property
     def increases(self) -> bool:
-        """True if any part opens, adds to, or flips a position."""
-        return self.quantity > self.reducing * (1 + EPSILON) + EPSILON
+        """True if any part opens, adds to, or flips a position (every cap asks it first)."""
+        q, base = self.quantity, self.base
+        reducing = min(q, abs(base)) if self.sign * base < 0 else 0.0  # :attr:`reducing`
+        return q > reducing * (1 + EPSILON) + EPSILON
 
     @property
     def after(self) -> float:
