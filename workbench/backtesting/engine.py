@@ -173,7 +173,6 @@ class Engine:
             broker=self.broker,
             equity=equity_s,
             cash=cash_s,
-            exposure=equity_s - cash_s,
             risk_events=None if self.risk is None else events_frame(self.risk.events),
         )
 
@@ -267,8 +266,9 @@ class Engine:
 def _zeros(n: int) -> array:
     """``n`` float64 zeros, set item by item from Python floats through a ``memoryview``
     (cheaper than numpy's scalar assignment, and than the array's own, which parses its
-    argument); ``np.frombuffer`` reads them without a copy."""
-    return array("d", bytes(8 * n))
+    argument); ``np.frombuffer`` reads them without a copy. Made by repeating one zero: no
+    temporary of their size."""
+    return array("d", [0.0]) * n
 
 
 def _rows_by_time(

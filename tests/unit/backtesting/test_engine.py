@@ -273,3 +273,18 @@ def test_the_garbage_collector_is_restored_after_a_run() -> None:
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+
+
+def test_bars_in_the_market_are_counted_a_chunk_at_a_time_as_on_the_whole_curve() -> None:
+    """The exposure metric's bars with a position, found chunk by chunk (no temporary the
+    size of the curve), are the whole curve's ``|equity - cash| > 1e-12``."""
+    from workbench.backtesting.result import _in_market
+
+    rng = np.random.default_rng(2)
+    cash = pd.Series(rng.normal(1e5, 1e3, 1_000))
+    value = np.where(rng.random(1_000) < 0.5, 0.0, rng.normal(0.0, 1e-11, 1_000))
+    equity = cash + value
+    want = ((equity - cash).abs() > 1e-12).to_numpy()
+    for chunk in (1, 7, 999, 1_000, 1 << 16):
+        assert _in_market(equity, cash, chunk).tolist() == want.tolist()
+    assert 0 < want.sum() < 1_000
