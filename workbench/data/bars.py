@@ -96,15 +96,28 @@ def bar_interval(index: pd.DatetimeIndex) -> pd.Timedelta:
             pass  # e.g. business-day or month-end offsets: fall through to the spacing
     if len(index) < 2:
         raise DataError("cannot infer the bar frequency from fewer than two bars")
-    diffs = np.diff(index.asi8)
     unit = np.datetime_data(index.dtype.base if hasattr(index.dtype, "base") else index.dtype)[0]
-    if diffs[0] > 0 and (diffs == diffs[0]).all():  # evenly spaced: no counting (sort) needed
-        return pd.Timedelta(int(diffs[0]), unit=unit)
+    step = _even_step(index.asi8)
+    if step is not None:  # evenly spaced: no counting (sort) needed
+        return pd.Timedelta(step, unit=unit)
+    diffs = np.diff(index.asi8)
     diffs = diffs[diffs > 0]
     if diffs.size == 0:
         raise DataError("cannot infer the bar frequency: all timestamps are equal")
     values, counts = np.unique(diffs, return_counts=True)
     return pd.Timedelta(int(values[np.argmax(counts)]), unit=unit)
+
+
+def _even_step(values: np.ndarray, chunk: int = 1 << 16) -> int | None:
+    """The positive step between consecutive values if it is always the same, else None;
+    a chunk at a time (no temporary the size of the index; an uneven index stops early)."""
+    step = int(values[1] - values[0])
+    if step <= 0:
+        return None
+    for i in range(0, values.size - 1, chunk):
+        if not (np.diff(values[i : i + chunk + 1]) == step).all():
+            return None
+    return step
 
 
 NS_PER_DAY = 86_400_000_000_000

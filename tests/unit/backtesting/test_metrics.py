@@ -287,3 +287,19 @@ def test_bar_interval_is_the_most_common_positive_spacing() -> None:
     )
     with pytest.raises(DataError, match="all timestamps are equal"):
         bar_interval(pd.DatetimeIndex(["2024-01-01"] * 3, tz="UTC"))
+
+
+def test_an_even_step_is_found_chunk_by_chunk_and_one_uneven_step_anywhere_breaks_it() -> None:
+    import numpy as np
+
+    from workbench.data.bars import _even_step
+
+    ns = np.arange(100, dtype=np.int64) * 60
+    for chunk in (1, 2, 7, 99, 100, 1 << 16):
+        assert _even_step(ns, chunk) == 60
+    for k in range(1, 100):
+        uneven = ns.copy()
+        uneven[k:] += 1
+        for chunk in (1, 7, 1 << 16):
+            assert _even_step(uneven, chunk) is None, (k, chunk)
+    assert _even_step(ns[::-1].copy()) is None
