@@ -178,12 +178,15 @@ class Engine:
 
     def _loop_single(
         self, kernel: BarKernel, sd: SymbolData, times: Sequence[int], steps: Any
-    ) -> tuple[array, array]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One symbol: the same steps as :meth:`_loop_many`, with the lookups hoisted.
 
-        A bar without working orders costs the mark (cash + quantity x close, kept in
-        preallocated arrays) and one :meth:`~workbench.kernel.BarKernel.step_row`;
-        timestamps are built only for bars that fill or decide something.
+        A bar without working orders costs the mark (cash + quantity x close) and one
+        :meth:`~workbench.kernel.BarKernel.step_row`; timestamps are built only for bars
+        that fill or decide something. Cash and the quantity change only by a fill, so
+        they are read again only after a bar's fills or a send, and the recorded equity
+        and cash series are built after the loop from where they changed
+        (:func:`_marked`, the same arithmetic as the mark's).
         """
         sym = sd.symbol
         o_, h_, l_, c_, v_ = (sd.cols[f] for f in FIELDS)
@@ -193,25 +196,29 @@ class Engine:
         positions = portfolio.positions
         pos = positions.get(sym)  # looked up again only where it can appear: a fill, a send
         step = kernel.step_row
-        n = len(times)
-        equity_out, cash_out = _zeros(n), _zeros(n)
-        equity, cash = memoryview(equity_out), memoryview(cash_out)  # cheaper item stores
+        cash = portfolio.cash
+        q = pos.quantity if pos is not None else 0.0
+        changes = [(0, cash, q)]  # (from bar, cash, quantity)
         for k, time_ns, close in zip(steps, times, c_, strict=True):  # iterated: C-level reads
             if has_open(sym):
                 broker.process_bar(sym, utc(time_ns), o_[k], h_[k], l_[k], close, v_[k])
                 self._follow_updates()
                 pos = positions.get(sym)
-            cash[k] = eq = portfolio.cash
+                cash = portfolio.cash
+                q = pos.quantity if pos is not None else 0.0
+                changes.append((k, cash, q))
+            eq = cash
             if pos is not None:
                 pos.last_price = close
-                q = pos.quantity
                 if q != 0.0:
                     eq += q * close
-            equity[k] = eq
             if plan := step(eq, sd, k, time_ns):
                 self._send(plan, kernel.ctx.time)
                 pos = positions.get(sym)
-        return equity_out, cash_out
+                cash = portfolio.cash
+                q = pos.quantity if pos is not None else 0.0
+                changes.append((k + 1, cash, q))
+        return _marked(changes, np.asarray(c_))
 
     def _loop_many(
         self,
@@ -269,6 +276,23 @@ def _zeros(n: int) -> array:
     argument); ``np.frombuffer`` reads them without a copy. Made by repeating one zero: no
     temporary of their size."""
     return array("d", [0.0]) * n
+
+
+def _marked(
+    changes: list[tuple[int, float, float]], close: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The equity and cash series of a one-symbol run from the bars where cash or the
+    quantity changed: ``cash + quantity x close`` (just ``cash`` while flat), the mark's
+    own float operations, so every value is the one the loop computed."""
+    start = np.fromiter((c[0] for c in changes), dtype=np.int64, count=len(changes))
+    runs = np.diff(start, append=len(close))
+    cash = np.repeat(np.fromiter((c[1] for c in changes), float, len(changes)), runs)
+    held = np.fromiter((c[2] for c in changes), float, len(changes))
+    equity = np.repeat(held, runs)
+    equity *= close
+    equity += cash
+    np.copyto(equity, cash, where=np.repeat(held == 0.0, runs))
+    return equity, cash
 
 
 def _rows_by_time(

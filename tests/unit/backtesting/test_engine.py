@@ -208,6 +208,25 @@ def test_accounting_identity_holds_at_every_bar(seed, n, fee, minimum, bps, cap)
     assert result.trades["pnl"].sum() == pytest.approx(result.final_equity - 10_000.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("seed", [3, 17, 2024])
+def test_the_recorded_equity_and_cash_are_what_the_bar_saw(seed: int) -> None:
+    """The series are built after the loop from where cash and the quantity changed; each
+    value is exactly the equity and cash the strategy was shown on its bar (longs, shorts,
+    flat spells, fills on many bars)."""
+    seen: list[tuple[float, float]] = []
+
+    class Watcher(RandomTrader):
+        def on_bar(self, ctx) -> None:
+            seen.append((ctx.equity, ctx.cash))
+            super().on_bar(ctx)
+
+    cfg = BacktestConfig(cash=10_000.0, commission=Commission(percent=0.001), margin=4.0)
+    result = Engine(Watcher(seed=seed), {"X": random_walk(300, seed)}, cfg).run()
+    assert len(result.fills) > 20
+    assert result.equity.tolist() == [e for e, _ in seen]
+    assert result.cash.tolist() == [c for _, c in seen]
+
+
 def test_several_symbols_are_merged_in_time_order() -> None:
     a = random_walk(50, 1)
     b = random_walk(50, 2).iloc[::2]  # every other day only
