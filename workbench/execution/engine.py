@@ -416,11 +416,12 @@ class ExecutionEngine:
         return None
 
     def _accepted(self, order: Order, how: str) -> Order:
-        self._failures.pop(order.symbol, None)
+        request = order.request
+        self._failures.pop(request.symbol, None)
         if log.isEnabledFor(logging.INFO):
             self._log_accepted(order, how)
-        if order.status.is_open:
-            self._set_state(order.symbol, _PENDING, order.request.reason)
+        if order.status not in TERMINAL:
+            self._set_state(request.symbol, _PENDING, request.reason)
         return order
 
     def _log_accepted(self, order: Order, how: str) -> None:

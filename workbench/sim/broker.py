@@ -651,7 +651,10 @@ class SimulatedBroker:
 
     def _cancel_exits(self, closer: Order) -> None:
         """A position closed (or reversed) by ``closer``: the exits that protected it go."""
-        for live in list(self._book.get(closer.symbol, ())):
+        book = self._book.get(closer.request.symbol)
+        if not book:  # the usual case: the closer was the symbol's last working order
+            return
+        for live in list(book):
             order = live.order
             if (
                 order.request.protective
