@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,11 +61,18 @@ def build_trades(
 ) -> pd.DataFrame:
     """Trades from ``fills`` (in time order); open lots are marked at ``last_prices``."""
     lots: dict[str, deque[_Lot]] = {}
-    rows: list[dict] = []
-    exit_acc: dict[tuple[int, str], dict] = {}
+    # one list per column (no container per trade); the exit price column holds the exit
+    # value until the end
+    cols: dict[str, list[Any]] = {c: [] for c in _ROW_COLUMNS}
+    exit_value, quantity, fees_, exit_time = (
+        cols[c] for c in ("exit_price", "quantity", "fees", "exit_time")
+    )
+    exit_row: dict[tuple[int, str], int] = {}  # (lot, closing order) -> its trade's row
     serial = 0
     for fill in fills:
-        queue = lots.setdefault(fill.symbol, deque())
+        queue = lots.get(fill.symbol)
+        if queue is None:
+            queue = lots[fill.symbol] = deque()
         sign = fill.side.sign
         qty = fill.quantity
         fee_per_unit = fill.commission / fill.quantity if fill.quantity else 0.0
@@ -75,28 +82,17 @@ def build_trades(
             entry_fee = lot.fees * take / lot.quantity
             exit_fee = fee_per_unit * take
             key = (lot.serial, fill.order_id)
-            acc = exit_acc.get(key)
-            if acc is None:
-                acc = exit_acc[key] = {
-                    "symbol": fill.symbol,
-                    "direction": "long" if lot.direction > 0 else "short",
-                    "status": "closed",
-                    "entry_time": lot.time,
-                    "exit_time": fill.time,
-                    "entry_price": lot.price,
-                    "_exit_value": 0.0,
-                    "quantity": 0.0,
-                    "fees": 0.0,
-                    "entry_reason": lot.reason,
-                    "exit_reason": fill.reason,
-                    "entry_order_id": lot.order_id,
-                    "exit_order_id": fill.order_id,
-                }
-                rows.append(acc)
-            acc["_exit_value"] += fill.price * take
-            acc["quantity"] += take
-            acc["fees"] += entry_fee + exit_fee
-            acc["exit_time"] = fill.time
+            row = exit_row.get(key)
+            if row is None:
+                row = exit_row[key] = len(quantity)
+                _append_row(
+                    cols, fill.symbol, lot.direction, "closed", lot.time, fill.time, lot.price,
+                    0.0, 0.0, 0.0, lot.reason, fill.reason, lot.order_id, fill.order_id,
+                )  # fmt: skip
+            exit_value[row] += fill.price * take
+            quantity[row] += take
+            fees_[row] += entry_fee + exit_fee
+            exit_time[row] = fill.time
             lot.quantity -= take
             lot.fees -= entry_fee
             lot.touched = True
@@ -116,37 +112,24 @@ def build_trades(
                 queue.append(
                     _Lot(sign, qty, fill.price, fees, fill.time, fill.reason, fill.order_id, serial)
                 )
-    for row in rows:
-        row["exit_price"] = row.pop("_exit_value") / row["quantity"]
+    for row in range(len(quantity)):
+        exit_value[row] = exit_value[row] / quantity[row]  # now the exit price
     for symbol, queue in lots.items():
         mark = (last_prices or {}).get(symbol, np.nan)
         for lot in queue:
-            rows.append(
-                {
-                    "symbol": symbol,
-                    "direction": "long" if lot.direction > 0 else "short",
-                    "status": "open",
-                    "entry_time": lot.time,
-                    "exit_time": pd.NaT,
-                    "entry_price": lot.price,
-                    "exit_price": mark,
-                    "quantity": lot.quantity,
-                    "fees": lot.fees,
-                    "entry_reason": lot.reason,
-                    "exit_reason": "",
-                    "entry_order_id": lot.order_id,
-                    "exit_order_id": "",
-                }
-            )
-    if not rows:
+            _append_row(
+                cols, symbol, lot.direction, "open", lot.time, pd.NaT, lot.price, mark,
+                lot.quantity, lot.fees, lot.reason, "", lot.order_id, "",
+            )  # fmt: skip
+    if not quantity:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
         for c in ("entry_time", "exit_time"):
             frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
         for c in ("entry_price", "exit_price", "quantity", "pnl", "return", "fees", "bars_held"):
             frame[c] = pd.Series(dtype=float)
         return frame
-    # a column at a time (each inferred as in row dicts), the numbers as arrays
-    columns = {c: list(map(itemgetter(c), rows)) for c in _ROW_COLUMNS}
+    # each column inferred as the same values in row dicts would be; numbers as arrays
+    columns: dict[str, Any] = cols
     for c in ("entry_time", "exit_time"):
         columns[c] = pd.to_datetime(pd.Series(columns[c]), utc=True)
     entry, exit_, qty = (np.array(columns[c], dtype=float) for c in _PRICE_QUANTITY)
@@ -161,13 +144,20 @@ def build_trades(
         end = columns["exit_time"].fillna(index[-1])
         columns["bars_held"] = (index.searchsorted(end) - start).astype(float)
     else:
-        columns["bars_held"] = np.full(len(rows), np.nan)
+        columns["bars_held"] = np.full(len(quantity), np.nan)
     frame = pd.DataFrame({c: columns[c] for c in COLUMNS})
     if not _in_order(frame["entry_time"], frame["exit_time"]):
         frame = frame.sort_values(
             ["entry_time", "exit_time"], kind="stable", na_position="last", ignore_index=True
         )
     return frame
+
+
+def _append_row(cols: dict[str, list[Any]], symbol: str, direction: int, *rest: Any) -> None:
+    """One trade's values, in :data:`_ROW_COLUMNS` order after its symbol and direction."""
+    values = (symbol, "long" if direction > 0 else "short", *rest)
+    for column, value in zip(cols.values(), values, strict=True):
+        column.append(value)
 
 
 def _in_order(entry: pd.Series, exit_: pd.Series) -> bool:
