@@ -221,7 +221,7 @@ class Context:
         self._position_view = position_view
         self._open_orders = open_orders
         self.time_ns = 0  # now, UTC epoch ns (``time`` is built from it when asked)
-        self._time: pd.Timestamp | None = None
+        self._time: pd.Timestamp | None = None  # built for the time_ns it carries
         self.intents: list[Intent] = []
         self.initialized = False
 
@@ -229,7 +229,6 @@ class Context:
     def advance_to(self, time_ns: int) -> None:
         """Move the clock to a bar's start time (the bar kernel does, nothing else)."""
         self.time_ns = time_ns
-        self._time = None
 
     def take_intents(self) -> list[Intent]:
         """The intents of this bar, handed over once (the list is emptied)."""
@@ -238,10 +237,14 @@ class Context:
 
     @property
     def time(self) -> pd.Timestamp:
-        """Now: the start time of the current bar (UTC). Strategies never read the wall clock."""
-        if self._time is None:
-            self._time = utc(self.time_ns)
-        return self._time
+        """Now: the start time of the current bar (UTC). Strategies never read the wall clock.
+
+        Built when asked and kept until the clock moves (a quiet bar that never asks
+        builds nothing, and moving the clock is one store)."""
+        t = self._time
+        if t is None or t.value != self.time_ns:
+            t = self._time = utc(self.time_ns)
+        return t
 
     # -- data ----------------------------------------------------------------
     def _sd(self, symbol: str | None) -> SymbolData:

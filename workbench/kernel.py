@@ -159,7 +159,6 @@ class BarKernel:
             if sd is not None:  # 1. reveal (reveal_row and advance, written out)
                 sd.n = row + 1
                 ctx.time_ns = time_ns
-                ctx._time = None
             else:
                 time_ns = ctx.time_ns
             # 2. risk update: a bar in the risk engine's quiet band is recorded here as
