@@ -351,9 +351,11 @@ def test_the_numpy_moving_average_is_numbas_bit_for_bit() -> None:
         x = rng.normal(100.0, 5.0, size) * 10.0 ** int(rng.integers(-3, 4))
         if trial % 3 == 0:
             x = np.round(x, 2)  # prices in cents: many equal deviations
-        ours, theirs = _rolling_mean_np(x, n), rolling_moments_nb(x, n, False)[0]
-        assert np.array_equal(ours, theirs, equal_nan=True), (size, n)
-        assert np.array_equal(np.signbit(ours), np.signbit(theirs)), (size, n)
+        theirs = rolling_moments_nb(x, n, False)[0]
+        chunk = int(rng.choice([1, 7, 300, 1 << 16]))  # the suffix sums' chunks change no bit
+        for ours in (_rolling_mean_np(x, n), _rolling_mean_np(x, n, chunk_values=chunk)):
+            assert np.array_equal(ours, theirs, equal_nan=True), (size, n, chunk)
+            assert np.array_equal(np.signbit(ours), np.signbit(theirs)), (size, n, chunk)
 
 
 def test_batch_returns_its_own_array_never_a_view_of_the_input() -> None:
