@@ -120,9 +120,12 @@ def test_a_halted_runner_shows_as_halted_with_its_reason(live, page, serve, scre
 
 
 def _log_in(page, url: str, token: str = TOKEN) -> None:  # type: ignore[no-untyped-def]
+    """Submit the login form and wait for the page it leads to: the form is on ``/`` too,
+    so reading the page right after the click can still read the form."""
     page.goto(url + "/")
     page.fill("#token", token)
-    page.click("#login-button")
+    with page.expect_navigation():
+        page.click("#login-button")
 
 
 def test_without_the_token_a_non_loopback_dashboard_refuses_requests(
