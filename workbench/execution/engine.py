@@ -55,8 +55,7 @@ class SymbolState(StrEnum):
     ERROR = "ERROR"
 
 
-#: Enum members read on every order, as module globals: on Python 3.11 a member read
-#: through its class (``Side.BUY``) passes ``EnumType.__getattr__``'s hook, ~6x a global.
+#: Enum members read on every order, as module globals (why: :mod:`workbench.orders`).
 _IDLE, _PENDING, _FILLED, _ERROR = (
     SymbolState.IDLE,
     SymbolState.PENDING_ORDER,

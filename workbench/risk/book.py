@@ -30,8 +30,7 @@ EPSILON = 1e-9
 #: ATR is computed over this many periods of history (Wilder's seed then weighs < 1e-8).
 ATR_HISTORY = 20
 
-#: Enum members read on every order, as module globals: on Python 3.11 a member read
-#: through its class (``Side.BUY``) passes ``EnumType.__getattr__``'s hook, ~6x a global.
+#: Enum members read on every order, as module globals (why: :mod:`workbench.orders`).
 _MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
     OrderType.MARKET,
     OrderType.LIMIT,

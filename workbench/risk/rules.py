@@ -59,8 +59,7 @@ class Decision:
 
 APPROVE = Decision()
 
-#: Enum members read on every order, as module globals: on Python 3.11 a member read
-#: through its class (``Side.BUY``) passes ``EnumType.__getattr__``'s hook, ~6x a global.
+#: Enum members read on every order, as module globals (why: :mod:`workbench.orders`).
 _ACTIVE = TradingState.ACTIVE
 
 

@@ -54,8 +54,7 @@ BUYING_POWER_TOLERANCE = 1e-9
 NO_COMMISSION = Commission()
 NO_SLIPPAGE = Slippage()
 
-#: Enum members read on every order, as module globals: on Python 3.11 a member read
-#: through its class (``Side.BUY``) passes ``EnumType.__getattr__``'s hook, ~6x a global.
+#: Enum members read on every order, as module globals (why: :mod:`workbench.orders`).
 _NEW, _SELL, _DAY, _MARKET = OrderStatus.NEW, Side.SELL, TimeInForce.DAY, OrderType.MARKET
 _SIMPLE, _OCO = OrderClass.SIMPLE, OrderClass.OCO
 _EV_NEW, _EV_FILL = UpdateEvent.NEW, UpdateEvent.FILL
