@@ -169,10 +169,8 @@ def _execute(job: NotebookJob, reuse_kernel: bool) -> JobOutcome:
     if reuse_kernel:  # first: the kernel starts (and preloads) while papermill is imported
         _start_kernel(job.preload)
     pm = import_papermill()
-    engine: dict[str, Any] = {}
-    if reuse_kernel:
-        warm_kernel.register_engine()
-        engine["engine_name"] = warm_kernel.ENGINE
+    warm_kernel.register_engine()
+    engine = warm_kernel.ENGINE if reuse_kernel else warm_kernel.FRESH_ENGINE
 
     job.output.parent.mkdir(parents=True, exist_ok=True)
     job.marker.unlink(missing_ok=True)
@@ -190,7 +188,7 @@ def _execute(job: NotebookJob, reuse_kernel: bool) -> JobOutcome:
             log_output=False,
             request_save_on_cell_execute=False,  # written once, at the end
             extra_arguments=KERNEL_ARGUMENTS,
-            **engine,
+            engine_name=engine,
         )
     except pm.PapermillExecutionError as exc:
         seconds = time.perf_counter() - started

@@ -20,7 +20,14 @@ A kernel is dropped (shut down; the next job starts a fresh one) when it died, w
 job failed for any reason other than an error in one of its cells (a timeout, a lost
 kernel), and when the process exits. Used by :func:`~workbench.research.notebook_runner.
 run_notebooks` (``reuse_kernels=True``, the default) through papermill's engine
-``workbench_warm``.
+``workbench_warm``; without reuse (and on Dask workers) each notebook gets a kernel of its
+own through the engine ``workbench_fresh``.
+
+Either way a kernel that dies before it answers is started again (:data:`START_ATTEMPTS`):
+jupyter_client picks free ports, closes them and writes them down, and the kernel binds
+them only when it is up, so another process can take one in between (jupyter_client#487:
+"Address already in use", seen with a Dask LocalCluster's two workers starting kernels at
+once). Nothing of the notebook has run then, so starting again is safe.
 """
 
 from __future__ import annotations
@@ -30,12 +37,17 @@ import logging
 import multiprocessing.util
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
 __all__ = [
     "ENGINE",
+    "FRESH_ENGINE",
+    "START_ATTEMPTS",
+    "KernelDied",
     "drop_kernel",
     "forget_kernel",
     "register_engine",
@@ -47,17 +59,26 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENGINE = "workbench_warm"
+FRESH_ENGINE = "workbench_fresh"
 PREPARE_TIMEOUT = 60.0
+#: Kernels started, at most, for one that dies before it answers (see the module's docstring).
+START_ATTEMPTS = 3
 #: Run by the kernel after its preload and after each reset (see the module's docstring).
 FREEZE = "__import__('gc').freeze()\n"
 
-#: "km" (a started KernelManager), "kc" (its client), "name", "ready" (waited for once)
+#: "km" (a started KernelManager), "kc" (its client), "name", "ready" (waited for once),
+#: "preload" (what it was given to run at its start)
 _kernel: dict[str, Any] = {}
 _registered = False
 
 
+class KernelDied(RuntimeError):
+    """A kernel process ended before it answered ``kernel_info``."""
+
+
 def register_engine() -> None:
-    """Register the ``workbench_warm`` papermill engine (once per process)."""
+    """Register the ``workbench_warm`` and ``workbench_fresh`` papermill engines (once per
+    process)."""
     global _registered
     if _registered:
         return
@@ -65,6 +86,11 @@ def register_engine() -> None:
 
     class WarmEngine(NBClientEngine):
         """papermill's nbclient engine, on this process's warm kernel."""
+
+        @staticmethod
+        def kernel(name: str, extra: list[str] | None) -> Any:
+            """A context manager giving the ``(km, kc)`` to run on, ready."""
+            return _kept(_ready_kernel(name, extra))
 
         @classmethod
         def execute_managed_notebook(
@@ -81,23 +107,83 @@ def register_engine() -> None:
             from papermill.clientwrap import PapermillNotebookClient
             from papermill.engines import logger
 
-            km, kc = _ready_kernel(kernel_name, kwargs.get("extra_arguments"))
-            client = PapermillNotebookClient(
-                nb_man,
-                km=km,
-                timeout=execution_timeout,
-                startup_timeout=start_timeout,
-                kernel_name=kernel_name,
-                log=logger,
-                log_output=log_output,
-                stdout_file=stdout_file,
-                stderr_file=stderr_file,
-            )
-            client.kc = kc  # the warm kernel's client: connected and ready already
-            return client.execute()
+            with cls.kernel(kernel_name, kwargs.get("extra_arguments")) as (km, kc):
+                client = PapermillNotebookClient(
+                    nb_man,
+                    km=km,
+                    timeout=execution_timeout,
+                    startup_timeout=start_timeout,
+                    kernel_name=kernel_name,
+                    log=logger,
+                    log_output=log_output,
+                    stdout_file=stdout_file,
+                    stderr_file=stderr_file,
+                )
+                client.kc = kc  # connected and ready already
+                return client.execute()
+
+    class FreshEngine(WarmEngine):
+        """papermill's nbclient engine, on a kernel of the notebook's own."""
+
+        @staticmethod
+        def kernel(name: str, extra: list[str] | None) -> Any:
+            return fresh_kernel(name, extra)
 
     papermill_engines.register(ENGINE, WarmEngine)
+    papermill_engines.register(FRESH_ENGINE, FreshEngine)
     _registered = True
+
+
+@contextmanager
+def _kept(kernel: tuple[Any, Any]) -> Iterator[tuple[Any, Any]]:
+    yield kernel  # the warm kernel outlives the notebook
+
+
+@contextmanager
+def fresh_kernel(name: str, extra: list[str] | None = None) -> Iterator[tuple[Any, Any]]:
+    """A kernel of the caller's own, ``(km, kc)`` ready (started again if it dies before it
+    answers), shut down when the block ends."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        km, kc = _launch(name, extra)
+        try:
+            _wait_until_up(km, kc)
+            break
+        except KernelDied as exc:
+            _stop(km, kc)
+            _started_again(exc, attempt)
+        except BaseException:
+            _stop(km, kc)
+            raise
+    try:
+        yield km, kc
+    finally:
+        _stop(km, kc)
+
+
+def _started_again(exc: KernelDied, attempt: int) -> None:
+    """Log a kernel that died before it answered, or raise when it was the last attempt."""
+    if attempt == START_ATTEMPTS:
+        raise KernelDied(f"{exc} ({START_ATTEMPTS} kernels started, each died)") from exc
+    log.warning(
+        "a kernel died before it answered (attempt %d of %d): starting another; "
+        "a port taken between its choice and the kernel's bind is the usual cause",
+        attempt,
+        START_ATTEMPTS,
+        extra={"event": "kernel_died_at_start", "reason": str(exc)},
+    )
+
+
+def _launch(name: str, extra: list[str] | None, zygote: str | None = None) -> tuple[Any, Any]:
+    """A kernel started (not waited for) and its client's channels open."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=name)
+    if zygote:  # forked from the zygote's imports (it falls back by itself)
+        km.provisioner = _zygote_provisioner(km, zygote)
+    km.start_kernel(extra_arguments=list(extra or []), cwd=str(Path.cwd()))
+    kc = km.client()
+    kc.start_channels()
+    return km, kc
 
 
 def start_kernel(name: str, extra: list[str] | None = None, preload: str | None = None) -> None:
@@ -110,19 +196,12 @@ def start_kernel(name: str, extra: list[str] | None = None, preload: str | None 
     if km is not None and _kernel.get("name") == name and km.is_alive():
         return
     drop_kernel()
-    from jupyter_client.manager import KernelManager
-
-    km = KernelManager(kernel_name=name)
-    if _kernel.get("zygote"):  # forked from the zygote's imports (it falls back by itself)
-        km.provisioner = _zygote_provisioner(km, _kernel["zygote"])
-    km.start_kernel(extra_arguments=list(extra or []), cwd=str(Path.cwd()))
+    km, kc = _launch(name, extra, _kernel.get("zygote"))
     if not _kernel.get("hooked"):
         atexit.register(drop_kernel)
         multiprocessing.util.Finalize(None, drop_kernel, exitpriority=10)
         _kernel["hooked"] = True
-    kc = km.client()
-    kc.start_channels()
-    _kernel.update(km=km, kc=kc, name=name, ready=False)
+    _kernel.update(km=km, kc=kc, name=name, ready=False, preload=preload)
     log.debug("warm kernel started", extra={"event": "kernel_start"})
     # queued until the kernel is up; its reply is skipped by the next execute's wait
     kc.execute((preload or "") + "\n" + FREEZE, silent=True, store_history=False)
@@ -158,16 +237,25 @@ def run_soon(code: str) -> None:
 def _ready_kernel(name: str, extra: list[str] | None) -> tuple[Any, Any]:
     """This process's warm kernel and its client, started if needed, cleared, moved to
     the current directory (papermill runs the engine inside the job's ``cwd``)."""
-    start_kernel(name, extra)
-    km, kc = _kernel["km"], _kernel["kc"]
-    if not _kernel["ready"]:
+    if not (_kernel.get("km") and _kernel.get("name") == name and not _kernel.get("ready")):
+        start_kernel(name, extra)  # else one started early: waited for (its death seen) below
+    attempt = 1
+    while not _kernel["ready"]:
         try:
-            _wait_until_up(km, kc)
-        except RuntimeError:
+            _wait_until_up(_kernel["km"], _kernel["kc"])
+        except KernelDied as exc:
+            preload = _kernel.get("preload")
+            drop_kernel()
+            _started_again(exc, attempt)
+            attempt += 1
+            start_kernel(name, extra, preload)
+            continue
+        except BaseException:
             drop_kernel()
             raise
         _kernel["ready"] = True
         log.debug("warm kernel ready", extra={"event": "kernel_ready"})
+    km, kc = _kernel["km"], _kernel["kc"]
     folder = str(Path.cwd())
     code = (
         "get_ipython().run_line_magic('reset', '-f')\n"
@@ -205,7 +293,7 @@ def _wait_until_up(km: Any, kc: Any) -> None:
             except Empty:  # IOPub not subscribed yet: ask again
                 pass
         if not km.is_alive():
-            raise RuntimeError("the kernel died before replying to kernel_info")
+            raise KernelDied("the kernel died before replying to kernel_info")
         if time.monotonic() > deadline:
             raise RuntimeError(f"the kernel did not answer in {PREPARE_TIMEOUT:g} s")
 
@@ -214,10 +302,14 @@ def drop_kernel() -> None:
     """Shut this process's warm kernel down (if any); the next job starts a fresh one."""
     km = _kernel.pop("km", None)
     kc = _kernel.pop("kc", None)
-    _kernel.pop("name", None)
-    _kernel.pop("ready", None)
-    if km is None:
-        return
+    for key in ("name", "ready", "preload"):
+        _kernel.pop(key, None)
+    if km is not None:
+        _stop(km, kc)
+
+
+def _stop(km: Any, kc: Any) -> None:
+    """Kill a kernel, wait for it, release its connection file and ports."""
     try:
         if kc is not None:
             kc.stop_channels()
@@ -234,5 +326,5 @@ def drop_kernel() -> None:
 
 def forget_kernel() -> None:
     """In a forked child: the parent's kernel is the parent's, never this process's."""
-    for key in ("km", "kc", "name", "ready", "hooked", "zygote"):
+    for key in ("km", "kc", "name", "ready", "preload", "hooked", "zygote"):
         _kernel.pop(key, None)

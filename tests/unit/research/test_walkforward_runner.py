@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client.connect import LocalPortCache
 from nbformat.v4 import new_code_cell, new_notebook
 
 from workbench.errors import ConfigError
-from workbench.research.notebook_runner import NotebookJob, NotebookRunner, run_notebooks
+from workbench.research.notebook_runner import (
+    NotebookJob,
+    NotebookRunner,
+    execute_job,
+    run_notebooks,
+)
 from workbench.research.warm_kernel import drop_kernel
 
 
@@ -212,3 +222,72 @@ def test_papermill_is_imported_without_building_the_iri_grammar() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+class _PortTaken:
+    """jupyter_client's port choice, with some ports already taken by another process: what
+    happens when one takes a chosen port before the kernel binds it (jupyter_client#487)."""
+
+    def __init__(self, taken: int, every_kernel: bool) -> None:
+        self.taken, self.every_kernel, self.calls = taken, every_kernel, 0
+
+    def __call__(self, ip: str) -> int:
+        self.calls += 1
+        if self.calls == 1 or (self.every_kernel and self.calls % 5 == 1):  # 5 ports a kernel
+            return self.taken
+        return ORIGINAL_FIND_PORT(LocalPortCache.instance(), ip)
+
+
+ORIGINAL_FIND_PORT = LocalPortCache.find_available_port
+
+
+@contextmanager
+def ports_taken(monkeypatch: pytest.MonkeyPatch, *, every_kernel: bool) -> Iterator[_PortTaken]:
+    """A port held by a listening socket, handed to the first kernel (or to every kernel)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = _PortTaken(taken.getsockname()[1], every_kernel)
+        monkeypatch.setattr(LocalPortCache, "find_available_port", ports)
+        yield ports
+
+
+def square_job(tmp_path: Path) -> NotebookJob:
+    src = template(tmp_path / "square.ipynb", BODY)
+    return NotebookJob("a", src, tmp_path / "a.ipynb", {"x": 3, "out": str(tmp_path / "a.json")})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reuse", [True, False], ids=["warm", "fresh"])
+def test_a_kernel_that_dies_before_it_answers_is_started_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    reuse: bool,
+) -> None:
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    drop_kernel()
+    job = square_job(tmp_path)
+    quiet = caplog.at_level(logging.WARNING, logger="workbench.research.warm_kernel")
+    with ports_taken(monkeypatch, every_kernel=False) as ports, quiet:
+        outcome = execute_job(job, reuse_kernel=reuse)
+    drop_kernel()
+    assert outcome.status == "ok", outcome.error
+    assert json.loads((tmp_path / "a.json").read_text()) == {"square": 9}
+    died = [r for r in caplog.records if getattr(r, "event", "") == "kernel_died_at_start"]
+    assert len(died) == 1 and "attempt 1 of 3" in died[0].getMessage()
+    assert ports.calls == 10  # two kernels' five ports: the second bound its own
+
+
+@pytest.mark.slow
+def test_a_kernel_that_keeps_dying_fails_its_job_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = square_job(tmp_path)
+    with ports_taken(monkeypatch, every_kernel=True) as ports:
+        outcome = execute_job(job)
+    assert outcome.status == "failed"
+    assert outcome.error == (
+        "KernelDied: the kernel died before replying to kernel_info (3 kernels started, each died)"
+    )
+    assert ports.calls == 15 and not (tmp_path / "a.json").exists()
