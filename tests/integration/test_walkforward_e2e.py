@@ -11,7 +11,8 @@ import pytest
 
 from workbench.cli.main import main
 from workbench.reports.read import read_report
-from workbench.research.walkforward import WalkForwardConfig, run_walk_forward
+from workbench.research.notebook_runner import JobOutcome
+from workbench.research.walkforward import WalkForwardConfig, run_walk_forward, summarize
 
 pytestmark = pytest.mark.slow
 
@@ -96,8 +97,18 @@ def check_html_report(out: Path, summary: dict, drawn: bool = True) -> None:
     assert "Probability of backtest overfitting" in text and "4 trials tried" in text
 
 
+def check_read_at_the_end(out: Path, outcomes: list[JobOutcome]) -> None:
+    """The run's summary, from fold results read as each fold finished, is byte for byte what
+    summarising the folds' files after the run gives (every one read then)."""
+    files = ("summary.json", "equity.csv")
+    written = {name: (out / name).read_bytes() for name in files}
+    summarize(out, outcomes=outcomes)
+    assert {name: (out / name).read_bytes() for name in files} == written
+
+
 def test_two_processes(pool_run: Path) -> None:
     summary = check_run(pool_run)
+    check_read_at_the_end(pool_run, [])
     wfe = summary["walk_forward_efficiency"]
     if summary["mean_in_sample_cagr"] > 0:
         assert wfe == pytest.approx(
@@ -137,12 +148,14 @@ def test_a_failed_fold_is_reported_and_resumed(tmp_path: Path) -> None:
     assert summary["failed"][0]["notebook"] == str(tmp_path / "folds" / "fold_001.ipynb")
     assert "no_such" in summary["failed"][0]["error"]
     assert len(summary["chosen_params"]) == 1  # the other fold still counts
+    check_read_at_the_end(tmp_path, broken.outcomes)
     first = (tmp_path / "folds" / "fold_000.ipynb").stat().st_mtime_ns
 
     resumed = run_walk_forward(CONFIG, tmp_path, workers=2, progress=False)
     assert [o.status for o in resumed.outcomes] == ["skipped", "ok"]
     assert (tmp_path / "folds" / "fold_000.ipynb").stat().st_mtime_ns == first
     check_run(tmp_path)
+    check_read_at_the_end(tmp_path, resumed.outcomes)  # fold 0 skipped: read at the end
 
     again = run_walk_forward(CONFIG, tmp_path, progress=False, report_template=None)
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"]

@@ -5,19 +5,23 @@ reads it back. pandas writes tz-aware times to CSV one at a time (a Timestamp an
 string per row): about a second for the quarter million rows a minute-bar walk-forward
 stitches, all of it in the serial part of a run, after the last fold; its CSV writer takes
 as long again. :func:`write_equity` writes the same bytes (``2021-01-04 14:30:00+00:00``)
-with the times formatted in bulk and the rows joined here: 245,700 rows in about a
-quarter of the time.
+with the times formatted in bulk, each run of equal values formatted once and the rows
+joined here: 245,700 rows in about a fifth of the time. :func:`read_equity` reads such a
+file back with the times parsed in bulk too (pandas parses the numbers, as it always has).
 """
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Sequence
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["read_equity", "utc_text", "write_equity"]
+__all__ = ["read_equity", "shortest_text", "utc_text", "write_equity"]
 
 #: What pandas writes after a UTC time.
 _SUFFIX = "+00:00"
@@ -26,29 +30,96 @@ _WIDTH = 19
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
-def write_equity(equity: pd.Series, path: str | Path) -> None:
+def write_equity(
+    equity: pd.Series, path: str | Path, *, times: Sequence[str] | None = None
+) -> None:
     """``equity`` into ``path`` as ``time,equity`` rows: pandas' own text (its numbers are
     numpy's shortest round-trip strings, as pandas writes them), joined here when the times
-    can be formatted in bulk and no value is missing (pandas writes NaN as nothing)."""
+    can be formatted in bulk and no value is missing (pandas writes NaN as nothing).
+
+    ``times``: :func:`utc_text` of ``equity``'s index, if known already (a walk-forward
+    formats each fold's times as the fold finishes, not in the serial tail)."""
     frame = equity.rename("equity").to_frame()
-    text = utc_text(frame.index)
+    text = utc_text(frame.index) if times is None else times
     values = frame["equity"].to_numpy()
     if text is None or values.dtype != np.float64 or np.isnan(values).any():
         frame.to_csv(path, index_label="time")
         return
     end = os.linesep  # pandas' line terminator
-    numbers = values.astype(str).tolist()
-    rows = [f"{t},{v}{end}" for t, v in zip(text.tolist(), numbers, strict=True)]
+    numbers = shortest_text(values)
+    text = text.tolist() if isinstance(text, np.ndarray) else list(text)
+    if len(text) != len(numbers):
+        raise ValueError(f"{len(text)} times for {len(numbers)} values")
+    # joined as one string with no string per row: about half the time of formatting rows
+    rows = chain.from_iterable(zip(text, repeat(","), numbers, repeat(end)))
     with open(path, "w", newline="") as out:
         out.write(f"time,equity{end}")
         out.write("".join(rows))
 
 
+def shortest_text(values: np.ndarray) -> list[str]:
+    """Each float64 as numpy (so pandas) writes it: the shortest text that reads back as the
+    same number. Python's ``repr`` gives that same text in two thirds of numpy's time; and an
+    equity curve repeats itself (flat while out of the market: about half of the values of a
+    minute-bar walk-forward), so each run of equal values (the same bits) is formatted once."""
+    if not len(values):
+        return []
+    bits = values.view(np.int64)
+    new = np.empty(len(values), dtype=bool)
+    new[0] = True
+    np.not_equal(bits[1:], bits[:-1], out=new[1:])
+    firsts = values[new]
+    if len(firsts) == len(values):
+        return list(map(repr, values.tolist()))
+    text = np.array(list(map(repr, firsts.tolist())), dtype=object)
+    return text[np.cumsum(new) - 1].tolist()
+
+
 def read_equity(path: str | Path) -> pd.Series:
     """An equity curve :func:`write_equity` wrote, on its UTC times."""
-    frame = pd.read_csv(path, index_col=0)
-    frame.index = pd.to_datetime(frame.index, utc=True)
-    return frame["equity"].astype(float)
+    data = Path(path).read_bytes()
+    times = _bulk_times(data)
+    if times is None:  # not as write_equity writes in bulk: pandas parses every field
+        frame = pd.read_csv(io.BytesIO(data), index_col=0)
+        frame.index = pd.to_datetime(frame.index, utc=True)
+        return frame["equity"].astype(float)
+    values = pd.read_csv(io.BytesIO(data), usecols=["equity"])["equity"].astype(float)
+    return pd.Series(values.to_numpy(), index=times, name="equity")
+
+
+#: Each row's start as :func:`write_equity` writes it in bulk: ``YYYY-MM-DD HH:MM:SS+00:00,``
+_ROW_START = _WIDTH + len(_SUFFIX) + 1
+_MARKS = [4, 7, 10, 13, 16, *range(_WIDTH, _ROW_START)]
+_MARK_CODES = np.frombuffer(("-- ::" + _SUFFIX + ",").encode(), dtype=np.uint8)
+_DIGITS = [i for i in range(_WIDTH) if i not in _MARKS]
+
+
+def _bulk_times(data: bytes) -> pd.DatetimeIndex | None:
+    """The times of a ``time,equity`` file whose rows all start ``YYYY-MM-DD HH:MM:SS+00:00,``
+    (what :func:`write_equity` writes in bulk), parsed by numpy in one go, in the unit pandas
+    would give them; None for any other file (pandas then parses it as it always has)."""
+    end = os.linesep.encode()
+    header = b"time,equity" + end
+    if not data.startswith(header) or not data.endswith(end) or len(data) == len(header):
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    starts = np.flatnonzero(buf == ord(end[-1:]))[:-1] + 1
+    if starts[-1] + _ROW_START > len(buf):
+        return None
+    heads = np.empty((len(starts), _ROW_START), dtype=np.uint8)
+    for i in range(_ROW_START):  # a column at a time: no index array of every byte
+        heads[:, i] = buf[starts + i]
+    if (heads[:, _DIGITS] - ord("0") > 9).any() or (heads[:, _MARKS] != _MARK_CODES).any():
+        return None
+    heads[:, 10] = ord("T")  # numpy's ISO text
+    text = np.ascontiguousarray(heads[:, :_WIDTH]).view(f"S{_WIDTH}").ravel()
+    try:
+        seconds = text.astype("M8[s]")  # checks every field (a 30th of February is refused)
+    except ValueError:
+        return None
+    first = data[len(header) : len(header) + _ROW_START - 1].decode()
+    unit = pd.to_datetime([first], utc=True).unit  # pandas' unit for such text
+    return pd.DatetimeIndex(seconds, name="time").tz_localize("UTC").as_unit(unit)
 
 
 def utc_text(index: pd.Index) -> np.ndarray | None:

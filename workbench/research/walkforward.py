@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ConfigError
-from workbench.research.equity_csv import read_equity, write_equity
+from workbench.research.equity_csv import write_equity
+from workbench.research.fold_results import FoldResult, FoldResults, stitch, stitched_times
 from workbench.research.notebook_runner import (
     JobOutcome,
     NotebookJob,
@@ -254,7 +255,8 @@ def run_walk_forward(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_run_file(out / "run.json", config, force)
-    with NotebookRunner(workers, scheduler=scheduler) as runner:
+    # each fold's results are read as it finishes (only the last one's after the last fold)
+    with NotebookRunner(workers, scheduler=scheduler) as runner, FoldResults(out) as results:
         runner.prepare(FOLD_PRELOAD)  # the kernels' imports start while the folds are planned
         universe = _load(config)  # once: the plan's, and the summary's benchmark
         folds, jobs = _fold_jobs(config, universe, out, Path(fold_template), fold_overrides or {})
@@ -269,10 +271,13 @@ def run_walk_forward(
             progress=progress,
             desc="folds",
             then=then,
+            on_outcome=results.on_outcome,
         )
         outcomes = ran[::-1] if backwards else ran  # in fold order
         log.debug("folds done", extra={"event": "folds_done"})
-        summary = summarize(out, folds=folds, outcomes=outcomes, config=config, universe=universe)
+        summary = summarize(
+            out, folds=folds, outcomes=outcomes, config=config, universe=universe, results=results
+        )
         log.debug("summary written", extra={"event": "summary_written"})
         report = None
         if report_template is not None:
@@ -338,17 +343,22 @@ def summarize(
     outcomes: Sequence[JobOutcome] | None = None,
     config: WalkForwardConfig | None = None,
     universe: Mapping[str, pd.DataFrame] | None = None,
+    results: FoldResults | None = None,
 ) -> dict[str, Any]:
     """Read the fold results in ``out``, write ``summary.json`` and ``equity.csv``, return it.
-    ``universe``: the run's data, if loaded already (the benchmark is held over it)."""
+    ``universe``: the run's data, if loaded already (the benchmark is held over it);
+    ``results``: the folds' results as read so far (by :func:`run_walk_forward`, as each
+    fold finished), the others read here."""
     out = Path(out)
+    if results is None:
+        results = FoldResults(out)
     if config is None:
         config = WalkForwardConfig.from_dict(json.loads((out / "run.json").read_text()))
     if folds is None:
         folds, _ = plan_folds(config)
     by_name = {o.name: o for o in outcomes or []}
     rows: list[dict[str, Any]] = []
-    curves: list[pd.Series] = []
+    read: list[FoldResult] = []
     for fold in folds:
         name = f"fold_{fold.number:03d}"
         outcome = by_name.get(name)
@@ -364,11 +374,11 @@ def summarize(
             row["error"] = outcome.error if outcome is not None else "no result file"
             rows.append(row)
             continue
-        record = json.loads(record_path.read_text())
-        row.update(status="ok", **{k: record[k] for k in _RECORD_KEYS if k in record})
+        result = results.get(name)
+        row.update(status="ok", **{k: result.record[k] for k in _RECORD_KEYS if k in result.record})
         rows.append(row)
-        curves.append(read_equity(out / "folds" / f"{name}_equity.csv"))
-    summary = _aggregate(config, rows, curves, out, universe)
+        read.append(result)
+    summary = _aggregate(config, rows, read, out, universe)
     (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n")
     return summary
 
@@ -388,14 +398,14 @@ _RECORD_KEYS = (
 def _aggregate(
     config: WalkForwardConfig,
     rows: list[dict[str, Any]],
-    curves: list[pd.Series],
+    read: list[FoldResult],
     out: Path,
     universe: Mapping[str, pd.DataFrame] | None,
 ) -> dict[str, Any]:
     ok = [r for r in rows if r["status"] == "ok"]
-    stitched = stitch(curves, config.cash)
-    if len(stitched):
-        write_equity(stitched, out / "equity.csv")
+    stitched = stitch([r.equity for r in read], config.cash)
+    if len(stitched):  # the times as text from the folds', formatted as each finished
+        write_equity(stitched, out / "equity.csv", times=stitched_times(read, stitched))
     oos: dict[str, Any] = {}
     if len(stitched) > 2:
         from workbench.backtesting.metrics import compute_metrics
@@ -460,22 +470,6 @@ def _relative(
         universe = _load(config)
     curve = benchmark_equity(config.benchmark, universe, stitched.index, config.cash)
     return relative_metrics(stitched, curve, periods_per_year(stitched.index))
-
-
-def stitch(curves: Sequence[pd.Series], cash: float) -> pd.Series:
-    """Chain the out-of-sample equity curves: each continues from where the last one ended."""
-    pieces = []
-    level = float(cash)
-    for curve in curves:
-        if len(curve) == 0:
-            continue
-        scaled = curve / float(curve.iloc[0]) * level
-        level = float(scaled.iloc[-1])
-        pieces.append(scaled)
-    if not pieces:
-        return pd.Series(dtype=float, name="equity")
-    out = pd.concat(pieces)
-    return out[~out.index.duplicated(keep="last")].rename("equity")
 
 
 def _psr(moments: Mapping[str, float]) -> float | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.research.equity_csv import read_equity, utc_text, write_equity
+from workbench.research import equity_csv
+from workbench.research.equity_csv import read_equity, shortest_text, utc_text, write_equity
 
 
 def _curve(index: pd.DatetimeIndex) -> pd.Series:
@@ -54,3 +57,69 @@ def test_bulk_text_only_where_it_is_exact():
     assert utc_text(minutes.tz_convert("Europe/London")) is None
     assert utc_text(minutes.tz_localize(None)) is None  # naive: not this module's times
     assert utc_text(minutes[:0]) is None
+
+
+def test_shortest_text_is_numpys_text_of_every_float():
+    """What pandas writes (numpy's text), from Python's repr, each run of equal bits once."""
+    rng = np.random.default_rng(11)
+    bits = rng.integers(0, 2**64, size=200_000, dtype=np.uint64, endpoint=False)
+    anything = bits.view(np.float64)
+    anything = anything[np.isfinite(anything)]
+    curve = np.repeat(rng.normal(1e5, 3e3, 2_000), rng.integers(1, 6, 2_000))  # flat stretches
+    edges = np.array([0.0, -0.0, -0.0, 0.0, 1e16, 1e16, 9999999999999998.0, 1e-4, 1e-5, 5e-324])
+    edges = np.concatenate([edges, [np.inf, -np.inf, 0.1 + 0.2, 99999.99999999999, 1e22]])
+    for values in (anything, curve, edges, edges[:1], edges[:0]):
+        assert shortest_text(values) == values.astype(str).tolist()
+
+
+def _pandas_read(path) -> pd.Series:
+    frame = pd.read_csv(path, index_col=0)
+    frame.index = pd.to_datetime(frame.index, utc=True)
+    return frame["equity"].astype(float)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,  # as write_equity writes it in bulk
+        "time,equity\n2021-01-04T14:30:00+00:00,1.5\n",  # another separator
+        "time,equity\n2021-01-04 14:30:00+01:00,1.5\n",  # another zone
+        "time,equity\n2021-01-04 14:30:00.5+00:00,1.5\n",  # fractions
+        "time,equity\n2021-01-04 14:30:00+00:00,1.5\n2021-01-04 14:31:00+00:00,\n",  # missing
+        "time,equity\n2021-01-04 14:30:00+00:00,1.5",  # no line end after the last row
+        "time,equity\n",  # no row
+    ],
+    ids=["bulk", "T", "zone", "fractions", "missing", "unterminated", "empty"],
+)
+def test_read_equity_gives_what_pandas_parses(tmp_path, text):
+    path = tmp_path / "equity.csv"
+    if text is None:
+        write_equity(
+            _curve(pd.date_range("2021-01-04 14:30", periods=300, freq="1min", tz="UTC")), path
+        )
+    else:
+        path.write_text(text.replace("\n", os.linesep), newline="")
+    pd.testing.assert_series_equal(read_equity(path), _pandas_read(path), check_exact=True)
+    assert read_equity(path).index.unit == _pandas_read(path).index.unit
+    # times as write_equity writes them in bulk are parsed in bulk (a missing value is pandas'
+    # to read, as always); the others' by pandas
+    bulk = text is None or "14:31:00+00:00," in text
+    assert (equity_csv._bulk_times(path.read_bytes()) is not None) == bulk
+
+
+def test_a_bad_date_in_a_bulk_file_is_read_as_pandas_reads_it(tmp_path):
+    path = tmp_path / "equity.csv"
+    path.write_text(f"time,equity{os.linesep}2021-02-30 14:30:00+00:00,1.5{os.linesep}", newline="")
+    with pytest.raises(ValueError):  # numpy refuses it in bulk; pandas says what is wrong
+        _pandas_read(path)
+    with pytest.raises(ValueError):
+        read_equity(path)
+
+
+def test_times_formatted_earlier_are_written_as_given(tmp_path):
+    curve = _curve(pd.date_range("2021-01-04 14:30", periods=50, freq="1min", tz="UTC"))
+    write_equity(curve, tmp_path / "a.csv")
+    write_equity(curve, tmp_path / "b.csv", times=utc_text(curve.index).tolist())
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    with pytest.raises(ValueError, match="49 times for 50 values"):
+        write_equity(curve, tmp_path / "c.csv", times=utc_text(curve.index)[1:])
