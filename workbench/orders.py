@@ -75,6 +75,7 @@ class OrderStatus(StrEnum):
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
     PENDING_CANCEL = "pending_cancel"
+    PENDING_REPLACE = "pending_replace"  # working until the replacement reaches the venue
     CANCELED = "canceled"
     EXPIRED = "expired"
     REJECTED = "rejected"
@@ -94,12 +95,15 @@ _FILLED, _PARTIALLY_FILLED = S.FILLED, S.PARTIALLY_FILLED
 TERMINAL = frozenset({S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.REPLACED})
 
 #: Allowed status changes. A fill may race a cancel request, so ``pending_cancel``
-#: can still end ``filled``; a partial fill may be followed by more partial fills.
+#: can still end ``filled``, or go back to working when the venue rejects the cancel
+#: (Alpaca's ``order_cancel_rejected``); ``pending_replace`` ends ``replaced``, or
+#: filled when the fill came first, or back to working (``order_replace_rejected``).
+#: A partial fill may be followed by more partial fills.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     # Alpaca shows a working stop-loss leg as held until it fills
     S.HELD: frozenset(
         {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}
-        | {S.REJECTED, S.REPLACED}
+        | {S.REJECTED, S.REPLACED, S.PENDING_REPLACE}
     ),
     S.PENDING_NEW: frozenset({S.ACCEPTED, S.NEW, S.REJECTED, S.CANCELED}),
     S.ACCEPTED: frozenset({S.NEW, S.REJECTED, S.CANCELED, S.PENDING_CANCEL}),
@@ -112,12 +116,20 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
             S.EXPIRED,
             S.REJECTED,
             S.REPLACED,
+            S.PENDING_REPLACE,
         }
     ),
     S.PARTIALLY_FILLED: frozenset(
         {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED, S.REPLACED}
+        | {S.PENDING_REPLACE}
     ),
-    S.PENDING_CANCEL: frozenset({S.CANCELED, S.PARTIALLY_FILLED, S.FILLED, S.EXPIRED}),
+    S.PENDING_CANCEL: frozenset(
+        {S.CANCELED, S.PARTIALLY_FILLED, S.FILLED, S.EXPIRED, S.NEW, S.HELD}
+    ),
+    S.PENDING_REPLACE: frozenset(
+        {S.REPLACED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.NEW, S.HELD}
+        | {S.REJECTED}
+    ),
     S.FILLED: frozenset(),
     S.CANCELED: frozenset(),
     S.EXPIRED: frozenset(),

@@ -336,9 +336,6 @@ class AlpacaBroker:
                 },
             )
         when = _ts(data.timestamp) or fresh.updated_at
-        if event is None:
-            self._remember(fresh)
-            return None
         with self._lock:
             known = self._orders.get(fresh.id)
         fill = None
@@ -374,4 +371,21 @@ class AlpacaBroker:
             )
             order = fresh
         self._remember(order)
+        if event is None:
+            self._followed(order, str(_value(data.event)))
+            return None
         return OrderUpdate(event, order, when, fill)
+
+    @staticmethod
+    def _followed(order: Order, name: str) -> None:
+        """An event outside the Broker protocol's (``pending_cancel``, ``pending_replace``,
+        ``order_cancel_rejected``, ...): our copy follows its status; nothing is handed
+        out, so the execution engine sees the same updates as from the simulated broker.
+        A rejected cancel or replace leaves the order working, as it was: a warning."""
+        level = logging.WARNING if name.endswith("_rejected") else logging.INFO
+        log.log(
+            level, "order %s: %s, now %s", order.id, name, order.status,
+            extra={"event": "order_status", "order_id": order.id, "symbol": order.symbol,
+                   "client_order_id": order.client_order_id, "alpaca_event": name,
+                   "status": str(order.status)},
+        )  # fmt: skip

@@ -25,26 +25,42 @@ from workbench.orders import (
     TimeInForce,
 )
 
-#: Alpaca statuses that our lifecycle table names differently.
-STATUS_MAP: dict[str, OrderStatus] = {
-    "done_for_day": OrderStatus.NEW,
-    "pending_review": OrderStatus.PENDING_NEW,
-    "accepted_for_bidding": OrderStatus.ACCEPTED,
-    "calculated": OrderStatus.PARTIALLY_FILLED,
-    "stopped": OrderStatus.NEW,
-    "suspended": OrderStatus.NEW,
-    "pending_replace": OrderStatus.NEW,
+#: Alpaca statuses that our lifecycle table names differently: each the status an order
+#: in it has in ours. "working" is ``new``, or ``partially_filled`` once some filled;
+#: "done" is ``filled`` when all of it filled, else working.
+STATUS_MAP: dict[str, str] = {
+    # "done executing for the day ... no further updates until the next trading day"
+    "done_for_day": "working",
+    "pending_review": OrderStatus.PENDING_NEW.value,
+    # "received by exchanges, and is evaluated for pricing"
+    "accepted_for_bidding": OrderStatus.ACCEPTED.value,
+    # "completed for the day (either filled or done_for_day), but remaining settlement
+    # calculations are still pending"
+    "calculated": "done",
+    # "a trade is guaranteed for the order ... but has not yet occurred"
+    "stopped": "working",
+    # "suspended and is not eligible for trading"
+    "suspended": "working",
 }
 
 
-def _status(value: Any) -> OrderStatus:
+def _status(value: Any, quantity: float | None = None, filled: float = 0.0) -> OrderStatus:
+    """Our status for Alpaca's (``quantity`` and ``filled`` tell a working order's)."""
     raw = getattr(value, "value", value)
     try:
         return OrderStatus(raw)
     except ValueError:
-        if raw in STATUS_MAP:
-            return STATUS_MAP[raw]
-        raise BrokerError(f"Alpaca sent an order status we do not know: {raw!r}") from None
+        kind = STATUS_MAP.get(raw)
+        if kind is None:
+            raise BrokerError(
+                f"Alpaca sent an order status we do not know: {raw!r}",
+                hint="add it to workbench.brokers.alpaca_orders.STATUS_MAP",
+            ) from None
+        if kind == "done" and quantity is not None and filled >= quantity > 0:
+            return OrderStatus.FILLED
+        if kind in ("working", "done"):
+            return OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.NEW
+        return OrderStatus(kind)
 
 
 def _tif(value: Any) -> TimeInForce:
@@ -121,7 +137,7 @@ def order_from_alpaca(
         id=str(o.id),
         request=request,
         created_at=_ts(o.created_at),
-        status=_status(o.status),
+        status=_status(o.status, qty, _float(o.filled_qty) or 0.0),
         quantity=qty,
         filled_quantity=_float(o.filled_qty) or 0.0,
         average_price=_float(o.filled_avg_price) or 0.0,

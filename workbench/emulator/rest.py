@@ -161,7 +161,7 @@ def _list_orders(core: EmulatorApp, query: Any) -> list[dict[str, Any]]:
     for order, rec in venue.all_orders():
         if nested and order.parent_id is not None:
             continue  # shown inside its entry
-        is_open = order.status.value in OPEN_STATUSES
+        is_open = (venue.pending.shown(rec.id, order) or order.status.value) in OPEN_STATUSES
         if nested and order.legs:  # an entry is open while one of its legs is
             is_open = is_open or any(venue.broker.get_order(i).status.is_open for i in order.legs)
         if (status == "open" and not is_open) or (status == "closed" and is_open):

@@ -29,7 +29,9 @@ on its bar clock:
 - The cut-offs follow the calendar: 2 minutes before the open and 10 before the close
   (12:50 on an early close); 19:00 New York of the session's date. An ``opg``/``cls``
   order cannot be canceled or replaced after its cut-off (the exchanges' auction rules,
-  Alpaca's forum: "existing orders also cannot be canceled or modified after 9:28").
+  Alpaca's forum: "existing orders also cannot be canceled or modified after 9:28"): a
+  replace is refused; a cancel stays ``pending_cancel`` until the auction, as Alpaca's
+  staff describe it, then is rejected (:mod:`.lifecycle`).
 - Daily data have no time of day (each step is a session; the clock sits between
   sessions): each of the four works on the symbol's next bar, with no window.
 - ``expires_at``: the close of the session a session-bound order works in (a day
@@ -274,11 +276,12 @@ def end(broker: SimulatedBroker, rec: OrderRecord, plan: Plan, at: pd.Timestamp 
 
 
 def check_unlocked(plan: Plan | None, now: pd.Timestamp) -> None:
-    """An opg/cls order past its cut-off can be neither canceled nor replaced (ours: 422)."""
+    """An opg/cls order past its cut-off cannot be replaced (ours: 422). A cancel then
+    waits, ``pending_cancel``, and is rejected by the auction (:mod:`.lifecycle`)."""
     if plan is None or plan.locked_ns is None or now.value < plan.locked_ns:
         return
     cutoff = pd.Timestamp(plan.locked_ns, tz="UTC").tz_convert(NEW_YORK)
-    message = f"{plan.tif} orders cannot be canceled or replaced after {cutoff:%H:%M} ET"
+    message = f"{plan.tif} orders cannot be replaced after {cutoff:%H:%M} ET"
     raise ApiError(422, CODE_RULE, message)
 
 

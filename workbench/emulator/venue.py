@@ -18,6 +18,8 @@ is closed (after the close, overnight, on a weekend) is accepted and queued, as 
 queues it: its ``new`` event goes out when the next session opens, just before the
 session's first bar fills it. A ``day`` order sent after the close is therefore an
 order for the next session's open (what a daily strategy deciding at the close sends).
+Cancels and replaces of routed orders wait for the open the same way
+(``pending_cancel``, ``pending_replace``: :mod:`.lifecycle`).
 
 Time in force. ``opg``, ``cls``, ``ioc`` and ``fok`` orders, and the end of day and gtc
 orders (at ``expires_at``), are enforced here around the simulated broker's bars, by
@@ -35,11 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.broker import OrderUpdate
-from workbench.emulator import rules, tif
+from workbench.emulator import lifecycle, rules, tif
 from workbench.emulator.checks import buying_power, check_order, held
 from workbench.emulator.faults import REJECT_MESSAGES, FaultBook
-from workbench.emulator.ledger import fill_activity
 from workbench.emulator.marketdata import BarStore
 from workbench.emulator.replay import Replay
 from workbench.emulator.rules import CODE_FORBIDDEN, CODE_NOT_FOUND, CODE_RULE, invalid
@@ -51,10 +51,9 @@ from workbench.emulator.shapes import (
     position_intent,
     position_json,
     stable_uuid,
-    trade_update,
 )
 from workbench.errors import OrderRejected
-from workbench.orders import Leg, Order, OrderRequest, Side
+from workbench.orders import Order, OrderRequest, Side
 from workbench.portfolio import QUANTITY_EPSILON
 from workbench.sim.broker import SimulatedBroker
 
@@ -91,9 +90,8 @@ class Venue:
         self.quote_spread_bps = quote_spread_bps  # the synthetic ask values opening shorts
         self.volume_limit = broker.volume_limit
         self.records: dict[str, OrderRecord] = {}  # by Alpaca id, in submission order
-        self._queued_new: list[Message] = []  # new events of orders sent while closed
-        self._queued_ids: set[str] = set()  # their orders (Alpaca ids): "accepted" till then
-        self._by_sim: dict[str, str] = {}
+        self.pending = lifecycle.Lifecycle()  # accepted, pending_cancel, pending_replace
+        self.sim_ids: dict[str, str] = {}  # Alpaca id by the simulated broker's
         self._by_cid: dict[str, str] = {}
         self.last_close: dict[str, float] = {}
         self.lastday_close: dict[str, float] = {}
@@ -138,8 +136,8 @@ class Venue:
         if not self.market_closed():
             return messages
         held = [m for m in messages if m["data"]["event"] == "new"]
-        self._queued_new += held
-        self._queued_ids.update(m["data"]["order"]["id"] for m in held)
+        self.pending.queued_new += held
+        self.pending.queued.update(m["data"]["order"]["id"] for m in held)
         return [m for m in messages if m["data"]["event"] != "new"]
 
     def step(self) -> tuple[list[Message], list[tuple[str, int]]] | None:
@@ -151,13 +149,15 @@ class Venue:
         if t is None:
             return None
         opening: list[Message] = []
-        if self._queued_new and (not self.replay.intraday or self.replay.sessions.is_open(t)):
-            opening, self._queued_new = self._queued_new, []
-            self._queued_ids.clear()
+        p = self.pending
+        if (p.queued_new or p.replacing or p.canceling) and (
+            not self.replay.intraday or self.replay.sessions.is_open(t)
+        ):
+            opening = lifecycle.at_open(self, t)
         if self.replay.new_day():
             self.last_equity = self.broker.get_account().equity
             self.lastday_close.update(self.last_close)
-        quantities = self._quantities()
+        quantities = self.quantities()
         published = []
         for symbol, i, o, h, low, c, v in list(self.replay.rows_at(t.value)):
             limit, volume = self.volume_limit, v
@@ -174,12 +174,14 @@ class Venue:
         over = self.tifs.lapsed((t + self.replay.interval).value)  # by the end of the bar
         tif.end_lapsed(self.broker, self._plans(over), t)
         self.replay.advance()
-        messages = opening + self._render(self.broker.drain_updates(), quantities, at=None)
+        updates = self.broker.drain_updates()
+        messages = opening + lifecycle.render(self, updates, quantities, at=None)
+        messages += lifecycle.after_bar(self, t)
         self.equity_history.append((t, self.broker.get_account().equity))
         return messages, published
 
     def _plans(self, plans: list[tuple[str, tif.Plan]]) -> list[tuple[OrderRecord, tif.Plan]]:
-        return [(self.records[self._by_sim[sim_id]], plan) for sim_id, plan in plans]
+        return [(self.records[self.sim_ids[sim_id]], plan) for sim_id, plan in plans]
 
     # -- reads -----------------------------------------------------------------------
     def account(self) -> dict[str, Any]:
@@ -229,14 +231,14 @@ class Venue:
         self, order: Order, rec: OrderRecord, *, status: str | None = None, nested: bool = True
     ) -> dict[str, Any]:
         """``order`` as Alpaca's JSON; with ``nested``, an entry carries its legs."""
-        if status is None and rec.id in self._queued_ids and order.status.is_open:
-            status = "accepted"  # queued for the next open, as Alpaca shows it
+        if status is None:  # accepted, pending_cancel, pending_replace: as Alpaca shows it
+            status = self.pending.shown(rec.id, order)
         legs = None
         if nested and order.legs:
             legs = [
-                self.order_doc(self.broker.get_order(i), self.records[self._by_sim[i]])
+                self.order_doc(self.broker.get_order(i), self.records[self.sim_ids[i]])
                 for i in order.legs
-                if i in self._by_sim
+                if i in self.sim_ids
             ]
         hwm = self.broker.trailing_mark(order.id)
         return order_json(order, rec, status=status, legs=legs, hwm=hwm)
@@ -278,7 +280,7 @@ class Venue:
         self._check(req)
         intent = parsed.position_intent or position_intent(req.side, self._qty(req.symbol))
         order, messages = self._place(req, parsed.extended_hours, intent, None, parsed)
-        rec = self.records[self._by_sim[order.id]]
+        rec = self.records[self.sim_ids[order.id]]
         status = "accepted" if order.status.is_open else None
         messages = self._queue_new(messages)
         return self.order_doc(self.broker.get_order(order.id), rec, status=status), messages
@@ -291,7 +293,7 @@ class Venue:
         replaces: OrderRecord | None,
         parsed: rules.ParsedOrder,
     ) -> tuple[Order, list[Message]]:
-        quantities = self._quantities()
+        quantities = self.quantities()
         force = parsed.time_in_force
         plan = tif.plan(force, req.symbol, self.replay, self.replay.stamp.value)  # may refuse
         if plan.stamp is not None:
@@ -320,7 +322,7 @@ class Venue:
                 self.broker.get_order(leg_id), str(uuid.uuid4()), False, exit_intent, klass
             ).expires_at = rec.expires_at
             self.tifs.add(leg_id, plan)  # a bracket's is day or gtc: its legs end with it
-        return order, self._render(self.broker.drain_updates(), quantities, at=self.now)
+        return order, lifecycle.render(self, self.broker.drain_updates(), quantities, at=self.now)
 
     def _record(
         self, order: Order, cid: str, extended: bool, intent: str, order_class: str
@@ -336,26 +338,37 @@ class Venue:
             order_class=order_class,
         )
         self.records[rec.id] = rec
-        self._by_sim[order.id] = rec.id
+        self.sim_ids[order.id] = rec.id
         self._by_cid[rec.client_order_id] = rec.id
         return rec
 
     def cancel(self, order_id: str) -> list[Message]:
+        """``DELETE /v2/orders/{id}``: at once, or ``pending_cancel`` (:mod:`.lifecycle`)."""
         rec = self.records.get(rules.order_id(order_id))
         if rec is None:
             raise ApiError(404, CODE_NOT_FOUND, "order not found")
-        order = self.broker.get_order(rec.sim_id)
-        if not order.status.is_open:
-            raise ApiError(422, CODE_RULE, f'order is already in "{order.status.value}" state')
-        tif.check_unlocked(self.tifs.plans.get(rec.sim_id), self.now)
-        quantities = self._quantities()
+        if rec.id in self.pending.replacing:  # "will reject cancel request while in this state"
+            return [lifecycle.event(self, "order_cancel_rejected", rec, self.now)]
+        self._check_open(rec)
+        if lifecycle.must_wait(self, rec):
+            self.pending.canceling.add(rec.id)
+            return [lifecycle.event(self, "pending_cancel", rec, self.now)]
+        quantities = self.quantities()
         self.broker.cancel_order(rec.sim_id)
-        return self._render(self.broker.drain_updates(), quantities, at=self.now)
+        self.pending.unqueue(rec.id)  # canceled before the open: no "new" event then
+        return lifecycle.render(self, self.broker.drain_updates(), quantities, at=self.now)
+
+    def _check_open(self, rec: OrderRecord) -> None:
+        """422 for an order that is over, or that waits on an earlier request."""
+        order = self.broker.get_order(rec.sim_id)
+        status = self.pending.shown(rec.id, order) or order.status.value
+        if status not in ("accepted", "new", "partially_filled", "held"):
+            raise ApiError(422, CODE_RULE, f'order is already in "{status}" state')
 
     def cancel_all(self) -> tuple[list[dict[str, Any]], list[Message]]:
         results, messages = [], []
         for order, rec in self.all_orders():
-            if order.status.is_open:
+            if order.status.is_open and self.pending.shown(rec.id, order) != "pending_cancel":
                 messages += self.cancel(rec.id)
                 results.append(
                     {"id": rec.id, "status": 200, "body": self.order(rec.id, nested=False)}
@@ -370,8 +383,7 @@ class Venue:
         if not isinstance(body, dict):
             raise ApiError(400, rules.CODE_MALFORMED, "request body format is invalid")
         old = self.broker.get_order(rec.sim_id)
-        if not old.status.is_open:
-            raise ApiError(422, CODE_RULE, f'order is already in "{old.status.value}" state')
+        self._check_open(rec)
         req = old.request
         force = rec.time_in_force or req.tif.value
         trail = _pick(body, "trail", req.trail_price or req.trail_percent)
@@ -392,7 +404,7 @@ class Venue:
             raise ApiError(
                 422, CODE_RULE, "an order with legs cannot be replaced: replace its legs instead"
             )
-        rules.check_replace(old, body, queued=rec.id in self._queued_ids, tif=force)
+        rules.check_replace(old, body, queued=rec.id in self.pending.queued, tif=force)
         tif.check_unlocked(self.tifs.plans.get(rec.sim_id), self.now)
         parsed = rules.parse_order(merged, self.symbols)
         new = parsed.request
@@ -401,10 +413,17 @@ class Venue:
         if old.parent_id is None:  # a leg's price moves; what it holds does not change
             self._check(new, exclude=rec.sim_id)
         intent = rec.position_intent or ""
+        pending = lifecycle.event(self, "pending_replace", rec, self.now)
+        pending["data"]["order"]["status"] = "pending_replace"
         order, messages = self._place(new, rec.extended_hours, intent, rec, parsed)
         self.tifs.discard(rec.sim_id)
-        new_rec = self.records[self._by_sim[order.id]]
+        if self.market_closed():  # replaced at the open; till then it reads pending_replace
+            self.pending.replacing.append(rec.id)
+            rec.replaced_at = None
+            messages = [m for m in messages if m["data"]["order"]["id"] != rec.id]
+        new_rec = self.records[self.sim_ids[order.id]]
         status = "accepted" if order.status.is_open else None
+        messages = [pending, *self._queue_new(messages)]
         return self.order_doc(self.broker.get_order(order.id), new_rec, status=status), messages
 
     def close_position(
@@ -465,61 +484,10 @@ class Venue:
     def _qty(self, symbol: str) -> float:
         return self.broker.portfolio.quantity(symbol)
 
-    def _quantities(self) -> dict[str, float]:
+    def quantities(self) -> dict[str, float]:
         return {s: self._qty(s) for s in self.symbols}
-
-    # -- trade updates -------------------------------------------------------------------
-    def _render(
-        self, updates: list[OrderUpdate], quantities: dict[str, float], *, at: pd.Timestamp | None
-    ) -> list[Message]:
-        """Trade-update messages; ``position_qty`` follows the fills one by one."""
-        out = []
-        for update in updates:
-            rec = self.records.get(self._by_sim.get(update.order.id, ""))
-            if rec is None:
-                continue  # the order of a failed submission: never shown to the client
-            when = at or update.time
-            event = update.event.value
-            if event == "canceled" and rec.ended_as:
-                event = rec.ended_as  # ended by its time in force
-            rec.updated_at = when
-            stamp = _STAMPS.get(event)
-            if stamp is not None:
-                setattr(rec, stamp, when)
-                self.tifs.discard(update.order.id)  # over: nothing left to enforce
-            fill = update.fill
-            if fill is None:
-                if event == "new" and update.order.request.leg is Leg.STOP_LOSS:
-                    continue  # Alpaca's stop-loss leg stays "held" while it works
-                out.append(trade_update(event, order_json(update.order, rec), when))
-                continue
-            quantities[fill.symbol] = quantities.get(fill.symbol, 0.0) + fill.quantity * (
-                fill.side.sign
-            )
-            n = len(self.activities)
-            self.activities.append(fill_activity(rec.id, update.order, fill, when, n))
-            out.append(
-                trade_update(
-                    event,
-                    order_json(update.order, rec),
-                    when,
-                    price=fill.price,
-                    qty=fill.quantity,
-                    position_qty=quantities[fill.symbol],
-                )
-            )
-        return out
 
 
 def _pick(body: dict[str, Any], name: str, default: float | None) -> Any:
     value = body.get(name)
     return default if value is None else value
-
-
-_STAMPS = {
-    "fill": "filled_at",
-    "canceled": "canceled_at",
-    "expired": "expired_at",
-    "rejected": "failed_at",
-    "replaced": "replaced_at",
-}

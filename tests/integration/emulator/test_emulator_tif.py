@@ -245,7 +245,8 @@ def test_the_auction_windows_on_minute_bars() -> None:
     filled at the session's first regular bar's open, not at the 8:00 bar; refused from
     9:28 to 19:00; accepted after 19:00 for the next session. cls: accepted during the
     session, filled at the last bar's close stamped 16:00; refused from 15:50 to 19:00,
-    when it can no longer be canceled."""
+    when it can no longer be replaced, and a cancel waits (pending_cancel) for the auction,
+    which fills it."""
     index = pd.DatetimeIndex([pd.Timestamp(t, tz="UTC") for t, *_ in MINUTES], name="time")
     rows = [(*prices, 1000.0) for _, *prices in MINUTES]
     frame = pd.DataFrame(rows, index=index, columns=COLUMNS)
@@ -269,8 +270,10 @@ def test_the_auction_windows_on_minute_bars() -> None:
                                               time_in_force="cls"))  # fmt: skip
         assert "between 15:50 and 19:00 ET" in exc.value.message
         with pytest.raises(APIError) as exc:
-            c.cancel_order_by_id(moc.id)
-        assert exc.value.message == "cls orders cannot be canceled or replaced after 15:50 ET"
+            c.replace_order_by_id(moc.id, ReplaceOrderRequest(qty=2))
+        assert exc.value.message == "cls orders cannot be replaced after 15:50 ET"
+        c.cancel_order_by_id(moc.id)  # 204, but the auction keeps it: pending_cancel
+        assert c.get_order_by_id(moc.id).status == "pending_cancel"
         emu.step()  # the last bar, then the closing auction
         closed = c.get_order_by_id(moc.id)
         assert (closed.status, closed.filled_avg_price, closed.filled_at) == (

@@ -1,0 +1,147 @@
+"""Alpaca's order statuses and trade-update events, read by workbench's Alpaca broker.
+
+Every member of alpaca-py's ``OrderStatus`` has a row here: a status Alpaca adds (and
+alpaca-py with it) fails the first test until someone decides what it means for our
+lifecycle. Events outside the Broker protocol's (``pending_cancel``, ``pending_replace``,
+``order_cancel_rejected`` ...) move our copy of the order and hand nothing out.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import pytest
+from alpaca.trading.enums import OrderStatus as AlpacaStatus
+from alpaca.trading.models import Order as AlpacaOrder
+from alpaca.trading.models import TradeUpdate
+
+from workbench.broker import UpdateEvent
+from workbench.brokers.alpaca import AlpacaBroker
+from workbench.brokers.alpaca_orders import _status, order_from_alpaca
+from workbench.errors import BrokerError
+from workbench.orders import OrderStatus
+
+S = OrderStatus
+#: Alpaca's status -> ours with nothing filled, 4 of 10 filled, all 10 filled.
+EXPECTED: dict[str, tuple[OrderStatus, OrderStatus, OrderStatus]] = {
+    "new": (S.NEW, S.NEW, S.NEW),
+    "partially_filled": (S.PARTIALLY_FILLED,) * 3,
+    "filled": (S.FILLED,) * 3,
+    "done_for_day": (S.NEW, S.PARTIALLY_FILLED, S.PARTIALLY_FILLED),
+    "canceled": (S.CANCELED,) * 3,
+    "expired": (S.EXPIRED,) * 3,
+    "replaced": (S.REPLACED,) * 3,
+    "pending_cancel": (S.PENDING_CANCEL,) * 3,
+    "pending_replace": (S.PENDING_REPLACE,) * 3,
+    "pending_review": (S.PENDING_NEW,) * 3,
+    "accepted": (S.ACCEPTED,) * 3,
+    "pending_new": (S.PENDING_NEW,) * 3,
+    "accepted_for_bidding": (S.ACCEPTED,) * 3,
+    "stopped": (S.NEW, S.PARTIALLY_FILLED, S.PARTIALLY_FILLED),
+    "rejected": (S.REJECTED,) * 3,
+    "suspended": (S.NEW, S.PARTIALLY_FILLED, S.PARTIALLY_FILLED),
+    "calculated": (S.NEW, S.PARTIALLY_FILLED, S.FILLED),
+    "held": (S.HELD,) * 3,
+}
+#: Alpaca's statuses of an order that is still working (it may yet fill).
+WORKING = {
+    "new", "partially_filled", "done_for_day", "pending_cancel", "pending_replace",
+    "pending_review", "accepted", "pending_new", "accepted_for_bidding", "stopped",
+    "suspended", "held",
+}  # fmt: skip
+OVER = {"filled", "canceled", "expired", "replaced", "rejected"}  # and "calculated": filled or not
+ORDER_ID = "61e69015-8549-4bfd-b9c3-01e75843f47d"
+
+
+def alpaca_order(status: str, filled: float = 0.0, **extra: Any) -> AlpacaOrder:
+    doc = {
+        "id": ORDER_ID, "client_order_id": "wb-1", "created_at": "2024-01-03T15:04:05Z",
+        "updated_at": "2024-01-03T15:04:05Z", "submitted_at": "2024-01-03T15:04:05Z",
+        "asset_id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415", "symbol": "AAPL",
+        "asset_class": "us_equity", "qty": "10", "filled_qty": f"{filled:g}",
+        "filled_avg_price": "100" if filled else None, "order_class": "simple",
+        "order_type": "limit", "type": "limit", "side": "buy", "time_in_force": "gtc",
+        "limit_price": "100", "status": status, "extended_hours": False,
+    }  # fmt: skip
+    return AlpacaOrder(**{**doc, **extra})
+
+
+def test_every_alpaca_status_has_a_row() -> None:
+    assert set(EXPECTED) == {s.value for s in AlpacaStatus}
+    assert WORKING | OVER | {"calculated"} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("status", [s.value for s in AlpacaStatus])
+def test_each_alpaca_status_maps_onto_our_lifecycle(status: str) -> None:
+    for filled, expected in zip((0.0, 4.0, 10.0), EXPECTED[status], strict=True):
+        (order,) = order_from_alpaca(alpaca_order(status, filled))
+        assert order.status is expected, (status, filled)
+        if status in WORKING:  # working as Alpaca says, or over: never the other way round
+            assert order.status.is_open, (status, filled)
+        if status in OVER:
+            assert order.status.is_terminal, (status, filled)
+
+
+def test_an_unknown_status_fails_loudly() -> None:
+    with pytest.raises(BrokerError, match="order status we do not know: 'teleported'"):
+        _status("teleported")
+
+
+def _update(event: str, status: str, filled: float = 0.0, **fields: Any) -> TradeUpdate:
+    return TradeUpdate(
+        event=event, order=alpaca_order(status, filled), timestamp="2024-01-03T15:05:00Z",
+        **fields,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def broker() -> AlpacaBroker:
+    return AlpacaBroker("key", "secret", url="http://127.0.0.1:9")  # never called here
+
+
+def test_pending_cancel_then_rejected_leaves_the_order_working(
+    broker: AlpacaBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pending_cancel: still working, nothing handed out; order_cancel_rejected: working
+    as before, with a warning; then the fill it raced with is handed out."""
+    assert broker._apply(_update("new", "new")).event is UpdateEvent.NEW
+    assert broker._apply(_update("pending_cancel", "pending_cancel")) is None
+    working = broker._orders[ORDER_ID]
+    assert working.status is S.PENDING_CANCEL and working.status.is_open
+    caplog.set_level(logging.INFO, logger="workbench.brokers.alpaca")
+    assert broker._apply(_update("order_cancel_rejected", "new")) is None
+    assert broker._orders[ORDER_ID].status is S.NEW
+    (record,) = [r for r in caplog.records if getattr(r, "alpaca_event", "") != ""][-1:]
+    assert (record.levelno, record.event, record.alpaca_event) == (
+        logging.WARNING, "order_status", "order_cancel_rejected"
+    )  # fmt: skip
+    fill = broker._apply(_update("fill", "filled", 10, price="99.5", qty="10"))
+    assert (fill.event, fill.order.status, fill.fill.quantity) == (UpdateEvent.FILL, S.FILLED, 10)
+
+
+def test_a_cancel_rejected_after_the_fill_changes_nothing(broker: AlpacaBroker) -> None:
+    broker._apply(_update("new", "new"))
+    broker._apply(_update("pending_cancel", "pending_cancel"))
+    broker._apply(_update("fill", "filled", 10, price="99.5", qty="10"))
+    assert broker._apply(_update("order_cancel_rejected", "filled", 10)) is None
+    assert broker._orders[ORDER_ID].status is S.FILLED
+
+
+def test_pending_replace_is_working_until_replaced(broker: AlpacaBroker) -> None:
+    broker._apply(_update("new", "new"))
+    assert broker._apply(_update("pending_replace", "pending_replace")) is None
+    assert broker._orders[ORDER_ID].status is S.PENDING_REPLACE
+    assert broker._orders[ORDER_ID].status.is_open
+    replaced = broker._apply(_update("replaced", "replaced", replaced_by=str(uuid.uuid4())))
+    assert (replaced.event, replaced.order.status) == (UpdateEvent.REPLACED, S.REPLACED)
+
+
+def test_a_rejected_replace_leaves_the_order_as_it_was(broker: AlpacaBroker) -> None:
+    broker._apply(_update("new", "new"))
+    broker._apply(_update("partial_fill", "partially_filled", 4, price="100", qty="4"))
+    broker._apply(_update("pending_replace", "pending_replace", 4))
+    assert broker._apply(_update("order_replace_rejected", "partially_filled", 4)) is None
+    order = broker._orders[ORDER_ID]
+    assert (order.status, order.filled_quantity) == (S.PARTIALLY_FILLED, 4)
