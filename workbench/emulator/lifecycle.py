@@ -91,13 +91,15 @@ def event(venue: Venue, name: str, rec: OrderRecord, at: pd.Timestamp) -> Messag
     return trade_update(name, venue.order_doc(order, rec, nested=False), at)
 
 
-def must_wait(venue: Venue, rec: OrderRecord) -> bool:
+def must_wait(venue: Venue, rec: OrderRecord, *, closing: bool = False) -> bool:
     """Whether a cancel of ``rec``'s (open) order waits: the market is closed and the order
-    was routed, or it is an auction order past its cut-off."""
+    was routed, or it is an auction order past its cut-off. ``closing``: the cancels of
+    ``DELETE /v2/positions?cancel_orders=true``, which the venue makes itself before the
+    closing orders it sends, wait only for an auction."""
     plan = venue.tifs.plans.get(rec.sim_id)
     if locked(plan, venue.now.value):
         return True
-    return venue.market_closed() and rec.id not in venue.pending.queued
+    return not closing and venue.market_closed() and rec.id not in venue.pending.queued
 
 
 def locked(plan: tif.Plan | None, t_ns: int) -> bool:

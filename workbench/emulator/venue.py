@@ -342,15 +342,16 @@ class Venue:
         self._by_cid[rec.client_order_id] = rec.id
         return rec
 
-    def cancel(self, order_id: str) -> list[Message]:
-        """``DELETE /v2/orders/{id}``: at once, or ``pending_cancel`` (:mod:`.lifecycle`)."""
+    def cancel(self, order_id: str, *, closing: bool = False) -> list[Message]:
+        """``DELETE /v2/orders/{id}``: at once, or ``pending_cancel`` (:mod:`.lifecycle`);
+        ``closing``: the venue's own cancel before it closes the positions (at once)."""
         rec = self.records.get(rules.order_id(order_id))
         if rec is None:
             raise ApiError(404, CODE_NOT_FOUND, "order not found")
         if rec.id in self.pending.replacing:  # "will reject cancel request while in this state"
             return [lifecycle.event(self, "order_cancel_rejected", rec, self.now)]
         self._check_open(rec)
-        if lifecycle.must_wait(self, rec):
+        if lifecycle.must_wait(self, rec, closing=closing):
             self.pending.canceling.add(rec.id)
             return [lifecycle.event(self, "pending_cancel", rec, self.now)]
         quantities = self.quantities()
@@ -365,14 +366,18 @@ class Venue:
         if status not in ("accepted", "new", "partially_filled", "held"):
             raise ApiError(422, CODE_RULE, f'order is already in "{status}" state')
 
-    def cancel_all(self) -> tuple[list[dict[str, Any]], list[Message]]:
+    def cancel_all(self, *, closing: bool = False) -> tuple[list[dict[str, Any]], list[Message]]:
         results, messages = [], []
-        for order, rec in self.all_orders():
-            if order.status.is_open and self.pending.shown(rec.id, order) != "pending_cancel":
-                messages += self.cancel(rec.id)
-                results.append(
-                    {"id": rec.id, "status": 200, "body": self.order(rec.id, nested=False)}
-                )
+        for rec in list(self.records.values()):
+            order = self.broker.get_order(rec.sim_id)  # now: canceling an entry ends its legs
+            if not order.status.is_open:
+                continue
+            if self.pending.shown(rec.id, order) == "pending_cancel":
+                if not closing or lifecycle.must_wait(self, rec, closing=True):
+                    continue  # asked already
+                self.pending.canceling.discard(rec.id)  # the venue's own cancel: now
+            messages += self.cancel(rec.id, closing=closing)
+            results.append({"id": rec.id, "status": 200, "body": self.order(rec.id, nested=False)})
         return results, messages
 
     def replace(self, order_id: str, body: Any) -> tuple[dict[str, Any], list[Message]]:
@@ -452,8 +457,8 @@ class Venue:
 
     def close_all(self, cancel_orders: bool) -> tuple[list[dict[str, Any]], list[Message]]:
         messages: list[Message] = []
-        if cancel_orders:
-            messages += self.cancel_all()[1]
+        if cancel_orders:  # "cancel all open orders before liquidating all positions"
+            messages += self.cancel_all(closing=True)[1]
         results = []
         for symbol in sorted(self.broker.get_positions()):
             try:

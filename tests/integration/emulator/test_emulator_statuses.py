@@ -268,3 +268,27 @@ def test_the_alpaca_broker_keeps_pending_orders_working(emu: Emulator) -> None:
         assert broker.get_order(str(new.id)).status is OrderStatus.NEW
     finally:
         broker.close()
+
+
+def test_cancel_all_while_closed_and_close_all_positions(emu: Emulator) -> None:
+    """``DELETE /v2/orders`` after the close: each routed order ``pending_cancel`` (207,
+    each body with it). ``DELETE /v2/positions?cancel_orders=true``: the venue cancels the
+    open orders itself, at once, so the closing order is not refused for the shares they
+    hold; it is queued (``accepted``) for the open."""
+    c = emt.trading_client(emu)
+    c.submit_order(MarketOrderRequest(symbol="AAA", qty=5, side="buy", time_in_force="day"))
+    emu.step()  # filled at 14:31's open
+    exit_ = c.submit_order(
+        LimitOrderRequest(symbol="AAA", qty=5, side="sell", time_in_force="gtc", limit_price=150)
+    )
+    emu.step(2)  # to Tuesday's close
+    (answer,) = c.cancel_orders()
+    assert (str(answer.id), answer.status, answer.body["status"]) == (
+        str(exit_.id), 200, "pending_cancel"
+    )  # fmt: skip
+    assert c.get_order_by_id(exit_.id).status == "pending_cancel"
+    (closed,) = c.close_all_positions(cancel_orders=True)
+    assert (closed.status, closed.body.status) == (200, "accepted")
+    assert c.get_order_by_id(exit_.id).status == "canceled"
+    emu.step()  # Wednesday's open: the position is sold there
+    assert c.get_all_positions() == []
