@@ -27,6 +27,17 @@ def _sweep() -> None:
     sweep("ma_crossover", _bars(), {"fast": [5, 10], "slow": [20, 40]}, progress=False)
 
 
+def _overfitting() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from workbench.research.overfitting import overfitting_report
+
+    returns = np.random.default_rng(1).normal(0.0, 0.01, (400, 4))
+    overfitting_report(pd.DataFrame(returns.astype(np.float32)))  # a sweep's trial returns
+    overfitting_report(pd.DataFrame(returns))
+
+
 def _vectorized() -> None:
     from workbench.backtesting.fastpath import run_vectorized
 
@@ -42,6 +53,7 @@ def _vectorbt() -> None:
 #: (what, function) in the order they run.
 STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("sweep kernel", _sweep),
+    ("overfitting statistics", _overfitting),
     ("vectorized backtest", _vectorized),
     ("vectorbt parity", _vectorbt),
 )

@@ -34,6 +34,7 @@ the in-sample winner is at or below the out-of-sample median.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Hashable
@@ -61,9 +62,6 @@ EULER_GAMMA = 0.5772156649015329
 """The Euler-Mascheroni constant."""
 
 _NORMAL = NormalDist()  # the standard normal (the standard library's: no scipy import)
-
-#: Most combinations evaluated at once by the vectorised CSCV (bounds memory to ~chunk x N).
-_CHUNK = 2048
 
 
 def probabilistic_sharpe_ratio(
@@ -132,10 +130,11 @@ def return_moments(returns: Any) -> dict[str, float]:
         return out
     out["sharpe"] = float(_sharpe(values[:, None])[0])
     centred = values - values.mean()
-    m2 = float(np.mean(centred**2))
+    squared = centred * centred  # products, not ``**3``/``**4``: numpy's pow is 10x slower
+    m2 = float(np.mean(squared))
     if m2 > 0:
-        out["skew"] = float(np.mean(centred**3)) / m2**1.5
-        out["kurtosis"] = float(np.mean(centred**4)) / m2**2
+        out["skew"] = float(np.mean(squared * centred)) / m2**1.5
+        out["kurtosis"] = float(np.mean(squared * squared)) / m2**2
     else:
         out["skew"], out["kurtosis"] = 0.0, 3.0
     return out
@@ -203,33 +202,20 @@ def probability_of_backtest_overfitting(
             f"PBO with {s} partitions needs at least {2 * s} returns, got {t}",
             hint="use fewer partitions or a longer sample",
         )
-    block = t // s
-    matrix = matrix[t - block * s :]
-    combos = np.array(list(itertools.combinations(range(s), s // 2)), dtype=np.intp)
     if metric is None:
-        is_perf, oos_perf = _cscv_sharpe(matrix, s, combos)
-    else:
-        is_perf, oos_perf = _cscv_generic(matrix, s, combos, metric)
-    best = np.argmax(is_perf, axis=1)
+        return _cscv(_TrialSums.of(matrix, s, nan_as_zero=False))
+    matrix = np.asarray(matrix, dtype=float)
+    if not np.isfinite(matrix).all():
+        raise DataError(_NOT_FINITE, hint=_NOT_FINITE_HINT)
+    matrix = matrix[t - (t // s) * s :]
+    from workbench.research.overfitting_nb import split_ranks_nb
+
+    combos = _combinations(s)
+    is_perf, oos_perf = _cscv_generic(matrix, s, combos, metric)
+    rank = np.empty(len(combos))
+    best = split_ranks_nb(is_perf, oos_perf, rank)
     rows = np.arange(len(combos))
-    winner_oos = oos_perf[rows, best]
-    below = (oos_perf < winner_oos[:, None]).sum(axis=1)
-    ties = (oos_perf == winner_oos[:, None]).sum(axis=1)
-    rank = below + (ties + 1) / 2.0  # average rank, 1 = worst
-    omega = rank / (n + 1)
-    logits = np.log(omega / (1 - omega))
-    winner_is = is_perf[rows, best]
-    return PBOResult(
-        pbo=float(np.mean(logits <= 0)),
-        logits=logits,
-        is_performance=winner_is,
-        oos_performance=winner_oos,
-        n_partitions=int(s),
-        n_trials=int(n),
-        n_obs=int(matrix.shape[0]),
-        degradation_slope=_slope(winner_is, winner_oos),
-        probability_of_loss=float(np.mean(winner_oos < 0)),
-    )
+    return _pbo_result(rank, is_perf[rows, best], oos_perf[rows, best], s, n, matrix.shape[0])
 
 
 def overfitting_report(
@@ -241,25 +227,33 @@ def overfitting_report(
     """The overfitting statistics of a sweep, JSON-ready, from its trials' per-bar returns.
 
     ``trial_returns`` has one column per trial (every combination tried, so the number of
-    trials is its width) and one row per bar. ``selected`` is the chosen trial's column
-    (default: the best per-period Sharpe ratio). Returns ``n_trials``, ``n_obs``, the
-    selected trial's per-period ``sharpe``, ``skew``, ``kurtosis``, ``psr`` (against 0),
-    ``sr_variance`` across trials, ``expected_max_sharpe`` (SR0), ``dsr`` and ``pbo``
-    (with ``pbo_partitions``); a statistic the data cannot support is None.
+    trials is its width) and one row per bar; NaN counts as 0 (no position). ``selected``
+    is the chosen trial's column (default: the best per-period Sharpe ratio). Returns
+    ``n_trials``, ``n_obs``, the selected trial's per-period ``sharpe``, ``skew``,
+    ``kurtosis``, ``psr`` (against 0), ``sr_variance`` across trials, ``expected_max_sharpe``
+    (SR0), ``dsr`` and ``pbo`` (with ``pbo_partitions``); a statistic the data cannot
+    support is None. The matrix is read in place (float32 or float64), once.
     """
     if not isinstance(trial_returns, pd.DataFrame) or trial_returns.shape[1] == 0:
         raise DataError("trial_returns must be a DataFrame with one column per trial")
-    frame = trial_returns.astype(float).fillna(0.0)
-    sharpes = _sharpe(frame.to_numpy())
-    if selected is None:
-        selected = frame.columns[
-            int(np.nanargmax(np.where(np.isfinite(sharpes), sharpes, -np.inf)))
-        ]
-    elif selected not in frame.columns:
+    if not all(dtype in (np.float32, np.float64) for dtype in trial_returns.dtypes):
+        trial_returns = trial_returns.astype(float)
+    columns = trial_returns.columns
+    if selected is not None and selected not in columns:
         raise ConfigError(f"selected trial {selected!r} is not a column of trial_returns")
-    moments = return_moments(frame[selected].to_numpy())
+    matrix = _returns_matrix(trial_returns)
+    n_obs_all, n_trials = matrix.shape
+    partitions = _fit_partitions(n_obs_all, n_partitions) if n_trials >= 2 else None
+    sums = _TrialSums.of(matrix, partitions or 1, nan_as_zero=True)
+    sharpes = sums.sharpes()
+    if selected is None:
+        selected = columns[int(np.nanargmax(np.where(np.isfinite(sharpes), sharpes, -np.inf)))]
+    position = columns.get_loc(selected)
+    if not isinstance(position, int):
+        raise ConfigError(f"trial {selected!r} names several columns: trial names must be unique")
+    chosen = np.asarray(matrix[:, position], dtype=float)
+    moments = return_moments(np.where(np.isnan(chosen), 0.0, chosen))
     finite = sharpes[np.isfinite(sharpes)]
-    n_trials = int(frame.shape[1])
     out: dict[str, Any] = {
         "n_trials": n_trials,
         "n_obs": int(moments["n_obs"]),
@@ -282,55 +276,121 @@ def overfitting_report(
         out["dsr"] = _maybe(
             deflated_sharpe_ratio, sr, out["sr_variance"], n_trials, n_obs, skew, kurt
         )
-    partitions = _fit_partitions(len(frame), n_partitions)
-    if n_trials >= 2 and partitions:
-        out["pbo"] = probability_of_backtest_overfitting(frame, partitions).pbo
+    if partitions:
+        out["pbo"] = _cscv(sums).pbo
         out["pbo_partitions"] = partitions
     return out
 
 
+def flat_aware_ratio(mean: float, std: float) -> float:
+    """``mean / std``; a flat series (std ~ 0) is 0 if its mean is 0, else +-inf (NaN: NaN).
+
+    The one rule for every Sharpe ratio here, also compiled into the numba kernels.
+    """
+    if std > 1e-15 * max(abs(mean), 1e-300):
+        return mean / std
+    if mean == 0.0:
+        return 0.0
+    return mean * math.inf
+
+
 # -- internals ---------------------------------------------------------------------------
+
+_NOT_FINITE = "trial returns contain NaN or infinite values"
+_NOT_FINITE_HINT = "fill bars without a position with 0 (fillna(0))"
+
+
+@dataclass(frozen=True)
+class _TrialSums:
+    """All the statistics need of a T x N matrix of returns, from one walk over it.
+
+    Per trial: ``shift``, its mean over the S blocks of ``block`` rows that CSCV uses (the
+    newest ``S * block`` rows); ``sums`` and ``squares`` (N x S), each block's sum of
+    ``x - shift`` and of its square; ``head`` (N x 2), the same two over the older rows.
+    """
+
+    shift: np.ndarray
+    head: np.ndarray
+    sums: np.ndarray
+    squares: np.ndarray
+    block: int
+    n_rows: int
+
+    @classmethod
+    def of(cls, matrix: np.ndarray, s: int, *, nan_as_zero: bool) -> _TrialSums:
+        """Walk ``matrix`` (float32 or float64, any order) once; NaN/inf is a DataError."""
+        from workbench.research.overfitting_nb import trial_sums_nb
+
+        t, n = matrix.shape
+        block = t // s
+        by_trial = matrix.flags.f_contiguous and not matrix.flags.c_contiguous
+        data = matrix.T if by_trial else np.ascontiguousarray(matrix)
+        data = data.view()
+        data.flags.writeable = False  # one compiled variant whether or not the caller's is
+        shift, head = np.empty(n), np.empty((n, 2))
+        sums, squares = np.empty((n, s)), np.empty((n, s))
+        first = t - block * s
+        if not trial_sums_nb(data, by_trial, first, block, nan_as_zero, shift, head, sums, squares):
+            raise DataError(_NOT_FINITE, hint=_NOT_FINITE_HINT)
+        return cls(shift, head, sums, squares, block, t)
+
+    def sharpes(self) -> np.ndarray:
+        """Each trial's per-period Sharpe ratio over all T rows (std with ddof=1)."""
+        t = self.n_rows
+        dev = self.head[:, 0] + self.sums.sum(axis=1)
+        dev2 = self.head[:, 1] + self.squares.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = self.shift + dev / t
+            std = np.sqrt(np.maximum((dev2 - dev * dev / t) / (t - 1), 0.0))
+        return _ratio(mean, std)
+
+
+def _cscv(sums: _TrialSums) -> PBOResult:
+    """PBO by CSCV with the per-period Sharpe ratio, from the block sums (no T x N pass)."""
+    from workbench.research.overfitting_nb import cscv_nb
+
+    n, s = sums.sums.shape
+    combos = _combinations(s)
+    rank, winner_is, winner_oos = (np.empty(len(combos)) for _ in range(3))
+    cscv_nb(sums.sums, sums.squares, sums.shift, combos, sums.block, rank, winner_is, winner_oos)
+    return _pbo_result(rank, winner_is, winner_oos, s, n, sums.block * s)
+
+
+def _pbo_result(
+    rank: np.ndarray, winner_is: np.ndarray, winner_oos: np.ndarray, s: int, n: int, n_obs: int
+) -> PBOResult:
+    """The result of CSCV from each split's winner: its out-of-sample rank (1 = worst)."""
+    omega = rank / (n + 1)
+    logits = np.log(omega / (1 - omega))
+    return PBOResult(
+        pbo=float(np.mean(logits <= 0)),
+        logits=logits,
+        is_performance=winner_is,
+        oos_performance=winner_oos,
+        n_partitions=int(s),
+        n_trials=int(n),
+        n_obs=int(n_obs),
+        degradation_slope=_slope(winner_is, winner_oos),
+        probability_of_loss=float(np.mean(winner_oos < 0)),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _combinations(s: int) -> np.ndarray:
+    """The C(S, S/2) in-sample block sets, one per row (12,870 for S=16: built once)."""
+    combos = np.array(list(itertools.combinations(range(s), s // 2)), dtype=np.intp)
+    combos.flags.writeable = False
+    return combos
 
 
 def _sharpe(matrix: np.ndarray) -> np.ndarray:
-    """Per-column mean / std (ddof=1); a flat column is 0 if its mean is 0, else +-inf."""
-    mean = matrix.mean(axis=0)
-    std = matrix.std(axis=0, ddof=1)
-    return _ratio(mean, std)
+    """Per-column mean / std (ddof=1), by :func:`flat_aware_ratio`."""
+    return _ratio(matrix.mean(axis=0), matrix.std(axis=0, ddof=1))
 
 
 def _ratio(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    flat = ~(std > 1e-15 * np.maximum(np.abs(mean), 1e-300))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(flat, np.sign(mean) * np.inf, mean / np.where(flat, 1.0, std))
-    return np.where(flat & (mean == 0), 0.0, out)
-
-
-def _cscv_sharpe(matrix: np.ndarray, s: int, combos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """In- and out-of-sample Sharpe ratios of every trial for every split, from block sums."""
-    t, n = matrix.shape
-    block = t // s
-    centred = matrix - matrix.mean(axis=0)  # shift for numerical stability of the variance
-    blocks = centred.reshape(s, block, n)
-    sums = blocks.sum(axis=1)  # (s, n)
-    squares = (blocks**2).sum(axis=1)
-    total_sum, total_sq = sums.sum(axis=0), squares.sum(axis=0)
-    half = block * (s // 2)
-    shift = matrix.mean(axis=0)
-    is_out = np.empty((len(combos), n))
-    oos_out = np.empty((len(combos), n))
-    for lo in range(0, len(combos), _CHUNK):
-        chosen = np.zeros((min(_CHUNK, len(combos) - lo), s))
-        np.put_along_axis(chosen, combos[lo : lo + _CHUNK], 1.0, axis=1)
-        in_sum, in_sq = chosen @ sums, chosen @ squares
-        for out, part_sum, part_sq in (
-            (is_out, in_sum, in_sq),
-            (oos_out, total_sum - in_sum, total_sq - in_sq),
-        ):
-            mean = part_sum / half
-            var = np.maximum(part_sq - half * mean**2, 0.0) / (half - 1)
-            out[lo : lo + len(chosen)] = _ratio(mean + shift, np.sqrt(var))
-    return is_out, oos_out
+    pairs = zip(mean.tolist(), std.tolist(), strict=True)
+    return np.array([flat_aware_ratio(m, sd) for m, sd in pairs], dtype=float)
 
 
 def _cscv_generic(
@@ -353,16 +413,14 @@ def _cscv_generic(
 
 
 def _returns_matrix(returns: Any) -> np.ndarray:
-    matrix = np.asarray(returns.to_numpy() if hasattr(returns, "to_numpy") else returns, float)
+    """The T x N matrix, float32 or float64 as given (a view, not a copy, when it can be)."""
+    matrix = returns.to_numpy() if hasattr(returns, "to_numpy") else np.asarray(returns)
+    if matrix.dtype not in (np.float32, np.float64):
+        matrix = matrix.astype(float)
     if matrix.ndim != 2:
         raise DataError(
             f"trial returns must be a T x N matrix, got {matrix.ndim} dimension(s)",
             hint="one column per trial, one row per bar",
-        )
-    if not np.isfinite(matrix).all():
-        raise DataError(
-            "trial returns contain NaN or infinite values",
-            hint="fill bars without a position with 0 (fillna(0))",
         )
     return matrix
 
