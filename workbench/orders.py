@@ -106,7 +106,8 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
         | {S.REJECTED, S.REPLACED, S.PENDING_REPLACE}
     ),
     S.PENDING_NEW: frozenset({S.ACCEPTED, S.NEW, S.REJECTED, S.CANCELED}),
-    S.ACCEPTED: frozenset({S.NEW, S.REJECTED, S.CANCELED, S.PENDING_CANCEL}),
+    # accepted (not routed yet) -> pending_new (routed, not yet taken) -> new
+    S.ACCEPTED: frozenset({S.NEW, S.REJECTED, S.CANCELED, S.PENDING_CANCEL, S.PENDING_NEW}),
     S.NEW: frozenset(
         {
             S.PARTIALLY_FILLED,

@@ -145,3 +145,52 @@ def test_a_rejected_replace_leaves_the_order_as_it_was(broker: AlpacaBroker) -> 
     assert broker._apply(_update("order_replace_rejected", "partially_filled", 4)) is None
     order = broker._orders[ORDER_ID]
     assert (order.status, order.filled_quantity) == (S.PARTIALLY_FILLED, 4)
+
+
+#: Every trade-update event Alpaca documents (and alpaca-py's ``TradeEvent`` names): our
+#: status before it, the order's status and filled quantity in it, our status after it,
+#: and whether it is handed to the execution engine (the Broker protocol's events).
+EVENTS: dict[str, tuple[OrderStatus, str, float, OrderStatus, bool]] = {
+    "new": (S.ACCEPTED, "new", 0, S.NEW, True),
+    "fill": (S.NEW, "filled", 10, S.FILLED, True),
+    "partial_fill": (S.NEW, "partially_filled", 4, S.PARTIALLY_FILLED, True),
+    "canceled": (S.NEW, "canceled", 0, S.CANCELED, True),
+    "expired": (S.PARTIALLY_FILLED, "expired", 4, S.EXPIRED, True),
+    "done_for_day": (S.PARTIALLY_FILLED, "done_for_day", 4, S.PARTIALLY_FILLED, False),
+    "replaced": (S.PENDING_REPLACE, "replaced", 0, S.REPLACED, True),
+    "rejected": (S.ACCEPTED, "rejected", 0, S.REJECTED, True),
+    "pending_new": (S.ACCEPTED, "pending_new", 0, S.PENDING_NEW, False),
+    "stopped": (S.NEW, "stopped", 0, S.NEW, False),
+    "pending_cancel": (S.NEW, "pending_cancel", 0, S.PENDING_CANCEL, False),
+    "pending_replace": (S.PARTIALLY_FILLED, "pending_replace", 4, S.PENDING_REPLACE, False),
+    "calculated": (S.FILLED, "calculated", 10, S.FILLED, False),
+    "suspended": (S.NEW, "suspended", 0, S.NEW, False),
+    "order_replace_rejected": (S.PENDING_REPLACE, "new", 0, S.NEW, False),
+    "order_cancel_rejected": (S.PENDING_CANCEL, "partially_filled", 4, S.PARTIALLY_FILLED, False),
+    "accepted": (S.PENDING_NEW, "accepted", 0, S.ACCEPTED, False),
+    "restated": (S.NEW, "new", 0, S.NEW, False),
+}
+
+
+def test_every_alpaca_trade_event_has_a_row() -> None:
+    from alpaca.trading.enums import TradeEvent
+
+    assert {e.value for e in TradeEvent} <= set(EVENTS)
+
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_each_trade_event_moves_our_copy_through_the_lifecycle(
+    name: str, broker: AlpacaBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each event moves our copy of the order as the lifecycle table allows (nothing
+    logged as not fitting it) and only the Broker protocol's events are handed out."""
+    before, status, filled, after, handed = EVENTS[name]
+    executes = name in ("fill", "partial_fill")
+    (start,) = order_from_alpaca(alpaca_order(before.value, 0 if executes else filled))
+    broker._remember(start)
+    fill = {"price": "100", "qty": f"{filled:g}"} if executes else {}
+    caplog.set_level(logging.INFO, logger="workbench.brokers.alpaca")
+    out = broker._apply(_update(name, status, filled, **fill))
+    assert (out is not None) is handed
+    assert broker._orders[ORDER_ID].status is after
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

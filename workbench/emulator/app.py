@@ -39,7 +39,7 @@ from workbench.emulator.marketdata import DAY, bar_message, session_stamps
 from workbench.emulator.outage import OUTAGE_MESSAGE, Outage
 from workbench.emulator.publication import Publication, check_delay
 from workbench.emulator.rules import MAX_DECIMALS
-from workbench.emulator.shapes import ApiError, order_json, stable_uuid
+from workbench.emulator.shapes import ApiError, stable_uuid
 from workbench.emulator.streams import StreamHub
 from workbench.emulator.venue import Venue
 from workbench.errors import WorkbenchError
@@ -306,7 +306,7 @@ class EmulatorApp:
             "symbols": v.symbols,
             "account": v.account(),
             "positions": v.positions(),
-            "orders": [order_json(o, r) for o, r in v.all_orders()],
+            "orders": [v.order_doc(o, r, nested=False) for o, r in v.all_orders()],
             "fills": len(v.broker.fills),
             "faults": self.faults.describe(),
             "outage": None if self.outage is None else self.outage.to_dict(),
