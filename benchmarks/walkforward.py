@@ -167,14 +167,14 @@ class Run:
 
 def timed_run(config: WalkForwardConfig, out: Path, jobs: int) -> Run:
     """One pipeline run (in a fresh process)."""
-    from workbench.research.warm_kernel import drop_kernel
+    from workbench.research.warm_kernel import shutdown
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     before = _cpu_with_children()
     result, _, wall = timed(
         lambda: run_walk_forward(config, out, workers=jobs, force=True, progress=False)
     )
-    drop_kernel()  # the 1-job run's kernel lives in this process: stopped (and reaped) now
+    shutdown()  # the 1-job run's kernel and its zygote live in this process: stopped, reaped now
     cpu = _cpu_with_children() - before
     if result.failed:
         raise SystemExit(f"failed: {[(o.name, o.error) for o in result.failed]}")

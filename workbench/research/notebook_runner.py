@@ -249,7 +249,7 @@ class NotebookRunner:
         self._stack = ExitStack()
         self._pool: ProcessPoolExecutor | None = None
         self._left: Any = None  # the pool's count of the batch's jobs not started yet
-        self._zygote_address: str | None = None
+        self._zygote: Any = None  # the pool's (a Zygote), when its kernels are forked
 
     def __enter__(self) -> NotebookRunner:
         return self
@@ -265,9 +265,9 @@ class NotebookRunner:
         if self.scheduler is not None or not self.reuse_kernels or self._pool is not None:
             return
         if self.workers == 1:
-            _start_kernel(preload)
-        elif self._zygote_address is None:
-            self._zygote_address = self._zygote(preload)
+            _start_kernel(preload)  # forked from this process's own zygote when it can be
+        elif self._zygote is None:
+            self._zygote = self._start_zygote(preload)
 
     def close(self) -> None:
         """Stop the pool (its workers shut their kernels down as they exit)."""
@@ -338,9 +338,9 @@ class NotebookRunner:
         if self._pool is None:
             context = _context()
             self._left = context.Value("i", 0)
-            if reuse and self._zygote_address is None:
-                self._zygote_address = self._zygote(todo[0].preload)
-            zygote = self._zygote_address if reuse else None
+            if reuse and self._zygote is None:
+                self._zygote = self._start_zygote(todo[0].preload)
+            zygote = self._zygote.address if reuse and self._zygote is not None else None
             self._pool = self._stack.enter_context(  # closed (workers gone) before the zygote
                 ProcessPoolExecutor(
                     max_workers=min(self.workers, len(todo)),
@@ -353,9 +353,9 @@ class NotebookRunner:
         submit = self._pool.submit
         return _collect({submit(_execute_counted, job, reuse, then): job for job in todo})
 
-    def _zygote(self, preload: str | None) -> str | None:
-        """The address of a zygote the workers' kernels are forked from (on Linux, where
-        the workers fork too), closed with this runner; None: each kernel launched anew."""
+    def _start_zygote(self, preload: str | None) -> Any:
+        """A zygote the workers' kernels are forked from (on Linux, where the workers fork
+        too), closed with this runner; None: each kernel launched anew."""
         if sys.platform != "linux":
             return None
         from workbench.research.zygote import Zygote
@@ -366,7 +366,7 @@ class NotebookRunner:
             log.debug("no zygote (%r): kernels launched as usual", exc)
             return None
         self._stack.callback(zygote.close)
-        return zygote.address
+        return zygote
 
 
 def _context() -> multiprocessing.context.BaseContext:

@@ -16,6 +16,14 @@ out of the cyclic garbage collector's sight (``gc.freeze``): the reset's collect
 scans only what the last notebook made (0.16 s -> 0.004 s with a fold's imports loaded).
 Frozen objects are still freed by reference counting; only cycles among them would stay.
 
+The kernel is forked, not launched, when it can be (:mod:`workbench.research.zygote`): a
+pool worker's from the pool's zygote; any other process's (1 job) from a zygote of its
+own, forked from it when that is safe, so the kernel starts with numpy, pandas and
+workbench already imported (the process's own imports). That zygote is kept for the
+process's later kernels (after a failed job, in the next run) and closed at exit
+(:func:`shutdown`); where forking is not safe (a notebook's kernel, a process running
+threads) the kernel is launched as ``python -m ipykernel_launcher``, as before.
+
 A kernel is dropped (shut down; the next job starts a fresh one) when it died, when a
 job failed for any reason other than an error in one of its cells (a timeout, a lost
 kernel), and when the process exits. Used by :func:`~workbench.research.notebook_runner.
@@ -52,6 +60,7 @@ __all__ = [
     "forget_kernel",
     "register_engine",
     "run_soon",
+    "shutdown",
     "start_kernel",
     "use_zygote",
 ]
@@ -196,11 +205,11 @@ def start_kernel(name: str, extra: list[str] | None = None, preload: str | None 
     if km is not None and _kernel.get("name") == name and km.is_alive():
         return
     drop_kernel()
-    km, kc = _launch(name, extra, _kernel.get("zygote"))
     if not _kernel.get("hooked"):
-        atexit.register(drop_kernel)
-        multiprocessing.util.Finalize(None, drop_kernel, exitpriority=10)
+        atexit.register(shutdown)
+        multiprocessing.util.Finalize(None, shutdown, exitpriority=10)
         _kernel["hooked"] = True
+    km, kc = _launch(name, extra, _zygote_address())
     _kernel.update(km=km, kc=kc, name=name, ready=False, preload=preload)
     log.debug("warm kernel started", extra={"event": "kernel_start"})
     # queued until the kernel is up; its reply is skipped by the next execute's wait
@@ -211,6 +220,45 @@ def use_zygote(address: str | None) -> None:
     """This process's kernels from now on: forked by the zygote at ``address``
     (:mod:`workbench.research.zygote`), or (None) launched as usual."""
     _kernel["zygote"] = address
+
+
+def _zygote_address() -> str | None:
+    """Where this process's warm kernel is forked: the zygote :func:`use_zygote` named (a
+    pool worker's), or else a zygote of this process's own, forked from it (its imports
+    inherited) when that is safe and kept for its later kernels (after a failed job, in a
+    later run); None: launched as usual (the zygote's reason logged)."""
+    if "zygote" in _kernel:
+        return _kernel["zygote"]
+    from workbench.research.zygote import Zygote
+    from workbench.research.zygote_fork import fork_refusal
+
+    own = _kernel.get("own_zygote")
+    if own is not None and own.running():
+        return str(own.address)
+    _close_own_zygote()  # ended (killed, or its imports failed): another one
+    refusal = fork_refusal()
+    if refusal is not None:
+        log.debug("warm kernel launched, not forked: %s", refusal)
+        return None
+    try:
+        own = Zygote()  # ipykernel's import only: the kernel runs its preload itself, at once
+    except OSError as exc:
+        log.debug("warm kernel launched, no zygote: %r", exc)
+        return None
+    _kernel["own_zygote"] = own
+    return str(own.address)
+
+
+def _close_own_zygote() -> None:
+    own = _kernel.pop("own_zygote", None)
+    if own is not None:
+        own.close()
+
+
+def shutdown() -> None:
+    """This process's warm kernel and its own zygote stopped (and waited for), as at exit."""
+    drop_kernel()
+    _close_own_zygote()
 
 
 def _zygote_provisioner(km: Any, address: str) -> Any:
@@ -326,5 +374,5 @@ def _stop(km: Any, kc: Any) -> None:
 
 def forget_kernel() -> None:
     """In a forked child: the parent's kernel is the parent's, never this process's."""
-    for key in ("km", "kc", "name", "ready", "preload", "hooked", "zygote"):
+    for key in ("km", "kc", "name", "ready", "preload", "hooked", "zygote", "own_zygote"):
         _kernel.pop(key, None)

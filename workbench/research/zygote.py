@@ -19,13 +19,21 @@ state reseeded (Python's own ``random`` reseeds itself after a fork), stdin from
 ``/dev/null``. What it shares with its siblings is what a fork shares: the modules the
 zygote imported, and the hash seed.
 
+The zygote itself is forked from its owner when that is safe, inheriting the owner's
+imports (numpy, pandas, workbench: 0.7 s a spawned one imports again), or else spawned as
+``python -c ...`` (:mod:`workbench.research.zygote_fork` says when, and what a forked one
+leaves of its owner). Either way it is named ``wb-zygote`` for ``ps`` and ``top``.
+
 Lifetimes: the zygote's children are killed (their process groups) when the zygote ends;
 it ends when its owner closes it, or when its owner dies (its stdin, a pipe from the
 owner, reads end-of-file). It waits for its children as they exit, so a dead kernel leaves
 no zombie (a provisioner tells a kernel's death by its pid being gone) and its CPU time
 is counted, as a launched kernel's is, in its owner's ``RUSAGE_CHILDREN``. POSIX only
-(``os.fork``); used by the local process pool of
-:class:`~workbench.research.notebook_runner.NotebookRunner` on Linux.
+(``os.fork``); on Linux, used by the local process pool of
+:class:`~workbench.research.notebook_runner.NotebookRunner` (one zygote for its workers'
+kernels, closed with it) and by a process's own warm kernel with 1 job
+(:mod:`workbench.research.warm_kernel`: a zygote of its own, only when it can be forked,
+kept for the process's later kernels).
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ import sys
 import tempfile
 from typing import Any
 
+from workbench.research.zygote_fork import fork_refusal, fork_zygote, name_process
+
 __all__ = ["ANSWER_TIMEOUT", "Zygote", "serve"]
 
 log = logging.getLogger(__name__)
@@ -52,29 +62,57 @@ ANSWER_TIMEOUT = 60.0
 
 class Zygote:
     """A zygote process owned by this one: started at once, its imports run while the
-    caller goes on; :meth:`close` ends it and every kernel it forked."""
+    caller goes on; :meth:`close` ends it and every kernel it forked.
 
-    def __init__(self, preload: str | None = None) -> None:
+    Forked from this process when that is safe (``fork``, the default; see
+    :mod:`workbench.research.zygote_fork`): it then inherits what this process imported and
+    only imports ipykernel and runs ``preload``. Otherwise, or when the fork fails, spawned
+    as ``python -c ...``, which imports all of it again. ``forked`` says which.
+    """
+
+    def __init__(self, preload: str | None = None, *, fork: bool = True) -> None:
         self._folder = tempfile.mkdtemp(prefix="wb-zygote-")
         self.address = os.path.join(self._folder, "zygote.sock")
         # listening before the zygote runs: a request made at once waits in the backlog
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        refusal = fork_refusal() if fork else "asked to spawn"
         try:
             listener.bind(self.address)
             listener.listen(64)
-            code = "from workbench.research.zygote import serve; serve()"
-            self._process = subprocess.Popen(  # this interpreter, our own module
-                [sys.executable, "-c", code, str(listener.fileno()), preload or ""],
-                stdin=subprocess.PIPE,
-                pass_fds=(listener.fileno(),),
-                start_new_session=True,  # a Ctrl-C at the terminal is the owner's to handle
-            )
+            self._process: Any = None
+            if refusal is None:
+                try:
+                    self._process = fork_zygote(listener, lambda own: _serve(own, preload))
+                except OSError as exc:
+                    refusal = f"the fork failed ({exc!r})"
+            if self._process is None:
+                code = "from workbench.research.zygote import serve; serve()"
+                self._process = subprocess.Popen(  # this interpreter, our own module
+                    [sys.executable, "-c", code, str(listener.fileno()), preload or ""],
+                    stdin=subprocess.PIPE,
+                    pass_fds=(listener.fileno(),),
+                    start_new_session=True,  # a Ctrl-C at the terminal is the owner's to handle
+                )
         except OSError:
             _remove(self.address)
             raise
         finally:
             listener.close()  # the zygote's now
-        log.debug("zygote started", extra={"event": "zygote_start"})
+        self.forked = refusal is None
+        log.debug(
+            "zygote %s%s",
+            "forked" if self.forked else "spawned",
+            "" if self.forked else f" ({refusal})",
+            extra={"event": "zygote_start"},
+        )
+
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid)
+
+    def running(self) -> bool:
+        """True until the zygote has ended (closed, killed, or its imports failed)."""
+        return self._process.poll() is None
 
     def close(self) -> None:
         """End the zygote (it kills its kernels first) and wait for it."""
@@ -90,13 +128,18 @@ class Zygote:
 
 
 def serve() -> None:
-    """The zygote's main: listen, import, then fork a kernel per request until the owner
-    closes stdin. Run as ``python -c ... FD PRELOAD`` by :class:`Zygote`; ``FD`` is the
-    socket it listens on, bound and listening already."""
+    """The spawned zygote's main: ``python -c ... FD PRELOAD``, run by :class:`Zygote`;
+    ``FD`` is the socket it listens on, bound and listening already."""
     listener = socket.socket(fileno=int(sys.argv[1]))  # requests queue while we import
-    preload = sys.argv[2]
     if sys.path and sys.path[0] == "":
         del sys.path[0]  # as ipykernel_launcher does (IPython puts '' back, in its place)
+    _serve(listener, sys.argv[2])
+
+
+def _serve(listener: socket.socket, preload: str | None) -> None:
+    """Import, then fork a kernel per request until the owner closes the zygote's stdin (or
+    dies: end-of-file all the same); then kill the kernels and exit, with no teardown."""
+    name_process("wb-zygote")
     import ipykernel.kernelapp  # noqa: F401
 
     if preload:
@@ -108,11 +151,11 @@ def serve() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: _reap())  # waited for (their CPU time counted)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
-    selector.register(sys.stdin, selectors.EVENT_READ)
+    selector.register(0, selectors.EVENT_READ)  # the owner's pipe
     try:
         while True:
             ready = [key.fileobj for key, _ in selector.select()]
-            if sys.stdin in ready and not sys.stdin.buffer.read1(4096):
+            if 0 in ready and not _read_owner():
                 return  # the owner closed us, or died
             if listener in ready:
                 connection, _ = listener.accept()
@@ -132,6 +175,14 @@ def serve() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # no teardown of the modules imported for the kernels
+
+
+def _read_owner() -> bytes:
+    """What the owner wrote on the zygote's stdin (nothing: end-of-file, it is gone)."""
+    try:
+        return os.read(0, 4096)
+    except OSError:
+        return b""
 
 
 def _remove(address: str) -> None:
@@ -198,6 +249,7 @@ def _become_kernel(request: dict[str, Any]) -> None:
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     sys.argv = ["ipykernel_launcher", *request["argv"]]
+    name_process(os.path.basename(sys.executable))  # not "wb-zygote": a kernel, as launched
     if "numpy" in sys.modules:  # its global random state is not reseeded by a fork
         sys.modules["numpy"].random.seed()
     from ipykernel.kernelapp import IPKernelApp

@@ -1,0 +1,187 @@
+"""A zygote forked from its owner: taken only when safe, and its kernels carry nothing of
+the owner's (logging handlers, open files and sockets) while seeing their own folder and
+environment; spawned as before otherwise."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.research import zygote as zygote_module
+from workbench.research.zygote import Zygote
+from workbench.research.zygote_fork import fork_refusal
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="a zygote is forked on Linux")
+
+#: The owner: logging to a file and to its stderr, a file and a socket open, then one job
+#: after another on its warm kernel (1 job), each kernel forked from its own zygote; the
+#: environment changed between the two (the second kernel must see it, not the fork's).
+OWNER = r"""
+import json, logging, os, socket, sys
+from pathlib import Path
+from workbench.research import warm_kernel
+from workbench.research.notebook_runner import NotebookJob, NotebookRunner
+
+folder = Path(sys.argv[1])
+to_file = logging.FileHandler(folder / "owner.log")
+to_file.set_name("owner-file")
+logging.getLogger().addHandler(to_file)
+to_stderr = logging.StreamHandler(sys.stderr)
+to_stderr.set_name("owner-stderr")
+logging.getLogger("workbench").addHandler(to_stderr)
+logging.getLogger("workbench").setLevel(logging.DEBUG)
+held = open(folder / "owner-held.txt", "w")
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen()
+os.environ["WB_PROBE"] = "first"
+
+def job(k):
+    cwd = folder / f"cwd{k}"
+    cwd.mkdir()
+    out = cwd / "probe.json"
+    return NotebookJob(f"probe{k}", folder / "probe.ipynb", folder / f"probe{k}.ipynb",
+                       {"out": str(out)}, cwd=cwd)
+
+with NotebookRunner(1) as runner:
+    runner.prepare("import numpy")
+    first = runner.run([job(0)], progress=False)
+    warm_kernel.drop_kernel()  # the next job's kernel: forked again, from the same zygote
+    os.environ["WB_PROBE"] = "second"
+    second = runner.run([job(1)], progress=False)
+zygote = warm_kernel._kernel["own_zygote"]
+proc = Path(f"/proc/{zygote.pid}")
+fds = {os.readlink(f"/proc/{zygote.pid}/fd/{n}") for n in os.listdir(f"/proc/{zygote.pid}/fd")}
+print(json.dumps({
+    "outcomes": [o.status for o in first + second],
+    "errors": [o.error for o in first + second],
+    "forked": zygote.forked,
+    "owner": os.getpid(),
+    "zygote": zygote.pid,
+    "zygote_parent": int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]),
+    "zygote_cmdline": (proc / "cmdline").read_text() == Path("/proc/self/cmdline").read_text(),
+    "zygote_fds": sorted(fds),
+    "socket": f"socket:[{os.fstat(server.fileno()).st_ino}]",
+}), flush=True)
+warm_kernel.shutdown()
+print(json.dumps({"zygote_running": zygote.running()}), flush=True)
+"""
+
+PROBE = (
+    "import json, logging, os, numpy\n"
+    "from workbench.research.zygote_fork import fork_refusal\n"
+    "logging.getLogger('workbench.probe').error('said in the kernel')\n"
+    "handlers = [\n"
+    "    [h.get_name(), getattr(h, 'baseFilename', None)]\n"
+    "    for lg in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]\n"
+    "    for h in getattr(lg, 'handlers', [])\n"
+    "]\n"
+    "fds = []\n"
+    "for n in os.listdir('/proc/self/fd'):\n"
+    "    try:\n"
+    "        fds.append(os.readlink(f'/proc/self/fd/{n}'))\n"
+    "    except OSError:  # the listing's own\n"
+    "        pass\n"
+    "probe = {'pid': os.getpid(), 'parent': os.getppid(), 'cwd': os.getcwd(),\n"
+    "         'env': os.environ.get('WB_PROBE'), 'handlers': handlers, 'fds': fds,\n"
+    "         'sum': float(numpy.arange(10).sum()), 'refusal': fork_refusal()}\n"
+    "open(out, 'w').write(json.dumps(probe))"
+)
+
+
+def _probe_notebook(path: Path) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    params = new_code_cell("out = 'probe.json'")
+    params.metadata["tags"] = ["parameters"]
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = new_notebook(cells=[params, new_code_cell(PROBE)], metadata={"kernelspec": kernelspec})
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_kernels_forked_from_a_zygote_forked_from_their_owner_carry_nothing_of_it(
+    tmp_path: Path,
+) -> None:
+    _probe_notebook(tmp_path / "probe.ipynb")
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    done = subprocess.run(
+        [sys.executable, "-c", OWNER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    owner, after = json.loads(lines[-2]), json.loads(lines[-1])
+    assert owner["outcomes"] == ["ok", "ok"], owner["errors"]
+    assert owner["forked"] and owner["zygote_cmdline"]  # a fork of the owner, not spawned
+    assert owner["zygote_parent"] == owner["owner"]
+    probes = [json.loads((tmp_path / f"cwd{k}" / "probe.json").read_text()) for k in (0, 1)]
+    held, log_file = str(tmp_path / "owner-held.txt"), str(tmp_path / "owner.log")
+    for k, probe in enumerate(probes):
+        assert probe["parent"] == owner["zygote"]  # the 1-job kernel: forked by the zygote
+        assert probe["cwd"] == str(tmp_path / f"cwd{k}")
+        assert probe["env"] == ["first", "second"][k]  # the environment at its request
+        assert probe["sum"] == 45.0  # the notebook ran
+        assert not [h for h in probe["handlers"] if str(h[0]).startswith("owner-")]
+        assert log_file not in {h[1] for h in probe["handlers"]}
+        assert held not in probe["fds"] and log_file not in probe["fds"]
+        assert owner["socket"] not in probe["fds"]
+        assert "IPython" in probe["refusal"]  # a walk-forward run from a notebook: spawned
+    assert probes[0]["pid"] != probes[1]["pid"]
+    assert not {held, log_file, owner["socket"]} & set(owner["zygote_fds"])
+    assert "said in the kernel" not in Path(log_file).read_text()
+    assert "said in the kernel" not in done.stderr
+    assert "warm kernel ready" in done.stderr  # the owner's own handler still writes
+    assert not after["zygote_running"]
+
+
+def _command(pid: int) -> str:
+    """A process's command line, once its exec has set it (empty for a moment before)."""
+    deadline = time.monotonic() + 30
+    while not (command := Path(f"/proc/{pid}/cmdline").read_text()) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return command
+
+
+def test_with_a_second_thread_the_zygote_is_spawned() -> None:
+    """A thread may hold a lock at the fork, held forever in the child: no fork then."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert "threads run in this process" in (fork_refusal() or "")
+        zygote = Zygote()
+        try:
+            assert not zygote.forked
+            assert "workbench.research.zygote" in _command(zygote.pid)
+        finally:
+            zygote.close()
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_when_the_fork_fails_the_zygote_is_spawned(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(zygote_module, "fork_refusal", lambda: None)  # safe, as far as it knows
+    monkeypatch.setattr(os, "fork", no_fork)
+    zygote = Zygote()
+    try:
+        assert not zygote.forked and zygote.running()
+        assert "workbench.research.zygote" in _command(zygote.pid)
+    finally:
+        zygote.close()
+    assert not zygote.running()
