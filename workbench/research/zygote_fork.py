@@ -8,7 +8,9 @@ so it is taken only when it is safe (:func:`fork_refusal` says why not, and the 
 spawned as before): on Linux, from the main thread of a process running no other thread
 (a thread holding a lock at the fork would leave it held forever in the child), and not
 from an IPython shell or kernel (a user running a walk-forward from a notebook: ipykernel's
-singletons, its stdout, its zmq sockets) nor from inside a running asyncio loop.
+singletons, its stdout, its zmq sockets) nor from inside a running asyncio loop, nor once
+matplotlib is imported (a GUI backend's connection, settings made for this process: a
+kernel sets up its own).
 
 What the forked zygote sheds of its owner, so that it and the kernels it forks are what a
 spawned zygote's are (:func:`_shed`): its own session (a Ctrl-C at the owner's terminal is
@@ -62,6 +64,8 @@ def fork_refusal() -> str | None:
         kernelapp is not None and kernelapp.IPKernelApp.initialized()
     ):
         return "this process runs an IPython shell or kernel"
+    if "matplotlib" in sys.modules:  # a GUI backend's connection, the user's rcParams
+        return "matplotlib is imported here: its backend and settings are not a kernel's"
     if threading.current_thread() is not threading.main_thread():
         return "called from a thread other than the main one"
     if threading.active_count() > 1:

@@ -185,3 +185,13 @@ def test_when_the_fork_fails_the_zygote_is_spawned(monkeypatch: pytest.MonkeyPat
     finally:
         zygote.close()
     assert not zygote.running()
+
+
+def test_once_matplotlib_is_imported_the_zygote_is_spawned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its backend (a GUI's connection) and settings are the owner's, not a kernel's."""
+    import types
+
+    monkeypatch.setitem(sys.modules, "matplotlib", types.ModuleType("matplotlib"))
+    assert "matplotlib is imported" in (fork_refusal() or "")
