@@ -108,15 +108,20 @@ def reference_report(frame: pd.DataFrame, selected=None, n_partitions: int = 16)
 
 
 def awkward(
-    t: int, n: int, seed: int, dtype=np.float64, order: str = "C", flat: bool = True
+    t: int, n: int, seed: int, dtype=np.float64, order: str = "C", flat: bool | str = True
 ) -> np.ndarray:
-    """Noise with a column of zeros, flat columns, duplicated trials and tied blocks."""
+    """Noise with a column of zeros, flat columns, duplicated trials and tied blocks.
+
+    The flat positive trial (Sharpe +inf) wins every split: it is put in only with ``flat``
+    set to "all"; ``flat=True`` has the flat negative one, which ranks last in every split.
+    """
     rng = np.random.default_rng(seed)
     m = rng.normal(0.0002, 0.01, (t, n))
     m[:, 1] = 0.0  # never traded
     if flat:
-        m[:, 2] = 0.0005  # flat, positive
         m[:, 3] = -0.0003  # flat, negative
+    if flat == "all":
+        m[:, 2] = 0.0005  # flat, positive
     m[:, 5] = m[:, 4]  # a tie
     m[:, 7] = m[:, 4]
     m[:, 6] = rng.choice([-0.01, 0.0, 0.01], size=t)  # few distinct values: tied blocks
@@ -142,9 +147,22 @@ def test_pbo_and_logits_are_exactly_the_previous_ones(t, n, s, seed, dtype, orde
     result = probability_of_backtest_overfitting(matrix, s)
     np.testing.assert_array_equal(result.logits, logits)
     assert result.pbo == float(np.mean(logits <= 0))
-    np.testing.assert_allclose(result.is_performance, winner_is, rtol=1e-12)
-    np.testing.assert_allclose(result.oos_performance, winner_oos, rtol=1e-12)
+    # near-zero Sharpe ratios (mean ~ 1e-4 of std) differ by rounding of their means
+    np.testing.assert_allclose(result.is_performance, winner_is, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(result.oos_performance, winner_oos, rtol=1e-12, atol=1e-15)
     assert result.n_obs == (t // s) * s
+    assert 0.0 < result.pbo < 1.0 or t < 100  # the awkward columns do not decide it
+    assert result.probability_of_loss == float(np.mean(winner_oos < 0))
+    slope = np.polyfit(winner_is, winner_oos, 1)[0]  # the previous form's fit
+    assert result.degradation_slope == pytest.approx(slope, rel=1e-9)
+
+
+def test_a_flat_positive_trial_wins_every_split_as_before() -> None:
+    matrix = awkward(1003, 15, 3, flat="all")
+    result = probability_of_backtest_overfitting(matrix, 16)
+    np.testing.assert_array_equal(result.logits, reference_pbo(matrix, 16)[0])
+    assert (result.is_performance == np.inf).all() and result.pbo == 0.0
+    assert math.isnan(result.degradation_slope)
 
 
 @pytest.mark.parametrize(
@@ -201,7 +219,7 @@ def test_a_flat_trial_is_flat_in_any_memory_order() -> None:
     # copy, could miss the constant by more than 1e-15 of it: its "standard deviation" then
     # made a Sharpe ratio of 1e14 out of rounding noise, and sr_variance 1e26. Centred on
     # the mean of a first pass, a constant column's deviations cancel: flat, +-inf.
-    matrix = awkward(600, 20, 21)
+    matrix = awkward(600, 20, 21, flat="all")
     noise = [j for j in range(20) if j not in (2, 3)]
     sharpes = _ref_sharpe(matrix[:, noise])
     want = float(np.var(sharpes, ddof=1))
