@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import nbformat
@@ -104,6 +105,8 @@ def check_read_at_the_end(out: Path, outcomes: list[JobOutcome]) -> None:
     written = {name: (out / name).read_bytes() for name in files}
     summarize(out, outcomes=outcomes)
     assert {name: (out / name).read_bytes() for name in files} == written
+    # the run's reading thread ended with its summary
+    assert not [t for t in threading.enumerate() if t.name.startswith("fold-results")]
 
 
 def test_two_processes(pool_run: Path) -> None:

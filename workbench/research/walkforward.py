@@ -255,8 +255,7 @@ def run_walk_forward(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_run_file(out / "run.json", config, force)
-    # each fold's results are read as it finishes (only the last one's after the last fold)
-    with NotebookRunner(workers, scheduler=scheduler) as runner, FoldResults(out) as results:
+    with NotebookRunner(workers, scheduler=scheduler) as runner:
         runner.prepare(FOLD_PRELOAD)  # the kernels' imports start while the folds are planned
         universe = _load(config)  # once: the plan's, and the summary's benchmark
         folds, jobs = _fold_jobs(config, universe, out, Path(fold_template), fold_overrides or {})
@@ -265,19 +264,26 @@ def run_walk_forward(
         # first bar, so a later fold costs more, and the last fold to start, run while the
         # other jobs idle, is then the cheapest (longest first: a shorter tail)
         backwards = workers > 1 or scheduler is not None
-        ran = runner.run(
-            jobs[::-1] if backwards else jobs,
-            force=force,
-            progress=progress,
-            desc="folds",
-            then=then,
-            on_outcome=results.on_outcome,
-        )
-        outcomes = ran[::-1] if backwards else ran  # in fold order
-        log.debug("folds done", extra={"event": "folds_done"})
-        summary = summarize(
-            out, folds=folds, outcomes=outcomes, config=config, universe=universe, results=results
-        )
+        # each fold's results read as it finishes (on a thread that ends with the summary)
+        with FoldResults(out) as results:
+            ran = runner.run(
+                jobs[::-1] if backwards else jobs,
+                force=force,
+                progress=progress,
+                desc="folds",
+                then=then,
+                on_outcome=results.on_outcome,
+            )
+            outcomes = ran[::-1] if backwards else ran  # in fold order
+            log.debug("folds done", extra={"event": "folds_done"})
+            summary = summarize(
+                out,
+                folds=folds,
+                outcomes=outcomes,
+                config=config,
+                universe=universe,
+                results=results,
+            )
         log.debug("summary written", extra={"event": "summary_written"})
         report = None
         if report_template is not None:
