@@ -43,6 +43,7 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing.util
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -208,7 +209,7 @@ def start_kernel(name: str, extra: list[str] | None = None, preload: str | None 
     if not _kernel.get("hooked"):
         atexit.register(shutdown)
         multiprocessing.util.Finalize(None, shutdown, exitpriority=10)
-        _kernel["hooked"] = True
+        _kernel["hooked"] = os.getpid()  # whose kernel and zygote the hooks stop
     km, kc = _launch(name, extra, _zygote_address())
     _kernel.update(km=km, kc=kc, name=name, ready=False, preload=preload)
     log.debug("warm kernel started", extra={"event": "kernel_start"})
@@ -256,7 +257,11 @@ def _close_own_zygote() -> None:
 
 
 def shutdown() -> None:
-    """This process's warm kernel and its own zygote stopped (and waited for), as at exit."""
+    """This process's warm kernel and its own zygote stopped (and waited for), as at exit.
+    In a process forked from their owner (its exit hooks inherited): forgotten, not stopped."""
+    if _kernel.get("hooked", os.getpid()) != os.getpid():
+        forget_kernel()
+        return
     drop_kernel()
     _close_own_zygote()
 

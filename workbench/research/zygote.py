@@ -71,6 +71,7 @@ class Zygote:
     """
 
     def __init__(self, preload: str | None = None, *, fork: bool = True) -> None:
+        self._owner = os.getpid()
         self._folder = tempfile.mkdtemp(prefix="wb-zygote-")
         self.address = os.path.join(self._folder, "zygote.sock")
         # listening before the zygote runs: a request made at once waits in the backlog
@@ -115,7 +116,10 @@ class Zygote:
         return self._process.poll() is None
 
     def close(self) -> None:
-        """End the zygote (it kills its kernels first) and wait for it."""
+        """End the zygote (it kills its kernels first) and wait for it. Nothing in a process
+        forked from its owner (a pool worker, a user's fork): the zygote is not its own."""
+        if os.getpid() != self._owner:
+            return
         process = self._process
         try:
             if process.stdin is not None:

@@ -57,12 +57,18 @@ with NotebookRunner(1) as runner:
     os.environ["WB_PROBE"] = "second"
     second = runner.run([job(1)], progress=False)
 zygote = warm_kernel._kernel["own_zygote"]
+child = os.fork()  # a fork of the owner's, whose exit runs the owner's exit hooks
+if child == 0:
+    sys.exit(0)
+os.waitpid(child, 0)
+survived = warm_kernel._kernel["km"].is_alive() and zygote.running()
 proc = Path(f"/proc/{zygote.pid}")
 fds = {os.readlink(f"/proc/{zygote.pid}/fd/{n}") for n in os.listdir(f"/proc/{zygote.pid}/fd")}
 print(json.dumps({
     "outcomes": [o.status for o in first + second],
     "errors": [o.error for o in first + second],
     "forked": zygote.forked,
+    "survived": survived and Path(zygote.address).exists(),
     "owner": os.getpid(),
     "zygote": zygote.pid,
     "zygote_parent": int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]),
@@ -126,6 +132,7 @@ def test_kernels_forked_from_a_zygote_forked_from_their_owner_carry_nothing_of_i
     assert owner["outcomes"] == ["ok", "ok"], owner["errors"]
     assert owner["forked"] and owner["zygote_cmdline"]  # a fork of the owner, not spawned
     assert owner["zygote_parent"] == owner["owner"]
+    assert owner["survived"]  # a fork of the owner exiting stops neither kernel nor zygote
     probes = [json.loads((tmp_path / f"cwd{k}" / "probe.json").read_text()) for k in (0, 1)]
     held, log_file = str(tmp_path / "owner-held.txt"), str(tmp_path / "owner.log")
     for k, probe in enumerate(probes):
