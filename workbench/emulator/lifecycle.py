@@ -8,7 +8,10 @@ session's first bar, before that bar is matched, or by the bar that ends the ord
 - ``accepted``: "received by Alpaca, but hasn't yet been routed to the execution venue.
   This could be seen often outside of trading session hours." ``POST /v2/orders``
   answers ``accepted``; an order sent while the market is closed reads ``accepted``
-  until the session opens, when its ``new`` event goes out.
+  until the session opens, when its ``new`` event goes out. Bars outside the regular
+  session (pre- and after-market minutes in the replay) work only ``extended_hours``
+  orders, which are routed at once; the others wait for the open, as Alpaca queues
+  orders "not eligible to be executed during extended hours".
 - ``pending_cancel``: "waiting to be canceled"; its event: "Most cancelations will occur
   without the order entering this state." While the market is open a cancel acts at
   once (``canceled``), and so does the cancel of an order not yet routed. While it is
@@ -82,6 +85,40 @@ class Lifecycle:
         if rec_id in self.queued:
             return "accepted"
         return None
+
+
+def queue_new(venue: Venue, messages: list[Message]) -> list[Message]:
+    """While the market is closed, hold the ``new`` events until it opens (an
+    ``extended_hours`` order is routed at once: it may trade outside the session)."""
+    if not venue.market_closed():
+        return messages
+    held = [
+        m for m in messages
+        if m["data"]["event"] == "new" and not m["data"]["order"]["extended_hours"]
+    ]  # fmt: skip
+    venue.pending.queued_new += held
+    venue.pending.queued.update(m["data"]["order"]["id"] for m in held)
+    return [m for m in messages if not any(m is h for h in held)]
+
+
+def routed_at(venue: Venue) -> pd.Timestamp | None:
+    """The simulated broker's time to send a regular-hours order at while the market is
+    closed: just before the next open, so that no bar before it works the order."""
+    if not venue.market_closed():
+        return None
+    opens = venue.replay.sessions.next_open(venue.now)
+    return None if opens is None else opens - pd.Timedelta(1, "ns")
+
+
+def extended(venue: Venue, symbol: str) -> bool:
+    """Whether an open order of ``symbol`` may trade outside the regular session: only one
+    sent with ``extended_hours`` (orders "not eligible to be executed during extended hours
+    will be queued ... for execution at the time of the next market open")."""
+    return any(
+        venue.records[venue.sim_ids[o.id]].extended_hours
+        for o in venue.broker.get_open_orders()
+        if o.symbol == symbol and o.id in venue.sim_ids
+    )
 
 
 def event(venue: Venue, name: str, rec: OrderRecord, at: pd.Timestamp) -> Message:

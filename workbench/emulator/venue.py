@@ -131,15 +131,6 @@ class Venue:
         """Whether the replay (intraday data) is outside its exchange's sessions now."""
         return self.replay.intraday and not self.replay.sessions.is_open(self.now)
 
-    def _queue_new(self, messages: list[Message]) -> list[Message]:
-        """While the market is closed, hold the ``new`` events until it opens."""
-        if not self.market_closed():
-            return messages
-        held = [m for m in messages if m["data"]["event"] == "new"]
-        self.pending.queued_new += held
-        self.pending.queued.update(m["data"]["order"]["id"] for m in held)
-        return [m for m in messages if m["data"]["event"] != "new"]
-
     def step(self) -> tuple[list[Message], list[tuple[str, int]]] | None:
         """Process and publish the next bar time; None when the replay is over.
 
@@ -159,6 +150,7 @@ class Venue:
             self.lastday_close.update(self.last_close)
         quantities = self.quantities()
         published = []
+        outside = self.replay.intraday and not self.replay.sessions.is_open(t)
         for symbol, i, o, h, low, c, v in list(self.replay.rows_at(t.value)):
             limit, volume = self.volume_limit, v
             if self.broker.has_open_orders(symbol):
@@ -168,7 +160,10 @@ class Venue:
                 elif cap is not None:
                     limit = cap.fraction
             due = self._plans(self.tifs.due(symbol, t.value))
-            tif.work_bar(self.broker, due, symbol, t, (o, h, low, c), limit, volume)
+            if outside and not due and not lifecycle.extended(self, symbol):
+                self.broker.portfolio.mark(symbol, c)  # regular-hours orders wait: a mark only
+            else:
+                tif.work_bar(self.broker, due, symbol, t, (o, h, low, c), limit, volume)
             self.last_close[symbol] = c
             published.append((symbol, i))
         over = self.tifs.lapsed((t + self.replay.interval).value)  # by the end of the bar
@@ -282,7 +277,7 @@ class Venue:
         order, messages = self._place(req, parsed.extended_hours, intent, None, parsed)
         rec = self.records[self.sim_ids[order.id]]
         status = "accepted" if order.status.is_open else None
-        messages = self._queue_new(messages)
+        messages = lifecycle.queue_new(self, messages)
         return self.order_doc(self.broker.get_order(order.id), rec, status=status), messages
 
     def _place(
@@ -296,8 +291,9 @@ class Venue:
         quantities = self.quantities()
         force = parsed.time_in_force
         plan = tif.plan(force, req.symbol, self.replay, self.replay.stamp.value)  # may refuse
-        if plan.stamp is not None:
-            self.broker.set_time(plan.stamp)  # the bar it works on is the first it sees
+        stamp = plan.stamp or (None if extended else lifecycle.routed_at(self))
+        if stamp is not None:
+            self.broker.set_time(stamp)  # the bar it works on is the first it sees
         try:
             if replaces is None:
                 order = self.broker.submit_order(req)
@@ -428,7 +424,7 @@ class Venue:
             messages = [m for m in messages if m["data"]["order"]["id"] != rec.id]
         new_rec = self.records[self.sim_ids[order.id]]
         status = "accepted" if order.status.is_open else None
-        messages = [pending, *self._queue_new(messages)]
+        messages = [pending, *lifecycle.queue_new(self, messages)]
         return self.order_doc(self.broker.get_order(order.id), new_rec, status=status), messages
 
     def close_position(

@@ -3,8 +3,10 @@ situation Alpaca documents (``workbench/emulator/lifecycle.py``), through the re
 alpaca-py: ``get_order_by_id``, ``get_orders`` and the ``TradingStream``.
 
 Minute bars over two sessions: Tuesday 2024-01-02's first two, 15:49 and last minute, then
-Wednesday's first two. The last bar ends at the close (16:00 New York), so the clock
-then reads the market closed until Wednesday's first bar is processed.
+a pre-market minute (08:00 New York) and Wednesday's first two. Tuesday's last bar ends
+at the close (16:00 New York), so the clock then reads the market closed until
+Wednesday's first regular bar is processed; the 08:00 bar works only extended-hours
+orders (its low, 96, is below every limit below).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ MINUTES = [  # AAA minute bars (UTC): open, high, low, close
     ("2024-01-02 14:31", 100.5, 101.0, 100.0, 100.8),
     ("2024-01-02 20:49", 100.8, 101.0, 100.6, 100.9),  # 15:49 New York: the cls cut-off after it
     ("2024-01-02 20:59", 101.0, 101.5, 100.5, 101.0),  # the last: the market closes after it
+    ("2024-01-03 13:00", 97.5, 98.0, 96.0, 97.0),  # 08:00 New York: before the session
     ("2024-01-03 14:30", 98.0, 99.0, 97.0, 98.5),  # Wednesday's open gaps down
     ("2024-01-03 14:31", 98.5, 99.0, 98.0, 98.8),
 ]
@@ -116,7 +119,7 @@ def test_submitted_while_closed_is_accepted_until_the_open(
     assert c.get_order_by_id(dropped.id).status == "canceled"
     ids = {str(queued.id), str(dropped.id)}
     assert _events(stream, ids, 1) == [("canceled", str(dropped.id), "canceled")]
-    emu.step()  # Wednesday's open
+    emu.step(2)  # Wednesday's 08:00 bar and open
     assert _events(stream, ids, 2) == [
         ("new", str(queued.id), "new"),
         ("fill", str(queued.id), "filled"),
@@ -159,7 +162,7 @@ def test_a_cancel_while_closed_is_pending_until_the_open(
         assert (exc.value.status_code, exc.value.message) == (
             422, 'order is already in "pending_cancel" state'
         )  # fmt: skip
-    emu.step()  # Wednesday's open
+    emu.step(2)  # Wednesday's 08:00 bar and open
     done = c.get_order_by_id(order.id)
     assert (done.status, done.filled_qty, done.canceled_at) == ("canceled", "0", WEDNESDAY_OPEN)
     assert _open_ids(c) == {}
@@ -207,7 +210,7 @@ def test_a_replace_while_closed_is_pending_until_the_open(
     with pytest.raises(APIError) as exc:
         c.replace_order_by_id(old.id, ReplaceOrderRequest(limit_price=97))
     assert exc.value.message == 'order is already in "pending_replace" state'
-    emu.step()  # Wednesday's open
+    emu.step(2)  # Wednesday's 08:00 bar and open
     assert c.get_order_by_id(old.id).replaced_at == WEDNESDAY_OPEN
     assert (c.get_order_by_id(new.id).status, c.get_order_by_id(new.id).filled_avg_price) == (
         "filled", "98"
@@ -262,7 +265,7 @@ def test_the_alpaca_broker_keeps_pending_orders_working(emu: Emulator) -> None:
             str(new.id): OrderStatus.ACCEPTED,
         }
         assert all(s.is_open for s in working.values())
-        emu.step()  # the open: canceled, replaced, new
+        emu.step(2)  # 08:00 and the open: canceled, replaced, new
         assert broker.get_order(str(canceling.id)).status is OrderStatus.CANCELED
         assert broker.get_order(str(replacing.id)).status is OrderStatus.REPLACED
         assert broker.get_order(str(new.id)).status is OrderStatus.NEW
@@ -290,5 +293,44 @@ def test_cancel_all_while_closed_and_close_all_positions(emu: Emulator) -> None:
     (closed,) = c.close_all_positions(cancel_orders=True)
     assert (closed.status, closed.body.status) == (200, "accepted")
     assert c.get_order_by_id(exit_.id).status == "canceled"
-    emu.step()  # Wednesday's open: the position is sold there
+    emu.step(2)  # Wednesday's 08:00 bar and open: the position is sold there
     assert c.get_all_positions() == []
+
+
+def test_extended_hours_orders_trade_outside_the_session(
+    emu: Emulator, stream: emt.StreamThread
+) -> None:
+    """After the close an ``extended_hours`` limit is routed at once (``new``) and fills on
+    the 08:00 bar, where a regular gtc limit at the same price waits for the session. One
+    canceled after the close is ``pending_cancel`` and fills at 08:00 before the open: the
+    cancel comes too late (``order_cancel_rejected``, the order filled)."""
+    c = emt.trading_client(emu)
+    emu.step(3)  # to Tuesday's close
+
+    def limit(price: float, **kw: object) -> object:
+        return c.submit_order(LimitOrderRequest(symbol="AAA", qty=1, side="buy",
+                                                limit_price=price, **kw))  # fmt: skip
+
+    ext = limit(97, time_in_force="day", extended_hours=True)
+    late = limit(97.2, time_in_force="day", extended_hours=True)
+    regular = limit(97, time_in_force="gtc")
+    assert (c.get_order_by_id(ext.id).status, c.get_order_by_id(regular.id).status) == (
+        "new", "accepted"
+    )  # fmt: skip
+    c.cancel_order_by_id(late.id)
+    assert c.get_order_by_id(late.id).status == "pending_cancel"
+    emu.step()  # 08:00 New York
+    assert [c.get_order_by_id(o.id).status for o in (ext, late, regular)] == [
+        "filled", "filled", "accepted"
+    ]  # fmt: skip
+    e, la = str(ext.id), str(late.id)
+    assert _events(stream, {e, la}, 6) == [
+        ("new", e, "new"),
+        ("new", la, "new"),
+        ("pending_cancel", la, "pending_cancel"),
+        ("fill", e, "filled"),
+        ("fill", la, "filled"),
+        ("order_cancel_rejected", la, "filled"),
+    ]
+    emu.step()  # the open: the regular one goes out and fills at its limit
+    assert c.get_order_by_id(regular.id).filled_avg_price == "97"
