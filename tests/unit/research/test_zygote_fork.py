@@ -161,8 +161,9 @@ def _command(pid: int) -> str:
     return command
 
 
-def test_with_a_second_thread_the_zygote_is_spawned() -> None:
+def test_with_a_second_thread_the_zygote_is_spawned(monkeypatch: pytest.MonkeyPatch) -> None:
     """A thread may hold a lock at the fork, held forever in the child: no fork then."""
+    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)  # another test's import
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
