@@ -33,11 +33,12 @@ session's first bar, before that bar is matched, or by the bar that ends the ord
   the new order's ``new`` (the new one reads ``accepted`` till then, like any order
   sent while the market is closed).
 
-Not emitted, each for a reason: ``pending_new`` (the venue takes an order at once),
-``done_for_day`` and ``calculated`` (settlement states: Alpaca's paper venue ends an
-unfilled day order ``expired``), ``stopped`` and ``suspended`` (exchange actions the
-replay has no cause for), ``order_replace_rejected`` (a replace is checked when it is
-asked and refused then: 422).
+Not emitted, each for a reason: ``accepted`` as an event (the status is shown; the
+trade stream's reference lists no such event, only the SSE events API), ``pending_new``
+(the venue takes an order at once), ``done_for_day`` and ``calculated`` (settlement
+states: Alpaca's paper venue ends an unfilled day order ``expired``), ``stopped`` and
+``suspended`` (exchange actions the replay has no cause for), ``order_replace_rejected``
+(a replace is checked when it is asked and refused then: 422).
 """
 
 from __future__ import annotations
