@@ -128,7 +128,7 @@ def return_moments(returns: Any) -> dict[str, float]:
     out = {"n_obs": float(n), "sharpe": math.nan, "skew": math.nan, "kurtosis": math.nan}
     if n < 2:
         return out
-    out["sharpe"] = float(_sharpe(values[:, None])[0])
+    out["sharpe"] = flat_aware_ratio(float(values.mean()), float(values.std(ddof=1)))
     centred = values - values.mean()
     squared = centred * centred  # products, not ``**3``/``**4``: numpy's pow is 10x slower
     m2 = float(np.mean(squared))
@@ -188,7 +188,9 @@ def probability_of_backtest_overfitting(
     ``n_partitions`` (S) is even; when T is not a multiple of S the oldest ``T mod S`` rows
     are dropped so the blocks have equal length. ``metric`` maps a (rows x N) array to N
     scores, higher is better; the default is the per-period Sharpe ratio (the papers'
-    choice), computed from block sums so the 12,870 splits of S=16 take milliseconds.
+    choice), computed from each block's sum and sum of squared deviations so the 12,870
+    splits of S=16 take milliseconds. A half's ratios depend on that half's returns only:
+    trials that made the same returns over it tie exactly (and share the average rank).
     """
     matrix = _returns_matrix(returns)
     t, n = matrix.shape
@@ -203,7 +205,7 @@ def probability_of_backtest_overfitting(
             hint="use fewer partitions or a longer sample",
         )
     if metric is None:
-        return _cscv(_TrialSums.of(matrix, s, nan_as_zero=False))
+        return _cscv(_BlockMoments.of(matrix, s, nan_as_zero=False))
     matrix = np.asarray(matrix, dtype=float)
     if not np.isfinite(matrix).all():
         raise DataError(_NOT_FINITE, hint=_NOT_FINITE_HINT)
@@ -244,12 +246,12 @@ def overfitting_report(
     matrix = _returns_matrix(trial_returns)
     n_obs_all, n_trials = matrix.shape
     partitions = _fit_partitions(n_obs_all, n_partitions) if n_trials >= 2 else None
-    sums = _TrialSums.of(matrix, partitions or 1, nan_as_zero=True)
-    sharpes = sums.sharpes()
+    blocks = _BlockMoments.of(matrix, partitions or 1, nan_as_zero=True)
+    sharpes = blocks.sharpes()
     if selected is None:
         selected = columns[int(np.nanargmax(np.where(np.isfinite(sharpes), sharpes, -np.inf)))]
     position = columns.get_loc(selected)
-    if not isinstance(position, int):
+    if not isinstance(position, int | np.integer):
         raise ConfigError(f"trial {selected!r} names several columns: trial names must be unique")
     chosen = np.asarray(matrix[:, position], dtype=float)
     moments = return_moments(np.where(np.isnan(chosen), 0.0, chosen))
@@ -277,7 +279,7 @@ def overfitting_report(
             deflated_sharpe_ratio, sr, out["sr_variance"], n_trials, n_obs, skew, kurt
         )
     if partitions:
-        out["pbo"] = _cscv(sums).pbo
+        out["pbo"] = _cscv(blocks).pbo
         out["pbo_partitions"] = partitions
     return out
 
@@ -301,25 +303,24 @@ _NOT_FINITE_HINT = "fill bars without a position with 0 (fillna(0))"
 
 
 @dataclass(frozen=True)
-class _TrialSums:
+class _BlockMoments:
     """All the statistics need of a T x N matrix of returns, from one walk over it.
 
-    Per trial: ``shift``, its mean over the S blocks of ``block`` rows that CSCV uses (the
-    newest ``S * block`` rows); ``sums`` and ``squares`` (N x S), each block's sum of
-    ``x - shift`` and of its square; ``head`` (N x 2), the same two over the older rows.
+    Per trial and block (the S blocks of ``block`` rows CSCV uses, the newest ``S * block``
+    rows): ``sums`` and ``m2`` (N x S), the block's sum and its sum of squared deviations
+    from its own mean; ``head`` (N x 2), the same two over the older rows.
     """
 
-    shift: np.ndarray
     head: np.ndarray
     sums: np.ndarray
-    squares: np.ndarray
+    m2: np.ndarray
     block: int
     n_rows: int
 
     @classmethod
-    def of(cls, matrix: np.ndarray, s: int, *, nan_as_zero: bool) -> _TrialSums:
+    def of(cls, matrix: np.ndarray, s: int, *, nan_as_zero: bool) -> _BlockMoments:
         """Walk ``matrix`` (float32 or float64, any order) once; NaN/inf is a DataError."""
-        from workbench.research.overfitting_nb import trial_sums_nb
+        from workbench.research.overfitting_nb import block_moments_nb
 
         t, n = matrix.shape
         block = t // s
@@ -327,33 +328,34 @@ class _TrialSums:
         data = matrix.T if by_trial else np.ascontiguousarray(matrix)
         data = data.view()
         data.flags.writeable = False  # one compiled variant whether or not the caller's is
-        shift, head = np.empty(n), np.empty((n, 2))
-        sums, squares = np.empty((n, s)), np.empty((n, s))
+        head, sums, m2 = np.empty((n, 2)), np.empty((n, s)), np.empty((n, s))
         first = t - block * s
-        if not trial_sums_nb(data, by_trial, first, block, nan_as_zero, shift, head, sums, squares):
+        if not block_moments_nb(data, by_trial, first, block, nan_as_zero, head, sums, m2):
             raise DataError(_NOT_FINITE, hint=_NOT_FINITE_HINT)
-        return cls(shift, head, sums, squares, block, t)
+        return cls(head, sums, m2, block, t)
 
     def sharpes(self) -> np.ndarray:
         """Each trial's per-period Sharpe ratio over all T rows (std with ddof=1)."""
-        t = self.n_rows
-        dev = self.head[:, 0] + self.sums.sum(axis=1)
-        dev2 = self.head[:, 1] + self.squares.sum(axis=1)
+        t, first = self.n_rows, self.n_rows - self.sums.shape[1] * self.block
         with np.errstate(divide="ignore", invalid="ignore"):
-            mean = self.shift + dev / t
-            std = np.sqrt(np.maximum((dev2 - dev * dev / t) / (t - 1), 0.0))
+            mean = (self.head[:, 0] + self.sums.sum(axis=1)) / t
+            gaps = self.sums / self.block - mean[:, None]
+            spread = self.m2.sum(axis=1) + self.block * (gaps * gaps).sum(axis=1)
+            if first:
+                spread += self.head[:, 1] + first * (self.head[:, 0] / first - mean) ** 2
+            std = np.sqrt(spread / (t - 1))
         return _ratio(mean, std)
 
 
-def _cscv(sums: _TrialSums) -> PBOResult:
-    """PBO by CSCV with the per-period Sharpe ratio, from the block sums (no T x N pass)."""
+def _cscv(moments: _BlockMoments) -> PBOResult:
+    """PBO by CSCV with the per-period Sharpe ratio, from the block moments (no T x N pass)."""
     from workbench.research.overfitting_nb import cscv_nb
 
-    n, s = sums.sums.shape
+    n, s = moments.sums.shape
     combos = _combinations(s)
     rank, winner_is, winner_oos = (np.empty(len(combos)) for _ in range(3))
-    cscv_nb(sums.sums, sums.squares, sums.shift, combos, sums.block, rank, winner_is, winner_oos)
-    return _pbo_result(rank, winner_is, winner_oos, s, n, sums.block * s)
+    cscv_nb(moments.sums, moments.m2, combos, moments.block, rank, winner_is, winner_oos)
+    return _pbo_result(rank, winner_is, winner_oos, s, n, moments.block * s)
 
 
 def _pbo_result(
@@ -381,11 +383,6 @@ def _combinations(s: int) -> np.ndarray:
     combos = np.array(list(itertools.combinations(range(s), s // 2)), dtype=np.intp)
     combos.flags.writeable = False
     return combos
-
-
-def _sharpe(matrix: np.ndarray) -> np.ndarray:
-    """Per-column mean / std (ddof=1), by :func:`flat_aware_ratio`."""
-    return _ratio(matrix.mean(axis=0), matrix.std(axis=0, ddof=1))
 
 
 def _ratio(mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -1,17 +1,20 @@
-"""Numba loops behind :mod:`workbench.research.overfitting`: the trials' block sums, CSCV.
+"""Numba loops behind :mod:`workbench.research.overfitting`: the trials' block moments, CSCV.
 
 A sweep's trial returns are a T x N matrix (98,280 x 100 float32 in a realistic fold). The
-statistics need little of it: per trial the mean over the CSCV rows (the shift), and per
-row block the sum and the sum of squares of ``x - shift`` (the numerically stable form);
-the full-sample mean and standard deviation follow from those and the sums over the
-oldest rows CSCV drops. :func:`trial_sums_nb` reads each trial's column twice while it is
-in cache, in the matrix's own dtype and memory order, with no temporary the size of the
-matrix (the numpy form made a dozen: float64 copy, ``fillna``, centring, squares ...).
-:func:`cscv_nb` then scores every split from the N x S sums and keeps, per split, only
-the in-sample winner's rank; the 12,870 x N performance tables are never built.
+statistics need little of it: per trial and per row block (CSCV's S blocks, and the
+oldest rows it drops) the sum and ``M2``, the sum of squared deviations from the block's
+own mean. :func:`block_moments_nb` reads each block twice while it is in cache, in the
+matrix's own dtype and memory order, with no temporary the size of the matrix (the numpy
+form made a dozen: float64 copy, ``fillna``, centring, squares ...). A set of blocks has
+the mean of their sums and ``M2 = sum(M2_k + block * (mean_k - mean)**2)`` (Chan et al.),
+with no cancellation. :func:`cscv_nb` scores every split from the N x S moments and keeps,
+per split, only the in-sample winner's rank; the 12,870 x N tables are never built.
 
-A trial's sums are computed in the same order whatever the other columns hold, so two
-identical trials get bit-identical statistics: ties stay ties, and ranks do not move.
+A half's Sharpe ratio is computed from that half's blocks only, always in block order:
+two trials that made the same returns in the out-of-sample half (the same positions over
+those bars, common in a sweep) get bit-identical ratios there and share the average rank
+the papers prescribe. Centring each trial on its full-sample mean, as the numpy form did,
+let the other half's returns decide such ties by rounding noise.
 
 Kept apart so that importing the overfitting module does not import numba.
 """
@@ -52,86 +55,87 @@ def _sum_nb(x: np.ndarray, nan_as_zero: bool) -> tuple[float, float]:
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
-def _deviations_nb(x: np.ndarray, shift: float, nan_as_zero: bool) -> tuple[float, float]:
-    """Sum of ``x - shift`` and of its square."""
+def _m2_nb(x: np.ndarray, mean: float, nan_as_zero: bool) -> float:
+    """Sum of squared deviations from ``mean``."""
     acc = 0.0
-    acc2 = 0.0
     for i in range(x.size):
-        d = _value_nb(x[i], nan_as_zero) - shift
-        acc += d
-        acc2 += d * d
-    return acc, acc2
+        d = _value_nb(x[i], nan_as_zero) - mean
+        acc += d * d
+    return acc
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
-def trial_sums_nb(
+@njit(cache=True, nogil=True)
+def block_moments_nb(
     data: np.ndarray,
     by_trial: bool,
     first: int,
     block: int,
     nan_as_zero: bool,
-    shift: np.ndarray,
     head: np.ndarray,
     sums: np.ndarray,
-    squares: np.ndarray,
+    m2: np.ndarray,
 ) -> bool:
-    """Fill ``shift`` (N), ``head`` (N x 2) and ``sums``/``squares`` (N x S) of T x N returns.
+    """Fill ``head`` (N x 2: sum, M2 of the rows before ``first``) and ``sums``/``m2`` (N x S).
 
-    ``data`` is the matrix (T x N) or, with ``by_trial``, its transpose (N x T, each trial
-    contiguous). Rows ``first + k * block ..`` form block k; ``shift`` is each trial's mean
-    over the blocks, ``head`` the sum and sum of squares of ``x - shift`` over the rows
-    before ``first``. NaN reads as 0 with ``nan_as_zero``. False if a value is NaN or
-    infinite (after that replacement): the outputs are then meaningless.
+    ``data`` is the T x N matrix or, with ``by_trial``, its transpose (N x T, each trial
+    contiguous); rows ``first + k * block ..`` form block k. NaN reads as 0 with
+    ``nan_as_zero``. False if a value is NaN or infinite (after that replacement): the
+    outputs are then meaningless.
     """
     n, s = sums.shape
-    rows = first + s * block
     check = 0.0  # stays 0 while every value is finite (inf * 0 and NaN * 0 are NaN)
     if by_trial:
         for j in range(n):
             x = data[j]
-            total, bad = _sum_nb(x[first:rows], nan_as_zero)
-            check += bad + _sum_nb(x[:first], nan_as_zero)[1]
-            mean = total / (rows - first) if rows > first else 0.0
-            shift[j] = mean
-            head[j, 0], head[j, 1] = _deviations_nb(x[:first], mean, nan_as_zero)
-            for k in range(s):
-                part = x[first + k * block : first + (k + 1) * block]
-                sums[j, k], squares[j, k] = _deviations_nb(part, mean, nan_as_zero)
+            for k in range(-1, s):  # -1: the rows before the blocks
+                lo, hi = (0, first) if k < 0 else (first + k * block, first + (k + 1) * block)
+                total, bad = _sum_nb(x[lo:hi], nan_as_zero)
+                check += bad
+                spread = _m2_nb(x[lo:hi], total / (hi - lo), nan_as_zero) if hi > lo else 0.0
+                if k < 0:
+                    head[j, 0], head[j, 1] = total, spread
+                else:
+                    sums[j, k], m2[j, k] = total, spread
         return check == 0.0
     # one row after another, every trial's sums side by side (a C-ordered T x N matrix)
     total = np.zeros(n)
-    for i in range(rows):
-        for j in range(n):
-            v = _value_nb(data[i, j], nan_as_zero)
-            check += v * 0.0
-            total[j] += v if i >= first else 0.0
-    for j in range(n):
-        shift[j] = total[j] / (rows - first) if rows > first else 0.0
-    acc = np.zeros(n)
-    acc2 = np.zeros(n)
-    for k in range(-1, s):  # -1: the rows before the blocks
+    spread = np.zeros(n)
+    for k in range(-1, s):
         lo, hi = (0, first) if k < 0 else (first + k * block, first + (k + 1) * block)
-        acc[:] = 0.0
-        acc2[:] = 0.0
+        total[:] = 0.0
+        spread[:] = 0.0
         for i in range(lo, hi):
             for j in range(n):
-                d = _value_nb(data[i, j], nan_as_zero) - shift[j]
-                acc[j] += d
-                acc2[j] += d * d
+                v = _value_nb(data[i, j], nan_as_zero)
+                check += v * 0.0
+                total[j] += v
+        for i in range(lo, hi):
+            for j in range(n):
+                d = _value_nb(data[i, j], nan_as_zero) - total[j] / (hi - lo)
+                spread[j] += d * d
         for j in range(n):
             if k < 0:
-                head[j, 0], head[j, 1] = acc[j], acc2[j]
+                head[j, 0], head[j, 1] = total[j], spread[j]
             else:
-                sums[j, k], squares[j, k] = acc[j], acc2[j]
+                sums[j, k], m2[j, k] = total[j], spread[j]
     return check == 0.0
 
 
 @njit(cache=True, nogil=True)
-def _sharpe_nb(part_sum: float, part_sq: float, count: int, shift: float) -> float:
-    """Per-period Sharpe ratio of ``count`` returns from their sums around ``shift``."""
-    mean = part_sum / count
-    var = max(part_sq - count * mean**2, 0.0) / (count - 1)
-    return _ratio_nb(mean + shift, math.sqrt(var))
+def _half_sharpe_nb(
+    sums: np.ndarray, m2: np.ndarray, means: np.ndarray, j: int, blocks: np.ndarray, block: int
+) -> float:
+    """Per-period Sharpe ratio of trial ``j`` over ``blocks`` (ascending), from its moments."""
+    count = block * blocks.size
+    total = 0.0
+    for m in range(blocks.size):
+        total += sums[j, blocks[m]]
+    mean = total / count
+    spread = 0.0
+    for m in range(blocks.size):
+        gap = means[j, blocks[m]] - mean
+        spread += m2[j, blocks[m]] + block * gap * gap
+    return _ratio_nb(mean, math.sqrt(spread / (count - 1)))
 
 
 @njit(cache=True, nogil=True)
@@ -171,8 +175,7 @@ def split_ranks_nb(is_perf: np.ndarray, oos_perf: np.ndarray, rank: np.ndarray) 
 @njit(cache=True, nogil=True)
 def cscv_nb(
     sums: np.ndarray,
-    squares: np.ndarray,
-    shift: np.ndarray,
+    m2: np.ndarray,
     combos: np.ndarray,
     block: int,
     rank: np.ndarray,
@@ -183,30 +186,18 @@ def cscv_nb(
 
     ``combos`` (C x S/2) lists each split's in-sample blocks in lexicographic order
     (``itertools.combinations``), in which split ``C - 1 - c`` is split ``c`` with the
-    halves swapped: each pair's two halves are scored once and serve both. Each half's
-    sums are added in block order, straight from its blocks.
+    halves swapped: each pair's two halves are scored once and serve both.
     """
-    n, s = sums.shape
-    half = block * (s // 2)
+    n = sums.shape[0]
     n_splits = combos.shape[0]
-    inside = np.zeros(s, dtype=np.bool_)
+    means = sums / block
     first = np.empty(n)
     second = np.empty(n)
     for c in range(n_splits // 2):
-        inside[:] = False
-        for k in combos[c]:
-            inside[k] = True
+        inside, outside = combos[c], combos[n_splits - 1 - c]
         for j in range(n):
-            in_sum = in_sq = out_sum = out_sq = 0.0
-            for k in range(s):
-                if inside[k]:
-                    in_sum += sums[j, k]
-                    in_sq += squares[j, k]
-                else:
-                    out_sum += sums[j, k]
-                    out_sq += squares[j, k]
-            first[j] = _sharpe_nb(in_sum, in_sq, half, shift[j])
-            second[j] = _sharpe_nb(out_sum, out_sq, half, shift[j])
+            first[j] = _half_sharpe_nb(sums, m2, means, j, inside, block)
+            second[j] = _half_sharpe_nb(sums, m2, means, j, outside, block)
         for split, is_perf, oos_perf in ((c, first, second), (n_splits - 1 - c, second, first)):
             best, rank[split] = split_rank_nb(is_perf, oos_perf)
             winner_is[split] = is_perf[best]

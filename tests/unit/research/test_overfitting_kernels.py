@@ -1,10 +1,12 @@
 """The overfitting statistics from one walk over the matrix, against the numpy form they replaced.
 
 ``reference_pbo`` and ``reference_report`` are the previous implementation, kept here as
-written (float64 copy, ``fillna``, centring, block sums by matrix product): PBO and the
-logits must come out identical (the ranks must not move), every other statistic within
-1e-12 relative, and the matrix must not be copied (tracemalloc sees numpy's allocations).
-"""
+written (float64 copy, ``fillna``, centring, block sums by matrix product): where its ties
+were exact (random trials, duplicated trials, flat and zero trials) PBO and the logits
+must come out identical (the ranks must not move), every other statistic within 1e-12
+relative. Where trials made the same returns over only some blocks, as a sweep's do, it
+broke their ties by rounding noise: there ``tie_exact_pbo``, split by split, is the
+reference. The matrix must not be copied (tracemalloc sees numpy's allocations)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from workbench.research.overfitting import (
     _combinations,
     overfitting_report,
     probability_of_backtest_overfitting,
+    return_moments,
 )
 
 # -- the previous implementation -----------------------------------------------------------
@@ -102,6 +105,28 @@ def reference_report(frame: pd.DataFrame, selected=None, n_partitions: int = 16)
     if frame.shape[1] >= 2 and s >= 2:
         out["logits"] = reference_pbo(frame.to_numpy(), s)[0]
     return out
+
+
+def tie_exact_pbo(matrix: np.ndarray, s: int) -> np.ndarray:
+    """CSCV's logits one split at a time, each half's Sharpe ratios from that half alone.
+
+    numpy sums a C-ordered matrix down its rows one row at a time, so trials with the same
+    returns in a half get the same ratio there: ties are exact, as the papers mean them.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    t, n = matrix.shape
+    blocks = np.split(matrix[t - (t // s) * s :], s)
+    logits = []
+    for combo in itertools.combinations(range(s), s // 2):
+        halves = [
+            np.concatenate([blocks[i] for i in range(s) if (i in combo) == inside])
+            for inside in (True, False)
+        ]
+        r_is, r_oos = (_ref_ratio(h.mean(axis=0), h.std(axis=0, ddof=1)) for h in halves)
+        winner = r_oos[int(np.argmax(r_is))]
+        omega = ((r_oos < winner).sum() + ((r_oos == winner).sum() + 1) / 2) / (n + 1)
+        logits.append(math.log(omega / (1 - omega)))
+    return np.array(logits)
 
 
 # -- matrices with the awkward cases -------------------------------------------------------
@@ -197,6 +222,47 @@ def test_identical_trials_stay_tied_wherever_they_sit() -> None:
     np.testing.assert_array_equal(result.logits, reference_pbo(matrix, 8)[0])
 
 
+def positions_matrix(t: int, n: int, s: int, seed: int) -> np.ndarray:
+    """A sweep's returns: each trial in or out of one market, block by block, so that trials
+    often made the same returns over some blocks and differ over others."""
+    rng = np.random.default_rng(seed)
+    market = rng.normal(0.0003, 0.01, t)
+    shared = rng.random(t) < 0.5  # a signal several trials follow at times
+    patterns = np.stack([np.ones(t), np.zeros(t), shared, ~shared]).astype(float)
+    block = t // s
+    choice = rng.integers(0, 4, (n, s + 1))
+    rows = np.minimum((np.arange(t) - (t - block * s)) // block + 1, s)  # 0: dropped rows
+    held = patterns[choice[:, rows], np.arange(t)]  # n x t
+    return np.asfortranarray((held * market).T.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("t", "n", "s", "seed"), [(1203, 8, 10, 0), (800, 12, 8, 1), (96, 6, 6, 2)]
+)
+def test_trials_equal_over_a_half_tie_there(t, n, s, seed) -> None:
+    # The previous form centred each trial on its mean over all blocks: two trials with the
+    # same out-of-sample returns but different in-sample ones got ratios a rounding apart,
+    # and the in-sample winner's rank moved by half the number of such twins.
+    matrix = positions_matrix(t, n, s, seed)
+    expected = tie_exact_pbo(matrix, s)
+    for variant in (matrix, np.ascontiguousarray(matrix, dtype=float)):
+        result = probability_of_backtest_overfitting(variant, s)
+        np.testing.assert_array_equal(result.logits, expected)
+
+
+def test_a_real_sweeps_pbo_counts_its_ties() -> None:
+    from workbench.data.sources import load_bars
+    from workbench.research.sweep import sweep, trial_returns
+
+    grid = {"fast": [20, 40, 60], "slow": [150, 200, 250]}  # the promotion test's first fold
+    table = sweep("ma_crossover", load_bars("sample:SPX").iloc[:1260], grid, progress=False)
+    returns = trial_returns(table)
+    expected = tie_exact_pbo(returns.to_numpy(), 10)
+    np.testing.assert_array_equal(probability_of_backtest_overfitting(returns, 10).logits, expected)
+    report = overfitting_report(returns, n_partitions=10)
+    assert report["pbo"] == float(np.mean(expected <= 0))
+
+
 @pytest.mark.parametrize(("t", "n", "seed"), [(600, 20, 21), (1003, 15, 3), (4915, 25, 5)])
 @pytest.mark.parametrize(("dtype", "order"), [(np.float64, "C"), (np.float32, "F")])
 def test_report_matches_the_previous_one(t, n, seed, dtype, order) -> None:
@@ -278,3 +344,10 @@ def test_the_report_reads_a_sweeps_float32_matrix_in_place() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 0.25 * matrix.nbytes, f"peak {peak / 1e6:.1f} MB, matrix {matrix.nbytes / 1e6} MB"
+
+
+@pytest.mark.parametrize("value", [0.0005, -0.0003, 0.0123, float(np.float32(0.0007))])
+def test_a_constant_series_has_an_infinite_sharpe_ratio(value: float) -> None:
+    for n in (100, 98_280):
+        assert return_moments(np.full(n, value))["sharpe"] == math.copysign(math.inf, value)
+    assert return_moments(np.zeros(50))["sharpe"] == 0.0
