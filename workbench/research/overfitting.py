@@ -306,12 +306,11 @@ _NOT_FINITE_HINT = "fill bars without a position with 0 (fillna(0))"
 class _BlockMoments:
     """All the statistics need of a T x N matrix of returns, from one walk over it.
 
-    Per trial and block (the S blocks of ``block`` rows CSCV uses, the newest ``S * block``
-    rows): ``sums`` and ``m2`` (N x S), the block's sum and its sum of squared deviations
-    from its own mean; ``head`` (N x 2), the same two over the older rows.
+    ``sums`` and ``m2`` ((S + 1) x N): per part and trial, the sum and the sum of squared
+    deviations from the part's own mean; row 0 for the oldest rows, which CSCV drops, rows
+    1..S for its S blocks of ``block`` rows (the newest ``S * block`` rows).
     """
 
-    head: np.ndarray
     sums: np.ndarray
     m2: np.ndarray
     block: int
@@ -328,21 +327,20 @@ class _BlockMoments:
         data = matrix.T if by_trial else np.ascontiguousarray(matrix)
         data = data.view()
         data.flags.writeable = False  # one compiled variant whether or not the caller's is
-        head, sums, m2 = np.empty((n, 2)), np.empty((n, s)), np.empty((n, s))
-        first = t - block * s
-        if not block_moments_nb(data, by_trial, first, block, nan_as_zero, head, sums, m2):
+        sums, m2 = np.empty((s + 1, n)), np.empty((s + 1, n))
+        if not block_moments_nb(data, by_trial, t - block * s, block, nan_as_zero, sums, m2):
             raise DataError(_NOT_FINITE, hint=_NOT_FINITE_HINT)
-        return cls(head, sums, m2, block, t)
+        return cls(sums, m2, block, t)
 
     def sharpes(self) -> np.ndarray:
         """Each trial's per-period Sharpe ratio over all T rows (std with ddof=1)."""
-        t, first = self.n_rows, self.n_rows - self.sums.shape[1] * self.block
+        t, first = self.n_rows, self.n_rows - (len(self.sums) - 1) * self.block
         with np.errstate(divide="ignore", invalid="ignore"):
-            mean = (self.head[:, 0] + self.sums.sum(axis=1)) / t
-            gaps = self.sums / self.block - mean[:, None]
-            spread = self.m2.sum(axis=1) + self.block * (gaps * gaps).sum(axis=1)
+            mean = self.sums.sum(axis=0) / t
+            gaps = self.sums[1:] / self.block - mean
+            spread = self.m2.sum(axis=0) + self.block * (gaps * gaps).sum(axis=0)
             if first:
-                spread += self.head[:, 1] + first * (self.head[:, 0] / first - mean) ** 2
+                spread += first * (self.sums[0] / first - mean) ** 2
             std = np.sqrt(spread / (t - 1))
         return _ratio(mean, std)
 
@@ -351,10 +349,11 @@ def _cscv(moments: _BlockMoments) -> PBOResult:
     """PBO by CSCV with the per-period Sharpe ratio, from the block moments (no T x N pass)."""
     from workbench.research.overfitting_nb import cscv_nb
 
-    n, s = moments.sums.shape
+    s, n = len(moments.sums) - 1, moments.sums.shape[1]
     combos = _combinations(s)
     rank, winner_is, winner_oos = (np.empty(len(combos)) for _ in range(3))
-    cscv_nb(moments.sums, moments.m2, combos, moments.block, rank, winner_is, winner_oos)
+    blocks, m2 = moments.sums[1:], moments.m2[1:]
+    cscv_nb(blocks, m2, combos, moments.block, rank, winner_is, winner_oos)
     return _pbo_result(rank, winner_is, winner_oos, s, n, moments.block * s)
 
 

@@ -71,71 +71,76 @@ def block_moments_nb(
     first: int,
     block: int,
     nan_as_zero: bool,
-    head: np.ndarray,
     sums: np.ndarray,
     m2: np.ndarray,
 ) -> bool:
-    """Fill ``head`` (N x 2: sum, M2 of the rows before ``first``) and ``sums``/``m2`` (N x S).
+    """Fill ``sums`` and ``m2`` ((S + 1) x N): row 0 for the rows before ``first``, row
+    ``k + 1`` for block k (rows ``first + k * block ..``).
 
     ``data`` is the T x N matrix or, with ``by_trial``, its transpose (N x T, each trial
-    contiguous); rows ``first + k * block ..`` form block k. NaN reads as 0 with
-    ``nan_as_zero``. False if a value is NaN or infinite (after that replacement): the
-    outputs are then meaningless.
+    contiguous). NaN reads as 0 with ``nan_as_zero``. False if a value is NaN or infinite
+    (after that replacement): the outputs are then meaningless.
     """
-    n, s = sums.shape
+    parts, n = sums.shape
     check = 0.0  # stays 0 while every value is finite (inf * 0 and NaN * 0 are NaN)
-    if by_trial:
-        for j in range(n):
-            x = data[j]
-            for k in range(-1, s):  # -1: the rows before the blocks
-                lo, hi = (0, first) if k < 0 else (first + k * block, first + (k + 1) * block)
-                total, bad = _sum_nb(x[lo:hi], nan_as_zero)
+    for k in range(parts):
+        lo, hi = (0, first) if k == 0 else (first + (k - 1) * block, first + k * block)
+        if by_trial:
+            for j in range(n):
+                x = data[j, lo:hi]
+                total, bad = _sum_nb(x, nan_as_zero)
                 check += bad
-                spread = _m2_nb(x[lo:hi], total / (hi - lo), nan_as_zero) if hi > lo else 0.0
-                if k < 0:
-                    head[j, 0], head[j, 1] = total, spread
-                else:
-                    sums[j, k], m2[j, k] = total, spread
-        return check == 0.0
-    # one row after another, every trial's sums side by side (a C-ordered T x N matrix)
-    total = np.zeros(n)
-    spread = np.zeros(n)
-    for k in range(-1, s):
-        lo, hi = (0, first) if k < 0 else (first + k * block, first + (k + 1) * block)
-        total[:] = 0.0
-        spread[:] = 0.0
+                sums[k, j] = total
+                m2[k, j] = _m2_nb(x, total / (hi - lo), nan_as_zero) if hi > lo else 0.0
+            continue
+        # one row after another, every trial's sums side by side (a C-ordered matrix)
+        total = np.zeros(n)
+        spread = np.zeros(n)
         for i in range(lo, hi):
             for j in range(n):
                 v = _value_nb(data[i, j], nan_as_zero)
                 check += v * 0.0
                 total[j] += v
+        means = total / max(hi - lo, 1)
         for i in range(lo, hi):
             for j in range(n):
-                d = _value_nb(data[i, j], nan_as_zero) - total[j] / (hi - lo)
+                d = _value_nb(data[i, j], nan_as_zero) - means[j]
                 spread[j] += d * d
-        for j in range(n):
-            if k < 0:
-                head[j, 0], head[j, 1] = total[j], spread[j]
-            else:
-                sums[j, k], m2[j, k] = total[j], spread[j]
+        sums[k] = total
+        m2[k] = spread
     return check == 0.0
 
 
 @njit(cache=True, nogil=True)
 def _half_sharpe_nb(
-    sums: np.ndarray, m2: np.ndarray, means: np.ndarray, j: int, blocks: np.ndarray, block: int
-) -> float:
-    """Per-period Sharpe ratio of trial ``j`` over ``blocks`` (ascending), from its moments."""
+    sums: np.ndarray,
+    m2: np.ndarray,
+    means: np.ndarray,
+    blocks: np.ndarray,
+    block: int,
+    scratch: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Every trial's per-period Sharpe ratio over ``blocks`` (ascending) into ``out``.
+
+    ``sums``, ``m2`` and ``means`` are S x N: the loops run along the trials, so they
+    vectorise, and each trial's figures are added in block order all the same.
+    """
     count = block * blocks.size
-    total = 0.0
-    for m in range(blocks.size):
-        total += sums[j, blocks[m]]
-    mean = total / count
-    spread = 0.0
-    for m in range(blocks.size):
-        gap = means[j, blocks[m]] - mean
-        spread += m2[j, blocks[m]] + block * gap * gap
-    return _ratio_nb(mean, math.sqrt(spread / (count - 1)))
+    mean = out  # the means first, then the ratios in their place
+    mean[:] = 0.0
+    for k in blocks:
+        mean += sums[k]
+    mean /= count
+    spread = scratch
+    spread[:] = 0.0
+    for k in blocks:
+        row_m2, row_mean = m2[k], means[k]
+        for j in range(spread.size):
+            gap = row_mean[j] - mean[j]
+            spread[j] += row_m2[j] + block * gap * gap
+    for j in range(out.size):
+        out[j] = _ratio_nb(mean[j], math.sqrt(spread[j] / (count - 1)))
 
 
 @njit(cache=True, nogil=True)
@@ -184,20 +189,20 @@ def cscv_nb(
 ) -> None:
     """Every CSCV split's winner: its out-of-sample ``rank`` and both Sharpe ratios.
 
-    ``combos`` (C x S/2) lists each split's in-sample blocks in lexicographic order
-    (``itertools.combinations``), in which split ``C - 1 - c`` is split ``c`` with the
-    halves swapped: each pair's two halves are scored once and serve both.
+    ``sums`` and ``m2`` are S x N (block by trial). ``combos`` (C x S/2) lists each
+    split's in-sample blocks in lexicographic order (``itertools.combinations``), in which
+    split ``C - 1 - c`` is split ``c`` with the halves swapped: each pair's two halves are
+    scored once and serve both.
     """
-    n = sums.shape[0]
+    n = sums.shape[1]
     n_splits = combos.shape[0]
     means = sums / block
     first = np.empty(n)
     second = np.empty(n)
+    scratch = np.empty(n)
     for c in range(n_splits // 2):
-        inside, outside = combos[c], combos[n_splits - 1 - c]
-        for j in range(n):
-            first[j] = _half_sharpe_nb(sums, m2, means, j, inside, block)
-            second[j] = _half_sharpe_nb(sums, m2, means, j, outside, block)
+        _half_sharpe_nb(sums, m2, means, combos[c], block, scratch, first)
+        _half_sharpe_nb(sums, m2, means, combos[n_splits - 1 - c], block, scratch, second)
         for split, is_perf, oos_perf in ((c, first, second), (n_splits - 1 - c, second, first)):
             best, rank[split] = split_rank_nb(is_perf, oos_perf)
             winner_is[split] = is_perf[best]
