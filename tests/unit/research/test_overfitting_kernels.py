@@ -21,7 +21,9 @@ import pytest
 from workbench.errors import DataError
 from workbench.research.overfitting import (
     _combinations,
+    deflated_sharpe_ratio,
     overfitting_report,
+    probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
     return_moments,
 )
@@ -100,6 +102,12 @@ def reference_report(frame: pd.DataFrame, selected=None, n_partitions: int = 16)
         "kurtosis": moments["kurtosis"],
         "sr_variance": float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0,
     }
+    if moments["n_obs"] >= 2 and math.isfinite(moments["sharpe"]):
+        shape = (int(moments["n_obs"]), moments["skew"], moments["kurtosis"])
+        out["psr"] = probabilistic_sharpe_ratio(moments["sharpe"], 0.0, *shape)
+        out["dsr"] = deflated_sharpe_ratio(
+            moments["sharpe"], out["sr_variance"], frame.shape[1], *shape
+        )
     s = min(n_partitions, len(frame) // 2)
     s -= s % 2
     if frame.shape[1] >= 2 and s >= 2:
@@ -275,7 +283,7 @@ def test_report_matches_the_previous_one(t, n, seed, dtype, order) -> None:
         want = reference_report(frame, selected) if selected else expected
         assert got["selected"] == want["selected"]
         assert got["n_obs"] == want["n_obs"] == t
-        for key in ("sharpe", "skew", "kurtosis", "sr_variance"):
+        for key in ("sharpe", "skew", "kurtosis", "sr_variance", "psr", "dsr"):
             assert got[key] == pytest.approx(want[key], rel=1e-12, abs=1e-300), key
         assert got["pbo"] == float(np.mean(want["logits"] <= 0))
 
