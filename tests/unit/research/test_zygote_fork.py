@@ -76,8 +76,21 @@ print(json.dumps({
     "zygote_fds": sorted(fds),
     "socket": f"socket:[{os.fstat(server.fileno()).st_ino}]",
 }), flush=True)
-warm_kernel.shutdown()
-print(json.dumps({"zygote_running": zygote.running()}), flush=True)
+from jupyter_client.manager import KernelManager  # one more kernel, left running
+from workbench.research.notebook_runner import KERNEL, KERNEL_ARGUMENTS
+km = KernelManager(kernel_name=KERNEL)
+km.provisioner = warm_kernel._zygote_provisioner(km, zygote.address)
+km.start_kernel(extra_arguments=KERNEL_ARGUMENTS)
+kernel = km.provisioner.pid
+kernel_parent = int(Path(f"/proc/{kernel}/stat").read_text().rsplit(")", 1)[1].split()[1])
+warm_kernel.shutdown()  # the warm kernel dropped, then the zygote closed: it kills the other
+try:
+    os.kill(kernel, 0)
+    kernel_gone = False
+except ProcessLookupError:
+    kernel_gone = True
+print(json.dumps({"zygote_running": zygote.running(), "kernel_gone": kernel_gone,
+                  "kernel_forked": kernel_parent == zygote.pid}), flush=True)
 """
 
 PROBE = (
@@ -150,7 +163,7 @@ def test_kernels_forked_from_a_zygote_forked_from_their_owner_carry_nothing_of_i
     assert "said in the kernel" not in Path(log_file).read_text()
     assert "said in the kernel" not in done.stderr
     assert "warm kernel ready" in done.stderr  # the owner's own handler still writes
-    assert not after["zygote_running"]
+    assert not after["zygote_running"] and after["kernel_forked"] and after["kernel_gone"]
 
 
 def _command(pid: int) -> str:
