@@ -53,7 +53,8 @@ Measured for each workload, in this run:
      run did, and half the 2-job figure is that run's floor on 2 cores;
   8. with ``--timeline``, one more run with 1 and with 2 jobs printed as every process's
      events in time (kernels started and ready, notebooks, each notebook's computing cell,
-     summary, report, report.html): where the serial seconds go.
+     summary, report, report.html): where the serial seconds go; and the seconds after the
+     last fold (the summary, the report notebook, report.html).
 
 Checks first: every fold's notebook (with 1 job and with 2, every run, both workloads)
 chose the parameters, and measured the in- and out-of-sample figures, that the in-process
@@ -279,6 +280,34 @@ def print_timeline(events: list[tuple[float, str, str]], name: str, jobs: int) -
     )
     for at, who, what in events:
         print(f"    {at:6.2f}  {who:<18} {what}")
+    tail = serial_tail(events)
+    if tail:
+        parts = ", ".join(f"{k} {v:.2f} s" for k, v in tail.items() if k != "total")
+        print(f"    after the last fold: {tail['total']:.2f} s ({parts})")
+
+
+def serial_tail(events: list[tuple[float, str, str]]) -> dict[str, float]:
+    """The seconds after the last fold, from a timeline: the summary, the report notebook (from
+    the summary written to the notebook ok) and report.html (to the run's last event)."""
+    at = {}
+    for when, _, what in events:
+        for key, said in (
+            ("done", "folds done"),
+            ("summary", "summary written"),
+            ("report", "report: notebook "),
+            ("html", "report.html written"),
+        ):
+            if what.startswith(said) and (key != "report" or "starting" not in what):
+                at[key] = when
+    if not {"done", "summary", "html"} <= set(at):
+        return {}
+    out = {"total": at["html"] - at["done"], "summary": at["summary"] - at["done"]}
+    if "report" in at:
+        out["report notebook"] = at["report"] - at["summary"]
+        out["report.html"] = at["html"] - at["report"]
+    else:
+        out["report.html"] = at["html"] - at["summary"]
+    return out
 
 
 def empty_notebook_seconds(root: Path, runs: int = 3) -> float:
