@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from workbench.data.sessions import DEFAULT_CALENDAR, periods
 from workbench.live.chaos import finished_bars
+from workbench.progress import progress as progress_bar
 
 
 def _wait(done: Any, failure: list[BaseException], what: str, timeout: float) -> None:
@@ -66,7 +66,7 @@ def drive(
         return c["trading_ready"] >= 1 and c["data_ready"] >= 1
 
     _wait(ready, failure, "the runner's streams to connect", timeout)
-    for i in tqdm(range(n), desc="live bars", unit="bar", disable=not progress):
+    for i in progress_bar(range(n), desc="live bars", unit="bar", show=progress):
         emulator.step(1 if steps is None else steps[i])
         _wait(lambda i=i: finished_bars(Path(state_path)) > i, failure, f"bar {i + 1}", timeout)
     thread.join(timeout)

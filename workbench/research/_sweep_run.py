@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from workbench.backtesting.column_metrics import COLUMN_METRICS, metrics_from_stats
 from workbench.backtesting.nb import N_STATS, sweep_signals_nb
@@ -16,6 +15,7 @@ from workbench.backtesting.vectorized import (
     shared_indicators,
     vectorized_signals,
 )
+from workbench.progress import progress as progress_bar
 from workbench.strategy import Strategy
 
 
@@ -48,7 +48,7 @@ def run_vectorized_sweep(
     fractions = np.empty(n_cols)
     stops = np.zeros((n_cols, 3))  # stop-loss %, take-profit %, trailing
     width = max(1, min(n_cols, chunk_bytes // max(n_bars, 1)))
-    bar = tqdm(total=n_cols, desc=f"sweep {cls.label()}", unit="combo", disable=not progress)
+    bar = progress_bar(total=n_cols, desc=f"sweep {cls.label()}", unit="combo", show=progress)
     buffer = np.empty((n_bars, width), dtype=np.uint8, order="F")  # one, reused by every chunk
     with bar, shared_indicators():
         for lo in range(0, n_cols, width):
@@ -103,7 +103,9 @@ def run_event_sweep(
     rows: list[dict[str, float]] = []
     returns = np.empty((len(frame) - 1, len(combos)), dtype=np.float32) if keep_returns else None
     for j, values in enumerate(
-        tqdm(combos, desc=f"sweep {cls.label()} (event engine)", unit="combo", disable=not progress)
+        progress_bar(
+            combos, desc=f"sweep {cls.label()} (event engine)", unit="combo", show=progress
+        )
     ):
         equity, row = event_row(
             cls, {symbol: frame}, values, cash, commission, slippage, ppy, risk_free

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from workbench.errors import ConfigError
+from workbench.progress import progress as progress_bar
 
 __all__ = ["CONNECT_TIMEOUT", "concat_results", "dask_client", "map_combinations"]
 
@@ -80,7 +80,7 @@ def map_combinations(
             futures.append(future)
             sizes[future.key] = hi - lo
         desc = f"{label} on {threads} Dask threads"
-        with tqdm(total=len(combos), desc=desc, unit="combo", disable=not progress) as bar:
+        with progress_bar(total=len(combos), desc=desc, unit="combo", show=progress) as bar:
             for future in as_completed(futures):
                 bar.update(sizes[future.key])
         return client.gather(futures)

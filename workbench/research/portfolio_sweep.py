@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from workbench.backtesting.column_metrics import COLUMN_METRICS
 from workbench.errors import ConfigError
+from workbench.progress import progress as progress_bar
 from workbench.research._sweep_run import event_row
 from workbench.strategy import Strategy
 
@@ -80,7 +80,7 @@ def run_universe_sweep(
     curves: list[np.ndarray] = []
     label = "vectorized" if vectorized else "event engine"
     for j, values in enumerate(
-        tqdm(combos, desc=f"sweep {cls.label()} ({label})", unit="combo", disable=not progress)
+        progress_bar(combos, desc=f"sweep {cls.label()} ({label})", unit="combo", show=progress)
     ):
         if vectorized:
             equity, row = _vectorized_row(cls(**values), universe, cash, costs, ppy, risk_free)

@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from workbench.errors import ConfigError
+from workbench.progress import progress as progress_bar
 
 __all__ = ["SEARCHES", "Axis", "axis_of", "check_search", "evaluate_trial", "search_sweep"]
 
@@ -310,7 +310,7 @@ def _run_trials(
 
     show = progress if progress is not None else n_trials - done >= 50
     rejected_in_a_row = 0
-    with tqdm(total=max(n_trials - done, 0), desc=label, unit="trial", disable=not show) as bar:
+    with progress_bar(total=max(n_trials - done, 0), desc=label, unit="trial", show=show) as bar:
         while done < n_trials:
             batch: list[tuple[Any, dict[str, Any]]] = []
             while len(batch) < min(size, n_trials - done):
