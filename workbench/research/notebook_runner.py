@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -257,17 +257,20 @@ class NotebookRunner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def prepare(self, preload: str | None) -> None:
+    def prepare(self, preload: str | None, shared: str | None = None) -> None:
         """Start what the next batch's kernels need now, while the caller goes on (a
         walk-forward plans its folds meanwhile): with one worker this process's warm kernel,
         given ``preload``; with several the zygote their kernels will be forked from (the
-        pool itself starts with the batch, its size known). Nothing on Dask."""
+        pool itself starts with the batch, its size known), given ``shared`` if any, else
+        ``preload``: what is worth doing once for every kernel forked from it (a
+        walk-forward's fold rehearsal), but not in one kernel about to do it anyway.
+        Nothing on Dask."""
         if self.scheduler is not None or not self.reuse_kernels or self._pool is not None:
             return
         if self.workers == 1:
             _start_kernel(preload)  # forked from this process's own zygote when it can be
         elif self._zygote is None:
-            self._zygote = self._start_zygote(preload)
+            self._zygote = self._start_zygote(shared or preload)
 
     def close(self) -> None:
         """Stop the pool (its workers shut their kernels down as they exit)."""
@@ -337,6 +340,9 @@ class NotebookRunner:
             return _in_turn(todo, reuse, then)
         if self._pool is None:
             context = _context()
+            if context.get_start_method() == "fork":  # imported once, here, for the workers
+                with suppress(Exception):  # (each importing it: on 2 cores, against the
+                    import_papermill()  # zygote's start); a failure is each job's outcome
             self._left = context.Value("i", 0)
             if reuse and self._zygote is None:
                 self._zygote = self._start_zygote(todo[0].preload)

@@ -208,18 +208,40 @@ def universe_index(universe: Mapping[str, pd.DataFrame]) -> pd.DatetimeIndex:
     return index
 
 
-def fold_parameters(config: WalkForwardConfig, fold: Fold, out: Path) -> dict[str, Any]:
+def fold_preload(config: WalkForwardConfig) -> str:
+    """What the zygote of several jobs' kernels runs before it forks them: the fold's
+    imports and a rehearsal of one of this run's folds on its first bars
+    (:func:`workbench.research.fold.preload`), so each kernel's first fold starts with
+    what a process pays on its first fold paid once, in the zygote, while the pool starts."""
+    rehearsal = {
+        k: v for k, v in fold_parameters(config, None, Path()).items() if k not in _FOLD_WINDOW
+    }
+    return f"from workbench.research.fold import preload\npreload({json.dumps(rehearsal)!r})\n"
+
+
+#: The parameters of a fold that are the fold's own (its place in the data, its output).
+_FOLD_WINDOW = ("fold", "train_start", "train_end", "test_start", "test_end", "out")
+
+
+def fold_parameters(config: WalkForwardConfig, fold: Fold | None, out: Path) -> dict[str, Any]:
     """The papermill parameters of one fold notebook."""
+    window = (
+        {
+            "fold": fold.number,
+            "train_start": fold.train.first.isoformat(),
+            "train_end": fold.train.last.isoformat(),
+            "test_start": fold.test.first.isoformat(),
+            "test_end": fold.test.last.isoformat(),
+        }
+        if fold is not None
+        else {}
+    )
     return {
         "strategy": config.strategy,
         "data": config.data,
         "start": config.start,
         "end": config.end,
-        "fold": fold.number,
-        "train_start": fold.train.first.isoformat(),
-        "train_end": fold.train.last.isoformat(),
-        "test_start": fold.test.first.isoformat(),
-        "test_end": fold.test.last.isoformat(),
+        **window,
         "grid": {k: list(v) for k, v in config.grid.items()},
         "params": dict(config.params),
         "metric": config.metric,
@@ -256,7 +278,9 @@ def run_walk_forward(
     out.mkdir(parents=True, exist_ok=True)
     _check_run_file(out / "run.json", config, force)
     with NotebookRunner(workers, scheduler=scheduler) as runner:
-        runner.prepare(FOLD_PRELOAD)  # the kernels' imports start while the folds are planned
+        # the kernels' imports start while the folds are planned; the zygote of 2 jobs'
+        # kernels also rehearses a fold, once for all of them
+        runner.prepare(FOLD_PRELOAD, shared=fold_preload(config))
         universe = _load(config)  # once: the plan's, and the summary's benchmark
         folds, jobs = _fold_jobs(config, universe, out, Path(fold_template), fold_overrides or {})
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
