@@ -28,8 +28,10 @@ Lifetimes: the zygote's children are killed (their process groups) when the zygo
 it ends when its owner closes it, or when its owner dies (its stdin, a pipe from the
 owner, reads end-of-file). It waits for its children as they exit, so a dead kernel leaves
 no zombie (a provisioner tells a kernel's death by its pid being gone) and its CPU time
-is counted, as a launched kernel's is, in its owner's ``RUSAGE_CHILDREN``. POSIX only
-(``os.fork``); on Linux, used by the local process pool of
+is counted, as a launched kernel's is, in its owner's ``RUSAGE_CHILDREN``; before it does,
+it writes the kernel's exit status down next to its socket (:func:`status_path`), where the
+provisioner reads how a kernel it lost ended (killed by which signal, or its exit status).
+POSIX only (``os.fork``); on Linux, used by the local process pool of
 :class:`~workbench.research.notebook_runner.NotebookRunner` (one zygote for its workers'
 kernels, closed with it) and by a process's own warm kernel with 1 job
 (:mod:`workbench.research.warm_kernel`: a zygote of its own, only when it can be forked,
@@ -52,7 +54,7 @@ from typing import Any
 
 from workbench.research.zygote_fork import fork_refusal, fork_zygote, name_process
 
-__all__ = ["ANSWER_TIMEOUT", "Zygote", "serve"]
+__all__ = ["ANSWER_TIMEOUT", "Zygote", "serve", "status_path"]
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,8 @@ def _serve(listener: socket.socket, preload: str | None) -> None:
         except Exception as exc:  # the kernels' own preload and notebooks show it
             log.debug("zygote preload failed: %r", exc)
     children: list[int] = []
-    signal.signal(signal.SIGCHLD, lambda *_: _reap())  # waited for (their CPU time counted)
+    folder = os.path.dirname(listener.getsockname())
+    signal.signal(signal.SIGCHLD, lambda *_: _reap(folder))  # waited for (CPU time counted)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     selector.register(0, selectors.EVENT_READ)  # the owner's pipe
@@ -190,22 +193,48 @@ def _read_owner() -> bytes:
 
 
 def _remove(address: str) -> None:
-    """The socket file and its folder, if still there."""
+    """The socket file, the exit statuses nobody read, and their folder, if still there."""
+    folder = os.path.dirname(address)
     with contextlib.suppress(OSError):
         os.unlink(address)
     with contextlib.suppress(OSError):
-        os.rmdir(os.path.dirname(address))
+        for name in os.listdir(folder):
+            if name.endswith(STATUS_SUFFIX):
+                os.unlink(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
-def _reap() -> None:
-    """Wait for every child that has exited (a kernel's pid is then gone for its provisioner)."""
+#: What ends the file holding a dead kernel's exit status (see :func:`status_path`).
+STATUS_SUFFIX = ".status"
+
+
+def status_path(address: str, pid: int) -> str:
+    """Where the zygote at ``address`` writes down how its kernel ``pid`` ended: the exit
+    code as :func:`os.waitstatus_to_exitcode` gives it (``-N``: killed by signal N), written
+    before the kernel is waited for, so the file is there once its pid is gone."""
+    return os.path.join(os.path.dirname(address), f"{pid}{STATUS_SUFFIX}")
+
+
+def _reap(folder: str) -> None:
+    """Wait for every child that has exited (a kernel's pid is then gone for its provisioner),
+    its exit status written down first (:func:`status_path`)."""
     while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+        try:  # looked at, not waited for yet: the pid stays until the status is written
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return
-        if pid == 0:
+        if info is None:
             return
+        killed = info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+        code = -info.si_status if killed else info.si_status
+        path = status_path(os.path.join(folder, "zygote.sock"), info.si_pid)
+        with contextlib.suppress(OSError):
+            with open(path + ".tmp", "w") as status:
+                status.write(str(code))
+            os.replace(path + ".tmp", path)  # whole, or not there
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(info.si_pid, 0)
 
 
 def _fork_kernel(connection: socket.socket, listener: socket.socket) -> int | None:

@@ -7,6 +7,7 @@ before the pool forks) does not import jupyter_client there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from typing import Any
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
-from workbench.research.zygote import ANSWER_TIMEOUT
+from workbench.research.zygote import ANSWER_TIMEOUT, status_path
 
 __all__ = ["ForkedKernel", "ZygoteProvisioner"]
 
@@ -47,7 +48,7 @@ class ZygoteProvisioner(LocalProvisioner):  # type: ignore[misc]
         pid = _ask(self.address, {"argv": cmd[3:], "env": env, "cwd": cwd})
         if pid is None:
             return await super().launch_kernel(cmd, **kwargs)
-        self.process = ForkedKernel(pid)
+        self.process = ForkedKernel(pid, status_path(self.address, pid))
         self.pid = self.pgid = pid  # its own session: the kernel and what it starts
         self.cwd = cwd
         return self.connection_info
@@ -73,20 +74,24 @@ def _ask(address: str, request: dict[str, Any]) -> int | None:
 
 class ForkedKernel:
     """What jupyter_client's provisioner expects of its ``Popen``, for a forked kernel (not
-    this process's child: the zygote waits for it, and then its pid is gone)."""
+    this process's child: the zygote waits for it, and then its pid is gone). Its
+    ``returncode`` is the one the zygote wrote down at ``status`` (``-N``: killed by signal
+    N); ``known`` is False when there was none (the zygote itself gone): 0 then."""
 
     stdin = stdout = stderr = None
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, status: str) -> None:
         self.pid = pid
+        self.status = status
         self.returncode: int | None = None
+        self.known = False
 
     def poll(self) -> int | None:
         if self.returncode is None:
             try:
                 os.kill(self.pid, 0)
             except ProcessLookupError:
-                self.returncode = 0  # its status is the zygote's to read
+                self.returncode, self.known = _read_status(self.status)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -106,3 +111,16 @@ class ForkedKernel:
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
+
+
+def _read_status(path: str) -> tuple[int, bool]:
+    """The exit code the zygote wrote at ``path`` (the file then removed) and True; 0 and
+    False when there is none."""
+    try:
+        with open(path) as status:
+            code = int(status.read())
+    except (OSError, ValueError):
+        return 0, False
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    return code, True
