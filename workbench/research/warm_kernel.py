@@ -29,7 +29,10 @@ job failed for any reason other than an error in one of its cells (a timeout, a 
 kernel), and when the process exits. Used by :func:`~workbench.research.notebook_runner.
 run_notebooks` (``reuse_kernels=True``, the default) through papermill's engine
 ``workbench_warm``; without reuse (and on Dask workers) each notebook gets a kernel of its
-own through the engine ``workbench_fresh``.
+own through the engine ``workbench_fresh``. A kernel that dies while a cell runs (a signal,
+the out-of-memory killer, a crash in native code) fails its notebook within a second
+(:class:`KernelDied`: the cell, the notebook, and how the kernel ended), the notebook saved
+as far as it ran; the next job starts a new kernel (see :func:`_launch`).
 
 Either way a kernel that dies before it answers is started again (:data:`START_ATTEMPTS`):
 jupyter_client picks free ports, closes them and writes them down, and the kernel binds
@@ -41,6 +44,7 @@ once). Nothing of the notebook has run then, so starting again is safe.
 from __future__ import annotations
 
 import atexit
+import inspect
 import logging
 import multiprocessing.util
 import os
@@ -69,6 +73,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENGINE = "workbench_warm"
+#: The kernels' client class (see :func:`_launch`).
+ASYNC_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
 FRESH_ENGINE = "workbench_fresh"
 PREPARE_TIMEOUT = 60.0
 #: Kernels started, at most, for one that dies before it answers (see the module's docstring).
@@ -83,7 +89,8 @@ _registered = False
 
 
 class KernelDied(RuntimeError):
-    """A kernel process ended before it answered ``kernel_info``."""
+    """A kernel process ended: before it answered ``kernel_info`` (started again), or while
+    it ran a notebook's cell (the notebook fails with the cell and how the kernel ended)."""
 
 
 def register_engine() -> None:
@@ -114,9 +121,11 @@ def register_engine() -> None:
             execution_timeout: float | None = None,
             **kwargs: Any,
         ) -> Any:
+            from nbclient.exceptions import DeadKernelError
             from papermill.clientwrap import PapermillNotebookClient
             from papermill.engines import logger
 
+            running: dict[str, Any] = {}  # the cell nbclient sent last
             with cls.kernel(kernel_name, kwargs.get("extra_arguments")) as (km, kc):
                 client = PapermillNotebookClient(
                     nb_man,
@@ -128,9 +137,19 @@ def register_engine() -> None:
                     log_output=log_output,
                     stdout_file=stdout_file,
                     stderr_file=stderr_file,
+                    on_cell_execute=lambda cell, cell_index: running.update(cell=cell),
                 )
                 client.kc = kc  # connected and ready already
-                return client.execute()
+                try:
+                    return client.execute()
+                except DeadKernelError as exc:
+                    count = client.code_cells_executed  # its number, as the notebook shows it
+                    path = nb_man.nb.metadata.papermill.get("output_path")
+                    died = KernelDied(
+                        f"the kernel died while running cell {count} of {path} ({_ending(km)})"
+                    )
+                    _record_death(nb_man, running.get("cell"), died, path)
+                    raise died from exc
 
     class FreshEngine(WarmEngine):
         """papermill's nbclient engine, on a kernel of the notebook's own."""
@@ -184,16 +203,63 @@ def _started_again(exc: KernelDied, attempt: int) -> None:
 
 
 def _launch(name: str, extra: list[str] | None, zygote: str | None = None) -> tuple[Any, Any]:
-    """A kernel started (not waited for) and its client's channels open."""
+    """A kernel started (not waited for) and its client's channels open.
+
+    The client is asynchronous, as nbclient's own: nbclient awaits its reads (IOPub with no
+    time limit) while a task of its own checks every second that the kernel lives and
+    a cell's time limit runs out. A blocking client's reads block that event loop: a kernel
+    that died in a cell (killed, out of memory) or a quiet cell over its limit left the job
+    waiting forever. Whether the kernel lives is asked of the manager (its provisioner's
+    process: a launched kernel's ``Popen``, a forked one's
+    :class:`~workbench.research.zygote_kernel.ForkedKernel`), not of the heartbeat.
+    """
     from jupyter_client.manager import KernelManager
 
-    km = KernelManager(kernel_name=name)
+    km = KernelManager(kernel_name=name, client_class=ASYNC_CLIENT)
     if zygote:  # forked from the zygote's imports (it falls back by itself)
         km.provisioner = _zygote_provisioner(km, zygote)
     km.start_kernel(extra_arguments=list(extra or []), cwd=str(Path.cwd()))
     kc = km.client()
     kc.start_channels()
     return km, kc
+
+
+def _sync(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call`` (the async client's: a coroutine function, or a plain one whose sends need an
+    event loop) run to its end on the loop nbclient uses in this thread."""
+    from jupyter_core.utils import run_sync
+
+    async def run() -> Any:
+        result = call(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    return run_sync(run)()
+
+
+def _record_death(nb_man: Any, cell: Any, died: KernelDied, path: str | None) -> None:
+    """The notebook as far as it ran written to ``path``, the reason shown as the running
+    cell's error (papermill writes a notebook only when it ends or a cell raises)."""
+    from nbformat.v4 import new_output
+    from papermill.iorw import write_ipynb
+
+    if cell is not None:
+        error = new_output("error", ename="KernelDied", evalue=str(died), traceback=[str(died)])
+        cell.outputs.append(error)
+        nb_man.cell_exception(cell)
+    if path:
+        write_ipynb(nb_man.nb, path)
+
+
+def _ending(km: Any) -> str:
+    """How a dead kernel ended, as its process handle knows it."""
+    process = getattr(km.provisioner, "process", None)
+    code = None if process is None else process.poll()
+    if code is None or not getattr(process, "known", True):
+        return "how it ended is unknown"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        return f"killed by {name}"
+    return f"exit status {code}"
 
 
 def start_kernel(name: str, extra: list[str] | None = None, preload: str | None = None) -> None:
@@ -214,7 +280,7 @@ def start_kernel(name: str, extra: list[str] | None = None, preload: str | None 
     _kernel.update(km=km, kc=kc, name=name, ready=False, preload=preload)
     log.debug("warm kernel started", extra={"event": "kernel_start"})
     # queued until the kernel is up; its reply is skipped by the next execute's wait
-    kc.execute((preload or "") + "\n" + FREEZE, silent=True, store_history=False)
+    _sync(kc.execute, (preload or "") + "\n" + FREEZE, silent=True, store_history=False)
 
 
 def use_zygote(address: str | None) -> None:
@@ -283,7 +349,7 @@ def run_soon(code: str) -> None:
     km, kc = _kernel.get("km"), _kernel.get("kc")
     if km is None or kc is None or not km.is_alive():
         return
-    kc.execute(code + "\n" + FREEZE, silent=True, store_history=False)
+    _sync(kc.execute, code + "\n" + FREEZE, silent=True, store_history=False)
     log.debug("warm kernel given what comes next", extra={"event": "kernel_then"})
 
 
@@ -318,8 +384,12 @@ def _ready_kernel(name: str, extra: list[str] | None) -> tuple[Any, Any]:
         "if 'matplotlib.pyplot' in __s.modules: __s.modules['matplotlib.pyplot'].close('all')\n"
         "del __s, __o\n" + FREEZE
     )
-    reply = kc.execute_interactive(
-        code, store_history=False, timeout=PREPARE_TIMEOUT, output_hook=lambda msg: None
+    reply = _sync(
+        kc.execute_interactive,
+        code,
+        store_history=False,
+        timeout=PREPARE_TIMEOUT,
+        output_hook=lambda msg: None,
     )
     if reply["content"]["status"] != "ok":
         drop_kernel()
@@ -332,20 +402,24 @@ def _wait_until_up(km: Any, kc: Any) -> None:
     shell channel and IOPub delivers to us. wait_for_ready then drains IOPub until it has
     been quiet for 0.2 s, idle time on the way to the first job (0.2-0.4 s measured); every
     reader here keeps only the messages of its own request, so what is left is ignored."""
+    _sync(_async_wait_until_up, km, kc)
+
+
+async def _async_wait_until_up(km: Any, kc: Any) -> None:
     deadline = time.monotonic() + PREPARE_TIMEOUT
     while True:
         kc.kernel_info()
         try:
-            reply = kc.get_shell_msg(timeout=1)
+            reply = await kc.get_shell_msg(timeout=1)
         except Empty:
             reply = None
         if reply is not None and reply["msg_type"] == "kernel_info_reply":
             try:
-                kc.get_iopub_msg(timeout=0.2)
+                await kc.get_iopub_msg(timeout=0.2)
                 return
             except Empty:  # IOPub not subscribed yet: ask again
                 pass
-        if not km.is_alive():
+        if not await km._async_is_alive():
             raise KernelDied("the kernel died before replying to kernel_info")
         if time.monotonic() > deadline:
             raise RuntimeError(f"the kernel did not answer in {PREPARE_TIMEOUT:g} s")
@@ -365,7 +439,7 @@ def _stop(km: Any, kc: Any) -> None:
     """Kill a kernel, wait for it, release its connection file and ports."""
     try:
         if kc is not None:
-            kc.stop_channels()
+            _sync(kc.stop_channels)
         # killed and waited for here: shutdown_kernel(now=True) kills too, then polls the
         # process every 0.1 s, and its first poll comes before the kernel has died
         km.signal_kernel(signal.SIGKILL)

@@ -1,0 +1,120 @@
+"""A kernel that dies while a cell runs (killed, aborted, out of memory) fails its notebook
+with the reason, in bounded time, and the next notebook gets a new kernel: never a hang.
+
+Each test carries a timeout: before the fix the runner waited forever on the dead kernel's
+IOPub, and a regression must fail here, not hang the suite."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from workbench.research import warm_kernel
+from workbench.research.notebook_runner import NotebookJob, NotebookRunner
+from workbench.research.zygote import Zygote
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180, method="thread")]
+
+#: Kills its own kernel after writing down its pid; no core file for the abort.
+DIE = {
+    "SIGKILL": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+    "SIGABRT": (
+        "import os, resource\nresource.setrlimit(resource.RLIMIT_CORE, (0, 0))\nos.abort()"
+    ),
+}
+
+
+def _notebook(path: Path, *bodies: str) -> Path:
+    params = new_code_cell("out = 'pid.txt'")
+    params.metadata["tags"] = ["parameters"]
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cells = [params, *(new_code_cell(body) for body in bodies)]
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": kernelspec}), path)
+    return path
+
+
+def _jobs(tmp_path: Path, death: str) -> list[NotebookJob]:
+    """A job whose third cell kills its kernel, then one that only writes its kernel's pid."""
+    write_pid = "import os, pathlib\npathlib.Path(out).write_text(str(os.getpid()))"
+    dying = _notebook(tmp_path / "die.ipynb", write_pid, DIE[death], "print('never')")
+    fine = _notebook(tmp_path / "fine.ipynb", write_pid)
+    return [
+        NotebookJob("die", dying, tmp_path / "out" / "die.ipynb", {"out": str(tmp_path / "a")}),
+        NotebookJob("fine", fine, tmp_path / "out" / "fine.ipynb", {"out": str(tmp_path / "b")}),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _own_kernel(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    warm_kernel.drop_kernel()
+    yield
+    warm_kernel.drop_kernel()
+
+
+@pytest.mark.parametrize("death", sorted(DIE))
+@pytest.mark.parametrize("kernel", ["warm-forked", "warm-launched", "fresh"])
+def test_a_kernel_dying_in_a_cell_fails_its_notebook_and_the_next_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: str, death: str
+) -> None:
+    zygote = Zygote(fork=False) if kernel == "warm-forked" else None
+    try:
+        # this process's kernels: forked by that zygote, or launched
+        monkeypatch.setitem(warm_kernel._kernel, "zygote", zygote and zygote.address)
+        with NotebookRunner(1, reuse_kernels=kernel != "fresh") as runner:
+            outcomes = runner.run(_jobs(tmp_path, death), progress=False)
+    finally:
+        if zygote is not None:
+            warm_kernel.drop_kernel()  # before its zygote ends
+            zygote.close()
+    assert [o.status for o in outcomes] == ["failed", "ok"], outcomes
+    dead = int((tmp_path / "a").read_text())
+    assert int((tmp_path / "b").read_text()) != dead  # a new kernel for the next notebook
+    assert outcomes[0].error == (  # the parameters, papermill's, the pid's, the killing cell
+        f"KernelDied: the kernel died while running cell 4 of {tmp_path / 'out' / 'die.ipynb'}"
+        f" (killed by {death})"
+    )
+    executed = nbformat.read(tmp_path / "out" / "die.ipynb", as_version=4)  # as far as it ran
+    (shown,) = executed.cells[3].outputs
+    assert shown.ename == "KernelDied" and shown.evalue == outcomes[0].error.split(": ", 1)[1]
+    assert executed.cells[4].source == "print('never')" and not executed.cells[4].outputs
+
+
+@pytest.mark.parametrize("reuse", [True, False], ids=["warm", "fresh"])
+def test_a_cell_over_its_timeout_fails_its_notebook_and_the_next_runs(
+    tmp_path: Path, reuse: bool
+) -> None:
+    """Quiet cells too: the time limit is checked while the kernel sends nothing."""
+    slow = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(600)")
+    fine = _notebook(tmp_path / "fine.ipynb", "import os, pathlib\npathlib.Path(out).touch()")
+    jobs = [
+        NotebookJob("slow", slow, tmp_path / "slow-out.ipynb", timeout=1),
+        NotebookJob("fine", fine, tmp_path / "fine-out.ipynb", {"out": str(tmp_path / "b")}),
+    ]
+    with NotebookRunner(1, reuse_kernels=reuse) as runner:
+        outcomes = runner.run(jobs, progress=False)
+    assert [o.status for o in outcomes] == ["failed", "ok"], outcomes
+    assert re.match(r"CellTimeoutError: .*timed out", outcomes[0].error or "")
+    assert (tmp_path / "b").exists()
+
+
+def test_a_pool_worker_whose_kernel_dies_goes_on_with_the_other_jobs(tmp_path: Path) -> None:
+    """2 workers, their kernels forked from the runner's zygote: one is killed in a cell."""
+    die, fine = _jobs(tmp_path, "SIGKILL")
+    others = [
+        NotebookJob(f"fine{k}", fine.template, tmp_path / f"fine{k}.ipynb", {"out": f"{k}.pid"})
+        for k in range(3)
+    ]
+    with NotebookRunner(2) as runner:
+        outcomes = runner.run([die, *others], progress=False)
+    assert [o.status for o in outcomes] == ["failed", "ok", "ok", "ok"], outcomes
+    assert "KernelDied: the kernel died while running cell 4" in (outcomes[0].error or "")
+    assert "killed by SIGKILL" in (outcomes[0].error or "")
+    summary = json.dumps([o.to_dict() for o in outcomes])
+    assert summary.count("KernelDied") == 1
