@@ -19,7 +19,8 @@ its stdin (the owner's SQLite files, sockets and log files closed); no logging h
 owner's (a kernel must not write to its log file or its streams), the root logger back at
 WARNING; fresh stdio objects on descriptors 0-2; signal handlers back to the interpreter's
 defaults and no wakeup descriptor; no atexit handler, multiprocessing finalizer or child
-of the owner's, no asyncio loop of the owner's; ``sys.path`` without the entry the owner's
+of the owner's, nor its multiprocessing resource tracker, forkserver, parent or start
+method; no asyncio loop of the owner's; ``sys.path`` without the entry the owner's
 interpreter put first (its script's folder, or the folder it started in). It ends with
 ``os._exit``, as the spawned one does.
 
@@ -37,6 +38,7 @@ import contextlib
 import fcntl
 import gc
 import io
+import itertools
 import logging
 import os
 import signal
@@ -238,15 +240,42 @@ def _signals() -> None:
 
 def _multiprocessing() -> None:
     """No finalizer of the owner's (they would close its queues and pools), none of its
-    children, and an authentication key of the child's own, as a launched interpreter has."""
+    children, and an authentication key of the child's own, as a launched interpreter has.
+
+    Nor any helper process of the owner's: its resource tracker's pipe and its forkserver's
+    descriptors are closed here, and their numbers are soon another's. A kernel's first
+    semaphore (tqdm's lock) would find the tracker's dead and close that number: zmq's epoll
+    descriptor by then, and zmq aborts the kernel. They start their own when they need one.
+    Nor the owner's parent (a spawned owner's: its sentinel descriptor), its temporary
+    folder (removed when the owner exits) or its start method (a spawned owner's is spawn).
+    """
     if "multiprocessing" not in sys.modules:
         return
-    from multiprocessing import process, util
+    from multiprocessing import context, process, util
 
-    _KEPT.append((dict(util._finalizer_registry), process._children))
+    _KEPT.append((dict(util._finalizer_registry), process._children, process._parent_process))
     util._finalizer_registry.clear()
     process._children = set()
-    process.current_process().authkey = os.urandom(32)
+    process._parent_process = None
+    process._process_counter = itertools.count(1)
+    current = process.current_process()
+    current.authkey = os.urandom(32)
+    current._config.pop("tempdir", None)
+    context._default_context._actual_context = None
+    for module, name, kind in _HELPERS:
+        helper = getattr(sys.modules.get(module), name, None)
+        if helper is not None:  # as a launched interpreter's: no process, no descriptor
+            _KEPT.append(dict(vars(helper)))
+            fresh = vars(getattr(sys.modules[module], kind)())
+            vars(helper).clear()
+            vars(helper).update(fresh)
+
+
+#: The owner's multiprocessing helpers a forked zygote forgets: (module, instance, class).
+_HELPERS = (
+    ("multiprocessing.resource_tracker", "_resource_tracker", "ResourceTracker"),
+    ("multiprocessing.forkserver", "_forkserver", "ForkServer"),
+)
 
 
 def _asyncio() -> None:

@@ -216,3 +216,90 @@ def test_once_matplotlib_is_imported_the_zygote_is_spawned(
 
     monkeypatch.setitem(sys.modules, "matplotlib", types.ModuleType("matplotlib"))
     assert "matplotlib is imported" in (fork_refusal() or "")
+
+
+#: An owner run as a spawned multiprocessing child (it holds the resource tracker's pipe of
+#: its parent): its own zygote's preload and its 1-job kernel each make multiprocessing
+#: locks (tqdm's, and a spawn context's, which needs a tracker), then go on.
+SPAWNED_OWNER = r"""
+import json, os, sys
+from pathlib import Path
+
+LOCKS = (
+    "import multiprocessing as mp, os\n"
+    "from multiprocessing import resource_tracker as rt\n"
+    "inherited = [rt._resource_tracker._fd, rt._resource_tracker._pid]\n"
+    "start = mp.get_start_method(allow_none=True)\n"
+    "parent = mp.parent_process() is not None\n"
+    "from tqdm import tqdm\n"
+    "for _ in tqdm(range(3)):\n"
+    "    pass\n"
+    "lock = mp.get_context('spawn').Lock()\n"
+)
+RECORD = (
+    "import json, pathlib\n"
+    "pathlib.Path(out).write_text(json.dumps({'inherited': inherited, 'start': start,\n"
+    "    'parent': parent, 'tracker': rt._resource_tracker._pid, 'pid': os.getpid()}))\n"
+)
+
+
+def run(folder):
+    from multiprocessing import resource_tracker
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+    from workbench.research import warm_kernel
+    from workbench.research.notebook_runner import NotebookJob, NotebookRunner
+    from workbench.research.zygote import Zygote
+
+    folder = Path(folder)
+    owner = {"tracker_fd": resource_tracker._resource_tracker._fd, "pid": os.getpid()}
+    zygote = Zygote(LOCKS + RECORD.replace("out", repr(str(folder / "zygote.json"))))
+    owner["zygote_forked"] = zygote.forked
+    zygote.close()  # after its preload
+    params = new_code_cell("out = 'kernel.json'")
+    params.metadata["tags"] = ["parameters"]
+    spec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cells = [params, new_code_cell(LOCKS), new_code_cell(RECORD)]
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": spec}), folder / "t.ipynb")
+    job = NotebookJob("locks", folder / "t.ipynb", folder / "locks.ipynb",
+                      {"out": str(folder / "kernel.json")})
+    with NotebookRunner(1) as runner:
+        runner.prepare(None)  # as a walk-forward does: before the progress bar's thread
+        (outcome,) = runner.run([job], progress=False)
+        owner["own_zygote_forked"] = warm_kernel._kernel["own_zygote"].forked
+    return {**owner, "status": outcome.status, "error": outcome.error}
+
+
+if __name__ == "__main__":
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    sys.path.insert(0, sys.argv[1])
+    from spawned_owner import run
+
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        print(json.dumps(pool.submit(run, sys.argv[1]).result(timeout=240)), flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300, method="thread")
+def test_a_spawned_owner_s_resource_tracker_is_not_its_zygote_s_nor_its_kernels(
+    tmp_path: Path,
+) -> None:
+    """Its pipe is closed in the zygote and its number reused (zmq's epoll descriptor in a
+    kernel): a kernel's first lock closed that number and zmq aborted the kernel."""
+    (tmp_path / "spawned_owner.py").write_text(SPAWNED_OWNER)
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    script = [sys.executable, str(tmp_path / "spawned_owner.py"), str(tmp_path)]
+    done = subprocess.run(script, capture_output=True, text=True, env=env, timeout=280)
+    assert done.returncode == 0, done.stderr
+    owner = json.loads(done.stdout.splitlines()[-1])
+    assert owner["tracker_fd"] is not None  # a spawned child: its parent's tracker's pipe
+    assert owner["zygote_forked"] and owner["own_zygote_forked"]
+    assert owner["status"] == "ok", owner["error"]
+    for name in ("zygote", "kernel"):  # each began as a launched interpreter does
+        record = json.loads((tmp_path / f"{name}.json").read_text())
+        assert record["inherited"] == [None, None] and record["start"] is None
+        assert not record["parent"] and record["tracker"] not in (None, owner["pid"])
