@@ -21,13 +21,15 @@ from workbench.research.zygote import Zygote
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180, method="thread")]
 
-#: Kills its own kernel after writing down its pid; no core file for the abort.
+#: A cell ending its own kernel, and how the failed notebook says it ended (no core file).
 DIE = {
     "SIGKILL": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
     "SIGABRT": (
         "import os, resource\nresource.setrlimit(resource.RLIMIT_CORE, (0, 0))\nos.abort()"
     ),
+    "exit-3": "import os\nos._exit(3)",
 }
+ENDING = {"SIGKILL": "killed by SIGKILL", "SIGABRT": "killed by SIGABRT", "exit-3": "exit status 3"}
 
 
 def _notebook(path: Path, *bodies: str) -> Path:
@@ -40,8 +42,9 @@ def _notebook(path: Path, *bodies: str) -> Path:
 
 
 def _jobs(tmp_path: Path, death: str) -> list[NotebookJob]:
-    """A job whose third cell kills its kernel, then one that only writes its kernel's pid."""
-    write_pid = "import os, pathlib\npathlib.Path(out).write_text(str(os.getpid()))"
+    """A job whose third cell ends its kernel, then one that only writes its kernel's pid (and
+    its parent's)."""
+    write_pid = "import os, pathlib\npathlib.Path(out).write_text(f'{os.getpid()} {os.getppid()}')"
     dying = _notebook(tmp_path / "die.ipynb", write_pid, DIE[death], "print('never')")
     fine = _notebook(tmp_path / "fine.ipynb", write_pid)
     return [
@@ -74,11 +77,13 @@ def test_a_kernel_dying_in_a_cell_fails_its_notebook_and_the_next_runs(
             warm_kernel.drop_kernel()  # before its zygote ends
             zygote.close()
     assert [o.status for o in outcomes] == ["failed", "ok"], outcomes
-    dead = int((tmp_path / "a").read_text())
-    assert int((tmp_path / "b").read_text()) != dead  # a new kernel for the next notebook
+    dead, parent = map(int, (tmp_path / "a").read_text().split())
+    assert int((tmp_path / "b").read_text().split()[0]) != dead  # a new kernel for the next
+    if zygote is not None:
+        assert parent == zygote.pid  # forked by it, not launched
     assert outcomes[0].error == (  # the parameters, papermill's, the pid's, the killing cell
         f"KernelDied: the kernel died while running cell 4 of {tmp_path / 'out' / 'die.ipynb'}"
-        f" (killed by {death})"
+        f" ({ENDING[death]})"
     )
     executed = nbformat.read(tmp_path / "out" / "die.ipynb", as_version=4)  # as far as it ran
     (shown,) = executed.cells[3].outputs
