@@ -6,10 +6,18 @@ import os
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from workbench.research import equity_csv
-from workbench.research.equity_csv import read_equity, shortest_text, utc_text, write_equity
+from workbench.research.equity_csv import (
+    ARROW_RANGE,
+    arrow_text,
+    read_equity,
+    shortest_text,
+    utc_text,
+    write_equity,
+)
 
 
 def _curve(index: pd.DatetimeIndex) -> pd.Series:
@@ -70,6 +78,42 @@ def test_shortest_text_is_numpys_text_of_every_float():
     edges = np.concatenate([edges, [np.inf, -np.inf, 0.1 + 0.2, 99999.99999999999, 1e22]])
     for values in (anything, curve, edges, edges[:1], edges[:0]):
         assert shortest_text(values) == values.astype(str).tolist()
+
+
+def test_arrow_text_is_shortest_text_within_its_range():
+    """Arrow's C formatter gives Python's text (bar a whole number's ".0") from 1e-4 to 1e10."""
+    rng = np.random.default_rng(5)
+    low, high = ARROW_RANGE
+    spread = np.exp(rng.uniform(np.log(low), np.log(high), 300_000))  # every decade alike
+    spread[::2] *= -1
+    whole = np.round(spread[:20_000] * 1e3)
+    whole = whole[np.abs(whole) < high]
+    curve = np.repeat(rng.normal(1e5, 3e3, 2_000), rng.integers(1, 6, 2_000))
+    edges = np.array([0.0, -0.0, low, -low, np.nextafter(high, 0), 0.1 + 0.2, 99999.99999999999])
+    for values in (spread, whole, curve, edges, np.nextafter(spread, np.inf)):
+        text = arrow_text(values)
+        assert text is not None
+        assert text.to_pylist() == shortest_text(values)
+
+
+@pytest.mark.parametrize("value", [1e10, -1e10, 9e-5, 5e-324, np.inf, np.nan, 1e22])
+def test_arrow_text_leaves_values_beyond_its_range_to_python(value):
+    assert arrow_text(np.array([100000.0, value])) is None
+    assert arrow_text(np.array([1, 2])) is None  # not float64
+    assert arrow_text(np.array([], dtype=float)) is None
+
+
+def test_an_arrow_writing_otherwise_is_not_used(monkeypatch, tmp_path):
+    """Checked once against Python's text: an Arrow with other defaults leaves it to repr."""
+    check = equity_csv._arrow_writes_as_python.__wrapped__
+    assert check()
+    monkeypatch.setattr(equity_csv, "_arrow_text", lambda values: pa.array(["1e+05"] * len(values)))
+    assert not check()
+    monkeypatch.setattr(equity_csv, "_arrow_writes_as_python", check)
+    curve = _curve(pd.date_range("2021-01-04 14:30", periods=50, freq="1min", tz="UTC"))
+    write_equity(curve, tmp_path / "equity.csv")
+    expected = curve.rename("equity").to_frame().to_csv(index_label="time")
+    assert (tmp_path / "equity.csv").read_text() == expected
 
 
 def _pandas_read(path) -> pd.Series:
