@@ -151,6 +151,36 @@ def test_read_equity_gives_what_pandas_parses(tmp_path, text):
     assert (equity_csv._bulk_times(path.read_bytes()) is not None) == bulk
 
 
+@pytest.mark.parametrize(
+    "numbers",
+    [
+        ["inf", "-inf", "1e+22", "5e-324", "-0.0", "nan", "", "0.30000000000000004"],
+        ["99999.99999999999", "NA", "1.7976931348623157e+308", "2.2250738585072014e-308"],
+    ],
+)
+def test_numbers_in_a_bulk_file_are_what_pandas_parses_bit_for_bit(tmp_path, numbers):
+    times = utc_text(pd.date_range("2021-01-04 14:30", periods=len(numbers), freq="1min", tz="UTC"))
+    path = tmp_path / "equity.csv"
+    rows = "".join(f"{t},{n}{os.linesep}" for t, n in zip(times, numbers, strict=True))
+    path.write_text(f"time,equity{os.linesep}{rows}", newline="")
+    assert equity_csv._arrow_values(path.read_bytes()) is not None  # Arrow's, not pandas'
+    got, expected = read_equity(path).to_numpy(), _pandas_read(path).to_numpy()
+    np.testing.assert_array_equal(
+        got.view(np.int64)[~np.isnan(got)], expected.view(np.int64)[~np.isnan(expected)]
+    )
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+
+
+def test_a_number_arrow_refuses_is_left_to_pandas(tmp_path):
+    path = tmp_path / "equity.csv"
+    path.write_text(
+        f"time,equity{os.linesep}2021-01-04 14:30:00+00:00,1.5x{os.linesep}", newline=""
+    )
+    assert equity_csv._arrow_values(path.read_bytes()) is None
+    with pytest.raises(ValueError):  # pandas says what is wrong
+        read_equity(path)
+
+
 def test_a_bad_date_in_a_bulk_file_is_read_as_pandas_reads_it(tmp_path):
     path = tmp_path / "equity.csv"
     path.write_text(f"time,equity{os.linesep}2021-02-30 14:30:00+00:00,1.5{os.linesep}", newline="")
