@@ -1,0 +1,20 @@
+"""The walk-forward report's pieces that are not drawing: the times it shades."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from workbench.research.walkforward_report import _naive_utc
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2022-01-03T17:30:00+00:00", "2022-01-03T12:30:00-05:00", "2022-01-03 17:30:00", "2022-01-03"],
+)
+def test_a_summary_time_is_shaded_where_pandas_puts_it(text):
+    """As ``pd.to_datetime(text, utc=True)`` reads it (a time without a zone is UTC)."""
+    expected = pd.to_datetime(text, utc=True).tz_localize(None)
+    got = _naive_utc(text)
+    assert got == expected
+    assert got.tz is None
