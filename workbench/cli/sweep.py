@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         start=args.start,
         end=args.end,
         keep_returns=bool(args.out),
+        returns_now=bool(args.out),  # written to trial_returns.parquet below
         progress=False if args.json else None,
         search=args.search,
         n_trials=args.trials,

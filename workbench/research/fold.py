@@ -118,6 +118,7 @@ def run_fold(
         commission=commission,
         slippage=slippage,
         progress=False,
+        returns_now=True,  # the overfitting statistics read them below
         **(
             {"search": search, "n_trials": n_trials,
              "seed": None if seed is None else int(seed) + int(fold)}

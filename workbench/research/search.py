@@ -252,7 +252,7 @@ def search_sweep(
     info = SweepInfo(
         strategy=cls.label(), metric=metric, grid={n: list(v) for n, v in axes.items()},
         params={k: v for k, v in base.items() if k not in axes}, n_trials=len(records),
-        skipped=len(skipped), skipped_params=skipped, returns=returns, method=method,
+        skipped=len(skipped), skipped_params=skipped, returns_source=returns, method=method,
         symbol=symbol, bars=frame, cash=float(cash), commission=commission,
         slippage=slippage, seconds=seconds,
         cells_per_second=len(records) * len(frame) / seconds if seconds > 0 else math.inf,
@@ -283,7 +283,8 @@ def evaluate_trial(
 
     table = sweep(
         strategy, {symbol: frame}, {n: [values[n]] for n in names},
-        params={k: v for k, v in values.items() if k not in names}, progress=False, **options,
+        params={k: v for k, v in values.items() if k not in names}, progress=False,
+        returns_now=True, **options,
     )  # fmt: skip
     row = {k: float(v) for k, v in table.iloc[0].items() if k not in names}
     info = table.attrs["sweep"]

@@ -20,7 +20,11 @@ What it records, in ``frame.attrs`` (they survive filtering and sorting): ``n_tr
 ``strategy``, and ``attrs["sweep"]``, a :class:`SweepInfo` with each trial's per-bar
 returns ``E[t] / E[t-1] - 1`` (bars 1..T-1) as a float32 matrix, 4 bytes per bar and
 trial (2,000 trials over 100,000 bars: 800 MB; ``keep_returns=False`` keeps none; more
-than ``max_returns_bytes``, 4 GiB by default, is refused before any work).
+than ``max_returns_bytes``, 4 GiB by default, is refused before any work). A vectorized
+sweep builds that matrix when it is first read (:func:`trial_returns`, the overfitting
+statistics), by running its kernel again on the same inputs: the same values, and a sweep
+read only for its metrics (a table, a heatmap, a widget) never pays for it
+(:mod:`workbench.research.sweep_returns`); ``returns_now=True`` writes it during the sweep.
 Strategies without a vectorized form are swept with the event engine, one backtest per
 combination (slower; same output).
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +46,7 @@ import pandas as pd
 from workbench.backtesting.column_metrics import COLUMN_METRICS
 from workbench.errors import ConfigError, ParameterError
 from workbench.params import ParamSpace
+from workbench.research.sweep_returns import ReturnsRecipe
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategy import Strategy
 
@@ -74,6 +80,7 @@ PROGRESS_MIN_CELLS = 20_000_000
 DEFAULT_CHUNK_BYTES = 32 * 2**20  # signal bytes per kernel call: memory, not speed
 #: Largest trial-returns matrix kept by default (float32: 4 bytes per bar and trial).
 DEFAULT_MAX_RETURNS_BYTES = 4 * 2**30
+_BUILDING = threading.Lock()  # one build of a sweep's trial returns at a time
 
 
 @dataclass(eq=False)
@@ -87,7 +94,8 @@ class SweepInfo:
     n_trials: int
     skipped: int
     skipped_params: list[dict[str, Any]]
-    returns: pd.DataFrame | None = field(repr=False)
+    #: the trial returns, or what builds them on first use (:attr:`returns`)
+    returns_source: pd.DataFrame | ReturnsRecipe | None = field(repr=False)
     method: str
     symbol: str
     bars: pd.DataFrame = field(repr=False)
@@ -100,6 +108,28 @@ class SweepInfo:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SweepInfo:
         return self  # pandas deep-copies attrs on every operation; this record is read-only
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["returns_source"] = self.returns  # pickled as built: a recipe needs its class
+        return state
+
+    @property
+    def returns(self) -> pd.DataFrame | None:
+        """Every trial's per-bar returns (float32, one column per trial), or None when the
+        sweep kept none. A vectorized sweep builds them on first use (module docstring)."""
+        source = self.returns_source
+        if isinstance(source, ReturnsRecipe):
+            with _BUILDING:
+                if isinstance(self.returns_source, ReturnsRecipe):  # not built meanwhile
+                    self.returns_source = self.returns_source.build()
+                source = self.returns_source
+        return source
+
+    @property
+    def returns_built(self) -> bool:
+        """Whether the trial returns are held (built), rather than to be built on first use."""
+        return not isinstance(self.returns_source, ReturnsRecipe)
 
     def trial_params(self, trial: int, frame: pd.DataFrame) -> dict[str, Any]:
         """All parameter values of one trial (the grid's from ``frame``, the rest fixed)."""
@@ -122,6 +152,7 @@ def sweep(
     start: Any = None,
     end: Any = None,
     keep_returns: bool = True,
+    returns_now: bool = False,
     risk_free: float = 0.0,
     periods_per_year: float | None = None,
     progress: bool | None = None,
@@ -139,6 +170,10 @@ def sweep(
 
     ``scheduler`` (a Dask scheduler's address, or a ``distributed.Client``) spreads the
     combinations over that cluster, with the same result (:mod:`workbench.research.cluster`).
+
+    ``keep_returns`` keeps every trial's per-bar returns (:func:`trial_returns`); a
+    vectorized sweep builds them when first read, unless ``returns_now`` (one kernel pass
+    instead of two, for a caller that reads them at once).
 
     Over a universe (several symbols) each row is the portfolio's
     (:mod:`workbench.research.portfolio_sweep`); ``benchmark`` (``"universe"`` or a spec)
@@ -213,7 +248,14 @@ def sweep(
         log.warning("%s has no vectorized form: sweeping with the event engine", cls.label())
         method, run, head = "event", run_event_sweep, (cls, symbol)
         options = {"commission": commission, "slippage": slippage}
-    options.update(cash=cash, keep_returns=keep_returns, risk_free=risk_free, ppy=ppy)
+    options.update(cash=cash, risk_free=risk_free, ppy=ppy)
+    # the vectorized kernel's returns are built on first use (module docstring): the same
+    # kernel on the same inputs again, only when something reads them
+    on_demand = (
+        keep_returns and not returns_now and method == "vectorized" and scheduler is None
+    ) and benchmark is None
+    recipe = ReturnsRecipe(cls, frame, combos, options, show) if on_demand else None
+    options["keep_returns"] = keep_returns and not on_demand
     if scheduler is None:
         metrics, returns = run(*head, frame, combos, progress=show, **options)
     else:
@@ -241,7 +283,7 @@ def sweep(
         n_trials=len(combos),
         skipped=len(skipped),
         skipped_params=skipped,
-        returns=returns,
+        returns_source=recipe or returns,
         method=method,
         symbol=symbol,
         bars=frame,
@@ -348,7 +390,7 @@ def _sweep_universe(
         n_trials=len(combos),
         skipped=len(skipped),
         skipped_params=skipped,
-        returns=returns,
+        returns_source=returns,
         method=method,
         symbol=",".join(universe),
         bars=first,
