@@ -9,7 +9,7 @@ import pytest
 
 from workbench.broker import Bar
 from workbench.data.aggregate import BarAggregator, check_source
-from workbench.data.sessions import session_resample, sessions
+from workbench.data.sessions import _calendar, session_resample, sessions
 from workbench.data.sources import load_bars, load_symbols
 from workbench.errors import ConfigError
 
@@ -206,3 +206,20 @@ def test_a_daily_bar_keeps_its_session_date(stamp: str) -> None:
     agg = BarAggregator(["SPY"], "1Day", source=pd.Timedelta(days=1))
     (group,) = agg.add([Bar("SPY", t, 1.0, 2.0, 0.5, 1.5, 10.0)])
     assert group[0].time == t.normalize()  # the same date, never the evening before
+
+
+@pytest.mark.parametrize("calendar", ["XNYS", "XLON", "XTKS"])
+@pytest.mark.parametrize("year", [2003, 2021])
+def test_a_bounded_request_builds_from_its_year_with_the_same_sessions(calendar, year):
+    whole = sessions(calendar)
+    assert whole.dates[0].year == 1998
+    start, end = f"{year}-03-10", f"{year + 2}-11-30"
+    part = sessions(calendar, start, end)
+    expected = whole.between(start, end)
+    assert part.dates.equals(expected.dates) and len(part) > 400
+    np.testing.assert_array_equal(part.opens, expected.opens)
+    np.testing.assert_array_equal(part.closes, expected.closes)
+    _calendar.cache_clear()
+    sessions(calendar, start, end)
+    assert _calendar.cache_info().currsize == 1  # built for this request alone
+    assert _calendar(calendar, year).dates[0].year == year  # from its start's year
