@@ -23,9 +23,10 @@ warming the indicators up); the report notebook and ``report.html`` after the fo
   **speed-up goal** (at least 1.7 with 2 jobs): warm kernels must not break parallel
   scaling. Its serial part (the first kernel's start and imports, its first fold's
   first-run costs, the summary, the report notebook, report.html, the kernels' shutdown)
-  is about 1.2 s of a 7.8-8.0 s 1-job run on an idle machine, an Amdahl ceiling of about
+  is about 1.1 s of a 7.4-8.0 s 1-job run on an idle machine, an Amdahl ceiling of about
   1.74x; a 2-job run starts its folds later (the zygote's imports and rehearsal, then the
-  kernels' start: about 0.85 s against 0.5 s), so the goal leaves the pipeline little slack.
+  kernels' start: about 0.7 s against 0.5 s; 0.85 s before the session calendar was kept
+  on disk), so the goal leaves the pipeline little slack.
 
 The figures above come from runs of this benchmark; each run prints its own.
 
