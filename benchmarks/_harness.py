@@ -94,8 +94,14 @@ def run_alternating(
     runs = {name: Runs(name) for name, _, _ in engines}
     for _ in range(repeat):
         for name, fn, args in engines:
-            with ctx.Pool(1, maxtasksperchild=1) as pool:
+            pool = ctx.Pool(1, maxtasksperchild=1)
+            try:
                 output, cpu, wall, peak = pool.apply(_child, (fn, args))
+            except BaseException:
+                pool.terminate()
+                raise
+            pool.close()  # the child ends on its own, its finalizers run (a terminated
+            pool.join()  # one leaves its semaphores to the resource tracker's warning)
             r = runs[name]
             r.cpu.append(cpu)
             r.wall.append(wall)
