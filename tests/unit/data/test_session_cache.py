@@ -30,8 +30,10 @@ def refuse_to_build(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def same(a, b) -> bool:
-    return a.dates.equals(b.dates) and np.array_equal(a.opens, b.opens) and np.array_equal(
-        a.closes, b.closes
+    return (
+        a.dates.equals(b.dates)
+        and np.array_equal(a.opens, b.opens)
+        and np.array_equal(a.closes, b.closes)
     )
 
 
