@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.params import parse_assignments
-    from workbench.research.sweep import parse_grid
+    from workbench.research.grid import parse_grid
     from workbench.research.walkforward import WalkForwardConfig, run_walk_forward
 
     config = WalkForwardConfig(
