@@ -121,7 +121,7 @@ def register_engine() -> None:
             execution_timeout: float | None = None,
             **kwargs: Any,
         ) -> Any:
-            from nbclient.exceptions import DeadKernelError
+            from nbclient.exceptions import CellTimeoutError, DeadKernelError
             from papermill.clientwrap import PapermillNotebookClient
             from papermill.engines import logger
 
@@ -140,16 +140,21 @@ def register_engine() -> None:
                     on_cell_execute=lambda cell, cell_index: running.update(cell=cell),
                 )
                 client.kc = kc  # connected and ready already
+                path = nb_man.nb.metadata.papermill.get("output_path")
                 try:
                     return client.execute()
                 except DeadKernelError as exc:
                     count = client.code_cells_executed  # its number, as the notebook shows it
-                    path = nb_man.nb.metadata.papermill.get("output_path")
                     died = KernelDied(
                         f"the kernel died while running cell {count} of {path} ({_ending(km)})"
                     )
-                    _record_death(nb_man, running.get("cell"), died, path)
+                    _record_failure(nb_man, running.get("cell"), "KernelDied", str(died), path)
                     raise died from exc
+                except CellTimeoutError:
+                    count = client.code_cells_executed
+                    late = f"cell {count} of {path} ran over its timeout of {execution_timeout:g} s"
+                    _record_failure(nb_man, running.get("cell"), "CellTimeoutError", late, path)
+                    raise
 
     class FreshEngine(WarmEngine):
         """papermill's nbclient engine, on a kernel of the notebook's own."""
@@ -236,14 +241,15 @@ def _sync(call: Any, *args: Any, **kwargs: Any) -> Any:
     return run_sync(run)()
 
 
-def _record_death(nb_man: Any, cell: Any, died: KernelDied, path: str | None) -> None:
+def _record_failure(nb_man: Any, cell: Any, ename: str, message: str, path: str | None) -> None:
     """The notebook as far as it ran written to ``path``, the reason shown as the running
-    cell's error (papermill writes a notebook only when it ends or a cell raises)."""
+    cell's error: papermill writes a notebook only when it ends or a cell raises, not when
+    its kernel dies or a cell runs over its timeout (the audit trail of a failed fold)."""
     from nbformat.v4 import new_output
     from papermill.iorw import write_ipynb
 
     if cell is not None:
-        error = new_output("error", ename="KernelDied", evalue=str(died), traceback=[str(died)])
+        error = new_output("error", ename=ename, evalue=message, traceback=[message])
         cell.outputs.append(error)
         nb_man.cell_exception(cell)
     if path:

@@ -95,8 +95,11 @@ def test_a_kernel_dying_in_a_cell_fails_its_notebook_and_the_next_runs(
 def test_a_cell_over_its_timeout_fails_its_notebook_and_the_next_runs(
     tmp_path: Path, reuse: bool
 ) -> None:
-    """Quiet cells too: the time limit is checked while the kernel sends nothing."""
-    slow = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(600)")
+    """Quiet cells too: the time limit is checked while the kernel sends nothing. The
+    notebook is saved as far as it ran, the timeout shown on its cell (the audit trail)."""
+    slow = _notebook(
+        tmp_path / "slow.ipynb", "print('started', flush=True)", "import time\ntime.sleep(600)"
+    )
     fine = _notebook(tmp_path / "fine.ipynb", "import os, pathlib\npathlib.Path(out).touch()")
     jobs = [
         NotebookJob("slow", slow, tmp_path / "slow-out.ipynb", timeout=1),
@@ -107,6 +110,13 @@ def test_a_cell_over_its_timeout_fails_its_notebook_and_the_next_runs(
     assert [o.status for o in outcomes] == ["failed", "ok"], outcomes
     assert re.match(r"CellTimeoutError: .*timed out", outcomes[0].error or "")
     assert (tmp_path / "b").exists()
+    executed = nbformat.read(tmp_path / "slow-out.ipynb", as_version=4)
+    started, late = executed.cells[-2:]
+    assert started.outputs[0].text == "started\n"
+    assert late.metadata.papermill.status == "failed"
+    (shown,) = (o for o in late.outputs if o.output_type == "error")
+    assert shown.ename == "CellTimeoutError"
+    assert shown.evalue == f"cell 3 of {tmp_path / 'slow-out.ipynb'} ran over its timeout of 1 s"
 
 
 def test_a_pool_worker_whose_kernel_dies_goes_on_with_the_other_jobs(tmp_path: Path) -> None:
