@@ -99,7 +99,8 @@ def synthetic_bars(
     """``n`` bars of seeded geometric Brownian motion (see the module docstring).
 
     With ``session`` (a calendar code such as ``XNYS``) the bars are that calendar's
-    session bars from ``start``, at most ``n`` of them and none after ``end``.
+    session bars from ``start``, at most ``n`` of them and none after ``end``; without
+    ``end``, ``n`` of them, or an error when the calendar (a year ahead) has fewer.
     """
     step = _interval(freq)
     if seed < 0:
@@ -126,6 +127,12 @@ def synthetic_bars(
             raise ConfigError(
                 f"no {session} session between {first.date()} and {end}",
                 hint="widen start/end (weekends and holidays have no session)",
+            )
+        if end is None and len(index) < n:  # past the calendar's last session, a year ahead
+            raise ConfigError(
+                f"bars={n}: {session} has {len(index):,} {freq} bars from {first.date()} to its "
+                f"last known session ({index[-1].date()})",
+                hint=f"start earlier, ask for at most {len(index):,} bars, or give end=",
             )
         index = index[:n]
         n = len(index)
@@ -179,8 +186,7 @@ def _session_index(
     """Bar starts inside ``calendar``'s sessions, and the bar's share of a year."""
     from workbench.data.sessions import SESSIONS_PER_YEAR, sessions
 
-    last = end if end is not None else first + pd.Timedelta(days=3660)
-    cal = sessions(calendar, first.normalize(), last)
+    cal = sessions(calendar, first.normalize(), end)  # without end: to the calendar's last
     if step >= pd.Timedelta(days=1):
         return cal.dates, 1.0 / SESSIONS_PER_YEAR
     index = cal.minutes(step)

@@ -106,3 +106,18 @@ def test_drift_and_regimes_are_exclusive_in_a_spec():
 
     with pytest.raises(DataSourceError, match="either"):
         load_bars("synthetic:X?drift=0.1&regimes=a:0.1:0.1")
+
+
+def test_session_bars_are_as_many_as_asked_for_beyond_ten_years():
+    bars = load_bars("synthetic:SYN?freq=1D&session=XNYS&bars=3000&start=2000-01-03")
+    assert len(bars) == 3000  # about 12 years of sessions (it stopped at 10 years' worth)
+    assert bars.index[0] == pd.Timestamp("2000-01-03", tz="UTC")
+    assert bars.index[-1].year == 2011
+
+
+def test_session_bars_past_the_calendars_end_are_refused_not_cut_short():
+    spec = "synthetic:SYN?freq=1D&session=XNYS&bars=100000&start=2020-01-02"
+    with pytest.raises(ConfigError, match=r"bars=100000: XNYS has [\d,]+ 1D bars from 2020-01-02"):
+        load_bars(spec)
+    with_end = load_bars(spec + "&end=2020-12-31")  # an end bounds them: at most bars=
+    assert len(with_end) == 253
