@@ -1,0 +1,230 @@
+"""What a walk-forward run is, before it runs: its configuration and its folds.
+
+:class:`WalkForwardConfig` holds everything that defines a run (what goes into
+``run.json``; a re-run into the same folder with another one is refused), validated as it is
+made; :func:`plan_folds` cuts its data into folds (:func:`~workbench.research.splits.
+walk_forward`); :func:`fold_parameters` gives each fold notebook its papermill parameters,
+and :func:`fold_preload` what the zygote of several jobs' kernels runs before it forks them.
+Run by :mod:`workbench.research.walkforward`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import ConfigError
+from workbench.research.search import check_search
+from workbench.research.splits import Fold, parse_length, walk_forward
+from workbench.research.sweep import expand_grid, grid_axes
+from workbench.strategy import resolve_strategy
+
+__all__ = [
+    "WalkForwardConfig",
+    "check_run_file",
+    "fold_parameters",
+    "fold_preload",
+    "load_data",
+    "n_trials",
+    "plan_folds",
+    "universe_index",
+]
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    """Everything that defines a walk-forward run (and goes into ``run.json``)."""
+
+    strategy: str
+    data: str
+    train: int | str
+    test: int | str
+    grid: dict[str, list[Any]]
+    step: int | str | None = None
+    gap: int | str = 0
+    anchored: bool = False
+    metric: str = "sharpe"
+    params: dict[str, Any] = field(default_factory=dict)
+    start: str | None = None
+    end: str | None = None
+    cash: float = 100_000.0
+    commission: float | str | None = None
+    slippage: float | str | None = None
+    search: str = "grid"
+    n_trials: int | None = None
+    seed: int | None = None
+    #: The out-of-sample benchmark: None (equal-weight buy-and-hold of the data's symbols)
+    #: or a data spec such as ``sample:SP500_INDEX``.
+    benchmark: str | None = None
+
+    def __post_init__(self) -> None:
+        from workbench.backtesting.column_metrics import COLUMN_METRICS
+
+        cls = resolve_strategy(self.strategy)
+        space = cls.param_space()
+        if self.search == "grid" and self.n_trials is None:
+            valid, _ = expand_grid(space, self.grid, self.params, strategy=cls.label())
+            # store the values as validated (CLI strings become ints, floats, bools)
+            grid = {n: list(dict.fromkeys(combo[n] for combo in valid)) for n in self.grid}
+        else:  # a sampled search: the grid is each parameter's values, never expanded
+            check_search(self.search, self.n_trials)
+            grid, _ = grid_axes(space, self.grid, self.params, strategy=cls.label())
+        object.__setattr__(self, "grid", grid)
+        fixed = {n: space.params[n].validate(v) for n, v in self.params.items()}
+        object.__setattr__(self, "params", fixed)
+        if self.metric not in COLUMN_METRICS:
+            raise ConfigError(
+                f"unknown metric {self.metric!r}", hint="one of " + ", ".join(COLUMN_METRICS)
+            )
+        for name in ("train", "test", "step", "gap"):
+            value = getattr(self, name)
+            if value is not None:
+                parse_length(value, name=name, allow_zero=name == "gap")
+        if self.step is not None and _shorter(self.step, self.test):
+            step, test = self.step, self.test
+            raise ConfigError(
+                f"step={step} is shorter than test={test}: test windows would overlap",
+                hint="a stitched out-of-sample curve needs step >= test (the default is test)",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = json.loads(json.dumps(asdict(self), default=str))
+        if self.search == "grid":  # as before searches existed: earlier run.json still match
+            for key in ("search", "n_trials", "seed"):
+                doc.pop(key)
+        if self.benchmark is None:  # likewise for runs from before benchmarks
+            doc.pop("benchmark")
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> WalkForwardConfig:
+        return cls(**dict(doc))
+
+
+def plan_folds(
+    config: WalkForwardConfig, universe: Mapping[str, pd.DataFrame] | None = None
+) -> tuple[list[Fold], pd.DatetimeIndex]:
+    """The folds of ``config`` over its data (one symbol or a universe: the union of the
+    symbols' bar times), with that index. ``universe``: the data, loaded already."""
+    if universe is None:
+        universe = load_data(config)
+    index = universe_index(universe)
+    folds = walk_forward(
+        index,
+        config.train,
+        config.test,
+        step=config.step,
+        gap=config.gap,
+        anchored=config.anchored,
+    )
+    return folds, index
+
+
+def load_data(config: WalkForwardConfig) -> dict[str, pd.DataFrame]:
+    """The run's data: each symbol's bars from ``config.start`` to ``config.end``."""
+    from workbench.backtesting.api import load_universe
+
+    return load_universe(config.data, config.start, config.end)
+
+
+def universe_index(universe: Mapping[str, pd.DataFrame]) -> pd.DatetimeIndex:
+    """The bar times of one symbol, or the union of several symbols' bar times."""
+    frames = list(universe.values())
+    index = frames[0].index
+    for frame in frames[1:]:
+        if not frame.index.equals(index):
+            index = index.union(frame.index)
+    return index
+
+
+def fold_preload(config: WalkForwardConfig) -> str:
+    """What the zygote of several jobs' kernels runs before it forks them: the fold's
+    imports and a rehearsal of one of this run's folds on its first bars
+    (:func:`workbench.research.fold.preload`), so each kernel's first fold starts with
+    what a process pays on its first fold paid once, in the zygote, while the pool starts."""
+    rehearsal = {
+        k: v for k, v in fold_parameters(config, None, Path()).items() if k not in _FOLD_WINDOW
+    }
+    return f"from workbench.research.fold import preload\npreload({json.dumps(rehearsal)!r})\n"
+
+
+#: The parameters of a fold that are the fold's own (its place in the data, its output).
+_FOLD_WINDOW = ("fold", "train_start", "train_end", "test_start", "test_end", "out")
+
+
+def fold_parameters(config: WalkForwardConfig, fold: Fold | None, out: Path) -> dict[str, Any]:
+    """The papermill parameters of one fold notebook."""
+    window = (
+        {
+            "fold": fold.number,
+            "train_start": fold.train.first.isoformat(),
+            "train_end": fold.train.last.isoformat(),
+            "test_start": fold.test.first.isoformat(),
+            "test_end": fold.test.last.isoformat(),
+        }
+        if fold is not None
+        else {}
+    )
+    return {
+        "strategy": config.strategy,
+        "data": config.data,
+        "start": config.start,
+        "end": config.end,
+        **window,
+        "grid": {k: list(v) for k, v in config.grid.items()},
+        "params": dict(config.params),
+        "metric": config.metric,
+        "cash": config.cash,
+        "commission": config.commission,
+        "slippage": config.slippage,
+        "out": str(Path(out).resolve() / "folds"),
+        **(
+            {"search": config.search, "n_trials": config.n_trials, "seed": config.seed}
+            if config.search != "grid"
+            else {}
+        ),
+    }
+
+
+def check_run_file(path: Path, config: WalkForwardConfig, force: bool) -> None:
+    """Refuse to run into a folder that holds a run of another configuration (``run.json``),
+    unless ``force``; then write this one's."""
+    doc = config.to_dict()
+    if path.exists() and not force:
+        previous = json.loads(path.read_text())
+        if previous != doc:
+            changed = sorted(k for k in set(doc) | set(previous) if doc.get(k) != previous.get(k))
+            raise ConfigError(
+                f"{path.parent} holds a run with another configuration ({', '.join(changed)})",
+                hint="use another --out, or --force to replace it",
+            )
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def _shorter(a: Any, b: Any) -> bool:
+    """Whether length ``a`` is shorter than ``b`` (both bars, or both time spans)."""
+    x, y = parse_length(a), parse_length(b)
+    if isinstance(x, int) and isinstance(y, int):
+        return x < y
+    if isinstance(x, pd.DateOffset) and isinstance(y, pd.DateOffset):
+        ref = pd.Timestamp("2000-01-01", tz="UTC")
+        return ref + x < ref + y
+    return False  # mixed units: walk_forward refuses them with its own message
+
+
+def n_trials(config: WalkForwardConfig, recorded: Sequence[Any] = ()) -> int:
+    """The number of combinations each fold's sweep runs (the trials of its DSR and PBO).
+
+    A sampled search records its own count per fold (distinct combinations backtested):
+    the largest of them, or the budget when no fold finished.
+    """
+    if config.search != "grid":
+        counts = [int(n) for n in recorded if n is not None]
+        return max(counts) if counts else int(config.n_trials or 0)
+    space = resolve_strategy(config.strategy).param_space()
+    return len(expand_grid(space, config.grid, config.params)[0])
