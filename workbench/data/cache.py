@@ -43,6 +43,23 @@ def default_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "workbench"
 
 
+@contextlib.contextmanager
+def replaced_atomically(path: Path) -> Iterator[str]:
+    """A temporary file next to ``path`` (its folder made) to write, moved onto ``path`` when
+    the block ends, removed if it raises: a reader sees the old file or the whole new one,
+    and a crash leaves at worst a stray ``.tmp`` file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     """One cached file and the key it was stored under."""
@@ -107,16 +124,8 @@ class BarCache:
         frame = as_bars(bars, name=f"cache {source}/{symbol}")
         frame.attrs = {**bars.attrs, "symbol": bars.attrs.get("symbol", symbol)}
         path = self.path_for(source, symbol, timeframe, start, end)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with replaced_atomically(path) as tmp:
             frame.to_parquet(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
         log.debug("cached %d bars in %s", len(frame), path)
         return path
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import quote
@@ -30,7 +28,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from workbench.data.cache import default_root
+from workbench.data.cache import default_root, replaced_atomically
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +65,11 @@ def load(path: Path) -> np.ndarray | None:
 def store(path: Path, rows: np.ndarray) -> None:
     """Keep ``rows`` at ``path`` atomically, and remove that calendar's older files."""
     prefix = path.name.rsplit("-", 2)[0] + "-"  # NAME-YEAR-
-    tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
+        with replaced_atomically(path) as tmp, open(tmp, "wb") as handle:
             np.save(handle, np.ascontiguousarray(rows, dtype=np.int64), allow_pickle=False)
-        os.replace(tmp, path)
     except OSError as exc:
         log.debug("sessions not kept in %s: %r", path.parent, exc)
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         return
     for old in path.parent.glob(f"{prefix}*.npy"):
         if old != path:

@@ -79,8 +79,11 @@ def run_fold(
     search: str = "grid",
     n_trials: int | None = None,
     seed: int | None = None,
+    universe: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Optimise on the train window, trade the choice on the test window; write the results.
+
+    ``universe``: ``data`` from ``start`` to ``end``, loaded already (else loaded here).
 
     ``search``, ``n_trials`` and ``seed`` choose a sampled in-sample search instead of the
     whole grid (:mod:`workbench.research.search`); the fold's seed is ``seed + fold``.
@@ -96,7 +99,8 @@ def run_fold(
     record_path.unlink(missing_ok=True)  # a stale result must not survive a failed re-run
     cls = resolve_strategy(strategy)
     fixed = dict(params or {})
-    universe = load_universe(data, start, end)
+    if universe is None:
+        universe = load_universe(data, start, end)
     config = RunSpec(  # the bars as given: the folds cut them, never resample
         symbols=tuple(universe), timeframe=None, cash=cash,
         commission=Commission.parse(commission), slippage=Slippage.parse(slippage),
@@ -210,9 +214,8 @@ def rehearse(parameters: Mapping[str, Any]) -> dict[str, Any]:
     import tempfile
 
     parameters = dict(parameters)
-    index = universe_index(
-        load_universe(parameters["data"], parameters.get("start"), parameters.get("end"))
-    )
+    universe = load_universe(parameters["data"], parameters.get("start"), parameters.get("end"))
+    index = universe_index(universe)
     bars = min(len(index), REHEARSAL_BARS)
     cut = bars * 3 // 4
     if parameters.get("n_trials") is not None:
@@ -226,6 +229,7 @@ def rehearse(parameters: Mapping[str, Any]) -> dict[str, Any]:
             test_start=index[cut].isoformat(),
             test_end=index[bars - 1].isoformat(),
             out=folder,
+            universe=universe,
         )
         for table in fold_tables(record, folder):
             table._repr_html_()  # as the notebook shows them

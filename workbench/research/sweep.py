@@ -250,9 +250,8 @@ def sweep(
     options.update(cash=cash, risk_free=risk_free, ppy=ppy)
     # the vectorized kernel's returns are built on first use (module docstring): the same
     # kernel on the same inputs again, only when something reads them
-    on_demand = (
-        keep_returns and not returns_now and method == "vectorized" and scheduler is None
-    ) and benchmark is None
+    eager = returns_now or method != "vectorized" or scheduler is not None or benchmark is not None
+    on_demand = keep_returns and not eager
     recipe = ReturnsRecipe(cls, frame, combos, options, show) if on_demand else None
     options["keep_returns"] = keep_returns and not on_demand
     if scheduler is None:

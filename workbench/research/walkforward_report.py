@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from workbench.data.spec import to_utc
 from workbench.errors import DataError
 from workbench.research.equity_csv import read_equity
 
@@ -138,7 +139,7 @@ def plot_stitched_equity(run_dir: str | Path, summary: dict[str, Any] | None = N
     times = equity.index.tz_localize(None).to_numpy()
     ax.plot(times, equity.to_numpy(), color="tab:blue", label="out-of-sample equity")
     for i, fold in enumerate(f for f in summary["folds"] if f["status"] == "ok"):
-        first, last = (_naive_utc(fold[k]) for k in TESTED)
+        first, last = (to_utc(fold[k], name=k).tz_localize(None) for k in TESTED)
         ax.axvspan(first, last, color="0.9" if i % 2 else "0.96", zorder=0)
     wfe = summary.get("walk_forward_efficiency")
     cagr = (summary.get("out_of_sample") or {}).get("cagr")
@@ -152,14 +153,6 @@ def plot_stitched_equity(run_dir: str | Path, summary: dict[str, Any] | None = N
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     return fig
-
-
-def _naive_utc(text: str) -> pd.Timestamp:
-    """A time of summary.json as a naive UTC Timestamp: what ``pd.to_datetime(text, utc=True)``
-    gives (a time without a zone is UTC), without its format inference (a millisecond)."""
-    time = pd.Timestamp(text)
-    utc = time.tz_localize("UTC") if time.tz is None else time.tz_convert("UTC")
-    return utc.tz_localize(None)
 
 
 def plot_parameter_stability(summary: dict[str, Any]) -> Figure:

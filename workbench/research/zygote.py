@@ -154,8 +154,8 @@ def _serve(listener: socket.socket, preload: str | None) -> None:
         except Exception as exc:  # the kernels' own preload and notebooks show it
             log.debug("zygote preload failed: %r", exc)
     children: list[int] = []
-    folder = os.path.dirname(listener.getsockname())
-    signal.signal(signal.SIGCHLD, lambda *_: _reap(folder))  # waited for (CPU time counted)
+    address = listener.getsockname()
+    signal.signal(signal.SIGCHLD, lambda *_: _reap(address))  # waited for (CPU time counted)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     selector.register(0, selectors.EVENT_READ)  # the owner's pipe
@@ -216,7 +216,7 @@ def status_path(address: str, pid: int) -> str:
     return os.path.join(os.path.dirname(address), f"{pid}{STATUS_SUFFIX}")
 
 
-def _reap(folder: str) -> None:
+def _reap(address: str) -> None:
     """Wait for every child that has exited (a kernel's pid is then gone for its provisioner),
     its exit status written down first (:func:`status_path`)."""
     while True:
@@ -228,7 +228,7 @@ def _reap(folder: str) -> None:
             return
         killed = info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
         code = -info.si_status if killed else info.si_status
-        path = status_path(os.path.join(folder, "zygote.sock"), info.si_pid)
+        path = status_path(address, info.si_pid)
         with contextlib.suppress(OSError):
             with open(path + ".tmp", "w") as status:
                 status.write(str(code))

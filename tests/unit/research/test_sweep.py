@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench import backtest, load_bars, sweep
+from workbench import backtest, sweep
 from workbench.backtesting.metrics import compute_metrics
 from workbench.cli.main import main
 from workbench.context import Context
@@ -22,11 +22,6 @@ from workbench.strategies.ma_crossover import MACrossover
 from workbench.strategy import Strategy
 
 COSTS = {"commission": 0.001, "slippage": 3.0}
-
-
-@pytest.fixture(scope="module")
-def spx() -> pd.DataFrame:
-    return load_bars("sample:SPX", start="2003-01-01", end="2014-12-31")
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,6 @@ COSTS = {"commission": 0.001, "slippage": 3.0}
 
 
 @pytest.fixture(scope="module")
-def spx() -> pd.DataFrame:
-    return load_bars("sample:SPX", start="2003-01-01", end="2014-12-31")
-
-
-@pytest.fixture(scope="module")
 def written(spx: pd.DataFrame) -> pd.DataFrame:
     """The returns as the kernel writes them during the sweep."""
     frame = sweep("ma_crossover", spx, grid=GRID, returns_now=True, **COSTS)
