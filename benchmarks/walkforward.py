@@ -24,9 +24,9 @@ warming the indicators up); the report notebook and ``report.html`` after the fo
   scaling. Its serial part (the first kernel's start and imports, its first fold's
   first-run costs, the summary, the report notebook, report.html, the kernels' shutdown)
   is about 1.1 s of a 7.4-8.0 s 1-job run on an idle machine, an Amdahl ceiling of about
-  1.74x; a 2-job run starts its folds later (the zygote's imports and rehearsal, then the
-  kernels' start: about 0.7 s against 0.5 s; 0.85 s before the session calendar was kept
-  on disk), so the goal leaves the pipeline little slack.
+  1.74x; a 2-job run starts its folds a little later (the zygote's imports, then the
+  kernels' start: about 0.54 s against 0.47 s; 0.7 s while the zygote also rehearsed a
+  fold), so the goal leaves the pipeline little slack.
 
 The figures above come from runs of this benchmark; each run prints its own.
 

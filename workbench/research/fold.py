@@ -175,65 +175,21 @@ def run_fold(
     return record
 
 
-def preload(rehearsal: str | None = None) -> None:
+def preload() -> None:
     """Run by a fold's kernel as it starts, or by the zygote its kernels are forked from
     (this module's imports came with it): numba's target registries, set up on the first
     load of any compiled function, importing ``scipy.linalg`` for its BLAS check (about
-    0.35 s of CPU) on the way; now, rather than inside the first fold.
+    0.25 s of CPU) on the way; now, rather than inside the first fold.
 
-    ``rehearsal``: the run's fold parameters but the window and folder (JSON, from
-    :func:`workbench.research.walkforward.fold_preload`). A small fold is then run on the
-    data's first bars (:func:`rehearse`), once per process and run: what a process pays
-    on its first fold only (the data source's and calendar's first load, the compiled
-    functions loaded from numba's cache, pandas' first paths; about 0.4 s) is paid here,
-    by the zygote once for all the kernels forked from it, instead of by each kernel's
-    first fold. It writes only to a temporary folder; a failure is silent (the folds fail
-    the same way, in their notebooks).
+    Nothing more: what else a process pays on its first fold (the compiled functions read
+    from numba's cache, the data source's first load, pandas' first paths) is about 0.1 s
+    since the session calendars are kept on disk, and each kernel pays it on its own core,
+    side by side with the others; a rehearsal of a small fold in the zygote (0.2-0.25 s
+    before any kernel could start) cost the 2-job walk-forward more than it saved.
     """
     from numba.core.registry import cpu_target
 
     cpu_target.target_context.refresh()
-    if rehearsal and rehearsal not in _rehearsed:
-        _rehearsed.add(rehearsal)  # a kernel forked after it has it, and skips it
-        try:
-            rehearse(json.loads(rehearsal))
-        except Exception as exc:
-            log.debug("fold rehearsal failed: %r", exc)
-
-
-#: The rehearsals this process has run (inherited by the kernels a zygote forks).
-_rehearsed: set[str] = set()
-#: How many of the data's first bars a rehearsal uses: its last quarter is the test window.
-REHEARSAL_BARS = 2_000
-
-
-def rehearse(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """One fold of a run, on the first :data:`REHEARSAL_BARS` bars of its data, into a
-    temporary folder (then removed), and the fold notebook's tables rendered: every path
-    a fold takes, on few bars. A sampled search tries 2 candidates. Returns its record."""
-    import tempfile
-
-    parameters = dict(parameters)
-    universe = load_universe(parameters["data"], parameters.get("start"), parameters.get("end"))
-    index = universe_index(universe)
-    bars = min(len(index), REHEARSAL_BARS)
-    cut = bars * 3 // 4
-    if parameters.get("n_trials") is not None:
-        parameters["n_trials"] = min(int(parameters["n_trials"]), 2)
-    with tempfile.TemporaryDirectory(prefix="wb-rehearsal-") as folder:
-        record = run_fold(
-            **parameters,
-            fold=0,
-            train_start=index[0].isoformat(),
-            train_end=index[cut - 1].isoformat(),
-            test_start=index[cut].isoformat(),
-            test_end=index[bars - 1].isoformat(),
-            out=folder,
-            universe=universe,
-        )
-        for table in fold_tables(record, folder):
-            table._repr_html_()  # as the notebook shows them
-    return record
 
 
 #: The metrics the fold notebook shows side by side.

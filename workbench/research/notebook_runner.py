@@ -257,20 +257,17 @@ class NotebookRunner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def prepare(self, preload: str | None, shared: str | None = None) -> None:
+    def prepare(self, preload: str | None) -> None:
         """Start what the next batch's kernels need now, while the caller goes on (a
         walk-forward plans its folds meanwhile): with one worker this process's warm kernel,
-        given ``preload``; with several the zygote their kernels will be forked from (the
-        pool itself starts with the batch, its size known), given ``shared`` if any, else
-        ``preload``: what is worth doing once for every kernel forked from it (a
-        walk-forward's fold rehearsal), but not in one kernel about to do it anyway.
-        Nothing on Dask."""
+        with several the zygote their kernels will be forked from (the pool itself starts
+        with the batch, its size known), given ``preload``. Nothing on Dask."""
         if self.scheduler is not None or not self.reuse_kernels or self._pool is not None:
             return
         if self.workers == 1:
             _start_kernel(preload)  # forked from this process's own zygote when it can be
         elif self._zygote is None:
-            self._zygote = self._start_zygote(shared or preload)
+            self._zygote = self._start_zygote(preload)
 
     def close(self) -> None:
         """Stop the pool (its workers shut their kernels down as they exit)."""

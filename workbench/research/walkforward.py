@@ -54,7 +54,6 @@ from workbench.research.walkforward_plan import (
     WalkForwardConfig,
     check_run_file,
     fold_parameters,
-    fold_preload,
     load_data,
     n_trials,
     plan_folds,
@@ -69,7 +68,6 @@ __all__ = [  # the run, and (re-exported) its plan and summary
     "WalkForwardConfig",
     "WalkForwardRun",
     "fold_parameters",
-    "fold_preload",
     "n_trials",
     "plan_folds",
     "run_walk_forward",
@@ -130,9 +128,8 @@ def run_walk_forward(
     out.mkdir(parents=True, exist_ok=True)
     check_run_file(out / "run.json", config, force)
     with NotebookRunner(workers, scheduler=scheduler) as runner:
-        # the kernels' imports start while the folds are planned; the zygote of 2 jobs'
-        # kernels also rehearses a fold, once for all of them
-        runner.prepare(FOLD_PRELOAD, shared=fold_preload(config))
+        # the kernels' imports start while the folds are planned
+        runner.prepare(FOLD_PRELOAD)
         universe = load_data(config)  # once: the plan's, and the summary's benchmark
         folds, jobs = _fold_jobs(config, universe, out, Path(fold_template), fold_overrides or {})
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None

@@ -3,8 +3,7 @@
 :class:`WalkForwardConfig` holds everything that defines a run (what goes into
 ``run.json``; a re-run into the same folder with another one is refused), validated as it is
 made; :func:`plan_folds` cuts its data into folds (:func:`~workbench.research.splits.
-walk_forward`); :func:`fold_parameters` gives each fold notebook its papermill parameters,
-and :func:`fold_preload` what the zygote of several jobs' kernels runs before it forks them.
+walk_forward`); :func:`fold_parameters` gives each fold notebook its papermill parameters.
 Run by :mod:`workbench.research.walkforward`.
 """
 
@@ -28,7 +27,6 @@ __all__ = [
     "WalkForwardConfig",
     "check_run_file",
     "fold_parameters",
-    "fold_preload",
     "load_data",
     "n_trials",
     "plan_folds",
@@ -142,40 +140,18 @@ def universe_index(universe: Mapping[str, pd.DataFrame]) -> pd.DatetimeIndex:
     return index
 
 
-def fold_preload(config: WalkForwardConfig) -> str:
-    """What the zygote of several jobs' kernels runs before it forks them: the fold's
-    imports and a rehearsal of one of this run's folds on its first bars
-    (:func:`workbench.research.fold.preload`), so each kernel's first fold starts with
-    what a process pays on its first fold paid once, in the zygote, while the pool starts."""
-    rehearsal = {
-        k: v for k, v in fold_parameters(config, None, Path()).items() if k not in _FOLD_WINDOW
-    }
-    return f"from workbench.research.fold import preload\npreload({json.dumps(rehearsal)!r})\n"
-
-
-#: The parameters of a fold that are the fold's own (its place in the data, its output).
-_FOLD_WINDOW = ("fold", "train_start", "train_end", "test_start", "test_end", "out")
-
-
-def fold_parameters(config: WalkForwardConfig, fold: Fold | None, out: Path) -> dict[str, Any]:
+def fold_parameters(config: WalkForwardConfig, fold: Fold, out: Path) -> dict[str, Any]:
     """The papermill parameters of one fold notebook."""
-    window = (
-        {
-            "fold": fold.number,
-            "train_start": fold.train.first.isoformat(),
-            "train_end": fold.train.last.isoformat(),
-            "test_start": fold.test.first.isoformat(),
-            "test_end": fold.test.last.isoformat(),
-        }
-        if fold is not None
-        else {}
-    )
     return {
         "strategy": config.strategy,
         "data": config.data,
         "start": config.start,
         "end": config.end,
-        **window,
+        "fold": fold.number,
+        "train_start": fold.train.first.isoformat(),
+        "train_end": fold.train.last.isoformat(),
+        "test_start": fold.test.first.isoformat(),
+        "test_end": fold.test.last.isoformat(),
         "grid": {k: list(v) for k, v in config.grid.items()},
         "params": dict(config.params),
         "metric": config.metric,

@@ -235,8 +235,8 @@ def test_parallel_folds_are_handed_out_last_first(
     handed: list[Any] = []
 
     class Recording(walkforward.NotebookRunner):
-        def prepare(self, preload, shared=None):  # type: ignore[no-untyped-def, override]
-            handed.append(("prepared", preload, shared))
+        def prepare(self, preload):  # type: ignore[no-untyped-def, override]
+            handed.append(("prepared", preload))
 
         def run(self, jobs, **kwargs):  # type: ignore[no-untyped-def, override]
             handed.append([job.name for job in jobs])
@@ -258,6 +258,6 @@ def test_parallel_folds_are_handed_out_last_first(
             config, tmp_path / str(workers), workers=workers, progress=False, report_template=None
         )
         assert [o.name for o in run.outcomes] == names
-    # the kernels' start, before planning; a pool's zygote also rehearses a fold of the run
-    prepared = ("prepared", walkforward.FOLD_PRELOAD, walkforward.fold_preload(config))
+    # the kernels' start (one kernel's, or a pool's zygote's), before planning
+    prepared = ("prepared", walkforward.FOLD_PRELOAD)
     assert handed == [prepared, "planned", names, prepared, "planned", names[::-1]]
