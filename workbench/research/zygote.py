@@ -146,8 +146,7 @@ def _serve(listener: socket.socket, preload: str | None) -> None:
     """Import, then fork a kernel per request until the owner closes the zygote's stdin (or
     dies: end-of-file all the same); then kill the kernels and exit, with no teardown."""
     name_process("wb-zygote")
-    import ipykernel.kernelapp  # noqa: F401
-
+    _import_kernel()
     if preload:
         try:
             exec(compile(preload, "<preload>", "exec"), {"__name__": "__preload__"})
@@ -182,6 +181,30 @@ def _serve(listener: socket.socket, preload: str | None) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # no teardown of the modules imported for the kernels
+
+
+def _import_kernel() -> None:
+    """ipykernel's modules, as a forked kernel starts with them, but no debugger.
+
+    A kernel that executes notebooks for a pipeline has no debugging client, yet ipykernel
+    imports debugpy (and its vendored pydevd) as each kernel starts, only to say in its
+    ``kernel_info`` reply that it could debug: about 0.05 s of a forked kernel's 0.1 s start.
+    It is hidden here while ``ipykernel.debugger`` is imported, which then takes it as not
+    installed (``kernel_info`` advertises no debugger, as on an installation without it);
+    a notebook can still import debugpy itself. Unless the owner had it imported already
+    (a zygote forked from a Jupyter kernel): then its kernels debug as it does.
+    """
+    import ipykernel.kernelapp
+
+    hidden = "debugpy" not in sys.modules
+    if hidden:
+        sys.modules["debugpy"] = None  # type: ignore[assignment]  # import -> ImportError
+    try:
+        import ipykernel.debugger
+        import ipykernel.ipkernel  # noqa: F401
+    finally:
+        if hidden:
+            del sys.modules["debugpy"]
 
 
 def _read_owner() -> bytes:

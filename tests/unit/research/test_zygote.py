@@ -89,6 +89,37 @@ def test_forked_kernels_are_kernels_of_their_own_and_die_with_the_zygote(tmp_pat
     assert zygote._process.poll() is not None and not Path(zygote.address).parent.exists()
 
 
+def test_a_forked_kernel_has_no_debugger_but_a_notebook_may_import_debugpy(
+    tmp_path: Path,
+) -> None:
+    """Its start does not import debugpy (kernel_info advertises no debugger, as without
+    it installed); code run on it still can. A spawned zygote: imports of its own only."""
+    zygote = Zygote(fork=False)
+    km = _start(zygote.address, tmp_path, "x")
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        info = kc.kernel_info(reply=True, timeout=60)["content"]
+        assert "debugger" not in info.get("supported_features", [])
+        printed: list[str] = []
+        code = (
+            "import json, sys\n"
+            "before = 'debugpy' in sys.modules\n"
+            "import debugpy\n"
+            "print(json.dumps([before, debugpy.__name__]))"
+        )
+        reply = kc.execute_interactive(
+            code, timeout=60, output_hook=lambda m: printed.append(m["content"].get("text", ""))
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert json.loads("".join(printed)) == [False, "debugpy"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        zygote.close()
+
+
 def test_without_a_zygote_the_kernel_is_launched_as_usual(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
