@@ -192,7 +192,7 @@ def _import_kernel() -> None:
     It is hidden here while ``ipykernel.debugger`` is imported, which then takes it as not
     installed (``kernel_info`` advertises no debugger, as on an installation without it);
     a notebook can still import debugpy itself. Unless the owner had it imported already
-    (a zygote forked from a Jupyter kernel): then its kernels debug as it does.
+    (a zygote forked from a process run under debugpy): then its kernels debug as it does.
     """
     import ipykernel.kernelapp
 

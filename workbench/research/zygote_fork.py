@@ -100,19 +100,27 @@ class ForkedProcess:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.0005
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired("zygote", timeout or 0.0)
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        return int(self.returncode or 0)
+        return wait_polling(self.poll, timeout, "zygote")
 
     def kill(self) -> None:
         if self.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
+
+
+def wait_polling(poll: Callable[[], int | None], timeout: float | None, what: str) -> int:
+    """``Popen.wait`` for a process this one cannot wait for with a blocking call (not its
+    child, or reaped elsewhere): ``poll`` until it answers, 0.5 ms first and twice as long
+    each time up to 50 ms, so a process killed a moment ago is seen gone within a
+    millisecond or two, and a long wait costs little. Its exit code (None as 0)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.0005
+    while (code := poll()) is None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(what, timeout or 0.0)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return int(code or 0)
 
 
 def fork_zygote(listener: socket.socket, serve: Callable[[socket.socket], None]) -> ForkedProcess:

@@ -13,9 +13,7 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
 from workbench.research.zygote import ANSWER_TIMEOUT, status_path
+from workbench.research.zygote_fork import wait_polling
 
 __all__ = ["ForkedKernel", "ZygoteProvisioner"]
 
@@ -95,12 +94,7 @@ class ForkedKernel:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired("kernel", timeout or 0.0)
-            time.sleep(0.01)
-        return int(self.returncode or 0)
+        return wait_polling(self.poll, timeout, "kernel")
 
     def send_signal(self, signum: int) -> None:
         if self.poll() is None:
