@@ -29,6 +29,37 @@ def test_one_worker_s_kernel_and_a_pool_s_zygote_get_the_preload(
     assert started == [("kernel", FOLD_PRELOAD), ("zygote", FOLD_PRELOAD)]
 
 
+def test_the_preload_sets_numba_up_with_the_garbage_collector_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from numba.core.registry import cpu_target
+
+    from workbench.research import fold
+
+    seen: list[bool] = []
+
+    def refresh() -> None:
+        seen.append(gc.isenabled())
+        if len(seen) == 2:
+            raise RuntimeError("a failing set-up")
+
+    monkeypatch.setattr(cpu_target.target_context, "refresh", refresh)
+    assert gc.isenabled()
+    fold.preload()
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(RuntimeError):
+        fold.preload()
+    assert gc.isenabled()  # on again, whatever happened
+    gc.disable()
+    try:
+        fold.preload()
+        assert not gc.isenabled()  # left as found
+    finally:
+        gc.enable()
+
+
 PROBE = """
 import json, sys, threading
 from workbench.research.fold import preload
