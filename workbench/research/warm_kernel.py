@@ -79,6 +79,8 @@ FRESH_ENGINE = "workbench_fresh"
 PREPARE_TIMEOUT = 60.0
 #: Kernels started, at most, for one that dies before it answers (see the module's docstring).
 START_ATTEMPTS = 3
+#: How soon (ms) the client's sockets try again to reach a kernel that is not listening yet.
+RECONNECT_MS = 10
 #: Run by the kernel after its preload and after each reset (see the module's docstring).
 FREEZE = "__import__('gc').freeze()\n"
 
@@ -218,6 +220,7 @@ def _launch(name: str, extra: list[str] | None, zygote: str | None = None) -> tu
     process: a launched kernel's ``Popen``, a forked one's
     :class:`~workbench.research.zygote_kernel.ForkedKernel`), not of the heartbeat.
     """
+    import zmq
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name=name, client_class=ASYNC_CLIENT)
@@ -225,6 +228,11 @@ def _launch(name: str, extra: list[str] | None, zygote: str | None = None) -> tu
         km.provisioner = _zygote_provisioner(km, zygote)
     km.start_kernel(extra_arguments=list(extra or []), cwd=str(Path.cwd()))
     kc = km.client()
+    # the channels connect at once, before the kernel has bound its ports (a forked kernel
+    # binds them 0.04-0.1 s later), and zmq tries a refused connection again only after
+    # its reconnect interval, 100 ms by default: every kernel's first request (its preload)
+    # waited that long on an idle kernel. Set on the client's own context, for its sockets.
+    kc.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
     kc.start_channels()
     return km, kc
 

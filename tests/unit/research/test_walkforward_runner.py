@@ -18,6 +18,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from workbench.errors import ConfigError
 from workbench.research.notebook_runner import (
+    KERNEL,
+    KERNEL_ARGUMENTS,
     NotebookJob,
     NotebookRunner,
     execute_job,
@@ -145,6 +147,24 @@ WARM_BODY = (
     "    raise ValueError('the second one fails')\n"
     "pathlib.Path(out).write_text(json.dumps({'pid': os.getpid(), 'cwd': os.getcwd()}))"
 )
+
+
+def test_the_warm_kernel_s_client_reconnects_soon_to_a_kernel_not_listening_yet() -> None:
+    """Its channels connect before the kernel has bound its ports; zmq's default interval
+    (100 ms) would hold every kernel's first request back that long."""
+    import zmq
+
+    from workbench.research import warm_kernel
+
+    drop_kernel()
+    warm_kernel.start_kernel(KERNEL, KERNEL_ARGUMENTS)
+    try:
+        kc = warm_kernel._kernel["kc"]
+        for channel in (kc.shell_channel, kc.iopub_channel, kc.control_channel):
+            assert channel.socket.getsockopt(zmq.RECONNECT_IVL) == warm_kernel.RECONNECT_MS
+        assert warm_kernel.RECONNECT_MS < 100
+    finally:
+        drop_kernel()
 
 
 @pytest.mark.slow
