@@ -79,11 +79,8 @@ def run_fold(
     search: str = "grid",
     n_trials: int | None = None,
     seed: int | None = None,
-    universe: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Optimise on the train window, trade the choice on the test window; write the results.
-
-    ``universe``: ``data`` from ``start`` to ``end``, loaded already (else loaded here).
 
     ``search``, ``n_trials`` and ``seed`` choose a sampled in-sample search instead of the
     whole grid (:mod:`workbench.research.search`); the fold's seed is ``seed + fold``.
@@ -99,8 +96,7 @@ def run_fold(
     record_path.unlink(missing_ok=True)  # a stale result must not survive a failed re-run
     cls = resolve_strategy(strategy)
     fixed = dict(params or {})
-    if universe is None:
-        universe = load_universe(data, start, end)
+    universe = load_universe(data, start, end)
     config = RunSpec(  # the bars as given: the folds cut them, never resample
         symbols=tuple(universe), timeframe=None, cash=cash,
         commission=Commission.parse(commission), slippage=Slippage.parse(slippage),
