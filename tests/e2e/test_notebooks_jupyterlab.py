@@ -17,10 +17,10 @@ Bounded: each notebook must finish within ``RUN_TIMEOUT_S``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -42,39 +42,37 @@ NOTEBOOKS = {
 RUN_TIMEOUT_S = 300
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
     root = tmp_path_factory.mktemp("lab") / "notebooks"
     shutil.copytree(ROOT / "notebooks", root)
     _small_parameters(root, list(NOTEBOOKS))
-    token, port = secrets.token_hex(16), _free_port()
+    token, runtime = secrets.token_hex(16), root.parent / "runtime"
     env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline",
            "JUPYTER_CONFIG_DIR": str(root.parent / "config"),
-           "JUPYTER_RUNTIME_DIR": str(root.parent / "runtime")}  # fmt: skip
+           "JUPYTER_RUNTIME_DIR": str(runtime)}  # fmt: skip
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     log = (root.parent / "lab.log").open("w")
+    # port 0: the server binds a port the system picks and says which in its runtime file
+    # (a port chosen here and passed on could be taken meanwhile by a parallel test's
+    # server, whose answers the readiness check below would then take for Lab's)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser",
-         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
          "--LabApp.news_url=", "--ServerApp.port_retries=0",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    info = runtime / f"jpserver-{proc.pid}.json"
     try:
         deadline = time.monotonic() + 60
-        while True:  # readiness: the server answers its status API
+        while True:  # readiness: this server's runtime file, then its status API
             try:
+                url = f"http://127.0.0.1:{json.loads(info.read_text())['port']}"
                 with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
                     break
-            except OSError:
+            except (OSError, ValueError, KeyError):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(
                         f"jupyter lab did not start: {(root.parent / 'lab.log').read_text()}"
