@@ -458,8 +458,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ.setdefault("MPLBACKEND", "Agg")
-    root = Path(args.out or tempfile.mkdtemp(prefix="wf-bench-"))
-    root.mkdir(parents=True, exist_ok=True)
     names = ("small", "realistic") if args.workload == "both" else (args.workload,)
     works = [{"small": small, "realistic": realistic}[n](args.folds) for n in names]
     for work in works:
@@ -467,10 +465,17 @@ def main() -> None:
         assert count == args.folds, (work.name, count)
 
     verdict = Verdict()
-    floor = empty_notebook_seconds(root)
-    print(f"an empty notebook on a fresh kernel (kernel start, papermill: the floor) {floor:.2f} s")
-    for work in works:
-        measure(work, root / work.name, args.repeat, args.timeline, verdict)
+    # the runs' folders (about 100 MB a workload) gone at the end unless --out
+    with tempfile.TemporaryDirectory(prefix="wf-bench-") as tmp:
+        root = Path(args.out or tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        floor = empty_notebook_seconds(root)
+        print(
+            "an empty notebook on a fresh kernel (kernel start, papermill: the floor)",
+            f"{floor:.2f} s",
+        )
+        for work in works:
+            measure(work, root / work.name, args.repeat, args.timeline, verdict)
     verdict.finish()
 
 
