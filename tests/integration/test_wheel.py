@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import selectors
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import venv
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,10 +38,11 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) 
     return done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _first_line(stream: Any, within: float) -> str:
+    """The first line ``stream`` (a pipe) gives within ``within`` seconds ('' if none)."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        return stream.readline() if selector.select(timeout=within) else ""
 
 
 @pytest.fixture(scope="module")
@@ -110,23 +112,21 @@ def test_a_fresh_environment_runs_backtest_live_dashboard_then_walk_forward(
                              work, env))  # fmt: skip
     assert status["status"] == "stopped" and status["fill_count"] == len(status["fills"]) > 0
 
-    port = _free_port()
+    # port 0: the system's choice, which the command prints once bound (a free port picked
+    # here and passed on was taken once by a parallel test's server before it could bind)
     server = subprocess.Popen(
-        [workbench, "dashboard", "--state", "live.sqlite", "--port", str(port)],
+        [workbench, "dashboard", "--state", "live.sqlite", "--port", "0"],
         cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        doc = None
-        while doc is None and time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5) as r:
-                    doc = json.load(r)
-            except OSError:
-                time.sleep(0.2)  # readiness poll, bounded by the deadline
-        assert doc is not None, server.stderr.read() if server.poll() is not None else "no answer"
+        line = _first_line(server.stdout, within=120)
+        where = re.search(r"on (http://127\.0\.0\.1:\d+/)", line)
+        assert where, line or (server.stderr.read() if server.poll() is not None else "no answer")
+        url = where.group(1)
+        with urllib.request.urlopen(url + "api/status", timeout=30) as r:
+            doc = json.load(r)
         assert doc["status"]["strategy"] == "ma_crossover"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+        with urllib.request.urlopen(url, timeout=30) as r:
             assert r.status == 200 and "Recent fills" in r.read().decode()
             assert r.headers["Server"] == "workbench"  # waitress, not werkzeug's dev server
     finally:

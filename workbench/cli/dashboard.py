@@ -63,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
         behind_proxy=args.behind_proxy,
     )
     configure()
-    where = f"http://{args.host}:{args.port}/"
-    print(f"dashboard for {args.state} on {where}" + (" (token required)" if token else ""))
-    run_server(app, args.host, args.port)
+    guarded = " (token required)" if token else ""
+
+    def announce(url: str) -> None:  # once bound: the port the system chose for --port 0
+        print(f"dashboard for {args.state} on {url}{guarded}", flush=True)
+
+    run_server(app, args.host, args.port, announce=announce)
     return 0

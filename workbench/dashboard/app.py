@@ -12,7 +12,7 @@ import logging
 import math
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -301,6 +301,11 @@ def make_server(app: Flask, host: str, port: int, *, threads: int = 4) -> Any:
     )
 
 
+def server_url(host: str, port: int) -> str:
+    """``http://host:port/``, an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 @contextmanager
 def serving(app: Flask, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` with waitress in a thread (tests, notebooks); yields the loopback URL."""
@@ -326,10 +331,16 @@ def _run_quietly(server: Any) -> None:
             raise
 
 
-def run_server(app: Flask, host: str, port: int) -> None:
-    """Serve ``app`` with waitress until interrupted."""
+def run_server(
+    app: Flask, host: str, port: int, *, announce: Callable[[str], None] | None = None
+) -> None:
+    """Serve ``app`` with waitress until interrupted; once bound, its URL is logged and
+    given to ``announce`` (with port 0, the port the system chose)."""
     server = make_server(app, host, port)
-    log.info("dashboard on http://%s:%d/", host, server.effective_port)
+    url = server_url(host, server.effective_port)
+    log.info("dashboard on %s", url)
+    if announce is not None:
+        announce(url)
     try:
         server.run()
     finally:

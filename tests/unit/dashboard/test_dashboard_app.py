@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -235,3 +236,38 @@ def test_the_bundle_reports_are_linked_and_only_they_are_served(state) -> None:
     assert client.get("/bundle/walkforward.html").data == b"<p>folds</p>"
     for other in ("manifest.json", "strategy.py", "..%2Flive.sqlite"):
         assert client.get(f"/bundle/{other}").status_code == 404
+
+
+def _first_line(stream: Any, within: float) -> str:
+    """The first line ``stream`` (a pipe) gives within ``within`` seconds ('' if none)."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        return stream.readline() if selector.select(timeout=within) else ""
+
+
+def test_the_command_serves_on_a_free_port_and_says_which(state) -> None:
+    """``--port 0``: the system's choice, printed once bound (a port picked beforehand and
+    passed on can be taken by then); the page answers there."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "dashboard", "--state", str(state), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = _first_line(server.stdout, within=120)
+        where = re.fullmatch(
+            rf"dashboard for {re.escape(str(state))} on (http://127\.0\.0\.1:(\d+)/)\n", line
+        )
+        assert where is not None and int(where.group(2)) > 0, line
+        with urllib.request.urlopen(where.group(1) + "api/status", timeout=30) as answer:
+            assert json.load(answer)["status"]["strategy"] == "<script>alert(1)</script>"
+    finally:
+        server.terminate()
+        server.wait(30)
