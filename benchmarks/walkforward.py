@@ -341,9 +341,11 @@ def empty_notebook_seconds(root: Path, runs: int = 3) -> float:
     return statistics.median(times)
 
 
-def measure(work: Workload, root: Path, repeat: int, timeline: bool, verdict: Verdict) -> None:
+def measure(
+    work: Workload, root: Path, repeat: int, timeline: bool, verdict: Verdict, kept: bool
+) -> None:
     """Time one workload as the module's docstring says; its checks and its goal go into
-    ``verdict``."""
+    ``verdict``. ``kept``: the runs in ``root`` stay (``--out``)."""
     config = work.config
     folds, _ = plan_folds(config)
     started = time.perf_counter()
@@ -422,7 +424,7 @@ def measure(work: Workload, root: Path, repeat: int, timeline: bool, verdict: Ve
         f" folds at a warm kernel's pace {shared:.2f} s: at most {ceiling:.2f}x with 2 jobs"
         f" (Amdahl); measured {speedup:.2f}x, {speedup / ceiling:.0%} of it"
     )
-    print(f"  runs kept in {root}; {conditions()} after", flush=True)
+    print(f"  {f'runs kept in {root}; ' if kept else ''}{conditions()} after", flush=True)
     if timeline:
         for jobs in (1, 2):
             with ProcessPoolExecutor(1, mp_context=ctx) as fresh:
@@ -475,7 +477,7 @@ def main() -> None:
             f"{floor:.2f} s",
         )
         for work in works:
-            measure(work, root / work.name, args.repeat, args.timeline, verdict)
+            measure(work, root / work.name, args.repeat, args.timeline, verdict, bool(args.out))
     verdict.finish()
 
 
