@@ -270,7 +270,11 @@ class NotebookRunner:
             self._zygote = self._start_zygote(preload)
 
     def close(self) -> None:
-        """Stop the pool (its workers shut their kernels down as they exit)."""
+        """Stop the pool (its workers shut their kernels down as they exit) and its zygote,
+        told to end first: it kills every kernel it forked at once, while the workers exit
+        and release what is theirs (channels, connection files), and is waited for last."""
+        if self._zygote is not None:
+            self._zygote.end()
         self._pool = None
         self._stack.close()
 

@@ -342,6 +342,9 @@ def shutdown() -> None:
     if _kernel.get("hooked", os.getpid()) != os.getpid():
         forget_kernel()
         return
+    own = _kernel.get("own_zygote")
+    if own is not None:  # told first: it kills the kernel at once, while ours is released
+        own.end()
     drop_kernel()
     _close_own_zygote()
 
@@ -450,18 +453,29 @@ def drop_kernel() -> None:
 
 
 def _stop(km: Any, kc: Any) -> None:
-    """Kill a kernel, wait for it, release its connection file and ports."""
-    try:
-        if kc is not None:
+    """Kill a kernel, wait for it, release its connection file and ports.
+
+    What ``shutdown_kernel(now=True)`` does, each step once: that kills too, then polls the
+    process every 0.1 s (its first poll comes before the kernel has died) and ends with a
+    10 ms sleep jupyter_client keeps for its own tests (``in_pending_state``). A step that
+    fails (the kernel gone already) does not keep the others from their cleaning up."""
+    if kc is not None:
+        try:
             _sync(kc.stop_channels)
-        # killed and waited for here: shutdown_kernel(now=True) kills too, then polls the
-        # process every 0.1 s, and its first poll comes before the kernel has died
+        except Exception as exc:
+            log.debug("warm kernel channels: %r", exc)
+    provisioner = km.provisioner
+    try:
         km.signal_kernel(signal.SIGKILL)
-        process = getattr(km.provisioner, "process", None)
+    except Exception as exc:  # already gone: nothing to kill
+        log.debug("warm kernel kill: %r", exc)
+    try:
+        process = getattr(provisioner, "process", None)
         if process is not None:
             process.wait(timeout=PREPARE_TIMEOUT)
-        km.shutdown_kernel(now=True)  # connection file, ports: released
-    except Exception as exc:  # already gone: nothing to stop
+            _sync(provisioner.wait)  # its pipes closed, the process forgotten
+        km.cleanup_resources()  # connection file, ports
+    except Exception as exc:
         log.debug("warm kernel shutdown: %r", exc)
 
 

@@ -117,6 +117,20 @@ class Zygote:
         """True until the zygote has ended (closed, killed, or its imports failed)."""
         return self._process.poll() is None
 
+    def end(self) -> None:
+        """Tell the zygote to end, without waiting: it kills its kernels at once and exits
+        (their owners can release what is theirs meanwhile); :meth:`close` waits for it.
+        Nothing in a process forked from its owner."""
+        if os.getpid() != self._owner:
+            return
+        stdin = self._process.stdin
+        if stdin is not None and not stdin.closed:
+            with contextlib.suppress(OSError):  # gone already: nothing to end
+                stdin.write(END)
+                stdin.flush()
+            with contextlib.suppress(OSError):
+                stdin.close()
+
     def close(self) -> None:
         """End the zygote (it kills its kernels first) and wait for it. Nothing in a process
         forked from its owner (a pool worker, a user's fork): the zygote is not its own."""
@@ -124,8 +138,7 @@ class Zygote:
             return
         process = self._process
         try:
-            if process.stdin is not None:
-                process.stdin.close()
+            self.end()
             process.wait(timeout=ANSWER_TIMEOUT)
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
@@ -161,8 +174,8 @@ def _serve(listener: socket.socket, preload: str | None) -> None:
     try:
         while True:
             ready = [key.fileobj for key, _ in selector.select()]
-            if 0 in ready and not _read_owner():
-                return  # the owner closed us, or died
+            if 0 in ready and _read_owner() in (b"", END):
+                return  # the owner ended us (its pool's workers hold the pipe too), or died
             if listener in ready:
                 connection, _ = listener.accept()
                 with connection:
@@ -205,6 +218,11 @@ def _import_kernel() -> None:
     finally:
         if hidden:
             del sys.modules["debugpy"]
+
+
+#: What the owner writes on the zygote's stdin to end it (closing it is not enough while
+#: processes forked from the owner, a pool's workers, hold the pipe open too).
+END = b"end\n"
 
 
 def _read_owner() -> bytes:

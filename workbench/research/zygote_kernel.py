@@ -98,7 +98,8 @@ class ForkedKernel:
 
     def send_signal(self, signum: int) -> None:
         if self.poll() is None:
-            os.killpg(self.pid, signum)
+            with contextlib.suppress(ProcessLookupError):  # it ended since: nothing to signal
+                os.killpg(self.pid, signum)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)

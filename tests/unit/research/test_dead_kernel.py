@@ -133,3 +133,28 @@ def test_a_pool_worker_whose_kernel_dies_goes_on_with_the_other_jobs(tmp_path: P
     assert "killed by SIGKILL" in (outcomes[0].error or "")
     summary = json.dumps([o.to_dict() for o in outcomes])
     assert summary.count("KernelDied") == 1
+
+
+@pytest.mark.parametrize("kernel", ["warm-forked", "warm-launched"])
+def test_a_dropped_kernel_is_gone_with_its_connection_file_and_pipes(
+    monkeypatch: pytest.MonkeyPatch, kernel: str
+) -> None:
+    """Killed, waited for and released: no process, no connection file, the provisioner's
+    process handle forgotten (a launched kernel's pipes closed with it)."""
+    zygote = Zygote(fork=False) if kernel == "warm-forked" else None
+    try:
+        monkeypatch.setitem(warm_kernel._kernel, "zygote", zygote and zygote.address)
+        warm_kernel.start_kernel("python3")
+        km, _ = warm_kernel._ready_kernel("python3", None)
+        provisioner, connection_file = km.provisioner, Path(km.connection_file)
+        process = provisioner.process
+        assert connection_file.exists() and process.poll() is None
+        pipes = [p for p in (process.stdin, process.stdout, process.stderr) if p is not None]
+        warm_kernel.drop_kernel()
+        assert process.poll() is not None  # waited for: its exit known
+        assert not connection_file.exists()
+        assert provisioner.process is None and all(p.closed for p in pipes)
+    finally:
+        warm_kernel.drop_kernel()
+        if zygote is not None:
+            zygote.close()

@@ -89,6 +89,35 @@ def test_forked_kernels_are_kernels_of_their_own_and_die_with_the_zygote(tmp_pat
     assert zygote._process.poll() is not None and not Path(zygote.address).parent.exists()
 
 
+def test_ended_while_another_process_holds_its_pipe_it_ends_with_its_kernels(
+    tmp_path: Path,
+) -> None:
+    """A pool's workers, forked from the owner, hold the zygote's pipe open too: its end of
+    file comes only when the last of them exits. Told to end, it ends at once, kernels and
+    all, while they still live (then the workers release what is theirs, not waiting)."""
+    import subprocess
+
+    zygote = Zygote()
+    holder = None
+    try:
+        km = _start(zygote.address, tmp_path, "x")
+        kernel = _probe(km)[0]
+        pipe = zygote._process.stdin.fileno()
+        holder = subprocess.Popen(  # holds the pipe's writing end, as a worker does
+            [sys.executable, "-c", "import sys; sys.stdin.read()"],
+            stdin=subprocess.PIPE,
+            pass_fds=(pipe,),
+        )
+        zygote.end()
+        assert _gone(kernel) and _gone(zygote._process.pid, zombie=True)
+        assert holder.poll() is None  # still holding it: the zygote did not wait for that
+        km.cleanup_resources()
+    finally:
+        if holder is not None:
+            holder.communicate(timeout=60)
+        zygote.close()
+
+
 def test_a_forked_kernel_has_no_debugger_but_a_notebook_may_import_debugpy(
     tmp_path: Path,
 ) -> None:
