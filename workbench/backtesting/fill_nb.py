@@ -21,7 +21,7 @@ from workbench.execution import targets as execution_targets
 from workbench.execution.targets import MIN_CHANGE
 from workbench.portfolio import QUANTITY_EPSILON
 from workbench.sim import broker as sim_broker
-from workbench.sim.broker import BUYING_POWER_TOLERANCE
+from workbench.sim.buying_power import BUYING_POWER_TOLERANCE
 
 LONG_ENTRY = 1
 LONG_EXIT = 2

@@ -37,7 +37,7 @@ from workbench.orders import Fill, Side
 
 QUANTITY_EPSILON = 1e-9  # workbench.portfolio.QUANTITY_EPSILON
 MIN_CHANGE = 1e-9  # workbench.execution.targets.MIN_CHANGE
-BUYING_POWER_TOLERANCE = 1e-9  # workbench.sim.broker.BUYING_POWER_TOLERANCE
+BUYING_POWER_TOLERANCE = 1e-9  # workbench.sim.buying_power.BUYING_POWER_TOLERANCE
 
 #: Kinds of pending order.
 QUANTITY = 1

@@ -4,8 +4,9 @@ Backtests and dry runs use it exactly as live code uses the Alpaca broker. Its t
 is simulated: the engine calls :meth:`SimulatedBroker.set_time` before the strategy
 acts on a bar and :meth:`SimulatedBroker.process_bar` when a bar closes. The fill
 rules are written once, in :mod:`workbench.sim.fills`; costs are in
-:mod:`workbench.sim.costs`. Every status change goes through the lifecycle table of
-:mod:`workbench.orders`.
+:mod:`workbench.sim.costs`, the buying-power check in :mod:`workbench.sim.buying_power`,
+attached exits (bracket, OTO and OCO legs) in :mod:`workbench.sim.legs`. Every status
+change goes through the lifecycle table of :mod:`workbench.orders`.
 """
 
 from __future__ import annotations
@@ -28,29 +29,24 @@ from workbench.orders import (
     Side,
     TimeInForce,
     apply_fill,
-    exit_legs,
     transition,
 )
 from workbench.portfolio import QUANTITY_EPSILON, Portfolio, PositionView
+from workbench.sim import buying_power
+from workbench.sim.codes import CODE_DUPLICATE_CLIENT_ID, CODE_NOT_CANCELABLE, CODE_NOT_FOUND
 from workbench.sim.costs import Commission, Slippage
 from workbench.sim.fills import (
     SLIPPED_TYPES,
     match,
     next_hwm,
     notional_quantity,
-    pessimistic,
     round_lot,
 )
+from workbench.sim.legs import AttachedExits, LiveOrder
 
 log = logging.getLogger(__name__)
 
 NS_PER_DAY = 86_400_000_000_000
-#: Alpaca's codes, so callers can handle both brokers alike.
-CODE_DUPLICATE_CLIENT_ID = 40010001
-CODE_NOT_FOUND = 40410000
-CODE_NOT_CANCELABLE = 42210000
-#: Relative slack of the buying-power check (floating-point dust of "spend all cash").
-BUYING_POWER_TOLERANCE = 1e-9
 NO_COMMISSION = Commission()
 NO_SLIPPAGE = Slippage()
 
@@ -60,21 +56,7 @@ _SIMPLE, _OCO = OrderClass.SIMPLE, OrderClass.OCO
 _EV_NEW, _EV_FILL = UpdateEvent.NEW, UpdateEvent.FILL
 
 
-class _Live:
-    """Venue-side state of one open order (the Order itself is frozen)."""
-
-    __slots__ = ("created_ns", "day", "group", "hwm", "order", "triggered")
-
-    def __init__(self, order: Order, group: str | None = None) -> None:
-        self.order = order
-        self.created_ns: int = order.created_at.value
-        self.triggered = False
-        self.day: int | None = None  # UTC day number of the first eligible bar (DAY orders)
-        self.hwm: float | None = None  # a trailing stop's high-water (buy: low-water) mark
-        self.group = group if group is not None else order.request.oco_group
-
-
-class SimulatedBroker:
+class SimulatedBroker(AttachedExits):
     """Fills orders against bars by the rules of :mod:`workbench.sim.fills`; owns a Portfolio."""
 
     def __init__(
@@ -115,14 +97,14 @@ class SimulatedBroker:
         self.quantity_decimals = quantity_decimals
         self.fills: list[Fill] = []
         self._orders: dict[str, Order] = {}  # every order, latest version, submission order
-        self._live: dict[str, _Live] = {}  # open orders
-        self._book: dict[str, list[_Live]] = {}  # open orders by symbol, submission order
+        self._live: dict[str, LiveOrder] = {}  # open orders
+        self._book: dict[str, list[LiveOrder]] = {}  # open orders by symbol, submission order
         self._by_client_id: dict[str, str] = {}
         self._oco: dict[str, list[str]] = {}  # group -> open order ids
         self._updates: list[OrderUpdate] = []
         self._counter = 0
         self._now: pd.Timestamp | None = None
-        self._armed: list[_Live] = []  # exits armed on the bar being processed
+        self._armed: list[LiveOrder] = []  # exits armed on the bar being processed
         self._entry: tuple[float, bool] | None = None  # this bar's entry: (price, at the open)
         self._bar_open = 0.0
 
@@ -238,7 +220,7 @@ class SimulatedBroker:
                 f"quantity {request.quantity:g} is below the lot size {self.lot_size:g}",
             )
         oco = request.order_class is _OCO
-        live = _Live(order, f"exits:{order.id}" if oco else None)
+        live = LiveOrder(order, f"exits:{order.id}" if oco else None)
         self._live[order.id] = live
         self._book.setdefault(request.symbol, []).append(live)
         if live.group is not None:
@@ -246,62 +228,6 @@ class SimulatedBroker:
         if request.has_exits and quantity is not None and not request.relative_exits:
             order = self._attach(live, quantity, held=not oco)
         return order
-
-    def _attach(
-        self, parent: _Live, quantity: float, *, held: bool, fill_price: float | None = None
-    ) -> Order:
-        """Create ``parent``'s exit legs: held until it fills (an oco pair's are live at once).
-
-        Legs relative to the entry's fill are created at its first fill, priced from it.
-        """
-        order = parent.order
-        group = parent.group or f"exits:{order.id}"
-        ids: list[str] = []
-        for request in exit_legs(order.request, quantity, fill_price):
-            self._counter += 1
-            leg = Order(
-                f"{self.id_prefix}-{self._counter}",
-                request,
-                order.created_at,
-                status=OrderStatus.HELD if held else OrderStatus.NEW,
-                quantity=quantity,
-                updated_at=self._now,
-                parent_id=order.id,
-            )
-            self._register(_Live(leg, group), in_book=not held)
-            ids.append(leg.id)
-        order = parent.order = dataclasses.replace(order, legs=tuple(ids))
-        self._orders[order.id] = order
-        return order
-
-    def _register(self, live: _Live, *, in_book: bool) -> None:
-        order = live.order
-        self._orders[order.id] = order
-        self._live[order.id] = live
-        cid = order.client_order_id
-        if cid is not None:
-            self._by_client_id[cid] = order.id
-        if in_book:
-            self._book.setdefault(order.symbol, []).append(live)
-        if live.group is not None:
-            self._oco.setdefault(live.group, []).append(order.id)
-
-    def _arm(self, parent: Order, entry_price: float) -> None:
-        """The entry filled (some more): its legs cover what is filled, and are live."""
-        for leg_id in parent.legs:
-            live = self._live.get(leg_id)
-            if live is None:
-                continue  # filled, or canceled by its sibling
-            leg = live.order
-            if leg.status is OrderStatus.HELD:
-                leg = transition(leg, OrderStatus.NEW, at=self._now, reason="entry filled")
-                self._book.setdefault(leg.symbol, []).append(live)
-                live.hwm = entry_price
-                self._armed.append(live)
-            live.order = leg = dataclasses.replace(leg, quantity=parent.filled_quantity)
-            self._orders[leg.id] = leg
-            if leg.status is OrderStatus.NEW and leg.filled_quantity == 0:
-                self._emit(UpdateEvent.NEW, leg)
 
     def _reducible(self, order: Order) -> float:
         """How much a protective ``order`` may fill: the part of the position it reduces."""
@@ -349,41 +275,6 @@ class SimulatedBroker:
         self._end(live, live.order, OrderStatus.REPLACED, "replaced by request")
         return self.submit_order(request)
 
-    def _replace_leg(self, live: _Live, request: OrderRequest) -> Order:
-        """A leg's new price (Alpaca's PATCH of a leg): it stays a leg of the same entry."""
-        old = live.order
-        if request.side is not old.side:
-            raise OrderRejected(
-                f"order {old.id} is a {old.request.leg} leg: a replacement keeps its side",
-                code=CODE_NOT_CANCELABLE,
-            )
-        request = dataclasses.replace(request, leg=old.request.leg)
-        now: pd.Timestamp = self._now  # type: ignore[assignment]
-        held = old.status is OrderStatus.HELD
-        self._end(live, old, OrderStatus.REPLACED, "replaced by request")
-        self._counter += 1
-        quantity = old.remaining if old.remaining else old.quantity
-        new = Order(
-            f"{self.id_prefix}-{self._counter}",
-            dataclasses.replace(request, quantity=quantity, notional=None),
-            now,
-            status=OrderStatus.HELD if held else OrderStatus.NEW,
-            quantity=quantity,
-            updated_at=now,
-            parent_id=old.parent_id,
-        )
-        fresh = _Live(new, live.group)
-        fresh.hwm = live.hwm
-        self._register(fresh, in_book=not held)
-        parent = self._orders[old.parent_id]  # type: ignore[index]
-        legs = tuple(new.id if i == old.id else i for i in parent.legs)
-        parent = dataclasses.replace(parent, legs=legs)
-        self._orders[parent.id] = parent
-        if parent.id in self._live:
-            self._live[parent.id].order = parent
-        self._emit(UpdateEvent.NEW, new)
-        return new
-
     def trailing_mark(self, order_id: str) -> float | None:
         """A working trailing stop's high-water (a buy's: low-water) mark, once it has one."""
         live = self._live.get(order_id)
@@ -415,8 +306,8 @@ class SimulatedBroker:
         self._armed = []
         self._entry = None
         self._bar_open = open
-        waiting: list[_Live] = []  # protective orders with no position to protect yet
-        candidates: list[tuple[_Live, float, float]] = []  # (order, rule price, slipped price)
+        waiting: list[LiveOrder] = []  # protective orders with no position to protect yet
+        candidates: list[tuple[LiveOrder, float, float]] = []  # (order, rule price, slipped price)
         for live in list(book):
             if t_ns <= live.created_ns:
                 continue  # submitted on this bar (or later): never filled on it
@@ -447,8 +338,8 @@ class SimulatedBroker:
         return self._updates[start:]
 
     def _candidate(
-        self, live: _Live, open: float, high: float, low: float, close: float
-    ) -> tuple[_Live, float, float] | None:
+        self, live: LiveOrder, open: float, high: float, low: float, close: float
+    ) -> tuple[LiveOrder, float, float] | None:
         """(order, rule price, slipped price) if ``live`` fills on this bar (or its rest)."""
         order = live.order
         req = order.request
@@ -470,61 +361,14 @@ class SimulatedBroker:
             price = self.slippage.apply(base, req.side, high, low)
         return live, base, price
 
-    def _fill_all(self, candidates: list[tuple[_Live, float, float]], volume: float) -> None:
+    def _fill_all(self, candidates: list[tuple[LiveOrder, float, float]], volume: float) -> None:
         if len(candidates) > 1:
             candidates = self._one_per_group(candidates)
         for live, base, price in candidates:
             if live.order.status.is_open:  # an earlier fill may have canceled its OCO group
                 self._fill(live, base, price, volume)
 
-    def _rest_of_entry_bar(
-        self, waiting: list[_Live], high: float, low: float, close: float, volume: float
-    ) -> set[str]:
-        """Exits armed by an entry on this bar, matched against the rest of the bar.
-
-        The rest starts at the entry's fill price; a take-profit (a limit) only fills
-        when the entry filled at the open (see the same-bar rule in the fill rules).
-        Returns the trailing stops whose mark this took care of.
-        """
-        entry, at_open = self._entry  # type: ignore[misc]
-        candidates: list[tuple[_Live, float, float]] = []
-        marked: set[str] = set()
-        for live in [*waiting, *self._armed]:
-            order = live.order
-            if not order.status.is_open or self._reducible(order) <= QUANTITY_EPSILON:
-                continue
-            if order.request.type is OrderType.LIMIT and not at_open:
-                continue
-            if order.request.type is OrderType.TRAILING_STOP:
-                live.hwm = entry if live.hwm is None else live.hwm
-                marked.add(order.id)
-            candidate = self._candidate(live, entry, max(high, entry), min(low, entry), close)
-            if candidate is not None:
-                candidates.append(candidate)
-            elif live.hwm is not None and not live.triggered:
-                hi, lo = (high, low) if at_open else (max(entry, close), min(entry, close))
-                live.hwm = next_hwm(order, live.hwm, hi, lo)
-        self._fill_all(candidates, volume)
-        return marked
-
-    def _one_per_group(
-        self, candidates: list[tuple[_Live, float, float]]
-    ) -> list[tuple[_Live, float, float]]:
-        """Keep only the pessimistic candidate of each OCO group (see the fill rules)."""
-        groups: dict[str, list[int]] = {}
-        for i, (live, _, _) in enumerate(candidates):
-            group = live.group
-            if group is not None:
-                groups.setdefault(group, []).append(i)
-        drop: set[int] = set()
-        for members in groups.values():
-            if len(members) > 1:
-                sides = [(candidates[i][0].order.side, candidates[i][2]) for i in members]
-                keep = members[pessimistic(sides)]
-                drop.update(i for i in members if i != keep)
-        return [c for i, c in enumerate(candidates) if i not in drop]
-
-    def _fill(self, live: _Live, base: float, price: float, volume: float) -> None:
+    def _fill(self, live: LiveOrder, base: float, price: float, volume: float) -> None:
         order = live.order
         req = order.request
         cap: float | None = None
@@ -571,7 +415,10 @@ class SimulatedBroker:
         )
         pf = self.portfolio
         before = pf.quantity(req.symbol)
-        refusal = self._refusal(req.symbol, req.side, quantity, price, commission, before)
+        refusal = buying_power.refusal(
+            pf, req.symbol, req.side, quantity, price, commission, before,
+            margin=self.margin, allow_short=self.allow_short,
+        )  # fmt: skip
         if refusal is not None:
             status = OrderStatus.REJECTED if order.filled_quantity == 0 else OrderStatus.CANCELED
             self._end(live, order, status, refusal)
@@ -613,64 +460,9 @@ class SimulatedBroker:
                 order = self._attach(live, order.filled_quantity, held=True, fill_price=price)
             self._arm(order, base)
 
-    def _refusal(
-        self, symbol: str, side: Side, quantity: float, price: float, commission: float, old: float
-    ) -> str | None:
-        """Why this fill may not happen (shorting, buying power), or None; ``old`` is the
-        position held before it."""
-        pf = self.portfolio
-        new = old + side.sign * quantity
-        if abs(new) <= abs(old) and old * new >= 0:
-            return None  # reduces or closes: always allowed
-        if not self.allow_short and new < -QUANTITY_EPSILON:
-            return (
-                f"shorting not allowed: selling {quantity:g} {symbol} would take the position "
-                f"from {old:g} to {new:g}"
-            )
-        others_value = others_gross = 0.0
-        for sym, pos in pf.positions.items():
-            if sym != symbol and pos.quantity != 0.0:
-                value = pos.quantity * pos.last_price
-                others_value += value
-                others_gross += abs(value)
-        cash_after = pf.cash - side.sign * quantity * price - commission
-        equity_after = cash_after + others_value + new * price
-        gross_after = others_gross + abs(new) * price
-        slack = BUYING_POWER_TOLERANCE * max(gross_after, 1.0)
-        if gross_after <= equity_after * self.margin + slack:
-            return None
-        equity_before = pf.cash + others_value + old * price
-        power = max(equity_before * self.margin - others_gross - abs(old) * price, 0.0)
-        cost = quantity * price + commission
-        return (
-            f"insufficient buying power: {side} {quantity:g} {symbol} at {price:g} costs "
-            f"{cost:.2f} (commission {commission:.2f} included), cash is {pf.cash:.2f}, "
-            f"buying power {power:.2f} (margin {self.margin:g})"
-        )
-
-    def _cancel_exits(self, closer: Order) -> None:
-        """A position closed (or reversed) by ``closer``: the exits that protected it go."""
-        book = self._book.get(closer.request.symbol)
-        if not book:  # the usual case: the closer was the symbol's last working order
-            return
-        for live in list(book):
-            order = live.order
-            if (
-                order.request.protective
-                and order.id in self._live
-                and live.created_ns < closer.created_at.value
-            ):
-                self._end(live, order, OrderStatus.CANCELED, f"position closed by {closer.id}")
-
-    def _cancel_group(self, group: str, filled_id: str) -> None:
-        for order_id in list(self._oco.get(group, ())):
-            live = self._live.get(order_id)
-            if order_id != filled_id and live is not None:
-                self._end(live, live.order, OrderStatus.CANCELED, f"oco: {filled_id} filled")
-
     # -- bookkeeping ------------------------------------------------------------------
     def _end(
-        self, live: _Live | None, order: Order, status: OrderStatus | None, reason: str
+        self, live: LiveOrder | None, order: Order, status: OrderStatus | None, reason: str
     ) -> Order:
         """Move ``order`` to a terminal ``status`` (None: already moved) and forget it as open."""
         if status is not None:
@@ -706,7 +498,7 @@ class SimulatedBroker:
 _NONE_MARKED: frozenset[str] = frozenset()
 
 
-def _after_the_open(candidate: tuple[_Live, float, float]) -> bool:
+def _after_the_open(candidate: tuple[LiveOrder, float, float]) -> bool:
     """Sort key: market orders fill at the open, before anything triggered inside the bar."""
     return candidate[0].order.request.type is not _MARKET
 
