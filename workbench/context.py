@@ -25,8 +25,9 @@ import pandas as pd
 
 from workbench.broker import Bar
 from workbench.errors import ConfigError, LookAheadError
+from workbench.exits import Exits
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
-from workbench.orders import Exits, Order, OrderRequest, OrderType, Side, TimeInForce
+from workbench.orders import Order, OrderRequest, OrderType, Side, TimeInForce
 from workbench.portfolio import PositionView
 from workbench.stamps import utc
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from workbench.errors import ConfigError
+from workbench.exits import Exits
 from workbench.fastinit import fast_init
-from workbench.orders import Exits, OrderRequest
+from workbench.orders import OrderRequest
 
 
 @fast_init

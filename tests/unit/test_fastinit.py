@@ -12,9 +12,10 @@ import pytest
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
 from workbench.errors import ConfigError
 from workbench.execution.engine import Cancel, Submit
+from workbench.exits import Exits
 from workbench.fastinit import fast_init
 from workbench.intents import TargetIntent
-from workbench.orders import Exits, Fill, Order, OrderRequest, OrderStatus, Side, TimeInForce
+from workbench.orders import Fill, Order, OrderRequest, OrderStatus, Side, TimeInForce
 from workbench.portfolio import PositionView
 from workbench.risk.book import Proposal
 from workbench.risk.state import RiskState, TradingState

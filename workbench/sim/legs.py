@@ -22,7 +22,8 @@ import pandas as pd
 
 from workbench.broker import UpdateEvent
 from workbench.errors import OrderRejected
-from workbench.orders import Order, OrderRequest, OrderStatus, OrderType, exit_legs, transition
+from workbench.exits import exit_legs
+from workbench.orders import Order, OrderRequest, OrderStatus, OrderType, transition
 from workbench.portfolio import QUANTITY_EPSILON
 from workbench.sim.codes import CODE_NOT_CANCELABLE
 from workbench.sim.fills import next_hwm, pessimistic
