@@ -10,9 +10,26 @@ unchanged; in one process the order does not matter either (every test stands al
 
 from __future__ import annotations
 
+import selectors
+from collections.abc import Callable
+from typing import IO
+
 import pytest
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_modules)  # stable: False (slow) first
+
+
+@pytest.fixture
+def first_line() -> Callable[[IO[str], float], str]:
+    """Read the first line a pipe gives within a number of seconds ('' if none came): a
+    server's "listening on ..." line, waited for rather than slept on."""
+
+    def read(stream: IO[str], within: float) -> str:
+        with selectors.DefaultSelector() as selector:
+            selector.register(stream, selectors.EVENT_READ)
+            return stream.readline() if selector.select(timeout=within) else ""
+
+    return read

@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
 import shutil
 import subprocess
 import sys
 import urllib.request
 import venv
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO
 
 import pytest
 
@@ -36,13 +36,6 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) 
     )
     assert done.returncode == 0, f"{args[:4]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
-
-
-def _first_line(stream: Any, within: float) -> str:
-    """The first line ``stream`` (a pipe) gives within ``within`` seconds ('' if none)."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        return stream.readline() if selector.select(timeout=within) else ""
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +65,7 @@ def test_the_wheel_holds_the_templates_and_no_tests(wheel: Path) -> None:
 
 
 def test_a_fresh_environment_runs_backtest_live_dashboard_then_walk_forward(
-    wheel: Path, tmp_path: Path
+    wheel: Path, tmp_path: Path, first_line: Callable[[IO[str], float], str]
 ) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True, system_site_packages=False)
@@ -119,7 +112,7 @@ def test_a_fresh_environment_runs_backtest_live_dashboard_then_walk_forward(
         cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        line = _first_line(server.stdout, within=120)
+        line = first_line(server.stdout, 120)
         where = re.search(r"on (http://127\.0\.0\.1:\d+/)", line)
         assert where, line or (server.stderr.read() if server.poll() is not None else "no answer")
         url = where.group(1)

@@ -156,8 +156,9 @@ def serve() -> None:
 
 
 def _serve(listener: socket.socket, preload: str | None) -> None:
-    """Import, then fork a kernel per request until the owner closes the zygote's stdin (or
-    dies: end-of-file all the same); then kill the kernels and exit, with no teardown."""
+    """Import, then fork a kernel per request until the owner writes :data:`END` on the
+    zygote's stdin, closes it or dies (end-of-file); then kill the kernels and exit, with no
+    teardown."""
     name_process("wb-zygote")
     _import_kernel()
     if preload:

@@ -16,7 +16,7 @@ steps (``_candidate``, ``_fill_all``, ``_end``, ``_emit``, ``_reducible``).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -63,11 +63,6 @@ class AttachedExits:
     _now: pd.Timestamp | None
     _armed: list[LiveOrder]
     _entry: tuple[float, bool] | None
-    _candidate: Any
-    _fill_all: Any
-    _end: Any
-    _emit: Any
-    _reducible: Any
 
     def _attach(
         self, parent: LiveOrder, quantity: float, *, held: bool, fill_price: float | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -238,16 +237,7 @@ def test_the_bundle_reports_are_linked_and_only_they_are_served(state) -> None:
         assert client.get(f"/bundle/{other}").status_code == 404
 
 
-def _first_line(stream: Any, within: float) -> str:
-    """The first line ``stream`` (a pipe) gives within ``within`` seconds ('' if none)."""
-    import selectors
-
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        return stream.readline() if selector.select(timeout=within) else ""
-
-
-def test_the_command_serves_on_a_free_port_and_says_which(state) -> None:
+def test_the_command_serves_on_a_free_port_and_says_which(state, first_line) -> None:
     """``--port 0``: the system's choice, printed once bound (a port picked beforehand and
     passed on can be taken by then); the page answers there."""
     import subprocess
@@ -261,7 +251,7 @@ def test_the_command_serves_on_a_free_port_and_says_which(state) -> None:
         text=True,
     )
     try:
-        line = _first_line(server.stdout, within=120)
+        line = first_line(server.stdout, 120)
         where = re.fullmatch(
             rf"dashboard for {re.escape(str(state))} on (http://127\.0\.0\.1:(\d+)/)\n", line
         )
