@@ -1,9 +1,10 @@
 """The two WebSockets: trade updates (JSON) and market data (msgpack), with their faults.
 
 Trading stream (``/stream``): ``authenticate`` -> ``authorization``, ``listen`` ->
-``listening``, then ``trade_updates`` messages, JSON in binary frames like Alpaca's
-paper server. One connection per account (``connection_limit``): a further one is
-refused at the handshake with HTTP 429, as Alpaca does.
+``listening`` (before authenticating: ``authorization`` ``unauthorized`` with action
+``listen``, as Alpaca answers it), then ``trade_updates`` messages, JSON in binary
+frames like Alpaca's paper server. One connection per account (``connection_limit``):
+a further one is refused at the handshake with HTTP 429, as Alpaca does.
 
 Market-data stream (``/v2/iex``, ``/v2/sip``, ``/v2/test``): msgpack frames, each an
 array of messages (JSON text when the client does not ask for msgpack). ``connected``
@@ -44,7 +45,11 @@ DATA_ERRORS = {
     404: "auth timeout",
     405: "symbol limit exceeded",
     406: "connection limit exceeded",
+    407: "slow client",
+    408: "v2 not enabled",
     409: "insufficient subscription",
+    410: "invalid subscribe action for this feed",
+    411: "insufficient scope",
     500: "internal error",
 }
 _CLOSING = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
@@ -205,8 +210,8 @@ class StreamHub:
             conn.authenticated = True
             await self._send(conn, _authorization("authorized"))
         elif action == "listen":
-            if not conn.authenticated:
-                await self._send(conn, _authorization("unauthorized", "not authenticated"))
+            if not conn.authenticated:  # Alpaca answers on the authorization stream
+                await self._send(conn, _authorization("unauthorized", action="listen"))
                 return
             streams = data.get("streams") if isinstance(data.get("streams"), list) else []
             conn.listening = "trade_updates" in streams
@@ -337,8 +342,10 @@ class StreamHub:
 _CHANNEL_OF = {"b": "bars", "d": "dailyBars", "u": "updatedBars"}
 
 
-def _authorization(status: str, message: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"action": "authenticate", "status": status}
+def _authorization(
+    status: str, message: str | None = None, *, action: str = "authenticate"
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"action": action, "status": status}
     if message:
         data["message"] = message
     return {"stream": "authorization", "data": data}

@@ -8,6 +8,7 @@ import json
 
 import msgpack
 import pandas as pd
+import pytest
 import websockets
 from alpaca.data.models import Bar
 from alpaca.trading.models import TradeUpdate
@@ -342,3 +343,55 @@ def test_refused_trading_connection(emulator: Emulator) -> None:
         "message": "try later",
     }
     assert emt.run_async(_refused_trading(emulator))["data"]["status"] == "authorized"
+
+
+async def _listen_then_authenticate(emu: Emulator) -> list:
+    async with websockets.connect(emu.trading_stream_url) as ws:
+        listen = {"action": "listen", "data": {"streams": ["trade_updates"]}}
+        await ws.send(json.dumps(listen))
+        early = json.loads(await ws.recv())
+        auth = {"key_id": emu.key, "secret_key": emu.secret}
+        await ws.send(json.dumps({"action": "authenticate", "data": auth}))
+        authed = json.loads(await ws.recv())
+        await ws.send(json.dumps(listen))
+        return [early, authed, json.loads(await ws.recv())]
+
+
+def test_listen_before_authentication_is_refused_on_the_authorization_stream(
+    emulator: Emulator,
+) -> None:
+    # Alpaca's streaming reference: "In the case that the socket connection is not
+    # authorized yet, a new message under the authorization stream is issued in response
+    # to the listen request": {"stream": "authorization", "data": {"status":
+    # "unauthorized", "action": "listen"}}
+    early, authed, listening = emt.run_async(_listen_then_authenticate(emulator))
+    assert early == {
+        "stream": "authorization",
+        "data": {"action": "listen", "status": "unauthorized"},
+    }
+    assert authed["data"]["status"] == "authorized"
+    assert listening == {"stream": "listening", "data": {"streams": ["trade_updates"]}}
+
+
+async def _refused_data_auth(emu: Emulator) -> list:
+    headers = {"Content-Type": "application/msgpack"}
+    async with websockets.connect(emu.data_stream_url, additional_headers=headers) as ws:
+        await ws.recv()
+        await ws.send(msgpack.packb({"action": "auth", "key": emu.key, "secret": emu.secret}))
+        return msgpack.unpackb(await ws.recv())
+
+
+@pytest.mark.parametrize(
+    ("code", "msg"),
+    [
+        (407, "slow client"),
+        (408, "v2 not enabled"),
+        (410, "invalid subscribe action for this feed"),
+        (411, "insufficient scope"),
+    ],
+)
+def test_data_stream_errors_carry_alpacas_messages(emulator: Emulator, code, msg) -> None:
+    # Alpaca's real-time stock data reference (407 slow client, 408 v2 not enabled) and
+    # alpaca-trade-api-go marketdata/stream/errors.go (410, 411)
+    emulator.set_faults(Fault.refuse("data", code=code, times=1))
+    assert emt.run_async(_refused_data_auth(emulator)) == [{"T": "error", "code": code, "msg": msg}]
