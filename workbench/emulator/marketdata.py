@@ -1,7 +1,8 @@
 """Historical bars as Alpaca's market-data API serves them, never past the replay clock.
 
 Only bars the replay has already published are served (no look-ahead). Timeframes
-``{1-59}Min``, ``{1-23}Hour``, ``1Day``, ``1Week`` and ``{1,2,3,6,12}Month`` are
+``{1-59}Min``, ``{1-23}Hour``, ``1Day``, ``1Week`` and ``{1,2,3,4,6,12}Month`` (Alpaca's
+list; alpaca-py's ``TimeFrame`` refuses 4 months) are
 served from the emulator's bars when equal to their frequency, or resampled to a
 coarser one (:func:`workbench.data.resample.resample`); finer ones are refused.
 Daily and coarser bars are stamped at New York midnight of the session date, as
@@ -40,7 +41,7 @@ _ALLOWED = {
     "Hour": range(1, 24),
     "Day": (1,),
     "Week": (1,),
-    "Month": (1, 2, 3, 6, 12),
+    "Month": (1, 2, 3, 4, 6, 12),
 }
 DAY = pd.Timedelta(days=1)
 

@@ -200,3 +200,23 @@ def test_the_workbench_alpaca_source_reads_back_the_same_bars(monkeypatch, hand_
         got = load_symbols(f"alpaca:AAA?url={emu.base_url}&cache=0&feed=iex", start="2024-01-01")
     expected = frames["AAA"]
     pd.testing.assert_frame_equal(got["AAA"][list(expected.columns)], expected, check_freq=False)
+
+
+@pytest.mark.parametrize("timeframe", ["4Month", "4M"])
+def test_four_month_bars_are_a_timeframe_alpaca_serves(bars_emulator: Emulator, timeframe) -> None:
+    # Alpaca's bars reference: "[1,2,3,4,6,12]Month or [1,2,3,4,6,12]M, e.g. 3Month or
+    # 3M creates 3-month aggregations" (alpaca-py's TimeFrame allows only 1, 2, 3, 6, 12
+    # months, so this is a request from a client other than the SDK)
+    bars_emulator.step(8)
+    r = _get(
+        bars_emulator, "/v2/stocks/bars", symbols="AAA", timeframe=timeframe, start="2024-01-01"
+    )
+    assert r.status_code == 200, r.text
+    [bar] = r.json()["bars"]["AAA"]
+    assert (bar["t"], bar["o"], bar["h"], bar["l"], bar["c"]) == (
+        "2024-01-01T05:00:00.000000Z",
+        100,
+        107,
+        94,
+        106,
+    )
