@@ -3,8 +3,10 @@
 Trading stream (``/stream``): ``authenticate`` -> ``authorization``, ``listen`` ->
 ``listening`` (before authenticating: ``authorization`` ``unauthorized`` with action
 ``listen``, as Alpaca answers it), then ``trade_updates`` messages, JSON in binary
-frames like Alpaca's paper server. One connection per account (``connection_limit``):
-a further one is refused at the handshake with HTTP 429, as Alpaca does.
+frames like Alpaca's paper server, or MessagePack when the client sends
+``Content-Type: application/msgpack`` ("Alpaca's streaming service supports both JSON
+and MessagePack codecs"). One connection per account (``connection_limit``): a further
+one is refused at the handshake with HTTP 429, as Alpaca does.
 
 Market-data stream (``/v2/iex``, ``/v2/sip``, ``/v2/test``): msgpack frames, each an
 array of messages (JSON text when the client does not ask for msgpack). ``connected``
@@ -62,7 +64,7 @@ class Connection:
     ws: web.WebSocketResponse
     request: web.Request
     stream: str  # trading | data
-    binary: bool = True  # data: msgpack (else JSON text); trading: JSON in binary frames
+    packed: bool = False  # asked for msgpack (else JSON: text for data, binary for trading)
     authenticated: bool = False
     listening: bool = False
     muted: bool = False
@@ -128,15 +130,14 @@ class StreamHub:
             )
         ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
-        conn = Connection(ws, request, "trading")
+        conn = Connection(ws, request, "trading", packed=_asks_msgpack(request))
         await self._serve(conn)
         return ws
 
     async def data(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
-        content_type = request.headers.get("Content-Type", "")
-        conn = Connection(ws, request, "data", binary="msgpack" in content_type.lower())
+        conn = Connection(ws, request, "data", packed=_asks_msgpack(request))
         await self._send(conn, [{"T": "success", "msg": "connected"}])
         await self._serve(conn)
         return ws
@@ -173,7 +174,7 @@ class StreamHub:
 
     async def _dispatch(self, conn: Connection, msg: Any) -> None:
         try:
-            if msg.type is WSMsgType.BINARY and conn.stream == "data":
+            if msg.type is WSMsgType.BINARY and (conn.packed or conn.stream == "data"):
                 payload = msgpack.unpackb(msg.data)
             else:
                 payload = json.loads(msg.data)
@@ -323,7 +324,7 @@ class StreamHub:
         if conn.ws.closed:
             return False
         try:
-            if conn.stream == "data" and conn.binary:
+            if conn.packed:
                 coro = conn.ws.send_bytes(msgpack.packb(message))
             elif conn.stream == "data":
                 coro = conn.ws.send_str(json.dumps(message, default=_json_default))
@@ -340,6 +341,11 @@ class StreamHub:
 
 
 _CHANNEL_OF = {"b": "bars", "d": "dailyBars", "u": "updatedBars"}
+
+
+def _asks_msgpack(request: web.Request) -> bool:
+    """Whether the client asked for MessagePack (``Content-Type: application/msgpack``)."""
+    return "msgpack" in request.headers.get("Content-Type", "").lower()
 
 
 def _authorization(

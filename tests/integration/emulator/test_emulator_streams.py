@@ -9,6 +9,7 @@ import json
 import msgpack
 import pandas as pd
 import pytest
+import requests
 import websockets
 from alpaca.data.models import Bar
 from alpaca.trading.models import TradeUpdate
@@ -395,3 +396,38 @@ def test_data_stream_errors_carry_alpacas_messages(emulator: Emulator, code, msg
     # alpaca-trade-api-go marketdata/stream/errors.go (410, 411)
     emulator.set_faults(Fault.refuse("data", code=code, times=1))
     assert emt.run_async(_refused_data_auth(emulator)) == [{"T": "error", "code": code, "msg": msg}]
+
+
+async def _msgpack_trading_session(emu: Emulator) -> list:
+    """A trading-stream client that asks for MessagePack, as Alpaca's reference allows."""
+    headers = {"Content-Type": "application/msgpack"}
+    got = []
+    async with websockets.connect(emu.trading_stream_url, additional_headers=headers) as ws:
+        auth = {"key_id": emu.key, "secret_key": emu.secret}
+        await ws.send(msgpack.packb({"action": "authenticate", "data": auth}))
+        got.append(await ws.recv())
+        await ws.send(msgpack.packb({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+        got.append(await ws.recv())
+        order = {"symbol": "SPX", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day"}
+        url, auth_headers = f"{emu.base_url}/v2/orders", emt.headers(emu)
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: requests.post(url, json=order, headers=auth_headers, timeout=5)
+        )
+        got.append(await asyncio.wait_for(ws.recv(), 5))
+    return got
+
+
+def test_trading_stream_speaks_msgpack_when_asked(emulator: Emulator) -> None:
+    # Alpaca's streaming reference: "Alpaca's streaming service supports both JSON and
+    # MessagePack codecs ... to request with MessagePack, add the header: Content-Type:
+    # application/msgpack"
+    frames = emt.run_async(_msgpack_trading_session(emulator))
+    assert all(isinstance(f, bytes) for f in frames)
+    authorized, listening, update = (msgpack.unpackb(f) for f in frames)
+    assert authorized == {
+        "stream": "authorization",
+        "data": {"action": "authenticate", "status": "authorized"},
+    }
+    assert listening == {"stream": "listening", "data": {"streams": ["trade_updates"]}}
+    assert update["stream"] == "trade_updates" and update["data"]["event"] == "new"
+    assert update["data"]["order"]["symbol"] == "SPX"
