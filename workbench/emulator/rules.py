@@ -9,6 +9,10 @@ its users (see ``alpaca-api.md``):
 
 - ``qty`` xor ``notional`` (both: 400), each with at most 9 decimals; positive prices;
   the prices each order type needs.
+- Prices in whole cents from $1.00 up, in hundredths of a cent below (the minimum price
+  variance): 422 ``42210000`` "invalid limit_price 41.085. sub-penny increment does not
+  fulfill minimum pricing criteria" (alpaca-trade-api-go #260; $0.6013 is accepted,
+  alpaca-trade-api-csharp #497). Checked for the order's and its exits' prices.
 - Notional and fractional orders are market orders, and DAY orders.
 - Extended hours only for DAY limit simple orders (not brackets, oco, oto).
 - A ``client_order_id`` of at most 128 characters, unique per account.
@@ -33,7 +37,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.emulator.shapes import ApiError, stable_uuid
+from workbench.emulator.shapes import ApiError, num, stable_uuid
 from workbench.errors import ConfigError
 from workbench.orders import Order, OrderClass, OrderRequest, OrderType, Side, TimeInForce
 
@@ -170,6 +174,8 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
             raise invalid(f"{name} must not be given for {kind.value} orders")
         if value is not None and value <= 0:
             raise invalid(f"{name} must be > 0, got {value:g}")
+        if value is not None:
+            check_increment(name, value)
     extended = boolean(body.get("extended_hours"), "extended_hours")
     if extended and kind is not OrderType.LIMIT:
         raise invalid('only type="limit" is allowed for extended hours orders')
@@ -207,6 +213,17 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
     except ConfigError as exc:
         raise invalid(exc.message) from None
     return ParsedOrder(request, extended, str(intent) if intent else None, tif_name)
+
+
+def check_increment(name: str, price: float) -> None:
+    """Alpaca's minimum price variance: whole cents from $1.00 up, 1/100 cent below."""
+    if round(price, 2 if price >= 1.0 else 4) != price:
+        raise ApiError(
+            422,
+            CODE_RULE,
+            f"invalid {name} {num(price)}. sub-penny increment does not fulfill minimum "
+            "pricing criteria",
+        )
 
 
 def _check_tif(tif: str, kind: OrderType, order_class: OrderClass) -> None:
@@ -282,6 +299,10 @@ def _exits(body: dict[str, Any], order_class: OrderClass) -> dict[str, float | N
         out["stop_loss_limit"] = number(sl, "limit_price")
         if out["stop_loss"] is None:
             raise invalid("stop_loss.stop_price is required")
+    names = {"take_profit": "take_profit.limit_price", "stop_loss": "stop_loss.stop_price"}
+    for key, value in out.items():
+        if value is not None and value > 0:
+            check_increment(names.get(key, "stop_loss.limit_price"), value)
     return out
 
 

@@ -238,7 +238,7 @@ def test_a_restart_finds_the_legs_and_a_refused_bracket_is_logged(hand_frames, c
         assert again.get_order(entry.id).request.order_class == "bracket"
         assert again.get_order(entry.id).request.stop_loss == 90
         again.cancel_all_orders()  # else a new buy would be a potential wash trade
-        refused = buy(1, tif=TimeInForce.GTC, order_class="bracket", take_profit=100.005,
+        refused = buy(1, tif=TimeInForce.GTC, order_class="bracket", take_profit=100,
                       stop_loss=90)  # fmt: skip
         with (
             caplog.at_level("ERROR", logger="workbench.brokers.alpaca"),

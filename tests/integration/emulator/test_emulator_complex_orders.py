@@ -166,7 +166,7 @@ def test_trailing_stop_reports_its_mark(bars_emulator, client) -> None:
         ({"order_class": "oto"}, "exactly one of take_profit or stop_loss"),
         ({"order_class": "mleg"}, "not supported"),
         ({"type": "trailing_stop"}, "exactly one of trail_price or trail_percent"),
-        ({"order_class": "bracket", "take_profit": {"limit_price": 100.005},
+        ({"order_class": "bracket", "take_profit": {"limit_price": 100},
           "stop_loss": {"stop_price": 90}}, "take_profit.limit_price must be >= base_price"),
         ({"order_class": "bracket", "take_profit": {"limit_price": 110},
           "stop_loss": {"stop_price": 100}}, "stop_loss.stop_price must be <= base_price"),

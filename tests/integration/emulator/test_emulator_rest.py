@@ -340,6 +340,64 @@ def test_raw_order_validation(emulator: Emulator, changes, message) -> None:
     assert emulator.state()["orders"] == []
 
 
+SUB_PENNY = "sub-penny increment does not fulfill minimum pricing criteria"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"type": "limit", "limit_price": 1000.555}, f"invalid limit_price 1000.555. {SUB_PENNY}"),
+        ({"type": "stop", "stop_price": 1200.001}, f"invalid stop_price 1200.001. {SUB_PENNY}"),
+        ({"type": "limit", "limit_price": 0.60135}, f"invalid limit_price 0.60135. {SUB_PENNY}"),
+        (
+            {
+                "order_class": "bracket",
+                "take_profit": {"limit_price": 1200.005},
+                "stop_loss": {"stop_price": 1000},
+            },
+            f"invalid take_profit.limit_price 1200.005. {SUB_PENNY}",
+        ),
+        (
+            {
+                "order_class": "bracket",
+                "take_profit": {"limit_price": 1200},
+                "stop_loss": {"stop_price": 1000, "limit_price": 999.999},
+            },
+            f"invalid stop_loss.limit_price 999.999. {SUB_PENNY}",
+        ),
+    ],
+)
+def test_sub_penny_prices_are_refused(emulator: Emulator, changes, message) -> None:
+    """Alpaca takes whole cents from $1.00 up and hundredths of a cent below: 422 42210000
+    "invalid limit_price 41.085. sub-penny increment does not fulfill minimum pricing
+    criteria" (alpaca-trade-api-go #260); $0.6013 is accepted (alpaca-trade-api-csharp #497)."""
+    body = {**BASE_ORDER, **changes}
+    r = requests.post(
+        f"{emulator.base_url}/v2/orders", json=body, headers=emt.headers(emulator), timeout=5
+    )
+    assert (r.status_code, r.json()) == (422, {"code": 42210000, "message": message})
+    assert emulator.state()["orders"] == []
+
+
+def test_sub_penny_prices_through_the_sdk(trading_client) -> None:
+    with pytest.raises(APIError) as exc:
+        trading_client.submit_order(
+            LimitOrderRequest(
+                symbol="SPX", qty=1, side="buy", time_in_force="gtc", limit_price=900.125
+            )
+        )
+    assert _status(exc) == (422, 42210000)
+    assert exc.value.message == f"invalid limit_price 900.125. {SUB_PENNY}"
+    cheap = trading_client.submit_order(  # below $1.00: four decimals are fine
+        LimitOrderRequest(symbol="SPX", qty=1, side="buy", time_in_force="gtc", limit_price=0.6013)
+    )
+    assert cheap.limit_price == "0.6013"
+    with pytest.raises(APIError) as exc:
+        trading_client.replace_order_by_id(cheap.id, ReplaceOrderRequest(limit_price=1.005))
+    assert _status(exc) == (422, 42210000)
+    assert trading_client.get_order_by_id(cheap.id).status is OrderStatus.NEW
+
+
 def test_numeric_strings_are_accepted(emulator: Emulator) -> None:
     body = {
         "symbol": "spx",
