@@ -16,6 +16,8 @@ its users (see ``alpaca-api.md``):
 - Notional and fractional orders are market orders, and DAY orders.
 - Extended hours only for DAY limit simple orders (not brackets, oco, oto).
 - A ``client_order_id`` of at most 128 characters, unique per account.
+- A ``position_intent``, when given, is one of Alpaca's four (wording ours): an
+  unknown value echoed back would make alpaca-py fail to read the order.
 - Order classes ``simple``, ``bracket`` (``take_profit`` and ``stop_loss``), ``oto``
   (one of them) and ``oco`` (a limit exit: ``take_profit`` and ``stop_loss``, the limit
   price defaulting to the take-profit's); complex orders are whole-share orders.
@@ -69,6 +71,8 @@ TIFS = {
     "fok": TimeInForce.DAY,
 }
 AUCTION_TYPES = (OrderType.MARKET, OrderType.LIMIT)
+#: Alpaca's ``position_intent`` values (alpaca-py's ``PositionIntent``).
+INTENTS = ("buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close")
 
 
 def invalid(message: str) -> ApiError:
@@ -190,7 +194,9 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
             cid = None
         elif len(cid) > MAX_CLIENT_ID:
             raise invalid(f"client_order_id must be no more than {MAX_CLIENT_ID} characters")
-    intent = body.get("position_intent")
+    intent = None
+    if body.get("position_intent"):  # an enum: anything else breaks alpaca-py's Order
+        intent = _choice(body, "position_intent", {i: i for i in INTENTS}, "")
     trail = _trail(body, kind)
     if trail and order_class is not OrderClass.SIMPLE:
         raise invalid("trailing_stop orders must be simple orders")
@@ -212,7 +218,7 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
         )
     except ConfigError as exc:
         raise invalid(exc.message) from None
-    return ParsedOrder(request, extended, str(intent) if intent else None, tif_name)
+    return ParsedOrder(request, extended, intent, tif_name)
 
 
 def check_increment(name: str, price: float) -> None:

@@ -329,6 +329,7 @@ BASE_ORDER = {"symbol": "SPX", "side": "buy", "type": "market", "time_in_force":
         ({"order_class": "bracket"}, "bracket orders need take_profit and stop_loss"),
         ({"order_class": "mleg"}, "order_class 'mleg' is not supported by the emulator"),
         ({"client_order_id": "x" * 129}, "client_order_id must be no more than 128 characters"),
+        ({"position_intent": "open_long"}, "invalid position_intent: 'open_long'"),
     ],
 )
 def test_raw_order_validation(emulator: Emulator, changes, message) -> None:
