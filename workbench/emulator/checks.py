@@ -29,13 +29,15 @@ from workbench.emulator.quotes import ask_price
 from workbench.emulator.rules import CODE_FORBIDDEN, CODE_RULE
 from workbench.emulator.shapes import ApiError, num
 from workbench.orders import OrderClass, OrderRequest, OrderStatus, OrderType, Side
-from workbench.portfolio import QUANTITY_EPSILON
+from workbench.portfolio import QUANTITY_EPSILON, Portfolio
 from workbench.sim.broker import SimulatedBroker
 
 #: Alpaca values an opening short at 3% above the current ask.
 SHORT_BUFFER = 1.03
 #: Relative slack for "spend all the buying power" (floating-point dust).
 TOLERANCE = 1e-12
+#: Alpaca's Reg T initial margin of a marginable security (every emulated asset is one).
+INITIAL_MARGIN = 0.5
 
 
 def check_order(
@@ -173,3 +175,19 @@ def held(broker: SimulatedBroker, symbol: str, side: Side, exclude: str | None =
         else:
             pairs[pair] = max(pairs.get(pair, 0.0), o.remaining or 0.0)
     return total + sum(pairs.values())
+
+
+def maintenance_margin(portfolio: Portfolio) -> float:
+    """Alpaca's maintenance margin requirement of the positions at their last prices
+    ("Margin and Short Selling"): a long 30% of its market value, 100% under $2.50 a
+    share; a short the greater of $5.00 a share and 30%, under $5.00 the greater of
+    $2.50 a share and 100%."""
+    total = 0.0
+    for p in portfolio.positions.values():
+        qty, price = p.quantity, p.last_price
+        if qty > 0:
+            total += qty * price * (1.0 if price < 2.5 else 0.3)
+        elif qty < 0:
+            floor, rate = (2.5, 1.0) if price < 5.0 else (5.0, 0.3)
+            total += -qty * max(floor, price * rate)
+    return total

@@ -20,6 +20,8 @@ from workbench.orders import Leg, Order, OrderStatus, Side
 from workbench.sim.fills import trailing_stop_price
 
 NEW_YORK = "America/New_York"
+#: Regulation T's buying power: twice the equity above the initial margin.
+REG_T_MULTIPLIER = 2.0
 _NAMESPACE = uuid.UUID("6f1d3b2a-41c8-4f7e-9d55-0c2b8e7a9f10")
 
 
@@ -171,13 +173,21 @@ def account_json(
     long_value: float,
     short_value: float,
     last_equity: float,
+    initial_margin: float,
+    maintenance_margin: float,
+    last_maintenance_margin: float,
     margin: float,
     allow_short: bool,
     created_at: pd.Timestamp,
 ) -> dict[str, Any]:
     """Alpaca's account, without the pattern-day-trading fields (``pattern_day_trader``,
-    ``daytrade_count``, ``daytrading_buying_power``) that Alpaca removed on 2026-07-06."""
+    ``daytrade_count``, ``daytrading_buying_power``) that Alpaca removed on 2026-07-06.
+
+    ``regt_buying_power`` is Reg T's: twice the equity above the initial margin, as in
+    Alpaca's examples (a 4x account's 80680.36 = 2 x (103820.56 - 63480.38)); never more
+    than ``buying_power`` (a 1x account's is its cash)."""
     money = num
+    regt = min(buying_power, REG_T_MULTIPLIER * max(equity - initial_margin, 0.0))
     return {
         "id": account_id,
         "account_number": "PA" + account_id.replace("-", "")[:10].upper(),
@@ -186,7 +196,7 @@ def account_json(
         "currency": "USD",
         "cash": money(cash),
         "buying_power": money(buying_power),
-        "regt_buying_power": money(buying_power),
+        "regt_buying_power": money(regt),
         "non_marginable_buying_power": money(max(min(cash, buying_power), 0.0)),
         "options_buying_power": money(max(min(cash, buying_power), 0.0)),
         "portfolio_value": money(equity),
@@ -194,9 +204,9 @@ def account_json(
         "last_equity": money(last_equity),
         "long_market_value": money(long_value),
         "short_market_value": money(short_value),
-        "initial_margin": money(abs(long_value) + abs(short_value)),
-        "maintenance_margin": money(0.0),
-        "last_maintenance_margin": money(0.0),
+        "initial_margin": money(initial_margin),
+        "maintenance_margin": money(maintenance_margin),
+        "last_maintenance_margin": money(last_maintenance_margin),
         "sma": money(0.0),
         "multiplier": money(margin),
         "shorting_enabled": allow_short,
@@ -263,7 +273,7 @@ def asset_json(symbol: str, exchange: str, *, shortable: bool) -> dict[str, Any]
         "shortable": shortable,
         "easy_to_borrow": shortable,
         "fractionable": True,
-        "maintenance_margin_requirement": 100,
+        "maintenance_margin_requirement": 30,  # Alpaca's for a marginable stock
         "attributes": [],
     }
 

@@ -38,7 +38,13 @@ import numpy as np
 import pandas as pd
 
 from workbench.emulator import lifecycle, rules, tif
-from workbench.emulator.checks import buying_power, check_order, held
+from workbench.emulator.checks import (
+    INITIAL_MARGIN,
+    buying_power,
+    check_order,
+    held,
+    maintenance_margin,
+)
 from workbench.emulator.faults import REJECT_MESSAGES, FaultBook
 from workbench.emulator.marketdata import BarStore
 from workbench.emulator.replay import Replay
@@ -105,7 +111,13 @@ class Venue:
                 self.last_close[symbol] = self.lastday_close[symbol] = c
             broker.set_time(last)
         self.last_equity = broker.get_account().equity
+        self.last_maintenance = 0.0
         self.initial_equity = self.last_equity
+        #: The account at the last regular-hours bar (equity, maintenance margin) and each
+        #: symbol's close there: Alpaca's "previous trading day at 16:00:00 ET" once the
+        #: day is over, which after-hours bars do not move.
+        self.close_marks = (self.last_equity, 0.0)
+        self.session_close = dict(self.lastday_close)
         start = last if last is not None else self.replay.start
         self.equity_history: list[tuple[pd.Timestamp, float]] = [(start, self.last_equity)]
         self.activities: list[dict[str, Any]] = []  # FILL activities, oldest first
@@ -146,8 +158,8 @@ class Venue:
         ):
             opening = lifecycle.at_open(self, t)
         if self.replay.new_day():
-            self.last_equity = self.broker.get_account().equity
-            self.lastday_close.update(self.last_close)
+            self.last_equity, self.last_maintenance = self.close_marks
+            self.lastday_close.update(self.session_close)
         quantities = self.quantities()
         published = []
         outside = self.replay.intraday and not self.replay.sessions.is_open(t)
@@ -165,6 +177,8 @@ class Venue:
             else:
                 tif.work_bar(self.broker, due, symbol, t, (o, h, low, c), limit, volume)
             self.last_close[symbol] = c
+            if not outside:
+                self.session_close[symbol] = c
             published.append((symbol, i))
         over = self.tifs.lapsed((t + self.replay.interval).value)  # by the end of the bar
         tif.end_lapsed(self.broker, self._plans(over), t)
@@ -172,7 +186,10 @@ class Venue:
         updates = self.broker.drain_updates()
         messages = opening + lifecycle.render(self, updates, quantities, at=None)
         messages += lifecycle.after_bar(self, t)
-        self.equity_history.append((t, self.broker.get_account().equity))
+        equity = self.broker.get_account().equity
+        if not outside:
+            self.close_marks = (equity, maintenance_margin(self.broker.portfolio))
+        self.equity_history.append((t, equity))
         return messages, published
 
     def _plans(self, plans: list[tuple[str, tif.Plan]]) -> list[tuple[OrderRecord, tif.Plan]]:
@@ -192,6 +209,9 @@ class Venue:
             long_value=long_value,
             short_value=short_value,
             last_equity=self.last_equity,
+            initial_margin=INITIAL_MARGIN * (long_value - short_value),
+            maintenance_margin=maintenance_margin(pf),
+            last_maintenance_margin=self.last_maintenance,
             margin=self.broker.margin,
             allow_short=self.broker.allow_short,
             created_at=self.created_at,
