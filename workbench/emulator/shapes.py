@@ -232,12 +232,17 @@ def position_json(
     lastday_price: float,
     available: float,
     exchange: str,
+    opened_today: bool = False,
 ) -> dict[str, Any]:
+    """Alpaca's position. The day's P/L of a position held at the last close is from the
+    last close; of one opened since, from its entry, as Alpaca shows it (positions bought
+    that day: ``unrealized_intraday_pl`` equal to ``unrealized_pl``, Alpaca-API #37)."""
     market_value = quantity * last_price
     cost_basis = quantity * average_price
     unrealized = market_value - cost_basis
-    intraday = (last_price - lastday_price) * quantity
-    base_today = abs(quantity * lastday_price)
+    day_base = average_price if opened_today else lastday_price
+    intraday = (last_price - day_base) * quantity
+    base_today = abs(quantity * day_base)
     return {
         "asset_id": stable_uuid("asset", symbol),
         "symbol": symbol,
@@ -256,7 +261,7 @@ def position_json(
         "unrealized_intraday_plpc": num(intraday / base_today if base_today else 0.0),
         "current_price": num(last_price),
         "lastday_price": num(lastday_price),
-        "change_today": num(last_price / lastday_price - 1.0 if lastday_price else 0.0),
+        "change_today": num((last_price - lastday_price) / lastday_price if lastday_price else 0.0),
     }
 
 

@@ -118,6 +118,7 @@ class Venue:
         #: day is over, which after-hours bars do not move.
         self.close_marks = (self.last_equity, 0.0)
         self.session_close = dict(self.lastday_close)
+        self.held_overnight: dict[str, float] = {}  # quantities at the day boundary
         start = last if last is not None else self.replay.start
         self.equity_history: list[tuple[pd.Timestamp, float]] = [(start, self.last_equity)]
         self.activities: list[dict[str, Any]] = []  # FILL activities, oldest first
@@ -160,6 +161,7 @@ class Venue:
         if self.replay.new_day():
             self.last_equity, self.last_maintenance = self.close_marks
             self.lastday_close.update(self.session_close)
+            self.held_overnight = self.quantities()
         quantities = self.quantities()
         published = []
         outside = self.replay.intraday and not self.replay.sessions.is_open(t)
@@ -234,6 +236,7 @@ class Venue:
             lastday_price=self.lastday_close.get(symbol, pos.last_price),
             available=pos.quantity - np.sign(pos.quantity) * held,
             exchange=self.exchange,
+            opened_today=self.held_overnight.get(symbol, 0.0) * pos.quantity <= 0,
         )
 
     def order(self, order_id: str, *, nested: bool = True) -> dict[str, Any]:

@@ -135,3 +135,22 @@ def test_last_equity_and_lastday_price_are_the_previous_sessions_close() -> None
         assert (position.lastday_price, position.current_price) == ("100", "110")
         assert position.unrealized_intraday_pl == "100"
         assert float(position.change_today) == pytest.approx(0.1)
+
+
+def test_the_days_pl_of_a_position_opened_today_is_from_its_entry() -> None:
+    """Alpaca-API #37 (positions bought that day): ``unrealized_intraday_pl`` equals
+    ``unrealized_pl``, (current - entry) x qty (22 x (36.28 - 36.02) = 5.72 with a
+    ``lastday_price`` of 35.89); from the next day on, it is from the last close."""
+    with Emulator({"AAA": _frame(1.0)}, key=KEY, secret=SECRET) as emu:
+        c = emt.trading_client(emu)
+        emu.step()  # 2024-01-01 closes at 100
+        c.submit_order(MarketOrderRequest(symbol="AAA", qty=10, side="buy", time_in_force="day"))
+        emu.step()  # bought at 101, closes at 102
+        position = c.get_open_position("AAA")
+        assert (position.lastday_price, position.change_today) == ("100", "0.02")
+        assert position.unrealized_intraday_pl == position.unrealized_pl == "10"
+        assert position.unrealized_intraday_plpc == position.unrealized_plpc
+        emu.step()  # held overnight; closes at 99
+        position = c.get_open_position("AAA")
+        assert (position.unrealized_intraday_pl, position.unrealized_pl) == ("-30", "-20")
+        assert float(position.unrealized_intraday_plpc) == pytest.approx(-30 / 1020)
