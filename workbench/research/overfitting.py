@@ -120,7 +120,8 @@ def return_moments(returns: Any) -> dict[str, float]:
 
     NaNs are dropped. Skewness and kurtosis are the plain sample moments, as in the papers:
     ``m3 / m2**1.5`` and ``m4 / m2**2`` with ``mk`` the k-th central moment (``scipy.stats``
-    ``skew`` and ``kurtosis(fisher=False)`` with their default ``bias=True``).
+    ``skew`` and ``kurtosis(fisher=False)`` with their default ``bias=True``). A flat series
+    (by :func:`flat_aware_ratio`'s rule: its rounding noise is no shape) gets 0 and 3.
     """
     values = np.asarray(returns, dtype=float)
     values = values[np.isfinite(values)]
@@ -132,7 +133,7 @@ def return_moments(returns: Any) -> dict[str, float]:
     centred = values - values.mean()
     squared = centred * centred  # products, not ``**3``/``**4``: numpy's pow is 10x slower
     m2 = float(np.mean(squared))
-    if m2 > 0:
+    if m2 > 0 and math.isfinite(out["sharpe"]):
         out["skew"] = float(np.mean(squared * centred)) / m2**1.5
         out["kurtosis"] = float(np.mean(squared * squared)) / m2**2
     else:

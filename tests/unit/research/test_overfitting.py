@@ -235,6 +235,18 @@ def test_return_moments_agree_with_scipy() -> None:
     assert got["kurtosis"] == pytest.approx(stats.kurtosis(r, fisher=False))
 
 
+@pytest.mark.parametrize("value", [0.001, -0.0003, 0.0123])
+def test_a_constant_series_has_the_shape_of_a_flat_one(value: float) -> None:
+    # Rounding leaves a constant series a tiny m2 > 0 (its mean is not exactly the value):
+    # m3 / m2**1.5 and m4 / m2**2 of that noise are not its skewness and kurtosis. A series
+    # the Sharpe ratio calls flat gets the flat convention, as an exactly flat one does.
+    got = return_moments(np.full(300, value))
+    assert got["sharpe"] == math.copysign(math.inf, value)
+    assert (got["skew"], got["kurtosis"]) == (0.0, 3.0)
+    zeros = return_moments(np.zeros(300))
+    assert (zeros["sharpe"], zeros["skew"], zeros["kurtosis"]) == (0.0, 0.0, 3.0)
+
+
 def test_overfitting_report_of_a_sweep() -> None:
     rng = np.random.default_rng(21)
     trials = pd.DataFrame(rng.normal(0.0, 0.01, (600, 20)), columns=[f"t{i}" for i in range(20)])
