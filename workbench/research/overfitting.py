@@ -21,6 +21,12 @@ from the variance ``V`` of the trials' Sharpe ratios and the Euler-Mascheroni co
     SR0 = sqrt(V) * ((1 - gamma) * Phi^-1(1 - 1/N) + gamma * Phi^-1(1 - 1/(N e)))
     DSR = PSR(SR0)
 
+``N`` here is the count of trials as given (the report: the sweep's columns), not an
+effective number of independent trials: correlated neighbours in a parameter grid each
+count in full. The paper asks for independent trials and suggests clustering correlated
+ones; nothing here estimates that, so with correlated trials ``N`` is too large and SR0
+too high for that ``V`` (a lower, more cautious DSR).
+
 Probability of backtest overfitting (Bailey, Borwein, Lopez de Prado and Zhu, "The
 Probability of Backtest Overfitting", Journal of Computational Finance 20(4), 2017;
 SSRN 2326253, 2015), by combinatorially symmetric cross-validation (CSCV): the T x N

@@ -89,6 +89,15 @@ def test_dsr_reproduces_the_paper_example() -> None:
     # returns (T=1250), N=100 trials with annualised V[SR]=0.5, skew -3, kurtosis 10: DSR 0.9004.
     dsr = deflated_sharpe_ratio(2.5 / math.sqrt(250), 0.5 / 250, 100, 1250, -3.0, 10.0)
     assert dsr == pytest.approx(0.9004, abs=5e-5)
+    assert expected_max_sharpe(0.5 / 250, 100) == pytest.approx(0.1132, abs=5e-5)  # its SR0
+
+
+def test_expected_max_sharpe_reproduces_the_published_values() -> None:
+    # Bailey, Borwein, Lopez de Prado and Zhu, "Pseudo-Mathematics and Financial
+    # Charlatanism" (Notices of the AMS, 2014): E[max] of N=10 standard normals is about
+    # 1.57, and 45 trials over 5 years give an expected best annualised SR of about 1.
+    assert expected_max_sharpe(1.0, 10) == pytest.approx(1.57, abs=5e-3)
+    assert expected_max_sharpe(1.0 / 5, 45) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_dsr_is_the_psr_against_the_expected_maximum() -> None:
