@@ -194,3 +194,68 @@ def test_each_trade_event_moves_our_copy_through_the_lifecycle(
     assert (out is not None) is handed
     assert broker._orders[ORDER_ID].status is after
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _executed(status: str, filled: float, avg: str, price: str, qty: str) -> TradeUpdate:
+    """A fill event: its execution (``qty`` at ``price``), the order's totals after it."""
+    event = "fill" if status == "filled" else "partial_fill"
+    order = alpaca_order(status, filled, filled_avg_price=avg)
+    return TradeUpdate(
+        event=event, order=order, timestamp="2024-01-03T15:05:00Z", price=price, qty=qty
+    )
+
+
+def _fills(broker: AlpacaBroker, *updates: TradeUpdate) -> list[float]:
+    """The quantities of the fills handed out for ``updates``."""
+    out = [broker._apply(u) for u in updates]
+    return [u.fill.quantity for u in out if u is not None and u.fill is not None]
+
+
+def test_a_repeated_fill_event_is_not_counted_twice(broker: AlpacaBroker) -> None:
+    """Alpaca's fill events carry the execution (``qty``) and the order's cumulative
+    ``filled_qty``: the same event twice (the stream has no sequence numbers) is one
+    execution, and the order never shows more filled than Alpaca says."""
+    broker._apply(_update("new", "new"))
+    partial = _update("partial_fill", "partially_filled", 4, price="100", qty="4")
+    last = _executed("filled", 10, avg="100.6", price="101", qty="6")
+    assert _fills(broker, partial, partial, last, last) == [4, 6]
+    order = broker._orders[ORDER_ID]
+    assert (order.status, order.filled_quantity) == (S.FILLED, 10)
+    assert order.average_price == pytest.approx(100.6)
+
+
+def test_a_fill_a_lookup_saw_first_is_handed_out_once(broker: AlpacaBroker) -> None:
+    """A lookup (open orders, an order by id) may show a fill whose event is still
+    queued: the event still hands the execution out, and our copy counts it once."""
+    broker._apply(_update("new", "new"))
+    broker._remember_all(order_from_alpaca(alpaca_order("partially_filled", 4)))
+    partial = _update("partial_fill", "partially_filled", 4, price="100", qty="4")
+    assert _fills(broker, partial) == [4]
+    assert broker._orders[ORDER_ID].filled_quantity == 4
+    broker._remember_all(order_from_alpaca(alpaca_order("filled", 10)))
+    assert _fills(broker, _update("fill", "filled", 10, price="100", qty="6")) == [6]
+    order = broker._orders[ORDER_ID]
+    assert (order.status, order.filled_quantity) == (S.FILLED, 10)
+
+
+def test_an_older_fill_event_after_a_newer_one_adds_nothing(broker: AlpacaBroker) -> None:
+    broker._apply(_update("new", "new"))
+    partial = _update("partial_fill", "partially_filled", 4, price="100", qty="4")
+    last = _update("fill", "filled", 10, price="100", qty="6")
+    assert _fills(broker, last, partial) == [6]
+    order = broker._orders[ORDER_ID]
+    assert (order.status, order.filled_quantity) == (S.FILLED, 10)
+
+
+def test_missed_fill_events_are_handed_out_at_the_average_they_leave(
+    broker: AlpacaBroker,
+) -> None:
+    """A fill event after missed ones (a reconnect): the execution handed out covers what
+    was missed too, at the price that makes the fills' average Alpaca's."""
+    broker._apply(_update("new", "new"))
+    broker._apply(_update("partial_fill", "partially_filled", 2, price="100", qty="2"))
+    # the partial fill to 4 was missed; the fill of the last 6 comes at 101, average 100.6
+    last = _executed("filled", 10, avg="100.6", price="101", qty="6")
+    (update,) = [broker._apply(last)]
+    assert update.fill.quantity == 8
+    assert 2 * 100 + 8 * update.fill.price == pytest.approx(10 * 100.6)

@@ -35,6 +35,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pandas as pd
 import requests
 
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
+#: Quantities closer than this (relative) are equal.
+QTY_EPSILON = 1e-9
 
 EVENTS = {e.value: e for e in UpdateEvent}
 
@@ -99,6 +102,8 @@ class AlpacaBroker:
         self._updates: queue.Queue[Any] = queue.Queue()
         self._orders: dict[str, Order] = {}
         self._reasons: dict[str, str] = {}  # client order id -> the reason it was sent for
+        #: order id -> the quantity and notional of the fills handed out for it
+        self._handed: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -341,18 +346,25 @@ class AlpacaBroker:
         fill = None
         try:
             if event in (UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL):
-                qty = (
-                    float(data.qty)
-                    if data.qty is not None
-                    else fresh.filled_quantity - (known.filled_quantity if known else 0.0)
-                )
-                price = float(data.price) if data.price is not None else fresh.average_price
-                fill = Fill(
-                    fresh.id, fresh.symbol, fresh.side, qty, price, 0.0, when, fresh.request.reason
-                )
-                order = (
-                    apply_fill(known, fill, complete=event is UpdateEvent.FILL) if known else fresh
-                )
+                fill = self._execution(data, fresh, when)
+                if fill is None:  # counted already: a repeated or an older event
+                    log.info(
+                        "order %s: %s update with %g filled, already counted; no new fill",
+                        fresh.id, event, fresh.filled_quantity,
+                        extra={"event": "stale_update", "order_id": fresh.id},
+                    )  # fmt: skip
+                    return None
+                order = fresh
+                if known is not None:  # our copy takes what it lacks (a lookup may know more)
+                    order = known
+                    lacking = fresh.filled_quantity - known.filled_quantity
+                    if lacking > QTY_EPSILON * max(1.0, fresh.filled_quantity):
+                        price = (
+                            fresh.average_price * fresh.filled_quantity
+                            - known.average_price * known.filled_quantity
+                        ) / lacking
+                        step = dataclasses.replace(fill, quantity=lacking, price=price)
+                        order = apply_fill(known, step, complete=event is UpdateEvent.FILL)
             elif known is not None and known.status.is_terminal and not fresh.status.is_terminal:
                 # a late update (queued before a lookup told us the order had finished, as
                 # after an outage): what we know is newer
@@ -375,6 +387,29 @@ class AlpacaBroker:
             self._followed(order, str(_value(data.event)))
             return None
         return OrderUpdate(event, order, when, fill)
+
+    def _execution(self, data: Any, fresh: Order, when: pd.Timestamp | None) -> Fill | None:
+        """The execution a fill event brings that was not handed out yet, or None.
+
+        Alpaca's ``qty`` and ``price`` are the event's own execution and the order in it
+        has the cumulative ``filled_qty``: an event repeated, or older than one handed out
+        already (the stream gives no sequence numbers), adds nothing. Fills handed out
+        for an order add up to Alpaca's cumulative quantity, never more.
+        """
+        qty = _float(data.qty)
+        done = self._handed.get(fresh.id)
+        if done is None:  # first event seen for it: what came before is not ours to hand
+            before = fresh.filled_quantity - (qty if qty is not None else fresh.filled_quantity)
+            done = (max(before, 0.0), max(before, 0.0) * fresh.average_price)
+        new = fresh.filled_quantity - done[0]
+        if new <= QTY_EPSILON * max(1.0, fresh.filled_quantity):
+            return None
+        if qty is not None and data.price is not None and abs(qty - new) <= QTY_EPSILON * new:
+            price = float(data.price)
+        else:  # events were missed: the rest of the order's average
+            price = (fresh.average_price * fresh.filled_quantity - done[1]) / new
+        self._handed[fresh.id] = (fresh.filled_quantity, done[1] + new * price)
+        return Fill(fresh.id, fresh.symbol, fresh.side, new, price, 0.0, when, fresh.request.reason)
 
     @staticmethod
     def _followed(order: Order, name: str) -> None:
