@@ -15,6 +15,7 @@ from workbench.brokers.alpaca_sdk import (
     installed_version,
     tune_client,
     watch_connections,
+    watch_listening,
 )
 from workbench.errors import ConfigError
 
@@ -102,3 +103,32 @@ def test_the_data_stream_reports_each_subscription_and_close_before_doing_it() -
 
     asyncio.run(reconnect())
     assert seen == ["subscribed", "subscribe sent", "closed", "subscribed", "subscribe sent"]
+
+
+def test_the_trading_stream_reports_each_connection_before_it_listens() -> None:
+    from alpaca.trading.stream import TradingStream
+
+    stream = TradingStream("key-id-123", "secret-456")
+    seen: list[str] = []
+
+    async def sent() -> None:
+        seen.append("listen sent")
+
+    stream._subscribe_trade_updates = sent
+    watch_listening(stream, lambda: seen.append("connected"))
+
+    async def reconnect() -> None:
+        await stream._subscribe_trade_updates()
+        await stream._subscribe_trade_updates()
+
+    asyncio.run(reconnect())
+    assert seen == ["connected", "listen sent", "connected", "listen sent"]
+
+
+def test_a_trading_stream_without_the_listen_hook_stops_with_the_version_named() -> None:
+    class OldStream:  # as if a release renamed _subscribe_trade_updates
+        pass
+
+    with pytest.raises(ConfigError, match=r"OldStream\._subscribe_trade_updates") as error:
+        watch_listening(OldStream(), lambda: None)
+    assert TESTED in str(error.value)

@@ -14,7 +14,8 @@
   (:mod:`workbench.brokers.alpaca_errors`).
 - Trade updates arrive on the trading WebSocket (a background thread); each one goes
   through the order lifecycle table of :mod:`workbench.orders` before it is handed out
-  by :meth:`AlpacaBroker.drain_updates`.
+  by :meth:`AlpacaBroker.drain_updates`, each execution once. Alpaca does not replay
+  what a dropped connection missed: after a reconnection the open orders are looked up.
 - Attached exits go out as Alpaca's order classes (``bracket``, ``oto``, ``oco``) and
   trailing stops as ``trailing_stop`` with ``trail_price`` or ``trail_percent``. Alpaca
   names a bracket's legs with client order ids of its own; here each leg is known by a
@@ -33,6 +34,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -48,7 +50,7 @@ from workbench.brokers.alpaca_orders import (
     _value,
     order_from_alpaca,
 )
-from workbench.brokers.alpaca_sdk import tune_client
+from workbench.brokers.alpaca_sdk import tune_client, watch_listening
 from workbench.brokers.streams import run_stream, stop_stream
 from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientBrokerError
 from workbench.orders import (
@@ -56,6 +58,7 @@ from workbench.orders import (
     InvalidTransition,
     Order,
     OrderRequest,
+    OrderStatus,
     apply_fill,
     transition,
 )
@@ -69,6 +72,8 @@ DEFAULT_TIMEOUT = 10.0
 QTY_EPSILON = 1e-9
 
 EVENTS = {e.value: e for e in UpdateEvent}
+#: Put on the update queue each time the trade stream (re)connects.
+LISTENING = object()
 
 
 class AlpacaBroker:
@@ -105,6 +110,8 @@ class AlpacaBroker:
         #: order id -> the quantity and notional of the fills handed out for it
         self._handed: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self._connections = 0  # of the trade stream, so far
+        self._behind = False  # it reconnected: updates may have been missed
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AlpacaBroker:
@@ -270,6 +277,7 @@ class AlpacaBroker:
             self._updates.put(data)
 
         self._stream.subscribe_trade_updates(on_update)
+        watch_listening(self._stream, lambda: self._updates.put(LISTENING))
         self._thread = threading.Thread(
             target=self._run_stream, name="alpaca-trade-updates", daemon=True
         )
@@ -291,10 +299,73 @@ class AlpacaBroker:
             try:
                 data = self._updates.get_nowait()
             except queue.Empty:
-                return out
+                break
+            if data is LISTENING:  # (re)connected: after a reconnection, catch up first
+                self._connections += 1
+                self._behind = self._behind or self._connections > 1
+                if self._behind:
+                    out.extend(self._catch_up())
+                continue
             update = self._apply(data)
             if update is not None:
                 out.append(update)
+        if self._behind:  # the catch-up failed: try again
+            out.extend(self._catch_up())
+        return out
+
+    def _catch_up(self) -> list[OrderUpdate]:
+        """What the trade stream missed while it was away: Alpaca does not replay trade
+        updates, so each order still open to us is looked up and what changed is handed
+        out as the updates that would have told it (fills once, as from the stream)."""
+        with self._lock:
+            ids = [o.id for o in self._orders.values() if o.status.is_open]
+        out: list[OrderUpdate] = []
+        for order_id in ids:
+            try:
+                o = self._call(
+                    f"get order {order_id}", lambda i=order_id: self.client.get_order_by_id(i)
+                )
+            except BrokerError as exc:
+                if exc.code == 40410000:  # not Alpaca's (any more): nothing to learn
+                    continue
+                log.warning(
+                    "trade stream reconnected; cannot look its open orders up yet: %s", exc,
+                    extra={"event": "catch_up_failed", "reason": str(exc)},
+                )  # fmt: skip
+                return out
+            for data in self._missed(o):
+                update = self._apply(data)
+                if update is not None:
+                    out.append(update)
+        self._behind = False
+        log.info(
+            "trade stream reconnected: %d open order(s) looked up, %d missed update(s)",
+            len(ids), len(out), extra={"event": "catch_up"},
+        )  # fmt: skip
+        return out
+
+    def _missed(self, o: Any) -> list[Any]:
+        """The trade updates that would have brought alpaca-py's order ``o`` to our copy:
+        a fill (of what was not handed out yet), then its status if it moved on."""
+        (fresh,) = order_from_alpaca(o)[:1]
+        with self._lock:
+            known = self._orders.get(fresh.id)
+            handed = self._handed.get(fresh.id, (0.0, 0.0))[0]
+        out = []
+
+        def update(event: str) -> Any:
+            return SimpleNamespace(
+                event=event, order=o, timestamp=o.updated_at, qty=None, price=None
+            )
+
+        if fresh.filled_quantity > handed + QTY_EPSILON * max(1.0, fresh.filled_quantity):
+            done = fresh.status is OrderStatus.FILLED
+            out.append(update("fill" if done else "partial_fill"))
+            if done or fresh.status is OrderStatus.PARTIALLY_FILLED:
+                return out
+        if known is None or known.status is not fresh.status or out:
+            out.append(update(str(_value(o.status))))
+        return out
 
     def _remember(self, order: Order) -> Order:
         with self._lock:

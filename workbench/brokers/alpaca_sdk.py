@@ -109,3 +109,28 @@ def watch_connections(
 
     stream._send_subscribe_msg, stream.close = subscribed, closed
     return stream
+
+
+#: The private coroutine of alpaca-py's trading stream that :func:`watch_listening` wraps:
+#: it sends ``listen`` after each (re)connection has authenticated.
+TRADE_STREAM_HOOK = "_subscribe_trade_updates"
+
+
+def watch_listening(stream: Any, on_listening: Callable[[], None]) -> Any:
+    """Call ``on_listening()`` each time the trading ``stream`` (re)connects, on its own
+    event loop, before it listens: before any update of that connection is handed on.
+
+    alpaca-py's ``TradingStream`` reconnects a dropped connection by itself and says
+    nothing; Alpaca does not replay the trade updates sent meanwhile.
+    """
+    if not callable(getattr(stream, TRADE_STREAM_HOOK, None)):
+        raise _untested(stream, [TRADE_STREAM_HOOK], ": the broker could not tell when a "
+                        "reconnected trade stream missed order updates")  # fmt: skip
+    listen = stream._subscribe_trade_updates
+
+    async def listening(*args: Any, **kwargs: Any) -> Any:
+        on_listening()
+        return await listen(*args, **kwargs)
+
+    stream._subscribe_trade_updates = listening
+    return stream

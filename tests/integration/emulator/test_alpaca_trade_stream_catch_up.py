@@ -1,0 +1,119 @@
+"""The Alpaca broker's trade stream after a reconnection: Alpaca does not replay the
+trade updates a dropped connection missed (alpaca-py reconnects and sends ``listen``
+again, nothing more), so the broker looks its open orders up and hands out what changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from workbench.broker import OrderUpdate, UpdateEvent
+from workbench.brokers.alpaca import AlpacaBroker
+from workbench.emulator import Emulator, Fault
+from workbench.emulator import testing as emt
+from workbench.orders import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+
+KEY, SECRET = "catch-up-key", "catch-up-secret"
+
+
+@pytest.fixture
+def venue(hand_frames) -> Iterator[tuple[Emulator, AlpacaBroker]]:
+    with Emulator(hand_frames, key=KEY, secret=SECRET) as emu:
+        broker = AlpacaBroker(KEY, SECRET, url=emu.base_url, stream_url=emu.trading_stream_url)
+        broker.start_stream()
+        try:
+            _listening(emu)
+            yield emu, broker
+        finally:
+            broker.close()
+
+
+def _listening(emu: Emulator, connections: int = 1) -> None:
+    """Wait until the ``connections``-th trade stream connection listens."""
+
+    def ready() -> bool:
+        state = emu.state()["connections"]
+        return state["accepted"].get("trading", 0) >= connections and state["trading_ready"] >= 1
+
+    emt.wait_until(ready, timeout=30, what=f"trade stream connection {connections} listening")
+
+
+def _updates(broker: AlpacaBroker, until, timeout: float = 5.0) -> list[OrderUpdate]:
+    """Drained updates until ``until(updates)`` holds (or ``timeout``)."""
+    out: list[OrderUpdate] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not until(out):
+        out.extend(broker.drain_updates())
+        time.sleep(0.02)
+    return out
+
+
+def _reconnect_muted(emu: Emulator) -> None:
+    """What the bar in between did goes out on a muted connection, then it drops."""
+    emu.set_faults(Fault.silent("trading"))
+    emu.step()
+    emu.set_faults(Fault.drop("trading"))
+    _listening(emu, 2)
+
+
+def test_a_fill_missed_while_the_trade_stream_was_away_is_handed_out(venue) -> None:
+    emu, broker = venue
+    order = broker.submit_order(
+        OrderRequest(
+            "AAA", Side.BUY, quantity=10, tif=TimeInForce.DAY, reason="TEST",
+            client_order_id="wb-catch-up-1",
+        )
+    )  # fmt: skip
+    assert [u.event for u in _updates(broker, lambda u: u)] == [UpdateEvent.NEW]
+    _reconnect_muted(emu)
+    updates = _updates(broker, lambda u: any(x.fill for x in u))
+    assert [(u.event, u.fill.quantity, u.fill.price) for u in updates if u.fill] == [
+        (UpdateEvent.FILL, 10.0, 100.0)
+    ]
+    assert updates[-1].order.id == order.id and updates[-1].order.status is OrderStatus.FILLED
+    assert updates[-1].fill.reason == "TEST"
+    emu.step()  # later updates still arrive, nothing twice
+    assert _updates(broker, lambda u: False, timeout=0.3) == []
+
+
+def test_a_cancel_missed_while_the_trade_stream_was_away_is_handed_out(venue) -> None:
+    emu, broker = venue
+    order = broker.submit_order(
+        OrderRequest(
+            "AAA", Side.BUY, quantity=5, type=OrderType.LIMIT, limit_price=50.0,
+            tif=TimeInForce.GTC,
+        )
+    )  # fmt: skip
+    _updates(broker, lambda u: u)
+    emu.set_faults(Fault.silent("trading"))
+    broker.cancel_order(order.id)
+    emu.set_faults(Fault.drop("trading"))
+    _listening(emu, 2)
+    updates = _updates(broker, lambda u: any(x.event is UpdateEvent.CANCELED for x in u))
+    assert [(u.event, u.order.status) for u in updates] == [
+        (UpdateEvent.CANCELED, OrderStatus.CANCELED)
+    ]
+
+
+def test_a_part_filled_then_canceled_order_is_caught_up_in_order(venue) -> None:
+    """Filled in part and canceled while away: the part filled, then the cancel."""
+    emu, broker = venue
+    emu.set_faults(Fault.partial(qty=4))
+    order = broker.submit_order(
+        OrderRequest("AAA", Side.BUY, quantity=10, tif=TimeInForce.GTC, client_order_id="wb-c2")
+    )
+    _updates(broker, lambda u: u)
+    emu.set_faults(Fault.partial(qty=4), Fault.silent("trading"))
+    emu.step()
+    broker.cancel_order(order.id)
+    emu.set_faults(Fault.drop("trading"))
+    _listening(emu, 2)
+    updates = _updates(broker, lambda u: any(x.event is UpdateEvent.CANCELED for x in u))
+    assert [(u.event, u.order.filled_quantity) for u in updates] == [
+        (UpdateEvent.PARTIAL_FILL, 4.0),
+        (UpdateEvent.CANCELED, 4.0),
+    ]
+    assert updates[0].fill.quantity == 4.0 and updates[-1].order.status is OrderStatus.CANCELED
