@@ -259,3 +259,18 @@ def test_missed_fill_events_are_handed_out_at_the_average_they_leave(
     (update,) = [broker._apply(last)]
     assert update.fill.quantity == 8
     assert 2 * 100 + 8 * update.fill.price == pytest.approx(10 * 100.6)
+
+
+@pytest.mark.parametrize("before", [S.ACCEPTED, S.PENDING_NEW])
+def test_a_fill_whose_new_event_was_missed_fits_the_lifecycle(
+    before: OrderStatus, broker: AlpacaBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alpaca answers a submission ``accepted`` or ``pending_new``; when the ``new``
+    event is lost (a reconnection) the first event is the fill: the venue took it."""
+    (start,) = order_from_alpaca(alpaca_order(before.value))
+    broker._remember(start)
+    caplog.set_level(logging.INFO, logger="workbench.brokers.alpaca")
+    partial = _update("partial_fill", "partially_filled", 4, price="100", qty="4")
+    assert _fills(broker, partial) == [4]
+    assert broker._orders[ORDER_ID].status is S.PARTIALLY_FILLED
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -427,6 +427,9 @@ class AlpacaBroker:
                     return None
                 order = fresh
                 if known is not None:  # our copy takes what it lacks (a lookup may know more)
+                    if known.status in (OrderStatus.ACCEPTED, OrderStatus.PENDING_NEW):
+                        # its new event was missed (a reconnection): a fill says it is new
+                        known = transition(known, OrderStatus.NEW, at=when)
                     order = known
                     lacking = fresh.filled_quantity - known.filled_quantity
                     if lacking > QTY_EPSILON * max(1.0, fresh.filled_quantity):
