@@ -132,7 +132,11 @@ class AlpacaBroker:
             return fn()
         except APIError as exc:
             raise _map_api_error(what, exc) from None
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except (
+            requests.Timeout,
+            requests.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,  # the answer broke off midway
+        ) as exc:
             raise TransientBrokerError(
                 f"{what}: no answer from Alpaca ({type(exc).__name__})", ambiguous=True
             ) from None

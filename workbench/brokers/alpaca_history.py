@@ -88,7 +88,11 @@ def alpaca_history(
                     "strategy on the timeframe the venue serves",
                 ) from None
             raise _map_api_error("get bars", exc) from None
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except (
+            requests.Timeout,
+            requests.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,  # the answer broke off midway
+        ) as exc:
             raise TransientBrokerError(f"get bars: no answer ({type(exc).__name__})") from None
         return [
             Bar(sym, _utc(b.timestamp), float(b.open), float(b.high), float(b.low),

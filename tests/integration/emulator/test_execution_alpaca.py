@@ -4,13 +4,18 @@ exactly one order per intent, and every rejection logged with Alpaca's code."""
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
 
 from workbench.brokers.alpaca import AlpacaBroker
+from workbench.brokers.alpaca_history import alpaca_history
 from workbench.emulator import Emulator
 from workbench.emulator.faults import Fault
+from workbench.errors import TransientBrokerError
 from workbench.execution.engine import ExecutionConfig, ExecutionEngine, RetryPolicy, SymbolState
 from workbench.orders import OrderRequest, Side, TimeInForce
 
@@ -133,3 +138,50 @@ def test_notionals_are_sent_in_whole_cents_rounded_down(notional, sent) -> None:
 
     body = _order_request(OrderRequest("AAA", Side.BUY, notional=notional, tif=TimeInForce.DAY))
     assert body.notional == sent
+
+
+def _cut_off(call: Callable[[str], object]) -> TransientBrokerError:
+    """The error of ``call(base_url)`` against a server whose answer breaks off midway."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)
+
+    def answer_in_part() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(10)
+            conn.recv(65536)
+            conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"id":')
+
+    thread = threading.Thread(target=answer_in_part, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(TransientBrokerError, match="no answer") as error:
+            call(f"http://127.0.0.1:{server.getsockname()[1]}")
+        return error.value
+    finally:
+        thread.join(10)
+        server.close()
+
+
+def test_an_answer_cut_off_midway_is_an_ambiguous_failure() -> None:
+    """A connection that breaks while the answer to POST /v2/orders is read (a proxy
+    reset, a dropped link): requests raises ChunkedEncodingError, not a ConnectionError.
+    The order may be at Alpaca: it is an ambiguous transient error, looked up by client
+    order id before anything is sent again, not a crash of the runner."""
+
+    def submit(url: str) -> object:
+        broker = AlpacaBroker(KEY, SECRET, url=url, timeout=5.0)
+        return broker.submit_order(buy().with_client_id("wb-cut-1"))
+
+    assert _cut_off(submit).ambiguous
+
+
+def test_bars_cut_off_midway_are_a_transient_failure() -> None:
+    def bars(url: str) -> object:
+        history = alpaca_history(
+            KEY, SECRET, url=url, timeframe="1Min", timeout=5.0,
+            now=lambda: pd.Timestamp("2024-01-02 15:00", tz="UTC"),
+        )  # fmt: skip
+        return history(["AAA"], pd.Timestamp("2024-01-02 14:30", tz="UTC"))
+
+    _cut_off(bars)
