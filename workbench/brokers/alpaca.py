@@ -48,6 +48,7 @@ from workbench.brokers.alpaca_orders import (
     _order_request,
     _ts,
     _value,
+    on_price_grid,
     order_from_alpaca,
 )
 from workbench.brokers.alpaca_sdk import tune_client, watch_listening
@@ -202,6 +203,7 @@ class AlpacaBroker:
         return next((leg for leg in legs if leg and leg.client_order_id == client_order_id), None)
 
     def submit_order(self, request: OrderRequest) -> Order:
+        request = on_price_grid(request)
         body = _order_request(request)
         if request.client_order_id and request.reason:
             with self._lock:  # Alpaca does not keep it: our orders and fills carry it
@@ -232,6 +234,7 @@ class AlpacaBroker:
         """Alpaca's PATCH: new prices (a leg's too) or quantity; the old order ends replaced."""
         from alpaca.trading.requests import ReplaceOrderRequest
 
+        request = on_price_grid(request)
         trail = request.trail_price if request.trail_price is not None else request.trail_percent
         body = ReplaceOrderRequest(
             qty=int(request.quantity) if request.quantity else None,

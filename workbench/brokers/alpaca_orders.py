@@ -8,6 +8,8 @@ here, before anything is sent, what Alpaca would take differently than asked.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 from typing import Any
 
@@ -24,6 +26,9 @@ from workbench.orders import (
     Side,
     TimeInForce,
 )
+from workbench.ticks import on_grid
+
+log = logging.getLogger(__name__)
 
 #: Alpaca statuses that our lifecycle table names differently: each the status an order
 #: in it has in ours. "working" is ``new``, or ``partially_filled`` once some filled;
@@ -150,6 +155,31 @@ def order_from_alpaca(
         role = Leg.STOP_LOSS if klass is OrderClass.OCO else leg_role(child)
         out += order_from_alpaca(child, parent=order, leg=role)
     return out
+
+
+#: The prices of a request Alpaca takes only on its grid (:mod:`workbench.ticks`).
+GRID_PRICES = ("limit_price", "stop_price", "take_profit", "stop_loss", "stop_loss_limit")
+
+
+def on_price_grid(r: OrderRequest) -> OrderRequest:
+    """``r`` with its prices on Alpaca's grid (whole cents from $1.00 up): Alpaca refuses a
+    sub-penny price rather than rounding it. Each price moved is logged, asked and sent."""
+    moved = {}
+    for name in GRID_PRICES:
+        asked = getattr(r, name)
+        if asked is not None and on_grid(asked) != asked:
+            moved[name] = on_grid(asked)
+            log.warning(
+                "%s %s: %s %s sent as %s (Alpaca takes whole cents from $1.00 up)",
+                r.side, r.symbol, name, asked, moved[name],
+                extra={
+                    "event": "price_rounded", "symbol": r.symbol,
+                    "client_order_id": r.client_order_id, "side": str(r.side),
+                    "quantity": r.quantity, "price": moved[name],
+                    "reason": f"{name} {asked} -> {moved[name]} (sub-penny increment)",
+                },
+            )  # fmt: skip
+    return dataclasses.replace(r, **moved) if moved else r
 
 
 def _order_request(r: OrderRequest) -> Any:

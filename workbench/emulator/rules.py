@@ -42,6 +42,7 @@ from typing import Any
 from workbench.emulator.shapes import ApiError, num, stable_uuid
 from workbench.errors import ConfigError
 from workbench.orders import Order, OrderClass, OrderRequest, OrderType, Side, TimeInForce
+from workbench.ticks import is_on_grid
 
 CODE_MALFORMED = 40010000
 CODE_INVALID = 40010001
@@ -223,7 +224,7 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
 
 def check_increment(name: str, price: float) -> None:
     """Alpaca's minimum price variance: whole cents from $1.00 up, 1/100 cent below."""
-    if round(price, 2 if price >= 1.0 else 4) != price:
+    if not is_on_grid(price):
         raise ApiError(
             422,
             CODE_RULE,

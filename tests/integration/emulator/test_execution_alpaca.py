@@ -3,6 +3,7 @@ exactly one order per intent, and every rejection logged with Alpaca's code."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import threading
@@ -17,7 +18,7 @@ from workbench.emulator import Emulator
 from workbench.emulator.faults import Fault
 from workbench.errors import TransientBrokerError
 from workbench.execution.engine import ExecutionConfig, ExecutionEngine, RetryPolicy, SymbolState
-from workbench.orders import OrderRequest, Side, TimeInForce
+from workbench.orders import OrderClass, OrderRequest, OrderType, Side, TimeInForce
 
 KEY, SECRET = "exec-key", "exec-secret"
 DECISION = pd.Timestamp("2024-01-01", tz="UTC")
@@ -185,3 +186,37 @@ def test_bars_cut_off_midway_are_a_transient_failure() -> None:
         return history(["AAA"], pd.Timestamp("2024-01-02 14:30", tz="UTC"))
 
     _cut_off(bars)
+
+
+def test_prices_off_alpacas_grid_are_sent_on_it_and_logged(emu, caplog) -> None:
+    """Alpaca refuses a sub-penny price (the emulator too: 422 42210000); a computed one
+    (a close times a factor) is sent on the nearest step, each move logged."""
+    engine = engine_for(emu)
+    entry = OrderRequest(
+        "AAA", Side.BUY, quantity=2.0, type=OrderType.LIMIT, limit_price=100.0049,
+        tif=TimeInForce.DAY, order_class=OrderClass.BRACKET, take_profit=104.0061,
+        stop_loss=96.12345, reason="TEST",
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="workbench.brokers.alpaca_orders"):
+        order = engine.submit(entry, decision=DECISION)
+    assert order is not None
+    sent = {(o["side"], o["type"]): o for o in orders_at(emu)}  # the entry, its two legs
+    assert float(sent["buy", "limit"]["limit_price"]) == 100.0
+    assert float(sent["sell", "limit"]["limit_price"]) == 104.01
+    assert float(sent["sell", "stop"]["stop_price"]) == 96.12
+    moved = [r for r in caplog.records if getattr(r, "event", "") == "price_rounded"]
+    assert sorted(r.reason for r in moved) == [
+        "limit_price 100.0049 -> 100.0 (sub-penny increment)",
+        "stop_loss 96.12345 -> 96.12 (sub-penny increment)",
+        "take_profit 104.0061 -> 104.01 (sub-penny increment)",
+    ]
+    assert all(r.client_order_id == order.client_order_id for r in moved)
+
+
+def test_only_prices_off_the_grid_move() -> None:
+    from workbench.brokers.alpaca_orders import on_price_grid
+
+    on = OrderRequest("AAA", Side.BUY, quantity=1.0, type=OrderType.LIMIT, limit_price=0.6013)
+    assert on_price_grid(on) is on
+    off = OrderRequest("AAA", Side.SELL, quantity=1.0, type=OrderType.STOP, stop_price=0.612345)
+    assert on_price_grid(off) == dataclasses.replace(off, stop_price=0.6123)
