@@ -132,9 +132,13 @@ def epoch_ns(index: pd.DatetimeIndex) -> np.ndarray:
 def periods_per_year(index: pd.DatetimeIndex) -> float:
     """Bars per year, used to annualise returns and volatility.
 
-    Daily bars: 252 (trading days); weekly: 52; monthly: 12. Intraday bars: the median
-    number of bars per calendar day times 252 when the data skip weekends (an exchange
-    session), or times 365 when they trade every day (crypto, synthetic data).
+    Weekly bars: 52; monthly: 12. Daily bars: 252 (trading days) when the data skip
+    weekends (an exchange calendar), 365 when they trade every day (crypto, synthetic
+    data). Intraday bars: the median number of bars per calendar day times the same 252
+    or 365. A market that trades every day has 365 daily returns a year (vectorbt's default
+    year of 365 days; :mod:`workbench.data.synthetic`'s year), so the same data annualise
+    alike at any bar length; 252 there would understate the volatility by
+    ``sqrt(252 / 365)``.
     """
     interval = bar_interval(index)
     day = pd.Timedelta(days=1)
@@ -143,7 +147,8 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
     if interval >= pd.Timedelta(days=5):
         return 52.0
     if interval >= day:
-        return 252.0
+        weekend = bool((index.day_of_week >= 5).any())
+        return 365.0 if weekend else 252.0
     if index.tz is not None and str(index.tz) == "UTC" and index.is_monotonic_increasing:
         # the bars of each day from the epoch, found by a binary search of each midnight
         # (one per calendar day spanned): small arrays, not one the size of the index

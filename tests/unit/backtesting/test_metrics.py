@@ -303,3 +303,19 @@ def test_an_even_step_is_found_chunk_by_chunk_and_one_uneven_step_anywhere_break
         for chunk in (1, 7, 1 << 16):
             assert _even_step(uneven, chunk) is None, (k, chunk)
     assert _even_step(ns[::-1].copy()) is None
+
+
+def test_daily_bars_every_day_annualise_with_365_like_intraday_bars_of_the_same_market() -> None:
+    """Daily bars that include weekends (crypto, synthetic data) have 365 returns a year, as
+    their hourly bars have 24 * 365 (vectorbt's year of 365 days); exchange days stay 252."""
+    from workbench.data.bars import periods_per_year
+    from workbench.data.synthetic import synthetic_bars
+
+    every_day = pd.date_range("2024-01-01", periods=30, freq="D", tz="UTC")
+    assert periods_per_year(every_day) == 365.0
+    assert periods_per_year(pd.bdate_range("2024-01-01", periods=30, tz="UTC")) == 252.0
+    # a 20% annual volatility market measures 20% from its daily and its hourly bars
+    daily = synthetic_bars(20_000, freq="1D", seed=1, vol=0.2)["close"]
+    hourly = synthetic_bars(200_000, freq="1h", seed=1, vol=0.2)["close"]
+    assert compute_metrics(daily)["annual_volatility"] == pytest.approx(0.2, rel=0.02)
+    assert compute_metrics(hourly)["annual_volatility"] == pytest.approx(0.2, rel=0.02)
