@@ -17,6 +17,13 @@ strategy's bars (the benchmark's last close carried over days it has none):
 ``correlation``        of ``r`` and ``b``
 =====================  ==========================================================
 
+Conventions where the established tools differ: ``alpha`` is the simple annualised
+intercept (quantstats' greeks; empyrical and vectorbt compound it instead,
+``(1 + mean(r - beta * b))**ppy - 1``), with no risk-free rate; ``information_ratio`` is
+annualised, annual active return over annual tracking error (Grinold and Kahn;
+PerformanceAnalytics' ``InformationRatio``), which is the per-bar ``mean(r - b) / std(r - b)``
+of empyrical, vectorbt and quantstats times ``sqrt(ppy)``.
+
 Turnover (traded value per year over the average equity) is among every run's metrics.
 """
 
@@ -103,15 +110,19 @@ def relative_metrics(
     if e.shape != b.shape:
         raise ConfigError(f"equity ({e.size} bars) and benchmark ({b.size}) differ in length")
     out = dict.fromkeys(RELATIVE_METRICS, math.nan)
+    if e.size == 0:
+        return out
+    # the total returns are defined from one bar on (as compute_metrics' total_return); the
+    # statistics of the per-bar returns need two returns for a sample standard deviation
+    total = e[-1] / e[0] - 1.0
+    bench = b[-1] / b[0] - 1.0
+    out["excess_return"] = float(total - bench)
+    out["benchmark_return"] = float(bench)
     if e.size < 3:
         return out
     ppy = float(periods_per_year)
     r = e[1:] / e[:-1] - 1.0
     m = b[1:] / b[:-1] - 1.0
-    total = e[-1] / e[0] - 1.0
-    bench = b[-1] / b[0] - 1.0
-    out["excess_return"] = float(total - bench)
-    out["benchmark_return"] = float(bench)
     var_m = float(np.var(m, ddof=1))
     if var_m > 0:
         beta = float(np.cov(r, m, ddof=1)[0, 1] / var_m)

@@ -1,0 +1,48 @@
+"""Benchmark-relative figures: hand-computed from their published definitions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from workbench.backtesting.benchmark import RELATIVE_METRICS, relative_metrics
+
+
+def test_figures_by_hand() -> None:
+    e = np.array([100.0, 102.0, 101.0, 104.0, 103.0])
+    b = np.array([100.0, 101.0, 101.5, 102.0, 101.0])
+    out = relative_metrics(e, b, 252)
+    r, m = e[1:] / e[:-1] - 1, b[1:] / b[:-1] - 1
+    beta = np.cov(r, m)[0, 1] / np.var(m, ddof=1)
+    active = r - m
+    assert out["excess_return"] == pytest.approx(0.03 - 0.01)
+    assert out["benchmark_return"] == pytest.approx(0.01)
+    assert out["beta"] == pytest.approx(beta)
+    assert out["alpha"] == pytest.approx((r.mean() - beta * m.mean()) * 252)
+    assert out["tracking_error"] == pytest.approx(np.std(active, ddof=1) * math.sqrt(252))
+    # annualised: the per-bar ratio of empyrical / vectorbt / quantstats times sqrt(252)
+    per_bar = active.mean() / np.std(active, ddof=1)
+    assert out["information_ratio"] == pytest.approx(per_bar * math.sqrt(252))
+    assert out["correlation"] == pytest.approx(np.corrcoef(r, m)[0, 1])
+
+
+def test_total_returns_are_defined_from_one_bar_on() -> None:
+    """Two bars have total returns (compute_metrics reports one), but no sample statistics."""
+    two = relative_metrics(np.array([100.0, 110.0]), np.array([100.0, 105.0]), 252)
+    assert two["excess_return"] == pytest.approx(0.05)
+    assert two["benchmark_return"] == pytest.approx(0.05)
+    one = relative_metrics(np.array([100.0]), np.array([100.0]), 252)
+    assert one["excess_return"] == 0 and one["benchmark_return"] == 0
+    for out in (two, one):
+        for key in RELATIVE_METRICS[2:]:
+            assert math.isnan(out[key]), key
+
+
+def test_a_flat_benchmark_has_no_beta_but_a_tracking_error() -> None:
+    e = np.array([100.0, 101.0, 100.0, 102.0])
+    out = relative_metrics(e, np.full(4, 100.0), 252)
+    assert math.isnan(out["beta"]) and math.isnan(out["alpha"]) and math.isnan(out["correlation"])
+    r = e[1:] / e[:-1] - 1
+    assert out["tracking_error"] == pytest.approx(np.std(r, ddof=1) * math.sqrt(252))
