@@ -38,6 +38,27 @@ denominator (a flat curve has no volatility, so no Sharpe), trade statistics wit
 trades, exposure and turnover when their inputs are not given. The only exception to
 "zero denominator is NaN" is ``profit_factor``, which is inf for only winning trades.
 Malformed input (no bars, NaN equity, naive timestamps) raises DataError.
+
+Conventions where the established tools differ, and which one is used here:
+
+- ``cagr`` compounds over the elapsed calendar time ``Y`` (quantstats), not over the bar
+  count ``(N-1)/P`` (empyrical, vectorbt): a run's growth per calendar year whatever its
+  bars, so it does not depend on ``P`` (252 or 365 days, 6.5 or 24 hours a day).
+- Sharpe, Sortino and volatility use the per-bar returns annualised by ``sqrt(P)``
+  (empyrical, vectorbt), not returns resampled to days first (pyfolio, LEAN). The first
+  bar has no return: ``E[0]`` is the starting equity, so there are N-1 returns
+  (vectorbt's ``Portfolio.returns()`` adds a zero return of bar 0 against its initial
+  cash, which moves its Sharpe ratio slightly).
+- The drawdown duration runs from the peak bar to the recovery bar (backtesting.py's
+  "Max. Drawdown Duration"); vectorbt's ``Drawdowns.duration`` starts at the first bar
+  below the peak, one bar less (SPX sample, MA 20/100: 2462 here, 2461 there).
+- The Sortino downside deviation is taken over all N-1 returns, those above the target
+  counting as 0, with the target ``rf`` (empyrical's and vectorbt's ``downside_risk``,
+  quantstats' ``sortino``); not over the losing returns alone. With no return below the
+  target it is NaN here (empyrical and vectorbt report inf).
+- The trade statistics are over the closed trades given (a trade still open at the end
+  is not counted; the results report those as ``open_trades``). ``win_rate`` and
+  ``profit_factor`` are vectorbt's (a zero pnl is neither a win nor a loss).
 """
 
 from __future__ import annotations
