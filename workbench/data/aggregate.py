@@ -9,6 +9,12 @@ period is over (a minute with no trades has no bar), when the clock says so
 :func:`~workbench.data.sessions.session_resample`, the function the backtest resamples
 with, so a live bar is the backtest's bar by construction. Bars outside the sessions
 (with ``session="regular"``) never reach the strategy.
+
+A minute delivered twice replaces its first delivery, and minutes of the open period may
+come in any order (each bar is made of its minutes sorted by time). A bar of a period
+already closed (a late minute: the period was handed out on the clock or by a later
+bar) is dropped and counted in :attr:`BarAggregator.late`: it neither reopens its
+period nor closes the open one early, so no partial bar is ever handed out as final.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ def check_source(source: pd.Timedelta, timeframe: Any, *, feed: str = "the feed"
 class _Bucket:
     label: int  # ns
     end: int  # ns: the instant the period is over
-    rows: dict[str, list[Bar]] = field(default_factory=dict)
+    rows: dict[str, dict[int, Bar]] = field(default_factory=dict)  # symbol: {start ns: bar}
 
 
 class BarAggregator:
@@ -72,7 +78,9 @@ class BarAggregator:
         check_source(source, self.timeframe)
         self._daily_source = source >= pd.Timedelta(days=1)
         self._bucket: _Bucket | None = None
+        self._closed = -1  # label (ns) of the last period closed
         self.dropped = 0  # bars outside the sessions
+        self.late = 0  # bars of a period already closed
 
     @property
     def passthrough(self) -> bool:
@@ -97,12 +105,19 @@ class BarAggregator:
             out += self.due(t)
             return out
         bucket = self._bucket
+        if label <= self._closed or (bucket is not None and label < bucket.label):
+            self.late += len(group)
+            log.info(
+                "bar at %s came after its period closed: dropped", t,
+                extra={"event": "bar_late"},
+            )  # fmt: skip
+            return out
         if bucket is not None and bucket.label != label:
             out += self._close()
         if self._bucket is None:
             self._bucket = _Bucket(label, end)
         for b in group:
-            self._bucket.rows.setdefault(b.symbol, []).append(b)
+            self._bucket.rows.setdefault(b.symbol, {})[b.time.value] = b
         if (t + self.source).value >= end:
             out += self._close()
         return out
@@ -116,12 +131,11 @@ class BarAggregator:
         bucket = self._bucket
         if bucket is None:
             return False
-        rows = bucket.rows.get(bar.symbol, [])
-        for i, old in enumerate(rows):
-            if old.time == bar.time:
-                rows[i] = bar
-                return True
-        return False
+        rows = bucket.rows.get(bar.symbol, {})
+        if bar.time.value not in rows:
+            return False
+        rows[bar.time.value] = bar
+        return True
 
     @property
     def open_end(self) -> int | None:
@@ -141,11 +155,14 @@ class BarAggregator:
 
     def _close(self) -> list[list[Bar]]:
         bucket, self._bucket = self._bucket, None
-        if bucket is None or not bucket.rows:
+        if bucket is None:
+            return []
+        self._closed = max(self._closed, bucket.label)
+        if not bucket.rows:
             return []
         out = []
         for symbol in self._ordered_symbols(bucket.rows):
-            rows = bucket.rows[symbol]
+            rows = [bucket.rows[symbol][t] for t in sorted(bucket.rows[symbol])]
             frame = pd.DataFrame(
                 [[getattr(b, f) for f in _FIELDS] for b in rows],
                 index=pd.DatetimeIndex([b.time for b in rows], name="time"),
@@ -160,13 +177,13 @@ class BarAggregator:
             out.append(Bar(symbol, bar.index[0], *(float(row[f]) for f in _FIELDS)))
         return [out] if out else []
 
-    def _ordered_symbols(self, rows: dict[str, list[Bar]]) -> list[str]:
+    def _ordered_symbols(self, rows: dict[str, Any]) -> list[str]:
         known = [s for s in self.symbols if s in rows]
         return known + sorted(s for s in rows if s not in self.symbols)
 
     def _ordered(self, group: Sequence[Bar]) -> list[Bar]:
         by = {b.symbol: b for b in group}
-        return [by[s] for s in self._ordered_symbols({s: [] for s in by})]
+        return [by[s] for s in self._ordered_symbols(by)]
 
 
 def _day_bar(bar: Bar) -> Bar:

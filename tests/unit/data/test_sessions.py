@@ -223,3 +223,32 @@ def test_a_bounded_request_builds_from_its_year_with_the_same_sessions(calendar,
     sessions(calendar, start, end)
     assert _calendar.cache_info().currsize == 1  # built for this request alone
     assert _calendar(calendar, year).dates[0].year == year  # from its start's year
+
+
+def _minute(symbol: str, hhmm: str, price: float = 1.0) -> Bar:
+    t = pd.Timestamp(f"2024-01-10 {hhmm}", tz="America/New_York").tz_convert("UTC")
+    return Bar(symbol, t, price, price + 1, price - 1, price, 1.0)
+
+
+def test_a_late_minute_of_a_closed_period_is_dropped_not_closing_the_open_one():
+    agg = BarAggregator(["A", "B"], "5Min")
+    for m in range(35, 40):
+        agg.add([_minute("A", f"09:{m}"), _minute("B", f"09:{m}")])  # 09:35 closes at 09:39
+    out = agg.add([_minute("A", "09:40"), _minute("B", "09:40")])
+    out += agg.add([_minute("B", "09:41")])
+    out += agg.add([_minute("A", "09:39", 9.0)])  # A's 09:39 again, after 09:35 was handed out
+    assert out == [] and agg.late == 1
+    for m in range(41, 45):
+        out += agg.add([_minute("A", f"09:{m}"), _minute("B", f"09:{m}")])
+    (bars,) = out  # one 09:40 bar per symbol, whole: five minutes each
+    assert [(b.symbol, b.volume) for b in bars] == [("A", 5.0), ("B", 5.0)]
+    assert bars[0].time == _minute("A", "09:40").time
+
+
+@pytest.mark.parametrize("order", [[35, 36, 36, 37, 38, 39], [35, 37, 36, 38, 39]],
+                         ids=["a minute delivered twice", "minutes out of order"])  # fmt: skip
+def test_the_open_period_takes_its_minutes_in_any_order(order):
+    agg = BarAggregator(["A"], "5Min")
+    out = [g for m in order for g in agg.add([_minute("A", f"09:{m}", float(m))])]
+    (bar,) = out[0]
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (35.0, 40.0, 34.0, 39.0, 5.0)
