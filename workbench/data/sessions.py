@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.data.bars import bar_interval
+from workbench.data.bars import as_bars, bar_interval
 from workbench.errors import ConfigError, DataError
 from workbench.timeframe import Timeframe, parse_timeframe
 
@@ -269,9 +269,12 @@ def session_resample(
 
     Bars outside the sessions are dropped (``session="regular"``); a period with no bar
     gives no bar. Bars already of the timeframe come back unchanged (after the session
-    filter). Other columns than OHLCV are dropped (``adj_close`` is kept, last).
+    filter). Other columns than OHLCV are dropped (``adj_close`` is kept, last). The
+    bars must be a bars frame (:func:`~workbench.data.bars.as_bars`: a tz-aware index,
+    every OHLCV column); a naive index is refused, not read as UTC.
     """
     tf = _timeframe(timeframe)
+    bars = as_bars(bars, name=str(getattr(bars, "attrs", {}).get("symbol", "bars")))
     if bars.empty:
         raise DataError("session_resample: no bars", hint="load some data first")
     index = bars.index

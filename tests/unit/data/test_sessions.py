@@ -11,7 +11,7 @@ from workbench.broker import Bar
 from workbench.data.aggregate import BarAggregator, check_source
 from workbench.data.sessions import _calendar, session_resample, sessions
 from workbench.data.sources import load_bars, load_symbols
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, DataError
 
 SPEC = "synthetic:AAA?freq=1min&session=XNYS&start=2023-11-20&end=2023-11-28&seed=7"
 NY = "America/New_York"
@@ -252,3 +252,17 @@ def test_the_open_period_takes_its_minutes_in_any_order(order):
     out = [g for m in order for g in agg.add([_minute("A", f"09:{m}", float(m))])]
     (bar,) = out[0]
     assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (35.0, 40.0, 34.0, 39.0, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda f: f.tz_localize(None), "naive timestamps"),
+        (lambda f: f.set_axis(f.index.astype(str)), "not a DatetimeIndex"),
+        (lambda f: f.drop(columns="volume"), "missing column"),
+    ],
+    ids=["naive index", "text index", "no volume"],
+)
+def test_session_resample_refuses_what_is_not_a_bars_frame(minutes, change, match):
+    with pytest.raises(DataError, match=match):
+        session_resample(change(minutes.iloc[:120]), "1Hour")
