@@ -13,6 +13,8 @@ check                severity  flags
 ``duplicates``       error     rows whose timestamp repeats an earlier row
 ``order``            error     rows earlier than the row before them
 ``missing``          error     rows with NaN in open, high, low, close or volume
+``infinite``         error     rows with +-inf in open, high, low, close or volume (no other check
+                               can judge them: an infinite high passes the ``ohlc`` check)
 ``non_positive``     error     rows with a price <= 0
 ``negative_volume``  error     rows with volume < 0
 ``ohlc``             error     high below open or close, low above open or close, or high < low
@@ -338,6 +340,18 @@ def _check_values(
         "error",
         nan.any(axis=1).to_numpy(),
         f"rows with missing values ({detail})",
+        index,
+    )
+    inf = np.isinf(values.to_numpy(np.float64))
+    counts = {c: int(n) for c, n in zip(values.columns, inf.sum(axis=0), strict=True) if n}
+    _add(
+        issues,
+        "infinite",
+        "error",
+        inf.any(axis=1),
+        "rows with infinite values ("
+        + ", ".join(f"{c} {n}" for c, n in counts.items())
+        + "): make them NaN (frame.replace([np.inf, -np.inf], np.nan)), then clean",
         index,
     )
     bad = invalid_rows(values)

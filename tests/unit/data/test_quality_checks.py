@@ -228,3 +228,14 @@ def test_unknown_calendar_is_a_config_error(make_bars):
 )  # fmt: skip
 def test_format_interval(delta, text):
     assert format_interval(delta) == text
+
+
+def test_infinite_values_are_an_error(make_bars):
+    bars = make_bars()
+    bars.iloc[2, bars.columns.get_loc("high")] = np.inf  # passes the ohlc check
+    bars.iloc[5, bars.columns.get_loc("volume")] = np.inf
+    report = validate(bars)
+    assert not report.ok and checks(report) == {"infinite"}
+    found = issue(report, "infinite")
+    assert found.rows == (2, 5)
+    assert "high 1, volume 1" in found.message
