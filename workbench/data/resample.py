@@ -1,7 +1,9 @@
 """Resample bars to a coarser frequency.
 
 ``open`` is the first open, ``high`` the max, ``low`` the min, ``close`` the last close and
-``volume`` the sum; ``adj_close`` (if present) the last. Each bar goes to the period holding
+``volume`` the sum; ``adj_close`` (if present) the last; ``trade_count`` (Alpaca's ``n``)
+the sum and ``vwap`` (Alpaca's ``vw``) the volume-weighted mean of the bars' vwaps, over
+the bars whose vwap is known (NaN when their volume is 0). Each bar goes to the period holding
 its start time, and the result is labelled by the **period's start**, like every bars
 frame: weekly bars (``W``, weeks ending Sunday) are labelled Monday 00:00 UTC, monthly bars
 (``ME`` or ``MS``) the 1st. Periods with no bars are dropped (a holiday week does not
@@ -33,6 +35,7 @@ AGG: dict[str, str] = {
     "close": "last",
     "volume": "sum",
     "adj_close": "last",
+    "trade_count": "sum",
 }
 _END_ANCHORED = (offsets.Week, offsets.MonthEnd, offsets.QuarterEnd, offsets.YearEnd)
 _START_ANCHORED = (offsets.MonthBegin, offsets.QuarterBegin, offsets.YearBegin)
@@ -67,7 +70,15 @@ def _resample_one(bars: pd.DataFrame, rule: str, extra: Mapping[str, str] | None
     _check_coarser(frame.index, offset, rule)
     how = {c: a for c, a in AGG.items() if c in frame.columns}
     how.update({c: a for c, a in (extra or {}).items() if c in frame.columns})
-    dropped = [c for c in frame.columns if c not in how]
+    vwap = "vwap" in frame.columns and "vwap" not in how
+    if vwap:  # volume-weighted: sum price x volume and the volume it covers
+        known = frame["vwap"].notna().to_numpy()
+        frame = frame.assign(
+            _pv=(frame["vwap"] * frame["volume"]).where(known, 0.0),
+            _pv_volume=frame["volume"].where(known, 0.0),
+        )
+        how.update(_pv="sum", _pv_volume="sum")
+    dropped = [c for c in frame.columns if c not in how and c != "vwap"]
     if dropped:
         log.debug("resample: dropping columns %s", dropped)
     if isinstance(offset, _END_ANCHORED):
@@ -78,6 +89,9 @@ def _resample_one(bars: pd.DataFrame, rule: str, extra: Mapping[str, str] | None
     out = grouper.agg(how)
     counts = grouper.size()
     out = out[counts.to_numpy() > 0]
+    if vwap:
+        pv, covered = out.pop("_pv"), out.pop("_pv_volume")
+        out["vwap"] = (pv / covered).where(covered > 0)
     if isinstance(offset, _END_ANCHORED):
         out.index = out.index - offset + pd.Timedelta(days=1)
     out.index = out.index.rename(frame.index.name)

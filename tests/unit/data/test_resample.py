@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -112,3 +113,17 @@ def test_bad_rules_are_refused(rule, match):
 def test_unsorted_bars_are_refused():
     with pytest.raises(DataError, match="not sorted"):
         resample(DAILY.iloc[[1, 0, 2]], "W")
+
+
+def test_alpaca_trade_count_summed_and_vwap_volume_weighted():
+    index = pd.date_range("2024-01-02 14:30", periods=4, freq="1min", tz="UTC", name="time")
+    bars = pd.DataFrame(
+        {"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.0,
+         "volume": [100.0, 300.0, 0.0, 50.0], "trade_count": [5.0, 7.0, 0.0, 2.0],
+         "vwap": [10.0, 10.4, np.nan, np.nan]},
+        index=index,
+    )  # fmt: skip
+    got = resample(bars, "2min")
+    assert list(got["trade_count"]) == [12.0, 2.0]
+    assert got["vwap"].iloc[0] == pytest.approx((10.0 * 100 + 10.4 * 300) / 400)
+    assert np.isnan(got["vwap"].iloc[1])  # no bar with a known vwap and volume
