@@ -435,7 +435,6 @@ class SimulatedBroker(AttachedExits):
             reason=req.reason,
             slippage=abs(price - base),
         )
-        first = order.filled_quantity == 0
         order = apply_fill(order, fill, complete=complete)
         pf.apply_fill(fill)
         self.fills.append(fill)
@@ -446,8 +445,11 @@ class SimulatedBroker(AttachedExits):
             live.order = order
             self._orders[order.id] = order
             self._updates.append(OrderUpdate(UpdateEvent.PARTIAL_FILL, order, now, fill))
-        if first and live.group is not None:
-            self._cancel_group(live.group, order.id)
+        if live.group is not None:
+            if complete:  # one filled: the others are canceled
+                self._cancel_group(live.group, order.id)
+            else:  # partly filled: the others shrink to what is left (Alpaca's brackets)
+                self._shrink_group(live.group, order.id, quantity)
         if before != 0.0:
             after = pf.quantity(req.symbol)
             if abs(after) <= QUANTITY_EPSILON or before * after < 0:

@@ -84,8 +84,11 @@ OCO groups (``OrderRequest.oco_group``)
     When several orders of one group could fill on the same bar (a protective stop and
     a take-profit both touched), the pessimistic one fills (for the trader: the lowest
     sell price, the highest buy price, after slippage; ties go to the earlier order) and
-    the others are canceled. Whenever an order of a group has its first fill, on any
-    bar, the rest of the group is canceled.
+    the others are canceled. Whenever an order of a group fills completely, on any bar,
+    the rest of the group is canceled; a partial fill (the volume cap) leaves them working,
+    each shrunk by the quantity filled, as Alpaca's brackets do ("If the take-profit order
+    is partially filled, the stop-loss order will be adjusted to the remaining quantity",
+    Orders at Alpaca).
 
 Volume cap (``volume_limit``, a fraction of bar volume; None = no cap)
     One order fills at most ``volume_limit * volume`` on one bar; the remainder stays

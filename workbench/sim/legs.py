@@ -4,7 +4,8 @@ An entry's exit legs are created with it, held until it fills (an OCO pair's are
 once), or at its first fill when they are priced from it; each fill of the entry arms them
 for what is filled. On the entry's own bar they are matched against the rest of that bar,
 from the entry's fill price on; of an OCO group, only the pessimistic candidate fills on a
-bar, and its first fill cancels the others; a position closed or reversed takes the exits
+bar, its complete fill cancels the others and a partial fill shrinks them by what it filled
+(as Alpaca's bracket legs); a position closed or reversed takes the exits
 that protected it along. A replaced leg (Alpaca's PATCH of a leg) stays a leg of the same
 entry. The fill rules are stated in :mod:`workbench.sim.fills`.
 
@@ -104,7 +105,9 @@ class AttachedExits:
             self._oco.setdefault(live.group, []).append(order.id)
 
     def _arm(self, parent: Order, entry_price: float) -> None:
-        """The entry filled (some more): its legs cover what is filled, and are live."""
+        """The entry filled (some more): its legs cover what is filled, less what their
+        siblings already sold (a partly filled take-profit shrinks the stop), and are live."""
+        filled = {i: self._orders[i].filled_quantity for i in parent.legs}
         for leg_id in parent.legs:
             live = self._live.get(leg_id)
             if live is None:
@@ -115,7 +118,9 @@ class AttachedExits:
                 self._book.setdefault(leg.symbol, []).append(live)
                 live.hwm = entry_price
                 self._armed.append(live)
-            live.order = leg = dataclasses.replace(leg, quantity=parent.filled_quantity)
+            others = sum(q for i, q in filled.items() if i != leg_id)
+            quantity = max(parent.filled_quantity - others, leg.filled_quantity)
+            live.order = leg = dataclasses.replace(leg, quantity=quantity)
             self._orders[leg.id] = leg
             if leg.status is OrderStatus.NEW and leg.filled_quantity == 0:
                 self._emit(UpdateEvent.NEW, leg)
@@ -215,6 +220,22 @@ class AttachedExits:
                 and live.created_ns < closer.created_at.value
             ):
                 self._end(live, order, OrderStatus.CANCELED, f"position closed by {closer.id}")
+
+    def _shrink_group(self, group: str, filled_id: str, quantity: float) -> None:
+        """``filled_id`` filled ``quantity`` of its group: the others cover that much less."""
+        for order_id in list(self._oco.get(group, ())):
+            live = self._live.get(order_id)
+            if order_id == filled_id or live is None:
+                continue
+            order = live.order
+            if order.quantity is None:  # a notional order: resolved at its own first fill
+                continue
+            left = max(order.quantity - quantity, order.filled_quantity)
+            if left - order.filled_quantity <= QUANTITY_EPSILON:
+                self._end(live, order, OrderStatus.CANCELED, f"oco: {filled_id} filled")
+                continue
+            live.order = order = dataclasses.replace(order, quantity=left)
+            self._orders[order.id] = order
 
     def _cancel_group(self, group: str, filled_id: str) -> None:
         for order_id in list(self._oco.get(group, ())):

@@ -200,6 +200,50 @@ def test_legs_are_held_until_the_entry_fills_then_cover_what_filled() -> None:
     assert broker.get_order(sl.id).status is OrderStatus.FILLED
 
 
+def test_a_partly_filled_take_profit_shrinks_the_stop_instead_of_canceling_it() -> None:
+    # Alpaca (Orders at Alpaca, bracket orders): "If the take-profit order is partially
+    # filled, the stop-loss order will be adjusted to the remaining quantity"; the other
+    # leg is canceled once one of them is filled.
+    broker = SimulatedBroker(1_000_000.0, volume_limit=0.5)
+    broker.set_time(T0)
+    entry = broker.submit_order(
+        OrderRequest(
+            "X", BUY, quantity=10, order_class=OrderClass.BRACKET, take_profit=110, stop_loss=90
+        )
+    )
+    broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 20)  # the entry fills whole
+    broker.process_bar("X", T0 + 2 * DAY, 105, 111, 104, 109, 10)  # take-profit: 5 of 10
+    tp, sl = (broker.get_order(i) for i in entry.legs)
+    assert tp.status is OrderStatus.PARTIALLY_FILLED and tp.filled_quantity == 5
+    assert sl.status is OrderStatus.NEW and sl.quantity == 5  # the remaining quantity
+    broker.process_bar("X", T0 + 3 * DAY, 95, 96, 85, 86, 20)  # the stop sells the rest
+    tp, sl = (broker.get_order(i) for i in entry.legs)
+    assert sl.status is OrderStatus.FILLED and sl.filled_quantity == 5
+    assert sl.average_price == pytest.approx(90.0)
+    assert tp.status is OrderStatus.CANCELED and tp.filled_quantity == 5
+    assert broker.portfolio.quantity("X") == 0
+    assert broker.get_open_orders() == []
+
+
+def test_legs_armed_by_more_entry_fills_net_out_what_a_sibling_sold() -> None:
+    broker = SimulatedBroker(1_000_000.0, volume_limit=0.5)
+    broker.set_time(T0)
+    entry = broker.submit_order(
+        OrderRequest(
+            "X", BUY, quantity=10, order_class=OrderClass.BRACKET, take_profit=110, stop_loss=90
+        )
+    )
+    broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 8)  # entry 4 of 10
+    broker.process_bar("X", T0 + 2 * DAY, 105, 111, 104, 109, 4)  # entry 2 more, tp sells 2
+    tp, sl = (broker.get_order(i) for i in entry.legs)
+    assert broker.portfolio.quantity("X") == 4
+    assert (tp.quantity, tp.filled_quantity, sl.quantity) == (6, 2, 4)
+    broker.process_bar("X", T0 + 3 * DAY, 100, 101, 99, 100, 8)  # entry 4 more: filled
+    tp, sl = (broker.get_order(i) for i in entry.legs)
+    assert broker.portfolio.quantity("X") == 8
+    assert (tp.quantity, tp.filled_quantity, sl.quantity) == (10, 2, 8)
+
+
 def test_canceling_the_entry_cancels_its_held_legs() -> None:
     broker = SimulatedBroker(1_000_000.0)
     broker.set_time(T0)
