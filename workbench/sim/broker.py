@@ -243,7 +243,15 @@ class SimulatedBroker(AttachedExits):
                 f"order {order_id} is {order.status} and cannot be canceled",
                 code=CODE_NOT_CANCELABLE,
             )
-        self._end(live, live.order, OrderStatus.CANCELED, "canceled by request")
+        order = self._end(live, live.order, OrderStatus.CANCELED, "canceled by request")
+        if live.group is not None and (
+            order.parent_id is not None or order.request.order_class is _OCO
+        ):
+            # an exit of a bracket, oto or oco order: "If any one of the orders is canceled,
+            # any remaining open order in the group is canceled" (Orders at Alpaca)
+            for other_id in list(self._oco.get(live.group, ())):
+                other = self._live[other_id]
+                self._end(other, other.order, OrderStatus.CANCELED, f"oco: {order_id} canceled")
 
     def cancel_all_orders(self) -> None:
         for live in list(self._live.values()):

@@ -52,6 +52,8 @@ Attached exits (bracket, oto and oco orders; ``Order.parent_id`` set)
     at the position held, and when another order closes (or reverses) the position,
     the active protective orders of that symbol are canceled. Canceling an entry that
     has not filled cancels its held legs; legs protecting a partly filled entry stay.
+    Canceling one exit of a bracket, oto or oco order cancels the others (Alpaca: "If any
+    one of the orders is canceled, any remaining open order in the group is canceled").
 
 Same-bar entry and exit (the pessimistic rule)
     Exits activated by an entry filled on a bar are matched against the rest of that

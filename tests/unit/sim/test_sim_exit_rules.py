@@ -253,6 +253,34 @@ def test_canceling_the_entry_cancels_its_held_legs() -> None:
     assert broker.get_open_orders() == []
 
 
+@pytest.mark.parametrize("which", [0, 1])
+def test_canceling_one_exit_of_a_bracket_cancels_the_other(which) -> None:
+    # Alpaca (Orders at Alpaca, bracket orders): "If any one of the orders is canceled,
+    # any remaining open order in the group is canceled."
+    broker, _ = run([bracket(BUY, take_profit=110, stop_loss=95)], [(100, 101, 99, 100)])
+    entry = broker.orders[0]
+    broker.set_time(T0 + DAY)
+    broker.cancel_order(entry.legs[which])
+    other = broker.get_order(entry.legs[1 - which])
+    assert other.status is OrderStatus.CANCELED
+    assert other.status_reason == f"oco: {entry.legs[which]} canceled"
+    assert broker.get_open_orders() == []
+    assert broker.portfolio.quantity("X") == 1.0  # the position stays, unprotected
+
+
+def test_canceling_an_oco_take_profit_cancels_its_stop() -> None:
+    oco = OrderRequest(
+        "X", SELL, quantity=1.0, type=OrderType.LIMIT, limit_price=110,
+        order_class=OrderClass.OCO, stop_loss=95,
+    )  # fmt: skip
+    broker, _ = run([oco], [(100, 101, 99, 100)], hold=1.0)
+    (take,) = [o for o in broker.orders if o.request.order_class is OrderClass.OCO]
+    broker.set_time(T0 + DAY)
+    broker.cancel_order(take.id)
+    assert broker.get_order(take.legs[0]).status is OrderStatus.CANCELED
+    assert broker.get_open_orders() == []
+
+
 def test_a_position_closed_by_another_order_cancels_its_exits() -> None:
     broker, _ = run([bracket(BUY, take_profit=110, stop_loss=95)], [(100, 101, 99, 100)])
     broker.set_time(T0 + DAY)
