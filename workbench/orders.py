@@ -165,7 +165,8 @@ class OrderRequest:
     """What to send: exactly one of ``quantity`` or ``notional`` (cash to spend, fees included).
 
     Prices are absolute. ``reason`` (e.g. ``MA_CROSS_BUY``) travels to the trade log.
-    ``oco_group`` ties orders of which only one may fill (a stop and a take-profit).
+    ``oco_group`` ties orders of which only one may fill (a stop and a take-profit): one
+    filled cancels the others, one partly filled shrinks them by what it filled.
 
     A ``trailing_stop`` order trails by ``trail_price`` (currency) or ``trail_percent``.
     Attached exits (``order_class`` bracket or oto) are a take-profit limit at
