@@ -8,10 +8,13 @@ and is read-only unless the kill switch is enabled (token + CSRF, see
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import secrets
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +45,8 @@ from workbench.dashboard.data import (
     snapshot,
 )
 from workbench.dashboard.plots import equity_png
-from workbench.dashboard.templates import LOGIN, TEMPLATES
+from workbench.dashboard.templates import LOGIN, TEMPLATES, UNAVAILABLE
+from workbench.errors import WorkbenchError
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +113,13 @@ def create_app(
         return Response(html, status, mimetype="text/html")
 
     @app.before_request
+    def loopback_host_only() -> Response | None:
+        """Without a token, only a loopback ``Host`` is answered (no DNS rebinding)."""
+        if token is not None or security.is_loopback_host(request.host):
+            return None
+        return Response("this dashboard answers only to localhost\n", 400, mimetype="text/plain")
+
+    @app.before_request
     def require_token() -> Response | None:
         if token is None or request.endpoint == "login":
             return None
@@ -131,6 +142,20 @@ def create_app(
             "form-action 'self'; frame-ancestors 'none'"
         )
         return response
+
+    @app.errorhandler(WorkbenchError)
+    @app.errorhandler(sqlite3.Error)
+    def state_unavailable(exc: Exception) -> Response:
+        """The state file vanished, is locked or is not SQLite: a 503 that says so, never a 500."""
+        message = str(exc) if isinstance(exc, WorkbenchError) else f"state file {state_path}: {exc}"
+        if request.endpoint == "kill":
+            message = f"the halt was NOT written: {message}"
+        log.warning("dashboard: %s", message, extra={"event": "state_unavailable"})
+        if request.path.startswith("/api/"):
+            return Response(json.dumps({"error": message}), 503, mimetype="application/json")
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        html = _render_string(UNAVAILABLE, message=message, refresh=refresh, at=at)
+        return Response(html, 503, mimetype="text/html")
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Response:

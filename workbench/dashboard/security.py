@@ -3,7 +3,9 @@
 Rules (checked by tests in a real browser):
 
 - bound to a loopback address the dashboard may run without a token (only this machine
-  reaches it); bound to any other address it refuses to start without one;
+  reaches it), and then answers only requests whose ``Host`` is a loopback name or address
+  (a web page cannot read it through DNS rebinding); bound to any other address it refuses
+  to start without one;
 - with a token, every request must be authenticated: ``Authorization: Bearer <token>``
   (tools), or the signed session cookie that a POST of the login form sets (browsers;
   HttpOnly, SameSite=Strict, Secure when the request came over TLS). The token never
@@ -25,6 +27,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from flask import Request, session
 from flask.sessions import SecureCookieSessionInterface
@@ -49,6 +52,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_host(header: str) -> bool:
+    """True when a request's ``Host`` header (``name[:port]``) names a loopback address.
+
+    A dashboard without a token answers only such requests: otherwise any web page could
+    point a name of its own at 127.0.0.1 (DNS rebinding) and read it from the browser."""
+    try:
+        name = urlsplit(f"//{header}").hostname
+    except ValueError:
+        return False
+    return bool(name) and is_loopback(name)
 
 
 def check_config(host: str, token: str | None, allow_kill: bool) -> None:

@@ -143,4 +143,16 @@ input[type=password]{width:100%;box-sizing:border-box;padding:6px;margin:6px 0 1
 <button type="submit" id="login-button">Log in</button>
 <p style="font-size:12px;color:#6e7781">Tools send <code>Authorization: Bearer ...</code> instead.</p></form></body></html>"""
 
+#: The answer while the state file cannot be read (vanished, locked, not SQLite): a 503 that
+#: says why and refreshes itself, so the page comes back with the file. Needs no state.
+UNAVAILABLE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="{{ refresh }}">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>state file unavailable · workbench</title>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f8fa;color:#1f2328}
+section{max-width:640px;margin:10vh auto;background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:16px 20px}
+.reason{background:#ffebe9;border:1px solid #ff8182;padding:6px 10px;border-radius:6px}</style></head>
+<body><section><h1 style="font-size:18px">workbench: state file unavailable</h1>
+<p class="reason" id="unavailable">{{ message }}</p>
+<p style="font-size:12px;color:#6e7781">Tried at {{ at }}; this page tries again every {{ refresh }} s.</p></section></body></html>"""
+
 TEMPLATES = {"base.html": BASE, "index.html": INDEX, "logs.html": LOGS, "message.html": MESSAGE}
