@@ -2,7 +2,8 @@
 
 One function builds one plain dict (JSON types only) that both the HTML pages and
 ``/api/status`` render, so the pages and the API can never disagree. The state file
-is read through the state store's read-only reader (:meth:`StateStore.reader`): the
+is read through the state store's read-only reader (:meth:`StateStore.reader`), in one
+read transaction (a consistent moment, which in WAL mode never blocks the runner): the
 dashboard never creates tables or writes to it, and knows nothing of the schema. Parts
 written by other components are read defensively: no risk table means "risk: not
 configured", no ``log_file`` in meta means no log tail. Nothing from the
@@ -58,6 +59,9 @@ def snapshot(
     """The dashboard's data: status, risk, account and P&L, positions, orders, fills, events."""
     now = time.time() if now is None else now
     with StateStore.reader(state_path) as store:
+        # one read transaction: every figure from the same moment, not a fill booked between
+        # two reads without the position it made (WAL: the runner's writes go on meanwhile)
+        store.conn.execute("BEGIN")
         meta = store.meta()
         equity_rows = store.equity_points()
         fills = store.fill_records()

@@ -99,3 +99,33 @@ def test_with_a_token_any_host_is_answered(state) -> None:
     client = create_app(state, host="0.0.0.0", token=TOKEN).test_client()
     bearer = {"Authorization": f"Bearer {TOKEN}", "Host": "bot.example.com"}
     assert client.get("/api/status", headers=bearer).status_code == 200
+
+
+def test_a_snapshot_reads_one_moment_of_the_state_while_the_runner_writes(
+    state, monkeypatch
+) -> None:
+    """The runner books a fill and its equity between two of the dashboard's reads: the
+    snapshot shows the state before both, not the fill without the position it made."""
+    import pandas as pd
+
+    from workbench.dashboard import snapshot
+    from workbench.orders import Fill, Side
+
+    t = pd.Timestamp("2024-01-02", tz="UTC")
+    read_equity = StateStore.equity_points
+
+    def equity_then_runner_writes(self, *args, **kwargs):
+        points = read_equity(self, *args, **kwargs)
+        runner = StateStore(state)
+        runner.record_fill(Fill("o1", "SPX", Side.BUY, 10, 100.0, 1.0, t, "CROSS"), "c1", "o1:10")
+        runner.record_equity(t.value, 9_000.0, 10_000.0, {"SPX": 10.0})
+        runner.close()
+        return points
+
+    monkeypatch.setattr(StateStore, "equity_points", equity_then_runner_writes)
+    snap = snapshot(state)
+    assert snap["positions"] == [] and snap["recent_fills"] == []
+    assert snap["account"]["equity"] is None
+    monkeypatch.undo()
+    snap = snapshot(state)  # the next refresh sees both
+    assert [(p["quantity"], p["recorded_quantity"]) for p in snap["positions"]] == [(10.0, 10.0)]
