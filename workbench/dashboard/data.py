@@ -6,8 +6,10 @@ is read through the state store's read-only reader (:meth:`StateStore.reader`), 
 read transaction (a consistent moment, which in WAL mode never blocks the runner): the
 dashboard never creates tables or writes to it, and knows nothing of the schema. Parts
 written by other components are read defensively: no risk table means "risk: not
-configured", no ``log_file`` in meta means no log tail. Nothing from the
-environment is ever read here, so no key or secret can reach a page.
+configured", no ``log_file`` in meta means no log tail. No value from the
+environment is ever put on a page, and free text from the state (failure messages, reasons,
+events, log lines) goes through :func:`workbench.logs.redact`, so no key or secret can
+reach a page.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def _status(meta: dict[str, str], now: float, risk: dict[str, Any]) -> dict[str,
         "state": state,
         "runner": run,
         "halted": halted,
-        "halt_reason": risk.get("reason") if halted else None,
+        "halt_reason": risk.get("reason") if halted else None,  # redacted by _risk
         "strategy": meta.get("strategy"),
         "bundle": "/".join(Path(bundle).parts[-2:]) if bundle else None,
         "bundle_path": bundle,
@@ -122,12 +124,17 @@ def _status(meta: dict[str, str], now: float, risk: dict[str, Any]) -> dict[str,
         "heartbeat": meta.get("heartbeat"),
         "heartbeat_age_s": None if age is None else round(age, 1),
         "stale_after_s": health.stale_after_s,
-        "state_reason": health.reason,
-        "error": meta.get("error") or None,
+        "state_reason": _redacted(health.reason),
+        "error": _redacted(meta.get("error")),
         "stopped_by": meta.get("stopped_by"),
         "kill_requested": meta.get("kill_requested"),
         "log_file": meta.get("log_file"),
     }
+
+
+def _redacted(text: Any) -> str | None:
+    """Free text from the state (a failure as raised, a halt's reason), secrets masked."""
+    return redact(str(text)) if text else None
 
 
 def _bundle_risk(bundle: str | None) -> dict[str, Any]:
@@ -159,7 +166,7 @@ def _risk(rows: list[StoredRiskState] | None, config: dict[str, Any]) -> dict[st
         "scope": row.scope,
         "trading": trading,
         "rule": state.get("rule") or None,
-        "reason": state.get("reason") or None,
+        "reason": _redacted(state.get("reason")),
         "since": state.get("since"),
         "until_day": state.get("until_day"),
         "peak_equity": _num(state.get("peak_equity")),

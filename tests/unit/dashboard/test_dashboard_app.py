@@ -91,6 +91,22 @@ def test_pages_escape_everything_and_never_show_a_secret(state) -> None:
     assert client.get("/equity.png").data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_failure_message_in_the_state_never_shows_a_secret(state) -> None:
+    """The runner writes its failure as it was raised (meta ``error``), unredacted."""
+    store = StateStore(state)
+    store.set_meta(status="failed", error=f"broker refused key {SECRET}; secret_key=abcd1234efgh")
+    store.close()
+    with SQLiteRiskStore(state) as risk:
+        risk.update(
+            lambda s: halted(s, rule="kill_switch", reason=f"by {SECRET}", time=T3, flatten=False)
+        )
+    client = create_app(state).test_client()
+    for path in ("/", "/api/status"):
+        body = client.get(path).get_data(as_text=True)
+        assert "broker refused key ***" in body, path
+        assert SECRET not in body and "abcd1234efgh" not in body, path
+
+
 def test_a_halt_shows_with_its_reason(state) -> None:
     with SQLiteRiskStore(state) as store:
         store.update(lambda s: halted(s, rule="max_drawdown", reason="drawdown 12% >= 10%",
