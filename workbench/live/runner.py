@@ -78,6 +78,7 @@ from workbench.live.recovery import Recovery
 from workbench.live.resilience import RetryingReads
 from workbench.live.state import StateStore
 from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
+from workbench.logs import redact
 from workbench.orders import Order
 from workbench.portfolio import PositionView
 from workbench.risk import RiskEngine
@@ -208,6 +209,7 @@ class LiveRunner(Recovery):
         """Say ``failed`` in the state, and why; when the file itself is the trouble, the
         heartbeat's age will tell (``workbench live status``, the dashboard)."""
         why = str(exc).splitlines()[0] if isinstance(exc, WorkbenchError) else type(exc).__name__
+        why = redact(why)  # a broker's message may quote what it was sent: never a secret
         try:
             self.state.set_meta(
                 status="failed", stopped_by=f"error: {type(exc).__name__}", error=why

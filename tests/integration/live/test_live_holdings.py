@@ -239,3 +239,24 @@ def test_a_bracket_that_filled_and_exited_while_the_runner_was_down_is_no_differ
     assert restarted.run(max_bars=2).bars == 2  # no stop
     sides = state.fills()["side"].tolist()
     assert sides[:2] == ["buy", "sell"]  # the entry's fill and its exit's, both recorded
+
+
+class RefusingBroker(SimulatedBroker):
+    """A venue whose refusal quotes the request's credentials back (some gateways do)."""
+
+    def get_positions(self) -> Any:
+        from workbench.errors import BrokerError
+
+        raise BrokerError("get positions refused: api_key=PKSECRETVALUE123 is not authorized")
+
+
+def test_a_failure_written_to_the_state_never_holds_a_secret(bars, tmp_path) -> None:
+    """The run's failure message is kept in the state (``workbench live status``, the
+    dashboard): masked like every log line."""
+    state = StateStore(tmp_path / "live.sqlite")
+    with pytest.raises(Exception, match="refused"):
+        runner(bars, state, RefusingBroker(cash=100_000.0)).run()
+    assert state.get_meta("status") == "failed"
+    error = state.get_meta("error")
+    assert "PKSECRETVALUE123" not in error and "api_key=***" in error
+    assert "PKSECRETVALUE123" not in json.dumps(read_status(state.path), default=str)
