@@ -12,19 +12,30 @@
 - ``report.md`` (the gate table), ``report.html`` (the full-sample backtest report with the
   gates) and ``walkforward.html`` (the walk-forward run's report, when promoted from one).
 
-Files are written read-only and a version folder is never reused. :func:`verify`
-checks every hash and that the installed strategy's source is still the promoted one,
-naming what differs; the runner refuses a bundle that does not verify.
+The manifest's ``files`` maps every other file of the folder to its SHA-256. A bundle is
+written whole into a hidden staging folder beside its version folders and renamed into
+place, so a promotion that dies midway leaves no version behind (and takes no version
+number); files are read-only and a version folder is never reused or overwritten.
+:func:`verify` checks every hash (a file changed, missing or added is named) and that the
+installed strategy's source is still the promoted one; the runner refuses a bundle that
+does not verify. Bundles written before ``files`` was recorded verify their manifest and
+``strategy.py`` only. :func:`drift` names how the installed workbench differs from the one
+that promoted the bundle: :func:`load_bundle` logs it as a warning and goes on (the
+engine's code changes with every release; the strategy's own source may not).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import json
+import logging
 import os
+import shutil
 import stat
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +47,13 @@ from workbench.errors import ConfigError
 from workbench.runspec import RunSpec
 from workbench.strategy import Strategy, make_strategy, resolve_strategy
 
+log = logging.getLogger(__name__)
+
 MANIFEST = "manifest.json"
 MANIFEST_HASH = "manifest.sha256"
 SOURCE = "strategy.py"
-FORMAT = 1
+#: 2: the manifest lists every file's SHA-256 (``files``); 1 bundles still load.
+FORMAT = 2
 
 
 class BundleError(ConfigError):
@@ -167,15 +181,16 @@ def write_bundle(
         raise BundleError(f"run_spec must be a RunSpec, got {type(run_spec).__name__}")
     cls = type(strategy)
     source = strategy_source(cls)
-    root = Path(root)
     name = strategy.label()
-    version = next_version(root, name)
-    folder = root / name / str(version)
-    folder.mkdir(parents=True, exist_ok=False)
+    contents = {SOURCE: source, "report.md": report.encode()}
+    for extra, data_ in (files or {}).items():
+        if Path(extra).name != extra or extra in (*contents, MANIFEST, MANIFEST_HASH):
+            raise BundleError(f"a bundle cannot hold an extra file named {extra!r}")
+        contents[extra] = data_
     manifest = {
         "format": FORMAT,
         "name": name,
-        "version": version,
+        "version": None,
         "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "strategy": {
             "import_path": cls.import_path(),
@@ -190,17 +205,36 @@ def write_bundle(
         "forced_reason": forced_reason,
         "metrics": metrics,
         "run_spec": run_spec.to_dict(),
+        "files": {n: sha256_bytes(b) for n, b in sorted(contents.items())},
     }
-    text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
-    _write_readonly(folder / SOURCE, source)
-    _write_readonly(folder / "report.md", report.encode())
-    for name, data in (files or {}).items():
-        if Path(name).name != name or name in (SOURCE, MANIFEST, MANIFEST_HASH, "report.md"):
-            raise BundleError(f"a bundle cannot hold an extra file named {name!r}")
-        _write_readonly(folder / name, data)
-    _write_readonly(folder / MANIFEST, text.encode())
-    _write_readonly(folder / MANIFEST_HASH, (sha256_bytes(text.encode()) + "\n").encode())
-    return Bundle(folder, manifest)
+    parent = Path(root) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:  # another promotion may take the version first: then the next one
+        manifest["version"] = version = next_version(Path(root), name)
+        text = (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode()
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=parent))
+        folder = parent / str(version)
+        try:
+            for fname, body in contents.items():
+                _write_readonly(staging / fname, body)
+            _write_readonly(staging / MANIFEST, text)
+            _write_readonly(staging / MANIFEST_HASH, (sha256_bytes(text) + "\n").encode())
+            os.chmod(staging, 0o755)
+            if folder.exists():
+                raise FileExistsError(folder)
+            os.rename(staging, folder)  # all of it at once, or nothing
+        except FileExistsError:
+            shutil.rmtree(staging, ignore_errors=True)
+            continue
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) and folder.exists():
+                continue
+            raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return Bundle(folder, manifest)
 
 
 def _write_readonly(path: Path, data: bytes) -> None:
@@ -211,12 +245,26 @@ def _write_readonly(path: Path, data: bytes) -> None:
 def load_bundle(path: str | Path) -> Bundle:
     """Read and :func:`verify` the bundle at ``path``."""
     folder = Path(path)
+    if folder.name.startswith(".") and ".partial-" in folder.name:
+        raise BundleError(
+            f"{folder} is an unfinished promotion (its staging folder), not a bundle",
+            hint="delete it; point --bundle at promoted/<strategy>/<version>",
+        )
     if not (folder / MANIFEST).is_file():
         raise BundleError(
             f"{folder} is not a bundle (no {MANIFEST})",
             hint="point --bundle at promoted/<strategy>/<version>",
         )
-    manifest = json.loads((folder / MANIFEST).read_text())
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        manifest = exc
+    if not isinstance(manifest, dict):
+        why = manifest if isinstance(manifest, Exception) else "not a JSON object"
+        raise BundleError(
+            f"bundle {folder}: {MANIFEST} is damaged ({why})",
+            hint="promote the strategy again instead of editing a bundle",
+        )
     bundle = Bundle(folder, manifest)
     problems = verify(bundle)
     if problems:
@@ -224,6 +272,8 @@ def load_bundle(path: str | Path) -> Bundle:
             f"bundle {folder} does not verify: " + "; ".join(problems),
             hint="promote the strategy again instead of editing a bundle",
         )
+    for note in drift(bundle):
+        log.warning("bundle %s: %s", folder, note)
     return bundle
 
 
@@ -232,15 +282,24 @@ def verify(bundle: Bundle) -> list[str]:
     folder, manifest = bundle.path, bundle.manifest
     problems = []
     text = (folder / MANIFEST).read_bytes()
-    recorded = (
-        (folder / MANIFEST_HASH).read_text().strip() if (folder / MANIFEST_HASH).is_file() else ""
-    )
-    if sha256_bytes(text) != recorded:
+    if not (folder / MANIFEST_HASH).is_file():
+        problems.append(f"{MANIFEST_HASH} is missing")
+    elif sha256_bytes(text) != (folder / MANIFEST_HASH).read_text().strip():
         problems.append(f"{MANIFEST} changed since promotion (its SHA-256 is not {MANIFEST_HASH})")
+    recorded = manifest.get("files")
+    if isinstance(recorded, dict):  # bundles written before it was recorded have none
+        for name, digest in sorted(recorded.items()):
+            if not (folder / name).is_file():
+                problems.append(f"{name} is missing")
+            elif name != SOURCE and sha256_bytes((folder / name).read_bytes()) != digest:
+                problems.append(f"{name} changed since promotion")
+        added = {p.name for p in folder.iterdir()} - {*recorded, MANIFEST, MANIFEST_HASH}
+        problems += [f"{name} was added after promotion" for name in sorted(added)]
     expected = manifest.get("strategy", {}).get("source_sha256")
     copy = folder / SOURCE
     if not copy.is_file():
-        problems.append(f"{SOURCE} is missing")
+        if f"{SOURCE} is missing" not in problems:
+            problems.append(f"{SOURCE} is missing")
     elif sha256_bytes(copy.read_bytes()) != expected:
         problems.append(f"{SOURCE} in the bundle differs from the promoted source")
     try:
@@ -254,3 +313,21 @@ def verify(bundle: Bundle) -> list[str]:
     except (ConfigError, KeyError) as exc:
         problems.append(f"cannot load the strategy: {exc}")
     return problems
+
+
+def drift(bundle: Bundle) -> list[str]:
+    """How the installed workbench differs from the one that promoted ``bundle`` (its
+    version, then its code): the engine, fills and risk code the backtest ran with."""
+    recorded = bundle.manifest.get("workbench") or {}
+    if recorded.get("version") not in (None, workbench.__version__):
+        return [
+            f"promoted with workbench {recorded['version']}, running {workbench.__version__}: "
+            "fills and risk may differ from the backtest it was promoted on"
+        ]
+    if recorded.get("sha256") not in (None, workbench_fingerprint()):
+        return [
+            f"the installed workbench {workbench.__version__} is not the code it was promoted "
+            "with (its source hash differs): fills and risk may differ from the backtest it "
+            "was promoted on; re-promote to check it with this code"
+        ]
+    return []

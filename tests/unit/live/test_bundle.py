@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import sys
 
 import pytest
 
-from workbench.bundle import BundleError, load_bundle, verify, write_bundle
+import workbench.bundle as bundle_module
+from workbench.bundle import (
+    BundleError,
+    drift,
+    load_bundle,
+    sha256_bytes,
+    verify,
+    write_bundle,
+)
 from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
 
@@ -87,3 +96,86 @@ def test_a_changed_strategy_source_is_refused(tmp_path, strategy_module) -> None
 def test_not_a_bundle(tmp_path) -> None:
     with pytest.raises(BundleError, match="is not a bundle"):
         load_bundle(tmp_path)
+
+
+def _rewrite_manifest(bundle, change) -> None:
+    """Edit a bundle's manifest as a hand would, and its hash too (a consistent forgery)."""
+    manifest = bundle.path / "manifest.json"
+    os.chmod(manifest, 0o644)
+    os.chmod(bundle.path / "manifest.sha256", 0o644)
+    doc = json.loads(manifest.read_text())
+    change(doc)
+    text = json.dumps(doc).encode()
+    manifest.write_bytes(text)
+    (bundle.path / "manifest.sha256").write_text(sha256_bytes(text) + "\n")
+
+
+def test_every_file_is_hashed_and_an_added_one_is_named(tmp_path, strategy_module) -> None:
+    bundle = write(tmp_path, make_strategy("pkg_bundle_test:MyCross"))
+    assert set(bundle.manifest["files"]) == {"strategy.py", "report.md"}
+    report = bundle.path / "report.md"
+    os.chmod(report, 0o644)
+    report.write_text("# every gate passed\n")
+    (bundle.path / "params.json").write_text('{"fast": 5}')
+    with pytest.raises(BundleError) as info:
+        load_bundle(bundle.path)
+    assert "report.md changed since promotion" in info.value.message
+    assert "params.json was added after promotion" in info.value.message
+    assert "promote the strategy again" in info.value.hint
+
+
+def test_a_bundle_without_file_hashes_still_loads(tmp_path, strategy_module) -> None:
+    bundle = write(tmp_path, make_strategy("pkg_bundle_test:MyCross"))
+    _rewrite_manifest(bundle, lambda doc: (doc.pop("files"), doc.update(format=1)))
+    assert load_bundle(bundle.path).params["fast"] == bundle.params["fast"]
+
+
+def test_a_promotion_that_dies_midway_leaves_no_version(tmp_path, strategy_module, monkeypatch):
+    strategy = make_strategy("pkg_bundle_test:MyCross")
+    write(tmp_path, strategy)
+    real = bundle_module._write_readonly
+
+    def disk_full(path, data):
+        if path.name == "manifest.sha256":
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(bundle_module, "_write_readonly", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write(tmp_path, strategy)
+    assert sorted(p.name for p in (tmp_path / "my_cross").iterdir()) == ["1"]
+    monkeypatch.setattr(bundle_module, "_write_readonly", real)
+    assert write(tmp_path, strategy).path.name == "2"  # the number was not taken
+
+
+def test_a_version_taken_meanwhile_is_never_overwritten(tmp_path, strategy_module, monkeypatch):
+    strategy = make_strategy("pkg_bundle_test:MyCross", {"fast": 20})
+    first = write(tmp_path, strategy)
+    before = (first.path / "manifest.json").read_bytes()
+    answers = iter([1, 2])  # a second promotion read the versions before the first was done
+    monkeypatch.setattr(bundle_module, "next_version", lambda root, name: next(answers))
+    second = write(tmp_path, make_strategy("pkg_bundle_test:MyCross", {"fast": 30}))
+    assert second.path.name == "2" and second.manifest["version"] == 2
+    assert (first.path / "manifest.json").read_bytes() == before
+    assert load_bundle(second.path).params["fast"] == 30
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+def test_a_damaged_manifest_is_named(tmp_path, strategy_module, text) -> None:
+    bundle = write(tmp_path, make_strategy("pkg_bundle_test:MyCross"))
+    manifest = bundle.path / "manifest.json"
+    os.chmod(manifest, 0o644)
+    manifest.write_text(text)
+    with pytest.raises(BundleError, match=r"manifest\.json is damaged"):
+        load_bundle(bundle.path)
+
+
+def test_another_workbench_is_a_warning_naming_it(tmp_path, strategy_module, monkeypatch, caplog):
+    bundle = write(tmp_path, make_strategy("pkg_bundle_test:MyCross"))
+    assert drift(bundle) == []
+    monkeypatch.setattr(bundle_module, "workbench_fingerprint", lambda: "0" * 64)
+    with caplog.at_level(logging.WARNING, logger="workbench.bundle"):
+        assert load_bundle(bundle.path).params == bundle.params  # runs, but says so
+    assert "is not the code it was promoted with" in caplog.text
+    _rewrite_manifest(bundle, lambda doc: doc["workbench"].update(version="0.0.1"))
+    assert drift(load_bundle(bundle.path))[0].startswith("promoted with workbench 0.0.1, running")
