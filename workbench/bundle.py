@@ -142,9 +142,10 @@ class Bundle:
     def promote_command(self) -> str:
         """The ``workbench promote`` command line that would make this bundle again."""
         parts = ["workbench promote", f"--strategy {self.strategy}"]
-        spec = (self.manifest.get("data") or {}).get("spec")
-        if spec:
-            parts.append(f"--data {spec}")
+        data = self.manifest.get("data") or {}
+        if data.get("spec"):
+            parts.append(f"--data {data['spec']}")
+        parts += [f"--{k} {data[k]}" for k in ("start", "end") if data.get(k)]
         parts += [f"--param {k}={v}" for k, v in self.params.items()]
         tf = (self.manifest.get("run_spec") or {}).get("timeframe") or "1Day"
         parts.append(f"--timeframe {tf}")

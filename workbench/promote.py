@@ -16,8 +16,10 @@ Gates (thresholds configurable, defaults in :data:`DEFAULT_THRESHOLDS`):
 ``min_trades``            closed trades of the full-sample backtest
 ========================  ==========================================================
 
-A strategy that fails is promoted only with ``force`` and a reason, both recorded in
-the manifest. The CLI exits 0 when promoted and :data:`EXIT_GATES_FAILED` when not.
+The walk-forward figures must be of the promoted strategy on the promoted data spec
+(another run is refused); the manifest records the run (path, configuration, SHA-256 of
+its ``summary.json``). A strategy that fails is promoted only with ``force`` and a
+reason, both recorded in the manifest. The CLI exits 0 when promoted and :data:`EXIT_GATES_FAILED` when not.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import pandas as pd
 from workbench.backtesting.api import backtest, load_universe, on_timeframe
 from workbench.backtesting.result import BacktestResult
 from workbench.backtesting.vectorized import has_vectorized
-from workbench.bundle import Bundle, data_fingerprint, write_bundle
+from workbench.bundle import Bundle, data_fingerprint, sha256_bytes, write_bundle
 from workbench.errors import ConfigError
 from workbench.research.audit import audit
 from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments
@@ -42,7 +44,7 @@ from workbench.research.parity import check_parity
 from workbench.risk.config import RiskConfig
 from workbench.runspec import ExecutionPolicy, RunSpec
 from workbench.sim.costs import Commission, Slippage
-from workbench.strategy import Strategy, make_strategy
+from workbench.strategy import Strategy, make_strategy, resolve_strategy
 from workbench.timeframe import infer_timeframe, parse_timeframe
 
 EXIT_GATES_FAILED = 10
@@ -111,12 +113,15 @@ def run_gates(
     walkforward: str | Path | None,
     thresholds: Mapping[str, float],
     spec: RunSpec,
+    data: str | None = None,
 ) -> tuple[list[Gate], dict[str, Any], BacktestResult]:
     """Every gate's figure and verdict, the full-sample metrics and that backtest.
 
     The backtests run with ``spec``'s money, costs and venue settings (volume limit, lot
     size, margin), the ones the bundle will trade with; the risk rules stay out of the
-    gates (they judge the strategy itself)."""
+    gates (they judge the strategy itself). A walk-forward run of another strategy, or
+    on other data than ``data`` (the data spec), is refused: its figures would not be
+    about what is promoted."""
     unknown = set(thresholds) - set(DEFAULT_THRESHOLDS)
     if unknown:
         raise ConfigError(
@@ -126,7 +131,6 @@ def run_gates(
     params = dict(strategy.p)
     costs = {"cash": spec.cash, "commission": spec.commission, "slippage": spec.slippage}
     venue = {"volume_limit": spec.volume_limit, "lot_size": spec.lot_size, "margin": spec.margin}
-    full = backtest(strategy, bars, params, progress=False, **costs, **venue)
     summary: dict[str, Any] = {}
     if walkforward is not None:
         path = Path(walkforward) / "summary.json"
@@ -135,6 +139,8 @@ def run_gates(
                 f"no summary.json in {walkforward}", hint="run workbench walkforward first"
             )
         summary = json.loads(path.read_text())
+        _check_walkforward(summary, strategy, data, walkforward)
+    full = backtest(strategy, bars, params, progress=False, **costs, **venue)
     gates: list[Gate] = []
     if summary:
         oos = summary.get("out_of_sample") or {}
@@ -169,6 +175,38 @@ def run_gates(
     closed = int(full.metrics.get("number_of_trades", 0))
     gates.append(_threshold_gate("min_trades", float(closed), thresholds))
     return gates, {k: v for k, v in full.metrics.items() if isinstance(v, int | float)}, full
+
+
+def _check_walkforward(
+    summary: Mapping[str, Any], strategy: Strategy, data: str | None, run: str | Path
+) -> None:
+    """Refuse a walk-forward run of another strategy or on other data, naming both."""
+    config = summary.get("config") or {}
+    ran = config.get("strategy")
+    if ran is not None and resolve_strategy(ran).import_path() != type(strategy).import_path():
+        raise ConfigError(
+            f"the walk-forward run {run} is of strategy {ran}, not of "
+            f"{type(strategy).import_path()}: its out-of-sample Sharpe, DSR and PBO are not "
+            "this strategy's",
+            hint="run workbench walkforward for this strategy, or promote the one it ran",
+        )
+    if data is not None and config.get("data") not in (None, data):
+        raise ConfigError(
+            f"the walk-forward run {run} is on data {config['data']}, not {data}: its "
+            "out-of-sample figures are not about the data promoted on",
+            hint=f"promote with --data {config['data']}, or run workbench walkforward on {data}",
+        )
+
+
+def _walkforward_record(run: str | Path) -> dict[str, Any]:
+    """What the manifest keeps of the walk-forward run the gates read: where it was, its
+    configuration and the SHA-256 of its ``summary.json``."""
+    text = (Path(run) / "summary.json").read_bytes()
+    return {
+        "path": str(Path(run).resolve()),
+        "summary_sha256": sha256_bytes(text),
+        "config": json.loads(text).get("config"),
+    }
 
 
 def _parity_gate(
@@ -244,19 +282,27 @@ def promote(
         execution=ExecutionPolicy(conflict=conflict),
     )  # fmt: skip
     gates, metrics, full = run_gates(
-        instance, bars, walkforward=walkforward, thresholds=thresholds or {}, spec=spec
+        instance, bars, walkforward=walkforward, thresholds=thresholds or {}, spec=spec, data=data
     )
     result = Promotion(gates, metrics, None)
     if result.passed or force:
         report = f"# {instance.label()} promotion\n\n```\n{result.report()}\n```\n"
         result.bundle = write_bundle(
             out, instance,
-            data={"spec": data, "symbols": data_fingerprint(bars)},
+            data={
+                "spec": data, "start": _text(start), "end": _text(end),
+                "symbols": data_fingerprint(bars),
+                "walkforward": _walkforward_record(walkforward) if walkforward else None,
+            },
             gates=[asdict(g) for g in gates], metrics=metrics, report=report, run_spec=spec,
             forced_reason=reason if (force and not result.passed) else None,
             files=_report_files(full, gates, walkforward, reason if force else None),
         )  # fmt: skip
     return result
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _report_files(

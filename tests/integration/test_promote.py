@@ -85,3 +85,49 @@ def test_promote_timeframe_records_it_in_the_run_spec(tmp_path, capsys) -> None:
     assert bundle.run_spec == spec  # what a live run trades
     # the gates ran on the hourly session bars: 7 a session (09:00 holds 09:30-10:00)
     assert bundle.manifest["data"]["symbols"]["M"]["bars"] == 7 * 28
+
+
+SYNTHETIC = "synthetic:AAA?freq=1D&session=XNYS&start=2022-01-03&end=2023-12-28&seed=7"
+
+
+def _walkforward_summary(folder, strategy: str, data: str):
+    """A walk-forward run's summary.json whose figures pass every gate."""
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps({
+        "config": {"strategy": strategy, "data": data},
+        "out_of_sample": {"sharpe": 2.0}, "walk_forward_efficiency": 0.9,
+        "overfitting": {"mean_in_sample_dsr": 0.99, "mean_in_sample_pbo": 0.01, "n_trials": 9},
+    }))  # fmt: skip
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("strategy", "data", "named"),
+    [
+        ("workbench.research.fixtures:PeekingCrossover", SYNTHETIC, "is of strategy"),
+        ("ma_crossover", "sample:NASDAQ", "is on data sample:NASDAQ"),
+    ],
+)
+def test_a_walkforward_run_of_something_else_is_refused(tmp_path, capsys, strategy, data, named):
+    run = _walkforward_summary(tmp_path / "wf", strategy, data)
+    code = main(["promote", "--strategy", "ma_crossover", "--data", SYNTHETIC,
+                 "--param", "fast=5", "--param", "slow=20", "--walkforward", str(run),
+                 "--out", str(tmp_path / "promoted")])  # fmt: skip
+    assert code == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "promoted").exists()
+
+
+def test_the_manifest_records_the_walkforward_run_and_the_range(tmp_path, capsys) -> None:
+    run = _walkforward_summary(tmp_path / "wf", "ma_crossover", SYNTHETIC)
+    code = main(["promote", "--strategy", "ma_crossover", "--data", SYNTHETIC,
+                 "--param", "fast=5", "--param", "slow=20", "--walkforward", str(run),
+                 "--end", "2023-06-30", "--out", str(tmp_path / "promoted")])  # fmt: skip
+    assert code == 0, capsys.readouterr().out
+    bundle = load_bundle(tmp_path / "promoted" / "ma_crossover" / "1")
+    data = bundle.manifest["data"]
+    assert (data["start"], data["end"]) == (None, "2023-06-30")
+    assert data["walkforward"]["path"] == str(run.resolve())
+    assert data["walkforward"]["config"] == {"strategy": "ma_crossover", "data": SYNTHETIC}
+    assert len(data["walkforward"]["summary_sha256"]) == 64
+    assert "--end 2023-06-30" in bundle.promote_command()
