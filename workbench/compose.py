@@ -213,6 +213,12 @@ def _broker(options: LiveOptions, spec: RunSpec) -> tuple[Any, Any]:
     """The run's broker, and the clock that says whether the market is open."""
     from workbench.live.hours import CalendarClock
 
+    if options.cash is not None and options.cash != spec.cash and options.pennies is None:
+        log.warning(
+            "--cash %g replaces the bundle's capital %g%s", options.cash, spec.cash,
+            ": order sizes and fills will differ from the backtest it was promoted on"
+            if options.broker == "sim" else " on the simulated broker only: ignored here",
+        )  # fmt: skip
     if options.broker == "sim":
         broker = simulated_broker(spec, options.cash, options.pennies)
         return broker, CalendarClock(spec.calendar)
@@ -247,6 +253,12 @@ def _feed(
 
         bars = load_symbols(options.feed.removeprefix("replay:"), options.start, options.end)
         symbols = list(bars)  # the replayed data names its own symbols
+        if set(symbols) != set(spec.symbols):
+            log.warning(
+                "the replay trades %s; the bundle was promoted on %s: a rehearsal on other "
+                "data, not a replay of the backtest it was promoted on",
+                ", ".join(symbols), ", ".join(spec.symbols),
+            )  # fmt: skip
         feed: Any = ReplayFeed(
             bars, speed=options.speed, timeframe=tf, session=session, calendar=calendar
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from workbench.bundle import write_bundle
@@ -77,3 +79,20 @@ def test_an_emulator_session_has_the_bundles_venue(tmp_path, capsys) -> None:
     code = main(["emulator", "--bundle", str(bundle.path), "--margin", "4", "--port", "0"])
     err = capsys.readouterr().err
     assert code == 2 and "--margin: the venue's settings come from the bundle's run spec" in err
+
+
+def test_a_flag_or_replay_that_departs_from_the_bundle_says_so(tmp_path, caplog) -> None:
+    bundle = write_bundle(
+        tmp_path / "promoted", MACrossover(fast=2, slow=5), data={"spec": DATA, "symbols": {}},
+        gates=[], metrics={}, report="# t\n", run_spec=SPEC,
+    )  # fmt: skip
+    other = DATA.replace("synthetic:AAA", "synthetic:BBB")
+    with caplog.at_level(logging.WARNING, logger="workbench.compose"):
+        runner, _ = build_runner(
+            LiveOptions(bundle=str(bundle.path), feed="replay:" + other, cash=5_000,
+                        state=str(tmp_path / "s.db"))
+        )  # fmt: skip
+    runner.state.close()
+    assert runner.broker.inner.portfolio.cash == 5_000.0  # an override, but not a silent one
+    assert "--cash 5000 replaces the bundle's capital 25000" in caplog.text
+    assert "the replay trades BBB; the bundle was promoted on AAA" in caplog.text

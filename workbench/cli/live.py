@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpaca-url", help="REST base URL of Alpaca or of the emulator")
     p.add_argument("--live-trading", action="store_true", help="real money (default: paper)")
     p.add_argument("--speed", type=float, default=0.0, help="replay bars per second (0: no pause)")
-    p.add_argument("--cash", type=float, help="starting cash of the simulated broker")
+    p.add_argument(
+        "--cash",
+        type=float,
+        help="starting cash of the simulated broker, replacing the bundle's capital (logged: "
+        "fills then differ from the promoted backtest)",
+    )
     p.add_argument("--start", help="first bar of a replay:SPEC feed (e.g. 2007-01-01)")
     p.add_argument("--end", help="last bar of a replay:SPEC feed (inclusive)")
     p.add_argument(
