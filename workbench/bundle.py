@@ -3,10 +3,12 @@
 ``promoted/<strategy>/<version>/`` holds
 
 - ``manifest.json``: strategy import path and parameters, SHA-256 of the strategy's
-  source and of the installed workbench, the data fingerprint and range, gate results,
-  metrics, the run spec (``run_spec``: symbols, timeframe, session, calendar, cash, costs,
-  volume limit, lot size, margin, risk rules, execution policy; the only settings a run
-  of the bundle reads), the creation time, and a forced promotion's reason;
+  source and of the installed workbench, the Python and numeric packages' versions, the
+  data spec, requested range and fingerprint, the walk-forward run the gates read, gate
+  results, metrics, the run spec (``run_spec``: symbols, timeframe, session, calendar,
+  cash, costs, volume limit, lot size, margin, risk rules, execution policy; the only
+  settings a run of the bundle reads), the creation time, a forced promotion's reason,
+  and every other file's SHA-256 (``files``);
 - ``strategy.py``: a copy of the strategy's source, byte for byte;
 - ``manifest.sha256``: the SHA-256 of ``manifest.json``;
 - ``report.md`` (the gate table), ``report.html`` (the full-sample backtest report with the
@@ -32,11 +34,13 @@ import inspect
 import json
 import logging
 import os
+import platform
 import shutil
 import stat
 import sys
 import tempfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +85,21 @@ def workbench_fingerprint() -> str:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+#: The packages whose versions decide a backtest's numbers (recorded, not checked).
+NUMERIC_PACKAGES = ("numpy", "pandas", "numba", "exchange_calendars", "vectorbt")
+
+
+def environment() -> dict[str, Any]:
+    """The Python and numeric package versions a bundle was promoted with."""
+    packages = {}
+    for name in NUMERIC_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    return {"python": platform.python_version(), "packages": packages}
 
 
 def data_fingerprint(bars: dict[str, pd.DataFrame]) -> dict[str, Any]:
@@ -199,6 +218,7 @@ def write_bundle(
             "source_sha256": sha256_bytes(source),
         },
         "workbench": {"version": workbench.__version__, "sha256": workbench_fingerprint()},
+        "environment": environment(),
         "data": data,
         "gates": gates,
         "passed": all(g["passed"] for g in gates),

@@ -6,8 +6,10 @@ import importlib
 import json
 import logging
 import os
+import platform
 import sys
 
+import pandas as pd
 import pytest
 
 import workbench.bundle as bundle_module
@@ -66,6 +68,9 @@ def test_bundle_round_trip_and_versions(tmp_path, strategy_module) -> None:
     # the run spec is the manifest's one word on how it trades, typed on the way back
     assert loaded.run_spec == RunSpec(("SPX",), "1Day", volume_limit=0.1, lot_size=1.0)
     assert "risk" not in loaded.manifest and "backtest" not in loaded.manifest
+    env = loaded.manifest["environment"]  # what reproducing its backtest needs
+    assert env["python"] == platform.python_version()
+    assert env["packages"]["pandas"] == pd.__version__
 
 
 def test_tampering_is_refused_naming_what_differs(tmp_path, strategy_module) -> None:
