@@ -314,7 +314,8 @@ def verify(bundle: Bundle) -> list[str]:
                 problems.append(f"{name} is missing")
             elif name != SOURCE and sha256_bytes((folder / name).read_bytes()) != digest:
                 problems.append(f"{name} changed since promotion")
-        added = {p.name for p in folder.iterdir()} - {*recorded, MANIFEST, MANIFEST_HASH}
+        added = {p.name for p in folder.iterdir() if not p.name.startswith(".")}  # not .DS_Store
+        added -= {*recorded, MANIFEST, MANIFEST_HASH}
         problems += [f"{name} was added after promotion" for name in sorted(added)]
     expected = manifest.get("strategy", {}).get("source_sha256")
     copy = folder / SOURCE

@@ -19,7 +19,8 @@ Gates (thresholds configurable, defaults in :data:`DEFAULT_THRESHOLDS`):
 The walk-forward figures must be of the promoted strategy on the promoted data spec
 (another run is refused); the manifest records the run (path, configuration, SHA-256 of
 its ``summary.json``). A strategy that fails is promoted only with ``force`` and a
-reason, both recorded in the manifest. The CLI exits 0 when promoted and :data:`EXIT_GATES_FAILED` when not.
+reason, both recorded in the manifest. The CLI exits 0 when promoted and
+:data:`EXIT_GATES_FAILED` when not.
 """
 
 from __future__ import annotations

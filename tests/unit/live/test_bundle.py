@@ -122,10 +122,12 @@ def test_every_file_is_hashed_and_an_added_one_is_named(tmp_path, strategy_modul
     os.chmod(report, 0o644)
     report.write_text("# every gate passed\n")
     (bundle.path / "params.json").write_text('{"fast": 5}')
+    (bundle.path / ".DS_Store").write_bytes(b"\0")  # a file manager's: hidden, not counted
     with pytest.raises(BundleError) as info:
         load_bundle(bundle.path)
     assert "report.md changed since promotion" in info.value.message
     assert "params.json was added after promotion" in info.value.message
+    assert ".DS_Store" not in info.value.message
     assert "promote the strategy again" in info.value.hint
 
 
