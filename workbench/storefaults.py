@@ -19,7 +19,7 @@ import sqlite3
 from contextlib import suppress
 from pathlib import Path
 
-from workbench.errors import StateStoreError
+from workbench.errors import ConfigError, StateStoreError, WorkbenchError
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,18 @@ def store_fault(path: str | Path, exc: BaseException) -> StateStoreError | None:
             "state store fault: %s", found, exc_info=exc, extra={"event": "state_store_fault"}
         )
     return found
+
+
+def read_fault(path: str | Path, exc: BaseException) -> WorkbenchError:
+    """The clear error for ``exc``, raised reading the state file at ``path``: the machine
+    fault behind it, or else a file that cannot be read as SQLite."""
+    fault = store_fault(path, exc)
+    if fault is not None:
+        return fault
+    return ConfigError(
+        f"state file {path} cannot be read as SQLite ({exc})",
+        hint="point --state at a workbench state file",
+    )
 
 
 def _classify(path: Path, exc: BaseException) -> StateStoreError | None:

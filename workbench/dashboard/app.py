@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -144,10 +143,10 @@ def create_app(
         return response
 
     @app.errorhandler(WorkbenchError)
-    @app.errorhandler(sqlite3.Error)
-    def state_unavailable(exc: Exception) -> Response:
-        """The state file vanished, is locked or is not SQLite: a 503 that says so, never a 500."""
-        message = str(exc) if isinstance(exc, WorkbenchError) else f"state file {state_path}: {exc}"
+    def state_unavailable(exc: WorkbenchError) -> Response:
+        """The state file vanished, is locked or is not SQLite (the store says which): a 503
+        that says so, never a 500."""
+        message = str(exc)
         if request.endpoint == "kill":
             message = f"the halt was NOT written: {message}"
         log.warning("dashboard: %s", message, extra={"event": "state_unavailable"})

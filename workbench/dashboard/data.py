@@ -60,10 +60,9 @@ def snapshot(
 ) -> dict[str, Any]:
     """The dashboard's data: status, risk, account and P&L, positions, orders, fills, events."""
     now = time.time() if now is None else now
-    with StateStore.reader(state_path) as store:
-        # one read transaction: every figure from the same moment, not a fill booked between
-        # two reads without the position it made (WAL: the runner's writes go on meanwhile)
-        store.conn.execute("BEGIN")
+    # one read transaction: every figure from the same moment, not a fill booked between
+    # two reads without the position it made (WAL: the runner's writes go on meanwhile)
+    with StateStore.reader(state_path) as store, store.reading():
         meta = store.meta()
         equity_rows = store.equity_points()
         fills = store.fill_records()

@@ -31,7 +31,7 @@ import pandas as pd
 
 from workbench.errors import ConfigError, DataError
 from workbench.fastinit import fast_init
-from workbench.storefaults import store_fault
+from workbench.storefaults import read_fault, store_fault
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -351,8 +351,12 @@ def stored_states(path: str | Path, table: str = DEFAULT_TABLE) -> list[StoredRi
         if known is None:
             return None
         rows = db.execute(f"SELECT scope, state, updated_at FROM {table} ORDER BY scope")
+        fetched = rows.fetchall()
+    except sqlite3.Error as exc:  # locked, vanished, not SQLite: one clear error
+        raise read_fault(path, exc) from None
+    else:
         out = []
-        for scope, text, updated in rows.fetchall():
+        for scope, text, updated in fetched:
             try:
                 state = json.loads(text)
             except ValueError:

@@ -211,3 +211,14 @@ def test_counted_equals_replace() -> None:
 
     s = RiskState(peak_equity=1.0, day="2024-01-01", last_equity=2.0, orders_today=4)
     assert s.counted(3) == dataclasses.replace(s, orders_today=7)
+
+
+def test_stored_states_of_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path) -> None:
+    """``live status`` and the dashboard read the risk table: a foreign file is named."""
+    from workbench.errors import WorkbenchError
+    from workbench.risk.state import stored_states
+
+    path = tmp_path / "live.sqlite"
+    path.write_bytes(b"this is not a database file at all, just some text" * 100)
+    with pytest.raises(WorkbenchError, match="cannot be read as SQLite"):
+        stored_states(path)

@@ -18,7 +18,7 @@ from typing import Self
 
 from workbench.errors import ConfigError
 from workbench.live.state.schema import SCHEMA
-from workbench.storefaults import claim, store_fault, vanished
+from workbench.storefaults import claim, read_fault, store_fault, vanished
 
 
 class StateFile:
@@ -137,6 +137,23 @@ class StateFile:
                 if fault is None:
                     raise
                 raise fault from None
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads from one moment of the file: one read transaction (in WAL mode the writer
+        goes on meanwhile), the machine's faults (a vanished or locked file, one that is
+        not SQLite) as one clear error (:class:`StateStoreError` or :class:`ConfigError`)."""
+        with self._lock:
+            try:
+                self.conn.execute("BEGIN")
+                try:
+                    yield
+                finally:
+                    if self.conn.in_transaction:  # a read: nothing to keep
+                        with suppress(sqlite3.Error):
+                            self.conn.execute("COMMIT")
+            except (sqlite3.Error, OSError) as exc:
+                raise read_fault(self.path, exc) from None
 
     def _check_still_there(self) -> None:
         """Writes to a file deleted or replaced under the runner would go nowhere."""
