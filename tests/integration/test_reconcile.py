@@ -23,6 +23,7 @@ from workbench.live.reconcile import Tolerances, reconcile, reconcile_daily
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
+from workbench.risk import RiskEngine
 from workbench.runspec import RunSpec
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage
@@ -75,7 +76,12 @@ def run_live(tmp_path, bundle, bars, *, commission=0.0005, slippage=2.0, lose_fi
     state = StateStore(tmp_path / "live.sqlite")
     state.set_meta(bundle=str(bundle.path))
     feed = SimulatedVenueFeed(ReplayFeed({"SPX": bars}), venue)
-    LiveRunner(make_strategy("ma_crossover", PARAMS), ["SPX"], broker, feed, state).run()
+    spec = bundle.run_spec  # the bundle's strategy, risk rules and execution policy, as live
+    LiveRunner(
+        bundle.make_strategy(), ["SPX"], broker, feed, state,
+        execution=spec.execution.config(lot_size=spec.lot_size),
+        risk=RiskEngine(spec.risk) if spec.risk.to_dict() else None,
+    ).run()  # fmt: skip
     state.close()
     return tmp_path / "live.sqlite"
 
@@ -196,3 +202,71 @@ def test_bad_input_gets_a_one_line_error(tmp_path, bundle, bars, capsys):
     assert "names no bundle" in capsys.readouterr().err
     assert main(["reconcile", "--state", str(state), "--bundle", str(bundle.path),
                  "--out", str(tmp_path / "o")]) == 0  # fmt: skip
+
+
+def promote(root, strategy, **spec):
+    settings = {**SETTINGS, **spec}
+    return write_bundle(
+        root, strategy, data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[],
+        metrics={}, report="",
+        run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", session="all", **settings),
+    )  # fmt: skip
+
+
+def test_a_risk_decision_both_sides_made_explains_no_difference(tmp_path, bars):
+    # a position cap clips every entry, live and in the backtest alike: that explains
+    # nothing about a venue slipping 10 bps more than the bundle models on every leg
+    risk = {"position_sizing": {"max_position_fraction": 0.5}}
+    capped = promote(tmp_path / "promoted", make_strategy("ma_crossover", PARAMS), risk=risk)
+    state = run_live(tmp_path, capped, bars, slippage=12.0)
+    rec = reconcile(state)
+    legs = rec.summary["fills"]["live"]
+    assert nonzero(rec) == {"fill_price": legs}
+    assert rec.unexplained == legs and (rec.differences["explained_by"] == "").all()
+    assert len(rec.backtest.risk_events) > 0 and rec.events["in_backtest"].all()
+
+
+STRATEGY_MODULE = '''
+from workbench.strategy import Strategy
+
+
+class LowBidThenSell(Strategy):
+    """Bids far under the market on bar 5 (never filled), sells one share on bar 10."""
+
+    name = "low_bid_then_sell"
+    params = ()
+
+    def on_bar(self, ctx):
+        if len(ctx.close) == 5:
+            ctx.buy(1, type="limit", limit=ctx.close[-1] / 2)
+        elif len(ctx.close) == 10:
+            ctx.sell(1)
+'''
+
+
+def test_the_backtest_side_runs_the_bundles_execution_policy(tmp_path, bars, monkeypatch):
+    # "wait": the sell waits for the working bid, which never fills, so the run never
+    # trades; a backtest with the default "cancel_replace" would cancel it and sell
+    (tmp_path / "rc_low_bid.py").write_text(STRATEGY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    strategy = make_strategy("rc_low_bid:LowBidThenSell")
+    waits = promote(tmp_path / "promoted", strategy, execution={"conflict": "wait"})
+    state = run_live(tmp_path, waits, bars.iloc[:30])
+    rec = reconcile(state)
+    assert rec.summary["fills"] == {"live": 0, "backtest": 0, "dropped": 0}
+    assert rec.ok and nonzero(rec) == {}
+
+
+def test_a_bundle_of_another_strategy_or_timeframe_is_refused(tmp_path, bundle, bars, capsys):
+    state = run_live(tmp_path, bundle, bars.iloc[:60])
+    other = promote(tmp_path / "other", make_strategy("equal_weight"))
+    with pytest.raises(ConfigError, match="is a run of strategy 'ma_crossover'"):
+        reconcile(state, bundle=other.path)
+    assert main(["reconcile", "--state", str(state), "--bundle", str(other.path),
+                 "--out", str(tmp_path / "o")]) == 2  # fmt: skip
+    assert "'equal_weight'" in capsys.readouterr().err
+    store = StateStore(state)
+    store.set_meta(timeframe="1Hour")  # as the runner writes its bundle's timeframe
+    store.close()
+    with pytest.raises(ConfigError, match=r"a run on 1Hour bars; bundle .* trades 1Day bars"):
+        reconcile(state)

@@ -19,8 +19,9 @@ the round-trip trades of both sides and reports every difference:
 
 Trades are paired per symbol and direction in order of their entry decision bar, two
 decisions at most ``window_bars`` apart being the same trade. A difference is
-*explained* when a live event names its symbol and decision bar (a risk refusal, say);
-any unexplained difference fails the verdict (exit code 1). Files: see
+*explained* when a live event the backtest does not have names its symbol and decision
+bar (a risk refusal only the live run made, say; a risk event of both sides explains
+nothing); any unexplained difference fails the verdict (exit code 1). Files: see
 :mod:`workbench.live.reconcile.report`.
 """
 

@@ -279,16 +279,21 @@ def _order_key(live: SideTrades, bt: SideTrades, pair: tuple[int | None, int | N
 
 def risk_differences(
     events: list[dict[str, Any]], bt_events: pd.DataFrame, index: pd.DatetimeIndex
-) -> list[dict[str, Any]]:
-    """Risk events on one side only (matched by bar and symbol when the live event has a bar)."""
+) -> tuple[list[dict[str, Any]], set[int]]:
+    """Risk events on one side only (matched by bar and symbol when the live event has a bar),
+    and the positions in ``events`` of the live risk events the backtest has too: those
+    happened on both sides, so they explain no difference between them."""
     bt = [
         {"bar": int(index.searchsorted(r.time)), "symbol": r.symbol, "action": str(r.action),
          "rule": str(r.rule), "reason": str(r.reason)}
         for r in bt_events.itertuples(index=False)
     ]  # fmt: skip
     used: set[int] = set()
+    both: set[int] = set()
     out = []
-    for e in (e for e in events if e["risk"]):
+    for n, e in enumerate(events):
+        if not e["risk"]:
+            continue
         hit = next(
             (k for k, x in enumerate(bt) if k not in used and e["bar"] is not None
              and x["bar"] == e["bar"] and (e["symbol"] is None or x["symbol"] == e["symbol"])),
@@ -296,6 +301,7 @@ def risk_differences(
         )  # fmt: skip
         if hit is not None:
             used.add(hit)
+            both.add(n)
             continue
         out.append(
             {
@@ -315,4 +321,4 @@ def risk_differences(
         detail = f"backtest only: {x['action']} {x['rule']} at {at}: {x['reason']}"
         out.append({"trade": None, "symbol": x["symbol"], "category": "risk_event", "leg": "",
                     "decision_bar": x["bar"], "detail": detail})  # fmt: skip
-    return out
+    return out, both

@@ -36,7 +36,8 @@ class LiveRun:
 
 def read_state(path: Path, until: pd.Timestamp | None) -> LiveRun:
     with StateStore.reader(path) as store:
-        keys = ("bundle", "strategy", "broker", "feed", "started_at", "status", "pennies", "scale")
+        keys = ("bundle", "strategy", "timeframe", "broker", "feed", "started_at", "status",
+                "pennies", "scale")  # fmt: skip
         stored = store.meta()
         meta = {k: stored[k] for k in keys if k in stored}
         bars, orders, fills = store.bars(), store.orders(), store.fills()

@@ -10,10 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.backtesting.api import backtest
 from workbench.backtesting.result import BacktestResult
 from workbench.backtesting.trades import build_trades
 from workbench.bundle import Bundle, load_bundle
+from workbench.compose import run_backtest
 from workbench.errors import ConfigError, DataError, WorkbenchError
 from workbench.live.reconcile.compare import (
     SideTrades,
@@ -41,20 +41,34 @@ RUN_KEYS = ("strategy", "broker", "feed", "started_at", "status", "pennies", "sc
 
 def _replay(bundle: Bundle, live: LiveRun) -> tuple[BacktestResult, list[str]]:
     """The backtest over the live bars, with the bundle's run spec (costs, venue settings,
-    risk rules) and the live start equity."""
-    spec = bundle.run_spec
+    risk rules, execution policy) and the live start equity. The bars are the live run's
+    as it saw them (already of the spec's timeframe and session): not made again."""
     notes = []
     cash = float(live.equity["equity"].iloc[0])
     first_positions = {k: v for k, v in json.loads(live.equity["positions"].iloc[0]).items() if v}
     if first_positions:
         notes.append(f"the live account held {first_positions} at the first bar; "
                      "the backtest starts flat")  # fmt: skip
-    result = backtest(
-        bundle.make_strategy(), live.bars, cash=cash, commission=spec.commission,
-        slippage=spec.slippage, volume_limit=spec.volume_limit, lot_size=spec.lot_size,
-        margin=spec.margin, risk=spec.risk if spec.risk.to_dict() else None, progress=False,
-    )  # fmt: skip
+    spec = bundle.run_spec.replace(symbols=tuple(live.bars), timeframe=None, cash=cash)
+    result = run_backtest(bundle.make_strategy(), live.bars, spec, progress=False)
     return result, notes
+
+
+def _same_run(path: Path, live: LiveRun, bundle: Bundle) -> None:
+    """Refuse a bundle of another strategy or timeframe than the run's: its backtest would
+    differ from the run everywhere, and the report would blame the live run for it."""
+    fix = "pass the bundle the run traded (--bundle), or the state file of this bundle's run"
+    ran, name = live.meta.get("strategy"), bundle.manifest.get("name")
+    if ran and name and ran != name:
+        raise ConfigError(
+            f"{path} is a run of strategy {ran!r}; bundle {bundle.path} is {name!r}", hint=fix
+        )
+    ran, timeframe = live.meta.get("timeframe"), str(bundle.run_spec.timeframe)
+    if ran and ran != timeframe:
+        raise ConfigError(
+            f"{path} is a run on {ran} bars; bundle {bundle.path} trades {timeframe} bars",
+            hint=fix,
+        )
 
 
 def reconcile(
@@ -80,6 +94,7 @@ def reconcile(
         raise ConfigError(f"{path} names no bundle", hint="pass --bundle promoted/<name>/<version>")
     promoted = load_bundle(where)
     spec = promoted.run_spec
+    _same_run(path, live, promoted)
     commission = spec.commission
     result, notes = _replay(promoted, live)
     index = bar_index(live.bars)
@@ -105,9 +120,14 @@ def reconcile(
         pairs, legs, dropped, commission, tol,
     )  # fmt: skip
     events = event_bars(live.events, index)
-    diffs += risk_differences(events, result.risk_events, index)
+    risk_diffs, in_backtest = risk_differences(events, result.risk_events, index)
+    diffs += risk_diffs
+    for n, e in enumerate(events):
+        e["in_backtest"] = n in in_backtest
+    # only what happened live alone explains a difference (a risk decision both sides
+    # made, a position cap clipping every entry say, explains none)
     explain = {(e["symbol"], e["bar"]): f"{e['kind']}: {e['reason']}".rstrip(": ")
-               for e in events if e["bar"] is not None}  # fmt: skip
+               for e in events if e["bar"] is not None and not e["in_backtest"]}  # fmt: skip
     for d in diffs:
         why = ""
         if d["category"] != "risk_event":
@@ -155,7 +175,9 @@ def reconcile(
         "notes": notes,
         "generated_at": pd.Timestamp.now(tz="UTC").isoformat(),
     }  # fmt: skip
-    events_frame = pd.DataFrame(events, columns=["kind", "symbol", "bar", "at", "reason", "risk"])
+    events_frame = pd.DataFrame(
+        events, columns=["kind", "symbol", "bar", "at", "reason", "risk", "in_backtest"]
+    )
     return Reconciliation(summary, table, differences, equity, events_frame, result)
 
 
