@@ -23,7 +23,7 @@ from workbench.live.reconcile import Tolerances, reconcile, reconcile_daily
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore
-from workbench.risk import RiskEngine
+from workbench.risk import RiskConfig, RiskEngine
 from workbench.runspec import RunSpec
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage
@@ -68,7 +68,7 @@ class LosesOneFillEvent:
         return kept
 
 
-def run_live(tmp_path, bundle, bars, *, commission=0.0005, slippage=2.0, lose_fill=None):
+def run_live(tmp_path, bundle, bars, *, commission=0.0005, slippage=2.0, lose_fill=None, risk=None):
     venue = SimulatedBroker(
         100_000.0, commission=Commission(percent=commission), slippage=Slippage(bps=slippage)
     )
@@ -80,7 +80,7 @@ def run_live(tmp_path, bundle, bars, *, commission=0.0005, slippage=2.0, lose_fi
     LiveRunner(
         bundle.make_strategy(), ["SPX"], broker, feed, state,
         execution=spec.execution.config(lot_size=spec.lot_size),
-        risk=RiskEngine(spec.risk) if spec.risk.to_dict() else None,
+        risk=RiskEngine(risk or spec.risk) if risk or spec.risk.to_dict() else None,
     ).run()  # fmt: skip
     state.close()
     return tmp_path / "live.sqlite"
@@ -270,3 +270,24 @@ def test_a_bundle_of_another_strategy_or_timeframe_is_refused(tmp_path, bundle, 
     store.close()
     with pytest.raises(ConfigError, match=r"a run on 1Hour bars; bundle .* trades 1Day bars"):
         reconcile(state)
+
+
+def test_the_pnl_difference_adds_up_from_price_quantity_fees_and_lone_trades(
+    tmp_path, bundle, bars
+):
+    # a venue slipping 10 bps more and charging twice the modelled commission
+    state = run_live(tmp_path, bundle, bars, slippage=12.0, commission=0.001)
+    p = reconcile(state).summary["pnl"]
+    parts = ("price", "quantity", "fees", "missing_trades", "extra_trades")
+    assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
+    assert p["difference"] == pytest.approx(p["equity_difference"], abs=1e-6)  # started flat
+    assert p["price"] < 0 and p["fees"] < 0 and p["missing_trades"] == p["extra_trades"] == 0
+    # the live run's kill switch is on from the start: each backtest trade is missing
+    (killed := tmp_path / "killed").mkdir()
+    (kill := killed / "kill").touch()
+    rec = reconcile(run_live(killed, bundle, bars, risk=RiskConfig(kill_switch_file=str(kill))))
+    p = rec.summary["pnl"]
+    assert rec.summary["trades"]["live"] == 0 < rec.summary["trades"]["backtest"]
+    assert p["missing_trades"] == pytest.approx(-p["backtest"], rel=1e-12) and p["backtest"]
+    assert p["live"] == p["price"] == p["quantity"] == p["fees"] == p["extra_trades"] == 0
+    assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)

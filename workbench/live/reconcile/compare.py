@@ -168,6 +168,7 @@ def compare(
         else:
             found = _differences(a, b, row, live, sign, legs, dropped, commission, tol)
             row["pnl_diff"] = float(a["pnl"]) - float(b["pnl"])
+            row.update(pnl_parts(a, b, sign))
         row["match"] = (
             "matched" if a is not None and b is not None else ("missing" if a is None else "extra")
         )
@@ -186,6 +187,21 @@ def compare(
             )
         rows.append(row)
     return pd.DataFrame(rows), diffs
+
+
+def pnl_parts(a: pd.Series, b: pd.Series, sign: float) -> dict[str, float]:
+    """A matched pair's P&L difference (live - backtest), split so the parts add up to it:
+    ``pnl_price`` the live quantity times the difference of the price moves (entry to
+    exit, or to the last close for an open trade), ``pnl_quantity`` the quantity
+    difference times the backtest's price move, ``pnl_fees`` the fee difference."""
+    qa, qb = float(a["quantity"]), float(b["quantity"])
+    move_a = float(a["exit_price"]) - float(a["entry_price"])
+    move_b = float(b["exit_price"]) - float(b["entry_price"])
+    return {
+        "pnl_price": sign * qa * (move_a - move_b),
+        "pnl_quantity": sign * (qa - qb) * move_b,
+        "pnl_fees": -(float(a["fees"]) - float(b["fees"])),
+    }
 
 
 def _differences(

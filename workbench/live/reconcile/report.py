@@ -1,6 +1,7 @@
 """The files of a reconciliation: what a person reads and what tools parse.
 
-``summary.json`` (verdict, counts, tolerances, settings), ``trades.csv`` (one row per
+``summary.json`` (verdict, counts, the P&L difference split into price, quantity, fees,
+missing and extra trades, tolerances, settings), ``trades.csv`` (one row per
 trade with both sides and their differences), ``differences.csv``, ``equity.png``
 (live and backtest equity and their gap), ``fills.png`` (per-trade fill-price
 differences and realised against modelled slippage), and ``report.html``: all of it in
@@ -28,7 +29,7 @@ TRADE_COLUMNS = [
     "live_exit_time", "bt_exit_price", "live_exit_price", "exit_price_bps", "bt_exit_slip_bps",
     "live_exit_slip_bps", "bt_status", "live_status", "bt_quantity", "live_quantity", "bt_size",
     "live_size", "size_rel", "bt_fees", "live_fees", "live_fees_model", "fee_diff", "bt_pnl",
-    "live_pnl", "pnl_diff",
+    "live_pnl", "pnl_diff", "pnl_price", "pnl_quantity", "pnl_fees",
 ]  # fmt: skip
 SHOWN = ["trade", "symbol", "direction", "match", "differences", "bt_entry_time",
          "live_entry_time", "entry_price_bps", "live_entry_slip_bps", "bt_entry_slip_bps",
@@ -136,6 +137,12 @@ def _html(rec: Reconciliation, plots: dict[str, bytes]) -> str:
         "final equity live / backtest": "{live_final:,.2f} / {backtest_final:,.2f}".format(
             **s["equity"]
         ),
+        "trade P&L live / backtest": "{live:,.2f} / {backtest:,.2f}".format(**s["pnl"]),
+        "P&L difference": (
+            "{difference:+,.2f} = price {price:+,.2f}, quantity {quantity:+,.2f}, fees "
+            "{fees:+,.2f}, missing trades {missing_trades:+,.2f}, extra trades "
+            "{extra_trades:+,.2f} (final equity difference {equity_difference:+,.2f})"
+        ).format(**s["pnl"]),
         "costs": json.dumps(s["costs"]),
         "risk config": json.dumps(s["risk"]),
         "tolerances": json.dumps(s["tolerances"]),

@@ -145,6 +145,7 @@ def reconcile(
         table["explained_by"] = [why.get(t, "") for t in table["trade"]]
     equity = pd.DataFrame({"live": live_curve, "backtest": result.equity.reindex(live_curve.index)})
     counts = {c: int((differences["category"] == c).sum()) for c in CATEGORIES}
+    pnl = _pnl(table, float(live_curve.iloc[-1]) - float(result.equity.iloc[-1]))
     unexplained = int((differences["explained_by"] == "").sum())
     summary = {
         "verdict": "match" if unexplained == 0 else "differences",
@@ -161,6 +162,7 @@ def reconcile(
             "live_final": float(live_curve.iloc[-1]),
             "backtest_final": float(result.equity.iloc[-1]),
         },
+        "pnl": pnl,
         "bars": {"count": len(index), "first": index[0].isoformat(), "last": index[-1].isoformat(),
                  "symbols": sorted(live.bars)},
         "bundle": {"path": str(promoted.path), "name": promoted.manifest.get("name"),
@@ -179,6 +181,32 @@ def reconcile(
         events, columns=["kind", "symbol", "bar", "at", "reason", "risk", "in_backtest"]
     )
     return Reconciliation(summary, table, differences, equity, events_frame, result)
+
+
+def _pnl(table: pd.DataFrame, equity_difference: float) -> dict[str, float]:
+    """The trades' P&L on both sides and what their difference is made of: price, quantity
+    and fees of the matched trades, the missing trades (backtest only) and the extra ones
+    (live only). The parts add up to ``difference``; ``equity_difference`` (final equity,
+    live - backtest) is the same number when the live account started flat."""
+
+    def total(column: str, where: Any = slice(None)) -> float:
+        if table.empty or column not in table:
+            return 0.0
+        return float(pd.to_numeric(table.loc[where, column], errors="coerce").fillna(0).sum())
+
+    live, bt = total("live_pnl"), total("bt_pnl")
+    match = table["match"] if not table.empty else pd.Series(dtype=object)
+    return {
+        "live": live,
+        "backtest": bt,
+        "difference": live - bt,
+        "price": total("pnl_price"),
+        "quantity": total("pnl_quantity"),
+        "fees": total("pnl_fees"),
+        "missing_trades": 0.0 - total("bt_pnl", match == "missing"),
+        "extra_trades": total("live_pnl", match == "extra"),
+        "equity_difference": equity_difference,
+    }
 
 
 def reconcile_daily(
