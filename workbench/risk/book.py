@@ -3,7 +3,11 @@
 Limits are judged on the *worst case* of each symbol: the position plus every working
 order that pushes it the same way (they may all fill; the opposite ones may not), plus
 what this check already approved. So two entries in one bar, or an entry on top of a
-working limit order, cannot together slip past a cap. Quantities of notional orders are
+working limit order, cannot together slip past a cap. Protective orders (attached exits,
+oco orders, ``oco_group`` members) are left out: they only ever reduce the position
+(:attr:`~workbench.orders.OrderRequest.protective`), so counting a long's stop-loss as a
+possible short would make the exit that closes the long look like a new short, and a
+cap or a reduce-only state would trap the position it protects. Quantities of notional orders are
 estimated as notional / price. Prices are the decision prices (the close of the decision
 bar): limits hold at the price the decision was made on; a gap to the next open moves
 positions with the market, as it would any position.
@@ -114,6 +118,8 @@ class Book:
         self._atr: dict[tuple[str, int], tuple[float, int]] = {}
         self._corr: dict[tuple[str, str, int, int], float] = {}
         for order in account.get_open_orders():
+            if order.request.protective:  # exits never add to a position (module docstring)
+                continue
             remaining = order.remaining
             if remaining is None:
                 remaining = order.request.notional / self.order_price(order.request)
@@ -202,8 +208,10 @@ class Book:
         book[symbol] = book.get(symbol, 0.0) + quantity
 
     def approve(self, p: Proposal) -> None:
-        """Count ``p`` as working: later proposals in this check see it."""
-        self._add(p.symbol, p.sign, p.quantity)
+        """Count ``p`` as working: later proposals in this check see it (an exit only
+        as an order sent: it never adds to a position)."""
+        if not p.request.protective:
+            self._add(p.symbol, p.sign, p.quantity)
         self.approved += 1
 
     # -- market statistics (bars up to now only) --------------------------------------

@@ -109,7 +109,9 @@ class TradingStateRule:
 
 
 class MaxOrdersPerDayRule:
-    """At most ``limit`` orders per UTC day (the engine's own liquidations do not count)."""
+    """At most ``limit`` orders that open or add per UTC day; every approved order counts
+    (the engine's own liquidations do not). Past the limit an exit still passes (a flip is
+    cut to the part that closes): the cap stops new risk, never traps a position."""
 
     name: ClassVar[str] = "max_orders_per_day"
 
@@ -118,9 +120,11 @@ class MaxOrdersPerDayRule:
 
     def check(self, p: Proposal, book: Book) -> Decision:
         sent = book.state.orders_today + book.approved
-        if sent >= self.limit:
-            return refuse(f"{sent} orders sent on {book.state.day} (UTC) >= limit {self.limit}")
-        return APPROVE
+        if sent < self.limit or not p.increases:
+            return APPROVE
+        return limit_to(
+            p, p.reducing, f"{sent} orders sent on {book.state.day} (UTC) >= limit {self.limit}"
+        )
 
 
 class MaxOrderNotionalRule:

@@ -15,9 +15,12 @@ from workbench.risk import (
     Correlation,
     FrameMarket,
     GroupExposure,
+    MemoryRiskStore,
     PositionSizing,
     RiskConfig,
     RiskEngine,
+    RiskState,
+    TradingState,
 )
 from workbench.sim.broker import SimulatedBroker
 
@@ -263,6 +266,16 @@ ORDER_CAPS = [
         "2 orders sent on 2024-03-04 (UTC) >= limit 2",
     ),
     (
+        "past the day's order limit exits pass and a flip is cut to its close",
+        RiskConfig(max_orders_per_day=1),
+        {"X": (10.0, 100.0)},
+        [order("buy", 1.0), order("sell", 5.0), order("sell", 20.0)],
+        [("buy", 1.0), ("sell", 5.0), ("sell", 5.0)],
+        "resized",
+        "max_orders_per_day",
+        "2 orders sent on 2024-03-04 (UTC) >= limit 1",
+    ),
+    (
         "a third symbol is refused at 2 open positions",
         RiskConfig(max_open_positions=2),
         {"A": (10.0, 100.0), "B": (10.0, 100.0)},
@@ -321,6 +334,57 @@ def test_a_working_order_counts_as_an_open_position(account: Callable, market: C
     )
     assert got == []
     assert_event(engine, "refused", "max_open_positions", "2 positions open or pending")
+
+
+OCO_EXITS = OrderRequest(
+    "X",
+    Side.SELL,
+    quantity=10.0,
+    type=OrderType.LIMIT,
+    limit_price=120.0,
+    order_class="oco",
+    take_profit=120.0,
+    stop_loss=90.0,
+)
+REDUCING = RiskState(TradingState.REDUCING, reason="daily loss", rule="daily_loss_limit")
+
+
+@pytest.mark.parametrize(
+    ("config", "state"),
+    [
+        (RiskConfig(daily_loss_limit=0.05), REDUCING),
+        (RiskConfig(position_sizing=PositionSizing(max_position_fraction=0.05)), None),
+        (RiskConfig(position_sizing=RISK_1PCT), None),
+        (RiskConfig(max_order_notional=500.0), None),
+        (RiskConfig(max_orders_per_day=1), None),
+    ],
+    ids=["reducing", "position cap", "risk per trade", "order value", "orders per day"],
+)
+def test_a_positions_own_exits_never_trap_it(
+    account: Callable, market: Callable, config: RiskConfig, state: RiskState | None
+) -> None:
+    """Long 10 X with its oco take-profit and stop-loss working (two sell legs of 10): the
+    legs only ever reduce the long, so closing it is an exit, not a short of 10 or 20."""
+    acct = account(10_000.0, {"X": (10.0, 100.0)}, [OCO_EXITS])
+    assert len(acct.get_open_orders()) == 2
+    engine = RiskEngine(config, MemoryRiskStore(state))
+    mkt = market({"X": 100.0, "Y": 100.0})
+    out = engine.check([order("buy", 1.0, "Y"), target(quantity=0.0)], T0, acct, mkt)
+    assert sent(out[-1:], acct, mkt) == [("sell", 10.0)]
+    assert [e for e in engine.events if e.symbol == "X"] == []
+
+
+def test_separate_exits_of_a_held_position_all_pass(account: Callable, market: Callable) -> None:
+    """A stop-loss and a take-profit sent as an oco group for a held long, while only exits
+    may pass: the first exit approved is not a short for the second to add to."""
+    acct = account(10_000.0, {"X": (10.0, 100.0)})
+    engine = RiskEngine(RiskConfig(daily_loss_limit=0.05), MemoryRiskStore(REDUCING))
+    exits = [
+        order("sell", 10.0, type=OrderType.STOP, stop_price=90.0, oco_group="x"),
+        order("sell", 10.0, type=OrderType.LIMIT, limit_price=120.0, oco_group="x"),
+    ]
+    assert engine.check(exits, T0, acct, market({"X": 100.0})) == exits
+    assert engine.events == []
 
 
 def test_orders_per_day_count_resets_on_the_next_utc_day(
