@@ -1,6 +1,7 @@
 """The risk configuration: one frozen, typed dataclass per rule, loaded from YAML or TOML.
 
-Every rule is off unless configured. Fractions are written as fractions (``0.15`` is 15%);
+Every rule is off unless configured. Fractions are written as fractions (``0.15`` is 15%;
+``1`` as a drawdown, daily loss or risk per trade is refused: it reads as 1%);
 money is in the account currency. Unknown keys are errors (a typo must never silently
 disable a limit), and every value is range-checked where it is built, so a config made
 in Python is held to the same rules as one read from a file. ``examples/risk.yaml``
@@ -34,6 +35,19 @@ def _fraction(where: str, value: Any) -> float:
         raise ConfigError(
             f"{where} must be a fraction in (0, 1], got {value!r}",
             hint="write 0.15 for 15%",
+        )
+    return v
+
+
+def _loss_fraction(where: str, value: Any) -> float:
+    """A share of equity to lose: a fraction in (0, 1). ``1`` is refused, for it reads as
+    "1%" (the 1% rule) while it would mean all of it: a limit that never acts, or a
+    trade that may lose the whole account."""
+    v = _fraction(where, value)
+    if v == 1:
+        raise ConfigError(
+            f"{where} must be a fraction below 1, got {value!r}: that is 100%, not 1%",
+            hint="write 0.01 for 1%",
         )
     return v
 
@@ -74,7 +88,7 @@ class PositionSizing:
 
     def __post_init__(self) -> None:
         w = "position_sizing"
-        _optional(_fraction, f"{w}.risk_per_trade", self.risk_per_trade)
+        _optional(_loss_fraction, f"{w}.risk_per_trade", self.risk_per_trade)
         _count(f"{w}.atr_period", self.atr_period)
         _positive(f"{w}.atr_multiple", self.atr_multiple)
         _optional(_positive, f"{w}.max_position_notional", self.max_position_notional)
@@ -191,8 +205,8 @@ class RiskConfig:
     liquidate_on_kill: bool = True
 
     def __post_init__(self) -> None:
-        _optional(_fraction, "max_drawdown", self.max_drawdown)
-        _optional(_fraction, "daily_loss_limit", self.daily_loss_limit)
+        _optional(_loss_fraction, "max_drawdown", self.max_drawdown)
+        _optional(_loss_fraction, "daily_loss_limit", self.daily_loss_limit)
         _optional(_positive, "max_order_notional", self.max_order_notional)
         _optional(_count, "max_orders_per_day", self.max_orders_per_day)
         _optional(_count, "max_open_positions", self.max_open_positions)

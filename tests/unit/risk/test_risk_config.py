@@ -98,6 +98,21 @@ BAD = [
         "max_drawdown must be a fraction in (0, 1], got 15 (write 0.15 for 15%)",
     ),
     (
+        "1 meant as 1%",
+        "max_drawdown: 1\n",
+        "max_drawdown must be a fraction below 1, got 1: that is 100%, not 1% (write 0.01 for 1%)",
+    ),
+    (
+        "1.0 meant as 1% risk per trade",
+        "position_sizing:\n  risk_per_trade: 1.0\n",
+        "position_sizing.risk_per_trade must be a fraction below 1, got 1.0: that is 100%",
+    ),
+    (
+        "1 meant as a 1% daily loss",
+        "daily_loss_limit: 1\n",
+        "daily_loss_limit must be a fraction below 1, got 1",
+    ),
+    (
         "negative loss limit",
         "daily_loss_limit: -0.05\n",
         "daily_loss_limit must be a fraction in (0, 1]",
