@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true", help="print one JSON document")
     q.set_defaults(handler=status)
 
-    q = actions.add_parser("kill", help="halt trading now (kill switch)")
+    q = actions.add_parser(
+        "kill", help="halt trading (kill switch): the running engine acts at its next bar"
+    )
     state_args(q)
     q.add_argument("--reason", default="kill switch from the command line", help="why")
     q.add_argument(
@@ -123,6 +125,8 @@ def kill(args: argparse.Namespace) -> int:
             )
         )
     print(f"HALTED ({state.rule}: {state.reason}) since {state.since}")
+    act = "cancels every order and liquidates" if state.flatten else "cancels every order"
+    print(f"the running engine {act} at its next bar; orders already working until then stay")
     return 0
 
 

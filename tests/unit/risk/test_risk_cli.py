@@ -23,6 +23,7 @@ def test_kill_status_reset_cycle(tmp_path: Path, capsys: pytest.CaptureFixture[s
     state = str(tmp_path / "risk.sqlite")
     code, out, _ = run(capsys, "risk", "kill", "--state", state, "--reason", "news")
     assert code == 0 and out.startswith("HALTED (kill_switch: news) since ")
+    assert "the running engine cancels every order and liquidates at its next bar" in out
 
     code, out, _ = run(capsys, "risk", "status", "--state", state)
     assert code == 0
