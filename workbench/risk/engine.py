@@ -299,7 +299,11 @@ class RiskEngine:
         return RiskEvent(time, "reset", A.RESET, why)
 
     def _actions(self, time: pd.Timestamp, account: Account, equity: float) -> list[Intent]:
-        """Cancel everything once per halt or reduce-only period; keep liquidating a halt."""
+        """Cancel once per halt or reduce-only period; keep liquidating a halt.
+
+        A halt cancels every order. Reduce-only cancels what may open or add, and keeps the
+        protective exits (stop-losses, take-profits) of the positions it leaves open: they
+        only ever reduce, and a daily loss limit must not leave a position unprotected."""
         s = self._state
         out: list[Intent] = []
         reason = f"risk={s.rule or s.trading.lower()}"
@@ -307,18 +311,26 @@ class RiskEngine:
         fresh = (s.trading, s.since) != self._handled
         if fresh:
             self._handled = (s.trading, s.since)
-            if working:
-                out.append(CancelIntent(time, reason=reason))
+            cancel = working
+            if s.trading is not TradingState.HALTED:
+                cancel = [o for o in working if not o.request.protective]
+            if cancel:
+                if len(cancel) == len(working):
+                    out.append(CancelIntent(time, reason=reason))
+                else:
+                    out.extend(CancelIntent(time, order_id=o.id, reason=reason) for o in cancel)
+                kept = len(working) - len(cancel)
                 self._record(
                     RiskEvent(
                         time,
                         s.rule or "trading_state",
                         A.CANCELED,
-                        f"canceled {len(working)} working order(s): trading is {s.trading}",
+                        f"canceled {len(cancel)} working order(s): trading is {s.trading}"
+                        + (f"; kept {kept} protective exit(s)" if kept else ""),
                         details={"equity": equity},
                     )
                 )
-                working = []
+                working = [o for o in working if o.request.protective] if kept else []
         if s.trading is not TradingState.HALTED or not s.flatten:
             return out
         busy = {o.symbol for o in working}

@@ -149,6 +149,31 @@ def test_daily_loss_limit_cancels_working_orders_once(account: Callable) -> None
     assert engine.on_bar(DAY2 + pd.Timedelta(minutes=1), acct) == []
 
 
+def test_reduce_only_keeps_the_exits_that_protect_open_positions(account: Callable) -> None:
+    """Long 10 X with its oco take-profit and stop-loss working, and a limit buy of Y: the
+    daily loss limit cancels the entry and keeps the stop-loss of the long it leaves open."""
+    engine = RiskEngine(RiskConfig(daily_loss_limit=0.05))
+    engine.on_bar(DAY1_LATE, account(10_000.0))
+    exits = OrderRequest(
+        "X", Side.SELL, quantity=10.0, type=OrderType.LIMIT, limit_price=120.0,
+        order_class="oco", take_profit=120.0, stop_loss=90.0,
+    )  # fmt: skip
+    entry = OrderRequest("Y", Side.BUY, quantity=5.0, type=OrderType.LIMIT, limit_price=80.0)
+    acct = account(9_000.0, {"X": (10.0, 100.0)}, [exits, entry])
+    (y,) = [o for o in acct.get_open_orders() if o.symbol == "Y"]
+    assert engine.on_bar(DAY2, acct) == [
+        CancelIntent(DAY2, order_id=y.id, reason="risk=daily_loss_limit")
+    ]
+    assert engine.events[-1].reason == (
+        "canceled 1 working order(s): trading is REDUCING; kept 2 protective exit(s)"
+    )
+    # a halt cancels them too: it liquidates what they protect
+    engine.kill("test", DAY2)
+    assert engine.on_bar(DAY2 + pd.Timedelta(minutes=1), acct)[0] == CancelIntent(
+        DAY2 + pd.Timedelta(minutes=1), reason="risk=kill_switch"
+    )
+
+
 @pytest.mark.parametrize(("equity", "reduces"), [(9_500.0, False), (9_499.0, True)])
 def test_daily_loss_must_exceed_the_limit(account: Callable, equity: float, reduces: bool) -> None:
     engine = RiskEngine(RiskConfig(daily_loss_limit=0.05))
