@@ -48,6 +48,7 @@ import pandas as pd
 
 import workbench
 from workbench.errors import ConfigError
+from workbench.outdir import output_folder
 from workbench.runspec import RunSpec
 from workbench.strategy import Strategy, make_strategy, resolve_strategy
 
@@ -228,8 +229,7 @@ def write_bundle(
         "run_spec": run_spec.to_dict(),
         "files": {n: sha256_bytes(b) for n, b in sorted(contents.items())},
     }
-    parent = Path(root) / name
-    parent.mkdir(parents=True, exist_ok=True)
+    parent = output_folder(Path(root) / name)
     while True:  # another promotion may take the version first: then the next one
         manifest["version"] = version = next_version(Path(root), name)
         text = (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode()

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from workbench.backtesting.result import BacktestResult
 from workbench.context import FIELDS, Context, SymbolData
-from workbench.data.bars import as_bars, epoch_ns
+from workbench.data.bars import as_bars, check_order, epoch_ns
 from workbench.errors import ConfigError
 from workbench.execution.engine import ExecutionConfig, ExecutionEngine, Step
 from workbench.kernel import BarKernel
@@ -90,11 +90,7 @@ class Engine:
         for sym, frame in self.bars.items():
             if frame.empty:
                 raise ConfigError(f"{sym}: no bars in the chosen range")
-            if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
-                raise ConfigError(
-                    f"{sym}: timestamps are out of order or duplicated",
-                    hint="workbench.clean(bars, CleanPolicy(sort=True, drop_duplicates='last'))",
-                )
+            check_order(frame, name=sym)
         if risk is None or isinstance(risk, RiskEngine):
             self.risk = risk
         else:  # a fresh engine (in-memory state) for this run

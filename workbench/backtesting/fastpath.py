@@ -25,7 +25,7 @@ from workbench.backtesting.vectorized import (
     vector_costs,
     vectorized_signals,
 )
-from workbench.data.bars import BarsLike, periods_per_year
+from workbench.data.bars import BarsLike, check_order, periods_per_year
 from workbench.errors import ConfigError
 from workbench.orders import Fill, Side
 from workbench.sim.costs import Commission, Slippage
@@ -107,11 +107,7 @@ def prepare_bars(
     frame = as_bars(frame, name=symbol)
     if len(frame) < 2:
         raise ConfigError(f"{symbol}: {len(frame)} bar(s) in the chosen range, need at least 2")
-    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
-        raise ConfigError(
-            f"{symbol}: timestamps are out of order or duplicated",
-            hint="workbench.clean(bars, CleanPolicy(sort=True, drop_duplicates='last'))",
-        )
+    check_order(frame, name=symbol)
     prices = frame[["open", "close"]].to_numpy()
     if not (np.isfinite(prices).all() and (prices > 0).all()):
         raise ConfigError(

@@ -17,6 +17,7 @@ from workbench.backtesting.metrics import compute_metrics, format_metric
 from workbench.backtesting.trades import build_trades
 from workbench.context import SeriesView
 from workbench.data.bars import periods_per_year
+from workbench.outdir import output_folder
 from workbench.risk.events import events_frame
 
 if TYPE_CHECKING:
@@ -227,8 +228,7 @@ class BacktestResult:
         PNG plots and report.html."""
         import matplotlib.pyplot as plt
 
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = output_folder(out)
         paths = {
             "trades": out / "trades.csv",
             "orders": out / "orders.csv",

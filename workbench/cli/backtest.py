@@ -77,8 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.backtesting.api import backtest
+    from workbench.outdir import check_output_folder
     from workbench.params import parse_assignments
 
+    if args.out:
+        check_output_folder(args.out)  # before the run, not after it
     result = backtest(
         args.strategy,
         args.data,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -135,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--bundle is required to run", hint="e.g. --bundle promoted/ma_crossover/1"
         )
+    _check_numbers(args)
     notify_config = notify.load_config(args.config, args.notify)  # masks the URLs from here on
     configure(json_file=args.log_file)
     options = LiveOptions(
@@ -175,3 +177,25 @@ def run(args: argparse.Namespace) -> int:
         f"state in {args.state}" + (f" (real pennies: ${args.pennies:g})" if args.pennies else "")
     )
     return 0
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Refuse the numbers a run would otherwise take silently (a negative --max-bars ran one
+    bar; a negative --speed, --alpaca-timeout or --bar-settle meant something else)."""
+    from workbench.errors import ConfigError
+
+    checks = (
+        ("--max-bars", args.max_bars, 1, "omit it to run until stopped"),
+        ("--speed", args.speed, 0, "0 replays as fast as possible"),
+        ("--alpaca-timeout", args.alpaca_timeout, None, "e.g. --alpaca-timeout 10"),
+        ("--outage-backoff-cap", args.outage_backoff_cap, None, "e.g. --outage-backoff-cap 60"),
+        ("--bar-settle", args.bar_settle, 0, "e.g. --bar-settle 5"),
+    )
+    for flag, value, low, hint in checks:
+        if value is None:
+            continue
+        if low is None:  # positive
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{flag} must be a positive number, got {value:g}", hint=hint)
+        elif not (math.isfinite(value) and value >= low):
+            raise ConfigError(f"{flag} must be at least {low}, got {value:g}", hint=hint)

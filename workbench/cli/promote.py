@@ -59,9 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.errors import ConfigError
+    from workbench.outdir import check_output_folder
     from workbench.params import parse_assignments
     from workbench.promote import EXIT_GATES_FAILED, promote
 
+    check_output_folder(args.out)  # before the gates run, not after them
     thresholds = {}
     for name, value in parse_assignments(args.gate).items():
         try:

@@ -83,11 +83,14 @@ def add_search_options(p: argparse.ArgumentParser, *, where: str = "") -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.errors import ConfigError
+    from workbench.outdir import check_output_folder
     from workbench.params import parse_assignments
     from workbench.research.sweep import parse_grid, sweep, sweep_info, top
 
     if args.top < 1:
         raise ConfigError(f"--top must be at least 1, got {args.top}")
+    if args.out:
+        check_output_folder(args.out)  # before the sweep, not after it
     frame = sweep(
         args.strategy,
         args.data,
@@ -154,16 +157,15 @@ def _document(frame: Any, data: str) -> dict[str, Any]:
 
 
 def _save(frame: Any, out: str) -> list[str]:
-    from pathlib import Path
 
     import matplotlib.pyplot as plt
 
     from workbench.errors import ConfigError
+    from workbench.outdir import output_folder
     from workbench.research.heatmap import plot_heatmap
     from workbench.research.sweep import sweep_info, trial_returns
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(out)
     written = [folder / "results.csv", folder / "summary.json"]
     frame.to_csv(written[0])
     summary = _document(frame, "")

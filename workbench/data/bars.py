@@ -64,6 +64,22 @@ def as_bars(frame: pd.DataFrame, *, name: str = "bars") -> pd.DataFrame:
     return out
 
 
+def check_order(frame: pd.DataFrame, *, name: str = "bars") -> None:
+    """Raise :class:`DataError` naming the first timestamp that repeats or goes back in time."""
+    index = frame.index
+    if index.is_monotonic_increasing and not index.has_duplicates:
+        return
+    ns = index.as_unit("ns").asi8
+    i = int(np.argmax(ns[1:] <= ns[:-1])) + 1
+    what = "repeats the bar before" if ns[i] == ns[i - 1] else "is earlier than the bar before"
+    raise DataError(
+        f"{name}: the timestamps are out of order or duplicated: {index[i]} {what}",
+        hint="sort the rows by time and remove the repeated ones (workbench data check SPEC "
+        "lists them; in Python: workbench.clean(bars, CleanPolicy(sort=True, "
+        "drop_duplicates='last')))",
+    )
+
+
 def as_symbol_map(bars: BarsLike, *, symbol: str | None = None) -> dict[str, pd.DataFrame]:
     """Return ``{symbol: bars}`` from a single frame, a dict, or a ``(symbol, field)`` frame."""
     if isinstance(bars, Mapping):

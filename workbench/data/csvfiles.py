@@ -66,6 +66,9 @@ _OFFSET_RE = re.compile(
     r"^(?P<wall>.*\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?P<off>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
 )
 
+#: A date written day and month first or month and day first (02/01/2024, 02.01.2024).
+_NUMERIC_DATE_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
+
 
 def load_csv(request: SourceRequest) -> dict[str, pd.DataFrame]:
     """Loader for ``csv:PATH``."""
@@ -343,6 +346,8 @@ def parse_times(
 
 
 def _parse_wall(text: pd.Series, where: _Where, column: str, fmt: str | None) -> pd.DatetimeIndex:
+    if fmt is None and _NUMERIC_DATE_RE.match(text.iloc[0]):
+        _refuse_ambiguous_dates(text, where, column)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "could not infer format": we report
         try:
@@ -356,6 +361,22 @@ def _parse_wall(text: pd.Series, where: _Where, column: str, fmt: str | None) ->
         hint="use ISO 8601 (2024-01-02 or 2024-01-02T14:30:00Z) or pass format=, "
         "e.g. format=%d/%m/%Y",
     )
+
+
+def _refuse_ambiguous_dates(text: pd.Series, where: _Where, column: str) -> None:
+    """Dates such as 02/01/2024 where no row has a day above 12: pandas would read them
+    month first, and a file written day first would have every bar silently shifted."""
+    parts = text.str.extract(_NUMERIC_DATE_RE)
+    if parts.isna().any().any():
+        return  # mixed forms: pandas reports the row it cannot read
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    if (first <= 12).all() and (second <= 12).all() and (first != second).any():
+        i = int(np.argmax((first != second).to_numpy()))
+        raise DataError(
+            f"{where(i)}: {column} {text.iloc[i]!r} reads as day/month or as month/day, and no "
+            "row tells which",
+            hint="pass format=, e.g. format=%d/%m/%Y (day first) or format=%m/%d/%Y",
+        )
 
 
 def _offset_minutes(codes: np.ndarray) -> np.ndarray:

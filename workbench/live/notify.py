@@ -51,6 +51,7 @@ from typing import Any
 
 from workbench.errors import ConfigError
 from workbench.logs import add_secret
+from workbench.yamlerror import describe
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,10 @@ def load_config(path: str | Path | None, urls: Iterable[str] = ()) -> NotifyConf
         except OSError as exc:
             raise ConfigError(f"cannot read the run configuration {path}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+            raise ConfigError(
+                f"{path} is not valid YAML: {describe(exc)}",
+                hint="fix that line (examples/run.yaml shows the notify: section)",
+            ) from None
         if not isinstance(doc, dict) or set(doc) - {"notify"}:
             raise ConfigError(
                 f"{path}: a run configuration has one section, notify:",

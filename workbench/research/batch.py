@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from workbench.errors import ConfigError
+from workbench.outdir import output_folder
 from workbench.research.notebook_runner import (
     JobOutcome,
     NotebookJob,
@@ -38,6 +39,7 @@ from workbench.research.notebook_runner import (
     run_notebooks,
 )
 from workbench.resources import template_path
+from workbench.yamlerror import describe
 
 __all__ = ["load_parameter_sets", "run_batch", "template_parameters"]
 
@@ -52,7 +54,7 @@ def load_parameter_sets(path: str | Path) -> tuple[str | None, list[dict[str, An
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {_first_line(exc)}") from None
+        raise ConfigError(f"{path} is not valid YAML: {describe(exc)}") from None
     template = None
     if isinstance(doc, list):
         sets, shared = list(doc), {}
@@ -64,8 +66,19 @@ def load_parameter_sets(path: str | Path) -> tuple[str | None, list[dict[str, An
                 hint="use template, parameters, runs and product",
             )
         template = doc.get("template")
+        if template is not None and not isinstance(template, str):
+            raise ConfigError(
+                f"{path}: template must be a notebook's name or path, got {template!r}",
+                hint="e.g. template: backtest_run.ipynb",
+            )
         shared = _mapping(doc.get("parameters") or {}, f"{path}: parameters")
-        sets = list(doc.get("runs") or []) + _product(doc.get("product"), path)
+        runs = doc.get("runs") or []
+        if not isinstance(runs, list):
+            raise ConfigError(
+                f"{path}: runs must be a list of parameter sets, got {runs!r}",
+                hint="write each run as a list item: runs: [{name: a, start: '2015-01-01'}]",
+            )
+        sets = runs + _product(doc.get("product"), path)
     else:
         raise ConfigError(f"{path}: expected a list of parameter sets or a mapping")
     if not sets:
@@ -135,7 +148,7 @@ def run_batch(
                 cwd=chosen_path.resolve().parent,
             )
         )
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     outcomes = run_notebooks(
         jobs, workers=workers, scheduler=scheduler, force=force, progress=progress, desc="batch"
     )
@@ -171,7 +184,3 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: expected a mapping of parameter names to values")
     return {str(k): v for k, v in value.items()}
-
-
-def _first_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200]

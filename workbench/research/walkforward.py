@@ -42,6 +42,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.outdir import output_folder
 from workbench.research.fold_results import FoldResults, stitch
 from workbench.research.notebook_runner import (
     JobOutcome,
@@ -58,6 +59,7 @@ from workbench.research.walkforward_plan import (
     n_trials,
     plan_folds,
     universe_index,
+    write_run_file,
 )
 from workbench.research.walkforward_report import REPORT_FIGURES
 from workbench.research.walkforward_summary import summarize
@@ -124,14 +126,14 @@ def run_walk_forward(
     ``fold_overrides`` changes the parameters of given folds (tests use it to make one
     fail on purpose). Re-running into the same ``out`` skips the folds already done.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out)
     check_run_file(out / "run.json", config, force)
     with NotebookRunner(workers, scheduler=scheduler) as runner:
         # the kernels' imports start while the folds are planned
         runner.prepare(FOLD_PRELOAD)
         universe = load_data(config)  # once: the plan's, and the summary's benchmark
         folds, jobs = _fold_jobs(config, universe, out, Path(fold_template), fold_overrides or {})
+        write_run_file(out / "run.json", config)  # planned: this folder holds this run
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
         # in parallel, the last folds first: each fold's out-of-sample run starts at the data's
         # first bar, so a later fold costs more, and the last fold to start, run while the

@@ -31,6 +31,7 @@ __all__ = [
     "n_trials",
     "plan_folds",
     "universe_index",
+    "write_run_file",
 ]
 
 
@@ -169,17 +170,30 @@ def fold_parameters(config: WalkForwardConfig, fold: Fold, out: Path) -> dict[st
 
 def check_run_file(path: Path, config: WalkForwardConfig, force: bool) -> None:
     """Refuse to run into a folder that holds a run of another configuration (``run.json``),
-    unless ``force``; then write this one's."""
+    unless ``force``. Writes nothing: :func:`write_run_file` does, once the run is planned
+    (a command refused for its data or its windows leaves no run.json to block its fix)."""
     doc = config.to_dict()
     if path.exists() and not force:
-        previous = json.loads(path.read_text())
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"{path} cannot be read as a walk-forward run file ({exc})",
+                hint="use another --out, or --force to replace it",
+            ) from None
+        if not isinstance(previous, dict):
+            previous = {"run.json": previous}
         if previous != doc:
             changed = sorted(k for k in set(doc) | set(previous) if doc.get(k) != previous.get(k))
             raise ConfigError(
                 f"{path.parent} holds a run with another configuration ({', '.join(changed)})",
                 hint="use another --out, or --force to replace it",
             )
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def write_run_file(path: Path, config: WalkForwardConfig) -> None:
+    """Record ``config`` in ``run.json``: what :func:`check_run_file` compares a re-run with."""
+    path.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
 
 def _shorter(a: Any, b: Any) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError
+from workbench.yamlerror import describe
 
 __all__ = ["Correlation", "GroupExposure", "PositionSizing", "RiskConfig"]
 
@@ -247,8 +248,10 @@ class RiskConfig:
 
                 data = yaml.safe_load(text)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"risk config {path} is not valid {suffix[1:]}: {first}") from None
+            raise ConfigError(
+                f"risk config {path} is not valid {suffix[1:]}: {describe(exc)}",
+                hint="fix that line (examples/risk.yaml shows every rule)",
+            ) from None
         return cls.from_dict({} if data is None else data, source=str(path))
 
     @classmethod

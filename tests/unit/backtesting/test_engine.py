@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from workbench.backtesting.api import backtest
 from workbench.backtesting.engine import BacktestConfig, Engine
-from workbench.errors import ConfigError, LookAheadError, StrategyError
+from workbench.errors import DataError, LookAheadError, StrategyError
 from workbench.params import Param
 from workbench.sim.costs import Commission, Slippage
 from workbench.strategies.ma_crossover import MACrossover
@@ -244,7 +244,7 @@ def test_several_symbols_are_merged_in_time_order() -> None:
 
 def test_unsorted_bars_are_refused_with_the_fix() -> None:
     bars = random_walk(10, 1).iloc[::-1]
-    with pytest.raises(ConfigError, match="out of order"):
+    with pytest.raises(DataError, match=r"out of order.*sort the rows"):
         Engine(MACrossover(fast=2, slow=3), {"X": bars}).run()
 
 

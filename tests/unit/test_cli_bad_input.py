@@ -1,0 +1,229 @@
+"""Bad input on the command line: one line naming the problem and its fix, the group's exit
+code, no traceback, and nothing already saved lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import workbench.outdir
+from workbench import load_bars
+from workbench.cli.main import main
+from workbench.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[2]
+BARS = "date,open,high,low,close,volume\n"
+ROW = "1,2,0.5,1.5,10"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["backtest", "--strategy", "ma_crossover"],
+        ["sweep", "--strategy", "ma_crossover", "--grid", "fast=5,10", "--grid", "slow=50"],
+        ["promote", "--strategy", "ma_crossover"],
+        [
+            "walkforward",
+            "--strategy",
+            "ma_crossover",
+            "--train",
+            "500",
+            "--test",
+            "250",
+            "--grid",
+            "fast=5,10",
+            "--grid",
+            "slow=50",
+        ],
+        ["batch", "{batch}"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_an_out_that_is_a_file_is_refused_before_any_work(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch = tmp_path / "batch.yaml"
+    batch.write_text("template: backtest_run.ipynb\nruns:\n  - {name: a}\n")
+    argv = [a.format(batch=batch) for a in argv]
+    taken = tmp_path / "results"
+    taken.write_text("saved before\n")
+    code, _, err = run(capsys, *argv, "--out", str(taken))
+    assert code == 2
+    assert one_error_line(err) == (
+        f"error: --out {taken} is a file, not a folder (give --out a folder's path, or move "
+        "the file away)"
+    )
+    assert taken.read_text() == "saved before\n"
+    code, _, err = run(capsys, *argv, "--out", str(taken / "sub"))
+    assert code == 2 and f"{taken} is a file, not a folder" in one_error_line(err)
+
+
+def test_an_out_in_a_folder_that_cannot_be_written_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workbench.outdir.os, "access", lambda *_: False)  # root writes anywhere
+    code, _, err = run(capsys, "backtest", "--strategy", "ma_crossover", "--out", str(tmp_path))
+    assert code == 2
+    assert one_error_line(err) == (
+        f"error: --out {tmp_path}: {tmp_path} is not writable (check its permissions, or give "
+        "--out another folder)"
+    )
+
+
+WALKFORWARD = ["walkforward", "--strategy", "ma_crossover", "--data", "sample:SPX"]
+WINDOWS = ["--start", "2010-01-01", "--end", "2014-12-31", "--test", "250"]
+GRID = ["--grid", "fast=5,10", "--grid", "slow=50"]
+
+
+def test_a_walkforward_refused_at_planning_leaves_no_run_file_to_block_its_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "wf"
+    code, _, err = run(capsys, *WALKFORWARD, *WINDOWS, "--train", "5000", *GRID, "--out", str(out))
+    assert code == 2 and "no complete fold" in one_error_line(err)
+    assert not (out / "run.json").exists()
+    code, _, err = run(
+        capsys, *WALKFORWARD, *WINDOWS, "--train", "500", *GRID, "--jobs", "0", "--out", str(out)
+    )
+    assert code == 2 and "workers=0" in one_error_line(err)
+    assert not (out / "run.json").exists()
+
+
+def test_a_walkforward_run_file_that_is_not_json_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "run.json").write_text("{broken")
+    code, _, err = run(
+        capsys, *WALKFORWARD, *WINDOWS, "--train", "500", *GRID, "--out", str(tmp_path)
+    )
+    assert code == 2
+    line = one_error_line(err)
+    assert line.startswith(f"error: {tmp_path / 'run.json'} cannot be read as a walk-forward run")
+    assert line.endswith("(use another --out, or --force to replace it)")
+    assert (tmp_path / "run.json").read_text() == "{broken"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("template: backtest_run.ipynb\nruns: 5\n", "runs must be a list of parameter sets, got 5"),
+        ("template: 5\nruns:\n  - {a: 1}\n", "template must be a notebook's name or path, got 5"),
+        ("runs: [a\n", "is not valid YAML: expected ',' or ']', but got '<stream end>' at line 2"),
+    ],
+)
+def test_a_batch_file_of_the_wrong_shape_is_named(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "batch.yaml"
+    path.write_text(text)
+    code, _, err = run(capsys, "batch", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2 and message in one_error_line(err)
+
+
+@pytest.mark.parametrize(
+    ("rows", "what"),
+    [
+        (["2020-01-02", "2020-01-02", "2020-01-03"], "2020-01-02 00:00:00+00:00 repeats the bar"),
+        (["2020-01-03", "2020-01-02", "2020-01-06"], "2020-01-02 00:00:00+00:00 is earlier than"),
+    ],
+    ids=["duplicated", "unsorted"],
+)
+@pytest.mark.parametrize("command", ["backtest", "sweep"])
+def test_out_of_order_bars_are_a_data_error_with_a_fix_for_the_command_line(
+    rows: list[str],
+    what: str,
+    command: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "X.csv"
+    path.write_text(BARS + "".join(f"{day},{ROW}\n" for day in rows))
+    argv = [command, "--strategy", "ma_crossover", "--data", f"csv:{path}"]
+    if command == "sweep":
+        argv += ["--grid", "fast=2", "--grid", "slow=3"]
+    code, _, err = run(capsys, *argv)
+    assert code == DataError.exit_code == 3
+    line = one_error_line(err)
+    assert line.startswith(f"error: X: the timestamps are out of order or duplicated: {what}")
+    assert "workbench data check SPEC lists them" in line
+
+
+def test_dates_that_read_both_day_first_and_month_first_need_a_format(tmp_path: Path) -> None:
+    path = tmp_path / "eu.csv"
+    path.write_text(f"{BARS}02/01/2020,{ROW}\n03/01/2020,{ROW}\n")  # 2 and 3 January
+    with pytest.raises(DataError, match=r"'02/01/2020' reads as day/month or as month/day"):
+        load_bars(f"csv:{path}")  # was read as 1 February and 1 March, silently
+    bars = load_bars(f"csv:{path}?format=%d/%m/%Y")
+    assert [str(t.date()) for t in bars.index] == ["2020-01-02", "2020-01-03"]
+    path.write_text(f"{BARS}01/13/2020,{ROW}\n02/01/2020,{ROW}\n")  # a day above 12 tells
+    assert [str(t.date()) for t in load_bars(f"csv:{path}").index] == ["2020-01-13", "2020-02-01"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--max-bars", "0", "--max-bars must be at least 1, got 0 (omit it to run until stopped)"),
+        ("--max-bars", "-1", "--max-bars must be at least 1, got -1"),
+        ("--speed", "-1", "--speed must be at least 0, got -1 (0 replays as fast as possible)"),
+        ("--alpaca-timeout", "0", "--alpaca-timeout must be a positive number, got 0"),
+        ("--bar-settle", "-5", "--bar-settle must be at least 0, got -5"),
+    ],
+)
+def test_live_refuses_numbers_it_used_to_take_silently(
+    flag: str, value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "live.sqlite"
+    code, _, err = run(capsys, "live", "--bundle", "b", "--state", str(state), flag, value)
+    assert code == 2 and one_error_line(err).startswith(f"error: {message}")
+    assert not state.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["risk", "validate", "{path}"], ["live", "--bundle", "b", "--config", "{path}"]],
+    ids=["risk", "live-config"],
+)
+def test_a_yaml_syntax_error_is_one_line_with_its_place(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("position_sizing:\n  risk_per_trade: [0.01\n")
+    code, _, err = run(capsys, *[a.format(path=path) for a in argv])
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert (
+        "is not valid yaml: expected ',' or ']', but got '<stream end>' at line 3, column 1 "
+        "(while parsing a flow sequence at line 2, column 19)"
+    ) in one_error_line(err).lower()
+
+
+def test_a_closed_output_pipe_is_not_a_traceback() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "workbench", "data", "show", "sample:SPX"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # `| head -0`
+        err = proc.stderr.read().decode()
+    assert proc.returncode == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err
