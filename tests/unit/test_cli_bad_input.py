@@ -227,3 +227,31 @@ def test_a_closed_output_pipe_is_not_a_traceback() -> None:
         err = proc.stderr.read().decode()
     assert proc.returncode == 141
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_a_rerun_into_an_output_folder_leaves_no_figure_of_the_earlier_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "bt")
+    universe = "synthetic:S?symbols=2&bars=300&freq=1D&seed=3"
+    assert (
+        run(capsys, "backtest", "--strategy", "ma_crossover", "--data", universe, "--out", out)[0]
+        == 0
+    )
+    assert sorted(p.name for p in Path(out).glob("trades_*.png")) == [
+        "trades_S001.png",
+        "trades_S002.png",
+    ]
+    single = "synthetic:T?bars=300&freq=1D&seed=3"
+    assert (
+        run(capsys, "backtest", "--strategy", "ma_crossover", "--data", single, "--out", out)[0]
+        == 0
+    )
+    assert [p.name for p in Path(out).glob("trades_*.png")] == ["trades_T.png"]
+
+    out = str(tmp_path / "sweep")
+    sweep = ["sweep", "--strategy", "ma_crossover", "--data", single, "--grid", "fast=5,10"]
+    assert run(capsys, *sweep, "--grid", "slow=50,60", "--out", out)[0] == 0
+    assert (Path(out) / "heatmap.png").exists()
+    assert run(capsys, *sweep, "--param", "slow=60", "--out", out)[0] == 0
+    assert not (Path(out) / "heatmap.png").exists()  # one swept parameter: no heatmap

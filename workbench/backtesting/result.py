@@ -250,6 +250,8 @@ class BacktestResult:
             "metrics": self.to_dict()["metrics"],
         }
         paths["metrics"].write_text(json.dumps(doc, indent=2) + "\n")
+        for stale in out.glob("trades_*.png"):  # an earlier run's symbols are not this one's
+            stale.unlink()
         for i, fig in enumerate(self.plot()):
             name = "equity.png" if i == 0 else f"trades_{list(self.bars)[i - 1]}.png"
             fig.savefig(out / name, dpi=100)

@@ -175,6 +175,7 @@ def _save(frame: Any, out: str) -> list[str]:
     path = folder / "trial_returns.parquet"
     returns.rename(columns=str).to_parquet(path)
     written.append(path)
+    (folder / "heatmap.png").unlink(missing_ok=True)  # an earlier sweep's is not this one's
     if len(sweep_info(frame).grid) >= 2:
         try:
             fig = plot_heatmap(frame)
