@@ -52,6 +52,7 @@ def one_error_line(err: str) -> str:
             "slow=50",
         ],
         ["batch", "{batch}"],
+        ["reconcile", "--state", "{batch}.sqlite"],
     ],
     ids=lambda argv: argv[0],
 )
@@ -83,6 +84,18 @@ def test_an_out_in_a_folder_that_cannot_be_written_is_refused(
     assert one_error_line(err) == (
         f"error: --out {tmp_path}: {tmp_path} is not writable (check its permissions, or give "
         "--out another folder)"
+    )
+
+
+def test_reconcile_until_that_is_not_a_date_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = str(tmp_path / "live.sqlite")
+    code, _, err = run(capsys, "reconcile", "--state", state, "--until", "notadate")
+    assert code == 2
+    assert one_error_line(err) == (
+        "error: --until='notadate' is not a date or time (use ISO 8601, e.g. 2024-01-05 or "
+        "2024-01-05T14:30:00Z)"
     )
 
 

@@ -49,8 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from workbench.data.spec import to_utc
     from workbench.live.reconcile import Tolerances, reconcile
+    from workbench.outdir import check_output_folder
 
+    to_utc(args.until, name="--until")  # a date or time, else one line with the fix
+    if args.out:
+        check_output_folder(args.out)  # before the backtest, not after it
     tolerances = Tolerances(
         price_bps=args.price_bps,
         fee_abs=args.fee_abs,
