@@ -13,7 +13,8 @@ import pytest
 import workbench.outdir
 from workbench import load_bars
 from workbench.cli.main import main
-from workbench.errors import DataError
+from workbench.errors import ConfigError, DataError
+from workbench.live.state.file import StateFile
 
 ROOT = Path(__file__).resolve().parents[2]
 BARS = "date,open,high,low,close,volume\n"
@@ -268,3 +269,35 @@ def test_a_rerun_into_an_output_folder_leaves_no_figure_of_the_earlier_run(
     assert (Path(out) / "heatmap.png").exists()
     assert run(capsys, *sweep, "--param", "slow=60", "--out", out)[0] == 0
     assert not (Path(out) / "heatmap.png").exists()  # one swept parameter: no heatmap
+
+
+def test_a_state_file_under_a_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("saved before\n")
+    with pytest.raises(ConfigError, match=f"{taken} is a file, not a folder"):
+        StateFile(taken / "live.sqlite", exclusive=True)  # workbench live --state
+    code, _, err = run(capsys, "risk", "kill", "--state", str(taken / "r.sqlite"), "--reason", "x")
+    assert code == 2
+    assert one_error_line(err).startswith(f"error: cannot make the folder {taken} of risk state")
+    assert taken.read_text() == "saved before\n"
+
+
+@pytest.mark.parametrize("storage", ["notaurl", "sqlite:///{taken}"])
+def test_a_sweep_storage_that_cannot_be_opened_is_named(
+    storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("not a database\n")
+    storage = storage.format(taken=taken)
+    code, _, err = run(
+        capsys, "sweep", "--strategy", "ma_crossover", "--data", "synthetic:T?bars=300&seed=3",
+        "--grid", "fast=5,10", "--grid", "slow=50,60", "--search", "tpe", "--trials", "3",
+        "--storage", storage,
+    )  # fmt: skip
+    assert code == 2
+    assert one_error_line(err).startswith(
+        f"error: --storage {storage!r} cannot be opened as an optuna storage: "
+    )
+    assert taken.read_text() == "not a database\n"

@@ -174,10 +174,19 @@ def search_sweep(
         else optuna.samplers.RandomSampler(seed=seed)
     )
     name = study_name or f"{cls.label()}-{metric}-{search}"
-    study = optuna.create_study(
-        storage=storage, study_name=name, sampler=sampler, direction=direction,
-        load_if_exists=storage is not None,
-    )  # fmt: skip
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=name, sampler=sampler, direction=direction,
+            load_if_exists=storage is not None,
+        )  # fmt: skip
+    except Exception as exc:  # sqlalchemy's: a URL it cannot parse, a file that is not SQLite
+        if storage is None:
+            raise
+        first = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+        raise ConfigError(
+            f"--storage {storage!r} cannot be opened as an optuna storage: {first}",
+            hint="give a database URL, e.g. sqlite:///study.db (a new file, or one optuna wrote)",
+        ) from None
     _check_study(study, signature, search, storage)
 
     options = {

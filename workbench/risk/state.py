@@ -236,7 +236,14 @@ class SQLiteRiskStore:
                 f"no risk state file at {self.path}",
                 hint="check --state, or run the engine (or `workbench risk kill`) to create it",
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot make the folder {self.path.parent} of risk state {self.path}: "
+                f"{exc.strerror}",
+                hint="pass a --state path whose folders are folders and can be written",
+            ) from None
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(

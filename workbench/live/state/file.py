@@ -35,6 +35,11 @@ class StateFile:
                 f"state file {self.path}: folder {self.path.parent} does not exist",
                 hint="create it or choose another --state path",
             )
+        if not self.path.parent.is_dir():
+            raise ConfigError(
+                f"state file {self.path}: {self.path.parent} is a file, not a folder",
+                hint="choose another --state path",
+            )
         self._claim = claim(self.path) if exclusive else None
         self._lock = threading.RLock()
         try:
