@@ -44,6 +44,12 @@ class PortfolioStrategy(Strategy):
 
     Subclasses define :meth:`weights`: from the closes so far (a symbols x bars array,
     the last column now), the target weight of each symbol, or None to do nothing.
+
+    Universes that are not aligned (event engine only): nothing is decided until every
+    symbol has :meth:`history` bars, and each row of the window is that symbol's own last
+    closes, so a symbol missing the decision bar gives its previous close. A symbol whose
+    bars end (a delisting) stays in the universe: its holding is valued at its last close
+    and its orders never fill (no bar comes to fill them).
     """
 
     calendar: str | None = "XNYS"
@@ -55,11 +61,12 @@ class PortfolioStrategy(Strategy):
     def on_bar(self, ctx: Context) -> None:
         if not self.when.due(ctx.time):
             return
-        n = min(len(v) for v in self.closes.values())
         need = self.history()
-        if n < need:
+        if min(len(v) for v in self.closes.values()) < need:
             return
-        window = np.array([v[n - need : n] for v in self.closes.values()])
+        # each symbol's own last ``need`` closes: a symbol that started late (or has a
+        # missing bar) must not pull the others' windows back to its own bar count
+        window = np.array([v[len(v) - need :] for v in self.closes.values()])
         w = self.weights(window)
         if w is not None:
             ctx.rebalance(

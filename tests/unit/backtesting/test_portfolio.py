@@ -85,6 +85,25 @@ def test_momentum_rotation_holds_the_top_k_by_12_1_momentum(recent):
     assert decision.month != close.index[t + 1].month  # the last session of its month
 
 
+def test_a_late_starting_symbol_leaves_the_others_windows_at_the_decision_bar(recent):
+    bars = {s: recent[s] for s in ("AAPL", "MSFT", "XOM", "KO")}
+    late = bars["KO"].loc["2014-06-01":]
+    late.attrs = dict(bars["KO"].attrs)
+    bars["KO"] = late
+    result = backtest("momentum_rotation", bars, params={"top_k": 2, "lookback": 63, "skip": 0})
+    close = pd.DataFrame({s: f["close"] for s, f in bars.items()})
+    fills = result.fills
+    signed = fills["quantity"].where(fills["side"].astype(str) == "buy", -fills["quantity"])
+    held = signed.groupby([fills["time"], fills["symbol"]]).sum().unstack(fill_value=0.0)
+    held = held.cumsum()
+    t0 = close.index.get_loc(held.index[0]) - 1
+    assert close["KO"].iloc[: t0 + 1].count() == 64  # the first bar every symbol has 64
+    for when, row in held.iterrows():
+        t = close.index.get_loc(when) - 1  # decided on the close before
+        mom = close.iloc[t] / close.iloc[t - 63] - 1
+        assert set(row[row > 1e-9].index) == set(mom.nlargest(2).index), when
+
+
 def test_band_skips_holdings_within_it(recent):
     tight = backtest("equal_weight", recent, params={"band": 0.0})
     loose = backtest("equal_weight", recent, params={"band": 0.01})
