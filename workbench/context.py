@@ -388,6 +388,12 @@ class Context:
         non-zero target gets no order, so small drifts cost nothing; a zero target always
         closes. Reductions are asked first, then increases. Each becomes a
         ``target(percent=...)``, so risk and execution see ordinary targets.
+
+        Weights are used as given, never normalised: a negative weight is a short, and
+        weights whose absolute values sum above 1 are leverage, which the broker allows
+        up to its ``margin`` (gross exposure at most ``equity * margin``; a fill above it
+        is refused). In a backtest a bar's sells fill first (a short sale too, before a
+        buy that covers).
         """
         if not math.isfinite(band) or band < 0:
             raise ConfigError(f"rebalance band must be >= 0, got {band!r}")
