@@ -182,7 +182,9 @@ def _last(times: np.ndarray, lo: int, hi: int) -> int | None:
 
 def aged(now: pd.Timestamp) -> pd.Timestamp:
     """A gtc order's ``expires_at``: 90 days after ``now``, at 16:15 New York."""
-    day = now.tz_convert(NEW_YORK).normalize() + pd.Timedelta(days=AGED_DAYS)
+    # days on New York's calendar, not 24-hour steps: a DST change in between (the 25-hour
+    # day in November) would otherwise land on 23:00 of the day before
+    day = now.tz_convert(NEW_YORK).tz_localize(None).normalize() + pd.Timedelta(days=AGED_DAYS)
     return pd.Timestamp(f"{day:%Y-%m-%d} {AGED_AT}", tz=NEW_YORK).tz_convert("UTC")
 
 
