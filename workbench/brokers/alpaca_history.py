@@ -66,7 +66,7 @@ def alpaca_history(
     from workbench.brokers.alpaca_errors import _map_api_error
     from workbench.brokers.alpaca_sdk import tune_client
     from workbench.data.aggregate import BarAggregator
-    from workbench.data.sessions import period_end, periods
+    from workbench.data.sessions import period_end, periods, sessions
     from workbench.timeframe import parse_timeframe
 
     tf = parse_timeframe(timeframe)
@@ -122,8 +122,11 @@ def alpaca_history(
         if after is None:  # the latest bar of each symbol, even of a period not over
             out: list[Bar] = []
             for sym in symbols:
-                out += in_timeframe([sym], request([sym], start=epoch, limit=1, sort=Sort.DESC),
-                                    partial=True)  # fmt: skip
+                latest = request([sym], start=epoch, limit=1, sort=Sort.DESC)
+                made = in_timeframe([sym], latest, partial=True)
+                if latest and not made:  # a minute outside the sessions makes no bar
+                    made = in_timeframe([sym], last_in_session(sym, latest[0].time), partial=True)
+                out += made
             return out
         start = max(after + pd.Timedelta(1, "us"), pd.Timestamp(epoch)).floor("us")
         # The venue's time is asked first: every minute of a period over by then is in
@@ -148,6 +151,16 @@ def alpaca_history(
             sleep(poll)
             bars = request(symbols, start=start.to_pydatetime())
         return in_timeframe(symbols, bars, partial=False, asked=asked)
+
+    def last_in_session(sym: str, t: pd.Timestamp) -> list[Bar]:
+        """``sym``'s last minute of a session up to ``t``: after the close, before the
+        open or on a weekend Alpaca's latest minute is one of the extended hours, which
+        says nothing of the run's bars (without one, everything would be "missed")."""
+        close = sessions(calendar).last_close(t)
+        if close is None:
+            return []
+        end = (close - pd.Timedelta(seconds=1)).to_pydatetime()
+        return request([sym], start=epoch, end=end, limit=1, sort=Sort.DESC)
 
     def unsettled(
         symbols: list[str], bars: list[Bar], after: pd.Timestamp, asked: pd.Timestamp

@@ -8,7 +8,9 @@
   bars published meanwhile, and their decisions. This feed starts the stream, waits
   until it has subscribed, then fetches every bar after the last one the state file
   holds over REST and hands those out first, then the stream's bars, each once. On
-  the very first start the run begins after the latest bar published at that moment.
+  the very first start the run begins after the latest bar published at that moment
+  (of the run's bars: started in the pre- or post-market or on a weekend, after the
+  last session's last bar).
   A stream bar is taken over REST instead when the stream may have missed some of its
   minutes: its period began before the stream's first minute (a restart inside an
   hour), or the stream dropped and reconnected, or went mute, inside it (the live

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -122,6 +123,31 @@ def test_a_restart_inside_an_hour_takes_that_hours_bar_over_rest(frames, tmp_pat
         bar = _first_bar(emu, state, lambda: emu.step(45))
     state.close()
     _assert_is(bar, hourly.iloc[1])
+
+
+def test_a_first_start_after_the_close_begins_after_the_sessions_last_bar(tmp_path) -> None:
+    """Started for the first time at 17:00 New York (or before the open, or on a weekend),
+    Alpaca's latest minute is one of the extended hours, which makes no bar of the run:
+    the run begins after the session's last bar, as a start inside the session begins
+    after the bar in progress, and catches up on nothing (not every bar since 1970)."""
+    index = pd.date_range("2024-01-02 09:00", "2024-01-02 23:59", freq="1min", tz="UTC",
+                          name="time")  # fmt: skip
+    price = 100.0 + 0.01 * np.arange(len(index))
+    frame = pd.DataFrame({"open": price, "high": price + 0.05, "low": price - 0.05,
+                          "close": price, "volume": 100.0}, index=index)  # fmt: skip
+    last_hour = pd.Timestamp("2024-01-02 15:00", tz="America/New_York").tz_convert("UTC")
+    state = StateStore(tmp_path / "live.sqlite")
+    with Emulator({"AAA": frame}, key=KEY, secret=SECRET) as emu:
+        emu.step(13 * 60)  # through 16:59 New York: the post-market
+        assert not emu.state()["clock"]["is_open"]
+        history = _history(emu, lambda: _venue_time(emu))
+        assert [b.time for b in history(["AAA"], None)] == [last_hour]
+        feed = CatchUpFeed(object(), state, ["AAA"], history)
+        after = feed._start_after()
+        assert after == last_hour.value
+        missed = feed._groups(history(["AAA"], pd.Timestamp(after, tz="UTC")), after)
+    state.close()
+    assert missed == []
 
 
 def test_a_stream_dropped_inside_an_hour_gives_that_hours_bar_whole(frames, tmp_path) -> None:
