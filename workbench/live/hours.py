@@ -14,7 +14,9 @@ that order is a DAY order, which the venue queues for the next session's open (A
 does so for orders sent after the close), where the backtest fills it too. Any other
 decision taken while the market is closed (a stale catch-up decision, a feed that slipped
 an extended-hours bar through) sends nothing: its orders are refused with the reason
-``market_closed``, logged and journaled. ``session="all"`` sends at any time.
+``market_closed``, logged and journaled. ``session="all"`` sends at any time, as the
+same DAY orders without extended hours: the venue queues one sent outside the session
+for the next open (the backtest of intraday ``all`` bars fills it at the next bar).
 """
 
 from __future__ import annotations
