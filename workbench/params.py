@@ -9,6 +9,7 @@ names or numbers, so they can be shown to people and stored as text in bundles.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Iterable, Mapping
@@ -77,7 +78,10 @@ class Param:
                     raise ValueError(value)
                 return int(number)
             if self.type is float:
-                return float(value)
+                number = float(value)
+                if math.isnan(number):  # NaN compares False with both bounds: never in range
+                    raise ValueError(value)
+                return number
             return str(value)
         except (TypeError, ValueError):
             raise ParameterError(

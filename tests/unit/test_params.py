@@ -30,6 +30,11 @@ def test_defaults_and_coercion_from_strings() -> None:
         ({"slow": 5000}, "int in [2, 1000]"),
         ({"mode": "c"}, "one of a, b"),
         ({"short": "maybe"}, "true or false"),
+        ({"fraction": "nan"}, "fraction='nan' is not a valid float"),
+        (
+            {"fraction": float("nan")},
+            "fraction=nan is not a valid float (allowed: float in [0, 1])",
+        ),
         ({"fast": 60, "slow": 50}, "violate the constraint fast < slow (fast=60, slow=50)"),
         ({"fats": 3}, "unknown parameter(s): fats"),
     ],
