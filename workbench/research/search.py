@@ -30,7 +30,13 @@ Searches are seeded (``seed``; the same seed gives the same trials) and a study 
 ``storage`` (``"sqlite:///study.db"``) resumes: the same call continues the same study
 until it holds ``n_trials`` backtested trials, and the trials run before are evaluated
 again (deterministic backtests) so the frame and the returns cover the whole study. A
-study started with another strategy, grid, metric or data is refused.
+study started with another strategy, grid, metric or data is refused. A resumed study's
+sampler is seeded from ``seed`` and the number of trials it holds: a sampler seeded as the
+first run's would draw that run's combinations again (optuna's random sampler does not
+look at the study), so the continuation is reproducible and new, though not the trials an
+uninterrupted run of the larger ``n_trials`` would have drawn.
+
+``benchmark`` (as for the grid sweep) adds the benchmark-relative figures to every row.
 """
 
 from __future__ import annotations
@@ -135,6 +141,7 @@ def search_sweep(
     progress: bool | None = None,
     scheduler: Any = None,
     batch: int | None = None,
+    benchmark: Any = None,
 ) -> pd.DataFrame:
     """Sample ``n_trials`` combinations of ``grid`` with optuna (module docstring)."""
     import optuna
@@ -168,11 +175,7 @@ def search_sweep(
                  "last": frame.index[-1].isoformat(), "bars": len(frame)},
     }  # fmt: skip
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = (
-        optuna.samplers.TPESampler(seed=seed)
-        if search == "tpe"
-        else optuna.samplers.RandomSampler(seed=seed)
-    )
+    sampler = _sampler(search, seed)
     name = study_name or f"{cls.label()}-{metric}-{search}"
     try:
         study = optuna.create_study(
@@ -188,10 +191,13 @@ def search_sweep(
             hint="give a database URL, e.g. sqlite:///study.db (a new file, or one optuna wrote)",
         ) from None
     _check_study(study, signature, search, storage)
+    if seed is not None and study.trials:  # resumed: not the first run's draws again
+        study.sampler = _sampler(search, _resumed_seed(seed, len(study.trials)))
 
     options = {
         "metric": metric, "cash": cash, "commission": commission, "slippage": slippage,
         "keep_returns": keep_returns, "risk_free": risk_free, "periods_per_year": ppy,
+        "benchmark": benchmark,
     }  # fmt: skip
     names = list(axes)
 
@@ -352,6 +358,19 @@ def _run_trials(
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
             done += len(batch)
             bar.update(len(batch))
+
+
+def _sampler(search: str, seed: int | None) -> Any:
+    import optuna
+
+    if search == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _resumed_seed(seed: int, n_trials: int) -> int:
+    """The sampler's seed for a study resumed with ``n_trials`` trials (module docstring)."""
+    return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
 
 
 def _check_study(study: Any, signature: dict[str, Any], search: str, storage: str | None) -> None:

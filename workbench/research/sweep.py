@@ -190,7 +190,7 @@ def sweep(
             study_name=study_name, metric=metric, params=params, cash=cash,
             commission=commission, slippage=slippage, start=start, end=end,
             keep_returns=keep_returns, risk_free=risk_free, periods_per_year=periods_per_year,
-            progress=progress, scheduler=scheduler,
+            progress=progress, scheduler=scheduler, benchmark=benchmark,
         )  # fmt: skip
     from workbench.backtesting.fastpath import prepare_bars
     from workbench.backtesting.vectorized import has_vectorized, vector_costs

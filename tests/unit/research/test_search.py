@@ -92,6 +92,30 @@ def test_a_resumed_search_continues_the_same_study(tmp_path: Path) -> None:
               storage=storage, study_name="cross")  # fmt: skip
 
 
+def test_a_resumed_random_search_draws_new_combinations(tmp_path: Path) -> None:
+    # a sampler seeded as the first run's drew that run's 10 combinations again
+    storage = f"sqlite:///{tmp_path / 'random.db'}"
+    first = run("random", n=10, storage=storage, study_name="r")
+    again = run("random", n=20, storage=storage, study_name="r")
+    assert again.attrs["n_samples"] == 20
+    assert again.attrs["n_trials"] > first.attrs["n_trials"]
+    assert again.loc[again.index >= 10, "samples"].sum() > 0  # new trials are rows of their own
+    # the continuation is reproducible: the same two calls on a new study give the same frame
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    run("random", n=10, storage=other, study_name="r")
+    assert sampled(run("random", n=20, storage=other, study_name="r")).equals(sampled(again))
+
+
+def test_a_search_adds_the_benchmark_figures_as_the_grid_sweep_does() -> None:
+    found = run("random", n=4, benchmark="universe")
+    grid = sweep("ma_crossover", DATA["bars"], GRID, start=DATA["start"], end=DATA["end"],
+                 benchmark="universe").set_index(["fast", "slow"])  # fmt: skip
+    for row in found.itertuples():
+        expected = grid.loc[(row.fast, row.slow)]
+        assert row.alpha == pytest.approx(expected["alpha"])
+        assert row.excess_return == pytest.approx(expected["excess_return"])
+
+
 def test_bad_search_arguments_are_named() -> None:
     with pytest.raises(ConfigError, match="needs n_trials"):
         run("tpe", n=None)  # type: ignore[arg-type]
