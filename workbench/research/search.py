@@ -36,6 +36,7 @@ first run's would draw that run's combinations again (optuna's random sampler do
 look at the study), so the continuation is reproducible and new, though not the trials an
 uninterrupted run of the larger ``n_trials`` would have drawn.
 
+A search runs one symbol (a universe is swept with ``search="grid"``: every combination).
 ``benchmark`` (as for the grid sweep) adds the benchmark-relative figures to every row.
 """
 
@@ -146,6 +147,7 @@ def search_sweep(
     """Sample ``n_trials`` combinations of ``grid`` with optuna (module docstring)."""
     import optuna
 
+    from workbench.backtesting.api import load_universe
     from workbench.backtesting.fastpath import prepare_bars
     from workbench.data.bars import periods_per_year as bars_per_year
     from workbench.research.sweep import (
@@ -163,7 +165,14 @@ def search_sweep(
     space = cls.param_space()
     axes, base = grid_axes(space, grid, params, strategy=cls.label())
     sampled = [axis_of(name, values) for name, values in axes.items()]
-    symbol, frame = prepare_bars(bars, start, end)
+    universe = load_universe(bars, start, end)
+    if len(universe) > 1:
+        raise ConfigError(
+            f"a sampled search (search={search!r}) runs one symbol, got {len(universe)} "
+            f"({', '.join(universe)})",
+            hint="sweep a universe with search='grid' (every combination), or search one symbol",
+        )
+    symbol, frame = prepare_bars(universe)
     ppy = periods_per_year or bars_per_year(frame.index)
     direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     signature = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 
 from workbench.errors import ConfigError
@@ -114,6 +115,12 @@ def test_a_search_adds_the_benchmark_figures_as_the_grid_sweep_does() -> None:
         expected = grid.loc[(row.fast, row.slow)]
         assert row.alpha == pytest.approx(expected["alpha"])
         assert row.excess_return == pytest.approx(expected["excess_return"])
+
+
+def test_a_search_over_a_universe_is_refused_by_name(spx: pd.DataFrame) -> None:
+    universe = {"A": spx.iloc[:300], "B": spx.iloc[:300]}
+    with pytest.raises(ConfigError, match=r"a sampled search .* runs one symbol, got 2"):
+        sweep("ma_crossover", universe, GRID, search="random", n_trials=3, seed=1)
 
 
 def test_bad_search_arguments_are_named() -> None:
