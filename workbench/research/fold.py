@@ -93,7 +93,8 @@ def run_fold(
     out.mkdir(parents=True, exist_ok=True)
     name = f"fold_{int(fold):03d}"
     record_path = out / f"{name}.json"
-    record_path.unlink(missing_ok=True)  # a stale result must not survive a failed re-run
+    for stale in (record_path, out / f"{name}_sweep.csv", out / f"{name}_equity.csv"):
+        stale.unlink(missing_ok=True)  # a stale result must not survive a failed re-run
     cls = resolve_strategy(strategy)
     fixed = dict(params or {})
     universe = load_universe(data, start, end)

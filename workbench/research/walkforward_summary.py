@@ -99,6 +99,8 @@ def _aggregate(
     stitched = stitch([r.equity for r in read], config.cash)
     if len(stitched):  # the times as text from the folds', formatted as each finished
         write_equity(stitched, out / "equity.csv", times=stitched_times(read, stitched))
+    else:  # no fold finished: an earlier run's curve is not this one's
+        (out / "equity.csv").unlink(missing_ok=True)
     oos: dict[str, Any] = {}
     if len(stitched) > 2:
         from workbench.backtesting.metrics import compute_metrics

@@ -261,3 +261,38 @@ def test_parallel_folds_are_handed_out_last_first(
     # the kernels' start (one kernel's, or a pool's zygote's), before planning
     prepared = ("prepared", walkforward.FOLD_PRELOAD)
     assert handed == [prepared, "planned", names, prepared, "planned", names[::-1]]
+
+
+def test_summarize_with_no_fold_finished_leaves_no_earlier_curve(one_fold, tmp_path: Path) -> None:
+    """A re-run where every fold failed: the stitched curve of an earlier run is not this run's
+    (the report would plot it as if it were)."""
+    config = WalkForwardConfig(
+        "ma_crossover",
+        "sample:SPX",
+        504,
+        252,
+        GRID,
+        start="2004-01-01",
+        end="2008-12-31",
+        commission=0.0005,
+    )
+    folds, _ = plan_folds(config)
+    run = tmp_path / "run"
+    (run / "folds").mkdir(parents=True)
+    (run / "equity.csv").write_text("time,equity\n2008-01-02T00:00:00+00:00,100000.0\n")
+    outcomes = [
+        JobOutcome(f"fold_{f.number:03d}", "failed", run / "folds" / f"fold_{f.number:03d}.ipynb")
+        for f in folds
+    ]
+    summary = summarize(run, folds=folds, outcomes=outcomes, config=config)
+    assert summary["n_failed"] == len(folds) and summary["out_of_sample"] == {}
+    assert not (run / "equity.csv").exists()
+
+
+def test_a_fold_that_fails_leaves_none_of_an_earlier_run_s_files(one_fold, tmp_path: Path) -> None:
+    _, folder, params = one_fold
+    for name in ("fold_001.json", "fold_001_equity.csv", "fold_001_sweep.csv"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    with pytest.raises(ConfigError, match="unknown metric"):
+        run_fold(**{**params, "metric": "nope", "out": str(tmp_path)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
