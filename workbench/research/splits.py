@@ -15,7 +15,10 @@ Lengths are given in bars (``756``, ``"756"``, ``"756bars"``) or in time (``"3y"
 ``DateOffset``). In time, a window holds the bars whose timestamps fall in
 ``[t, t + length)``; ``train``, ``test`` and ``step`` must all be bars or all be time,
 and the gap may be either. ``step`` defaults to the test length, so test windows tile
-the data without overlapping. Only complete test windows make a fold.
+the data without overlapping: each starts on the bar after the last one's (a gap in time
+between bar windows purges the train window's last bars, as many as that span holds
+before each test window; a gap in bars after time windows moves each test span on by
+that many bars). Only complete test windows make a fold.
 """
 
 from __future__ import annotations
@@ -215,11 +218,19 @@ def _folds_in_bars(
 ) -> list[Fold]:
     n = len(index)
     folds: list[Fold] = []
+    first_test = _after_gap(index, train, gap)
     k = 0
     while True:
-        train_start = 0 if anchored else k * step
-        train_stop = train + k * step
-        test_start = _after_gap(index, train_stop, gap)
+        if isinstance(gap, int):
+            train_stop = train + k * step
+            test_start = train_stop + gap
+        else:  # the test windows tile the data; each train window ends before its purge,
+            # which holds a varying number of bars (weekends, holidays)
+            test_start = first_test + k * step
+            if test_start >= n:
+                return folds
+            train_stop = int(index.searchsorted(index[test_start] - gap, side="left"))
+        train_start = 0 if anchored else max(train_stop - train, 0)
         test_stop = test_start + test
         if test_stop > n:
             return folds
@@ -238,23 +249,31 @@ def _folds_in_time(
     n = len(index)
     origin = index[0]
     data_end = index[-1] + bar_interval(index)  # the end of the last bar
+    first_end = origin + train  # where the first train window ends; then every step
     folds: list[Fold] = []
     k = 0
     while True:
         anchor = origin + step * k if k else origin
-        train_end_time = anchor + train
+        # from one origin (not the last fold's end): month and year arithmetic clips at
+        # month ends, so chained additions would drift and leave holes or overlaps
+        train_end_time = first_end + step * k if k else first_end
+        # with step == test, a test window ends where the next one starts: they tile the data
+        test_span_end = first_end + step * (k + 1) if step == test else train_end_time + test
         train_start = 0 if anchored else int(index.searchsorted(anchor, side="left"))
         train_stop = int(index.searchsorted(train_end_time, side="left"))
-        if isinstance(gap, int):
+        if isinstance(gap, int):  # the test span's bars, moved on by the purged bars
+            if test_span_end > data_end:
+                return folds
             test_start = train_stop + gap
-            test_time = train_end_time if gap == 0 else index[min(test_start, n - 1)]
+            test_stop = int(index.searchsorted(test_span_end, side="left")) + gap
+            if test_stop > n:
+                return folds
         else:
-            test_time = train_end_time + gap
-            test_start = int(index.searchsorted(test_time, side="left"))
-        test_end_time = test_time + test
-        if test_end_time > data_end:
-            return folds
-        test_stop = int(index.searchsorted(test_end_time, side="left"))
+            test_start = int(index.searchsorted(train_end_time + gap, side="left"))
+            test_end_time = test_span_end + gap
+            if test_end_time > data_end:
+                return folds
+            test_stop = int(index.searchsorted(test_end_time, side="left"))
         if train_stop > train_start and test_stop > test_start:
             folds.append(_fold(index, len(folds), train_start, train_stop, test_start, test_stop))
         k += 1

@@ -113,6 +113,46 @@ def test_a_time_gap_in_bar_windows() -> None:
     assert all(f.test.first - f.train.last == pd.Timedelta(days=4) for f in folds)
 
 
+# business days with holidays: a span of days holds a varying number of bars
+HOLIDAYS = BUSINESS.delete([i for i, t in enumerate(BUSINESS) if t.day in (1, 25)])
+
+
+@pytest.mark.parametrize("anchored", [False, True])
+@pytest.mark.parametrize(
+    ("index", "train", "test", "gap"),
+    [
+        (HOLIDAYS, 252, 21, "3d"),  # bars, with a purge in time
+        (HOLIDAYS, 252, 21, "10d"),
+        (HOLIDAYS, "1y", "3mo", 2),  # time, with a purge in bars
+        (HOLIDAYS, "1y", "1w", 0),  # years on 29 February, weeks after it
+        (HOLIDAYS[HOLIDAYS >= "2015-01-30"], "1y", "1mo", 0),  # from a month's end
+        (HOLIDAYS[HOLIDAYS >= "2015-01-30"], "1y", "1mo", "5d"),
+    ],
+)
+def test_test_windows_tile_the_data_whatever_the_units(
+    index: pd.DatetimeIndex, train, test, gap, anchored: bool
+) -> None:
+    """step defaults to test: each test window starts where the last one ended (no bar tested
+    twice, none skipped), and every fold purges what it was asked to."""
+    folds = walk_forward(index, train, test, gap=gap, anchored=anchored)
+    assert len(folds) > 3
+    for a, b in itertools.pairwise(folds):
+        assert b.test.start == a.test.stop
+    for f in folds:
+        assert f.train.stop <= f.test.start
+        if isinstance(gap, int):
+            assert f.gap == gap
+        else:
+            days = pd.Timedelta(days=int(gap.removesuffix("d")))
+            assert f.test.first - f.train.last > days
+            if isinstance(train, int):  # no more purged than asked for
+                assert index[f.train.stop] >= f.test.first - days
+        if isinstance(train, int):
+            assert f.train.bars == (f.train.stop if anchored else train)
+        if isinstance(test, int):
+            assert f.test.bars == test
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
