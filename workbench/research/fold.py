@@ -103,8 +103,15 @@ def run_fold(
         commission=Commission.parse(commission), slippage=Slippage.parse(slippage),
     )  # fmt: skip
     symbol = ",".join(universe)
-    trains = {s: _window(f, train_start, train_end, "train") for s, f in universe.items()}
-    tests = {s: _window(f, test_start, test_end, "test") for s, f in universe.items()}
+    named = len(universe) > 1
+    trains = {
+        s: _window(f, train_start, train_end, "train", s if named else None)
+        for s, f in universe.items()
+    }
+    tests = {
+        s: _window(f, test_start, test_end, "test", s if named else None)
+        for s, f in universe.items()
+    }
     train_index = universe_index(trains)
     test_index = universe_index(tests)
     ppy = periods_per_year(universe_index(universe))
@@ -236,14 +243,23 @@ def _hold_back_before(first_ns: int) -> Any:
     return gate
 
 
-def _window(bars: pd.DataFrame, first: str, last: str, what: str) -> pd.DataFrame:
+def _window(
+    bars: pd.DataFrame, first: str, last: str, what: str, symbol: str | None = None
+) -> pd.DataFrame:
     # naive bounds are UTC, a date-only last bound takes in its whole day (as everywhere)
     lo, hi = to_utc(first, name=f"{what} start"), to_utc(last, name=f"{what} end", end=True)
     part = bars.loc[lo:hi]
     if len(part) < 2:
+        if symbol is None:
+            raise DataError(
+                f"the {what} window {first} to {last} holds {len(part)} bar(s) of the data",
+                hint="check the data spec and the fold bounds",
+            )
+        span = f"{bars.index[0]:%Y-%m-%d} to {bars.index[-1]:%Y-%m-%d}" if len(bars) else "none"
         raise DataError(
-            f"the {what} window {first} to {last} holds {len(part)} bar(s) of the data",
-            hint="check the data spec and the fold bounds",
+            f"the {what} window {first} to {last} holds {len(part)} bar(s) of {symbol} "
+            f"(its bars: {span}); every fold trades every symbol of the universe",
+            hint="start the run where every symbol has bars (--start), or leave the symbol out",
         )
     return part
 

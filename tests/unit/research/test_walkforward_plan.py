@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.errors import ConfigError
+from workbench import load_bars
+from workbench.errors import ConfigError, DataError
 from workbench.research.fold import run_fold
 from workbench.research.notebook_runner import JobOutcome
 from workbench.research.sweep import parse_grid
@@ -296,3 +297,16 @@ def test_a_fold_that_fails_leaves_none_of_an_earlier_run_s_files(one_fold, tmp_p
     with pytest.raises(ConfigError, match="unknown metric"):
         run_fold(**{**params, "metric": "nope", "out": str(tmp_path)})
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_fold_before_a_symbol_s_history_names_the_symbol(tmp_path: Path) -> None:
+    """Over a universe of different histories the early folds fail, each saying which symbol
+    has no bars in its window, and since when it has."""
+    load_bars("sample:SPX", start="2010-01-01", end="2012-12-31").to_csv(tmp_path / "AAA.csv")
+    load_bars("sample:NASDAQ", start="2011-06-01", end="2012-12-31").to_csv(tmp_path / "BBB.csv")
+    config = WalkForwardConfig(
+        "momentum_rotation", f"csv:{tmp_path}", 252, 126, {"lookback": [20, 60]}
+    )
+    folds, _ = plan_folds(config)
+    with pytest.raises(DataError, match=r"0 bar\(s\) of BBB \(its bars: 2011-06-01 to 2012-12-3"):
+        run_fold(**fold_parameters(config, folds[0], tmp_path / "run"))
