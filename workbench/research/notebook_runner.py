@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -358,7 +359,13 @@ class NotebookRunner:
             )
         self._left.value = len(todo)
         submit = self._pool.submit
-        return _collect({submit(_execute_counted, job, reuse, then): job for job in todo})
+        futures = {submit(_execute_counted, job, reuse, then): job for job in todo}
+        return _collect(futures, on_broken=self._drop_pool)
+
+    def _drop_pool(self) -> None:
+        """A pool process died (killed, out of memory): the pool is unusable, and the next
+        batch (a walk-forward's report) starts another instead of raising."""
+        self._pool = None
 
     def _start_zygote(self, preload: str | None) -> Any:
         """A zygote the workers' kernels are forked from (on Linux, where the workers fork
@@ -449,12 +456,23 @@ def _start_kernel(preload: str | None) -> None:
         log.debug("early kernel start failed (the job will retry): %r", exc)
 
 
-def _collect(futures: dict[Future[JobOutcome], NotebookJob]) -> Iterator[JobOutcome]:
+def _collect(
+    futures: dict[Future[JobOutcome], NotebookJob], on_broken: Callable[[], None]
+) -> Iterator[JobOutcome]:
     for future in as_completed(futures):
         job = futures[future]
         try:
             yield future.result()
-        except Exception as exc:  # the worker process itself died
+        except BrokenProcessPool:  # a worker process itself died: every pending job with it
+            on_broken()
+            if job.is_done():  # it finished and saved its notebook before the pool broke
+                yield JobOutcome(job.name, "ok", job.output)
+            else:
+                error = (
+                    "worker: a pool process died before the notebook finished (run again to resume)"
+                )
+                yield JobOutcome(job.name, "failed", job.output, 0.0, error)
+        except Exception as exc:
             yield JobOutcome(job.name, "failed", job.output, 0.0, f"worker: {exc!r}")
 
 

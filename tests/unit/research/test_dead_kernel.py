@@ -7,6 +7,7 @@ IOPub, and a regression must fail here, not hang the suite."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from workbench.research import warm_kernel
+from workbench.research import notebook_runner, warm_kernel
 from workbench.research.notebook_runner import NotebookJob, NotebookRunner
 from workbench.research.zygote import Zygote
 
@@ -133,6 +134,38 @@ def test_a_pool_worker_whose_kernel_dies_goes_on_with_the_other_jobs(tmp_path: P
     assert "killed by SIGKILL" in (outcomes[0].error or "")
     summary = json.dumps([o.to_dict() for o in outcomes])
     assert summary.count("KernelDied") == 1
+
+
+def test_a_pool_process_that_dies_fails_its_batch_s_open_jobs_and_not_the_next_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the kernel but the pool's process dies (the kernel's parent, killed or out of
+    memory): the jobs it took down fail with a reason that says to resume, the finished ones
+    stay finished, and the runner's next batch (a walk-forward's report) runs on a new pool
+    instead of raising BrokenProcessPool."""
+    die, fine = _jobs(tmp_path, "SIGKILL")
+    real = notebook_runner.execute_job
+
+    def dying(job: NotebookJob, reuse: bool = False) -> notebook_runner.JobOutcome:
+        if job.name == "die":
+            os._exit(9)  # in the forked worker, which inherited this patch
+        return real(job, reuse)
+
+    monkeypatch.setattr(notebook_runner, "execute_job", dying)
+    others = [
+        NotebookJob(f"fine{k}", fine.template, tmp_path / f"fine{k}.ipynb", {"out": f"{k}.pid"})
+        for k in range(2)
+    ]
+    with NotebookRunner(2) as runner:
+        outcomes = runner.run([die, *others], progress=False)
+        after = runner.run([fine], progress=False)
+    assert outcomes[0].status == "failed"
+    for outcome, job in zip(outcomes, [die, *others], strict=True):
+        if outcome.status == "failed":
+            assert "a pool process died" in (outcome.error or "") and "resume" in outcome.error
+        else:
+            assert outcome.status == "ok" and job.is_done()
+    assert [o.status for o in after] == ["ok"]
 
 
 @pytest.mark.parametrize("kernel", ["warm-forked", "warm-launched"])
