@@ -160,8 +160,11 @@ def test_a_failed_fold_is_reported_and_resumed(tmp_path: Path) -> None:
     check_run(tmp_path)
     check_read_at_the_end(tmp_path, resumed.outcomes)  # fold 0 skipped: read at the end
 
+    assert (tmp_path / "report.ipynb").exists() and (tmp_path / "equity.png").exists()
     again = run_walk_forward(CONFIG, tmp_path, progress=False, report_template=None)
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
+    # no report notebook this time: the earlier run's is not passed off as this run's
+    assert not (tmp_path / "report.ipynb").exists() and not (tmp_path / "equity.png").exists()
     forced = run_walk_forward(CONFIG, tmp_path, progress=False, force=True, report_template=None)
     assert [o.status for o in forced.outcomes] == ["ok", "ok"]
     # no report notebook: the HTML report draws its figures itself

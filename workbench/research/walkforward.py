@@ -161,7 +161,11 @@ def run_walk_forward(
             )
         log.debug("summary written", extra={"event": "summary_written"})
         report = None
-        if report_template is not None:
+        for name in REPORT_FIGURES:  # a figure left by an earlier run is not this one's
+            (out / f"{name}.png").unlink(missing_ok=True)
+        if report_template is None:  # nor is its report notebook
+            (out / "report.ipynb").unlink(missing_ok=True)
+        else:
             report_job = NotebookJob(
                 name="report",
                 template=Path(report_template),
@@ -169,8 +173,6 @@ def run_walk_forward(
                 parameters={"run_dir": str(out.resolve())},
                 cwd=out,
             )
-            for name in REPORT_FIGURES:  # a figure left by an earlier run is not this one's
-                (out / f"{name}.png").unlink(missing_ok=True)
             if scheduler is None:  # on a warm kernel of the folds' pool: no cold start
                 report = runner.run([report_job], force=True, progress=False)[0]
             else:  # here, as before
