@@ -27,6 +27,12 @@ from workbench.live.state import StateStore
 from workbench.orders import Fill, Order
 
 log = logging.getLogger("workbench.live.runner")  # the runner's records, as before the split
+#: Updates that end an order without (more) fill: one line each; a rejection is a warning.
+_ENDED = {
+    UpdateEvent.CANCELED: logging.INFO,
+    UpdateEvent.EXPIRED: logging.INFO,
+    UpdateEvent.REJECTED: logging.WARNING,
+}
 #: Quantities closer than this (relative) are equal when comparing fills with orders.
 QTY_EPSILON = 1e-9
 
@@ -109,8 +115,41 @@ class OrderSync:
                 self._learn_order(update.order, fill)
             else:
                 self.state.record_order(update.order)
+                if update.event in _ENDED:
+                    self._log_ended(update)
+
+    def _log_ended(self, update: OrderUpdate) -> None:
+        order, request = update.order, update.order.request
+        log.log(
+            _ENDED[update.event],
+            "order %s %s %s %s: %s",
+            update.event,
+            order.side,
+            order.symbol,
+            order.id,
+            order.status_reason or "no reason given",
+            extra={
+                "event": f"order_{update.event}",
+                "strategy": self.name,
+                "order_id": order.id,
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "side": str(order.side),
+                "quantity": request.quantity,
+                "price": request.limit_price if request.limit_price is not None
+                else request.stop_price,
+                "reason": order.status_reason or f"signal={request.reason}",
+            },
+        )  # fmt: skip
 
     def _log_fill(self, order: Order, fill: Fill) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        try:  # the balance after the fill; a broker that does not answer now costs only that
+            account = self.broker.inner.get_account()
+            cash, equity = account.cash, account.equity
+        except Exception:  # the fill is recorded already: its line must go out
+            cash = equity = None
         log.info(
             "fill %s %s %.6g @ %.6g",
             fill.side,
@@ -126,6 +165,9 @@ class OrderSync:
                 "side": str(fill.side),
                 "quantity": fill.quantity,
                 "price": fill.price,
+                "cash": cash,
+                "equity": equity,
+                "balance": cash,
                 "reason": f"signal={order.request.reason}",
             },
         )

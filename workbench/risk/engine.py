@@ -438,7 +438,12 @@ class RiskEngine:
             q = decision.quantity
             if q > 0 and request.quantity is not None:
                 q = round_lot(q, lot_size)
-            details = {"quantity": p.quantity, "price": p.price, "equity": book.equity}
+            details = {
+                "side": str(request.side),
+                "quantity": p.quantity,
+                "price": p.price,
+                "equity": book.equity,
+            }
             if q <= EPSILON * max(1.0, p.quantity):
                 self._record(
                     RiskEvent(book.time, name, A.REFUSED, decision.reason, request.symbol, details)

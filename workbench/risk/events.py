@@ -73,6 +73,7 @@ class RiskEvent:
                 "action": str(self.action),
                 "reason": self.reason,
                 "symbol": self.symbol,
+                "side": d.get("side"),
                 "quantity": d.get("quantity"),
                 "price": d.get("price"),
                 "equity": d.get("equity"),

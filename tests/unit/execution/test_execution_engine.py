@@ -133,6 +133,18 @@ def test_rejections_are_logged_with_the_code_and_not_retried(caplog) -> None:
     assert "code=40310000" in record.reason and "insufficient buying power" in record.reason
 
 
+def test_submitted_and_rejected_lines_carry_the_limit_price(caplog) -> None:
+    limit = {"type": OrderType.LIMIT, "limit_price": 99.5}
+    engine, _, _ = make(submit=["403"])
+    with caplog.at_level(logging.INFO, logger="workbench.execution.engine"):
+        assert engine.submit(buy(**limit), decision=T0) is None
+        assert engine.submit(buy(**limit), decision=T0) is not None
+    lines = {r.event: r for r in caplog.records if r.event.startswith("order_")}
+    for event in ("order_rejected", "order_submitted"):
+        record = lines[event]
+        assert (record.side, record.quantity, record.price) == ("buy", 5.0, 99.5), event
+
+
 def test_repeated_failures_put_the_symbol_in_error_until_reset() -> None:
     engine, broker, sleeps = make(submit=["429"] * 5, retry=RetryPolicy(max_attempts=5))
     assert engine.submit(buy(), decision=T0) is None

@@ -120,9 +120,10 @@ def test_daily_loss_limit_reduces_until_the_next_utc_day(
         "refused: daily_loss_limit: loss 5.3% of start-of-day equity 10,000.00 > limit 5.0%"
     ]
     record = refused[0]
-    assert (record.rule, record.symbol, record.quantity, record.price) == (
+    assert (record.rule, record.symbol, record.side, record.quantity, record.price) == (
         "daily_loss_limit",
         "X",
+        "buy",
         1.0,
         100.0,
     )
