@@ -37,6 +37,7 @@ from workbench.research.widget_parts import (
     param_control,
     parity_html,
     png,
+    with_static_view,
 )
 from workbench.strategy import Strategy, make_strategy, resolve_strategy
 
@@ -130,7 +131,10 @@ class PortfolioExplorer:
         self.update()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        symbols = ", ".join(self.symbols.value)
+        text = f"{self.cls.label()} explorer ({symbols}): interactive in JupyterLab"
+        parts = [self.status.value, self.metrics.value]
+        return with_static_view(self.widget._repr_mimebundle_(**kwargs), self.chart, parts, text)
 
     def params(self) -> dict[str, Any]:
         return {name: control.value for name, control in self.controls.items()}

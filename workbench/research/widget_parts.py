@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
 import io
@@ -149,6 +150,23 @@ def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
+
+
+def with_static_view(bundle: Any, chart: w.Image, parts: list[str], text: str) -> dict:
+    """A widget's mime ``bundle``, plus a static view for where no widget manager runs.
+
+    JupyterLab renders the widget; a notebook executed headless (papermill, nbval) and read
+    later (nbconvert, GitHub) has no widget state, so it falls back to the HTML: the HTML
+    ``parts`` (what the data and metrics widgets show) with the current chart as an image.
+    ``text`` replaces ipywidgets' ``VBox(children=...)`` repr in plain-text front ends.
+    """
+    bundle = dict(bundle or {})
+    image = bytes(chart.value or b"")
+    img = f"<img src='data:image/png;base64,{base64.b64encode(image).decode()}'/>" if image else ""
+    body = "".join(f"<div>{part}</div>" for part in parts if part)
+    bundle["text/html"] = f"<div class='wb-static'>{img}{body}</div>"
+    bundle["text/plain"] = text
+    return bundle
 
 
 def metrics_table(metrics: Mapping[str, float]) -> str:

@@ -50,6 +50,7 @@ from workbench.research.widget_parts import (
     plain,
     png,
     trades_table,
+    with_static_view,
 )
 from workbench.strategy import Strategy, resolve_strategy
 
@@ -176,7 +177,10 @@ class Explorer:
         )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        params = params_text(self.result.params) if self.result is not None else "no result"
+        text = f"{self.cls.label()} explorer ({params}): interactive in JupyterLab"
+        parts = [self.source.value, self.status.value, self.metrics.value]
+        return with_static_view(self.widget._repr_mimebundle_(**kwargs), self.chart, parts, text)
 
     # -- data -----------------------------------------------------------------------
     def _load(self, spec: str) -> pd.DataFrame:

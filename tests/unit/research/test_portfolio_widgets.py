@@ -41,3 +41,11 @@ def test_picking_symbols_and_moving_a_slider_re_simulate(explorer):
     assert "parity OK" in explorer.parity_html.value
     explorer.symbols.value = ()
     assert "no symbol chosen" in explorer.status.value
+
+
+def test_headless_display_falls_back_to_a_static_view(explorer):
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "data:image/png;base64," in bundle["text/html"]
+    assert "information_ratio" in bundle["text/html"]
+    assert not bundle["text/plain"].startswith("VBox")

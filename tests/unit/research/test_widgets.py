@@ -123,3 +123,14 @@ def test_sweep_panel_heatmap_cell_choice_and_confirm(explorer: Explorer) -> None
     assert explorer.parity is not None and explorer.parity.ok
     assert "parity OK" in explorer.parity_html.value
     assert explorer.parity.event.final_equity == pytest.approx(explorer.result.final_equity)
+
+
+def test_headless_display_falls_back_to_a_static_view(explorer: Explorer) -> None:
+    # executed by papermill and read without a widget manager (nbconvert, GitHub), the
+    # explorer shows its chart and metrics, not ipywidgets' "VBox(children=...)" repr
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # JupyterLab: the widget
+    assert "data:image/png;base64," in bundle["text/html"]
+    assert "sharpe" in bundle["text/html"] and "sample:SPX" in bundle["text/html"]
+    assert not bundle["text/plain"].startswith("VBox")
+    assert "fast=20" in bundle["text/plain"]
