@@ -11,6 +11,7 @@ notebook after working in it::
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -66,3 +67,14 @@ def test_first_code_cell_holds_the_parameters(path: Path) -> None:
     code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     tags = code[0].get("metadata", {}).get("tags", [])
     assert "parameters" in tags, f"{path.name}: tag its first code cell `parameters`"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in NOTEBOOKS if p.parent.name == "notebooks"], ids=lambda p: p.name
+)
+def test_first_cell_says_what_it_shows_and_how_long_it_takes(path: Path) -> None:
+    first = json.loads(path.read_text())["cells"][0]
+    text = "".join(first["source"])
+    assert first["cell_type"] == "markdown" and text.startswith("# "), f"{path.name}: no title"
+    took = re.search(r"\bRuns top to bottom in (about|under) \d+ ?(s|min)\b", text)
+    assert took, f"{path.name}: say how long it runs ('Runs top to bottom in about ...')"
