@@ -94,7 +94,8 @@ class JsonFormatter(logging.Formatter):
         for name in FIELDS:
             value = record.__dict__.get(name)
             if value is not None:
-                doc[name] = _plain(value)
+                value = _plain(value)  # a reason may quote a broker's answer: masked too
+                doc[name] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             doc["error"] = redact(self.formatException(record.exc_info))
         return json.dumps(doc, default=str)

@@ -45,6 +45,17 @@ def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "s3cr3t" not in ConsoleFormatter().format(record("x s3cr3t-value-123", symbol="SPY"))
 
 
+def test_a_field_quoting_a_secret_is_masked_in_the_json_line(monkeypatch) -> None:
+    """A rejection's reason is the broker's answer, which may quote what it was sent."""
+    monkeypatch.setenv("APCA_API_KEY_ID", "PKLEAKED12345")
+    doc = json.loads(
+        JsonFormatter().format(
+            record("order rejected", reason="code=40110000 key PKLEAKED12345 api_key=abc123")
+        )
+    )
+    assert doc["reason"] == "code=40110000 key *** api_key=***"
+
+
 def test_configure_sends_third_party_warnings_to_the_json_file(tmp_path, monkeypatch) -> None:
     import warnings
 
