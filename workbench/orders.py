@@ -350,6 +350,12 @@ class OrderRequest:
         return _copy_with_client_id(self, client_order_id)
 
     @property
+    def shown_price(self) -> float | None:
+        """The price a log line shows for this order: its limit, else its stop (None for a
+        market order or a trailing stop)."""
+        return self.limit_price if self.limit_price is not None else self.stop_price
+
+    @property
     def protective(self) -> bool:
         """An exit: it may only reduce a position the strategy holds (never open or add)."""
         return self.leg is not None or self.oco_group is not None or self.order_class is _OCO

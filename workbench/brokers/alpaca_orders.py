@@ -167,16 +167,19 @@ def on_price_grid(r: OrderRequest) -> OrderRequest:
     moved = {}
     for name in GRID_PRICES:
         asked = getattr(r, name)
-        if asked is not None and on_grid(asked) != asked:
-            moved[name] = on_grid(asked)
+        if asked is None:
+            continue
+        sent = on_grid(asked)
+        if sent != asked:
+            moved[name] = sent
             log.warning(
                 "%s %s: %s %s sent as %s (Alpaca takes whole cents from $1.00 up)",
-                r.side, r.symbol, name, asked, moved[name],
+                r.side, r.symbol, name, asked, sent,
                 extra={
                     "event": "price_rounded", "symbol": r.symbol,
                     "client_order_id": r.client_order_id, "side": str(r.side),
-                    "quantity": r.quantity, "price": moved[name],
-                    "reason": f"{name} {asked} -> {moved[name]} (sub-penny increment)",
+                    "quantity": r.quantity, "price": sent,
+                    "reason": f"{name} {asked} -> {sent} (sub-penny increment)",
                 },
             )  # fmt: skip
     return dataclasses.replace(r, **moved) if moved else r

@@ -152,11 +152,6 @@ def _stamp(second: int) -> str:
     return last[1] + _HHMM[rest // 60] + _SS[rest % 60]
 
 
-def _order_price(request: OrderRequest) -> float | None:
-    """The price a log line shows for an order: its limit, else its stop (None: market)."""
-    return request.limit_price if request.limit_price is not None else request.stop_price
-
-
 class ExecutionEngine:
     """Sends intents to a broker; see the module docstring for what it guarantees."""
 
@@ -378,7 +373,7 @@ class ExecutionEngine:
                         "client_order_id": cid,
                         "side": str(request.side),
                         "quantity": request.quantity,
-                        "price": _order_price(request),
+                        "price": request.shown_price,
                         "reason": f"code={exc.code} {exc.message}",
                     },
                 )
@@ -444,7 +439,7 @@ class ExecutionEngine:
                 "symbol": order.symbol,
                 "side": str(order.side),
                 "quantity": order.request.quantity,
-                "price": _order_price(order.request),
+                "price": order.request.shown_price,
                 "reason": order.request.reason,
             },
         )

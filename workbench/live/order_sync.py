@@ -136,8 +136,7 @@ class OrderSync:
                 "symbol": order.symbol,
                 "side": str(order.side),
                 "quantity": request.quantity,
-                "price": request.limit_price if request.limit_price is not None
-                else request.stop_price,
+                "price": request.shown_price,
                 "reason": order.status_reason or f"signal={request.reason}",
             },
         )  # fmt: skip

@@ -101,16 +101,7 @@ def test_stitch_chains_the_curves_by_hand() -> None:
 
 @pytest.fixture(scope="module")
 def one_fold(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, dict]:
-    config = WalkForwardConfig(
-        "ma_crossover",
-        "sample:SPX",
-        504,
-        252,
-        GRID,
-        start="2004-01-01",
-        end="2008-12-31",
-        commission=0.0005,
-    )
+    config = spx_config()
     folds, _ = plan_folds(config)
     out = tmp_path_factory.mktemp("wf")
     params = fold_parameters(config, folds[1], out)
@@ -147,15 +138,9 @@ def test_fold_trades_only_in_the_test_window(one_fold) -> None:
     assert 0 <= stats["dsr"] <= stats["psr"] <= 1
 
 
-def test_fold_with_an_unknown_metric_is_refused(one_fold, tmp_path: Path) -> None:
-    _, _, params = one_fold
-    with pytest.raises(ConfigError, match="unknown metric 'nope'"):
-        run_fold(**{**params, "metric": "nope", "out": str(tmp_path)})
-
-
-def test_summarize_reports_a_failed_fold_and_stitches_the_rest(one_fold, tmp_path: Path) -> None:
-    record, folder, _ = one_fold
-    config = WalkForwardConfig(
+def spx_config() -> WalkForwardConfig:
+    """The 504/252 walk-forward on sample:SPX (2004-2008) the fold and summary tests plan."""
+    return WalkForwardConfig(
         "ma_crossover",
         "sample:SPX",
         504,
@@ -165,11 +150,27 @@ def test_summarize_reports_a_failed_fold_and_stitches_the_rest(one_fold, tmp_pat
         end="2008-12-31",
         commission=0.0005,
     )
+
+
+def copy_fold_001(folder: Path, into: Path) -> None:
+    """Fold 1's record, equity and sweep files, as a finished fold leaves them."""
+    for name in ("fold_001.json", "fold_001_equity.csv", "fold_001_sweep.csv"):
+        (into / name).write_bytes((folder / name).read_bytes())
+
+
+def test_fold_with_an_unknown_metric_is_refused(one_fold, tmp_path: Path) -> None:
+    _, _, params = one_fold
+    with pytest.raises(ConfigError, match="unknown metric 'nope'"):
+        run_fold(**{**params, "metric": "nope", "out": str(tmp_path)})
+
+
+def test_summarize_reports_a_failed_fold_and_stitches_the_rest(one_fold, tmp_path: Path) -> None:
+    record, folder, _ = one_fold
+    config = spx_config()
     folds, _ = plan_folds(config)
     run = tmp_path / "run"
     (run / "folds").mkdir(parents=True)
-    for name in ("fold_001.json", "fold_001_equity.csv", "fold_001_sweep.csv"):
-        (run / "folds" / name).write_bytes((folder / name).read_bytes())
+    copy_fold_001(folder, run / "folds")
     outcomes = [
         JobOutcome("fold_000", "failed", run / "folds" / "fold_000.ipynb", 1.0, "KeyError: 'x'"),
         JobOutcome("fold_001", "ok", run / "folds" / "fold_001.ipynb", 2.0),
@@ -267,16 +268,7 @@ def test_parallel_folds_are_handed_out_last_first(
 def test_summarize_with_no_fold_finished_leaves_no_earlier_curve(one_fold, tmp_path: Path) -> None:
     """A re-run where every fold failed: the stitched curve of an earlier run is not this run's
     (the report would plot it as if it were)."""
-    config = WalkForwardConfig(
-        "ma_crossover",
-        "sample:SPX",
-        504,
-        252,
-        GRID,
-        start="2004-01-01",
-        end="2008-12-31",
-        commission=0.0005,
-    )
+    config = spx_config()
     folds, _ = plan_folds(config)
     run = tmp_path / "run"
     (run / "folds").mkdir(parents=True)
@@ -292,8 +284,7 @@ def test_summarize_with_no_fold_finished_leaves_no_earlier_curve(one_fold, tmp_p
 
 def test_a_fold_that_fails_leaves_none_of_an_earlier_run_s_files(one_fold, tmp_path: Path) -> None:
     _, folder, params = one_fold
-    for name in ("fold_001.json", "fold_001_equity.csv", "fold_001_sweep.csv"):
-        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    copy_fold_001(folder, tmp_path)
     with pytest.raises(ConfigError, match="unknown metric"):
         run_fold(**{**params, "metric": "nope", "out": str(tmp_path)})
     assert sorted(p.name for p in tmp_path.iterdir()) == []
