@@ -291,10 +291,10 @@ class NotebookRunner:
     ) -> list[JobOutcome]:
         """One batch, as :func:`run_notebooks` describes; outcomes in job order.
 
-        ``then``: code the first local warm kernel with no job of this batch left to start
-        runs (the next batch's imports): done early, it prepares them while the last jobs run
-        elsewhere, and it is first in line for the next batch. Like a preload, never part of
-        a notebook.
+        ``then``: code each local warm kernel runs once no job of this batch is left to start
+        (the next batch's imports): the first idle prepares them while the last jobs run
+        elsewhere, and the others as they finish, since the pool does not say which worker
+        takes the next batch's job. Like a preload, never part of a notebook.
         """
         names = [job.name for job in jobs]
         if len(set(names)) != len(names):
@@ -418,17 +418,15 @@ def _start_worker(reuse: bool, preload: str | None, left: Any, zygote: str | Non
 
 
 def _execute_counted(job: NotebookJob, reuse: bool, then: str | None) -> JobOutcome:
-    """``execute_job`` in a pool worker; after it, if no job is left to start and no other
-    worker has yet, ``then``: on the first worker idle for good, which is also the first in
-    line for the next batch's job (the count goes to -1 once ``then`` is taken)."""
+    """``execute_job`` in a pool worker; after it, if no job of the batch is left to start,
+    ``then``: this worker is idle for good, and whichever worker the next batch's job lands
+    on (the pool's queue does not say which) finds its kernel prepared, or preparing."""
     with _left.get_lock():
         _left.value -= 1
     outcome = execute_job(job, reuse)
     with _left.get_lock():
-        first_idle = _left.value == 0
-        if first_idle:
-            _left.value = -1
-    if then is not None and first_idle:
+        idle = _left.value <= 0
+    if then is not None and idle:
         from workbench.research.warm_kernel import run_soon
 
         run_soon(then)

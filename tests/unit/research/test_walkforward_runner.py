@@ -229,6 +229,51 @@ def test_a_runner_keeps_its_pool_and_warm_kernels_for_the_next_batch(
     assert pid["report"] in {pid["a"], pid["b"], pid["c"]}
 
 
+#: Two jobs run side by side: each waits (bounded) until the other has started, so each
+#: batch of two puts one job on each of the pool's two workers.
+PAIR_BODY = (
+    "import os, pathlib, sys, time\n"
+    "pathlib.Path(out).write_text(str(os.getpid()))\n"
+    "deadline = time.monotonic() + 60\n"
+    "while not pathlib.Path(other).exists() and time.monotonic() < deadline:\n"
+    "    time.sleep(0.01)\n"
+    "assert pathlib.Path(other).exists(), 'the other job never ran alongside'\n"
+    "assert not prepared or 'wave' in sys.modules, 'this kernel did not run the batch then'"
+)
+
+
+@pytest.mark.slow
+def test_every_worker_s_kernel_runs_then_whichever_takes_the_next_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool does not say which worker takes the next batch's job (a walk-forward's
+    report): each kernel with no job of the batch left runs ``then``, not only the first."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    src = template(tmp_path / "pair.ipynb", PAIR_BODY)
+
+    def pair(batch: str, prepared: bool) -> list[NotebookJob]:
+        names = [f"{batch}1", f"{batch}2"]
+        pids = [str(tmp_path / f"{n}.pid") for n in names]
+        return [
+            NotebookJob(
+                name,
+                src,
+                tmp_path / f"{name}.ipynb",
+                {"out": pids[k], "other": pids[1 - k], "prepared": prepared},
+            )
+            for k, name in enumerate(names)
+        ]
+
+    with NotebookRunner(2) as runner:
+        first = runner.run(pair("a", False), progress=False, then="import wave")
+        second = runner.run(pair("b", True), progress=False)  # both kernels ran then
+    assert [o.status for o in first] == ["ok", "ok"], [o.error for o in first]
+    assert [o.status for o in second] == ["ok", "ok"], [o.error for o in second]
+    pid = {n: int((tmp_path / f"{n}.pid").read_text()) for n in ("a1", "a2", "b1", "b2")}
+    assert len({pid["a1"], pid["a2"]}) == 2  # one job on each worker's kernel
+    assert {pid["b1"], pid["b2"]} == {pid["a1"], pid["a2"]}
+
+
 def test_papermill_is_imported_without_building_the_iri_grammar() -> None:
     """jsonschema's optional IRI checker costs over a second of CPU at import, unused."""
     code = (
