@@ -233,7 +233,10 @@ def _launch(name: str, extra: list[str] | None, zygote: str | None = None) -> tu
     # its reconnect interval, 100 ms by default: every kernel's first request (its preload)
     # waited that long on an idle kernel. Set on the client's own context, for its sockets.
     kc.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
-    kc.start_channels()
+    # no heartbeat: unused (above), and its thread races a quick stop (jupyter_client 8.10:
+    # stopped before it has set itself running, it loops with no wait, opening a socket a
+    # turn until zmq refuses with "Too many open files", which ends it)
+    kc.start_channels(hb=False)
     return km, kc
 
 

@@ -163,6 +163,10 @@ def test_the_warm_kernel_s_client_reconnects_soon_to_a_kernel_not_listening_yet(
         for channel in (kc.shell_channel, kc.iopub_channel, kc.control_channel):
             assert channel.socket.getsockopt(zmq.RECONNECT_IVL) == warm_kernel.RECONNECT_MS
         assert warm_kernel.RECONNECT_MS < 100
+        # whether it lives is asked of its manager: no heartbeat thread, which a quick stop
+        # sent spinning (a socket a turn, to "Too many open files")
+        assert kc._hb_channel is None or not kc._hb_channel.is_alive()
+        assert warm_kernel._sync(kc.is_alive)  # as nbclient asks: of the manager
     finally:
         drop_kernel()
 
