@@ -194,9 +194,10 @@ def _wire(options: LiveOptions, bundle: Bundle, strategy: Any, state: Any) -> Li
     broker, market = _broker(options, spec)
     symbols, feed, hours = _feed(options, spec, broker, market, state)
     venue = apply_pennies(broker, state, options.pennies, spec.cash)
+    name = bundle.manifest["name"]  # on every line: execution's, risk's, the runner's
     runner = LiveRunner(
         strategy, symbols, venue, feed, state, execution=_execution(options, spec),
-        risk=risk_engine(spec, state), strategy_id=bundle.manifest["name"],
+        risk=risk_engine(spec, state, name), strategy_id=name,
         on_day_end=_daily_reconciliation(state) if options.reconcile_daily else None,
         hours=hours, adopt_positions=options.adopt_positions, outage=outage_policy(options),
     )  # fmt: skip
@@ -338,15 +339,16 @@ def simulated_broker(
     )  # fmt: skip
 
 
-def risk_engine(spec: RunSpec, state: StateStore) -> RiskEngine:
-    """The spec's risk rules, with their state (peak, halt, day) in the run's state file.
+def risk_engine(spec: RunSpec, state: StateStore, strategy: str) -> RiskEngine:
+    """The spec's risk rules, with their state (peak, halt, day) in the run's state file,
+    logging as ``strategy`` (the name the run's order lines carry).
 
     Always an engine, even for a bundle without risk rules: the kill switch (``workbench
     risk kill``, the dashboard's button) halts the run through it.
     """
     from workbench.risk import RiskEngine, SQLiteRiskStore
 
-    return RiskEngine(spec.risk, SQLiteRiskStore(state.path))
+    return RiskEngine(spec.risk, SQLiteRiskStore(state.path), strategy=strategy)
 
 
 def _daily_reconciliation(state: StateStore) -> Callable[[pd.Timestamp], object]:

@@ -2,9 +2,13 @@
 
 Library modules log with ``logging.getLogger(__name__)`` and put the trading fields in
 ``extra`` (``strategy, order_id, client_order_id, symbol, side, quantity, price, cash,
-equity, reason``, ...). :class:`JsonFormatter` writes one JSON object per line with a UTC
-timestamp; :func:`redact` masks the values of secret environment variables anywhere
-in a message, and any value registered with :func:`add_secret` (notification URLs).
+equity, reason, signal``, ...). ``reason`` says why the line was written (a risk rule's
+verdict, the broker's answer, ``signal=MA_CROSS_BUY`` for an order sent on a signal);
+``signal`` is the strategy's own reason for the order the line is about, the same field on
+order, fill and risk lines, so one filter finds them all. :class:`JsonFormatter` writes
+one JSON object per line with a UTC timestamp; :func:`redact` masks the values of secret
+environment variables anywhere in a message, and any value registered with
+:func:`add_secret` (notification URLs).
 
 :func:`configure` puts its handlers on the root logger, so the warnings and errors of
 third-party libraries (alpaca-py's reconnects, waitress, Python ``warnings``) reach the same
@@ -36,6 +40,7 @@ FIELDS = (
     "equity",
     "balance",
     "reason",
+    "signal",
     "rule",
     "action",
     "state",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from workbench import backtest, load_bars
 from workbench.cli.main import main
+from workbench.logs import JsonFormatter
 from workbench.risk import RiskConfig, RiskEngine, SQLiteRiskStore, TradingState
 
 PARAMS = {"fast": 10, "slow": 50}
@@ -152,3 +154,20 @@ def test_a_persistent_engine_stays_halted_for_the_next_run(
     again = backtest("ma_crossover", spx, PARAMS, cash=10_000.0, risk=rebuilt)
     assert again.fills.empty
     assert (again.risk_events["action"] == "refused").all() and len(again.risk_events) > 0
+
+
+def test_risk_lines_name_the_strategy_and_a_refused_orders_signal(
+    spx: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine the backtest builds from the rules logs as the strategy its execution
+    lines name; the refused cross after the halt carries its signal beside the reason."""
+    with caplog.at_level(logging.INFO, logger="workbench.risk"):
+        result = backtest("ma_crossover", spx, PARAMS, cash=10_000.0, risk={"max_drawdown": 0.10})
+    fmt = JsonFormatter()
+    lines = [json.loads(fmt.format(r)) for r in caplog.records if r.name == "workbench.risk"]
+    assert [d["action"] for d in lines] == list(result.risk_events["action"])
+    assert {d["strategy"] for d in lines} == {result.strategy} == {"ma_crossover"}
+    refused = [d for d in lines if d["action"] == "refused"]
+    assert refused and {d["signal"] for d in refused} == {"MA_CROSS_BUY"}
+    assert all(d["reason"].startswith("trading halted since ") for d in refused)
+    assert [d.get("signal") for d in lines[:2]] == [None, None]  # the halt, the liquidation

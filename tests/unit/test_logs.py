@@ -26,6 +26,7 @@ def test_json_line_has_the_trading_fields() -> None:
             price=101.5,
             balance=9_000.0,
             reason="signal=MA_CROSS_BUY",
+            signal="MA_CROSS_BUY",
         )
     )
     doc = json.loads(line)
@@ -33,6 +34,7 @@ def test_json_line_has_the_trading_fields() -> None:
     assert doc["ts"].endswith("+00:00")
     for key in ("strategy", "order_id", "symbol", "side", "quantity", "price", "balance", "reason"):
         assert key in doc
+    assert doc["signal"] == "MA_CROSS_BUY"
     assert "\n" not in line
 
 

@@ -93,8 +93,8 @@ class Engine:
             check_order(frame, name=sym)
         if risk is None or isinstance(risk, RiskEngine):
             self.risk = risk
-        else:  # a fresh engine (in-memory state) for this run
-            self.risk = RiskEngine(RiskConfig.coerce(risk))
+        else:  # a fresh engine (in-memory state) for this run, named as execution names it
+            self.risk = RiskEngine(RiskConfig.coerce(risk), strategy=strategy.label())
         self.progress = progress
         cfg = self.config
         self.broker = SimulatedBroker(

@@ -60,10 +60,22 @@ A = RiskAction
 
 
 class RiskEngine:
-    """Applies a :class:`RiskConfig`; keeps its state in ``store`` (in memory by default)."""
+    """Applies a :class:`RiskConfig`; keeps its state in ``store`` (in memory by default).
 
-    def __init__(self, config: RiskConfig | None = None, store: RiskStore | None = None) -> None:
+    ``strategy`` names the strategy on every log line (whoever builds the engine knows
+    it: the backtester and the live composition give the name their execution lines
+    carry); an engine built without one logs lines without it.
+    """
+
+    def __init__(
+        self,
+        config: RiskConfig | None = None,
+        store: RiskStore | None = None,
+        *,
+        strategy: str | None = None,
+    ) -> None:
         self.config = config or RiskConfig()
+        self.strategy = strategy
         self._store: RiskStore = store if store is not None else MemoryRiskStore()
         self.rules = order_rules(self.config)
         cfg = self.config
@@ -444,21 +456,14 @@ class RiskEngine:
                 "price": p.price,
                 "equity": book.equity,
             }
+            sym, signal = request.symbol, request.reason  # the strategy's reason for it
             if q <= EPSILON * max(1.0, p.quantity):
-                self._record(
-                    RiskEvent(book.time, name, A.REFUSED, decision.reason, request.symbol, details)
-                )
+                why = decision.reason
+                self._record(RiskEvent(book.time, name, A.REFUSED, why, sym, details, signal))
                 return None
-            self._record(
-                RiskEvent(
-                    book.time,
-                    name,
-                    A.RESIZED,
-                    f"{decision.reason}; {request.side} {p.quantity:.6g} -> {q:.6g}",
-                    request.symbol,
-                    {**details, "new_quantity": q},
-                )
-            )
+            resized = f"{decision.reason}; {request.side} {p.quantity:.6g} -> {q:.6g}"
+            details["new_quantity"] = q
+            self._record(RiskEvent(book.time, name, A.RESIZED, resized, sym, details, signal))
             p = p.resized(q)
         book.approve(p)
         if p.quantity == asked:
@@ -508,4 +513,4 @@ class RiskEngine:
 
     def _record(self, event: RiskEvent) -> None:
         self.events.append(event)
-        event.log()
+        event.log(self.strategy)

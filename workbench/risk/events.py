@@ -3,7 +3,9 @@
 Every event is also logged on the ``workbench.risk`` logger as
 ``<action>: <rule>: <reason>`` (for example
 ``refused: daily_loss_limit: loss 5.3% of start-of-day equity 10,000.00 > limit 5.0%``),
-with the structured fields in ``extra`` for the JSON formatter.
+with the structured fields in ``extra`` for the JSON formatter: the engine's strategy, and
+for a refused or resized order the strategy's own reason for it as ``signal`` (the field
+the order and fill lines name it by), so the rule's verdict stays the ``reason``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ _LEVEL = {
 
 @dataclass(frozen=True, slots=True)
 class RiskEvent:
-    """One decision of the risk engine. ``details`` holds the numbers behind ``reason``."""
+    """One decision of the risk engine. ``details`` holds the numbers behind ``reason``;
+    ``signal`` is the reason of the strategy's order it judged (empty for the engine's
+    own decisions: halts, liquidations, resets)."""
 
     time: pd.Timestamp
     rule: str
@@ -57,21 +61,25 @@ class RiskEvent:
     reason: str
     symbol: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    signal: str = ""
 
     @property
     def message(self) -> str:
         return f"{self.action}: {self.rule}: {self.reason}"
 
-    def log(self) -> None:
+    def log(self, strategy: str | None = None) -> None:
+        """One line on ``workbench.risk``, naming ``strategy`` (the engine's) if given."""
         d = self.details
         log.log(
             _LEVEL[self.action],
             self.message,
             extra={
                 "event": "risk",
+                "strategy": strategy,
                 "rule": self.rule,
                 "action": str(self.action),
                 "reason": self.reason,
+                "signal": self.signal or None,
                 "symbol": self.symbol,
                 "side": d.get("side"),
                 "quantity": d.get("quantity"),

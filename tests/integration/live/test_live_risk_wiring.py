@@ -7,6 +7,9 @@ dashboard's button write a halt.
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 
 from workbench import backtest, load_bars
@@ -14,6 +17,7 @@ from workbench.bundle import write_bundle
 from workbench.compose import LiveOptions, build_runner
 from workbench.dashboard.control import halt
 from workbench.live.status import read_status
+from workbench.logs import JsonFormatter
 from workbench.risk import SQLiteRiskStore, TradingState
 from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
@@ -81,3 +85,28 @@ def test_an_outside_kill_switch_halts_and_flattens_the_run(tmp_path) -> None:
     assert s.trading is TradingState.HALTED and s.rule == "kill_switch"
     status = read_status(state)
     assert status["risk_state"] == "HALTED" and "pressed in a test" in status["risk_reason"]
+
+
+def test_risk_lines_name_the_bundle_and_a_refused_orders_signal(tmp_path, caplog) -> None:
+    """The risk engine the run is built with logs as the run's strategy; a refusal carries
+    the signal of the order it refused beside the rule's reason (a kill-switch file that
+    exists from the first bar: every cross is refused)."""
+    kill = tmp_path / "KILL"
+    kill.write_text("")
+    bundle = _bundle(tmp_path, {"kill_switch_file": str(kill)})
+    options = LiveOptions(
+        bundle=str(bundle.path), state=str(tmp_path / "live.sqlite"),
+        start="2007-01-01", end="2007-12-31",
+    )  # fmt: skip
+    runner, _ = build_runner(options)
+    with caplog.at_level(logging.INFO, logger="workbench"):
+        runner.run()
+    fmt = JsonFormatter()
+    lines = [json.loads(fmt.format(r)) for r in caplog.records if r.name == "workbench.risk"]
+    assert [d["action"] for d in lines[:2]] == ["kill_switch", "refused"]
+    assert runner.name == bundle.manifest["name"]
+    assert {d["strategy"] for d in lines} == {runner.name}
+    refused = [d for d in lines if d["action"] == "refused"]
+    assert {d["signal"] for d in refused} == {"MA_CROSS_BUY"}
+    assert all(d["reason"].startswith("trading halted since ") for d in refused)
+    assert "signal" not in lines[0]  # the halt judged no order
