@@ -303,6 +303,7 @@ class ExecutionEngine:
                     "strategy": self.strategy,
                     "symbol": symbol,
                     "reason": "execution_error_state",
+                    "signal": request.reason or None,
                 },
             )
             return None
@@ -325,7 +326,8 @@ class ExecutionEngine:
                         "strategy": self.strategy,
                         "symbol": symbol,
                         "client_order_id": request.client_order_id,
-                        "reason": request.reason,
+                        "reason": f"signal={request.reason}",
+                        "signal": request.reason or None,
                     },
                 )
                 return None
@@ -375,6 +377,7 @@ class ExecutionEngine:
                         "quantity": request.quantity,
                         "price": request.shown_price,
                         "reason": f"code={exc.code} {exc.message}",
+                        "signal": request.reason or None,
                     },
                 )
                 return None
@@ -440,7 +443,8 @@ class ExecutionEngine:
                 "side": str(order.side),
                 "quantity": order.request.quantity,
                 "price": order.request.shown_price,
-                "reason": order.request.reason,
+                "reason": f"signal={order.request.reason}",
+                "signal": order.request.reason or None,
             },
         )
 

@@ -138,6 +138,7 @@ class OrderSync:
                 "quantity": request.quantity,
                 "price": request.shown_price,
                 "reason": order.status_reason or f"signal={request.reason}",
+                "signal": request.reason or None,
             },
         )  # fmt: skip
 
@@ -168,5 +169,6 @@ class OrderSync:
                 "equity": equity,
                 "balance": cash,
                 "reason": f"signal={order.request.reason}",
+                "signal": order.request.reason or None,
             },
         )

@@ -145,6 +145,23 @@ def test_submitted_and_rejected_lines_carry_the_limit_price(caplog) -> None:
         assert (record.side, record.quantity, record.price) == ("buy", 5.0, 99.5), event
 
 
+def test_order_lines_name_the_signal_as_fill_and_risk_lines_do(caplog) -> None:
+    """``signal`` is the order's own reason on every line; ``reason`` says why the line
+    was written: ``signal=...`` for an order sent (or held) on it, else the broker's code."""
+    engine, _, _ = make(submit=["403"], conflict=ConflictPolicy.WAIT)
+    with caplog.at_level(logging.INFO, logger="workbench.execution.engine"):
+        assert engine.submit(buy(), decision=T0) is None
+        assert engine.submit(buy(), decision=T0) is not None
+        sell = OrderRequest("SPY", Side.SELL, quantity=5.0, reason="MA_CROSS_SELL")
+        assert engine.submit(sell, decision=T0) is None  # held: the buy is working
+    lines = {r.event: r for r in caplog.records if r.event.startswith("order_")}
+    assert {e: (r.reason.split(" ")[0], r.signal) for e, r in lines.items()} == {
+        "order_rejected": ("code=40310000", "MA_CROSS_BUY"),
+        "order_submitted": ("signal=MA_CROSS_BUY", "MA_CROSS_BUY"),
+        "order_waiting": ("signal=MA_CROSS_SELL", "MA_CROSS_SELL"),
+    }
+
+
 def test_repeated_failures_put_the_symbol_in_error_until_reset() -> None:
     engine, broker, sleeps = make(submit=["429"] * 5, retry=RetryPolicy(max_attempts=5))
     assert engine.submit(buy(), decision=T0) is None

@@ -49,7 +49,7 @@ def test_a_fill_line_carries_the_balance_after_it(tmp_path, caplog) -> None:
     assert (rec.strategy, rec.order_id, rec.side, rec.quantity, rec.price) == (
         "ma_crossover", order.id, "buy", 3.0, 99.5,
     )  # fmt: skip
-    assert rec.reason == "signal=MA_CROSS_BUY"
+    assert (rec.reason, rec.signal) == ("signal=MA_CROSS_BUY", "MA_CROSS_BUY")
 
 
 @pytest.mark.parametrize(
@@ -73,5 +73,5 @@ def test_an_order_that_ends_without_a_fill_has_its_line(tmp_path, caplog, event,
         "ma_crossover", order.id, "wb-ma_crossover-SPY-0",
     )  # fmt: skip
     assert (rec.symbol, rec.side, rec.quantity, rec.price) == ("SPY", "buy", 3.0, 99.5)
-    assert rec.reason
+    assert rec.reason and rec.signal == "MA_CROSS_BUY"
     assert isinstance(ended, OrderUpdate)
