@@ -125,8 +125,8 @@ class StateFile:
         with self._lock:
             try:
                 self._check_still_there()
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
+                try:  # BEGIN inside: an interrupt just after it (Ctrl-C) still rolls back
+                    self.conn.execute("BEGIN IMMEDIATE")
                     yield self.conn
                 except BaseException:
                     if self.conn.in_transaction:  # SQLite may have rolled back already
