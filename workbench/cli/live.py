@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "live",
         help="run a promoted strategy bundle against a broker (or show a run's status)",
-        description="Run a promoted bundle bar by bar with crash-safe state, or show its status.",
+        description="Run a promoted bundle bar by bar with crash-safe state, or show its status. "
+        "Ctrl-C or SIGTERM finishes the bar in progress, then stops (exit code 130 after "
+        "Ctrl-C, 0 after SIGTERM); a second Ctrl-C stops at once.",
     )
     p.add_argument("action", nargs="?", choices=("run", "status"), default="run")
     p.add_argument("--bundle", help="promoted/<strategy>/<version>")
@@ -130,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.compose import LiveOptions, build_runner
     from workbench.errors import ConfigError, StateStoreError
     from workbench.live import notify
+    from workbench.live.signals import exit_code
     from workbench.logs import configure
 
     if not args.bundle:
@@ -176,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.decisions} decisions, {summary.orders_sent} orders ({summary.stopped_by}); "
         f"state in {args.state}" + (f" (real pennies: ${args.pennies:g})" if args.pennies else "")
     )
-    return 0
+    return exit_code(summary.signal)  # 130 after Ctrl-C, as shells report it; 0 after SIGTERM
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ event                  when
 =====================  =================================================================
 ``started``            the runner starts on a state file it left cleanly (or a new one)
 ``restarted``          it starts on a state file that says it was still running or failed
-``stopped``            it stops (feed ended, max bars, SIGTERM)
+``stopped``            it stops (feed ended, max bars, SIGTERM, Ctrl-C: interrupted too)
 ``failed``             it stops on an error (the error's one line)
 ``halted``             the risk engine halts trading (drawdown)
 ``kill_switch``        the kill switch halts it (file, ``workbench risk kill``, dashboard)
@@ -410,8 +410,7 @@ def notifying(
         log.info("runner started", extra={"event": "runner_started", "strategy": strategy})
     try:
         yield
-    except KeyboardInterrupt:
-        log.info("stopped: interrupted", extra={"event": "stopped", "strategy": strategy})
+    except KeyboardInterrupt:  # a person's: the runner logged its ``stopped`` line
         raise
     except BaseException as exc:
         log.error("runner failed: %s", exc, extra={"event": "runner_failed", "strategy": strategy})

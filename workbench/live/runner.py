@@ -35,7 +35,9 @@ A crash at any point therefore neither loses a decision nor sends an order twice
 ``benchmarks/chaos.py`` and ``tests/integration/live/test_crash_safety.py`` kill the
 runner at random moments to show it. Reads from the broker (account, positions,
 order lookups) are retried on temporary errors; the broker's and the feed's streams
-are closed when the runner stops, however it stops.
+are closed when the runner stops, however it stops. SIGTERM and a first Ctrl-C finish
+the bar in progress and stop, a second Ctrl-C interrupts at once, written as
+``interrupted``, never ``failed`` (:mod:`workbench.live.signals`).
 
 A venue outage (requests still failing after their retries, or the market-data stream
 down while the venue does not answer) does not stop the runner: it waits in the
@@ -52,11 +54,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -76,6 +77,7 @@ from workbench.live.outage import OutagePolicy, StopDuringOutage, VenueGuard
 from workbench.live.plans import step_json
 from workbench.live.recovery import Recovery
 from workbench.live.resilience import RetryingReads
+from workbench.live.signals import INTERRUPTED, STOP_REQUESTED, StopSignals
 from workbench.live.state import StateStore
 from workbench.live.systemd import Watchdog, sd_notify, watchdog_interval
 from workbench.logs import redact
@@ -96,6 +98,8 @@ class RunSummary:
     decisions: int
     orders_sent: int
     stopped_by: str
+    #: The signal that asked the stop (SIGTERM, SIGINT), with ``handle_signals``.
+    signal: int | None = None
 
 
 class LiveRunner(Recovery):
@@ -142,6 +146,7 @@ class LiveRunner(Recovery):
         self.name = strategy_id or strategy.label()
         self.execution = ExecutionEngine(self.broker, self.name, config)
         self._stop = threading.Event()
+        self._stop_reason = STOP_REQUESTED
         self.guard = VenueGuard(
             self.broker.inner.get_account, self._after_outage, state, outage,
             strategy=self.name, stop=self._stop, alive=self._alive,
@@ -173,30 +178,54 @@ class LiveRunner(Recovery):
         orders = self.broker.get_open_orders()
         return orders if symbol is None else [o for o in orders if o.symbol == symbol]
 
-    def stop(self) -> None:
-        """Finish the current bar, then stop (what SIGTERM does).
+    def stop(self, reason: str = STOP_REQUESTED, note: str = "") -> None:
+        """Finish the current bar, then stop (what SIGTERM and a first Ctrl-C do); the
+        first ``reason`` given becomes the state's ``stopped_by``, logged with ``note``.
+        Call it from any thread, not from a signal handler (:mod:`workbench.live.signals`).
 
         A streaming feed is told to stop too (on its own thread: it may wait for its
         stream), so a runner waiting for the next bar does not wait for ever.
         """
+        first = not self._stop.is_set()
+        if first:
+            self._stop_reason = reason
         self._stop.set()
+        if first:  # once the stop is set: a reader of this line may count on it
+            log.info(
+                "%s: finishing the current bar, then stopping%s", reason,
+                f" ({note})" if note else "",
+                extra={"event": "stop_requested", "strategy": self.name, "reason": reason},
+            )  # fmt: skip
         stop_feed = getattr(self.feed, "stop", None)
         if callable(stop_feed):
             threading.Thread(target=stop_feed, name="stop-feed", daemon=True).start()
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, *, max_bars: int | None = None, handle_signals: bool = False) -> RunSummary:
-        if handle_signals:
-            signal.signal(signal.SIGTERM, lambda *_: self.stop())
-        beat = Heartbeat(self.state, self.heartbeat_every, on_fault=self.stop)
+        """Trade until the feed ends, ``max_bars`` new bars, or a stop; the summary.
+
+        ``handle_signals`` (the CLI, main thread): SIGTERM and a first Ctrl-C finish the
+        bar and stop, a second Ctrl-C interrupts at once (:mod:`workbench.live.signals`);
+        without it Python's defaults stay. A ``KeyboardInterrupt`` is written as
+        ``stopped`` / ``interrupted`` and raised again; any other error as ``failed``.
+        """
+        if not handle_signals:
+            return self._run_recorded(max_bars)
+        with StopSignals(self.stop, self._stop.is_set) as signals:
+            summary = self._run_recorded(max_bars)
+        return replace(summary, signal=signals.received)
+
+    def _run_recorded(self, max_bars: int | None) -> RunSummary:
+        """:meth:`_run`, with how it ended written to the state, and the streams closed."""
+        beat = Heartbeat(self.state, self.heartbeat_every, on_fault=self._state_fault)
         try:
-            summary = self._run(max_bars, beat)
-        except StopDuringOutage:
-            stopped_by = "stop requested during a venue outage"
-            self.state.set_meta(status="stopped", stopped_by=stopped_by)
-            log.info("stopped: %s", stopped_by, extra={"event": "stopped", "strategy": self.name})
-            bars, decisions, sent = self._tally
-            summary = RunSummary(bars, decisions, sent, stopped_by)
+            try:
+                summary = self._run(max_bars, beat)
+            except StopDuringOutage:
+                summary = self._stopped_in_outage()
+        except KeyboardInterrupt:
+            self._write_interrupted()
+            raise
         except BaseException as exc:
             self._write_failure(exc)
             raise
@@ -204,6 +233,30 @@ class LiveRunner(Recovery):
             beat.stop()
             self._close_streams()
         return summary
+
+    def _state_fault(self) -> None:
+        self.stop("the state file cannot be written")  # the run then raises the fault
+
+    def _stopped_in_outage(self) -> RunSummary:
+        stopped_by = f"{self._stop_reason} during a venue outage"
+        self.state.set_meta(status="stopped", stopped_by=stopped_by)
+        log.info("stopped: %s", stopped_by, extra={"event": "stopped", "strategy": self.name})
+        bars, decisions, sent = self._tally
+        return RunSummary(bars, decisions, sent, stopped_by)
+
+    def _write_interrupted(self) -> None:
+        """A person's interrupt (a second Ctrl-C, or a library caller's) is no failure: say
+        ``stopped``, ``interrupted``. A bar left half done is finished by the next start."""
+        try:
+            self.state.set_meta(status="stopped", stopped_by=INTERRUPTED)
+        except StateStoreError as fault:
+            log.warning(
+                "cannot write the stopped status: %s", fault, extra={"event": "state_store_fault"}
+            )
+        log.warning(
+            "stopped: %s (a bar in progress is finished when the runner starts again)",
+            INTERRUPTED, extra={"event": "stopped", "strategy": self.name},
+        )  # fmt: skip
 
     def _write_failure(self, exc: BaseException) -> None:
         """Say ``failed`` in the state, and why; when the file itself is the trouble, the
@@ -274,7 +327,7 @@ class LiveRunner(Recovery):
         if beat.fault is not None:  # the state file failed under the heartbeat
             raise beat.fault
         if self._stop.is_set():
-            stopped_by = "stop requested"
+            stopped_by = self._stop_reason
         sd_notify("STOPPING=1")
         if watchdog is not None:
             watchdog.stop()

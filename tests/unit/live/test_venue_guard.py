@@ -17,6 +17,7 @@ from workbench.execution.engine import ExecutionConfig, RetryPolicy
 from workbench.live.outage import OutagePolicy, StopDuringOutage, VenueGuard
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
+from workbench.live.signals import CTRL_C, CTRL_C_AGAIN
 from workbench.live.state import StateStore
 from workbench.live.systemd import Watchdog
 from workbench.sim.broker import SimulatedBroker
@@ -217,6 +218,23 @@ def test_a_permanent_error_still_stops_the_runner(tmp_path) -> None:
         runner.run()
     assert state.get_meta("status") == "failed"
     assert state.events("outage_started").empty
+
+
+def test_ctrl_c_in_an_outage_stops_the_runner_and_says_so(tmp_path) -> None:
+    broker = FlakyBroker(100_000, at=20, calls=10**6)  # down from bar 20 on, for good
+    runner, state, _ = _run(tmp_path, broker, "ctrl-c")
+    probe = runner.guard.probe
+
+    def probe_then_ctrl_c() -> None:  # what the signal thread does, on the third probe
+        if broker.failed == 3:
+            runner.stop(CTRL_C, CTRL_C_AGAIN)
+        probe()
+
+    runner.guard.probe = probe_then_ctrl_c
+    summary = runner.run()
+    assert summary.stopped_by == f"{CTRL_C} during a venue outage" and summary.bars == 20
+    meta = state.meta()
+    assert (meta["status"], meta["stopped_by"]) == ("stopped", summary.stopped_by)
 
 
 def test_live_status_and_the_dashboard_show_a_degraded_run(tmp_path) -> None:
