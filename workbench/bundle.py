@@ -103,22 +103,6 @@ def environment() -> dict[str, Any]:
     return {"python": platform.python_version(), "packages": packages}
 
 
-def data_fingerprint(bars: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """A hash of the bars (index and OHLCV) and their range, per symbol."""
-    out = {}
-    for sym, frame in bars.items():
-        cols = frame[["open", "high", "low", "close", "volume"]]
-        digest = hashlib.sha256(frame.index.as_unit("ns").asi8.tobytes())
-        digest.update(cols.to_numpy(dtype="float64").tobytes())
-        out[sym] = {
-            "sha256": digest.hexdigest(),
-            "start": frame.index[0].isoformat(),
-            "end": frame.index[-1].isoformat(),
-            "bars": len(frame),
-        }
-    return out
-
-
 @dataclass(frozen=True)
 class Bundle:
     path: Path

@@ -37,7 +37,8 @@ import pandas as pd
 from workbench.backtesting.api import backtest, load_universe, on_timeframe
 from workbench.backtesting.result import BacktestResult
 from workbench.backtesting.vectorized import has_vectorized
-from workbench.bundle import Bundle, data_fingerprint, sha256_bytes, write_bundle
+from workbench.bundle import Bundle, sha256_bytes, write_bundle
+from workbench.data.bars import data_fingerprint
 from workbench.errors import ConfigError
 from workbench.research.audit import audit
 from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments

@@ -16,7 +16,9 @@ The bar frequency is inferred from the index (:func:`bar_interval`) unless known
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -179,3 +181,20 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
     per_day = pd.Series(1, index=index).groupby(index.normalize()).size()
     weekend = bool((index.day_of_week >= 5).any())
     return float(per_day.median()) * (365.0 if weekend else 252.0)
+
+
+def data_fingerprint(bars: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """A hash of the bars (index and OHLCV) and their range, per symbol: the same hash, the
+    same data (a bundle's manifest, a report's data table, a walk-forward fold's inputs)."""
+    out = {}
+    for sym, frame in bars.items():
+        cols = frame[list(COLUMNS)]
+        digest = hashlib.sha256(frame.index.as_unit("ns").asi8.tobytes())
+        digest.update(cols.to_numpy(dtype="float64").tobytes())
+        out[sym] = {
+            "sha256": digest.hexdigest(),
+            "start": frame.index[0].isoformat(),
+            "end": frame.index[-1].isoformat(),
+            "bars": len(frame),
+        }
+    return out

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from workbench.backtesting.metrics import METRICS, format_metric, metric_definitions
+from workbench.data.bars import data_fingerprint
 from workbench.reports.html import Section, escape, facts, figure, page, paragraph, table
 
 if TYPE_CHECKING:
@@ -169,8 +170,6 @@ def trade_list(trades: pd.DataFrame) -> str:
 
 
 def data_table(bars: Mapping[str, pd.DataFrame]) -> str:
-    from workbench.bundle import data_fingerprint
-
     rows = [
         {"symbol": sym, "first bar": d["start"], "last bar": d["end"], "bars": d["bars"],
          "sha256": d["sha256"]}

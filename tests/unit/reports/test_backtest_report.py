@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from workbench import backtest
-from workbench.bundle import data_fingerprint
 from workbench.cli.main import main
+from workbench.data.bars import data_fingerprint
 from workbench.reports.figures import monthly_returns
 from workbench.reports.html import table
 from workbench.reports.read import read_report
