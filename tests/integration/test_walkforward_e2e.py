@@ -1,7 +1,9 @@
-"""A small walk-forward through papermill: 2 processes, a Dask LocalCluster, resume, CLI."""
+"""A small walk-forward through papermill: 2 processes, a Dask LocalCluster, resume, CLI, and
+re-runs into a folder an earlier run used (only this run's folds are left there)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -13,7 +15,12 @@ import pytest
 from workbench.cli.main import main
 from workbench.reports.read import read_report
 from workbench.research.notebook_runner import JobOutcome
-from workbench.research.walkforward import WalkForwardConfig, run_walk_forward, summarize
+from workbench.research.walkforward import (
+    FOLD_FILE,
+    WalkForwardConfig,
+    run_walk_forward,
+    summarize,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +36,10 @@ CONFIG = WalkForwardConfig(
 )
 # 504 bars: folds with tests in 2016 H1 and 2016 H2
 N_FOLDS = 2
+#: What a finished fold leaves in folds/: its notebook, its marker and run_fold's three files.
+FILES_PER_FOLD = 5
+#: A user's own files in folds/, the pipeline's names for none (the last: not as 3 digits).
+USER_FILES = ("notes.txt", "fold_003_notes.txt", "fold_0003.json")
 
 
 @pytest.fixture(autouse=True)
@@ -211,3 +222,49 @@ def test_cli_runs_resumes_and_refuses_another_config(
     changed = [a if a != "fast=10,20" else "fast=10,30" for a in argv]
     assert main(changed) == 2
     assert "another configuration (grid)" in capsys.readouterr().err
+
+
+def rerun(config: WalkForwardConfig, out: Path, *, force: bool = False) -> list[str]:
+    """The folds' statuses of a run on one worker, without the report notebook."""
+    result = run_walk_forward(config, out, progress=False, report_template=None, force=force)
+    assert not result.failed, result.failed
+    return [o.status for o in result.outcomes]
+
+
+def fold_files(out: Path) -> dict[int, set[str]]:
+    """The pipeline's files in folds/, by fold number."""
+    folds: dict[int, set[str]] = {}
+    for path in (out / "folds").iterdir():
+        match = FOLD_FILE.fullmatch(path.name)
+        if match is not None and path.name not in USER_FILES:
+            folds.setdefault(int(match[1]), set()).add(path.name)
+    return folds
+
+
+def test_a_forced_run_of_fewer_folds_leaves_none_of_the_earlier_run_s_others(
+    tmp_path: Path,
+) -> None:
+    four = dataclasses.replace(CONFIG, test=63)  # 4 folds
+    assert rerun(four, tmp_path) == ["ok"] * 4
+    # every file a run leaves in folds/ is one the pipeline names (what it may remove)
+    assert {p.name for p in (tmp_path / "folds").iterdir()} == set().union(
+        *fold_files(tmp_path).values()
+    )
+    assert {n: len(names) for n, names in fold_files(tmp_path).items()} == dict.fromkeys(
+        range(4), FILES_PER_FOLD
+    )
+    for name in USER_FILES:
+        (tmp_path / "folds" / name).write_text("mine\n")
+
+    assert rerun(CONFIG, tmp_path, force=True) == ["ok"] * N_FOLDS
+    assert sorted(fold_files(tmp_path)) == [0, 1]  # folds 2 and 3 were the earlier run's
+    assert all(len(names) == FILES_PER_FOLD for names in fold_files(tmp_path).values())
+    for name in USER_FILES:  # the user's own files stay
+        assert (tmp_path / "folds" / name).read_text() == "mine\n"
+
+    # a resume of the same configuration keeps every done fold and its files
+    notebooks = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "folds").glob("*.ipynb")}
+    assert rerun(CONFIG, tmp_path) == ["skipped"] * N_FOLDS
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "folds").glob("*.ipynb")} == (
+        notebooks
+    )

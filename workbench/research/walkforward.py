@@ -26,16 +26,22 @@ The run folder::
     folds/fold_000.json      its result: chosen parameters, in/out-of-sample metrics, stats
     folds/fold_000_sweep.csv the in-sample sweep, one row per combination
     folds/fold_000_equity.csv the out-of-sample equity curve
+    folds/fold_000.done.json its success marker (the fingerprint a resumed run compares)
     summary.json             folds, parameters, metrics, efficiency, overfitting statistics
     equity.csv               the stitched out-of-sample equity
     report.ipynb             the executed report (stitched equity, parameter stability)
     report.html              the same and the overfitting statistics explained, in one page
+
+A run into a folder an earlier run used (resumed, or forced) first removes the files of the
+folds it does not plan (a longer test window, shorter data): ``folds/`` holds this run's
+folds only. Files the pipeline does not name are left alone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +96,10 @@ FOLD_PRELOAD = "from workbench.research.fold import preload\npreload()\n"
 #: What a fold kernel runs once no fold is left to start: the report's imports, while the
 #: last folds run (the report lands on a warm kernel of the pool).
 REPORT_PRELOAD = "from workbench.research.walkforward_report import preload\npreload()\n"
+#: The files of fold N in ``folds/`` (N as ``fold_{N:03d}``): its notebook, its success
+#: marker (:attr:`NotebookJob.marker`), and what ``run_fold`` writes. The only files the
+#: pipeline removes there: a user's own files in the folder are left alone.
+FOLD_FILE = re.compile(r"fold_(\d{3,})(\.ipynb|\.done\.json|\.json|_sweep\.csv|_equity\.csv)")
 
 
 @dataclass
@@ -124,7 +134,8 @@ def run_walk_forward(
     """Plan, execute every fold notebook, summarise, and execute the report notebook.
 
     ``fold_overrides`` changes the parameters of given folds (tests use it to make one
-    fail on purpose). Re-running into the same ``out`` skips the folds already done.
+    fail on purpose). Re-running into the same ``out`` skips the folds already done, and
+    removes the files of folds this run does not plan.
     """
     out = output_folder(out)
     check_run_file(out / "run.json", config, force)
@@ -134,6 +145,7 @@ def run_walk_forward(
         universe = load_data(config)  # once: the plan's, and the summary's benchmark
         folds, jobs = _fold_jobs(config, universe, out, Path(fold_template), fold_overrides or {})
         write_run_file(out / "run.json", config)  # planned: this folder holds this run
+        _remove_unplanned_folds(out / "folds", {fold.number for fold in folds})
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
         # in parallel, the last folds first: each fold's out-of-sample run starts at the data's
         # first bar, so a later fold costs more, and the last fold to start, run while the
@@ -184,6 +196,27 @@ def run_walk_forward(
     write_walkforward_report(out, drawn=drawn)
     log.debug("report.html written", extra={"event": "html_written"})
     return WalkForwardRun(out, summary, outcomes, report)
+
+
+def _remove_unplanned_folds(folder: Path, planned: Collection[int]) -> None:
+    """Remove the files (:data:`FOLD_FILE`) of every fold in ``folder`` not ``planned``.
+
+    A run with fewer folds than an earlier one into the same folder (forced, with a longer
+    test window, or its data now shorter) would leave the earlier run's higher-numbered folds
+    beside its own: notebooks and results a reader of the folder takes for this run's. Done
+    folds of this plan are kept (a resume skips them by their fingerprint).
+    """
+    removed = 0
+    for path in sorted(folder.glob("fold_*")) if folder.is_dir() else []:
+        match = FOLD_FILE.fullmatch(path.name)
+        if match is None or not path.is_file():
+            continue
+        number = int(match[1])
+        if f"fold_{number:03d}" == path.name[: match.end(1)] and number not in planned:
+            path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("removed %d files of folds this run does not plan", removed)
 
 
 def _fold_jobs(
