@@ -1,10 +1,12 @@
 """A small walk-forward through papermill: 2 processes, a Dask LocalCluster, resume, CLI, and
-re-runs into a folder an earlier run used (only this run's folds are left there)."""
+re-runs into a folder an earlier run used (only this run's folds are left there; those whose
+data changed run again)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pandas as pd
 import pytest
 
 from workbench.cli.main import main
+from workbench.data.sources import load_bars
 from workbench.reports.read import read_report
 from workbench.research.notebook_runner import JobOutcome
 from workbench.research.walkforward import (
@@ -268,3 +271,31 @@ def test_a_forced_run_of_fewer_folds_leaves_none_of_the_earlier_run_s_others(
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "folds").glob("*.ipynb")} == (
         notebooks
     )
+
+
+def test_a_resume_re_runs_the_folds_when_the_data_changed(tmp_path: Path) -> None:
+    bars = load_bars("sample:SPX", start=CONFIG.start, end=CONFIG.end)
+    data = tmp_path / "spx.csv"
+    bars.to_csv(data, index_label="time")
+    config = dataclasses.replace(CONFIG, data=f"csv:{data}")
+    out = tmp_path / "run"
+    assert rerun(config, out) == ["ok"] * N_FOLDS
+    assert rerun(config, out) == ["skipped"] * N_FOLDS
+
+    # the same bars written again, a second later: another modification time, the same data
+    stat = data.stat()
+    bars.to_csv(data, index_label="time")
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert rerun(config, out) == ["skipped"] * N_FOLDS
+
+    # one close changed: every fold may change (each one's test run starts at the first bar)
+    changed = bars.copy()
+    changed.iloc[100, changed.columns.get_loc("close")] *= 1.01
+    changed.to_csv(data, index_label="time")
+    assert rerun(config, out) == ["ok"] * N_FOLDS
+    assert rerun(config, out) == ["skipped"] * N_FOLDS
+
+    # the data now end half a year earlier: one fold, run again; the other's files are gone
+    changed.iloc[:-126].to_csv(data, index_label="time")
+    assert rerun(config, out) == ["ok"]
+    assert sorted(fold_files(out)) == [0]

@@ -12,9 +12,10 @@ they run in any order:
 
 A failed notebook does not stop the others: its outcome carries the output path and the
 error (the exception name and message of the failing cell). A job that succeeded leaves a
-small JSON marker next to its notebook holding a fingerprint of the template and the
-parameters; a later run skips it if the fingerprint still matches (``force=True``
-re-runs everything), so re-running a command resumes where it failed or stopped.
+small JSON marker next to its notebook holding a fingerprint of the template, the
+parameters and the job's ``inputs`` (what else it reads, such as a digest of its data); a
+later run skips it if the fingerprint still matches (``force=True`` re-runs everything), so
+re-running a command resumes where it failed or stopped.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class NotebookJob:
     #: Code a warm kernel runs as it starts, before this job (the imports its notebook makes),
     #: while its process goes on: not part of the notebook, and never its result.
     preload: str | None = None
+    #: What the notebook reads besides its parameters, as text (a walk-forward fold: a digest
+    #: of its data): part of the fingerprint, so a done job whose inputs changed runs again.
+    inputs: str | None = None
 
     @property
     def marker(self) -> Path:
@@ -75,9 +79,12 @@ class NotebookJob:
         return self.output.with_suffix(".done.json")
 
     def fingerprint(self) -> str:
-        """A hash of the template's content and the parameters: what makes a result current."""
+        """A hash of the template's content, the parameters and the inputs: what makes a
+        result current (without inputs, as before they existed: earlier markers still match)."""
         digest = hashlib.sha256(Path(self.template).read_bytes())
         digest.update(json.dumps(self.parameters, sort_keys=True, default=str).encode())
+        if self.inputs is not None:
+            digest.update(b"\0inputs\0" + self.inputs.encode())
         return digest.hexdigest()[:16]
 
     def is_done(self) -> bool:

@@ -34,11 +34,15 @@ The run folder::
 
 A run into a folder an earlier run used (resumed, or forced) first removes the files of the
 folds it does not plan (a longer test window, shorter data): ``folds/`` holds this run's
-folds only. Files the pipeline does not name are left alone.
+folds only. Files the pipeline does not name are left alone. A resumed run skips the folds
+done with the same template, parameters and data (a hash of the bars loaded, not the file's
+name or time: their marker's fingerprint), and runs the others again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Collection, Mapping
@@ -48,6 +52,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.data.bars import data_fingerprint
 from workbench.outdir import output_folder
 from workbench.research.fold_results import FoldResults, stitch
 from workbench.research.notebook_runner import (
@@ -235,6 +240,10 @@ def _fold_jobs(
         out,
         extra={"event": "folds_planned"},
     )
+    # the data a fold reads is part of its fingerprint: a resume after the data changed (same
+    # spec, same range, other bars) re-runs the folds instead of keeping their old results
+    data = json.dumps(data_fingerprint(universe), sort_keys=True)
+    data = hashlib.sha256(data.encode()).hexdigest()
     jobs = []
     for fold in folds:
         parameters = fold_parameters(config, fold, out)
@@ -247,6 +256,7 @@ def _fold_jobs(
                 parameters=parameters,
                 cwd=out,
                 preload=FOLD_PRELOAD,
+                inputs=data,
             )
         )
     return folds, jobs

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -108,6 +109,12 @@ def test_is_done_needs_the_marker_the_fingerprint_and_the_notebook(tmp_path: Pat
     assert job.is_done()
     other = NotebookJob("a", src, tmp_path / "a.ipynb", {"x": 2})
     assert other.fingerprint() != job.fingerprint() and not other.is_done()
+    # what the notebook reads besides its parameters (its data's digest) counts too
+    read = NotebookJob("a", src, tmp_path / "a.ipynb", {"x": 1}, inputs="data 1")
+    assert read.fingerprint() != job.fingerprint() and not read.is_done()
+    read.marker.write_text(json.dumps({"fingerprint": read.fingerprint()}))
+    assert read.is_done()
+    assert not replace(read, inputs="data 2").is_done()
     job.marker.write_text("not json")
     assert not job.is_done()
 
