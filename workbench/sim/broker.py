@@ -468,7 +468,8 @@ class SimulatedBroker(AttachedExits):
         if oc is not _SIMPLE and oc is not _OCO:  # attached exits
             if not order.legs:  # a notional entry, or relative exits: known only now
                 order = self._attach(live, order.filled_quantity, held=True, fill_price=price)
-            self._arm(order, base)
+            if complete:  # the legs stay held through the entry's partial fills
+                self._arm(order, base)
 
     # -- bookkeeping ------------------------------------------------------------------
     def _end(
@@ -494,7 +495,7 @@ class SimulatedBroker(AttachedExits):
                     del self._oco[group]
         if status is not None:
             self._emit(_EVENTS[status], order)
-            for leg_id in order.legs:  # an entry that ends unfilled takes its held legs along
+            for leg_id in order.legs:  # ended before its complete fill: its held legs go
                 leg = self._live.get(leg_id)
                 if leg is not None and leg.order.status is OrderStatus.HELD:
                     self._end(leg, leg.order, OrderStatus.CANCELED, f"entry {order.id} {status}")

@@ -45,15 +45,18 @@ Trailing stops: the high-water mark
     bar's own high never raises the stop that the same bar's low is checked against.
 
 Attached exits (bracket, oto and oco orders; ``Order.parent_id`` set)
-    Legs are ``held`` until their entry fills; each fill of the entry activates them
-    for the quantity filled so far. Legs are one-cancels-other. Protective orders
-    (legs, oco orders and members of an ``oco_group``) only ever reduce a position:
-    with nothing to reduce they do not trigger or fill (they wait), a fill is capped
-    at the position held, and when another order closes (or reverses) the position,
-    the active protective orders of that symbol are canceled. Canceling an entry that
-    has not filled cancels its held legs; legs protecting a partly filled entry stay.
-    Canceling one exit of a bracket, oto or oco order cancels the others (Alpaca: "If any
-    one of the orders is canceled, any remaining open order in the group is canceled").
+    Legs are ``held`` until their entry is completely filled, then active for the
+    quantity it filled (Alpaca: "The second and third orders won't be active until the
+    first order is completely filled"); partial fills of the entry leave them held.
+    Legs are one-cancels-other. Protective orders (legs, oco orders and members of an
+    ``oco_group``) only ever reduce a position: with nothing to reduce they do not
+    trigger or fill (they wait), a fill is capped at the position held, and when
+    another order closes (or reverses) the position, the active protective orders of
+    that symbol are canceled. An entry that ends before its complete fill (canceled,
+    expired, a partly filled day order at the close) cancels its held legs, and what
+    it filled is left unprotected; canceling one exit of a bracket, oto or oco order
+    cancels the others (Alpaca: "If any one of the orders is canceled, any remaining
+    open order in the group is canceled").
 
 Same-bar entry and exit (the pessimistic rule)
     Exits activated by an entry filled on a bar are matched against the rest of that

@@ -1,8 +1,9 @@
 """Attached exits at the simulated venue: bracket, OTO and OCO legs.
 
-An entry's exit legs are created with it, held until it fills (an OCO pair's are live at
-once), or at its first fill when they are priced from it; each fill of the entry arms them
-for what is filled. On the entry's own bar they are matched against the rest of that bar,
+An entry's exit legs are created with it, held until it fills completely (an OCO pair's
+are live at once), or at its first fill when they are priced from it; its complete fill
+arms them for what it filled, and an entry that ends before (canceled, expired) takes them
+along, as Alpaca's. On the entry's own bar they are matched against the rest of that bar,
 from the entry's fill price on; of an OCO group, only the pessimistic candidate fills on a
 bar, its complete fill cancels the others and a partial fill shrinks them by what it filled
 (as Alpaca's bracket legs); a position closed or reversed takes the exits
@@ -105,25 +106,22 @@ class AttachedExits:
             self._oco.setdefault(live.group, []).append(order.id)
 
     def _arm(self, parent: Order, entry_price: float) -> None:
-        """The entry filled (some more): its legs cover what is filled, less what their
-        siblings already sold (a partly filled take-profit shrinks the stop), and are live."""
-        filled = {i: self._orders[i].filled_quantity for i in parent.legs}
+        """The entry filled completely: its held legs go live for the quantity it filled.
+
+        Not before: Alpaca's exits "won't be active until the first order is completely
+        filled" (Orders at Alpaca, bracket orders), so a partly filled entry's legs wait.
+        """
         for leg_id in parent.legs:
             live = self._live.get(leg_id)
-            if live is None:
-                continue  # filled, or canceled by its sibling
-            leg = live.order
-            if leg.status is OrderStatus.HELD:
-                leg = transition(leg, OrderStatus.NEW, at=self._now, reason="entry filled")
-                self._book.setdefault(leg.symbol, []).append(live)
-                live.hwm = entry_price
-                self._armed.append(live)
-            others = sum(q for i, q in filled.items() if i != leg_id)
-            quantity = max(parent.filled_quantity - others, leg.filled_quantity)
-            live.order = leg = dataclasses.replace(leg, quantity=quantity)
+            if live is None or live.order.status is not OrderStatus.HELD:
+                continue  # canceled (with its sibling) while it was held
+            leg = transition(live.order, OrderStatus.NEW, at=self._now, reason="entry filled")
+            live.order = leg = dataclasses.replace(leg, quantity=parent.filled_quantity)
             self._orders[leg.id] = leg
-            if leg.status is OrderStatus.NEW and leg.filled_quantity == 0:
-                self._emit(UpdateEvent.NEW, leg)
+            self._book.setdefault(leg.symbol, []).append(live)
+            live.hwm = entry_price
+            self._armed.append(live)
+            self._emit(UpdateEvent.NEW, leg)
 
     def _replace_leg(self, live: LiveOrder, request: OrderRequest) -> Order:
         """A leg's new price (Alpaca's PATCH of a leg): it stays a leg of the same entry."""

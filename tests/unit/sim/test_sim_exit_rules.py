@@ -174,74 +174,69 @@ def test_attached_exits(request_, bars, expected) -> None:
     assert broker.portfolio.quantity("X") == pytest.approx(0.0 if exits else request_.side.sign)
 
 
-def test_legs_are_held_until_the_entry_fills_then_cover_what_filled() -> None:
+def capped_bracket(tif: TimeInForce = TimeInForce.GTC) -> OrderRequest:
+    """A market bracket for 10 (take-profit 120, stop 90), for a broker with a volume cap."""
+    return OrderRequest(
+        "X", BUY, quantity=10, tif=tif, order_class=OrderClass.BRACKET, take_profit=120,
+        stop_loss=90,
+    )  # fmt: skip
+
+
+def test_legs_are_held_until_the_entry_is_completely_filled() -> None:
+    # Alpaca (Orders at Alpaca, bracket orders): "The second and third orders won't be
+    # active until the first order is completely filled."
     broker = SimulatedBroker(1_000_000.0, volume_limit=0.5)
     broker.set_time(T0)
-    entry = broker.submit_order(
-        OrderRequest(
-            "X", BUY, quantity=10, order_class=OrderClass.BRACKET, take_profit=120, stop_loss=90
-        )
-    )
+    entry = broker.submit_order(capped_bracket())
     tp, sl = (broker.get_order(i) for i in entry.legs)
     assert tp.status is sl.status is OrderStatus.HELD
     assert tp.parent_id == sl.parent_id == entry.id
-    broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 10)  # fills 5 of 10
+    broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 8)  # the entry fills 4 of 10
+    # 4 more at the open; the bar then passes both the take-profit and the stop
+    broker.process_bar("X", T0 + 2 * DAY, 95, 125, 85, 88, 8)
+    assert broker.portfolio.quantity("X") == 8  # no exit filled: the legs still wait
     tp, sl = (broker.get_order(i) for i in entry.legs)
-    assert tp.status is OrderStatus.NEW and tp.quantity == 5 and sl.quantity == 5
-    broker.process_bar("X", T0 + 2 * DAY, 100, 101, 99, 100, 10)  # the other 5
+    assert tp.status is sl.status is OrderStatus.HELD
+    assert tp.quantity == sl.quantity == 10 and tp.filled_quantity == sl.filled_quantity == 0
+    broker.process_bar("X", T0 + 3 * DAY, 100, 101, 99, 100, 8)  # the last 2: filled
     tp, sl = (broker.get_order(i) for i in entry.legs)
+    assert broker.get_order(entry.id).status is OrderStatus.FILLED
+    assert (tp.status, sl.status) == (OrderStatus.NEW, OrderStatus.NEW)
     assert tp.quantity == sl.quantity == 10
-    # the stop triggers; the volume cap fills it in two bars; then the take-profit is gone
-    broker.process_bar("X", T0 + 3 * DAY, 95, 96, 89, 90, 10)
-    assert broker.portfolio.quantity("X") == 5
-    broker.process_bar("X", T0 + 4 * DAY, 91, 92, 90, 91, 10)
+    # the stop triggers and sells the whole position; the take-profit is canceled
+    broker.process_bar("X", T0 + 4 * DAY, 95, 96, 89, 90, 40)
     assert broker.portfolio.quantity("X") == 0
-    assert broker.get_order(tp.id).status is OrderStatus.CANCELED
     assert broker.get_order(sl.id).status is OrderStatus.FILLED
+    assert broker.get_order(tp.id).status is OrderStatus.CANCELED
 
 
-def test_a_partly_filled_take_profit_shrinks_the_stop_instead_of_canceling_it() -> None:
-    # Alpaca (Orders at Alpaca, bracket orders): "If the take-profit order is partially
-    # filled, the stop-loss order will be adjusted to the remaining quantity"; the other
-    # leg is canceled once one of them is filled.
+def test_canceling_a_partly_filled_entry_cancels_its_held_legs() -> None:
+    # Alpaca: "If any one of the orders is canceled, any remaining open order in the group
+    # is canceled": what the entry bought stays, unprotected.
     broker = SimulatedBroker(1_000_000.0, volume_limit=0.5)
     broker.set_time(T0)
-    entry = broker.submit_order(
-        OrderRequest(
-            "X", BUY, quantity=10, order_class=OrderClass.BRACKET, take_profit=110, stop_loss=90
-        )
-    )
-    broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 20)  # the entry fills whole
-    broker.process_bar("X", T0 + 2 * DAY, 105, 111, 104, 109, 10)  # take-profit: 5 of 10
-    tp, sl = (broker.get_order(i) for i in entry.legs)
-    assert tp.status is OrderStatus.PARTIALLY_FILLED and tp.filled_quantity == 5
-    assert sl.status is OrderStatus.NEW and sl.quantity == 5  # the remaining quantity
-    broker.process_bar("X", T0 + 3 * DAY, 95, 96, 85, 86, 20)  # the stop sells the rest
-    tp, sl = (broker.get_order(i) for i in entry.legs)
-    assert sl.status is OrderStatus.FILLED and sl.filled_quantity == 5
-    assert sl.average_price == pytest.approx(90.0)
-    assert tp.status is OrderStatus.CANCELED and tp.filled_quantity == 5
-    assert broker.portfolio.quantity("X") == 0
+    entry = broker.submit_order(capped_bracket())
+    broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 8)  # 4 of 10
+    broker.set_time(T0 + DAY)
+    broker.cancel_order(entry.id)
+    legs = [broker.get_order(i) for i in entry.legs]
+    assert [leg.status for leg in legs] == [OrderStatus.CANCELED] * 2
+    assert {leg.status_reason for leg in legs} == {f"entry {entry.id} canceled"}
     assert broker.get_open_orders() == []
+    assert broker.portfolio.quantity("X") == 4
 
 
-def test_legs_armed_by_more_entry_fills_net_out_what_a_sibling_sold() -> None:
+def test_a_partly_filled_day_entry_expiring_takes_its_held_legs_along() -> None:
     broker = SimulatedBroker(1_000_000.0, volume_limit=0.5)
     broker.set_time(T0)
-    entry = broker.submit_order(
-        OrderRequest(
-            "X", BUY, quantity=10, order_class=OrderClass.BRACKET, take_profit=110, stop_loss=90
-        )
-    )
-    broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 8)  # entry 4 of 10
-    broker.process_bar("X", T0 + 2 * DAY, 105, 111, 104, 109, 4)  # entry 2 more, tp sells 2
-    tp, sl = (broker.get_order(i) for i in entry.legs)
-    assert broker.portfolio.quantity("X") == 4
-    assert (tp.quantity, tp.filled_quantity, sl.quantity) == (6, 2, 4)
-    broker.process_bar("X", T0 + 3 * DAY, 100, 101, 99, 100, 8)  # entry 4 more: filled
-    tp, sl = (broker.get_order(i) for i in entry.legs)
-    assert broker.portfolio.quantity("X") == 8
-    assert (tp.quantity, tp.filled_quantity, sl.quantity) == (10, 2, 8)
+    entry = broker.submit_order(capped_bracket(TimeInForce.DAY))
+    broker.process_bar("X", T0 + DAY, 100, 101, 99, 100, 8)  # 4 of 10, then the session ends
+    broker.process_bar("X", T0 + 2 * DAY, 95, 96, 85, 88, 8)  # below the stop: nothing fills
+    assert broker.get_order(entry.id).status is OrderStatus.EXPIRED
+    legs = [broker.get_order(i) for i in entry.legs]
+    assert [leg.status for leg in legs] == [OrderStatus.CANCELED] * 2
+    assert {leg.status_reason for leg in legs} == {f"entry {entry.id} expired"}
+    assert broker.portfolio.quantity("X") == 4 and broker.get_open_orders() == []
 
 
 def test_canceling_the_entry_cancels_its_held_legs() -> None:
