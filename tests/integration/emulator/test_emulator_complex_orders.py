@@ -2,8 +2,9 @@
 
 Over the hand-made AAA bars (see ``conftest.py``), so every price is checked by hand.
 The fills are the simulated broker's (``workbench.sim.fills``); the JSON is Alpaca's:
-legs ``held`` until the entry fills, then the take-profit ``new`` and the stop-loss
-still ``held`` (Alpaca watches it one-cancels-other), nested under the entry with
+legs ``held`` until the entry is completely filled (through its partial fills), then the
+take-profit ``new`` and the stop-loss still ``held`` (Alpaca watches it one-cancels-other);
+an entry that ends before its complete fill cancels them; nested under the entry with
 ``nested=True``; trailing stops report ``trail_percent``/``trail_price`` and ``hwm``.
 """
 
@@ -24,7 +25,7 @@ from alpaca.trading.requests import (
     TrailingStopOrderRequest,
 )
 
-from workbench.emulator import Emulator
+from workbench.emulator import Emulator, Fault
 from workbench.emulator import testing as emt
 
 
@@ -33,9 +34,9 @@ def client(bars_emulator: Emulator):
     return emt.trading_client(bars_emulator)
 
 
-def bracket(tp: float = 103.5, sl: float = 97.0, **kw) -> MarketOrderRequest:
+def bracket(tp: float = 103.5, sl: float = 97.0, tif: str = "gtc", **kw) -> MarketOrderRequest:
     return MarketOrderRequest(
-        symbol="AAA", qty=10, side="buy", time_in_force="gtc", order_class=OrderClass.BRACKET,
+        symbol="AAA", qty=10, side="buy", time_in_force=tif, order_class=OrderClass.BRACKET,
         take_profit=TakeProfitRequest(limit_price=tp), stop_loss=StopLossRequest(stop_price=sl),
         **kw,
     )  # fmt: skip
@@ -60,6 +61,52 @@ def test_bracket_legs_are_held_then_one_cancels_the_other(bars_emulator, client)
     assert (tp.status, sl.status) == (OrderStatus.FILLED, OrderStatus.CANCELED)
     assert float(tp.filled_avg_price) == 103.5
     assert client.get_all_positions() == []
+
+
+def test_legs_stay_held_through_the_entrys_partial_fills(bars_emulator, client) -> None:
+    """Alpaca: "The second and third orders won't be active until the first order is
+    completely filled" (Orders at Alpaca, bracket orders)."""
+    bars_emulator.step()
+    order = client.submit_order(bracket(sl=94.0))
+    bars_emulator.add_fault(Fault.partial(qty=4, times=2))  # 4 shares a bar, for 2 bars
+    bars_emulator.step()  # 01-02: 4 of 10 at 101
+    bars_emulator.step()  # 01-03: 4 more at 102; the high, 104, passes the take-profit
+    parent = client.get_order_by_id(order.id, GetOrderByIdRequest(nested=True))
+    assert (parent.status, parent.filled_qty) == (OrderStatus.PARTIALLY_FILLED, "8")
+    assert [(leg.status, leg.qty, leg.filled_qty) for leg in parent.legs] == [
+        (OrderStatus.HELD, "10", "0")
+    ] * 2
+    assert client.get_open_position("AAA").qty == "8"  # no exit sold any
+    bars_emulator.step()  # 01-04: the last 2 at 99: the legs go live for 10
+    parent = client.get_order_by_id(order.id, GetOrderByIdRequest(nested=True))
+    tp, sl = parent.legs
+    assert parent.status is OrderStatus.FILLED
+    assert (tp.status, sl.status) == (OrderStatus.NEW, OrderStatus.HELD)
+    assert tp.qty == sl.qty == "10"
+    bars_emulator.step()  # 01-05: the low, 94, reaches the stop: it sells all 10
+    stop = client.get_order_by_id(sl.id)
+    assert (stop.status, stop.filled_qty, float(stop.filled_avg_price)) == ("filled", "10", 94)
+    assert client.get_order_by_id(tp.id).status is OrderStatus.CANCELED
+    assert client.get_all_positions() == []
+
+
+@pytest.mark.parametrize("ending", ["canceled", "expired"])
+def test_a_partly_filled_entry_that_ends_cancels_its_legs(bars_emulator, client, ending) -> None:
+    """Alpaca: "If any one of the orders is canceled, any remaining open order in the group
+    is canceled": the 4 shares bought stay, unprotected (a day entry ends at the close)."""
+    bars_emulator.step()
+    tif = "gtc" if ending == "canceled" else "day"
+    order = client.submit_order(bracket(sl=94.0, tif=tif))
+    bars_emulator.add_fault(Fault.partial(qty=4, times=1))
+    bars_emulator.step()  # 01-02: 4 of 10 at 101 (a day entry expires at this close)
+    if ending == "canceled":
+        client.cancel_order_by_id(order.id)
+    bars_emulator.step(3)  # to 01-05, whose low reaches the stop
+    parent = client.get_order_by_id(order.id, GetOrderByIdRequest(nested=True))
+    assert (parent.status.value, parent.filled_qty) == (ending, "4")
+    assert [leg.status for leg in parent.legs] == [OrderStatus.CANCELED] * 2
+    assert client.get_orders() == []
+    assert client.get_open_position("AAA").qty == "4"
 
 
 def test_nested_lists_put_legs_under_their_entry(bars_emulator, client) -> None:
