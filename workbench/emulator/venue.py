@@ -333,12 +333,12 @@ class Venue:
         rec.expires_at = tif.expires_at(force, self.replay)
         if replaces is not None:
             rec.replaces, replaces.replaced_by = replaces.id, rec.id
-        exit_intent = position_intent(
-            Side.SELL if req.side is Side.BUY else Side.BUY, -req.side.sign
-        )
         for leg_id in order.legs:  # the exits: client order ids of their own, as Alpaca's
+            leg = self.broker.get_order(leg_id)
+            # an exit closes the position its entry opens (an oco's: the one it exits)
+            exit_intent = position_intent(leg.side, -leg.side.sign)
             self._record(
-                self.broker.get_order(leg_id), str(uuid.uuid4()), False, exit_intent, klass
+                leg, str(uuid.uuid4()), False, exit_intent, klass
             ).expires_at = rec.expires_at
             self.tifs.add(leg_id, plan)  # a bracket's is day or gtc: its legs end with it
         return order, lifecycle.render(self, self.broker.drain_updates(), quantities, at=self.now)

@@ -128,6 +128,30 @@ def test_canceling_the_entry_cancels_its_legs(bars_emulator, client) -> None:
     assert client.get_orders() == []
 
 
+@pytest.mark.parametrize(
+    ("side", "tp", "sl", "entry", "exits"),
+    [
+        ("buy", 103.5, 97.0, "buy_to_open", "sell_to_close"),
+        ("sell", 96.5, 103.0, "sell_to_open", "buy_to_close"),
+    ],
+)
+def test_a_brackets_exits_close_what_its_entry_opens(
+    bars_emulator, client, side, tp, sl, entry, exits
+) -> None:
+    """Alpaca's position_intent (buy_to_open, buy_to_close, sell_to_open, sell_to_close):
+    a long's take-profit and stop-loss sell to close it, a short's buy to close it."""
+    bars_emulator.step()
+    order = client.submit_order(
+        MarketOrderRequest(
+            symbol="AAA", qty=10, side=side, time_in_force="gtc", order_class=OrderClass.BRACKET,
+            take_profit=TakeProfitRequest(limit_price=tp), stop_loss=StopLossRequest(stop_price=sl),
+        )
+    )  # fmt: skip
+    parent = client.get_order_by_id(order.id, GetOrderByIdRequest(nested=True))
+    assert parent.position_intent.value == entry
+    assert [leg.position_intent.value for leg in parent.legs] == [exits] * 2
+
+
 def test_a_legs_price_is_replaced(bars_emulator, client) -> None:
     bars_emulator.step()
     order = client.submit_order(bracket(tp=110))
@@ -173,6 +197,8 @@ def test_oco_exits_a_held_position(bars_emulator, client) -> None:
     )  # fmt: skip
     assert oco.order_class is OrderClass.OCO and float(oco.limit_price) == 103.5
     assert len(oco.legs) == 1 and oco.legs[0].type.value == "stop"
+    # both close the long they exit
+    assert [oco.position_intent.value, oco.legs[0].position_intent.value] == ["sell_to_close"] * 2
     bars_emulator.step()  # 01-03: high 104: the oco's limit sells at 103.5
     assert client.get_order_by_id(oco.id).status is OrderStatus.FILLED
     assert client.get_order_by_id(oco.legs[0].id).status is OrderStatus.CANCELED
