@@ -95,8 +95,9 @@ class BarAggregator:
             return [[_day_bar(b) for b in self._ordered(group)]]
         t = group[0].time
         p = periods(
-            pd.DatetimeIndex([t]), self.timeframe, session=self.session, calendar=self.calendar
-        )
+            pd.DatetimeIndex([t]), self.timeframe, session=self.session, calendar=self.calendar,
+            days=False,
+        )  # fmt: skip
         label, end = int(p.labels[0]), int(p.ends[0])
         out: list[list[Bar]] = []
         if label < 0:
@@ -169,7 +170,7 @@ class BarAggregator:
                 columns=list(_FIELDS),
             )
             bar = session_resample(
-                frame, self.timeframe, session=self.session, calendar=self.calendar
+                frame, self.timeframe, session=self.session, calendar=self.calendar, days=False
             )
             if bar.empty:
                 continue

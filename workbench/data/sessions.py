@@ -14,7 +14,12 @@ so research and production cannot disagree on a bar):
   every bar and cuts intraday periods on the UTC clock;
 - ``1Day``: one bar per session, labelled 00:00 UTC of the session's date (as every
   daily bar in the workbench); it is over at the session's close (13:00 New York on an
-  early close);
+  early close). With ``"all"`` a day is the calendar's local day (:func:`calendar_zone`:
+  New York for ``XNYS``, UTC for ``24/7``), cut at local midnight as Alpaca cuts its
+  daily bars (stock bars stamped 04:00/05:00 UTC, New York midnight; crypto bars at
+  midnight UTC): the extended hours of an evening (19:00-20:00 New York, after
+  midnight UTC in winter) stay in their own day's bar, which is over at the next local
+  midnight;
 - intraday timeframes (``5Min``, ``15Min``, ``1Hour``) are cut on the clock, as Alpaca
   cuts its bars: an hourly bar covers 10:00-11:00 New York and is labelled by that
   start. The session's first hour is the partial 09:30-10:00, labelled 09:00 (Alpaca's
@@ -206,14 +211,24 @@ def periods(
     *,
     session: str = "regular",
     calendar: str = DEFAULT_CALENDAR,
+    days: bool | None = None,
 ) -> Periods:
-    """Which period of ``timeframe`` each bar start in ``index`` belongs to (module rules)."""
+    """Which period of ``timeframe`` each bar start in ``index`` belongs to (module rules).
+
+    ``days``: whether ``index`` holds daily bars (labelled 00:00 UTC of their date, so
+    already days; None: judged from its spacing, a lone bar from being at midnight UTC).
+    """
     tf = _timeframe(timeframe)
     check_session_rule(session)
     ns = index.tz_convert("UTC").as_unit("ns").asi8 if len(index) else np.zeros(0, np.int64)
     length = tf.length.value
     if session == "all":
-        labels = ns - ns % (length if tf.intraday else _ONE_DAY.value)
+        if not tf.intraday:
+            if _are_days(index) if days is None else days:
+                labels = ns - ns % _ONE_DAY.value
+                return Periods(labels, labels + _ONE_DAY.value)
+            return _local_days(ns, calendar_zone(calendar))
+        labels = ns - ns % length
         return Periods(labels, labels + length)
     cal = sessions(calendar)
     i = np.searchsorted(cal.opens, ns, side="right") - 1
@@ -234,16 +249,25 @@ def period_end(
     label: pd.Timestamp,
     timeframe: Any,
     *,
+    session: str = "regular",
     calendar: str = DEFAULT_CALENDAR,
     within: Sessions | None = None,
 ) -> pd.Timestamp | None:
-    """When the regular-session period labelled ``label`` is over (None: no such period).
+    """When the period labelled ``label`` is over (None: no such regular-session period).
 
     A daily label is a session date (its close); an intraday label is the start of a
     clock period that overlaps a session (the 09:00 hour holds 09:30-10:00). ``within``
-    gives the sessions to use (a venue's calendar) instead of ``calendar``'s.
+    gives the sessions to use (a venue's calendar) instead of ``calendar``'s. With
+    ``session="all"`` a day is over at the next midnight of the calendar's zone, an
+    intraday period at ``label + length``.
     """
     tf = _timeframe(timeframe)
+    if check_session_rule(session) == "all":
+        t = _utc(label).value
+        if tf.intraday:
+            return pd.Timestamp(t + tf.length.value, tz="UTC")
+        ends = _midnights_after(_day(label).as_unit("ns").value, calendar_zone(calendar))
+        return pd.Timestamp(int(ends[0]), tz="UTC")
     cal = within if within is not None else sessions(calendar)
     t = _utc(label).value
     if not tf.intraday:
@@ -264,6 +288,7 @@ def session_resample(
     *,
     session: str = "regular",
     calendar: str = DEFAULT_CALENDAR,
+    days: bool | None = None,
 ) -> pd.DataFrame:
     """Bars of ``timeframe`` made from finer bars on the session calendar (module rules).
 
@@ -271,7 +296,8 @@ def session_resample(
     gives no bar. Bars already of the timeframe come back unchanged (after the session
     filter). Other columns than OHLCV are dropped (``adj_close`` is kept, last). The
     bars must be a bars frame (:func:`~workbench.data.bars.as_bars`: a tz-aware index,
-    every OHLCV column); a naive index is refused, not read as UTC.
+    every OHLCV column); a naive index is refused, not read as UTC. ``days`` as for
+    :func:`periods`.
     """
     tf = _timeframe(timeframe)
     bars = as_bars(bars, name=str(getattr(bars, "attrs", {}).get("symbol", "bars")))
@@ -284,7 +310,7 @@ def session_resample(
             hint="clean(bars, CleanPolicy(sort=True, drop_duplicates='first')) first",
         )
     _check_finer(index, tf)
-    p = periods(index, tf, session=session, calendar=calendar)
+    p = periods(index, tf, session=session, calendar=calendar, days=days)
     inside = p.labels >= 0
     if not inside.all():
         dropped = int((~inside).sum())
@@ -305,6 +331,52 @@ def session_resample(
     out = out.astype({c: "float64" for c in how})
     out.attrs = {**bars.attrs, "timeframe": tf.name, "session": session, "calendar": calendar}
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def calendar_zone(calendar: str = DEFAULT_CALENDAR) -> str:
+    """The time zone of ``calendar``'s days (``America/New_York`` for ``XNYS``, ``UTC``
+    for ``24/7``): where a day of ``session="all"`` begins and ends. Alpaca cuts a
+    stock's daily bar at New York midnight (it stamps it 04:00 or 05:00 UTC) and a
+    crypto pair's at midnight UTC, so a run on ``XNYS`` or ``24/7`` sees Alpaca's days.
+    Asked of ``exchange_calendars`` over a few days (cheap), once per process."""
+    try:
+        import exchange_calendars as xcals
+
+        with warnings.catch_warnings():  # the library's own pandas deprecations
+            warnings.simplefilter("ignore")
+            start = pd.Timestamp(f"{_this_year()}-01-01")
+            cal = xcals.get_calendar(calendar.upper(), start=start, end=start + 10 * _ONE_DAY)
+    except Exception as exc:  # the library raises its own InvalidCalendarName
+        raise ConfigError(
+            f"exchange calendar {calendar!r} is not known ({exc})",
+            hint="use an exchange_calendars code such as XNYS (New York), 24/7 (crypto)",
+        ) from None
+    return str(cal.tz)
+
+
+def _are_days(index: pd.DatetimeIndex) -> bool:
+    if len(index) < 2:
+        return len(index) == 1 and index[0] == index[0].normalize()
+    return bar_interval(index) >= _ONE_DAY
+
+
+def _local_days(ns: np.ndarray, zone: str) -> Periods:
+    """Each instant's local day in ``zone``: labelled 00:00 UTC of the local date, over at
+    the next local midnight."""
+    if zone == "UTC":
+        labels = ns - ns % _ONE_DAY.value
+        return Periods(labels, labels + _ONE_DAY.value)
+    local = pd.DatetimeIndex(ns, tz="UTC").tz_convert(zone).tz_localize(None)
+    labels = local.normalize().as_unit("ns").asi8
+    return Periods(labels, _midnights_after(labels, zone))
+
+
+def _midnights_after(dates: np.ndarray | int, zone: str) -> np.ndarray:
+    """The local midnight ending each date (ns of 00:00 UTC of the date), in UTC ns."""
+    nxt = pd.DatetimeIndex(np.atleast_1d(dates), tz=None) + _ONE_DAY
+    local = nxt.tz_localize(zone, ambiguous=False, nonexistent="shift_forward")
+    return local.tz_convert("UTC").as_unit("ns").asi8
 
 
 def _check_finer(index: pd.DatetimeIndex, tf: Timeframe) -> None:
