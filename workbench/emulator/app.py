@@ -236,7 +236,7 @@ class EmulatorApp:
             row = frame.iloc[i]
             stamp = frame.index[i]
             if self._daily[symbol]:
-                stamp = session_stamps(pd.DatetimeIndex([stamp]))[0]
+                stamp = session_stamps(pd.DatetimeIndex([stamp]), self.venue.store.zone)[0]
                 out.append(bar_message(symbol, stamp, row, "d"))
                 continue
             out.append(bar_message(symbol, stamp, row, "b"))
@@ -256,7 +256,7 @@ class EmulatorApp:
             return None
         first = int(frame.index.searchsorted(cal.open_at(k)))
         day = session_resample(frame.iloc[first : i + 1], "1Day", calendar=cal.calendar)
-        return session_stamps(day.index)[0], day.iloc[0]
+        return session_stamps(day.index, self.venue.store.zone)[0], day.iloc[0]
 
     async def correct(self, symbol: str, time: pd.Timestamp, fields: dict[str, float]) -> None:
         """Correct a published bar (a late trade, say) and send it on ``updatedBars``, as

@@ -5,11 +5,15 @@ Only bars the replay has already published are served (no look-ahead). Timeframe
 list; alpaca-py's ``TimeFrame`` refuses 4 months) are
 served from the emulator's bars when equal to their frequency, or resampled to a
 coarser one (:func:`workbench.data.resample.resample`); finer ones are refused.
-Daily and coarser bars are stamped at New York midnight of the session date, as
-Alpaca stamps them (04:00 or 05:00 UTC); the workbench's ``alpaca:`` source relabels
-them to 00:00 UTC. Pagination follows Alpaca: results sorted by symbol then time,
-``limit`` over all symbols (default 1000, at most 10000), an opaque
-``next_page_token`` that names the last bar returned.
+Daily and coarser bars are cut on the days of the data's calendar zone
+(:func:`~workbench.data.sessions.calendar_zone`) and stamped at its midnight, as Alpaca
+cuts and stamps them: a stock's day runs from New York midnight to New York midnight
+(stamped 04:00 or 05:00 UTC), so the extended hours of an evening, after midnight UTC in
+winter, stay in that day's bar; its week begins Monday, its month on the 1st, both at
+New York midnight. A ``24/7`` (crypto) calendar cuts at midnight UTC. The workbench's
+``alpaca:`` source relabels the stamps to 00:00 UTC of the date. Pagination follows
+Alpaca: results sorted by symbol then time, ``limit`` over all symbols (default 1000, at
+most 10000), an opaque ``next_page_token`` that names the last bar returned.
 """
 
 from __future__ import annotations
@@ -88,17 +92,28 @@ class Timeframe:
         return f"{self.amount}{self.unit}"
 
 
-def session_stamps(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """Daily labels (00:00 UTC of the session date) as New York midnight, in UTC."""
+def session_stamps(index: pd.DatetimeIndex, zone: str = NEW_YORK) -> pd.DatetimeIndex:
+    """Daily labels (00:00 UTC of the session date) as midnight in ``zone``, in UTC."""
     dates = index.tz_convert("UTC").normalize().tz_localize(None)
-    return dates.tz_localize(NEW_YORK).tz_convert("UTC")
+    return dates.tz_localize(zone).tz_convert("UTC")
+
+
+def local_days(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    """``frame`` with each intraday bar's start read on the wall clock of ``zone`` (as if
+    UTC): resampled to days, weeks or months it is cut at local midnight, and each
+    label is the local date at 00:00 UTC, as every daily bar in the workbench."""
+    local = frame.index.tz_convert(zone).tz_localize(None).tz_localize("UTC")
+    return frame.set_axis(local.rename(frame.index.name))
 
 
 class BarStore:
-    """The emulator's bars by symbol, with resampled views cached per replay position."""
+    """The emulator's bars by symbol, with resampled views cached per replay position.
 
-    def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
+    ``zone``: where its days begin (:func:`~workbench.data.sessions.calendar_zone`)."""
+
+    def __init__(self, frames: Mapping[str, pd.DataFrame], zone: str = NEW_YORK) -> None:
         self.frames = dict(frames)
+        self.zone = zone
         self.intervals = {
             s: bar_interval(f.index) if len(f) > 1 else DAY for s, f in self.frames.items()
         }
@@ -132,12 +147,14 @@ class BarStore:
         if frame.empty or (tf.length == native and tf.unit != "Month"):
             out = frame
         else:
+            if tf.daily and native < DAY:  # minutes: cut on the local days
+                frame = local_days(frame, self.zone)
             try:
                 out = resample(frame, tf.rule, extra={"trade_count": "sum"})
             except WorkbenchError as exc:
                 raise ApiError(422, CODE_INVALID, f"timeframe {tf}: {exc.message}") from None
         if tf.daily and not out.empty:
-            out = out.set_axis(session_stamps(out.index))
+            out = out.set_axis(session_stamps(out.index, self.zone))
         if len(self._cache) > 256:
             self._cache.clear()
         self._cache[key] = out

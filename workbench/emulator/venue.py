@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.data.sessions import calendar_zone
 from workbench.emulator import lifecycle, rules, tif
 from workbench.emulator.checks import (
     INITIAL_MARGIN,
@@ -83,7 +84,7 @@ class Venue:
         calendar: str = "XNYS",
         quote_spread_bps: float = 2.0,
     ) -> None:
-        self.store = BarStore(frames)
+        self.store = BarStore(frames, calendar_zone(calendar))
         self.replay = Replay(
             frames, min(self.store.intervals.values()), replay_from, calendar=calendar
         )
