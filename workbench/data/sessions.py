@@ -361,14 +361,21 @@ def _are_days(index: pd.DatetimeIndex) -> bool:
     return bar_interval(index) >= _ONE_DAY
 
 
+def local_dates(ns: np.ndarray, zone: str) -> np.ndarray:
+    """Each instant's (UTC ns) date on the wall clock of ``zone``, in days since the epoch:
+    the day it counts on where days begin at local midnight (:func:`calendar_zone`)."""
+    if zone == "UTC":
+        return ns // _ONE_DAY.value
+    local = pd.DatetimeIndex(ns, tz="UTC").tz_convert(zone).tz_localize(None)
+    return local.as_unit("ns").asi8 // _ONE_DAY.value
+
+
 def _local_days(ns: np.ndarray, zone: str) -> Periods:
     """Each instant's local day in ``zone``: labelled 00:00 UTC of the local date, over at
     the next local midnight."""
+    labels = local_dates(ns, zone) * _ONE_DAY.value
     if zone == "UTC":
-        labels = ns - ns % _ONE_DAY.value
         return Periods(labels, labels + _ONE_DAY.value)
-    local = pd.DatetimeIndex(ns, tz="UTC").tz_convert(zone).tz_localize(None)
-    labels = local.normalize().as_unit("ns").asi8
     return Periods(labels, _midnights_after(labels, zone))
 
 

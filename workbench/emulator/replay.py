@@ -12,6 +12,12 @@ session it is closed until the next session's first bar has been published), and
 ``next_open`` / ``next_close`` are the calendar's, holidays and early closes included.
 Daily data has no time of day: each step is a session, the clock stays open while bars
 remain and its next open and close are the next session's.
+
+The account's day (:meth:`Replay.new_day`) is the calendar's local day, as Alpaca's: its
+``last_equity`` is the "Equity as of previous trading day at 16:00:00 ET", so a stock
+account's day turns at New York midnight, not at midnight UTC (19:00 or 20:00 in New
+York, inside the evening's extended hours); a 24/7 calendar's turns at midnight UTC.
+Daily bars are labelled 00:00 UTC of their date: each is a day of its own.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.data.sessions import DEFAULT_CALENDAR, Sessions, sessions
+from workbench.data.sessions import (
+    DEFAULT_CALENDAR,
+    Sessions,
+    calendar_zone,
+    local_dates,
+    sessions,
+)
 from workbench.emulator.marketdata import DAY
 from workbench.emulator.shapes import ApiError, new_york
 from workbench.errors import ConfigError
@@ -62,6 +74,7 @@ class Replay:
         self.calendar = calendar
         self.sessions: Sessions = sessions(calendar)
         self.intraday = interval < DAY
+        self._days = local_dates(self.times, calendar_zone(calendar) if self.intraday else "UTC")
 
     @property
     def finished(self) -> bool:
@@ -96,12 +109,11 @@ class Replay:
         return None if self.finished else pd.Timestamp(self.times[self.cursor], tz="UTC")
 
     def new_day(self) -> bool:
-        """Whether the next bar time starts a new UTC day (the session boundary)."""
+        """Whether the next bar time starts a new day of the account (the calendar's local
+        day, see the module docstring) after the last published one."""
         if not self.cursor or self.finished:
             return False
-        return int(self.times[self.cursor]) // DAY.value != int(self.times[self.cursor - 1]) // (
-            DAY.value
-        )
+        return bool(self._days[self.cursor] != self._days[self.cursor - 1])
 
     def rows_at(self, t_ns: int, *, at_or_before: bool = False) -> Iterator[Row]:
         """Each symbol's bar at ``t_ns`` (or its latest bar up to it)."""

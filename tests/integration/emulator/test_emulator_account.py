@@ -10,12 +10,13 @@ through the real alpaca-py client.
   $5.00, the greater of $2.50 a share and 100%).
 - ``last_equity`` is the "Equity as of previous trading day at 16:00:00 ET", a position's
   ``lastday_price`` the "closing value of the last trading day": after-hours bars move
-  neither.
+  neither, and the trading day is New York's (an evening past midnight UTC is its own).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -154,3 +155,73 @@ def test_the_days_pl_of_a_position_opened_today_is_from_its_entry() -> None:
         position = c.get_open_position("AAA")
         assert (position.unrealized_intraday_pl, position.unrealized_pl) == ("-30", "-20")
         assert float(position.unrealized_intraday_plpc) == pytest.approx(-30 / 1020)
+
+
+#: New York prices of each day's parts: before 09:30, 09:30-12:00, 12:00-16:00, after 16:00.
+WEEK = {
+    "2024-01-03": (98.0, 98.0, 98.0, 98.0),  # Wednesday: history
+    "2024-01-04": (100.0, 100.0, 104.0, 103.0),
+    "2024-01-05": (106.0, 108.0, 110.0, 107.0),  # Friday
+    "2024-01-08": (111.0, 112.0, 112.0, 112.0),  # Monday
+}
+
+
+def _evenings_frame() -> pd.DataFrame:
+    """30-minute bars from 04:00 to 20:00 New York (09:00 to 01:00 UTC: in winter the
+    evening from 19:00 is the next UTC day), priced by :data:`WEEK`."""
+    rows, index = [], []
+    for day, prices in WEEK.items():
+        start = pd.Timestamp(f"{day} 04:00", tz="America/New_York")
+        for k in range(32):
+            et = start + pd.Timedelta(minutes=30 * k)
+            part = 0 if et.hour * 60 + et.minute < 570 else 1 if et.hour < 12 else 2
+            p = prices[3 if et.hour >= 16 else part]
+            index.append(et.tz_convert("UTC"))
+            rows.append((p, p, p, p, 1000.0))
+    columns = ["open", "high", "low", "close", "volume"]
+    return pd.DataFrame(rows, index=pd.DatetimeIndex(index, name="time"), columns=columns)
+
+
+def _to(emu: Emulator, client: Any, new_york: str) -> None:
+    """Step until the replay's clock reads ``new_york`` (New York wall clock)."""
+    want = pd.Timestamp(new_york, tz="America/New_York")
+    while client.get_clock().timestamp < want:
+        emu.step()
+    assert client.get_clock().timestamp == want
+
+
+def test_the_accounts_day_turns_at_new_york_midnight_not_utc() -> None:
+    """An evening after 19:00 New York (past midnight UTC in winter) is still that day:
+    ``last_equity`` stays the previous trading day's 16:00 equity and a position bought
+    that day keeps its day's P/L from its entry; Friday's evening stays Friday's, and
+    Monday's day is from Friday's close (not from its evening)."""
+    frame = _evenings_frame()
+    with Emulator({"AAA": frame}, key=KEY, secret=SECRET, replay_from="2024-01-04 09:00") as emu:
+        c = emt.trading_client(emu)
+        _to(emu, c, "2024-01-04 10:00")
+        c.submit_order(MarketOrderRequest(symbol="AAA", qty=10, side="buy", time_in_force="day"))
+        _to(emu, c, "2024-01-04 10:30")  # bought 10 at 100: cash 99000
+        _to(emu, c, "2024-01-04 19:30")  # 00:30 UTC on the 5th; closed at 104 at 16:00
+        account, position = c.get_account(), c.get_open_position("AAA")
+        assert (account.last_equity, account.equity) == ("100000", "100030")
+        assert (position.lastday_price, position.current_price) == ("98", "103")
+        assert position.unrealized_intraday_pl == position.unrealized_pl == "30"
+        assert float(position.change_today) == pytest.approx(5 / 98)
+
+        _to(emu, c, "2024-01-05 10:00")  # the next day: from Thursday's 16:00
+        account, position = c.get_account(), c.get_open_position("AAA")
+        assert (account.last_equity, account.equity) == ("100040", "100080")
+        assert (position.lastday_price, position.unrealized_intraday_pl) == ("104", "40")
+
+        _to(emu, c, "2024-01-05 19:30")  # Saturday 00:30 UTC: still Friday
+        account, position = c.get_account(), c.get_open_position("AAA")
+        assert (account.last_equity, account.equity) == ("100040", "100070")
+        assert (position.lastday_price, position.unrealized_intraday_pl) == ("104", "30")
+
+        _to(emu, c, "2024-01-05 20:00")
+        emu.step()  # over the weekend to Monday's 04:00 bar (at 111)
+        assert c.get_clock().timestamp == pd.Timestamp("2024-01-08 04:30", tz="America/New_York")
+        account, position = c.get_account(), c.get_open_position("AAA")
+        assert (account.last_equity, account.equity) == ("100100", "100110")  # Friday's 16:00
+        assert (position.lastday_price, position.unrealized_intraday_pl) == ("110", "10")
+        assert float(position.change_today) == pytest.approx(1 / 110)
