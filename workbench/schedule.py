@@ -6,10 +6,15 @@ the next session, the first of the new month. :meth:`Schedule.due` answers bar b
 (the event engine and live); :meth:`Schedule.mask` answers for a whole index at once (the
 vectorized path), with the same rule, so both paths rebalance on the same bars.
 
-The session of a bar is its UTC date: daily bars are labelled 00:00 UTC of their session
-date and US intraday bars fall inside the New York day. On intraday bars a schedule fires
-on the first bar of a scheduled session. ``calendar=None`` treats every calendar day as a
-session (24/7 data such as crypto or the default synthetic bars).
+The session of an intraday bar is its date on the calendar's clock
+(:func:`~workbench.data.sessions.calendar_zone`: New York for ``XNYS``), the day Alpaca
+cuts a stock's daily bar on: an evening bar after 19:00 New York, past midnight UTC in
+winter, is still that day's, and a Friday evening is Friday's. On intraday bars a schedule
+fires on the first bar of a scheduled session. Daily bars are labelled 00:00 UTC of their
+date and keep it. Which kind a schedule is given is judged from its bars (daily until a
+bar is not at midnight UTC or comes less than a day after the one before, by :meth:`due`
+and :meth:`mask` alike) unless ``days`` says so. ``calendar=None`` treats every calendar
+day as a session, on UTC days (24/7 data such as crypto or the default synthetic bars).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.data.sessions import calendar_zone, local_dates
 from workbench.errors import ConfigError
 
 RULES = ("month_end", "month_start", "week_end", "week_start", "daily")
@@ -31,11 +37,17 @@ _CALENDAR_SPAN = ("1985-01-02", "2045-12-29")
 
 @dataclass(eq=False)
 class Schedule:
-    """Fires once on each scheduled session (``rule`` is one of :data:`RULES`)."""
+    """Fires once on each scheduled session (``rule`` is one of :data:`RULES`);
+    ``days``: whether the bars are daily (None: judged from them, module docstring)."""
 
     rule: str = "month_end"
     calendar: str | None = "XNYS"
+    days: bool | None = None
     _last_day: int = field(default=-1, repr=False)
+    _zone: str = field(default="UTC", init=False, repr=False)
+    _previous: int | None = field(default=None, init=False, repr=False)
+    _intraday: bool = field(default=False, init=False, repr=False)
+    _window: tuple[int, int, int] = field(default=(0, 0, -1), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -44,11 +56,12 @@ class Schedule:
             )
         if self.calendar is not None:
             _session_days(self.calendar.upper())  # a bad name fails here, not mid-run
+            self._zone = calendar_zone(self.calendar)
 
     def due(self, time: pd.Timestamp | int) -> bool:
         """True on the first bar of a scheduled session (bar by bar; remembers what fired)."""
         ns = time if isinstance(time, int) else pd.Timestamp(time).value
-        day = ns // _NS_PER_DAY
+        day = self._day(ns)
         if day == self._last_day:
             return False
         if self.calendar is None:
@@ -64,10 +77,43 @@ class Schedule:
 
     def mask(self, index: pd.DatetimeIndex) -> np.ndarray:
         """For each bar of ``index``: does :meth:`due` fire there (starting fresh)?"""
-        days = pd.DatetimeIndex(index).as_unit("ns").asi8 // _NS_PER_DAY
+        ns = pd.DatetimeIndex(index).as_unit("ns").asi8
+        if self.days is None:
+            gaps = np.diff(ns, prepend=ns[:1])
+            intraday = np.logical_or.accumulate(
+                (ns % _NS_PER_DAY != 0) | ((gaps > 0) & (gaps < _NS_PER_DAY))
+            )
+        else:
+            intraday = np.full(len(ns), not self.days)
+        days = np.where(intraday, local_dates(ns, self._zone), ns // _NS_PER_DAY)
         first = np.ones(len(days), dtype=bool)
         first[1:] = days[1:] != days[:-1]
         return first & _scheduled(days, self.rule, self.calendar)
+
+    def _day(self, ns: int) -> int:
+        """The session date of the bar at ``ns`` (days since the epoch), as :meth:`mask`'s."""
+        if self.days is None:
+            gap = ns - self._previous if self._previous is not None else 0
+            self._previous = ns
+            self._intraday = self._intraday or bool(ns % _NS_PER_DAY) or 0 < gap < _NS_PER_DAY
+        intraday = self._intraday if self.days is None else not self.days
+        if not intraday:
+            return ns // _NS_PER_DAY
+        lo, hi, day = self._window
+        if not lo <= ns < hi:  # a new local day: its bounds, so the next bars skip tz work
+            self._window = lo, hi, day = _local_day(ns, self._zone)
+        return day
+
+
+def _local_day(ns: int, zone: str) -> tuple[int, int, int]:
+    """The local day of ``ns`` in ``zone``: its first and past-the-end instants (UTC ns)
+    and its date (days since the epoch)."""
+    date = pd.Timestamp(ns, tz="UTC").tz_convert(zone).tz_localize(None).normalize()
+    lo, hi = (
+        (d.tz_localize(zone, ambiguous=True, nonexistent="shift_forward").value)
+        for d in (date, date + pd.Timedelta(days=1))
+    )
+    return lo, hi, date.value // _NS_PER_DAY
 
 
 def _scheduled(days: np.ndarray, rule: str, calendar: str | None) -> np.ndarray:

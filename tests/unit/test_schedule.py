@@ -1,4 +1,5 @@
-"""Rebalancing schedules on the exchange calendar, bar by bar and for a whole index."""
+"""Rebalancing schedules on the exchange calendar, bar by bar and for a whole index; an
+intraday bar's session is its date on the calendar's clock (New York for XNYS)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def test_due_fires_once_per_session_on_intraday_bars_and_mask_agrees():
     index = pd.date_range("2023-03-30 14:30", "2023-04-03 20:00", freq="30min", tz="UTC")
     sched = Schedule("month_end")
     fired = [t for t in index if sched.due(t)]
-    assert fired == [pd.Timestamp("2023-03-31 00:00", tz="UTC")]  # first bar of that day
+    # the first bar of that New York day: 00:00 EDT (00:00 UTC is the 30th's 20:00)
+    assert fired == [pd.Timestamp("2023-03-31 04:00", tz="UTC")]
     mask = Schedule("month_end").mask(index)
     assert list(index[mask]) == fired
 
@@ -52,10 +54,62 @@ def test_mask_equals_due_on_daily_bars_over_years():
         assert 150 < by_bar.sum() < 900
 
 
+def _extended_hours(*dates: str) -> pd.DatetimeIndex:
+    """30-minute bars from 04:00 to 20:00 New York: in winter (EST) the bars from 19:00
+    are after midnight UTC, on the next UTC date."""
+    starts = [pd.Timestamp(f"{d} 04:00", tz="America/New_York") for d in dates]
+    index = [t + pd.Timedelta(minutes=30 * k) for t in starts for k in range(32)]
+    return pd.DatetimeIndex(index).tz_convert("UTC")
+
+
+WEEK = ("2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01", "2024-03-04", "2024-03-05")
+
+
+@pytest.mark.parametrize(
+    ("rule", "new_york_days"),
+    [
+        ("month_end", ["2024-02-29"]),  # a Thursday; Wednesday's evening is not it
+        ("month_start", ["2024-03-01"]),  # not Thursday 2024-02-29's evening
+        ("week_end", ["2024-03-01"]),  # Friday
+        ("week_start", ["2024-03-04"]),  # Monday, not Friday's evening (Saturday in UTC)
+        ("daily", list(WEEK)),
+    ],
+)
+def test_an_evening_after_midnight_utc_is_still_its_new_york_day(rule, new_york_days):
+    index = _extended_hours(*WEEK)
+    want = [pd.Timestamp(f"{d} 04:00", tz="America/New_York") for d in new_york_days]
+    sched = Schedule(rule)
+    assert [t for t in index if sched.due(t)] == want
+    assert list(index[Schedule(rule).mask(index)]) == want
+
+
+def test_days_tells_a_first_bar_at_midnight_utc_from_a_daily_bar():
+    """2024-02-29 00:00 UTC: the daily bar of Thursday the 29th (the last session of
+    February), or Wednesday's 19:00 New York minute; judged daily until a bar says not."""
+    evening = pd.Timestamp("2024-02-29 00:00", tz="UTC")
+    morning = pd.Timestamp("2024-02-29 04:00", tz="America/New_York").tz_convert("UTC")
+    minutes = Schedule("month_end", days=False)
+    assert (minutes.due(evening), minutes.due(morning)) == (False, True)
+    judged = Schedule("month_end")
+    assert (judged.due(evening), judged.due(morning)) == (True, False)
+    index = pd.DatetimeIndex([evening, morning])
+    assert list(Schedule("month_end", days=False).mask(index)) == [False, True]
+    assert list(Schedule("month_end").mask(index)) == [True, False]
+
+
 def test_every_calendar_day_without_a_calendar():
     index = pd.date_range("2024-01-01", periods=120, freq="D", tz="UTC")
     mask = Schedule("month_end", calendar=None).mask(index)
     assert [str(d.date()) for d in index[mask]] == ["2024-01-31", "2024-02-29", "2024-03-31"]
+
+
+@pytest.mark.parametrize("calendar", [None, "24/7"])
+def test_a_24_7_schedule_keeps_utc_days(calendar):
+    index = pd.date_range("2024-01-30 18:00", "2024-02-01 06:00", freq="1h", tz="UTC")
+    want = [pd.Timestamp("2024-01-31 00:00", tz="UTC")]
+    sched = Schedule("month_end", calendar=calendar)
+    assert [t for t in index if sched.due(t)] == want
+    assert list(index[Schedule("month_end", calendar=calendar).mask(index)]) == want
 
 
 def test_bad_rules_and_calendars_say_what_to_use():
