@@ -3,9 +3,12 @@
 - ``GET /v2/account/portfolio/history``: the emulated account's equity after each
   replayed bar (time-stamped with the bar's start, Alpaca's left label), with
   ``profit_loss`` and ``profit_loss_pct`` against ``base_value``, the equity at the
-  start of the window. ``timeframe`` ``1D`` takes each day's last value; finer
-  timeframes (``1Min``, ``5Min``, ``15Min``, ``1H``) take each window's last value
-  and cannot be finer than the replayed bars. ``period`` (``3D``, ``2W``, ``1M``,
+  start of the window. ``timeframe`` ``1D`` takes each day's last value, labelled 00:00
+  UTC of its date, on the days of the calendar's clock (New York's for ``XNYS``: "the 1D
+  chart only contains data for days when the market was open", so a winter evening past
+  midnight UTC is not the next day's, nor a Friday's a Saturday's); finer timeframes
+  (``1Min``, ``5Min``, ``15Min``, ``1H``) take each window's last value and cannot be
+  finer than the replayed bars. ``period`` (``3D``, ``2W``, ``1M``,
   ``1A``), ``start``, ``end`` and ``date_end`` choose the window.
 - ``GET /v2/account/activities`` (and ``/{activity_type}``): ``FILL`` activities
   (one per fill, with ``cum_qty``, ``leaves_qty`` and ``order_status``), newest first
@@ -25,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from aiohttp import web
 
-from workbench.emulator.marketdata import Timeframe, parse_time
+from workbench.data.sessions import local_dates
+from workbench.emulator.marketdata import DAY, Timeframe, parse_time
 from workbench.emulator.rules import CODE_INVALID, boolean, number
 from workbench.emulator.shapes import ApiError, num, utc
 
@@ -80,9 +84,11 @@ def configure(venue: Venue, body: Any) -> dict[str, Any]:
 def portfolio_history(venue: Venue, query: Any) -> dict[str, Any]:
     points = pd.Series(dict(venue.equity_history), dtype=float).sort_index()
     tf_text = query.get("timeframe") or "1D"
-    if tf_text == "1D":
-        points = points.groupby(points.index.normalize()).last()
-        tf_text = "1D"
+    if tf_text == "1D":  # the calendar's days, as the account's (daily bars: their dates)
+        zone = venue.store.zone if venue.replay.intraday else "UTC"
+        days = local_dates(points.index.as_unit("ns").asi8, zone)
+        points = points.groupby(days).last()
+        points.index = pd.DatetimeIndex(points.index.to_numpy() * DAY.value, tz="UTC")
     else:
         tf = Timeframe.parse(tf_text.replace("1H", "1Hour"))
         finest = min(venue.store.intervals.values())

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import requests
-from alpaca.trading.requests import MarketOrderRequest
+from alpaca.trading.requests import GetPortfolioHistoryRequest, MarketOrderRequest
 
 from workbench.emulator import Emulator
 from workbench.emulator import testing as emt
@@ -225,3 +225,21 @@ def test_the_accounts_day_turns_at_new_york_midnight_not_utc() -> None:
         assert (account.last_equity, account.equity) == ("100100", "100110")  # Friday's 16:00
         assert (position.lastday_price, position.unrealized_intraday_pl) == ("110", "10")
         assert float(position.change_today) == pytest.approx(1 / 110)
+
+
+def test_the_daily_portfolio_history_has_new_york_days_only() -> None:
+    """ "The 1D chart only contains data for days when the market was open": Thursday's
+    and Friday's evenings (past midnight UTC) are their own days' last values, not a
+    Friday's and a Saturday's."""
+    with Emulator(
+        {"AAA": _evenings_frame()}, key=KEY, secret=SECRET, replay_from="2024-01-04 09:00"
+    ) as emu:
+        c = emt.trading_client(emu)
+        _to(emu, c, "2024-01-04 10:00")
+        c.submit_order(MarketOrderRequest(symbol="AAA", qty=10, side="buy", time_in_force="day"))
+        _to(emu, c, "2024-01-08 04:30")
+        history = c.get_portfolio_history(GetPortfolioHistoryRequest(timeframe="1D"))
+        days = [str(pd.Timestamp(t, unit="s").date()) for t in history.timestamp]
+        assert days == ["2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"]
+        # Wednesday: cash; then 99000 cash and 10 shares at 103, 107 and 111
+        assert history.equity == [100000, 100030, 100070, 100110]
