@@ -37,18 +37,13 @@ BBands(n,k)    n-1     middle = SMA(n), upper/lower = middle +/- k*StdDev(n, ddo
 Missing values: leading NaNs are skipped, so the warm-up starts at the first finite input
 and indicators chain (``ema(rsi(x, 14), 9)``); a later NaN or any infinity is a DataError.
 
-Numerics: rolling sums are kept of deviations from a shift that is itself a value in the
-window, so they stay small, a constant window has a standard deviation of exactly 0, and
-the error is bounded by the window, not by the history. The batch form sums within
-blocks of n values (no long cumulative sums); the incremental form keeps compensated
-(Neumaier) running sums and recomputes them exactly every n updates. On price data the
-two forms agree to ~1e-12 relative; the tests hold them to 1e-9.
+Numerics: the running sums both forms share, and how exact they are, are
+:mod:`workbench.indicators_rolling`'s; the two forms agree to ~1e-12 relative on price data.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -58,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ConfigError, DataError
+from workbench.indicators_rolling import Smoother, Window, rolling_moments, smooth
 
 __all__ = [
     "ATR",
@@ -142,74 +138,6 @@ def _wrap(result: np.ndarray, like: object) -> np.ndarray | pd.Series:
     return result
 
 
-def _rolling_moments(x: np.ndarray, n: int, want_m2: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sum of squared deviations of each trailing window of ``n`` finite values.
-
-    The series is cut into blocks of n: a window starting in block k is a suffix of block k
-    plus a prefix of block k+1, both summed as deviations from the last value of block k,
-    which lies in every such window. The loops are numba's (:mod:`workbench.indicators_nb`);
-    the mean alone, while numba is not imported yet, is :func:`_rolling_mean_np`, the same
-    additions in the same order (a test holds the two equal bit for bit): a backtest of
-    moving averages does not pay numba's import (0.6 s and 110 MB of resident memory).
-    """
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    if not want_m2 and "numba" not in sys.modules:
-        return _rolling_mean_np(x, int(n)), np.empty(0)
-    from workbench.indicators_nb import rolling_moments_nb
-
-    return rolling_moments_nb(x, int(n), want_m2)
-
-
-def _rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 16) -> np.ndarray:
-    """:func:`_rolling_moments`' mean in numpy: the blocks as the rows of a matrix (a view
-    of ``x``; only the block after the last is padded), the suffix and prefix sums as
-    cumulative sums along them (numpy adds those in order). The prefix sums are made in
-    the result itself, the suffix sums ``chunk_values`` values at a time in one small
-    buffer (each row's sums are its own: chunks change no bit, and stay in the cache)."""
-    size = x.size
-    if size < n:
-        return np.full(size, np.nan)
-    blocks = size // n  # the blocks where some window starts: (size - n) // n + 1
-    rows = x[: blocks * n].reshape(blocks, n)
-    shift = rows[:, n - 1 : n].copy()  # the last value of each block
-    mean = np.empty(n - 1 + blocks * n)
-    mean[: n - 1] = np.nan
-    sums = mean[n - 1 :].reshape(blocks, n)  # sums[k, j]: the window starting at k*n+j
-    step = max(1, chunk_values // n)
-    buffer = np.empty((min(step, blocks), n))
-    for lo in range(0, blocks, step):
-        hi = min(lo + step, blocks)
-        suffix = np.subtract(rows[lo:hi, ::-1], shift[lo:hi], out=buffer[: hi - lo])
-        np.cumsum(suffix, axis=1, out=suffix)  # [k, j]: the sum of its last j+1 values
-        part = sums[lo:hi]
-        part[:, 0] = suffix[:, n - 1] + 0.0
-        if n == 1:
-            continue
-        ahead = part[:, 1:]  # [k, j]: block k+1's first j+1 values (past the end: the last)
-        whole = min(hi, blocks - 1) - lo  # the blocks here whose next block is whole
-        nxt = rows[lo + 1 : lo + 1 + whole, : n - 1]
-        np.subtract(nxt, shift[lo : lo + whole], out=ahead[:whole])
-        if hi == blocks:
-            after = np.full(n - 1, x[size - 1])
-            after[: size - blocks * n] = x[blocks * n :]
-            np.subtract(after, shift[-1], out=ahead[-1])
-        np.cumsum(ahead, axis=1, out=ahead)
-        np.add(suffix[:, n - 2 :: -1], ahead, out=ahead)  # then the window's whole sum
-    sums /= n
-    sums += shift
-    return mean[:size]
-
-
-def _smooth(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
-    """Seed with the mean of the first ``n`` values, then ``y += alpha * (x - y)``."""
-    out = np.full(x.size, np.nan)
-    if x.size >= n:
-        seq = x[n - 1 :].copy()
-        seq[0] = math.fsum(x[:n]) / n
-        out[n - 1 :] = pd.Series(seq).ewm(alpha=alpha, adjust=False).mean().to_numpy()
-    return out
-
-
 def _on_valid(owner: str, kernel: Callable[..., np.ndarray], *inputs: np.ndarray) -> np.ndarray:
     """Run ``kernel`` from the first valid bar on; NaN before it."""
     first = _first_valid(owner, *inputs)
@@ -233,73 +161,6 @@ def _own_float_array(result: Any, inputs: tuple[np.ndarray, ...]) -> bool:
         and result.shape == inputs[0].shape
         and not any(np.may_share_memory(result, a) for a in inputs)
     )
-
-
-class _Window:
-    """The last n values with compensated sums of their deviations from an in-window shift."""
-
-    __slots__ = ("buf", "c1", "c2", "count", "n", "pos", "s1", "s2", "shift")
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.buf = [0.0] * n
-        self.pos = self.count = 0
-        self.shift = self.s1 = self.c1 = self.s2 = self.c2 = 0.0
-
-    def push(self, x: float) -> None:
-        if self.count == 0:
-            self.shift = x
-        d = x - self.shift
-        self._add(d, d * d)
-        if self.count == self.n:
-            old = self.buf[self.pos] - self.shift
-            self._add(-old, -(old * old))
-        else:
-            self.count += 1
-        self.buf[self.pos] = x
-        self.pos += 1
-        if self.pos == self.n:  # every n values: recentre on the newest one, sum exactly
-            self.pos = 0
-            self.shift = x
-            devs = [v - x for v in self.buf]
-            squares = [d * d for d in devs]
-            self.s1, self.s2 = math.fsum(devs), math.fsum(squares)
-            self.c1, self.c2 = math.fsum([*devs, -self.s1]), math.fsum([*squares, -self.s2])
-
-    def _add(self, a: float, b: float) -> None:
-        s = self.s1 + a  # Neumaier: keep the rounding error of each addition
-        self.c1 += (self.s1 - s) + a if abs(self.s1) >= abs(a) else (a - s) + self.s1
-        self.s1 = s
-        s = self.s2 + b
-        self.c2 += (self.s2 - s) + b if abs(self.s2) >= abs(b) else (b - s) + self.s2
-        self.s2 = s
-
-    def moments(self) -> tuple[float, float]:
-        """Mean and sum of squared deviations of a full window."""
-        if self.count < self.n:
-            return _NAN, _NAN
-        s1 = self.s1 + self.c1
-        return self.shift + s1 / self.n, max((self.s2 + self.c2) - s1 * s1 / self.n, 0.0)
-
-
-class _Smoother:
-    """Incremental twin of :func:`_smooth`."""
-
-    __slots__ = ("alpha", "n", "seed", "value")
-
-    def __init__(self, n: int, alpha: float) -> None:
-        self.n, self.alpha = n, alpha
-        self.seed: list[float] = []
-        self.value = _NAN
-
-    def push(self, x: float) -> float:
-        if len(self.seed) < self.n:
-            self.seed.append(x)
-            if len(self.seed) == self.n:
-                self.value = math.fsum(self.seed) / self.n
-        else:
-            self.value += self.alpha * (x - self.value)
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -354,7 +215,7 @@ class _Indicator:
         return self._state
 
     def _new_state(self) -> Any:
-        return _Window(self.n)
+        return Window(self.n)
 
     def _push(self, state: Any, x: float) -> None:
         state.push(x)
@@ -370,11 +231,11 @@ class _Indicator:
 class SMA(_Indicator):
     """Simple moving average of the last ``n`` values."""
 
-    def _read(self, state: _Window) -> float:
+    def _read(self, state: Window) -> float:
         return state.moments()[0]
 
     def _kernel(self, x: np.ndarray) -> np.ndarray:  # type: ignore[override]
-        return _rolling_moments(x, self.n, want_m2=False)[0]
+        return rolling_moments(x, self.n, want_m2=False)[0]
 
 
 @dataclass(frozen=True)
@@ -393,11 +254,11 @@ class StdDev(_Indicator):
                 hint="ddof=0 for the population, 1 for the sample standard deviation",
             )
 
-    def _read(self, state: _Window) -> float:
+    def _read(self, state: Window) -> float:
         return math.sqrt(state.moments()[1] / (self.n - self.ddof))
 
     def _kernel(self, x: np.ndarray) -> np.ndarray:  # type: ignore[override]
-        return np.sqrt(_rolling_moments(x, self.n)[1] / (self.n - self.ddof))
+        return np.sqrt(rolling_moments(x, self.n)[1] / (self.n - self.ddof))
 
 
 @dataclass(frozen=True)
@@ -423,7 +284,7 @@ class BBands(_Indicator):
         width = self.k * StdDev(self.n).batch(arr)
         return Bands(middle + width, middle, middle - width)
 
-    def _read(self, state: _Window) -> Bands[float]:
+    def _read(self, state: Window) -> Bands[float]:
         mean, m2 = state.moments()
         width = self.k * math.sqrt(m2 / self.n)
         return Bands(mean + width, mean, mean - width)
@@ -437,14 +298,14 @@ class EMA(_Indicator):
     def alpha(self) -> float:
         return 2.0 / (self.n + 1)
 
-    def _new_state(self) -> _Smoother:
-        return _Smoother(self.n, self.alpha)
+    def _new_state(self) -> Smoother:
+        return Smoother(self.n, self.alpha)
 
-    def _read(self, state: _Smoother) -> float:
+    def _read(self, state: Smoother) -> float:
         return state.value
 
     def _kernel(self, x: np.ndarray) -> np.ndarray:  # type: ignore[override]
-        return _smooth(x, self.n, self.alpha)
+        return smooth(x, self.n, self.alpha)
 
 
 @dataclass(frozen=True)
@@ -456,7 +317,7 @@ class RSI(_Indicator):
         return self.n
 
     def _new_state(self) -> list:
-        return [_NAN, _Smoother(self.n, 1.0 / self.n), _Smoother(self.n, 1.0 / self.n)]
+        return [_NAN, Smoother(self.n, 1.0 / self.n), Smoother(self.n, 1.0 / self.n)]
 
     def _push(self, state: list, x: float) -> None:  # state: previous value, gains, losses
         if not math.isnan(state[0]):
@@ -473,8 +334,8 @@ class RSI(_Indicator):
     def _kernel(self, x: np.ndarray) -> np.ndarray:  # type: ignore[override]
         out = np.full(x.size, np.nan)
         if x.size > self.n:
-            gain = _smooth(np.maximum(x[1:] - x[:-1], 0.0), self.n, 1.0 / self.n)
-            loss = _smooth(np.maximum(x[:-1] - x[1:], 0.0), self.n, 1.0 / self.n)
+            gain = smooth(np.maximum(x[1:] - x[:-1], 0.0), self.n, 1.0 / self.n)
+            loss = smooth(np.maximum(x[:-1] - x[1:], 0.0), self.n, 1.0 / self.n)
             total = gain + loss
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[1:] = np.where(total > 0, 100.0 * gain / total, 50.0)
@@ -506,7 +367,7 @@ class ATR(_Indicator):
         return _on_valid("ATR", self._kernel, *arrays)
 
     def _new_state(self) -> list:  # previous close, smoothed true range
-        return [_NAN, _Smoother(self.n, 1.0 / self.n)]
+        return [_NAN, Smoother(self.n, 1.0 / self.n)]
 
     def _read(self, state: list) -> float:
         return state[1].value
@@ -514,7 +375,7 @@ class ATR(_Indicator):
     def _kernel(self, h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:  # type: ignore[override]
         tr = h - lo
         tr[1:] = np.maximum.reduce([tr[1:], np.abs(h[1:] - c[:-1]), np.abs(lo[1:] - c[:-1])])
-        return _smooth(tr, self.n, 1.0 / self.n)
+        return smooth(tr, self.n, 1.0 / self.n)
 
 
 def sma(x: ArrayLike, n: int) -> np.ndarray | pd.Series:

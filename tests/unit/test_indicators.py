@@ -342,8 +342,8 @@ def test_crossings_follow_the_strict_rule_and_never_cross_in_the_warm_up() -> No
 
 def test_the_numpy_moving_average_is_numbas_bit_for_bit() -> None:
     """SMA's batch form runs in numpy until numba is imported: the same bits either way."""
-    from workbench.indicators import _rolling_mean_np
     from workbench.indicators_nb import rolling_moments_nb
+    from workbench.indicators_rolling import rolling_mean_np
 
     rng = np.random.default_rng(7)
     for trial in range(300):
@@ -353,7 +353,7 @@ def test_the_numpy_moving_average_is_numbas_bit_for_bit() -> None:
             x = np.round(x, 2)  # prices in cents: many equal deviations
         theirs = rolling_moments_nb(x, n, False)[0]
         chunk = int(rng.choice([1, 7, 300, 1 << 16]))  # the suffix sums' chunks change no bit
-        for ours in (_rolling_mean_np(x, n), _rolling_mean_np(x, n, chunk_values=chunk)):
+        for ours in (rolling_mean_np(x, n), rolling_mean_np(x, n, chunk_values=chunk)):
             assert np.array_equal(ours, theirs, equal_nan=True), (size, n, chunk)
             assert np.array_equal(np.signbit(ours), np.signbit(theirs)), (size, n, chunk)
 
