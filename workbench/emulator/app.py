@@ -1,4 +1,4 @@
-"""The server's state on its event loop, the request pipeline and the control API.
+"""The server's state on its event loop and the request pipeline.
 
 Every request to Alpaca's routes goes through one middleware: authentication (the
 configured key pair, 401 ``40110000`` otherwise), the rate limit (``X-RateLimit-*``
@@ -9,10 +9,8 @@ methods included; nothing redirects.
 During an outage (:mod:`workbench.emulator.outage`) every request to Alpaca's routes
 and every stream connection is answered 503 before anything else.
 
-The control API (``/_emulator/...``, loopback clients only) steps the replay, dumps
-the state, sets and clears faults, starts and ends outages, sets the publication delay
-(:mod:`workbench.emulator.publication`) and resets the account.
-It is not Alpaca's.
+The control API (``/_emulator/...``, :mod:`workbench.emulator.control`) goes through the
+same middleware, which answers it for loopback clients only.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ import binascii
 import collections
 import hmac
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -444,88 +441,3 @@ def _fault_error(fault: Fault) -> web.Response:
     code = fault.code or alpaca_code(status)
     headers = _retry_headers(fault.retry_after, {}) if status == 429 else None
     return _error(ApiError(status, code, message), headers)
-
-
-# -- the control API ------------------------------------------------------------------
-def control_routes(core: EmulatorApp) -> list[web.RouteDef]:
-    async def step(request: web.Request) -> web.Response:
-        try:
-            n = int(request.query.get("n", "1"))
-        except ValueError:
-            raise ApiError(422, 40010001, "n must be a whole number") from None
-        if n < 1:
-            raise ApiError(422, 40010001, "n must be at least 1")
-        done = await core.step(n)
-        v = core.venue
-        return web.json_response(
-            {"stepped": done, "cursor": v.cursor, "finished": v.finished, "clock": v.clock_json()}
-        )
-
-    async def state(request: web.Request) -> web.Response:
-        return web.json_response(core.state())
-
-    async def get_faults(request: web.Request) -> web.Response:
-        core.faults.remove_spent()
-        return web.json_response(core.faults.describe())
-
-    async def add_faults(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            raise ApiError(400, 40010000, "request body format is invalid") from None
-        items = body if isinstance(body, list) else [body]
-        for item in items:
-            if not isinstance(item, dict):
-                raise ApiError(422, 40010001, "a fault is a JSON object or {'spec': '...'}")
-            fault = Fault.parse(item["spec"]) if "spec" in item else Fault.from_dict(item)
-            await core.add_fault(fault)
-        core.faults.remove_spent()
-        return web.json_response(core.faults.describe())
-
-    async def clear_faults(request: web.Request) -> web.Response:
-        core.faults.clear()
-        return web.json_response([])
-
-    async def start_outage(request: web.Request) -> web.Response:
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except json.JSONDecodeError:
-            raise ApiError(400, 40010000, "request body format is invalid") from None
-        if not isinstance(body, dict) or set(body) - {"at", "duration"}:
-            raise ApiError(422, 40010001, "give {at (replay time, optional), duration (e.g. 2min)}")
-        try:
-            outage = Outage.make(body.get("at"), body.get("duration"))
-        except WorkbenchError as exc:
-            raise ApiError(422, 40010001, exc.message) from None
-        await core.set_outage(outage)
-        return web.json_response(core.outage.to_dict() if core.outage else None)
-
-    async def end_outage(request: web.Request) -> web.Response:
-        await core.set_outage(None)
-        return web.json_response(None)
-
-    async def reset(request: web.Request) -> web.Response:
-        await core.reset()
-        return web.json_response(core.state())
-
-    async def correct(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            symbol, stamp = str(body.pop("symbol")).upper(), pd.Timestamp(body.pop("time"))
-        except (json.JSONDecodeError, KeyError, ValueError, AttributeError):
-            raise ApiError(400, 40010000, "give {symbol, time, and fields to correct}") from None
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        await core.correct(symbol, stamp, body)
-        return web.json_response({"corrected": symbol, "time": stamp.isoformat()})
-
-    return [
-        web.post("/_emulator/step", step),
-        web.get("/_emulator/state", state),
-        web.get("/_emulator/faults", get_faults),
-        web.post("/_emulator/faults", add_faults),
-        web.delete("/_emulator/faults", clear_faults),
-        web.post("/_emulator/outage", start_outage),
-        web.delete("/_emulator/outage", end_outage),
-        web.post("/_emulator/reset", reset),
-        web.post("/_emulator/correct", correct),
-    ]

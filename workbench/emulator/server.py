@@ -25,7 +25,8 @@ import pandas as pd
 from aiohttp import web
 
 from workbench.data.bars import as_bars
-from workbench.emulator.app import EmulatorApp, EmulatorConfig, control_routes
+from workbench.emulator.app import EmulatorApp, EmulatorConfig
+from workbench.emulator.control import control_routes
 from workbench.emulator.faults import Fault
 from workbench.emulator.ledger import ledger_routes
 from workbench.emulator.outage import Outage
