@@ -13,12 +13,13 @@ import uuid
 from typing import Any
 
 import pytest
+import requests
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.models import TradeUpdate
 
 from workbench.broker import UpdateEvent
-from workbench.brokers.alpaca import AlpacaBroker
+from workbench.brokers.alpaca import LISTENING, AlpacaBroker
 from workbench.brokers.alpaca_orders import _status, order_from_alpaca
 from workbench.errors import BrokerError
 from workbench.orders import OrderStatus
@@ -274,3 +275,40 @@ def test_a_fill_whose_new_event_was_missed_fits_the_lifecycle(
     assert _fills(broker, partial) == [4]
     assert broker._orders[ORDER_ID].status is S.PARTIALLY_FILLED
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+class _FlakyLookups:
+    """alpaca-py's client where looking an order up fails ``failures`` times (the
+    connection drops), then finds it filled."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def get_order_by_id(self, order_id: str) -> AlpacaOrder:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise requests.ConnectionError("connection reset")
+        return alpaca_order("filled", 10)
+
+
+def test_a_catch_up_whose_lookup_fails_is_tried_again_at_the_next_drain(
+    broker: AlpacaBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a reconnection the open orders are looked up (again at the drain's end if that
+    failed); a lookup that fails hands out nothing yet and leaves the broker behind: the
+    next drain looks again and hands the missed fill out, once, and the drain after it
+    looks nothing up."""
+    (working,) = order_from_alpaca(alpaca_order("new"))
+    broker._remember(working)
+    broker.client = _FlakyLookups(failures=2)  # type: ignore[assignment]
+    broker._updates.put(LISTENING)  # the first connection: nothing missed
+    broker._updates.put(LISTENING)  # a reconnection: catch up
+    caplog.set_level(logging.INFO, logger="workbench.brokers.alpaca")
+    assert broker.drain_updates() == []
+    assert [r.event for r in caplog.records] == ["catch_up_failed"] * 2
+    (fill,) = broker.drain_updates()
+    assert (fill.event, fill.fill.quantity, fill.fill.price) == (UpdateEvent.FILL, 10, 100)
+    assert broker.drain_updates() == []
+    assert broker.client.calls == 3
+    assert [r.event for r in caplog.records] == ["catch_up_failed", "catch_up_failed", "catch_up"]

@@ -15,7 +15,8 @@
 - Trade updates arrive on the trading WebSocket (a background thread); each one goes
   through the order lifecycle table of :mod:`workbench.orders` before it is handed out
   by :meth:`AlpacaBroker.drain_updates`, each execution once. Alpaca does not replay
-  what a dropped connection missed: after a reconnection the open orders are looked up.
+  what a dropped connection missed: after a reconnection the open orders are looked up
+  (:mod:`workbench.brokers.alpaca_catch_up`).
 - Attached exits go out as Alpaca's order classes (``bracket``, ``oto``, ``oco``) and
   trailing stops as ``trailing_stop`` with ``trail_price`` or ``trail_percent``. Alpaca
   names a bracket's legs with client order ids of its own; here each leg is known by a
@@ -34,15 +35,16 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pandas as pd
 import requests
 
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
+from workbench.brokers.alpaca_catch_up import catch_up, missed_updates
 from workbench.brokers.alpaca_errors import _map_api_error
 from workbench.brokers.alpaca_orders import (
+    QTY_EPSILON,
     _float,
     _leg_of,
     _order_request,
@@ -69,8 +71,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
-#: Quantities closer than this (relative) are equal.
-QTY_EPSILON = 1e-9
 
 EVENTS = {e.value: e for e in UpdateEvent}
 #: Put on the update queue each time the trade stream (re)connects.
@@ -321,58 +321,28 @@ class AlpacaBroker:
         return out
 
     def _catch_up(self) -> list[OrderUpdate]:
-        """What the trade stream missed while it was away: Alpaca does not replay trade
-        updates, so each order still open to us is looked up and what changed is handed
-        out as the updates that would have told it (fills once, as from the stream)."""
+        """What the trade stream missed while it was away (:mod:`.alpaca_catch_up`)."""
         with self._lock:
             ids = [o.id for o in self._orders.values() if o.status.is_open]
-        out: list[OrderUpdate] = []
-        for order_id in ids:
-            try:
-                o = self._call(
-                    f"get order {order_id}", lambda i=order_id: self.client.get_order_by_id(i)
-                )
-            except BrokerError as exc:
-                if exc.code == 40410000:  # not Alpaca's (any more): nothing to learn
-                    continue
-                log.warning(
-                    "trade stream reconnected; cannot look its open orders up yet: %s", exc,
-                    extra={"event": "catch_up_failed", "reason": str(exc)},
-                )  # fmt: skip
-                return out
-            for data in self._missed(o):
-                update = self._apply(data)
-                if update is not None:
-                    out.append(update)
-        self._behind = False
-        log.info(
-            "trade stream reconnected: %d open order(s) looked up, %d missed update(s)",
-            len(ids), len(out), extra={"event": "catch_up"},
-        )  # fmt: skip
+
+        def look_up(order_id: str) -> Any:
+            return self._call(
+                f"get order {order_id}", lambda: self.client.get_order_by_id(order_id)
+            )
+
+        out, complete = catch_up(ids, look_up, self._missed, self._apply)
+        if complete:
+            self._behind = False
         return out
 
     def _missed(self, o: Any) -> list[Any]:
-        """The trade updates that would have brought alpaca-py's order ``o`` to our copy:
-        a fill (of what was not handed out yet), then its status if it moved on."""
+        """The trade updates that would have brought alpaca-py's order ``o`` to our copy
+        (:func:`~workbench.brokers.alpaca_catch_up.missed_updates`)."""
         (fresh,) = order_from_alpaca(o)[:1]
         with self._lock:
             known = self._orders.get(fresh.id)
             handed = self._handed.get(fresh.id, (0.0, 0.0))[0]
-        out = []
-
-        def update(event: str) -> Any:
-            return SimpleNamespace(
-                event=event, order=o, timestamp=o.updated_at, qty=None, price=None
-            )
-
-        if fresh.filled_quantity > handed + QTY_EPSILON * max(1.0, fresh.filled_quantity):
-            done = fresh.status is OrderStatus.FILLED
-            out.append(update("fill" if done else "partial_fill"))
-            if done or fresh.status is OrderStatus.PARTIALLY_FILLED:
-                return out
-        if known is None or known.status is not fresh.status or out:
-            out.append(update(str(_value(o.status))))
-        return out
+        return missed_updates(o, fresh, known, handed)
 
     def _remember(self, order: Order) -> Order:
         with self._lock:
