@@ -11,7 +11,7 @@ Two calls per bar, in this order (the backtester and the live runner make both):
    their orders at the decision price (the close of the decision bar), every order
    runs through the rules, and what passes comes back as intents (unchanged, resized,
    or dropped). A resized target becomes the target that sends exactly the approved
-   orders. Cancels always pass.
+   orders. Cancels always pass (:mod:`workbench.risk.approval`).
 
 Trading states: ``ACTIVE``, ``REDUCING`` (only orders that bring a position toward
 zero pass) and ``HALTED`` (nothing passes; the kill switch is this state). The state
@@ -31,11 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.execution.targets import orders_for_target
-from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
-from workbench.orders import OrderRequest
+from workbench.intents import CancelIntent, Intent, TargetIntent
+from workbench.risk.approval import approve
 from workbench.risk.band import QuietBand
-from workbench.risk.book import EPSILON, Book
+from workbench.risk.book import Book
 from workbench.risk.config import RiskConfig
 from workbench.risk.events import RiskAction, RiskEvent
 from workbench.risk.rules import DailyLossRule, MaxDrawdownRule, order_rules
@@ -49,7 +48,6 @@ from workbench.risk.state import (
     reset,
 )
 from workbench.risk.views import Account, Market
-from workbench.sim.fills import round_lot
 
 __all__ = ["RiskEngine"]
 
@@ -388,31 +386,7 @@ class RiskEngine:
         # the rules read the trading state and today's count, never the quiet bars' peak
         # and last equity: those are written with the count below (one store update)
         book = Book(time, account, market, self._state)
-        for intent in intents:
-            if isinstance(intent, CancelIntent):
-                out.append(intent)
-                continue
-            if isinstance(intent, OrderIntent):
-                requests = [intent.request]
-            else:
-                requests = orders_for_target(
-                    intent,
-                    position=book.positions.get(intent.symbol, 0.0),
-                    price=book.price(intent.symbol),
-                    equity=book.equity,
-                    lot_size=lot_size,
-                )
-            approved: list[OrderRequest] = []
-            changed = False
-            for request in requests:
-                final = self._judge(book, request, intent.stop, lot_size)
-                changed = changed or final is not request
-                if final is not None:
-                    approved.append(final)
-            if not changed:
-                out.append(intent)
-            elif approved:
-                out.append(self._rebuilt(intent, approved, book))
+        out.extend(approve(intents, book, self.rules, lot_size, self._record))
         if book.approved:
             self._count(book.approved)
         return out
@@ -435,59 +409,6 @@ class RiskEngine:
         self.band.seen = state
         if state is None:
             self.band.close()
-
-    def _judge(
-        self, book: Book, request: OrderRequest, stop: float | None, lot_size: float | None
-    ) -> OrderRequest | None:
-        """Run every rule over one order: the request to send (maybe resized) or None."""
-        p = book.proposal(request, stop)
-        asked = p.quantity
-        for rule in self.rules:
-            decision = rule.check(p, book)
-            if decision.quantity is None:
-                continue
-            name = decision.rule or rule.name
-            q = decision.quantity
-            if q > 0 and request.quantity is not None:
-                q = round_lot(q, lot_size)
-            details = {
-                "side": str(request.side),
-                "quantity": p.quantity,
-                "price": p.price,
-                "equity": book.equity,
-            }
-            sym, signal = request.symbol, request.reason  # the strategy's reason for it
-            if q <= EPSILON * max(1.0, p.quantity):
-                why = decision.reason
-                self._record(RiskEvent(book.time, name, A.REFUSED, why, sym, details, signal))
-                return None
-            resized = f"{decision.reason}; {request.side} {p.quantity:.6g} -> {q:.6g}"
-            details["new_quantity"] = q
-            self._record(RiskEvent(book.time, name, A.RESIZED, resized, sym, details, signal))
-            p = p.resized(q)
-        book.approve(p)
-        if p.quantity == asked:
-            return request
-        if request.quantity is not None:
-            return dataclasses.replace(request, quantity=p.quantity)
-        return dataclasses.replace(request, notional=p.quantity * p.entry)
-
-    @staticmethod
-    def _rebuilt(intent: Intent, approved: list[OrderRequest], book: Book) -> Intent:
-        """The intent that sends exactly ``approved`` (an order, or the equivalent target)."""
-        if isinstance(intent, OrderIntent):
-            return dataclasses.replace(intent, request=approved[0])
-        assert isinstance(intent, TargetIntent)
-        sym = intent.symbol
-        held = book.positions.get(sym, 0.0)
-        for r in approved:
-            if r.quantity is not None:
-                held += r.side.sign * r.quantity
-        spend = sum(r.side.sign * r.notional for r in approved if r.notional is not None)
-        if spend:
-            value = held * book.price(sym) + spend
-            return dataclasses.replace(intent, quantity=None, notional=value, percent=None)
-        return dataclasses.replace(intent, quantity=held, notional=None, percent=None)
 
     # -- people ------------------------------------------------------------------------------
     def kill(self, reason: str = "kill switch", time: pd.Timestamp | None = None) -> None:
