@@ -68,10 +68,12 @@ class LosesOneFillEvent:
         return kept
 
 
-def run_live(tmp_path, bundle, bars, *, commission=0.0005, slippage=2.0, lose_fill=None, risk=None):
+def run_live(tmp_path, bundle, bars, *, commission=0.0005, slippage=2.0, lose_fill=None, risk=None,
+             volume_limit=None):  # fmt: skip
     venue = SimulatedBroker(
-        100_000.0, commission=Commission(percent=commission), slippage=Slippage(bps=slippage)
-    )
+        100_000.0, commission=Commission(percent=commission), slippage=Slippage(bps=slippage),
+        volume_limit=volume_limit,
+    )  # fmt: skip
     broker = LosesOneFillEvent(venue, lose_fill) if lose_fill else venue
     state = StateStore(tmp_path / "live.sqlite")
     state.set_meta(bundle=str(bundle.path))
@@ -278,10 +280,11 @@ def test_the_pnl_difference_adds_up_from_price_quantity_fees_and_lone_trades(
     # a venue slipping 10 bps more and charging twice the modelled commission
     state = run_live(tmp_path, bundle, bars, slippage=12.0, commission=0.001)
     p = reconcile(state).summary["pnl"]
-    parts = ("price", "quantity", "fees", "missing_trades", "extra_trades")
+    parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
     assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
     assert p["difference"] == pytest.approx(p["equity_difference"], abs=1e-6)  # started flat
     assert p["price"] < 0 and p["fees"] < 0 and p["missing_trades"] == p["extra_trades"] == 0
+    assert p["timing"] == 0  # every leg filled on the backtest's bar
     # the live run's kill switch is on from the start: each backtest trade is missing
     (killed := tmp_path / "killed").mkdir()
     (kill := killed / "kill").touch()
@@ -289,5 +292,81 @@ def test_the_pnl_difference_adds_up_from_price_quantity_fees_and_lone_trades(
     p = rec.summary["pnl"]
     assert rec.summary["trades"]["live"] == 0 < rec.summary["trades"]["backtest"]
     assert p["missing_trades"] == pytest.approx(-p["backtest"], rel=1e-12) and p["backtest"]
-    assert p["live"] == p["price"] == p["quantity"] == p["fees"] == p["extra_trades"] == 0
+    assert p["live"] == p["price"] == p["timing"] == p["quantity"] == p["fees"] == 0
+    assert p["extra_trades"] == 0
     assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
+
+
+CROSS_MODULE = '''
+import math
+
+from workbench.indicators import SMA
+from workbench.params import Param
+from workbench.strategy import Strategy
+
+
+class WholeCross(Strategy):
+    """The crossover in whole shares (GTC orders: a capped order's rest fills on later
+    bars); with ``restate`` it states its target on every bar, so a partly filled exit's
+    rest is canceled and sent again as a second order on the next bar."""
+
+    name = "rc_whole_cross"
+    params = (Param("restate", bool, False),)
+
+    def init(self, ctx):
+        self.fast, self.slow = ctx.indicator(SMA(10)), ctx.indicator(SMA(30))
+        self.shares = 0.0
+
+    def on_bar(self, ctx):
+        if len(self.fast) < 2:
+            return
+        above = self.fast[-1] > self.slow[-1]
+        crossed = above != (self.fast[-2] > self.slow[-2])
+        if crossed and above:
+            self.shares = float(math.floor(0.9 * ctx.equity / ctx.close[-1]))
+        if crossed or self.p.restate:
+            ctx.target(quantity=self.shares if above else 0.0, reason="CROSS")
+'''
+THIN = 20.0  # shares a thin bar lets one order take at the live venue
+
+
+def thin_exit_bars(tmp_path, monkeypatch, bars, restate):
+    """The bundle of the whole-share crossover, and the bars with the volume of each bar the
+    backtest exits on cut to ``THIN`` shares: the live venue (volume-capped, the bundle
+    models no cap) fills ``THIN`` of each exit there and the rest on the next bar."""
+    (tmp_path / "rc_whole_cross.py").write_text(CROSS_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    strategy = make_strategy("rc_whole_cross:WholeCross", {"restate": restate})
+    promoted = promote(tmp_path / "promoted", strategy)
+    result = backtest(strategy, bars, cash=100_000, commission=0.0005, slippage=2)
+    closed = result.trades[result.trades["status"] == "closed"]
+    assert len(closed) >= 3 and (closed["quantity"] > THIN).all()
+    thin = bars.copy()
+    thin.loc[closed["exit_time"], "volume"] = THIN
+    return promoted, thin, closed
+
+
+@pytest.mark.parametrize("restate", [False, True], ids=["rest-on-next-bar", "second-exit-order"])
+def test_an_exit_filled_partly_and_its_rest_on_the_next_bar_is_a_fill_time_difference(
+    tmp_path, bars, monkeypatch, restate
+):
+    promoted, thin, closed = thin_exit_bars(tmp_path, monkeypatch, bars, restate)
+    state = run_live(tmp_path, promoted, thin, volume_limit=1.0)
+    rec = reconcile(state)
+    s = rec.summary
+    # one round trip per entry however many orders closed it: none extra, none missing
+    assert s["trades"]["live"] == s["trades"]["backtest"] == s["trades"]["matched"]
+    assert nonzero(rec) == {"fill_time": len(closed)}
+    late = rec.differences
+    assert (late["leg"] == "exit").all() and late["detail"].str.contains("1 bar later").all()
+    done = rec.trades[rec.trades["bt_status"] == "closed"]
+    assert (done["exit_fill_shift"] == 1).all() and done["entry_fill_shift"].eq(0).all()
+    assert (done["live_exits"] == (2 if restate else 1)).all() and (done["bt_exits"] == 1).all()
+    # the exit price moved with the market between the bars: timing, not price
+    p = s["pnl"]
+    parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
+    assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
+    assert p["timing"] == pytest.approx(done["pnl_timing"].sum()) and p["timing"] != 0
+    assert p["price"] == pytest.approx(0.0, abs=1e-6)
+    html = rec.write(tmp_path / "out").read_text()
+    assert "filled a bar or more later" in html and "exit_fill_shift" in html

@@ -9,20 +9,28 @@ the round-trip trades of both sides and reports every difference:
 ``extra``          a live trade the backtest does not have
 ``exit``           matched entries, but one side closed the trade and the other did not
 ``decision_time``  entry or exit decided on a different bar (more than ``decision_bars``)
-``fill_price``     entry or exit price apart by more than ``price_bps``; the table gives
-                   the realised slippage (against the fill bar's open) beside the modelled one
+``fill_time``      decided on the same bar but filled a bar or more later (or earlier)
+                   live: a limit touched later, a partial fill's rest on the next bar,
+                   an outage; that leg's price difference is the market's move between
+                   the bars, so it is not also a ``fill_price`` difference
+``fill_price``     entry or exit filled on the same bar, prices apart by more than
+                   ``price_bps``; the table gives the realised slippage (against the fill
+                   bar's open) beside the modelled one
 ``fee``            live commission against the bundle's commission model on the live fills
 ``size``           position size as a fraction of equity at the decision, apart by ``size_rel``
 ``dropped_fill``   a fill the runner never recorded: the orders table or the broker's
                    positions show it, the fills table does not
 ``risk_event``     a risk event on one side only
 
-Trades are paired per symbol and direction in order of their entry decision bar, two
-decisions at most ``window_bars`` apart being the same trade. A difference is
-*explained* when a live event the backtest does not have names its symbol and decision
-bar (a risk refusal only the live run made, say; a risk event of both sides explains
-nothing); any unexplained difference fails the verdict (exit code 1). Files: see
-:mod:`workbench.live.reconcile.report`.
+A trade is a round trip: one entry order with every order that closed it (two exit
+orders, a partial fill's rest sent again or a bracket's leg then a protective exit, are
+one trade, as freqtrade counts a trade with partial exits; see
+:mod:`~workbench.live.reconcile.roundtrips`). Trades are paired per symbol and direction
+in order of their entry decision bar, two decisions at most ``window_bars`` apart being
+the same trade. A difference is *explained* when a live event the backtest does not have
+names its symbol and decision bar (a risk refusal only the live run made, say; a risk
+event of both sides explains nothing); any unexplained difference fails the verdict
+(exit code 1). Files: see :mod:`workbench.live.reconcile.report`.
 """
 
 from __future__ import annotations

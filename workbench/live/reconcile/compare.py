@@ -9,16 +9,19 @@ import numpy as np
 import pandas as pd
 
 from workbench.live.reconcile.model import RISK_KINDS, Tolerances
+from workbench.live.reconcile.roundtrips import Span, leg_spans
 from workbench.sim.costs import Commission
 
 
 def annotate(
-    trades: pd.DataFrame, decisions: dict[str, int], index: pd.DatetimeIndex, equity: pd.Series
+    trips: pd.DataFrame,
+    decisions: dict[str, int],
+    spans: dict[str, Span],
+    index: pd.DatetimeIndex,
+    equity: pd.Series,
 ) -> pd.DataFrame:
-    """Add decision bars, the fill bars' opens and the size as a fraction of equity."""
-    out = trades.copy()
-    out["entry_decision"] = out["entry_order_id"].map(decisions).astype("Int64")
-    out["exit_decision"] = out["exit_order_id"].map(decisions).astype("Int64")
+    """Add decision and fill bars per leg and the size as a fraction of equity."""
+    out = leg_spans(trips, spans, decisions)
     eq = equity.reindex(index).to_numpy()
     at = out["entry_decision"].fillna(0).astype(int).clip(0, len(index) - 1)
     out["decision_equity"] = eq[at]
@@ -71,16 +74,12 @@ class SideTrades:
         self.index = index
 
     def slip_bps(self, row: pd.Series, leg: str, sign: float) -> float:
-        """The leg's price against the open of the bar it filled in (realised slippage)."""
-        time = row[f"{leg}_time"]
-        if pd.isna(time):
+        """The leg's price against the open of the first bar it filled in (realised slippage)."""
+        first = row[f"{leg}_first"]
+        if pd.isna(first):
             return float("nan")
         frame = self.bars[row["symbol"]]
-        k = max(int(frame.index.searchsorted(time, side="right")) - 1, 0)
-        decided = row[f"{leg}_decision"]
-        if pd.notna(decided):  # never before the bar after the decision (whatever the clock)
-            k = max(k, int(frame.index.searchsorted(self.index[int(decided)])) + 1)
-        k = min(k, len(frame) - 1)
+        k = min(int(frame.index.searchsorted(self.index[int(first)])), len(frame) - 1)
         return _bps(float(row[f"{leg}_price"]), float(frame["open"].iloc[k]), sign)
 
     def when(self, bar: Any) -> Any:
@@ -116,7 +115,7 @@ def event_bars(events: pd.DataFrame, index: pd.DatetimeIndex) -> list[dict[str, 
 
 
 _SIDE_COLUMNS = ("status", "entry_time", "exit_time", "entry_price", "exit_price", "quantity",
-                 "size", "fees", "pnl")  # fmt: skip
+                 "size", "fees", "pnl", "exits", "exit_order_id")  # fmt: skip
 
 
 def compare(
@@ -168,7 +167,7 @@ def compare(
         else:
             found = _differences(a, b, row, live, sign, legs, dropped, commission, tol)
             row["pnl_diff"] = float(a["pnl"]) - float(b["pnl"])
-            row.update(pnl_parts(a, b, sign))
+            row.update(pnl_parts(a, b, sign, moved=_moved(a, b)))
         row["match"] = (
             "matched" if a is not None and b is not None else ("missing" if a is None else "extra")
         )
@@ -189,19 +188,46 @@ def compare(
     return pd.DataFrame(rows), diffs
 
 
-def pnl_parts(a: pd.Series, b: pd.Series, sign: float) -> dict[str, float]:
+def pnl_parts(a: pd.Series, b: pd.Series, sign: float, moved: set[str]) -> dict[str, float]:
     """A matched pair's P&L difference (live - backtest), split so the parts add up to it:
-    ``pnl_price`` the live quantity times the difference of the price moves (entry to
-    exit, or to the last close for an open trade), ``pnl_quantity`` the quantity
-    difference times the backtest's price move, ``pnl_fees`` the fee difference."""
+    the live quantity times each leg's price difference, as ``pnl_timing`` for the legs in
+    ``moved`` (filled on other bars than the backtest's: decided or filled later or
+    earlier) and as ``pnl_price`` for the rest (an open trade's exit is the last close on
+    both sides); ``pnl_quantity`` the quantity difference times the backtest's price move
+    (entry to exit or to the last close); ``pnl_fees`` the fee difference."""
     qa, qb = float(a["quantity"]), float(b["quantity"])
-    move_a = float(a["exit_price"]) - float(a["entry_price"])
+    parts = {"pnl_price": 0.0, "pnl_timing": 0.0}
+    for leg, leg_sign in (("entry", -sign), ("exit", sign)):
+        value = leg_sign * qa * (float(a[f"{leg}_price"]) - float(b[f"{leg}_price"]))
+        parts["pnl_timing" if leg in moved else "pnl_price"] += value
     move_b = float(b["exit_price"]) - float(b["entry_price"])
-    return {
-        "pnl_price": sign * qa * (move_a - move_b),
-        "pnl_quantity": sign * (qa - qb) * move_b,
-        "pnl_fees": -(float(a["fees"]) - float(b["fees"])),
-    }
+    parts["pnl_quantity"] = sign * (qa - qb) * move_b
+    parts["pnl_fees"] = -(float(a["fees"]) - float(b["fees"]))
+    return parts
+
+
+def _moved(a: pd.Series, b: pd.Series) -> set[str]:
+    """The legs both sides filled, on bars that differ."""
+    out = set()
+    for leg in ("entry", "exit"):
+        ends = [a[f"{leg}_first"], a[f"{leg}_last"], b[f"{leg}_first"], b[f"{leg}_last"]]
+        if not any(pd.isna(x) for x in ends) and ends[:2] != ends[2:]:
+            out.add(leg)
+    return out
+
+
+def _fill_shift(a: pd.Series, b: pd.Series, leg: str) -> tuple[int, int] | None:
+    """How many bars later live filled the leg than the backtest, counted from each side's
+    decision (from the bar itself when a side's decision is unknown): (first fill, last
+    fill). None when a side never filled it."""
+    ends = [a[f"{leg}_first"], a[f"{leg}_last"], b[f"{leg}_first"], b[f"{leg}_last"]]
+    if any(pd.isna(x) for x in ends):
+        return None
+    da, db = a[f"{leg}_decision"], b[f"{leg}_decision"]
+    known = pd.notna(da) and pd.notna(db)
+    off_a, off_b = (int(da), int(db)) if known else (0, 0)
+    fa, la, fb, lb = (int(x) for x in ends)
+    return (fa - off_a) - (fb - off_b), (la - off_a) - (lb - off_b)
 
 
 def _differences(
@@ -232,15 +258,27 @@ def _differences(
                     f"{live.when(db)} in the backtest ({int(da) - int(db):+d} bars)",
                 )
             )
-    for leg, leg_sign in (("entry", sign), ("exit", -sign)):
-        oid = a[f"{leg}_order_id"]
-        if oid in dropped:
-            found.append(("dropped_fill", leg, f"{leg} order {oid}: {dropped[oid]}"))
+    late = set()
+    for leg in ("entry", "exit"):
+        shift = _fill_shift(a, b, leg)
+        if shift is None:
             continue
-        if leg == "exit" and "open" in (a["status"], b["status"]):
+        row[f"{leg}_fill_shift"] = moved = shift[1] or shift[0]
+        if moved:
+            late.add(leg)
+            leg_sign = sign if leg == "entry" else -sign
+            found.append(("fill_time", leg, _late_detail(a, b, leg, moved, live, leg_sign)))
+    for leg, leg_sign in (("entry", sign), ("exit", -sign)):
+        gone = [o for o in _orders(a, leg) if o in dropped]
+        if gone:
+            found.extend(("dropped_fill", leg, f"{leg} order {o}: {dropped[o]}") for o in gone)
+            continue
+        if leg == "exit" and not a["status"] == b["status"] == "closed":
             continue
         diff = _bps(float(a[f"{leg}_price"]), float(b[f"{leg}_price"]), leg_sign)
         row[f"{leg}_price_bps"] = diff
+        if leg in late:  # the market's move between the bars: told by fill_time
+            continue
         if np.isfinite(diff) and abs(diff) > tol.price_bps:
             found.append(
                 (
@@ -253,14 +291,14 @@ def _differences(
                 )
             )
     model = 0.0  # the bundle's commission model on the live legs, pro rata to this trade
-    for leg in ("entry", "exit"):
-        oid = a[f"{leg}_order_id"]
-        if oid and oid in legs:
+    shares = {str(a["entry_order_id"]): float(a["quantity"]), **a["exit_quantities"]}
+    for oid, part in shares.items():
+        if oid in legs:
             qty, notional = legs[oid]
-            model += commission.total(qty, notional) * float(a["quantity"]) / qty
+            model += commission.total(qty, notional) * part / qty
     row["live_fees_model"] = model
     row["fee_diff"] = fee_diff = float(a["fees"]) - model
-    touched = bool({a["entry_order_id"], a["exit_order_id"]} & set(dropped))
+    touched = bool(set(shares) & set(dropped))
     if not touched and abs(fee_diff) > tol.fee_abs + tol.fee_rel * model:
         found.append(
             (
@@ -284,6 +322,30 @@ def _differences(
             )
         )
     return found
+
+
+def _orders(t: pd.Series, leg: str) -> list[str]:
+    return [str(t["entry_order_id"])] if leg == "entry" else list(t["exit_orders"])
+
+
+def _late_detail(
+    a: pd.Series, b: pd.Series, leg: str, moved: int, live: SideTrades, sign: float
+) -> str:
+    """What a trader reads about a leg filled on other bars than the backtest's."""
+
+    def span(t: pd.Series) -> str:
+        first, last = live.when(t[f"{leg}_first"]), live.when(t[f"{leg}_last"])
+        orders = len(_orders(t, leg))
+        how = f" by {orders} orders" if orders > 1 else ""
+        return f"{first}{how}" if first == last else f"from {first} to {last}{how}"
+
+    bars = f"{abs(moved)} bar{'s' if abs(moved) > 1 else ''} {'later' if moved > 0 else 'earlier'}"
+    price = _bps(float(a[f"{leg}_price"]), float(b[f"{leg}_price"]), sign)
+    return (
+        f"{leg} filled {bars} than in the backtest, counted from its decision: {span(a)} live, "
+        f"{span(b)} in the backtest (price {price:+.2f} bps, + = worse: the market's move "
+        f"between the bars, not slippage)"
+    )
 
 
 def _order_key(live: SideTrades, bt: SideTrades, pair: tuple[int | None, int | None]) -> tuple:

@@ -12,8 +12,27 @@ import pandas as pd
 from workbench.backtesting.result import BacktestResult
 from workbench.errors import ConfigError
 
-CATEGORIES = ("missing", "extra", "exit", "decision_time", "fill_price", "fee", "size",
-              "dropped_fill", "risk_event")  # fmt: skip
+#: Each category of difference and what it tells a trader (the report's words).
+MEANINGS = {
+    "missing": "a backtest trade the live run does not have",
+    "extra": "a live trade the backtest does not have",
+    "exit": "the same entry, but one side closed the trade (or all of it) and the other "
+            "did not",
+    "decision_time": "the strategy decided the entry or exit on another bar live",
+    "fill_time": "decided on the same bar, but filled a bar or more later (or earlier) "
+                 "live: a limit touched later, the rest of a partial fill on the next bar, "
+                 "an order delayed by an outage; the price difference of that leg is the "
+                 "market's move between the bars (P&L part 'timing'), so it is not also a "
+                 "fill_price difference",
+    "fill_price": "filled on the same bar at a price apart by more than the tolerance: "
+                  "realised slippage against the modelled one",
+    "fee": "the live commission against the bundle's commission model on the live fills",
+    "size": "the position size, as a fraction of equity at the decision, differs",
+    "dropped_fill": "a fill the runner never recorded (the broker's orders or positions "
+                    "show it)",
+    "risk_event": "a risk decision only one side made",
+}  # fmt: skip
+CATEGORIES = tuple(MEANINGS)
 #: Event kinds (substrings) that are risk decisions rather than bookkeeping.
 RISK_KINDS = ("risk", "kill", "halt", "block", "refus", "reduc", "liquidat")
 EPS = 1e-9

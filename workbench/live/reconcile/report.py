@@ -1,8 +1,8 @@
 """The files of a reconciliation: what a person reads and what tools parse.
 
-``summary.json`` (verdict, counts, the P&L difference split into price, quantity, fees,
-missing and extra trades, tolerances, settings), ``trades.csv`` (one row per
-trade with both sides and their differences), ``differences.csv``, ``equity.png``
+``summary.json`` (verdict, counts, the P&L difference split into price, timing, quantity,
+fees, missing and extra trades, tolerances, settings), ``trades.csv`` (one row per round
+trip with both sides and their differences), ``differences.csv``, ``equity.png``
 (live and backtest equity and their gap), ``fills.png`` (per-trade fill-price
 differences and realised against modelled slippage), and ``report.html``: all of it in
 one self-contained page (plots inlined), every value escaped, on the skeleton every report
@@ -18,23 +18,36 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from workbench.live.reconcile.model import MEANINGS
+
 if TYPE_CHECKING:
     from workbench.live.reconcile import Reconciliation
 
 TRADE_COLUMNS = [
     "trade", "symbol", "direction", "match", "differences", "explained_by",
     "bt_entry_decision", "live_entry_decision", "bt_entry_time", "live_entry_time",
-    "bt_entry_price", "live_entry_price", "entry_price_bps", "bt_entry_slip_bps",
-    "live_entry_slip_bps", "bt_exit_decision", "live_exit_decision", "bt_exit_time",
-    "live_exit_time", "bt_exit_price", "live_exit_price", "exit_price_bps", "bt_exit_slip_bps",
-    "live_exit_slip_bps", "bt_status", "live_status", "bt_quantity", "live_quantity", "bt_size",
-    "live_size", "size_rel", "bt_fees", "live_fees", "live_fees_model", "fee_diff", "bt_pnl",
-    "live_pnl", "pnl_diff", "pnl_price", "pnl_quantity", "pnl_fees",
+    "entry_fill_shift", "bt_entry_price", "live_entry_price", "entry_price_bps",
+    "bt_entry_slip_bps", "live_entry_slip_bps", "bt_exit_decision", "live_exit_decision",
+    "bt_exit_time", "live_exit_time", "exit_fill_shift", "bt_exits", "live_exits",
+    "bt_exit_order_id", "live_exit_order_id", "bt_exit_price", "live_exit_price",
+    "exit_price_bps", "bt_exit_slip_bps", "live_exit_slip_bps", "bt_status", "live_status",
+    "bt_quantity", "live_quantity", "bt_size", "live_size", "size_rel", "bt_fees", "live_fees",
+    "live_fees_model", "fee_diff", "bt_pnl", "live_pnl", "pnl_diff", "pnl_price", "pnl_timing",
+    "pnl_quantity", "pnl_fees",
 ]  # fmt: skip
 SHOWN = ["trade", "symbol", "direction", "match", "differences", "bt_entry_time",
-         "live_entry_time", "entry_price_bps", "live_entry_slip_bps", "bt_entry_slip_bps",
-         "bt_exit_time", "live_exit_time", "exit_price_bps", "live_exit_slip_bps",
-         "bt_exit_slip_bps", "fee_diff", "size_rel", "pnl_diff", "explained_by"]  # fmt: skip
+         "live_entry_time", "entry_fill_shift", "entry_price_bps", "live_entry_slip_bps",
+         "bt_entry_slip_bps", "bt_exit_time", "live_exit_time", "exit_fill_shift", "live_exits",
+         "exit_price_bps", "live_exit_slip_bps", "bt_exit_slip_bps", "fee_diff", "size_rel",
+         "pnl_diff", "explained_by"]  # fmt: skip
+#: What the shown columns that are not plain say, under the trades table.
+COLUMN_NOTES = (
+    "One row per round trip: an entry order with every order that closed it (live_exits "
+    "counts them). *_fill_shift: bars live filled the leg later (+) or earlier (-) than the "
+    "backtest, counted from each side's decision. *_price_bps: live against backtest fill "
+    "price, + = worse for the trader. *_slip_bps: the fill against its bar's open. "
+    "trades.csv has every column of both sides."
+)
 
 
 def trade_table(rec: Reconciliation) -> pd.DataFrame:
@@ -129,7 +142,13 @@ def _html(rec: Reconciliation, plots: dict[str, bytes]) -> str:
 
     s = rec.summary
     ok = s["verdict"] == "match"
-    counts = pd.DataFrame({"category": list(s["counts"]), "count": list(s["counts"].values())})
+    counts = pd.DataFrame(
+        {
+            "category": list(s["counts"]),
+            "count": list(s["counts"].values()),
+            "meaning": [MEANINGS.get(c, "") for c in s["counts"]],
+        }
+    )
     rows = {
         "strategy": f"{s['bundle']['name']} v{s['bundle']['version']} {s['bundle']['params']}",
         "bars": f"{s['bars']['count']} ({s['bars']['first']} to {s['bars']['last']})",
@@ -139,7 +158,8 @@ def _html(rec: Reconciliation, plots: dict[str, bytes]) -> str:
         ),
         "trade P&L live / backtest": "{live:,.2f} / {backtest:,.2f}".format(**s["pnl"]),
         "P&L difference": (
-            "{difference:+,.2f} = price {price:+,.2f}, quantity {quantity:+,.2f}, fees "
+            "{difference:+,.2f} = price {price:+,.2f}, timing {timing:+,.2f}, quantity "
+            "{quantity:+,.2f}, fees "
             "{fees:+,.2f}, missing trades {missing_trades:+,.2f}, extra trades "
             "{extra_trades:+,.2f} (final equity difference {equity_difference:+,.2f})"
         ).format(**s["pnl"]),
@@ -166,7 +186,7 @@ def _html(rec: Reconciliation, plots: dict[str, bytes]) -> str:
         Section("differences", "Differences",
                 _table(rec.differences) if len(rec.differences) else none),
         Section("trades", "Trades",
-                _table(shown) + paragraph("trades.csv has every column of both sides", cls="note")
+                _table(shown) + paragraph(COLUMN_NOTES, cls="note")
                 if len(shown) else paragraph("no trades")),
         Section("events", "Live events", _table(rec.events) if len(rec.events) else none),
     ]  # fmt: skip

@@ -31,6 +31,7 @@ from workbench.live.reconcile.livestate import (
     read_state,
 )
 from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
+from workbench.live.reconcile.roundtrips import fill_spans, round_trips
 from workbench.live.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,14 @@ def reconcile(
     bt_decisions = {str(o.id): int(index.searchsorted(o.created_at))
                     for o in result.orders.itertuples(index=False)}  # fmt: skip
     live_curve = live.equity["equity"]
-    live_trades = annotate(build_trades(fills, last, index), live_decisions, index, live_curve)
-    bt_trades = annotate(result.trades, bt_decisions, index, result.equity)
+    live_spans = fill_spans(((f.order_id, f.time) for f in fills), index, live_decisions)
+    bt_spans = fill_spans(zip(result.fills["order_id"], result.fills["time"], strict=True),
+                          index, bt_decisions)  # fmt: skip
+    live_trades = annotate(
+        round_trips(build_trades(fills, last, index)), live_decisions, live_spans, index,
+        live_curve,
+    )  # fmt: skip
+    bt_trades = annotate(round_trips(result.trades), bt_decisions, bt_spans, index, result.equity)
     legs: dict[str, tuple[float, float]] = {}
     for f in fills:
         q, n = legs.get(f.order_id, (0.0, 0.0))
@@ -184,10 +191,11 @@ def reconcile(
 
 
 def _pnl(table: pd.DataFrame, equity_difference: float) -> dict[str, float]:
-    """The trades' P&L on both sides and what their difference is made of: price, quantity
-    and fees of the matched trades, the missing trades (backtest only) and the extra ones
-    (live only). The parts add up to ``difference``; ``equity_difference`` (final equity,
-    live - backtest) is the same number when the live account started flat."""
+    """The trades' P&L on both sides and what their difference is made of: price, timing
+    (legs filled on other bars), quantity and fees of the matched trades, the missing
+    trades (backtest only) and the extra ones (live only). The parts add up to
+    ``difference``; ``equity_difference`` (final equity, live - backtest) is the same
+    number when the live account started flat."""
 
     def total(column: str, where: Any = slice(None)) -> float:
         if table.empty or column not in table:
@@ -201,6 +209,7 @@ def _pnl(table: pd.DataFrame, equity_difference: float) -> dict[str, float]:
         "backtest": bt,
         "difference": live - bt,
         "price": total("pnl_price"),
+        "timing": total("pnl_timing"),
         "quantity": total("pnl_quantity"),
         "fees": total("pnl_fees"),
         "missing_trades": 0.0 - total("bt_pnl", match == "missing"),

@@ -1,0 +1,129 @@
+"""Round trips: one entry order with every exit order that closed it, as a trader counts trades.
+
+:func:`~workbench.backtesting.trades.build_trades` gives one row per (entry lot, closing
+order). An entry closed by two exit orders (a partial fill's remainder sent again on the
+next bar, a bracket's take-profit leg and then its stop, a protective exit after a
+strategy's own) is two rows there, and beside the backtest's single exit one of them read
+as an extra trade. Here the rows of one entry order are one round trip, as freqtrade
+counts a trade with partial exits and as nautilus counts a position: quantities, fees
+and P&L summed, prices averaged by quantity (so ``pnl = sign * (exit - entry) * quantity
+- fees`` still holds and the P&L breakdown still adds up), the exit orders listed.
+
+Each leg also gets the bars its fills took (first and last): an order that filled a bar
+later than the backtest's (a limit touched later, the rest of a partial fill, an outage)
+is told apart from one decided later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.live.reconcile.livestate import fill_bar
+
+#: (first, last) bar of an order's fills.
+Span = tuple[int, int]
+COLUMNS = ["symbol", "direction", "status", "entry_time", "exit_time", "entry_price",
+           "exit_price", "quantity", "pnl", "fees", "entry_order_id", "exit_order_id",
+           "exit_orders", "exit_quantities", "exits"]  # fmt: skip
+
+
+def fill_spans(
+    fills: Iterable[tuple[str, pd.Timestamp]], index: pd.DatetimeIndex, decisions: dict[str, int]
+) -> dict[str, Span]:
+    """The first and last bar of each order's fills ((order id, time) pairs). A fill is
+    never placed before the bar after its order's decision, whatever the venue's clock
+    stamped (as the realised slippage is measured)."""
+    spans: dict[str, Span] = {}
+    for oid, time in fills:
+        k = fill_bar(index, pd.Timestamp(time))
+        decided = decisions.get(oid)
+        if decided is not None and not pd.isna(decided):
+            k = max(k, min(int(decided) + 1, len(index) - 1))
+        first, last = spans.get(oid, (k, k))
+        spans[oid] = (min(first, k), max(last, k))
+    return spans
+
+
+def round_trips(trades: pd.DataFrame) -> pd.DataFrame:
+    """One row per entry order (and symbol, direction) from :func:`build_trades` rows.
+
+    ``status`` is ``closed`` or ``open`` when every part is, else ``partly closed``;
+    ``exit_orders`` lists the closing orders in fill order, ``exit_quantities`` what each
+    closed of this round trip, ``exit_order_id`` joins them with ``+``."""
+    if trades.empty:
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+        for c in ("entry_time", "exit_time"):
+            frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
+        for c in ("entry_price", "exit_price", "quantity", "pnl", "fees", "exits"):
+            frame[c] = pd.Series(dtype=float)
+        return frame
+    rows: list[dict[str, Any]] = []
+    keys = ["symbol", "direction", "entry_order_id"]
+    for (symbol, direction, entry_id), g in trades.groupby(keys, sort=False, dropna=False):
+        qty = g["quantity"].to_numpy(dtype=float)
+        total = float(qty.sum())
+        closed = g[g["status"] == "closed"].sort_values("exit_time", kind="stable")
+        parts: dict[str, float] = {}
+        for oid, q in zip(closed["exit_order_id"], closed["quantity"], strict=True):
+            parts[str(oid)] = parts.get(str(oid), 0.0) + float(q)
+        status = (
+            "closed" if len(closed) == len(g) else ("open" if closed.empty else "partly closed")
+        )
+        rows.append(
+            {
+                "symbol": symbol,
+                "direction": direction,
+                "status": status,
+                "entry_time": g["entry_time"].min(),
+                "exit_time": closed["exit_time"].max() if len(closed) else pd.NaT,
+                "entry_price": _mean(g["entry_price"], qty, total),
+                "exit_price": _mean(g["exit_price"], qty, total),
+                "quantity": total,
+                "pnl": float(g["pnl"].sum()),
+                "fees": float(g["fees"].sum()),
+                "entry_order_id": entry_id,
+                "exit_order_id": "+".join(parts),
+                "exit_orders": tuple(parts),
+                "exit_quantities": parts,
+                "exits": float(len(parts)),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    for c in ("entry_time", "exit_time"):
+        frame[c] = pd.to_datetime(frame[c], utc=True)
+    return frame.sort_values("entry_time", kind="stable", ignore_index=True)
+
+
+def _mean(values: pd.Series, qty: np.ndarray, total: float) -> float:
+    """Quantity-weighted mean (P&L is linear in it, so the parts still add up)."""
+    if total <= 0:
+        return float(values.iloc[0])
+    return float((values.to_numpy(dtype=float) * qty).sum() / total)
+
+
+def leg_spans(
+    trips: pd.DataFrame, spans: dict[str, Span], decisions: dict[str, int]
+) -> pd.DataFrame:
+    """Add each leg's decision bar and the first and last bar its orders filled in: the
+    entry order's, and over every exit order (the exit's decision is the earliest of its
+    orders' that have one)."""
+    out = trips.copy()
+    entry = [spans.get(str(o)) for o in out["entry_order_id"]]
+    exits = [[spans[o] for o in orders if o in spans] for orders in out["exit_orders"]]
+    out["entry_first"] = pd.array([s[0] if s else None for s in entry], dtype="Int64")
+    out["entry_last"] = pd.array([s[1] if s else None for s in entry], dtype="Int64")
+    out["exit_first"] = pd.array([min(s[0] for s in x) if x else None for x in exits], "Int64")
+    out["exit_last"] = pd.array([max(s[1] for s in x) if x else None for x in exits], "Int64")
+    out["entry_decision"] = pd.array(
+        [decisions.get(str(o)) for o in out["entry_order_id"]], dtype="Int64"
+    )
+    out["exit_decision"] = pd.array(
+        [min((decisions[o] for o in orders if o in decisions), default=None)
+         for orders in out["exit_orders"]],
+        dtype="Int64",
+    )  # fmt: skip
+    return out
