@@ -11,9 +11,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reconcile",
         help="compare a live run with a backtest of the bars it saw; non-zero on differences",
         description="Replay the bars a live run saw through the backtest with its bundle's "
-        "parameters, costs and risk config, then diff trade by trade: missing and extra "
-        "trades, decision times, fill prices (realised vs modelled slippage), fees, sizes, "
-        "dropped fills and risk events. Writes summary.json, trades.csv, differences.csv, "
+        "parameters, costs and risk config, then diff round trip by round trip: missing and "
+        "extra trades, decision times, fill times (filled a bar later or earlier), fill "
+        "prices (realised vs modelled slippage), fees, sizes, dropped fills and risk events. "
+        "Writes summary.json, trades.csv, differences.csv, "
         "plots and report.html; exits 1 when differences exceed the tolerances. With --broker, "
         "compare instead the broker's positions and open orders with what the state file "
         "explains (the check the live runner makes at start and each day); exits 6 on any "
