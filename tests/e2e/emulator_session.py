@@ -44,9 +44,9 @@ def session_bars(n: int) -> pd.DataFrame:
     return load_bars("sample:SPX", start="1999-01-01").iloc[:n]
 
 
-def make_bundle(root: Path, *, risk: dict[str, Any] | None = RISK) -> Bundle:
+def make_bundle(root: Path, *, risk: dict[str, Any] | None = RISK, restate: bool = False) -> Bundle:
     return write_bundle(
-        root / "promoted", WholeShareCross(**PARAMS),
+        root / "promoted", WholeShareCross(**PARAMS, restate=restate),
         data={"spec": "sample:SPX", "symbols": {"SPX": {}}}, gates=[], metrics={},
         report="# emulator session\n",
         run_spec=RunSpec(symbols=("SPX",), timeframe="1Day", risk=risk or {}, **COSTS),
@@ -54,7 +54,9 @@ def make_bundle(root: Path, *, risk: dict[str, Any] | None = RISK) -> Bundle:
 
 
 class EmulatorSession:
-    """``with EmulatorSession(root, bars=120) as s: s.step_until(80); ...; s.finish()``."""
+    """``with EmulatorSession(root, bars=120) as s: s.step_until(80); ...; s.finish()``.
+
+    ``restate``: the strategy states its target on every bar (see ``WholeShareCross``)."""
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class EmulatorSession:
         bars: int = 120,
         slippage_bps: float = 2.0,
         risk: dict[str, Any] | None = RISK,
+        restate: bool = False,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
@@ -70,7 +73,7 @@ class EmulatorSession:
         self.log_file = root / "live.jsonl"
         self.bars = session_bars(bars)
         self.n = bars
-        self.bundle = make_bundle(root, risk=risk)
+        self.bundle = make_bundle(root, risk=risk, restate=restate)
         self.emulator = Emulator(
             {"SPX": self.bars}, cash=COSTS["cash"], key=FAKE_KEY_ID, secret=FAKE_SECRET,
             commission=COSTS["commission"], slippage={"bps": slippage_bps},

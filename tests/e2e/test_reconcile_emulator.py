@@ -1,10 +1,11 @@
-"""Reconciliation of live emulator sessions: none, extra slippage, a dropped fill.
+"""Reconciliation of live emulator sessions: none, extra slippage, a dropped fill, a late fill.
 
 Each session is a real one (emulator servers, alpaca-py, the live runner, SQLite); the
-differences are injected at the venue: a higher slippage than the bundle models, or a
+differences are injected at the venue: a higher slippage than the bundle models, a
 trading stream that goes silent while one order fills (its fill event is lost, the
-broker's position still moves). The report must name exactly those, and the command
-must exit non-zero for them.
+broker's position still moves), or a bar that fills only part of an order (its rest
+fills on the next bar, or is canceled and sent again as a second order). The report
+must name exactly those, and the command must exit non-zero for them.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from emulator_session import FAKE_SECRET, EmulatorSession
+from emulator_session import FAKE_SECRET, PARAMS, EmulatorSession, session_bars
+from wholeshare_strategy import WholeShareCross
 
+from workbench import backtest
 from workbench.cli.main import main
 from workbench.dashboard import create_app
 from workbench.emulator import Fault
@@ -106,3 +109,53 @@ def test_a_dropped_fill_is_reported_as_exactly_that(tmp_path, capsys) -> None:
                  "--json"]) == 1  # fmt: skip
     doc = json.loads(capsys.readouterr().out)
     assert doc["counts"]["dropped_fill"] == 1 and doc["verdict"] == "differences"
+
+
+def test_an_entry_whose_rest_filled_a_bar_later_is_exactly_one_fill_time(tmp_path) -> None:
+    with EmulatorSession(tmp_path, bars=120) as session:
+        session.step_until(19)  # the first entry was decided on bar 19 and is at the venue
+        session.emulator.set_faults(Fault.partial(qty=10, times=1))  # 10 shares on bar 20
+        session.step_until(21)  # the GTC order's rest fills on bar 21
+        session.emulator.clear_faults()
+        session.finish()
+    rec = reconcile(session.state)
+    s = rec.summary
+    assert _nonzero(s["counts"]) == {"fill_time": 1} and s["unexplained"] == 1
+    assert s["trades"]["matched"] == s["trades"]["live"] == s["trades"]["backtest"]
+    assert s["fills"]["live"] == s["fills"]["backtest"] + 1  # the entry in two fills
+    (diff,) = rec.differences.itertuples(index=False)
+    assert diff.trade == 1 and diff.leg == "entry" and diff.decision_bar == 18
+    assert "entry filled 1 bar later than in the backtest" in diff.detail
+    first = rec.trades.iloc[0]
+    assert first["entry_fill_shift"] == 1 and first["differences"] == "fill_time"
+    # the 10 shares filled on the backtest's bar, the rest a bar later: timing, not price
+    p = s["pnl"]
+    assert p["timing"] == pytest.approx(first["pnl_timing"]) and p["timing"] != 0
+    parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
+    assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
+
+
+def test_an_exit_closed_by_two_orders_is_one_trade_filled_a_bar_later(tmp_path) -> None:
+    bars = session_bars(120)
+    bt = backtest(WholeShareCross, bars, {**PARAMS, "restate": True}, cash=100_000, slippage=2)
+    exit_bar = int(bars.index.get_loc(bt.trades["exit_time"].dropna().iloc[0]))
+    with EmulatorSession(tmp_path, bars=120, restate=True) as session:
+        session.step_until(exit_bar)  # the first exit was decided and is at the venue
+        session.emulator.set_faults(Fault.partial(qty=10, times=1))  # 10 shares of it fill
+        session.step_until(exit_bar + 1)  # the runner cancels the rest and sends it again
+        session.emulator.clear_faults()
+        session.finish()
+    rec = reconcile(session.state)
+    s = rec.summary
+    # one round trip, not a trade and an extra one
+    assert s["trades"]["matched"] == s["trades"]["live"] == s["trades"]["backtest"]
+    assert _nonzero(s["counts"]) == {"fill_time": 1}
+    (diff,) = rec.differences.itertuples(index=False)
+    assert diff.trade == 1 and diff.leg == "exit" and "by 2 orders live" in diff.detail
+    first = rec.trades.iloc[0]
+    assert first["live_exits"] == 2 and first["bt_exits"] == 1
+    assert first["exit_fill_shift"] == 1 and first["live_quantity"] == first["bt_quantity"]
+    p = s["pnl"]
+    parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
+    assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
+    assert p["timing"] == pytest.approx(first["pnl_timing"]) and p["extra_trades"] == 0
