@@ -9,8 +9,8 @@ the round-trip trades of both sides and reports every difference:
 ``extra``          a live trade the backtest does not have
 ``exit``           matched entries, but one side closed the trade and the other did not
 ``decision_time``  entry or exit decided on a different bar (more than ``decision_bars``)
-``fill_time``      decided on the same bar but filled a bar or more later (or earlier)
-                   live: a limit touched later, a partial fill's rest on the next bar,
+``fill_time``      filled a bar or more later (or earlier) after its decision than in
+                   the backtest: a limit touched later, a partial fill's rest on the next bar,
                    an outage; that leg's price difference is the market's move between
                    the bars, so it is not also a ``fill_price`` difference
 ``fill_price``     entry or exit filled on the same bar, prices apart by more than

@@ -19,9 +19,9 @@ MEANINGS = {
     "exit": "the same entry, but one side closed the trade (or all of it) and the other "
             "did not",
     "decision_time": "the strategy decided the entry or exit on another bar live",
-    "fill_time": "decided on the same bar, but filled a bar or more later (or earlier) "
-                 "live: a limit touched later, the rest of a partial fill on the next bar, "
-                 "an order delayed by an outage; the price difference of that leg is the "
+    "fill_time": "filled a bar or more later (or earlier) after its decision than in the "
+                 "backtest: a limit touched later, the rest of a partial fill on the next "
+                 "bar, an order delayed by an outage; the price difference of that leg is the "
                  "market's move between the bars (P&L part 'timing'), so it is not also a "
                  "fill_price difference",
     "fill_price": "filled on the same bar at a price apart by more than the tolerance: "
