@@ -23,7 +23,6 @@ What it guarantees, whichever :class:`~workbench.broker.Broker` is behind it:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import time as _time
@@ -35,6 +34,7 @@ import pandas as pd
 
 from workbench.broker import Broker, OrderUpdate, UpdateEvent
 from workbench.errors import ConfigError, OrderRejected, TransientBrokerError
+from workbench.execution.ids import client_order_id
 from workbench.execution.targets import orders_for_target
 from workbench.fastinit import fast_init
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 #: Alpaca's code for "client_order_id must be unique" (the simulated broker uses it too).
 CODE_DUPLICATE_CLIENT_ID = 40010001
-MAX_CLIENT_ID = 128
 
 
 class SymbolState(StrEnum):
@@ -119,37 +118,6 @@ class ExecutionConfig:
     #: Consecutive failed submissions (after retries) that put a symbol in ERROR.
     max_failures: int = 1
     lot_size: float | None = None
-
-
-def client_order_id(strategy: str, symbol: str, decision: pd.Timestamp, seq: int) -> str:
-    """``wb-<strategy>-<symbol>-<decision bar UTC>-<n>``: the same decision, the same id."""
-    if decision.tzinfo is None:
-        raise ConfigError(f"decision time {decision} has no time zone", hint="use UTC times")
-    stamp = _stamp(decision.value // 1_000_000_000)
-    cid = f"wb-{strategy}-{symbol}-{stamp}-{seq}"
-    if len(cid) > MAX_CLIENT_ID:
-        digest = hashlib.sha256(cid.encode()).hexdigest()[:16]
-        cid = f"wb-{digest}-{stamp}-{seq}"
-    return cid
-
-
-#: The UTC day of the last stamp: (day number, ``YYYYmmddT``).
-_last_day: tuple[int, str] = (-1, "")
-#: ``HHMM`` of each minute of a day and ``SS`` of each second of a minute.
-_HHMM = tuple(f"{h:02d}{m:02d}" for h in range(24) for m in range(60))
-_SS = tuple(f"{s:02d}" for s in range(60))
-
-
-def _stamp(second: int) -> str:
-    """The UTC second ``second`` (epoch) as ``YYYYmmddTHHMMSS``: the day's date is kept
-    from the last call (``strftime`` then runs once a day, not once an order), the time
-    of day is looked up; a test holds it equal to ``strftime`` across days."""
-    global _last_day
-    day, rest = divmod(second, 86_400)
-    last = _last_day  # one read: another thread's update replaces the whole tuple
-    if last[0] != day:
-        last = _last_day = (day, _time.strftime("%Y%m%dT", _time.gmtime(day * 86_400)))
-    return last[1] + _HHMM[rest // 60] + _SS[rest % 60]
 
 
 class ExecutionEngine:
