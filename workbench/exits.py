@@ -7,16 +7,36 @@ pair: both on the one side of the position they exit), the entry's time in force
 own ``exit_tif``) and client order ids derived from the entry's, so a restart finds them
 again. The simulated venue (:mod:`workbench.sim.legs`, behind the backtest, the dry run and
 the Alpaca emulator) makes them so; Alpaca makes its own from the same request.
+
+An entry that ends partly filled takes its held legs along; the execution layer then sends
+a protective exit for what it filled (:mod:`workbench.execution.protect`), named after the
+entry too (:func:`protect_client_id`), so a restart finds it and a broker that reads it back
+knows it for an exit.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from workbench.errors import ConfigError
 from workbench.orders import Leg, OrderClass, OrderRequest, OrderType, Side, TimeInForce
 
-__all__ = ["Exits", "exit_legs", "relative_exit_prices"]
+__all__ = ["PROTECT_SUFFIX", "Exits", "exit_legs", "protect_client_id", "relative_exit_prices"]
+
+#: The suffix of a protective exit's client order id, after its entry's.
+PROTECT_SUFFIX = "-px"
+_MAX_CLIENT_ID = 128  # Alpaca's
+
+
+def protect_client_id(entry_client_order_id: str) -> str:
+    """``<entry cid>-px``: the protective exit of a partly filled entry, the same for the
+    same entry (a long entry id is hashed, as :func:`~workbench.execution.ids.client_order_id`
+    hashes one)."""
+    cid = entry_client_order_id + PROTECT_SUFFIX
+    if len(cid) > _MAX_CLIENT_ID:
+        cid = f"wb-{hashlib.sha256(cid.encode()).hexdigest()[:16]}{PROTECT_SUFFIX}"
+    return cid
 
 
 @dataclass(frozen=True, slots=True)

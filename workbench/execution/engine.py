@@ -17,6 +17,9 @@ What it guarantees, whichever :class:`~workbench.broker.Broker` is behind it:
   waits until it is done (``wait``). Protective exits (stop-loss, take-profit, oco
   groups) are not contradictions: they can only reduce a position (the broker ensures
   it), so they never cancel an entry nor are canceled by one.
+- **No position left without its exits.** A bracket or oto entry that ends partly filled
+  (canceled, a day order expired) cancels its held exits at the venue; a protective exit
+  is sent for what it filled (:mod:`workbench.execution.protect`, ``protect_partial_fills``).
 - **A clear state per symbol** (:class:`SymbolState`), logged on every change; repeated
   failures put a symbol in ``ERROR``, which refuses new orders until :meth:`reset`.
 """
@@ -35,6 +38,7 @@ import pandas as pd
 from workbench.broker import Broker, OrderUpdate, UpdateEvent
 from workbench.errors import ConfigError, OrderRejected, TransientBrokerError
 from workbench.execution.ids import client_order_id
+from workbench.execution.protect import PartialFillGuard
 from workbench.execution.targets import orders_for_target
 from workbench.fastinit import fast_init
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
@@ -118,6 +122,8 @@ class ExecutionConfig:
     #: Consecutive failed submissions (after retries) that put a symbol in ERROR.
     max_failures: int = 1
     lot_size: float | None = None
+    #: Send a protective exit for what a bracket/oto entry filled before it ended.
+    protect_partial_fills: bool = True
 
 
 class ExecutionEngine:
@@ -142,6 +148,11 @@ class ExecutionEngine:
         self._target_orders: dict[str, list[str]] = {}
         self._waiting: dict[str, list[OrderRequest]] = {}
         self._seq: dict[tuple[str, int], int] = {}
+        self._guard = (
+            PartialFillGuard(broker, strategy, lookup=self._lookup, send=self._send)
+            if self.config.protect_partial_fills
+            else None
+        )
 
     # -- state ------------------------------------------------------------------------
     def state(self, symbol: str) -> SymbolState:
@@ -451,8 +462,14 @@ class ExecutionEngine:
             self._call(lambda: self.broker.cancel_order(order_id), order.symbol)
 
     # -- updates ------------------------------------------------------------------------
-    def on_update(self, update: OrderUpdate) -> None:
-        """Follow the broker's order updates: per-symbol state, and release waiting orders.
+    def protect(self, entry: Order) -> Order | None:
+        """The protective exit of ``entry`` if it ended partly filled (sent now or found
+        sent before); what a restarted runner calls for the entries it reconciles."""
+        return None if self._guard is None else self._guard.protect(entry)
+
+    def on_update(self, update: OrderUpdate) -> Order | None:
+        """Follow the broker's order updates: per-symbol state, and release waiting orders;
+        return the protective exit sent (or found) for an entry that ended partly filled.
 
         A target's order that is done is no longer working: the next target of its
         symbol plans no cancel for it (the cancel would find it done and do nothing).
@@ -460,7 +477,14 @@ class ExecutionEngine:
         order = update.order
         terminal = order.status in TERMINAL
         if not terminal and update.event is _EV_NEW:
-            return  # an accepted order: nothing to follow (every order has one)
+            return None  # an accepted order: nothing to follow (every order has one)
+        protective = None
+        if terminal and self._guard is not None and (order.legs or order.parent_id is not None):
+            protective = self._guard.on_end(order)
+        self._follow(update, order, terminal)
+        return protective
+
+    def _follow(self, update: OrderUpdate, order: Order, terminal: bool) -> None:
         symbol = order.request.symbol
         if terminal:
             working = self._target_orders.get(symbol)
