@@ -312,3 +312,14 @@ def test_a_catch_up_whose_lookup_fails_is_tried_again_at_the_next_drain(
     assert broker.drain_updates() == []
     assert broker.client.calls == 3
     assert [r.event for r in caplog.records] == ["catch_up_failed", "catch_up_failed", "catch_up"]
+
+
+def test_a_protective_exit_reads_back_as_an_exit() -> None:
+    """Alpaca keeps no mark that a simple stop is the protective exit of a partly filled
+    entry (workbench.execution.protect): its client order id ``<entry>-px`` says so, so a
+    new entry does not cancel it as a contradiction, nor risk count it as exposure."""
+    stop = {"order_type": "stop", "type": "stop", "limit_price": None, "stop_price": "90"}
+    (mine,) = order_from_alpaca(alpaca_order("new", client_order_id="wb-1-px", **stop))
+    (other,) = order_from_alpaca(alpaca_order("new", client_order_id="wb-1", **stop))
+    assert mine.request.protective and mine.request.oco_group == "wb-1-px"
+    assert not other.request.protective

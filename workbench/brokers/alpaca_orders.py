@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import BrokerError, OrderRejected
+from workbench.exits import PROTECT_SUFFIX
 from workbench.orders import (
     Leg,
     Order,
@@ -105,7 +106,8 @@ def order_from_alpaca(
     """Our orders from an alpaca-py ``Order``: the order, then its legs (when nested).
 
     A complex order's exits are read from its legs; a leg is named by its entry's client
-    order id plus ``-tp`` or ``-sl`` and points at it with ``parent_id``.
+    order id plus ``-tp`` or ``-sl`` and points at it with ``parent_id``. A simple order
+    named ``<entry>-px`` is a protective exit (:func:`~workbench.exits.protect_client_id`).
     """
     kind = _value(o.order_type or o.type)
     qty = _float(o.qty)
@@ -125,6 +127,10 @@ def order_from_alpaca(
     cid = o.client_order_id
     if parent is not None and parent.client_order_id and leg is not None:
         cid = f"{parent.client_order_id}-{'tp' if leg is Leg.TAKE_PROFIT else 'sl'}"
+    if leg is None and not exits and cid and cid.endswith(PROTECT_SUFFIX):
+        # the single protective exit of a partly filled entry (workbench.execution.protect):
+        # an exit, as it was sent (a group of its own), which Alpaca does not keep
+        exits["oco_group"] = cid
     request = OrderRequest(
         symbol=o.symbol,
         side=Side(_value(o.side)),
