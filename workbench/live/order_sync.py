@@ -1,8 +1,9 @@
 """Sending a decision's plan, and learning what the broker says about the runner's orders.
 
 Every order the broker shows (an answer to a submission, an order update from its stream,
-a lookup by client order id) goes through :meth:`OrderSync._learn_order`, which records
-it and each fill once, so a fill the stream missed is still recorded with the right
+a lookup by client order id, the protective exit the execution engine sends for a partly
+filled entry that ended) goes through :meth:`OrderSync._learn_order`, which records it and
+each fill once, so a fill the stream missed is still recorded with the right
 average price. Part of :class:`~workbench.live.runner.LiveRunner`, apart so the runner's
 loop reads on its own.
 """
@@ -99,7 +100,10 @@ class OrderSync:
         updates: list[OrderUpdate] = self.broker.drain_updates()
         known = self.state.known_order_ids() if updates else set()
         for update in updates:
-            self.execution.on_update(update)
+            protective = self.execution.on_update(update)
+            if protective is not None:  # recorded before the entry's end: see _reconcile
+                self._learn_order(protective)
+                known.add(protective.client_order_id or protective.id)
             if not explains(update.order, known):
                 # not ours (a manual trade, another bot): the holdings check reports it
                 log.warning(

@@ -125,6 +125,11 @@ class Recovery(OrderSync):
             found.add(cid)
             for known in with_legs(self.broker, order):  # a bracket's exits: recorded too
                 self._learn_order(known)
+            # an entry that ended partly filled while the runner was down, or before its
+            # protective exit was recorded: protected now, or its exit found, never sent twice
+            protective = self.execution.protect(order)
+            if protective is not None:
+                self._learn_order(protective)
         if rows:
             log.info(
                 "reconciled %d order(s) with the broker, %d found",
