@@ -52,7 +52,9 @@ class PositionView:
     realized_pnl: float
 
 
-#: Quantities closer to zero than this are treated as flat (floating-point dust).
+#: Floating-point dust in share quantities: a position closer to zero than this is flat,
+#: and two quantities closer than this (relative, above one share) are equal (a broker's
+#: fills against its order's filled quantity).
 QUANTITY_EPSILON = 1e-9
 
 

@@ -44,7 +44,6 @@ from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
 from workbench.brokers.alpaca_catch_up import catch_up, missed_updates
 from workbench.brokers.alpaca_errors import _map_api_error
 from workbench.brokers.alpaca_orders import (
-    QTY_EPSILON,
     _float,
     _leg_of,
     _order_request,
@@ -65,7 +64,7 @@ from workbench.orders import (
     apply_fill,
     transition,
 )
-from workbench.portfolio import PositionView
+from workbench.portfolio import QUANTITY_EPSILON, PositionView
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -409,7 +408,7 @@ class AlpacaBroker:
                         known = transition(known, OrderStatus.NEW, at=when)
                     order = known
                     lacking = fresh.filled_quantity - known.filled_quantity
-                    if lacking > QTY_EPSILON * max(1.0, fresh.filled_quantity):
+                    if lacking > QUANTITY_EPSILON * max(1.0, fresh.filled_quantity):
                         price = (
                             fresh.average_price * fresh.filled_quantity
                             - known.average_price * known.filled_quantity
@@ -453,9 +452,9 @@ class AlpacaBroker:
             before = fresh.filled_quantity - (qty if qty is not None else fresh.filled_quantity)
             done = (max(before, 0.0), max(before, 0.0) * fresh.average_price)
         new = fresh.filled_quantity - done[0]
-        if new <= QTY_EPSILON * max(1.0, fresh.filled_quantity):
+        if new <= QUANTITY_EPSILON * max(1.0, fresh.filled_quantity):
             return None
-        if qty is not None and data.price is not None and abs(qty - new) <= QTY_EPSILON * new:
+        if qty is not None and data.price is not None and abs(qty - new) <= QUANTITY_EPSILON * new:
             price = float(data.price)
         else:  # events were missed: the rest of the order's average
             price = (fresh.average_price * fresh.filled_quantity - done[1]) / new

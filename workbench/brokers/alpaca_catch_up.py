@@ -17,9 +17,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from workbench.broker import OrderUpdate
-from workbench.brokers.alpaca_orders import QTY_EPSILON, _value
+from workbench.brokers.alpaca_orders import _value
 from workbench.errors import BrokerError
 from workbench.orders import Order, OrderStatus
+from workbench.portfolio import QUANTITY_EPSILON
 
 __all__ = ["catch_up", "missed_updates"]
 
@@ -67,7 +68,7 @@ def missed_updates(o: Any, fresh: Order, known: Order | None, handed: float) -> 
     def update(event: str) -> Any:
         return SimpleNamespace(event=event, order=o, timestamp=o.updated_at, qty=None, price=None)
 
-    if fresh.filled_quantity > handed + QTY_EPSILON * max(1.0, fresh.filled_quantity):
+    if fresh.filled_quantity > handed + QUANTITY_EPSILON * max(1.0, fresh.filled_quantity):
         done = fresh.status is OrderStatus.FILLED
         out.append(update("fill" if done else "partial_fill"))
         if done or fresh.status is OrderStatus.PARTIALLY_FILLED:

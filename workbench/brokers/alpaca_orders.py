@@ -31,9 +31,6 @@ from workbench.ticks import on_grid
 
 log = logging.getLogger(__name__)
 
-#: Quantities closer than this (relative) are equal.
-QTY_EPSILON = 1e-9
-
 #: Alpaca statuses that our lifecycle table names differently: each the status an order
 #: in it has in ours. "working" is ``new``, or ``partially_filled`` once some filled;
 #: "done" is ``filled`` when all of it filled, else working.

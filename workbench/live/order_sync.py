@@ -26,6 +26,7 @@ from workbench.live.holdings import (
 from workbench.live.resilience import RetryingReads
 from workbench.live.state import StateStore
 from workbench.orders import Fill, Order
+from workbench.portfolio import QUANTITY_EPSILON
 
 log = logging.getLogger("workbench.live.runner")  # the runner's records, as before the split
 #: Updates that end an order without (more) fill: one line each; a rejection is a warning.
@@ -34,8 +35,6 @@ _ENDED = {
     UpdateEvent.EXPIRED: logging.INFO,
     UpdateEvent.REJECTED: logging.WARNING,
 }
-#: Quantities closer than this (relative) are equal when comparing fills with orders.
-QTY_EPSILON = 1e-9
 
 
 class OrderSync:
@@ -73,8 +72,8 @@ class OrderSync:
         """
         known_qty, known_notional = self.state.filled(order.id)
         missing = order.filled_quantity - known_qty
-        if missing > QTY_EPSILON * max(1.0, order.filled_quantity):
-            exact = fill is not None and abs(fill.quantity - missing) <= QTY_EPSILON * max(
+        if missing > QUANTITY_EPSILON * max(1.0, order.filled_quantity):
+            exact = fill is not None and abs(fill.quantity - missing) <= QUANTITY_EPSILON * max(
                 1.0, missing
             )
             if not exact:
