@@ -256,6 +256,7 @@ def promote(
     lot_size: float | None = None,
     margin: float = 1.0,
     conflict: str = "cancel_replace",
+    protect_partial_fills: bool = True,
 ) -> Promotion:
     """Run the gates; write a bundle if they pass (or if forced, with a reason).
 
@@ -263,7 +264,8 @@ def promote(
     ``backtest --timeframe`` does; without it the timeframe is the data's own (every bar
     counting). The bundle's run spec records it with the money, costs, venue settings
     (``volume_limit``, ``lot_size``, ``margin``), risk rules and execution policy
-    (``conflict``): a run of the bundle trades with those and nothing else.
+    (``conflict``, ``protect_partial_fills``): a run of the bundle trades with those and
+    nothing else.
     """
     if force and not (reason and reason.strip()):
         raise ConfigError(
@@ -281,7 +283,7 @@ def promote(
         commission=Commission.parse(commission), slippage=Slippage.parse(slippage),
         volume_limit=volume_limit, lot_size=lot_size, margin=margin,
         risk=RiskConfig.load(risk) if risk is not None else RiskConfig(),
-        execution=ExecutionPolicy(conflict=conflict),
+        execution=ExecutionPolicy(conflict=conflict, protect_partial_fills=protect_partial_fills),
     )  # fmt: skip
     gates, metrics, full = run_gates(
         instance, bars, walkforward=walkforward, thresholds=thresholds or {}, spec=spec, data=data

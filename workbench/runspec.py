@@ -12,7 +12,9 @@ Promotion writes it into the bundle's ``manifest.json`` (key ``run_spec``, in th
 of :meth:`RunSpec.to_dict`), and the live runner reads it and nothing else for these
 settings, so what was validated is what trades. :meth:`RunSpec.from_dict` refuses a
 missing field or an unknown key by name: a spec that silently fell back to a default
-would trade something other than what was promoted.
+would trade something other than what was promoted. The one exception is a field added
+after bundles were first written (:data:`ADDED_LATER`): a bundle promoted before it has
+none and reads as its default, which its backtest (a reconciliation, a re-run) gets too.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from workbench.risk.config import RiskConfig
 from workbench.sim.costs import Commission, Slippage
 from workbench.timeframe import Timeframe, parse_timeframe
 
-__all__ = ["SESSIONS", "ExecutionPolicy", "RunSpec"]
+__all__ = ["ADDED_LATER", "SESSIONS", "ExecutionPolicy", "RunSpec"]
 
 #: ``regular``: only bars inside the calendar's regular sessions count; ``all``: every bar.
 SESSIONS = ("regular", "all")
@@ -37,7 +39,9 @@ SESSIONS = ("regular", "all")
 @dataclass(frozen=True, slots=True)
 class ExecutionPolicy:
     """How intents become orders: what to do with a working order when the target moves
-    (``cancel_replace`` or ``wait``) and after how many failed submissions a symbol stops.
+    (``cancel_replace`` or ``wait``), after how many failed submissions a symbol stops, and
+    whether a bracket/oto entry that ends partly filled gets a protective exit for what it
+    filled (:mod:`workbench.execution.protect`; on unless the bundle says false).
 
     Retry timing is not here: it is an operations setting of the venue connection
     (``--retry-delay``), not part of what the strategy trades.
@@ -45,6 +49,7 @@ class ExecutionPolicy:
 
     conflict: ConflictPolicy = ConflictPolicy.CANCEL_REPLACE
     max_failures: int = 1
+    protect_partial_fills: bool = True
 
     def __post_init__(self) -> None:
         try:
@@ -57,6 +62,11 @@ class ExecutionPolicy:
         m = self.max_failures
         if isinstance(m, bool) or not isinstance(m, int) or m < 1:
             raise ConfigError(f"execution.max_failures must be a whole number >= 1, got {m!r}")
+        if not isinstance(self.protect_partial_fills, bool):
+            raise ConfigError(
+                "execution.protect_partial_fills must be true or false, "
+                f"got {self.protect_partial_fills!r}"
+            )
 
     def config(
         self, *, lot_size: float | None, retry: RetryPolicy | None = None
@@ -67,6 +77,7 @@ class ExecutionPolicy:
             retry=retry or RetryPolicy(),
             max_failures=self.max_failures,
             lot_size=lot_size,
+            protect_partial_fills=self.protect_partial_fills,
         )
 
 
@@ -145,13 +156,15 @@ class RunSpec:
             "execution": {
                 "conflict": self.execution.conflict.value,
                 "max_failures": self.execution.max_failures,
+                "protect_partial_fills": self.execution.protect_partial_fills,
             },
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "run spec") -> RunSpec:
-        """Every field must be there (a default would hide a promotion that forgot one);
-        unknown keys are refused. Errors name ``source`` and the field."""
+        """Every field must be there (a default would hide a promotion that forgot one), but
+        those of :data:`ADDED_LATER`; unknown keys are refused. Errors name ``source`` and
+        the field."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source} must be a mapping, got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
@@ -165,7 +178,8 @@ class RunSpec:
         for name, cls_ in _NESTED.items():  # a typed part must be whole too
             part = data.get(name)
             if isinstance(part, Mapping):
-                missing += [f"{name}.{f.name}" for f in fields(cls_) if f.name not in part]
+                absent = [f"{name}.{f.name}" for f in fields(cls_) if f.name not in part]
+                missing += [n for n in absent if n not in ADDED_LATER]
         if missing:
             raise ConfigError(
                 f"{source} is missing {', '.join(missing)}",
@@ -182,6 +196,11 @@ class RunSpec:
         values.update(changes)
         return RunSpec(**values)
 
+
+#: Fields a bundle promoted before they existed does not have: read as their default.
+#: ``execution.protect_partial_fills`` (on): such a bundle's entries were protected by
+#: the engine from the day the protection came, in its live runs and its backtests alike.
+ADDED_LATER = frozenset({"execution.protect_partial_fills"})
 
 #: The parts of the spec written as a mapping of every field of their type.
 _NESTED: dict[str, type] = {

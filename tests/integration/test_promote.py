@@ -90,6 +90,17 @@ def test_promote_timeframe_records_it_in_the_run_spec(tmp_path, capsys) -> None:
 SYNTHETIC = "synthetic:AAA?freq=1D&session=XNYS&start=2022-01-03&end=2023-12-28&seed=7"
 
 
+def test_the_run_spec_records_whether_partial_fills_are_protected(tmp_path, capsys) -> None:
+    args = ["promote", "--strategy", "ma_crossover", "--data", SYNTHETIC, "--param", "fast=5",
+            "--param", "slow=20", "--force", "--reason", "protect test"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "on")]) == 0
+    assert main([*args, "--no-protect-partial-fills", "--out", str(tmp_path / "off")]) == 0
+    for name, protect in (("on", True), ("off", False)):
+        bundle = load_bundle(tmp_path / name / "ma_crossover" / "1")
+        assert bundle.manifest["run_spec"]["execution"]["protect_partial_fills"] is protect
+        assert bundle.run_spec.execution.protect_partial_fills is protect
+
+
 def _walkforward_summary(folder, strategy: str, data: str):
     """A walk-forward run's summary.json whose figures pass every gate."""
     folder.mkdir()

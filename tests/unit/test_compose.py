@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
+import pytest
 
+from tests.unit.execution.test_protect import DayBracket, frame
 from workbench.bundle import write_bundle
 from workbench.compose import LiveOptions, build_runner, run_backtest
 from workbench.execution.engine import ConflictPolicy
@@ -57,6 +59,52 @@ def test_a_backtest_is_built_from_the_same_spec() -> None:
     assert len(fills) > 0 and (fills["quantity"] % 5 == 0).all()
     volume = bars["AAA"]["volume"].reindex(pd.DatetimeIndex(fills["time"]))
     assert (fills["quantity"].to_numpy() <= 0.2 * volume.to_numpy() + 1e-9).all()
+
+
+@pytest.mark.parametrize(
+    ("protect", "want"),
+    [
+        (True, [("buy", 4.0, 100.0), ("sell", 4.0, 90.0)]),  # the stop sells the four shares
+        (False, [("buy", 4.0, 100.0)]),  # the four shares left without their stop
+    ],
+)
+def test_the_protection_of_partial_fills_is_the_specs_in_backtest_and_live(
+    tmp_path, protect, want
+) -> None:
+    """A day bracket for 10 fills 4 (half of a bar's 8 shares) and expires with its legs;
+    whether a protective exit follows is the bundle's choice, the same in both runs."""
+    bars = frame()
+    bars.index = pd.bdate_range("2024-01-02", periods=len(bars), tz="UTC")  # session days
+    (tmp_path / "data").mkdir()
+    bars.rename_axis("time").to_csv(tmp_path / "data" / "X.csv")
+    policy = {"conflict": "cancel_replace", "max_failures": 1, "protect_partial_fills": protect}
+    spec = RunSpec(
+        symbols=("X",), timeframe="1Day", session="all", volume_limit=0.5, execution=policy
+    )
+    bundle = write_bundle(
+        tmp_path / "promoted", DayBracket(), data={"spec": "csv", "symbols": {}}, gates=[],
+        metrics={}, report="# t\n", run_spec=spec,
+    )  # fmt: skip
+    assert bundle.manifest["run_spec"]["execution"]["protect_partial_fills"] is protect
+    runner, _ = build_runner(
+        LiveOptions(bundle=str(bundle.path), feed=f"replay:csv:{tmp_path / 'data'}",
+                    state=str(tmp_path / "s.db"))
+    )  # fmt: skip
+    try:
+        assert runner.execution.config.protect_partial_fills is protect
+        runner.run()
+        live = runner.state.fills()
+    finally:
+        runner.state.close()
+    tested = run_backtest(DayBracket(), {"X": bars}, spec).fills
+
+    def rows(fills: pd.DataFrame) -> list[tuple[str, float, float, pd.Timestamp]]:
+        times = pd.to_datetime(fills["time"], utc=True)
+        return list(zip(fills["side"].astype(str), fills["quantity"].astype(float),
+                        fills["price"].astype(float), times, strict=True))  # fmt: skip
+
+    assert [r[:3] for r in rows(tested)] == want
+    assert rows(live) == rows(tested)
 
 
 def test_an_emulator_session_has_the_bundles_venue(tmp_path, capsys) -> None:

@@ -73,6 +73,32 @@ def test_unknown_key_is_named():
         RunSpec.from_dict(data)
 
 
+def test_a_spec_from_before_protect_partial_fills_reads_as_on():
+    """Bundles promoted before the option was recorded have no such field: they load, with
+    the protection on (the default), while any other missing field is still refused."""
+    data = full_spec().to_dict()
+    assert data["execution"]["protect_partial_fills"] is True  # promotion writes it
+    del data["execution"]["protect_partial_fills"]
+    spec = RunSpec.from_dict(json.loads(json.dumps(data)))
+    assert spec == full_spec() and spec.execution.protect_partial_fills is True
+    assert spec.execution.config(lot_size=None).protect_partial_fills is True
+    del data["execution"]["max_failures"]
+    with pytest.raises(ConfigError, match=r"missing execution\.max_failures") as err:
+        RunSpec.from_dict(data)
+    assert "protect_partial_fills" not in err.value.message
+
+
+def test_a_spec_can_turn_the_protection_off():
+    spec = full_spec().replace(
+        execution={"conflict": "wait", "max_failures": 3, "protect_partial_fills": False}
+    )
+    data = json.loads(json.dumps(spec.to_dict()))
+    assert data["execution"]["protect_partial_fills"] is False
+    again = RunSpec.from_dict(data)
+    assert again == spec and again != full_spec()
+    assert again.execution.config(lot_size=1.0).protect_partial_fills is False
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -85,6 +111,10 @@ def test_unknown_key_is_named():
         ({"symbols": "SPY"}, "symbols"),
         ({"risk": {"max_drawdown": 2}}, "max_drawdown"),
         ({"execution": {"conflict": "yolo", "max_failures": 1}}, "conflict"),
+        (
+            {"execution": {"conflict": "wait", "max_failures": 1, "protect_partial_fills": "no"}},
+            "protect_partial_fills",
+        ),
         ({"commission": "bogus=1"}, "ommission"),
     ],
 )

@@ -37,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a working order when the target moves: cancel and replace it (default), or wait",
     )
     p.add_argument(
+        "--no-protect-partial-fills",
+        dest="protect_partial_fills",
+        action="store_false",
+        help="no protective exit for what a bracket/oto entry filled before it ended "
+        "(default: one, at its legs' prices)",
+    )
+    p.add_argument(
         "--timeframe",
         help="the bar timeframe researched and traded (1Min, 5Min, 15Min, 1Hour, 1Day): the data "
         "is resampled on the exchange's sessions first; recorded in the bundle's run spec "
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force, reason=args.reason, timeframe=args.timeframe, session=args.session,
         calendar=args.calendar, volume_limit=args.volume_limit, lot_size=args.lot_size,
         margin=args.margin, conflict=args.conflict,
+        protect_partial_fills=args.protect_partial_fills,
     )  # fmt: skip
     print(result.report())
     if result.bundle is not None:
