@@ -2,7 +2,9 @@
 
 Used for dry runs and rehearsals (``--feed replay:SPEC``): the same runner, risk and
 execution objects see the bars one time step at a time, optionally paced in wall-clock
-time (``speed`` bars per second; 0 means as fast as possible). With a ``timeframe``
+time (``speed`` bars per second; 0 means as fast as possible). :meth:`ReplayFeed.stop`
+(what :meth:`~workbench.live.runner.LiveRunner.stop` calls on SIGTERM or Ctrl-C) ends a
+replay at once, in the pause between bars too, with no bar after it. With a ``timeframe``
 (the bundle's), the stored bars are made into bars of that timeframe on the exchange's
 sessions as the live feeds make them (:class:`~workbench.data.aggregate.BarAggregator`):
 minute data replays as daily bars for a daily bundle. Data coarser than the timeframe
@@ -11,7 +13,7 @@ is refused when the feed is made.
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -45,6 +47,8 @@ class ReplayFeed:
         self.max_bars = max_bars
         self.timeframe = timeframe
         self.session, self.calendar = session, calendar
+        self._lock = threading.Lock()
+        self._running: set[threading.Event] = set()  # a stop for each replay in progress
         if timeframe is not None:
             self._aggregator()  # refuses data coarser than the timeframe now, not later
 
@@ -57,14 +61,32 @@ class ReplayFeed:
             calendar=self.calendar,
         )  # fmt: skip
 
+    def stop(self) -> None:
+        """End the replays in progress: a pause between bars ends now and no bar follows,
+        so a runner stopped while it waits handles no further bar. The feed itself stays
+        usable: a later iteration (the runner run again) replays from the start."""
+        with self._lock:
+            for stopped in self._running:
+                stopped.set()
+
     def __iter__(self) -> Iterator[list[Bar]]:
+        stopped = threading.Event()
+        with self._lock:
+            self._running.add(stopped)
+        try:
+            yield from self._replay(stopped)
+        finally:
+            with self._lock:
+                self._running.discard(stopped)
+
+    def _replay(self, stopped: threading.Event) -> Iterator[list[Bar]]:
         if self.timeframe is None:
-            yield from self._steps()
+            yield from self._steps(stopped)
             return
         agg = self._aggregator()
         pause = 1.0 / self.speed if self.speed > 0 else 0.0
         count = 0
-        for group in self._steps(raw=True):
+        for group in self._steps(stopped, raw=True):
             for out in agg.add(group):
                 if self.start_after is not None and out[0].time <= self.start_after:
                     continue
@@ -72,11 +94,12 @@ class ReplayFeed:
                 count += 1
                 if self.max_bars is not None and count >= self.max_bars:
                     return
-                if pause:
-                    time.sleep(pause)
-        yield from agg.flush()
+                if _stopped_in(pause, stopped):
+                    return
+        if not stopped.is_set():
+            yield from agg.flush()
 
-    def _steps(self, raw: bool = False) -> Iterator[list[Bar]]:
+    def _steps(self, stopped: threading.Event, raw: bool = False) -> Iterator[list[Bar]]:
         times = np.unique(np.concatenate([f.index.as_unit("ns").asi8 for f in self.bars.values()]))
         if self.start_after is not None and not raw:
             times = times[times > self.start_after.as_unit("ns").value]
@@ -97,14 +120,20 @@ class ReplayFeed:
             ts = pd.Timestamp(t, tz="UTC")
             group = [Bar(s, ts, *map(float, rows[s][t])) for s in self.bars if t in rows[s]]
             yield group
-            if pause:
-                time.sleep(pause)
+            if _stopped_in(pause, stopped):
+                return
 
     def is_stale(self, now: pd.Timestamp) -> bool:
         return False
 
 
 _FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def _stopped_in(pause: float, stopped: threading.Event) -> bool:
+    """The pace between two bars: wait ``pause`` seconds unless a stop comes first;
+    whether one came (during the pause or before it)."""
+    return stopped.wait(pause) if pause > 0 else stopped.is_set()
 
 
 class SimulatedVenueFeed:
@@ -128,3 +157,9 @@ class SimulatedVenueFeed:
 
     def is_stale(self, now: pd.Timestamp) -> bool:
         return self.feed.is_stale(now)
+
+    def stop(self) -> None:
+        """Stop the feed it drives (a replay: at once, no bar more for the venue either)."""
+        stop = getattr(self.feed, "stop", None)
+        if callable(stop):
+            stop()

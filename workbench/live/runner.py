@@ -183,8 +183,9 @@ class LiveRunner(Recovery):
         first ``reason`` given becomes the state's ``stopped_by``, logged with ``note``.
         Call it from any thread, not from a signal handler (:mod:`workbench.live.signals`).
 
-        A streaming feed is told to stop too (on its own thread: it may wait for its
-        stream), so a runner waiting for the next bar does not wait for ever.
+        A feed that can stop (a stream, a paced replay) is told to stop too (on its own
+        thread: it may wait for its stream), so a runner waiting for the next bar does not
+        wait for ever, nor handle one more.
         """
         first = not self._stop.is_set()
         if first:
@@ -399,7 +400,7 @@ class LiveRunner(Recovery):
 
     def _close_streams(self) -> None:
         """Stop the feed's stream (a feed with one) and close the broker (every broker)."""
-        stop_feed = getattr(self.feed, "stop", None)  # a replay has nothing to stop
+        stop_feed = getattr(self.feed, "stop", None)  # a feed may have none
         for name, fn in (("feed", stop_feed), ("broker", self.broker.close)):
             if not callable(fn):
                 continue
