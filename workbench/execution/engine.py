@@ -14,9 +14,11 @@ What it guarantees, whichever :class:`~workbench.broker.Broker` is behind it:
   logged with the broker's code and message and not retried.
 - **No contradictory commands.** A new order against a working order of the other side
   for the same symbol either cancels the working one first (``cancel_replace``) or
-  waits until it is done (``wait``). Protective exits (stop-loss, take-profit, oco
-  groups) are not contradictions: they can only reduce a position (the broker ensures
-  it), so they never cancel an entry nor are canceled by one.
+  waits until it is done (``wait``: :mod:`workbench.execution.waiting`; ``on_release``
+  hears of each order sent then, so a live runner records it before that order's end).
+  Protective exits (stop-loss, take-profit, oco groups) are not contradictions: they can
+  only reduce a position (the broker ensures it), so they never cancel an entry nor are
+  canceled by one.
 - **No position left without its exits.** A bracket or oto entry that ends partly filled
   (canceled, a day order expired) cancels its held exits at the venue; a protective exit
   is sent for what it filled (:mod:`workbench.execution.protect`, ``protect_partial_fills``).
@@ -40,6 +42,7 @@ from workbench.errors import ConfigError, OrderRejected, TransientBrokerError
 from workbench.execution.ids import client_order_id
 from workbench.execution.protect import PartialFillGuard
 from workbench.execution.targets import orders_for_target
+from workbench.execution.waiting import WaitQueue
 from workbench.fastinit import fast_init
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.orders import TERMINAL, Order, OrderRequest
@@ -137,7 +140,10 @@ class ExecutionEngine:
         *,
         sleep: Callable[[float], None] = _time.sleep,
         seed: int | None = None,
+        on_release: Callable[[OrderRequest, Order | None], object] | None = None,
     ) -> None:
+        """``on_release(request, order)`` is called for each waiting order sent from
+        :meth:`on_update`, with the order the broker took (None: refused, or failed)."""
         self.broker = broker
         self.strategy = strategy
         self.config = config or ExecutionConfig()
@@ -146,7 +152,8 @@ class ExecutionEngine:
         self.states: dict[str, SymbolState] = {}
         self._failures: dict[str, int] = {}
         self._target_orders: dict[str, list[str]] = {}
-        self._waiting: dict[str, list[OrderRequest]] = {}
+        self._waiting = WaitQueue(strategy)
+        self._on_release = on_release
         self._seq: dict[tuple[str, int], int] = {}
         self._guard = (
             PartialFillGuard(broker, strategy, lookup=self._lookup, send=self._send)
@@ -294,21 +301,7 @@ class ExecutionEngine:
         opposite = [] if request.protective else self._opposite(request)
         if opposite:
             if self.config.conflict is ConflictPolicy.WAIT:
-                self._waiting.setdefault(symbol, []).append(request)
-                log.info(
-                    "holding %s %s until the working %s order is done",
-                    request.side,
-                    symbol,
-                    opposite[0].side,
-                    extra={
-                        "event": "order_waiting",
-                        "strategy": self.strategy,
-                        "symbol": symbol,
-                        "client_order_id": request.client_order_id,
-                        "reason": f"signal={request.reason}",
-                        "signal": request.reason or None,
-                    },
-                )
+                self._waiting.hold(request, working=opposite[0])
                 return None
             for order in opposite:
                 self._call(lambda oid=order.id: self.broker.cancel_order(oid), symbol)
@@ -461,6 +454,11 @@ class ExecutionEngine:
         if order.status.is_open:
             self._call(lambda: self.broker.cancel_order(order_id), order.symbol)
 
+    def holds(self, client_order_id: str) -> bool:
+        """Whether the order ``client_order_id`` is waiting for a working order on the
+        other side to be done (``wait``): planned, not sent yet."""
+        return self._waiting.holds(client_order_id)
+
     # -- updates ------------------------------------------------------------------------
     def protect(self, entry: Order) -> Order | None:
         """The protective exit of ``entry`` if it ended partly filled (sent now or found
@@ -509,5 +507,7 @@ class ExecutionEngine:
                 self._release(symbol)
 
     def _release(self, symbol: str) -> None:
-        for request in self._waiting.pop(symbol, []):
-            self._send(request)
+        for request in self._waiting.release(symbol):
+            order = self._send(request)
+            if self._on_release is not None:
+                self._on_release(request, order)
