@@ -9,8 +9,10 @@ real kills against the emulator.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,18 @@ class CrashingBroker(SimulatedBroker):
         return order
 
 
+def crashing(
+    path: Any, method: str, nth: int, when: Any, venue: Callable[..., SimulatedBroker]
+) -> tuple[SimulatedBroker, StateStore]:
+    """The venue and the state store of a runner that dies at the ``nth`` call of
+    ``method``: a submission (``when``: before the order is placed), else a state write
+    (``when`` picks the calls counted). ``venue(nth, before=...)`` makes a crashing venue,
+    ``venue()`` one that does not crash."""
+    if method == "submit":
+        return venue(nth, before=when), StateStore(path)
+    return venue(), CrashingStore(path, method, nth, when)
+
+
 @pytest.fixture(scope="module")
 def bars() -> pd.DataFrame:
     return load_bars("sample:SPX", end="2003-12-31")
@@ -102,17 +116,12 @@ CRASH_POINTS = {
 def test_a_crash_loses_no_decision_and_sends_nothing_twice(bars, tmp_path, point) -> None:
     expected = backtest("ma_crossover", bars, PARAMS, cash=100_000)
     path = tmp_path / "live.sqlite"
-    method, nth, when = CRASH_POINTS[point]
-    if method == "submit":  # the venue outlives the runner
-        broker = CrashingBroker(100_000, nth, before=when)
-        crashing = StateStore(path)
-    else:
-        broker = CrashingBroker(100_000)
-        crashing = CrashingStore(path, method, nth, when)
+    venue = functools.partial(CrashingBroker, 100_000)  # it outlives the runner
+    broker, store = crashing(path, *CRASH_POINTS[point], venue)
     with pytest.raises(Crash):
-        run(bars, crashing, broker)
-    assert crashing.get_meta("status") == "failed"
-    crashing.close()
+        run(bars, store, broker)
+    assert store.get_meta("status") == "failed"
+    store.close()
     state = StateStore(path)
     run(bars, state, broker)
     cids = Counter(o.client_order_id for o in broker.orders)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.live.test_crash_points import Crash, CrashingBroker, CrashingStore
+from tests.integration.live.test_crash_points import Crash, CrashingBroker, crashing
 from tests.unit.execution.test_protect import DayBracket, frame
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
@@ -53,14 +53,10 @@ CRASHES = {
 @pytest.mark.parametrize("crash", list(CRASHES))
 def test_a_restart_sends_the_protective_exit_once(tmp_path, crash) -> None:
     path = tmp_path / "live.sqlite"
-    method, nth, when = CRASHES[crash]
-    if method == "submit":
-        broker, crashing = CappedBroker(nth, before=when), StateStore(path)
-    else:
-        broker, crashing = CappedBroker(), CrashingStore(path, method, nth, when)
+    broker, store = crashing(path, *CRASHES[crash], CappedBroker)
     with pytest.raises(Crash):
-        run(crashing, broker)
-    crashing.close()
+        run(store, broker)
+    store.close()
     state = StateStore(path)
     run(state, broker)
     cids = Counter(o.client_order_id for o in broker.orders)
