@@ -2,10 +2,19 @@
 
 Every order the broker shows (an answer to a submission, an order update from its stream,
 a lookup by client order id, the protective exit the execution engine sends for a partly
-filled entry that ended) goes through :meth:`OrderSync._learn_order`, which records it and
-each fill once, so a fill the stream missed is still recorded with the right
-average price. Part of :class:`~workbench.live.runner.LiveRunner`, apart so the runner's
-loop reads on its own.
+filled entry that ended, a waiting order it sends once the working order on the other side
+is done) goes through :meth:`OrderSync._learn_order`, which records it and each fill once,
+so a fill the stream missed is still recorded with the right average price.
+
+An order the engine holds back (``conflict = wait``) is marked ``waiting`` in the state when
+its plan is sent: it stays open there, its request written with the plan, until the broker
+has it. The engine sends it while following the working order's end, and it is recorded
+(:meth:`OrderSync._released`) before that end is: a crash in between leaves both open in the
+state, and a restart finds it at the broker by its client order id, or hands it back to
+the engine (:meth:`~workbench.live.recovery.Recovery._resume_waiting`).
+
+Part of :class:`~workbench.live.runner.LiveRunner`, apart so the runner's loop reads on its
+own.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from workbench.live.holdings import (
 )
 from workbench.live.resilience import RetryingReads
 from workbench.live.state import StateStore
-from workbench.orders import Fill, Order
+from workbench.orders import Fill, Order, OrderRequest
 from workbench.portfolio import QUANTITY_EPSILON
 
 log = logging.getLogger("workbench.live.runner")  # the runner's records, as before the split
@@ -46,8 +55,9 @@ class OrderSync:
     name: str
 
     def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
-        """Send a plan and record what the broker accepted; an order it refused (or that
-        failed for good) is looked up once, and marked rejected when it is not there."""
+        """Send a plan and record what the broker accepted; an order the engine holds back
+        is marked waiting; one the broker refused (or that failed for good) is looked up
+        once, and marked rejected when it is not there."""
         orders = self.execution.send(steps, decision=decision)
         for order in orders:
             self._learn_order(order)
@@ -56,12 +66,30 @@ class OrderSync:
             cid = step.request.client_order_id if isinstance(step, Submit) else None
             if cid is None or cid in accepted:
                 continue
-            order = self.broker.get_order_by_client_id(cid)
-            if order is None:
-                self.state.set_order_status(cid, "rejected")
+            if self.execution.holds(cid):
+                self.state.mark_waiting(cid)
             else:
-                self._learn_order(order)
+                self._settle(cid)
         return len(orders)
+
+    def _released(self, request: OrderRequest, order: Order | None) -> None:
+        """The engine sent a waiting order (its ``on_release``), following the end of the
+        working order it waited for: recorded now, before that end is; refused, it is
+        looked up once and marked rejected when the broker does not have it."""
+        if order is None:
+            cid = request.client_order_id
+            assert cid is not None  # a held request carries its planned id
+            self._settle(cid)
+        else:
+            self._learn_order(order)
+
+    def _settle(self, cid: str) -> None:
+        """An order not accepted when sent: recorded as the broker shows it, else rejected."""
+        order = self.broker.get_order_by_client_id(cid)
+        if order is None:
+            self.state.set_order_status(cid, "rejected")
+        else:
+            self._learn_order(order)
 
     def _learn_order(self, order: Order, fill: Fill | None = None) -> None:
         """Record ``order`` and whatever it filled that the fills table does not hold yet.

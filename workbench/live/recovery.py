@@ -1,7 +1,8 @@
 """Where a live run picks up: after a restart, after a venue outage, once a day.
 
 The state is read back (bars replayed into the strategy's indicators, unfinished plans
-finished, undecided bars decided), every order the state thinks open is looked up at
+finished, orders held back by ``conflict = wait`` handed back to the execution engine,
+undecided bars decided), every order the state thinks open is looked up at
 the broker, and the broker's positions and open orders are held against what the state
 explains (:mod:`workbench.live.holdings`). The rules are the runner's module docstring's
 (:mod:`workbench.live.runner`); this is the part of :class:`~workbench.live.runner.LiveRunner`
@@ -76,6 +77,7 @@ class Recovery(OrderSync):
         }
         at_broker = self._reconcile(pending)
         self.check_holdings("start", adopt=self.adopt_positions)
+        self._resume_waiting(pending)
         for time_ns, steps in pending.items():
             decision = pd.Timestamp(time_ns, tz="UTC")
             todo = [
@@ -138,6 +140,38 @@ class Recovery(OrderSync):
                 extra={"event": "reconcile_orders", "strategy": self.name},
             )
         return found
+
+    def _resume_waiting(self, pending: dict[int, list[Step]]) -> None:
+        """Hand the orders held back (``wait``) when the runner stopped, and that the broker
+        does not have (:meth:`_reconcile` recorded those it has), back to the execution
+        engine: held again while a working order on the other side is, else sent now.
+        One of an unfinished plan is left to that plan."""
+        for row in self.state.waiting_orders():
+            cid, time_ns = row["client_order_id"], row["decision_ns"]
+            if time_ns in pending:
+                continue
+            plan = self.state.decision(time_ns)
+            steps = [] if plan is None else steps_from_json(plan[0])
+            step = next(
+                (s for s in steps if isinstance(s, Submit) and s.request.client_order_id == cid),
+                None,
+            )
+            if step is None:  # a row without its plan: nothing to send it from
+                log.error(
+                    "order %s was waiting, its plan is not in the state: marked rejected",
+                    cid,
+                    extra={"event": "resume_waiting", "strategy": self.name, "reason": "no plan"},
+                )
+                self.state.set_order_status(cid, "rejected")
+                continue
+            log.warning(
+                "handing back %s %s %s, held until the working order on the other side is done",
+                step.request.side,
+                step.request.symbol,
+                cid,
+                extra={"event": "resume_waiting", "strategy": self.name, "client_order_id": cid},
+            )
+            self._send([step], pd.Timestamp(time_ns, tz="UTC"))
 
     def check_holdings(self, when: str, *, adopt: bool = False) -> HoldingsCheck:
         """Compare the broker's positions and open orders with the state; stop on a

@@ -22,6 +22,9 @@ On start it reads the state back and reconciles with the broker:
   recorded, with the fills that happened while the runner was down;
 - a decision whose plan was written but not finished is sent again, without the
   orders the broker already has (the client order ids make any resend harmless);
+- an order held back until a working order on the other side is done (``conflict =
+  wait``), still ``waiting`` in the state and not at the broker, is handed back to the
+  execution engine: held again while that order works, else sent;
 - a bar recorded but never decided (a crash between steps 1 and 3) is decided now.
 
 Before anything is sent (and again before the first bar of each new UTC day is
@@ -144,7 +147,7 @@ class LiveRunner(Recovery):
         self.state = state
         self.risk = risk
         self.name = strategy_id or strategy.label()
-        self.execution = ExecutionEngine(self.broker, self.name, config)
+        self.execution = ExecutionEngine(self.broker, self.name, config, on_release=self._released)
         self._stop = threading.Event()
         self._stop_reason = STOP_REQUESTED
         self.guard = VenueGuard(

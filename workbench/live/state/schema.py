@@ -49,3 +49,5 @@ ON CONFLICT(client_order_id) DO UPDATE SET order_id = excluded.order_id,
 
 #: Order statuses after which nothing more happens to an order.
 FINAL_STATUSES = ("filled", "canceled", "expired", "rejected", "replaced")
+#: An order planned and held back by the execution engine (``wait``), not sent yet: open.
+WAITING = "waiting"

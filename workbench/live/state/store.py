@@ -19,7 +19,7 @@ from workbench.broker import Bar
 from workbench.errors import ConfigError
 from workbench.live.state.file import StateFile
 from workbench.live.state.records import EquityPoint, EventRecord, Plan
-from workbench.live.state.schema import FINAL_STATUSES, UPSERT_ORDER
+from workbench.live.state.schema import FINAL_STATUSES, UPSERT_ORDER, WAITING
 from workbench.orders import Fill, Order
 
 T = TypeVar("T")
@@ -181,6 +181,16 @@ class StateStore(StateFile):
                 "UPDATE orders SET status = ?, updated_at = ? WHERE client_order_id = ?",
                 (status, _now(), cid),
             )
+
+    def mark_waiting(self, cid: str) -> None:
+        """The planned order ``cid`` is held back by the execution engine (``wait``) until
+        a working order on the other side is done: open, not at the broker yet."""
+        self.set_order_status(cid, WAITING)
+
+    def waiting_orders(self) -> list[dict[str, Any]]:
+        """Orders held back and not known at the broker since (:meth:`mark_waiting`), every
+        column, in the order they were written: a restart hands them back to the engine."""
+        return self._orders("WHERE status = ?", (WAITING,))
 
     def open_orders(self) -> list[dict[str, Any]]:
         """Orders not final yet, every column, in the order they were written."""
