@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import pandas as pd
 
 from workbench.fastinit import fast_init
-from workbench.orders import Fill, Order, OrderRequest
+from workbench.orders import Fill, Order, OrderRequest, OrderStatus
 from workbench.portfolio import PositionView
 
 
@@ -38,6 +38,17 @@ class UpdateEvent(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     REPLACED = "replaced"
+
+
+#: The event a stream sends when an order ends in each final status: an end the runner
+#: learned by a lookup instead (the stream was down) is followed as this update.
+ENDED_BY: dict[OrderStatus, UpdateEvent] = {
+    OrderStatus.FILLED: UpdateEvent.FILL,
+    OrderStatus.CANCELED: UpdateEvent.CANCELED,
+    OrderStatus.EXPIRED: UpdateEvent.EXPIRED,
+    OrderStatus.REJECTED: UpdateEvent.REJECTED,
+    OrderStatus.REPLACED: UpdateEvent.REPLACED,
+}
 
 
 @fast_init

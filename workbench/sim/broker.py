@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
+from workbench.broker import ENDED_BY, AccountSnapshot, OrderUpdate, UpdateEvent
 from workbench.errors import BrokerError, ConfigError, OrderRejected
 from workbench.orders import (
     Fill,
@@ -494,7 +494,7 @@ class SimulatedBroker(AttachedExits):
                 if not members:
                     del self._oco[group]
         if status is not None:
-            self._emit(_EVENTS[status], order)
+            self._emit(ENDED_BY[status], order)
             for leg_id in order.legs:  # ended before its complete fill: its held legs go
                 leg = self._live.get(leg_id)
                 if leg is not None and leg.order.status is OrderStatus.HELD:
@@ -512,11 +512,3 @@ _NONE_MARKED: frozenset[str] = frozenset()
 def _after_the_open(candidate: tuple[LiveOrder, float, float]) -> bool:
     """Sort key: market orders fill at the open, before anything triggered inside the bar."""
     return candidate[0].order.request.type is not _MARKET
-
-
-_EVENTS = {
-    OrderStatus.CANCELED: UpdateEvent.CANCELED,
-    OrderStatus.EXPIRED: UpdateEvent.EXPIRED,
-    OrderStatus.REJECTED: UpdateEvent.REJECTED,
-    OrderStatus.REPLACED: UpdateEvent.REPLACED,
-}
