@@ -126,8 +126,14 @@ def test_a_restart_sends_the_waiting_order_once(tmp_path, crash) -> None:
     broker.restart()
     state = StateStore(path)
     run(state, broker)
-    cids = Counter(o.client_order_id for o in broker.orders)
-    assert max(cids.values()) == 1
+    sold_once(broker, state)
+    state.close()
+
+
+def sold_once(broker: SimulatedBroker, state: StateStore) -> Any:
+    """The end of the run, however it got there: one sell at the venue, filled at 110; the
+    fills buy 10 @ 100 and sell 10 @ 110 recorded once, every order ended. The sell."""
+    assert max(Counter(o.client_order_id for o in broker.orders).values()) == 1
     (sell,) = [o for o in broker.orders if out(o)]
     assert (sell.status, sell.filled_quantity, sell.average_price) == ("filled", 10, 110)
     assert broker.portfolio.quantity("X") == 0
@@ -138,7 +144,7 @@ def test_a_restart_sends_the_waiting_order_once(tmp_path, crash) -> None:
     orders = state.orders().set_index("client_order_id")["status"]
     assert orders[sell.client_order_id] == "filled"
     assert sorted(orders) == ["expired", "filled", "filled"]
-    state.close()
+    return sell
 
 
 def test_an_uninterrupted_run_holds_the_sell_as_the_backtest_does(tmp_path) -> None:
