@@ -13,6 +13,14 @@ has it. The engine sends it while following the working order's end, and it is r
 state, and a restart finds it at the broker by its client order id, or hands it back to
 the engine (:meth:`~workbench.live.recovery.Recovery._resume_waiting`).
 
+An order's end can also be learned by a lookup rather than from the stream (after a venue
+outage, whose dropped stream never tells, at a restart, for an order not accepted when
+sent): :meth:`OrderSync._looked_up` records it and keeps the end, which the next
+:meth:`OrderSync._sync` hands to the engine as the update that never came. So the engine
+releases the orders it held for that order (recorded as above) where it follows every
+update, between bars, never in the middle of a plan being sent; a late update of the same
+end sends nothing more (the engine releases a symbol's waiting orders once).
+
 Part of :class:`~workbench.live.runner.LiveRunner`, apart so the runner's loop reads on its
 own.
 """
@@ -23,7 +31,7 @@ import logging
 
 import pandas as pd
 
-from workbench.broker import OrderUpdate, UpdateEvent
+from workbench.broker import ENDED_BY, OrderUpdate, UpdateEvent
 from workbench.execution.engine import (
     ExecutionEngine,
     Step,
@@ -34,7 +42,8 @@ from workbench.live.holdings import (
 )
 from workbench.live.resilience import RetryingReads
 from workbench.live.state import StateStore
-from workbench.orders import Fill, Order, OrderRequest
+from workbench.live.state.schema import FINAL_STATUSES
+from workbench.orders import TERMINAL, Fill, Order, OrderRequest
 from workbench.portfolio import QUANTITY_EPSILON
 
 log = logging.getLogger("workbench.live.runner")  # the runner's records, as before the split
@@ -53,6 +62,8 @@ class OrderSync:
     broker: RetryingReads
     execution: ExecutionEngine
     name: str
+    #: Ends learned by a lookup since the last :meth:`_sync`, as the updates that never came.
+    _unheard: tuple[OrderUpdate, ...] = ()
 
     def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
         """Send a plan and record what the broker accepted; an order the engine holds back
@@ -89,7 +100,20 @@ class OrderSync:
         if order is None:
             self.state.set_order_status(cid, "rejected")
         else:
-            self._learn_order(order)
+            self._looked_up(order)
+
+    def _looked_up(self, order: Order) -> None:
+        """Record ``order`` as a lookup shows it; an end the state did not know yet is kept
+        for the next :meth:`_sync` to follow as its update (the stream may never send it)."""
+        cid = order.client_order_id
+        if (
+            cid is not None
+            and order.status in TERMINAL
+            and self.state.order_status(cid) not in FINAL_STATUSES
+        ):
+            when = order.updated_at or order.created_at
+            self._unheard = (*self._unheard, OrderUpdate(ENDED_BY[order.status], order, when))
+        self._learn_order(order)
 
     def _learn_order(self, order: Order, fill: Fill | None = None) -> None:
         """Record ``order`` and whatever it filled that the fills table does not hold yet.
@@ -123,8 +147,10 @@ class OrderSync:
         self.state.record_order(order)
 
     def _sync(self) -> None:
-        """Learn order updates and fills from the broker; store each once."""
-        updates: list[OrderUpdate] = self.broker.drain_updates()
+        """Learn order updates and fills from the broker; store each once. The ends learned
+        by a lookup since the last call (:meth:`_looked_up`) come first, as their updates."""
+        unheard, self._unheard = self._unheard, ()
+        updates: list[OrderUpdate] = [*unheard, *self.broker.drain_updates()]
         known = self.state.known_order_ids() if updates else set()
         for update in updates:
             protective = self.execution.on_update(update)

@@ -16,9 +16,11 @@ the venue does not answer, :class:`VenueGuard` takes over:
 3. once the venue answers, the runner reconciles before anything else: every order the
    state thinks open and every order of an unfinished plan is looked up by client order
    id (an order sent just before the outage may have filled: its fills are recorded, it
-   is never sent again), and the venue's positions are compared with the recorded
-   fills. Then ``outage_ended`` is logged (notified), the status is ``running`` again and
-   the failed request is made again. Bars published meanwhile are fetched over REST by
+   is never sent again; one that ended meanwhile, its stream update lost, is followed
+   by the execution engine as that update at the next bar: the orders it held for it go
+   out), and the venue's positions are compared with the recorded fills. Then
+   ``outage_ended`` is logged (notified), the status is ``running`` again and the
+   failed request is made again. Bars published meanwhile are fetched over REST by
    the feed's catch-up when the stream is back, and decided in order.
 
 An outage longer than ``max_outage`` (an hour by default) stops the runner with

@@ -113,7 +113,8 @@ class Recovery(OrderSync):
 
     def _reconcile(self, pending: dict[int, list[Step]]) -> set[str]:
         """Look up at the broker every order the state thinks open and every order of an
-        unfinished plan; record what it shows (fills included). Returns the ids it has."""
+        unfinished plan; record what it shows (fills included), and the ends the stream did
+        not tell for the engine to follow (:meth:`_looked_up`). Returns the ids it has."""
         rows = {row["client_order_id"]: row for row in self.state.open_orders()}
         for steps in pending.values():
             for step in steps:
@@ -126,7 +127,7 @@ class Recovery(OrderSync):
                 continue  # never reached the broker: its plan (if unfinished) sends it
             found.add(cid)
             for known in with_legs(self.broker, order):  # a bracket's exits: recorded too
-                self._learn_order(known)
+                self._looked_up(known)  # an end: the engine hears it at the next _sync
             # an entry that ended partly filled while the runner was down, or before its
             # protective exit was recorded: protected now, or its exit found, never sent twice
             protective = self.execution.protect(order)
@@ -204,9 +205,11 @@ class Recovery(OrderSync):
         """What the runner does before trading again once the venue answers: every order
         the state thinks open and every order of an unfinished plan is looked up by client
         order id (fills made meanwhile are recorded; an order the venue has is never sent
-        again), then the venue's positions and open orders are held against the state as
-        at start (:meth:`check_holdings`): a difference the state does not explain stops
-        the runner (exit code 6)."""
+        again; an order that ended meanwhile is followed by the execution engine at the
+        next bar, as its lost update would have been: the orders it held for it go out),
+        then the venue's positions and open orders are held against the state as at start
+        (:meth:`check_holdings`): a difference the state does not explain stops the runner
+        (exit code 6)."""
         pending = {
             t: steps_from_json(self.state.decision(t)[0]) for t in self.state.pending_decisions()
         }

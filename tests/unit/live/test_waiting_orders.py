@@ -81,3 +81,26 @@ def test_a_restart_hands_waiting_orders_back_from_their_plan(tmp_path) -> None:
     assert [o.client_order_id for o in inner.orders] == ["tp", "in"]
     (sent,) = inner.get_open_orders()
     assert (sent.request.quantity, sent.request.reason) == (5.0, "MA_CROSS_BUY")
+
+
+def test_an_end_learned_by_a_lookup_releases_the_waiting_order_once(tmp_path) -> None:
+    sync = runner_for(tmp_path)
+    decide(sync, T0, [Submit(sell_limit().with_client_id("tp"))])
+    decide(sync, T1, [Submit(buy().with_client_id("in"))])
+    inner = sync.broker.inner
+    inner.cancel_order(sync.broker.get_order_by_client_id("tp").id)
+    late = inner.drain_updates()  # the stream is down: the cancel is not heard now
+    sync._reconcile({})  # after the outage: the limit looked up, canceled
+    assert statuses(sync.state) == {"tp": "canceled", "in": "waiting"}
+    assert sync.execution.holds("in")  # followed with the next updates, not mid-lookup
+    sync._sync()
+    assert statuses(sync.state) == {"tp": "canceled", "in": "new"}
+    assert not sync.execution.holds("in") and sync.state.waiting_orders() == []
+    deliveries = iter([late])  # the stream's news of the cancel comes after all
+    sync.broker.drain_updates = lambda: next(deliveries, [])  # type: ignore[method-assign]
+    sync._sync()
+    sync._reconcile({})  # looked up again (a holdings check): nothing new to follow
+    sync._sync()
+    assert [o.client_order_id for o in inner.orders] == ["tp", "in"]
+    assert sync.broker.submit_calls == 2
+    assert statuses(sync.state) == {"tp": "canceled", "in": "new"}

@@ -182,6 +182,13 @@ class StateStore(StateFile):
                 (status, _now(), cid),
             )
 
+    def order_status(self, cid: str) -> str | None:
+        """The status recorded for the order ``cid``; None when none is."""
+        row = self.conn.execute(
+            "SELECT status FROM orders WHERE client_order_id = ?", (cid,)
+        ).fetchone()
+        return None if row is None else row[0]
+
     def mark_waiting(self, cid: str) -> None:
         """The planned order ``cid`` is held back by the execution engine (``wait``) until
         a working order on the other side is done: open, not at the broker yet."""
