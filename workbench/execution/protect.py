@@ -61,38 +61,27 @@ def protective_exit(entry: Order, legs: Sequence[Order], quantity: float) -> Ord
     take_profit = next((leg.request for leg in legs if leg.request.type is OrderType.LIMIT), None)
     stop = next((leg.request for leg in legs if leg.request.type is not OrderType.LIMIT), None)
     cid = protect_client_id(entry.client_order_id or entry.id)
-    side = Side.SELL if entry.side is Side.BUY else Side.BUY
     one = stop if stop is not None else take_profit
     assert one is not None  # legs is not empty
-    common: dict[str, Any] = {
-        "quantity": quantity,
-        "tif": one.tif,
-        "reason": REASON,
-        "client_order_id": cid,
-    }
-    if take_profit is not None and stop is not None:
-        return OrderRequest(
-            entry.symbol,
-            side,
-            type=OrderType.LIMIT,
-            limit_price=take_profit.limit_price,
-            order_class=OrderClass.OCO,
-            stop_loss=stop.stop_price,
-            stop_loss_limit=stop.limit_price if stop.type is OrderType.STOP_LIMIT else None,
-            trail_price=stop.trail_price,
-            trail_percent=stop.trail_percent,
-            **common,
-        )
+    prices: dict[str, Any]
+    if take_profit is not None and stop is not None:  # both: the oco they would have been
+        stop_limit = stop.limit_price if stop.type is OrderType.STOP_LIMIT else None
+        prices = {"type": OrderType.LIMIT, "limit_price": take_profit.limit_price,
+                  "order_class": OrderClass.OCO, "stop_loss": stop.stop_price,
+                  "stop_loss_limit": stop_limit}  # fmt: skip
+    else:  # an exit of a group of its own: protective, as a leg is
+        prices = {"type": one.type, "limit_price": one.limit_price,
+                  "stop_price": one.stop_price, "oco_group": cid}  # fmt: skip
     return OrderRequest(
         entry.symbol,
-        side,
-        type=one.type,
-        limit_price=one.limit_price,
-        stop_price=one.stop_price,
+        Side.SELL if entry.side is Side.BUY else Side.BUY,
+        quantity=quantity,
+        tif=one.tif,
         trail_price=one.trail_price,
         trail_percent=one.trail_percent,
-        oco_group=cid,  # an exit of a group of its own: protective, as a leg is
-        **common,
+        reason=REASON,
+        client_order_id=cid,
+        **prices,
     )
 
 

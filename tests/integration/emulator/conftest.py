@@ -6,6 +6,8 @@
   (``test-key-id`` / ``test-secret-value``).
 - ``bars_emulator``: the same over the small hand-made series ``hand_frames`` (symbol
   ``AAA``, 8 daily bars from 2024-01-01) whose fills are computed by hand.
+- ``streaming_broker``: ``bars_emulator`` and a :class:`~workbench.brokers.alpaca.AlpacaBroker`
+  on it whose trade stream listens already, closed after the test.
 - ``trading_client`` / ``data_client``: alpaca-py clients for ``emulator`` (no 3 s
   retry sleeps); ``trading_stream()`` / ``data_stream(*symbols)``: started SDK streams
   (:class:`workbench.emulator.testing.StreamThread`), stopped after the test.
@@ -61,6 +63,24 @@ def emulator(spx_bars: dict[str, pd.DataFrame]) -> Iterator[Emulator]:
 def bars_emulator(hand_frames: dict[str, pd.DataFrame]) -> Iterator[Emulator]:
     with Emulator(hand_frames, key=KEY, secret=SECRET) as emu:
         yield emu
+
+
+@pytest.fixture
+def streaming_broker(bars_emulator: Emulator) -> Iterator[tuple[Emulator, Any]]:
+    from workbench.brokers.alpaca import AlpacaBroker
+
+    emu = bars_emulator
+    broker = AlpacaBroker(KEY, SECRET, url=emu.base_url, stream_url=emu.trading_stream_url)
+    broker.start_stream()
+    try:
+        emt.wait_until(
+            lambda: emu.state()["connections"]["trading_ready"] >= 1,
+            timeout=30,
+            what="the trade stream listening",
+        )
+        yield emu, broker
+    finally:
+        broker.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ again, nothing more), so the broker looks its open orders up and hands out what 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,19 +15,10 @@ from workbench.emulator import Emulator, Fault
 from workbench.emulator import testing as emt
 from workbench.orders import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 
-KEY, SECRET = "catch-up-key", "catch-up-secret"
-
 
 @pytest.fixture
-def venue(hand_frames) -> Iterator[tuple[Emulator, AlpacaBroker]]:
-    with Emulator(hand_frames, key=KEY, secret=SECRET) as emu:
-        broker = AlpacaBroker(KEY, SECRET, url=emu.base_url, stream_url=emu.trading_stream_url)
-        broker.start_stream()
-        try:
-            _listening(emu)
-            yield emu, broker
-        finally:
-            broker.close()
+def venue(streaming_broker: tuple[Emulator, AlpacaBroker]) -> tuple[Emulator, AlpacaBroker]:
+    return streaming_broker  # conftest's: the hand-made bars, the trade stream listening
 
 
 def _listening(emu: Emulator, connections: int = 1) -> None:

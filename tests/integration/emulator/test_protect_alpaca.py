@@ -10,7 +10,7 @@ low, 98, passes the stop at 98.5.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -22,25 +22,13 @@ from workbench.emulator import testing as emt
 from workbench.execution.engine import ExecutionConfig, ExecutionEngine, RetryPolicy
 from workbench.orders import Order, OrderClass, OrderRequest, Side, TimeInForce
 
-KEY, SECRET = "protect-key", "protect-secret"
 DECISION = pd.Timestamp("2024-01-01", tz="UTC")
 CID = "wb-protect-AAA-20240101T000000-0"
 
 
 @pytest.fixture
-def venue(hand_frames) -> Iterator[tuple[Emulator, AlpacaBroker]]:
-    with Emulator(hand_frames, key=KEY, secret=SECRET) as emu:
-        broker = AlpacaBroker(KEY, SECRET, url=emu.base_url, stream_url=emu.trading_stream_url)
-        broker.start_stream()
-        try:
-            emt.wait_until(
-                lambda: emu.state()["connections"]["trading_ready"] >= 1,
-                timeout=30,
-                what="the trade stream listening",
-            )
-            yield emu, broker
-        finally:
-            broker.close()
+def venue(streaming_broker: tuple[Emulator, AlpacaBroker]) -> tuple[Emulator, AlpacaBroker]:
+    return streaming_broker  # conftest's: the hand-made bars, the trade stream listening
 
 
 def engine_for(broker: AlpacaBroker) -> ExecutionEngine:
@@ -119,7 +107,7 @@ def test_a_restarted_engine_finds_the_exit_and_sends_no_second(venue) -> None:
     the entry's end again find its protective exit by client order id."""
     emu, broker = venue
     updates, (guard,) = partly_filled_and_expired(emu, broker, engine_for(broker))
-    fresh = AlpacaBroker(KEY, SECRET, url=emu.base_url)
+    fresh = AlpacaBroker(emu.key, emu.secret, url=emu.base_url)
     restarted = engine_for(fresh)
     again = restarted.protect(fresh.get_order_by_client_id(CID))
     assert again is not None and again.id == guard.id
