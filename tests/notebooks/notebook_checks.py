@@ -68,9 +68,10 @@ def ma_crossover(out: Outputs, tmp: Path) -> None:
 
 
 def parameter_sweep(out: Outputs, tmp: Path) -> None:
-    _all_in(("23 combinations run, 2 skipped", "parity OK", "update: median"), out.shown)
+    labels = ("23 combinations run, 2 skipped", "parity OK", "update: median")
+    _all_in((*labels, "samples drawn", "distinct trials", "fast="), out.shown)  # + searches
     assert out.count("application/vnd.jupyter.widget-view+json") >= 1  # the explorer
-    assert out.count("image/png") >= 1  # the heatmap
+    assert out.count("image/png") >= 2  # the heatmap, the searches compared
 
 
 def risk(out: Outputs, tmp: Path) -> None:
