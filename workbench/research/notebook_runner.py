@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -99,6 +100,8 @@ class NotebookRunner:
         self._pool: ProcessPoolExecutor | None = None
         self._left: Any = None  # the pool's count of the batch's jobs not started yet
         self._zygote: Any = None  # the pool's (a Zygote), when its kernels are forked
+        self._handoff: Any = None  # the pool's queue to the worker standing by (a job or None)
+        self._held: Future[JobOutcome | None] | None = None  # that worker's standing by
 
     def __enter__(self) -> NotebookRunner:
         return self
@@ -124,8 +127,15 @@ class NotebookRunner:
         and release what is theirs (channels, connection files), and is waited for last."""
         if self._zygote is not None:
             self._zygote.end()
+        self._release()
         self._pool = None
         self._stack.close()
+
+    def _release(self) -> None:
+        """The worker standing by for a next batch that did not come goes back to the pool."""
+        if self._held is not None and not self._held.done():
+            self._handoff.put(None)
+        self._held = None
 
     def run(
         self,
@@ -139,10 +149,13 @@ class NotebookRunner:
     ) -> list[JobOutcome]:
         """One batch, as :func:`run_notebooks` describes; outcomes in job order.
 
-        ``then``: code each local warm kernel runs once no job of this batch is left to start
-        (the next batch's imports): the first idle prepares them while the last jobs run
-        elsewhere, and the others as they finish, since the pool does not say which worker
-        takes the next batch's job. Like a preload, never part of a notebook.
+        ``then``: code for the next batch's kernel (its imports), never part of a notebook,
+        like a preload. With one worker its kernel runs it after the last job. On a pool, the
+        first worker left with no job of this batch to start stands by: its kernel runs
+        ``then`` while the last jobs run elsewhere, and the next batch's first job runs there
+        (the pool's own queue would give it to any idle worker, prepared or not); the other
+        workers' kernels are not disturbed, and the run's own work after the batch (a
+        walk-forward's summary) does not share the cores with imports made twice.
         """
         names = [job.name for job in jobs]
         if len(set(names)) != len(names):
@@ -190,6 +203,7 @@ class NotebookRunner:
             return _in_turn(todo, reuse, then)
         if self._pool is None:
             context = _context()
+            self._handoff = context.Queue()
             if context.get_start_method() == "fork":  # imported once, here, for the workers
                 with suppress(Exception):  # (each importing it: on 2 cores, against the
                     import_papermill()  # zygote's start); a failure is each job's outcome
@@ -202,18 +216,37 @@ class NotebookRunner:
                     max_workers=min(self.workers, len(todo)),
                     mp_context=context,
                     initializer=_start_worker,
-                    initargs=(reuse, todo[0].preload, self._left, zygote),
+                    initargs=(reuse, todo[0].preload, self._left, zygote, self._handoff),
                 )
             )
         self._left.value = len(todo)
-        submit = self._pool.submit
-        futures = {submit(_execute_counted, job, reuse, then): job for job in todo}
-        return _collect(futures, on_broken=self._drop_pool)
+        futures: dict[Future[Any], NotebookJob] = {}
+        held, self._held = self._held, None
+        if held is not None and not held.done():  # the first job to the worker standing by
+            self._handoff.put(todo[0])
+            futures[held] = todo[0]
+            todo = todo[1:]
+        for job in todo:
+            futures[self._pool.submit(_execute_counted, job, reuse)] = job
+        outcomes = _collect(futures, on_broken=self._drop_pool)
+        return outcomes if then is None else self._stand_by_when_idle(outcomes, then, reuse)
+
+    def _stand_by_when_idle(
+        self, outcomes: Iterator[JobOutcome], then: str, reuse: bool
+    ) -> Iterator[JobOutcome]:
+        """``outcomes``, and once one comes with no job of the batch left to start (its worker
+        is idle for good), a job that stands by: it lands on an idle worker (the others still
+        run their last jobs), has its kernel run ``then``, and waits for the next batch."""
+        for outcome in outcomes:
+            if self._held is None and self._pool is not None and self._left.value <= 0:
+                self._held = self._pool.submit(_stand_by, then, reuse)
+            yield outcome
 
     def _drop_pool(self) -> None:
         """A pool process died (killed, out of memory): the pool is unusable, and the next
         batch (a walk-forward's report) starts another instead of raising."""
         self._pool = None
+        self._held = None
 
     def _start_zygote(self, preload: str | None) -> Any:
         """A zygote the workers' kernels are forked from (on Linux, where the workers fork
@@ -241,9 +274,15 @@ def _context() -> multiprocessing.context.BaseContext:
 
 #: In a pool worker: the shared count of the batch's jobs no worker has started yet.
 _left: Any = None
+#: In a pool worker: the queue on which a worker standing by gets its job (None: go back).
+_handoff: Any = None
+#: How often a worker standing by looks whether the process that started it is gone.
+STAND_BY_POLL = 0.5
 
 
-def _start_worker(reuse: bool, preload: str | None, left: Any, zygote: str | None) -> None:
+def _start_worker(
+    reuse: bool, preload: str | None, left: Any, zygote: str | None, handoff: Any
+) -> None:
     """A pool worker's first steps: its warm kernel started (and given the first job's
     ``preload``), then papermill imported while that kernel boots: the workers' start
     overlaps, rather than follows, the imports (papermill's in a worker, its kernel's own).
@@ -251,8 +290,8 @@ def _start_worker(reuse: bool, preload: str | None, left: Any, zygote: str | Non
     the worker imports papermill); asking for one waits for them."""
     from workbench.research import warm_kernel
 
-    global _left
-    _left = left
+    global _left, _handoff
+    _left, _handoff = left, handoff
     warm_kernel.forget_kernel()  # a forked child: the parent's kernel is the parent's
     warm_kernel.use_zygote(zygote)
     if reuse and zygote is None:
@@ -265,20 +304,29 @@ def _start_worker(reuse: bool, preload: str | None, left: Any, zygote: str | Non
         _start_kernel(preload)  # meanwhile this worker imported papermill
 
 
-def _execute_counted(job: NotebookJob, reuse: bool, then: str | None) -> JobOutcome:
-    """``execute_job`` in a pool worker; after it, if no job of the batch is left to start,
-    ``then``: this worker is idle for good, and whichever worker the next batch's job lands
-    on (the pool's queue does not say which) finds its kernel prepared, or preparing."""
+def _execute_counted(job: NotebookJob, reuse: bool) -> JobOutcome:
+    """``execute_job`` in a pool worker, counted as started in the batch's shared count."""
     with _left.get_lock():
         _left.value -= 1
-    outcome = execute_job(job, reuse)
-    with _left.get_lock():
-        idle = _left.value <= 0
-    if then is not None and idle:
-        from workbench.research.warm_kernel import run_soon
+    return execute_job(job, reuse)
 
-        run_soon(then)
-    return outcome
+
+def _stand_by(then: str, reuse: bool) -> JobOutcome | None:
+    """In an idle pool worker: have its kernel run ``then``, then wait for the next batch's
+    job on the hand-off queue and execute it (None: released, the runner closing). Ends by
+    itself if the process that started the pool is gone."""
+    from workbench.research.warm_kernel import run_soon
+
+    run_soon(then)
+    parent = os.getppid()
+    while True:
+        try:
+            job = _handoff.get(timeout=STAND_BY_POLL)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return None
+            continue
+        return None if job is None else _execute_counted(job, reuse)
 
 
 def _in_turn(todo: list[NotebookJob], reuse: bool, then: str | None) -> Iterator[JobOutcome]:

@@ -7,6 +7,7 @@ import logging
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -249,40 +250,62 @@ PAIR_BODY = (
     "while not pathlib.Path(other).exists() and time.monotonic() < deadline:\n"
     "    time.sleep(0.01)\n"
     "assert pathlib.Path(other).exists(), 'the other job never ran alongside'\n"
-    "assert not prepared or 'wave' in sys.modules, 'this kernel did not run the batch then'"
+    "if prepared is not None:\n"
+    "    assert prepared == ('wave' in sys.modules), f'expected prepared={prepared}'"
 )
 
 
+def pair(folder: Path, batch: str, prepared: tuple[bool | None, bool | None]) -> list[NotebookJob]:
+    """Two jobs that run side by side; ``prepared``: whether each job's kernel must have run
+    the previous batch's ``then`` (None: not checked)."""
+    src = template(folder / "pair.ipynb", PAIR_BODY)
+    names = [f"{batch}1", f"{batch}2"]
+    pids = [str(folder / f"{n}.pid") for n in names]
+    return [
+        NotebookJob(
+            name,
+            src,
+            folder / f"{name}.ipynb",
+            {"out": pids[k], "other": pids[1 - k], "prepared": prepared[k]},
+        )
+        for k, name in enumerate(names)
+    ]
+
+
 @pytest.mark.slow
-def test_every_worker_s_kernel_runs_then_whichever_takes_the_next_batch(
+def test_the_first_idle_worker_runs_then_and_takes_the_next_batch_s_first_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The pool does not say which worker takes the next batch's job (a walk-forward's
-    report): each kernel with no job of the batch left runs ``then``, not only the first."""
+    report): the first worker left idle stands by, its kernel runs ``then``, and the next
+    batch's first job runs there; the other kernel is left alone (no imports made twice
+    beside the caller's own work between the batches)."""
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    src = template(tmp_path / "pair.ipynb", PAIR_BODY)
-
-    def pair(batch: str, prepared: bool) -> list[NotebookJob]:
-        names = [f"{batch}1", f"{batch}2"]
-        pids = [str(tmp_path / f"{n}.pid") for n in names]
-        return [
-            NotebookJob(
-                name,
-                src,
-                tmp_path / f"{name}.ipynb",
-                {"out": pids[k], "other": pids[1 - k], "prepared": prepared},
-            )
-            for k, name in enumerate(names)
-        ]
-
     with NotebookRunner(2) as runner:
-        first = runner.run(pair("a", False), progress=False, then="import wave")
-        second = runner.run(pair("b", True), progress=False)  # both kernels ran then
+        first = runner.run(pair(tmp_path, "a", (None, None)), progress=False, then="import wave")
+        second = runner.run(pair(tmp_path, "b", (True, False)), progress=False)
     assert [o.status for o in first] == ["ok", "ok"], [o.error for o in first]
     assert [o.status for o in second] == ["ok", "ok"], [o.error for o in second]
     pid = {n: int((tmp_path / f"{n}.pid").read_text()) for n in ("a1", "a2", "b1", "b2")}
     assert len({pid["a1"], pid["a2"]}) == 2  # one job on each worker's kernel
     assert {pid["b1"], pid["b2"]} == {pid["a1"], pid["a2"]}
+
+
+@pytest.mark.slow
+def test_a_worker_standing_by_for_a_batch_that_never_comes_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stops after the batch (a walk-forward whose summary failed) closes its
+    pool: the worker standing by goes back and exits, nothing waits for it."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    runner = NotebookRunner(2)
+    first = runner.run(pair(tmp_path, "a", (None, None)), progress=False, then="import wave")
+    assert [o.status for o in first] == ["ok", "ok"], [o.error for o in first]
+    assert runner._held is not None  # one worker stands by
+    closing = threading.Thread(target=runner.close, daemon=True)
+    closing.start()
+    closing.join(timeout=60)
+    assert not closing.is_alive(), "the runner's close waited for the worker standing by"
 
 
 def test_papermill_is_imported_without_building_the_iri_grammar() -> None:
