@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from workbench.backtesting.engine import BacktestConfig
     from workbench.backtesting.result import BacktestResult
     from workbench.bundle import Bundle
+    from workbench.data.days import TradingDays
     from workbench.live.outage import OutagePolicy
     from workbench.live.runner import LiveRunner
     from workbench.live.state import StateStore
@@ -79,13 +80,16 @@ def run_backtest(
     risk: RiskEngine | None = None,
     periods_per_year: float | None = None,
     progress: bool | None = None,
+    days: TradingDays | None = None,
 ) -> BacktestResult:
     """Backtest ``strategy`` over ``universe`` as ``spec`` says: its bars made into the
     spec's timeframe on the exchange's sessions (the bars as given when it names none),
     the simulated broker with its costs and venue settings, its risk rules (or ``risk``,
-    an engine whose state carries over) and its execution policy."""
+    an engine whose state carries over, on the days it was built with) and its execution
+    policy. The risk rules count ``days`` (default: the spec's calendar's, :func:`trading_days`)."""
     from workbench.backtesting.api import on_timeframe
     from workbench.backtesting.engine import Engine
+    from workbench.risk import RiskEngine
     from workbench.risk.config import RiskConfig
 
     missing = sorted(set(spec.symbols) - set(universe))
@@ -97,12 +101,32 @@ def run_backtest(
             bars, spec.timeframe, session=spec.session, calendar=spec.calendar,
             periods=periods_per_year,
         )  # fmt: skip
-    rules: Any = risk if risk is not None else (spec.risk if spec.risk != RiskConfig() else None)
+    if risk is None and spec.risk != RiskConfig():  # a fresh engine (in-memory state)
+        days = days if days is not None else trading_days(spec, bars)
+        risk = RiskEngine(spec.risk, strategy=strategy.label(), days=days)
     engine = Engine(
-        strategy, bars, backtest_config(spec, periods_per_year), risk=rules, progress=progress,
+        strategy, bars, backtest_config(spec, periods_per_year), risk=risk, progress=progress,
         execution=spec.execution.config(lot_size=spec.lot_size),
     )  # fmt: skip
     return engine.run()
+
+
+def trading_days(spec: RunSpec, bars: Mapping[str, pd.DataFrame] | None = None) -> TradingDays:
+    """The days of a run of ``spec`` (:mod:`workbench.data.days`): its calendar's local days,
+    on which the risk engine's day, the live runner's daily checks and ``--reconcile-daily``
+    turn. Daily bars count on their label's date: the spec's timeframe says whether the bars
+    are daily, else (bars as given) the ``bars`` do."""
+    from workbench.data.bars import epoch_ns
+    from workbench.data.days import TradingDays, are_daily
+
+    if spec.timeframe is not None:
+        daily = not spec.timeframe.intraday
+    else:
+        frames = (bars or {}).values()  # a frame of another index is refused by the engine
+        daily = are_daily(
+            epoch_ns(f.index) for f in frames if isinstance(f.index, pd.DatetimeIndex)
+        )
+    return TradingDays.of(spec.calendar, daily=daily)
 
 
 # -- emulator session ---------------------------------------------------------------------
@@ -140,8 +164,9 @@ class LiveOptions:
     #: Real pennies: the bundle's capital is traded as this many real dollars, every order
     #: scaled down by ``pennies / capital`` (:mod:`workbench.live.pennies`); None: full size.
     pennies: float | None = None
-    #: Reconcile each finished UTC day against the backtest of its bars and log the verdict
-    #: (the report goes to ``reconcile/<day>/`` beside the state file).
+    #: Reconcile each finished trading day (the calendar's local day) against the backtest
+    #: of its bars and log the verdict (the report goes to ``reconcile/<day>/`` beside the
+    #: state file).
     reconcile_daily: bool = False
     #: Take over, at start, the broker's positions and open orders the state does not
     #: explain (logged, recorded in the state) instead of stopping (exit code 6).
@@ -195,15 +220,17 @@ def _wire(options: LiveOptions, bundle: Bundle, strategy: Any, state: Any) -> Li
     symbols, feed, hours = _feed(options, spec, broker, market, state)
     venue = apply_pennies(broker, state, options.pennies, spec.cash)
     name = bundle.manifest["name"]  # on every line: execution's, risk's, the runner's
+    days = trading_days(spec)
     runner = LiveRunner(
         strategy, symbols, venue, feed, state, execution=_execution(options, spec),
-        risk=risk_engine(spec, state, name), strategy_id=name,
+        risk=risk_engine(spec, state, name, days), strategy_id=name,
         on_day_end=_daily_reconciliation(state) if options.reconcile_daily else None,
         hours=hours, adopt_positions=options.adopt_positions, outage=outage_policy(options),
+        days=days,
     )  # fmt: skip
     state.set_meta(
         bundle=str(bundle.path), broker=options.broker, feed=options.feed,
-        timeframe=str(spec.timeframe), session=spec.session,
+        timeframe=str(spec.timeframe), session=spec.session, **days.meta(),
     )  # fmt: skip
     if options.log_file:
         state.set_meta(log_file=str(options.log_file))
@@ -339,16 +366,20 @@ def simulated_broker(
     )  # fmt: skip
 
 
-def risk_engine(spec: RunSpec, state: StateStore, strategy: str) -> RiskEngine:
+def risk_engine(
+    spec: RunSpec, state: StateStore, strategy: str, days: TradingDays | None = None
+) -> RiskEngine:
     """The spec's risk rules, with their state (peak, halt, day) in the run's state file,
-    logging as ``strategy`` (the name the run's order lines carry).
+    logging as ``strategy`` (the name the run's order lines carry), on the run's ``days``
+    (default: :func:`trading_days` of ``spec``).
 
     Always an engine, even for a bundle without risk rules: the kill switch (``workbench
     risk kill``, the dashboard's button) halts the run through it.
     """
     from workbench.risk import RiskEngine, SQLiteRiskStore
 
-    return RiskEngine(spec.risk, SQLiteRiskStore(state.path), strategy=strategy)
+    days = days if days is not None else trading_days(spec)
+    return RiskEngine(spec.risk, SQLiteRiskStore(state.path), strategy=strategy, days=days)
 
 
 def _daily_reconciliation(state: StateStore) -> Callable[[pd.Timestamp], object]:

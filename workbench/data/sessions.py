@@ -52,6 +52,10 @@ DEFAULT_CALENDAR = "XNYS"
 SESSION_RULES = ("regular", "all")
 SESSIONS_PER_YEAR = 252
 _ONE_DAY = pd.Timedelta(days=1)
+#: The zones of the calendars runs name by default (US equities, crypto), so that a
+#: backtest's risk engine learns its day without importing ``exchange_calendars`` (about
+#: 0.15 s of a run); a test holds them equal to the library's.
+KNOWN_ZONES = {DEFAULT_CALENDAR: NEW_YORK, "24/7": "UTC"}
 _AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
 
 
@@ -339,7 +343,11 @@ def calendar_zone(calendar: str = DEFAULT_CALENDAR) -> str:
     for ``24/7``): where a day of ``session="all"`` begins and ends. Alpaca cuts a
     stock's daily bar at New York midnight (it stamps it 04:00 or 05:00 UTC) and a
     crypto pair's at midnight UTC, so a run on ``XNYS`` or ``24/7`` sees Alpaca's days.
-    Asked of ``exchange_calendars`` over a few days (cheap), once per process."""
+    Those two are :data:`KNOWN_ZONES`; any other is asked of ``exchange_calendars`` over
+    a few days, once per process."""
+    known = KNOWN_ZONES.get(calendar.upper())
+    if known is not None:
+        return known
     try:
         import exchange_calendars as xcals
 

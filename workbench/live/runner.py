@@ -27,12 +27,13 @@ On start it reads the state back and reconciles with the broker:
   execution engine: held again while that order works, else sent;
 - a bar recorded but never decided (a crash between steps 1 and 3) is decided now.
 
-Before anything is sent (and again before the first bar of each new UTC day is
-decided) the broker's positions and open orders are compared with what the state
-explains (:mod:`workbench.live.holdings`): a difference stops the runner with
-:class:`~workbench.errors.ReconciliationError` (exit code 6), unless it was started
-with ``adopt_positions`` (``--adopt-positions``), which takes them over at start,
-logged and recorded so that a restart does not ask again.
+Before anything is sent (and again before the first bar of each new trading day is
+decided: the calendar's local day, :mod:`workbench.data.days`) the broker's positions
+and open orders are compared with what the state explains
+(:mod:`workbench.live.holdings`): a difference stops the runner with
+:class:`~workbench.errors.ReconciliationError` (exit code 6), unless it was started with
+``adopt_positions`` (``--adopt-positions``), which takes them over at start, logged and
+recorded so that a restart does not ask again.
 
 A crash at any point therefore neither loses a decision nor sends an order twice;
 ``benchmarks/chaos.py`` and ``tests/integration/live/test_crash_safety.py`` kill the
@@ -66,6 +67,7 @@ import pandas as pd
 
 from workbench.broker import Bar, Broker, Feed
 from workbench.context import Context, SymbolData
+from workbench.data.days import TradingDays
 from workbench.errors import StateStoreError, WorkbenchError
 from workbench.execution.engine import (
     ExecutionConfig,
@@ -87,7 +89,6 @@ from workbench.logs import redact
 from workbench.orders import Order
 from workbench.portfolio import PositionView
 from workbench.risk import RiskEngine
-from workbench.sim.broker import NS_PER_DAY
 from workbench.strategy import Strategy
 
 log = logging.getLogger(__name__)
@@ -124,9 +125,14 @@ class LiveRunner(Recovery):
         adopt_positions: bool = False,
         outage: OutagePolicy | None = None,
         heartbeat_every: float = HEARTBEAT_EVERY,
+        days: TradingDays | None = None,
     ) -> None:
-        """``on_day_end(day)`` runs once a bar of a later UTC day has been handled (the
-        daily reconciliation, say); it must not raise, and an error in it is only logged.
+        """``days``: the run's trading days (default: the risk engine's, else
+        :meth:`TradingDays.default`).
+        ``on_day_end(day)`` runs once a bar of a later trading day has been handled (the
+        daily reconciliation, say), with the first instant of the day that ended on that
+        day's clock (:meth:`TradingDays.start`); it must not raise, and an error in it is
+        only logged.
         ``hours`` says whether orders may go out now (none are sent when it says no).
         ``adopt_positions`` takes over, at start, the positions and open orders at the
         broker that the state does not explain (instead of stopping). ``outage`` says how
@@ -140,6 +146,7 @@ class LiveRunner(Recovery):
         self.heartbeat_every = heartbeat_every
         self.strategy = strategy
         self.on_day_end = on_day_end
+        self.days = days or (risk.days if risk is not None else TradingDays.default())
         self.symbols = list(symbols)
         config = execution or ExecutionConfig()
         self.broker = RetryingReads(broker, config.retry)
@@ -308,15 +315,20 @@ class LiveRunner(Recovery):
             beat.busy()
             self.state.record_bars(group)
             previous, last = last, group[0].time.value
-            if previous is not None and previous // NS_PER_DAY < last // NS_PER_DAY:
+            ended = None  # the trading day this bar is the first bar after
+            if previous is not None:
+                ended = self.days.day(previous)
+                if ended.number >= self.days.day(last).number:
+                    ended = None
+            if ended is not None:
                 self._sync()
                 self.check_holdings("daily")
             n = self._handle(group)
             if n is not None:
                 decisions += 1
                 sent += n
-            if previous is not None and previous // NS_PER_DAY < last // NS_PER_DAY:
-                self._day_ended(pd.Timestamp(previous, tz="UTC").normalize())
+            if ended is not None:
+                self._day_ended(self.days.start(ended))
             if watchdog is not None:
                 watchdog.idle()
             beat.idle()

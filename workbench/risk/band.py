@@ -1,7 +1,7 @@
 """The risk engine's quiet band: the bars on which its bar update has nothing to decide.
 
 On most bars of a run the marked equity is below its peak and far from every limit,
-the UTC day has not changed and nobody touched the trading state: the risk engine's
+the trading day has not changed and nobody touched the trading state: the risk engine's
 bar update (:meth:`~workbench.risk.RiskEngine.on_bar_ns`) then only remembers the
 equity. :class:`QuietBand` is where the engine keeps what tells such a bar apart, so
 that the bar kernel can test it inline, without a call, on every bar (a quiet bar is

@@ -187,9 +187,10 @@ class RiskConfig:
 
     - ``max_drawdown``: halt, cancel every order and liquidate when equity falls this
       fraction below its peak (``drawdown >= limit``); stays halted until a person resets it.
-    - ``daily_loss_limit``: when the loss since 00:00 UTC exceeds this fraction of the
-      start-of-day equity, cancel every order but the protective exits of open positions
-      and refuse entries until the next UTC day (exits pass).
+    - ``daily_loss_limit``: when the loss since the trading day began (midnight on the
+      calendar's clock: New York's for ``XNYS``, UTC's for ``24/7``) exceeds this fraction
+      of the start-of-day equity, cancel every order but the protective exits of open
+      positions and refuse entries until the next trading day (exits pass).
     - ``max_order_notional``, ``max_orders_per_day``, ``max_open_positions``: plain caps.
     - ``kill_switch_file``: halt at the next bar when this file exists;
       ``liquidate_on_kill``: a kill switch also liquidates (default) or only halts.

@@ -13,6 +13,12 @@ Two calls per bar, in this order (the backtester and the live runner make both):
    or dropped). A resized target becomes the target that sends exactly the approved
    orders. Cancels always pass (:mod:`workbench.risk.approval`).
 
+The day (the daily loss limit's start equity and its "only exits until the next day",
+``max_orders_per_day``) is the run's trading day (:class:`~workbench.data.days.TradingDays`:
+the calendar's local day, New York's for ``XNYS``, UTC's for ``24/7``); an engine built
+without ``days`` counts the default calendar's (``XNYS``: New York days; daily bars on
+their dates, judged from the bars), as a run spec without a calendar does.
+
 Trading states: ``ACTIVE``, ``REDUCING`` (only orders that bring a position toward
 zero pass) and ``HALTED`` (nothing passes; the kill switch is this state). The state
 lives in a :class:`~workbench.risk.state.RiskStore`, so a halt survives restarts and
@@ -26,11 +32,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from datetime import UTC, date, timedelta
+from datetime import UTC
 from pathlib import Path
 
 import pandas as pd
 
+from workbench.data.days import TradingDays
 from workbench.intents import CancelIntent, Intent, TargetIntent
 from workbench.risk.approval import approve
 from workbench.risk.band import QuietBand
@@ -51,9 +58,6 @@ from workbench.risk.views import Account, Market
 
 __all__ = ["RiskEngine"]
 
-NS_PER_DAY = 86_400_000_000_000
-_EPOCH = date(1970, 1, 1)
-_ONE_DAY = timedelta(days=1)
 A = RiskAction
 
 
@@ -62,7 +66,8 @@ class RiskEngine:
 
     ``strategy`` names the strategy on every log line (whoever builds the engine knows
     it: the backtester and the live composition give the name their execution lines
-    carry); an engine built without one logs lines without it.
+    carry); an engine built without one logs lines without it. ``days``: the run's trading
+    days (the composition root gives the run's calendar's; module docstring for the default).
     """
 
     def __init__(
@@ -71,8 +76,10 @@ class RiskEngine:
         store: RiskStore | None = None,
         *,
         strategy: str | None = None,
+        days: TradingDays | None = None,
     ) -> None:
         self.config = config or RiskConfig()
+        self.days = days if days is not None else TradingDays.default()
         self.strategy = strategy
         self._store: RiskStore = store if store is not None else MemoryRiskStore()
         self.rules = order_rules(self.config)
@@ -90,7 +97,6 @@ class RiskEngine:
         self._dd_below = dd.halts_at if dd is not None else math.inf
         self._daily_upto = daily.allows_up_to if daily is not None else math.inf
         self._start = 0.0
-        self._day: tuple[int | None, str, str] = (None, "", "")  # day number, ISO date, next
         self._liquidating: set[str] = set()
         # a restart in REDUCING keeps the orders placed since; a restart in HALTED cancels again
         s = self._state
@@ -124,7 +130,7 @@ class RiskEngine:
 
         A quiet bar takes a path of a few float comparisons: the state is ACTIVE in an
         in-memory store nobody changed since the last full step, no kill-switch file is
-        configured, the UTC day is the same, and neither the drawdown nor the daily loss
+        configured, the trading day is the same, and neither the drawdown nor the daily loss
         limit is reached. The peak and last equity are then kept as floats and written to
         the state when anyone reads it (:attr:`state`, :attr:`store`, :meth:`check`, the
         next full step). Most such bars are in :attr:`band` (below the peak, above the
@@ -173,7 +179,8 @@ class RiskEngine:
         if equity is None:
             equity = float(account.get_account().equity)
         kill = self.kill_file is not None and self.kill_file.exists()
-        day = self._day_of(time)
+        today = self.days.day(time.value)
+        day = today.iso, today.next_iso
         events: list[RiskEvent] = []
 
         def step(stored: RiskState) -> RiskState:
@@ -195,8 +202,7 @@ class RiskEngine:
         )
         if self._quick:
             band.seen = self._store.load()
-            band.start_ns = time.value // NS_PER_DAY * NS_PER_DAY
-            band.end_ns = band.start_ns + NS_PER_DAY
+            band.start_ns, band.end_ns = today.start_ns, today.end_ns
             band.peak, band.last = s.peak_equity, s.last_equity
             self._start = s.day_start_equity if s.day_start_equity is not None else 0.0
             band.floor = self._quiet_floor()
@@ -233,11 +239,9 @@ class RiskEngine:
         self._went_on_from(new if ours else None)
 
     def _day_of(self, time: pd.Timestamp) -> tuple[str, str]:
-        n = time.value // NS_PER_DAY
-        if self._day[0] != n:  # date arithmetic: pandas' Timestamp costs ~30x more here
-            start = _EPOCH + timedelta(days=n)
-            self._day = (n, start.isoformat(), (start + _ONE_DAY).isoformat())
-        return self._day[1], self._day[2]
+        """The trading day of ``time`` and the next one (ISO dates)."""
+        day = self.days.day(time.value)
+        return day.iso, day.next_iso
 
     def _step(
         self,
@@ -255,7 +259,12 @@ class RiskEngine:
             if s.trading is TradingState.HALTED and s.rule == "kill_switch":
                 s = dataclasses.replace(s, flatten=s.flatten and self.config.liquidate_on_kill)
         today, tomorrow = day
-        if s.day != today:
+        if s.day == tomorrow:
+            # not a new day: the stored date is a UTC one of this same day (a state file from
+            # before days were the calendar's: a New York evening is the next UTC date; or
+            # the first bar of a run judged daily at 00:00 UTC): its count and start go on
+            s = dataclasses.replace(s, day=today)
+        elif s.day != today:
             start = s.last_equity if s.last_equity is not None else equity
             s = dataclasses.replace(s, day=today, day_start_equity=start, orders_today=0)
             if s.trading is TradingState.REDUCING and s.until_day and today >= s.until_day:
@@ -266,9 +275,8 @@ class RiskEngine:
                     since=time.isoformat(),
                     until_day=None,
                 )
-                events.append(
-                    RiskEvent(time, "daily_loss_limit", A.RESUMED, f"new UTC day {today}")
-                )
+                why = f"new day {today} ({self.days.zone})"
+                events.append(RiskEvent(time, "daily_loss_limit", A.RESUMED, why))
         peak = equity if s.peak_equity is None else max(s.peak_equity, equity)
         if peak != s.peak_equity or equity != s.last_equity:  # flat: often the same
             s = s.marked(peak, equity)
@@ -293,7 +301,7 @@ class RiskEngine:
                         time,
                         self.daily.name,
                         A.REDUCING,
-                        f"{why}; only exits until {tomorrow} 00:00 UTC",
+                        f"{why}; only exits until {tomorrow} ({self.days.zone})",
                         details=numbers,
                     )
                 )

@@ -109,9 +109,10 @@ class TradingStateRule:
 
 
 class MaxOrdersPerDayRule:
-    """At most ``limit`` orders that open or add per UTC day; every approved order counts
-    (the engine's own liquidations do not). Past the limit an exit still passes (a flip is
-    cut to the part that closes): the cap stops new risk, never traps a position."""
+    """At most ``limit`` orders that open or add per trading day (the calendar's local day,
+    :mod:`workbench.data.days`); every approved order counts (the engine's own liquidations
+    do not). Past the limit an exit still passes (a flip is cut to the part that closes):
+    the cap stops new risk, never traps a position."""
 
     name: ClassVar[str] = "max_orders_per_day"
 
@@ -341,7 +342,7 @@ class MaxDrawdownRule:
 
 
 class DailyLossRule:
-    """Reduce-only for the rest of the UTC day once the day's loss exceeds ``limit``."""
+    """Reduce-only for the rest of the trading day once the day's loss exceeds ``limit``."""
 
     name: ClassVar[str] = "daily_loss_limit"
 

@@ -69,7 +69,9 @@ class RiskState:
     ``reason`` says why the state is not ACTIVE (``<rule>: <numbers>``), or what the last
     reset said. ``until_day`` (ISO date) is when an automatic REDUCING (the daily loss
     limit) lifts. ``flatten``: a halt that must liquidate every position. Equity values
-    are the marked equity the engine was told; ``day`` is the current UTC day.
+    are the marked equity the engine was told; ``day`` is the current trading day (the
+    calendar's local date; a state written before days were the calendar's holds a UTC
+    date, which the engine's next bar replaces, once).
     """
 
     trading: TradingState = TradingState.ACTIVE

@@ -4,12 +4,20 @@ date as every daily bar in the workbench."""
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pytest
 
 from workbench.broker import Bar
 from workbench.data.aggregate import BarAggregator
-from workbench.data.sessions import calendar_zone, period_end, periods, session_resample
+from workbench.data.sessions import (
+    KNOWN_ZONES,
+    calendar_zone,
+    period_end,
+    periods,
+    session_resample,
+)
 from workbench.errors import ConfigError
 
 
@@ -72,3 +80,14 @@ def test_an_evening_minute_alone_makes_its_days_bar() -> None:
     assert agg.add([Bar("X", utc("2024-03-09 00:00"), 1.0, 2.0, 0.5, 1.5, 7.0)]) == []
     [[bar]] = agg.flush()
     assert bar.time == utc("2024-03-08") and bar.volume == 7.0  # Friday 19:00 New York
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN_ZONES))
+def test_the_known_zones_are_the_calendar_librarys(name: str) -> None:
+    """calendar_zone answers these without importing exchange_calendars: as it would."""
+    import exchange_calendars as xcals
+
+    with warnings.catch_warnings():  # the library's own pandas deprecations
+        warnings.simplefilter("ignore")
+        zone = str(xcals.get_calendar(name).tz)
+    assert calendar_zone(name) == zone

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from workbench.data.days import TradingDays
 from workbench.intents import CancelIntent, OrderIntent, TargetIntent
 from workbench.orders import OrderRequest, OrderType, Side
 from workbench.risk import RiskConfig, RiskEngine, TradingState
@@ -102,7 +103,8 @@ def test_a_halt_keeps_liquidating_what_is_left_without_a_working_order(account: 
 def test_daily_loss_limit_reduces_until_the_next_utc_day(
     account: Callable, market: Callable, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = RiskEngine(RiskConfig(daily_loss_limit=0.05))
+    """On UTC days (a 24/7 calendar's): New York's are test_risk_day.py's."""
+    engine = RiskEngine(RiskConfig(daily_loss_limit=0.05), days=TradingDays("UTC"))
     mkt = market({"X": 100.0})
     engine.on_bar(DAY1_LATE, account(10_000.0))  # the last equity before 00:00 UTC
     held = account(9_470.0, {"X": (10.0, 100.0)})
@@ -294,4 +296,18 @@ def test_the_utc_day_and_the_next_are_pandas_own(when: str) -> None:
     t = pd.Timestamp(when, tz="UTC")
     start = t.floor("D")
     expected = (start.date().isoformat(), (start + pd.Timedelta(days=1)).date().isoformat())
-    assert RiskEngine()._day_of(t) == expected
+    assert RiskEngine(days=TradingDays("UTC"))._day_of(t) == expected
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["2024-01-04 23:59", "2024-01-05 00:30", "2024-01-05 04:59:59", "2024-01-05 05:00",
+     "2024-03-10 06:59", "2024-03-10 07:00", "2024-11-03 05:30", "2024-11-03 06:00",
+     "1969-12-31 12:00", "1700-03-01 06:00", "2262-04-10 12:00"],
+)  # fmt: skip
+def test_a_new_york_day_and_the_next_are_pandas_own(when: str) -> None:
+    """On New York's clock (clock changes included), by zoneinfo: as pandas dates it."""
+    t = pd.Timestamp(when, tz="UTC")
+    start = t.tz_convert("America/New_York").tz_localize(None).normalize()
+    expected = (start.date().isoformat(), (start + pd.Timedelta(days=1)).date().isoformat())
+    assert RiskEngine(days=TradingDays("America/New_York"))._day_of(t) == expected

@@ -7,10 +7,11 @@ tight and alone; a crash, a position in both symbols) and must bind in at least 
 them: a property that never makes a limit act says nothing about it.
 
 A scripted strategy sends random targets and market orders (random sizes, stops on either
-side or none) on two symbols over random hourly prices spanning several UTC days, through
-the real backtester and simulated broker. Opens equal the previous close and costs are
-zero, so every order fills at its decision price and the limits can be checked exactly on
-the positions that result, computed here independently of the risk engine.
+side or none) on two symbols over random hourly prices from 15:00 New York on, spanning
+several days (New York's: the engine's default calendar's), through the real backtester and
+simulated broker. Opens equal the previous close and costs are zero, so every order fills
+at its decision price and the limits can be checked exactly on the positions that result,
+computed here independently of the risk engine.
 """
 
 from __future__ import annotations
@@ -332,7 +333,8 @@ def _check_limits(result: Any, strategy: Scripted, config: RiskConfig, bars: dic
     over_limit: set = set()  # orders past the day's limit: exits only
     if config.max_orders_per_day is not None:
         created = pd.to_datetime(strategy_orders["created_at"], utc=True)
-        nth = created.groupby(created.dt.floor("D")).cumcount()  # in the order sent
+        # per day of the engine's clock (New York's, the default calendar's), in the order sent
+        nth = created.groupby(created.dt.tz_convert("America/New_York").dt.date).cumcount()
         over_limit = set(strategy_orders["id"][(nth >= config.max_orders_per_day).to_numpy()])
 
     for k in range(1, len(times)):
@@ -416,7 +418,7 @@ def _daily_locks(times: pd.DatetimeIndex, equity: np.ndarray, limit: float | Non
     locked = [False] * len(times)
     if limit is None:
         return locked
-    days = times.floor("D")
+    days = times.tz_convert("America/New_York").tz_localize(None).normalize()  # the engine's
     for k in range(len(times)):
         first = np.searchsorted(days, days[k])
         start = equity[first - 1] if first > 0 else equity[0]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import backtest
+from workbench.data.days import TradingDays
 from workbench.risk import RiskConfig, RiskEngine, TradingState
 from workbench.risk.state import MemoryRiskStore, halted
 from workbench.strategy import Strategy
@@ -123,7 +124,8 @@ def test_a_backtest_takes_the_same_steps_whether_the_kernel_records_quiet_bars_o
     """The bar kernel records a bar in the risk engine's quiet band itself, without a call;
     a run on a store that keeps the band closed (every bar through the full step) gives
     the same equity, trades, risk events and state, across new UTC days, a daily loss
-    limit and a drawdown halt."""
+    limit and a drawdown halt (on UTC days: the New York days of the test above give
+    the same paths, with another daily loss period before the halt)."""
     times = pd.date_range(T0, periods=6_000, freq="min", tz="UTC")  # about four days
     close = equity_path(len(times), seed=4) / 1_000.0
     bars = pd.DataFrame(
@@ -132,7 +134,9 @@ def test_a_backtest_takes_the_same_steps_whether_the_kernel_records_quiet_bars_o
         index=times,
     )  # fmt: skip
     config = RiskConfig(max_drawdown=0.2, daily_loss_limit=0.03)
-    fast, full = Counted(config), Counted(config, store=FullStepStore())
+    utc = TradingDays("UTC")
+    fast = Counted(config, days=utc)
+    full = Counted(config, store=FullStepStore(), days=TradingDays("UTC"))
     a, b = (backtest(Swing, bars, cash=100_000.0, risk=r, progress=False) for r in (fast, full))
     pd.testing.assert_series_equal(a.equity, b.equity)
     pd.testing.assert_frame_equal(a.trades, b.trades)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.data.days import TradingDays
 from workbench.execution.targets import orders_for_target
 from workbench.intents import Intent, OrderIntent, TargetIntent
 from workbench.orders import OrderRequest, OrderType, Side
@@ -390,7 +391,8 @@ def test_separate_exits_of_a_held_position_all_pass(account: Callable, market: C
 def test_orders_per_day_count_resets_on_the_next_utc_day(
     account: Callable, market: Callable
 ) -> None:
-    engine = RiskEngine(RiskConfig(max_orders_per_day=1))
+    """On UTC days (a 24/7 calendar's): New York's are test_risk_day.py's."""
+    engine = RiskEngine(RiskConfig(max_orders_per_day=1), days=TradingDays("UTC"))
     acct, mkt = account(10_000.0), market({"X": 100.0})
     assert len(engine.check([order("buy", 1.0)], T0, acct, mkt)) == 1
     assert engine.check([order("buy", 1.0)], T0 + pd.Timedelta(hours=8), acct, mkt) == []

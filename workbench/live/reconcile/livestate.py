@@ -37,7 +37,7 @@ class LiveRun:
 def read_state(path: Path, until: pd.Timestamp | None) -> LiveRun:
     with StateStore.reader(path) as store:
         keys = ("bundle", "strategy", "timeframe", "broker", "feed", "started_at", "status",
-                "pennies", "scale")  # fmt: skip
+                "pennies", "scale", "day_zone", "daily_bars")  # fmt: skip
         stored = store.meta()
         meta = {k: stored[k] for k in keys if k in stored}
         bars, orders, fills = store.bars(), store.orders(), store.fills()

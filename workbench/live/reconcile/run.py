@@ -14,6 +14,7 @@ from workbench.backtesting.result import BacktestResult
 from workbench.backtesting.trades import build_trades
 from workbench.bundle import Bundle, load_bundle
 from workbench.compose import run_backtest
+from workbench.data.days import TradingDays
 from workbench.errors import ConfigError, DataError, WorkbenchError
 from workbench.live.reconcile.compare import (
     SideTrades,
@@ -42,8 +43,9 @@ RUN_KEYS = ("strategy", "broker", "feed", "started_at", "status", "pennies", "sc
 
 def _replay(bundle: Bundle, live: LiveRun) -> tuple[BacktestResult, list[str]]:
     """The backtest over the live bars, with the bundle's run spec (costs, venue settings,
-    risk rules, execution policy) and the live start equity. The bars are the live run's
-    as it saw them (already of the spec's timeframe and session): not made again."""
+    risk rules, execution policy) and the live start equity, on the trading days the run
+    counted. The bars are the live run's as it saw them (already of the spec's timeframe
+    and session): not made again."""
     notes = []
     cash = float(live.equity["equity"].iloc[0])
     first_positions = {k: v for k, v in json.loads(live.equity["positions"].iloc[0]).items() if v}
@@ -51,7 +53,8 @@ def _replay(bundle: Bundle, live: LiveRun) -> tuple[BacktestResult, list[str]]:
         notes.append(f"the live account held {first_positions} at the first bar; "
                      "the backtest starts flat")  # fmt: skip
     spec = bundle.run_spec.replace(symbols=tuple(live.bars), timeframe=None, cash=cash)
-    result = run_backtest(bundle.make_strategy(), live.bars, spec, progress=False)
+    days = TradingDays.from_meta(live.meta)
+    result = run_backtest(bundle.make_strategy(), live.bars, spec, progress=False, days=days)
     return result, notes
 
 
@@ -225,31 +228,33 @@ def reconcile_daily(
     out_root: str | Path | None = None,
     tolerances: Tolerances | None = None,
 ) -> Verdict:
-    """The runner's end-of-day check: reconcile up to the end of ``day`` (UTC; default: the
-    day of the last bar), write the report to ``<out_root>/<day>/`` (default ``reconcile/``
-    beside the state file) and log the verdict. Never raises: a failure is in ``error``."""
+    """The runner's end-of-day check: reconcile up to the end of ``day`` (default: the day
+    of the last bar), write the report to ``<out_root>/<day>/`` (default ``reconcile/``
+    beside the state file) and log the verdict. Never raises: a failure is in ``error``.
+
+    A day is one of the run's trading days (the calendar's local day, as the state file
+    records, :meth:`TradingDays.from_meta`): ``day`` is an instant in it (a tz-aware
+    timestamp: what the runner passes, the day's first instant) or its date."""
     path = Path(state_path)
     try:
         if not path.is_file():
             raise ConfigError(f"no state file at {path}", hint="pass the run's --state file")
+        store = StateStore(path)
+        try:
+            last, meta = store.last_bar_ns(), store.meta()
+        finally:
+            store.close()
+        days = TradingDays.from_meta(meta)
         if day is None:
-            store = StateStore(path)
-            try:
-                last = store.last_bar_ns()
-            finally:
-                store.close()
             if last is None:
                 raise DataError(f"{path}: the run has not seen a bar yet")
-            day = pd.Timestamp(last, tz="UTC")
-        start = pd.Timestamp(day)
-        start = (
-            start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-        ).normalize()
-        rec = reconcile(
-            path, tolerances=tolerances, until=start + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-        )
+            ended = days.day(last)
+        else:
+            when = pd.Timestamp(day)
+            ended = days.on(when.date()) if when.tzinfo is None else days.day(when.value)
+        rec = reconcile(path, tolerances=tolerances, until=pd.Timestamp(ended.end_ns - 1, tz="UTC"))
         root = Path(out_root) if out_root else path.resolve().parent / "reconcile"
-        report = rec.write(root / start.date().isoformat())
+        report = rec.write(root / ended.iso)
     except WorkbenchError as exc:
         log.error(
             "daily reconciliation failed: %s", exc, extra={"event": "reconcile", "reason": str(exc)}
@@ -260,7 +265,7 @@ def reconcile_daily(
     log.log(
         logging.INFO if verdict.ok else logging.WARNING,
         "reconciliation %s: %s; %d unexplained difference(s) (%s); report %s",
-        start.date(), rec.summary["verdict"], verdict.unexplained, counts, report,
+        ended.iso, rec.summary["verdict"], verdict.unexplained, counts, report,
         extra={"event": "reconcile", "state": rec.summary["verdict"], "reason": counts},
     )  # fmt: skip
     return verdict
