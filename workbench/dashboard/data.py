@@ -25,6 +25,8 @@ from typing import Any
 import pandas as pd
 
 from workbench.backtesting.trades import build_trades
+from workbench.data.days import TradingDays
+from workbench.errors import ConfigError
 from workbench.live.health import judge
 from workbench.live.state import EquityPoint, EventRecord, StateStore
 from workbench.logs import redact
@@ -70,8 +72,10 @@ def snapshot(
         last_close = store.last_closes()
         events = store.recent_events(RECENT_EVENTS)
     risk_rows = stored_states(state_path)
-    risk_config = _bundle_risk(meta.get("bundle"))
-    account = _account(equity_rows, risk_config)
+    run_spec = _bundle_spec(meta.get("bundle"))
+    risk_config = run_spec.get("risk")
+    risk_config = risk_config if isinstance(risk_config, dict) else {}
+    account = _account(equity_rows, risk_config, _days(meta, run_spec))
     risk = _risk(risk_rows, risk_config)
     positions = _positions(fills, equity_rows, last_close)
     return {
@@ -136,16 +140,26 @@ def _redacted(text: Any) -> str | None:
     return redact(str(text)) if text else None
 
 
-def _bundle_risk(bundle: str | None) -> dict[str, Any]:
-    """The risk config of the bundle's run spec (read as data, never executed)."""
+def _bundle_spec(bundle: str | None) -> dict[str, Any]:
+    """The bundle's run spec (read as data, never executed); empty if unreadable."""
     if not bundle:
         return {}
     try:
         manifest = json.loads((Path(bundle) / "manifest.json").read_text())
     except (OSError, ValueError):
         return {}
-    risk = (manifest.get("run_spec") or {}).get("risk")
-    return risk if isinstance(risk, dict) else {}
+    spec = manifest.get("run_spec") if isinstance(manifest, dict) else None
+    return spec if isinstance(spec, dict) else {}
+
+
+def _days(meta: dict[str, str], run_spec: dict[str, Any]) -> TradingDays:
+    """The run's trading days, as its state file records them; a state file written
+    before runs recorded them: the days of the bundle's calendar (UTC if unknown)."""
+    calendar = run_spec.get("calendar")
+    try:
+        return TradingDays.from_meta(meta, calendar=calendar if isinstance(calendar, str) else None)
+    except (ConfigError, LookupError, ValueError):  # a zone or calendar this host lacks
+        return TradingDays()
 
 
 def _risk(rows: list[StoredRiskState] | None, config: dict[str, Any]) -> dict[str, Any]:
@@ -175,8 +189,11 @@ def _risk(rows: list[StoredRiskState] | None, config: dict[str, Any]) -> dict[st
     }
 
 
-def _account(rows: list[EquityPoint], risk_config: dict[str, Any]) -> dict[str, Any]:
-    """Equity, P&L today (the UTC day of the last bar) and in total, drawdown, the day's loss."""
+def _account(
+    rows: list[EquityPoint], risk_config: dict[str, Any], days: TradingDays
+) -> dict[str, Any]:
+    """Equity, P&L today (the trading day of the last bar: the calendar's local day, as
+    the risk engine's) and in total, drawdown, the day's loss."""
     if not rows:
         empty = ("time", "cash", "equity", "start_equity", "day_start_equity", "pnl_total",
                  "pnl_today", "peak_equity", "drawdown", "max_drawdown", "daily_loss")  # fmt: skip
@@ -189,7 +206,7 @@ def _account(rows: list[EquityPoint], risk_config: dict[str, Any]) -> dict[str, 
     equity = pd.Series([r.equity for r in rows], dtype=float)
     last = rows[-1]
     times = [r.time_ns for r in rows]
-    day_ns = times[-1] - times[-1] % 86_400_000_000_000
+    day_ns = days.day(times[-1]).start_ns
     before = [r for r in rows if r.time_ns < day_ns]
     day_start = before[-1].equity if before else next(r for r in rows if r.time_ns >= day_ns).equity
     peak = equity.cummax()
