@@ -87,8 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reconcile-daily",
         action="store_true",
-        help="after each UTC day, reconcile it against the backtest of its bars and log the "
-        "verdict (report in reconcile/<day>/ beside the state file)",
+        help="after each trading day (the calendar's local day: New York's for XNYS, UTC's "
+        "for 24/7), reconcile it against the backtest of its bars and log the verdict "
+        "(report in reconcile/<day>/ beside the state file)",
     )
     p.add_argument(
         "--adopt-positions",

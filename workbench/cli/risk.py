@@ -97,9 +97,9 @@ def status(args: argparse.Namespace) -> int:
         print(f"why            {state.rule}: {state.reason}")
     for label, value in (
         ("since", state.since),
-        ("until (UTC)", state.until_day),
+        ("until day", state.until_day),  # the run's trading days: its calendar's dates
         ("peak equity", state.peak_equity),
-        ("day (UTC)", state.day),
+        ("day", state.day),
         ("day start", state.day_start_equity),
         ("last equity", state.last_equity),
         ("orders today", state.orders_today),

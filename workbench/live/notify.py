@@ -25,7 +25,7 @@ event                  when
 ``reconcile_mismatch`` the daily reconciliation finds differences, or fails; or the broker
                        holds positions or open orders the state does not explain (at
                        start or before a new day's first bar: the runner stops)
-``daily_summary``      after each UTC day: P&L, positions and the risk state
+``daily_summary``      after each trading day (the calendar's): P&L, positions and risk
 =====================  =================================================================
 
 A notifier never stops trading: sending happens on its own thread from a bounded queue;
