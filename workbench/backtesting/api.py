@@ -97,7 +97,9 @@ def backtest(
     ``risk`` applies risk rules (:mod:`workbench.risk`): a :class:`~workbench.risk.RiskConfig`,
     a mapping or a path to a YAML/TOML file (a fresh in-memory state per run), or a
     :class:`~workbench.risk.RiskEngine` (its state carries over; its log lines name the
-    strategy it was built with: ``RiskEngine(..., strategy=...)``). Its decisions are in
+    strategy it was built with: ``RiskEngine(..., strategy=...)``, and it counts the days
+    it was built with, ``days=``, else ``XNYS``'s; rules given otherwise count the days of
+    ``calendar``: :mod:`workbench.data.days`). Its decisions are in
     ``result.risk_events``. ``timeframe`` (``1Day``, ``1Hour``, ...) first resamples the
     bars on the exchange's sessions (:func:`~workbench.data.sessions.session_resample`,
     the function the live feeds aggregate with), keeping only regular-session bars
