@@ -121,6 +121,12 @@ class MarketHours:
             return True, "all hours"
         try:
             now, open_ = self.clock.now(), self.clock.is_open()
+            fresh = getattr(self.clock, "fresh_now", None)
+            if not open_ and fresh is not None and now < bar_time + self.timeframe.length:
+                # an answer kept (ttl seconds) from before the bar's period was over: the
+                # venue closed then says nothing of now (a daily replay steps a day in
+                # less than the ttl), so ask again before refusing
+                now, open_ = fresh(), self.clock.is_open()
         except Exception as exc:  # the venue's clock failed: judge by the calendar
             log.warning("market clock failed (%s): using the %s calendar", exc, self.calendar)
             now = pd.Timestamp.now(tz="UTC")

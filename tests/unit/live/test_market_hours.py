@@ -41,6 +41,27 @@ def test_orders_go_out_in_the_session_and_right_after_its_close():
     assert MarketHours(weekend, "1Day", session="all").allows(ts("2023-11-22"))[0]
 
 
+def test_a_closed_answer_kept_from_before_the_bar_is_asked_again():
+    class KeptClock(FakeClock):  # answers kept, as AlpacaClock's, until fresh_now()
+        def __init__(self, kept: str, fresh: str) -> None:
+            super().__init__(kept, False)
+            self.fresh, self.asked = pd.Timestamp(fresh, tz="UTC"), 0
+
+        def fresh_now(self) -> pd.Timestamp:
+            self.t, self.asked = self.fresh, self.asked + 1
+            return self.t
+
+    # Tuesday's daily bar decided on at Wednesday 00:00 New York, with an answer kept from
+    # Tuesday 00:00 (Monday's day just over): the venue is asked again, Tuesday has closed
+    clock = KeptClock("2023-11-21 05:00", "2023-11-22 05:00")
+    assert MarketHours(clock, "1Day").allows(ts("2023-11-21"))[0] and clock.asked == 1
+    # an answer from after the bar is not asked again: the decision is a stale one
+    clock = KeptClock("2023-11-23 05:00", "2023-11-23 06:00")
+    assert not MarketHours(clock, "1Day").allows(ts("2023-11-21"))[0] and clock.asked == 0
+    # a clock that keeps nothing answers as it is
+    assert not MarketHours(FakeClock("2023-11-21 05:00", False), "1Day").allows(ts("2023-11-21"))[0]
+
+
 def test_the_venues_calendar_wins_over_the_library():
     from workbench.data.sessions import sessions, sessions_from
 
