@@ -10,8 +10,12 @@ Alpaca's ``/v2/clock`` and ``/v2/calendar`` follow the data's exchange calendar
 open when the replay time is inside a regular session (so after the 15:59 bar of a
 session it is closed until the next session's first bar has been published), and
 ``next_open`` / ``next_close`` are the calendar's, holidays and early closes included.
-Daily data has no time of day: each step is a session, the clock stays open while bars
-remain and its next open and close are the next session's.
+Daily data has no time of day: a daily bar is over at the end of its date on the
+calendar's clock, where Alpaca's daily bar ends: New York midnight for ``XNYS`` (its stock
+day runs until 20:00 there, the evening's extended hours included), midnight UTC for
+``24/7``. So after the bar of date D the replay time is the midnight ending D on that
+clock (00:00 New York of D+1, when the market is closed and its next open and close are
+the next session's), and before the first bar it is the midnight beginning its date.
 
 The account's day (:meth:`Replay.new_day`) is the calendar's local day, as Alpaca's: its
 ``last_equity`` is the "Equity as of previous trading day at 16:00:00 ET", so a stock
@@ -75,6 +79,11 @@ class Replay:
         self.sessions: Sessions = sessions(calendar)
         self.intraday = interval < DAY
         self._days = local_dates(self.times, calendar_zone(calendar) if self.intraday else "UTC")
+        #: Daily data: where each bar time's day begins and ends on the calendar's clock.
+        none = np.empty(0, dtype=np.int64)
+        self._day_begins, self._day_ends = (
+            (none, none) if self.intraday else day_bounds(self.times, interval, calendar)
+        )
 
     @property
     def finished(self) -> bool:
@@ -93,7 +102,11 @@ class Replay:
 
     @property
     def now(self) -> pd.Timestamp:
-        """The replay time: the end of the last published bar (the first bar's start before)."""
+        """The replay time: the end of the last published bar (the first bar's start
+        before); a daily bar's on the calendar's clock (see the module docstring)."""
+        if not self.intraday:
+            at = self._day_ends[self.cursor - 1] if self.cursor else self._day_begins[0]
+            return pd.Timestamp(int(at), tz="UTC")
         last = self.last_published
         return self.start if last is None else last + self.interval
 
@@ -133,30 +146,15 @@ class Replay:
         self.cursor += 1
 
     def clock_json(self) -> dict[str, Any]:
-        """Alpaca's clock (see the module docstring)."""
-        if self.intraday:
-            now = self.now
-            cal = self.sessions
-            nxt_open, nxt_close = cal.next_open(now), cal.next_close(now)
-            return {
-                "timestamp": new_york(now),
-                "is_open": cal.is_open(now),
-                "next_open": new_york(nxt_open or now + DAY),
-                "next_close": new_york(nxt_close or now + DAY),
-            }
-        nxt = self.next_time
-        if nxt is None:
-            return {
-                "timestamp": new_york(self.now),
-                "is_open": False,
-                "next_open": new_york(self.now + DAY),
-                "next_close": new_york(self.now + DAY + self.interval),
-            }
+        """Alpaca's clock (see the module docstring): the calendar's at the replay time."""
+        now = self.now
+        cal = self.sessions
+        nxt_open, nxt_close = cal.next_open(now), cal.next_close(now)
         return {
-            "timestamp": new_york(self.now),
-            "is_open": True,
-            "next_open": new_york(nxt),
-            "next_close": new_york(nxt + self.interval),
+            "timestamp": new_york(now),
+            "is_open": cal.is_open(now),
+            "next_open": new_york(nxt_open or now + DAY),
+            "next_close": new_york(nxt_close or now + DAY),
         }
 
     def calendar_json(self, start: str | None, end: str | None) -> list[dict[str, str]]:
@@ -187,3 +185,18 @@ class Replay:
         """T+1 (US equities since May 2024): the next session's date."""
         later = self.sessions.next_open(cal.close_at(i))
         return (later or cal.close_at(i) + DAY).tz_convert("America/New_York").strftime("%Y-%m-%d")
+
+
+def day_bounds(
+    times: np.ndarray, interval: pd.Timedelta, calendar: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Daily bar times (00:00 UTC of their date): where each one's date begins and where
+    the bar is over (``interval`` later), at midnight on the calendar's clock (UTC ns)."""
+    dates = pd.DatetimeIndex(times, tz="UTC").tz_localize(None).normalize()
+    zone = calendar_zone(calendar)
+
+    def midnights(days: pd.DatetimeIndex) -> np.ndarray:
+        local = days.tz_localize(zone, ambiguous=False, nonexistent="shift_forward")
+        return local.tz_convert("UTC").as_unit("ns").asi8
+
+    return midnights(dates), midnights(dates + interval)

@@ -184,8 +184,14 @@ def test_single_symbol_latest_descending_and_unknown_symbols(bars_emulator: Emul
 
 
 def test_default_start_is_the_replay_day(bars_emulator: Emulator) -> None:
-    bars_emulator.step(3)  # the clock is 2024-01-04 00:00 UTC: 2024-01-03 in New York
+    # Alpaca's default start is the beginning of the current day in New York. After three
+    # daily bars the clock is 2024-01-04 00:00 New York, where Jan 3's bar is over: the day
+    # just begun has no bar yet; the published days are there from an earlier start.
+    bars_emulator.step(3)
     r = _get(bars_emulator, "/v2/stocks/bars", symbols="AAA", timeframe="1Day").json()
+    assert r["bars"] == {}
+    r = _get(bars_emulator, "/v2/stocks/bars", symbols="AAA", timeframe="1Day",
+             start="2024-01-03T00:00:00-05:00").json()  # fmt: skip
     assert [b["t"] for b in r["bars"]["AAA"]] == ["2024-01-03T05:00:00.000000Z"]
 
 

@@ -28,7 +28,8 @@ def test_interval_steps_the_replay_by_itself(hand_frames) -> None:
         finally:
             stream.stop()
     assert not clock.is_open
-    assert clock.timestamp == pd.Timestamp("2024-01-11", tz="UTC")  # end of the last bar
+    # the end of the last bar's day (2024-01-10) on the calendar's clock: New York midnight
+    assert clock.timestamp == pd.Timestamp("2024-01-11", tz="America/New_York")
 
 
 def test_symbols_with_different_calendars(hand_frames) -> None:

@@ -41,10 +41,13 @@ def test_account_and_clock_parse_into_models(trading_client) -> None:
     assert account.status.value == "ACTIVE"
     assert (account.cash, account.equity, account.buying_power) == ("100000", "100000", "100000")
     clock = trading_client.get_clock()
-    assert isinstance(clock, Clock) and clock.is_open
-    # history ends with 2009-12-31: the replay clock is the end of that bar
-    assert clock.timestamp == pd.Timestamp("2010-01-01", tz="UTC")
-    assert clock.next_open == pd.Timestamp("2010-01-04", tz="UTC")
+    assert isinstance(clock, Clock)
+    # history ends with 2009-12-31: the replay clock is the end of that day in New York
+    # (Alpaca's daily bar runs until then), New Year's Day: closed till Monday's session
+    assert clock.timestamp == pd.Timestamp("2010-01-01", tz="America/New_York")
+    assert not clock.is_open
+    assert clock.next_open == pd.Timestamp("2010-01-04 09:30", tz="America/New_York")
+    assert clock.next_close == pd.Timestamp("2010-01-04 16:00", tz="America/New_York")
 
 
 @pytest.mark.parametrize(

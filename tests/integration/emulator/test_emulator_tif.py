@@ -203,11 +203,12 @@ def test_expires_at_and_replace(emu: Emulator) -> None:
     day = c.submit_order(_buy("day", limit=90))
     gtc = c.submit_order(_buy("gtc", limit=80))
     ioc = c.submit_order(_buy("ioc", limit=70))
-    sent = pd.Timestamp("2024-01-02", tz="UTC").tz_convert("America/New_York")  # Jan 1 19:00
+    sent = pd.Timestamp("2024-01-02", tz="America/New_York")  # Jan 1's day is over
+    assert gtc.created_at == sent
     aged = pd.Timestamp(f"{sent.date() + pd.Timedelta(days=90)} 16:15", tz="America/New_York")
     assert (day.expires_at, gtc.expires_at) == (CLOSE_JAN_2, aged)
     raw = requests.get(f"{emu.base_url}/v2/orders/{gtc.id}", headers=emt.headers(emu), timeout=5)
-    assert raw.json()["expires_at"] == "2024-03-31T20:15:00.000000Z"
+    assert raw.json()["expires_at"] == "2024-04-01T20:15:00.000000Z"  # Monday 16:15
     with pytest.raises(APIError) as exc:
         c.replace_order_by_id(ioc.id, ReplaceOrderRequest(limit_price=71))
     assert (exc.value.status_code, exc.value.message) == (422, "ioc orders cannot be replaced")
@@ -296,16 +297,17 @@ def test_a_gtc_order_ends_expired_after_90_days() -> None:
     frame = pd.DataFrame([(100.0, 101.0, 99.0, 100.0, 1000.0)] * 70, index=index,
                          columns=COLUMNS)  # fmt: skip
     with Emulator({"AAA": frame}, key=KEY, secret=SECRET) as emu:
-        emu.step()
+        emu.step()  # Jan 1's day is over: the clock is 2024-01-02 00:00 New York
         c = emt.trading_client(emu)
         gtc = c.submit_order(_buy("gtc", limit=50))
-        aged = pd.Timestamp("2024-03-31 16:15", tz="America/New_York")  # a Sunday
+        aged = pd.Timestamp("2024-04-01 16:15", tz="America/New_York")  # Jan 2 + 90 days
         assert gtc.expires_at == aged
-        emu.step(int(index.searchsorted(aged)) - 1)  # the bars up to Friday 2024-03-29
+        monday = int(index.get_loc(pd.Timestamp("2024-04-01", tz="UTC")))
+        emu.step(monday - 1)  # the bars up to Friday 2024-03-29
         assert c.get_order_by_id(gtc.id).status == "new"
-        emu.step()  # Monday 2024-04-01: past its date
+        emu.step()  # Monday 2024-04-01: its day, ended at 16:15 New York
         over = c.get_order_by_id(gtc.id)
-        assert (over.status, over.expired_at) == ("expired", pd.Timestamp("2024-04-01", tz="UTC"))
+        assert (over.status, over.expired_at) == ("expired", aged)
 
 
 def test_the_close_cut_off_follows_an_early_close() -> None:
