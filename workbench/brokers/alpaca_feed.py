@@ -276,9 +276,7 @@ class AlpacaBarFeed:
 
     def _period_end(self, label: pd.Timestamp) -> int:
         agg = self.aggregator
-        end = None
-        if agg.session == "regular":
-            end = period_end(label, self.timeframe, calendar=agg.calendar)
+        end = period_end(label, self.timeframe, session=agg.session, calendar=agg.calendar)
         return (label + self.timeframe.length).value if end is None else end.value
 
     def _due(self, now: pd.Timestamp) -> list[list[Bar]]:

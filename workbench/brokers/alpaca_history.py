@@ -116,7 +116,10 @@ def alpaca_history(
         if asked is None:
             return out
         out += [b for g in agg.due(asked) for b in g]
-        return [b for b in out if (period_end(b.time, tf, calendar=calendar) or b.time) <= asked]
+        return [b for b in out if over_by(b.time) <= asked]
+
+    def over_by(label: pd.Timestamp) -> pd.Timestamp:
+        return period_end(label, tf, session=session, calendar=calendar) or label
 
     def history(symbols: list[str], after: pd.Timestamp | None) -> list[Bar]:
         if after is None:  # the latest bar of each symbol, even of a period not over

@@ -20,6 +20,7 @@ from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 
 from workbench.broker import Bar
+from workbench.brokers.alpaca_history import alpaca_history
 from workbench.data.aggregate import BarAggregator
 from workbench.data.sessions import session_resample, sessions
 from workbench.emulator import Emulator
@@ -147,6 +148,24 @@ def test_a_friday_is_over_at_new_york_midnight_for_the_live_feed(minutes) -> Non
     assert agg.due(pd.Timestamp("2024-03-09 04:59", tz="UTC")) == []
     [[bar]] = agg.due(pd.Timestamp("2024-03-09 05:00", tz="UTC"))
     assert bar.time == pd.Timestamp("2024-03-08", tz="UTC") and bar.volume == friday.volume.sum()
+
+
+def test_the_rest_catch_up_reads_the_emulators_days_as_research_does(minutes) -> None:
+    research = session_resample(minutes, "1Day", session="all")
+    with Emulator({"XT": minutes}, replay_from=minutes.index[-1]) as emu:
+        emu.step(1)
+        after = pd.Timestamp("2024-03-14", tz="UTC")  # the venue's time (read at each call)
+        history = alpaca_history(emu.key, emu.secret, url=emu.base_url, timeframe="1Day",
+                                 session="all", now=lambda: after)  # fmt: skip
+        got = history(["XT"], pd.Timestamp("2024-02-01", tz="UTC"))
+        # Monday 03-11 23:00 New York: Monday's evening is still running, its bar not over
+        after = pd.Timestamp("2024-03-12 03:00", tz="UTC")
+        early = history(["XT"], pd.Timestamp("2024-02-01", tz="UTC"))
+    assert [b.time for b in got] == list(research.index)
+    assert [b.volume for b in got] == list(research["volume"])
+    assert [b.close for b in got] == list(research["close"])
+    assert len(got) == 10 and {b.volume for b in got} == {3 * MINUTES_A_DAY}
+    assert [b.time for b in early] == list(research.index[:8])  # up to Friday 03-08
 
 
 def test_a_24_7_calendar_cuts_at_midnight_utc_as_alpaca_crypto(minutes) -> None:
