@@ -158,7 +158,7 @@ class EmulatorApp:
         for _ in range(n):
             async with self.lock:
                 await self.publication.release()  # an earlier minute is published first
-                await self._outage_before(self.venue.replay.next_time)
+                await self._outage_before(self.venue.replay.next_begins)
                 out = self.venue.step()
                 if out is None:
                     break

@@ -6,6 +6,8 @@ test can hold "two minutes of session" down while bars are stepped quickly:
 
 - ``at``: the outage starts before the first bar at or after this time is published
   (None: at once). Its start is that bar's time (or, started at once, the replay's now).
+  A daily bar's time here is where its day begins on the replay clock (New York
+  midnight for ``XNYS``, :mod:`.replay`), so a day of outage hides one daily bar.
 - ``duration``: it ends before the first bar at or after ``start + duration`` is
   published (None: until it is ended by hand). So with minute bars a two-minute outage
   hides exactly two bars from the streams.

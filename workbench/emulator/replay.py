@@ -121,6 +121,15 @@ class Replay:
     def next_time(self) -> pd.Timestamp | None:
         return None if self.finished else pd.Timestamp(self.times[self.cursor], tz="UTC")
 
+    @property
+    def next_begins(self) -> pd.Timestamp | None:
+        """Where the next bar's period begins on the replay clock (what :attr:`now` is
+        read against): its time; a daily bar's, the midnight beginning its date on the
+        calendar's clock (:attr:`now` once the day before is over)."""
+        if self.finished or self.intraday:
+            return self.next_time
+        return pd.Timestamp(int(self._day_begins[self.cursor]), tz="UTC")
+
     def new_day(self) -> bool:
         """Whether the next bar time starts a new day of the account (the calendar's local
         day, see the module docstring) after the last published one."""

@@ -3,6 +3,7 @@ refused, the control API still answering; measured on the replay clock."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import requests
 from alpaca.common.exceptions import APIError
@@ -79,6 +80,22 @@ def test_an_outage_on_the_replay_clock_hides_the_bars_of_its_duration() -> None:
             StockBarsRequest(symbol_or_symbols="AAA", timeframe=TimeFrame.Minute)
         )
         assert [b.timestamp.minute for b in bars.data["AAA"]] == [30, 31, 32, 33, 34, 35]
+
+
+def test_a_day_of_outage_on_daily_bars_hides_one_day() -> None:
+    index = pd.bdate_range("2024-01-01", periods=4, tz="UTC", name="time")
+    frame = pd.DataFrame([(100.0, 101.0, 99.0, 100.0, 1000.0)] * 4, index=index,
+                         columns=["open", "high", "low", "close", "volume"])  # fmt: skip
+    with Emulator({"AAA": frame}) as emu:
+        client = emt.trading_client(emu)
+        emu.step()  # Jan 1's day is over: 2024-01-02 00:00 New York
+        emu.outage("1D")
+        assert emu.state()["outage"]["until"] == "2024-01-03T05:00:00+00:00"
+        emu.step()  # Jan 2, published to nobody
+        _503(client.get_clock)
+        emu.step()  # Jan 3: its day begins when the outage ends, up before it is published
+        assert emu.state()["outage"] is None
+        assert client.get_clock().timestamp == pd.Timestamp("2024-01-04", tz="America/New_York")
 
 
 def test_the_control_api_starts_and_ends_an_outage_and_refuses_nonsense() -> None:
