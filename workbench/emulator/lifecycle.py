@@ -187,13 +187,15 @@ def render(
     *, at: pd.Timestamp | None,
 ) -> list[Message]:  # fmt: skip
     """The simulated broker's ``updates`` as trade-update messages (``at``: their time,
-    None: each its own); ``position_qty`` follows the fills one by one."""
+    None: each its own as Alpaca shows it, :meth:`Replay.shown`: the one place where the
+    simulated broker's times reach the wire); ``position_qty`` follows the fills one by
+    one."""
     out = []
     for update in updates:
         rec = venue.records.get(venue.sim_ids.get(update.order.id, ""))
         if rec is None:
             continue  # the order of a failed submission: never shown to the client
-        when = at or update.time
+        when = at or venue.replay.shown(update.time)
         name = update.event.value
         if name == "canceled" and rec.ended_as:
             name = rec.ended_as  # ended by its time in force

@@ -16,6 +16,10 @@ day runs until 20:00 there, the evening's extended hours included), midnight UTC
 ``24/7``. So after the bar of date D the replay time is the midnight ending D on that
 clock (00:00 New York of D+1, when the market is closed and its next open and close are
 the next session's), and before the first bar it is the midnight beginning its date.
+The simulated broker still works a daily bar at its label (:attr:`Replay.stamp`), so an
+order sent after a bar works on the next one; what it did there (a fill, an ioc order's
+end) is shown at the date's session open (:meth:`Replay.shown`: 09:30 New York, midnight
+UTC for ``24/7``), where Alpaca fills an order sent overnight at the earliest.
 
 The account's day (:meth:`Replay.new_day`) is the calendar's local day, as Alpaca's: its
 ``last_equity`` is the "Equity as of previous trading day at 16:00:00 ET", so a stock
@@ -84,6 +88,10 @@ class Replay:
         self._day_begins, self._day_ends = (
             (none, none) if self.intraday else day_bounds(self.times, interval, calendar)
         )
+        #: Daily data: each bar time's session open, the earliest an order fills there.
+        self._day_opens = (
+            none if self.intraday else day_opens(self.times, self._day_begins, self.sessions)
+        )
 
     @property
     def finished(self) -> bool:
@@ -129,6 +137,20 @@ class Replay:
         if self.finished or self.intraday:
             return self.next_time
         return pd.Timestamp(int(self._day_begins[self.cursor]), tz="UTC")
+
+    def shown(self, t: pd.Timestamp) -> pd.Timestamp:
+        """The time Alpaca shows for what the simulated broker did at ``t`` (a fill, an
+        expiry): ``t``, but on daily data a bar's own time (00:00 UTC of its date, where
+        the simulated broker works it) is its date's session open on the calendar: an
+        order sent overnight (at :attr:`now`, the midnight before) fills at the open at
+        the earliest, never before it was created. A time inside the day (a session's
+        close, an auction) is shown as it is."""
+        if self.intraday:
+            return t
+        i = int(np.searchsorted(self.times, t.value))
+        if i == len(self.times) or self.times[i] != t.value:
+            return t
+        return pd.Timestamp(int(self._day_opens[i]), tz="UTC")
 
     def new_day(self) -> bool:
         """Whether the next bar time starts a new day of the account (the calendar's local
@@ -209,3 +231,14 @@ def day_bounds(
         return local.tz_convert("UTC").as_unit("ns").asi8
 
     return midnights(dates), midnights(dates + interval)
+
+
+def day_opens(times: np.ndarray, begins: np.ndarray, cal: Sessions) -> np.ndarray:
+    """Daily bar times: their date's session open (UTC ns), or ``begins`` (the midnight
+    beginning the date) for a date without a session on the calendar."""
+    dates = pd.DatetimeIndex(times, tz="UTC").normalize().as_unit("ns").asi8
+    session_dates = cal.dates.as_unit("ns").asi8
+    if not len(cal):
+        return begins.copy()
+    i = np.searchsorted(session_dates, dates).clip(max=len(cal) - 1)
+    return np.where(session_dates[i] == dates, cal.opens[i], begins)

@@ -11,7 +11,7 @@ it, then it is published. The replay clock (``now``) is then the *end* of that b
 orders submitted now are stamped with the bar's time in the simulated broker, so they
 fill on the next bar at the earliest (a decision on bar t's close fills at t+1).
 Events caused by a request carry ``now``; fills, expiries and venue rejections carry
-the time of the bar that caused them.
+the bar's time as :meth:`Replay.shown` shows it (daily data: its session's open).
 
 Market hours (intraday data on an exchange calendar). An order sent while the market
 is closed (after the close, overnight, on a weekend) is accepted and queued, as Alpaca

@@ -105,7 +105,9 @@ def test_market_order_fills_at_the_next_open_and_money_adds_up(
     filled = trading_client.get_order_by_id(order.id)
     assert filled.status is OrderStatus.FILLED
     assert float(filled.filled_avg_price) == SPX_2010_01_04["open"]
-    assert filled.filled_at == pd.Timestamp("2010-01-04", tz="UTC")
+    # at the session's open (09:30 New York), after it was sent (Friday's midnight in NY)
+    assert filled.filled_at == pd.Timestamp("2010-01-04 09:30", tz="America/New_York")
+    assert filled.filled_at > order.created_at
     account = trading_client.get_account()
     cash = 100_000 - 10 * SPX_2010_01_04["open"]
     value = 10 * SPX_2010_01_04["close"]

@@ -41,7 +41,7 @@ def test_trade_updates_reach_the_sdk(emulator: Emulator, trading_client, trading
     assert _event(fill) == "fill"
     assert (fill.price, fill.qty, fill.position_qty) == (SPX_2010_01_04[0], 4.0, 4.0)
     assert fill.order.filled_qty == "4" and fill.order.status.value == "filled"
-    assert fill.timestamp == dt.datetime(2010, 1, 4, tzinfo=dt.UTC)
+    assert fill.timestamp == dt.datetime(2010, 1, 4, 14, 30, tzinfo=dt.UTC)  # the open
     assert fill.execution_id is not None
 
 

@@ -39,6 +39,7 @@ BARS = [  # daily AAA bars from Monday 2024-01-01: open, high, low, close, volum
     (101.0, 103.0, 100.0, 102.0, 1000.0),
     (102.0, 104.0, 98.0, 99.0, 1000.0),
 ]
+OPEN_JAN_2 = pd.Timestamp("2024-01-02 14:30", tz="UTC")  # 09:30 New York
 CLOSE_JAN_2 = pd.Timestamp("2024-01-02 21:00", tz="UTC")  # 16:00 New York
 
 
@@ -96,11 +97,8 @@ def test_ioc_trades_at_the_open_only_and_cancels_the_rest(emu: Emulator) -> None
     assert _events(updates, stops[0].id) == [("new", None, None), ("fill", 1.0, 101.0)]
     assert _events(updates, stops[1].id) == [("new", None, None), ("canceled", None, None)]
     gone = c.get_order_by_id(away.id)
-    assert (gone.status, gone.filled_qty, gone.canceled_at) == ("canceled", "0", index_of(1))
-
-
-def index_of(i: int) -> pd.Timestamp:
-    return pd.bdate_range("2024-01-01", periods=len(BARS), tz="UTC")[i]
+    # canceled at once, at the session's open (no earlier: it was sent at midnight)
+    assert (gone.status, gone.filled_qty, gone.canceled_at) == ("canceled", "0", OPEN_JAN_2)
 
 
 def test_ioc_partial_fill_ends_canceled_and_fok_fills_whole_or_not_at_all(emu: Emulator) -> None:
