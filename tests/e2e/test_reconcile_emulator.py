@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from emulator_session import FAKE_SECRET, PARAMS, EmulatorSession, session_bars
 from wholeshare_strategy import WholeShareCross
@@ -21,6 +22,7 @@ from workbench.cli.main import main
 from workbench.dashboard import create_app
 from workbench.emulator import Fault
 from workbench.live.reconcile import reconcile
+from workbench.live.state import StateStore
 
 pytestmark = pytest.mark.slow
 MODELLED_BPS = 2.0  # the bundle's slippage (emulator_session.COSTS)
@@ -35,6 +37,14 @@ def test_a_clean_session_reconciles_with_no_difference(
 ) -> None:
     with EmulatorSession(tmp_path, bars=120) as session:
         session.finish()
+    with StateStore(session.state) as state:
+        times = pd.to_datetime(state.fills()["time"], utc=True, format="ISO8601")
+    # the venue fills at the session's open (09:30 New York, winter and summer: January to
+    # June), not at the daily bars' labels (00:00 UTC): each is still found in its bar
+    opens = times.dt.tz_convert("America/New_York").dt.strftime("%H:%M")
+    assert len(times) >= 10 and (opens == "09:30").all()
+    offsets = {t.utcoffset() for t in times.dt.tz_convert("America/New_York")}
+    assert offsets == {pd.Timedelta(hours=-5), pd.Timedelta(hours=-4)}
     rec = reconcile(session.state)
     s = rec.summary
     assert s["verdict"] == "match" and s["unexplained"] == 0 and _nonzero(s["counts"]) == {}
