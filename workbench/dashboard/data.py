@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections import deque
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,17 @@ def _num(value: Any) -> float | None:
 
 
 def snapshot(
-    state_path: str | Path, *, reports_dir: str | Path | None = None, now: float | None = None
+    state_path: str | Path,
+    *,
+    reports_dir: str | Path | None = None,
+    now: float | None = None,
+    day: date | None = None,
 ) -> dict[str, Any]:
-    """The dashboard's data: status, risk, account and P&L, positions, orders, fills, events."""
+    """The dashboard's data: status, risk, account and P&L, positions, orders, fills, events.
+
+    ``day``: the account and positions as they stood at the end of that trading day (the
+    run's, :func:`_days`) rather than at the last bar: a day's summary, written once a bar
+    of the next day has been handled, reports the day that ended, not that bar's."""
     now = time.time() if now is None else now
     # one read transaction: every figure from the same moment, not a fill booked between
     # two reads without the position it made (WAL: the runner's writes go on meanwhile)
@@ -75,7 +84,12 @@ def snapshot(
     run_spec = _bundle_spec(meta.get("bundle"))
     risk_config = run_spec.get("risk")
     risk_config = risk_config if isinstance(risk_config, dict) else {}
-    account = _account(equity_rows, risk_config, _days(meta, run_spec))
+    days = _days(meta, run_spec)
+    if day is not None:  # what the bars and fills of later days had not changed yet
+        end = days.on(day).end_ns
+        equity_rows = [r for r in equity_rows if r.time_ns < end]
+        fills = [f for f in fills if pd.Timestamp(f["time"]).value < end]
+    account = _account(equity_rows, risk_config, days)
     risk = _risk(risk_rows, risk_config)
     positions = _positions(fills, equity_rows, last_close)
     return {

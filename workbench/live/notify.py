@@ -333,12 +333,14 @@ def detach(handler: NotifyHandler) -> None:
 
 
 def daily_summary(state_path: str | Path) -> Callable[[Any], None]:
-    """An end-of-day task that logs (and so notifies) the day's P&L, positions and risk state."""
+    """An end-of-day task that logs (and so notifies) the day's P&L, positions and risk state:
+    the day that ended (``day``: its first instant, as the runner gives it), as its last bar
+    left them, not the next day's first bar, after which the runner calls it."""
 
     def summarize(day: Any) -> None:
         from workbench.dashboard.data import snapshot
 
-        snap = snapshot(state_path)
+        snap = snapshot(state_path, day=day.date() if hasattr(day, "date") else None)
         account, risk = snap["account"], snap["risk"]
         held = ", ".join(
             f"{p['symbol']} {p['quantity']:g}" for p in snap["positions"] if p["quantity"]
@@ -346,7 +348,7 @@ def daily_summary(state_path: str | Path) -> Callable[[Any], None]:
         trading = risk.get("trading") if risk.get("configured") else "not configured"
         log.info(
             "daily summary %s: P&L today %+.2f, total %+.2f, equity %.2f; positions: %s; risk %s",
-            getattr(day, "date", lambda: day)(),
+            day.date() if hasattr(day, "date") else day,
             account.get("pnl_today") or 0.0,
             account.get("pnl_total") or 0.0,
             account.get("equity") or 0.0,
