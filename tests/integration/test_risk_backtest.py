@@ -91,8 +91,9 @@ def test_the_equity_plot_marks_risk_events(halted) -> None:
 def test_save_writes_the_risk_events(halted, tmp_path: Path) -> None:
     paths = halted.save(tmp_path / "out")
     saved = pd.read_csv(paths["risk_events"])
-    assert list(saved.columns) == ["time", "rule", "action", "symbol", "reason"]
+    assert list(saved.columns) == ["time", "rule", "action", "symbol", "reason", "signal"]
     assert list(saved["action"]) == list(halted.risk_events["action"])
+    assert list(saved["signal"].fillna("")) == list(halted.risk_events["signal"])
 
 
 def test_backtest_cli_with_risk_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,3 +172,5 @@ def test_risk_lines_name_the_strategy_and_a_refused_orders_signal(
     assert refused and {d["signal"] for d in refused} == {"MA_CROSS_BUY"}
     assert all(d["reason"].startswith("trading halted since ") for d in refused)
     assert [d.get("signal") for d in lines[:2]] == [None, None]  # the halt, the liquidation
+    # the result's table (risk_events.csv) says the same as the lines
+    assert list(result.risk_events["signal"]) == [d.get("signal", "") for d in lines]

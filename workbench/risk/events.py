@@ -20,8 +20,9 @@ import pandas as pd
 
 log = logging.getLogger("workbench.risk")
 
-#: Columns of the events table of a backtest result.
-EVENT_COLUMNS = ["time", "rule", "action", "symbol", "reason"]
+#: Columns of the events table of a backtest result (``signal``: the judged order's, as on
+#: the event's log line; empty for the engine's own decisions).
+EVENT_COLUMNS = ["time", "rule", "action", "symbol", "reason", "signal"]
 
 
 class RiskAction(StrEnum):
@@ -91,7 +92,8 @@ class RiskEvent:
 
 
 def events_frame(events: Iterable[RiskEvent]) -> pd.DataFrame:
-    """A table of events: time (UTC), rule, action, symbol (None if global), reason."""
+    """A table of events: time (UTC), rule, action, symbol (None if global), reason, and the
+    signal of the strategy's order judged (empty for halts, liquidations, resets)."""
     events = list(events)
     return pd.DataFrame(
         {
@@ -100,6 +102,7 @@ def events_frame(events: Iterable[RiskEvent]) -> pd.DataFrame:
             "action": pd.Series([str(e.action) for e in events], dtype=object),
             "symbol": pd.Series([e.symbol for e in events], dtype=object),
             "reason": pd.Series([e.reason for e in events], dtype=object),
+            "signal": pd.Series([e.signal for e in events], dtype=object),
         },
         columns=EVENT_COLUMNS,
     )
