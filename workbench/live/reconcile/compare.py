@@ -115,7 +115,8 @@ def event_bars(events: pd.DataFrame, index: pd.DatetimeIndex) -> list[dict[str, 
 
 
 _SIDE_COLUMNS = ("status", "entry_time", "exit_time", "entry_price", "exit_price", "quantity",
-                 "size", "fees", "pnl", "exits", "exit_order_id")  # fmt: skip
+                 "size", "fees", "pnl", "entries", "entry_order_id", "exits",
+                 "exit_order_id")  # fmt: skip
 
 
 def compare(
@@ -291,7 +292,7 @@ def _differences(
                 )
             )
     model = 0.0  # the bundle's commission model on the live legs, pro rata to this trade
-    shares = {str(a["entry_order_id"]): float(a["quantity"]), **a["exit_quantities"]}
+    shares = {**a["entry_quantities"], **a["exit_quantities"]}
     for oid, part in shares.items():
         if oid in legs:
             qty, notional = legs[oid]
@@ -325,7 +326,7 @@ def _differences(
 
 
 def _orders(t: pd.Series, leg: str) -> list[str]:
-    return [str(t["entry_order_id"])] if leg == "entry" else list(t["exit_orders"])
+    return list(t[f"{leg}_orders"])
 
 
 def _late_detail(

@@ -1,13 +1,16 @@
-"""Round trips: one entry order with every exit order that closed it, as a trader counts trades.
+"""Round trips: the entry orders of a trade with every exit order that closed it, as a
+trader counts trades.
 
 :func:`~workbench.backtesting.trades.build_trades` gives one row per (entry lot, closing
 order). An entry closed by two exit orders (a partial fill's remainder sent again on the
 next bar, a bracket's take-profit leg and then its stop, a protective exit after a
 strategy's own) is two rows there, and beside the backtest's single exit one of them read
-as an extra trade. Here the rows of one entry order are one round trip, as freqtrade
-counts a trade with partial exits and as nautilus counts a position: quantities, fees
-and P&L summed, prices averaged by quantity (so ``pnl = sign * (exit - entry) * quantity
-- fees`` still holds and the P&L breakdown still adds up), the exit orders listed.
+as an extra trade. Likewise an entry whose rest was sent again as a second entry order
+(:mod:`~workbench.live.reconcile.resent`) is two lots. Here the rows of one trade's
+entry orders are one round trip, as freqtrade counts a trade with several entry and exit
+orders and as nautilus counts a position: quantities, fees and P&L summed, prices
+averaged by quantity (so ``pnl = sign * (exit - entry) * quantity - fees`` still holds
+and the P&L breakdown still adds up), the entry and exit orders listed.
 
 Each leg also gets the bars its fills took (first and last): an order that filled a bar
 later than the backtest's (a limit touched later, the rest of a partial fill, an outage)
@@ -16,7 +19,7 @@ is told apart from one decided later.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,8 +30,9 @@ from workbench.live.reconcile.livestate import fill_bar
 #: (first, last) bar of an order's fills.
 Span = tuple[int, int]
 COLUMNS = ["symbol", "direction", "status", "entry_time", "exit_time", "entry_price",
-           "exit_price", "quantity", "pnl", "fees", "entry_order_id", "exit_order_id",
-           "exit_orders", "exit_quantities", "exits"]  # fmt: skip
+           "exit_price", "quantity", "pnl", "fees", "entry_order_id", "entry_orders",
+           "entry_quantities", "entries", "exit_order_id", "exit_orders", "exit_quantities",
+           "exits"]  # fmt: skip
 
 
 def fill_spans(
@@ -39,37 +43,48 @@ def fill_spans(
     stamped (as the realised slippage is measured)."""
     spans: dict[str, Span] = {}
     for oid, time in fills:
-        k = fill_bar(index, pd.Timestamp(time))
-        decided = decisions.get(oid)
-        if decided is not None and not pd.isna(decided):
-            k = max(k, min(int(decided) + 1, len(index) - 1))
+        k = placed_bar(index, time, decisions.get(oid))
         first, last = spans.get(oid, (k, k))
         spans[oid] = (min(first, k), max(last, k))
     return spans
 
 
-def round_trips(trades: pd.DataFrame) -> pd.DataFrame:
-    """One row per entry order (and symbol, direction) from :func:`build_trades` rows.
+def placed_bar(index: pd.DatetimeIndex, time: Any, decided: Any) -> int:
+    """The bar of a fill at ``time`` of an order decided on bar ``decided`` (or None)."""
+    k = fill_bar(index, pd.Timestamp(time))
+    if decided is not None and not pd.isna(decided):
+        k = max(k, min(int(decided) + 1, len(index) - 1))
+    return k
+
+
+def round_trips(trades: pd.DataFrame, same: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per trade (and symbol, direction) from :func:`build_trades` rows: per entry
+    order, or per group of entry orders ``same`` maps to their first one (the rest of an
+    entry sent again, :func:`~workbench.live.reconcile.resent.resent_entries`).
 
     ``status`` is ``closed`` or ``open`` when every part is, else ``partly closed``;
-    ``exit_orders`` lists the closing orders in fill order, ``exit_quantities`` what each
-    closed of this round trip, ``exit_order_id`` joins them with ``+``."""
+    ``entry_orders`` and ``exit_orders`` list the orders in fill order,
+    ``entry_quantities`` and ``exit_quantities`` what each gave this round trip,
+    ``entry_order_id`` and ``exit_order_id`` join them with ``+``."""
     if trades.empty:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
         for c in ("entry_time", "exit_time"):
             frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
-        for c in ("entry_price", "exit_price", "quantity", "pnl", "fees", "exits"):
+        for c in ("entry_price", "exit_price", "quantity", "pnl", "fees", "entries", "exits"):
             frame[c] = pd.Series(dtype=float)
         return frame
     rows: list[dict[str, Any]] = []
-    keys = ["symbol", "direction", "entry_order_id"]
-    for (symbol, direction, entry_id), g in trades.groupby(keys, sort=False, dropna=False):
+    ids = trades["entry_order_id"]
+    trade = ids.map(lambda o: same.get(str(o), o)) if same else ids
+    keyed = trades.assign(_trade=trade)
+    for (symbol, direction, _), g in keyed.groupby(
+        ["symbol", "direction", "_trade"], sort=False, dropna=False
+    ):
         qty = g["quantity"].to_numpy(dtype=float)
         total = float(qty.sum())
         closed = g[g["status"] == "closed"].sort_values("exit_time", kind="stable")
-        parts: dict[str, float] = {}
-        for oid, q in zip(closed["exit_order_id"], closed["quantity"], strict=True):
-            parts[str(oid)] = parts.get(str(oid), 0.0) + float(q)
+        entries = _by_order(g["entry_order_id"], g["quantity"])
+        parts = _by_order(closed["exit_order_id"], closed["quantity"])
         status = (
             "closed" if len(closed) == len(g) else ("open" if closed.empty else "partly closed")
         )
@@ -85,7 +100,10 @@ def round_trips(trades: pd.DataFrame) -> pd.DataFrame:
                 "quantity": total,
                 "pnl": float(g["pnl"].sum()),
                 "fees": float(g["fees"].sum()),
-                "entry_order_id": entry_id,
+                "entry_order_id": "+".join(entries),
+                "entry_orders": tuple(entries),
+                "entry_quantities": entries,
+                "entries": float(len(entries)),
                 "exit_order_id": "+".join(parts),
                 "exit_orders": tuple(parts),
                 "exit_quantities": parts,
@@ -98,6 +116,14 @@ def round_trips(trades: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("entry_time", kind="stable", ignore_index=True)
 
 
+def _by_order(orders: pd.Series, quantities: pd.Series) -> dict[str, float]:
+    """Each order's quantity in this round trip, in the rows' order."""
+    parts: dict[str, float] = {}
+    for oid, q in zip(orders, quantities, strict=True):
+        parts[str(oid)] = parts.get(str(oid), 0.0) + float(q)
+    return parts
+
+
 def _mean(values: pd.Series, qty: np.ndarray, total: float) -> float:
     """Quantity-weighted mean (P&L is linear in it, so the parts still add up)."""
     if total <= 0:
@@ -108,22 +134,19 @@ def _mean(values: pd.Series, qty: np.ndarray, total: float) -> float:
 def leg_spans(
     trips: pd.DataFrame, spans: dict[str, Span], decisions: dict[str, int]
 ) -> pd.DataFrame:
-    """Add each leg's decision bar and the first and last bar its orders filled in: the
-    entry order's, and over every exit order (the exit's decision is the earliest of its
-    orders' that have one)."""
+    """Add each leg's decision bar and the first and last bar its orders filled in, over
+    every entry order and every exit order (a leg's decision is the earliest of its
+    orders' that have one: the first entry's, the first exit's)."""
     out = trips.copy()
-    entry = [spans.get(str(o)) for o in out["entry_order_id"]]
-    exits = [[spans[o] for o in orders if o in spans] for orders in out["exit_orders"]]
-    out["entry_first"] = pd.array([s[0] if s else None for s in entry], dtype="Int64")
-    out["entry_last"] = pd.array([s[1] if s else None for s in entry], dtype="Int64")
-    out["exit_first"] = pd.array([min(s[0] for s in x) if x else None for x in exits], "Int64")
-    out["exit_last"] = pd.array([max(s[1] for s in x) if x else None for x in exits], "Int64")
-    out["entry_decision"] = pd.array(
-        [decisions.get(str(o)) for o in out["entry_order_id"]], dtype="Int64"
-    )
-    out["exit_decision"] = pd.array(
-        [min((decisions[o] for o in orders if o in decisions), default=None)
-         for orders in out["exit_orders"]],
-        dtype="Int64",
-    )  # fmt: skip
+    for leg in ("entry", "exit"):
+        legs = [[spans[o] for o in orders if o in spans] for orders in out[f"{leg}_orders"]]
+        out[f"{leg}_first"] = pd.array([min(s[0] for s in x) if x else None for x in legs],
+                                       dtype="Int64")  # fmt: skip
+        out[f"{leg}_last"] = pd.array([max(s[1] for s in x) if x else None for x in legs],
+                                      dtype="Int64")  # fmt: skip
+        out[f"{leg}_decision"] = pd.array(
+            [min((decisions[o] for o in orders if o in decisions), default=None)
+             for orders in out[f"{leg}_orders"]],
+            dtype="Int64",
+        )  # fmt: skip
     return out
