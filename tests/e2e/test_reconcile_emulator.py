@@ -145,16 +145,24 @@ def test_an_entry_whose_rest_filled_a_bar_later_is_exactly_one_fill_time(tmp_pat
     assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
 
 
-def test_an_exit_closed_by_two_orders_is_one_trade_filled_a_bar_later(tmp_path) -> None:
+def _first_leg_sent_again(tmp_path, leg: str) -> tuple[EmulatorSession, pd.DatetimeIndex, int]:
+    """A restating session whose first ``leg`` order fills 10 shares on the bar the backtest
+    fills it whole; the runner cancels its rest and sends it again on the next bar. The
+    session, its bars' times and that bar's number."""
     bars = session_bars(120)
     bt = backtest(WholeShareCross, bars, {**PARAMS, "restate": True}, cash=100_000, slippage=2)
-    exit_bar = int(bars.index.get_loc(bt.trades["exit_time"].dropna().iloc[0]))
+    at = int(bars.index.get_loc(bt.trades[f"{leg}_time"].dropna().iloc[0]))
     with EmulatorSession(tmp_path, bars=120, restate=True) as session:
-        session.step_until(exit_bar)  # the first exit was decided and is at the venue
+        session.step_until(at)  # the first order of the leg was decided and is at the venue
         session.emulator.set_faults(Fault.partial(qty=10, times=1))  # 10 shares of it fill
-        session.step_until(exit_bar + 1)  # the runner cancels the rest and sends it again
+        session.step_until(at + 1)  # the runner cancels the rest and sends it again
         session.emulator.clear_faults()
         session.finish()
+    return session, bars.index, at
+
+
+def test_an_exit_closed_by_two_orders_is_one_trade_filled_a_bar_later(tmp_path) -> None:
+    session, _, _ = _first_leg_sent_again(tmp_path, "exit")
     rec = reconcile(session.state)
     s = rec.summary
     # one round trip, not a trade and an extra one
@@ -169,3 +177,29 @@ def test_an_exit_closed_by_two_orders_is_one_trade_filled_a_bar_later(tmp_path) 
     parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
     assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
     assert p["timing"] == pytest.approx(first["pnl_timing"]) and p["extra_trades"] == 0
+
+
+def test_an_entry_whose_rest_was_sent_again_is_one_trade_filled_a_bar_later(tmp_path) -> None:
+    session, times, at = _first_leg_sent_again(tmp_path, "entry")
+    with StateStore(session.state) as state:
+        orders = state.orders()
+    first = orders[orders["side"] == "buy"].iloc[:2]
+    assert first["status"].tolist() == ["canceled", "filled"]  # two entry orders at the venue
+    assert first["filled_quantity"].iloc[0] == 10
+    rec = reconcile(session.state)
+    s = rec.summary
+    # one round trip, not a smaller trade and an extra one
+    assert s["trades"]["matched"] == s["trades"]["live"] == s["trades"]["backtest"]
+    assert _nonzero(s["counts"]) == {"fill_time": 1}
+    (diff,) = rec.differences.itertuples(index=False)
+    assert diff.trade == 1 and diff.leg == "entry" and "by 2 orders live" in diff.detail
+    assert "entry filled 1 bar later than in the backtest" in diff.detail
+    trade = rec.trades.iloc[0]
+    assert trade["live_entries"] == 2 and trade["bt_entries"] == 1
+    assert trade["live_quantity"] == trade["bt_quantity"] and trade["entry_fill_shift"] == 1
+    # the first entry's time (in its bar, at the session's open), not the rest's
+    assert times[at] <= trade["live_entry_time"] < times[at + 1]
+    p = s["pnl"]
+    parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
+    assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
+    assert p["timing"] == pytest.approx(trade["pnl_timing"]) and p["extra_trades"] == 0

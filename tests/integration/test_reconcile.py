@@ -330,35 +330,45 @@ class WholeCross(Strategy):
 THIN = 20.0  # shares a thin bar lets one order take at the live venue
 
 
-def thin_exit_bars(tmp_path, monkeypatch, bars, restate):
+def thin_bars(tmp_path, monkeypatch, bars, restate, leg="exit"):
     """The bundle of the whole-share crossover, and the bars with the volume of each bar the
-    backtest exits on cut to ``THIN`` shares: the live venue (volume-capped, the bundle
-    models no cap) fills ``THIN`` of each exit there and the rest on the next bar."""
+    backtest fills a ``leg`` on cut to ``THIN`` shares: the live venue (volume-capped, the
+    bundle models no cap) fills ``THIN`` of each such order there and the rest on the next
+    bar."""
     (tmp_path / "rc_whole_cross.py").write_text(CROSS_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
     strategy = make_strategy("rc_whole_cross:WholeCross", {"restate": restate})
     promoted = promote(tmp_path / "promoted", strategy)
     result = backtest(strategy, bars, cash=100_000, commission=0.0005, slippage=2)
     closed = result.trades[result.trades["status"] == "closed"]
+    if leg == "entry":  # an exit the bar after the entry cancels the rest: a smaller trade
+        closed = closed[closed["bars_held"] > 2]
     assert len(closed) >= 3 and (closed["quantity"] > THIN).all()
     thin = bars.copy()
-    thin.loc[closed["exit_time"], "volume"] = THIN
+    thin.loc[closed[f"{leg}_time"], "volume"] = THIN
     return promoted, thin, closed
+
+
+def thin_leg_run(tmp_path, monkeypatch, bars, restate, leg):
+    """Reconcile a live run whose ``leg`` orders fill partly on thin bars (:func:`thin_bars`):
+    each is one trade with the backtest's, that leg filled a bar later (and nothing else)."""
+    promoted, thin, closed = thin_bars(tmp_path, monkeypatch, bars, restate, leg)
+    rec = reconcile(run_live(tmp_path, promoted, thin, volume_limit=1.0))
+    s = rec.summary
+    assert s["trades"]["live"] == s["trades"]["backtest"] == s["trades"]["matched"]
+    assert nonzero(rec) == {"fill_time": len(closed)}
+    late = rec.differences
+    assert (late["leg"] == leg).all() and late["detail"].str.contains("1 bar later").all()
+    return rec, closed
 
 
 @pytest.mark.parametrize("restate", [False, True], ids=["rest-on-next-bar", "second-exit-order"])
 def test_an_exit_filled_partly_and_its_rest_on_the_next_bar_is_a_fill_time_difference(
     tmp_path, bars, monkeypatch, restate
 ):
-    promoted, thin, closed = thin_exit_bars(tmp_path, monkeypatch, bars, restate)
-    state = run_live(tmp_path, promoted, thin, volume_limit=1.0)
-    rec = reconcile(state)
-    s = rec.summary
     # one round trip per entry however many orders closed it: none extra, none missing
-    assert s["trades"]["live"] == s["trades"]["backtest"] == s["trades"]["matched"]
-    assert nonzero(rec) == {"fill_time": len(closed)}
-    late = rec.differences
-    assert (late["leg"] == "exit").all() and late["detail"].str.contains("1 bar later").all()
+    rec, _ = thin_leg_run(tmp_path, monkeypatch, bars, restate, "exit")
+    s = rec.summary
     done = rec.trades[rec.trades["bt_status"] == "closed"]
     assert (done["exit_fill_shift"] == 1).all() and done["entry_fill_shift"].eq(0).all()
     assert (done["live_exits"] == (2 if restate else 1)).all() and (done["bt_exits"] == 1).all()
@@ -370,3 +380,71 @@ def test_an_exit_filled_partly_and_its_rest_on_the_next_bar_is_a_fill_time_diffe
     assert p["price"] == pytest.approx(0.0, abs=1e-6)
     html = rec.write(tmp_path / "out").read_text()
     assert "filled a bar or more later" in html and "exit_fill_shift" in html
+
+
+@pytest.mark.parametrize("restate", [False, True], ids=["rest-on-next-bar", "second-entry-order"])
+def test_an_entry_filled_partly_and_its_rest_sent_again_is_one_trade_filled_later(
+    tmp_path, bars, monkeypatch, restate
+):
+    # the entry's rest is canceled and sent again as a second entry order (restate), or
+    # stays working (GTC): either way the one trade of the backtest, its rest a bar later
+    rec, closed = thin_leg_run(tmp_path, monkeypatch, bars, restate, "entry")
+    s = rec.summary
+    t = rec.trades
+    done = t[t["bt_entry_time"].isin(closed["entry_time"])]  # the thinned ones
+    assert len(done) == len(closed) and (done["entry_fill_shift"] == 1).all()
+    # the whole quantity (later ones are sized on equities the late fills moved apart)
+    assert done["live_quantity"].iloc[0] == done["bt_quantity"].iloc[0]
+    assert (done["live_entries"] == (2 if restate else 1)).all() and (done["bt_entries"] == 1).all()
+    if restate:  # the entry orders listed, the first one's bar as the entry time
+        assert done["live_entry_order_id"].str.count(r"\+").eq(1).all()
+        assert (done["live_entry_time"] == done["bt_entry_time"]).all()
+    # the rest's price is the market's move between the bars: timing, not price
+    p = s["pnl"]
+    parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
+    assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
+    assert p["timing"] == pytest.approx(done["pnl_timing"].sum()) and p["timing"] != 0
+    assert p["price"] == pytest.approx(0.0, abs=1e-6) and p["extra_trades"] == 0
+    html = rec.write(tmp_path / "out").read_text()
+    assert "live_entries" in html and "entry_fill_shift" in html
+
+
+PYRAMID_MODULE = '''
+from workbench.strategy import Strategy
+
+
+class Pyramid(Strategy):
+    """Buys 30 shares on bar 40, adds 30 on bar 60, sells all on bar 80; it states its
+    target on every bar, so a partly filled order's rest is canceled and sent again."""
+
+    name = "rc_pyramid"
+    params = ()
+
+    def on_bar(self, ctx):
+        n = len(ctx.close)
+        if n >= 40:
+            ctx.target(quantity=0.0 if n >= 80 else 60.0 if n >= 60 else 30.0, reason="STEP")
+'''
+
+
+@pytest.mark.parametrize("thin_add", [False, True], ids=["filled-whole", "add-sent-again"])
+def test_adding_to_a_filled_position_keeps_two_trades(tmp_path, bars, monkeypatch, thin_add):
+    # the first entry filled whole: the add is a second trade, as in the backtest; when the
+    # add itself fills partly and its rest is sent again, that rest is part of the add
+    (tmp_path / "rc_pyramid.py").write_text(PYRAMID_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    promoted = promote(tmp_path / "promoted", make_strategy("rc_pyramid:Pyramid"))
+    bars = bars.iloc[:100].copy()
+    if thin_add:
+        bars.loc[bars.index[60], "volume"] = THIN  # the add's fill bar
+    rec = reconcile(run_live(tmp_path, promoted, bars, volume_limit=1.0))
+    s = rec.summary
+    assert s["trades"] == {"live": 2, "backtest": 2, "matched": 2}
+    t = rec.trades
+    assert t["live_quantity"].tolist() == t["bt_quantity"].tolist() == [30.0, 30.0]
+    assert t["bt_entries"].tolist() == [1, 1]
+    assert t["live_entries"].tolist() == [1, 2 if thin_add else 1]
+    assert nonzero(rec) == ({"fill_time": 1} if thin_add else {})
+    if thin_add:
+        (diff,) = rec.differences.itertuples(index=False)
+        assert diff.trade == 2 and diff.leg == "entry" and "by 2 orders live" in diff.detail

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 TRADE_COLUMNS = [
     "trade", "symbol", "direction", "match", "differences", "explained_by",
     "bt_entry_decision", "live_entry_decision", "bt_entry_time", "live_entry_time",
-    "entry_fill_shift", "bt_entry_price", "live_entry_price", "entry_price_bps",
+    "entry_fill_shift", "bt_entries", "live_entries", "bt_entry_order_id",
+    "live_entry_order_id", "bt_entry_price", "live_entry_price", "entry_price_bps",
     "bt_entry_slip_bps", "live_entry_slip_bps", "bt_exit_decision", "live_exit_decision",
     "bt_exit_time", "live_exit_time", "exit_fill_shift", "bt_exits", "live_exits",
     "bt_exit_order_id", "live_exit_order_id", "bt_exit_price", "live_exit_price",
@@ -36,14 +37,16 @@ TRADE_COLUMNS = [
     "pnl_quantity", "pnl_fees",
 ]  # fmt: skip
 SHOWN = ["trade", "symbol", "direction", "match", "differences", "bt_entry_time",
-         "live_entry_time", "entry_fill_shift", "entry_price_bps", "live_entry_slip_bps",
-         "bt_entry_slip_bps", "bt_exit_time", "live_exit_time", "exit_fill_shift", "live_exits",
-         "exit_price_bps", "live_exit_slip_bps", "bt_exit_slip_bps", "fee_diff", "size_rel",
-         "pnl_diff", "explained_by"]  # fmt: skip
+         "live_entry_time", "entry_fill_shift", "live_entries", "entry_price_bps",
+         "live_entry_slip_bps", "bt_entry_slip_bps", "bt_exit_time", "live_exit_time",
+         "exit_fill_shift", "live_exits", "exit_price_bps", "live_exit_slip_bps",
+         "bt_exit_slip_bps", "fee_diff", "size_rel", "pnl_diff", "explained_by"]  # fmt: skip
 #: What the shown columns that are not plain say, under the trades table.
 COLUMN_NOTES = (
-    "One row per round trip: an entry order with every order that closed it (live_exits "
-    "counts them). *_fill_shift: bars live filled the leg later (+) or earlier (-) than the "
+    "One row per round trip: its entry orders (live_entries counts them: the rest of a partly "
+    "filled entry sent again as another order is the same trade) with every order that "
+    "closed it (live_exits counts them); the entry time is the first entry's. "
+    "*_fill_shift: bars live filled the leg later (+) or earlier (-) than the "
     "backtest, counted from each side's decision. *_price_bps: live against backtest fill "
     "price, + = worse for the trader. *_slip_bps: the fill against its bar's open. "
     "trades.csv has every column of both sides."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,10 @@ from workbench.live.reconcile.livestate import (
     read_state,
 )
 from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
-from workbench.live.reconcile.roundtrips import fill_spans, round_trips
+from workbench.live.reconcile.resent import PlacedFill, ended_short, resent_entries
+from workbench.live.reconcile.roundtrips import fill_spans, placed_bar, round_trips
 from workbench.live.state import StateStore
+from workbench.orders import Side
 
 log = logging.getLogger(__name__)
 
@@ -105,21 +108,29 @@ def reconcile(
 
     fills, dropped = live_fills(live, commission)
     last = {s: float(f["close"].iloc[-1]) for s, f in live.bars.items()}
+    live_ids = [str(o.order_id or o.client_order_id) for o in live.orders.itertuples(index=False)]
     live_decisions = {
-        str(o.order_id or o.client_order_id): decision_bar(index, o.decision_ns)
-        for o in live.orders.itertuples(index=False) if pd.notna(o.decision_ns)
+        oid: decision_bar(index, d)
+        for oid, d in zip(live_ids, live.orders["decision_ns"], strict=True) if pd.notna(d)
     }  # fmt: skip
-    bt_decisions = {str(o.id): int(index.searchsorted(o.created_at))
-                    for o in result.orders.itertuples(index=False)}  # fmt: skip
+    bt_ids = [str(o) for o in result.orders["id"]]
+    created = result.orders["created_at"]
+    bt_decisions = {oid: int(index.searchsorted(t)) for oid, t in zip(bt_ids, created, strict=True)}
     live_curve = live.equity["equity"]
     live_spans = fill_spans(((f.order_id, f.time) for f in fills), index, live_decisions)
     bt_spans = fill_spans(zip(result.fills["order_id"], result.fills["time"], strict=True),
                           index, bt_decisions)  # fmt: skip
-    live_trades = annotate(
-        round_trips(build_trades(fills, last, index)), live_decisions, live_spans, index,
-        live_curve,
+    live_trips = _round_trips(
+        build_trades(fills, last, index),
+        ((f.order_id, f.symbol, f.side, f.time) for f in fills),
+        ended_short(live.orders, live_ids), index, live_decisions,
     )  # fmt: skip
-    bt_trades = annotate(round_trips(result.trades), bt_decisions, bt_spans, index, result.equity)
+    bt_fills = result.fills[["order_id", "symbol", "side", "time"]].itertuples(index=False)
+    bt_trips = _round_trips(
+        result.trades, bt_fills, ended_short(result.orders, bt_ids), index, bt_decisions
+    )
+    live_trades = annotate(live_trips, live_decisions, live_spans, index, live_curve)
+    bt_trades = annotate(bt_trips, bt_decisions, bt_spans, index, result.equity)
     legs: dict[str, tuple[float, float]] = {}
     for f in fills:
         q, n = legs.get(f.order_id, (0.0, 0.0))
@@ -191,6 +202,23 @@ def reconcile(
         events, columns=["kind", "symbol", "bar", "at", "reason", "risk", "in_backtest"]
     )
     return Reconciliation(summary, table, differences, equity, events_frame, result)
+
+
+def _round_trips(
+    trades: pd.DataFrame,
+    fills: Iterable[tuple[Any, str, Any, Any]],
+    short: set[str],
+    index: pd.DatetimeIndex,
+    decisions: dict[str, int],
+) -> pd.DataFrame:
+    """One side's round trips from its :func:`build_trades` rows and (order id, symbol, side,
+    time) fills, the rest of an entry sent again counted in its trade (``short``: the
+    orders that ended with part of their quantity filled)."""
+    placed = [
+        PlacedFill(str(oid), symbol, Side(side).sign, placed_bar(index, t, decisions.get(str(oid))))
+        for oid, symbol, side, t in fills
+    ]
+    return round_trips(trades, resent_entries(trades, placed, short, decisions))
 
 
 def _pnl(table: pd.DataFrame, equity_difference: float) -> dict[str, float]:

@@ -1,0 +1,104 @@
+"""Entry orders that are one trade: the rest of a partly filled entry, sent again.
+
+An entry order can end before its full quantity (its rest canceled or expired: a day
+order at the close, a limit, a venue's partial fill) while the strategy's target stays
+the same: the execution engine then sends the rest as a second entry order. Read per
+entry order, that is a smaller trade plus an extra one, while the backtest, whose entry
+filled whole, made one trade. A trader counts one (freqtrade a trade with several entry
+orders, nautilus a position built by several fills), and so does the reconciliation.
+
+The rule, the same on both sides: a later entry order of the same symbol and direction
+belongs to the trade of the entry order before it when
+
+- that earlier order *ended short*: canceled, expired or replaced with part of its
+  quantity filled (one that filled whole was meant to be a trade of its own: a strategy
+  that adds to a position, pyramiding or rebalancing, keeps one trade per entry, as its
+  backtest has);
+- the later order was decided (its decision bar) once the earlier one had filled, so
+  the position it opened was open;
+- and that position was never reduced in between: no fill of the other side of the
+  symbol from the trade's first fill up to the later order's decision bar (a fill on the
+  decision bar came before the decision, made at that bar's close).
+
+A chain (a rest sent again, partly filled, its rest sent again) is one trade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+#: Final statuses of an order that stopped before its full quantity.
+ENDED = frozenset({"canceled", "expired", "replaced"})
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class PlacedFill:
+    """A fill on the bar it belongs to (as :func:`~.roundtrips.fill_spans` places it)."""
+
+    order_id: str
+    symbol: str
+    sign: float  # +1 buy, -1 sell
+    bar: int
+
+
+def ended_short(orders: pd.DataFrame, ids: Iterable[str]) -> set[str]:
+    """The ids (``ids``: one per row of ``orders``) of the orders that ended with part of
+    their quantity filled: a final status other than filled, something filled, less than
+    the quantity asked (when known: a notional order's may not be)."""
+    out = set()
+    rows = zip(ids, orders["status"], orders["quantity"], orders["filled_quantity"], strict=True)
+    for oid, status, quantity, filled in rows:
+        done = float(filled) if pd.notna(filled) else 0.0
+        whole = pd.notna(quantity) and done >= float(quantity) - EPS * max(1.0, float(quantity))
+        if str(status) in ENDED and done > EPS and not whole:
+            out.add(str(oid))
+    return out
+
+
+def resent_entries(
+    trades: pd.DataFrame,
+    fills: Iterable[PlacedFill],
+    short: set[str],
+    decisions: dict[str, int],
+) -> dict[str, str]:
+    """Each entry order of ``trades`` (:func:`build_trades` rows) -> the first entry order
+    of its trade (itself unless it is a rest sent again, by the module's rule).
+
+    ``short``: the orders that ended short (:func:`ended_short`); ``decisions``: each
+    order's decision bar (an order without one starts a trade of its own)."""
+    placed = list(fills)
+    first: dict[str, int] = {}
+    for f in placed:
+        first[f.order_id] = min(first.get(f.order_id, f.bar), f.bar)
+    out: dict[str, str] = {}
+    entries = trades.drop_duplicates(["symbol", "direction", "entry_order_id"])
+    for (symbol, direction), group in entries.groupby(["symbol", "direction"], sort=False):
+        sign = 1.0 if direction == "long" else -1.0
+        exits = sorted(f.bar for f in placed if f.symbol == symbol and f.sign == -sign)
+        orders = [str(o) for o in group["entry_order_id"]]
+        orders.sort(key=lambda o: (first.get(o, -1), decisions.get(o, -1)))
+        head = last = None
+        for oid in orders:
+            decided = decisions.get(oid)
+            if (
+                last is not None
+                and last in short
+                and decided is not None
+                and first.get(last, decided + 1) <= decided
+                and not _any_between(exits, first.get(head, decided), decided)
+            ):
+                out[oid] = head  # type: ignore[assignment]
+            else:
+                head = oid
+                out[oid] = oid
+            last = oid
+    return out
+
+
+def _any_between(bars: list[int], start: int, end: int) -> bool:
+    """Whether a bar of the sorted ``bars`` is in ``[start, end]``."""
+    return any(start <= b <= end for b in bars)
