@@ -22,10 +22,14 @@ the round-trip trades of both sides and reports every difference:
                    positions show it, the fills table does not
 ``risk_event``     a risk event on one side only
 
-A trade is a round trip: one entry order with every order that closed it (two exit
+A trade is a round trip: its entry orders with every order that closed it (two exit
 orders, a partial fill's rest sent again or a bracket's leg then a protective exit, are
 one trade, as freqtrade counts a trade with partial exits; see
-:mod:`~workbench.live.reconcile.roundtrips`). Trades are paired per symbol and direction
+:mod:`~workbench.live.reconcile.roundtrips`). An entry order that ended partly filled and
+whose rest was sent again as a second entry order, before any exit, is one trade with it
+too, its rest's later fill a ``fill_time`` difference; an entry added to a position whose
+entry filled whole is a trade of its own, as in the backtest (the rule:
+:mod:`~workbench.live.reconcile.resent`). Trades are paired per symbol and direction
 in order of their entry decision bar, two decisions at most ``window_bars`` apart being
 the same trade. A difference is *explained* when a live event the backtest does not have
 names its symbol and decision bar (a risk refusal only the live run made, say; a risk

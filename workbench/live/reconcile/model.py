@@ -21,9 +21,9 @@ MEANINGS = {
     "decision_time": "the strategy decided the entry or exit on another bar live",
     "fill_time": "filled a bar or more later (or earlier) after its decision than in the "
                  "backtest: a limit touched later, the rest of a partial fill on the next "
-                 "bar, an order delayed by an outage; the price difference of that leg is the "
-                 "market's move between the bars (P&L part 'timing'), so it is not also a "
-                 "fill_price difference",
+                 "bar (the same order, or sent again as another), an order delayed by an "
+                 "outage; the price difference of that leg is the market's move between the "
+                 "bars (P&L part 'timing'), so it is not also a fill_price difference",
     "fill_price": "filled on the same bar at a price apart by more than the tolerance: "
                   "realised slippage against the modelled one",
     "fee": "the live commission against the bundle's commission model on the live fills",
