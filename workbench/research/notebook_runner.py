@@ -98,7 +98,6 @@ class NotebookRunner:
         self.reuse_kernels = reuse_kernels
         self._stack = ExitStack()
         self._pool: ProcessPoolExecutor | None = None
-        self._left: Any = None  # the pool's count of the batch's jobs not started yet
         self._zygote: Any = None  # the pool's (a Zygote), when its kernels are forked
         self._handoff: Any = None  # the pool's queue to the worker standing by (a job or None)
         self._held: Future[JobOutcome | None] | None = None  # that worker's standing by
@@ -207,7 +206,6 @@ class NotebookRunner:
             if context.get_start_method() == "fork":  # imported once, here, for the workers
                 with suppress(Exception):  # (each importing it: on 2 cores, against the
                     import_papermill()  # zygote's start); a failure is each job's outcome
-            self._left = context.Value("i", 0)
             if reuse and self._zygote is None:
                 self._zygote = self._start_zygote(todo[0].preload)
             zygote = self._zygote.address if reuse and self._zygote is not None else None
@@ -216,10 +214,9 @@ class NotebookRunner:
                     max_workers=min(self.workers, len(todo)),
                     mp_context=context,
                     initializer=_start_worker,
-                    initargs=(reuse, todo[0].preload, self._left, zygote, self._handoff),
+                    initargs=(reuse, todo[0].preload, zygote, self._handoff),
                 )
             )
-        self._left.value = len(todo)
         futures: dict[Future[Any], NotebookJob] = {}
         held, self._held = self._held, None
         if held is not None and not held.done():  # the first job to the worker standing by
@@ -227,20 +224,11 @@ class NotebookRunner:
             futures[held] = todo[0]
             todo = todo[1:]
         for job in todo:
-            futures[self._pool.submit(_execute_counted, job, reuse)] = job
-        outcomes = _collect(futures, on_broken=self._drop_pool)
-        return outcomes if then is None else self._stand_by_when_idle(outcomes, then, reuse)
-
-    def _stand_by_when_idle(
-        self, outcomes: Iterator[JobOutcome], then: str, reuse: bool
-    ) -> Iterator[JobOutcome]:
-        """``outcomes``, and once one comes with no job of the batch left to start (its worker
-        is idle for good), a job that stands by: it lands on an idle worker (the others still
-        run their last jobs), has its kernel run ``then``, and waits for the next batch."""
-        for outcome in outcomes:
-            if self._held is None and self._pool is not None and self._left.value <= 0:
-                self._held = self._pool.submit(_stand_by, then, reuse)
-            yield outcome
+            futures[self._pool.submit(_execute, job, reuse)] = job
+        if then is not None:  # queued after the batch (the pool's queue is first in, first
+            # out): the first worker to find no job of the batch left takes it, at once
+            self._held = self._pool.submit(_stand_by, then, reuse)
+        return _collect(futures, on_broken=self._drop_pool)
 
     def _drop_pool(self) -> None:
         """A pool process died (killed, out of memory): the pool is unusable, and the next
@@ -272,17 +260,13 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-#: In a pool worker: the shared count of the batch's jobs no worker has started yet.
-_left: Any = None
 #: In a pool worker: the queue on which a worker standing by gets its job (None: go back).
 _handoff: Any = None
 #: How often a worker standing by looks whether the process that started it is gone.
 STAND_BY_POLL = 0.5
 
 
-def _start_worker(
-    reuse: bool, preload: str | None, left: Any, zygote: str | None, handoff: Any
-) -> None:
+def _start_worker(reuse: bool, preload: str | None, zygote: str | None, handoff: Any) -> None:
     """A pool worker's first steps: its warm kernel started (and given the first job's
     ``preload``), then papermill imported while that kernel boots: the workers' start
     overlaps, rather than follows, the imports (papermill's in a worker, its kernel's own).
@@ -290,8 +274,8 @@ def _start_worker(
     the worker imports papermill); asking for one waits for them."""
     from workbench.research import warm_kernel
 
-    global _left, _handoff
-    _left, _handoff = left, handoff
+    global _handoff
+    _handoff = handoff
     warm_kernel.forget_kernel()  # a forked child: the parent's kernel is the parent's
     warm_kernel.use_zygote(zygote)
     if reuse and zygote is None:
@@ -304,10 +288,8 @@ def _start_worker(
         _start_kernel(preload)  # meanwhile this worker imported papermill
 
 
-def _execute_counted(job: NotebookJob, reuse: bool) -> JobOutcome:
-    """``execute_job`` in a pool worker, counted as started in the batch's shared count."""
-    with _left.get_lock():
-        _left.value -= 1
+def _execute(job: NotebookJob, reuse: bool) -> JobOutcome:
+    """``execute_job`` in a pool worker (this module's, looked up there when it runs)."""
     return execute_job(job, reuse)
 
 
@@ -326,7 +308,7 @@ def _stand_by(then: str, reuse: bool) -> JobOutcome | None:
             if os.getppid() != parent:
                 return None
             continue
-        return None if job is None else _execute_counted(job, reuse)
+        return None if job is None else _execute(job, reuse)
 
 
 def _in_turn(todo: list[NotebookJob], reuse: bool, then: str | None) -> Iterator[JobOutcome]:
