@@ -36,13 +36,14 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench.broker import Bar
-from workbench.context import Context, SymbolData
+from workbench.context import Context
 from workbench.errors import StrategyError, WorkbenchError
 from workbench.execution.engine import ExecutionEngine, Step
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
 from workbench.risk import ContextMarket, RiskEngine
 from workbench.risk.band import QuietBand
 from workbench.risk.views import Account
+from workbench.series import SymbolData
 from workbench.strategy import Strategy
 
 __all__ = ["BarKernel", "KernelEvent"]

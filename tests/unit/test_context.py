@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.context import SeriesView, SymbolData
 from workbench.errors import ConfigError, LookAheadError
+from workbench.series import SeriesView, SymbolData
 
 
 def test_series_view_reveals_only_the_past() -> None:
@@ -71,9 +71,10 @@ def test_the_last_value_of_a_symbol_without_bars_is_not_the_future() -> None:
 def test_rebalance_targets_weights_closes_the_rest_and_skips_within_band():
     import pandas as pd
 
-    from workbench.context import Context, SymbolData
+    from workbench.context import Context
     from workbench.intents import TargetIntent
     from workbench.portfolio import PositionView
+    from workbench.series import SymbolData
 
     data = {s: SymbolData(s, {f: [10.0] for f in ("open", "high", "low", "close", "volume")},
                           [0]) for s in ("A", "B", "C", "D")}  # fmt: skip

@@ -28,7 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from workbench.backtesting.result import BacktestResult
-from workbench.context import FIELDS, Context, SymbolData
+from workbench.context import Context
 from workbench.data.bars import as_bars, check_order, epoch_ns
 from workbench.errors import ConfigError
 from workbench.execution.engine import ExecutionConfig, ExecutionEngine, Step
@@ -36,6 +36,7 @@ from workbench.kernel import BarKernel
 from workbench.orders import Order
 from workbench.portfolio import PositionView
 from workbench.risk import RiskConfig, RiskEngine, events_frame
+from workbench.series import FIELDS, SymbolData
 from workbench.sim.broker import SimulatedBroker
 from workbench.sim.costs import Commission, Slippage
 from workbench.stamps import utc

@@ -15,10 +15,10 @@ import pandas as pd
 
 from workbench.backtesting.metrics import compute_metrics, format_metric
 from workbench.backtesting.trades import build_trades
-from workbench.context import SeriesView
 from workbench.data.bars import periods_per_year
 from workbench.outdir import output_folder
 from workbench.risk.events import events_frame
+from workbench.series import SeriesView
 
 if TYPE_CHECKING:
     from workbench.backtesting.engine import BacktestConfig

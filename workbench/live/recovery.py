@@ -18,7 +18,6 @@ from collections.abc import Callable
 import pandas as pd
 
 from workbench.broker import Bar
-from workbench.context import SymbolData
 from workbench.execution.engine import (
     Step,
     Submit,
@@ -34,6 +33,7 @@ from workbench.live.holdings import (
 )
 from workbench.live.order_sync import OrderSync
 from workbench.live.plans import steps_from_json
+from workbench.series import SymbolData
 
 log = logging.getLogger("workbench.live.runner")  # the runner's records, as before the split
 _FIELDS = ("open", "high", "low", "close", "volume")

@@ -66,7 +66,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from workbench.broker import Bar, Broker, Feed
-from workbench.context import Context, SymbolData
+from workbench.context import Context
 from workbench.data.days import TradingDays
 from workbench.errors import StateStoreError, WorkbenchError
 from workbench.execution.engine import (
@@ -89,6 +89,7 @@ from workbench.logs import redact
 from workbench.orders import Order
 from workbench.portfolio import PositionView
 from workbench.risk import RiskEngine
+from workbench.series import SymbolData
 from workbench.strategy import Strategy
 
 log = logging.getLogger(__name__)
