@@ -270,7 +270,7 @@ def _feed(
 ) -> tuple[list[str], Any, Any]:
     """The run's symbols, its feed of bars in the spec's timeframe, and its market hours
     (None for a replay, whose clock is its bars: each decision is at its bar's end)."""
-    from workbench.execution.engine import RetryPolicy
+    from workbench.execution.config import RetryPolicy
     from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
     from workbench.sim.broker import SimulatedBroker
 
@@ -339,7 +339,7 @@ def outage_policy(options: LiveOptions) -> OutagePolicy:
 
 
 def _execution(options: LiveOptions, spec: RunSpec) -> Any:
-    from workbench.execution.engine import RetryPolicy
+    from workbench.execution.config import RetryPolicy
 
     retry = RetryPolicy(base_delay=options.retry_delay)  # the connection's, not the spec's
     return spec.execution.config(lot_size=spec.lot_size, retry=retry)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from workbench.errors import ConfigError
-from workbench.execution.engine import ConflictPolicy, ExecutionConfig, RetryPolicy
+from workbench.execution.config import ConflictPolicy, ExecutionConfig, RetryPolicy
 from workbench.risk.config import RiskConfig
 from workbench.sim.costs import Commission, Slippage
 from workbench.timeframe import Timeframe, parse_timeframe

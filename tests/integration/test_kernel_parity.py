@@ -16,7 +16,7 @@ import pandas as pd
 from workbench import backtest
 from workbench.context import Context
 from workbench.data.sources import load_symbols
-from workbench.execution.engine import ExecutionConfig
+from workbench.execution.config import ExecutionConfig
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore

@@ -10,7 +10,7 @@ import pytest
 from tests.unit.execution.test_protect import DayBracket, frame
 from workbench.bundle import write_bundle
 from workbench.compose import LiveOptions, build_runner, run_backtest
-from workbench.execution.engine import ConflictPolicy
+from workbench.execution.config import ConflictPolicy
 from workbench.runspec import RunSpec
 from workbench.sim.broker import SimulatedBroker
 from workbench.strategies.ma_crossover import MACrossover

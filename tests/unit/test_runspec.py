@@ -3,7 +3,7 @@ import json
 import pytest
 
 from workbench.errors import ConfigError
-from workbench.execution.engine import ConflictPolicy
+from workbench.execution.config import ConflictPolicy
 from workbench.risk.config import RiskConfig
 from workbench.runspec import ExecutionPolicy, RunSpec
 from workbench.sim.costs import Commission, Slippage

@@ -31,7 +31,8 @@ from workbench.backtesting.result import BacktestResult
 from workbench.context import Context
 from workbench.data.bars import as_bars, check_order, epoch_ns
 from workbench.errors import ConfigError
-from workbench.execution.engine import ExecutionConfig, ExecutionEngine, Step
+from workbench.execution.config import ExecutionConfig
+from workbench.execution.engine import ExecutionEngine, Step
 from workbench.kernel import BarKernel
 from workbench.orders import Order
 from workbench.portfolio import PositionView

@@ -24,6 +24,8 @@ What it guarantees, whichever :class:`~workbench.broker.Broker` is behind it:
   is sent for what it filled (:mod:`workbench.execution.protect`, ``protect_partial_fills``).
 - **A clear state per symbol** (:class:`SymbolState`), logged on every change; repeated
   failures put a symbol in ``ERROR``, which refuses new orders until :meth:`reset`.
+
+Its settings (the conflict and retry policies, the limits) are in :mod:`.config`.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ import logging
 import random
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import pandas as pd
 
 from workbench.broker import Broker, OrderUpdate, UpdateEvent
-from workbench.errors import ConfigError, OrderRejected, TransientBrokerError
+from workbench.errors import OrderRejected, TransientBrokerError
+from workbench.execution.config import ConflictPolicy, ExecutionConfig
 from workbench.execution.ids import client_order_id
 from workbench.execution.protect import PartialFillGuard
 from workbench.execution.targets import orders_for_target
@@ -90,43 +93,6 @@ class Cancel:
 
 
 Step = Submit | Cancel
-
-
-class ConflictPolicy(StrEnum):
-    CANCEL_REPLACE = "cancel_replace"
-    WAIT = "wait"
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with jitter: ``base * 2**(attempt-1)``, capped, times 1 ± jitter."""
-
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    jitter: float = 0.25
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigError(f"retry max_attempts must be >= 1, got {self.max_attempts}")
-        if self.base_delay < 0 or self.max_delay < 0 or not 0 <= self.jitter < 1:
-            raise ConfigError("retry delays must be >= 0 and jitter in [0, 1)")
-
-    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
-        backoff = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
-        backoff *= 1 + self.jitter * (2 * rng.random() - 1)
-        return max(backoff, retry_after or 0.0)
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionConfig:
-    conflict: ConflictPolicy = ConflictPolicy.CANCEL_REPLACE
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    #: Consecutive failed submissions (after retries) that put a symbol in ERROR.
-    max_failures: int = 1
-    lot_size: float | None = None
-    #: Send a protective exit for what a bracket/oto entry filled before it ended.
-    protect_partial_fills: bool = True
 
 
 class ExecutionEngine:

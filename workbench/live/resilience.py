@@ -35,7 +35,7 @@ import pandas as pd
 
 from workbench.broker import AccountSnapshot, Bar, Broker, OrderUpdate
 from workbench.errors import BrokerError, TransientBrokerError, VenueOutageTooLong
-from workbench.execution.engine import RetryPolicy
+from workbench.execution.config import RetryPolicy
 from workbench.live.state import StateStore
 from workbench.orders import Order, OrderRequest
 from workbench.portfolio import PositionView

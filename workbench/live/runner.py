@@ -69,8 +69,8 @@ from workbench.broker import Bar, Broker, Feed
 from workbench.context import Context
 from workbench.data.days import TradingDays
 from workbench.errors import StateStoreError, WorkbenchError
+from workbench.execution.config import ExecutionConfig
 from workbench.execution.engine import (
-    ExecutionConfig,
     ExecutionEngine,
     Step,
     Submit,

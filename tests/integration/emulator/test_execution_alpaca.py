@@ -17,7 +17,8 @@ from workbench.brokers.alpaca_history import alpaca_history
 from workbench.emulator import Emulator
 from workbench.emulator.faults import Fault
 from workbench.errors import TransientBrokerError
-from workbench.execution.engine import ExecutionConfig, ExecutionEngine, RetryPolicy, SymbolState
+from workbench.execution.config import ExecutionConfig, RetryPolicy
+from workbench.execution.engine import ExecutionEngine, SymbolState
 from workbench.orders import OrderClass, OrderRequest, OrderType, Side, TimeInForce
 
 KEY, SECRET = "exec-key", "exec-secret"

@@ -19,7 +19,8 @@ from workbench.broker import OrderUpdate
 from workbench.brokers.alpaca import AlpacaBroker
 from workbench.emulator import Emulator, Fault
 from workbench.emulator import testing as emt
-from workbench.execution.engine import ExecutionConfig, ExecutionEngine, RetryPolicy
+from workbench.execution.config import ExecutionConfig, RetryPolicy
+from workbench.execution.engine import ExecutionEngine
 from workbench.orders import Order, OrderClass, OrderRequest, Side, TimeInForce
 
 DECISION = pd.Timestamp("2024-01-01", tz="UTC")

@@ -18,7 +18,7 @@ import pytest
 
 from tests.integration.live.test_crash_points import Crash, CrashingBroker, crashing
 from workbench.backtesting.engine import BacktestConfig, Engine
-from workbench.execution.engine import ConflictPolicy, ExecutionConfig
+from workbench.execution.config import ConflictPolicy, ExecutionConfig
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
 from workbench.live.state import StateStore

@@ -10,11 +10,9 @@ import pytest
 
 from workbench.broker import UpdateEvent
 from workbench.errors import OrderRejected, TransientBrokerError
+from workbench.execution.config import ConflictPolicy, ExecutionConfig, RetryPolicy
 from workbench.execution.engine import (
-    ConflictPolicy,
-    ExecutionConfig,
     ExecutionEngine,
-    RetryPolicy,
     SymbolState,
     client_order_id,
 )

@@ -17,7 +17,8 @@ import pytest
 
 from workbench.backtesting.engine import BacktestConfig, Engine
 from workbench.broker import OrderUpdate, UpdateEvent
-from workbench.execution.engine import ExecutionConfig, ExecutionEngine
+from workbench.execution.config import ExecutionConfig
+from workbench.execution.engine import ExecutionEngine
 from workbench.execution.protect import REASON, protective_exit
 from workbench.exits import protect_client_id
 from workbench.orders import (

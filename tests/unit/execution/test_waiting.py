@@ -4,7 +4,8 @@ to ``on_release`` as it goes, and never held twice under one client order id."""
 from __future__ import annotations
 
 from tests.unit.execution.test_execution_engine import T0, FlakyBroker, buy, sell_limit
-from workbench.execution.engine import ConflictPolicy, ExecutionConfig, ExecutionEngine
+from workbench.execution.config import ConflictPolicy, ExecutionConfig
+from workbench.execution.engine import ExecutionEngine
 from workbench.orders import Order, OrderRequest
 from workbench.sim.broker import SimulatedBroker
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from workbench.broker import Bar
 from workbench.errors import BrokerError, TransientBrokerError
-from workbench.execution.engine import RetryPolicy
+from workbench.execution.config import RetryPolicy
 from workbench.live.resilience import CatchUpFeed
 from workbench.live.state import StateStore
 

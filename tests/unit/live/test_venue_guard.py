@@ -13,7 +13,7 @@ import pytest
 
 from workbench import backtest, load_bars
 from workbench.errors import BrokerError, ConfigError, TransientBrokerError, VenueOutageTooLong
-from workbench.execution.engine import ExecutionConfig, RetryPolicy
+from workbench.execution.config import ExecutionConfig, RetryPolicy
 from workbench.live.outage import OutagePolicy, StopDuringOutage, VenueGuard
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner

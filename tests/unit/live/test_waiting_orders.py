@@ -7,9 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from tests.unit.execution.test_execution_engine import T0, FlakyBroker, buy, sell_limit
+from workbench.execution.config import ConflictPolicy, ExecutionConfig
 from workbench.execution.engine import (
-    ConflictPolicy,
-    ExecutionConfig,
     ExecutionEngine,
     Step,
     Submit,
