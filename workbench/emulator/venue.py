@@ -24,6 +24,8 @@ Cancels and replaces of routed orders wait for the open the same way
 Time in force. ``opg``, ``cls``, ``ioc`` and ``fok`` orders, and the end of day and gtc
 orders (at ``expires_at``), are enforced here around the simulated broker's bars, by
 the plans of :mod:`.tif`.
+
+Reads (the account, positions and orders as Alpaca's JSON) are the base's, :mod:`.reads`.
 """
 
 from __future__ import annotations
@@ -34,13 +36,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from workbench.data.sessions import calendar_zone
 from workbench.emulator import lifecycle, rules, tif
 from workbench.emulator.checks import (
-    INITIAL_MARGIN,
     buying_power,
     check_order,
     held,
@@ -48,17 +48,10 @@ from workbench.emulator.checks import (
 )
 from workbench.emulator.faults import REJECT_MESSAGES, FaultBook
 from workbench.emulator.marketdata import BarStore
+from workbench.emulator.reads import VenueReads
 from workbench.emulator.replay import Replay
 from workbench.emulator.rules import CODE_FORBIDDEN, CODE_NOT_FOUND, CODE_RULE, invalid
-from workbench.emulator.shapes import (
-    ApiError,
-    OrderRecord,
-    account_json,
-    order_json,
-    position_intent,
-    position_json,
-    stable_uuid,
-)
+from workbench.emulator.shapes import ApiError, OrderRecord, position_intent
 from workbench.errors import OrderRejected
 from workbench.orders import Order, OrderRequest, Side
 from workbench.portfolio import QUANTITY_EPSILON
@@ -68,7 +61,7 @@ log = logging.getLogger(__name__)
 Message = dict[str, Any]
 
 
-class Venue:
+class Venue(VenueReads):
     """One paper account over replayed bars; every method runs on the server's loop."""
 
     def __init__(
@@ -197,88 +190,6 @@ class Venue:
 
     def _plans(self, plans: list[tuple[str, tif.Plan]]) -> list[tuple[OrderRecord, tif.Plan]]:
         return [(self.records[self.sim_ids[sim_id]], plan) for sim_id, plan in plans]
-
-    # -- reads -----------------------------------------------------------------------
-    def account(self) -> dict[str, Any]:
-        pf = self.broker.portfolio
-        snap = self.broker.get_account()
-        long_value = sum(p.market_value for p in pf.positions.values() if p.quantity > 0)
-        short_value = sum(p.market_value for p in pf.positions.values() if p.quantity < 0)
-        return account_json(
-            account_id=self.account_id,
-            cash=snap.cash,
-            equity=snap.equity,
-            buying_power=self.buying_power(),
-            long_value=long_value,
-            short_value=short_value,
-            last_equity=self.last_equity,
-            initial_margin=INITIAL_MARGIN * (long_value - short_value),
-            maintenance_margin=maintenance_margin(pf),
-            last_maintenance_margin=self.last_maintenance,
-            margin=self.broker.margin,
-            allow_short=self.broker.allow_short,
-            created_at=self.created_at,
-        )
-
-    def positions(self) -> list[dict[str, Any]]:
-        return [self.position(s) for s in sorted(self.broker.get_positions())]
-
-    def position(self, symbol_or_id: str) -> dict[str, Any]:
-        symbol = self._symbol(symbol_or_id)
-        pos = self.broker.get_positions().get(symbol)
-        if pos is None:
-            raise ApiError(404, CODE_NOT_FOUND, "position does not exist")
-        held = self._held(symbol, Side.SELL if pos.quantity > 0 else Side.BUY)
-        return position_json(
-            symbol=symbol,
-            quantity=pos.quantity,
-            average_price=pos.average_price,
-            last_price=pos.last_price,
-            lastday_price=self.lastday_close.get(symbol, pos.last_price),
-            available=pos.quantity - np.sign(pos.quantity) * held,
-            exchange=self.exchange,
-            opened_today=self.held_overnight.get(symbol, 0.0) * pos.quantity <= 0,
-        )
-
-    def order(self, order_id: str, *, nested: bool = True) -> dict[str, Any]:
-        rec = self.records.get(rules.order_id(order_id))
-        if rec is None:
-            raise ApiError(404, CODE_NOT_FOUND, "order not found")
-        return self.order_doc(self.broker.get_order(rec.sim_id), rec, nested=nested)
-
-    def order_doc(
-        self, order: Order, rec: OrderRecord, *, status: str | None = None, nested: bool = True
-    ) -> dict[str, Any]:
-        """``order`` as Alpaca's JSON; with ``nested``, an entry carries its legs."""
-        if status is None:  # accepted, pending_cancel, pending_replace: as Alpaca shows it
-            status = self.pending.shown(rec.id, order)
-        legs = None
-        if nested and order.legs:
-            legs = [
-                self.order_doc(self.broker.get_order(i), self.records[self.sim_ids[i]])
-                for i in order.legs
-                if i in self.sim_ids
-            ]
-        hwm = self.broker.trailing_mark(order.id)
-        return order_json(order, rec, status=status, legs=legs, hwm=hwm)
-
-    def order_by_client_id(self, client_order_id: str) -> dict[str, Any]:
-        order_id = self._by_cid.get(client_order_id)
-        if order_id is None:
-            raise ApiError(404, CODE_NOT_FOUND, "order not found")
-        return self.order(order_id)
-
-    def all_orders(self) -> list[tuple[Order, OrderRecord]]:
-        return [(self.broker.get_order(r.sim_id), r) for r in self.records.values()]
-
-    def _symbol(self, symbol_or_id: str) -> str:
-        key = symbol_or_id.strip()
-        if key.upper() in self.symbols:
-            return key.upper()
-        for symbol in self.symbols:
-            if stable_uuid("asset", symbol) == key.lower():
-                return symbol
-        raise ApiError(404, CODE_NOT_FOUND, "position does not exist")
 
     # -- actions ---------------------------------------------------------------------
     def submit(self, body: Any) -> tuple[dict[str, Any], list[Message]]:
