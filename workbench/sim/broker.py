@@ -5,8 +5,9 @@ is simulated: the engine calls :meth:`SimulatedBroker.set_time` before the strat
 acts on a bar and :meth:`SimulatedBroker.process_bar` when a bar closes. The fill
 rules are written once, in :mod:`workbench.sim.fills`; costs are in
 :mod:`workbench.sim.costs`, the buying-power check in :mod:`workbench.sim.buying_power`,
-attached exits (bracket, OTO and OCO legs) in :mod:`workbench.sim.legs`. Every status
-change goes through the lifecycle table of :mod:`workbench.orders`.
+attached exits (bracket, OTO and OCO legs) in :mod:`workbench.sim.legs`, the Broker
+protocol's reads (account, positions, orders, updates) in :mod:`workbench.sim.reads`.
+Every status change goes through the lifecycle table of :mod:`workbench.orders`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 
 import pandas as pd
 
-from workbench.broker import ENDED_BY, AccountSnapshot, OrderUpdate, UpdateEvent
+from workbench.broker import ENDED_BY, OrderUpdate, UpdateEvent
 from workbench.errors import BrokerError, ConfigError, OrderRejected
 from workbench.orders import (
     Fill,
@@ -31,9 +32,9 @@ from workbench.orders import (
     apply_fill,
     transition,
 )
-from workbench.portfolio import QUANTITY_EPSILON, Portfolio, PositionView
+from workbench.portfolio import QUANTITY_EPSILON, Portfolio
 from workbench.sim import buying_power
-from workbench.sim.codes import CODE_DUPLICATE_CLIENT_ID, CODE_NOT_CANCELABLE, CODE_NOT_FOUND
+from workbench.sim.codes import CODE_DUPLICATE_CLIENT_ID, CODE_NOT_CANCELABLE
 from workbench.sim.costs import Commission, Slippage
 from workbench.sim.fills import (
     SLIPPED_TYPES,
@@ -43,6 +44,7 @@ from workbench.sim.fills import (
     round_lot,
 )
 from workbench.sim.legs import AttachedExits, LiveOrder
+from workbench.sim.reads import BrokerReads
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ _SIMPLE, _OCO = OrderClass.SIMPLE, OrderClass.OCO
 _EV_NEW, _EV_FILL = UpdateEvent.NEW, UpdateEvent.FILL
 
 
-class SimulatedBroker(AttachedExits):
+class SimulatedBroker(AttachedExits, BrokerReads):
     """Fills orders against bars by the rules of :mod:`workbench.sim.fills`; owns a Portfolio."""
 
     def __init__(
@@ -112,76 +114,6 @@ class SimulatedBroker(AttachedExits):
     def set_time(self, ts: pd.Timestamp) -> None:
         """Set the simulated time: orders submitted now are stamped with it."""
         self._now = ts
-
-    # -- Broker protocol: reads --------------------------------------------------
-    @property
-    def orders(self) -> list[Order]:
-        """Every order ever submitted (latest state), in submission order."""
-        return list(self._orders.values())
-
-    def get_account(self) -> AccountSnapshot:
-        pf = self.portfolio
-        value = gross = 0.0
-        for p in pf.positions.values():  # Position.market_value, written out
-            q = p.quantity
-            if q != 0.0:
-                v = q * p.last_price
-                value += v
-                gross += abs(v)
-        equity = pf.cash + value
-        return AccountSnapshot(pf.cash, equity, max(equity * self.margin - gross, 0.0))
-
-    def get_positions(self) -> dict[str, PositionView]:
-        return self.portfolio.open_positions()
-
-    def get_open_orders(self) -> list[Order]:
-        live = self._live
-        if not live:  # the usual answer on the order path: no comprehension to run
-            return []
-        return [x.order for x in live.values()]
-
-    @property
-    def open_book(self) -> dict[str, list]:
-        """Open orders by symbol (read only): ``open_book.get(symbol)`` is true when
-        :meth:`process_bar` has work for ``symbol``, the check the engine's loop makes."""
-        return self._book
-
-    def has_open_orders(self, symbol: str) -> bool:
-        """Cheap check the engine makes before calling :meth:`process_bar`."""
-        return bool(self._book.get(symbol))
-
-    def sells_first(self, symbols: list[tuple[str, int]]) -> list[tuple[str, int]]:
-        """``(symbol, row)`` pairs of one time step, those with a working sell first.
-
-        Orders of several symbols that meet the same bar time execute together at a
-        venue; simulated one symbol after another, a rebalance's buys would otherwise
-        be checked against cash its sells have not yet raised. Order kept otherwise.
-        """
-        if not self._live or len(symbols) < 2:
-            return symbols
-        book = self._book
-        selling = [r for r in symbols if any(x.order.side is Side.SELL for x in book.get(r[0], ()))]
-        if not selling:
-            return symbols
-        chosen = {r[0] for r in selling}
-        return selling + [r for r in symbols if r[0] not in chosen]
-
-    def get_order(self, order_id: str) -> Order:
-        try:
-            return self._orders[order_id]
-        except KeyError:
-            raise BrokerError(f"order {order_id} not found", code=CODE_NOT_FOUND) from None
-
-    def get_order_by_client_id(self, client_order_id: str) -> Order | None:
-        order_id = self._by_client_id.get(client_order_id)
-        return None if order_id is None else self._orders[order_id]
-
-    def drain_updates(self) -> list[OrderUpdate]:
-        out, self._updates = self._updates, []
-        return out
-
-    def close(self) -> None:
-        """Nothing to release: the simulated venue is in process, without a stream."""
 
     # -- Broker protocol: actions --------------------------------------------------
     def submit_order(self, request: OrderRequest) -> Order:
