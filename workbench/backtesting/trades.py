@@ -122,12 +122,9 @@ def build_trades(
                 lot.quantity, lot.fees, lot.reason, "", lot.order_id, "",
             )  # fmt: skip
     if not quantity:
-        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
-        for c in ("entry_time", "exit_time"):
-            frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
-        for c in ("entry_price", "exit_price", "quantity", "pnl", "return", "fees", "bars_held"):
-            frame[c] = pd.Series(dtype=float)
-        return frame
+        return empty_trades(
+            COLUMNS, ("entry_price", "exit_price", "quantity", "pnl", "return", "fees", "bars_held")
+        )
     # each column inferred as the same values in row dicts would be; numbers as arrays
     columns: dict[str, Any] = cols
     for c in ("entry_time", "exit_time"):
@@ -150,6 +147,17 @@ def build_trades(
         frame = frame.sort_values(
             ["entry_time", "exit_time"], kind="stable", na_position="last", ignore_index=True
         )
+    return frame
+
+
+def empty_trades(columns: list[str], numbers: tuple[str, ...]) -> pd.DataFrame:
+    """A table of no trades with ``columns``: entry and exit times as UTC datetimes,
+    ``numbers`` as floats, the rest objects (the dtypes a table of trades has)."""
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    for c in ("entry_time", "exit_time"):
+        frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
+    for c in numbers:
+        frame[c] = pd.Series(dtype=float)
     return frame
 
 

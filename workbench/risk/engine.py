@@ -238,11 +238,6 @@ class RiskEngine:
         new = self._store.update(lambda s: s.marked(peak, last))
         self._went_on_from(new if ours else None)
 
-    def _day_of(self, time: pd.Timestamp) -> tuple[str, str]:
-        """The trading day of ``time`` and the next one (ISO dates)."""
-        day = self.days.day(time.value)
-        return day.iso, day.next_iso
-
     def _step(
         self,
         s: RiskState,

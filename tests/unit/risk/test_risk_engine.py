@@ -296,7 +296,8 @@ def test_the_utc_day_and_the_next_are_pandas_own(when: str) -> None:
     t = pd.Timestamp(when, tz="UTC")
     start = t.floor("D")
     expected = (start.date().isoformat(), (start + pd.Timedelta(days=1)).date().isoformat())
-    assert RiskEngine(days=TradingDays("UTC"))._day_of(t) == expected
+    day = RiskEngine(days=TradingDays("UTC")).days.day(t.value)
+    assert (day.iso, day.next_iso) == expected
 
 
 @pytest.mark.parametrize(
@@ -310,4 +311,5 @@ def test_a_new_york_day_and_the_next_are_pandas_own(when: str) -> None:
     t = pd.Timestamp(when, tz="UTC")
     start = t.tz_convert("America/New_York").tz_localize(None).normalize()
     expected = (start.date().isoformat(), (start + pd.Timedelta(days=1)).date().isoformat())
-    assert RiskEngine(days=TradingDays("America/New_York"))._day_of(t) == expected
+    day = RiskEngine(days=TradingDays("America/New_York")).days.day(t.value)
+    assert (day.iso, day.next_iso) == expected

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.backtesting.trades import empty_trades
 from workbench.live.reconcile.livestate import fill_bar
 
 #: (first, last) bar of an order's fills.
@@ -67,12 +68,8 @@ def round_trips(trades: pd.DataFrame, same: Mapping[str, str] | None = None) -> 
     ``entry_quantities`` and ``exit_quantities`` what each gave this round trip,
     ``entry_order_id`` and ``exit_order_id`` join them with ``+``."""
     if trades.empty:
-        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
-        for c in ("entry_time", "exit_time"):
-            frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
-        for c in ("entry_price", "exit_price", "quantity", "pnl", "fees", "entries", "exits"):
-            frame[c] = pd.Series(dtype=float)
-        return frame
+        numbers = ("entry_price", "exit_price", "quantity", "pnl", "fees", "entries", "exits")
+        return empty_trades(COLUMNS, numbers)
     rows: list[dict[str, Any]] = []
     ids = trades["entry_order_id"]
     trade = ids.map(lambda o: same.get(str(o), o)) if same else ids
