@@ -15,16 +15,36 @@ from collections.abc import Callable
 __all__ = ["STEPS", "warm_up"]
 
 
+#: The warm-up's data: small, synthetic, daily (no file shipped is read).
+SPEC = "synthetic:WARM?bars=400&freq=1D&seed=1"
+
+
 def _bars() -> object:
     from workbench.data.sources import load_bars
 
-    return load_bars("synthetic:WARM?bars=400&freq=1D&seed=1")
+    return load_bars(SPEC)
 
 
 def _sweep() -> None:
+    """Each array layout the sweep kernel is called with, since numba compiles (and caches)
+    one machine code per layout: the metrics alone (a sweep's first pass), the trial
+    returns read back (the walk-forward's folds, ``trial_returns``, the overfitting
+    statistics: a column-major matrix) and one combination (a single column, which numpy
+    flags row-major too)."""
+    from workbench.research.sweep import sweep, trial_returns
+
+    bars = _bars()
+    trial_returns(sweep("ma_crossover", bars, {"fast": [5, 10], "slow": [20, 40]}, progress=False))
+    trial_returns(sweep("ma_crossover", bars, {"fast": [5], "slow": [20]}, progress=False))
+
+
+def _portfolio() -> None:
+    """A universe's kernel (rebalancing toward target weights), through a universe sweep."""
+    from workbench.data.sources import load_symbols
     from workbench.research.sweep import sweep
 
-    sweep("ma_crossover", _bars(), {"fast": [5, 10], "slow": [20, 40]}, progress=False)
+    universe = load_symbols(SPEC.replace("WARM", "WARM,WARM2"))
+    sweep("ma_crossover", universe, {"fast": [5, 10], "slow": [20, 40]}, progress=False)
 
 
 def _overfitting() -> None:
@@ -53,6 +73,7 @@ def _vectorbt() -> None:
 #: (what, function) in the order they run.
 STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("sweep kernel", _sweep),
+    ("portfolio kernel", _portfolio),
     ("overfitting statistics", _overfitting),
     ("vectorized backtest", _vectorized),
     ("vectorbt parity", _vectorbt),
