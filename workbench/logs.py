@@ -22,6 +22,9 @@ import logging
 import os
 import re
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +60,40 @@ _EXTRA_SECRETS: set[str] = set()
 #: The level ``configure()`` uses when not given one (the CLI's ``--log-level`` / ``-v``).
 _DEFAULT_LEVEL = [logging.INFO]
 THIRD_PARTY_LEVEL = logging.WARNING
+
+
+#: The loggers whose INFO lines are each simulated order, state change and risk verdict.
+TRADING_LOGGERS = ("workbench.execution", "workbench.sim", "workbench.risk")
+_bulk = {"depth": 0, "saved": []}
+_bulk_lock = threading.Lock()
+
+
+@contextmanager
+def bulk_runs() -> Iterator[None]:
+    """Many backtests run as one job (a look-ahead audit's replays, a promotion's gates, a
+    sweep's event-engine rows): there each order, state change and risk verdict is a
+    result, in the job's outputs, not news, and its INFO lines would bury the job's own and
+    its progress bar (an audit of a crossover over 20 years of daily bars printed 54,518
+    lines). Meanwhile the trading loggers pass WARNING and up, unless ``workbench`` logs at
+    DEBUG (``-v``: everything, as asked). Nested and concurrent uses share one setting,
+    restored when the last ends; a backtest of its own logs as before."""
+    with _bulk_lock:
+        if _bulk["depth"] == 0:
+            loggers = [logging.getLogger(name) for name in TRADING_LOGGERS]
+            _bulk["saved"] = [(lg, lg.level) for lg in loggers]
+            if logging.getLogger("workbench").getEffectiveLevel() > logging.DEBUG:
+                for lg, level in _bulk["saved"]:
+                    lg.setLevel(max(level, logging.WARNING))
+        _bulk["depth"] += 1
+    try:
+        yield
+    finally:
+        with _bulk_lock:
+            _bulk["depth"] -= 1
+            if _bulk["depth"] == 0:
+                for lg, level in _bulk["saved"]:
+                    lg.setLevel(level)
+                _bulk["saved"] = []
 
 
 def add_secret(value: str) -> None:

@@ -40,6 +40,7 @@ from workbench.backtesting.vectorized import has_vectorized
 from workbench.bundle import Bundle, sha256_bytes, write_bundle
 from workbench.data.bars import data_fingerprint
 from workbench.errors import ConfigError
+from workbench.logs import bulk_runs
 from workbench.research.audit import audit
 from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments
 from workbench.research.parity import check_parity
@@ -108,6 +109,7 @@ def _threshold_gate(
     return Gate(name, float(value), f"{op} {limit:g}", ok, note)
 
 
+@bulk_runs()  # the gates' backtests: their orders are results, not news
 def run_gates(
     strategy: Strategy,
     bars: dict[str, pd.DataFrame],

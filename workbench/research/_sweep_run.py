@@ -15,6 +15,7 @@ from workbench.backtesting.vectorized import (
     shared_indicators,
     vectorized_signals,
 )
+from workbench.logs import bulk_runs
 from workbench.progress import progress as progress_bar
 from workbench.strategy import Strategy
 
@@ -120,6 +121,7 @@ def run_event_sweep(
     return metrics, pd.DataFrame(returns, index=frame.index[1:], columns=columns, copy=False)
 
 
+@bulk_runs()  # one of a sweep's many backtests: its orders are results, not news
 def event_row(
     cls: type[Strategy],
     bars: dict[str, pd.DataFrame],

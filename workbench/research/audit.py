@@ -34,6 +34,7 @@ from workbench.compose import run_backtest
 from workbench.context import Context
 from workbench.data.bars import BarsLike
 from workbench.intents import CancelIntent, Intent, OrderIntent, TargetIntent
+from workbench.logs import bulk_runs
 from workbench.research.watch import Watched
 from workbench.runspec import RunSpec
 from workbench.sim.costs import Commission, Slippage
@@ -123,6 +124,7 @@ class AuditResult:
         }
 
 
+@bulk_runs()  # every replay's orders: compared here, not news
 def audit(
     strategy: str | type[Strategy] | Strategy,
     bars: str | BarsLike,
