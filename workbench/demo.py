@@ -44,7 +44,7 @@ from workbench.emulator import Emulator
 from workbench.errors import WorkbenchError
 from workbench.live.reconcile import reconcile
 from workbench.live.session import drive
-from workbench.live.status import read_status
+from workbench.live.status import read_status, status_lines
 from workbench.logs import configure
 from workbench.promote import promote
 from workbench.research.walkforward import WalkForwardConfig, run_walk_forward
@@ -260,8 +260,7 @@ def live_session(state: State) -> None:
     print(f"{summary.bars} bars, {summary.decisions} decisions, {summary.orders_sent} orders "
           f"({summary.stopped_by}); the emulator filled {venue['fills']}")  # fmt: skip
     print("\n$ workbench live status --state", path)
-    for key, value in read_status(path).items():
-        print(f"{key:<20} {value}")
+    print("\n".join(status_lines(read_status(path))))
     state["live"] = path
     _output(state, "live state", path)
     _output(state, "live log", log_file)

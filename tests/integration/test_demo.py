@@ -98,3 +98,16 @@ def test_the_reconciliation_finds_no_unexplained_difference(run) -> None:
     written = json.loads((state["outputs"]["reconciliation"].parent / "summary.json").read_text())
     assert written["verdict"] == "match"
     assert "match: 0 unexplained" in printed
+
+
+def test_the_live_status_shown_is_the_commands(run) -> None:
+    state, printed = run
+    shown = printed.split(f"$ workbench live status --state {state['live']}\n", 1)[1]
+    shown = shown.split("\n  live state", 1)[0].splitlines()
+    fills = read_status(state["live"])["fills"]
+    assert [line for line in shown if line.startswith("  fill ")] == [
+        f"  fill {f['time']} {f['side']:<4} {f['quantity']:g} {f['symbol']} @ {f['price']:g}"
+        f"  {f['client_order_id']}"
+        for f in fills[-10:]
+    ]
+    assert not any(line.startswith("fills") or " None" in line for line in shown)

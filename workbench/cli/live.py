@@ -114,21 +114,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "status":
-        from workbench.live.status import read_status
+        from workbench.live.status import read_status, status_lines
 
         status = read_status(args.state)
         if args.json:
             json.dump(status, sys.stdout, indent=2, default=str)
             sys.stdout.write("\n")
         else:
-            fills = status.pop("fills")
-            for key, value in status.items():
-                print(f"{key:<20} {value}")
-            for fill in fills[-10:]:  # the latest; --json has them all
-                print(
-                    f"  fill {fill['time']} {fill['side']:<4} {fill['quantity']:g} "
-                    f"{fill['symbol']} @ {fill['price']:g}  {fill['client_order_id']}"
-                )
+            print("\n".join(status_lines(status)))
         return 0
     from workbench.compose import LiveOptions, build_runner
     from workbench.errors import ConfigError, StateStoreError

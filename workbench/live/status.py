@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,24 @@ def _risk(path: str | Path) -> Any:
     rows = stored_states(path)
     row = next((r for r in rows or () if r.scope == DEFAULT_SCOPE), None)
     return None if row is None else row.load()
+
+
+#: How many of the latest fills the text status lists (``--json`` has them all).
+FILLS_SHOWN = 10
+
+
+def status_lines(status: Mapping[str, Any], fills: int = FILLS_SHOWN) -> list[str]:
+    """:func:`read_status` as ``workbench live status`` prints it: a field a line (one not
+    known or not set shows ``-``, as ``None`` says nothing to an operator), then the
+    latest ``fills`` fills, one a line."""
+    lines = [
+        f"{key:<20} {'-' if value is None else value}"
+        for key, value in status.items()
+        if key != "fills"
+    ]
+    for fill in list(status.get("fills") or [])[-fills:] if fills > 0 else []:
+        lines.append(
+            f"  fill {fill['time']} {fill['side']:<4} {fill['quantity']:g} "
+            f"{fill['symbol']} @ {fill['price']:g}  {fill['client_order_id']}"
+        )
+    return lines

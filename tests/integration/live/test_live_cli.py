@@ -61,6 +61,8 @@ def test_live_run_then_status(bundle, tmp_path, capsys) -> None:
     text = capsys.readouterr().out
     assert f"fill_count           {len(expected.fills)}" in text
     assert status["fills"][-1]["client_order_id"] in text  # the latest fills, readable
+    assert status["error"] is None and "error                -" in text  # not "None"
+    assert "None" not in text
 
 
 def test_live_refuses_a_tampered_bundle(bundle, tmp_path, capsys) -> None:
