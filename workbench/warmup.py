@@ -51,11 +51,15 @@ def _overfitting() -> None:
     import numpy as np
     import pandas as pd
 
-    from workbench.research.overfitting import overfitting_report
+    from workbench.research.overfitting import (
+        overfitting_report,
+        probability_of_backtest_overfitting,
+    )
 
     returns = np.random.default_rng(1).normal(0.0, 0.01, (400, 4))
     overfitting_report(pd.DataFrame(returns.astype(np.float32)))  # a sweep's trial returns
     overfitting_report(pd.DataFrame(returns))
+    probability_of_backtest_overfitting(returns, metric=lambda block: block.mean(axis=0))
 
 
 def _vectorized() -> None:

@@ -45,14 +45,16 @@ before = held()
 from workbench.backtesting.api import backtest
 from workbench.backtesting.fastpath import run_vectorized
 from workbench.data.sources import load_bars, load_symbols
-from workbench.research.overfitting import overfitting_report
+from workbench.research.overfitting import overfitting_report, probability_of_backtest_overfitting
 from workbench.research.parity import check_parity
 from workbench.research.sweep import sweep, trial_returns
 
 bars = load_bars("sample:SPX")
 universe = load_symbols("sample:SPX,NASDAQ")
 grid = {"fast": [10, 20, 30], "slow": [50, 100]}
-overfitting_report(trial_returns(sweep("ma_crossover", bars, grid, slippage=2.0, progress=False)))
+returns = trial_returns(sweep("ma_crossover", bars, grid, slippage=2.0, progress=False))
+overfitting_report(returns)
+probability_of_backtest_overfitting(returns, metric=lambda block: block.sum(axis=0))
 trial_returns(sweep("ma_crossover", bars, {"fast": [20], "slow": [50]}, progress=False))
 sweep("ma_crossover", universe, grid, progress=False)
 backtest("ma_crossover", universe, {"fast": 20, "slow": 50})
