@@ -60,6 +60,7 @@ sweep("ma_crossover", universe, grid, progress=False)
 backtest("ma_crossover", universe, {"fast": 20, "slow": 50})
 run_vectorized("ma_crossover", bars, {"fast": 20, "slow": 50, "sl_stop": 0.05})
 check_parity("ma_crossover", bars, {"fast": 20, "slow": 50}, engine="vectorbt")
+check_parity("ma_crossover", bars, {"fast": 20, "slow": 50, "allow_short": True}, engine="vectorbt")
 
 added = {k: sorted(v - before.get(k, set())) for k, v in held().items()}
 print(json.dumps({k: v for k, v in added.items() if v}))
