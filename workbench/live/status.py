@@ -74,18 +74,18 @@ def _risk(path: str | Path) -> Any:
 FILLS_SHOWN = 10
 
 
-def status_lines(status: Mapping[str, Any], fills: int = FILLS_SHOWN) -> list[str]:
+def status_lines(status: Mapping[str, Any]) -> list[str]:
     """:func:`read_status` as ``workbench live status`` prints it: a field a line (one not
     known or not set shows ``-``, as ``None`` says nothing to an operator), then the
-    latest ``fills`` fills, one a line."""
+    latest :data:`FILLS_SHOWN` fills, one a line."""
     lines = [
         f"{key:<20} {'-' if value is None else value}"
         for key, value in status.items()
         if key != "fills"
     ]
-    for fill in list(status.get("fills") or [])[-fills:] if fills > 0 else []:
-        lines.append(
-            f"  fill {fill['time']} {fill['side']:<4} {fill['quantity']:g} "
-            f"{fill['symbol']} @ {fill['price']:g}  {fill['client_order_id']}"
-        )
+    lines += [
+        f"  fill {fill['time']} {fill['side']:<4} {fill['quantity']:g} "
+        f"{fill['symbol']} @ {fill['price']:g}  {fill['client_order_id']}"
+        for fill in (status.get("fills") or [])[-FILLS_SHOWN:]
+    ]
     return lines
