@@ -5,7 +5,8 @@ CPU-seconds importing ipykernel, numpy, pandas, numba and the fold's modules: on
 the second kernel's imports delay both first folds and cost a core-second and more. A
 :class:`Zygote` is one Python process that makes those imports once (the jobs' preload),
 then forks a kernel per request: each forked kernel starts with them in memory
-(copy-on-write), ready in a tenth of a second.
+(copy-on-write), ready in a tenth of a second (its start: 0.06 s, what else it imports
+as it starts imported by the zygote too, :data:`STARTUP_IMPORTS`).
 :class:`~workbench.research.zygote_kernel.ZygoteProvisioner` is the jupyter_client kernel
 provisioner that asks the zygote for a kernel instead of starting
 ``python -m ipykernel_launcher``, and waits for it (the zygote answers once its imports are
@@ -41,6 +42,7 @@ kept for the process's later kernels).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -219,6 +221,25 @@ def _import_kernel() -> None:
     finally:
         if hidden:
             del sys.modules["debugpy"]
+    for name in STARTUP_IMPORTS:
+        with contextlib.suppress(ImportError):  # psutil is optional to jupyter_client
+            importlib.import_module(name)
+
+
+#: What a kernel's start imports besides ipykernel's own modules, imported once in the zygote:
+#: 0.07 s of a forked kernel's 0.13 s ``initialize``, most of it psutil's (jupyter_client lists
+#: the machine's addresses with it, for the connection's default ``ip``), then pdb (the
+#: shell's debugger class), IPython's completer and inspector, the storemagic extension and
+#: tornado's asyncio loop. The same modules the kernel would import: only when, not what.
+STARTUP_IMPORTS = (
+    "psutil",
+    "pdb",
+    "IPython.core.debugger",
+    "IPython.core.completerlib",
+    "IPython.core.oinspect",
+    "IPython.extensions.storemagic",
+    "tornado.platform.asyncio",
+)
 
 
 #: What the owner writes on the zygote's stdin to end it (closing it is not enough while

@@ -149,6 +149,44 @@ def test_a_forked_kernel_has_no_debugger_but_a_notebook_may_import_debugpy(
         zygote.close()
 
 
+#: In a fresh interpreter: the zygote's imports, then a kernel's start as a forked kernel
+#: makes it (``IPKernelApp.initialize`` with the pool's arguments), and the modules that start
+#: imported, written to ``sys.argv[1]`` (the kernel's start captures stdout).
+KERNEL_START = """
+import json, os, sys, tempfile
+from workbench.research.notebook_job import KERNEL_ARGUMENTS
+from workbench.research.zygote import _import_kernel
+_import_kernel()
+before = set(sys.modules)
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
+app.initialize(["-f", os.path.join(tempfile.mkdtemp(), "kernel.json"), *KERNEL_ARGUMENTS])
+with open(sys.argv[1], "w") as out:
+    json.dump(sorted(set(sys.modules) - before), out)
+os._exit(0)
+"""
+
+
+def test_a_forked_kernel_imports_no_library_as_it_starts(tmp_path: Path) -> None:
+    """What a kernel's start imports (psutil, IPython's debugger, completer and inspector,
+    tornado's loop: half a forked kernel's start) the zygote has imported: only standard
+    library modules are left (a few, next to nothing)."""
+    import subprocess
+
+    out = tmp_path / "imported.json"
+    subprocess.run(
+        [sys.executable, "-c", KERNEL_START, str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    imported = json.loads(out.read_text())
+    assert imported, "the probe saw no import at all: it no longer measures a kernel's start"
+    libraries = [m for m in imported if m.split(".")[0] not in sys.stdlib_module_names]
+    assert libraries == [], f"imported as each forked kernel starts: {libraries}"
+
+
 def test_without_a_zygote_the_kernel_is_launched_as_usual(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
