@@ -23,10 +23,10 @@ warming the indicators up); the report notebook and ``report.html`` after the fo
   **speed-up goal** (at least 1.7 with 2 jobs): warm kernels must not break parallel
   scaling. Its serial part (the first kernel's start and imports, its first fold's
   first-run costs, the summary, the report notebook, report.html, the kernels' shutdown)
-  is about 1.0-1.1 s of a 7.1-7.7 s 1-job run on an idle machine, an Amdahl ceiling of
-  about 1.74x; a 2-job run starts its folds a little later (the zygote's imports, then the
-  kernels' start: first cells at 0.50-0.54 s against 0.45-0.51 s; 0.75-0.81 s while the
-  zygote also rehearsed a fold), so the goal leaves the pipeline little slack.
+  is about 1.0-1.15 s of a 7.1-8.4 s 1-job run on an idle machine, an Amdahl ceiling of
+  about 1.75x; a 2-job run starts its folds a little later (the zygote's imports, then the
+  kernels' start: first cells at 0.43-0.50 s against 0.41-0.46 s), so the goal leaves the
+  pipeline little slack: runs reach 96-97% of the ceiling.
 
 The figures above come from runs of this benchmark; each run prints its own.
 
