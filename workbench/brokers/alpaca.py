@@ -43,6 +43,7 @@ import requests
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
 from workbench.brokers.alpaca_catch_up import catch_up, missed_updates
 from workbench.brokers.alpaca_errors import _map_api_error
+from workbench.brokers.alpaca_listing import open_orders
 from workbench.brokers.alpaca_orders import (
     _float,
     _leg_of,
@@ -164,13 +165,12 @@ class AlpacaBroker:
         return out
 
     def get_open_orders(self) -> list[Order]:
-        from alpaca.trading.enums import QueryOrderStatus
-        from alpaca.trading.requests import GetOrdersRequest
-
-        req = GetOrdersRequest(
-            status=QueryOrderStatus.OPEN, limit=500, direction="asc", nested=True
+        """Every open order, oldest first, its legs nested: page after page, as Alpaca lists
+        at most 500 a request
+        (:func:`~workbench.brokers.alpaca_listing.open_orders`)."""
+        orders = open_orders(
+            lambda req: self._call("list orders", lambda: self.client.get_orders(req))
         )
-        orders = self._call("list orders", lambda: self.client.get_orders(req))
         found = [self._remember(x) for o in orders for x in order_from_alpaca(o)]
         return [o for o in found if o.status.is_open]
 

@@ -1,0 +1,69 @@
+"""Alpaca's open orders, read page by page.
+
+``GET /v2/orders`` lists at most :data:`ORDERS_PAGE` orders a request; a bot with more open
+orders than that (a universe of 500 symbols with a stop each) must ask again, from where the
+last page ended, or it works on a part of its orders as if they were all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["ORDERS_PAGE", "PAGE_OVERLAP", "open_orders"]
+
+log = logging.getLogger(__name__)
+
+#: The most orders Alpaca lists in one request (``GET /v2/orders``' ``limit``).
+ORDERS_PAGE = 500
+#: How far before the last order of a full page the next page starts: orders sent at that
+#: same instant are listed again, and kept once.
+PAGE_OVERLAP = pd.Timedelta(microseconds=1)
+
+
+def open_orders(list_orders: Callable[[Any], list[Any]]) -> list[Any]:
+    """The open orders (alpaca-py's, legs nested), oldest first, read a page at a time.
+
+    Alpaca lists at most :data:`ORDERS_PAGE` orders a request, oldest first here; a full
+    page may not be all of them (a universe of 500 symbols with a stop each has more), so
+    the next page is asked for from the last one's submission time (``after`` is
+    exclusive: from a microsecond before it, the orders sent at that instant listed again
+    and kept once), until a page is not full. A full page that brings no order not seen
+    (more orders sent at one instant than a page holds) ends the listing with a warning:
+    the rest cannot be told apart by time."""
+    from alpaca.trading.enums import QueryOrderStatus
+    from alpaca.trading.requests import GetOrdersRequest
+
+    seen: dict[str, Any] = {}
+    after = when = None
+    while True:
+        req = GetOrdersRequest(
+            status=QueryOrderStatus.OPEN,
+            limit=ORDERS_PAGE,
+            direction="asc",
+            nested=True,
+            after=after,
+        )
+        page = list_orders(req)
+        new = 0
+        for order in page:
+            if str(order.id) not in seen:
+                seen[str(order.id)] = order
+                new += 1
+        if len(page) < ORDERS_PAGE:
+            return list(seen.values())
+        if not new:
+            log.warning(
+                "more than %d open orders were sent at %s: listed %d of them",
+                ORDERS_PAGE,
+                when,
+                len(seen),
+                extra={"event": "open_orders_truncated"},
+            )
+            return list(seen.values())
+        last = page[-1]
+        when = last.submitted_at or last.created_at
+        after = pd.Timestamp(when).to_pydatetime() - PAGE_OVERLAP.to_pytimedelta()
