@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
-
-import pandas as pd
 
 __all__ = ["ORDERS_PAGE", "PAGE_OVERLAP", "open_orders"]
 
@@ -21,7 +20,7 @@ log = logging.getLogger(__name__)
 ORDERS_PAGE = 500
 #: How far before the last order of a full page the next page starts: orders sent at that
 #: same instant are listed again, and kept once.
-PAGE_OVERLAP = pd.Timedelta(microseconds=1)
+PAGE_OVERLAP = timedelta(microseconds=1)
 
 
 def open_orders(list_orders: Callable[[Any], list[Any]]) -> list[Any]:
@@ -66,4 +65,4 @@ def open_orders(list_orders: Callable[[Any], list[Any]]) -> list[Any]:
             return list(seen.values())
         last = page[-1]
         when = last.submitted_at or last.created_at
-        after = pd.Timestamp(when).to_pydatetime() - PAGE_OVERLAP.to_pytimedelta()
+        after = when - PAGE_OVERLAP  # alpaca-py's datetimes, to the microsecond as Alpaca's
