@@ -26,6 +26,9 @@ from workbench.emulator.shapes import NEW_YORK, OPEN_STATUSES, ApiError, asset_j
 ORDER_LIST_LIMIT = 500
 FEEDS = {"iex", "sip", "delayed_sip", "otc", "boats", "overnight"}
 ADJUSTMENTS = {"raw", "split", "dividend", "all"}
+ASSET_STATUSES = {"active", "inactive"}
+#: alpaca-py's ``AssetClass`` values; the emulated assets are all ``us_equity``.
+ASSET_CLASSES = {"us_equity", "us_option", "crypto", "crypto_perp"}
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -104,10 +107,7 @@ def trading_routes(core: EmulatorApp) -> list[web.RouteDef]:
         return _json(await core.act(lambda v: v.close_all(cancel_orders)), status=207)
 
     async def assets(request: web.Request) -> web.Response:
-        shortable = core.venue.broker.allow_short
-        return _json(
-            [asset_json(s, core.venue.exchange, shortable=shortable) for s in core.venue.symbols]
-        )
+        return _json(_list_assets(core, request.query))
 
     async def asset(request: web.Request) -> web.Response:
         key = request.match_info["symbol"]
@@ -135,6 +135,29 @@ def trading_routes(core: EmulatorApp) -> list[web.RouteDef]:
         web.delete("/v2/positions/{symbol}", close_position),
         web.get("/v2/assets", assets),
         web.get("/v2/assets/{symbol}", asset),
+    ]
+
+
+def _list_assets(core: EmulatorApp, query: Any) -> list[dict[str, Any]]:
+    """``GET /v2/assets``: Alpaca's filters. ``status`` (all by default), ``asset_class``
+    (``us_equity`` by default), ``exchange``, and ``attributes`` (assets with any of them;
+    the emulated assets have none)."""
+    status = query.get("status") or None
+    if status is not None:
+        status = _choice(query, "status", ASSET_STATUSES, "")
+    asset_class = _choice(query, "asset_class", ASSET_CLASSES, "us_equity")
+    exchange = (query.get("exchange") or "").upper() or None
+    attributes = {a.strip() for a in query.get("attributes", "").split(",") if a.strip()}
+    venue = core.venue
+    shortable = venue.broker.allow_short
+    docs = [asset_json(s, venue.exchange, shortable=shortable) for s in venue.symbols]
+    return [
+        doc
+        for doc in docs
+        if (status is None or doc["status"] == status)
+        and doc["class"] == asset_class
+        and (exchange is None or doc["exchange"] == exchange)
+        and (not attributes or attributes & set(doc["attributes"]))
     ]
 
 

@@ -8,10 +8,19 @@ import pandas as pd
 import pytest
 import requests
 from alpaca.common.exceptions import APIError
-from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
+from alpaca.trading.enums import (
+    AssetClass,
+    AssetExchange,
+    AssetStatus,
+    OrderSide,
+    OrderStatus,
+    QueryOrderStatus,
+    TimeInForce,
+)
 from alpaca.trading.models import Clock, Order, Position, TradeAccount
 from alpaca.trading.requests import (
     ClosePositionRequest,
+    GetAssetsRequest,
     GetOrderByIdRequest,
     GetOrdersRequest,
     LimitOrderRequest,
@@ -454,6 +463,35 @@ def test_assets(trading_client) -> None:
     assert asset.symbol == "SPX" and asset.tradable and asset.fractionable
     assert trading_client.get_asset(asset.id).symbol == "SPX"
     assert [a.symbol for a in trading_client.get_all_assets()] == ["SPX"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "symbols"),
+    [
+        ({"status": AssetStatus.ACTIVE}, ["SPX"]),
+        ({"status": AssetStatus.INACTIVE}, []),
+        ({"asset_class": AssetClass.US_EQUITY}, ["SPX"]),
+        ({"asset_class": AssetClass.CRYPTO}, []),
+        ({"exchange": AssetExchange.NYSE}, ["SPX"]),
+        ({"exchange": AssetExchange.NASDAQ}, []),
+        ({"attributes": "has_options,ipo"}, []),  # assets with any of them: SPX has none
+    ],
+)
+def test_asset_list_filters(trading_client, filters, symbols) -> None:
+    """Alpaca's ``GET /v2/assets`` filters: status (all by default), asset_class
+    (us_equity by default), exchange and attributes."""
+    listed = trading_client.get_all_assets(GetAssetsRequest(**filters))
+    assert [a.symbol for a in listed] == symbols
+
+
+def test_asset_list_refuses_an_unknown_status(emulator: Emulator) -> None:
+    answer = requests.get(
+        f"{emulator.base_url}/v2/assets",
+        params={"status": "delisted"},
+        headers=emt.headers(emulator),
+        timeout=10,
+    )
+    assert answer.status_code == 422 and answer.json()["code"] == 40010001
 
 
 def test_fills_are_the_simulated_brokers(spx_bars) -> None:
