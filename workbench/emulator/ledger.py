@@ -7,9 +7,12 @@
   UTC of its date, on the days of the calendar's clock (New York's for ``XNYS``: "the 1D
   chart only contains data for days when the market was open", so a winter evening past
   midnight UTC is not the next day's, nor a Friday's a Saturday's); finer timeframes
-  (``1Min``, ``5Min``, ``15Min``, ``1H``) take each window's last value and cannot be
-  finer than the replayed bars. ``period`` (``3D``, ``2W``, ``1M``,
-  ``1A``), ``start``, ``end`` and ``date_end`` choose the window.
+  (``1Min``, ``5Min``, ``15Min``, ``1H``; any other value is refused, as Alpaca refuses
+  it) take each window's last value, for windows of 30 days or less, and cannot be
+  finer than the replayed bars. ``period`` (``3D``, ``2W``, ``1M``, ``1A``; Alpaca's
+  default ``1M``), ``start``, ``end`` and ``date_end`` choose the window, two of them at
+  most. Without ``timeframe``, Alpaca's default for the window: 1Min under 7 days, 15Min
+  under 30, else 1D (here never finer than the replayed bars: daily data gives 1D).
 - ``GET /v2/account/activities`` (and ``/{activity_type}``): ``FILL`` activities
   (one per fill, with ``cum_qty``, ``leaves_qty`` and ``order_status``), newest first
   unless ``direction=asc``; ``after``/``until``/``date``, ``page_size`` (at most 100)
@@ -29,7 +32,7 @@ import pandas as pd
 from aiohttp import web
 
 from workbench.data.sessions import local_dates
-from workbench.emulator.marketdata import DAY, Timeframe, parse_time
+from workbench.emulator.marketdata import DAY, parse_time
 from workbench.emulator.rules import CODE_INVALID, boolean, number
 from workbench.emulator.shapes import ApiError, num, utc
 
@@ -38,6 +41,18 @@ if TYPE_CHECKING:
     from workbench.emulator.venue import Venue
 
 PERIOD_UNITS = {"D": "days", "W": "weeks", "M": "months", "A": "years"}
+DEFAULT_PERIOD = "1M"
+#: Alpaca's portfolio history timeframes (anything else is refused), with their lengths
+#: (1D: the calendar's days).
+TIMEFRAMES: dict[str, pd.Timedelta | None] = {
+    "1Min": pd.Timedelta(minutes=1),
+    "5Min": pd.Timedelta(minutes=5),
+    "15Min": pd.Timedelta(minutes=15),
+    "1H": pd.Timedelta(hours=1),
+    "1D": None,
+}
+#: The longest window an intraday timeframe may cover.
+INTRADAY_DAYS = 30
 CONFIG_DEFAULTS: dict[str, Any] = {
     "fractional_trading": True,
     "max_margin_multiplier": "1",
@@ -83,32 +98,31 @@ def configure(venue: Venue, body: Any) -> dict[str, Any]:
 
 def portfolio_history(venue: Venue, query: Any) -> dict[str, Any]:
     points = pd.Series(dict(venue.equity_history), dtype=float).sort_index()
-    tf_text = query.get("timeframe") or "1D"
+    end = parse_time(query.get("end"), "end")
+    if end is None and query.get("date_end"):
+        end = pd.Timestamp(query["date_end"], tz="UTC") + pd.Timedelta(days=1)
+    start = parse_time(query.get("start"), "start")
+    period = query.get("period") or None
+    if start is not None and end is not None and period:
+        raise ApiError(
+            422, CODE_INVALID, "only two of start, end (or date_end) and period can be specified"
+        )
+    offset = None if start is not None else _period(period or DEFAULT_PERIOD)
+    anchor = end if end is not None else venue.now
+    span = anchor - (start if offset is None else anchor - offset)
+    tf_text = _timeframe(venue, query.get("timeframe"), span)
     if tf_text == "1D":  # the calendar's days, as the account's (daily bars: their dates)
         zone = venue.store.zone if venue.replay.intraday else "UTC"
         days = local_dates(points.index.as_unit("ns").asi8, zone)
         points = points.groupby(days).last()
         points.index = pd.DatetimeIndex(points.index.to_numpy() * DAY.value, tz="UTC")
     else:
-        tf = Timeframe.parse(tf_text.replace("1H", "1Hour"))
-        finest = min(venue.store.intervals.values())
-        if tf.length < finest:
-            raise ApiError(
-                422, CODE_INVALID, f"timeframe {tf_text} is finer than the replayed bars"
-            )
-        points = points.resample(tf.length, label="left", closed="left").last().dropna()
-    end = parse_time(query.get("end"), "end")
-    if end is None and query.get("date_end"):
-        end = pd.Timestamp(query["date_end"], tz="UTC") + pd.Timedelta(days=1)
-    start = parse_time(query.get("start"), "start")
+        length = TIMEFRAMES[tf_text]
+        points = points.resample(length, label="left", closed="left").last().dropna()
     if end is not None:
         points = points[points.index < end]
-    period = query.get("period")
-    if start is None and period and len(points):
-        count, unit = period[:-1], period[-1:].upper()
-        if not count.isdigit() or unit not in PERIOD_UNITS:
-            raise ApiError(422, CODE_INVALID, f"invalid period: {period!r}")
-        start = points.index[-1] - pd.DateOffset(**{PERIOD_UNITS[unit]: int(count)})
+    if offset is not None and len(points):
+        start = points.index[-1] - offset
     if start is not None:
         points = points[points.index >= start]
     base = float(points.iloc[0]) if len(points) else venue.initial_equity
@@ -122,6 +136,45 @@ def portfolio_history(venue: Venue, query: Any) -> dict[str, Any]:
         "base_value_asof": points.index[0].strftime("%Y-%m-%d") if len(points) else None,
         "timeframe": tf_text,
     }
+
+
+def _period(text: str) -> pd.DateOffset:
+    """``period``: a number and a unit, D, W, M or A (``1M``, Alpaca's default)."""
+    count, unit = text[:-1], text[-1:].upper()
+    if not count.isdigit() or unit not in PERIOD_UNITS:
+        raise ApiError(422, CODE_INVALID, f"invalid period: {text!r}")
+    return pd.DateOffset(**{PERIOD_UNITS[unit]: int(count)})
+
+
+def _timeframe(venue: Venue, text: str | None, span: pd.Timedelta) -> str:
+    """Alpaca's ``timeframe``: one of :data:`TIMEFRAMES`; when omitted, 1Min for a window
+    under 7 days, 15Min under 30, else 1D (and no coarser than the replayed bars: finer
+    points would only repeat them); an intraday one only for 30 days or less."""
+    finest = min(venue.store.intervals.values())
+    if not text:
+        if span >= pd.Timedelta(days=INTRADAY_DAYS):
+            return "1D"
+        wanted = pd.Timedelta(minutes=1 if span < pd.Timedelta(days=7) else 15)
+        return next(
+            name
+            for name, length in TIMEFRAMES.items()
+            if length is None or (length >= wanted and length >= finest)
+        )
+    if text not in TIMEFRAMES:
+        raise ApiError(
+            422, CODE_INVALID, f"invalid timeframe: {text!r} (1Min, 5Min, 15Min, 1H or 1D)"
+        )
+    length = TIMEFRAMES[text]
+    if length is not None and span > pd.Timedelta(days=INTRADAY_DAYS):
+        raise ApiError(
+            422,
+            CODE_INVALID,
+            f"timeframe {text} needs a window of {INTRADAY_DAYS} days or less: only 1D is "
+            "accepted for longer ones",
+        )
+    if length is not None and length < finest:
+        raise ApiError(422, CODE_INVALID, f"timeframe {text} is finer than the replayed bars")
+    return text
 
 
 def fill_activity(order_id: str, order: Any, fill: Any, when: pd.Timestamp, n: int) -> dict:
