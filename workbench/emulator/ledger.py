@@ -15,8 +15,9 @@
   under 30, else 1D (here never finer than the replayed bars: daily data gives 1D).
 - ``GET /v2/account/activities`` (and ``/{activity_type}``): ``FILL`` activities
   (one per fill, with ``cum_qty``, ``leaves_qty`` and ``order_status``), newest first
-  unless ``direction=asc``; ``after``/``until``/``date``, ``page_size`` (at most 100)
-  and ``page_token`` (an activity id). Other activity types exist in no emulated
+  unless ``direction=asc``; ``after``/``until`` or ``date`` (not both), ``page_size``
+  (100 by default and at most, but without a limit of its own for a ``date``, as Alpaca
+  pages) and ``page_token`` (an activity id). Other activity types exist in no emulated
   account, so they list nothing.
 - ``GET``/``PATCH /v2/account/configurations``: stored (without ``dtbp_check`` and
   ``pdt_check``, which Alpaca removed on 2026-07-06); ``no_shorting`` and
@@ -203,11 +204,16 @@ def activities(venue: Venue, query: Any, kind: str | None) -> list[dict[str, Any
     direction = query.get("direction", "desc")
     if direction not in ("asc", "desc"):
         raise ApiError(422, CODE_INVALID, f"invalid direction: {direction!r}")
-    size = int(number(dict(query), "page_size") or ACTIVITY_PAGE)
-    if not 1 <= size <= ACTIVITY_PAGE:
-        raise ApiError(422, CODE_INVALID, f"page_size must be 1 to {ACTIVITY_PAGE}")
     after, until = parse_time(query.get("after"), "after"), parse_time(query.get("until"), "until")
     day = query.get("date")
+    if day and (after is not None or until is not None):
+        raise ApiError(422, CODE_INVALID, "date cannot be used with after or until")
+    # "If date is not specified, the default and maximum value is 100. If date is
+    # specified, the default behavior is to return all results, and there is no maximum"
+    page = number(dict(query), "page_size")
+    size = int(page) if page is not None else (None if day else ACTIVITY_PAGE)
+    if size is not None and (size < 1 or (not day and size > ACTIVITY_PAGE)):
+        raise ApiError(422, CODE_INVALID, f"page_size must be 1 to {ACTIVITY_PAGE}")
     items = [a for a in venue.activities if types is None or a["activity_type"] in types]
     out = []
     for item in items:
@@ -222,7 +228,7 @@ def activities(venue: Venue, query: Any, kind: str | None) -> list[dict[str, Any
     if token:
         ids = [a["id"] for a in out]
         out = out[ids.index(token) + 1 :] if token in ids else []
-    return out[:size]
+    return out if size is None else out[:size]
 
 
 def ledger_routes(core: EmulatorApp) -> list[web.RouteDef]:
