@@ -48,6 +48,8 @@ from workbench.emulator.shapes import ApiError, new_york
 from workbench.errors import ConfigError
 
 COLUMNS = ["open", "high", "low", "close", "volume"]
+#: How far before its settlement date a session can be (T+1 over a long holiday weekend).
+SETTLEMENT_REACH = pd.Timedelta(days=10)
 Row = tuple[str, int, float, float, float, float, float]  # symbol, row, o, h, l, c, v
 
 
@@ -188,13 +190,28 @@ class Replay:
             "next_close": new_york(nxt_close or now + DAY),
         }
 
-    def calendar_json(self, start: str | None, end: str | None) -> list[dict[str, str]]:
-        """Alpaca's calendar: one entry per session, New York wall-clock ``HH:MM`` times."""
+    def calendar_json(
+        self, start: str | None, end: str | None, date_type: str = "TRADING"
+    ) -> list[dict[str, str]]:
+        """Alpaca's calendar: one entry per session, New York wall-clock ``HH:MM`` times.
+
+        ``date_type`` says what ``start`` and ``end`` mean: the sessions' dates
+        (``TRADING``, Alpaca's default) or their settlement dates (``SETTLEMENT``)."""
         try:
             lo = pd.Timestamp(start) if start else None
             hi = pd.Timestamp(end) if end else None
         except ValueError:
             raise ApiError(422, 40010001, f"invalid start or end: {start!r}, {end!r}") from None
+        if date_type == "SETTLEMENT":
+            first = None if lo is None else lo - SETTLEMENT_REACH  # sessions settling from lo
+            days = self.calendar_json(None if first is None else str(first.date()), end)
+            low = "" if lo is None else str(lo.date())
+            high = "9999" if hi is None else str(hi.date())
+            return [d for d in days if low <= d["settlement_date"] <= high]
+        if date_type != "TRADING":
+            raise ApiError(
+                422, 40010001, f"invalid date_type: {date_type!r} (TRADING or SETTLEMENT)"
+            )
         cal = self.sessions.between(lo, hi)
         out = []
         for i in range(len(cal)):

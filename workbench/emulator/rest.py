@@ -58,7 +58,8 @@ def trading_routes(core: EmulatorApp) -> list[web.RouteDef]:
 
     async def calendar(request: web.Request) -> web.Response:
         q = request.query
-        return _json(core.venue.replay.calendar_json(q.get("start"), q.get("end")))
+        date_type = (q.get("date_type") or "TRADING").upper()
+        return _json(core.venue.replay.calendar_json(q.get("start"), q.get("end"), date_type))
 
     async def submit(request: web.Request) -> web.Response:
         body = await _body(request)

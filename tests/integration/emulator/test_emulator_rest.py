@@ -484,12 +484,40 @@ def test_asset_list_filters(trading_client, filters, symbols) -> None:
     assert [a.symbol for a in listed] == symbols
 
 
-def test_asset_list_refuses_an_unknown_status(emulator: Emulator) -> None:
+@pytest.mark.parametrize(
+    ("date_type", "dates"),
+    [
+        (None, ["2024-11-29", "2024-12-02"]),  # TRADING by default: the sessions' dates
+        ("TRADING", ["2024-11-29", "2024-12-02"]),
+        # the sessions that settle (T+1) from Friday to Monday: Wednesday's settles on
+        # Friday over Thanksgiving, Friday's on Monday
+        ("SETTLEMENT", ["2024-11-27", "2024-11-29"]),
+    ],
+)
+def test_calendar_date_type(emulator: Emulator, date_type, dates) -> None:
+    """Alpaca's ``date_type``: "If SETTLEMENT is specified, returns the calendar whose
+    settlement date matches start and end"."""
+    query = {"start": "2024-11-29", "end": "2024-12-02"}
+    if date_type is not None:
+        query["date_type"] = date_type
     answer = requests.get(
-        f"{emulator.base_url}/v2/assets",
-        params={"status": "delisted"},
-        headers=emt.headers(emulator),
-        timeout=10,
+        f"{emulator.base_url}/v2/calendar", params=query, headers=emt.headers(emulator), timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    assert [d["date"] for d in answer.json()] == dates
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/v2/assets", {"status": "delisted"}),
+        ("/v2/assets", {"asset_class": "bond"}),
+        ("/v2/calendar", {"date_type": "EXPIRY"}),
+    ],
+)
+def test_unknown_values_of_enum_queries_are_422(emulator: Emulator, path, query) -> None:
+    answer = requests.get(
+        emulator.base_url + path, params=query, headers=emt.headers(emulator), timeout=10
     )
     assert answer.status_code == 422 and answer.json()["code"] == 40010001
 
