@@ -234,9 +234,15 @@ class AlpacaBroker:
         from alpaca.trading.requests import ReplaceOrderRequest
 
         request = on_price_grid(request)
+        qty = request.quantity
+        if qty is not None and not float(qty).is_integer():  # int() would cut it short
+            raise OrderRejected(
+                f"replace {order_id}: Alpaca replaces whole shares only, not a qty of {qty:g}",
+                hint="cancel the order and send a new one for a fractional quantity",
+            )
         trail = request.trail_price if request.trail_price is not None else request.trail_percent
         body = ReplaceOrderRequest(
-            qty=int(request.quantity) if request.quantity else None,
+            qty=int(qty) if qty else None,
             time_in_force=request.tif.value,
             limit_price=request.limit_price,
             stop_price=request.stop_price,
