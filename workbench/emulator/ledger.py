@@ -13,6 +13,9 @@
   default ``1M``), ``start``, ``end`` and ``date_end`` choose the window, two of them at
   most. Without ``timeframe``, Alpaca's default for the window: 1Min under 7 days, 15Min
   under 30, else 1D (here never finer than the replayed bars: daily data gives 1D).
+  An intraday history reports the regular sessions' points (``intraday_reporting``
+  ``market_hours``, Alpaca's default), 04:00 to 20:00 of their days
+  (``extended_hours``) or all (``continuous``).
 - ``GET /v2/account/activities`` (and ``/{activity_type}``): ``FILL`` activities
   (one per fill, with ``cum_qty``, ``leaves_qty`` and ``order_status``), newest first
   unless ``direction=asc``; ``after``/``until`` or ``date`` (not both), ``page_size``
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from aiohttp import web
 
@@ -54,6 +58,9 @@ TIMEFRAMES: dict[str, pd.Timedelta | None] = {
 }
 #: The longest window an intraday timeframe may cover.
 INTRADAY_DAYS = 30
+#: ``intraday_reporting``'s values; extended hours are 04:00 to 20:00 (minutes of the day).
+REPORTING = ("market_hours", "extended_hours", "continuous")
+EXTENDED_MINUTES = (4 * 60, 20 * 60)
 CONFIG_DEFAULTS: dict[str, Any] = {
     "fractional_trading": True,
     "max_margin_multiplier": "1",
@@ -112,12 +119,18 @@ def portfolio_history(venue: Venue, query: Any) -> dict[str, Any]:
     anchor = end if end is not None else venue.now
     span = anchor - (start if offset is None else anchor - offset)
     tf_text = _timeframe(venue, query.get("timeframe"), span)
+    reporting = query.get("intraday_reporting") or "market_hours"
+    if reporting not in REPORTING:
+        raise ApiError(
+            422, CODE_INVALID, f"invalid intraday_reporting: {reporting!r} ({', '.join(REPORTING)})"
+        )
     if tf_text == "1D":  # the calendar's days, as the account's (daily bars: their dates)
         zone = venue.store.zone if venue.replay.intraday else "UTC"
         days = local_dates(points.index.as_unit("ns").asi8, zone)
         points = points.groupby(days).last()
         points.index = pd.DatetimeIndex(points.index.to_numpy() * DAY.value, tz="UTC")
     else:
+        points = _reported(venue, points, reporting)
         length = TIMEFRAMES[tf_text]
         points = points.resample(length, label="left", closed="left").last().dropna()
     if end is not None:
@@ -145,6 +158,23 @@ def _period(text: str) -> pd.DateOffset:
     if not count.isdigit() or unit not in PERIOD_UNITS:
         raise ApiError(422, CODE_INVALID, f"invalid period: {text!r}")
     return pd.DateOffset(**{PERIOD_UNITS[unit]: int(count)})
+
+
+def _reported(venue: Venue, points: pd.Series, reporting: str) -> pd.Series:
+    """The points an intraday history reports: ``market_hours`` (Alpaca's default) the
+    regular sessions', ``extended_hours`` 04:00 to 20:00 of a session's day on the
+    calendar's clock, ``continuous`` all."""
+    if reporting == "continuous" or not len(points):
+        return points
+    sessions = venue.replay.sessions
+    if reporting == "market_hours":
+        return points[[sessions.index_of(t) >= 0 for t in points.index]]
+    zone = venue.store.zone
+    local = points.index.tz_convert(zone)
+    minute = local.hour * 60 + local.minute
+    session_days = sessions.dates.as_unit("ns").asi8 // DAY.value
+    day = np.isin(local_dates(points.index.as_unit("ns").asi8, zone), session_days)
+    return points[day & (minute >= EXTENDED_MINUTES[0]) & (minute < EXTENDED_MINUTES[1])]
 
 
 def _timeframe(venue: Venue, text: str | None, span: pd.Timedelta) -> str:

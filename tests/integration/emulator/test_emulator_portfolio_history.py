@@ -46,6 +46,19 @@ def quarter_hours() -> Iterator[Emulator]:
         yield emu
 
 
+@pytest.fixture
+def long_days() -> Iterator[Emulator]:
+    """15-minute bars from 04:00 to 20:00 New York on 2024-01-04 and 01-05, all replayed."""
+    days = [
+        pd.date_range(f"{d} 04:00", f"{d} 19:45", freq="15min", tz="America/New_York")
+        for d in ("2024-01-04", "2024-01-05")
+    ]
+    index = days[0].append(days[1]).tz_convert("UTC")
+    with Emulator({"AAA": _frame(index)}, key=KEY, secret=SECRET) as emu:
+        emu.step(len(index))
+        yield emu
+
+
 def _history(emu: Emulator, **query: str) -> object:
     return emt.trading_client(emu).get_portfolio_history(GetPortfolioHistoryRequest(**query))
 
@@ -80,12 +93,34 @@ def test_the_default_timeframe_follows_the_window(
 
 
 @pytest.mark.parametrize(
+    ("reporting", "first", "last", "count"),
+    [
+        (None, "09:30", "15:45", 2 * 26),  # market_hours by default: the sessions'
+        ("market_hours", "09:30", "15:45", 2 * 26),
+        ("extended_hours", "04:00", "19:45", 2 * 64),
+        ("continuous", "04:00", "19:45", 2 * 64),  # all there is
+    ],
+)
+def test_intraday_points_are_the_sessions_unless_asked(
+    long_days: Emulator, reporting: str | None, first: str, last: str, count: int
+) -> None:
+    query = {"timeframe": "15Min", "period": "1W"}
+    if reporting is not None:
+        query["intraday_reporting"] = reporting
+    history = _history(long_days, **query)
+    times = pd.to_datetime(history.timestamp, unit="s", utc=True).tz_convert("America/New_York")
+    assert len(times) == count
+    assert (times.min().strftime("%H:%M"), times.max().strftime("%H:%M")) == (first, last)
+
+
+@pytest.mark.parametrize(
     "query",
     [
         {"timeframe": "1Day"},  # Alpaca's values only: 1Min, 5Min, 15Min, 1H, 1D
         {"timeframe": "30Min"},
         {"timeframe": "1H", "period": "2M"},  # intraday: 30 days or less
         {"period": "1W", "start": "2024-01-03T14:30:00Z", "end": "2024-01-05T21:00:00Z"},
+        {"intraday_reporting": "overnight"},
     ],
 )
 def test_refused_queries_are_422(quarter_hours: Emulator, query: dict[str, str]) -> None:
