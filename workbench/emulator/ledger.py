@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from workbench.emulator.venue import Venue
 
 PERIOD_UNITS = {"D": "days", "W": "weeks", "M": "months", "A": "years"}
+NOMINAL_DAYS = {"D": 1, "W": 7, "M": 30, "A": 365}
 DEFAULT_PERIOD = "1M"
 #: Alpaca's portfolio history timeframes (anything else is refused), with their lengths
 #: (1D: the calendar's days).
@@ -116,8 +117,10 @@ def portfolio_history(venue: Venue, query: Any) -> dict[str, Any]:
             422, CODE_INVALID, "only two of start, end (or date_end) and period can be specified"
         )
     offset = None if start is not None else _period(period or DEFAULT_PERIOD)
-    anchor = end if end is not None else venue.now
-    span = anchor - (start if offset is None else anchor - offset)
+    if offset is None:
+        span = (end if end is not None else venue.now) - start
+    else:  # a period's nominal length: the timeframe rules never turn with the calendar
+        span = _nominal(period or DEFAULT_PERIOD)
     tf_text = _timeframe(venue, query.get("timeframe"), span)
     reporting = query.get("intraday_reporting") or "market_hours"
     if reporting not in REPORTING:
@@ -158,6 +161,12 @@ def _period(text: str) -> pd.DateOffset:
     if not count.isdigit() or unit not in PERIOD_UNITS:
         raise ApiError(422, CODE_INVALID, f"invalid period: {text!r}")
     return pd.DateOffset(**{PERIOD_UNITS[unit]: int(count)})
+
+
+def _nominal(period: str) -> pd.Timedelta:
+    """A period's length for Alpaca's timeframe rules ("less than 7 days", "30 days or
+    less"): a month counts 30 days, a year 365 (1M is 30 days in February too)."""
+    return pd.Timedelta(days=int(period[:-1]) * NOMINAL_DAYS[period[-1:].upper()])
 
 
 def _reported(venue: Venue, points: pd.Series, reporting: str) -> pd.Series:

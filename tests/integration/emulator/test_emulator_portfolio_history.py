@@ -33,16 +33,21 @@ def daily() -> Iterator[Emulator]:
         yield emu
 
 
+def _quarter_hours(*dates: str) -> Emulator:
+    """An emulator over 15-minute bars of the regular sessions of ``dates``."""
+    days = [
+        pd.date_range(f"{d} 09:30", f"{d} 15:45", freq="15min", tz="America/New_York")
+        for d in dates
+    ]
+    index = days[0].append(days[1:]).tz_convert("UTC")
+    return Emulator({"AAA": _frame(index)}, key=KEY, secret=SECRET)
+
+
 @pytest.fixture
 def quarter_hours() -> Iterator[Emulator]:
     """15-minute bars of three regular sessions (2024-01-03 to 01-05), all replayed."""
-    days = [
-        pd.date_range(f"{d} 09:30", f"{d} 15:45", freq="15min", tz="America/New_York")
-        for d in ("2024-01-03", "2024-01-04", "2024-01-05")
-    ]
-    index = days[0].append(days[1:]).tz_convert("UTC")
-    with Emulator({"AAA": _frame(index)}, key=KEY, secret=SECRET) as emu:
-        emu.step(len(index))
+    with _quarter_hours("2024-01-03", "2024-01-04", "2024-01-05") as emu:
+        emu.step(3 * 26)
         yield emu
 
 
@@ -90,6 +95,22 @@ def test_the_default_timeframe_follows_the_window(
     quarter_hours: Emulator, query: dict[str, str], timeframe: str
 ) -> None:
     assert _history(quarter_hours, **query).timeframe == timeframe
+
+
+def test_a_month_is_30_days_whatever_the_calendar_month() -> None:
+    """The timeframe rules count a period's days as a month of 30, in February too: by
+    default 1D (not 15Min, "less than 30 days"), and an intraday timeframe is accepted
+    for 1M ("30 days or less") but not for 31 days, in January (31 days) too."""
+    with _quarter_hours("2024-02-29", "2024-03-01") as emu:  # a month back: 29 days
+        emu.step(2 * 26)
+        assert _history(emu).timeframe == "1D"
+    with _quarter_hours("2024-01-31") as emu:  # a month back: 31 days
+        emu.step(26)
+        assert _history(emu, timeframe="15Min").timeframe == "15Min"
+        assert _history(emu, timeframe="15Min", period="1M").timeframe == "15Min"
+        with pytest.raises(APIError) as exc:
+            _history(emu, timeframe="15Min", period="31D")
+        assert exc.value.status_code == 422
 
 
 @pytest.mark.parametrize(
