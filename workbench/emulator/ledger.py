@@ -23,7 +23,9 @@
   pages) and ``page_token`` (an activity id). Other activity types exist in no emulated
   account, so they list nothing.
 - ``GET``/``PATCH /v2/account/configurations``: stored (without ``dtbp_check`` and
-  ``pdt_check``, which Alpaca removed on 2026-07-06); ``no_shorting`` and
+  ``pdt_check``, which Alpaca removed on 2026-07-06), values outside Alpaca's refused
+  (``trade_confirm_email`` all or none, ``max_options_trading_level`` 0 to 3, flags
+  booleans: stored, they would break alpaca-py's reading of them); ``no_shorting`` and
   ``max_margin_multiplier`` change what the simulated venue allows, and
   ``suspend_trade`` refuses new orders (403).
 """
@@ -70,7 +72,18 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "trade_confirm_email": "all",
     "ptp_no_exception_entry": False,
     "max_options_trading_level": 0,
+    "disable_overnight_trading": False,
 }
+#: The values Alpaca takes (and alpaca-py's ``AccountConfiguration`` reads back).
+CONFIRM_EMAILS = ("all", "none")
+OPTIONS_LEVELS = (0, 1, 2, 3)
+FLAGS = (
+    "no_shorting",
+    "suspend_trade",
+    "fractional_trading",
+    "ptp_no_exception_entry",
+    "disable_overnight_trading",
+)
 ACTIVITY_PAGE = 100
 
 
@@ -90,9 +103,16 @@ def configure(venue: Venue, body: Any) -> dict[str, Any]:
     if unknown:
         raise ApiError(422, CODE_INVALID, f"unknown configuration: {', '.join(unknown)}")
     changes = {k: v for k, v in body.items() if v is not None}
-    for name in ("no_shorting", "suspend_trade", "fractional_trading", "ptp_no_exception_entry"):
+    for name in FLAGS:
         if name in changes:
             changes[name] = boolean(changes[name], name)
+    if changes.get("trade_confirm_email", "all") not in CONFIRM_EMAILS:
+        raise ApiError(422, CODE_INVALID, "trade_confirm_email must be all or none")
+    if "max_options_trading_level" in changes:
+        level = number(changes, "max_options_trading_level")
+        if level not in OPTIONS_LEVELS:
+            raise ApiError(422, CODE_INVALID, "max_options_trading_level must be 0, 1, 2 or 3")
+        changes["max_options_trading_level"] = int(level)
     if "max_margin_multiplier" in changes:
         margin = number(changes, "max_margin_multiplier")
         if margin not in (1.0, 2.0, 4.0):

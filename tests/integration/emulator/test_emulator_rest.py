@@ -522,6 +522,40 @@ def test_unknown_values_of_enum_queries_are_422(emulator: Emulator, path, query)
     assert answer.status_code == 422 and answer.json()["code"] == 40010001
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"trade_confirm_email": "sometimes"},  # all or none
+        {"max_options_trading_level": 7},  # 0 to 3
+        {"max_options_trading_level": "lots"},
+        {"disable_overnight_trading": "perhaps"},
+    ],
+)
+def test_configurations_outside_alpacas_values_are_422(emulator: Emulator, change) -> None:
+    """A value Alpaca does not take is refused, not stored: stored, it made alpaca-py's
+    ``get_account_configurations`` fail to read the configuration back."""
+    url, headers = f"{emulator.base_url}/v2/account/configurations", emt.headers(emulator)
+    answer = requests.patch(url, json=change, headers=headers, timeout=10)
+    assert (answer.status_code, answer.json()["code"]) == (422, 40010001)
+    config = emt.trading_client(emulator).get_account_configurations()
+    assert (config.trade_confirm_email.value, config.max_options_trading_level) == ("all", 0)
+
+
+def test_overnight_trading_is_a_configuration(emulator: Emulator) -> None:
+    """``disable_overnight_trading``, one of Alpaca's account configurations."""
+    url, headers = f"{emulator.base_url}/v2/account/configurations", emt.headers(emulator)
+    assert (
+        requests.get(url, headers=headers, timeout=10).json()["disable_overnight_trading"] is False
+    )
+    change = {"disable_overnight_trading": True, "max_options_trading_level": "2"}
+    answer = requests.patch(url, json=change, headers=headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert (
+        answer.json()["disable_overnight_trading"],
+        answer.json()["max_options_trading_level"],
+    ) == (True, 2)
+
+
 def test_fills_are_the_simulated_brokers(spx_bars) -> None:
     """The same orders on the emulator and on a bare SimulatedBroker fill identically."""
     frame = spx_bars["SPX"].loc["2009-12-01":"2010-02-26"]
