@@ -21,7 +21,7 @@
   unless ``direction=asc``; ``after``/``until`` or ``date`` (not both), ``page_size``
   (100 by default and at most, but without a limit of its own for a ``date``, as Alpaca
   pages) and ``page_token`` (an activity id). Other activity types exist in no emulated
-  account, so they list nothing.
+  account, so they list nothing; a name that is no activity type is refused (422).
 - ``GET``/``PATCH /v2/account/configurations``: stored (without ``dtbp_check`` and
   ``pdt_check``, which Alpaca removed on 2026-07-06), values outside Alpaca's refused
   (``trade_confirm_email`` all or none, ``max_options_trading_level`` 0 to 3, flags
@@ -85,6 +85,17 @@ FLAGS = (
     "disable_overnight_trading",
 )
 ACTIVITY_PAGE = 100
+#: Alpaca's activity types: alpaca-py's ``ActivityType``, the filter-only groups (TRANS,
+#: MISC, SWP, TRD) and the rest of Alpaca's lists (its activities guide and changelog).
+#: Only FILL activities happen in the emulated account; the others list nothing.
+ACTIVITY_TYPES = frozenset((
+    "FILL", "ACATC", "ACATS", "CFEE", "CIL", "CSD", "CSW", "DIV", "DIVCGL", "DIVCGS", "DIVNRA",
+    "DIVROC", "DIVTXEX", "DIVWH", "EXTRD", "FEE", "FXTRD", "INT", "INTPNL", "JNLC", "JNLS",
+    "MA", "MEM", "NC", "OCT", "OPASN", "OPCSH", "OPEXC", "OPEXP", "OPTRD", "PTC", "REORG",
+    "SPIN", "SPLIT", "SWP", "VOF", "WH", "TRANS", "MISC", "TRD", "DIVFEE", "DIVFT", "DIVTW",
+    "INTNRA", "INTTW", "JNL", "OPXRC", "PTR", "SC", "SSO", "SSP", "ALLOC", "CORR", "CSR",
+    "DTCS", "DVF", "ECEXP", "FIMAT", "FXCNV", "INVPNL", "SEG", "SUB", "OPCA",
+))  # fmt: skip
 
 
 def configurations(venue: Venue) -> dict[str, Any]:
@@ -260,6 +271,9 @@ def activities(venue: Venue, query: Any, kind: str | None) -> list[dict[str, Any
     types = {kind.upper()} if kind else None
     if types is None and query.get("activity_types"):
         types = {t.strip().upper() for t in query["activity_types"].split(",") if t.strip()}
+    for name in sorted(types or ()):
+        if name not in ACTIVITY_TYPES:  # as Alpaca answers /v2/account/activities/FFFFF
+            raise ApiError(422, CODE_INVALID, f"invalid activity type: {name}")
     direction = query.get("direction", "desc")
     if direction not in ("asc", "desc"):
         raise ApiError(422, CODE_INVALID, f"invalid direction: {direction!r}")

@@ -56,3 +56,22 @@ def test_a_page_is_100_without_a_date_and_all_of_the_day_with_one(filled: Emulat
 def test_date_cannot_be_used_with_after_or_until(filled: Emulator, bound: str) -> None:
     answer = _activities(filled, date="2024-01-01", **{bound: "2024-01-01T00:00:00Z"})
     assert answer.status_code == 422 and answer.json()["code"] == 40010001
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/v2/account/activities/FFFFF", {}),
+        ("/v2/account/activities", {"activity_types": "FILL,FFFFF"}),
+    ],
+)
+def test_an_unknown_activity_type_is_422(bars_emulator: Emulator, path, query) -> None:
+    """Alpaca answers ``GET /v2/account/activities/FFFFF`` 422 ``{"code":40010001,
+    "message":"invalid activity type: FFFFF"}`` (a recorded answer, jrusso1020/alpaca_elixir);
+    a type no emulated account has (DIV) lists nothing."""
+    url, headers = bars_emulator.base_url, emt.headers(bars_emulator)
+    answer = requests.get(url + path, params=query, headers=headers, timeout=10)
+    assert answer.status_code == 422
+    assert answer.json() == {"code": 40010001, "message": "invalid activity type: FFFFF"}
+    known = requests.get(url + "/v2/account/activities/DIV", headers=headers, timeout=10)
+    assert (known.status_code, known.json()) == (200, [])
