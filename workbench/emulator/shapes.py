@@ -109,6 +109,8 @@ def order_json(
 ) -> dict[str, Any]:
     """The full Alpaca order for the simulated broker's ``order`` and its record.
 
+    A simple order's ``order_class`` is ``""``, as Alpaca writes it (recorded answers of
+    the paper API, and the Broker API's sample order; alpaca-py reads it as ``simple``).
     A working stop-loss leg reads ``held``, as Alpaca shows it: the venue watches it
     one-cancels-other with the take-profit, which reads ``new``. A trailing stop's
     ``stop_price`` is "derived from hwm and trail parameter, and continuously updates as
@@ -144,7 +146,7 @@ def order_json(
         "qty": num(order.quantity),
         "filled_qty": num(order.filled_quantity) or "0",
         "filled_avg_price": num(order.average_price) if order.filled_quantity > 0 else None,
-        "order_class": rec.order_class,
+        "order_class": "" if rec.order_class == "simple" else rec.order_class,
         "order_type": kind,
         "type": kind,
         "side": req.side.value,

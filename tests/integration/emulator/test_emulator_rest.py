@@ -556,6 +556,22 @@ def test_overnight_trading_is_a_configuration(emulator: Emulator) -> None:
     ) == (True, 2)
 
 
+def test_a_simple_orders_class_is_empty_as_alpaca_writes_it(emulator: Emulator) -> None:
+    """Alpaca answers ``"order_class": ""`` for a simple order (recorded paper-API answers,
+    e.g. the liquidating orders of ``DELETE /v2/positions``; the Broker API's sample order);
+    a complex order's class is named. alpaca-py reads ``""`` as simple."""
+    url, headers = f"{emulator.base_url}/v2/orders", emt.headers(emulator)
+    simple = {"symbol": "SPX", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"}
+    exits = {"take_profit": {"limit_price": "1200"}, "stop_loss": {"stop_price": "1000"}}
+    bracket = {**simple, "type": "limit", "limit_price": "1100", "order_class": "bracket", **exits}
+    first = requests.post(url, json=simple, headers=headers, timeout=10).json()
+    second = requests.post(url, json=bracket, headers=headers, timeout=10).json()
+    assert (first["order_class"], second["order_class"]) == ("", "bracket")
+    assert {leg["order_class"] for leg in second["legs"]} == {"bracket"}
+    listed = emt.trading_client(emulator).get_order_by_id(first["id"])
+    assert listed.order_class.value == "simple"
+
+
 def test_fills_are_the_simulated_brokers(spx_bars) -> None:
     """The same orders on the emulator and on a bare SimulatedBroker fill identically."""
     frame = spx_bars["SPX"].loc["2009-12-01":"2010-02-26"]
