@@ -285,8 +285,14 @@ def activities(venue: Venue, query: Any, kind: str | None) -> list[dict[str, Any
     # specified, the default behavior is to return all results, and there is no maximum"
     page = number(dict(query), "page_size")
     size = int(page) if page is not None else (None if day else ACTIVITY_PAGE)
-    if size is not None and (size < 1 or (not day and size > ACTIVITY_PAGE)):
-        raise ApiError(422, CODE_INVALID, f"page_size must be 1 to {ACTIVITY_PAGE}")
+    if size is not None and size < 1:
+        raise ApiError(422, CODE_INVALID, f"page_size must be at least 1, got {size}")
+    if size is not None and not day and size > ACTIVITY_PAGE:  # Alpaca's words
+        raise ApiError(
+            422,
+            CODE_INVALID,
+            f"tried to set the page size to {size}, but the maximum is {ACTIVITY_PAGE}",
+        )
     items = [a for a in venue.activities if types is None or a["activity_type"] in types]
     out = []
     for item in items:

@@ -373,7 +373,7 @@ class Venue(VenueReads):
         if qty is not None and percentage is not None:
             raise invalid("only one of qty or percentage may be given")
         if percentage is not None and not 0 < percentage <= 100:
-            raise invalid(f"percentage must be in (0, 100], got {percentage:g}")
+            raise invalid("percentage must be in between 0 and 100")  # Alpaca's words
         size = abs(position) if qty is None else qty
         if percentage is not None:  # a whole-share position sells whole shares (rounded down)
             size = rules.part_of(abs(position), percentage)

@@ -572,6 +572,26 @@ def test_a_simple_orders_class_is_empty_as_alpaca_writes_it(emulator: Emulator) 
     assert listed.order_class.value == "simple"
 
 
+@pytest.mark.parametrize("percentage", ["0", "150"])
+def test_a_percentage_outside_0_to_100_is_refused_in_alpacas_words(
+    emulator: Emulator, trading_client, percentage: str
+) -> None:
+    """Alpaca's paper API: ``{"code":40010001,"message":"percentage must be in between 0
+    and 100"}`` (a recorded answer, flolec/alpacabot's fixtures)."""
+    trading_client.submit_order(
+        MarketOrderRequest(symbol="SPX", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    emulator.step()
+    answer = requests.delete(
+        f"{emulator.base_url}/v2/positions/SPX",
+        params={"percentage": percentage},
+        headers=emt.headers(emulator),
+        timeout=10,
+    )
+    assert answer.status_code == 422
+    assert answer.json() == {"code": 40010001, "message": "percentage must be in between 0 and 100"}
+
+
 def test_fills_are_the_simulated_brokers(spx_bars) -> None:
     """The same orders on the emulator and on a bare SimulatedBroker fill identically."""
     frame = spx_bars["SPX"].loc["2009-12-01":"2010-02-26"]
