@@ -152,11 +152,16 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
 
     Weekly bars: 52; monthly: 12. Daily bars: 252 (trading days) when the data skip
     weekends (an exchange calendar), 365 when they trade every day (crypto, synthetic
-    data). Intraday bars: the median number of bars per calendar day times the same 252
-    or 365. A market that trades every day has 365 daily returns a year (vectorbt's default
-    year of 365 days; :mod:`workbench.data.synthetic`'s year), so the same data annualise
-    alike at any bar length; 252 there would understate the volatility by
-    ``sqrt(252 / 365)``.
+    data). Intraday bars: the median number of bars per calendar day (UTC) times 365 when
+    the data have bars on a Saturday and on a Sunday, or a weekend day with at least half
+    that many bars, else 252. A market that trades every day has 365 daily returns a year
+    (vectorbt's default year of 365 days; :mod:`workbench.data.synthetic`'s year), so the
+    same data annualise alike at any bar length; 252 there would understate the
+    volatility by ``sqrt(252 / 365)``. A few bars
+    of one weekend day are a weekday's session running past midnight UTC, not weekend
+    trading: New York's extended hours (until 20:00, 01:00 UTC in winter: Friday's evening
+    on Saturday), a futures week that opens on Sunday evening; a thinly traded crypto pair
+    has fewer bars on weekends, but on both days.
     """
     interval = bar_interval(index)
     day = pd.Timedelta(days=1)
@@ -175,12 +180,21 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
         midnights = np.arange(first + 1, last + 1, dtype=np.int64) * NS_PER_DAY
         starts = np.concatenate(([0], np.searchsorted(ns, midnights), [ns.size]))
         counts = np.diff(starts)
-        days = np.flatnonzero(counts) + first  # the days with bars
-        weekend = bool(((days + 3) % 7 >= 5).any())  # 1970-01-01: a Thursday (3)
-        return float(np.median(counts[counts > 0])) * (365.0 if weekend else 252.0)
+        days = np.flatnonzero(counts)  # the days with bars
+        return _intraday_per_year(counts[days], (days + first + 3) % 7)  # 1970-01-01: Thursday
     per_day = pd.Series(1, index=index).groupby(index.normalize()).size()
-    weekend = bool((index.day_of_week >= 5).any())
-    return float(per_day.median()) * (365.0 if weekend else 252.0)
+    return _intraday_per_year(per_day.to_numpy(), per_day.index.day_of_week.to_numpy())
+
+
+def _intraday_per_year(per_day: np.ndarray, weekday: np.ndarray) -> float:
+    """The median bars a day times 365 if the weekends trade, else 252: bars on a Saturday
+    and on a Sunday, or a weekend day with half a typical day's bars or more.
+
+    ``per_day``: the bar count of each day with bars; ``weekday``: its day (Monday 0)."""
+    typical = float(np.median(per_day))
+    both = bool((weekday == 5).any() and (weekday == 6).any())
+    weekend = both or bool(((weekday >= 5) & (per_day >= typical / 2)).any())
+    return typical * (365.0 if weekend else 252.0)
 
 
 def data_fingerprint(bars: Mapping[str, pd.DataFrame]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from workbench.data.bars import epoch_ns
 
@@ -19,3 +20,56 @@ def test_epoch_ns_is_a_view_in_nanoseconds_and_converted_otherwise() -> None:
         assert epoch_ns(ns.as_unit(unit)).tolist() == out.tolist()
     eastern = ns.tz_convert("America/New_York")
     assert epoch_ns(eastern).tolist() == out.tolist()
+
+
+def _weekday_sessions(
+    start: str, end: str, opens: float, hours: float, freq: str = "1min"
+) -> pd.DatetimeIndex:
+    """Bars of the sessions of each weekday from start to end, in UTC: each opens ``opens``
+    hours after that day's New York midnight (negative: the evening before) for ``hours``."""
+    out = []
+    for day in pd.bdate_range(start, end):
+        first = pd.Timestamp(day.date()).tz_localize("America/New_York")
+        first += pd.Timedelta(hours=opens)
+        out.append(
+            pd.date_range(
+                first, periods=round(hours * 3600 / pd.Timedelta(freq).seconds), freq=freq
+            )
+        )
+    return out[0].append(out[1:]).tz_convert("UTC")
+
+
+def test_sessions_running_past_midnight_utc_keep_an_exchanges_252_days() -> None:
+    """A five-day market whose sessions cross midnight UTC has a few bars on a weekend day
+    (UTC): New York's extended hours until 20:00 are after midnight UTC in winter, Friday's
+    evening on Saturday; a futures week opens on Sunday evening. Those are the weekdays'
+    sessions, not trading on weekends: 252 days a year, as the same bars in summer or
+    counted in New York give (it was 365 in winter, a volatility and Sharpe ratio sqrt(365
+    / 252) = 1.2 times too high). A market that trades every day still has 365, also from
+    a few days' bars with gaps."""
+    from workbench.data.bars import periods_per_year
+
+    for freq, per_day in (("1min", 960), ("1h", 16)):
+        winter = _weekday_sessions("2024-01-08", "2024-02-09", 4, 16, freq)  # 04:00-20:00
+        summer = _weekday_sessions("2024-06-03", "2024-06-28", 4, 16, freq)
+        assert (winter.day_of_week == 5).any()  # Friday's 19:00-20:00 New York
+        for index in (
+            winter,
+            summer,
+            *(winter.tz_convert(z) for z in ("America/New_York", "Europe/London")),
+        ):
+            assert periods_per_year(index) == per_day * 252.0, (freq, index[0])
+    futures = _weekday_sessions("2024-01-08", "2024-02-09", -6, 23)  # 18:00 the day before
+    assert (futures.day_of_week == 6).any()  # Sunday 23:00 UTC
+    assert periods_per_year(futures) == 1380 * 252.0
+    crypto = pd.date_range("2024-01-06", "2024-01-08", freq="1min", tz="UTC", inclusive="left")
+    gappy = crypto.delete(np.random.default_rng(2).choice(len(crypto), 1000, replace=False))
+    per_day = pd.Series(1, index=gappy).groupby(gappy.normalize()).size()
+    assert periods_per_year(crypto) == 1440 * 365.0  # a Saturday and a Sunday
+    assert periods_per_year(gappy) == per_day.median() * 365.0
+    assert periods_per_year(crypto[crypto.day_of_week == 6]) == 1440 * 365.0
+    # a thinly traded pair: a bar only for a minute with trades, fewer on weekends
+    week = pd.date_range("2024-01-01", "2024-01-29", freq="1min", tz="UTC", inclusive="left")
+    rng = np.random.default_rng(3)
+    sparse = week[rng.random(len(week)) < np.where(week.day_of_week >= 5, 0.2, 0.6)]
+    assert periods_per_year(sparse) == pytest.approx(0.6 * 1440 * 365, rel=0.02)
