@@ -71,7 +71,11 @@ def benchmark_equity(
     ``benchmark``: ``None``/``True``/``"universe"`` (equal-weight buy-and-hold of ``bars``),
     a data spec naming one symbol, a bars frame, or a price/equity series.
     """
-    if benchmark is None or benchmark is True or benchmark == UNIVERSE:
+    if (
+        benchmark is None
+        or benchmark is True
+        or (isinstance(benchmark, str) and benchmark == UNIVERSE)
+    ):
         curve = equal_weight_buy_and_hold(bars, cash)
     elif isinstance(benchmark, str):
         from workbench.data.sources import load_symbols

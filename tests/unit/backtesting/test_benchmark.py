@@ -46,3 +46,27 @@ def test_a_flat_benchmark_has_no_beta_but_a_tracking_error() -> None:
     assert math.isnan(out["beta"]) and math.isnan(out["alpha"]) and math.isnan(out["correlation"])
     r = e[1:] / e[:-1] - 1
     assert out["tracking_error"] == pytest.approx(np.std(r, ddof=1) * math.sqrt(252))
+
+
+def test_a_series_or_a_bars_frame_is_a_benchmark_rebased_to_the_cash() -> None:
+    """The documented benchmark inputs besides specs: a price series and a bars frame
+    (their closes), carried over bars they lack and rebased to the run's starting equity.
+    Comparing either with "universe" raised pandas' "truth value is ambiguous"."""
+    import pandas as pd
+
+    from workbench.backtesting.api import backtest
+    from workbench.backtesting.benchmark import benchmark_equity
+    from workbench.data.synthetic import synthetic_bars
+
+    bars = synthetic_bars(120, freq="1D", seed=3)
+    index = bars.index
+    prices = pd.Series(50.0 + np.arange(60.0), index=index[::2])  # every other bar
+    expected = 1_000.0 * prices.reindex(index).ffill() / 50.0
+    for given in (prices, pd.DataFrame({"close": prices})):
+        curve = benchmark_equity(given, {"X": bars}, index, 1_000.0)
+        assert curve.to_numpy() == pytest.approx(expected.to_numpy())
+    result = backtest("ma_crossover", bars, {"fast": 5, "slow": 20}, benchmark=bars["close"])
+    growth = bars["close"] / bars["close"].iloc[0]
+    assert result.benchmark.to_numpy() == pytest.approx(100_000.0 * growth.to_numpy())
+    by_hand = relative_metrics(result.equity, result.benchmark, 365)
+    assert {k: result.metrics[k] for k in RELATIVE_METRICS} == pytest.approx(by_hand)
