@@ -5,7 +5,9 @@ symbol bought for ``cash / n`` at its first close and held), or any data spec
 (``"sample:SP500_INDEX"``: its closes, rebased to the same starting cash), or a series.
 
 Figures, from per-bar simple returns ``r`` (strategy) and ``b`` (benchmark) on the
-strategy's bars (the benchmark's last close carried over days it has none):
+strategy's bars (the benchmark's last close carried over days it has none; a daily
+benchmark of an intraday run counts each close from the end of its day, not from the
+00:00 UTC label of its session's date, hours before that close):
 
 =====================  ==========================================================
 ``excess_return``      total return minus the benchmark's total return
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.data.bars import bar_interval
 from workbench.errors import ConfigError
 
 RELATIVE_METRICS = (
@@ -48,6 +51,7 @@ RELATIVE_METRICS = (
     "correlation",
 )
 UNIVERSE = "universe"
+_DAY = pd.Timedelta(days=1)
 
 
 def equal_weight_buy_and_hold(
@@ -94,7 +98,7 @@ def benchmark_equity(
             f"benchmark must be a spec, a series or 'universe', got {type(benchmark).__name__}",
             hint='e.g. benchmark="sample:SP500_INDEX", or benchmark="universe"',
         )
-    aligned = curve.sort_index().reindex(index, method="ffill")
+    aligned = _from_its_close(curve.sort_index(), index).reindex(index, method="ffill")
     if aligned.isna().all():
         raise ConfigError(
             "the benchmark has no data over the run",
@@ -102,6 +106,20 @@ def benchmark_equity(
         )
     aligned = aligned.bfill()
     return (cash * aligned / aligned.iloc[0]).rename("benchmark")
+
+
+def _from_its_close(curve: pd.Series, index: pd.DatetimeIndex) -> pd.Series:
+    """``curve`` labelled where an intraday run's bars may see each value: a bar of a day or
+    longer is labelled by its start (00:00 UTC of a session's date) but closes hours later,
+    at the session's close, so its close counts from the run's bar that ends with it (at
+    the next midnight UTC), not from the session's open. Runs of daily bars or longer align
+    on labels, as before."""
+    if len(curve) < 2 or len(index) < 2:
+        return curve
+    step, length = bar_interval(curve.index), bar_interval(index)
+    if length >= _DAY or step < _DAY:
+        return curve
+    return curve.set_axis(curve.index + (step - length))
 
 
 @np.errstate(all="ignore")

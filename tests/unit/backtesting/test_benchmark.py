@@ -70,3 +70,28 @@ def test_a_series_or_a_bars_frame_is_a_benchmark_rebased_to_the_cash() -> None:
     assert result.benchmark.to_numpy() == pytest.approx(100_000.0 * growth.to_numpy())
     by_hand = relative_metrics(result.equity, result.benchmark, 365)
     assert {k: result.metrics[k] for k in RELATIVE_METRICS} == pytest.approx(by_hand)
+
+
+def test_a_daily_benchmark_of_an_intraday_run_counts_each_close_from_its_days_end() -> None:
+    """A daily bar is labelled 00:00 UTC of its date and closes at the session's close: an
+    hourly run's bars of that date must not see that close yet (they showed it from 00:00,
+    at the session's open a close hours ahead), but the day before's. Daily runs are
+    aligned on the labels as before."""
+    import pandas as pd
+
+    from workbench.backtesting.benchmark import benchmark_equity
+
+    days = pd.date_range("2024-01-02", periods=4, freq="D", tz="UTC")
+    daily = pd.DataFrame({"close": [100.0, 110.0, 100.0, 130.0]}, index=days)
+    hours = [pd.date_range(d + pd.Timedelta(hours=14), periods=7, freq="1h") for d in days[1:]]
+    intraday = hours[0].append(hours[1:])
+    closes_known = np.repeat([100.0, 110.0, 100.0], 7)  # each day's bars: the day before's
+    for given in (daily, daily["close"]):
+        curve = benchmark_equity(given, {}, intraday, 1_000.0)
+        assert curve.to_numpy() == pytest.approx(1_000.0 * closes_known / 100.0)
+        on_days = benchmark_equity(given, {}, days[1:], 1_000.0)
+        assert on_days.to_numpy() == pytest.approx([1_000.0, 1_000.0 / 1.1, 1_300.0 / 1.1])
+    # a close is seen from the first bar after its day: 23:00 UTC on an around-the-clock run
+    clock = pd.date_range("2024-01-03", periods=48, freq="1h", tz="UTC")
+    seen = benchmark_equity(daily, {}, clock, 100.0)
+    assert seen.to_numpy() == pytest.approx(np.repeat([100.0, 110.0, 100.0], [23, 24, 1]))
