@@ -44,9 +44,10 @@ def on_timeframe(
     calendar: str = "XNYS",
     periods: float | None = None,
 ) -> tuple[dict[str, pd.DataFrame], float | None]:
-    """The universe resampled on the session calendar, and its bars per year (252
-    sessions a year; an intraday bar counts ``6.5 h / length`` per session, rounded up)."""
-    from workbench.data.sessions import SESSIONS_PER_YEAR, session_resample
+    """The universe resampled on the session calendar, and its bars per year on the regular
+    sessions (:func:`~workbench.data.sessions.bars_per_year`: 252 sessions a year, 365 on a
+    calendar that trades every day, each counting the periods it touches)."""
+    from workbench.data.sessions import bars_per_year, session_resample
     from workbench.timeframe import parse_timeframe
 
     tf = parse_timeframe(timeframe)
@@ -54,8 +55,10 @@ def on_timeframe(
         s: session_resample(f, tf, session=session, calendar=calendar) for s, f in universe.items()
     }
     if periods is None and session == "regular":
-        per_session = 1 if not tf.intraday else -(-pd.Timedelta(hours=6.5) // tf.length)
-        periods = float(SESSIONS_PER_YEAR * per_session)
+        spans = [(f.index[0], f.index[-1]) for f in universe.values() if len(f)]
+        start = min((a for a, _ in spans), default=None)
+        end = max((b for _, b in spans), default=None)
+        periods = bars_per_year(tf, calendar, start, end)
     return out, periods
 
 

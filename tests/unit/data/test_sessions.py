@@ -266,3 +266,48 @@ def test_the_open_period_takes_its_minutes_in_any_order(order):
 def test_session_resample_refuses_what_is_not_a_bars_frame(minutes, change, match):
     with pytest.raises(DataError, match=match):
         session_resample(change(minutes.iloc[:120]), "1Hour")
+
+
+@pytest.mark.parametrize(
+    ("calendar", "timeframe", "per_year"),
+    [
+        ("XNYS", "1Day", 252),
+        ("XNYS", "1Hour", 7 * 252),  # 09:30-10:00 (labelled 09:00), 10:00, ..., 15:00
+        ("XNYS", "5Min", 78 * 252),
+        ("XNYS", "15Min", 26 * 252),
+        ("XNYS", "1Min", 390 * 252),
+        ("24/7", "1Day", 365),  # every day a session, of 24 hours
+        ("24/7", "1Hour", 24 * 365),
+        ("24/7", "15Min", 96 * 365),
+        ("XLON", "1Hour", 9 * 252),  # 08:00-16:30 London: 8.5 hours
+    ],
+)
+def test_bars_per_year_on_a_calendars_regular_sessions(calendar, timeframe, per_year):
+    """A run's bars per year on the regular sessions come from its calendar: how many of
+    the timeframe's periods a session touches, and 365 sessions a year for one that trades
+    every day. It was 252 sessions of 6.5 hours (New York's) on every calendar: 1764 for
+    hourly bars of 24/7 crypto, 24 a day (a Sharpe ratio sqrt(8760 / 1764) = 2.2 times
+    too low)."""
+    from workbench.backtesting.api import backtest, on_timeframe
+
+    universe = {"X": load_bars("synthetic:X?freq=1min&start=2024-01-01&bars=30000&seed=1")}
+    _, periods = on_timeframe(universe, timeframe, calendar=calendar)
+    assert periods == per_year
+    if (calendar, timeframe) == ("24/7", "1Hour"):
+        result = backtest(
+            "ma_crossover", universe["X"], {"fast": 3, "slow": 8}, timeframe=timeframe,
+            calendar=calendar,
+        )  # fmt: skip
+        assert result.config.periods_per_year == per_year
+        returns = result.equity.pct_change().dropna()
+        annual = float(returns.std(ddof=1)) * np.sqrt(per_year)
+        assert result.metrics["annual_volatility"] == pytest.approx(annual)
+
+
+def test_bars_per_year_of_a_few_weekdays_know_the_calendars_weekends():
+    """Three weekdays of a 24/7 run are still on a calendar that trades every day."""
+    from workbench.data.sessions import bars_per_year
+
+    assert bars_per_year("1Hour", "24/7", "2024-01-02", "2024-01-04") == 24 * 365
+    assert bars_per_year("1Day", "24/7", "2024-01-02", "2024-01-02") == 365
+    assert bars_per_year("1Hour", "XNYS", "2024-01-02", "2024-01-04") == 7 * 252
