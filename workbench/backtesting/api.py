@@ -55,10 +55,8 @@ def on_timeframe(
         s: session_resample(f, tf, session=session, calendar=calendar) for s, f in universe.items()
     }
     if periods is None and session == "regular":
-        spans = [(f.index[0], f.index[-1]) for f in universe.values() if len(f)]
-        start = min((a for a, _ in spans), default=None)
-        end = max((b for _, b in spans), default=None)
-        periods = bars_per_year(tf, calendar, start, end)
+        start = min((f.index[0] for f in universe.values() if len(f)), default=None)
+        periods = bars_per_year(tf, calendar, start)
     return out, periods
 
 

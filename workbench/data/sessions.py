@@ -249,33 +249,36 @@ def periods(
     return Periods(labels, ends)
 
 
-def bars_per_year(
-    timeframe: Any, calendar: str = DEFAULT_CALENDAR, start: Any = None, end: Any = None
-) -> float:
-    """Bars of ``timeframe`` a year on ``calendar``'s regular sessions from ``start`` to
-    ``end`` (dates; a week at least, so that a weekend is in it; the whole calendar if it
-    has none there), to annualise a run's returns.
+def bars_per_year(timeframe: Any, calendar: str = DEFAULT_CALENDAR, start: Any = None) -> float:
+    """Bars of ``timeframe`` a year on ``calendar``'s regular sessions (a year of them from
+    ``start``: :func:`session_year`), to annualise a run's returns.
 
-    252 sessions a year (:data:`SESSIONS_PER_YEAR`), 365 on a calendar with sessions on
-    weekends (``24/7``), as :func:`workbench.data.bars.periods_per_year` counts days; an
-    intraday timeframe counts the median number of its periods (cut on the clock, as
-    :func:`periods` cuts them) that a session touches: 7 hours for XNYS's 09:30-16:00,
-    24 for ``24/7``, 9 for London's 08:00-16:30.
+    :func:`sessions_per_year` sessions, an intraday timeframe counting the median number
+    of its periods (cut on the clock, as :func:`periods` cuts them) that a session
+    touches: 7 hours for XNYS's 09:30-16:00, 24 for ``24/7``, 9 for London's 08:00-16:30.
     """
     tf = _timeframe(timeframe)
-    if start is not None:
-        start = _day(start)
-        end = max(_day(end), start + 6 * _ONE_DAY) if end is not None else None
-    cal = sessions(calendar, start, end)
-    if not len(cal):
-        cal = sessions(calendar)
-    weekend = bool((cal.dates.day_of_week >= 5).any())
-    per_year = 365.0 if weekend else float(SESSIONS_PER_YEAR)
+    cal = session_year(calendar, start)
+    per_year = sessions_per_year(cal)
     if not tf.intraday:
         return per_year
     length = tf.length.value
     touched = (cal.closes - 1 - (cal.opens - cal.opens % length)) // length + 1
     return per_year * float(np.median(touched))
+
+
+def session_year(calendar: str = DEFAULT_CALENDAR, start: Any = None) -> Sessions:
+    """A year of ``calendar``'s sessions from ``start`` (a date; the last year without),
+    where its typical session and its weekends show; the whole calendar if it has none."""
+    first = _day(start) if start is not None else _day(pd.Timestamp.now(tz="UTC")) - 365 * _ONE_DAY
+    cal = sessions(calendar, first, first + 364 * _ONE_DAY)
+    return cal if len(cal) else sessions(calendar)
+
+
+def sessions_per_year(cal: Sessions) -> float:
+    """252 sessions a year (:data:`SESSIONS_PER_YEAR`), 365 for a calendar with sessions on
+    weekends (``24/7``), as :func:`workbench.data.bars.periods_per_year` counts days."""
+    return 365.0 if bool((cal.dates.day_of_week >= 5).any()) else float(SESSIONS_PER_YEAR)
 
 
 def period_end(

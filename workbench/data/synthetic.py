@@ -9,9 +9,11 @@ The model, bar by bar (all vectorised, so a million bars take a fraction of a se
   exchange's regular sessions from ``start`` to ``end``: intraday bars every ``freq``
   from each open to its close (early closes, e.g. 13:00 New York on 2023-11-24,
   included; no bar on weekends or holidays), daily bars one per session at 00:00 UTC of
-  its date. A year is then 252 sessions: ``dt`` is the bar's share of a session over 252
-  (a minute of a 6.5-hour session is ``1 / (252 * 390)``), so ``vol`` keeps its annual
-  meaning. The first bar of a session opens at the previous close (no overnight gap).
+  its date. A year is then 252 sessions (365 on a calendar that trades every day, ``24/7``):
+  ``dt`` is the bar's share of a typical session over that count (a minute of XNYS's
+  6.5-hour session is ``1 / (252 * 390)``, of a 24/7 day ``1 / (365 * 1440)``), so
+  ``vol`` keeps its annual meaning. The first bar of a session opens at the previous
+  close (no overnight gap).
 - **Returns.** The log return of bar *i* is ``(mu - vol**2 / 2) * dt + vol * sqrt(dt) * z``
   with ``z`` standard normal and ``dt = freq / 365 days``, so ``drift`` is the expected
   annual growth rate of the price.
@@ -184,11 +186,13 @@ def _session_index(
     calendar: str, first: pd.Timestamp, end: Any, step: pd.Timedelta
 ) -> tuple[pd.DatetimeIndex, float]:
     """Bar starts inside ``calendar``'s sessions, and the bar's share of a year."""
-    from workbench.data.sessions import SESSIONS_PER_YEAR, sessions
+    from workbench.data.sessions import session_year, sessions, sessions_per_year
 
     cal = sessions(calendar, first.normalize(), end)  # without end: to the calendar's last
+    year = session_year(calendar, first)
+    per_year = sessions_per_year(year)  # 252, 365 on a calendar that trades every day
     if step >= pd.Timedelta(days=1):
-        return cal.dates, 1.0 / SESSIONS_PER_YEAR
+        return cal.dates, 1.0 / per_year
     index = cal.minutes(step)
     if end is not None:
         stop = pd.Timestamp(end)
@@ -197,7 +201,8 @@ def _session_index(
             stop += pd.Timedelta(days=1) - pd.Timedelta(1, "ns")  # a date: the whole day
         index = index[index <= stop]
     index = index[index >= first]
-    return index, step / pd.Timedelta(hours=6.5) / SESSIONS_PER_YEAR
+    length = pd.Timedelta(int(np.median(year.closes - year.opens)), unit="ns")  # 6.5 h on XNYS
+    return index, step / length / per_year
 
 
 def _interval(freq: str) -> pd.Timedelta:

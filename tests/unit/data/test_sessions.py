@@ -306,8 +306,9 @@ def test_bars_per_year_on_a_calendars_regular_sessions(calendar, timeframe, per_
 
 def test_bars_per_year_of_a_few_weekdays_know_the_calendars_weekends():
     """Three weekdays of a 24/7 run are still on a calendar that trades every day."""
-    from workbench.data.sessions import bars_per_year
+    from workbench.backtesting.api import on_timeframe
 
-    assert bars_per_year("1Hour", "24/7", "2024-01-02", "2024-01-04") == 24 * 365
-    assert bars_per_year("1Day", "24/7", "2024-01-02", "2024-01-02") == 365
-    assert bars_per_year("1Hour", "XNYS", "2024-01-02", "2024-01-04") == 7 * 252
+    spec = "synthetic:X?freq=1min&start=2024-01-02&bars=4320&seed=1"  # Tuesday to Thursday
+    universe = {"X": load_bars(spec)}
+    assert on_timeframe(universe, "1Hour", calendar="24/7")[1] == 24 * 365
+    assert on_timeframe(universe, "1Hour", calendar="XNYS")[1] == 7 * 252

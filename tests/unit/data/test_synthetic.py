@@ -121,3 +121,23 @@ def test_session_bars_past_the_calendars_end_are_refused_not_cut_short():
         load_bars(spec)
     with_end = load_bars(spec + "&end=2020-12-31")  # an end bounds them: at most bars=
     assert len(with_end) == 253
+
+
+@pytest.mark.parametrize(
+    ("calendar", "freq", "per_year"),
+    [("XNYS", "30min", 13 * 252), ("XNYS", "1D", 252), ("24/7", "1h", 24 * 365),
+     ("24/7", "1D", 365)],
+)  # fmt: skip
+def test_session_bars_keep_an_annual_volatility_on_any_calendar(calendar, freq, per_year):
+    """``vol`` is annual on a calendar's sessions too: its sessions a year (365 on 24/7)
+    and its session's length (24 hours there, 6.5 on XNYS). 24/7 bars took New York's
+    252 sessions of 6.5 hours: vol=0.3 measured 0.69 on hourly bars, 0.36 on daily."""
+    spec = f"synthetic:S?freq={freq}&session={calendar}&start=2000-01-03&end=2023-12-29"
+    bars = load_bars(f"{spec}&seed=11&vol=0.3")
+    if freq != "1D":  # one return a session, from its last close to its next (no gap)
+        close = bars["close"].groupby(bars.index.normalize()).last()
+        days = 365 if calendar == "24/7" else 252
+        realised = np.log(close).diff().std() * np.sqrt(days)
+    else:
+        realised = np.log(bars["close"]).diff().std() * np.sqrt(per_year)
+    assert realised == pytest.approx(0.3, rel=0.03)
