@@ -301,3 +301,37 @@ def test_a_sweep_storage_that_cannot_be_opened_is_named(
         f"error: --storage {storage!r} cannot be opened as an optuna storage: "
     )
     assert taken.read_text() == "not a database\n"
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("[a, b]", "the notify: section must be a mapping of settings, got a list"),
+        ("{attempts: abc}", "notify: attempts must be a whole number >= 1, got 'abc'"),
+        ("{attempts: 1.5}", "notify: attempts must be a whole number >= 1, got 1.5"),
+        ("{retry_delay: soon}", "notify: retry_delay must be a number of seconds >= 0"),
+        ("{retry_delay: .nan}", "notify: retry_delay must be a number of seconds >= 0"),
+        ("{events: 5}", "notify: events must be a list of texts, got a number"),
+        ("{urls: 5}", "notify: urls must be a list of texts, got a number"),
+        ("{urls: {json://h/tok3n-s3cr3t-77: x}}", "notify: urls must be a list of texts, got a"),
+    ],
+)
+def test_a_run_configuration_of_the_wrong_shape_is_named_without_its_urls(
+    section: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(f"notify: {section}\n")
+    state = tmp_path / "live.sqlite"
+    argv = ["live", "--bundle", "b", "--state", str(state), "--config", str(path)]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert one_error_line(err).startswith(f"error: {path}: {message}")
+    assert "s3cr3t" not in err and not state.exists()
+
+
+def test_one_notification_event_may_be_written_without_a_list(tmp_path: Path) -> None:
+    from workbench.live import notify
+
+    path = tmp_path / "run.yaml"
+    path.write_text("notify:\n  events: halted\n")  # was read as the events h, a, l, t, e, d
+    assert notify.load_config(path).events == {"halted"}

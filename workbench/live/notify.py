@@ -38,6 +38,7 @@ never written to the state file the dashboard reads.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import re
@@ -109,30 +110,68 @@ class NotifyConfig:
 
     @classmethod
     def coerce(cls, raw: Mapping[str, Any] | None, extra_urls: Iterable[str] = ()) -> NotifyConfig:
+        """Check every value's type and range: a YAML slip is a one-line error, not a
+        traceback (and a URL is never quoted back: it is a secret)."""
+        if raw is not None and not isinstance(raw, Mapping):
+            raise ConfigError(
+                f"the notify: section must be a mapping of settings, got {_kind(raw)}",
+                hint="indent urls:, events:, attempts:, retry_delay: under notify:",
+            )
         raw = dict(raw or {})
         unknown = set(raw) - {"urls", "events", "attempts", "retry_delay"}
         if unknown:
             raise ConfigError(
-                f"unknown key(s) in the notify: section: {', '.join(sorted(unknown))}",
+                f"unknown key(s) in the notify: section: {', '.join(sorted(map(str, unknown)))}",
                 hint="use urls, events, attempts, retry_delay",
             )
-        urls = raw.get("urls") or []
-        if isinstance(urls, str):
-            urls = [urls]
+        urls = _names(raw.get("urls"), "urls", "e.g. urls: [json://127.0.0.1:8099/hook]")
         events = raw.get("events")
-        chosen = frozenset(EVENTS) if events is None else frozenset(events)
+        chosen = frozenset(
+            EVENTS if events is None else _names(events, "events", "e.g. events: [halted, failed]")
+        )
         wrong = chosen - set(EVENTS)
         if wrong:
             raise ConfigError(
                 f"unknown notification event(s): {', '.join(sorted(wrong))}",
                 hint=f"choose from {', '.join(EVENTS)}",
             )
-        attempts = int(raw.get("attempts", 3))
-        delay = float(raw.get("retry_delay", 2.0))
-        if attempts < 1 or delay < 0:
-            raise ConfigError("notify: attempts must be >= 1 and retry_delay >= 0")
-        all_urls = tuple(dict.fromkeys([*map(str, urls), *extra_urls]))
-        return cls(all_urls, chosen, attempts, delay)
+        attempts = raw.get("attempts", 3)
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ConfigError(
+                f"notify: attempts must be a whole number >= 1, got {attempts!r}",
+                hint="e.g. attempts: 3",
+            )
+        delay = raw.get("retry_delay", 2.0)
+        if (
+            isinstance(delay, bool)
+            or not isinstance(delay, int | float)
+            or not math.isfinite(delay)
+            or delay < 0
+        ):
+            raise ConfigError(
+                f"notify: retry_delay must be a number of seconds >= 0, got {delay!r}",
+                hint="e.g. retry_delay: 2.0",
+            )
+        all_urls = tuple(dict.fromkeys([*urls, *extra_urls]))
+        return cls(all_urls, chosen, attempts, float(delay))
+
+
+def _kind(value: Any) -> str:
+    """What a value is, by its YAML type only (a URL's text is never quoted back)."""
+    return {list: "a list", str: "text", bool: "true/false", dict: "a mapping"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def _names(value: Any, key: str, example: str) -> list[str]:
+    """``notify.<key>``: one text or a list of texts."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        what = _kind(value) if not isinstance(value, list) else "a list holding something else"
+        raise ConfigError(f"notify: {key} must be a list of texts, got {what}", hint=example)
+    return items
 
 
 def load_config(path: str | Path | None, urls: Iterable[str] = ()) -> NotifyConfig:
@@ -158,7 +197,11 @@ def load_config(path: str | Path | None, urls: Iterable[str] = ()) -> NotifyConf
             )
         raw = doc.get("notify") or {}
     from_env = os.environ.get(NOTIFY_ENV, "").split()
-    config = NotifyConfig.coerce(raw, [*urls, *from_env])
+    try:
+        config = NotifyConfig.coerce(raw, [*urls, *from_env])
+    except ConfigError as exc:  # name the file the user has to fix
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(where + exc.message, hint=exc.hint) from None
     for url in config.urls:
         hide(url)  # before anything can log it
     return config
