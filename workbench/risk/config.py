@@ -111,6 +111,16 @@ class GroupExposure:
 
     def __post_init__(self) -> None:
         w = "group_exposure"
+        if not isinstance(self.groups, Mapping | str):
+            raise ConfigError(
+                f"{w}.groups must map symbols to groups, or be 'gics', got {self.groups!r}",
+                hint="e.g. groups: {AAPL: tech, XOM: energy}",
+            )
+        if not isinstance(self.limits, Mapping):
+            raise ConfigError(
+                f"{w}.limits must map groups to fractions of equity, got {self.limits!r}",
+                hint="e.g. limits: {tech: 0.3, energy: 0.2}, or default: 0.3 for every group",
+            )
         if isinstance(self.groups, str):
             if self.groups.strip().lower() != "gics":
                 raise ConfigError(
@@ -238,9 +248,14 @@ class RiskConfig:
                 hint="use a .yaml, .yml or .toml file",
             )
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read risk config {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"risk config {path} is not text (UTF-8): byte {exc.start} cannot be read",
+                hint="save it as UTF-8 text (examples/risk.yaml shows every rule)",
+            ) from None
         try:
             if suffix == ".toml":
                 data = tomllib.loads(text)
@@ -269,9 +284,9 @@ class RiskConfig:
                     if not isinstance(value, Mapping):
                         raise ConfigError(f"{key} must be a mapping of settings, got {value!r}")
                     _known(value, section, f"{key}.")
-                    if section is GroupExposure:
+                    if section is GroupExposure:  # its own checks name a wrong shape
                         value = {
-                            k: v if k == "default" or isinstance(v, str) else dict(v or {})
+                            k: dict(v) if isinstance(v, Mapping) else ({} if v is None else v)
                             for k, v in value.items()
                         }
                         for k, v in value.items():

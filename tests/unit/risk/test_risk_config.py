@@ -163,6 +163,31 @@ BAD = [
         "correlation:\n  lookback: 20\n  min_periods: 30\n",
         "correlation.min_periods (30) exceeds lookback (20)",
     ),
+    (
+        "groups as a list",
+        "group_exposure:\n  groups: [AAPL, MSFT]\n",
+        "group_exposure.groups must map symbols to groups, or be 'gics', got ['AAPL', 'MSFT']",
+    ),
+    (
+        "groups as a number",
+        "group_exposure:\n  groups: 5\n",
+        "group_exposure.groups must map symbols to groups, or be 'gics', got 5",
+    ),
+    (
+        "limits as a number",
+        "group_exposure:\n  groups: {AAPL: tech}\n  limits: 0.3\n",
+        "group_exposure.limits must map groups to fractions of equity, got 0.3",
+    ),
+    (
+        "limits as a list",
+        "group_exposure:\n  groups: {AAPL: tech}\n  limits: [0.3]\n",
+        "group_exposure.limits must map groups to fractions of equity, got [0.3]",
+    ),
+    (
+        "limits as a name",
+        "group_exposure:\n  groups: {AAPL: tech}\n  limits: tech\n",
+        "group_exposure.limits must map groups to fractions of equity, got 'tech'",
+    ),
     ("a list, not rules", "- max_drawdown\n", "expected a mapping of rules, got list"),
     ("broken yaml", "max_drawdown: [0.1\n", "is not valid yaml"),
 ]
@@ -193,6 +218,17 @@ def test_bad_toml_and_unknown_formats(tmp_path: Path) -> None:
         RiskConfig.load(tmp_path / "risk.json")
     with pytest.raises(ConfigError, match="cannot read risk config"):
         RiskConfig.load(tmp_path / "missing.yaml")
+
+
+def test_a_config_that_is_not_text_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "risk.yaml"
+    path.write_bytes(b"max_drawdown: 0.1\n\xff\xfe\n")  # saved as UTF-16, or not a config
+    with pytest.raises(ConfigError) as info:
+        RiskConfig.load(path)
+    assert str(info.value) == (
+        f"risk config {path} is not text (UTF-8): byte 18 cannot be read (save it as UTF-8 "
+        "text (examples/risk.yaml shows every rule))"
+    )
 
 
 def test_configs_built_in_python_are_checked_too() -> None:
