@@ -289,7 +289,7 @@ def verify(bundle: Bundle) -> list[str]:
     text = (folder / MANIFEST).read_bytes()
     if not (folder / MANIFEST_HASH).is_file():
         problems.append(f"{MANIFEST_HASH} is missing")
-    elif sha256_bytes(text) != (folder / MANIFEST_HASH).read_text().strip():
+    elif sha256_bytes(text).encode() != (folder / MANIFEST_HASH).read_bytes().strip():
         problems.append(f"{MANIFEST} changed since promotion (its SHA-256 is not {MANIFEST_HASH})")
     recorded = manifest.get("files")
     if isinstance(recorded, dict):  # bundles written before it was recorded have none
@@ -301,7 +301,14 @@ def verify(bundle: Bundle) -> list[str]:
         added = {p.name for p in folder.iterdir() if not p.name.startswith(".")}  # not .DS_Store
         added -= {*recorded, MANIFEST, MANIFEST_HASH}
         problems += [f"{name} was added after promotion" for name in sorted(added)]
-    expected = manifest.get("strategy", {}).get("source_sha256")
+    entry = manifest.get("strategy")
+    if not (
+        isinstance(entry, dict)
+        and isinstance(entry.get("import_path"), str)
+        and isinstance(entry.get("params"), dict)
+    ):  # what Bundle.strategy and Bundle.params read
+        return [*problems, f"{MANIFEST} names no strategy (an import_path and its params)"]
+    expected = entry.get("source_sha256")
     copy = folder / SOURCE
     if not copy.is_file():
         if f"{SOURCE} is missing" not in problems:
@@ -309,14 +316,13 @@ def verify(bundle: Bundle) -> list[str]:
     elif sha256_bytes(copy.read_bytes()) != expected:
         problems.append(f"{SOURCE} in the bundle differs from the promoted source")
     try:
-        cls = resolve_strategy(manifest["strategy"]["import_path"])
+        cls = resolve_strategy(entry["import_path"])
         installed = sha256_bytes(strategy_source(cls))
         if installed != expected:
             problems.append(
-                f"the installed source of {manifest['strategy']['import_path']} differs from "
-                "the promoted one"
+                f"the installed source of {entry['import_path']} differs from the promoted one"
             )
-    except (ConfigError, KeyError) as exc:
+    except ConfigError as exc:
         problems.append(f"cannot load the strategy: {exc}")
     return problems
 

@@ -14,6 +14,7 @@ import pytest
 
 import workbench.bundle as bundle_module
 from workbench.bundle import (
+    Bundle,
     BundleError,
     drift,
     load_bundle,
@@ -129,6 +130,42 @@ def test_every_file_is_hashed_and_an_added_one_is_named(tmp_path, strategy_modul
     assert "params.json was added after promotion" in info.value.message
     assert ".DS_Store" not in info.value.message
     assert "promote the strategy again" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda doc: doc.update(strategy="pkg_bundle_test:MyCross"),
+        lambda doc: doc["strategy"].pop("params"),
+        lambda doc: doc["strategy"].update(import_path=None),
+    ],
+    ids=["a-name", "no-params", "no-import-path"],
+)
+def test_a_manifest_without_its_strategy_is_named_not_a_traceback(
+    change, tmp_path, strategy_module
+) -> None:
+    bundle = write(tmp_path, make_strategy("pkg_bundle_test:MyCross"))
+    _rewrite_manifest(bundle, change)
+    with pytest.raises(BundleError) as info:
+        load_bundle(bundle.path)  # AttributeError, KeyError or TypeError before
+    assert info.value.message == (
+        f"bundle {bundle.path} does not verify: manifest.json names no strategy (an "
+        "import_path and its params)"
+    )
+    (bundle.path / "manifest.json").write_text('{"strategy": 5}')  # the hash no longer agrees
+    assert verify(Bundle(bundle.path, {"strategy": 5})) == [
+        "manifest.json changed since promotion (its SHA-256 is not manifest.sha256)",
+        "manifest.json names no strategy (an import_path and its params)",
+    ]
+
+
+def test_a_manifest_hash_that_is_not_text_is_a_changed_manifest(tmp_path, strategy_module):
+    bundle = write(tmp_path, make_strategy("pkg_bundle_test:MyCross"))
+    os.chmod(bundle.path / "manifest.sha256", 0o644)
+    (bundle.path / "manifest.sha256").write_bytes(b"\xff\xfe\n")  # UnicodeDecodeError before
+    assert verify(bundle) == [
+        "manifest.json changed since promotion (its SHA-256 is not manifest.sha256)"
+    ]
 
 
 def test_a_bundle_without_file_hashes_still_loads(tmp_path, strategy_module) -> None:
