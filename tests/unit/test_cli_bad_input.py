@@ -335,3 +335,28 @@ def test_one_notification_event_may_be_written_without_a_list(tmp_path: Path) ->
     path = tmp_path / "run.yaml"
     path.write_text("notify:\n  events: halted\n")  # was read as the events h, a, l, t, e, d
     assert notify.load_config(path).events == {"halted"}
+
+
+@pytest.mark.parametrize(
+    ("option", "code", "message"),
+    [
+        (["--commission", "abc"], 2, "commission percent: 'abc' is not a number"),
+        (["--cash", "-5"], 2, "cash must be a positive number, got -5.0"),
+        (["--slippage", "range=0.1"], 2, "the vectorized path cannot reproduce range-proportional"),
+        (["--benchmark", "nope:X"], 3, "benchmark nope:X: unknown source 'nope:' in 'nope:X'"),
+        (["--benchmark", "csv:{late}"], 3, "[LATE]: no bars between 2011-12-17"),
+    ],
+    ids=["commission", "cash", "slippage", "benchmark", "benchmark-elsewhen"],
+)
+def test_a_walkforward_refuses_what_its_folds_would_before_any_fold_runs(
+    option: list[str], code: int, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    late = tmp_path / "LATE.csv"
+    late.write_text(f"{BARS}2020-01-02T00:00:00Z,{ROW}\n2020-01-03T00:00:00Z,{ROW}\n")
+    option = [a.format(late=late) for a in option]
+    out = tmp_path / "wf"
+    argv = [*WALKFORWARD, *WINDOWS, "--train", "500", *GRID, *option, "--out", str(out)]
+    got, _, err = run(capsys, *argv)  # each fold failed in its notebook, or the summary did
+    assert got == code and message in one_error_line(err)
+    assert not (out / "run.json").exists()  # which refused the corrected command
+    assert not (out / "folds").exists()

@@ -64,6 +64,7 @@ from workbench.research.notebook_runner import (
 from workbench.research.splits import Fold
 from workbench.research.walkforward_plan import (
     WalkForwardConfig,
+    check_before_running,
     check_run_file,
     fold_parameters,
     load_data,
@@ -149,6 +150,7 @@ def run_walk_forward(
         runner.prepare(FOLD_PRELOAD)
         universe = load_data(config)  # once: the plan's, and the summary's benchmark
         folds, jobs = _fold_jobs(config, universe, out, Path(fold_template), fold_overrides or {})
+        check_before_running(config, universe, folds)
         write_run_file(out / "run.json", config)  # planned: this folder holds this run
         _remove_unplanned_folds(out / "folds", {fold.number for fold in folds})
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None

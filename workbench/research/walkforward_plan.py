@@ -10,6 +10,7 @@ Run by :mod:`workbench.research.walkforward`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, DataError
 from workbench.research.search import check_search
 from workbench.research.splits import Fold, parse_length, walk_forward
 from workbench.research.sweep import expand_grid, grid_axes
@@ -25,6 +26,7 @@ from workbench.strategy import resolve_strategy
 
 __all__ = [
     "WalkForwardConfig",
+    "check_before_running",
     "check_run_file",
     "fold_parameters",
     "load_data",
@@ -76,6 +78,7 @@ class WalkForwardConfig:
         object.__setattr__(self, "grid", grid)
         fixed = {n: space.params[n].validate(v) for n, v in self.params.items()}
         object.__setattr__(self, "params", fixed)
+        _check_money(self.cash, self.commission, self.slippage)
         if self.metric not in COLUMN_METRICS:
             raise ConfigError(
                 f"unknown metric {self.metric!r}", hint="one of " + ", ".join(COLUMN_METRICS)
@@ -103,6 +106,40 @@ class WalkForwardConfig:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> WalkForwardConfig:
         return cls(**dict(doc))
+
+
+def _check_money(cash: Any, commission: Any, slippage: Any) -> None:
+    """Cash and costs as every fold reads them: a slip here failed each fold's notebook and
+    left a run.json that then blocked the corrected command."""
+    from workbench.sim.costs import Commission, Slippage
+
+    number = isinstance(cash, int | float) and not isinstance(cash, bool)
+    if not (number and math.isfinite(cash) and cash > 0):
+        raise ConfigError(f"cash must be a positive number, got {cash!r}", hint="e.g. 100000")
+    Commission.parse(commission)
+    Slippage.parse(slippage)
+
+
+def check_before_running(
+    config: WalkForwardConfig, universe: Mapping[str, pd.DataFrame], folds: Sequence[Fold]
+) -> None:
+    """Refuse, before any fold runs and before ``run.json`` is written, what would fail only
+    once the folds ran: costs each fold's vectorized sweep cannot reproduce, and a benchmark
+    that cannot be loaded or has no bar over the test windows (the summary's)."""
+    from workbench.backtesting.benchmark import UNIVERSE, benchmark_equity
+    from workbench.backtesting.vectorized import has_vectorized, vector_costs
+    from workbench.research.portfolio_sweep import is_universe_sweep
+
+    cls = resolve_strategy(config.strategy)
+    if has_vectorized(cls) and not is_universe_sweep(cls, universe):
+        vector_costs(config.commission, config.slippage)
+    if config.benchmark is not None and config.benchmark != UNIVERSE and folds:
+        index = universe_index(universe)
+        tested = index[(index >= folds[0].test.first) & (index <= folds[-1].test.last)]
+        try:
+            benchmark_equity(config.benchmark, universe, tested, config.cash)
+        except (ConfigError, DataError) as exc:  # said of the benchmark, not of --data
+            raise type(exc)(f"benchmark {config.benchmark}: {exc.message}", hint=exc.hint) from None
 
 
 def plan_folds(
