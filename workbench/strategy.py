@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import traceback
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -111,10 +112,19 @@ def resolve_strategy(spec: str | type[Strategy] | Strategy) -> type[Strategy]:
             f"unknown strategy {spec!r}",
             hint=f"built-in: {', '.join(BUILTIN)}; or an import path like mypkg.mymod:MyStrategy",
         )
+    if not module_name or module_name.startswith(".") or not attr:
+        raise ConfigError(
+            f"strategy {spec!r}: expected module:Class", hint="e.g. mypkg.mymod:MyStrategy"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"strategy {spec!r}: cannot import {module_name} ({exc})") from None
+    except Exception as exc:  # the module's own code failed as it was imported: a bug there
+        raise StrategyError(
+            f"strategy {spec!r}: importing {module_name} failed: {_failure(exc)}",
+            hint=f"fix {module_name}, or run `python -c 'import {module_name}'` for the traceback",
+        ) from None
     try:
         cls = getattr(module, attr)
     except AttributeError:
@@ -122,6 +132,15 @@ def resolve_strategy(spec: str | type[Strategy] | Strategy) -> type[Strategy]:
     if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
         raise ConfigError(f"strategy {spec!r} is not a workbench Strategy subclass")
     return cls
+
+
+def _failure(exc: Exception) -> str:
+    """An exception in one line, with the file and line it was raised at."""
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def make_strategy(
