@@ -181,14 +181,25 @@ class ParamSpace:
             )
 
 
-def parse_assignments(items: Iterable[str]) -> dict[str, str]:
-    """``["fast=50", "slow=200"]`` -> ``{"fast": "50", "slow": "200"}`` (values stay strings)."""
+def parse_assignments(
+    items: Iterable[str], flag: str = "--param", example: str = "fast=50"
+) -> dict[str, str]:
+    """``["fast=50", "slow=200"]`` -> ``{"fast": "50", "slow": "200"}`` (values stay strings).
+
+    ``flag`` is the option they came from, named in the errors; a name given twice is
+    refused (the last one silently won)."""
     out: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise ParameterError(
-                f"--param {item!r}: expected NAME=VALUE", hint="e.g. --param fast=50"
+                f"{flag} {item!r}: expected NAME=VALUE", hint=f"e.g. {flag} {example}"
             )
-        out[name.strip()] = value.strip()
+        if name in out:
+            raise ParameterError(
+                f"{flag} {name} given twice ({out[name]!r} and {value.strip()!r})",
+                hint="give each once",
+            )
+        out[name] = value.strip()
     return out

@@ -360,3 +360,29 @@ def test_a_walkforward_refuses_what_its_folds_would_before_any_fold_runs(
     assert got == code and message in one_error_line(err)
     assert not (out / "run.json").exists()  # which refused the corrected command
     assert not (out / "folds").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["promote", "--strategy", "ma_crossover", "--gate", "min_trades"],
+            "--gate 'min_trades': expected NAME=VALUE (e.g. --gate min_trades=10)",  # --param
+        ),
+        (
+            ["promote", "--strategy", "ma_crossover", "--gate", "min_trades=3", "--gate",
+             "min_trades=30"],
+            "--gate min_trades given twice ('3' and '30') (give each once)",  # 30 held
+        ),
+        (
+            ["backtest", "--strategy", "ma_crossover", "--param", "fast=5", "--param", "fast=10"],
+            "--param fast given twice ('5' and '10') (give each once)",  # fast=10 ran
+        ),
+    ],
+    ids=["gate-named", "gate-twice", "param-twice"],
+)  # fmt: skip
+def test_name_value_options_name_their_own_flag_and_refuse_a_name_twice(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and one_error_line(err) == f"error: {message}"

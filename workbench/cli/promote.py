@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_folder(args.out)  # before the gates run, not after them
     thresholds = {}
-    for name, value in parse_assignments(args.gate).items():
+    for name, value in parse_assignments(args.gate, "--gate", "min_trades=10").items():
         try:
             thresholds[name] = float(value)
         except ValueError:
