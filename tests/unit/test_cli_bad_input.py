@@ -386,3 +386,18 @@ def test_name_value_options_name_their_own_flag_and_refuse_a_name_twice(
 ) -> None:
     code, _, err = run(capsys, *argv)
     assert code == 2 and one_error_line(err) == f"error: {message}"
+
+
+def test_naive_timestamps_name_a_fix_the_command_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "X.csv"
+    path.write_text(BARS + "".join(f"2020-01-0{d} 15:00,{ROW}\n" for d in (2, 3, 6)))
+    backtest = ["backtest", "--strategy", "ma_crossover", "--param", "fast=1", "--param", "slow=2"]
+    code, _, err = run(capsys, *backtest, "--data", f"csv:{path}")
+    assert code == 3
+    line = one_error_line(err)  # said --tz, which backtest does not take
+    assert "(pass the zone they are in: ?tz=America/New_York in the spec (every command)" in line
+    assert run(capsys, *backtest, "--data", f"csv:{path}?tz=America/New_York")[0] == 0
+    code, _, err = run(capsys, *backtest, "--data", f"csv:{path}?zone=UTC")
+    assert code == 3 and one_error_line(err).endswith("(options csv: accepts: symbol, format, tz)")

@@ -81,7 +81,7 @@ def load_parquet(request: SourceRequest) -> dict[str, pd.DataFrame]:
 
 
 def _load(request: SourceRequest, kind: str) -> dict[str, pd.DataFrame]:
-    request.check_options(OPTIONS)
+    request.check_options((*OPTIONS, "tz"))  # tz too: named among the options it takes
     paths = _universe_paths(request.target, request.spec, kind)
     if paths is None:
         paths = [_existing_path(request.target, request.spec)]
@@ -331,8 +331,8 @@ def parse_times(
         raise DataError(
             f"{where.source}: the timestamps in column {column!r} are naive (no time zone), "
             f"e.g. row 1 {text.iloc[0]!r}",
-            hint="pass the zone they are in: --tz America/New_York (CLI), tz='UTC' (Python) "
-            "or ?tz= in the spec",
+            hint="pass the zone they are in: ?tz=America/New_York in the spec (every "
+            "command), tz='UTC' (Python), or --tz on workbench data",
         )
     try:
         local = wall.tz_localize(tz, ambiguous="infer", nonexistent="raise")
@@ -413,14 +413,15 @@ def _apply_offsets(
         raise DataError(
             f"{where(i)}: {column} {text.iloc[i]!r} has an offset that {tz} does not use "
             "at that time",
-            hint="convert the file to UTC or one zone, or pass the right --tz/tz=",
+            hint="convert the file to UTC or one zone, or pass the right ?tz= in the spec",
         )
     i = int(np.argmax(minutes != minutes[0]))
     raise DataError(
         f"{where(i)}: {column} {text.iloc[i]!r} has a different UTC offset from row 1 "
         f"{text.iloc[0]!r} (mixed time zones)",
         hint="convert the file to UTC or one zone; if these are one zone's daylight-saving "
-        "offsets, pass that zone: --tz America/New_York (CLI) or tz= (Python)",
+        "offsets, pass that zone: ?tz=America/New_York in the spec (--tz on workbench data) "
+        "or tz= (Python)",
     )
 
 
