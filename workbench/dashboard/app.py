@@ -45,7 +45,7 @@ from workbench.dashboard.data import (
 )
 from workbench.dashboard.plots import equity_png
 from workbench.dashboard.templates import LOGIN, TEMPLATES, UNAVAILABLE
-from workbench.errors import WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError
 
 log = logging.getLogger(__name__)
 
@@ -315,14 +315,24 @@ def make_server(app: Flask, host: str, port: int, *, threads: int = 4) -> Any:
     line (and nothing in it) ever reaches the journal."""
     from waitress import create_server
 
-    return create_server(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="workbench",
-        clear_untrusted_proxy_headers=True,
-    )
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"port must be 0-65535, got {port}", hint="0 picks a free port")
+    try:
+        return create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="workbench",
+            clear_untrusted_proxy_headers=True,
+        )
+    except (OSError, ValueError) as exc:  # taken, not this machine's, or not an address
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"cannot listen on {server_url(host, port)}: {why}",
+            hint="choose another --port (0 picks a free one) or stop the other server, or "
+            "give --host an address of this machine",
+        ) from None
 
 
 def server_url(host: str, port: int) -> str:

@@ -239,6 +239,30 @@ def test_the_command_refuses_a_public_address_without_a_token(state, tmp_path, c
     assert "is empty" in capsys.readouterr().err
 
 
+def test_a_port_that_cannot_be_listened_on_is_named_not_a_traceback(state, capsys) -> None:
+    import socket
+
+    with socket.socket() as taken:  # another dashboard, or anything else, holds the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["dashboard", "--state", str(state), "--port", str(port)]) == 2
+    err = capsys.readouterr().err  # OSError: [Errno 98] Address already in use, before
+    assert err == (
+        f"error: cannot listen on http://127.0.0.1:{port}/: Address already in use (choose "
+        "another --port (0 picks a free one) or stop the other server, or give --host an "
+        "address of this machine)\n"
+    )
+    assert main(["dashboard", "--state", str(state), "--port", "70000"]) == 2
+    err = capsys.readouterr().err  # served on some other port, before
+    assert err == "error: port must be 0-65535, got 70000 (0 picks a free port)\n"
+    argv = ["dashboard", "--state", str(state), "--host", "256.1.1.1", "--port", "0"]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKBENCH_DASHBOARD_TOKEN", TOKEN)
+        assert main(argv) == 2  # ValueError: Invalid host/port specified., before
+    assert capsys.readouterr().err.startswith("error: cannot listen on http://256.1.1.1:0/: ")
+
+
 def test_the_bundle_reports_are_linked_and_only_they_are_served(state) -> None:
     bundle = Path(snapshot(state)["status"]["bundle_path"])
     client = create_app(state).test_client()
