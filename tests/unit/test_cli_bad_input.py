@@ -401,3 +401,32 @@ def test_naive_timestamps_name_a_fix_the_command_takes(
     assert run(capsys, *backtest, "--data", f"csv:{path}?tz=America/New_York")[0] == 0
     code, _, err = run(capsys, *backtest, "--data", f"csv:{path}?zone=UTC")
     assert code == 3 and one_error_line(err).endswith("(options csv: accepts: symbol, format, tz)")
+
+
+def test_reconcile_until_before_the_run_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    from workbench.broker import Bar
+    from workbench.bundle import write_bundle
+    from workbench.live.state import StateStore
+    from workbench.runspec import RunSpec
+    from workbench.strategy import make_strategy
+
+    bundle = write_bundle(
+        tmp_path / "promoted", make_strategy("ma_crossover"), data={}, gates=[], metrics={},
+        report="", run_spec=RunSpec(symbols=("SPX",), timeframe="1Day"),
+    )  # fmt: skip
+    path = tmp_path / "live.sqlite"
+    first = pd.Timestamp("2024-01-02", tz="UTC")
+    with StateStore(path) as store:
+        store.set_meta(bundle=str(bundle.path), strategy="ma_crossover", timeframe="1Day")
+        store.record_bars([Bar("SPX", first, 100, 100, 100, 100, 1e6)])
+        store.record_equity(first.value, 10_000.0, 10_000.0, {})
+    code, _, err = run(capsys, "reconcile", "--state", str(path), "--until", "2023-12-29")
+    assert code == DataError.exit_code  # IndexError: single positional indexer is out-of-bounds
+    assert one_error_line(err) == (
+        f"error: {path}: the run has no bar up to --until 2023-12-29 00:00:00+00:00 (its first "
+        "is 2024-01-02 00:00:00+00:00) (give a later --until, or none for the whole run)"
+    )

@@ -62,6 +62,11 @@ def read_state(path: Path, until: pd.Timestamp | None) -> LiveRun:
         later = all_times[all_times > until]
         bars = {s: f.loc[:until] for s, f in bars.items() if not f.loc[:until].empty}
         equity = equity.loc[:until]
+        if not bars or equity.empty:
+            raise DataError(
+                f"{path}: the run has no bar up to --until {until} (its first is {all_times[0]})",
+                hint="give a later --until, or none for the whole run",
+            )
         last = max(f.index[-1] for f in bars.values()) if bars else until
         # the run went on: an order decided on the window's last bar fills after the window
         # (the backtest of the window cannot fill it either), so it belongs to the next one
