@@ -3,6 +3,7 @@ code, no traceback, and nothing already saved lost."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -430,3 +431,40 @@ def test_reconcile_until_before_the_run_is_named(
         f"error: {path}: the run has no bar up to --until 2023-12-29 00:00:00+00:00 (its first "
         "is 2024-01-02 00:00:00+00:00) (give a later --until, or none for the whole run)"
     )
+
+
+@pytest.mark.parametrize(
+    ("number", "why"),
+    [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")],
+    ids=["full", "read-only"],
+)
+def test_a_disk_that_refuses_the_outputs_is_one_line_not_a_traceback(
+    number: int, why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import pandas as pd
+
+    def refuse(*_: object, **__: object) -> None:
+        raise OSError(number, os.strerror(number))  # as pandas' CSV writer raises it: no name
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)  # the disk filled up mid-run
+    out = tmp_path / "bt"
+    code, _, err = run(capsys, "backtest", "--strategy", "ma_crossover", "--out", str(out))
+    assert code == 2
+    assert one_error_line(err) == (
+        f"error: cannot write into --out {out}: {why} (give --out a folder on another disk, "
+        "or free space on that disk or make it writable, then run the command again)"
+    )
+
+
+def test_other_os_errors_are_not_said_to_be_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    def refuse(*_: object, **__: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")  # reads meet it too
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
+    with pytest.raises(PermissionError):
+        main(["backtest", "--strategy", "ma_crossover", "--out", str(tmp_path)])

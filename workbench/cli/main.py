@@ -8,12 +8,13 @@ heavy dependencies inside their handlers, so ``workbench --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
-from workbench.errors import WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError
 
 #: Modules that each define ``register(subparsers)``; order is the order in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -109,6 +110,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         # output has nowhere to go; what the command saved is saved. 141 = 128 + SIGPIPE.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        if exc.errno not in DISK_ERRORS:
+            raise
+        print(f"error: {_disk_error(exc, getattr(args, 'out', None))}", file=sys.stderr)
+        return ConfigError.exit_code
+
+
+#: Errors only writing meets, and only the machine fixes: a full disk (or quota), a file
+#: grown past the file system's limit, a read-only file system. Writing outputs (CSVs,
+#: reports, notebooks, a bundle) met them as tracebacks, often without a file's name.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def _disk_error(exc: OSError, out: object) -> str:
+    """One line: what could not be written, why, and the fix (the state file has its own:
+    :class:`~workbench.errors.StateStoreError`)."""
+    what = exc.filename or (f"into --out {out}" if out else "a file")
+    where = "give --out a folder on another disk, or " if out else ""
+    return (
+        f"cannot write {what}: {exc.strerror or exc} ({where}free space on that disk or make "
+        "it writable, then run the command again)"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
