@@ -137,12 +137,7 @@ def run_gates(
     venue = {"volume_limit": spec.volume_limit, "lot_size": spec.lot_size, "margin": spec.margin}
     summary: dict[str, Any] = {}
     if walkforward is not None:
-        path = Path(walkforward) / "summary.json"
-        if not path.is_file():
-            raise ConfigError(
-                f"no summary.json in {walkforward}", hint="run workbench walkforward first"
-            )
-        summary = json.loads(path.read_text())
+        summary = _read_summary(walkforward)
         _check_walkforward(summary, strategy, data, walkforward)
     full = backtest(strategy, bars, params, progress=False, **costs, **venue)
     gates: list[Gate] = []
@@ -179,6 +174,26 @@ def run_gates(
     closed = int(full.metrics.get("number_of_trades", 0))
     gates.append(_threshold_gate("min_trades", float(closed), thresholds))
     return gates, {k: v for k, v in full.metrics.items() if isinstance(v, int | float)}, full
+
+
+def _read_summary(run: str | Path) -> dict[str, Any]:
+    """``run``'s summary.json, refused (naming it) unless it is a walk-forward summary: a
+    broken file was a traceback, and one without its run's configuration read as no
+    walk-forward at all (the holdout's gates), while the manifest recorded the run."""
+    path = Path(run) / "summary.json"
+    fix = f"run workbench walkforward again with --out {run} (it writes summary.json anew)"
+    if not path.is_file():
+        raise ConfigError(f"no summary.json in {run}", hint="run workbench walkforward first")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(
+            f"{path} cannot be read as a walk-forward summary ({exc})", hint=fix
+        ) from None
+    config = summary.get("config") if isinstance(summary, dict) else None
+    if not (isinstance(config, dict) and isinstance(config.get("strategy"), str)):
+        raise ConfigError(f"{path} is not a walk-forward summary (no run config)", hint=fix)
+    return summary
 
 
 def _check_walkforward(

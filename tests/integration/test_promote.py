@@ -129,6 +129,30 @@ def test_a_walkforward_run_of_something_else_is_refused(tmp_path, capsys, strate
     assert not (tmp_path / "promoted").exists()
 
 
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("{broken", "cannot be read as a walk-forward summary (Expecting property name"),
+        ("[]", "is not a walk-forward summary (no run config)"),  # AttributeError before
+        ("{}", "is not a walk-forward summary (no run config)"),  # gated as no walk-forward
+    ],
+    ids=["not-json", "a-list", "no-config"],
+)
+def test_a_walkforward_summary_that_is_not_one_is_named(tmp_path, capsys, text, named) -> None:
+    run = tmp_path / "wf"
+    run.mkdir()
+    (run / "summary.json").write_text(text)
+    code = main(["promote", "--strategy", "ma_crossover", "--data", SYNTHETIC, "--force",
+                 "--reason", "x", "--walkforward", str(run),
+                 "--out", str(tmp_path / "p")])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / 'summary.json'} {named}") and "Traceback" not in err
+    assert err.endswith(f"(run workbench walkforward again with --out {run} (it writes "
+                        "summary.json anew))\n")  # fmt: skip
+    assert not (tmp_path / "p").exists()
+
+
 def test_the_manifest_records_the_walkforward_run_and_the_range(tmp_path, capsys) -> None:
     run = _walkforward_summary(tmp_path / "wf", "ma_crossover", SYNTHETIC)
     code = main(["promote", "--strategy", "ma_crossover", "--data", SYNTHETIC,
