@@ -468,3 +468,25 @@ def test_other_os_errors_are_not_said_to_be_the_disk(
     monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
     with pytest.raises(PermissionError):
         main(["backtest", "--strategy", "ma_crossover", "--out", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["risk", "validate", "{path}"], "risk config"),
+        (["live", "--bundle", "b", "--config", "{path}"], "the run configuration"),
+        (["batch", "{path}", "--out", "{out}"], "the batch file"),
+    ],
+    ids=["risk", "live-config", "batch"],
+)
+def test_a_config_file_that_is_not_text_is_one_line(
+    argv: list[str], what: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_bytes("notify: {}\n".encode("utf-16"))  # saved as UTF-16 by an editor
+    out = tmp_path / "out"
+    code, _, err = run(capsys, *[a.format(path=path, out=out) for a in argv])
+    assert code == 2  # UnicodeDecodeError traceback before
+    assert one_error_line(err) == (
+        f"error: {what} {path} is not text (UTF-8): byte 0 cannot be read (save it as UTF-8 text)"
+    )

@@ -52,7 +52,7 @@ from typing import Any
 
 from workbench.errors import ConfigError
 from workbench.logs import add_secret
-from workbench.yamlerror import describe
+from workbench.yamlerror import describe, read_text
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +182,7 @@ def load_config(path: str | Path | None, urls: Iterable[str] = ()) -> NotifyConf
         import yaml
 
         try:
-            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read the run configuration {path}: {exc.strerror}") from None
+            doc = yaml.safe_load(read_text(path, "the run configuration")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"{path} is not valid YAML: {describe(exc)}",

@@ -39,7 +39,7 @@ from workbench.research.notebook_runner import (
     run_notebooks,
 )
 from workbench.resources import template_path
-from workbench.yamlerror import describe
+from workbench.yamlerror import describe, read_text
 
 __all__ = ["load_parameter_sets", "run_batch", "template_parameters"]
 
@@ -50,9 +50,7 @@ def load_parameter_sets(path: str | Path) -> tuple[str | None, list[dict[str, An
     """The template named in the file (or None) and the named parameter sets."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        doc = yaml.safe_load(read_text(path, "the batch file"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {describe(exc)}") from None
     template = None

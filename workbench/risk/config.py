@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError
-from workbench.yamlerror import describe
+from workbench.yamlerror import describe, read_text
 
 __all__ = ["Correlation", "GroupExposure", "PositionSizing", "RiskConfig"]
 
@@ -247,15 +247,7 @@ class RiskConfig:
                 f"risk config {path}: unknown format {suffix or '(no suffix)'!r}",
                 hint="use a .yaml, .yml or .toml file",
             )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read risk config {path}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"risk config {path} is not text (UTF-8): byte {exc.start} cannot be read",
-                hint="save it as UTF-8 text (examples/risk.yaml shows every rule)",
-            ) from None
+        text = read_text(path, "risk config")
         try:
             if suffix == ".toml":
                 data = tomllib.loads(text)
