@@ -150,7 +150,7 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
 
     try:
         if kind == "csv":
-            return pd.read_csv(path, skipinitialspace=True)
+            return _read_csv(path)
         frame = pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty", hint="export the data again") from None
@@ -164,6 +164,31 @@ def read_table(path: Path, kind: str) -> pd.DataFrame:
         name = frame.index.name or "timestamp"
         frame = frame.reset_index(names=str(name))
     return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV as a table of its header's columns.
+
+    Rows one value longer than the header made pandas take the first column for the index:
+    every column shifted one to the left (open read as the time, close as the volume), and
+    the bars loaded without a word. A trailing delimiter on every row (an empty last value)
+    is dropped; a real extra value is refused, naming the row.
+    """
+    frame = pd.read_csv(path, skipinitialspace=True)
+    if isinstance(frame.index, pd.RangeIndex):
+        return frame
+    extra = frame.index.nlevels  # values past the header's names
+    tail = frame.iloc[:, -extra:].notna().any(axis=1).to_numpy()
+    if not tail.any():  # "2024-01-02,1,2,0.5,1.5,10," under a header of six names
+        with warnings.catch_warnings():  # "loss of data": only the empty values, checked
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            return pd.read_csv(path, skipinitialspace=True, index_col=False)
+    row = int(tail.argmax())
+    raise DataError(
+        f"{path}, row {row + 1} (line {row + 2}): {frame.shape[1] + extra} values under a "
+        f"header of {frame.shape[1]} names ({', '.join(map(str, frame.columns))})",
+        hint="name every column in the header, or remove the extra values",
+    )
 
 
 def _key(name: object) -> str:

@@ -281,3 +281,28 @@ def test_a_folder_or_a_glob_is_a_universe_one_file_per_symbol(tmp_path):
         load_symbols(f"csv:{tmp_path}/z*.csv")
     with pytest.raises(DataSourceError, match="symbol= names the symbol of one file"):
         load_symbols(f"csv:{tmp_path}/*.csv?symbol=AAPL")
+
+
+@pytest.mark.parametrize("trailing", [",", ",,"])
+def test_a_trailing_delimiter_on_every_row_shifts_no_column(tmp_path, trailing):
+    path = write(
+        tmp_path,
+        f"date,open,high,low,close,volume\n2024-01-02,{ROWS[0]}{trailing}\n"
+        f"2024-01-03,{ROWS[1]}{trailing}",
+    )
+    bars = load_bars(f"csv:{path}")  # was: times from the opens (1970), open read from high
+    assert bars.index.equals(utc("2024-01-02", "2024-01-03"))
+    assert bars.to_numpy().tolist() == [[1, 2, 0.5, 1.5, 100], [1.5, 3, 1, 2, 200]]
+
+
+def test_a_row_with_a_value_the_header_does_not_name_is_refused(tmp_path):
+    path = write(
+        tmp_path,
+        f"date,open,high,low,close,volume\n2024-01-02,{ROWS[0]},\n2024-01-03,{ROWS[1]},7",
+    )
+    with pytest.raises(DataError) as info:  # loaded shifted one column, without a word
+        load_bars(f"csv:{path}")
+    assert str(info.value) == (
+        f"{path}, row 2 (line 3): 7 values under a header of 6 names (date, open, high, low, "
+        "close, volume) (name every column in the header, or remove the extra values)"
+    )
