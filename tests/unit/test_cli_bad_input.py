@@ -490,3 +490,15 @@ def test_a_config_file_that_is_not_text_is_one_line(
     assert one_error_line(err) == (
         f"error: {what} {path} is not text (UTF-8): byte 0 cannot be read (save it as UTF-8 text)"
     )
+
+
+def test_daily_bars_resampled_on_sessions_name_the_flag_that_fixes_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    backtest = ["backtest", "--strategy", "ma_crossover", "--timeframe", "1Day"]
+    code, _, err = run(capsys, *backtest)
+    assert code == 3 and one_error_line(err).endswith(
+        "(daily bars are labelled 00:00 UTC: resample them with --session all (session='all' "
+        "in Python), or load intraday bars)"
+    )  # said session='all' only, which the command line does not take
+    assert run(capsys, *backtest, "--session", "all")[0] == 0

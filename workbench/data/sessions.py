@@ -354,8 +354,8 @@ def session_resample(
     if not inside.any():
         raise DataError(
             f"no bar falls inside a {calendar} session",
-            hint="daily bars are labelled 00:00 UTC: resample them with session='all', "
-            "or load intraday bars",
+            hint="daily bars are labelled 00:00 UTC: resample them with --session all "
+            "(session='all' in Python), or load intraday bars",
         )
     frame = bars.iloc[inside]
     how = {c: a for c, a in _AGG.items() if c in frame.columns}
