@@ -502,3 +502,16 @@ def test_daily_bars_resampled_on_sessions_name_the_flag_that_fixes_it(
         "in Python), or load intraday bars)"
     )  # said session='all' only, which the command line does not take
     assert run(capsys, *backtest, "--session", "all")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "flag_named"),
+    [(["--search", "tpe"], "needs n_trials (--trials)"), (["--trials", "5"], "(--trials) goes")],
+    ids=["no-trials", "trials-without-search"],
+)
+def test_a_sampled_search_names_the_flags_on_the_command_line(
+    flags: list[str], flag_named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = ["sweep", "--strategy", "ma_crossover", "--data", "synthetic:T?bars=300&seed=3"]
+    code, _, err = run(capsys, *sweep, "--grid", "fast=5,10", "--grid", "slow=50", *flags)
+    assert code == 2 and flag_named in one_error_line(err)  # only n_trials, search= before

@@ -105,17 +105,20 @@ def axis_of(name: str, values: list[Any]) -> Axis:
 
 def check_search(search: str, n_trials: int | None) -> None:
     """A sampled search needs a budget; the grid takes none."""
-    if search not in ("random", "tpe"):
+    if search not in ("random", "tpe"):  # each named as in Python, then on the command line
         raise ConfigError(
-            f"n_trials={n_trials} goes with search='random' or 'tpe', not {search!r}"
+            f"n_trials={n_trials} (--trials) goes with search='random' or 'tpe' (--search), "
+            f"not {search!r}"
             if search == "grid"
             else f"unknown search {search!r}",
             hint="search='grid' runs every combination; 'random' and 'tpe' sample n_trials",
         )
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ConfigError(
-            f"search={search!r} needs n_trials, a positive whole number, got {n_trials!r}",
-            hint="e.g. sweep(..., search='tpe', n_trials=200, seed=7)",
+            f"search={search!r} needs n_trials (--trials), a positive whole number, got "
+            f"{n_trials!r}",
+            hint="e.g. sweep(..., search='tpe', n_trials=200, seed=7), or --search tpe "
+            "--trials 200 --seed 7",
         )
 
 
