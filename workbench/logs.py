@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from workbench.errors import ConfigError
+
 #: Fields copied from ``extra`` into the JSON line, in this order.
 FIELDS = (
     "event",
@@ -192,7 +194,13 @@ def _json_file_handler(path: str, max_bytes: int, backups: int) -> logging.Handl
                 print(f"log file {path} cannot be written ({why}): logging to stderr only",
                       file=sys.stderr)  # fmt: skip
 
-    return JsonFileHandler(path, maxBytes=max_bytes, backupCount=backups)
+    try:
+        return JsonFileHandler(path, maxBytes=max_bytes, backupCount=backups)
+    except OSError as exc:  # a folder, a missing folder, a file for a folder: said in one line
+        raise ConfigError(
+            f"log file {path} cannot be opened: {exc.strerror or exc}",
+            hint="give --log-file a file's path in a folder that exists and can be written",
+        ) from None
 
 
 def configure(
@@ -206,6 +214,8 @@ def configure(
     """JSON lines to a rotated file and readable lines to stderr, for ``workbench.*`` at
     ``level`` (default: :func:`set_default_level`'s) and every other library from WARNING."""
     level = _DEFAULT_LEVEL[0] if level is None else level
+    # opened first: a log file that cannot be opened leaves the logging as it was
+    file_handler = _json_file_handler(json_file, max_bytes, backups) if json_file else None
     root = logging.getLogger()
     ours = logging.getLogger("workbench")
     for logger in (root, ours):
@@ -213,8 +223,7 @@ def configure(
             if getattr(handler, "_workbench", False):
                 logger.removeHandler(handler)
                 handler.close()
-    if json_file:
-        file_handler = _json_file_handler(json_file, max_bytes, backups)
+    if file_handler is not None:
         file_handler.setFormatter(JsonFormatter())
         file_handler._workbench = True  # type: ignore[attr-defined]
         root.addHandler(file_handler)

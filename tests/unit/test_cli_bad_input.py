@@ -515,3 +515,23 @@ def test_a_sampled_search_names_the_flags_on_the_command_line(
     sweep = ["sweep", "--strategy", "ma_crossover", "--data", "synthetic:T?bars=300&seed=3"]
     code, _, err = run(capsys, *sweep, "--grid", "fast=5,10", "--grid", "slow=50", *flags)
     assert code == 2 and flag_named in one_error_line(err)  # only n_trials, search= before
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [("{tmp}", "Is a directory"), ("{tmp}/no/such/live.jsonl", "No such file or directory")],
+    ids=["a-folder", "a-missing-folder"],
+)
+def test_a_log_file_that_cannot_be_opened_is_named_before_the_state_is_made(
+    where: str, why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = where.format(tmp=tmp_path)
+    state = tmp_path / "live.sqlite"
+    argv = ["live", "--bundle", "b", "--state", str(state), "--log-file", log_file]
+    code, _, err = run(capsys, *argv)
+    assert code == 2  # IsADirectoryError or FileNotFoundError traceback before
+    assert one_error_line(err) == (
+        f"error: log file {log_file} cannot be opened: {why} (give --log-file a file's path in "
+        "a folder that exists and can be written)"
+    )
+    assert not state.exists()
