@@ -535,3 +535,27 @@ def test_a_log_file_that_cannot_be_opened_is_named_before_the_state_is_made(
         "a folder that exists and can be written)"
     )
     assert not state.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"{broken", "NotJSONError: Notebook does not appear to be JSON: '{broken'"),
+        (b'{"cells": 5}', ""),  # nbformat's words for it vary with its version
+        (b"\xff\xfe{", "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in position 0"),
+    ],
+    ids=["not-json", "cells-not-a-list", "not-text"],
+)
+def test_a_batch_notebook_that_is_not_one_is_named(
+    body: bytes, why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notebook = tmp_path / "run.ipynb"
+    notebook.write_bytes(body)
+    batch = tmp_path / "batch.yaml"
+    batch.write_text("runs:\n  - {strategy: ma_crossover}\n")
+    argv = ["batch", str(batch), "--notebook", str(notebook), "--out", str(tmp_path / "out")]
+    code, _, err = run(capsys, *argv)
+    assert code == 2  # nbformat's traceback before
+    line = one_error_line(err)
+    assert line.startswith(f"error: {notebook} cannot be read as a notebook: {why}")
+    assert line.endswith("(give a Jupyter notebook (.ipynb) with a cell tagged parameters)")

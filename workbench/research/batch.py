@@ -96,8 +96,19 @@ def load_parameter_sets(path: str | Path) -> tuple[str | None, list[dict[str, An
 
 
 def template_parameters(template: str | Path) -> set[str]:
-    """The names the template's ``parameters`` cell declares."""
-    return set(import_papermill().inspect_notebook(str(template)))
+    """The names the template's ``parameters`` cell declares.
+
+    A file that is not a notebook fails inside nbformat in as many ways as it can be broken
+    (not JSON, not text, cells of the wrong shape: ValueError, UnicodeDecodeError, TypeError,
+    jsonschema's ValidationError...); whichever it is, the file is what to fix."""
+    papermill = import_papermill()
+    try:
+        return set(papermill.inspect_notebook(str(template)))
+    except Exception as exc:  # any failure to read it: named in one line
+        raise ConfigError(
+            f"{template} cannot be read as a notebook: {type(exc).__name__}: {describe(exc)}",
+            hint="give a Jupyter notebook (.ipynb) with a cell tagged parameters",
+        ) from None
 
 
 def run_batch(
