@@ -101,6 +101,11 @@ class Emulator:
             raise ConfigError(f"interval must be a positive number of seconds, got {interval}")
         if not 0 <= port <= 65535:
             raise ConfigError(f"port must be 0-65535, got {port}", hint="0 picks a free port")
+        if rate_limit is not None and rate_limit < 0:  # every request refused, silently
+            raise ConfigError(
+                f"rate_limit must be 0 or more requests a minute, got {rate_limit}",
+                hint="e.g. --rate-limit 200 (Alpaca's), or none for no limit",
+            )
         if isinstance(data, str):
             from workbench.data.sources import load_symbols
 

@@ -152,6 +152,15 @@ def test_rate_limit_refuses_past_the_limit(spx_bars) -> None:
     assert int(statuses[-1].headers["Retry-After"]) >= 1
 
 
+def test_a_negative_rate_limit_is_refused(spx_bars) -> None:
+    with pytest.raises(ConfigError) as info:  # refused every request with a 429, before
+        Emulator(spx_bars, rate_limit=-1)
+    assert str(info.value) == (
+        "rate_limit must be 0 or more requests a minute, got -1 (e.g. --rate-limit 200 "
+        "(Alpaca's), or none for no limit)"
+    )
+
+
 def test_faults_through_the_control_api(emulator: Emulator) -> None:
     base = f"{emulator.base_url}/_emulator"
     r = requests.post(
