@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -114,7 +116,9 @@ def kill(args: argparse.Namespace) -> int:
     from workbench.risk.state import halted
 
     now = _now()
+    existed = Path(args.state).exists()
     with _store(args, create=True) as store:
+        before = store.load()
         state = store.update(
             lambda s: halted(
                 s,
@@ -127,12 +131,11 @@ def kill(args: argparse.Namespace) -> int:
     print(f"HALTED ({state.rule}: {state.reason}) since {state.since}")
     act = "cancels every order and liquidates" if state.flatten else "cancels every order"
     print(f"the running engine {act} at its next bar; orders already working until then stay")
+    _warn_if_no_run(args, existed=existed, ran=before is not None, what="halted")
     return 0
 
 
 def reset(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from workbench.errors import ConfigError
     from workbench.risk.state import TradingState
     from workbench.risk.state import reset as reset_state
@@ -165,10 +168,33 @@ def reduce(args: argparse.Namespace) -> int:
     from workbench.risk.state import reducing
 
     now = _now()
+    existed = Path(args.state).exists()
     with _store(args, create=True) as store:
+        before = store.load()
         state = store.update(lambda s: reducing(s, rule="manual", reason=args.reason, time=now))
     print(f"{state.trading} ({state.rule}: {state.reason})")
+    _warn_if_no_run(args, existed=existed, ran=before is not None, what="reduce-only")
     return 0
+
+
+def _warn_if_no_run(args: argparse.Namespace, *, existed: bool, ran: bool, what: str) -> None:
+    """Say so when no run has used this state: a mistyped ``--state`` (or ``--scope``) stores
+    the halt where no engine reads it, while the bot that was meant goes on trading. The
+    state is kept (a run started on it starts so: halting before the first bar is a use),
+    but the operator must not take it for the running engine's."""
+    scope = args.scope or "default"
+    if not existed:
+        where = f"{args.state} did not exist: it was created now"
+    elif not ran:
+        where = f"{args.state} holds no risk state for scope {scope!r} yet"
+    else:
+        return
+    print(
+        f"warning: {where}, so no running engine has read it. A run started with "
+        f"--state {args.state} (scope {scope!r}) starts {what}; a run trading now reads "
+        "another file or scope: check the path its --state names, and run this again there",
+        file=sys.stderr,
+    )
 
 
 def validate(args: argparse.Namespace) -> int:

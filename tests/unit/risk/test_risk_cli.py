@@ -104,3 +104,28 @@ def test_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "risk", "validate", str(bad))
     assert code == 2
     assert err.startswith(f"error: {bad}: unknown key max_drawdon (known keys: position_sizing,")
+
+
+def test_a_halt_stored_where_no_run_has_written_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --state (or --scope) halts no running engine: the halt is stored (a run
+    started on that file starts halted) but the operator is told, on stderr, that no engine
+    has read it; once a state is there (the engine's, or an earlier halt's), nothing more."""
+    typo = tmp_path / "live.sqlit"
+    code, out, err = run(capsys, "risk", "kill", "--state", str(typo))
+    assert code == 0 and out.startswith("HALTED (kill_switch: ")
+    assert err.startswith(f"warning: {typo} did not exist: it was created now, so no running")
+    assert "check the path its --state names" in err
+    assert SQLiteRiskStore(str(typo)).load().trading is TradingState.HALTED
+
+    code, _, err = run(capsys, "risk", "kill", "--state", str(typo))  # a state is there now
+    assert code == 0 and err == ""
+    code, _, err = run(capsys, "risk", "kill", "--state", str(typo), "--scope", "acct2")
+    assert code == 0
+    assert err.startswith(f"warning: {typo} holds no risk state for scope 'acct2' yet")
+
+    fresh = tmp_path / "other.sqlite"
+    code, out, err = run(capsys, "risk", "reduce", "--state", str(fresh))
+    assert code == 0 and out.startswith("REDUCING (manual: ")
+    assert err.startswith(f"warning: {fresh} did not exist") and "starts reduce-only" in err
