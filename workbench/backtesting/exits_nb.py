@@ -76,7 +76,8 @@ def exit_bar_nb(
     stop = exits[STOP]
     take = exits[TAKE]
     trail_pct = exits[TRAIL]
-    if trail_pct > 0.0:
+    if trail_pct > 0.0:  # the open is traded first: a gap beyond the mark moves it at once
+        exits[MARK] = max(exits[MARK], o) if long else min(exits[MARK], o)
         stop = exits[MARK] * (1.0 + (-1.0 if long else 1.0) * trail_pct / 100.0)
     stop_hit = False
     stop_price = 0.0

@@ -31,8 +31,9 @@ makes the stop-loss trail), the simulated venue's rules for exits relative to a 
   worse of the open and the stop (a gap fills at the open), slipped; the take-profit
   fills at the better of the open and its limit, not slipped; both on one bar: the stop
   (pessimistic: the lower sell, the higher buy); the exit closes the whole position;
-- a trailing stop is checked against the mark of the bars before, then the mark takes
-  the bar's high (a short's: low).
+- a trailing stop is checked against the mark of the bars before and the bar's open (a
+  gap beyond the mark moves it at once), then the mark takes the bar's high (a short's:
+  low).
 
 Both kernels (one column with its curves and fills, many columns with their statistics)
 and vectorbt's order function run these rules through the same steps:

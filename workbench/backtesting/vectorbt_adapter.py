@@ -31,6 +31,9 @@ trades are the same. Where they differ, by design of each:
 - vectorbt checks stops from the bar *after* the entry; the event engine (and the numba
   kernel) from the entry bar on (the rest of it, after the open): an exit on the entry
   bar comes one bar later in vectorbt, and its trailing mark ignores the entry bar's high;
+- a bar that opens beyond a trailing stop's mark moves the mark at once in the event
+  engine (the open is traded before the bar's low); vectorbt checks that bar against
+  the mark of the bars before, so its trailing stop fills later, or not at all;
 - an exit signal and a stop on one bar: vectorbt fills the stop (at its price) and drops
   the signal; the event engine fills the signal's order at the open first (it is traded
   before anything inside the bar), which cancels the stop;

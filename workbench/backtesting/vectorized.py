@@ -27,10 +27,11 @@ simulated venue's fill rules (:mod:`workbench.sim.fills`): checked from the entr
 (the rest of the entry bar starts at the open); a gap through the stop fills at the
 open, slipped; a take-profit is a limit (``max(open, tp)`` for a long, never slipped);
 when both could fill on one bar, the stop (the pessimistic one); a trailing stop checks
-the mark of the bars before (starting at the entry's open, before slippage), then takes
-the bar's high (a short's: low). An exit decided at a close fills at the next open,
-before the stops are checked (the open is traded first), and cancels them. The event
-engine's form of the same strategy attaches relative exits to its entries
+the mark of the bars before (starting at the entry's open, before slippage) and the
+bar's open, then takes the bar's high (a short's: low). An exit decided at a close
+fills at the next open, before the stops are checked (the open is traded first), and
+cancels them. The event engine's form of the same strategy attaches relative exits to
+its entries
 (``ctx.target(..., stop_loss_percent=, take_profit_percent=, trail_percent=)``, GTC).
 
 Only costs the vectorized path reproduces exactly are accepted: percent commission and

@@ -38,11 +38,14 @@ Trailing stops: the high-water mark
     The mark starts at the price at which the order becomes active: the open of its
     first bar (the order is live from that open), or, for an attached exit, its
     entry's fill price. On each bar the stop is checked against the mark of the bars
-    *before*, then the mark takes the bar's **high** (a buy's low-water mark: the low).
-    Highs, not closes, because Alpaca's ``hwm`` is the best trade price since the order
-    became active, and a high is a traded price. Checking before updating is the
-    pessimistic half: the order of the high and the low inside a bar is unknown, so the
-    bar's own high never raises the stop that the same bar's low is checked against.
+    *before* and the bar's open (the open is traded before anything else in the bar, so
+    a bar that gaps above the mark moves it at once: mark 101, open 110, trail 2 gives a
+    stop of 108 on that bar), then the mark takes the bar's **high** (a buy's low-water
+    mark: the open and the low). Highs, not closes, because Alpaca's ``hwm`` is the best
+    trade price since the order became active, and a high is a traded price. Checking
+    before taking the high is the pessimistic half: the order of the high and the low
+    inside a bar is unknown, so the bar's own high never raises the stop that the same
+    bar's low is checked against.
 
 Attached exits (bracket, oto and oco orders; ``Order.parent_id`` set)
     Legs are ``held`` until their entry is completely filled, then active for the
@@ -185,7 +188,13 @@ def match(
     if kind is _LIMIT:
         return _limit(buy, req.limit_price, bar_open, bar_high, bar_low)  # type: ignore[arg-type]
     if kind is _TRAILING:
-        stop = trailing_stop_price(order, bar_open if hwm is None else hwm)
+        if hwm is None:
+            hwm = bar_open
+        elif buy:
+            hwm = min(hwm, bar_open)  # the open is traded first: a gap moves the mark at once
+        else:
+            hwm = max(hwm, bar_open)
+        stop = trailing_stop_price(order, hwm)
         kind = _STOP
     else:
         stop = req.stop_price  # type: ignore[assignment]

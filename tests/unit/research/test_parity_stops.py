@@ -117,6 +117,20 @@ ROWS: dict[str, tuple[list[tuple[float, float, float, float]], dict[str, Any], A
         (3, 106 * 0.95),
         True,
     ),
+    # a gap above the mark (101 after the entry bar): the open (110) is traded before the
+    # bar's low, so the stop is 110 * 0.95 = 104.5 on bar 2 (low 104), not 95.95
+    "trail-mark-takes-a-gap-open": (
+        [QUIET, (110, 111, 104, 105), FLAT],
+        {"sl_stop": 0.05, "sl_trail": True},
+        (2, 110 * 0.95),
+        "vectorbt's mark ignores the open of a bar that gaps beyond it",
+    ),
+    "short-trail-mark-takes-a-gap-open": (
+        [QUIET, (90, 95, 89, 94), FLAT],
+        {"sl_stop": 0.05, "sl_trail": True, "short": True},
+        (2, 90 * 1.05),
+        "vectorbt's mark ignores the open of a bar that gaps beyond it",
+    ),
     # an exit decided at bar 2's close fills at bar 3's open, before the stop inside bar 3
     "signal-exit-at-open-before-stop": (
         [QUIET, (100, 101, 99, 100), (97, 98, 90, 91), FLAT],

@@ -96,6 +96,11 @@ TRAILING = [
     (trailing(BUY, price=2), [(100, 101, 99, 100), (99.5, 101.5, 97, 98)], [[], [101.0]]),
     # buy: a gap up through the stop fills at the open
     (trailing(BUY, price=2), [(100, 101, 99, 100), (104, 105, 103, 104)], [[], [104.0]]),
+    # a gap above the mark: the open is traded first, so the mark is 110, the stop 108
+    # (not 99 from the bars before), and the low (107) reaches it
+    (trailing(SELL, price=2), [(100, 101, 99, 100), (110, 111, 107, 108)], [[], [108.0]]),
+    # buy: a gap below the low-water mark (99): the mark is the open (90), the stop 92
+    (trailing(BUY, price=2), [(100, 101, 99, 100), (90, 93, 89, 92)], [[], [92.0]]),
 ]  # fmt: skip
 
 
