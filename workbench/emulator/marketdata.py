@@ -13,7 +13,9 @@ winter, stay in that day's bar; its week begins Monday, its month on the 1st, bo
 New York midnight. A ``24/7`` (crypto) calendar cuts at midnight UTC. The workbench's
 ``alpaca:`` source relabels the stamps to 00:00 UTC of the date. Pagination follows
 Alpaca: results sorted by symbol then time, ``limit`` over all symbols (default 1000, at
-most 10000), an opaque ``next_page_token`` that names the last bar returned.
+most 10000), an opaque ``next_page_token`` that names the last bar returned. A malformed
+timeframe, ``start`` or ``end``, or an ``end`` before ``start``, is answered 400 with
+Alpaca's message, as its market-data API answers them (the trading API's 422 is not).
 """
 
 from __future__ import annotations
@@ -59,10 +61,10 @@ class Timeframe:
     def parse(cls, text: str | None) -> Timeframe:
         match = _TIMEFRAME.match((text or "").strip())
         if match is None:
-            raise ApiError(422, CODE_INVALID, f"invalid timeframe: {text!r}")
+            raise ApiError(400, CODE_INVALID, f"invalid timeframe: {text!r}")
         amount, unit = int(match.group(1)), _UNITS.get(match.group(2), match.group(2))
         if amount not in _ALLOWED[unit]:
-            raise ApiError(422, CODE_INVALID, f"invalid timeframe: {text!r}")
+            raise ApiError(400, CODE_INVALID, f"invalid timeframe: {text!r}")
         return cls(amount, unit)
 
     @property
@@ -287,6 +289,20 @@ def parse_time(text: str | None, name: str) -> pd.Timestamp | None:
     if ts is pd.NaT:
         raise ApiError(422, CODE_INVALID, f"invalid {name}: {text!r}")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def parse_data_time(text: str | None, name: str) -> pd.Timestamp | None:
+    """``start``/``end`` of a market-data request: as :func:`parse_time`, refused as
+    Alpaca's market-data API refuses it (400, its message)."""
+    try:
+        return parse_time(text, name)
+    except ApiError:
+        raise ApiError(
+            400,
+            CODE_INVALID,
+            f"Invalid format for parameter {name}: error parsing '{text}' as RFC3339 or "
+            "2006-01-02 time",
+        ) from None
 
 
 def _volume(value: float) -> float | int:

@@ -17,6 +17,7 @@ from workbench.emulator.marketdata import (
     Timeframe,
     bar_json,
     paginate,
+    parse_data_time,
     parse_limit,
     parse_time,
 )
@@ -245,12 +246,12 @@ def _bars(
     _choice(query, "adjustment", ADJUSTMENTS, "raw")
     _choice(query, "sort", {"asc", "desc"}, "asc")
     now = venue.now
-    start = parse_time(query.get("start"), "start")
+    start = parse_data_time(query.get("start"), "start")
     if start is None:  # Alpaca: the beginning of the current day
         start = now.tz_convert(NEW_YORK).normalize().tz_convert("UTC")
-    end = parse_time(query.get("end"), "end") or now
+    end = parse_data_time(query.get("end"), "end") or now
     if start > end:
-        raise ApiError(422, CODE_INVALID, "start must be before end")
+        raise ApiError(400, CODE_INVALID, "end should not be before start")
     groups = venue.store.query(
         symbols,
         tf,

@@ -144,19 +144,33 @@ def test_minute_bars_and_coarser_timeframes() -> None:
             422,
             "timeframe 1Min is finer than the emulator's AAA bars (1 day)",
         ),
-        ({"timeframe": "7Day"}, 422, "invalid timeframe: '7Day'"),
+        ({"timeframe": "7Day"}, 400, "invalid timeframe: '7Day'"),
         ({"timeframe": "1Day", "limit": "0"}, 422, "invalid limit: 0 (1 to 10000)"),
         ({"timeframe": "1Day", "feed": "nyse"}, 422, "invalid feed: 'nyse'"),
-        ({"timeframe": "1Day", "start": "soon"}, 422, "invalid start: 'soon'"),
+        (
+            {"timeframe": "1Day", "start": "soon"},
+            400,
+            "Invalid format for parameter start: error parsing 'soon' as RFC3339 or "
+            "2006-01-02 time",
+        ),
+        (
+            {"timeframe": "1Day", "end": "2024-13-01"},
+            400,
+            "Invalid format for parameter end: error parsing '2024-13-01' as RFC3339 or "
+            "2006-01-02 time",
+        ),
         (
             {"timeframe": "1Day", "start": "2024-02-01", "end": "2024-01-01"},
-            422,
-            "start must be before end",
+            400,
+            "end should not be before start",
         ),
         ({"timeframe": "1Day", "symbols": ""}, 400, "missing symbols"),
     ],
 )
 def test_bad_bar_requests(bars_emulator: Emulator, params, status, message) -> None:
+    # Alpaca's market-data API answers a malformed request 400 (bodies recorded from the
+    # live API: "end should not be before start", "Invalid format for parameter start:
+    # error parsing 'not-a-date' as RFC3339 or 2006-01-02 time: ...", "invalid timeframe")
     r = _get(bars_emulator, "/v2/stocks/bars", **{"symbols": "AAA", **params})
     assert (r.status_code, r.json()["message"]) == (status, message)
 
