@@ -45,7 +45,9 @@ from workbench.sim.costs import Commission, Slippage
 
 log = logging.getLogger(__name__)
 
-STREAM_PATHS = frozenset({"/stream", "/v2/iex", "/v2/sip", "/v2/test", "/v2/delayed_sip"})
+#: The stock feeds Alpaca streams at ``/v2/{feed}`` (``delayed_sip``: SIP 15 minutes late).
+DATA_FEEDS = ("iex", "sip", "delayed_sip", "test")
+STREAM_PATHS = frozenset({"/stream", *(f"/v2/{feed}" for feed in DATA_FEEDS)})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

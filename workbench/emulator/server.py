@@ -25,7 +25,7 @@ import pandas as pd
 from aiohttp import web
 
 from workbench.data.bars import as_bars
-from workbench.emulator.app import EmulatorApp, EmulatorConfig
+from workbench.emulator.app import DATA_FEEDS, EmulatorApp, EmulatorConfig
 from workbench.emulator.control import control_routes
 from workbench.emulator.faults import Fault
 from workbench.emulator.ledger import ledger_routes
@@ -233,7 +233,7 @@ class Emulator:
         app.add_routes(
             [
                 web.get("/stream", self.core.hub.trading),
-                *(web.get(f"/v2/{feed}", self.core.hub.data) for feed in ("iex", "sip", "test")),
+                *(web.get(f"/v2/{feed}", self.core.hub.data) for feed in DATA_FEEDS),
             ]
         )
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)

@@ -8,11 +8,11 @@ frames like Alpaca's paper server, or MessagePack when the client sends
 and MessagePack codecs"). One connection per account (``connection_limit``): a further
 one is refused at the handshake with HTTP 429, as Alpaca does.
 
-Market-data stream (``/v2/iex``, ``/v2/sip``, ``/v2/test``): msgpack frames, each an
-array of messages (JSON text when the client does not ask for msgpack). ``connected``
-first, then ``auth`` (402 auth failed, 406 connection limit exceeded, 404 auth timeout),
-additive ``subscribe`` and per-channel ``unsubscribe`` answered with the whole
-subscription. Bars are pushed when the replay publishes them; ``t`` is a msgpack
+Market-data stream (``/v2/iex``, ``/v2/sip``, ``/v2/delayed_sip``, ``/v2/test``): msgpack
+frames, each an array of messages (JSON text when the client does not ask for msgpack).
+``connected`` first, then ``auth`` (402 auth failed, 406 connection limit exceeded, 404
+auth timeout), additive ``subscribe`` and per-channel ``unsubscribe`` answered with the
+whole subscription. Bars are pushed when the replay publishes them; ``t`` is a msgpack
 Timestamp.
 
 Faults: ``drop`` closes connections (abruptly: no close frame, code 1006 at the

@@ -431,3 +431,22 @@ def test_trading_stream_speaks_msgpack_when_asked(emulator: Emulator) -> None:
     assert listening == {"stream": "listening", "data": {"streams": ["trade_updates"]}}
     assert update["stream"] == "trade_updates" and update["data"]["event"] == "new"
     assert update["data"]["order"]["symbol"] == "SPX"
+
+
+async def _feed_session(emu: Emulator, feed: str) -> list:
+    url = emu.data_stream_url.rsplit("/", 1)[0] + f"/{feed}"
+    headers = {"Content-Type": "application/msgpack"}
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        hello = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))
+        await ws.send(msgpack.packb({"action": "auth", "key": emu.key, "secret": emu.secret}))
+        return [hello, msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))]
+
+
+@pytest.mark.parametrize("feed", ["iex", "sip", "delayed_sip", "test"])
+def test_every_stock_feed_alpaca_streams_is_served(emulator: Emulator, feed) -> None:
+    # Alpaca's real-time stock data reference: "v2/sip ..., v2/iex ..., v2/delayed_sip is
+    # a 15-minute delayed SIP feed" (and v2/test, its test stream)
+    assert emt.run_async(_feed_session(emulator, feed)) == [
+        [{"T": "success", "msg": "connected"}],
+        [{"T": "success", "msg": "authenticated"}],
+    ]
