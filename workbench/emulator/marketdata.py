@@ -291,6 +291,19 @@ def parse_time(text: str | None, name: str) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def parse_symbols(query: Mapping[str, str]) -> list[str]:
+    """The ``symbols`` of a multi-symbol request (upper case, in order, once each);
+    none given is refused as Alpaca refuses it."""
+    symbols = [s.strip().upper() for s in query.get("symbols", "").split(",") if s.strip()]
+    if not symbols:
+        raise ApiError(
+            400,
+            CODE_INVALID,
+            "Invalid format for parameter symbols: query parameter 'symbols' is required",
+        )
+    return list(dict.fromkeys(symbols))
+
+
 def parse_data_time(text: str | None, name: str) -> pd.Timestamp | None:
     """``start``/``end`` of a market-data request: as :func:`parse_time`, refused as
     Alpaca's market-data API refuses it (400, its message)."""

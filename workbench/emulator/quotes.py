@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from workbench.emulator.marketdata import Timeframe, bar_json
-from workbench.emulator.rules import CODE_INVALID, CODE_NOT_FOUND
+from workbench.emulator.marketdata import Timeframe, bar_json, parse_symbols
+from workbench.emulator.rules import CODE_NOT_FOUND
 from workbench.emulator.shapes import ApiError, utc
 
 if TYPE_CHECKING:
@@ -36,13 +36,6 @@ if TYPE_CHECKING:
 LOT = 100
 EXCHANGE = "V"  # IEX, the free feed
 DAILY = Timeframe.parse("1Day")
-
-
-def _symbols(query: Any) -> list[str]:
-    symbols = [s.strip().upper() for s in query.get("symbols", "").split(",") if s.strip()]
-    if not symbols:
-        raise ApiError(400, CODE_INVALID, "missing symbols")
-    return symbols
 
 
 def _last(venue: Venue, symbol: str) -> tuple[Any, Any] | None:
@@ -115,7 +108,8 @@ def quote_routes(core: EmulatorApp) -> list[web.RouteDef]:
     def many(key: str, make: Any) -> Any:
         async def handler(request: web.Request) -> web.Response:
             venue = core.venue
-            out = {s: doc for s in _symbols(request.query) if (doc := make(venue, s)) is not None}
+            symbols = parse_symbols(request.query)
+            out = {s: doc for s in symbols if (doc := make(venue, s)) is not None}
             return web.json_response({key: out} if key else out)
 
         return handler

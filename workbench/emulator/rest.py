@@ -19,6 +19,7 @@ from workbench.emulator.marketdata import (
     paginate,
     parse_data_time,
     parse_limit,
+    parse_symbols,
     parse_time,
 )
 from workbench.emulator.rules import CODE_INVALID, CODE_MALFORMED, CODE_NOT_FOUND, boolean, number
@@ -208,11 +209,7 @@ def _list_orders(core: EmulatorApp, query: Any) -> list[dict[str, Any]]:
 
 def market_data_routes(core: EmulatorApp) -> list[web.RouteDef]:
     async def bars(request: web.Request) -> web.Response:
-        symbols = [s.strip().upper() for s in request.query.get("symbols", "").split(",")]
-        symbols = [s for s in symbols if s]
-        if not symbols:
-            raise ApiError(400, CODE_INVALID, "missing symbols")
-        page, token = _bars(core, request.query, symbols)
+        page, token = _bars(core, request.query, parse_symbols(request.query))
         return _json({"bars": page, "next_page_token": token})
 
     async def symbol_bars(request: web.Request) -> web.Response:
@@ -223,7 +220,7 @@ def market_data_routes(core: EmulatorApp) -> list[web.RouteDef]:
     async def latest(request: web.Request) -> web.Response:
         venue = core.venue
         out = {}
-        for symbol in {s.strip().upper() for s in request.query.get("symbols", "").split(",")}:
+        for symbol in parse_symbols(request.query):
             if symbol in venue.symbols:
                 frame = venue.store.published(symbol, venue.replay.published_ns)
                 if len(frame):

@@ -164,7 +164,6 @@ def test_minute_bars_and_coarser_timeframes() -> None:
             400,
             "end should not be before start",
         ),
-        ({"timeframe": "1Day", "symbols": ""}, 400, "missing symbols"),
     ],
 )
 def test_bad_bar_requests(bars_emulator: Emulator, params, status, message) -> None:
@@ -240,3 +239,28 @@ def test_four_month_bars_are_a_timeframe_alpaca_serves(bars_emulator: Emulator, 
         94,
         106,
     )
+
+
+SYMBOLS_REQUIRED = "Invalid format for parameter symbols: query parameter 'symbols' is required"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/stocks/bars",
+        "/v2/stocks/bars/latest",
+        "/v2/stocks/quotes/latest",
+        "/v2/stocks/trades/latest",
+        "/v2/stocks/snapshots",
+    ],
+)
+@pytest.mark.parametrize("symbols", [None, "", " , "])
+def test_a_multi_symbol_request_without_symbols_is_refused(
+    bars_emulator: Emulator, path, symbols
+) -> None:
+    # Alpaca's market-data API, recorded from the live service: 400 {"message": "Invalid
+    # format for parameter symbols: query parameter 'symbols' is required"}
+    bars_emulator.step()
+    params = {"timeframe": "1Day"} | ({} if symbols is None else {"symbols": symbols})
+    r = _get(bars_emulator, path, **params)
+    assert (r.status_code, r.json()["message"]) == (400, SYMBOLS_REQUIRED)
