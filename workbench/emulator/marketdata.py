@@ -30,6 +30,7 @@ from typing import Any
 import msgpack
 import numpy as np
 import pandas as pd
+from multidict import MultiMapping
 
 from workbench.data.bars import bar_interval
 from workbench.data.quality import format_interval
@@ -289,6 +290,29 @@ def parse_time(text: str | None, name: str) -> pd.Timestamp | None:
     if ts is pd.NaT:
         raise ApiError(422, CODE_INVALID, f"invalid {name}: {text!r}")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+#: Alpaca's corporate-action adjustments of stock bars; several may be given, comma-separated.
+ADJUSTMENTS = ("raw", "split", "dividend", "spin-off", "all")
+
+
+def parse_adjustment(query: MultiMapping[str]) -> list[str]:
+    """``adjustment``: one of :data:`ADJUSTMENTS` or several comma-separated (Alpaca's
+    ``split,spin-off``), ``raw`` when absent. An unknown, empty or repeated value, or the
+    parameter given twice, is refused 400 as Alpaca refuses it. The emulator serves its
+    bars as they are whatever the adjustment (they are the data it was given)."""
+    given = query.getall("adjustment", [])
+    if not given:
+        return ["raw"]
+    values = given[0].split(",")
+    if len(given) > 1 or len(set(values)) != len(values) or not set(values) <= set(ADJUSTMENTS):
+        raise ApiError(
+            400,
+            CODE_INVALID,
+            f"invalid adjustment: {','.join(given)!r} (one or more of "
+            f"{', '.join(ADJUSTMENTS)}, comma-separated, each once)",
+        )
+    return values
 
 
 def parse_symbols(query: Mapping[str, str]) -> list[str]:

@@ -17,6 +17,7 @@ from workbench.emulator.marketdata import (
     Timeframe,
     bar_json,
     paginate,
+    parse_adjustment,
     parse_data_time,
     parse_limit,
     parse_symbols,
@@ -27,7 +28,6 @@ from workbench.emulator.shapes import NEW_YORK, OPEN_STATUSES, ApiError, asset_j
 
 ORDER_LIST_LIMIT = 500
 FEEDS = {"iex", "sip", "delayed_sip", "otc", "boats", "overnight"}
-ADJUSTMENTS = {"raw", "split", "dividend", "all"}
 ASSET_STATUSES = {"active", "inactive"}
 #: alpaca-py's ``AssetClass`` values; the emulated assets are all ``us_equity``.
 ASSET_CLASSES = {"us_equity", "us_option", "crypto", "crypto_perp"}
@@ -240,7 +240,7 @@ def _bars(
     venue = core.venue
     tf = Timeframe.parse(query.get("timeframe"))
     _choice(query, "feed", FEEDS, "iex")
-    _choice(query, "adjustment", ADJUSTMENTS, "raw")
+    parse_adjustment(query)
     _choice(query, "sort", {"asc", "desc"}, "asc")
     now = venue.now
     start = parse_data_time(query.get("start"), "start")

@@ -264,3 +264,33 @@ def test_a_multi_symbol_request_without_symbols_is_refused(
     params = {"timeframe": "1Day"} | ({} if symbols is None else {"symbols": symbols})
     r = _get(bars_emulator, path, **params)
     assert (r.status_code, r.json()["message"]) == (400, SYMBOLS_REQUIRED)
+
+
+@pytest.mark.parametrize("adjustment", ["raw", "spin-off", "split,spin-off", "split,dividend"])
+def test_adjustments_combine_as_alpaca_takes_them(bars_emulator: Emulator, adjustment) -> None:
+    # Alpaca's changelog ("adjustment" on historical stock bars endpoints is now an enum
+    # array): raw, split, dividend, spin-off, all, "?adjustment=split,spin-off works"
+    bars_emulator.step(2)
+    r = _get(
+        bars_emulator, "/v2/stocks/bars", symbols="AAA", timeframe="1Day",
+        start="2024-01-01", adjustment=adjustment,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert [b["c"] for b in r.json()["bars"]["AAA"]] == [100, 102]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "adjustment=",
+        "adjustment=splits",
+        "adjustment=split,split",
+        "adjustment=split&adjustment=all",
+    ],
+)
+def test_a_bad_adjustment_is_400(bars_emulator: Emulator, query) -> None:
+    # the same changelog: "unknown, empty, and repeated values still return 400"
+    url = f"{bars_emulator.base_url}/v2/stocks/bars?symbols=AAA&timeframe=1Day&{query}"
+    r = requests.get(url, headers=emt.headers(bars_emulator), timeout=5)
+    assert r.status_code == 400, r.text
+    assert r.json()["message"].startswith("invalid adjustment")
