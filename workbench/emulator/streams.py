@@ -11,9 +11,12 @@ one is refused at the handshake with HTTP 429, as Alpaca does.
 Market-data stream (``/v2/iex``, ``/v2/sip``, ``/v2/delayed_sip``, ``/v2/test``): msgpack
 frames, each an array of messages (JSON text when the client does not ask for msgpack).
 ``connected`` first, then ``auth`` (402 auth failed, 406 connection limit exceeded, 404
-auth timeout), additive ``subscribe`` and per-channel ``unsubscribe`` answered with the
-whole subscription. Bars are pushed when the replay publishes them; ``t`` is a msgpack
-Timestamp.
+auth timeout; or the key pair in the handshake's headers, ``APCA-API-KEY-ID`` /
+``APCA-API-SECRET-KEY`` or ``Authorization: Basic``, as Alpaca also takes it:
+``authenticated`` follows ``connected`` at once; a pair that does not match is ignored and
+the client may still send ``auth``), additive ``subscribe`` and per-channel
+``unsubscribe`` answered with the whole subscription. Bars are pushed when the replay
+publishes them; ``t`` is a msgpack Timestamp.
 
 Faults: ``drop`` closes connections (abruptly: no close frame, code 1006 at the
 client), ``silent`` keeps them open but sends nothing (and with ``pings=False`` stops
@@ -24,6 +27,8 @@ by hand (``autoping=False``) so that a silent connection can stop answering them
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hmac
 import json
@@ -139,6 +144,10 @@ class StreamHub:
         await ws.prepare(request)
         conn = Connection(ws, request, "data", packed=_asks_msgpack(request))
         await self._send(conn, [{"T": "success", "msg": "connected"}])
+        pair = _header_credentials(request)
+        signed_in = pair is not None and self._keys_match(*pair)
+        if signed_in and not await self._data_login(conn, *pair):
+            return ws  # refused (a fault, 406): answered and closed
         await self._serve(conn)
         return ws
 
@@ -260,11 +269,16 @@ class StreamHub:
         if conn.authenticated:
             await self._send(conn, [_data_error(403)])
             return
+        await self._data_login(conn, payload.get("key"), payload.get("secret"))
+
+    async def _data_login(self, conn: Connection, key: Any, secret: Any) -> bool:
+        """Authenticate ``conn`` (an ``auth`` message, or the handshake's headers), or
+        refuse it with Alpaca's error and close it; returns whether it is authenticated."""
         refusal = self.faults.refusal("data")
         code = None
         if refusal is not None:
             code = refusal.code or 406
-        elif not self._keys_match(payload.get("key"), payload.get("secret")):
+        elif not self._keys_match(key, secret):
             code = 402
         elif self.connection_limit is not None and (
             len(self._open("data", authenticated=True)) >= self.connection_limit
@@ -273,9 +287,10 @@ class StreamHub:
         if code is not None:
             await self._send(conn, [_data_error(code)])
             await conn.ws.close()
-            return
+            return False
         conn.authenticated = True
         await self._send(conn, [{"T": "success", "msg": "authenticated"}])
+        return True
 
     async def publish(self, messages: list[dict[str, Any]]) -> None:
         """Send bar messages to every authenticated, unmuted data connection subscribed."""
@@ -346,6 +361,22 @@ _CHANNEL_OF = {"b": "bars", "d": "dailyBars", "u": "updatedBars"}
 def _asks_msgpack(request: web.Request) -> bool:
     """Whether the client asked for MessagePack (``Content-Type: application/msgpack``)."""
     return "msgpack" in request.headers.get("Content-Type", "").lower()
+
+
+def _header_credentials(request: web.Request) -> tuple[str, str] | None:
+    """The key pair a data-stream client sent on the handshake (``APCA-API-KEY-ID`` /
+    ``APCA-API-SECRET-KEY``, or ``Authorization: Basic``), or None."""
+    key = request.headers.get("APCA-API-KEY-ID")
+    secret = request.headers.get("APCA-API-SECRET-KEY")
+    if key is not None and secret is not None:
+        return key, secret
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("basic "):
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError, ValueError):
+            key, sep, secret = base64.b64decode(auth[6:], validate=True).decode().partition(":")
+            if sep:
+                return key, secret
+    return None
 
 
 def _authorization(

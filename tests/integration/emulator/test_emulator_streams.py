@@ -450,3 +450,43 @@ def test_every_stock_feed_alpaca_streams_is_served(emulator: Emulator, feed) -> 
         [{"T": "success", "msg": "connected"}],
         [{"T": "success", "msg": "authenticated"}],
     ]
+
+
+async def _header_authenticated(emu: Emulator, headers: dict) -> list:
+    """A data-stream client that authenticates with HTTP headers on the handshake."""
+    headers = {"Content-Type": "application/msgpack", **headers}
+    got = []
+    async with websockets.connect(emu.data_stream_url, additional_headers=headers) as ws:
+        got.append(msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5)))
+        got.append(msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5)))
+        await ws.send(msgpack.packb({"action": "subscribe", "dailyBars": ["SPX"]}))
+        got.append(msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))[0]["dailyBars"])
+        await asyncio.get_running_loop().run_in_executor(None, emu.step)
+        got.append(msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))[0]["T"])
+        await ws.send(msgpack.packb({"action": "auth", "key": emu.key, "secret": emu.secret}))
+        got.append(msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5)))
+    return got
+
+
+@pytest.mark.parametrize("scheme", ["apca", "basic"])
+def test_data_stream_authenticates_with_http_headers(emulator: Emulator, scheme) -> None:
+    # Alpaca's WebSocket Stream reference: "You can authenticate during the WebSocket
+    # opening handshake" with APCA-API-KEY-ID / APCA-API-SECRET-KEY, or "Authorization:
+    # Basic {BASE64_CREDENTIALS}"; "After successful authentication, the server responds
+    # [{"T":"success","msg":"authenticated"}]"
+    import base64
+
+    emulator.core.hub.auth_timeout = 1.0  # without header auth: a quick 404 auth timeout
+    pair = f"{emulator.key}:{emulator.secret}".encode()
+    headers = (
+        emt.headers(emulator)
+        if scheme == "apca"
+        else {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+    )
+    connected, authed, subscribed, data, again = emt.run_async(
+        _header_authenticated(emulator, headers)
+    )
+    assert connected == [{"T": "success", "msg": "connected"}]
+    assert authed == [{"T": "success", "msg": "authenticated"}]
+    assert subscribed == ["SPX"] and data == "d"
+    assert again == [{"T": "error", "code": 403, "msg": "already authenticated"}]
