@@ -44,6 +44,11 @@ from workbench.emulator.faults import Fault, FaultBook
 log = logging.getLogger(__name__)
 
 DATA_CHANNELS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
+#: Stock channels also taken, though the emulator never sends on them: ``imbalances``
+#: (listed in the answer once subscribed), and ``corrections`` / ``cancelErrors``, which
+#: come with ``trades`` whatever is asked. Any other channel is refused 410.
+QUIET_CHANNELS = ("imbalances",)
+IMPLICIT_CHANNELS = ("corrections", "cancelErrors")
 DATA_ERRORS = {
     400: "invalid syntax",
     401: "not authenticated",
@@ -249,12 +254,17 @@ class StreamHub:
             if not conn.authenticated:
                 await self._send(conn, [_data_error(401)])
                 return
-            changes = {c: payload[c] for c in DATA_CHANNELS if c in payload}
+            changes = {c: v for c, v in payload.items() if c != "action"}
             if not all(
                 isinstance(v, list) and all(isinstance(s, str) for s in v) for v in changes.values()
             ):
                 await self._send(conn, [_data_error(400)])
                 return
+            if not set(changes) <= {*DATA_CHANNELS, *QUIET_CHANNELS, *IMPLICIT_CHANNELS}:
+                await self._send(conn, [_data_error(410)])  # a channel of another stream
+                return
+            for channel in IMPLICIT_CHANNELS:
+                changes.pop(channel, None)
             for channel, symbols in changes.items():
                 chosen = conn.subs.setdefault(channel, set())
                 if action == "subscribe":
@@ -396,6 +406,9 @@ def _subscription(conn: Connection) -> dict[str, Any]:
     doc: dict[str, Any] = {"T": "subscription"}
     for channel in DATA_CHANNELS:
         doc[channel] = sorted(conn.subs.get(channel, ()))
+    for channel in QUIET_CHANNELS:
+        if conn.subs.get(channel):
+            doc[channel] = sorted(conn.subs[channel])
     doc["corrections"] = doc["trades"]
     doc["cancelErrors"] = doc["trades"]
     return doc

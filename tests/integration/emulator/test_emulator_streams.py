@@ -490,3 +490,40 @@ def test_data_stream_authenticates_with_http_headers(emulator: Emulator, scheme)
     assert authed == [{"T": "success", "msg": "authenticated"}]
     assert subscribed == ["SPX"] and data == "d"
     assert again == [{"T": "error", "code": 403, "msg": "already authenticated"}]
+
+
+async def _subscribe_each(emu: Emulator, messages: list[dict]) -> list:
+    headers = {"Content-Type": "application/msgpack"}
+    got = []
+    async with websockets.connect(emu.data_stream_url, additional_headers=headers) as ws:
+        await ws.recv()
+        await ws.send(msgpack.packb({"action": "auth", "key": emu.key, "secret": emu.secret}))
+        await ws.recv()
+        for message in messages:
+            await ws.send(msgpack.packb(message))
+            got.append(msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))[0])
+    return got
+
+
+def test_a_channel_the_stock_stream_does_not_offer_is_410(emulator: Emulator) -> None:
+    # Alpaca's WebSocket Stream reference: 410 "invalid subscribe action for this feed: You
+    # tried to subscribe to channels not available in the stream, for example to bars in
+    # the option stream or to trades in the news stream"; the stock stream's channels
+    # include imbalances ("You have to subscribe to these messages using the imbalances
+    # JSON key")
+    news, books, mixed, unsub, imbalances = emt.run_async(
+        _subscribe_each(
+            emulator,
+            [
+                {"action": "subscribe", "news": ["*"]},
+                {"action": "subscribe", "orderbooks": ["SPX"]},
+                {"action": "subscribe", "bars": ["SPX"], "news": ["*"]},
+                {"action": "unsubscribe", "orderbooks": ["SPX"]},
+                {"action": "subscribe", "imbalances": ["SPX"]},
+            ],
+        )
+    )
+    invalid = {"T": "error", "code": 410, "msg": "invalid subscribe action for this feed"}
+    assert news == books == mixed == unsub == invalid
+    assert imbalances["T"] == "subscription" and imbalances["imbalances"] == ["SPX"]
+    assert imbalances["bars"] == []  # the refused message changed nothing
