@@ -30,7 +30,6 @@ from typing import Any
 import msgpack
 import numpy as np
 import pandas as pd
-from multidict import MultiMapping
 
 from workbench.data.bars import bar_interval
 from workbench.data.quality import format_interval
@@ -296,7 +295,7 @@ def parse_time(text: str | None, name: str) -> pd.Timestamp | None:
 ADJUSTMENTS = ("raw", "split", "dividend", "spin-off", "all")
 
 
-def parse_adjustment(query: MultiMapping[str]) -> list[str]:
+def parse_adjustment(query: Any) -> list[str]:  # aiohttp's query (its getall)
     """``adjustment``: one of :data:`ADJUSTMENTS` or several comma-separated (Alpaca's
     ``split,spin-off``), ``raw`` when absent. An unknown, empty or repeated value, or the
     parameter given twice, is refused 400 as Alpaca refuses it. The emulator serves its
