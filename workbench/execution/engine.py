@@ -13,9 +13,11 @@ What it guarantees, whichever :class:`~workbench.broker.Broker` is behind it:
   broker's ``retry_after``. Rejections (:class:`~workbench.errors.OrderRejected`) are
   logged with the broker's code and message and not retried.
 - **No contradictory commands.** A new order against a working order of the other side
-  for the same symbol either cancels the working one first (``cancel_replace``) or
-  waits until it is done (``wait``: :mod:`workbench.execution.waiting`; ``on_release``
-  hears of each order sent then, so a live runner records it before that order's end).
+  for the same symbol either cancels the working one first (``cancel_replace``; one the
+  venue still works after the cancel, ``pending_cancel`` until the next open, is waited
+  for, as the venue would refuse the new order as a wash trade) or waits until it is done
+  (``wait``: :mod:`workbench.execution.waiting`; ``on_release`` hears of each order sent
+  then, so a live runner records it before that order's end).
   Protective exits (stop-loss, take-profit, oco groups) are not contradictions: they can
   only reduce a position (the broker ensures it), so they never cancel an entry nor are
   canceled by one.
@@ -271,7 +273,31 @@ class ExecutionEngine:
                 return None
             for order in opposite:
                 self._call(lambda oid=order.id: self.broker.cancel_order(oid), symbol)
+            working = self._still_working(opposite)
+            if working is not None:  # sent now, the venue would refuse it as a wash trade
+                self._waiting.hold(request, working=working)
+                return None
         return self._send(request)
+
+    def _still_working(self, canceled: list[Order]) -> Order | None:
+        """The first of ``canceled`` still working once its cancel was asked, or None.
+
+        A cancel is a request: Alpaca answers it at once, but an order routed to the venue
+        stays ``pending_cancel`` until the venue acts, after the close until the next open
+        (Alpaca forum 813), and while it works Alpaca refuses an opposite order of the
+        symbol as a potential wash trade (422 42210000, forum 13817). Such an order is held
+        as ``conflict = wait`` holds one, and goes out when that end arrives; on the
+        simulated broker a cancel acts at once, so nothing is held there. A lookup that
+        fails counts the order as working: its end releases the held order all the same.
+        """
+        for order in canceled:
+            try:
+                now = self.broker.get_order(order.id)
+            except TransientBrokerError:
+                return order
+            if now.status.is_open:
+                return now
+        return None
 
     def _opposite(self, request: OrderRequest) -> list[Order]:
         """Working orders of ``request``'s symbol on the other side that it contradicts.
