@@ -216,6 +216,9 @@ class ExecutionEngine:
         """Carry out a plan; return the orders the broker accepted."""
         sent: list[Order] = []
         new_targets: dict[str, list[str]] = {}
+        targeted = {s.request.symbol for s in steps if isinstance(s, Submit) and s.from_target}
+        for symbol in sorted(targeted):  # a newer target replaces one still held
+            self._waiting.drop_targets(symbol)
         for step in steps:
             if isinstance(step, Cancel):
                 self._cancel_if_open(step.order_id)
@@ -228,8 +231,15 @@ class ExecutionEngine:
                 sent.append(order)
                 if step.from_target:
                     new_targets.setdefault(order.symbol, []).append(order.id)
+            elif step.from_target:  # held: the target's, replaced by a newer target
+                self._waiting.mark_target(step.request.client_order_id or "")
         self._target_orders.update(new_targets)
         return sent
+
+    def take_dropped(self) -> list[str]:
+        """The client order ids of held target orders that a newer target of their symbol
+        replaced since the last call: never sent (:meth:`WaitQueue.drop_targets`)."""
+        return self._waiting.take_dropped()
 
     def execute(
         self,
@@ -501,5 +511,7 @@ class ExecutionEngine:
     def _release(self, symbol: str) -> None:
         for request in self._waiting.release(symbol):
             order = self._send(request)
+            if self._waiting.was_target(request.client_order_id) and order is not None:
+                self._target_orders.setdefault(symbol, []).append(order.id)  # its working one
             if self._on_release is not None:
                 self._on_release(request, order)

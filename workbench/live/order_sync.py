@@ -67,9 +67,12 @@ class OrderSync:
 
     def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
         """Send a plan and record what the broker accepted; an order the engine holds back
-        is marked waiting; one the broker refused (or that failed for good) is looked up
-        once, and marked rejected when it is not there."""
+        is marked waiting (one an earlier target's, that this plan's target replaces before
+        it was sent, canceled); one the broker refused (or that failed for good) is looked
+        up once, and marked rejected when it is not there."""
         orders = self.execution.send(steps, decision=decision)
+        for cid in self.execution.take_dropped():  # held, replaced by this plan's target
+            self.state.set_order_status(cid, "canceled")
         for order in orders:
             self._learn_order(order)
         accepted = {o.client_order_id for o in orders}

@@ -103,3 +103,22 @@ def test_an_end_learned_by_a_lookup_releases_the_waiting_order_once(tmp_path) ->
     assert [o.client_order_id for o in inner.orders] == ["tp", "in"]
     assert sync.broker.submit_calls == 2
     assert statuses(sync.state) == {"tp": "canceled", "in": "new"}
+
+
+def test_a_held_target_order_a_newer_target_replaces_is_canceled_in_the_state(
+    tmp_path,
+) -> None:
+    """Two targets' buys held behind the working sell: the first, replaced by the second
+    before it was sent, is canceled in the state (never waiting, never handed back on a
+    restart); the second is sent once the sell is done."""
+    sync = runner_for(tmp_path)
+    decide(sync, T0, [Submit(sell_limit().with_client_id("tp"))])
+    decide(sync, T1, [Submit(buy(10.0).with_client_id("t1"), from_target=True)])
+    decide(sync, T2, [Submit(buy(10.0).with_client_id("t2"), from_target=True)])
+    assert statuses(sync.state) == {"tp": "new", "t1": "canceled", "t2": "waiting"}
+    assert [r["client_order_id"] for r in sync.state.waiting_orders()] == ["t2"]
+    inner = sync.broker.inner
+    inner.cancel_order(sync.broker.get_order_by_client_id("tp").id)
+    sync._sync()
+    assert statuses(sync.state) == {"tp": "canceled", "t1": "canceled", "t2": "new"}
+    assert [o.client_order_id for o in inner.orders] == ["tp", "t2"]
