@@ -113,6 +113,7 @@ class AlpacaBroker:
         self._lock = threading.Lock()
         self._connections = 0  # of the trade stream, so far
         self._behind = False  # it reconnected: updates may have been missed
+        self._caught: set[str] = set()  # orders the unfinished catch-up has looked up
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AlpacaBroker:
@@ -314,7 +315,8 @@ class AlpacaBroker:
                 break
             if data is LISTENING:  # (re)connected: after a reconnection, catch up first
                 self._connections += 1
-                self._behind = self._behind or self._connections > 1
+                if self._connections > 1:  # a gap of its own: every open order again
+                    self._behind, self._caught = True, set()
                 if self._behind:
                     out.extend(self._catch_up())
                 continue
@@ -326,18 +328,31 @@ class AlpacaBroker:
         return out
 
     def _catch_up(self) -> list[OrderUpdate]:
-        """What the trade stream missed while it was away (:mod:`.alpaca_catch_up`)."""
+        """What the trade stream missed while it was away (:mod:`.alpaca_catch_up`).
+
+        An attempt cut short (a 429 once the minute's requests are spent, a lookup that
+        fails) is taken up where it stopped: an order looked up since the reconnection
+        is not looked up again (the stream, back, tells what it does since), so a catch-up
+        over more working orders than the venue answers at a stretch still ends."""
         with self._lock:
             ids = [o.id for o in self._orders.values() if o.status.is_open]
+        ids = [i for i in ids if i not in self._caught]
 
         def look_up(order_id: str) -> Any:
-            return self._call(
-                f"get order {order_id}", lambda: self.client.get_order_by_id(order_id)
-            )
+            try:
+                found = self._call(
+                    f"get order {order_id}", lambda: self.client.get_order_by_id(order_id)
+                )
+            except BrokerError as exc:
+                if exc.code == 40410000:  # not Alpaca's (any more): nothing to learn
+                    self._caught.add(order_id)
+                raise
+            self._caught.add(order_id)
+            return found
 
         out, complete = catch_up(ids, look_up, self._missed, self._apply)
         if complete:
-            self._behind = False
+            self._behind, self._caught = False, set()
         return out
 
     def _missed(self, o: Any) -> list[Any]:
