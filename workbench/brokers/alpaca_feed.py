@@ -14,6 +14,17 @@ streams daily bars only, as the emulator does for daily data): whichever of the 
 gives a session first is handed out, the other is dropped. A correction on
 ``updatedBars`` replaces its minute in the period still open.
 
+Alpaca emits a daily bar "right after each minute mark after the market opens", each
+holding the session's trades so far: a ``dailyBars`` message is the day *until now*,
+not the day. The feed keeps the latest one per day and symbol and hands the day out
+only once its session is over: every symbol's bar came after the close on the venue's
+clock (``market``; such a bar holds every trade of the session), or the close is
+``settle`` seconds past on that clock, or the stream shows the day is over (a daily bar
+of a later day, a minute bar at or after the close). Without a ``market`` clock only
+the stream can tell: a day is handed out with the next day's first message (or the
+first minute bar after its close), never on the machine's clock (a replay's days are
+not today).
+
 A period over on the venue's clock whose last minute bar has not come waits ``settle``
 seconds for it (Alpaca publishes a minute's bar a moment after it ends). The feed also
 watches the stream's connection (alpaca-py reconnects by itself): :meth:`lacks` says
@@ -132,6 +143,11 @@ class AlpacaBarFeed:
         self._holes: list[tuple[int | None, int]] = []
         self._open_hole: tuple[int | None] | None = None
         self._venue_day = -1  # label (ns) of the last bar handed out from dailyBars
+        # The latest dailyBars message per day (label, ns) and symbol, the day not out yet,
+        # and the symbols whose latest came once the session was over on the venue's clock.
+        self._days: dict[int, dict[str, Bar]] = {}
+        self._final: dict[int, set[str]] = {}
+        self._day_over_seen: tuple[int, float] | None = None  # as _over_seen, for _days
 
     def __repr__(self) -> str:  # never show the keys
         return (
@@ -200,7 +216,6 @@ class AlpacaBarFeed:
     def __iter__(self) -> Iterator[list[Bar]]:
         self.start()
         pending: dict[pd.Timestamp, dict[str, Bar]] = {}
-        daily: dict[pd.Timestamp, dict[str, Bar]] = {}
         idle_since = self._clock()
         while not self._stopped.is_set():
             try:
@@ -212,7 +227,9 @@ class AlpacaBarFeed:
                 if pending and stale:  # a symbol never reported: go on
                     yield from self._aggregate(self._flush(pending, None))
                 if self.market is not None:
-                    yield from self._fresh(self._due(self._market_now()))
+                    now = self._market_now()
+                    yield from self._days_due(now)  # the venue's own before the minutes'
+                    yield from self._fresh(self._due(now))
                 if self.idle_timeout is not None and self._clock() - idle_since > self.idle_timeout:
                     return
                 if self.idle_ticks:
@@ -230,16 +247,76 @@ class AlpacaBarFeed:
                         bar.symbol, bar.time, extra={"event": "bar_correction_late"},
                     )  # fmt: skip
             elif kind == "d":
-                day = self.aggregator.daily(bar)
-                daily.setdefault(day.time, {})[day.symbol] = day
-                for group in self._fresh(self._flush(daily, day.time)):
-                    self._venue_day = group[0].time.value  # the venue's own: whole
-                    yield group
+                yield from self._daily_bar(self.aggregator.daily(bar))
             else:
                 self._minutes_seen = True
                 self._minute_seen(bar.time.value)
+                yield from self._release(self._ended_by(bar.time.value))  # a minute after a close
                 pending.setdefault(bar.time, {})[bar.symbol] = bar
                 yield from self._aggregate(self._flush(pending, bar.time))
+
+    # -- the venue's daily bars (dailyBars) ---------------------------------------------
+    def _daily_bar(self, day: Bar) -> Iterator[list[Bar]]:
+        """Keep ``day`` (the session so far) in place of the one before; hand out the days
+        it shows are over, and its own once every symbol's came after the close."""
+        t = day.time.value
+        if t <= self._emitted:  # that day is out (a later update of it): nothing to do
+            return
+        yield from self._release(lambda day: day < t)  # a later day: those are over
+        self._days.setdefault(t, {})[day.symbol] = day
+        final = self._final.setdefault(t, set())
+        final.discard(day.symbol)
+        if self.market is None or self._day_now().value < self._period_end(day.time):
+            return
+        final.add(day.symbol)  # sent after the close: the whole session
+        if len(final) == len(self.symbols):
+            yield from self._release(lambda day: day <= t)
+
+    def _day_now(self) -> pd.Timestamp:
+        """The venue's time for a daily bar that came: a venue streaming daily bars only
+        sends one a day, so its clock is asked afresh (``fresh_now``, if it has one; a
+        kept answer from before the day's end would hold the day until it expires);
+        with minutes flowing, the kept answer (asking afresh each minute would cost a
+        request per symbol and minute)."""
+        fresh = None if self._minutes_seen else getattr(self.market, "fresh_now", None)
+        if fresh is None:
+            return self._market_now()
+        try:
+            return fresh()
+        except Exception:  # the clock is only a help here: never stop the feed
+            return pd.Timestamp(0, tz="UTC")
+
+    def _days_due(self, now: pd.Timestamp) -> Iterator[list[Bar]]:
+        """Kept days whose session is over on the venue's clock and settled: the bar
+        emitted at the close comes a moment after it, so a day waits ``settle`` seconds
+        for it (of the venue's time, or of ours when its clock stands still), as
+        :meth:`_due` waits for a period's last minute."""
+        if not self._days:
+            return
+        end = self._period_end(pd.Timestamp(min(self._days), tz="UTC"))
+        if now.value < end:
+            return
+        if self._day_over_seen is None or self._day_over_seen[0] != end:
+            self._day_over_seen = (end, self._clock())
+        waited = max((now.value - end) / 1e9, self._clock() - self._day_over_seen[1])
+        if waited >= self.settle:
+            yield from self._release(self._ended_by(now.value))
+
+    def _ended_by(self, t: int) -> Callable[[int], bool]:
+        """Whether a day (label, ns) has ended by ``t`` (ns): its session is closed."""
+        return lambda day: self._period_end(pd.Timestamp(day, tz="UTC")) <= t
+
+    def _release(self, over: Callable[[int], bool]) -> Iterator[list[Bar]]:
+        """Hand out the kept days that are ``over`` (their latest bars: the whole day), in
+        order; ``over`` holds for a day only if it holds for every day before it."""
+        for t in sorted(self._days):
+            if not over(t):
+                return
+            group = self._days.pop(t)
+            self._final.pop(t, None)
+            for bars in self._fresh([[group[s] for s in self.symbols if s in group]]):
+                self._venue_day = t  # the venue's own: whole
+                yield bars
 
     # -- minutes the stream may have missed ---------------------------------------------
     def _hole_opens(self) -> None:

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import threading
 
+from workbench.brokers.alpaca_clock import AlpacaClock
 from workbench.brokers.alpaca_feed import AlpacaBarFeed
 from workbench.emulator import Emulator
 from workbench.emulator.faults import Fault
-from workbench.emulator.testing import wait_until
+from workbench.emulator.testing import trading_client, wait_until
 
 KEY, SECRET = "feed-key", "feed-secret"
 
 
 def test_bars_arrive_in_order_and_survive_a_drop(hand_frames) -> None:
     with Emulator(hand_frames, key=KEY, secret=SECRET) as emu:
+        market = AlpacaClock(trading_client(emu), ttl=0.0)  # the venue's clock, as a run's
         feed = AlpacaBarFeed(
-            ["AAA"], KEY, SECRET, url=emu.data_stream_url, timeframe="1Day", idle_timeout=6.0
-        )
+            ["AAA"], KEY, SECRET, url=emu.data_stream_url, timeframe="1Day", market=market,
+            idle_timeout=6.0,
+        )  # fmt: skip
         got: list = []
 
         def consume() -> None:

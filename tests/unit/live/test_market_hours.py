@@ -172,7 +172,8 @@ def test_a_bar_lacks_minutes_only_where_the_stream_may_have_missed_some():
 def test_a_daily_bar_the_venue_streamed_is_whole_whatever_minutes_were_missed():
     from workbench.broker import Bar
 
-    feed = AlpacaBarFeed(["AAA"], "k", "s", timeframe="1Day")
+    after_close = FakeClock("2024-01-03 00:00", is_open=False)  # a bar sent then is the day
+    feed = AlpacaBarFeed(["AAA"], "k", "s", timeframe="1Day", market=after_close)
     feed._hole_opens()  # subscribed; no minute bar ever comes (a daily-only venue)
     day = ts("2024-01-02")
     assert feed.lacks(day)
