@@ -17,8 +17,9 @@ gives a session first is handed out, the other is dropped. A correction on
 Alpaca emits a daily bar "right after each minute mark after the market opens", each
 holding the session's trades so far: a ``dailyBars`` message is the day *until now*,
 not the day. The feed keeps the latest one per day and symbol and hands the day out
-only once its session is over: every symbol's bar came after the close on the venue's
-clock (``market``; such a bar holds every trade of the session), or the close is
+only once its session is over: every symbol's bar came after its minute bar of the
+session's last minute (emitted at the same mark, or a daily-only venue's bar after the
+close on the venue's clock, ``market``: such a bar holds the whole session), or the close is
 ``settle`` seconds past on that clock, or the stream shows the day is over (a daily bar
 of a later day, a minute bar at or after the close). Without a ``market`` clock only
 the stream can tell: a day is handed out with the next day's first message (or the
@@ -147,6 +148,7 @@ class AlpacaBarFeed:
         # and the symbols whose latest came once the session was over on the venue's clock.
         self._days: dict[int, dict[str, Bar]] = {}
         self._final: dict[int, set[str]] = {}
+        self._last_minute_of: dict[str, int] = {}  # each symbol's latest minute bar (ns)
         self._day_over_seen: tuple[int, float] | None = None  # as _over_seen, for _days
 
     def __repr__(self) -> str:  # never show the keys
@@ -251,6 +253,8 @@ class AlpacaBarFeed:
             else:
                 self._minutes_seen = True
                 self._minute_seen(bar.time.value)
+                last = self._last_minute_of.get(bar.symbol, -1)
+                self._last_minute_of[bar.symbol] = max(last, bar.time.value)
                 yield from self._release(self._ended_by(bar.time.value))  # a minute after a close
                 pending.setdefault(bar.time, {})[bar.symbol] = bar
                 yield from self._aggregate(self._flush(pending, bar.time))
@@ -266,9 +270,14 @@ class AlpacaBarFeed:
         self._days.setdefault(t, {})[day.symbol] = day
         final = self._final.setdefault(t, set())
         final.discard(day.symbol)
-        if self.market is None or self._day_now().value < self._period_end(day.time):
-            return
-        final.add(day.symbol)  # sent after the close: the whole session
+        end = self._period_end(day.time)
+        if self._minutes_seen:  # whole if it came after the session's last minute bar (a
+            # clock read now may be past the close while older bars still wait in the queue)
+            if self._last_minute_of.get(day.symbol, -1) + _MINUTE_NS < end:
+                return
+        elif self.market is None or self._day_now().value < end:
+            return  # a daily-only venue's bar sent after the close is the day
+        final.add(day.symbol)
         if len(final) == len(self.symbols):
             yield from self._release(lambda day: day <= t)
 

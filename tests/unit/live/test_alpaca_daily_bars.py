@@ -117,3 +117,22 @@ def test_a_minute_bar_inside_the_session_does_not_end_the_day():
         ("b", Bar("AAA", inside, 1.0, 1.0, 1.0, 1.0, 1.0)),
     )
     assert got == []
+
+
+def test_with_minutes_flowing_the_bar_after_the_last_minutes_is_the_day():
+    """Alpaca sends the last minute's bar and the whole session's daily bar at the close's
+    mark; a clock past the close says nothing of bars still queued (a backlog)."""
+    market = FakeClock("2024-01-02 21:30")  # far past the close: the queue is behind
+    feed = feed_of(["AAA"], market, [1000.0])
+    feed.settle = 1e9  # no day out on the clock here: only by the stream's order
+    feed.aggregator.add = lambda group: []  # type: ignore[method-assign]  # the daily bar's
+    at = pd.Timestamp("2024-01-02 20:58", tz="UTC")  # 15:58 New York
+    got = drain(
+        feed,
+        ("b", Bar("AAA", at, 1.0, 1.0, 1.0, 1.0, 1.0)),
+        ("d", daily("AAA", 101.0, 10.0)),  # emitted at 15:59: the last minute is missing
+    )
+    assert got == []
+    last = ("b", Bar("AAA", at + pd.Timedelta(minutes=1), 1.0, 1.0, 1.0, 1.0, 1.0))
+    (group,) = drain(feed, last, ("d", daily("AAA", 102.0, 20.0)))
+    assert (group[0].close, group[0].volume) == (102.0, 20.0)
