@@ -30,7 +30,6 @@ from typing import Any
 import pandas as pd
 from aiohttp import web
 
-from workbench.data.sessions import session_resample
 from workbench.emulator.faults import Fault, FaultBook
 from workbench.emulator.marketdata import DAY, bar_message, session_stamps
 from workbench.emulator.outage import OUTAGE_MESSAGE, Outage
@@ -227,8 +226,11 @@ class EmulatorApp:
                 self.outage = outage
 
     def _bar_messages(self, published: list[tuple[str, int]]) -> list[dict[str, Any]]:
-        """As Alpaca streams them: minute bars on ``bars``, and at a session's close its
-        daily bar on ``dailyBars``; replayed daily bars on ``dailyBars`` only."""
+        """As Alpaca streams them: minute bars on ``bars``, and after each bar of a
+        session its daily bar so far on ``dailyBars`` (Alpaca: "emitted right after each
+        minute mark after the market opens", holding the trades until then; the one
+        after the close's bar is the whole session); replayed daily bars on
+        ``dailyBars`` only."""
         out = []
         for symbol, i in published:
             frame = self.frames[symbol]
@@ -245,17 +247,23 @@ class EmulatorApp:
         return out
 
     def _session_bar(self, symbol: str, i: int) -> tuple[pd.Timestamp, Any] | None:
-        """The session's daily bar when bar ``i`` ends its session (None otherwise)."""
+        """The session's daily bar until bar ``i`` is over (None: ``i`` is outside the
+        sessions)."""
         frame = self.frames[symbol]
         t = frame.index[i]
         cal = self.venue.replay.sessions
         k = cal.index_of(t)
-        end = t + self.venue.store.intervals[symbol]
-        if k < 0 or end != cal.close_at(k):
+        if k < 0:
             return None
         first = int(frame.index.searchsorted(cal.open_at(k)))
-        day = session_resample(frame.iloc[first : i + 1], "1Day", calendar=cal.calendar)
-        return session_stamps(day.index, self.venue.store.zone)[0], day.iloc[0]
+        rows = frame.iloc[first : i + 1]  # a session's bars so far: session_resample's
+        day = pd.Series(  # rules (_AGG), without its checks on every step of every symbol
+            {"open": rows["open"].iloc[0], "high": rows["high"].max(),
+             "low": rows["low"].min(), "close": rows["close"].iloc[-1],
+             "volume": rows["volume"].sum()}
+        )  # fmt: skip
+        date = pd.DatetimeIndex([cal.dates[k]])
+        return session_stamps(date, self.venue.store.zone)[0], day
 
     async def correct(self, symbol: str, time: pd.Timestamp, fields: dict[str, float]) -> None:
         """Correct a published bar (a late trade, say) and send it on ``updatedBars``, as

@@ -69,3 +69,49 @@ def test_staleness_is_reported_after_interval_plus_tolerance() -> None:
     feed.last_bar_at = 1000.0
     assert not feed.is_stale(pd.Timestamp(1000.0 + 60 + 29, unit="s", tz="UTC"))
     assert feed.is_stale(pd.Timestamp(1000.0 + 60 + 31, unit="s", tz="UTC"))
+
+
+def test_a_session_streamed_minute_by_minute_is_handed_out_once_whole() -> None:
+    """Minute data: the emulator sends the session so far on dailyBars after each minute,
+    as Alpaca does; the 1Day feed hands out none of them, only the whole session."""
+    import pandas as pd
+    import pytest
+
+    from workbench.data.sessions import session_resample
+    from workbench.data.sources import load_symbols
+
+    spec = "synthetic:AAA?freq=1min&session=XNYS&start=2023-11-24&end=2023-11-27&seed=11"
+    frames = load_symbols(spec)  # Black Friday 2023: 210 minutes, then Monday
+    with Emulator(frames, key=KEY, secret=SECRET) as emu:
+        market = AlpacaClock(trading_client(emu), ttl=0.0)
+        feed = AlpacaBarFeed(
+            ["AAA"], KEY, SECRET, url=emu.data_stream_url, timeframe="1Day", market=market,
+            idle_ticks=True,
+        )  # fmt: skip
+        got: list = []
+        ticks = [0]
+
+        def consume() -> None:
+            for group in feed:
+                ticks[0] += 1
+                got.extend(group)
+
+        thread = threading.Thread(target=consume, daemon=True)
+        thread.start()
+        wait_until(lambda: emu.state()["connections"]["data_ready"] >= 1, 30, "subscribed")
+        emu.step(120)  # 09:30-11:29: the session so far, every minute
+        seen = ticks[0]
+        wait_until(lambda: ticks[0] > seen + 5, 30, "the feed went round")
+        assert got == []  # no partial daily bar handed out as the day
+        emu.step(90)  # to the early close (13:00)
+        wait_until(lambda: len(got) == 1, 30, "the session's bar")
+        seen = ticks[0]
+        wait_until(lambda: ticks[0] > seen + 5, 30, "the feed went round")
+        feed.stop()
+        thread.join(15)
+    want = session_resample(frames["AAA"], "1Day").iloc[0]
+    (bar,) = got
+    assert bar.time == pd.Timestamp("2023-11-24", tz="UTC")
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == pytest.approx(
+        tuple(want[["open", "high", "low", "close", "volume"]])
+    )

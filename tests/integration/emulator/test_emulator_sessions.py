@@ -1,5 +1,6 @@
 """The emulator on XNYS session minute data, through alpaca-py: minute bars on ``bars``,
-the session's daily bar on ``dailyBars`` at its close (early close included),
+the session so far on ``dailyBars`` after each minute, the whole one after the close's
+(early close included),
 corrections on ``updatedBars``, and ``/v2/clock`` / ``/v2/calendar`` on the calendar."""
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def test_minute_bars_on_bars_and_the_session_on_daily_bars(emu, frames) -> None:
     )
     try:
         emu.step(209)
-        minutes = stream.take(209)
-        assert {m["T"] for m in minutes} == {"b"}
-        assert stream.nothing_for(0.2)  # no daily bar before the close
+        messages = stream.take(2 * 209)  # as Alpaca: the session so far after each minute
+        assert [m["T"] for m in messages] == ["b", "d"] * 209
+        minutes, days = messages[0::2], messages[1::2]
+        assert (days[0]["o"], days[0]["c"], days[0]["v"]) == (
+            minutes[0]["o"], minutes[0]["c"], minutes[0]["v"],
+        )  # fmt: skip
+        assert days[-1]["v"] == pytest.approx(sum(m["v"] for m in minutes))
+        assert days[-1]["h"] == max(m["h"] for m in minutes)
+        assert {d["t"].to_datetime() for d in days} == {dt.datetime(2023, 11, 24, 5, tzinfo=dt.UTC)}
+        assert stream.nothing_for(0.2)
         emu.step()  # 12:59: the early close
         last, daily = stream.take(2)
         assert (last["T"], daily["T"]) == ("b", "d")
@@ -89,9 +97,9 @@ def test_interval_streams_the_bars_by_themselves(frames) -> None:
     with Emulator(frames, key=KEY, secret=SECRET, interval=0.01) as emu:
         stream = emt.data_stream(emu, "AAA", raw_data=True)
         try:
-            got = stream.take(20, timeout=20)
-            assert [m["T"] for m in got] == ["b"] * 20
-            times = [m["t"].to_datetime() for m in got]
+            got = stream.take(40, timeout=20)
+            assert [m["T"] for m in got] == ["b", "d"] * 20  # each minute, the session so far
+            times = [m["t"].to_datetime() for m in got[0::2]]
             assert times == sorted(times) and len(set(times)) == 20
         finally:
             stream.stop()
