@@ -26,7 +26,7 @@ def _rest_minutes(client) -> list[pd.Timestamp]:
 def test_a_steps_bar_is_published_after_the_delay_and_before_the_next_step() -> None:
     with Emulator(SPEC, key="k", secret="s", publication_delay=60.0) as emu:
         client = emt.data_client(emu)
-        stream = emt.data_stream(emu, "AAA")
+        stream = emt.data_stream(emu, "AAA", channels=("bars",))  # the minutes, in order
         try:
             emu.step(2)
             assert emu.state()["clock"]["timestamp"].startswith("2024-01-02T09:32")
