@@ -137,7 +137,8 @@ class AlpacaBarFeed:
                 f"the bar settle time is seconds, 0 or more, got {settle}", hint="e.g. 5"
             )
         self.settle = float(settle)
-        self._over_seen: tuple[int, float] | None = None  # (period end, wall clock seen over)
+        # per kind of period ("minutes", "days"): (its end, our clock when seen over)
+        self._over_seen: dict[str, tuple[int, float]] = {}
         # Minutes the stream may have missed: (last minute before, first minute after),
         # ns, exclusive; None for "since ever" (before the first connection) and "not yet".
         self._last_minute: int | None = None
@@ -149,7 +150,6 @@ class AlpacaBarFeed:
         self._days: dict[int, dict[str, Bar]] = {}
         self._final: dict[int, set[str]] = {}
         self._last_minute_of: dict[str, int] = {}  # each symbol's latest minute bar (ns)
-        self._day_over_seen: tuple[int, float] | None = None  # as _over_seen, for _days
 
     def __repr__(self) -> str:  # never show the keys
         return (
@@ -305,10 +305,7 @@ class AlpacaBarFeed:
         end = self._period_end(pd.Timestamp(min(self._days), tz="UTC"))
         if now.value < end:
             return
-        if self._day_over_seen is None or self._day_over_seen[0] != end:
-            self._day_over_seen = (end, self._clock())
-        waited = max((now.value - end) / 1e9, self._clock() - self._day_over_seen[1])
-        if waited >= self.settle:
+        if self._settled("days", end, now):
             yield from self._release(self._ended_by(now.value))
 
     def _ended_by(self, t: int) -> Callable[[int], bool]:
@@ -373,12 +370,19 @@ class AlpacaBarFeed:
         end = self.aggregator.open_end
         if end is None or now.value < end:
             return []
-        if self._over_seen is None or self._over_seen[0] != end:
-            self._over_seen = (end, self._clock())
-        waited = max((now.value - end) / 1e9, self._clock() - self._over_seen[1])
-        if waited < self.settle:
+        if not self._settled("minutes", end, now):
             return []
         return self.aggregator.due(now)
+
+    def _settled(self, kind: str, end: int, now: pd.Timestamp) -> bool:
+        """Whether ``settle`` seconds have passed since ``end`` (ns), a period of ``kind``
+        over on the venue's clock ``now``: of the venue's time, or of ours since we first saw
+        it over (a replay's clock stands still between bars)."""
+        seen = self._over_seen.get(kind)
+        if seen is None or seen[0] != end:
+            seen = self._over_seen[kind] = (end, self._clock())
+        waited = max((now.value - end) / 1e9, self._clock() - seen[1])
+        return waited >= self.settle
 
     def _aggregate(self, groups: Iterator[list[Bar]]) -> Iterator[list[Bar]]:
         for group in groups:
