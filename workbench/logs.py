@@ -39,6 +39,7 @@ FIELDS = (
     "symbol",
     "side",
     "quantity",
+    "notional",
     "state_quantity",
     "price",
     "cash",

@@ -402,11 +402,18 @@ class ExecutionEngine:
         return order
 
     def _log_accepted(self, order: Order, how: str) -> None:
+        request = order.request
+        # a notional order (fraction of equity, Alpaca's ``notional``) names dollars, not shares
+        amount = (
+            f"{request.quantity:,.6f}".rstrip("0").rstrip(".")  # shares to a millionth
+            if request.quantity is not None
+            else f"${request.notional:,.2f} of"
+        )
         log.info(
             "order %s: %s %s %s",
             how,
             order.side,
-            order.request.quantity or order.request.notional,
+            amount,
             order.symbol,
             extra={
                 "event": "order_submitted",
@@ -415,8 +422,9 @@ class ExecutionEngine:
                 "client_order_id": order.client_order_id,
                 "symbol": order.symbol,
                 "side": str(order.side),
-                "quantity": order.request.quantity,
-                "price": order.request.shown_price,
+                "quantity": request.quantity,
+                "notional": request.notional,
+                "price": request.shown_price,
                 "reason": f"signal={order.request.reason}",
                 "signal": order.request.reason or None,
             },

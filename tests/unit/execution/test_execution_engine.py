@@ -303,3 +303,21 @@ def test_a_new_entry_does_not_cancel_the_exits_of_what_is_held() -> None:
                    position=lambda s: 5.0, equity=10_000.0)  # fmt: skip
     legs = [broker.inner.get_order(i) for i in entry.legs]
     assert all(leg.status.is_open for leg in legs)
+
+
+def test_submitted_line_says_dollars_for_a_notional_order_and_rounds_shares(caplog) -> None:
+    """A notional order (``fraction`` sizing) was logged as ``buy 100000.0 SPY``: dollars read
+    as shares, with no amount field; a fractional quantity printed all of float's digits."""
+    engine, _, _ = make()
+    notional = OrderRequest("SPY", Side.BUY, notional=100_000.0, reason="MA_CROSS_BUY")
+    shares = OrderRequest("SPY", Side.SELL, quantity=72.38718661640603, reason="MA_CROSS_SELL")
+    with caplog.at_level(logging.INFO, logger="workbench.execution.engine"):
+        assert engine.submit(notional, decision=T0) is not None
+        assert engine.submit(shares, decision=T0) is not None
+    lines = [r for r in caplog.records if r.event == "order_submitted"]
+    assert [r.getMessage() for r in lines] == [
+        "order submitted: buy $100,000.00 of SPY",
+        "order submitted: sell 72.387187 SPY",
+    ]
+    assert (lines[0].notional, lines[0].quantity) == (100_000.0, None)
+    assert (lines[1].notional, lines[1].quantity) == (None, 72.38718661640603)
