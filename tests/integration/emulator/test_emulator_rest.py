@@ -308,15 +308,6 @@ BASE_ORDER = {"symbol": "SPX", "side": "buy", "type": "market", "time_in_force":
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        (
-            {"type": "limit", "qty": None, "notional": 500, "limit_price": 1},
-            "notional orders must be market orders",
-        ),
-        ({"time_in_force": "gtc", "qty": "1.5"}, "fractional orders must be DAY orders"),
-        (
-            {"type": "limit", "qty": "1.5", "limit_price": 10},
-            "fractional orders must be market orders",
-        ),
         ({"notional": 0.5, "qty": None}, "notional must be >= 1, got 0.5"),
         ({"extended_hours": True}, 'only type="limit" is allowed for extended hours orders'),
         ({"type": "limit"}, "limit_price is required for limit orders"),
