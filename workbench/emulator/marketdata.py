@@ -131,6 +131,18 @@ class BarStore:
         stop = int(np.searchsorted(self._ns[symbol], upto_ns, side="right"))
         return self.frames[symbol].iloc[:stop]
 
+    def latest(self, symbol: str, upto_ns: int) -> tuple[pd.Timestamp, Any] | None:
+        """``symbol``'s last published bar (stamp, row), or None. Alpaca's latest bar is a
+        minute bar; over daily data it is the daily bar, stamped as Alpaca stamps it (the
+        calendar's midnight, as its 1Day bars and ``dailyBars``), not 00:00 UTC."""
+        frame = self.published(symbol, upto_ns)
+        if not len(frame):
+            return None
+        stamp = frame.index[-1]
+        if self.intervals[symbol] >= DAY:
+            stamp = session_stamps(pd.DatetimeIndex([stamp]), self.zone)[0]
+        return stamp, frame.iloc[-1]
+
     def view(self, symbol: str, tf: Timeframe, upto_ns: int) -> pd.DataFrame:
         """Published bars of ``symbol`` at timeframe ``tf``, indexed by Alpaca's stamps."""
         key = (symbol, str(tf), upto_ns)

@@ -10,7 +10,10 @@ published bar of each symbol and documented as synthetic:
   ``ask = close * (1 + s/2)``, rounded to the cent away from the close, 100 shares
   each side;
 - a **snapshot** has those two, the last bar as ``minuteBar``, and the last two daily
-  bars (aggregated by session date) as ``dailyBar`` and ``prevDailyBar``.
+  bars (aggregated by session date) as ``dailyBar`` and ``prevDailyBar``, stamped at
+  the calendar's midnight (New York's: 04:00 or 05:00 UTC) as Alpaca stamps them; over
+  daily data the last bar is a daily bar, and ``minuteBar`` and the latest bar carry
+  that stamp too.
 
 Routes (Alpaca's paths and bodies): ``/v2/stocks/quotes/latest``,
 ``/v2/stocks/trades/latest``, ``/v2/stocks/snapshots`` (``?symbols=A,B``), and the
@@ -39,13 +42,11 @@ DAILY = Timeframe.parse("1Day")
 
 
 def _last(venue: Venue, symbol: str) -> tuple[Any, Any] | None:
-    """The last published bar of ``symbol`` (stamp, row), or None."""
+    """The last published bar of ``symbol`` (stamp, row), or None; a daily bar stamped as
+    Alpaca stamps it (:meth:`~workbench.emulator.marketdata.BarStore.latest`)."""
     if symbol not in venue.symbols:
         return None
-    frame = venue.store.published(symbol, venue.replay.published_ns)
-    if not len(frame):
-        return None
-    return frame.index[-1], frame.iloc[-1]
+    return venue.store.latest(symbol, venue.replay.published_ns)
 
 
 def trade_json(venue: Venue, symbol: str) -> dict[str, Any] | None:

@@ -221,10 +221,11 @@ def market_data_routes(core: EmulatorApp) -> list[web.RouteDef]:
         venue = core.venue
         out = {}
         for symbol in parse_symbols(request.query):
-            if symbol in venue.symbols:
-                frame = venue.store.published(symbol, venue.replay.published_ns)
-                if len(frame):
-                    out[symbol] = bar_json(frame.index[-1], frame.iloc[-1])
+            if symbol not in venue.symbols:
+                continue
+            last = venue.store.latest(symbol, venue.replay.published_ns)
+            if last is not None:
+                out[symbol] = bar_json(*last)
         return _json({"bars": out})
 
     return [

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 import requests
-from alpaca.data.requests import StockBarsRequest
+from alpaca.data.requests import StockBarsRequest, StockLatestBarRequest, StockSnapshotRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
 from workbench.emulator import Emulator
@@ -192,8 +192,31 @@ def test_single_symbol_latest_descending_and_unknown_symbols(bars_emulator: Emul
     latest = _get(bars_emulator, "/v2/stocks/bars/latest", symbols="AAA").json()
     assert (
         latest["bars"]["AAA"]["c"] == 96
-        and latest["bars"]["AAA"]["t"] == "2024-01-04T00:00:00.000000Z"
+        and latest["bars"]["AAA"]["t"] == "2024-01-04T05:00:00.000000Z"  # as the 1Day bar
     )
+
+
+def test_latest_bars_of_daily_data_are_stamped_as_the_daily_bars(bars_emulator: Emulator) -> None:
+    """Alpaca stamps a stock's daily bar at New York midnight (04:00/05:00 UTC: its 1Day
+    bars, ``dailyBars``, a snapshot's ``dailyBar`` "2021-..T04:00:00Z"). Over daily data
+    the latest bar (``/v2/stocks/bars/latest``, ``/v2/stocks/{symbol}/bars/latest``) and a
+    snapshot's ``minuteBar`` are that daily bar, so they carry its stamp: they said 00:00
+    UTC, a time no other route gives the same bar."""
+    bars_emulator.step(3)  # 2024-01-01 .. 03
+    client = emt.data_client(bars_emulator)
+    day = client.get_stock_bars(
+        StockBarsRequest(
+            symbol_or_symbols="AAA", timeframe=DAY, start=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        )
+    )["AAA"][-1]
+    assert day.timestamp == dt.datetime(2024, 1, 3, 5, tzinfo=dt.UTC)
+    latest = client.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols="AAA"))["AAA"]
+    snap = client.get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols="AAA"))["AAA"]
+    one = _get(bars_emulator, "/v2/stocks/AAA/bars/latest").json()["bar"]
+    stamps = {latest.timestamp, snap.minute_bar.timestamp, snap.daily_bar.timestamp}
+    assert stamps == {day.timestamp} and one["t"] == "2024-01-03T05:00:00.000000Z"
+    assert snap.previous_daily_bar.timestamp == dt.datetime(2024, 1, 2, 5, tzinfo=dt.UTC)
+    assert latest.close == snap.minute_bar.close == day.close == 99
 
 
 def test_default_start_is_the_replay_day(bars_emulator: Emulator) -> None:
