@@ -15,7 +15,10 @@ its users (see ``alpaca-api.md``):
   alpaca-trade-api-csharp #497). Checked for the order's and its exits' prices.
 - Notional and fractional orders are DAY simple orders of type market, limit, stop or
   stop_limit (:func:`check_fractional`: 422 ``42210000`` as Alpaca answers).
-- Extended hours only for DAY limit simple orders (not brackets, oco, oto).
+- Extended hours only for limit simple orders (not brackets, oco, oto), DAY or GTC:
+  "Only works with type `limit` and time_in_force set to either `day` or `gtc`" (API
+  reference, Create an Order, 2026; DAY only before, alpaca-py #190), a fractional one
+  DAY only (:func:`check_fractional`).
 - A ``client_order_id`` of at most 128 characters, unique per account.
 - A ``position_intent``, when given, is one of Alpaca's four (wording ours): an
   unknown value echoed back would make alpaca-py fail to read the order.
@@ -29,8 +32,8 @@ its users (see ``alpaca-api.md``):
   ``ioc``, ``fok`` ("Equity trading supports day, gtc, opg, cls, ioc, and fok", Broker
   API changelog 2026-05-05). ``opg`` / ``cls`` "with a market/limit order type" (Orders
   at Alpaca, Time in Force); brackets, oco and oto "day or gtc"; trailing stops "day or
-  gtc"; fractional and notional orders and extended hours: DAY only. When an ``opg`` or
-  ``cls`` order may be sent is the venue's clock's business (:mod:`.tif`).
+  gtc"; fractional and notional orders: DAY only; extended hours: DAY or GTC. When an
+  ``opg`` or ``cls`` order may be sent is the venue's clock's business (:mod:`.tif`).
 """
 
 from __future__ import annotations
@@ -179,8 +182,8 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
     extended = boolean(body.get("extended_hours"), "extended_hours")
     if extended and kind is not OrderType.LIMIT:
         raise invalid('only type="limit" is allowed for extended hours orders')
-    if extended and tif_name != "day":
-        raise invalid("extended hours order must be DAY limit orders")
+    if extended and tif_name not in ("day", "gtc"):  # "either `day` or `gtc`" (reference)
+        raise invalid("extended hours orders must be DAY or GTC limit orders")
     if extended and order_class is not OrderClass.SIMPLE:  # Alpaca's orders guide, brackets
         raise invalid(f"extended hours are not supported for {order_class.value} orders")
     cid = body.get("client_order_id")

@@ -334,3 +334,35 @@ def test_extended_hours_orders_trade_outside_the_session(
     ]
     emu.step()  # the open: the regular one goes out and fills at its limit
     assert c.get_order_by_id(regular.id).filled_avg_price == "97"
+
+
+def test_a_gtc_extended_hours_limit_is_taken_and_trades_outside_the_session(
+    emu: Emulator,
+) -> None:
+    """``extended_hours`` "Only works with type `limit` and time_in_force set to either
+    `day` or `gtc`" (Alpaca's API reference, Create an Order, 2026): a GTC one is taken
+    (it was refused 422 "extended hours order must be DAY limit orders", Alpaca's older
+    rule), routed at once after the close, works on the 08:00 bar and, unfilled, stays
+    open into the session, ending at the gtc aged-order date. Other times in force stay
+    refused."""
+    c = emt.trading_client(emu)
+    emu.step(3)  # to Tuesday's close
+
+    def limit(price: float, tif: str) -> object:
+        order = LimitOrderRequest(
+            symbol="AAA", qty=1, side="buy", limit_price=price, time_in_force=tif,
+            extended_hours=True,
+        )  # fmt: skip
+        return c.submit_order(order)
+
+    filled, resting = limit(97, "gtc"), limit(95, "gtc")
+    assert (resting.time_in_force, resting.extended_hours) == ("gtc", True)
+    assert resting.expires_at == pd.Timestamp("2024-04-01 20:15", tz="UTC")  # 90 days, 16:15
+    assert {c.get_order_by_id(o.id).status for o in (filled, resting)} == {"new"}
+    emu.step(2)  # 08:00 New York (low 96), then Wednesday's open
+    assert [c.get_order_by_id(o.id).status for o in (filled, resting)] == ["filled", "new"]
+    with pytest.raises(APIError) as exc:
+        limit(95, "ioc")
+    assert (exc.value.status_code, exc.value.code, exc.value.message) == (
+        422, 40010001, "extended hours orders must be DAY or GTC limit orders"
+    )  # fmt: skip

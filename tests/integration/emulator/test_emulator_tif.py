@@ -152,8 +152,9 @@ def test_opg_and_cls_trade_in_the_next_sessions_auctions(emu: Emulator) -> None:
 
 def test_which_orders_take_which_time_in_force(emu: Emulator) -> None:
     """opg/cls "with a market/limit order type"; brackets and trailing stops day or gtc;
-    fractional orders and extended hours DAY only (Orders at Alpaca; wording ours, but a
-    fractional order's, which Alpaca answers 42210000: test_emulator_fractional.py)."""
+    fractional orders DAY only, extended hours DAY or GTC (Orders at Alpaca, the API
+    reference; wording ours, but a fractional order's, which Alpaca answers 42210000:
+    test_emulator_fractional.py)."""
     c = emt.trading_client(emu)
     refused = {
         "opg orders must be market or limit orders": StopOrderRequest(
@@ -172,7 +173,7 @@ def test_which_orders_take_which_time_in_force(emu: Emulator) -> None:
             stop_loss=StopLossRequest(stop_price=90),
         ),
         "fractional orders must be DAY orders": _buy("opg", qty=0.5),
-        "extended hours order must be DAY limit orders": LimitOrderRequest(
+        "extended hours orders must be DAY or GTC limit orders": LimitOrderRequest(
             symbol="AAA",
             qty=1,
             side="buy",
