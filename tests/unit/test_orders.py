@@ -161,3 +161,74 @@ def test_market_order_refuses_what_the_constructor_refuses(quantity: float) -> N
     with pytest.raises(ConfigError) as got:
         market_order("X", Side.BUY, quantity, TimeInForce.GTC)
     assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (S.PENDING_NEW, S.PENDING_CANCEL),  # a cancel of an order routed, not taken yet
+        (S.PENDING_NEW, S.EXPIRED),  # its time in force ends it before it is taken
+        (S.ACCEPTED, S.EXPIRED),
+        (S.PENDING_CANCEL, S.REJECTED),  # the exchange refuses it while the cancel waits
+    ],
+    ids=lambda s: str(s),
+)
+def test_alpacas_moves_of_an_order_not_working_yet(start: OrderStatus, end: OrderStatus) -> None:
+    """ "An order may be canceled ... up until the point it reaches a state of either
+    filled, canceled, or expired" (Orders at Alpaca, "Order Lifecycle")."""
+    assert transition(order(start), end).status is end
+
+
+@pytest.mark.parametrize("start", [S.ACCEPTED, S.PENDING_NEW])
+def test_an_order_not_routed_cannot_be_replaced(start: OrderStatus) -> None:
+    """Alpaca: 422 "unable to replace order, order isn't sent to exchange yet"."""
+    for end in (S.PENDING_REPLACE, S.REPLACED):
+        with pytest.raises(InvalidTransition):
+            transition(order(start), end)
+
+
+@pytest.mark.parametrize(
+    ("current", "update", "stale"),
+    [
+        (S.NEW, S.PENDING_NEW, True),  # the stream keeps no order
+        (S.NEW, S.ACCEPTED, True),
+        (S.NEW, S.HELD, True),  # a leg's held, after it started working
+        (S.PARTIALLY_FILLED, S.NEW, True),
+        (S.PARTIALLY_FILLED, S.PENDING_NEW, True),
+        (S.PENDING_CANCEL, S.PENDING_NEW, True),
+        (S.PENDING_REPLACE, S.ACCEPTED, True),
+        (S.CANCELED, S.PENDING_CANCEL, True),  # open after an end
+        (S.FILLED, S.PARTIALLY_FILLED, True),
+        (S.EXPIRED, S.NEW, True),
+        (S.ACCEPTED, S.PENDING_NEW, False),  # allowed moves are not stale
+        (S.PENDING_NEW, S.ACCEPTED, False),
+        (S.PENDING_CANCEL, S.NEW, False),  # the cancel was rejected
+        (S.PENDING_REPLACE, S.HELD, False),
+        (S.NEW, S.NEW, False),
+        (S.FILLED, S.CANCELED, False),  # forward and not allowed: an inconsistency
+        (S.CANCELED, S.FILLED, False),
+        (S.PENDING_CANCEL, S.PENDING_REPLACE, False),
+        (S.ACCEPTED, S.HELD, False),
+    ],
+    ids=lambda s: str(s),
+)
+def test_an_update_older_than_the_order_is_told_apart(
+    current: OrderStatus, update: OrderStatus, stale: bool
+) -> None:
+    from workbench.orders import overtaken
+
+    assert overtaken(current, update) is stale
+    if not stale and update not in TRANSITIONS[current] and update is not current:
+        with pytest.raises(InvalidTransition):  # what is neither is still refused
+            transition(order(current), update)
+
+
+def test_every_status_is_a_stage_of_the_way_in_or_after_it() -> None:
+    """The stages are the statuses an order leaves for good: each stage's moves go to a
+    later stage or out of the way in, never back."""
+    from workbench.orders import WAY_IN
+
+    for status, stage in WAY_IN.items():
+        assert status.is_open
+        for end in TRANSITIONS[status]:
+            assert WAY_IN.get(end, stage + 1) >= stage, f"{status} -> {end} goes back"

@@ -54,6 +54,7 @@ from workbench.brokers.alpaca_orders import (
     order_from_alpaca,
 )
 from workbench.brokers.alpaca_sdk import tune_client, watch_listening
+from workbench.brokers.alpaca_updates import followed, stale
 from workbench.brokers.streams import run_stream, stop_stream
 from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientBrokerError
 from workbench.orders import (
@@ -423,7 +424,15 @@ class AlpacaBroker:
                     )  # fmt: skip
                     return None
                 order = fresh
-                if known is not None:  # our copy takes what it lacks (a lookup may know more)
+                if known is not None and known.status.is_terminal:
+                    # its end came first (the stream keeps no order): the fill is Alpaca's
+                    # all the same, and the order stays ended
+                    order = dataclasses.replace(
+                        known,
+                        filled_quantity=fresh.filled_quantity,
+                        average_price=fresh.average_price,
+                    )
+                elif known is not None:  # our copy takes what it lacks (a lookup may know more)
                     if known.status in (OrderStatus.ACCEPTED, OrderStatus.PENDING_NEW):
                         # its new event was missed (a reconnection): a fill says it is new
                         known = transition(known, OrderStatus.NEW, at=when)
@@ -436,26 +445,31 @@ class AlpacaBroker:
                         ) / lacking
                         step = dataclasses.replace(fill, quantity=lacking, price=price)
                         order = apply_fill(known, step, complete=event is UpdateEvent.FILL)
-            elif known is not None and known.status.is_terminal and not fresh.status.is_terminal:
-                # a late update (queued before a lookup told us the order had finished, as
-                # after an outage): what we know is newer
+            elif known is not None and stale(known, fresh):
+                # older than what we know: the stream keeps no order (a pending_new after
+                # new), or a lookup told the order's end first (after an outage)
                 log.info(
-                    "order %s: late %s update after it was %s; ignored", fresh.id, event,
-                    known.status, extra={"event": "stale_update", "order_id": fresh.id},
+                    "order %s: late %s update (%s) after it was %s; ignored", fresh.id,
+                    _value(data.event), fresh.status, known.status,
+                    extra={"event": "stale_update", "order_id": fresh.id},
                 )  # fmt: skip
                 return None
             elif known is not None and known.status is not fresh.status:
                 order = transition(known, fresh.status, at=when)
             else:
                 order = fresh
-        except InvalidTransition:
-            log.exception(
-                "order %s: update %s does not fit our copy; taking Alpaca's", fresh.id, event
-            )
+        except InvalidTransition as exc:  # a move forward the lifecycle has not: flagged
+            log.error(
+                "order %s: %s on its %s update; taking Alpaca's", fresh.id, exc.message,
+                _value(data.event),
+                extra={"event": "invalid_transition", "order_id": fresh.id,
+                       "symbol": fresh.symbol, "client_order_id": fresh.client_order_id,
+                       "reason": f"{exc.message} ({exc.hint})"},
+            )  # fmt: skip
             order = fresh
         self._remember(order)
         if event is None:
-            self._followed(order, str(_value(data.event)))
+            followed(order, str(_value(data.event)))
             return None
         return OrderUpdate(event, order, when, fill)
 
@@ -481,17 +495,3 @@ class AlpacaBroker:
             price = (fresh.average_price * fresh.filled_quantity - done[1]) / new
         self._handed[fresh.id] = (fresh.filled_quantity, done[1] + new * price)
         return Fill(fresh.id, fresh.symbol, fresh.side, new, price, 0.0, when, fresh.request.reason)
-
-    @staticmethod
-    def _followed(order: Order, name: str) -> None:
-        """An event outside the Broker protocol's (``pending_cancel``, ``pending_replace``,
-        ``order_cancel_rejected``, ...): our copy follows its status; nothing is handed
-        out, so the execution engine sees the same updates as from the simulated broker.
-        A rejected cancel or replace leaves the order working, as it was: a warning."""
-        level = logging.WARNING if name.endswith("_rejected") else logging.INFO
-        log.log(
-            level, "order %s: %s, now %s", order.id, name, order.status,
-            extra={"event": "order_status", "order_id": order.id, "symbol": order.symbol,
-                   "client_order_id": order.client_order_id, "alpaca_event": name,
-                   "status": str(order.status)},
-        )  # fmt: skip
