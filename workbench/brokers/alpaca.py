@@ -37,7 +37,6 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import pandas as pd
 import requests
 
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
@@ -54,11 +53,10 @@ from workbench.brokers.alpaca_orders import (
     order_from_alpaca,
 )
 from workbench.brokers.alpaca_sdk import tune_client, watch_listening
-from workbench.brokers.alpaca_updates import followed, stale
+from workbench.brokers.alpaca_updates import execution, followed, stale
 from workbench.brokers.streams import run_stream, stop_stream
 from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientBrokerError
 from workbench.orders import (
-    Fill,
     InvalidTransition,
     Order,
     OrderRequest,
@@ -415,7 +413,7 @@ class AlpacaBroker:
         fill = None
         try:
             if event in (UpdateEvent.FILL, UpdateEvent.PARTIAL_FILL):
-                fill = self._execution(data, fresh, when)
+                fill = execution(data, fresh, when, self._handed)
                 if fill is None:  # counted already: a repeated or an older event
                     log.info(
                         "order %s: %s update with %g filled, already counted; no new fill",
@@ -472,26 +470,3 @@ class AlpacaBroker:
             followed(order, str(_value(data.event)))
             return None
         return OrderUpdate(event, order, when, fill)
-
-    def _execution(self, data: Any, fresh: Order, when: pd.Timestamp | None) -> Fill | None:
-        """The execution a fill event brings that was not handed out yet, or None.
-
-        Alpaca's ``qty`` and ``price`` are the event's own execution and the order in it
-        has the cumulative ``filled_qty``: an event repeated, or older than one handed out
-        already (the stream gives no sequence numbers), adds nothing. Fills handed out
-        for an order add up to Alpaca's cumulative quantity, never more.
-        """
-        qty = _float(data.qty)
-        done = self._handed.get(fresh.id)
-        if done is None:  # first event seen for it: what came before is not ours to hand
-            before = fresh.filled_quantity - (qty if qty is not None else fresh.filled_quantity)
-            done = (max(before, 0.0), max(before, 0.0) * fresh.average_price)
-        new = fresh.filled_quantity - done[0]
-        if new <= QUANTITY_EPSILON * max(1.0, fresh.filled_quantity):
-            return None
-        if qty is not None and data.price is not None and abs(qty - new) <= QUANTITY_EPSILON * new:
-            price = float(data.price)
-        else:  # events were missed: the rest of the order's average
-            price = (fresh.average_price * fresh.filled_quantity - done[1]) / new
-        self._handed[fresh.id] = (fresh.filled_quantity, done[1] + new * price)
-        return Fill(fresh.id, fresh.symbol, fresh.side, new, price, 0.0, when, fresh.request.reason)
