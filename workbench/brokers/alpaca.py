@@ -34,6 +34,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -88,7 +89,9 @@ class AlpacaBroker:
         url: str | None = None,
         stream_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock``: the monotonic seconds a rate limit's wait is measured on."""
         from alpaca.trading.client import TradingClient
 
         if not key or not secret:
@@ -113,6 +116,8 @@ class AlpacaBroker:
         self._connections = 0  # of the trade stream, so far
         self._behind = False  # it reconnected: updates may have been missed
         self._caught: set[str] = set()  # orders the unfinished catch-up has looked up
+        self._clock = clock
+        self._resume_at = 0.0  # on the clock: no catch-up lookup before (a 429's wait)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AlpacaBroker:
@@ -332,7 +337,11 @@ class AlpacaBroker:
         An attempt cut short (a 429 once the minute's requests are spent, a lookup that
         fails) is taken up where it stopped: an order looked up since the reconnection
         is not looked up again (the stream, back, tells what it does since), so a catch-up
-        over more working orders than the venue answers at a stretch still ends."""
+        over more working orders than the venue answers at a stretch still ends. After a
+        429 the next attempt waits the ``Retry-After`` (or ``X-RateLimit-Reset``) Alpaca
+        asked for: a drain before then asks nothing, which would only be refused again."""
+        if self._clock() < self._resume_at:
+            return []
         with self._lock:
             ids = [o.id for o in self._orders.values() if o.status.is_open]
         ids = [i for i in ids if i not in self._caught]
@@ -345,6 +354,8 @@ class AlpacaBroker:
             except BrokerError as exc:
                 if exc.code == 40410000:  # not Alpaca's (any more): nothing to learn
                     self._caught.add(order_id)
+                elif isinstance(exc, TransientBrokerError) and exc.retry_after:
+                    self._resume_at = self._clock() + exc.retry_after
                 raise
             self._caught.add(order_id)
             return found

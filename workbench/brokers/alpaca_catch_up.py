@@ -35,7 +35,8 @@ def catch_up(
 ) -> tuple[list[OrderUpdate], bool]:
     """Each order of ``open_ids`` looked up (``look_up``: alpaca-py's order), what it
     ``missed`` put through ``apply``: the updates handed out, and whether the catch-up is
-    complete (False: a lookup failed, the broker tries again at its next drain)."""
+    complete (False: a lookup failed, the broker tries again at a later drain, once the
+    wait a 429 asked for is over)."""
     out: list[OrderUpdate] = []
     for order_id in open_ids:
         try:
@@ -43,8 +44,10 @@ def catch_up(
         except BrokerError as exc:
             if exc.code == 40410000:  # not Alpaca's (any more): nothing to learn
                 continue
+            wait = getattr(exc, "retry_after", None)
             log.warning(
-                "trade stream reconnected; cannot look its open orders up yet: %s", exc,
+                "trade stream reconnected; cannot look its open orders up yet: %s%s", exc,
+                f" (again in {wait:g} s, as asked)" if wait else "",
                 extra={"event": "catch_up_failed", "reason": str(exc)},
             )  # fmt: skip
             return out, False
