@@ -28,6 +28,8 @@ own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 
@@ -64,6 +66,9 @@ class OrderSync:
     name: str
     #: Ends learned by a lookup since the last :meth:`_sync`, as the updates that never came.
     _unheard: tuple[OrderUpdate, ...] = ()
+    #: Fills recorded in the open batch whose lines wait for its account read (None: none
+    #: open, each line reads the account itself): :meth:`_fill_lines`.
+    _unlogged: list[tuple[Order, Fill]] | None = None
 
     def _send(self, steps: list[Step], decision: pd.Timestamp) -> int:
         """Send a plan and record what the broker accepted; an order the engine holds back
@@ -152,6 +157,10 @@ class OrderSync:
     def _sync(self) -> None:
         """Learn order updates and fills from the broker; store each once. The ends learned
         by a lookup since the last call (:meth:`_looked_up`) come first, as their updates."""
+        with self._fill_lines():
+            self._learn_updates()
+
+    def _learn_updates(self) -> None:
         unheard, self._unheard = self._unheard, ()
         updates: list[OrderUpdate] = [*unheard, *self.broker.drain_updates()]
         known = self.state.known_order_ids() if updates else set()
@@ -202,14 +211,53 @@ class OrderSync:
             },
         )  # fmt: skip
 
+    @contextmanager
+    def _fill_lines(self) -> Iterator[None]:
+        """The fill lines of what is recorded inside go out at its end, all on one account
+        read: a rebalance's hundred fills cost one request, not a hundred of the venue's
+        rate limit (Alpaca's 200 a minute). Read after them all, the account holds every
+        fill of the batch; each line's balance is it less the fills after that one (a
+        fill trades cash for shares at its price: equity moves only by its commission).
+        Nested, the outer batch logs them."""
+        if self._unlogged is not None:
+            yield
+            return
+        self._unlogged = []
+        try:
+            yield
+        finally:  # the fills are recorded already: their lines must go out
+            batch, self._unlogged = self._unlogged, None
+            self._log_fills(batch)
+
     def _log_fill(self, order: Order, fill: Fill) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
-        try:  # the balance after the fill; a broker that does not answer now costs only that
+        if self._unlogged is not None:
+            self._unlogged.append((order, fill))
+        else:
+            self._log_fills([(order, fill)])
+
+    def _log_fills(self, fills: list[tuple[Order, Fill]]) -> None:
+        """One line per fill, with the balance after it (one account read for them all)."""
+        if not fills:
+            return
+        try:  # a broker that does not answer now costs only the balances
             account = self.broker.inner.get_account()
             cash, equity = account.cash, account.equity
-        except Exception:  # the fill is recorded already: its line must go out
+        except Exception:  # the fills are recorded already: their lines must go out
             cash = equity = None
+        after: list[tuple[float | None, float | None]] = []
+        for _, fill in reversed(fills):  # the balance after each: the later ones undone
+            after.append((cash, equity))
+            if cash is not None and equity is not None:
+                cash += fill.side.sign * fill.quantity * fill.price + fill.commission
+                equity += fill.commission
+        for (order, fill), (cash, equity) in zip(fills, reversed(after), strict=True):
+            self._fill_line(order, fill, cash, equity)
+
+    def _fill_line(
+        self, order: Order, fill: Fill, cash: float | None, equity: float | None
+    ) -> None:
         log.info(
             "fill %s %s %.6g @ %.6g",
             fill.side,

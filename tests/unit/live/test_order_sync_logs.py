@@ -75,3 +75,40 @@ def test_an_order_that_ends_without_a_fill_has_its_line(tmp_path, caplog, event,
     assert (rec.symbol, rec.side, rec.quantity, rec.price) == ("SPY", "buy", 3.0, 99.5)
     assert rec.reason and rec.signal == "MA_CROSS_BUY"
     assert isinstance(ended, OrderUpdate)
+
+
+def test_fills_of_one_sync_share_an_account_read_each_line_its_own_balance(
+    tmp_path, caplog
+) -> None:
+    """Two orders filled on one bar, commission charged: each line has the cash after its
+    own fill (the account, read once after both, less the later fill), equity less the
+    later commissions."""
+    from workbench.sim.costs import Commission
+
+    broker = SimulatedBroker(10_000, commission=Commission.parse("per_share=0.5"))
+    state = StateStore(tmp_path / "s.sqlite")
+    broker.set_time(T)
+    for i, qty in enumerate((3.0, 5.0)):
+        state.record_order(
+            broker.submit_order(
+                OrderRequest("SPY", Side.BUY, quantity=qty, client_order_id=f"wb-r-SPY-{i}")
+            )
+        )
+    reads = []
+    sync = sync_for(broker, state)
+    sync.broker.inner = SimpleNamespace(  # type: ignore[attr-defined]
+        get_account=lambda: reads.append(1) or broker.get_account()
+    )
+    broker.process_bar("SPY", T + pd.Timedelta(days=1), 100.0, 101.0, 99.0, 100.5, 1e6)
+    with caplog.at_level(logging.INFO, logger="workbench"):
+        sync._sync()
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "fill"]
+    assert len(reads) == 1 and [r.quantity for r in lines] == [3.0, 5.0]
+    first, second = broker.fills
+    account = broker.get_account()
+    spent = first.quantity * first.price + first.commission
+    assert first.commission == 1.5 and second.commission == 2.5
+    assert lines[0].cash == pytest.approx(10_000 - spent, rel=1e-12)
+    assert lines[1].cash == pytest.approx(account.cash, rel=1e-12)
+    assert lines[0].equity == pytest.approx(account.equity + second.commission, rel=1e-12)
+    assert lines[1].equity == account.equity
