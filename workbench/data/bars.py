@@ -139,6 +139,7 @@ def _even_step(values: np.ndarray, chunk: int = 1 << 16) -> int | None:
 
 
 NS_PER_DAY = 86_400_000_000_000
+_MONTH = pd.Timedelta(days=365.25 / 12)  # an average month: monthly to yearly bars
 
 
 def epoch_ns(index: pd.DatetimeIndex) -> np.ndarray:
@@ -150,14 +151,16 @@ def epoch_ns(index: pd.DatetimeIndex) -> np.ndarray:
 def periods_per_year(index: pd.DatetimeIndex) -> float:
     """Bars per year, used to annualise returns and volatility.
 
-    Weekly bars: 52; monthly: 12. Daily bars: 252 (trading days) when the data skip
-    weekends (an exchange calendar), 365 when they trade every day (crypto, synthetic
-    data). Intraday bars: the median number of bars per calendar day (UTC) times 365 when
-    the data have bars on a Saturday and on a Sunday, or a weekend day with at least half
-    that many bars, else 252. A market that trades every day has 365 daily returns a year
-    (vectorbt's default year of 365 days; :mod:`workbench.data.synthetic`'s year), so the
-    same data annualise alike at any bar length; 252 there would understate the
-    volatility by ``sqrt(252 / 365)``. A few bars
+    Weekly bars: 52. Bars of 25 days or more are a whole number of months (the spacing in
+    average months of 365.25 / 12 days, rounded): monthly 12, quarterly 4, half-yearly 2,
+    yearly 1 (a quarter's 90 to 92 days and a year's 365 or 366 count alike). Daily
+    bars: 252 (trading days) when the data skip weekends (an exchange calendar), 365 when
+    they trade every day (crypto, synthetic data). Intraday bars: the median number of
+    bars per calendar day (UTC) times 365 when the data have bars on a Saturday and on a
+    Sunday, or a weekend day with at least half that many bars, else 252. A market that
+    trades every day has 365 daily returns a year (vectorbt's default year of 365 days;
+    :mod:`workbench.data.synthetic`'s year), so the same data annualise alike at any bar
+    length; 252 there would understate the volatility by ``sqrt(252 / 365)``. A few bars
     of one weekend day are a weekday's session running past midnight UTC, not weekend
     trading: New York's extended hours (until 20:00, 01:00 UTC in winter: Friday's evening
     on Saturday), a futures week that opens on Sunday evening; a thinly traded crypto pair
@@ -166,7 +169,8 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
     interval = bar_interval(index)
     day = pd.Timedelta(days=1)
     if interval >= pd.Timedelta(days=25):
-        return 12.0
+        months = max(1, round(interval / _MONTH))
+        return 12.0 / months
     if interval >= pd.Timedelta(days=5):
         return 52.0
     if interval >= day:

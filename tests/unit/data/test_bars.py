@@ -73,3 +73,30 @@ def test_sessions_running_past_midnight_utc_keep_an_exchanges_252_days() -> None
     rng = np.random.default_rng(3)
     sparse = week[rng.random(len(week)) < np.where(week.day_of_week >= 5, 0.2, 0.6)]
     assert periods_per_year(sparse) == pytest.approx(0.6 * 1440 * 365, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("freq", "per_year"),
+    [
+        ("W-FRI", 52.0),
+        ("MS", 12.0),
+        ("ME", 12.0),
+        ("2MS", 6.0),
+        ("QS", 4.0),
+        ("QE", 4.0),
+        ("6MS", 2.0),
+        ("YS", 1.0),
+        ("YE", 1.0),
+        ("2YS", 0.5),
+    ],
+)
+def test_bars_of_whole_months_count_their_months(freq: str, per_year: float) -> None:
+    """Monthly bars are 12 a year, quarterly 4, yearly 1: each bar a whole number of months
+    (a quarter's 90-92 days, a year's 365 or 366), with or without the index's frequency
+    set. Every bar of 25 days or more counted 12, so a quarterly curve's volatility and
+    Sharpe ratio were annualised as if it had 12 returns a year (sqrt(3) too high)."""
+    from workbench.data.bars import periods_per_year
+
+    index = pd.date_range("2001-01-01", "2024-12-31", freq=freq, tz="UTC")
+    for given in (index, pd.DatetimeIndex(index.tolist())):  # freq set, and not
+        assert periods_per_year(given) == per_year, (freq, given.freq)
