@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import ConfigError
+from workbench.errors import DataError
 from workbench.research.equity_csv import write_equity
 from workbench.research.fold_results import FoldResult, FoldResults, stitch, stitched_times
 from workbench.research.notebook_runner import JobOutcome
@@ -155,6 +155,9 @@ def _relative(
 
 
 def _psr(moments: Mapping[str, float]) -> float | None:
+    """The stitched returns' PSR, or None where it is undefined: under two returns, no
+    finite Sharpe ratio, or no positive variance term (returns of two sizes at SR = 2 /
+    skew: :func:`probabilistic_sharpe_ratio` raises DataError), not a failed summary."""
     n = int(moments["n_obs"])
     if n < 2 or not math.isfinite(moments["sharpe"]):
         return None
@@ -162,7 +165,7 @@ def _psr(moments: Mapping[str, float]) -> float | None:
         return probabilistic_sharpe_ratio(
             moments["sharpe"], 0.0, n, moments["skew"], moments["kurtosis"]
         )
-    except ConfigError:
+    except DataError:
         return None
 
 

@@ -194,6 +194,46 @@ def test_summarize_reports_a_failed_fold_and_stitches_the_rest(one_fold, tmp_pat
     assert doc["folds"][0]["status"] == "failed"
 
 
+def test_summarize_leaves_out_a_psr_the_returns_give_no_variance_for(
+    one_fold, tmp_path: Path
+) -> None:
+    """Returns of two sizes only (kurtosis = skew**2 + 1) at SR = 2 / skew: the PSR's variance
+    term, a perfect square then, is 0 or rounds below it, and the PSR raises DataError. The
+    summary said it would leave the PSR out (None) but caught ConfigError: after every fold
+    had run, summarize raised and wrote no summary.json."""
+    from workbench.research.equity_csv import read_equity, write_equity
+    from workbench.research.overfitting import probabilistic_sharpe_ratio, return_moments
+
+    config = spx_config()
+    folds, _ = plan_folds(config)
+    run = tmp_path / "run"
+    (run / "folds").mkdir(parents=True)
+    copy_fold_001(one_fold[1], run / "folds")
+    times = load_bars("sample:SPX", start=folds[1].test.first, end=folds[1].test.last).index[:6]
+    low = 2.0 / 1.5 * np.sqrt(0.2 * 0.8 * 5 / 4) * 0.02 - 0.2 * 0.02  # n=5, one high of +0.02
+    returns = [low] * 4 + [low + 0.02]
+    curve = pd.Series(1e5 * np.cumprod([1.0, *(1.0 + np.array(returns))]), index=times)
+    write_equity(curve.rename("equity"), run / "folds" / "fold_001_equity.csv")
+    # as the summary reads it: the PSR has no variance for these returns
+    read = read_equity(run / "folds" / "fold_001_equity.csv")
+    moments = return_moments(read.pct_change().dropna().to_numpy())
+    with pytest.raises(DataError, match="variance term"):
+        probabilistic_sharpe_ratio(
+            moments["sharpe"], 0.0, int(moments["n_obs"]), moments["skew"], moments["kurtosis"]
+        )
+
+    outcomes = [
+        JobOutcome(f"fold_{f.number:03d}", "ok" if f.number == 1 else "failed", run / "x.ipynb")
+        for f in folds
+    ]
+    summary = summarize(run, folds=folds, outcomes=outcomes, config=config)
+    assert summary["out_of_sample"]["psr"] is None
+    assert summary["overfitting"]["out_of_sample_psr"] is None
+    assert summary["out_of_sample"]["total_return"] == pytest.approx(curve.iloc[-1] / 1e5 - 1)
+    written = json.loads((run / "summary.json").read_text())
+    assert written["overfitting"]["out_of_sample_psr"] is None
+
+
 def test_fold_bounds_given_as_plain_dates_are_utc(one_fold, tmp_path: Path) -> None:
     """The template's bounds as a person types them: dates, no zone (naive means UTC)."""
     record, _, params = one_fold
