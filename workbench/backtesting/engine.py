@@ -155,15 +155,16 @@ class Engine:
         with _collector_paused():
             if len(symbols) == 1:
                 sd = data[symbols[0]]
-                equity, cash = self._loop_single(kernel, sd, sd.times, steps)
+                equity, cash, held = self._loop_single(kernel, sd, sd.times, steps)
             else:
                 rows_at = _rows_by_time(times, times_by_symbol)
-                equity, cash = self._loop_many(kernel, times.tolist(), rows_at, steps)
+                equity, cash, held = self._loop_many(kernel, times.tolist(), rows_at, steps)
         index = self.bars[symbols[0]].index
         if len(symbols) > 1 or index.unit != "ns":
             index = pd.DatetimeIndex(times.astype("datetime64[ns]")).tz_localize("UTC")
         equity_s = pd.Series(np.frombuffer(equity), index=index, name="equity", copy=False)
         cash_s = pd.Series(np.frombuffer(cash), index=index, name="cash", copy=False)
+        held_s = pd.Series(np.frombuffer(held, bool), index=index, name="in_market", copy=False)
         return BacktestResult.build(
             strategy=self.strategy,
             bars=self.bars,
@@ -171,19 +172,20 @@ class Engine:
             broker=self.broker,
             equity=equity_s,
             cash=cash_s,
+            in_market=held_s,
             risk_events=None if self.risk is None else events_frame(self.risk.events),
         )
 
     def _loop_single(
         self, kernel: BarKernel, sd: SymbolData, times: Sequence[int], steps: Any
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One symbol: the same steps as :meth:`_loop_many`, with the lookups hoisted.
 
         A bar without working orders costs the mark (cash + quantity x close) and one
         :meth:`~workbench.kernel.BarKernel.step_row`; timestamps are built only for bars
         that fill or decide something. Cash and the quantity change only by a fill, so
-        they are read again only after a bar's fills or a send, and the recorded equity
-        and cash series are built after the loop from where they changed
+        they are read again only after a bar's fills or a send, and the recorded equity,
+        cash and bars in the market are built after the loop from where they changed
         (:func:`_marked`, the same arithmetic as the mark's).
         """
         sym = sd.symbol
@@ -224,13 +226,21 @@ class Engine:
         times: list[int],
         rows_at: list[list[tuple[str, int]]],
         steps: Any,
-    ) -> tuple[array, array]:
+    ) -> tuple[array, array, bytearray]:
+        """Several symbols: each bar's fills, marks and decision, in the merged time order.
+
+        A bar is in the market when any position is not zero (read again only after a
+        fill): their summed value cannot say it, as a long and a short of equal value
+        net to zero."""
         broker = self.broker
         portfolio = broker.portfolio
+        positions = portfolio.positions
+        fills = broker.fills
         data = kernel.data
         n = len(times)
-        equity_out, cash_out = _zeros(n), _zeros(n)
+        equity_out, cash_out, held_out = _zeros(n), _zeros(n), bytearray(n)
         equity, cash = memoryview(equity_out), memoryview(cash_out)
+        seen, held = 0, False  # the fills booked when the positions were last read
         for k in steps:
             for sym, i in broker.sells_first(rows_at[k]):
                 c = data[sym].cols
@@ -251,11 +261,15 @@ class Engine:
                 kernel.reveal_row(sym, i)
             cash[k] = portfolio.cash
             equity[k] = eq = portfolio.equity
+            if len(fills) != seen:
+                seen = len(fills)
+                held = any(p.quantity != 0.0 for p in positions.values())
+            held_out[k] = held
             kernel.advance(times[k])
             plan = kernel.decide(eq)
             if plan:
                 self._send(plan, kernel.ctx.time)
-        return equity_out, cash_out
+        return equity_out, cash_out, held_out
 
     def _follow_updates(self) -> None:
         """Let the execution engine follow fills and cancels (its per-symbol state, waits)."""
@@ -278,10 +292,11 @@ def _zeros(n: int) -> array:
 
 def _marked(
     changes: list[tuple[int, float, float]], close: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The equity and cash series of a one-symbol run from the bars where cash or the
     quantity changed: ``cash + quantity x close`` (just ``cash`` while flat), the mark's
-    own float operations, so every value is the one the loop computed."""
+    own float operations, so every value is the one the loop computed; and the bars in
+    the market (a quantity not zero)."""
     start = np.fromiter((c[0] for c in changes), dtype=np.int64, count=len(changes))
     runs = np.diff(start, append=len(close))
     cash = np.repeat(np.fromiter((c[1] for c in changes), float, len(changes)), runs)
@@ -289,8 +304,9 @@ def _marked(
     equity = np.repeat(held, runs)
     equity *= close
     equity += cash
-    np.copyto(equity, cash, where=np.repeat(held == 0.0, runs))
-    return equity, cash
+    flat = np.repeat(held == 0.0, runs)
+    np.copyto(equity, cash, where=flat)
+    return equity, cash, ~flat
 
 
 def _rows_by_time(

@@ -87,6 +87,10 @@ class BacktestResult:
     config: BacktestConfig | None = field(default=None, repr=False)
     #: The benchmark's equity when ``backtest(..., benchmark=...)`` asked for one.
     benchmark: pd.Series | None = field(default=None, repr=False)
+    #: The bars with a position (a symbol's quantity not zero): the ``exposure`` metric's
+    #: bars in the market, which the net ``market_value`` cannot tell (a long and a short
+    #: of equal value net to zero).
+    in_market: pd.Series | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -98,11 +102,12 @@ class BacktestResult:
         broker: SimulatedBroker,
         equity: pd.Series,
         cash: pd.Series,
+        in_market: pd.Series,
         risk_events: pd.DataFrame | None = None,
     ) -> BacktestResult:
-        """The result of a run: ``equity`` and ``cash`` at each bar, the broker's orders and
-        fills. The market value (equity - cash) is made after the metrics, so that their
-        temporaries and it are never all in memory at once."""
+        """The result of a run: ``equity``, ``cash`` and ``in_market`` at each bar, the
+        broker's orders and fills. The market value (equity - cash) is made after the
+        metrics, so that their temporaries and it are never all in memory at once."""
         last = {s: float(f["close"].iloc[-1]) for s, f in bars.items()}
         trades = build_trades(broker.fills, last, equity.index)
         fills = _records_frame(broker.fills, _FILL_FIELDS)
@@ -116,7 +121,7 @@ class BacktestResult:
             equity,
             closed,
             periods_per_year=ppy,
-            exposure=_in_market(equity, cash),
+            exposure=in_market,
             turnover_notional=traded,
         )
         metrics["fees"] = float(fills["commission"].sum()) if len(fills) else 0.0
@@ -135,6 +140,7 @@ class BacktestResult:
             risk_events=risk_events if risk_events is not None else events_frame(()),
             indicators=_indicator_series(strategy, bars),
             config=config,
+            in_market=in_market,
         )
 
     @property
@@ -268,17 +274,6 @@ def _records_frame(items: list[Any], fields: dict[str, Callable[[Any], Any]]) ->
     if not items:
         return pd.DataFrame([], columns=list(fields))
     return pd.DataFrame({name: list(map(get, items)) for name, get in fields.items()})
-
-
-def _in_market(equity: pd.Series, cash: pd.Series, chunk: int = 1 << 16) -> np.ndarray:
-    """Bars with a position: ``|equity - cash| > 1e-12``, a chunk at a time (no temporary
-    the size of the curve)."""
-    e, c = equity.to_numpy(), cash.to_numpy()
-    out = np.empty(e.size, dtype=bool)
-    for i in range(0, e.size, chunk):
-        held = np.subtract(e[i : i + chunk], c[i : i + chunk])
-        np.greater(np.abs(held, out=held), 1e-12, out=out[i : i + chunk])
-    return out
 
 
 def _indicator_series(strategy: Any, bars: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:

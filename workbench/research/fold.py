@@ -277,7 +277,7 @@ def _best_trial(table: pd.DataFrame, metric: str) -> Any:
 
 def _metrics(result: Any, first: pd.Timestamp, ppy: float) -> dict[str, float]:
     equity = result.equity.loc[first:]
-    exposure = result.market_value.loc[first:].abs() > 1e-12
+    exposure = result.in_market.loc[first:]  # not |market value|: a hedged book nets to 0
     fills = result.fills
     if len(fills):
         fills = fills[pd.to_datetime(fills["time"], utc=True) >= first]

@@ -294,16 +294,39 @@ def test_the_garbage_collector_is_restored_after_a_run() -> None:
         gc.enable()
 
 
-def test_bars_in_the_market_are_counted_a_chunk_at_a_time_as_on_the_whole_curve() -> None:
-    """The exposure metric's bars with a position, found chunk by chunk (no temporary the
-    size of the curve), are the whole curve's ``|equity - cash| > 1e-12``."""
-    from workbench.backtesting.result import _in_market
+class Pair(Strategy):
+    """Long 10 A and short 10 B from bar 1 to bar 5 (decided on bars 0 and 4)."""
 
-    rng = np.random.default_rng(2)
-    cash = pd.Series(rng.normal(1e5, 1e3, 1_000))
-    value = np.where(rng.random(1_000) < 0.5, 0.0, rng.normal(0.0, 1e-11, 1_000))
-    equity = cash + value
-    want = ((equity - cash).abs() > 1e-12).to_numpy()
-    for chunk in (1, 7, 999, 1_000, 1 << 16):
-        assert _in_market(equity, cash, chunk).tolist() == want.tolist()
-    assert 0 < want.sum() < 1_000
+    def on_bar(self, ctx) -> None:
+        if len(ctx.close) == 1:
+            ctx.buy(10.0, symbol="A")
+            ctx.sell(10.0, symbol="B")
+        elif len(ctx.close) == 5:
+            ctx.sell(10.0, symbol="A")
+            ctx.buy(10.0, symbol="B")
+
+
+@pytest.mark.parametrize("b_prices", ["same", "other"])
+def test_exposure_counts_a_long_short_book_that_nets_to_zero(b_prices: str) -> None:
+    """Exposure is the share of bars with a position. A long and a short of equal value net
+    to zero (equity == cash), and the book read as out of the market (|equity - cash| >
+    1e-12): exposure 0 with 4 bars of 8 held. Bars 1 to 4 hold the pair (bar 5's open
+    closes it). With the same prices the net is 0.0 exactly; with other prices it is not."""
+    a = random_walk(8, 1)
+    b = a.copy() if b_prices == "same" else random_walk(8, 2)
+    result = Engine(Pair(), {"A": a, "B": b}, BacktestConfig(cash=10_000.0)).run()
+    assert len(result.fills) == 4
+    if b_prices == "same":
+        assert (result.equity == result.cash).all()  # the book nets to zero at every close
+    assert result.metrics["exposure"] == 4 / 8
+    assert result.in_market.tolist() == [False, True, True, True, True, False, False, False]
+    assert result.in_market.index.equals(result.equity.index)
+
+
+def test_exposure_of_one_symbol_is_its_bars_with_a_position() -> None:
+    """One symbol (the loop that records where cash and the quantity changed): in the
+    market from the entry's fill to the exit's, as its fills say."""
+    bars = make_bars(OPENS, CLOSES)
+    result = backtest("ma_crossover", bars, {"fast": 2, "slow": 3}, cash=1_000.0)
+    assert result.metrics["exposure"] == 3 / 10
+    assert result.in_market.tolist() == [False] * 5 + [True] * 3 + [False] * 2

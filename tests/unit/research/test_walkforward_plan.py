@@ -158,6 +158,30 @@ def copy_fold_001(folder: Path, into: Path) -> None:
         (into / name).write_bytes((folder / name).read_bytes())
 
 
+def test_fold_metrics_count_a_long_short_book_that_nets_to_zero_as_exposed() -> None:
+    """A fold's in- and out-of-sample exposure is the share of its bars with a position:
+    a long and a short of equal value (equity == cash) is in the market. It was read
+    from |market value| > 1e-12, which nets the book to zero: exposure 0."""
+    from workbench.backtesting.engine import BacktestConfig, Engine
+    from workbench.research.fold import _metrics
+    from workbench.strategy import Strategy
+
+    class Pair(Strategy):
+        def on_bar(self, ctx) -> None:
+            if len(ctx.close) == 1:  # long A, short B from bar 1 to bar 4
+                ctx.buy(10.0, symbol="A")
+                ctx.sell(10.0, symbol="B")
+            elif len(ctx.close) == 5:
+                ctx.sell(10.0, symbol="A")
+                ctx.buy(10.0, symbol="B")
+
+    bars = load_bars("sample:SPX", start="2010-01-01", end="2010-01-31").iloc[:8]
+    result = Engine(Pair(), {"A": bars, "B": bars.copy()}, BacktestConfig(cash=1e5)).run()
+    assert (result.equity == result.cash).all() and len(result.fills) == 4
+    assert _metrics(result, bars.index[0], 252.0)["exposure"] == 4 / 8
+    assert _metrics(result, bars.index[2], 252.0)["exposure"] == 3 / 6  # bars 2 to 4 of 2-7
+
+
 def test_fold_with_an_unknown_metric_is_refused(one_fold, tmp_path: Path) -> None:
     _, _, params = one_fold
     with pytest.raises(ConfigError, match="unknown metric 'nope'"):
