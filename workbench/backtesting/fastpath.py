@@ -209,7 +209,9 @@ def run_signals(
         rejected = 0
     else:
         raise ConfigError(f"unknown engine {engine!r}", hint=f"one of {', '.join(ENGINES)}")
-    metrics = result_metrics(equity_s, cash_s, trades, fills_frame, periods_per_year)
+    # one symbol: its position's value is the whole market value, not zero while it is held
+    in_market = (equity_s - cash_s).abs() > 1e-12
+    metrics = result_metrics(equity_s, trades, fills_frame, periods_per_year, in_market=in_market)
     return VectorizedResult(
         strategy=strategy,
         params=dict(params or {}),
@@ -228,14 +230,17 @@ def run_signals(
 
 def result_metrics(
     equity: pd.Series,
-    cash: pd.Series,
     trades: pd.DataFrame,
     fills: pd.DataFrame,
     ppy: float | None = None,
     *,
+    in_market: pd.Series | np.ndarray,
     risk_free: float = 0.0,
 ) -> dict[str, float]:
-    """The metrics of a run, computed as :class:`~workbench.backtesting.result.BacktestResult`."""
+    """The metrics of a run, computed as :class:`~workbench.backtesting.result.BacktestResult`.
+
+    ``in_market``: the bars with a position (``exposure``), from the run's positions, not
+    from its cash: a long and a short of equal value net to zero in ``equity - cash``."""
     ppy = ppy or (periods_per_year(equity.index) if len(equity) > 1 else 252.0)
     traded = float((fills["quantity"] * fills["price"]).sum()) if len(fills) else 0.0
     closed = trades[trades["status"] == "closed"]
@@ -244,7 +249,7 @@ def result_metrics(
         closed,
         periods_per_year=ppy,
         risk_free=risk_free,
-        exposure=((equity - cash).abs() > 1e-12),
+        exposure=in_market,
         turnover_notional=traded,
     )
     metrics["fees"] = float(fills["commission"].sum()) if len(fills) else 0.0

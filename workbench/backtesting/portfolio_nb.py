@@ -70,7 +70,9 @@ def _refused(q, last, j, signed, price, fee, cash, margin):  # pragma: no cover 
 def rebalance_nb(
     open_, close, weights, band, cash0, fee, bps, margin, fills
 ):  # pragma: no cover - numba
-    """Simulate ``weights`` (T x N): returns equity, cash, the number of fills, refusals.
+    """Simulate ``weights`` (T x N): returns equity, cash, the bars in the market (a
+    position not zero: a long and a short of equal value net to zero in the equity), the
+    number of fills, refusals.
 
     ``fills`` (rows >= 2 * decisions, :data:`FILL_FIELDS`) receives the fills in order.
     """
@@ -84,6 +86,7 @@ def rebalance_nb(
     order = np.empty(n_sym, dtype=np.int64)
     equity = np.empty(n_bars)
     cash_out = np.empty(n_bars)
+    in_market = np.zeros(n_bars, dtype=np.bool_)
     cash = cash0
     n_fills = 0
     rejected = 0
@@ -143,6 +146,7 @@ def rebalance_nb(
         for j in range(n_sym):
             if q[j] != 0.0:
                 value += q[j] * last[j]
+                in_market[t] = True
         eq = cash + value
         equity[t] = eq
         cash_out[t] = cash
@@ -186,7 +190,7 @@ def rebalance_nb(
                         amount[j, n] = qty
                         n += 1
             pending[j] = n
-    return equity, cash_out, n_fills, rejected
+    return equity, cash_out, in_market, n_fills, rejected
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,7 @@ class PortfolioRun:
     cash: pd.Series
     fills: pd.DataFrame  # time, symbol, side, quantity (unsigned), price, commission
     rejected: int
+    in_market: pd.Series  # the bars with a position
 
 
 def aligned_closes(bars: Mapping[str, pd.DataFrame]) -> tuple[pd.DatetimeIndex, list[str]]:
@@ -262,7 +267,7 @@ def run_weights(
     open_ = field_matrix(bars, "open")
     close = field_matrix(bars, "close")
     fills = np.empty((2 * int(np.isfinite(w).sum()) + 1, len(FILL_FIELDS)))
-    equity, cash_s, n, rejected = rebalance_nb(
+    equity, cash_s, held, n, rejected = rebalance_nb(
         open_,
         close,
         w,
@@ -290,6 +295,7 @@ def run_weights(
         pd.Series(cash_s, index=index, name="cash"),
         frame,
         int(rejected),
+        pd.Series(held, index=index, name="in_market"),
     )
 
 

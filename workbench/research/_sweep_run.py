@@ -147,7 +147,12 @@ def event_row(
         progress=False,
     )
     metrics = result_metrics(
-        result.equity, result.cash, result.trades, result.fills, ppy, risk_free=risk_free
+        result.equity,
+        result.trades,
+        result.fills,
+        ppy,
+        in_market=result.in_market,
+        risk_free=risk_free,
     )
     row = {k: float(metrics.get(k, np.nan)) for k in COLUMN_METRICS}
     row["rejected"] = float((result.orders["status"] == "rejected").sum())

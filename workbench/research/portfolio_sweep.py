@@ -118,6 +118,7 @@ class PortfolioVectorResult:
     fills: pd.DataFrame
     trades: pd.DataFrame
     rejected: int
+    in_market: pd.Series  # the bars with a position
     engine: str = "portfolio kernel"
 
     @property
@@ -155,7 +156,14 @@ def run_portfolio_vectorized(
     last = {s: float(f["close"].iloc[-1]) for s, f in universe.items()}
     trades = build_trades(to_fills(run.fills), last, run.equity.index)
     return PortfolioVectorResult(
-        strategy.label(), dict(strategy.p), run.equity, run.cash, run.fills, trades, run.rejected
+        strategy.label(),
+        dict(strategy.p),
+        run.equity,
+        run.cash,
+        run.fills,
+        trades,
+        run.rejected,
+        run.in_market,
     )
 
 
@@ -172,7 +180,9 @@ def _vectorized_row(
     run = run_portfolio_vectorized(
         strategy, universe, cash=cash, commission=costs[0], slippage=costs[1]
     )
-    metrics = result_metrics(run.equity, run.cash, run.trades, run.fills, ppy, risk_free=risk_free)
+    metrics = result_metrics(
+        run.equity, run.trades, run.fills, ppy, in_market=run.in_market, risk_free=risk_free
+    )
     row = {k: float(metrics.get(k, np.nan)) for k in COLUMN_METRICS}
     row["rejected"] = float(run.rejected)
     return run.equity.to_numpy(np.float64), row

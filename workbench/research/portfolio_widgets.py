@@ -176,7 +176,7 @@ class PortfolioExplorer:
             return None
         ppy = periods_per_year(run.equity.index)
         bench = benchmark_equity(None, bars, run.equity.index, self.cash)
-        metrics = result_metrics(run.equity, run.cash, run.trades, run.fills, ppy)
+        metrics = result_metrics(run.equity, run.trades, run.fills, ppy, in_market=run.in_market)
         metrics.update(relative_metrics(run.equity, bench, ppy))
         self.result = SimpleNamespace(
             strategy=self.cls.label(),
