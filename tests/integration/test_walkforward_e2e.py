@@ -20,6 +20,7 @@ from workbench.reports.read import read_report
 from workbench.research.notebook_runner import JobOutcome
 from workbench.research.walkforward import (
     FOLD_FILE,
+    FOLD_TEMPLATE,
     WalkForwardConfig,
     run_walk_forward,
     summarize,
@@ -299,3 +300,33 @@ def test_a_resume_re_runs_the_folds_when_the_data_changed(tmp_path: Path) -> Non
     changed.iloc[:-126].to_csv(data, index_label="time")
     assert rerun(config, out) == ["ok"]
     assert sorted(fold_files(out)) == [0]
+
+
+@pytest.mark.parametrize("force", [True, False])
+def test_a_fold_run_again_that_fails_before_its_results_keeps_none_of_the_earlier_ones(
+    tmp_path: Path, force: bool
+) -> None:
+    """A fold run again (forced, or resumed with other inputs: here another template) that
+    fails before run_fold writes anything (its kernel gone at the start, an import that
+    fails, a cell before it): the earlier run's record, sweep and equity of that fold were
+    left beside this run's failed notebook, for a reader of the folder to take as this
+    run's (run_fold removes them itself only once it starts)."""
+    out = tmp_path / "run"
+    assert rerun(CONFIG, out) == ["ok"] * N_FOLDS
+    earlier = fold_files(out)
+    assert all(len(names) == FILES_PER_FOLD for names in earlier.values())
+    template = nbformat.read(FOLD_TEMPLATE, as_version=4)
+    stop = 'if fold == 1:\n    raise RuntimeError("stopped before run_fold")'
+    template.cells.insert(2, nbformat.v4.new_code_cell(stop))  # after the parameters
+    broken = tmp_path / "fold.ipynb"
+    nbformat.write(template, broken)
+
+    run = run_walk_forward(
+        CONFIG, out, progress=False, report_template=None, force=force, fold_template=broken
+    )
+    assert [o.status for o in run.outcomes] == ["ok", "failed"]
+    assert "stopped before run_fold" in run.outcomes[1].error
+    assert fold_files(out) == {0: earlier[0], 1: {"fold_001.ipynb"}}  # the failed notebook
+    assert "stopped before run_fold" in (out / "folds" / "fold_001.ipynb").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert [f["status"] for f in summary["folds"]] == ["ok", "failed"]

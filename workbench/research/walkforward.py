@@ -36,7 +36,8 @@ A run into a folder an earlier run used (resumed, or forced) first removes the f
 folds it does not plan (a longer test window, shorter data): ``folds/`` holds this run's
 folds only. Files the pipeline does not name are left alone. A resumed run skips the folds
 done with the same template, parameters and data (a hash of the bars loaded, not the file's
-name or time: their marker's fingerprint), and runs the others again.
+name or time: their marker's fingerprint), and runs the others again, their earlier files
+removed first (a fold that fails before it writes its results leaves none of another run's).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,8 @@ REPORT_PRELOAD = "from workbench.research.walkforward_report import preload\npre
 #: The files of fold N in ``folds/`` (N as ``fold_{N:03d}``): its notebook, its success
 #: marker (:attr:`NotebookJob.marker`), and what ``run_fold`` writes. The only files the
 #: pipeline removes there: a user's own files in the folder are left alone.
-FOLD_FILE = re.compile(r"fold_(\d{3,})(\.ipynb|\.done\.json|\.json|_sweep\.csv|_equity\.csv)")
+FOLD_SUFFIXES = (".ipynb", ".done.json", ".json", "_sweep.csv", "_equity.csv")
+FOLD_FILE = re.compile(r"fold_(\d{3,})(" + "|".join(map(re.escape, FOLD_SUFFIXES)) + ")")
 
 
 @dataclass
@@ -153,6 +155,7 @@ def run_walk_forward(
         check_before_running(config, universe, folds)
         write_run_file(out / "run.json", config)  # planned: this folder holds this run
         _remove_unplanned_folds(out / "folds", {fold.number for fold in folds})
+        _remove_folds_to_run(jobs, force)
         then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
         # in parallel, the last folds first: each fold's out-of-sample run starts at the data's
         # first bar, so a later fold costs more, and the last fold to start, run while the
@@ -224,6 +227,21 @@ def _remove_unplanned_folds(folder: Path, planned: Collection[int]) -> None:
             removed += 1
     if removed:
         log.info("removed %d files of folds this run does not plan", removed)
+
+
+def _remove_folds_to_run(jobs: Sequence[NotebookJob], force: bool) -> None:
+    """Remove the files (:data:`FOLD_SUFFIXES`) an earlier run left of each fold this run
+    executes: all of them when ``force``, else those not done (no marker, or another
+    fingerprint). ``run_fold`` removes its own as it starts, but a fold that fails before
+    (its kernel gone at the start, a cell before it) kept the earlier run's record, sweep
+    and equity beside its failed notebook (or the earlier notebook, if none was written).
+    A few file removals per fold, before the folds start; done folds are not touched.
+    """
+    for job in jobs:
+        if force or not job.is_done():
+            stem = job.output.parent / job.output.name.removesuffix(".ipynb")
+            for suffix in FOLD_SUFFIXES:
+                Path(f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 def _fold_jobs(
