@@ -21,9 +21,10 @@ to) a position below the minimum is raised to it, and a warning says so (event
 order that closes a whole virtual position sells the whole real position, so no dust
 is left. A whole quantity that scaling made fractional becomes a DAY order (Alpaca
 takes fractional orders only as DAY orders). Alpaca takes fractional quantities only in
-market orders: a limit or stop order that scaling made fractional is rejected by the
-venue (logged with Alpaca's code), so a strategy that uses them needs a ``--pennies``
-amount that keeps its orders in whole shares.
+simple market, limit, stop and stop-limit orders: a bracket, OCO or OTO order or a
+trailing stop that scaling made fractional is rejected by the venue (logged with Alpaca's
+code), so a strategy that uses them needs a ``--pennies`` amount that keeps its orders in
+whole shares.
 
 The scale and the real cash it is anchored to are written to the state file's meta
 (``pennies``, ``scale``, ``pennies_capital``, ``pennies_anchor``) on the first start
