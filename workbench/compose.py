@@ -62,13 +62,14 @@ log = logging.getLogger(__name__)
 
 # -- backtest ----------------------------------------------------------------------------
 def backtest_config(spec: RunSpec, periods_per_year: float | None = None) -> BacktestConfig:
-    """The engine's money and venue settings for a run of ``spec``."""
+    """The engine's money and venue settings for a run of ``spec`` (its DAY orders good
+    for a session of the spec's calendar)."""
     from workbench.backtesting.engine import BacktestConfig
 
     return BacktestConfig(
         cash=spec.cash, commission=spec.commission, slippage=spec.slippage,
         volume_limit=spec.volume_limit, lot_size=spec.lot_size, margin=spec.margin,
-        periods_per_year=periods_per_year,
+        periods_per_year=periods_per_year, calendar=spec.calendar,
     )  # fmt: skip
 
 
@@ -348,8 +349,9 @@ def _execution(options: LiveOptions, spec: RunSpec) -> Any:
 def simulated_broker(
     spec: RunSpec, cash: float | None = None, pennies: float | None = None
 ) -> SimulatedBroker:
-    """The backtest's venue for a run of ``spec``: its costs, volume limit, lot size and
-    margin, with the spec's capital (or ``cash``).
+    """The backtest's venue for a run of ``spec``: its costs, volume limit, lot size,
+    margin and calendar (the sessions its DAY orders are good for), with the spec's
+    capital (or ``cash``).
 
     With real ``pennies`` it stands for a real account of that much, which the bundle's
     orders reach scaled down (:mod:`workbench.live.pennies`): the venue's volume limit and
@@ -359,10 +361,14 @@ def simulated_broker(
     from workbench.sim.broker import SimulatedBroker
 
     if pennies is not None:
-        return SimulatedBroker(cash or pennies, commission=spec.commission, slippage=spec.slippage)
+        return SimulatedBroker(
+            cash or pennies, commission=spec.commission, slippage=spec.slippage,
+            calendar=spec.calendar,
+        )  # fmt: skip
     return SimulatedBroker(
         cash or spec.cash, commission=spec.commission, slippage=spec.slippage,
         volume_limit=spec.volume_limit, lot_size=spec.lot_size, margin=spec.margin,
+        calendar=spec.calendar,
     )  # fmt: skip
 
 

@@ -58,6 +58,8 @@ class BacktestConfig:
     lot_size: float | None = None
     margin: float = 1.0
     periods_per_year: float | None = None
+    #: The exchange calendar whose sessions DAY orders are good for (None: UTC days).
+    calendar: str | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.cash, int | float) and math.isfinite(self.cash) and self.cash > 0):
@@ -106,6 +108,7 @@ class Engine:
             volume_limit=cfg.volume_limit,
             lot_size=cfg.lot_size,
             margin=cfg.margin,
+            calendar=cfg.calendar,
         )
         self.execution = ExecutionEngine(
             self.broker, strategy.label(), execution or ExecutionConfig(lot_size=cfg.lot_size)

@@ -36,6 +36,7 @@ from workbench.portfolio import QUANTITY_EPSILON, Portfolio
 from workbench.sim import buying_power
 from workbench.sim.codes import CODE_DUPLICATE_CLIENT_ID, CODE_NOT_CANCELABLE
 from workbench.sim.costs import Commission, Slippage
+from workbench.sim.days import DayEnds
 from workbench.sim.fills import (
     SLIPPED_TYPES,
     match,
@@ -48,7 +49,6 @@ from workbench.sim.reads import BrokerReads
 
 log = logging.getLogger(__name__)
 
-NS_PER_DAY = 86_400_000_000_000
 NO_COMMISSION = Commission()
 NO_SLIPPAGE = Slippage()
 
@@ -73,7 +73,10 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         allow_short: bool = True,
         id_prefix: str = "sim",
         quantity_decimals: int | None = None,
+        calendar: str | None = None,
     ) -> None:
+        """``calendar``: the exchange calendar whose sessions DAY orders are good for
+        (``XNYS``; None: UTC days, a venue open around the clock), :mod:`workbench.sim.days`."""
         if not (isinstance(cash, int | float) and math.isfinite(cash) and cash >= 0):
             raise ConfigError(f"cash must be a non-negative number, got {cash!r}")
         if volume_limit is not None and not 0 < volume_limit <= 1:
@@ -97,6 +100,7 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         self.id_prefix = id_prefix
         #: Decimals of a share a notional order resolves to (Alpaca's: 9); None: any.
         self.quantity_decimals = quantity_decimals
+        self._day_ends = DayEnds(calendar)
         self.fills: list[Fill] = []
         self._orders: dict[str, Order] = {}  # every order, latest version, submission order
         self._live: dict[str, LiveOrder] = {}  # open orders
@@ -109,6 +113,11 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         self._armed: list[LiveOrder] = []  # exits armed on the bar being processed
         self._entry: tuple[float, bool] | None = None  # this bar's entry: (price, at the open)
         self._bar_open = 0.0
+
+    @property
+    def calendar(self) -> str | None:
+        """The exchange calendar DAY orders keep (None: UTC days)."""
+        return self._day_ends.calendar
 
     # -- time ------------------------------------------------------------------
     def set_time(self, ts: pd.Timestamp) -> None:
@@ -242,7 +251,6 @@ class SimulatedBroker(AttachedExits, BrokerReads):
             return []
         start = len(self._updates)
         t_ns = time.value
-        day = t_ns // NS_PER_DAY
         self._armed = []
         self._entry = None
         self._bar_open = open
@@ -254,9 +262,9 @@ class SimulatedBroker(AttachedExits, BrokerReads):
             order = live.order
             req = order.request
             if req.tif is _DAY:
-                if live.day is None:
-                    live.day = day
-                elif day > live.day:
+                if live.day_end is None:
+                    live.day_end = self._day_ends.after(t_ns)
+                elif t_ns >= live.day_end:
                     self._end(live, order, OrderStatus.EXPIRED, "day order: session over")
                     continue
             if req.protective and self._reducible(order) <= QUANTITY_EPSILON:

@@ -127,11 +127,16 @@ Buying power (checked at fill time, for fills that open or increase a position)
     take the position below zero is refused the same way.
 
 Time in force
-    DAY orders are valid for the first session they can trade in: they expire after the
-    last bar whose UTC date equals the date of the first bar they were eligible for (daily
-    bars: exactly one bar). Bars do not say they are the last of their day, so the venue
-    notices the expiry when the first bar of a later date arrives, before matching it.
-    GTC orders live until filled or canceled.
+    DAY orders are valid for the first session they can trade in, as Alpaca's are for
+    their trading day: on the venue's exchange calendar (``calendar=``, a run's from its
+    spec) the first session whose close is after the first bar they were eligible for, so
+    one sent after the close (in the evening's extended hours, past midnight UTC in
+    winter, too) is for the next session; they expire at that close (13:00 New York on an
+    early close), before any after-hours bar (daily bars, labelled 00:00 UTC of their
+    session's date: exactly one bar). Without a calendar (a venue open around the clock)
+    a day is a UTC date. Bars do not say they are the last of their session, so the venue
+    notices the expiry when the first bar at or after the close arrives, before matching
+    it (:mod:`workbench.sim.days`). GTC orders live until filled or canceled.
 
 Costs are charged exactly once: an order's commission is
 ``max(minimum, per_share * filled_qty + percent * filled_notional)`` once it has any

@@ -39,13 +39,14 @@ __all__ = ["AttachedExits", "LiveOrder"]
 class LiveOrder:
     """Venue-side state of one open order (the Order itself is frozen)."""
 
-    __slots__ = ("created_ns", "day", "group", "hwm", "order", "triggered")
+    __slots__ = ("created_ns", "day_end", "group", "hwm", "order", "triggered")
 
     def __init__(self, order: Order, group: str | None = None) -> None:
         self.order = order
         self.created_ns: int = order.created_at.value
         self.triggered = False
-        self.day: int | None = None  # UTC day number of the first eligible bar (DAY orders)
+        #: A DAY order's end (UTC ns), set at its first eligible bar (:mod:`workbench.sim.days`)
+        self.day_end: int | None = None
         self.hwm: float | None = None  # a trailing stop's high-water (buy: low-water) mark
         self.group = group if group is not None else order.request.oco_group
 
