@@ -51,6 +51,8 @@ Attached exits (bracket, oto and oco orders; ``Order.parent_id`` set)
     Legs are ``held`` until their entry is completely filled, then active for the
     quantity it filled (Alpaca: "The second and third orders won't be active until the
     first order is completely filled"); partial fills of the entry leave them held.
+    Day legs (a day bracket's, or ``exit_tif`` day) are day orders of the session they are
+    armed in, a day entry's own: they expire at its close, as the entry would have.
     Legs are one-cancels-other. Protective orders (legs, oco orders and members of an
     ``oco_group``) only ever reduce a position: with nothing to reduce they do not
     trigger or fill (they wait), a fill is capped at the position held, and when

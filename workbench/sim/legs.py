@@ -25,13 +25,14 @@ import pandas as pd
 from workbench.broker import UpdateEvent
 from workbench.errors import OrderRejected
 from workbench.exits import exit_legs
-from workbench.orders import Order, OrderRequest, OrderStatus, OrderType, transition
+from workbench.orders import Order, OrderRequest, OrderStatus, OrderType, TimeInForce, transition
 from workbench.portfolio import QUANTITY_EPSILON
 from workbench.sim.codes import CODE_NOT_CANCELABLE
 from workbench.sim.fills import next_hwm, pessimistic
 
 if TYPE_CHECKING:
     from workbench.portfolio import Portfolio
+    from workbench.sim.days import DayEnds
 
 __all__ = ["AttachedExits", "LiveOrder"]
 
@@ -66,6 +67,7 @@ class AttachedExits:
     _now: pd.Timestamp | None
     _armed: list[LiveOrder]
     _entry: tuple[float, bool] | None
+    _day_ends: DayEnds
 
     def _attach(
         self, parent: LiveOrder, quantity: float, *, held: bool, fill_price: float | None = None
@@ -111,15 +113,20 @@ class AttachedExits:
 
         Not before: Alpaca's exits "won't be active until the first order is completely
         filled" (Orders at Alpaca, bracket orders), so a partly filled entry's legs wait.
+        A day leg is good for the session it is armed in (a day entry's: the entry's own),
+        not the next one, though the bar it first works on whole is the next.
         """
+        now: pd.Timestamp = self._now  # type: ignore[assignment]
         for leg_id in parent.legs:
             live = self._live.get(leg_id)
             if live is None or live.order.status is not OrderStatus.HELD:
                 continue  # canceled (with its sibling) while it was held
-            leg = transition(live.order, OrderStatus.NEW, at=self._now, reason="entry filled")
+            leg = transition(live.order, OrderStatus.NEW, at=now, reason="entry filled")
             live.order = leg = dataclasses.replace(leg, quantity=parent.filled_quantity)
             self._orders[leg.id] = leg
             self._book.setdefault(leg.symbol, []).append(live)
+            if leg.request.tif is TimeInForce.DAY:  # a day order of the session it is armed in
+                live.day_end = self._day_ends.after(now.value)
             live.hwm = entry_price
             self._armed.append(live)
             self._emit(UpdateEvent.NEW, leg)

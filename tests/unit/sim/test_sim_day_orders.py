@@ -17,7 +17,7 @@ from workbench.broker import UpdateEvent
 from workbench.compose import backtest_config, simulated_broker
 from workbench.data.synthetic import synthetic_bars
 from workbench.errors import ConfigError
-from workbench.orders import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from workbench.orders import OrderClass, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from workbench.runspec import RunSpec
 from workbench.sim.broker import SimulatedBroker
 from workbench.strategies.ma_crossover import MACrossover
@@ -127,3 +127,36 @@ def test_a_runs_venue_keeps_the_run_specs_calendar() -> None:
     assert simulated_broker(spec, pennies=50.0).calendar == "24/7"
     engine = Engine(MACrossover(), {"X": synthetic_bars(n=30)}, backtest_config(spec))
     assert engine.broker.calendar == "24/7"  # the backtest's
+
+
+def day_bracket() -> OrderRequest:
+    return OrderRequest("X", Side.BUY, quantity=1.0, tif=TimeInForce.DAY,
+                        order_class=OrderClass.BRACKET, take_profit=120, stop_loss=80)  # fmt: skip
+
+
+@pytest.mark.parametrize("calendar", [None, "XNYS"])
+def test_a_day_brackets_exits_end_with_the_entrys_session_on_daily_bars(calendar) -> None:
+    # Alpaca: every order of a bracket has its time in force; a day bracket's exits
+    # armed by the entry's fill are day orders of that trading day
+    monday, tuesday = (pd.Timestamp(d, tz="UTC") for d in ("2024-01-08", "2024-01-09"))
+    broker = SimulatedBroker(10_000.0, calendar=calendar)
+    broker.set_time(monday - pd.Timedelta(days=3))  # decided on Friday's bar
+    entry = broker.submit_order(day_bracket())
+    quiet(broker, monday)  # the entry fills at the open; its exits work the rest of the bar
+    assert [broker.get_order(i).status for i in entry.legs] == [OrderStatus.NEW] * 2
+    updates = broker.process_bar("X", tuesday, 100, 125, 99, 100, 1e6)  # past the take-profit
+    assert {(u.event, u.order.id) for u in updates} == {
+        (UpdateEvent.EXPIRED, leg) for leg in entry.legs
+    }
+    assert broker.portfolio.quantity("X") == 1.0
+
+
+def test_a_day_brackets_exits_end_at_the_close_on_minute_bars() -> None:
+    broker = SimulatedBroker(10_000.0, calendar="XNYS")
+    broker.set_time(ny(WINTER[0], "09:59"))
+    entry = broker.submit_order(day_bracket())
+    quiet(broker, ny(WINTER[0], "10:00"))  # filled: the exits are armed
+    assert quiet(broker, ny(WINTER[0], "15:59")) == []
+    updates = broker.process_bar("X", ny(WINTER[0], "16:30"), 100, 125, 99, 100, 1e6)
+    assert {u.event for u in updates} == {UpdateEvent.EXPIRED}
+    assert {u.order.id for u in updates} == set(entry.legs)
