@@ -1,6 +1,13 @@
 """Deterministic client order ids: the same decision, the same id, so a retried or
 restarted submission finds its order instead of sending a second (see
-:mod:`workbench.execution.engine`)."""
+:mod:`workbench.execution.engine`).
+
+The stamp is the decision bar's instant in UTC, not its session's date on New York's
+clock, on purpose: an evening decision after 19:00 New York in winter carries the next
+UTC date. An instant names one decision; a local clock repeats an hour when summer time
+ends (01:30 New York comes twice), which would give two decisions one id; and an id must
+not change between versions, or a runner restarted on a newer one would not find the
+orders it sent and would send them again. Nothing reads a day out of an id."""
 
 from __future__ import annotations
 
