@@ -410,20 +410,23 @@ def test_an_entry_filled_partly_and_its_rest_sent_again_is_one_trade_filled_late
 
 
 PYRAMID_MODULE = '''
+from workbench.params import Param
 from workbench.strategy import Strategy
 
 
 class Pyramid(Strategy):
-    """Buys 30 shares on bar 40, adds 30 on bar 60, sells all on bar 80; it states its
-    target on every bar, so a partly filled order's rest is canceled and sent again."""
+    """Buys 30 shares on bar 40, adds 30 on bar ``add_at`` (60), sells all on bar 80; it
+    states its target on every bar, so a partly filled order's rest is canceled and sent
+    again (with the add, when the add comes while the entry is partly filled)."""
 
     name = "rc_pyramid"
-    params = ()
+    params = (Param("add_at", int, 60, low=41, high=79),)
 
     def on_bar(self, ctx):
         n = len(ctx.close)
         if n >= 40:
-            ctx.target(quantity=0.0 if n >= 80 else 60.0 if n >= 60 else 30.0, reason="STEP")
+            add = n >= self.p.add_at
+            ctx.target(quantity=0.0 if n >= 80 else 60.0 if add else 30.0, reason="STEP")
 '''
 
 
@@ -448,3 +451,32 @@ def test_adding_to_a_filled_position_keeps_two_trades(tmp_path, bars, monkeypatc
     if thin_add:
         (diff,) = rec.differences.itertuples(index=False)
         assert diff.trade == 2 and diff.leg == "entry" and "by 2 orders live" in diff.detail
+
+
+def test_an_add_sent_with_a_partly_filled_entrys_rest_is_split_between_the_two_trades(
+    tmp_path, bars, monkeypatch
+):
+    # live: the entry fills 20 of 30 on a thin bar, then one order of 40 (its rest 10 and
+    # the add 30); the backtest: 30, then 30. The rest belongs to the entry's trade (filled
+    # a bar later), the add is the backtest's second trade: neither missing nor resized
+    # the add decided on bar 41, the first entry's fill bar
+    (tmp_path / "rc_pyramid.py").write_text(PYRAMID_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    promoted = promote(tmp_path / "promoted", make_strategy("rc_pyramid:Pyramid", {"add_at": 41}))
+    bars = bars.iloc[:100].copy()
+    bars.loc[bars.index[40], "volume"] = THIN  # the first entry's fill bar
+    rec = reconcile(run_live(tmp_path, promoted, bars, volume_limit=1.0))
+    with StateStore.reader(tmp_path / "live.sqlite") as store:
+        orders = store.orders()
+    assert orders["filled_quantity"].tolist() == [20.0, 40.0, 60.0]  # as described
+    assert rec.summary["trades"] == {"live": 2, "backtest": 2, "matched": 2}
+    assert nonzero(rec) == {"fill_time": 1}
+    t = rec.trades
+    assert t["live_quantity"].tolist() == t["bt_quantity"].tolist() == [30.0, 30.0]
+    assert t["live_entries"].tolist() == [2, 1] and t["entry_fill_shift"].tolist() == [1, 0]
+    first, add = t["live_entry_order_id"]
+    assert first == f"{orders['order_id'][0]}+{add}"  # the 40-share order in both trades
+    p = rec.summary["pnl"]
+    parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
+    assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
+    assert p["difference"] == pytest.approx(p["equity_difference"], abs=1e-6)

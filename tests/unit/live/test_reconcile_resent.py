@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 from workbench.backtesting.trades import build_trades
-from workbench.live.reconcile.resent import PlacedFill, ended_short, resent_entries
+from workbench.live.reconcile.resent import (
+    PlacedFill,
+    ended_short,
+    resent_entries,
+    short_rests,
+)
 from workbench.live.reconcile.roundtrips import leg_spans, round_trips
 from workbench.orders import Fill, Side
 
@@ -17,7 +22,9 @@ def fill(order: str, side: str, qty: float, price: float, bar: int, symbol: str 
     return Fill(order, symbol, Side(side), qty, price, 0.01 * qty, INDEX[bar])
 
 
-def trips(fills: list[Fill], short: set[str], decisions: dict[str, int]) -> pd.DataFrame:
+def trips(
+    fills: list[Fill], short: set[str] | dict[str, float], decisions: dict[str, int]
+) -> pd.DataFrame:
     trades = build_trades(fills, {"SPX": 110.0, "QQQ": 50.0}, INDEX)
     placed = [PlacedFill(f.order_id, f.symbol, f.side.sign, INDEX.get_loc(f.time)) for f in fills]
     return round_trips(trades, resent_entries(trades, placed, short, decisions))
@@ -115,6 +122,47 @@ def test_a_rest_sent_again_sums_and_averages_its_entries() -> None:
     assert (s.entry_decision, s.entry_first, s.entry_last) == (1, 2, 3)
 
 
+def test_an_order_carrying_the_rest_and_an_add_is_split_between_the_trades() -> None:
+    # e1 filled 4 of 10 (6 left); e2, 16: the rest 6 and an add of 10
+    fills = [fill("e1", "buy", 4, 100, 2), fill("e2", "buy", 16, 102, 3),
+             fill("x", "sell", 20, 105, 6)]  # fmt: skip
+    decisions = {"e1": 1, "e2": 2, "x": 5}
+    first, add = trips(fills, {"e1": 6.0}, decisions).itertuples()
+    assert (first.entry_orders, first.quantity) == (("e1", "e2"), 10.0)
+    assert first.entry_quantities == {"e1": 4.0, "e2": 6.0}
+    assert first.entry_price == pytest.approx((4 * 100 + 6 * 102) / 10)
+    assert (add.entry_orders, add.quantity, add.entry_price) == (("e2",), 10.0, 102.0)
+    assert first.fees + add.fees == pytest.approx(0.4)
+    assert add.fees == pytest.approx(0.16 * 10 / 16 + 0.2 * 10 / 20)  # its parts' shares
+    assert first.pnl + add.pnl == pytest.approx(4 * 5 + 16 * 3 - 0.04 - 0.16 - 0.2)
+    assert add.exit_quantities == {"x": 10.0} and first.exit_quantities == {"x": 10.0}
+    # without the quantities (a set) the later order joins whole, as before
+    (whole,) = trips(fills, {"e1"}, decisions).itertuples()
+    assert whole.quantity == 20.0 and whole.entry_orders == ("e1", "e2")
+
+
+@pytest.mark.parametrize(
+    ("rests", "expected", "quantities"),
+    [
+        # e1 left 6: e2 gave 3 and left 3 itself, e3 gave them
+        ({"e1": 6.0, "e2": 3.0}, [("e1", "e2", "e3")], [10.0]),
+        # e2 (asked 4: a lowered target) left 1: e3 gives 1, its other 2 are an add
+        ({"e1": 6.0, "e2": 1.0}, [("e1", "e2", "e3"), ("e3",)], [8.0, 2.0]),
+        # e2 filled whole: the trade is done being sent again, e3 is an add
+        ({"e1": 6.0}, [("e1", "e2"), ("e3",)], [7.0, 3.0]),
+    ],
+    ids=["rest-short-again", "rest-lowered", "rest-filled-then-an-add"],
+)
+def test_a_rest_owed_is_given_by_later_orders_up_to_what_is_left(
+    rests, expected, quantities
+) -> None:
+    fills = [fill("e1", "buy", 4, 100, 2), fill("e2", "buy", 3, 101, 3),
+             fill("e3", "buy", 3, 102, 5), fill("x", "sell", 10, 105, 7)]  # fmt: skip
+    got = trips(fills, rests, {"e1": 1, "e2": 2, "e3": 4, "x": 6})
+    assert [r.entry_orders for r in got.itertuples()] == expected
+    assert got["quantity"].tolist() == pytest.approx(quantities)
+
+
 def test_ended_short_is_a_final_status_with_part_of_the_quantity_filled() -> None:
     orders = pd.DataFrame(
         {
@@ -126,3 +174,5 @@ def test_ended_short_is_a_final_status_with_part_of_the_quantity_filled() -> Non
     )  # fmt: skip
     ids = ["canceled", "expired", "filled", "none", "notional", "working", "replaced", "rejected"]
     assert ended_short(orders, ids) == {"canceled", "expired", "notional", "replaced"}
+    rests = short_rests(orders, ids)
+    assert rests == {"canceled": 6.0, "expired": 1.0, "notional": float("inf"), "replaced": 8.0}

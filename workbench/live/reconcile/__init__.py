@@ -27,8 +27,9 @@ orders, a partial fill's rest sent again or a bracket's leg then a protective ex
 one trade, as freqtrade counts a trade with partial exits; see
 :mod:`~workbench.live.reconcile.roundtrips`). An entry order that ended partly filled and
 whose rest was sent again as a second entry order, before any exit, is one trade with it
-too, its rest's later fill a ``fill_time`` difference; an entry added to a position whose
-entry filled whole is a trade of its own, as in the backtest (the rule:
+too, its rest's later fill a ``fill_time`` difference (an order carrying the rest and an
+add gives the trade the rest only, the add being a trade of its own); an entry added to a
+position whose entry filled whole is a trade of its own, as in the backtest (the rule:
 :mod:`~workbench.live.reconcile.resent`). Trades are paired per symbol and direction
 in order of their entry decision bar, two decisions at most ``window_bars`` apart being
 the same trade. A difference is *explained* when a live event the backtest does not have

@@ -20,12 +20,18 @@ belongs to the trade of the entry order before it when
   symbol from the trade's first fill up to the later order's decision bar (a fill on the
   decision bar came before the decision, made at that bar's close).
 
-A chain (a rest sent again, partly filled, its rest sent again) is one trade.
+A chain (a rest sent again, partly filled, its rest sent again) is one trade. The trade
+takes from the later order no more than what its orders left unfilled: an order that
+carries the rest and an add together (a target raised while its entry was partly filled:
+the engine cancels the entry and sends the target's whole difference) gives the rest to
+the trade and starts a trade of its own with the remainder, as the backtest, whose entry
+filled whole, has an entry and an add. Without the orders' quantities (``short`` a set)
+the later order joins the trade whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -33,6 +39,8 @@ import pandas as pd
 #: Final statuses of an order that stopped before its full quantity.
 ENDED = frozenset({"canceled", "expired", "replaced"})
 EPS = 1e-9
+#: An order's parts: (the first entry order of the trade it belongs to, fraction of it).
+Parts = tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
@@ -49,52 +57,73 @@ def ended_short(orders: pd.DataFrame, ids: Iterable[str]) -> set[str]:
     """The ids (``ids``: one per row of ``orders``) of the orders that ended with part of
     their quantity filled: a final status other than filled, something filled, less than
     the quantity asked (when known: a notional order's may not be)."""
-    out = set()
+    return set(short_rests(orders, ids))
+
+
+def short_rests(orders: pd.DataFrame, ids: Iterable[str]) -> dict[str, float]:
+    """:func:`ended_short`'s orders with the quantity each left unfilled (infinite when
+    the quantity asked is unknown: a notional order's)."""
+    out: dict[str, float] = {}
     rows = zip(ids, orders["status"], orders["quantity"], orders["filled_quantity"], strict=True)
     for oid, status, quantity, filled in rows:
         done = float(filled) if pd.notna(filled) else 0.0
         whole = pd.notna(quantity) and done >= float(quantity) - EPS * max(1.0, float(quantity))
         if str(status) in ENDED and done > EPS and not whole:
-            out.add(str(oid))
+            out[str(oid)] = float(quantity) - done if pd.notna(quantity) else float("inf")
     return out
 
 
 def resent_entries(
     trades: pd.DataFrame,
     fills: Iterable[PlacedFill],
-    short: set[str],
+    short: set[str] | Mapping[str, float],
     decisions: dict[str, int],
-) -> dict[str, str]:
-    """Each entry order of ``trades`` (:func:`build_trades` rows) -> the first entry order
-    of its trade (itself unless it is a rest sent again, by the module's rule).
+) -> dict[str, Parts]:
+    """Each entry order of ``trades`` (:func:`build_trades` rows) -> its parts: the first
+    entry order of the trade each part belongs to and the part's fraction of the order's
+    entry quantity (one part, itself, unless it carries a rest sent again, by the module's
+    rule).
 
-    ``short``: the orders that ended short (:func:`ended_short`); ``decisions``: each
-    order's decision bar (an order without one starts a trade of its own)."""
+    ``short``: the orders that ended short with the quantity each left unfilled
+    (:func:`short_rests`; a set: unknown, each later order joins whole); ``decisions``:
+    each order's decision bar (an order without one starts a trade of its own)."""
+    rests = short if isinstance(short, Mapping) else dict.fromkeys(short, float("inf"))
     placed = list(fills)
     first: dict[str, int] = {}
     for f in placed:
         first[f.order_id] = min(first.get(f.order_id, f.bar), f.bar)
-    out: dict[str, str] = {}
+    entered = trades.groupby(trades["entry_order_id"].astype(str))["quantity"].sum()
+    out: dict[str, Parts] = {}
     entries = trades.drop_duplicates(["symbol", "direction", "entry_order_id"])
     for (symbol, direction), group in entries.groupby(["symbol", "direction"], sort=False):
         sign = 1.0 if direction == "long" else -1.0
         exits = sorted(f.bar for f in placed if f.symbol == symbol and f.sign == -sign)
         orders = [str(o) for o in group["entry_order_id"]]
         orders.sort(key=lambda o: (first.get(o, -1), decisions.get(o, -1)))
-        head = last = None
+        head, last = "", None
+        owed = 0.0  # what the trade's orders left unfilled and no later order gave it yet
         for oid in orders:
             decided = decisions.get(oid)
+            qty = float(entered.get(oid, 0.0))
             if (
                 last is not None
-                and last in short
+                and owed > EPS
                 and decided is not None
                 and first.get(last, decided + 1) <= decided
                 and not _any_between(exits, first.get(head, decided), decided)
             ):
-                out[oid] = head  # type: ignore[assignment]
+                take = min(owed, qty)
+                rest = qty - take
+                if rest > EPS * max(1.0, qty):  # a rest and an add: the add is a trade
+                    out[oid] = ((head, take / qty), (oid, rest / qty))
+                    head, owed = oid, rests.get(oid, 0.0)
+                else:
+                    out[oid] = ((head, 1.0),)
+                    owed = min(owed - take, rests[oid]) if oid in rests else 0.0
             else:
                 head = oid
-                out[oid] = oid
+                out[oid] = ((oid, 1.0),)
+                owed = rests.get(oid, 0.0)
             last = oid
     return out
 

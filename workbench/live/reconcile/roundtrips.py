@@ -27,6 +27,7 @@ import pandas as pd
 
 from workbench.backtesting.trades import empty_trades
 from workbench.live.reconcile.livestate import fill_bar
+from workbench.live.reconcile.resent import Parts
 
 #: (first, last) bar of an order's fills.
 Span = tuple[int, int]
@@ -58,10 +59,11 @@ def placed_bar(index: pd.DatetimeIndex, time: Any, decided: Any) -> int:
     return k
 
 
-def round_trips(trades: pd.DataFrame, same: Mapping[str, str] | None = None) -> pd.DataFrame:
+def round_trips(trades: pd.DataFrame, same: Mapping[str, Parts] | None = None) -> pd.DataFrame:
     """One row per trade (and symbol, direction) from :func:`build_trades` rows: per entry
     order, or per group of entry orders ``same`` maps to their first one (the rest of an
-    entry sent again, :func:`~workbench.live.reconcile.resent.resent_entries`).
+    entry sent again, :func:`~workbench.live.reconcile.resent.resent_entries`; an order
+    that carries a rest and an add is split between two trades in proportion).
 
     ``status`` is ``closed`` or ``open`` when every part is, else ``partly closed``;
     ``entry_orders`` and ``exit_orders`` list the orders in fill order,
@@ -71,9 +73,7 @@ def round_trips(trades: pd.DataFrame, same: Mapping[str, str] | None = None) -> 
         numbers = ("entry_price", "exit_price", "quantity", "pnl", "fees", "entries", "exits")
         return empty_trades(COLUMNS, numbers)
     rows: list[dict[str, Any]] = []
-    ids = trades["entry_order_id"]
-    trade = ids.map(lambda o: same.get(str(o), o)) if same else ids
-    keyed = trades.assign(_trade=trade)
+    keyed = _parts(trades, same or {})
     for (symbol, direction, _), g in keyed.groupby(
         ["symbol", "direction", "_trade"], sort=False, dropna=False
     ):
@@ -111,6 +111,26 @@ def round_trips(trades: pd.DataFrame, same: Mapping[str, str] | None = None) -> 
     for c in ("entry_time", "exit_time"):
         frame[c] = pd.to_datetime(frame[c], utc=True)
     return frame.sort_values("entry_time", kind="stable", ignore_index=True)
+
+
+def _parts(trades: pd.DataFrame, same: Mapping[str, Parts]) -> pd.DataFrame:
+    """``trades`` with each row's trade (``_trade``), a row of an order in two trades
+    made two rows, its quantity, P&L and fees split by the fractions (prices unchanged,
+    so each part's P&L is still its price move times its quantity)."""
+    ids = trades["entry_order_id"].astype(str)
+    split = [(n, parts) for n, oid in enumerate(ids) if len(parts := same.get(oid, ())) > 1]
+    whole = trades.assign(_trade=[same[o][0][0] if o in same else o for o in ids])
+    if not split:
+        return whole
+    pieces = [whole.drop(index=whole.index[[n for n, _ in split]])]
+    for n, parts in split:
+        row = trades.iloc[[n]]
+        for head, share in parts:
+            part = row.assign(_trade=head)
+            for column in ("quantity", "pnl", "fees"):
+                part[column] = part[column] * share
+            pieces.append(part)
+    return pd.concat(pieces).sort_index(kind="stable")
 
 
 def _by_order(orders: pd.Series, quantities: pd.Series) -> dict[str, float]:

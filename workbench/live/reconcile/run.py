@@ -33,7 +33,7 @@ from workbench.live.reconcile.livestate import (
     read_state,
 )
 from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
-from workbench.live.reconcile.resent import PlacedFill, ended_short, resent_entries
+from workbench.live.reconcile.resent import PlacedFill, resent_entries, short_rests
 from workbench.live.reconcile.roundtrips import fill_spans, placed_bar, round_trips
 from workbench.live.state import StateStore
 from workbench.orders import Side
@@ -123,11 +123,11 @@ def reconcile(
     live_trips = _round_trips(
         build_trades(fills, last, index),
         ((f.order_id, f.symbol, f.side, f.time) for f in fills),
-        ended_short(live.orders, live_ids), index, live_decisions,
+        short_rests(live.orders, live_ids), index, live_decisions,
     )  # fmt: skip
     bt_fills = result.fills[["order_id", "symbol", "side", "time"]].itertuples(index=False)
     bt_trips = _round_trips(
-        result.trades, bt_fills, ended_short(result.orders, bt_ids), index, bt_decisions
+        result.trades, bt_fills, short_rests(result.orders, bt_ids), index, bt_decisions
     )
     live_trades = annotate(live_trips, live_decisions, live_spans, index, live_curve)
     bt_trades = annotate(bt_trips, bt_decisions, bt_spans, index, result.equity)
@@ -207,13 +207,13 @@ def reconcile(
 def _round_trips(
     trades: pd.DataFrame,
     fills: Iterable[tuple[Any, str, Any, Any]],
-    short: set[str],
+    short: dict[str, float],
     index: pd.DatetimeIndex,
     decisions: dict[str, int],
 ) -> pd.DataFrame:
     """One side's round trips from its :func:`build_trades` rows and (order id, symbol, side,
     time) fills, the rest of an entry sent again counted in its trade (``short``: the
-    orders that ended with part of their quantity filled)."""
+    orders that ended with part of their quantity filled, and what each left unfilled)."""
     placed = [
         PlacedFill(str(oid), symbol, Side(side).sign, placed_bar(index, t, decisions.get(str(oid))))
         for oid, symbol, side, t in fills
