@@ -415,32 +415,40 @@ from workbench.strategy import Strategy
 
 
 class Pyramid(Strategy):
-    """Buys 30 shares on bar 40, adds 30 on bar ``add_at`` (60), sells all on bar 80; it
-    states its target on every bar, so a partly filled order's rest is canceled and sent
-    again (with the add, when the add comes while the entry is partly filled)."""
+    """Buys 30 shares on bar 40, adds 30 on bar ``add_at`` (60), sells all on bar
+    ``exit_at`` (80); it states its target on every bar, so a partly filled order's rest is
+    canceled and sent again (with the add, when the add comes while the entry is partly
+    filled; not at all when the exit comes then)."""
 
     name = "rc_pyramid"
-    params = (Param("add_at", int, 60, low=41, high=79),)
+    params = (Param("add_at", int, 60, low=41, high=99), Param("exit_at", int, 80, low=41))
 
     def on_bar(self, ctx):
         n = len(ctx.close)
         if n >= 40:
             add = n >= self.p.add_at
-            ctx.target(quantity=0.0 if n >= 80 else 60.0 if add else 30.0, reason="STEP")
+            out = n >= self.p.exit_at
+            ctx.target(quantity=0.0 if out else 60.0 if add else 30.0, reason="STEP")
 '''
+
+
+def pyramid_run(tmp_path, monkeypatch, bars, thin=None, **params):
+    """Reconcile a live run of the pyramid (``params``) on the first 100 bars, bar ``thin``
+    (when given) letting the volume-capped live venue fill ``THIN`` shares of an order."""
+    (tmp_path / "rc_pyramid.py").write_text(PYRAMID_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    promoted = promote(tmp_path / "promoted", make_strategy("rc_pyramid:Pyramid", params))
+    bars = bars.iloc[:100].copy()
+    if thin is not None:
+        bars.loc[bars.index[thin], "volume"] = THIN
+    return reconcile(run_live(tmp_path, promoted, bars, volume_limit=1.0))
 
 
 @pytest.mark.parametrize("thin_add", [False, True], ids=["filled-whole", "add-sent-again"])
 def test_adding_to_a_filled_position_keeps_two_trades(tmp_path, bars, monkeypatch, thin_add):
     # the first entry filled whole: the add is a second trade, as in the backtest; when the
     # add itself fills partly and its rest is sent again, that rest is part of the add
-    (tmp_path / "rc_pyramid.py").write_text(PYRAMID_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    promoted = promote(tmp_path / "promoted", make_strategy("rc_pyramid:Pyramid"))
-    bars = bars.iloc[:100].copy()
-    if thin_add:
-        bars.loc[bars.index[60], "volume"] = THIN  # the add's fill bar
-    rec = reconcile(run_live(tmp_path, promoted, bars, volume_limit=1.0))
+    rec = pyramid_run(tmp_path, monkeypatch, bars, 60 if thin_add else None)  # the add's bar
     s = rec.summary
     assert s["trades"] == {"live": 2, "backtest": 2, "matched": 2}
     t = rec.trades
@@ -459,13 +467,8 @@ def test_an_add_sent_with_a_partly_filled_entrys_rest_is_split_between_the_two_t
     # live: the entry fills 20 of 30 on a thin bar, then one order of 40 (its rest 10 and
     # the add 30); the backtest: 30, then 30. The rest belongs to the entry's trade (filled
     # a bar later), the add is the backtest's second trade: neither missing nor resized
-    # the add decided on bar 41, the first entry's fill bar
-    (tmp_path / "rc_pyramid.py").write_text(PYRAMID_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    promoted = promote(tmp_path / "promoted", make_strategy("rc_pyramid:Pyramid", {"add_at": 41}))
-    bars = bars.iloc[:100].copy()
-    bars.loc[bars.index[40], "volume"] = THIN  # the first entry's fill bar
-    rec = reconcile(run_live(tmp_path, promoted, bars, volume_limit=1.0))
+    # (the add decided on bar 41, the first entry's fill bar)
+    rec = pyramid_run(tmp_path, monkeypatch, bars, 40, add_at=41)
     with StateStore.reader(tmp_path / "live.sqlite") as store:
         orders = store.orders()
     assert orders["filled_quantity"].tolist() == [20.0, 40.0, 60.0]  # as described
@@ -480,3 +483,24 @@ def test_an_add_sent_with_a_partly_filled_entrys_rest_is_split_between_the_two_t
     parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
     assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)
     assert p["difference"] == pytest.approx(p["equity_difference"], abs=1e-6)
+
+
+def test_an_entry_filled_partly_and_its_rest_never_sent_is_a_partial_fill(
+    tmp_path, bars, monkeypatch
+):
+    # the entry fills 20 of 30 on a thin bar and the exit, decided on that bar, cancels
+    # its rest: the trade entered 20 where the backtest's entered 30, told as a partial
+    # fill naming the order (not as a size difference, with no reason)
+    rec = pyramid_run(tmp_path, monkeypatch, bars, 40, exit_at=41)  # the entry's fill bar
+    assert rec.summary["trades"] == {"live": 1, "backtest": 1, "matched": 1}
+    assert nonzero(rec) == {"partial_fill": 1} and rec.exit_code == 1
+    (diff,) = rec.differences.itertuples(index=False)
+    entry = rec.trades["live_entry_order_id"].iloc[0]
+    assert diff.leg == "entry" and diff.detail == (
+        f"entered 20 live vs 30 in the backtest (size -33.33%): live order {entry} "
+        "filled 20 of 30, its rest canceled"
+    )
+    p = rec.summary["pnl"]
+    assert p["quantity"] != 0 and p["price"] == pytest.approx(0.0, abs=1e-6)
+    html = rec.write(tmp_path / "out").read_text()
+    assert "partial_fill" in html and "never sent again" in html

@@ -18,6 +18,9 @@ the round-trip trades of both sides and reports every difference:
                    bar's open) beside the modelled one
 ``fee``            live commission against the bundle's commission model on the live fills
 ``size``           position size as a fraction of equity at the decision, apart by ``size_rel``
+``partial_fill``   a size (or exit) difference because an order of the smaller side filled
+                   part of its quantity and its rest was canceled or expired, never sent
+                   again (the last order of that leg ended short); the detail names it
 ``dropped_fill``   a fill the runner never recorded: the orders table or the broker's
                    positions show it, the fills table does not
 ``risk_event``     a risk event on one side only

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from workbench.live.reconcile.model import RISK_KINDS, Tolerances
+from workbench.live.reconcile.resent import ShortOrder
 from workbench.live.reconcile.roundtrips import Span, leg_spans
 from workbench.sim.costs import Commission
 
@@ -64,14 +66,29 @@ def _bps(live: float, bt: float, sign: float) -> float:
 
 
 class SideTrades:
-    """One side's trades with what the comparison needs about their orders and fill bars."""
+    """One side's trades with what the comparison needs about their orders and fill bars
+    (``short``: its orders that ended with part of their quantity filled)."""
 
     def __init__(
-        self, trades: pd.DataFrame, bars: dict[str, pd.DataFrame], index: pd.DatetimeIndex
+        self,
+        trades: pd.DataFrame,
+        bars: dict[str, pd.DataFrame],
+        index: pd.DatetimeIndex,
+        short: Mapping[str, ShortOrder] | None = None,
     ) -> None:
         self.trades = trades
         self.bars = bars
         self.index = index
+        self.short = dict(short or {})
+
+    def partial(self, t: pd.Series, leg: str) -> str:
+        """How the trade's leg ended short (its orders that filled part of their quantity,
+        the last one among them: its rest never came), or "" when it did not."""
+        orders = _orders(t, leg)
+        if not orders or orders[-1] not in self.short:
+            return ""
+        return ", ".join(f"order {o} {self.short[o].describe()}" for o in orders
+                         if o in self.short)  # fmt: skip
 
     def slip_bps(self, row: pd.Series, leg: str, sign: float) -> float:
         """The leg's price against the open of the first bar it filled in (realised slippage)."""
@@ -166,7 +183,7 @@ def compare(
                 )
             ]
         else:
-            found = _differences(a, b, row, live, sign, legs, dropped, commission, tol)
+            found = _differences(a, b, row, (live, bt), sign, legs, dropped, commission, tol)
             row["pnl_diff"] = float(a["pnl"]) - float(b["pnl"])
             row.update(pnl_parts(a, b, sign, moved=_moved(a, b)))
         row["match"] = (
@@ -235,7 +252,7 @@ def _differences(
     a: pd.Series,
     b: pd.Series,
     row: dict[str, Any],
-    live: SideTrades,
+    sides: tuple[SideTrades, SideTrades],
     sign: float,
     legs: dict[str, tuple[float, float]],
     dropped: dict[str, str],
@@ -244,10 +261,9 @@ def _differences(
 ) -> list[tuple[str, str, str]]:
     """The differences of a matched pair: (category, leg, detail); fills ``row``'s numbers."""
     found: list[tuple[str, str, str]] = []
+    live = sides[0]
     if a["status"] != b["status"]:
-        found.append(
-            ("exit", "exit", f"live trade is {a['status']}, backtest trade is {b['status']}")
-        )
+        found.append(_exit_difference(a, b, sides))
     for leg in ("entry", "exit"):
         da, db = a[f"{leg}_decision"], b[f"{leg}_decision"]
         if pd.notna(da) and pd.notna(db) and abs(int(da) - int(db)) > tol.decision_bars:
@@ -315,14 +331,44 @@ def _differences(
     lot = float(a["entry_price"]) / float(a["decision_equity"]) if whole else 0.0
     allowed = tol.size_rel * float(b["size"]) + lot
     if not touched and np.isfinite(size_rel) and abs(a["size"] - b["size"]) > allowed:
-        found.append(
-            (
-                "size",
-                "entry",
-                f"size {a['size']:.4%} of equity live vs {b['size']:.4%} ({size_rel:+.2%})",
-            )
-        )
+        found.append(_size_difference(a, b, sides, size_rel))
     return found
+
+
+def _smaller(
+    a: pd.Series, b: pd.Series, sides: tuple[SideTrades, SideTrades], qa: float, qb: float
+) -> tuple[str, pd.Series, SideTrades]:
+    """The side with the smaller quantity ``qa`` (live) or ``qb`` (backtest)."""
+    return ("live", a, sides[0]) if qa < qb else ("backtest", b, sides[1])
+
+
+def _size_difference(
+    a: pd.Series, b: pd.Series, sides: tuple[SideTrades, SideTrades], size_rel: float
+) -> tuple[str, str, str]:
+    """A size difference; ``partial_fill`` when the smaller side's entry ended short."""
+    qa, qb = float(a["quantity"]), float(b["quantity"])
+    name, t, side = _smaller(a, b, sides, qa, qb)
+    how = side.partial(t, "entry")
+    if how:
+        return ("partial_fill", "entry", f"entered {qa:g} live vs {qb:g} in the backtest "
+                f"(size {size_rel:+.2%}): {name} {how}")  # fmt: skip
+    detail = f"size {a['size']:.4%} of equity live vs {b['size']:.4%} ({size_rel:+.2%})"
+    return ("size", "entry", detail)
+
+
+def _exit_difference(
+    a: pd.Series, b: pd.Series, sides: tuple[SideTrades, SideTrades]
+) -> tuple[str, str, str]:
+    """Statuses differ: ``partial_fill`` when the less closed side is partly closed by an
+    exit that ended short, else ``exit``."""
+    qa, qb = (sum(t["exit_quantities"].values()) for t in (a, b))
+    name, t, side = _smaller(a, b, sides, qa, qb)
+    how = side.partial(t, "exit") if t["status"] == "partly closed" else ""
+    if how:
+        left = float(t["quantity"]) - min(qa, qb)
+        return ("partial_fill", "exit", f"closed {qa:g} live vs {qb:g} in the backtest, "
+                f"{left:g} left open {name}: {name} {how}")  # fmt: skip
+    return ("exit", "exit", f"live trade is {a['status']}, backtest trade is {b['status']}")
 
 
 def _orders(t: pd.Series, leg: str) -> list[str]:

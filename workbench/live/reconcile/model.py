@@ -28,6 +28,9 @@ MEANINGS = {
                   "realised slippage against the modelled one",
     "fee": "the live commission against the bundle's commission model on the live fills",
     "size": "the position size, as a fraction of equity at the decision, differs",
+    "partial_fill": "an order filled part of its quantity and its rest was canceled or "
+                    "expired, never sent again: one side entered (or closed) less than the "
+                    "other; the detail names the order, what it filled and how it ended",
     "dropped_fill": "a fill the runner never recorded (the broker's orders or positions "
                     "show it)",
     "risk_event": "a risk decision only one side made",

@@ -53,24 +53,48 @@ class PlacedFill:
     bar: int
 
 
-def ended_short(orders: pd.DataFrame, ids: Iterable[str]) -> set[str]:
-    """The ids (``ids``: one per row of ``orders``) of the orders that ended with part of
-    their quantity filled: a final status other than filled, something filled, less than
-    the quantity asked (when known: a notional order's may not be)."""
-    return set(short_rests(orders, ids))
+@dataclass(frozen=True)
+class ShortOrder:
+    """An order that ended with part of its quantity filled: what it asked, what it got."""
+
+    quantity: float  # NaN when unknown (a notional order's)
+    filled: float
+    status: str
+
+    @property
+    def rest(self) -> float:
+        """What it left unfilled (infinite when its quantity is unknown)."""
+        return float("inf") if pd.isna(self.quantity) else self.quantity - self.filled
+
+    def describe(self) -> str:
+        asked = "" if pd.isna(self.quantity) else f" of {self.quantity:g}"
+        return f"filled {self.filled:g}{asked}, its rest {self.status}"
 
 
-def short_rests(orders: pd.DataFrame, ids: Iterable[str]) -> dict[str, float]:
-    """:func:`ended_short`'s orders with the quantity each left unfilled (infinite when
-    the quantity asked is unknown: a notional order's)."""
-    out: dict[str, float] = {}
+def short_orders(orders: pd.DataFrame, ids: Iterable[str]) -> dict[str, ShortOrder]:
+    """The orders (``ids``: one per row of ``orders``) that ended with part of their
+    quantity filled: a final status other than filled, something filled, less than the
+    quantity asked (when known: a notional order's may not be)."""
+    out: dict[str, ShortOrder] = {}
     rows = zip(ids, orders["status"], orders["quantity"], orders["filled_quantity"], strict=True)
     for oid, status, quantity, filled in rows:
         done = float(filled) if pd.notna(filled) else 0.0
         whole = pd.notna(quantity) and done >= float(quantity) - EPS * max(1.0, float(quantity))
         if str(status) in ENDED and done > EPS and not whole:
-            out[str(oid)] = float(quantity) - done if pd.notna(quantity) else float("inf")
+            asked = float(quantity) if pd.notna(quantity) else float("nan")
+            out[str(oid)] = ShortOrder(asked, done, str(status))
     return out
+
+
+def ended_short(orders: pd.DataFrame, ids: Iterable[str]) -> set[str]:
+    """The ids of :func:`short_orders`."""
+    return set(short_orders(orders, ids))
+
+
+def short_rests(orders: pd.DataFrame, ids: Iterable[str]) -> dict[str, float]:
+    """:func:`short_orders` with the quantity each left unfilled (infinite when the
+    quantity asked is unknown: a notional order's)."""
+    return {oid: order.rest for oid, order in short_orders(orders, ids).items()}
 
 
 def resent_entries(

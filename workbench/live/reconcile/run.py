@@ -33,7 +33,7 @@ from workbench.live.reconcile.livestate import (
     read_state,
 )
 from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
-from workbench.live.reconcile.resent import PlacedFill, resent_entries, short_rests
+from workbench.live.reconcile.resent import PlacedFill, resent_entries, short_orders
 from workbench.live.reconcile.roundtrips import fill_spans, placed_bar, round_trips
 from workbench.live.state import StateStore
 from workbench.orders import Side
@@ -120,14 +120,15 @@ def reconcile(
     live_spans = fill_spans(((f.order_id, f.time) for f in fills), index, live_decisions)
     bt_spans = fill_spans(zip(result.fills["order_id"], result.fills["time"], strict=True),
                           index, bt_decisions)  # fmt: skip
+    live_short, bt_short = short_orders(live.orders, live_ids), short_orders(result.orders, bt_ids)
     live_trips = _round_trips(
         build_trades(fills, last, index),
         ((f.order_id, f.symbol, f.side, f.time) for f in fills),
-        short_rests(live.orders, live_ids), index, live_decisions,
+        {o: s.rest for o, s in live_short.items()}, index, live_decisions,
     )  # fmt: skip
     bt_fills = result.fills[["order_id", "symbol", "side", "time"]].itertuples(index=False)
     bt_trips = _round_trips(
-        result.trades, bt_fills, short_rests(result.orders, bt_ids), index, bt_decisions
+        result.trades, bt_fills, {o: s.rest for o, s in bt_short.items()}, index, bt_decisions
     )
     live_trades = annotate(live_trips, live_decisions, live_spans, index, live_curve)
     bt_trades = annotate(bt_trips, bt_decisions, bt_spans, index, result.equity)
@@ -137,7 +138,8 @@ def reconcile(
         legs[f.order_id] = (q + f.quantity, n + f.quantity * f.price)
     pairs = pair(live_trades, bt_trades, int(tol.window_bars))
     table, diffs = compare(
-        SideTrades(live_trades, live.bars, index), SideTrades(bt_trades, live.bars, index),
+        SideTrades(live_trades, live.bars, index, live_short),
+        SideTrades(bt_trades, live.bars, index, bt_short),
         pairs, legs, dropped, commission, tol,
     )  # fmt: skip
     events = event_bars(live.events, index)
