@@ -18,7 +18,7 @@ from workbench import backtest, load_bars
 from workbench.broker import UpdateEvent
 from workbench.bundle import write_bundle
 from workbench.cli.main import main
-from workbench.errors import ConfigError, DataError
+from workbench.errors import ConfigError, DataError, OrderRejected
 from workbench.live.reconcile import Tolerances, reconcile, reconcile_daily
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
@@ -68,13 +68,31 @@ class LosesOneFillEvent:
         return kept
 
 
+class RefusesOneOrder:
+    """A broker that refuses the ``n``-th order sent (as Alpaca refuses one for buying
+    power): the runner records it rejected, nothing filled."""
+
+    def __init__(self, inner, n: int) -> None:
+        self.inner, self.n, self.sent = inner, n, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def submit_order(self, request):
+        self.sent += 1
+        if self.sent == self.n:
+            raise OrderRejected("insufficient buying power")
+        return self.inner.submit_order(request)
+
+
 def run_live(tmp_path, bundle, bars, *, commission=0.0005, slippage=2.0, lose_fill=None, risk=None,
-             volume_limit=None):  # fmt: skip
+             volume_limit=None, refuse=None):  # fmt: skip
     venue = SimulatedBroker(
         100_000.0, commission=Commission(percent=commission), slippage=Slippage(bps=slippage),
         volume_limit=volume_limit,
     )  # fmt: skip
     broker = LosesOneFillEvent(venue, lose_fill) if lose_fill else venue
+    broker = RefusesOneOrder(broker, refuse) if refuse else broker
     state = StateStore(tmp_path / "live.sqlite")
     state.set_meta(bundle=str(bundle.path))
     feed = SimulatedVenueFeed(ReplayFeed({"SPX": bars}), venue)
@@ -167,6 +185,25 @@ def test_a_fill_event_lost_on_the_stream_is_exactly_one_dropped_fill(tmp_path, b
     assert nonzero(rec) == {"dropped_fill": 1}
     assert "position moved without a recorded fill" in rec.differences["detail"].iloc[0]
     assert rec.summary["trades"]["matched"] == rec.summary["trades"]["backtest"]
+
+
+def test_a_trade_whose_live_entry_the_venue_refused_is_missing_with_that_reason(
+    tmp_path, bundle, bars
+):
+    state = run_live(tmp_path, bundle, bars, refuse=3)  # the second trade's entry
+    rec = reconcile(state)
+    s = rec.summary
+    assert s["trades"]["live"] == s["trades"]["matched"] == s["trades"]["backtest"] - 1
+    assert nonzero(rec) == {"missing": 1}
+    with StateStore.reader(state) as store:
+        refused = store.orders().iloc[2]
+    assert refused["status"] == "rejected" and pd.isna(refused["order_id"])
+    (diff,) = rec.differences.itertuples(index=False)
+    decided = pd.Timestamp(refused["decision_ns"], tz="UTC")
+    assert diff.detail.endswith(
+        f": the live run's buy order {refused['client_order_id']}, decided at {decided}, "
+        "filled nothing (rejected)"
+    )
 
 
 def test_until_cuts_the_run_and_the_daily_check_logs_its_verdict(tmp_path, bundle, bars, caplog):

@@ -6,7 +6,8 @@ and risk config (starting from the live account's first recorded equity), then p
 the round-trip trades of both sides and reports every difference:
 
 ``missing``        a backtest trade the live run does not have
-``extra``          a live trade the backtest does not have
+``extra``          a live trade the backtest does not have (either with why, when the other
+                   side's orders tell: :mod:`~workbench.live.reconcile.lone`)
 ``exit``           matched entries, but one side closed the trade and the other did not
 ``decision_time``  entry or exit decided on a different bar (more than ``decision_bars``)
 ``fill_time``      filled a bar or more later (or earlier) after its decision than in

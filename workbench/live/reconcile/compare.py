@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.live.reconcile.lone import Decided, why_lone
 from workbench.live.reconcile.model import RISK_KINDS, Tolerances
 from workbench.live.reconcile.resent import ShortOrder
 from workbench.live.reconcile.roundtrips import Span, leg_spans
@@ -67,7 +68,8 @@ def _bps(live: float, bt: float, sign: float) -> float:
 
 class SideTrades:
     """One side's trades with what the comparison needs about their orders and fill bars
-    (``short``: its orders that ended with part of their quantity filled)."""
+    (``short``: its orders that ended with part of their quantity filled; ``decided``:
+    its orders with a decision bar, :mod:`~workbench.live.reconcile.lone`)."""
 
     def __init__(
         self,
@@ -75,11 +77,13 @@ class SideTrades:
         bars: dict[str, pd.DataFrame],
         index: pd.DatetimeIndex,
         short: Mapping[str, ShortOrder] | None = None,
+        decided: list[Decided] | None = None,
     ) -> None:
         self.trades = trades
         self.bars = bars
         self.index = index
         self.short = dict(short or {})
+        self.decided = list(decided or [])
 
     def partial(self, t: pd.Series, leg: str) -> str:
         """How the trade's leg ended short (its orders that filled part of their quantity,
@@ -166,22 +170,19 @@ def compare(
                     side.slip_bps(t, leg, leg_sign) if t is not None else np.nan
                 )
         if a is None:
+            why = why_lone(b, live.decided, "the live run", tol.window_bars, live.when)
             found = [
                 (
                     "missing",
                     "",
                     f"backtest {b['direction']} trade entered "
-                    f"{b['entry_time']} is not in the live run",
+                    f"{b['entry_time']} is not in the live run" + (f": {why}" if why else ""),
                 )
             ]
         elif b is None:
-            found = [
-                (
-                    "extra",
-                    "",
-                    f"live {a['direction']} trade entered {a['entry_time']} is not in the backtest",
-                )
-            ]
+            why = why_lone(a, bt.decided, "the backtest", tol.window_bars, live.when)
+            found = [("extra", "", f"live {a['direction']} trade entered {a['entry_time']} "
+                      "is not in the backtest" + (f": {why}" if why else ""))]  # fmt: skip
         else:
             found = _differences(a, b, row, (live, bt), sign, legs, dropped, commission, tol)
             row["pnl_diff"] = float(a["pnl"]) - float(b["pnl"])

@@ -14,8 +14,11 @@ from workbench.errors import ConfigError
 
 #: Each category of difference and what it tells a trader (the report's words).
 MEANINGS = {
-    "missing": "a backtest trade the live run does not have",
-    "extra": "a live trade the backtest does not have",
+    "missing": "a backtest trade the live run does not have; the detail names the live "
+               "order decided for it that filled nothing (and how it ended), or says none "
+               "was decided near it",
+    "extra": "a live trade the backtest does not have; the detail names the backtest's "
+             "order decided for it that filled nothing, or says none was decided near it",
     "exit": "the same entry, but one side closed the trade (or all of it) and the other "
             "did not",
     "decision_time": "the strategy decided the entry or exit on another bar live",

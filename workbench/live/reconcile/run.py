@@ -32,6 +32,7 @@ from workbench.live.reconcile.livestate import (
     live_fills,
     read_state,
 )
+from workbench.live.reconcile.lone import decided_orders
 from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
 from workbench.live.reconcile.resent import PlacedFill, resent_entries, short_orders
 from workbench.live.reconcile.roundtrips import fill_spans, placed_bar, round_trips
@@ -108,7 +109,9 @@ def reconcile(
 
     fills, dropped = live_fills(live, commission)
     last = {s: float(f["close"].iloc[-1]) for s, f in live.bars.items()}
-    live_ids = [str(o.order_id or o.client_order_id) for o in live.orders.itertuples(index=False)]
+    # the broker's id, else (an order the broker never took: refused) the client's
+    live_ids = [str(o.order_id) if pd.notna(o.order_id) and o.order_id else str(o.client_order_id)
+                for o in live.orders.itertuples(index=False)]  # fmt: skip
     live_decisions = {
         oid: decision_bar(index, d)
         for oid, d in zip(live_ids, live.orders["decision_ns"], strict=True) if pd.notna(d)
@@ -138,8 +141,10 @@ def reconcile(
         legs[f.order_id] = (q + f.quantity, n + f.quantity * f.price)
     pairs = pair(live_trades, bt_trades, int(tol.window_bars))
     table, diffs = compare(
-        SideTrades(live_trades, live.bars, index, live_short),
-        SideTrades(bt_trades, live.bars, index, bt_short),
+        SideTrades(live_trades, live.bars, index, live_short,
+                   decided_orders(live.orders, live_ids, live_decisions)),
+        SideTrades(bt_trades, live.bars, index, bt_short,
+                   decided_orders(result.orders, bt_ids, bt_decisions)),
         pairs, legs, dropped, commission, tol,
     )  # fmt: skip
     events = event_bars(live.events, index)
