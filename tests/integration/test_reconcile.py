@@ -147,6 +147,12 @@ def test_extra_slippage_is_reported_on_every_leg_and_nothing_else(
     assert rec.trades.loc[done, "entry_price_bps"].to_numpy() == pytest.approx(expected, rel=1e-6)
     realised = rec.trades["live_entry_slip_bps"].to_numpy()
     assert realised == pytest.approx(2 + extra_bps, abs=1e-6)
+    # each names its amount: the live quantity times the price difference, + = worse
+    first = rec.trades.iloc[0]
+    cost = first["live_quantity"] * (first["live_entry_price"] - first["bt_entry_price"])
+    entry = rec.differences[(rec.differences["trade"] == 1) & (rec.differences["leg"] == "entry")]
+    assert f" bps, {cost:+,.2f} on {first['live_quantity']:g}; slippage" in entry["detail"].iloc[0]
+    assert cost > 0  # a buy that paid more
     loose = reconcile(state, tolerances=Tolerances(price_bps=extra_bps + 0.1))
     assert loose.ok and nonzero(loose) == {}
 
@@ -514,6 +520,9 @@ def test_an_add_sent_with_a_partly_filled_entrys_rest_is_split_between_the_two_t
     t = rec.trades
     assert t["live_quantity"].tolist() == t["bt_quantity"].tolist() == [30.0, 30.0]
     assert t["live_entries"].tolist() == [2, 1] and t["entry_fill_shift"].tolist() == [1, 0]
+    # the rest's price, the market's move between the bars, named in money too
+    detail = rec.differences["detail"].iloc[0]
+    assert f"{-t['pnl_timing'].iloc[0]:+,.2f} on 30, + = worse" in detail
     first, add = t["live_entry_order_id"]
     assert first == f"{orders['order_id'][0]}+{add}"  # the 40-share order in both trades
     p = rec.summary["pnl"]

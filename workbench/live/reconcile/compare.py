@@ -303,7 +303,8 @@ def _differences(
                     "fill_price",
                     leg,
                     f"{leg} price {a[f'{leg}_price']:.6g} live vs "
-                    f"{b[f'{leg}_price']:.6g} ({diff:+.2f} bps; slippage "
+                    f"{b[f'{leg}_price']:.6g} ({diff:+.2f} bps, {_cost(a, b, leg, leg_sign)}; "
+                    f"slippage "
                     f"{row[f'live_{leg}_slip_bps']:+.2f} bps realised vs "
                     f"{row[f'bt_{leg}_slip_bps']:+.2f} modelled)",
                 )
@@ -391,9 +392,17 @@ def _late_detail(
     price = _bps(float(a[f"{leg}_price"]), float(b[f"{leg}_price"]), sign)
     return (
         f"{leg} filled {bars} than in the backtest, counted from its decision: {span(a)} live, "
-        f"{span(b)} in the backtest (price {price:+.2f} bps, + = worse: the market's move "
-        f"between the bars, not slippage)"
+        f"{span(b)} in the backtest (price {price:+.2f} bps, {_cost(a, b, leg, sign)}, "
+        f"+ = worse: the market's move between the bars, not slippage)"
     )
+
+
+def _cost(a: pd.Series, b: pd.Series, leg: str, sign: float) -> str:
+    """The leg's price difference in money on the live quantity (+ = worse for the trader:
+    what it took from the trade's P&L, the leg's part of ``pnl_price`` or ``pnl_timing``)."""
+    qty = float(a["quantity"])
+    cost = sign * qty * (float(a[f"{leg}_price"]) - float(b[f"{leg}_price"]))
+    return f"{cost:+,.2f} on {qty:g}"
 
 
 def _order_key(live: SideTrades, bt: SideTrades, pair: tuple[int | None, int | None]) -> tuple:
