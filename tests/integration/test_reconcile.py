@@ -475,16 +475,41 @@ class Pyramid(Strategy):
 '''
 
 
-def pyramid_run(tmp_path, monkeypatch, bars, thin=None, **params):
+def pyramid_run(tmp_path, monkeypatch, bars, thin=None, volume=THIN, **params):
     """Reconcile a live run of the pyramid (``params``) on the first 100 bars, bar ``thin``
-    (when given) letting the volume-capped live venue fill ``THIN`` shares of an order."""
+    (an int or a list, when given) letting the volume-capped live venue fill ``volume``
+    shares of an order."""
     (tmp_path / "rc_pyramid.py").write_text(PYRAMID_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
     promoted = promote(tmp_path / "promoted", make_strategy("rc_pyramid:Pyramid", params))
     bars = bars.iloc[:100].copy()
     if thin is not None:
-        bars.loc[bars.index[thin], "volume"] = THIN
+        bars.loc[bars.index[thin], "volume"] = volume
     return reconcile(run_live(tmp_path, promoted, bars, volume_limit=1.0))
+
+
+def test_an_order_filled_a_bar_later_after_being_sent_again_whole_is_a_fill_time(
+    tmp_path, bars, monkeypatch
+):
+    # no volume on the entry's and the exit's fill bars: the live orders fill nothing
+    # there, the next decision cancels each and sends it again, and it fills on the next
+    # bar. The strategy decided on the backtest's bars: each leg filled a bar later (the
+    # price difference the market's move), not decided later nor slipped
+    rec = pyramid_run(tmp_path, monkeypatch, bars, [40, 80], volume=0.0)
+    with StateStore.reader(tmp_path / "live.sqlite") as store:
+        orders = store.orders()
+    assert (orders["status"] == "canceled").sum() == 2 and orders["filled_quantity"].min() == 0
+    assert rec.summary["trades"] == {"live": 2, "backtest": 2, "matched": 2}
+    assert nonzero(rec) == {"fill_time": 3}  # the first entry; both trades' exit
+    d = rec.differences
+    assert d["leg"].tolist() == ["entry", "exit", "exit"]
+    assert d["detail"].str.startswith(("entry filled 1 bar later", "exit filled 1 bar later")).all()
+    t = rec.trades
+    assert t["entry_fill_shift"].tolist() == [1, 0] and t["exit_fill_shift"].tolist() == [1, 1]
+    for leg in ("entry", "exit"):  # decided on the same bars
+        assert (t[f"live_{leg}_decision"] == t[f"bt_{leg}_decision"]).all()
+    p = rec.summary["pnl"]
+    assert p["price"] == pytest.approx(0.0, abs=1e-6) and p["timing"] != 0
 
 
 @pytest.mark.parametrize("thin_add", [False, True], ids=["filled-whole", "add-sent-again"])

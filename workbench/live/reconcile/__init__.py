@@ -12,8 +12,11 @@ the round-trip trades of both sides and reports every difference:
 ``decision_time``  entry or exit decided on a different bar (more than ``decision_bars``)
 ``fill_time``      filled a bar or more later (or earlier) after its decision than in
                    the backtest: a limit touched later, a partial fill's rest on the next bar,
-                   an outage; that leg's price difference is the market's move between
-                   the bars, so it is not also a ``fill_price`` difference
+                   an outage, an order that filled nothing sent again whole by the next
+                   decision (it carries the first one's decision:
+                   :mod:`~workbench.live.reconcile.replaced`); that leg's price difference
+                   is the market's move between the bars, so it is not also a
+                   ``fill_price`` difference
 ``fill_price``     entry or exit filled on the same bar, prices apart by more than
                    ``price_bps``; the table gives the realised slippage (against the fill
                    bar's open) beside the modelled one

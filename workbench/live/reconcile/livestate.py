@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import DataError
+from workbench.live.reconcile.replaced import plan_cancels
 from workbench.live.state import StateStore
 from workbench.orders import Fill, Side
 from workbench.sim.costs import Commission
@@ -32,6 +33,7 @@ class LiveRun:
     fills: pd.DataFrame
     equity: pd.DataFrame
     events: pd.DataFrame
+    canceled_ns: dict[str, int]  # order id -> time of the written plan that canceled it
 
 
 def read_state(path: Path, until: pd.Timestamp | None) -> LiveRun:
@@ -74,8 +76,9 @@ def read_state(path: Path, until: pd.Timestamp | None) -> LiveRun:
         orders = orders[orders["decision_ns"].fillna(0) < cut]
         fill_times = pd.to_datetime(fills["time"], utc=True, format="ISO8601")
         fills = fills[fill_times < later[0]] if len(later) else fills
+    canceled = plan_cancels((plan.time_ns, plan.intents) for plan in plans)
     return LiveRun(meta, bars, orders.reset_index(drop=True), fills.reset_index(drop=True),
-                 equity, events)  # fmt: skip
+                   equity, events, canceled)  # fmt: skip
 
 
 def bar_index(bars: dict[str, pd.DataFrame]) -> pd.DatetimeIndex:

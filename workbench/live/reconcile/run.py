@@ -34,6 +34,7 @@ from workbench.live.reconcile.livestate import (
 )
 from workbench.live.reconcile.lone import decided_orders
 from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
+from workbench.live.reconcile.replaced import backtest_cancels, carried_decisions, sent_orders
 from workbench.live.reconcile.resent import PlacedFill, resent_entries, short_orders
 from workbench.live.reconcile.roundtrips import fill_spans, placed_bar, round_trips
 from workbench.live.state import StateStore
@@ -112,13 +113,22 @@ def reconcile(
     # the broker's id, else (an order the broker never took: refused) the client's
     live_ids = [str(o.order_id) if pd.notna(o.order_id) and o.order_id else str(o.client_order_id)
                 for o in live.orders.itertuples(index=False)]  # fmt: skip
-    live_decisions = {
+    live_decided = {
         oid: decision_bar(index, d)
         for oid, d in zip(live_ids, live.orders["decision_ns"], strict=True) if pd.notna(d)
     }  # fmt: skip
     bt_ids = [str(o) for o in result.orders["id"]]
     created = result.orders["created_at"]
-    bt_decisions = {oid: int(index.searchsorted(t)) for oid, t in zip(bt_ids, created, strict=True)}
+    bt_decided = {oid: int(index.searchsorted(t)) for oid, t in zip(bt_ids, created, strict=True)}
+    # a replacement of an order that filled nothing carries that order's decision
+    live_decisions = carried_decisions(
+        sent_orders(live.orders, live_ids),
+        {o: decision_bar(index, t) for o, t in live.canceled_ns.items()}, live_decided,
+    )  # fmt: skip
+    bt_decisions = carried_decisions(
+        sent_orders(result.orders, bt_ids), backtest_cancels(result.orders, bt_ids, index),
+        bt_decided,
+    )  # fmt: skip
     live_curve = live.equity["equity"]
     live_spans = fill_spans(((f.order_id, f.time) for f in fills), index, live_decisions)
     bt_spans = fill_spans(zip(result.fills["order_id"], result.fills["time"], strict=True),
@@ -142,9 +152,9 @@ def reconcile(
     pairs = pair(live_trades, bt_trades, int(tol.window_bars))
     table, diffs = compare(
         SideTrades(live_trades, live.bars, index, live_short,
-                   decided_orders(live.orders, live_ids, live_decisions)),
+                   decided_orders(live.orders, live_ids, live_decided)),
         SideTrades(bt_trades, live.bars, index, bt_short,
-                   decided_orders(result.orders, bt_ids, bt_decisions)),
+                   decided_orders(result.orders, bt_ids, bt_decided)),
         pairs, legs, dropped, commission, tol,
     )  # fmt: skip
     events = event_bars(live.events, index)
