@@ -130,6 +130,9 @@ def test_a_faithful_live_run_reconciles_with_no_difference(tmp_path, bundle, bar
     assert "match: 0 unexplained" in capsys.readouterr().out
     trades = pd.read_csv(out / "trades.csv")
     assert len(trades) == len(expected.trades) and "live_entry_price" in trades.columns
+    # each crossover trade a position of its own (flat in between), the same on both sides
+    numbers = list(range(1, len(expected.trades) + 1))
+    assert trades["live_episode"].tolist() == trades["bt_episode"].tolist() == numbers
     assert json.loads((out / "summary.json").read_text())["verdict"] == "match"
 
 
@@ -523,6 +526,8 @@ def test_adding_to_a_filled_position_keeps_two_trades(tmp_path, bars, monkeypatc
     assert t["live_quantity"].tolist() == t["bt_quantity"].tolist() == [30.0, 30.0]
     assert t["bt_entries"].tolist() == [1, 1]
     assert t["live_entries"].tolist() == [1, 2 if thin_add else 1]
+    # two trades of one position, on both sides
+    assert t["live_episode"].tolist() == t["bt_episode"].tolist() == [1, 1]
     assert nonzero(rec) == ({"fill_time": 1} if thin_add else {})
     if thin_add:
         (diff,) = rec.differences.itertuples(index=False)

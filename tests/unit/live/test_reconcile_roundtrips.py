@@ -7,7 +7,12 @@ import pytest
 
 from workbench.backtesting.trades import build_trades
 from workbench.live.reconcile.compare import pnl_parts
-from workbench.live.reconcile.roundtrips import fill_spans, leg_spans, round_trips
+from workbench.live.reconcile.roundtrips import (
+    fill_spans,
+    leg_spans,
+    position_episodes,
+    round_trips,
+)
 from workbench.orders import Fill, Side
 
 INDEX = pd.date_range("2024-01-01", periods=10, freq="D", tz="UTC")
@@ -113,3 +118,38 @@ def test_pnl_parts_add_up_whichever_legs_moved(moved) -> None:
     assert parts["pnl_timing"] == pytest.approx(
         (exit_part if "exit" in moved else 0.0) + (-9 * 0.5 if "entry" in moved else 0.0)
     )
+
+
+T = pd.date_range("2024-01-01", periods=12, freq="D", tz="UTC")
+EPISODES = [
+    # (order, symbol, signed quantity) in time order, expected entry order -> episode
+    pytest.param([("a", "SPX", 10), ("b", "SPX", 5), ("x", "SPX", -15)], {"a": 1, "b": 1},
+                 id="entry-and-add-one-episode"),
+    pytest.param([("a", "SPX", 10), ("x", "SPX", -4), ("b", "SPX", 4), ("y", "SPX", -10)],
+                 {"a": 1, "b": 1}, id="reduced-then-added-still-open"),
+    pytest.param([("a", "SPX", 10), ("x", "SPX", -10), ("b", "SPX", 5)], {"a": 1, "b": 2},
+                 id="flat-then-again"),
+    pytest.param([("a", "SPX", 10), ("r", "SPX", -15), ("c", "SPX", 5)], {"a": 1, "r": 2},
+                 id="a-reversal-opens-the-next"),
+    pytest.param([("a", "SPX", 10), ("q", "QQQ", -3), ("b", "SPX", 1)],
+                 {"a": 1, "q": 1, "b": 1}, id="per-symbol"),
+    pytest.param([("a", "SPX", 0.1), ("b", "SPX", 0.2), ("x", "SPX", -0.3), ("c", "SPX", 1)],
+                 {"a": 1, "b": 1, "c": 2}, id="fractions-that-sum-to-flat"),
+    pytest.param([("a", "SPX", 6), ("a", "SPX", 4), ("x", "SPX", -10)], {"a": 1},
+                 id="an-order-in-two-fills"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fills", "expected"), EPISODES)
+def test_position_episodes(fills, expected) -> None:
+    timed = [(oid, symbol, qty, T[n]) for n, (oid, symbol, qty) in enumerate(fills)]
+    assert position_episodes(timed) == expected
+
+
+def test_round_trips_carry_their_first_entrys_episode() -> None:
+    trades = build_trades([fill("a", "buy", 10, 100, 1), fill("b", "buy", 5, 101, 2),
+                           fill("x", "sell", 15, 104, 3), fill("c", "buy", 2, 103, 5)],
+                          LAST, INDEX)  # fmt: skip
+    got = round_trips(trades, episodes={"a": 1, "b": 1, "c": 2})
+    assert got["episode"].tolist() == [1, 1, 2]
+    assert round_trips(trades)["episode"].tolist() == [0, 0, 0]  # not known

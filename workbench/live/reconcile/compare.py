@@ -137,7 +137,7 @@ def event_bars(events: pd.DataFrame, index: pd.DatetimeIndex) -> list[dict[str, 
 
 _SIDE_COLUMNS = ("status", "entry_time", "exit_time", "entry_price", "exit_price", "quantity",
                  "size", "fees", "pnl", "entries", "entry_order_id", "exits",
-                 "exit_order_id")  # fmt: skip
+                 "exit_order_id", "episode")  # fmt: skip
 
 
 def compare(

@@ -34,7 +34,7 @@ TRADE_COLUMNS = [
     "exit_price_bps", "bt_exit_slip_bps", "live_exit_slip_bps", "bt_status", "live_status",
     "bt_quantity", "live_quantity", "bt_size", "live_size", "size_rel", "bt_fees", "live_fees",
     "live_fees_model", "fee_diff", "bt_pnl", "live_pnl", "pnl_diff", "pnl_price", "pnl_timing",
-    "pnl_quantity", "pnl_fees",
+    "pnl_quantity", "pnl_fees", "bt_episode", "live_episode",
 ]  # fmt: skip
 SHOWN = ["trade", "symbol", "direction", "match", "differences", "bt_entry_time",
          "live_entry_time", "entry_fill_shift", "live_entries", "entry_price_bps",

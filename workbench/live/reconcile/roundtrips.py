@@ -14,7 +14,9 @@ and the P&L breakdown still adds up), the entry and exit orders listed.
 
 Each leg also gets the bars its fills took (first and last): an order that filled a bar
 later than the backtest's (a limit touched later, the rest of a partial fill, an outage)
-is told apart from one decided later.
+is told apart from one decided later. And each trade its position episode (per symbol,
+flat to flat, a reversal starting the next), the position as nautilus counts it: an entry
+and its adds (trades of their own, as the backtest counts them) share one.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from workbench.live.reconcile.resent import Parts
 
 #: (first, last) bar of an order's fills.
 Span = tuple[int, int]
+EPS = 1e-9
 COLUMNS = ["symbol", "direction", "status", "entry_time", "exit_time", "entry_price",
            "exit_price", "quantity", "pnl", "fees", "entry_order_id", "entry_orders",
            "entry_quantities", "entries", "exit_order_id", "exit_orders", "exit_quantities",
-           "exits"]  # fmt: skip
+           "exits", "episode"]  # fmt: skip
 
 
 def fill_spans(
@@ -59,7 +62,11 @@ def placed_bar(index: pd.DatetimeIndex, time: Any, decided: Any) -> int:
     return k
 
 
-def round_trips(trades: pd.DataFrame, same: Mapping[str, Parts] | None = None) -> pd.DataFrame:
+def round_trips(
+    trades: pd.DataFrame,
+    same: Mapping[str, Parts] | None = None,
+    episodes: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
     """One row per trade (and symbol, direction) from :func:`build_trades` rows: per entry
     order, or per group of entry orders ``same`` maps to their first one (the rest of an
     entry sent again, :func:`~workbench.live.reconcile.resent.resent_entries`; an order
@@ -68,10 +75,13 @@ def round_trips(trades: pd.DataFrame, same: Mapping[str, Parts] | None = None) -
     ``status`` is ``closed`` or ``open`` when every part is, else ``partly closed``;
     ``entry_orders`` and ``exit_orders`` list the orders in fill order,
     ``entry_quantities`` and ``exit_quantities`` what each gave this round trip,
-    ``entry_order_id`` and ``exit_order_id`` join them with ``+``."""
+    ``entry_order_id`` and ``exit_order_id`` join them with ``+``; ``episode`` the position
+    episode of its first entry order (``episodes``, :func:`position_episodes`; 0 unknown)."""
     if trades.empty:
-        numbers = ("entry_price", "exit_price", "quantity", "pnl", "fees", "entries", "exits")
+        numbers = ("entry_price", "exit_price", "quantity", "pnl", "fees", "entries", "exits",
+                   "episode")  # fmt: skip
         return empty_trades(COLUMNS, numbers)
+    episodes = episodes or {}
     rows: list[dict[str, Any]] = []
     keyed = _parts(trades, same or {})
     for (symbol, direction, _), g in keyed.groupby(
@@ -108,9 +118,31 @@ def round_trips(trades: pd.DataFrame, same: Mapping[str, Parts] | None = None) -
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["episode"] = [episodes.get(o[0], 0) if o else 0 for o in frame["entry_orders"]]
     for c in ("entry_time", "exit_time"):
         frame[c] = pd.to_datetime(frame[c], utc=True)
     return frame.sort_values("entry_time", kind="stable", ignore_index=True)
+
+
+def position_episodes(fills: Iterable[tuple[str, str, float, Any]]) -> dict[str, int]:
+    """Entry order id -> the position episode it opened or added to, from (order id,
+    symbol, signed quantity, time) fills: per symbol, numbered from 1, a new one each time
+    the position leaves flat or reverses."""
+    out: dict[str, int] = {}
+    held: dict[str, float] = {}
+    count: dict[str, int] = {}
+    for oid, symbol, qty, _ in sorted(fills, key=lambda f: f[3]):
+        before = held.get(symbol, 0.0)
+        after = before + qty
+        if abs(after) <= EPS * max(1.0, abs(before)):
+            after = 0.0
+        held[symbol] = after
+        if after == 0.0 or (abs(after) <= abs(before) and before * after > 0):
+            continue  # flat, or reduced: an exit
+        if before == 0.0 or before * after < 0:  # opened, or reversed
+            count[symbol] = count.get(symbol, 0) + 1
+        out.setdefault(str(oid), count[symbol])
+    return out
 
 
 def _parts(trades: pd.DataFrame, same: Mapping[str, Parts]) -> pd.DataFrame:

@@ -36,7 +36,12 @@ from workbench.live.reconcile.lone import decided_orders
 from workbench.live.reconcile.model import CATEGORIES, Reconciliation, Tolerances, Verdict
 from workbench.live.reconcile.replaced import backtest_cancels, carried_decisions, sent_orders
 from workbench.live.reconcile.resent import PlacedFill, resent_entries, short_orders
-from workbench.live.reconcile.roundtrips import fill_spans, placed_bar, round_trips
+from workbench.live.reconcile.roundtrips import (
+    fill_spans,
+    placed_bar,
+    position_episodes,
+    round_trips,
+)
 from workbench.live.state import StateStore
 from workbench.orders import Side
 
@@ -136,10 +141,12 @@ def reconcile(
     live_short, bt_short = short_orders(live.orders, live_ids), short_orders(result.orders, bt_ids)
     live_trips = _round_trips(
         build_trades(fills, last, index),
-        ((f.order_id, f.symbol, f.side, f.time) for f in fills),
+        ((f.order_id, f.symbol, f.side, f.time, f.quantity) for f in fills),
         {o: s.rest for o, s in live_short.items()}, index, live_decisions,
     )  # fmt: skip
-    bt_fills = result.fills[["order_id", "symbol", "side", "time"]].itertuples(index=False)
+    bt_fills = result.fills[["order_id", "symbol", "side", "time", "quantity"]].itertuples(
+        index=False
+    )
     bt_trips = _round_trips(
         result.trades, bt_fills, {o: s.rest for o, s in bt_short.items()}, index, bt_decisions
     )
@@ -223,19 +230,24 @@ def reconcile(
 
 def _round_trips(
     trades: pd.DataFrame,
-    fills: Iterable[tuple[Any, str, Any, Any]],
+    fills: Iterable[tuple[Any, str, Any, Any, float]],
     short: dict[str, float],
     index: pd.DatetimeIndex,
     decisions: dict[str, int],
 ) -> pd.DataFrame:
     """One side's round trips from its :func:`build_trades` rows and (order id, symbol, side,
-    time) fills, the rest of an entry sent again counted in its trade (``short``: the
-    orders that ended with part of their quantity filled, and what each left unfilled)."""
-    placed = [
-        PlacedFill(str(oid), symbol, Side(side).sign, placed_bar(index, t, decisions.get(str(oid))))
-        for oid, symbol, side, t in fills
-    ]
-    return round_trips(trades, resent_entries(trades, placed, short, decisions))
+    time, quantity) fills, the rest of an entry sent again counted in its trade (``short``:
+    the orders that ended with part of their quantity filled, and what each left unfilled),
+    each with its position episode."""
+    placed, signed = [], []
+    for oid, symbol, side, t, qty in fills:
+        sign = Side(side).sign
+        placed.append(
+            PlacedFill(str(oid), symbol, sign, placed_bar(index, t, decisions.get(str(oid))))
+        )
+        signed.append((str(oid), symbol, sign * float(qty), pd.Timestamp(t)))
+    same = resent_entries(trades, placed, short, decisions)
+    return round_trips(trades, same, position_episodes(signed))
 
 
 def _pnl(table: pd.DataFrame, equity_difference: float) -> dict[str, float]:
