@@ -515,46 +515,29 @@ def test_an_order_filled_a_bar_later_after_being_sent_again_whole_is_a_fill_time
     assert p["price"] == pytest.approx(0.0, abs=1e-6) and p["timing"] != 0
 
 
-@pytest.mark.parametrize("thin_add", [False, True], ids=["filled-whole", "add-sent-again"])
-def test_adding_to_a_filled_position_keeps_two_trades(tmp_path, bars, monkeypatch, thin_add):
-    # the first entry filled whole: the add is a second trade, as in the backtest; when the
-    # add itself fills partly and its rest is sent again, that rest is part of the add
-    rec = pyramid_run(tmp_path, monkeypatch, bars, 60 if thin_add else None)  # the add's bar
-    s = rec.summary
-    assert s["trades"] == {"live": 2, "backtest": 2, "matched": 2}
-    t = rec.trades
-    assert t["live_quantity"].tolist() == t["bt_quantity"].tolist() == [30.0, 30.0]
-    assert t["bt_entries"].tolist() == [1, 1]
-    assert t["live_entries"].tolist() == [1, 2 if thin_add else 1]
-    # two trades of one position, on both sides
-    assert t["live_episode"].tolist() == t["bt_episode"].tolist() == [1, 1]
-    assert nonzero(rec) == ({"fill_time": 1} if thin_add else {})
-    if thin_add:
-        (diff,) = rec.differences.itertuples(index=False)
-        assert diff.trade == 2 and diff.leg == "entry" and "by 2 orders live" in diff.detail
-
-
-def test_an_add_sent_with_a_partly_filled_entrys_rest_is_split_between_the_two_trades(
-    tmp_path, bars, monkeypatch
+@pytest.mark.parametrize("volume", [THIN, 0.0], ids=["entry-partly-filled", "entry-unfilled"])
+def test_an_add_sent_with_the_entrys_rest_is_the_entry_filled_later_and_the_add(
+    tmp_path, bars, monkeypatch, volume
 ):
-    # live: the entry fills 20 of 30 on a thin bar, then one order of 40 (its rest 10 and
-    # the add 30); the backtest: 30, then 30. The rest belongs to the entry's trade (filled
-    # a bar later), the add is the backtest's second trade: neither missing nor resized
-    # (the add decided on bar 41, the first entry's fill bar)
-    rec = pyramid_run(tmp_path, monkeypatch, bars, 40, add_at=41)
+    # the entry (30) fills 20 (or nothing) on a thin bar; the add, decided on that bar,
+    # cancels it and sends one order of 40 (or 60): the entry's rest and the add. The
+    # backtest filled 30, then 30: the entry's trade filled (its rest) a bar later, the
+    # add as in the backtest, neither missing nor resized
+    rec = pyramid_run(tmp_path, monkeypatch, bars, 40, volume=volume, add_at=41)
     with StateStore.reader(tmp_path / "live.sqlite") as store:
         orders = store.orders()
-    assert orders["filled_quantity"].tolist() == [20.0, 40.0, 60.0]  # as described
+    assert orders["filled_quantity"].tolist() == [volume, 60.0 - volume, 60.0]  # as described
     assert rec.summary["trades"] == {"live": 2, "backtest": 2, "matched": 2}
     assert nonzero(rec) == {"fill_time": 1}
     t = rec.trades
     assert t["live_quantity"].tolist() == t["bt_quantity"].tolist() == [30.0, 30.0]
-    assert t["live_entries"].tolist() == [2, 1] and t["entry_fill_shift"].tolist() == [1, 0]
+    assert t["entry_fill_shift"].tolist() == [1, 0]
+    assert (t["live_entry_decision"] == t["bt_entry_decision"]).all()
+    first, add = t["live_entry_order_id"]  # the order of the rest and the add in both
+    assert first == (f"{orders['order_id'][0]}+{add}" if volume else add)
     # the rest's price, the market's move between the bars, named in money too
     detail = rec.differences["detail"].iloc[0]
     assert f"{-t['pnl_timing'].iloc[0]:+,.2f} on 30, + = worse" in detail
-    first, add = t["live_entry_order_id"]
-    assert first == f"{orders['order_id'][0]}+{add}"  # the 40-share order in both trades
     p = rec.summary["pnl"]
     parts = ("price", "timing", "quantity", "fees", "missing_trades", "extra_trades")
     assert sum(p[k] for k in parts) == pytest.approx(p["difference"], abs=1e-6)

@@ -28,7 +28,7 @@ CASES = [
     ([sent("a", filled=10), sent("b", 20, 20)], {"a": 5}, {"a": 4, "b": 5}, {"b": 5}),
     # canceled on another bar than b's decision: b is a decision of its own
     ([sent("a"), sent("b", filled=30)], {"a": 3}, {"a": 2, "b": 5}, {"b": 5}),
-    # b asks more: it carries an add, its own decision
+    # b asks more: it carries an add, its own decision (and the part it carries: below)
     ([sent("a"), sent("b", 60, 60)], {"a": 5}, {"a": 4, "b": 5}, {"b": 5}),
     # b asks less (a lowered target): still a's order sent again
     ([sent("a"), sent("b", 20, 20)], {"a": 5}, {"a": 4, "b": 5}, {"b": 4}),
@@ -42,11 +42,17 @@ CASES = [
 
 @pytest.mark.parametrize(("orders", "canceled", "decisions", "expected"), CASES)
 def test_carried_decisions(orders, canceled, decisions, expected) -> None:
-    got = carried_decisions(orders, canceled, decisions)
+    got, _ = carried_decisions(orders, canceled, decisions)
     assert {k: got[k] for k in expected} == expected
     assert {k: got[k] for k in decisions if k not in expected} == {
         k: v for k, v in decisions.items() if k not in expected
     }  # the replaced orders keep theirs
+
+
+def test_a_replacement_asking_more_carries_the_part_the_replaced_order_asked() -> None:
+    orders = [sent("a"), sent("b", 60, 60), sent("c", 30, 30)]
+    decisions, more = carried_decisions(orders, {"a": 5}, {"a": 4, "b": 5, "c": 9})
+    assert more == {"b": ("a", 30.0)} and decisions == {"a": 4, "b": 5, "c": 9}
 
 
 def test_cancels_from_written_plans_and_from_the_backtests_orders() -> None:

@@ -163,6 +163,21 @@ def test_a_rest_owed_is_given_by_later_orders_up_to_what_is_left(
     assert got["quantity"].tolist() == pytest.approx(quantities)
 
 
+def test_a_replacement_carrying_an_unfilled_order_and_an_add_is_split_under_its_key() -> None:
+    # "a" (30) filled nothing and was replaced by "b" (60): 30 of "b" is a's trade, whose
+    # decision is a's (its head), the other 30 the add
+    fills = [fill("b", "buy", 60, 100, 3), fill("x", "sell", 60, 105, 6)]
+    trades = build_trades(fills, {"SPX": 110.0}, INDEX)
+    placed = [PlacedFill(f.order_id, f.symbol, f.side.sign, INDEX.get_loc(f.time)) for f in fills]
+    decisions = {"a": 1, "b": 2, "x": 5}
+    same = resent_entries(trades, placed, {}, decisions, {"b": ("a", 30.0)})
+    assert same["b"] == (("a", 0.5), ("b", 0.5))
+    got = leg_spans(round_trips(trades, same), {"b": (3, 3), "x": (6, 6)}, decisions)
+    assert got["head"].tolist() == ["a", "b"] and got["quantity"].tolist() == [30.0, 30.0]
+    assert got["entry_decision"].tolist() == [1, 2]  # the replaced order's, the add's
+    assert got["entry_orders"].tolist() == [("b",), ("b",)]
+
+
 def test_ended_short_is_a_final_status_with_part_of_the_quantity_filled() -> None:
     orders = pd.DataFrame(
         {

@@ -11,8 +11,10 @@ market's move between the bars, as slippage.
 The rule, the same on both sides: order B takes the decision of order A when A is of the
 same symbol and side, filled nothing, was canceled on the bar B was decided (live: a
 cancel step of B's written plan; in the backtest: A's end at B's creation), and B asks no
-more than A did (a larger B carries an add as well and keeps its own decision). A chain
-(A replaced by B, B by C) takes the first one's.
+more than A did. A chain (A replaced by B, B by C) takes the first one's. A larger B
+(a target raised while A was working) carries A and an add: the part A asked is a trade
+decided with A, the rest a trade of its own (:mod:`~workbench.live.reconcile.resent`
+splits it as it splits a rest sent again with an add).
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ def sent_orders(orders: pd.DataFrame, ids: Iterable[str]) -> list[SentOrder]:
 
 def carried_decisions(
     orders: list[SentOrder], canceled: Mapping[str, int], decisions: Mapping[str, int]
-) -> dict[str, int]:
+) -> tuple[dict[str, int], dict[str, tuple[str, float]]]:
     """``decisions`` (order id -> decision bar) with each replacement's taken from the order
-    it replaced (module docstring); ``canceled``: order id -> the bar a decision canceled it."""
+    it replaced (module docstring; ``canceled``: order id -> the bar a decision canceled
+    it), and the replacements that ask more: order id -> (the order it replaced, what
+    that one asked), the part of it sent again."""
     out = dict(decisions)
+    more: dict[str, tuple[str, float]] = {}
     unfilled: dict[tuple[str, str, int], list[SentOrder]] = {}
     for o in orders:
         if o.order_id in canceled and o.filled <= EPS and o.order_id in decisions:
@@ -63,10 +68,14 @@ def carried_decisions(
         if bar is None:
             continue
         for a in unfilled.get((o.symbol, o.side, bar), []):
-            if a is not o and decisions[a.order_id] <= bar and _within(o.quantity, a.quantity):
+            if a is o or decisions[a.order_id] > bar:
+                continue
+            if _within(o.quantity, a.quantity):
                 out[o.order_id] = out[a.order_id]
-                break
-    return out
+            else:
+                more[o.order_id] = (a.order_id, a.quantity)
+            break
+    return out, more
 
 
 def _within(quantity: float, asked: float) -> bool:

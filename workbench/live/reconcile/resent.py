@@ -102,6 +102,7 @@ def resent_entries(
     fills: Iterable[PlacedFill],
     short: set[str] | Mapping[str, float],
     decisions: dict[str, int],
+    carried: Mapping[str, tuple[str, float]] | None = None,
 ) -> dict[str, Parts]:
     """Each entry order of ``trades`` (:func:`build_trades` rows) -> its parts: the first
     entry order of the trade each part belongs to and the part's fraction of the order's
@@ -110,7 +111,11 @@ def resent_entries(
 
     ``short``: the orders that ended short with the quantity each left unfilled
     (:func:`short_rests`; a set: unknown, each later order joins whole); ``decisions``:
-    each order's decision bar (an order without one starts a trade of its own)."""
+    each order's decision bar (an order without one starts a trade of its own);
+    ``carried``: an order that replaced one that filled nothing and asks more -> (that
+    order, what it asked): that much of it is a trade keyed by the replaced order
+    (:mod:`~workbench.live.reconcile.replaced`), the rest a trade of its own."""
+    carried = carried or {}
     rests = short if isinstance(short, Mapping) else dict.fromkeys(short, float("inf"))
     placed = list(fills)
     first: dict[str, int] = {}
@@ -144,6 +149,14 @@ def resent_entries(
                 else:
                     out[oid] = ((head, 1.0),)
                     owed = min(owed - take, rests[oid]) if oid in rests else 0.0
+            elif oid in carried and qty > EPS:
+                first_id, asked = carried[oid]
+                take = min(asked, qty) if asked == asked else qty  # NaN: unknown, all
+                parts = [(first_id, take / qty)]
+                if qty - take > EPS * max(1.0, qty):
+                    parts.append((oid, (qty - take) / qty))
+                out[oid] = tuple(parts)
+                head, owed = oid, rests.get(oid, 0.0)
             else:
                 head = oid
                 out[oid] = ((oid, 1.0),)

@@ -37,7 +37,7 @@ EPS = 1e-9
 COLUMNS = ["symbol", "direction", "status", "entry_time", "exit_time", "entry_price",
            "exit_price", "quantity", "pnl", "fees", "entry_order_id", "entry_orders",
            "entry_quantities", "entries", "exit_order_id", "exit_orders", "exit_quantities",
-           "exits", "episode"]  # fmt: skip
+           "exits", "episode", "head"]  # fmt: skip
 
 
 def fill_spans(
@@ -84,7 +84,7 @@ def round_trips(
     episodes = episodes or {}
     rows: list[dict[str, Any]] = []
     keyed = _parts(trades, same or {})
-    for (symbol, direction, _), g in keyed.groupby(
+    for (symbol, direction, head), g in keyed.groupby(
         ["symbol", "direction", "_trade"], sort=False, dropna=False
     ):
         qty = g["quantity"].to_numpy(dtype=float)
@@ -115,6 +115,7 @@ def round_trips(
                 "exit_orders": tuple(parts),
                 "exit_quantities": parts,
                 "exits": float(len(parts)),
+                "head": str(head),
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -185,7 +186,9 @@ def leg_spans(
 ) -> pd.DataFrame:
     """Add each leg's decision bar and the first and last bar its orders filled in, over
     every entry order and every exit order (a leg's decision is the earliest of its
-    orders' that have one: the first entry's, the first exit's)."""
+    orders' that have one: the first entry's, the first exit's; an entry's, of its
+    ``head`` too: the order it was keyed by, one that filled nothing and was sent
+    again)."""
     out = trips.copy()
     for leg in ("entry", "exit"):
         legs = [[spans[o] for o in orders if o in spans] for orders in out[f"{leg}_orders"]]
@@ -193,9 +196,10 @@ def leg_spans(
                                        dtype="Int64")  # fmt: skip
         out[f"{leg}_last"] = pd.array([max(s[1] for s in x) if x else None for x in legs],
                                       dtype="Int64")  # fmt: skip
+        heads = out["head"] if leg == "entry" and "head" in out else [None] * len(out)
         out[f"{leg}_decision"] = pd.array(
-            [min((decisions[o] for o in orders if o in decisions), default=None)
-             for orders in out[f"{leg}_orders"]],
+            [min((decisions[o] for o in (*orders, head) if o in decisions), default=None)
+             for orders, head in zip(out[f"{leg}_orders"], heads, strict=True)],
             dtype="Int64",
         )  # fmt: skip
     return out

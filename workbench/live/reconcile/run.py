@@ -126,11 +126,11 @@ def reconcile(
     created = result.orders["created_at"]
     bt_decided = {oid: int(index.searchsorted(t)) for oid, t in zip(bt_ids, created, strict=True)}
     # a replacement of an order that filled nothing carries that order's decision
-    live_decisions = carried_decisions(
+    live_decisions, live_more = carried_decisions(
         sent_orders(live.orders, live_ids),
         {o: decision_bar(index, t) for o, t in live.canceled_ns.items()}, live_decided,
     )  # fmt: skip
-    bt_decisions = carried_decisions(
+    bt_decisions, bt_more = carried_decisions(
         sent_orders(result.orders, bt_ids), backtest_cancels(result.orders, bt_ids, index),
         bt_decided,
     )  # fmt: skip
@@ -142,13 +142,18 @@ def reconcile(
     live_trips = _round_trips(
         build_trades(fills, last, index),
         ((f.order_id, f.symbol, f.side, f.time, f.quantity) for f in fills),
-        {o: s.rest for o, s in live_short.items()}, index, live_decisions,
+        {o: s.rest for o, s in live_short.items()}, index, live_decisions, live_more,
     )  # fmt: skip
     bt_fills = result.fills[["order_id", "symbol", "side", "time", "quantity"]].itertuples(
         index=False
     )
     bt_trips = _round_trips(
-        result.trades, bt_fills, {o: s.rest for o, s in bt_short.items()}, index, bt_decisions
+        result.trades,
+        bt_fills,
+        {o: s.rest for o, s in bt_short.items()},
+        index,
+        bt_decisions,
+        bt_more,
     )
     live_trades = annotate(live_trips, live_decisions, live_spans, index, live_curve)
     bt_trades = annotate(bt_trips, bt_decisions, bt_spans, index, result.equity)
@@ -234,11 +239,13 @@ def _round_trips(
     short: dict[str, float],
     index: pd.DatetimeIndex,
     decisions: dict[str, int],
+    carried: dict[str, tuple[str, float]],
 ) -> pd.DataFrame:
     """One side's round trips from its :func:`build_trades` rows and (order id, symbol, side,
     time, quantity) fills, the rest of an entry sent again counted in its trade (``short``:
-    the orders that ended with part of their quantity filled, and what each left unfilled),
-    each with its position episode."""
+    the orders that ended with part of their quantity filled, and what each left unfilled;
+    ``carried``: replacements that carry an unfilled order and an add), each with its
+    position episode."""
     placed, signed = [], []
     for oid, symbol, side, t, qty in fills:
         sign = Side(side).sign
@@ -246,7 +253,7 @@ def _round_trips(
             PlacedFill(str(oid), symbol, sign, placed_bar(index, t, decisions.get(str(oid))))
         )
         signed.append((str(oid), symbol, sign * float(qty), pd.Timestamp(t)))
-    same = resent_entries(trades, placed, short, decisions)
+    same = resent_entries(trades, placed, short, decisions, carried)
     return round_trips(trades, same, position_episodes(signed))
 
 
