@@ -151,7 +151,7 @@ def resent_entries(
                     owed = min(owed - take, rests[oid]) if oid in rests else 0.0
             elif oid in carried and qty > EPS:
                 first_id, asked = carried[oid]
-                take = min(asked, qty) if asked == asked else qty  # NaN: unknown, all
+                take = qty if pd.isna(asked) else min(asked, qty)  # unknown: all of it
                 parts = [(first_id, take / qty)]
                 if qty - take > EPS * max(1.0, qty):
                     parts.append((oid, (qty - take) / qty))

@@ -155,7 +155,9 @@ def _parts(trades: pd.DataFrame, same: Mapping[str, Parts]) -> pd.DataFrame:
     whole = trades.assign(_trade=[same[o][0][0] if o in same else o for o in ids])
     if not split:
         return whole
-    pieces = [whole.drop(index=whole.index[[n for n, _ in split]])]
+    kept = np.ones(len(whole), dtype=bool)
+    kept[[n for n, _ in split]] = False
+    pieces = [whole[kept]]
     for n, parts in split:
         row = trades.iloc[[n]]
         for head, share in parts:
