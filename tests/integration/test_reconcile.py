@@ -507,6 +507,9 @@ def test_an_order_filled_a_bar_later_after_being_sent_again_whole_is_a_fill_time
     d = rec.differences
     assert d["leg"].tolist() == ["entry", "exit", "exit"]
     assert d["detail"].str.startswith(("entry filled 1 bar later", "exit filled 1 bar later")).all()
+    canceled = orders.loc[orders["status"] == "canceled", "order_id"].tolist()
+    for n, first in enumerate([canceled[0], canceled[1], canceled[1]]):  # the reason named
+        assert f"replaced {first}, which filled nothing) live" in d["detail"].iloc[n]
     t = rec.trades
     assert t["entry_fill_shift"].tolist() == [1, 0] and t["exit_fill_shift"].tolist() == [1, 1]
     for leg in ("entry", "exit"):  # decided on the same bars

@@ -42,7 +42,7 @@ CASES = [
 
 @pytest.mark.parametrize(("orders", "canceled", "decisions", "expected"), CASES)
 def test_carried_decisions(orders, canceled, decisions, expected) -> None:
-    got, _ = carried_decisions(orders, canceled, decisions)
+    got = carried_decisions(orders, canceled, decisions).decisions
     assert {k: got[k] for k in expected} == expected
     assert {k: got[k] for k in decisions if k not in expected} == {
         k: v for k, v in decisions.items() if k not in expected
@@ -51,8 +51,12 @@ def test_carried_decisions(orders, canceled, decisions, expected) -> None:
 
 def test_a_replacement_asking_more_carries_the_part_the_replaced_order_asked() -> None:
     orders = [sent("a"), sent("b", 60, 60), sent("c", 30, 30)]
-    decisions, more = carried_decisions(orders, {"a": 5}, {"a": 4, "b": 5, "c": 9})
-    assert more == {"b": ("a", 30.0)} and decisions == {"a": 4, "b": 5, "c": 9}
+    got = carried_decisions(orders, {"a": 5}, {"a": 4, "b": 5, "c": 9})
+    assert got.more == {"b": ("a", 30.0)} and got.decisions == {"a": 4, "b": 5, "c": 9}
+    assert got.replaced == {"b": "a"}
+    chain = carried_decisions([sent("a"), sent("b"), sent("c", filled=30)], {"a": 5, "b": 6},
+                              {"a": 4, "b": 5, "c": 6})  # fmt: skip
+    assert chain.replaced == {"b": "a", "c": "b"} and chain.more == {}
 
 
 def test_cancels_from_written_plans_and_from_the_backtests_orders() -> None:

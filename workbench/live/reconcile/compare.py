@@ -69,7 +69,9 @@ def _bps(live: float, bt: float, sign: float) -> float:
 class SideTrades:
     """One side's trades with what the comparison needs about their orders and fill bars
     (``short``: its orders that ended with part of their quantity filled; ``decided``:
-    its orders with a decision bar, :mod:`~workbench.live.reconcile.lone`)."""
+    its orders with a decision bar, :mod:`~workbench.live.reconcile.lone`; ``replaced``:
+    a replacement of an order that filled nothing -> that order,
+    :mod:`~workbench.live.reconcile.replaced`)."""
 
     def __init__(
         self,
@@ -78,12 +80,19 @@ class SideTrades:
         index: pd.DatetimeIndex,
         short: Mapping[str, ShortOrder] | None = None,
         decided: list[Decided] | None = None,
+        replaced: Mapping[str, str] | None = None,
     ) -> None:
         self.trades = trades
         self.bars = bars
         self.index = index
         self.short = dict(short or {})
         self.decided = list(decided or [])
+        self.replaced = dict(replaced or {})
+
+    def sent_again(self, t: pd.Series, leg: str) -> str:
+        """The leg's orders that replaced one that filled nothing, in words ("" none)."""
+        return ", ".join(f"{o} replaced {self.replaced[o]}, which filled nothing"
+                         for o in _orders(t, leg) if o in self.replaced)  # fmt: skip
 
     def partial(self, t: pd.Series, leg: str) -> str:
         """How the trade's leg ended short (its orders that filled part of their quantity,
@@ -285,7 +294,7 @@ def _differences(
         if moved:
             late.add(leg)
             leg_sign = sign if leg == "entry" else -sign
-            found.append(("fill_time", leg, _late_detail(a, b, leg, moved, live, leg_sign)))
+            found.append(("fill_time", leg, _late_detail(a, b, leg, moved, sides, leg_sign)))
     for leg, leg_sign in (("entry", sign), ("exit", -sign)):
         gone = [o for o in _orders(a, leg) if o in dropped]
         if gone:
@@ -378,22 +387,30 @@ def _orders(t: pd.Series, leg: str) -> list[str]:
 
 
 def _late_detail(
-    a: pd.Series, b: pd.Series, leg: str, moved: int, live: SideTrades, sign: float
+    a: pd.Series,
+    b: pd.Series,
+    leg: str,
+    moved: int,
+    sides: tuple[SideTrades, SideTrades],
+    sign: float,
 ) -> str:
     """What a trader reads about a leg filled on other bars than the backtest's."""
 
-    def span(t: pd.Series) -> str:
-        first, last = live.when(t[f"{leg}_first"]), live.when(t[f"{leg}_last"])
+    def span(t: pd.Series, side: SideTrades) -> str:
+        first, last = side.when(t[f"{leg}_first"]), side.when(t[f"{leg}_last"])
         orders = len(_orders(t, leg))
         how = f" by {orders} orders" if orders > 1 else ""
+        again = side.sent_again(t, leg)
+        how += f" ({again})" if again else ""
         return f"{first}{how}" if first == last else f"from {first} to {last}{how}"
 
     bars = f"{abs(moved)} bar{'s' if abs(moved) > 1 else ''} {'later' if moved > 0 else 'earlier'}"
     price = _bps(float(a[f"{leg}_price"]), float(b[f"{leg}_price"]), sign)
     return (
-        f"{leg} filled {bars} than in the backtest, counted from its decision: {span(a)} live, "
-        f"{span(b)} in the backtest (price {price:+.2f} bps, {_cost(a, b, leg, sign)}, "
-        f"+ = worse: the market's move between the bars, not slippage)"
+        f"{leg} filled {bars} than in the backtest, counted from its decision: "
+        f"{span(a, sides[0])} live, {span(b, sides[1])} in the backtest (price "
+        f"{price:+.2f} bps, {_cost(a, b, leg, sign)}, + = worse: the market's move between "
+        f"the bars, not slippage)"
     )
 
 

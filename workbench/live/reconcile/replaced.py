@@ -50,15 +50,25 @@ def sent_orders(orders: pd.DataFrame, ids: Iterable[str]) -> list[SentOrder]:
     ]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Carried:
+    """What :func:`carried_decisions` finds."""
+
+    decisions: dict[str, int]  # every order's, a replacement's the order's it replaced
+    more: dict[str, tuple[str, float]]  # a replacement asking more -> (replaced, its ask)
+    replaced: dict[str, str]  # a replacement -> the order it replaced
+
+
 def carried_decisions(
     orders: list[SentOrder], canceled: Mapping[str, int], decisions: Mapping[str, int]
-) -> tuple[dict[str, int], dict[str, tuple[str, float]]]:
+) -> Carried:
     """``decisions`` (order id -> decision bar) with each replacement's taken from the order
     it replaced (module docstring; ``canceled``: order id -> the bar a decision canceled
-    it), and the replacements that ask more: order id -> (the order it replaced, what
-    that one asked), the part of it sent again."""
+    it); the replacements that ask more, with the order each replaced and what that one
+    asked (the part of it sent again); and each replacement's replaced order."""
     out = dict(decisions)
     more: dict[str, tuple[str, float]] = {}
+    replaced: dict[str, str] = {}
     unfilled: dict[tuple[str, str, int], list[SentOrder]] = {}
     for o in orders:
         if o.order_id in canceled and o.filled <= EPS and o.order_id in decisions:
@@ -74,8 +84,9 @@ def carried_decisions(
                 out[o.order_id] = out[a.order_id]
             else:
                 more[o.order_id] = (a.order_id, a.quantity)
+            replaced[o.order_id] = a.order_id
             break
-    return out, more
+    return Carried(out, more, replaced)
 
 
 def _within(quantity: float, asked: float) -> bool:

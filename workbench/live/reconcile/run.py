@@ -126,14 +126,15 @@ def reconcile(
     created = result.orders["created_at"]
     bt_decided = {oid: int(index.searchsorted(t)) for oid, t in zip(bt_ids, created, strict=True)}
     # a replacement of an order that filled nothing carries that order's decision
-    live_decisions, live_more = carried_decisions(
+    live_carried = carried_decisions(
         sent_orders(live.orders, live_ids),
         {o: decision_bar(index, t) for o, t in live.canceled_ns.items()}, live_decided,
     )  # fmt: skip
-    bt_decisions, bt_more = carried_decisions(
+    bt_carried = carried_decisions(
         sent_orders(result.orders, bt_ids), backtest_cancels(result.orders, bt_ids, index),
         bt_decided,
     )  # fmt: skip
+    live_decisions, bt_decisions = live_carried.decisions, bt_carried.decisions
     live_curve = live.equity["equity"]
     live_spans = fill_spans(((f.order_id, f.time) for f in fills), index, live_decisions)
     bt_spans = fill_spans(zip(result.fills["order_id"], result.fills["time"], strict=True),
@@ -142,19 +143,16 @@ def reconcile(
     live_trips = _round_trips(
         build_trades(fills, last, index),
         ((f.order_id, f.symbol, f.side, f.time, f.quantity) for f in fills),
-        {o: s.rest for o, s in live_short.items()}, index, live_decisions, live_more,
+        {o: s.rest for o, s in live_short.items()}, index, live_decisions,
+        live_carried.more,
     )  # fmt: skip
     bt_fills = result.fills[["order_id", "symbol", "side", "time", "quantity"]].itertuples(
         index=False
     )
     bt_trips = _round_trips(
-        result.trades,
-        bt_fills,
-        {o: s.rest for o, s in bt_short.items()},
-        index,
-        bt_decisions,
-        bt_more,
-    )
+        result.trades, bt_fills, {o: s.rest for o, s in bt_short.items()}, index, bt_decisions,
+        bt_carried.more,
+    )  # fmt: skip
     live_trades = annotate(live_trips, live_decisions, live_spans, index, live_curve)
     bt_trades = annotate(bt_trips, bt_decisions, bt_spans, index, result.equity)
     legs: dict[str, tuple[float, float]] = {}
@@ -164,9 +162,9 @@ def reconcile(
     pairs = pair(live_trades, bt_trades, int(tol.window_bars))
     table, diffs = compare(
         SideTrades(live_trades, live.bars, index, live_short,
-                   decided_orders(live.orders, live_ids, live_decided)),
+                   decided_orders(live.orders, live_ids, live_decided), live_carried.replaced),
         SideTrades(bt_trades, live.bars, index, bt_short,
-                   decided_orders(result.orders, bt_ids, bt_decided)),
+                   decided_orders(result.orders, bt_ids, bt_decided), bt_carried.replaced),
         pairs, legs, dropped, commission, tol,
     )  # fmt: skip
     events = event_bars(live.events, index)
