@@ -116,7 +116,7 @@ def test_a_walkforward_refused_at_planning_leaves_no_run_file_to_block_its_fix(
     code, _, err = run(
         capsys, *WALKFORWARD, *WINDOWS, "--train", "500", *GRID, "--jobs", "0", "--out", str(out)
     )
-    assert code == 2 and "workers=0" in one_error_line(err)
+    assert code == 2 and "--jobs must be at least 1, got 0" in one_error_line(err)
     assert not (out / "run.json").exists()
 
 
@@ -207,6 +207,32 @@ def test_live_refuses_numbers_it_used_to_take_silently(
     code, _, err = run(capsys, "live", "--bundle", "b", "--state", str(state), flag, value)
     assert code == 2 and one_error_line(err).startswith(f"error: {message}")
     assert not state.exists()
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["batch", "{batch}"],
+        ["walkforward", "--strategy", "ma_crossover", "--train", "500", "--test", "250",
+         "--grid", "fast=5,10", "--grid", "slow=50"],
+    ],
+    ids=lambda argv: argv[0],
+)  # fmt: skip
+def test_jobs_below_one_is_named_as_the_flag_before_the_out_folder_is_made(
+    argv: list[str], jobs: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch = tmp_path / "batch.yaml"
+    batch.write_text("template: backtest_run.ipynb\nruns:\n  - {name: a}\n")
+    out = tmp_path / "out"
+    argv = [a.format(batch=batch) for a in argv]
+    code, _, err = run(capsys, *argv, "--jobs", jobs, "--out", str(out))
+    assert code == 2  # was "workers=0 must be a positive number of processes", the Python name
+    assert one_error_line(err) == (
+        f"error: --jobs must be at least 1, got {jobs} (e.g. --jobs 2 runs two at once; 1 runs "
+        "one at a time)"
+    )
+    assert not out.exists()  # an empty folder was left behind
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.cli.flags import check_jobs
     from workbench.research.batch import run_batch
+
+    check_jobs(args.jobs)  # before --out is made
 
     outcomes = run_batch(
         args.parameters,
