@@ -198,6 +198,8 @@ def test_dates_that_read_both_day_first_and_month_first_need_a_format(tmp_path: 
         ("--speed", "-1", "--speed must be at least 0, got -1 (0 replays as fast as possible)"),
         ("--alpaca-timeout", "0", "--alpaca-timeout must be a positive number, got 0"),
         ("--bar-settle", "-5", "--bar-settle must be at least 0, got -5"),
+        ("--cash", "0", "--cash must be a positive number, got 0 (omit it to trade the bundle's"),
+        ("--cash", "-5", "--cash must be a positive number, got -5"),
     ],
 )
 def test_live_refuses_numbers_it_used_to_take_silently(

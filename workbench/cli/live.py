@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -178,8 +177,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_numbers(args: argparse.Namespace) -> None:
     """Refuse the numbers a run would otherwise take silently (a negative --max-bars ran one
-    bar; a negative --speed, --alpaca-timeout or --bar-settle meant something else)."""
-    from workbench.errors import ConfigError
+    bar; a negative --speed, --alpaca-timeout or --bar-settle meant something else; --cash 0
+    traded the bundle's capital, saying it was replaced, and a negative one left a state
+    file behind), before the state file is made."""
+    from workbench.cli.flags import check_number
 
     checks = (
         ("--max-bars", args.max_bars, 1, "omit it to run until stopped"),
@@ -187,12 +188,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
         ("--alpaca-timeout", args.alpaca_timeout, None, "e.g. --alpaca-timeout 10"),
         ("--outage-backoff-cap", args.outage_backoff_cap, None, "e.g. --outage-backoff-cap 60"),
         ("--bar-settle", args.bar_settle, 0, "e.g. --bar-settle 5"),
+        ("--cash", args.cash, None, "omit it to trade the bundle's capital"),
     )
     for flag, value, low, hint in checks:
-        if value is None:
-            continue
-        if low is None:  # positive
-            if not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"{flag} must be a positive number, got {value:g}", hint=hint)
-        elif not (math.isfinite(value) and value >= low):
-            raise ConfigError(f"{flag} must be at least {low}, got {value:g}", hint=hint)
+        check_number(flag, value, low, hint)
