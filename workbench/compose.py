@@ -206,10 +206,31 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         check_pennies(options.pennies, spec.cash)
     state = StateStore(options.state, exclusive=True)  # a second runner on it is refused
     try:
+        check_same_run(state, bundle)  # before anything is written to it
         return _wire(options, bundle, strategy, state), bundle
     except BaseException:
         state.close()  # and its claim: a corrected command may run at once
         raise
+
+
+def check_same_run(state: StateStore, bundle: Bundle) -> None:
+    """Refuse a state file a run of another strategy or timeframe wrote, as ``workbench
+    reconcile`` refuses that bundle for it: the runner would take its bars, positions,
+    orders and risk state for this bundle's, and rewrite its meta so that the file no
+    longer says what traded (the bars of both timeframes in one table)."""
+    name, timeframe = bundle.manifest.get("name"), str(bundle.run_spec.timeframe)
+    ran, ran_on = state.get_meta("strategy"), state.get_meta("timeframe")
+    if (ran is None or ran == name) and (ran_on is None or ran_on == timeframe):
+        return
+    wrote = state.get_meta("bundle")
+    was = f"strategy {ran!r}" if ran else "strategy not recorded"
+    raise ConfigError(
+        f"{state.path} is a run of {f'bundle {wrote}' if wrote else 'another bundle'} ({was}, "
+        f"{ran_on or 'timeframe not recorded'} bars); --bundle {bundle.path} is strategy "
+        f"{name!r} on {timeframe} bars",
+        hint="give this bundle a new --state file, or resume that run with "
+        + (f"--bundle {wrote}" if wrote else "the bundle it traded"),
+    )
 
 
 def _wire(options: LiveOptions, bundle: Bundle, strategy: Any, state: Any) -> LiveRunner:

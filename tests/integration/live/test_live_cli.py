@@ -10,6 +10,7 @@ import pytest
 from workbench import backtest, load_bars
 from workbench.bundle import write_bundle
 from workbench.cli.main import main
+from workbench.live.state import StateStore
 from workbench.runspec import RunSpec
 from workbench.strategy import make_strategy
 
@@ -77,3 +78,53 @@ def test_live_refuses_a_tampered_bundle(bundle, tmp_path, capsys) -> None:
 def test_status_without_a_state_file(tmp_path, capsys) -> None:
     assert main(["live", "status", "--state", str(tmp_path / "none.sqlite")]) == 2
     assert "no state file" in capsys.readouterr().err
+
+
+MINUTES = "replay:synthetic:SPX?freq=1min&session=XNYS&start=2024-01-02&end=2024-02-29&seed=7"
+
+
+def promote_other(root, strategy: str, params: dict, timeframe: str):
+    return write_bundle(
+        root, make_strategy(strategy, params),
+        data={"spec": "sample:SPX", "symbols": {"SPX": {"bars": 5031}}}, gates=[], metrics={},
+        report="# test bundle\n",
+        run_spec=RunSpec(symbols=("SPX",), timeframe=timeframe, session="all", cash=50_000.0),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params", "timeframe", "what"),
+    [
+        ("equal_weight", {}, "1Day", "strategy 'equal_weight' on 1Day bars"),
+        ("ma_crossover", {"fast": 10, "slow": 30}, "1Hour", "strategy 'ma_crossover' on 1Hour"),
+    ],
+    ids=["another-strategy", "another-timeframe"],
+)
+def test_live_refuses_a_state_file_another_bundle_wrote_and_keeps_it(
+    bundle, tmp_path, capsys, strategy, params, timeframe, what
+) -> None:
+    state = tmp_path / "live.sqlite"
+    feed = ["--feed", MINUTES]  # that either bundle trades
+    first = ["live", "--bundle", str(bundle.path), "--state", str(state), *feed, "--max-bars", "20"]
+    assert main(first) == 0
+    capsys.readouterr()
+    with StateStore.reader(state) as store:
+        meta, bars = store.meta(), store.bar_times()
+    other = promote_other(tmp_path / "other", strategy, params, timeframe)
+    code = main(["live", "--bundle", str(other.path), "--state", str(state), *feed])
+    assert code == 2  # was taken: the meta rewritten to the other bundle, its bars added
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert err == [
+        f"error: {state} is a run of bundle {bundle.path} (strategy 'ma_crossover', 1Day "
+        f"bars); --bundle {other.path} is {what}{' bars' if timeframe == '1Hour' else ''} "
+        f"(give this bundle a new --state file, or resume that run with --bundle {bundle.path})"
+    ]
+    with StateStore.reader(state) as store:
+        assert store.bar_times() == bars
+        kept = store.meta()
+    assert {k: kept.get(k) for k in ("bundle", "strategy", "timeframe")} == {
+        "bundle": str(bundle.path), "strategy": "ma_crossover", "timeframe": "1Day"
+    }  # fmt: skip
+    assert kept == meta
+    assert main([*first[:-1], "5"]) == 0  # the run it belongs to resumes on it (flat so far:
+    assert "5 bars" in capsys.readouterr().out  # the simulated broker starts flat again)
