@@ -587,3 +587,18 @@ def test_a_batch_notebook_that_is_not_one_is_named(
     line = one_error_line(err)
     assert line.startswith(f"error: {notebook} cannot be read as a notebook: {why}")
     assert line.endswith("(give a Jupyter notebook (.ipynb) with a cell tagged parameters)")
+
+
+def test_a_backtest_benchmark_that_cannot_be_read_is_refused_before_the_backtest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bt"
+    data = "synthetic:T?bars=300&freq=1D&seed=3"
+    argv = ["backtest", "--strategy", "ma_crossover", "--data", data, "--param", "fast=5",
+            "--param", "slow=20", "--benchmark", "sample:NOPE"]  # fmt: skip
+    code, _, err = run(capsys, *argv, "--out", str(out))
+    assert code == DataError.exit_code
+    assert err == (  # nothing else: the backtest's order lines came first, then this
+        "error: unknown sample 'NOPE' (available samples: SPX, NASDAQ, SP500, SP500_INDEX)\n"
+    )
+    assert not out.exists() or not any(out.iterdir())

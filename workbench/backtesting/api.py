@@ -122,12 +122,16 @@ def backtest(
     )  # fmt: skip
     universe = load_universe(bars, start, end)
     spec = spec.replace(symbols=tuple(universe))
+    compare = benchmark is not None and benchmark is not False
+    if compare:
+        from workbench.backtesting.benchmark import attach_benchmark, load_benchmark
+
+        # a bad one is refused before the run, not after it
+        benchmark = load_benchmark(benchmark, universe, resampled=timeframe is not None)
     result = run_backtest(
         instance, universe, spec, risk=engine, periods_per_year=periods_per_year,
         progress=progress,
     )  # fmt: skip
-    if benchmark is not None and benchmark is not False:
-        from workbench.backtesting.benchmark import attach_benchmark
-
+    if compare:
         attach_benchmark(result, benchmark, result.bars)
     return result

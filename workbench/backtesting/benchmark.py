@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,11 @@ RELATIVE_METRICS = (
 )
 UNIVERSE = "universe"
 _DAY = pd.Timedelta(days=1)
+#: How far before the run a spec benchmark is read (its last close before the first bar).
+LOOKBACK = pd.Timedelta(days=10)
+#: The margin around the raw bars :func:`load_benchmark` reads a spec over for a run that
+#: resamples them (a session's daily bar is labelled with its date, 00:00 UTC).
+MARGIN = pd.Timedelta(days=2)
 
 
 def equal_weight_buy_and_hold(
@@ -64,6 +70,53 @@ def equal_weight_buy_and_hold(
     return (cash * growth.mean(axis=1)).rename("benchmark")
 
 
+@dataclass(frozen=True)
+class LoadedBenchmark:
+    """A benchmark spec's bars, read before the run (:func:`load_benchmark`) over more than
+    the run's bars: :func:`benchmark_equity` cuts them to what it would have read."""
+
+    spec: str
+    bars: Mapping[str, pd.DataFrame]
+
+
+def load_benchmark(
+    benchmark: Any, bars: Mapping[str, pd.DataFrame], *, resampled: bool = False
+) -> Any:
+    """``benchmark`` for a run on ``bars``, checked before the run: a spec is read now (a
+    mistyped one, or one without data then, refused before the backtest, not after it),
+    over the range :func:`benchmark_equity` reads, widened by :data:`MARGIN` when the run
+    ``resampled`` the bars to a timeframe (its bars' labels move); anything else is
+    returned as it is."""
+    if not isinstance(benchmark, str) or benchmark == UNIVERSE:
+        if not _is_curve(benchmark):
+            raise _not_a_benchmark(benchmark)
+        return benchmark
+    firsts = [f.index[0] for f in bars.values() if len(f)]
+    if not firsts:
+        return benchmark  # the run refuses its empty bars first
+    from workbench.data.sources import load_symbols
+
+    last = max(f.index[-1] for f in bars.values() if len(f))
+    margin = MARGIN if resampled else pd.Timedelta(0)
+    start, end = min(firsts) - LOOKBACK - margin, last + margin
+    return LoadedBenchmark(benchmark, load_symbols(benchmark, start=start, end=end))
+
+
+def _is_curve(benchmark: Any) -> bool:
+    return (
+        benchmark is None
+        or benchmark is True
+        or isinstance(benchmark, str | pd.DataFrame | pd.Series | LoadedBenchmark)
+    )
+
+
+def _not_a_benchmark(benchmark: Any) -> ConfigError:
+    return ConfigError(
+        f"benchmark must be a spec, a series or 'universe', got {type(benchmark).__name__}",
+        hint='e.g. benchmark="sample:SP500_INDEX", or benchmark="universe"',
+    )
+
+
 def benchmark_equity(
     benchmark: Any,
     bars: Mapping[str, pd.DataFrame],
@@ -73,7 +126,9 @@ def benchmark_equity(
     """The benchmark's equity on ``index``, starting at ``cash``.
 
     ``benchmark``: ``None``/``True``/``"universe"`` (equal-weight buy-and-hold of ``bars``),
-    a data spec naming one symbol, a bars frame, or a price/equity series.
+    a data spec (one symbol: its closes; several: their equal-weight buy-and-hold), the
+    same read before the run (:func:`load_benchmark`), a bars frame, or a price/equity
+    series.
     """
     if (
         benchmark is None
@@ -84,20 +139,17 @@ def benchmark_equity(
     elif isinstance(benchmark, str):
         from workbench.data.sources import load_symbols
 
-        loaded = load_symbols(benchmark, start=index[0] - pd.Timedelta(days=10), end=index[-1])
-        if len(loaded) != 1:
-            curve = equal_weight_buy_and_hold(loaded, cash)
-        else:
-            curve = next(iter(loaded.values()))["close"]
+        loaded = load_symbols(benchmark, start=index[0] - LOOKBACK, end=index[-1])
+        curve = _spec_curve(loaded, cash)
+    elif isinstance(benchmark, LoadedBenchmark):
+        cut = {s: f.loc[index[0] - LOOKBACK : index[-1]] for s, f in benchmark.bars.items()}
+        curve = _spec_curve({s: f for s, f in cut.items() if len(f)}, cash)
     elif isinstance(benchmark, pd.DataFrame):
         curve = benchmark["close"]
     elif isinstance(benchmark, pd.Series):
         curve = benchmark
     else:
-        raise ConfigError(
-            f"benchmark must be a spec, a series or 'universe', got {type(benchmark).__name__}",
-            hint='e.g. benchmark="sample:SP500_INDEX", or benchmark="universe"',
-        )
+        raise _not_a_benchmark(benchmark)
     aligned = _from_its_close(curve.sort_index(), index).reindex(index, method="ffill")
     if aligned.isna().all():
         raise ConfigError(
@@ -106,6 +158,16 @@ def benchmark_equity(
         )
     aligned = aligned.bfill()
     return (cash * aligned / aligned.iloc[0]).rename("benchmark")
+
+
+def _spec_curve(loaded: Mapping[str, pd.DataFrame], cash: float) -> pd.Series:
+    """A spec's curve: one symbol's closes, or several symbols' equal-weight buy-and-hold
+    (none: an empty curve, which :func:`benchmark_equity` refuses as no data)."""
+    if not loaded:
+        return pd.Series(dtype=np.float64, index=pd.DatetimeIndex([], tz="UTC"))
+    if len(loaded) != 1:
+        return equal_weight_buy_and_hold(loaded, cash)
+    return next(iter(loaded.values()))["close"]
 
 
 def _from_its_close(curve: pd.Series, index: pd.DatetimeIndex) -> pd.Series:

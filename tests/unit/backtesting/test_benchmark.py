@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from workbench.backtesting.benchmark import RELATIVE_METRICS, relative_metrics
+from workbench import backtest
+from workbench.backtesting.benchmark import (
+    RELATIVE_METRICS,
+    benchmark_equity,
+    load_benchmark,
+    relative_metrics,
+)
+from workbench.context import Context
+from workbench.data.sources import load_symbols
+from workbench.errors import ConfigError, DataError, DataSourceError
+from workbench.strategy import Strategy
 
 
 def test_figures_by_hand() -> None:
@@ -95,3 +107,62 @@ def test_a_daily_benchmark_of_an_intraday_run_counts_each_close_from_its_days_en
     clock = pd.date_range("2024-01-03", periods=48, freq="1h", tz="UTC")
     seen = benchmark_equity(daily, {}, clock, 100.0)
     assert seen.to_numpy() == pytest.approx(np.repeat([100.0, 110.0, 100.0], [23, 24, 1]))
+
+
+class CountsBars(Strategy):
+    """Never trades; counts the bars it was shown."""
+
+    name = "counts_bars"
+    seen = 0
+
+    def on_bar(self, ctx: Context) -> None:
+        type(self).seen += 1
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "error", "message"),
+    [
+        ("sample:NOPE", DataSourceError, "unknown sample 'NOPE'"),
+        ("nosuch:X", DataSourceError, "unknown source 'nosuch:'"),
+        ("synthetic:B?bars=50&freq=1D&start=1990-01-01", DataError, "no bars between"),
+        (7, ConfigError, "benchmark must be a spec, a series or 'universe', got int"),
+    ],
+    ids=["unknown-sample", "unknown-source", "no-data-then", "not-a-benchmark"],
+)
+def test_a_benchmark_that_cannot_be_had_is_refused_before_the_run(
+    benchmark: object, error: type[Exception], message: str
+) -> None:
+    CountsBars.seen = 0
+    with pytest.raises(error, match=re.escape(message)):
+        backtest(CountsBars, "synthetic:T?bars=120&freq=1D&seed=3", benchmark=benchmark)
+    assert CountsBars.seen == 0  # the whole backtest ran first, then the benchmark failed
+    backtest(CountsBars, "synthetic:T?bars=120&freq=1D&seed=3", benchmark="universe")
+    assert CountsBars.seen == 120
+
+
+@pytest.mark.parametrize(
+    ("data", "spec", "timeframe"),
+    [
+        ("synthetic:T?bars=300&freq=1D&seed=3",  # a benchmark made from the range read
+         "synthetic:B?symbols=3&bars=400&freq=1D&seed=5", None),
+        ("synthetic:T?freq=1min&session=XNYS&start=2024-01-02&end=2024-02-09&seed=3",
+         "synthetic:B?symbols=2&bars=120&freq=1D&start=2023-12-20&seed=5", "1Day"),
+    ],
+    ids=["daily", "minutes-as-days"],
+)  # fmt: skip
+def test_a_benchmark_read_before_the_run_is_the_one_read_after_it(
+    data: str, spec: str, timeframe: str | None
+) -> None:
+    """The bars' own range when the run does not resample them; else more days, then cut
+    to the run's: the same closes, the same first close of each symbol of an equal-weight
+    benchmark."""
+    bars = load_symbols(data)
+    result = backtest("ma_crossover", bars, {"fast": 5, "slow": 20}, timeframe=timeframe)
+    index, cash = result.equity.index, float(result.equity.iloc[0])
+    read_after = benchmark_equity(spec, result.bars, index, cash)
+    loaded = load_benchmark(spec, bars, resampled=timeframe is not None)
+    read_before = benchmark_equity(loaded, result.bars, index, cash)
+    pd.testing.assert_series_equal(read_before, read_after)
+    assert backtest(
+        "ma_crossover", bars, {"fast": 5, "slow": 20}, timeframe=timeframe, benchmark=spec
+    ).metrics["benchmark_return"] == pytest.approx(read_after.iloc[-1] / cash - 1, rel=1e-12)
