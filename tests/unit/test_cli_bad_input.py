@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import workbench.outdir
-from workbench import load_bars
+from workbench import backtest, clean, load_bars
 from workbench.cli.main import main
+from workbench.data.quality import CleanPolicy
 from workbench.errors import ConfigError, DataError
 from workbench.live.state.file import StateFile
 
@@ -177,6 +178,32 @@ def test_out_of_order_bars_are_a_data_error_with_a_fix_for_the_command_line(
     line = one_error_line(err)
     assert line.startswith(f"error: X: the timestamps are out of order or duplicated: {what}")
     assert "workbench data check SPEC lists them" in line
+
+
+@pytest.mark.parametrize("command", ["backtest", "sweep"])
+def test_prices_at_or_below_zero_are_a_data_error_naming_the_first_bar(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "X.csv"
+    rows = [f"2020-01-{day:02d},{ROW}\n" for day in range(1, 29)]
+    rows[20] = "2020-01-21,1,2,0.5,-5,10\n"  # a close below zero
+    rows[23] = "2020-01-24,0,2,0,1.5,10\n"  # an open and a low of zero
+    path.write_text(BARS + "".join(rows))
+    argv = [command, "--strategy", "ma_crossover", "--data", f"csv:{path}"]
+    argv += ["--grid" if command == "sweep" else "--param", "fast=2"]
+    argv += ["--grid" if command == "sweep" else "--param", "slow=3"]
+    code, _, err = run(capsys, *argv)
+    assert code == DataError.exit_code  # the backtest ran on them (final equity 0)
+    assert one_error_line(err) == (
+        f"error: X (csv:{path}): 2 bar(s) with a price at or below zero, the first at "
+        "2020-01-21 00:00:00+00:00: close -5 (correct or remove those rows (workbench data "
+        "check SPEC lists them; in Python: workbench.clean(bars, "
+        "CleanPolicy(drop_invalid=True))))"
+    )
+    code, out, _ = run(capsys, "data", "check", f"csv:{path}")
+    assert code == 1 and "non_positive      2" in out  # the loader lets them through to it
+    bars, _ = clean(load_bars(f"csv:{path}"), CleanPolicy(drop_invalid=True))
+    assert backtest("ma_crossover", bars, {"fast": 2, "slow": 3}).final_equity > 0
 
 
 def test_dates_that_read_both_day_first_and_month_first_need_a_format(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import pandas as pd
 from workbench.errors import DataError
 
 COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+PRICES: tuple[str, ...] = COLUMNS[:4]
 DEFAULT_SYMBOL = "ASSET"
 
 BarsLike = pd.DataFrame | Mapping[str, pd.DataFrame]
@@ -79,6 +80,36 @@ def check_order(frame: pd.DataFrame, *, name: str = "bars") -> None:
         hint="sort the rows by time and remove the repeated ones (workbench data check SPEC "
         "lists them; in Python: workbench.clean(bars, CleanPolicy(sort=True, "
         "drop_duplicates='last')))",
+    )
+
+
+def check_prices(frame: pd.DataFrame, *, name: str = "bars") -> None:
+    """Raise :class:`DataError` naming the first bar with a price at or below zero, and
+    where the bars came from.
+
+    A backtest would trade at it: a buy at a negative price is paid to buy, and every
+    figure after it is wrong (the event engine ran to a final equity of 0 and a drawdown
+    past -100 %). The loader lets such rows through so that ``workbench data check`` can
+    list them and :func:`~workbench.data.cleaning.clean` drop them; the engines refuse
+    them, as they refuse bars out of order. Every source here is of instruments that do
+    not trade at or below zero (stocks, indices, synthetic prices); a spread or a future
+    that can is not taken. A missing price (NaN) is not judged here.
+    """
+    columns = [frame[c].to_numpy() for c in PRICES]  # views: no copy of a long frame
+    rows = np.zeros(len(frame), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for values in columns:
+            rows |= values <= 0
+    if not rows.any():
+        return
+    i = int(np.argmax(rows))
+    column, value = next((c, v[i]) for c, v in zip(PRICES, columns, strict=True) if v[i] <= 0)
+    source = frame.attrs.get("source")
+    raise DataError(
+        f"{name}{f' ({source})' if source else ''}: {int(rows.sum())} bar(s) with a price at "
+        f"or below zero, the first at {frame.index[i]}: {column} {value:g}",
+        hint="correct or remove those rows (workbench data check SPEC lists them; in Python: "
+        "workbench.clean(bars, CleanPolicy(drop_invalid=True)))",
     )
 
 

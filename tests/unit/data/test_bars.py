@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.data.bars import epoch_ns
+from workbench.data.bars import check_prices, epoch_ns
+from workbench.errors import DataError
 
 
 def test_epoch_ns_is_a_view_in_nanoseconds_and_converted_otherwise() -> None:
@@ -100,3 +101,20 @@ def test_bars_of_whole_months_count_their_months(freq: str, per_year: float) -> 
     index = pd.date_range("2001-01-01", "2024-12-31", freq=freq, tz="UTC")
     for given in (index, pd.DatetimeIndex(index.tolist())):  # freq set, and not
         assert periods_per_year(given) == per_year, (freq, given.freq)
+
+
+def test_check_prices_names_the_first_bar_at_or_below_zero_and_lets_nan_pass() -> None:
+    index = pd.date_range("2024-01-02", periods=4, freq="1D", tz="UTC")
+    frame = pd.DataFrame(
+        {"open": [1.0, np.nan, 1.0, 1.0], "high": [2.0, 2.0, 2.0, 2.0],
+         "low": [0.5, 0.5, 0.0, -1.0], "close": [1.5, 1.5, 1.5, 1.5], "volume": 10.0},
+        index=index,
+    )  # fmt: skip
+    frame.attrs["source"] = "csv:x.csv"
+    with pytest.raises(DataError) as refused:
+        check_prices(frame, name="X")
+    assert str(refused.value).startswith(
+        "X (csv:x.csv): 2 bar(s) with a price at or below zero, the first at "
+        "2024-01-04 00:00:00+00:00: low 0 (correct or remove those rows"
+    )
+    check_prices(frame.iloc[:2], name="X")  # a missing open is data check's, not this
