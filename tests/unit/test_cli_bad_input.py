@@ -227,6 +227,9 @@ def test_dates_that_read_both_day_first_and_month_first_need_a_format(tmp_path: 
         ("--bar-settle", "-5", "--bar-settle must be at least 0, got -5"),
         ("--cash", "0", "--cash must be a positive number, got 0 (omit it to trade the bundle's"),
         ("--cash", "-5", "--cash must be a positive number, got -5"),
+        ("--max-outage", "0", "--max-outage must be a positive number, got 0 (e.g. --max-outage"),
+        ("--stream-grace", "-1", "--stream-grace must be at least 0, got -1 (e.g. --stream-grace"),
+        ("--retry-delay", "-1", "--retry-delay must be at least 0, got -1 (e.g. --retry-delay 0."),
     ],
 )
 def test_live_refuses_numbers_it_used_to_take_silently(

@@ -179,7 +179,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
     """Refuse the numbers a run would otherwise take silently (a negative --max-bars ran one
     bar; a negative --speed, --alpaca-timeout or --bar-settle meant something else; --cash 0
     traded the bundle's capital, saying it was replaced, and a negative one left a state
-    file behind), before the state file is made."""
+    file behind; a negative --max-outage, --stream-grace or --retry-delay was refused in the
+    Python names, the state file made), before the state file is made."""
     from workbench.cli.flags import check_number
 
     checks = (
@@ -189,6 +190,9 @@ def _check_numbers(args: argparse.Namespace) -> None:
         ("--outage-backoff-cap", args.outage_backoff_cap, None, "e.g. --outage-backoff-cap 60"),
         ("--bar-settle", args.bar_settle, 0, "e.g. --bar-settle 5"),
         ("--cash", args.cash, None, "omit it to trade the bundle's capital"),
+        ("--max-outage", args.max_outage, None, "e.g. --max-outage 3600"),
+        ("--stream-grace", args.stream_grace, 0, "e.g. --stream-grace 10"),
+        ("--retry-delay", args.retry_delay, 0, "e.g. --retry-delay 0.5"),
     )
     for flag, value, low, hint in checks:
         check_number(flag, value, low, hint)
