@@ -30,8 +30,6 @@ from workbench.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-PRICES = ("open", "high", "low", "close")
-
 
 @dataclass(frozen=True)
 class CleanPolicy:

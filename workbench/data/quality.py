@@ -66,7 +66,6 @@ log = logging.getLogger(__name__)
 
 Severity = Literal["error", "warning"]
 EXAMPLES = 5
-PRICES = ("open", "high", "low", "close")
 
 
 @dataclass(frozen=True)
