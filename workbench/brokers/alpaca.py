@@ -45,13 +45,13 @@ from workbench.brokers.alpaca_catch_up import catch_up, missed_updates
 from workbench.brokers.alpaca_errors import _map_api_error
 from workbench.brokers.alpaca_listing import open_orders
 from workbench.brokers.alpaca_orders import (
-    _float,
     _leg_of,
     _order_request,
     _ts,
     _value,
     on_price_grid,
     order_from_alpaca,
+    position_from_alpaca,
 )
 from workbench.brokers.alpaca_sdk import tune_client, watch_listening
 from workbench.brokers.alpaca_updates import execution, followed, stale
@@ -154,20 +154,8 @@ class AlpacaBroker:
         )
 
     def get_positions(self) -> dict[str, PositionView]:
-        out = {}
-        for p in self._call("get positions", self.client.get_all_positions):
-            qty = abs(float(p.qty)) * (-1 if getattr(p.side, "value", p.side) == "short" else 1)
-            price = _float(p.current_price) or float("nan")
-            out[p.symbol] = PositionView(
-                symbol=p.symbol,
-                quantity=qty,
-                average_price=float(p.avg_entry_price),
-                last_price=price,
-                market_value=_float(p.market_value) or qty * price,
-                unrealized_pnl=_float(p.unrealized_pl) or 0.0,
-                realized_pnl=0.0,
-            )
-        return out
+        positions = self._call("get positions", self.client.get_all_positions)
+        return {p.symbol: position_from_alpaca(p) for p in positions}
 
     def get_open_orders(self) -> list[Order]:
         """Every open order, oldest first, its legs nested: page after page, as Alpaca lists

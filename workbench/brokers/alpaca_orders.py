@@ -1,4 +1,4 @@
-"""Orders translated between alpaca-py's models and ours, both ways.
+"""Orders (and positions) translated between alpaca-py's models and ours.
 
 Alpaca's statuses are mapped onto our lifecycle table (:mod:`workbench.orders`), its
 nested orders read with their legs (each leg known by its entry's client order id plus
@@ -27,6 +27,7 @@ from workbench.orders import (
     Side,
     TimeInForce,
 )
+from workbench.portfolio import PositionView
 from workbench.ticks import on_grid
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,21 @@ def order_from_alpaca(
         role = Leg.STOP_LOSS if klass is OrderClass.OCO else leg_role(child)
         out += order_from_alpaca(child, parent=order, leg=role)
     return out
+
+
+def position_from_alpaca(p: Any) -> PositionView:
+    """Our view of alpaca-py's ``Position`` (a short one's quantity negative)."""
+    qty = abs(float(p.qty)) * (-1 if _value(p.side) == "short" else 1)
+    price = _float(p.current_price) or float("nan")
+    return PositionView(
+        symbol=p.symbol,
+        quantity=qty,
+        average_price=float(p.avg_entry_price),
+        last_price=price,
+        market_value=_float(p.market_value) or qty * price,
+        unrealized_pnl=_float(p.unrealized_pl) or 0.0,
+        realized_pnl=0.0,
+    )
 
 
 #: The prices of a request Alpaca takes only on its grid (:mod:`workbench.ticks`).
