@@ -125,6 +125,31 @@ def test_the_trading_stream_reports_each_connection_before_it_listens() -> None:
     assert seen == ["connected", "listen sent", "connected", "listen sent"]
 
 
+def test_the_trading_stream_reports_each_connection_closed() -> None:
+    """A drop: alpaca-py closes the connection, then connects and listens again."""
+    from alpaca.trading.stream import TradingStream
+
+    stream = TradingStream("key-id-123", "secret-456")
+    seen: list[str] = []
+
+    async def sent() -> None:
+        seen.append("listen sent")
+
+    async def close() -> None:
+        seen.append("close")
+
+    stream._subscribe_trade_updates, stream.close = sent, close
+    watch_listening(stream, lambda: seen.append("connected"), lambda: seen.append("closed"))
+
+    async def reconnect() -> None:
+        await stream._subscribe_trade_updates()
+        await stream.close()
+        await stream._subscribe_trade_updates()
+
+    asyncio.run(reconnect())
+    assert seen == ["connected", "listen sent", "closed", "close", "connected", "listen sent"]
+
+
 def test_a_trading_stream_without_the_listen_hook_stops_with_the_version_named() -> None:
     class OldStream:  # as if a release renamed _subscribe_trade_updates
         pass

@@ -17,6 +17,11 @@
   by :meth:`AlpacaBroker.drain_updates`, each execution once. Alpaca does not replay
   what a dropped connection missed: after a reconnection the open orders are looked up
   (:mod:`workbench.brokers.alpaca_catch_up`).
+- The open orders are kept in a book fed by the answers and the updates handed out, and
+  listed at Alpaca only to start, after a stream gap and at a bounded age
+  (:mod:`workbench.brokers.alpaca_book`, which says what view it gives and why): the
+  engine asks for them on every submission and every order end, and a listing each time
+  spent Alpaca's 200 requests a minute on a rebalance of 100 symbols.
 - Attached exits go out as Alpaca's order classes (``bracket``, ``oto``, ``oco``) and
   trailing stops as ``trailing_stop`` with ``trail_price`` or ``trail_percent``. Alpaca
   names a bracket's legs with client order ids of its own; here each leg is known by a
@@ -41,7 +46,8 @@ from typing import Any, TypeVar
 import requests
 
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
-from workbench.brokers.alpaca_catch_up import catch_up, missed_updates
+from workbench.brokers.alpaca_book import MAX_AGE, OpenBook
+from workbench.brokers.alpaca_catch_up import catch_up, missed_updates, unheard
 from workbench.brokers.alpaca_errors import _map_api_error
 from workbench.brokers.alpaca_listing import open_orders
 from workbench.brokers.alpaca_orders import (
@@ -75,6 +81,8 @@ DEFAULT_TIMEOUT = 10.0
 EVENTS = {e.value: e for e in UpdateEvent}
 #: Put on the update queue each time the trade stream (re)connects.
 LISTENING = object()
+#: Put on the update queue each time the trade stream's connection closes.
+CLOSED = object()
 
 
 class AlpacaBroker:
@@ -89,9 +97,12 @@ class AlpacaBroker:
         url: str | None = None,
         stream_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        book_age: float = MAX_AGE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``clock``: the monotonic seconds a rate limit's wait is measured on."""
+        """``clock``: the monotonic seconds a rate limit's wait and the open-order book's age
+        are measured on; ``book_age``: the seconds a listing of the open orders stands for
+        (:mod:`workbench.brokers.alpaca_book`)."""
         from alpaca.trading.client import TradingClient
 
         if not key or not secret:
@@ -118,6 +129,9 @@ class AlpacaBroker:
         self._caught: set[str] = set()  # orders the unfinished catch-up has looked up
         self._clock = clock
         self._resume_at = 0.0  # on the clock: no catch-up lookup before (a 429's wait)
+        self._listening = False  # the trade stream is connected and listens
+        self.book_age = book_age
+        self._book = OpenBook(book_age, clock)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AlpacaBroker:
@@ -158,14 +172,23 @@ class AlpacaBroker:
         return {p.symbol: position_from_alpaca(p) for p in positions}
 
     def get_open_orders(self) -> list[Order]:
-        """Every open order, oldest first, its legs nested: page after page, as Alpaca lists
-        at most 500 a request
-        (:func:`~workbench.brokers.alpaca_listing.open_orders`)."""
+        """Every open order, oldest first, each leg after its entry: from the open-order
+        book while it is complete and fresh, else listed page after page, as Alpaca lists
+        at most 500 a request (:func:`~workbench.brokers.alpaca_listing.open_orders`), and
+        the book filled from that listing if the trade stream listens, caught up
+        (:mod:`workbench.brokers.alpaca_book`: the view it gives)."""
+        if self._book.fresh():
+            return self._book.orders()
         orders = open_orders(
             lambda req: self._call("list orders", lambda: self.client.get_orders(req))
         )
         found = [self._remember(x) for o in orders for x in order_from_alpaca(o)]
-        return [o for o in found if o.status.is_open]
+        listed = [o for o in found if o.status.is_open]
+        return self._book.refill(listed) if self._stream_current() else listed
+
+    def _stream_current(self) -> bool:
+        """Whether the trade stream listens and has told every update since it began."""
+        return self._listening and not self._behind
 
     def get_order(self, order_id: str) -> Order:
         from alpaca.trading.requests import GetOrderByIdRequest
@@ -251,15 +274,19 @@ class AlpacaBroker:
             (new,) = order_from_alpaca(o, parent=parent, leg=old.request.leg)
             if parent is not None:
                 legs = tuple(new.id if i == order_id else i for i in parent.legs)
-                self._remember(dataclasses.replace(parent, legs=legs))
-            return self._remember(new)
+                self._book.seen([self._remember(dataclasses.replace(parent, legs=legs))])
+            new = self._remember(new)
+            self._book.seen([new])  # the old order leaves with its replaced update
+            return new
         return self._remember_all(order_from_alpaca(o))
 
     def _remember_all(self, orders: list[Order]) -> Order:
-        """Remember an order and its legs; return the order."""
-        for leg in orders[1:]:
-            self._remember(leg)
-        return self._remember(orders[0])
+        """Remember an order and its legs, Alpaca's answer: the working ones are open in
+        the book (an order never leaves it by an answer); return the order."""
+        known = [self._remember(leg) for leg in orders[1:]]
+        known.insert(0, self._remember(orders[0]))
+        self._book.seen(known)
+        return known[0]
 
     def cancel_order(self, order_id: str) -> None:
         self._call(f"cancel {order_id}", lambda: self.client.cancel_order_by_id(order_id))
@@ -282,7 +309,11 @@ class AlpacaBroker:
             self._updates.put(data)
 
         self._stream.subscribe_trade_updates(on_update)
-        watch_listening(self._stream, lambda: self._updates.put(LISTENING))
+        watch_listening(
+            self._stream,
+            lambda: self._updates.put(LISTENING),
+            lambda: self._updates.put(CLOSED),
+        )
         self._thread = threading.Thread(
             target=self._run_stream, name="alpaca-trade-updates", daemon=True
         )
@@ -295,6 +326,8 @@ class AlpacaBroker:
         """Stop the trade update stream and wait for its thread."""
         if self._stream is not None and self._thread is not None:
             stop_stream(self._stream, self._thread, timeout)
+        self._listening = False
+        self._book.gap()
         self._thread = None
         self._stream = None
 
@@ -305,10 +338,16 @@ class AlpacaBroker:
                 data = self._updates.get_nowait()
             except queue.Empty:
                 break
+            if data is CLOSED:  # a gap begins: the book is incomplete until caught up
+                self._listening = False
+                self._book.gap()
+                continue
             if data is LISTENING:  # (re)connected: after a reconnection, catch up first
+                self._listening = True
                 self._connections += 1
                 if self._connections > 1:  # a gap of its own: every open order again
                     self._behind, self._caught = True, set()
+                    self._book.gap()
                 if self._behind:
                     out.extend(self._catch_up())
                 continue
@@ -317,7 +356,24 @@ class AlpacaBroker:
                 out.append(update)
         if self._behind:  # the catch-up failed: try again
             out.extend(self._catch_up())
+        if self._book.due and self._stream_current():
+            out.extend(self._unheard())
         return out
+
+    def _unheard(self) -> list[OrderUpdate]:
+        """The ends of the orders the open-order book holds that Alpaca has not listed
+        open twice in a row, never told (:func:`.alpaca_catch_up.unheard`)."""
+        due = sorted(self._book.due)
+        out, looked, unknown = unheard(due, self._look_up, self._missed, self._apply)
+        for order_id in looked:
+            with self._lock:
+                known = None if order_id in unknown else self._orders.get(order_id)
+            self._book.looked_up(order_id, known)
+        return out
+
+    def _look_up(self, order_id: str) -> Any:
+        """alpaca-py's copy of an order (flat: the legs are orders of their own)."""
+        return self._call(f"get order {order_id}", lambda: self.client.get_order_by_id(order_id))
 
     def _catch_up(self) -> list[OrderUpdate]:
         """What the trade stream missed while it was away (:mod:`.alpaca_catch_up`).
@@ -336,9 +392,7 @@ class AlpacaBroker:
 
         def look_up(order_id: str) -> Any:
             try:
-                found = self._call(
-                    f"get order {order_id}", lambda: self.client.get_order_by_id(order_id)
-                )
+                found = self._look_up(order_id)
             except BrokerError as exc:
                 if exc.code == 40410000:  # not Alpaca's (any more): nothing to learn
                     self._caught.add(order_id)
@@ -464,7 +518,11 @@ class AlpacaBroker:
                        "reason": f"{exc.message} ({exc.hint})"},
             )  # fmt: skip
             order = fresh
-        self._remember(order)
+        order = self._remember(order)
+        if order.status.is_terminal:  # handed out, or (outside the protocol) not to be
+            self._book.ended(order.id)
+        else:
+            self._book.seen([order])
         if event is None:
             followed(order, str(_value(data.event)))
             return None

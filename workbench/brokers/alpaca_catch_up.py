@@ -22,7 +22,7 @@ from workbench.errors import BrokerError
 from workbench.orders import Order, OrderStatus
 from workbench.portfolio import QUANTITY_EPSILON
 
-__all__ = ["catch_up", "missed_updates"]
+__all__ = ["catch_up", "missed_updates", "unheard"]
 
 log = logging.getLogger("workbench.brokers.alpaca")  # the broker's records, as before the split
 
@@ -60,6 +60,40 @@ def catch_up(
         len(open_ids), len(out), extra={"event": "catch_up"},
     )  # fmt: skip
     return out, True
+
+
+def unheard(
+    ids: Sequence[str],
+    look_up: Callable[[str], Any],
+    missed: Callable[[Any], list[Any]],
+    apply: Callable[[Any], OrderUpdate | None],
+) -> tuple[list[OrderUpdate], list[str], set[str]]:
+    """The ends of orders the open-order book holds that Alpaca has stopped listing open
+    and no update told (:mod:`.alpaca_book`): each looked up, what it ``missed`` put
+    through ``apply``, as :func:`catch_up` does. Returns the updates handed out, the ids
+    looked up, and those of them Alpaca does not know (404). A lookup that fails
+    otherwise ends the round: the rest are looked up at the next drain."""
+    out: list[OrderUpdate] = []
+    looked: list[str] = []
+    unknown: set[str] = set()
+    for order_id in ids:
+        try:
+            o = look_up(order_id)
+        except BrokerError as exc:
+            if exc.code != 40410000:
+                log.warning(
+                    "cannot look up an order Alpaca no longer lists yet: %s", exc,
+                    extra={"event": "catch_up_failed", "order_id": order_id, "reason": str(exc)},
+                )  # fmt: skip
+                break
+            unknown.add(order_id)
+        else:
+            for data in missed(o):
+                update = apply(data)
+                if update is not None:
+                    out.append(update)
+        looked.append(order_id)
+    return out, looked, unknown
 
 
 def missed_updates(o: Any, fresh: Order, known: Order | None, handed: float) -> list[Any]:

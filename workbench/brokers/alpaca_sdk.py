@@ -116,15 +116,21 @@ def watch_connections(
 TRADE_STREAM_HOOK = "_subscribe_trade_updates"
 
 
-def watch_listening(stream: Any, on_listening: Callable[[], None]) -> Any:
+def watch_listening(
+    stream: Any, on_listening: Callable[[], None], on_closed: Callable[[], None] | None = None
+) -> Any:
     """Call ``on_listening()`` each time the trading ``stream`` (re)connects, on its own
-    event loop, before it listens: before any update of that connection is handed on.
+    event loop, before it listens: before any update of that connection is handed on;
+    and ``on_closed()`` each time its connection is closed (a drop: alpaca-py closes
+    before it reconnects), after the last update of that connection.
 
     alpaca-py's ``TradingStream`` reconnects a dropped connection by itself and says
     nothing; Alpaca does not replay the trade updates sent meanwhile.
     """
-    if not callable(getattr(stream, TRADE_STREAM_HOOK, None)):
-        raise _untested(stream, [TRADE_STREAM_HOOK], ": the broker could not tell when a "
+    hooks = [TRADE_STREAM_HOOK] + (["close"] if on_closed is not None else [])
+    missing = [name for name in hooks if not callable(getattr(stream, name, None))]
+    if missing:
+        raise _untested(stream, missing, ": the broker could not tell when a "
                         "reconnected trade stream missed order updates")  # fmt: skip
     listen = stream._subscribe_trade_updates
 
@@ -133,4 +139,12 @@ def watch_listening(stream: Any, on_listening: Callable[[], None]) -> Any:
         return await listen(*args, **kwargs)
 
     stream._subscribe_trade_updates = listening
+    if on_closed is not None:
+        close = stream.close
+
+        async def closed(*args: Any, **kwargs: Any) -> Any:
+            on_closed()
+            return await close(*args, **kwargs)
+
+        stream.close = closed
     return stream
