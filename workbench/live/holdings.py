@@ -47,7 +47,8 @@ LEG_SUFFIXES = ("-tp", "-sl")
 
 @dataclass(frozen=True)
 class Difference:
-    """One position or open order at the broker that the state does not explain.
+    """One position the broker and the state disagree on (either may hold more), or an
+    open order at the broker that the state does not explain.
 
     ``kind`` is ``position`` or ``order``. For an order, ``broker_quantity`` is its
     signed remaining quantity and ``state_quantity`` 0 (the state does not know it).
@@ -62,9 +63,13 @@ class Difference:
 
     def describe(self) -> str:
         if self.kind == "position":
+            gap = self.broker_quantity - self.state_quantity
+            side = "the broker holds" if gap > 0 else "the state holds"
+            other = "the state does not explain" if gap > 0 else "the broker does not have"
             return (
                 f"position {self.symbol}: broker {self.broker_quantity:g}, "
-                f"state {self.state_quantity:g} (fills and adoptions)"
+                f"state {self.state_quantity:g} (fills and adoptions): {side} "
+                f"{abs(gap):g} more, that {other}"
             )
         return (
             f"open order {self.symbol} {self.broker_quantity:+g}: order id {self.order_id}, "
@@ -97,8 +102,8 @@ class HoldingsCheck:
     def message(self, state: object = "the state file") -> str:
         """Every difference, one per line (the fix is :data:`FIX`)."""
         lines = [
-            f"the broker holds {len(self.differences)} position(s) or open order(s) that "
-            f"{state} does not explain:",
+            f"the broker and {state} disagree on {len(self.differences)} position(s) or "
+            "open order(s):",
             *(f"  {d.describe()}" for d in self.differences),
         ]
         return "\n".join(lines)
@@ -121,8 +126,9 @@ class HoldingsCheck:
 
 
 FIX = (
-    "take them over with --adopt-positions (logged, and recorded in the state), "
-    "or close them at the broker, then start again"
+    "take them over with --adopt-positions (the state then takes the broker's quantities; "
+    "logged, and recorded in the state), or close them at the broker (a position only "
+    "the state holds: trade it back there), then start again"
 )
 
 
