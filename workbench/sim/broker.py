@@ -108,11 +108,16 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         self._by_client_id: dict[str, str] = {}
         self._oco: dict[str, list[str]] = {}  # group -> open order ids
         self._updates: list[OrderUpdate] = []
+        #: The last batch :meth:`drain_updates` handed out (saved with the queue).
+        self.drained: list[OrderUpdate] = []
         self._counter = 0
         self._now: pd.Timestamp | None = None
         self._armed: list[LiveOrder] = []  # exits armed on the bar being processed
         self._entry: tuple[float, bool] | None = None  # this bar's entry: (price, at the open)
         self._bar_open = 0.0
+        #: Counts the calls that may change the venue (:mod:`workbench.sim.snapshot` saves
+        #: it again only when this moved).
+        self.revision = 0
 
     @property
     def calendar(self) -> str | None:
@@ -122,7 +127,13 @@ class SimulatedBroker(AttachedExits, BrokerReads):
     # -- time ------------------------------------------------------------------
     def set_time(self, ts: pd.Timestamp) -> None:
         """Set the simulated time: orders submitted now are stamped with it."""
+        self.revision += 1
         self._now = ts
+
+    @property
+    def time(self) -> pd.Timestamp | None:
+        """The venue's time: the last bar processed (or :meth:`set_time`); None before."""
+        return self._now
 
     # -- Broker protocol: actions --------------------------------------------------
     def submit_order(self, request: OrderRequest) -> Order:
@@ -131,6 +142,7 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         A duplicate client order id raises :class:`OrderRejected` (as Alpaca's 422);
         a quantity that rounds to zero lots returns a REJECTED order.
         """
+        self.revision += 1
         now = self._now
         if now is None:
             raise BrokerError(
@@ -177,6 +189,7 @@ class SimulatedBroker(AttachedExits, BrokerReads):
 
     def cancel_order(self, order_id: str) -> None:
         """Cancel an open order at once; a finished one raises :class:`OrderRejected`."""
+        self.revision += 1
         live = self._live.get(order_id)
         if live is None:
             order = self.get_order(order_id)  # raises when unknown
@@ -195,6 +208,7 @@ class SimulatedBroker(AttachedExits, BrokerReads):
                 self._end(other, other.order, OrderStatus.CANCELED, f"oco: {order_id} canceled")
 
     def cancel_all_orders(self) -> None:
+        self.revision += 1
         for live in list(self._live.values()):
             if live.order.id in self._live:  # canceling an entry also ends its held legs
                 self._end(live, live.order, OrderStatus.CANCELED, "canceled by request")
@@ -206,6 +220,7 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         A finished order, or a duplicate client order id, raises :class:`OrderRejected`
         and leaves the old order untouched.
         """
+        self.revision += 1
         live = self._live.get(order_id)
         if live is None:
             order = self.get_order(order_id)  # raises when unknown
@@ -244,6 +259,7 @@ class SimulatedBroker(AttachedExits, BrokerReads):
 
         Returns the updates this bar produced (they are also queued for :meth:`drain_updates`).
         """
+        self.revision += 1
         self._now = time
         book = self._book.get(symbol)
         if not book:

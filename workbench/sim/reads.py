@@ -34,6 +34,7 @@ class BrokerReads:
     _book: dict[str, list[LiveOrder]]
     _by_client_id: dict[str, str]
     _updates: list[OrderUpdate]
+    drained: list[OrderUpdate]
 
     @property
     def orders(self) -> list[Order]:
@@ -98,7 +99,11 @@ class BrokerReads:
         return None if order_id is None else self._orders[order_id]
 
     def drain_updates(self) -> list[OrderUpdate]:
+        """The updates queued since the last call. The last non-empty batch is kept
+        (:attr:`drained`) until the next one: its reader may die before it recorded them."""
         out, self._updates = self._updates, []
+        if out:
+            self.drained = out
         return out
 
     def close(self) -> None:
