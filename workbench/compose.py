@@ -239,6 +239,8 @@ def _wire(options: LiveOptions, bundle: Bundle, strategy: Any, state: Any) -> Li
 
     spec = bundle.run_spec
     broker, market = _broker(options, spec)
+    if options.broker == "sim":
+        keep_venue(broker, state)
     symbols, feed, hours = _feed(options, spec, broker, market, state)
     venue = apply_pennies(broker, state, options.pennies, spec.cash)
     name = bundle.manifest["name"]  # on every line: execution's, risk's, the runner's
@@ -391,6 +393,29 @@ def simulated_broker(
         volume_limit=spec.volume_limit, lot_size=spec.lot_size, margin=spec.margin,
         calendar=spec.calendar,
     )  # fmt: skip
+
+
+def keep_venue(broker: SimulatedBroker, state: StateStore) -> bool:
+    """Resume the simulated venue the state file saved (its cash, positions, orders,
+    fills, counter and time: Alpaca's paper account outlives a restart, so does this
+    one), and save it with each of the runner's writes from now on
+    (:meth:`StateStore.keep_venue`). Call it on the thread that runs the runner.
+    True when a venue was resumed; a new file's venue starts with the spec's capital."""
+    from workbench.sim.snapshot import VenueJournal, restore
+
+    saved = state.saved_venue()
+    if saved is not None:
+        restore(broker, saved)
+        account = broker.get_account()
+        log.info(
+            "resumed the simulated venue of %s: cash %.2f, equity %.2f, %d position(s), "
+            "%d open order(s), %d fill(s), at %s", state.path, account.cash, account.equity,
+            len(broker.get_positions()), len(broker.get_open_orders()), len(broker.fills),
+            broker.time,
+            extra={"event": "venue_resumed", "cash": account.cash, "equity": account.equity},
+        )  # fmt: skip
+    state.keep_venue(VenueJournal(broker, restored=saved is not None))
+    return saved is not None
 
 
 def risk_engine(

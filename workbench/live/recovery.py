@@ -75,6 +75,10 @@ class Recovery(OrderSync):
         pending = {
             t: steps_from_json(self.state.decision(t)[0]) for t in self.state.pending_decisions()
         }
+        # the updates the broker holds already first (a resumed simulated venue's, whose
+        # runner died before it recorded them): their fills as made, fees included, where
+        # a lookup knows only an order's average price
+        self._sync()
         at_broker = self._reconcile(pending)
         self.check_holdings("start", adopt=self.adopt_positions)
         self._resume_waiting(pending)

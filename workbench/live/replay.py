@@ -141,6 +141,8 @@ class SimulatedVenueFeed:
 
     This is how a dry run looks like a real venue to the runner: a real broker fills
     orders during the bar on its own; the simulated one does it when the bar arrives.
+    A bar at or before the venue's time has been traded already (a resumed venue,
+    :mod:`workbench.sim.snapshot`, before a replay that starts over): handed on only.
     """
 
     def __init__(self, feed: Feed, broker: SimulatedBroker) -> None:
@@ -149,6 +151,10 @@ class SimulatedVenueFeed:
 
     def __iter__(self) -> Iterator[list[Bar]]:
         for group in self.feed:
+            done = self.broker.time
+            if done is not None and group[0].time <= done:
+                yield group  # the runner skips it too: it is in the state file
+                continue
             # symbols with a working sell first, as the backtest engine does
             for _, k in self.broker.sells_first([(b.symbol, k) for k, b in enumerate(group)]):
                 b = group[k]

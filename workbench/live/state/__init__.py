@@ -11,7 +11,10 @@ A decision is written in one transaction with the order requests it will send
 ``decided_through`` (the last bar decided): a bar recorded after that mark was never
 decided, and is decided after a restart.
 
-Other parts keep their own tables in the same file (the risk engine's state, say).
+Other parts keep their own tables in the same file (the risk engine's state, say). A
+``--broker sim`` run's simulated venue is saved here too (:meth:`StateStore.keep_venue`,
+:mod:`workbench.sim.snapshot`), in the transaction of each of the runner's writes, and
+restored when the run starts again on the file.
 
 This module is the only one that knows the schema: ``live status``, the dashboard,
 reconciliation and the chaos harness read through :meth:`StateStore.reader` (a

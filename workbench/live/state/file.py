@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Self
@@ -19,6 +19,9 @@ from typing import Self
 from workbench.errors import ConfigError
 from workbench.live.state.schema import SCHEMA
 from workbench.storefaults import claim, read_fault, store_fault, vanished
+
+#: A write that rides along (:meth:`StateFile.ride_along`): its thread, and the write.
+Rider = tuple[int, Callable[[sqlite3.Connection], Callable[[], None] | None]]
 
 
 class StateFile:
@@ -42,6 +45,7 @@ class StateFile:
             )
         self._claim = claim(self.path) if exclusive else None
         self._lock = threading.RLock()
+        self._rider: Rider | None = None
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -70,6 +74,7 @@ class StateFile:
         store.path = path
         store._lock = threading.RLock()
         store._claim = None
+        store._rider = None
         uri = f"{path.resolve().as_uri()}?mode=ro"
         try:
             try:
@@ -125,15 +130,21 @@ class StateFile:
         with self._lock:
             try:
                 self._check_still_there()
+                done = None
                 try:  # BEGIN inside: an interrupt just after it (Ctrl-C) still rolls back
                     self.conn.execute("BEGIN IMMEDIATE")
                     yield self.conn
+                    rider = self._rider
+                    if rider is not None and rider[0] == threading.get_ident():
+                        done = rider[1](self.conn)
                 except BaseException:
                     if self.conn.in_transaction:  # SQLite may have rolled back already
                         with suppress(sqlite3.Error):
                             self.conn.execute("ROLLBACK")
                     raise
                 self.conn.execute("COMMIT")
+                if done is not None:
+                    done()
             except (sqlite3.Error, OSError) as exc:
                 if self.conn.in_transaction:
                     with suppress(sqlite3.Error):
@@ -159,6 +170,13 @@ class StateFile:
                             self.conn.execute("COMMIT")
             except (sqlite3.Error, OSError) as exc:
                 raise read_fault(self.path, exc) from None
+
+    def ride_along(self, write: Callable[[sqlite3.Connection], Callable[[], None] | None]) -> None:
+        """Have every write transaction of the calling thread end with ``write(conn)``
+        (in the transaction: both commit or neither), and call what it returns once the
+        transaction is committed. Another thread's writes (the heartbeat's) go without it:
+        what it writes belongs to the calling thread."""
+        self._rider = (threading.get_ident(), write)
 
     def _check_still_there(self) -> None:
         """Writes to a file deleted or replaced under the runner would go nowhere."""

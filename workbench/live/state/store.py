@@ -21,6 +21,7 @@ from workbench.live.state.file import StateFile
 from workbench.live.state.records import EquityPoint, EventRecord, Plan
 from workbench.live.state.schema import FINAL_STATUSES, UPSERT_ORDER, WAITING
 from workbench.orders import Fill, Order
+from workbench.sim.snapshot import SavedVenue, VenueJournal
 
 T = TypeVar("T")
 
@@ -305,6 +306,43 @@ class StateStore(StateFile):
                 columns=["id", "at", "kind", "symbol", "quantity", "order_id", "client_order_id"]
             )
         return pd.read_sql_query("SELECT * FROM adoptions ORDER BY id", self.conn)
+
+    # -- the simulated venue (a ``--broker sim`` run) ---------------------------------------
+    def keep_venue(self, journal: VenueJournal) -> None:
+        """Save the simulated venue with every write of the calling thread (the runner's),
+        in the same transaction, whenever it changed: a bar's record carries the venue that
+        traded it, an order's the venue that took it, so a kill between two writes leaves
+        the file with a venue never behind its records (:mod:`workbench.sim.snapshot`)."""
+
+        def write(db: sqlite3.Connection) -> Callable[[], None] | None:
+            changes = journal.changes()
+            if changes is None:
+                return None
+            db.execute(
+                "INSERT INTO sim_venue (id, record) VALUES (1, ?) "
+                "ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                (changes.record,),
+            )
+            db.executemany(
+                "INSERT INTO sim_orders (order_id, position, body) VALUES (?, ?, ?) "
+                "ON CONFLICT(order_id) DO UPDATE SET body = excluded.body",
+                changes.orders,
+            )
+            db.executemany("INSERT INTO sim_fills (position, body) VALUES (?, ?)", changes.fills)
+            return lambda: journal.saved(changes)
+
+        self.ride_along(write)
+
+    def saved_venue(self) -> SavedVenue | None:
+        """The simulated venue saved by :meth:`keep_venue`; None when none was."""
+        if "sim_venue" not in self.tables():
+            return None
+        row = self.conn.execute("SELECT record FROM sim_venue WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        orders = self.conn.execute("SELECT body FROM sim_orders ORDER BY position").fetchall()
+        fills = self.conn.execute("SELECT body FROM sim_fills ORDER BY position").fetchall()
+        return SavedVenue(row[0], [r[0] for r in orders], [r[0] for r in fills])
 
     # -- equity and events ------------------------------------------------------------------
     def record_equity(
