@@ -5,7 +5,7 @@ process, so it is saved in the run's state file and restored when the run starts
 on it (:func:`workbench.compose.build_runner`). What is saved is everything its
 accounting and its later fills depend on: cash and commissions paid, each position with
 its cost basis, realised P&L and last price, every order (open ones with their venue-side
-state: the day a DAY order became eligible, a trailing stop's mark, a triggered stop, an
+state: the end of a DAY order's session, a trailing stop's mark, a triggered stop, an
 OCO group), the books, the order-id counter, the venue's time, the fills so far and the
 order updates not drained yet (with the last batch drained: the runner may have died
 before recording it all). A restored venue is the saved one: the same bars then give
@@ -134,7 +134,7 @@ def _apply(broker: SimulatedBroker, record: dict, orders: list[Order], fills: li
     live: dict[str, LiveOrder] = {}
     for row in record["live"]:
         item = LiveOrder(broker._orders[row["id"]], row["group"])
-        item.created_ns, item.day, item.hwm = row["created_ns"], row["day"], row["hwm"]
+        item.created_ns, item.day_end, item.hwm = row["created_ns"], row["day_end"], row["hwm"]
         item.triggered = row["triggered"]
         live[row["id"]] = item
     broker._live = live
@@ -170,7 +170,7 @@ def _record(b: SimulatedBroker) -> dict[str, Any]:
 def _live(oid: str, x: LiveOrder) -> dict[str, Any]:
     """An open order's venue-side state (the order itself is saved with the orders)."""
     return {
-        "id": oid, "group": x.group, "created_ns": x.created_ns, "day": x.day, "hwm": x.hwm,
+        "id": oid, "group": x.group, "created_ns": x.created_ns, "day_end": x.day_end, "hwm": x.hwm,
         "triggered": x.triggered,
     }  # fmt: skip
 
