@@ -26,6 +26,12 @@ The account's day (:meth:`Replay.new_day`) is the calendar's local day, as Alpac
 account's day turns at New York midnight, not at midnight UTC (19:00 or 20:00 in New
 York, inside the evening's extended hours); a 24/7 calendar's turns at midnight UTC.
 Daily bars are labelled 00:00 UTC of their date: each is a day of its own.
+
+The after-hours session of a session runs 4 hours past its regular close (16:00-20:00 New
+York, 13:00-17:00 on an early close: Alpaca's announcement of full extended hours, "During
+a half day trading session, the extended session is from 4 am to 5pm ET"), never into the
+next session (a ``24/7`` calendar has none). Its end is the end of the trading day an
+``extended_hours`` day order is good for (:meth:`Replay.after_hours_end`, :mod:`.tif`).
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ from workbench.errors import ConfigError
 COLUMNS = ["open", "high", "low", "close", "volume"]
 #: How far before its settlement date a session can be (T+1 over a long holiday weekend).
 SETTLEMENT_REACH = pd.Timedelta(days=10)
+#: How long the after-hours session runs past the regular close (see the module docstring).
+AFTER_HOURS = pd.Timedelta(hours=4)
 Row = tuple[str, int, float, float, float, float, float]  # symbol, row, o, h, l, c, v
 
 
@@ -84,6 +92,8 @@ class Replay:
         self.calendar = calendar
         self.sessions: Sessions = sessions(calendar)
         self.intraday = interval < DAY
+        #: Each session's after-hours end (UTC ns, ascending), see the module docstring.
+        self.after_hours_ends = after_hours_ends(self.sessions)
         self._days = local_dates(self.times, calendar_zone(calendar) if self.intraday else "UTC")
         #: Daily data: where each bar time's day begins and ends on the calendar's clock.
         none = np.empty(0, dtype=np.int64)
@@ -153,6 +163,14 @@ class Replay:
         if i == len(self.times) or self.times[i] != t.value:
             return t
         return pd.Timestamp(int(self._day_opens[i]), tz="UTC")
+
+    def after_hours_end(self, t: pd.Timestamp) -> pd.Timestamp | None:
+        """The end of the trading day ``t`` is in: the first after-hours end after ``t``
+        (from 20:00 New York on, the next session's: Alpaca's overnight session "marks the
+        beginning of a new trading day"); None past the calendar's end."""
+        ends = self.after_hours_ends
+        i = int(np.searchsorted(ends, t.value, side="right"))
+        return pd.Timestamp(int(ends[i]), tz="UTC") if i < len(ends) else None
 
     def new_day(self) -> bool:
         """Whether the next bar time starts a new day of the account (the calendar's local
@@ -233,6 +251,14 @@ class Replay:
         """T+1 (US equities since May 2024): the next session's date."""
         later = self.sessions.next_open(cal.close_at(i))
         return (later or cal.close_at(i) + DAY).tz_convert("America/New_York").strftime("%Y-%m-%d")
+
+
+def after_hours_ends(cal: Sessions) -> np.ndarray:
+    """Each session's after-hours end (UTC ns): its close plus :data:`AFTER_HOURS`, but
+    not after the next session's open."""
+    ends = cal.closes + AFTER_HOURS.value
+    ends[:-1] = np.minimum(ends[:-1], cal.opens[1:])
+    return ends
 
 
 def day_bounds(

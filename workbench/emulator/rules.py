@@ -67,6 +67,8 @@ PRICED = {
 CLASSES = {c.value: c for c in OrderClass}
 #: Alpaca's time in force values (equities), each with the simulated broker's own that
 #: carries it: the venue enforces the rest of ``opg``/``cls``/``ioc``/``fok`` (:mod:`.tif`).
+#: An ``extended_hours`` day order rides on a gtc one, which the venue ends when its
+#: trading day's after-hours end (the broker's own day would end it sooner).
 TIFS = {
     "day": TimeInForce.DAY,
     "gtc": TimeInForce.GTC,
@@ -186,6 +188,8 @@ def parse_order(body: Any, symbols: list[str]) -> ParsedOrder:
         raise invalid("extended hours orders must be DAY or GTC limit orders")
     if extended and order_class is not OrderClass.SIMPLE:  # Alpaca's orders guide, brackets
         raise invalid(f"extended hours are not supported for {order_class.value} orders")
+    if extended and tif_name == "day":  # the venue ends it after the after-hours (.tif)
+        tif = TimeInForce.GTC
     cid = body.get("client_order_id")
     if cid is not None:
         cid = str(cid)

@@ -39,6 +39,18 @@ on its bar clock:
   York (Alpaca's aged-order policy). The venue ends what is left of a day or gtc order
   ``expired`` then: a day order at its session's close ("If unfilled after the closing
   auction, it is automatically canceled"), not at the next session's first bar.
+- An ``extended_hours`` day order "can also execute during supported extended hours"
+  (Time in Force) of its trading day, which ends with the after-hours session: one sent
+  in the pre-market, the session or the after-hours is good until 20:00 New York (17:00
+  on an early close); one sent from 20:00 on (in the overnight session, which "marks the
+  beginning of a new trading day") is good through the next session's after-hours: "If
+  unfilled, the order is canceled at 8:00 PM ET" (24/5 Trading, Trading API, 2026).
+  That end is its ``expires_at`` (Alpaca's value for it is undocumented). Daily data have
+  no extended hours: it ends at its session's close like any day order. The simulated
+  broker carries it as a gtc order (:data:`.rules.TIFS`): its own day, a UTC date (19:00
+  New York in winter), would end it before the after-hours do.
+- An order whose end passed before a bar begins (bars missing in between) is ended at
+  that end, before the bar is matched.
 """
 
 from __future__ import annotations
@@ -85,14 +97,15 @@ class Plan:
         return "canceled" if self.tif in IMMEDIATE else "expired"
 
 
-def plan(tif: str, symbol: str, replay: Replay, stamp_ns: int) -> Plan:
-    """The plan of an order of ``tif`` sent now (``stamp_ns``: the broker's time now).
+def plan(tif: str, symbol: str, replay: Replay, stamp_ns: int, *, extended: bool = False) -> Plan:
+    """The plan of an order of ``tif`` sent now (``stamp_ns``: the broker's time now;
+    ``extended``: an ``extended_hours`` order).
 
     Raises an ApiError (422) for an ``opg``/``cls`` order sent inside its refusal window.
     """
     now = replay.now
     if tif in ("day", "gtc"):  # the simulated broker's own, ended at expires_at
-        end = expires_at(tif, replay)
+        end = expires_at(tif, replay, extended=extended)
         return Plan(tif, symbol, None, None if end is None else end.value, None)
     times = replay.times_of(symbol)
     cal = replay.sessions
@@ -188,10 +201,13 @@ def aged(now: pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(f"{day:%Y-%m-%d} {AGED_AT}", tz=NEW_YORK).tz_convert("UTC")
 
 
-def expires_at(tif: str, replay: Replay) -> pd.Timestamp | None:
-    """``expires_at`` of an order of ``tif`` sent now (see the module docstring)."""
+def expires_at(tif: str, replay: Replay, *, extended: bool = False) -> pd.Timestamp | None:
+    """``expires_at`` of an order of ``tif`` sent now (``extended``: an ``extended_hours``
+    order; see the module docstring)."""
     if tif == "gtc":
         return aged(replay.now)
+    if tif == "day" and extended and replay.intraday:
+        return replay.after_hours_end(replay.now)
     return replay.sessions.next_close(replay.now)
 
 
@@ -242,13 +258,13 @@ def work_bar(
 
 
 def end_lapsed(
-    broker: SimulatedBroker, lapsed: list[tuple[OrderRecord, Plan]], t: pd.Timestamp
+    broker: SimulatedBroker, lapsed: list[tuple[OrderRecord, Plan]], then: pd.Timestamp
 ) -> None:
-    """End the orders whose deadline passed by the end of the bar at ``t``: at the deadline
-    (a day order at its session's close, as Alpaca), or at ``t`` if that was earlier."""
+    """End ``lapsed`` orders at their deadline (a day order at its session's close, as
+    Alpaca), then set the broker's time to ``then``."""
     for rec, plan in lapsed:
-        end(broker, rec, plan, max(t, pd.Timestamp(plan.deadline_ns, tz="UTC")))
-        broker.set_time(t)
+        end(broker, rec, plan, pd.Timestamp(plan.deadline_ns, tz="UTC"))
+        broker.set_time(then)
 
 
 def close_auction(

@@ -22,8 +22,9 @@ Cancels and replaces of routed orders wait for the open the same way
 (``pending_cancel``, ``pending_replace``: :mod:`.lifecycle`).
 
 Time in force. ``opg``, ``cls``, ``ioc`` and ``fok`` orders, and the end of day and gtc
-orders (at ``expires_at``), are enforced here around the simulated broker's bars, by
-the plans of :mod:`.tif`.
+orders (at ``expires_at``: an ``extended_hours`` day order's is the end of its trading
+day's after-hours), are enforced here around the simulated broker's bars, by the plans
+of :mod:`.tif`.
 
 Reads (the account, positions and orders as Alpaca's JSON) are the base's, :mod:`.reads`.
 """
@@ -147,6 +148,8 @@ class Venue(VenueReads):
         if t is None:
             return None
         opening: list[Message] = []
+        gone = self.tifs.lapsed(t.value)  # over before this bar begins (no bars between)
+        tif.end_lapsed(self.broker, self._plans(gone), self.replay.stamp)
         p = self.pending
         if (p.queued_new or p.replacing or p.canceling) and (
             not self.replay.intraday or self.replay.sessions.is_open(t)
@@ -225,7 +228,9 @@ class Venue(VenueReads):
     ) -> tuple[Order, list[Message]]:
         quantities = self.quantities()
         force = parsed.time_in_force
-        plan = tif.plan(force, req.symbol, self.replay, self.replay.stamp.value)  # may refuse
+        plan = tif.plan(  # may refuse
+            force, req.symbol, self.replay, self.replay.stamp.value, extended=extended
+        )
         stamp = plan.stamp or (None if extended else lifecycle.routed_at(self))
         if stamp is not None:
             self.broker.set_time(stamp)  # the bar it works on is the first it sees
@@ -242,7 +247,7 @@ class Venue(VenueReads):
         klass = replaces.order_class if replaces is not None else req.order_class.value
         rec = self._record(order, req.client_order_id or "", extended, intent, klass)
         rec.time_in_force = force if force != req.tif.value else None
-        rec.expires_at = tif.expires_at(force, self.replay)
+        rec.expires_at = tif.expires_at(force, self.replay, extended=extended)
         if replaces is not None:
             rec.replaces, replaces.replaced_by = replaces.id, rec.id
         for leg_id in order.legs:  # the exits: client order ids of their own, as Alpaca's

@@ -9,7 +9,7 @@ the 15:59 minute is the session's last; a daily bar, labelled 00:00 UTC of its s
 date, is before its own close, so a DAY order lives exactly one daily bar. The venue's
 orders are regular-hours orders (a request has no extended-hours flag): the end of the
 extended session (20:00 New York) that Alpaca gives an ``extended_hours`` day order is
-not theirs.
+not theirs (the emulator's venue enforces it itself, :mod:`workbench.emulator.tif`).
 
 Without a calendar (``None``: a venue open around the clock, as crypto or the synthetic
 data) a day is a UTC date, as the ``24/7`` calendar's sessions are. Outside the span a

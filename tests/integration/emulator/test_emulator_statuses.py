@@ -303,7 +303,9 @@ def test_extended_hours_orders_trade_outside_the_session(
     """After the close an ``extended_hours`` limit is routed at once (``new``) and fills on
     the 08:00 bar, where a regular gtc limit at the same price waits for the session. One
     canceled after the close is ``pending_cancel`` and fills at 08:00 before the open: the
-    cancel comes too late (``order_cancel_rejected``, the order filled)."""
+    cancel comes too late (``order_cancel_rejected``, the order filled). An extended-hours
+    DAY order sent at 16:00 is good until 20:00 New York that evening (its trading day's
+    after-hours, ``test_emulator_extended_day.py``): the 08:00 bar comes too late for it."""
     c = emt.trading_client(emu)
     emu.step(3)  # to Tuesday's close
 
@@ -311,8 +313,9 @@ def test_extended_hours_orders_trade_outside_the_session(
         return c.submit_order(LimitOrderRequest(symbol="AAA", qty=1, side="buy",
                                                 limit_price=price, **kw))  # fmt: skip
 
-    ext = limit(97, time_in_force="day", extended_hours=True)
-    late = limit(97.2, time_in_force="day", extended_hours=True)
+    ext = limit(97, time_in_force="gtc", extended_hours=True)
+    late = limit(97.2, time_in_force="gtc", extended_hours=True)
+    day = limit(97, time_in_force="day", extended_hours=True)
     regular = limit(97, time_in_force="gtc")
     assert (c.get_order_by_id(ext.id).status, c.get_order_by_id(regular.id).status) == (
         "new", "accepted"
@@ -320,14 +323,18 @@ def test_extended_hours_orders_trade_outside_the_session(
     c.cancel_order_by_id(late.id)
     assert c.get_order_by_id(late.id).status == "pending_cancel"
     emu.step()  # 08:00 New York
-    assert [c.get_order_by_id(o.id).status for o in (ext, late, regular)] == [
-        "filled", "filled", "accepted"
+    assert [c.get_order_by_id(o.id).status for o in (ext, late, day, regular)] == [
+        "filled", "filled", "expired", "accepted"
     ]  # fmt: skip
-    e, la = str(ext.id), str(late.id)
-    assert _events(stream, {e, la}, 6) == [
+    evening = pd.Timestamp("2024-01-02 20:00", tz="America/New_York")
+    assert c.get_order_by_id(day.id).expired_at == evening
+    e, la, d = str(ext.id), str(late.id), str(day.id)
+    assert _events(stream, {e, la, d}, 8) == [
         ("new", e, "new"),
         ("new", la, "new"),
+        ("new", d, "new"),
         ("pending_cancel", la, "pending_cancel"),
+        ("expired", d, "expired"),
         ("fill", e, "filled"),
         ("fill", la, "filled"),
         ("order_cancel_rejected", la, "filled"),
