@@ -30,8 +30,9 @@ Daily bars are labelled 00:00 UTC of their date: each is a day of its own.
 The after-hours session of a session runs 4 hours past its regular close (16:00-20:00 New
 York, 13:00-17:00 on an early close: Alpaca's announcement of full extended hours, "During
 a half day trading session, the extended session is from 4 am to 5pm ET"), never into the
-next session (a ``24/7`` calendar has none). Its end is the end of the trading day an
-``extended_hours`` day order is good for (:meth:`Replay.after_hours_end`, :mod:`.tif`).
+next session (a ``24/7`` calendar has none). Its end is the calendar's ``session_close``
+and the end of the trading day an ``extended_hours`` day order is good for
+(:meth:`Replay.after_hours_end`, :mod:`.tif`).
 """
 
 from __future__ import annotations
@@ -211,7 +212,8 @@ class Replay:
     def calendar_json(
         self, start: str | None, end: str | None, date_type: str = "TRADING"
     ) -> list[dict[str, str]]:
-        """Alpaca's calendar: one entry per session, New York wall-clock ``HH:MM`` times.
+        """Alpaca's calendar: one entry per session, New York wall-clock ``HH:MM`` times;
+        ``session_close`` the after-hours end (``1700`` on an early close, as Alpaca's).
 
         ``date_type`` says what ``start`` and ``end`` mean: the sessions' dates
         (``TRADING``, Alpaca's default) or their settlement dates (``SETTLEMENT``)."""
@@ -231,17 +233,19 @@ class Replay:
                 422, 40010001, f"invalid date_type: {date_type!r} (TRADING or SETTLEMENT)"
             )
         cal = self.sessions.between(lo, hi)
+        ends = self.after_hours_ends[np.searchsorted(self.sessions.opens, cal.opens)]
         out = []
         for i in range(len(cal)):
             opened = cal.open_at(i).tz_convert("America/New_York")
             closed = cal.close_at(i).tz_convert("America/New_York")
+            late = pd.Timestamp(int(ends[i]), tz="UTC").tz_convert("America/New_York")
             out.append(
                 {
                     "date": opened.strftime("%Y-%m-%d"),
                     "open": opened.strftime("%H:%M"),
                     "close": closed.strftime("%H:%M"),
                     "session_open": "0400",
-                    "session_close": "2000",
+                    "session_close": late.strftime("%H%M"),
                     "settlement_date": self._settles(i, cal),
                 }
             )

@@ -16,6 +16,7 @@ Every order below is a one-share buy limit; each bar's low says which limits it 
 from __future__ import annotations
 
 import pandas as pd
+import requests
 from alpaca.trading.requests import LimitOrderRequest
 
 from workbench.emulator import Emulator
@@ -139,3 +140,21 @@ def test_on_an_early_close_the_after_hours_end_at_17() -> None:
             )  # fmt: skip
         over = c.get_order_by_id(lower.id)
         assert (over.status, over.expired_at, over.filled_qty) == ("expired", ends, "0")
+
+
+def test_the_calendars_session_close_is_the_after_hours_end() -> None:
+    """``/v2/calendar``'s ``session_close`` is the end of the after-hours: ``1700`` on a
+    13:00 close, as Alpaca's calendar answers (recorded for 2026-11-27: close "13:00",
+    session_close "1700"; alpaca-py's ``Calendar`` does not read the field)."""
+    with Emulator({"AAA": _frame(HALF_DAY)}, key=KEY, secret=SECRET) as emu:
+        answer = requests.get(
+            f"{emu.base_url}/v2/calendar", params={"start": "2023-11-22", "end": "2023-11-27"},
+            headers=emt.headers(emu), timeout=10,
+        )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    days = [(d["date"], d["close"], d["session_open"], d["session_close"]) for d in answer.json()]
+    assert days == [
+        ("2023-11-22", "16:00", "0400", "2000"),
+        ("2023-11-24", "13:00", "0400", "1700"),
+        ("2023-11-27", "16:00", "0400", "2000"),
+    ]
