@@ -77,9 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.backtesting.api import backtest
+    from workbench.cli.flags import check_venue
     from workbench.outdir import check_output_folder
     from workbench.params import parse_assignments
 
+    check_venue(args)  # in the flags' words, before anything is read or made
     if args.out:
         check_output_folder(args.out)  # before the run, not after it
     result = backtest(

@@ -65,11 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.cli.flags import check_venue
     from workbench.errors import ConfigError
     from workbench.outdir import check_output_folder
     from workbench.params import parse_assignments
     from workbench.promote import EXIT_GATES_FAILED, promote
 
+    check_venue(args)  # in the flags' words, before the gates run
     check_output_folder(args.out)  # before the gates run, not after them
     thresholds = {}
     for name, value in parse_assignments(args.gate, "--gate", "min_trades=10").items():

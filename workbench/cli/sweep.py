@@ -82,6 +82,7 @@ def add_search_options(p: argparse.ArgumentParser, *, where: str = "") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.cli.flags import check_venue
     from workbench.errors import ConfigError
     from workbench.outdir import check_output_folder
     from workbench.params import parse_assignments
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise ConfigError(f"--top must be at least 1, got {args.top}")
+    check_venue(args)  # a negative --cash was swept (final equity -5)
     if args.out:
         check_output_folder(args.out)  # before the sweep, not after it
     frame = sweep(

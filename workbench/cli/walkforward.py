@@ -64,12 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.cli.flags import check_jobs
+    from workbench.cli.flags import check_jobs, check_venue
     from workbench.params import parse_assignments
     from workbench.research.grid import parse_grid
     from workbench.research.walkforward import WalkForwardConfig, run_walk_forward
 
     check_jobs(args.jobs)  # before --out is made
+    check_venue(args)
     config = WalkForwardConfig(
         strategy=args.strategy,
         data=args.data,
