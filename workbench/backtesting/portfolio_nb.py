@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from workbench.data.bars import check_order, check_prices
 from workbench.errors import ConfigError
 from workbench.orders import Fill, Side
 
@@ -205,7 +206,13 @@ class PortfolioRun:
 
 
 def aligned_closes(bars: Mapping[str, pd.DataFrame]) -> tuple[pd.DatetimeIndex, list[str]]:
-    """The common index of an aligned universe, or a ConfigError saying how to align it."""
+    """The common index of an aligned universe, or a ConfigError saying how to align it.
+
+    Bars out of order or with a price at or below zero are a DataError here, as the event
+    engine and the single-symbol vectorized path refuse them
+    (:func:`~workbench.data.bars.check_order`, :func:`~workbench.data.bars.check_prices`):
+    the kernel traded at them. Every run goes through here once (a :class:`Universe` when
+    it is built), not once a bar."""
     symbols = list(bars)
     if not symbols:
         raise ConfigError("no symbols to simulate")
@@ -217,6 +224,9 @@ def aligned_closes(bars: Mapping[str, pd.DataFrame]) -> tuple[pd.DatetimeIndex, 
                 f"from {symbols[0]}",
                 hint="cut the universe to the dates all symbols share, or use the event engine",
             )
+    check_order(bars[symbols[0]], name=symbols[0])  # the index every symbol shares
+    for s in symbols:
+        check_prices(bars[s], name=s)
     return index, symbols
 
 

@@ -8,7 +8,8 @@ replay at once, in the pause between bars too, with no bar after it. With a ``ti
 (the bundle's), the stored bars are made into bars of that timeframe on the exchange's
 sessions as the live feeds make them (:class:`~workbench.data.aggregate.BarAggregator`):
 minute data replays as daily bars for a daily bundle. Data coarser than the timeframe
-is refused when the feed is made.
+is refused when the feed is made, as are bars out of order and prices at or below zero
+(the backtest refuses both: a replay sorted the first and traded at the second).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pandas as pd
 
 from workbench.broker import Bar, Feed
 from workbench.data.aggregate import BarAggregator, check_source
-from workbench.data.bars import as_bars, bar_interval
+from workbench.data.bars import as_bars, bar_interval, check_order, check_prices
 from workbench.data.sessions import DEFAULT_CALENDAR
 from workbench.sim.broker import SimulatedBroker
 
@@ -42,6 +43,9 @@ class ReplayFeed:
         calendar: str = DEFAULT_CALENDAR,
     ) -> None:
         self.bars = {s: as_bars(f, name=s) for s, f in bars.items()}
+        for sym, frame in self.bars.items():  # as the backtest refuses them, once
+            check_order(frame, name=sym)  # replayed sorted, a repeated bar's last row kept
+            check_prices(frame, name=sym)  # traded at by the simulated venue
         self.speed = speed
         self.start_after = start_after
         self.max_bars = max_bars
