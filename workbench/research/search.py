@@ -176,6 +176,11 @@ def search_sweep(
             hint="sweep a universe with search='grid' (every combination), or search one symbol",
         )
     symbol, frame = prepare_bars(universe)
+    if benchmark is not None:
+        from workbench.backtesting.benchmark import load_benchmark
+
+        # read once, before any trial (each trial's sweep read it again, after its run)
+        benchmark = load_benchmark(benchmark, {symbol: frame})
     ppy = periods_per_year or bars_per_year(frame.index)
     direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     signature = {

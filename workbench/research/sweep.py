@@ -205,6 +205,11 @@ def sweep(
     from workbench.research.portfolio_sweep import is_universe_sweep
 
     universe = load_universe(bars, start, end)
+    if benchmark is not None:
+        from workbench.backtesting.benchmark import load_benchmark
+
+        # a spec is read now: one that cannot be read is refused before the sweep, not after
+        benchmark = load_benchmark(benchmark, universe)
     if is_universe_sweep(cls, universe):
         return _sweep_universe(
             cls,
