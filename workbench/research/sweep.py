@@ -258,7 +258,8 @@ def sweep(
     eager = returns_now or method != "vectorized" or scheduler is not None or benchmark is not None
     on_demand = keep_returns and not eager
     recipe = ReturnsRecipe(cls, frame, combos, options, show) if on_demand else None
-    options["keep_returns"] = keep_returns and not on_demand
+    # the benchmark's figures are read from the returns: built for them, kept if asked
+    options["keep_returns"] = (keep_returns or benchmark is not None) and not on_demand
     if scheduler is None:
         metrics, returns = run(*head, frame, combos, progress=show, **options)
     else:
@@ -271,6 +272,7 @@ def sweep(
         metrics, returns = concat_results(parts)
     if benchmark is not None:
         metrics = _with_benchmark(metrics, returns, benchmark, {symbol: frame}, ppy)
+        returns = returns if keep_returns else None
     seconds = time.perf_counter() - started
     names = list(grid)
     table = pd.DataFrame({n: [c[n] for c in combos] for n in names})
@@ -316,19 +318,15 @@ def sweep(
 
 def _with_benchmark(
     metrics: pd.DataFrame,
-    returns: pd.DataFrame | None,
+    returns: pd.DataFrame,
     benchmark: Any,
     bars: dict[str, pd.DataFrame],
     ppy: float,
 ) -> pd.DataFrame:
-    """The single-symbol sweep's rows with the benchmark-relative figures of each trial."""
+    """The single-symbol sweep's rows with the benchmark-relative figures of each trial
+    (from their returns, which :func:`sweep` builds for them when it does not keep them)."""
     from workbench.backtesting.benchmark import benchmark_equity, relative_columns
 
-    if returns is None:
-        raise ConfigError(
-            "benchmark-relative sweep rows need the trials' returns",
-            hint="keep keep_returns=True (the default) with benchmark=",
-        )
     index = next(iter(bars.values())).index
     bench = benchmark_equity(benchmark, bars, index, 1.0).to_numpy()
     extra = relative_columns(returns.to_numpy(), bench, ppy)
