@@ -182,6 +182,11 @@ def sweep(
     with optuna instead (seeded by ``seed``; a study kept in ``storage``, e.g.
     ``"sqlite:///study.db"``, resumes): :mod:`workbench.research.search`.
     """
+    from workbench.runspec import RunSpec
+
+    # cash and costs checked as a backtest's are, before any data is read (the kernels
+    # swept a cash of -5: every trial ended at -5)
+    RunSpec(symbols=(), timeframe=None, cash=cash, commission=commission, slippage=slippage)
     if search != "grid" or n_trials is not None:
         from workbench.research.search import search_sweep
 
