@@ -103,8 +103,13 @@ def axis_of(name: str, values: list[Any]) -> Axis:
     return Axis(name, "categorical", tuple(values))
 
 
-def check_search(search: str, n_trials: int | None) -> None:
-    """A sampled search needs a budget; the grid takes none."""
+#: The seeds numpy's generator (optuna's samplers') takes: 0 to 2**32 - 1.
+_MAX_SEED = 2**32 - 1
+
+
+def check_search(search: str, n_trials: int | None, seed: int | None = None) -> None:
+    """A sampled search needs a budget; the grid takes none. A seed is one the samplers
+    take (a negative one failed in the first trial: each fold's notebook, in a walk-forward)."""
     if search not in ("random", "tpe"):  # each named as in Python, then on the command line
         raise ConfigError(
             f"n_trials={n_trials} (--trials) goes with search='random' or 'tpe' (--search), "
@@ -119,6 +124,12 @@ def check_search(search: str, n_trials: int | None) -> None:
             f"{n_trials!r}",
             hint="e.g. sweep(..., search='tpe', n_trials=200, seed=7), or --search tpe "
             "--trials 200 --seed 7",
+        )
+    whole = isinstance(seed, int) and not isinstance(seed, bool)
+    if seed is not None and not (whole and 0 <= seed <= _MAX_SEED):
+        raise ConfigError(
+            f"seed (--seed) must be a whole number from 0 to {_MAX_SEED}, got {seed!r}",
+            hint="e.g. seed=7, or --seed 7",
         )
 
 
@@ -162,7 +173,7 @@ def search_sweep(
     )
     from workbench.strategy import resolve_strategy
 
-    check_search(search, n_trials)
+    check_search(search, n_trials, seed)
     cls = resolve_strategy(strategy)
     _check_metric(metric)
     space = cls.param_space()

@@ -73,7 +73,7 @@ class WalkForwardConfig:
             # store the values as validated (CLI strings become ints, floats, bools)
             grid = {n: list(dict.fromkeys(combo[n] for combo in valid)) for n in self.grid}
         else:  # a sampled search: the grid is each parameter's values, never expanded
-            check_search(self.search, self.n_trials)
+            check_search(self.search, self.n_trials, self.seed)
             grid, _ = grid_axes(space, self.grid, self.params, strategy=cls.label())
         object.__setattr__(self, "grid", grid)
         fixed = {n: space.params[n].validate(v) for n, v in self.params.items()}
