@@ -169,9 +169,14 @@ def _in_range(bars: pd.DataFrame, request: SourceRequest, symbol: str) -> pd.Dat
         keep &= bars.index <= request.end
     if not keep.any():
         span = f"{bars.index.min()} to {bars.index.max()}" if len(bars) else "nothing"
+        if request.end is None:  # one end given: 'between 2050-01-01 and None' said before
+            asked = f"from {request.start} on"
+        elif request.start is None:
+            asked = f"up to {request.end}"
+        else:
+            asked = f"between {request.start} and {request.end}"
         raise DataError(
-            f"{request.spec} [{symbol}]: no bars between {request.start} and {request.end}",
-            hint=f"the data cover {span}",
+            f"{request.spec} [{symbol}]: no bars {asked}", hint=f"the data cover {span}"
         )
     return bars[keep.to_numpy()]
 

@@ -104,8 +104,24 @@ def test_bad_ranges():
     with pytest.raises(ConfigError, match="not a date"):
         load_bars("sample:SPX", "yesterday-ish")
     with pytest.raises(DataError, match="no bars between") as err:
-        load_bars("sample:SPX", "2020-01-01")
+        load_bars("sample:SPX", "2020-01-01", "2020-12-31")
     assert "1999-01-04" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "asked"),
+    [
+        ("2020-01-01", None, "from 2020-01-01 00:00:00+00:00 on"),
+        (None, "1990-12-31", "up to 1990-12-31 23:59:59.999999+00:00"),
+    ],
+)
+def test_a_range_of_one_end_is_said_without_the_other(start, end, asked):
+    with pytest.raises(DataError) as err:  # said "and None" / "between None and"
+        load_bars("sample:SPX", start, end)
+    assert str(err.value) == (
+        f"sample:SPX [SPX]: no bars {asked} (the data cover 1999-01-04 00:00:00+00:00 to "
+        "2018-12-31 00:00:00+00:00)"
+    )
 
 
 def test_keyword_options_win_over_the_spec():
