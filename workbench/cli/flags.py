@@ -46,7 +46,7 @@ VENUE_NUMBERS = (
     ),
 )
 
-#: ``--commission`` and ``--slippage``: attribute, how each is read, example.
+#: ``--commission`` and ``--slippage``: an example of each, as the command line writes it.
 COST_EXAMPLES = {
     "commission": "e.g. --commission 0.001 (0.1% of the notional) or per_share=0.005,minimum=1",
     "slippage": "e.g. --slippage 5 (5 bps) or range=0.1 (10% of the bar's range)",

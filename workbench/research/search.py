@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import numbers
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ def check_search(search: str, n_trials: int | None, seed: int | None = None) -> 
             hint="e.g. sweep(..., search='tpe', n_trials=200, seed=7), or --search tpe "
             "--trials 200 --seed 7",
         )
-    whole = isinstance(seed, int) and not isinstance(seed, bool)
+    whole = isinstance(seed, numbers.Integral) and not isinstance(seed, bool)  # numpy's too
     if seed is not None and not (whole and 0 <= seed <= _MAX_SEED):
         raise ConfigError(
             f"seed (--seed) must be a whole number from 0 to {_MAX_SEED}, got {seed!r}",

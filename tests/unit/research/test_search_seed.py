@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from workbench import sweep
@@ -28,6 +29,12 @@ def test_sweep_refuses_a_seed_its_sampler_cannot_take(
         "seed=7, or --seed 7)\n"
     )
     assert main([*argv, "--seed", "4294967295", "--json"]) == 0  # the largest it takes
+
+
+def test_a_numpy_whole_number_is_a_seed() -> None:
+    grid = {"fast": [5, 10], "slow": [50]}
+    rows = sweep("ma_crossover", DATA, grid, search="random", n_trials=2, seed=np.int64(7))
+    assert rows.attrs["seed"] == 7
 
 
 def test_walkforward_refuses_it_before_its_run_file(
