@@ -67,26 +67,57 @@ class SavedVenue:
 
 
 class VenueJournal:
-    """Follows one venue: :meth:`changes` since the last save, :meth:`saved` once written."""
+    """Follows one venue: :meth:`changes` since the last save, :meth:`saved` once written.
+
+    It finds the orders that changed without walking them all (a long minute-bar run holds
+    thousands): it hands the broker an order table that notes each id written to it
+    (:class:`_NotedOrders`), and orders are frozen, so every change is such a write. The
+    broker's code is not touched for it: a backtest, with no journal, keeps its plain dict
+    and pays nothing. A table the journal did not hand out (a :func:`restore` after it was
+    attached) is saved whole once and followed from then on.
+    """
 
     def __init__(self, broker: SimulatedBroker, *, restored: bool = False) -> None:
         """``restored``: the venue was just restored from the file, which holds it already."""
         self.broker = broker
         self._revision = broker.revision if restored else -1
-        self._orders: dict[str, Order] = dict(broker._orders) if restored else {}
         self._fills = len(broker.fills) if restored else 0
+        self._table: _NotedOrders | None = None
+        self._positions: dict[str, int] = {}  # order id -> submission order (its row's position)
+        self._sent: dict[str, Order] = {}  # what the last changes() encoded
+        if restored:
+            self._follow(pending=False)
+
+    def _follow(self, *, pending: bool) -> _NotedOrders:
+        """Hand the broker a noting copy of its table; ``pending``: none of it is saved."""
+        table = _NotedOrders(self.broker._orders)
+        if pending:
+            table.written.update(dict.fromkeys(table))
+        self.broker._orders = table
+        self._table = table
+        self._positions = {oid: n for n, oid in enumerate(table)}
+        return table
 
     def changes(self) -> VenueChanges | None:
         """What changed since the last save; None when nothing may have."""
         b = self.broker
         if b.revision == self._revision:
             return None
-        saved = self._orders
-        orders = [
-            (oid, n, json.dumps(_encode(order)))
-            for n, (oid, order) in enumerate(b._orders.items())
-            if saved.get(oid) is not order  # orders are frozen: a change is a new object
-        ]
+        table = self._table
+        if table is None or b._orders is not table:  # first save, or a restore replaced it
+            table = self._follow(pending=True)
+        positions = self._positions
+        sent: dict[str, Order] = {}
+        orders = []
+        # ids are noted in the order they were first written, and a new id's first write
+        # is its insertion: new ids come in submission order
+        for oid in table.written:
+            n = positions.get(oid)
+            if n is None:
+                n = positions[oid] = len(positions)
+            order = sent[oid] = table[oid]
+            orders.append((oid, n, json.dumps(_encode(order))))
+        self._sent = sent
         fills = [
             (n, json.dumps(_encode(fill)))
             for n, fill in enumerate(b.fills[self._fills :], start=self._fills)
@@ -95,11 +126,30 @@ class VenueJournal:
 
     def saved(self, changes: VenueChanges) -> None:
         """``changes`` are committed: the next :meth:`changes` starts from them."""
-        b = self.broker
-        for oid, _, _ in changes.orders:
-            self._orders[oid] = b._orders[oid]
+        table = self._table
+        if table is not None and self.broker._orders is table:
+            written = table.written
+            for oid, order in self._sent.items():
+                if table.get(oid) is order:  # not written again since it was encoded
+                    written.pop(oid, None)
+        self._sent = {}
         self._fills += len(changes.fills)
         self._revision = changes.revision
+
+
+class _NotedOrders(dict[str, Order]):
+    """The broker's order table while a journal follows it: notes each id written (an
+    ordered set, so new ids keep their submission order) until the journal saved it."""
+
+    __slots__ = ("written",)
+
+    def __init__(self, orders: dict[str, Order]) -> None:
+        super().__init__(orders)
+        self.written: dict[str, None] = {}
+
+    def __setitem__(self, oid: str, order: Order) -> None:
+        super().__setitem__(oid, order)
+        self.written[oid] = None
 
 
 def restore(broker: SimulatedBroker, saved: SavedVenue) -> None:

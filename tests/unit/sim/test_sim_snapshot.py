@@ -6,6 +6,7 @@ held legs, partial fills), and a journal saves only what changed."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
@@ -193,3 +194,85 @@ def test_a_venue_saved_in_another_form_or_damaged_is_refused_naming_the_fix(reco
     with pytest.raises(ConfigError, match=says) as err:
         restore(venue(), SavedVenue(record, [], []))
     assert err.value.hint
+
+
+def save(journal: VenueJournal, store: Store) -> None:
+    """What :meth:`StateStore.keep_venue` does with a write that commits."""
+    changes = journal.changes()
+    assert changes is not None
+    store.write(changes)
+    journal.saved(changes)
+
+
+def calls_to_save(journal: VenueJournal) -> tuple[int, VenueChanges]:
+    """How many calls the journal makes to find and save what changed: a count, not a time
+    (so the same on a busy machine)."""
+    calls = 0
+
+    def count(frame, event, arg) -> None:
+        nonlocal calls
+        calls += event in ("call", "c_call")
+
+    sys.setprofile(count)
+    try:
+        changes = journal.changes()
+        assert changes is not None
+        journal.saved(changes)
+    finally:
+        sys.setprofile(None)
+    return calls, changes
+
+
+def test_saving_a_bar_costs_the_same_after_ten_orders_or_thousands() -> None:
+    """A long minute-bar run holds thousands of finished orders: a bar's save finds the
+    few it changed without walking them all (it walked every order, once per bar)."""
+
+    def one_bar_after(history: int) -> tuple[int, VenueChanges]:
+        broker = venue()
+        broker.set_time(T0 - STEP)
+        for k in range(history):  # finished orders of the run so far
+            request = OrderRequest(
+                "Z", BUY, 1.0, type=OrderType.LIMIT, limit_price=1.0, client_order_id=f"old{k}"
+            )
+            old = broker.submit_order(request)
+            broker.cancel_order(old.id)
+        broker.drain_updates()
+        journal = VenueJournal(broker)
+        for i in range(9):
+            step(broker, i)
+            save(journal, Store())
+        step(broker, 9)
+        return calls_to_save(journal)
+
+    few, changes = one_bar_after(10)
+    many, changes_after_many = one_bar_after(3_000)
+    assert len(changes_after_many.orders) == len(changes.orders) > 0
+    assert many == few
+
+
+def test_orders_of_a_save_that_did_not_commit_are_written_with_the_next() -> None:
+    """A write that failed (rolled back) saved nothing: its orders go with the next, and an
+    order changed after it was encoded is written again as it is now."""
+    broker, store = venue(), Store()
+    journal = VenueJournal(broker)
+    for i in range(3):
+        step(broker, i)
+        save(journal, store)
+    step(broker, 3)
+    lost = journal.changes()  # its transaction rolls back: never saved
+    assert lost is not None and lost.orders
+    step(broker, 4)
+    changes = journal.changes()
+    assert changes is not None
+    assert {oid for oid, _, _ in lost.orders} <= {oid for oid, _, _ in changes.orders}
+    broker.cancel_order(broker.get_order_by_client_id("c4").id)  # after it was encoded
+    journal.saved(changes)
+    store.write(changes)
+    again = journal.changes()
+    assert again is not None and [oid for oid, _, _ in again.orders] == [
+        broker.get_order_by_client_id("c4").id
+    ]
+    store.write(again)
+    resumed = venue()
+    restore(resumed, store.saved())
+    assert the_venue(resumed) == the_venue(broker)
