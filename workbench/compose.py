@@ -240,7 +240,7 @@ def _wire(options: LiveOptions, bundle: Bundle, strategy: Any, state: Any) -> Li
     spec = bundle.run_spec
     broker, market = _broker(options, spec)
     if options.broker == "sim":
-        keep_venue(broker, state)
+        keep_venue(broker, state, cash=options.cash)
     symbols, feed, hours = _feed(options, spec, broker, market, state)
     venue = apply_pennies(broker, state, options.pennies, spec.cash)
     name = bundle.manifest["name"]  # on every line: execution's, risk's, the runner's
@@ -395,27 +395,55 @@ def simulated_broker(
     )  # fmt: skip
 
 
-def keep_venue(broker: SimulatedBroker, state: StateStore) -> bool:
+def keep_venue(broker: SimulatedBroker, state: StateStore, *, cash: float | None = None) -> bool:
     """Resume the simulated venue the state file saved (its cash, positions, orders,
     fills, counter and time: Alpaca's paper account outlives a restart, so does this
     one), and save it with each of the runner's writes from now on
     (:meth:`StateStore.keep_venue`). Call it on the thread that runs the runner.
-    True when a venue was resumed; a new file's venue starts with the spec's capital."""
+    True when a venue was resumed; a new file's venue starts with the spec's capital (or
+    ``--cash``), recorded as ``sim_cash`` in the meta.
+
+    ``cash`` (``--cash``) sets a new venue's cash only: on a resumed one it must be the
+    cash that venue started with (the same command started again), anything else is
+    refused, not silently ignored.
+    """
     from workbench.sim.snapshot import VenueJournal, restore
 
     saved = state.saved_venue()
-    if saved is not None:
-        restore(broker, saved)
-        account = broker.get_account()
-        log.info(
-            "resumed the simulated venue of %s: cash %.2f, equity %.2f, %d position(s), "
-            "%d open order(s), %d fill(s), at %s", state.path, account.cash, account.equity,
-            len(broker.get_positions()), len(broker.get_open_orders()), len(broker.fills),
-            broker.time,
-            extra={"event": "venue_resumed", "cash": account.cash, "equity": account.equity},
-        )  # fmt: skip
-    state.keep_venue(VenueJournal(broker, restored=saved is not None))
-    return saved is not None
+    if saved is None:
+        state.keep_venue(VenueJournal(broker))
+        state.set_meta(sim_cash=broker.portfolio.cash)  # saved with the venue: one write
+        return False
+    restore(broker, saved)
+    if cash is not None:
+        _check_cash(state, broker, cash)
+    account = broker.get_account()
+    log.info(
+        "resumed the simulated venue of %s: cash %.2f, equity %.2f, %d position(s), "
+        "%d open order(s), %d fill(s), at %s", state.path, account.cash, account.equity,
+        len(broker.get_positions()), len(broker.get_open_orders()), len(broker.fills),
+        broker.time,
+        extra={"event": "venue_resumed", "cash": account.cash, "equity": account.equity},
+    )  # fmt: skip
+    state.keep_venue(VenueJournal(broker, restored=True))
+    return True
+
+
+def _check_cash(state: StateStore, broker: SimulatedBroker, cash: float) -> None:
+    """``--cash`` on a resumed venue: the one it started with, or refused."""
+    started = state.get_meta("sim_cash")
+    if started is not None and float(started) == float(cash):
+        return
+    began = (
+        f"started with {float(started):,.2f}"
+        if started is not None
+        else "whose starting cash the file does not record"
+    )
+    raise ConfigError(
+        f"--cash {cash:g}: {state.path} resumes a simulated venue {began}, holding "
+        f"{broker.portfolio.cash:,.2f} in cash now; --cash sets a new state file's venue only",
+        hint=f"omit --cash to resume this venue, or give a new --state to start one with {cash:g}",
+    )
 
 
 def risk_engine(
