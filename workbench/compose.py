@@ -405,12 +405,15 @@ def keep_venue(broker: SimulatedBroker, state: StateStore, *, cash: float | None
 
     ``cash`` (``--cash``) sets a new venue's cash only: on a resumed one it must be the
     cash that venue started with (the same command started again), anything else is
-    refused, not silently ignored.
+    refused, not silently ignored. A file whose run traded but holds no venue (written
+    before venues were saved, or by a ``--broker alpaca`` run) is refused: its venue
+    cannot be rebuilt exactly from the state's records (see :func:`_refuse_lost_venue`).
     """
     from workbench.sim.snapshot import VenueJournal, restore
 
     saved = state.saved_venue()
     if saved is None:
+        _refuse_lost_venue(state)
         state.keep_venue(VenueJournal(broker))
         state.set_meta(sim_cash=broker.portfolio.cash)  # saved with the venue: one write
         return False
@@ -443,6 +446,35 @@ def _check_cash(state: StateStore, broker: SimulatedBroker, cash: float) -> None
         f"--cash {cash:g}: {state.path} resumes a simulated venue {began}, holding "
         f"{broker.portfolio.cash:,.2f} in cash now; --cash sets a new state file's venue only",
         hint=f"omit --cash to resume this venue, or give a new --state to start one with {cash:g}",
+    )
+
+
+def _refuse_lost_venue(state: StateStore) -> None:
+    """A run that traded (orders or fills recorded) with no venue saved cannot resume one.
+
+    Not rebuilt from the records, because they do not make it exactly: a bracket's legs
+    have no client order id and are not in the orders table, trailing marks, triggered
+    stops and DAY orders' session ends are not recorded, nor the order-id counter, nor the
+    cash a ``--cash`` run started with, and fills the venue made after the last record
+    died with it. A flat venue with the spec's cash, what a start did before, was refused
+    later by the start-up reconciliation (exit code 6) with advice that loses positions.
+    """
+    orders, fills = state.traded()
+    if not orders and not fills:
+        return  # it never traded: a new venue is exactly the one it had
+    what = f"{orders} order(s) and {fills} fill(s)"
+    if state.get_meta("broker") == "alpaca":
+        raise ConfigError(
+            f"{state.path} is a --broker alpaca run ({what}): its account is at Alpaca, "
+            "there is no simulated venue in the file to resume",
+            hint="resume it with --broker alpaca, or start the --broker sim run on a new --state",
+        )
+    raise ConfigError(
+        f"{state.path} predates saving the simulated venue in the state file: it records "
+        f"{what} but not the venue (cash, positions, open orders, order ids) they were made "
+        "on, which cannot be rebuilt exactly from them",
+        hint="start the run on a new --state file (this one stays readable: workbench live "
+        "status, workbench reconcile), or finish it with the workbench version that wrote it",
     )
 
 

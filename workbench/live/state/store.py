@@ -233,6 +233,13 @@ class StateStore(StateFile):
             )  # fmt: skip
             return cur.rowcount == 1
 
+    def traded(self) -> tuple[int, int]:
+        """How many orders and fills the run recorded: (0, 0) when it never traded."""
+        row = self.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM fills)"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def fills(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM fills ORDER BY rowid", self.conn)
 
