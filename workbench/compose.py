@@ -206,18 +206,21 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
         check_pennies(options.pennies, spec.cash)
     state = StateStore(options.state, exclusive=True)  # a second runner on it is refused
     try:
-        check_same_run(state, bundle)  # before anything is written to it
+        check_same_run(state, bundle, options.broker)  # before anything is written to it
         return _wire(options, bundle, strategy, state), bundle
     except BaseException:
         state.close()  # and its claim: a corrected command may run at once
         raise
 
 
-def check_same_run(state: StateStore, bundle: Bundle) -> None:
+def check_same_run(state: StateStore, bundle: Bundle, broker: str | None = None) -> None:
     """Refuse a state file a run of another strategy or timeframe wrote, as ``workbench
     reconcile`` refuses that bundle for it: the runner would take its bars, positions,
     orders and risk state for this bundle's, and rewrite its meta so that the file no
-    longer says what traded (the bars of both timeframes in one table)."""
+    longer says what traded (the bars of both timeframes in one table). Refuse too a file
+    that traded on another ``broker``: its account is at Alpaca, or in the file's simulated
+    venue, not at the broker asked for now."""
+    _check_same_broker(state, broker)
     name, timeframe = bundle.manifest.get("name"), str(bundle.run_spec.timeframe)
     ran, ran_on = state.get_meta("strategy"), state.get_meta("timeframe")
     if (ran is None or ran == name) and (ran_on is None or ran_on == timeframe):
@@ -233,9 +236,25 @@ def check_same_run(state: StateStore, bundle: Bundle) -> None:
     )
 
 
+def _check_same_broker(state: StateStore, broker: str | None) -> None:
+    ran = state.get_meta("broker")
+    if broker is None or ran is None or ran == broker:
+        return
+    orders, fills = state.traded()
+    if not orders and not fills:
+        return  # it never traded: no account to carry over
+    where = "at Alpaca" if ran == "alpaca" else "in the file's simulated venue"
+    raise ConfigError(
+        f"{state.path} is a --broker {ran} run ({orders} order(s) and {fills} fill(s)): its "
+        f"account is {where}, not at --broker {broker}",
+        hint=f"resume it with --broker {ran}, or start the --broker {broker} run on a new --state",
+    )
+
+
 def _wire(options: LiveOptions, bundle: Bundle, strategy: Any, state: Any) -> LiveRunner:
     from workbench.live.pennies import apply_pennies
     from workbench.live.runner import LiveRunner
+    from workbench.live.sim_venue import keep_venue
 
     spec = bundle.run_spec
     broker, market = _broker(options, spec)
@@ -393,89 +412,6 @@ def simulated_broker(
         volume_limit=spec.volume_limit, lot_size=spec.lot_size, margin=spec.margin,
         calendar=spec.calendar,
     )  # fmt: skip
-
-
-def keep_venue(broker: SimulatedBroker, state: StateStore, *, cash: float | None = None) -> bool:
-    """Resume the simulated venue the state file saved (its cash, positions, orders,
-    fills, counter and time: Alpaca's paper account outlives a restart, so does this
-    one), and save it with each of the runner's writes from now on
-    (:meth:`StateStore.keep_venue`). Call it on the thread that runs the runner.
-    True when a venue was resumed; a new file's venue starts with the spec's capital (or
-    ``--cash``), recorded as ``sim_cash`` in the meta.
-
-    ``cash`` (``--cash``) sets a new venue's cash only: on a resumed one it must be the
-    cash that venue started with (the same command started again), anything else is
-    refused, not silently ignored. A file whose run traded but holds no venue (written
-    before venues were saved, or by a ``--broker alpaca`` run) is refused: its venue
-    cannot be rebuilt exactly from the state's records (see :func:`_refuse_lost_venue`).
-    """
-    from workbench.sim.snapshot import VenueJournal, restore
-
-    saved = state.saved_venue()
-    if saved is None:
-        _refuse_lost_venue(state)
-        state.keep_venue(VenueJournal(broker))
-        state.set_meta(sim_cash=broker.portfolio.cash)  # saved with the venue: one write
-        return False
-    restore(broker, saved)
-    if cash is not None:
-        _check_cash(state, broker, cash)
-    account = broker.get_account()
-    log.info(
-        "resumed the simulated venue of %s: cash %.2f, equity %.2f, %d position(s), "
-        "%d open order(s), %d fill(s), at %s", state.path, account.cash, account.equity,
-        len(broker.get_positions()), len(broker.get_open_orders()), len(broker.fills),
-        broker.time,
-        extra={"event": "venue_resumed", "cash": account.cash, "equity": account.equity},
-    )  # fmt: skip
-    state.keep_venue(VenueJournal(broker, restored=True))
-    return True
-
-
-def _check_cash(state: StateStore, broker: SimulatedBroker, cash: float) -> None:
-    """``--cash`` on a resumed venue: the one it started with, or refused."""
-    started = state.get_meta("sim_cash")
-    if started is not None and float(started) == float(cash):
-        return
-    began = (
-        f"started with {float(started):,.2f}"
-        if started is not None
-        else "whose starting cash the file does not record"
-    )
-    raise ConfigError(
-        f"--cash {cash:g}: {state.path} resumes a simulated venue {began}, holding "
-        f"{broker.portfolio.cash:,.2f} in cash now; --cash sets a new state file's venue only",
-        hint=f"omit --cash to resume this venue, or give a new --state to start one with {cash:g}",
-    )
-
-
-def _refuse_lost_venue(state: StateStore) -> None:
-    """A run that traded (orders or fills recorded) with no venue saved cannot resume one.
-
-    Not rebuilt from the records, because they do not make it exactly: a bracket's legs
-    have no client order id and are not in the orders table, trailing marks, triggered
-    stops and DAY orders' session ends are not recorded, nor the order-id counter, nor the
-    cash a ``--cash`` run started with, and fills the venue made after the last record
-    died with it. A flat venue with the spec's cash, what a start did before, was refused
-    later by the start-up reconciliation (exit code 6) with advice that loses positions.
-    """
-    orders, fills = state.traded()
-    if not orders and not fills:
-        return  # it never traded: a new venue is exactly the one it had
-    what = f"{orders} order(s) and {fills} fill(s)"
-    if state.get_meta("broker") == "alpaca":
-        raise ConfigError(
-            f"{state.path} is a --broker alpaca run ({what}): its account is at Alpaca, "
-            "there is no simulated venue in the file to resume",
-            hint="resume it with --broker alpaca, or start the --broker sim run on a new --state",
-        )
-    raise ConfigError(
-        f"{state.path} predates saving the simulated venue in the state file: it records "
-        f"{what} but not the venue (cash, positions, open orders, order ids) they were made "
-        "on, which cannot be rebuilt exactly from them",
-        hint="start the run on a new --state file (this one stays readable: workbench live "
-        "status, workbench reconcile), or finish it with the workbench version that wrote it",
-    )
 
 
 def risk_engine(

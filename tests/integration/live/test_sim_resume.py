@@ -33,9 +33,9 @@ from tests.integration.live.test_crash_points import (
 )
 from workbench import backtest, load_bars
 from workbench.bundle import write_bundle
-from workbench.compose import keep_venue
 from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
 from workbench.live.runner import LiveRunner
+from workbench.live.sim_venue import keep_venue
 from workbench.live.state import StateStore, read_or
 from workbench.runspec import RunSpec
 from workbench.sim.broker import SimulatedBroker
