@@ -5,10 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from workbench.live.reconcile.compare import pair
+from workbench.backtesting.trades import build_trades
+from workbench.live.reconcile.compare import SideTrades, annotate, compare, pair
+from workbench.live.reconcile.model import Tolerances
+from workbench.live.reconcile.roundtrips import fill_spans, round_trips
+from workbench.orders import Fill, Side
+from workbench.sim.costs import Commission
 
 
-def trades(*decisions: int, symbol: str = "SPX", direction: str = "long") -> pd.DataFrame:
+def trades(*decisions: int | None, symbol: str = "SPX", direction: str = "long") -> pd.DataFrame:
     return pd.DataFrame(
         {"symbol": symbol, "direction": direction, "entry_decision": list(decisions)},
         index=pd.RangeIndex(len(decisions)),
@@ -50,3 +55,37 @@ def test_symbols_and_directions_are_never_paired_across() -> None:
     pairs = pair(live, bt, 5)
     assert (1, 1) in pairs  # QQQ long with QQQ long
     assert (0, None) in pairs and (None, 0) in pairs  # SPX long vs SPX short: no pair
+
+
+def test_a_trade_whose_entry_decision_is_unknown_is_paired_with_nothing() -> None:
+    """No decision bar places it (its entry orders have no recorded decision): it stands
+    alone, the other trades pair as before."""
+    live = trades(3, None)
+    bt = pd.concat([trades(3, 10), trades(None, symbol="QQQ")], ignore_index=True)
+    assert sorted(pair(live, bt, 5), key=str) == sorted(
+        [(0, 0), (1, None), (None, 1), (None, 2)], key=str
+    )
+
+
+def test_an_unknown_entry_decision_is_reported_as_a_difference_with_why() -> None:
+    index = pd.date_range("2024-01-01", periods=10, freq="D", tz="UTC")
+    bars = {"SPX": pd.DataFrame({"open": 100.0, "close": 100.0}, index=index)}
+
+    def side(decisions: dict[str, int]) -> SideTrades:
+        fills = [Fill(o, "SPX", Side(s), 30.0, 100.0, 0.0, index[bar])
+                 for o, s, bar in (("e", "buy", 2), ("x", "sell", 5))]  # fmt: skip
+        trips = round_trips(build_trades(fills, {"SPX": 100.0}, index))
+        spans = fill_spans(((f.order_id, f.time) for f in fills), index, decisions)
+        equity = pd.Series(10_000.0, index=index)
+        return SideTrades(annotate(trips, decisions, spans, index, equity), bars, index)
+
+    live, bt = side({"x": 4}), side({"e": 1, "x": 4})  # live: its entry's decision unknown
+    _, diffs = compare(
+        live, bt, pair(live.trades, bt.trades, 5), {}, {}, Commission(), Tolerances()
+    )
+    assert [d["category"] for d in diffs] == ["extra", "missing"]
+    assert diffs[0]["detail"].endswith(
+        "is not in the backtest: its entry decision is unknown (no order of its entry has a "
+        "recorded decision), so it was not paired"
+    )
+    assert diffs[0]["decision_bar"] is None and diffs[1]["decision_bar"] == 1

@@ -39,7 +39,8 @@ add gives the trade the rest only, the add being a trade of its own); an entry a
 position whose entry filled whole is a trade of its own, as in the backtest (the rule:
 :mod:`~workbench.live.reconcile.resent`). Trades are paired per symbol and direction
 in order of their entry decision bar, two decisions at most ``window_bars`` apart being
-the same trade. A difference is *explained* when a live event the backtest does not have
+the same trade (a trade whose entry decision is unknown is paired with nothing: missing or
+extra, saying so). A difference is *explained* when a live event the backtest does not have
 names its symbol and decision bar (a risk refusal only the live run made, say; a risk
 event of both sides explains nothing); any unexplained difference fails the verdict
 (exit code 1). Files: see :mod:`workbench.live.reconcile.report`.

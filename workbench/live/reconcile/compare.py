@@ -33,8 +33,16 @@ def annotate(
 
 
 def pair(live: pd.DataFrame, bt: pd.DataFrame, window: int) -> list[tuple[int | None, int | None]]:
-    """Pairs of row numbers (live, backtest), per symbol and direction, in decision order."""
+    """Pairs of row numbers (live, backtest), per symbol and direction, in decision order.
+
+    A trade whose entry decision is unknown (none of its entry orders has a recorded
+    decision: placed outside the runner's plans) is paired with nothing: it is reported
+    missing or extra (:func:`lone_detail` says why), as no decision bar places it."""
     pairs: list[tuple[int | None, int | None]] = []
+    unknown = live["entry_decision"].isna(), bt["entry_decision"].isna()
+    pairs += [(x, None) for x in live.index[unknown[0].to_numpy()]]
+    pairs += [(None, y) for y in bt.index[unknown[1].to_numpy()]]
+    live, bt = live[~unknown[0]], bt[~unknown[1]]
     keys = set(zip(live["symbol"], live["direction"], strict=True))
     keys |= set(zip(bt["symbol"], bt["direction"], strict=True))
     for sym, direction in sorted(keys):
@@ -179,7 +187,7 @@ def compare(
                     side.slip_bps(t, leg, leg_sign) if t is not None else np.nan
                 )
         if a is None:
-            why = why_lone(b, live.decided, "the live run", tol.window_bars, live.when)
+            why = lone_detail(b, live, "the live run", tol)
             found = [
                 (
                     "missing",
@@ -189,7 +197,7 @@ def compare(
                 )
             ]
         elif b is None:
-            why = why_lone(a, bt.decided, "the backtest", tol.window_bars, live.when)
+            why = lone_detail(a, bt, "the backtest", tol)
             found = [("extra", "", f"live {a['direction']} trade entered {a['entry_time']} "
                       "is not in the backtest" + (f": {why}" if why else ""))]  # fmt: skip
         else:
@@ -214,6 +222,18 @@ def compare(
             )
         rows.append(row)
     return pd.DataFrame(rows), diffs
+
+
+def lone_detail(trade: pd.Series, other: SideTrades, name: str, tol: Tolerances) -> str:
+    """Why ``trade`` has no counterpart in ``other`` (the run called ``name``): its entry
+    decision is unknown, so nothing was paired with it, or what :func:`why_lone` reads
+    from that run's orders ("" when they do not tell)."""
+    if pd.isna(trade["entry_decision"]):
+        return (
+            "its entry decision is unknown (no order of its entry has a recorded decision), "
+            "so it was not paired"
+        )
+    return why_lone(trade, other.decided, name, tol.window_bars, other.when)
 
 
 def pnl_parts(a: pd.Series, b: pd.Series, sign: float, moved: set[str]) -> dict[str, float]:
