@@ -16,7 +16,10 @@ broker and a live run on Alpaca do the same. Its client order id is the entry's 
 ``-px`` (:func:`~workbench.exits.protect_client_id`) and it is looked up before it is sent:
 a runner that learns of the entry's end again after a restart finds the order it sent and
 never sends a second. Nothing is sent when the position was closed meanwhile, nor when a
-leg worked (it filled, or is still open: then its end is waited for).
+leg worked (it filled, or is still open: then its end is waited for). The quantity is what
+the entry filled, no more than the position less what working exits still sell, both as
+the venue has them now (:meth:`PartialFillGuard._unprotected` says why not the broker's
+list of open orders).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 #: The reason the protective exit is sent for (its request's ``reason``, the log line's).
 REASON = "protect_partial_fill"
 _ENDED = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED})
+#: Reads of the venue's position around the exits' lookups before the last one stands.
+_READS = 3
 
 
 def ended_partly_filled(entry: Order) -> bool:
@@ -152,18 +157,42 @@ class PartialFillGuard:
         return self._send(request)
 
     def _unprotected(self, entry: Order) -> float:
-        """What is held in ``entry``'s direction, less what the strategy's working orders
-        on the other side are selling already (a strategy's exit that canceled the entry)."""
+        """What is held in ``entry``'s direction, less what the working orders on the other
+        side are selling already (a strategy's exit that canceled the entry): both as the
+        venue has them now.
+
+        The position is read at the venue, ahead of the updates handed out, and the open
+        orders the broker lists may be behind them (Alpaca's open-order book,
+        :mod:`workbench.brokers.alpaca_book`, keeps an order until its end is handed out):
+        an exit filled at the venue, its update still queued, would count in the position
+        and again as a remaining quantity, and the exit sent would fall short by that
+        much. So each such order is looked up at the venue for what it still has to fill,
+        between two reads of the position; a fill between them moves the position, and
+        the reads are taken again (:data:`_READS` times at most, then the last stands:
+        the smaller exit, never one the venue refuses for selling more than is held)."""
+        exits = [
+            o.id
+            for o in self.broker.get_open_orders()
+            if o.symbol == entry.symbol and o.side is not entry.side and not o.request.protective
+        ]
+        held = self._held(entry)
+        if not exits or held <= QUANTITY_EPSILON:
+            return held
+        for _ in range(_READS):
+            selling = 0.0
+            for order_id in exits:
+                order = self.broker.get_order(order_id)  # the venue's copy
+                if order.status.is_open and order.remaining is not None:
+                    selling += order.remaining
+            before, held = held, self._held(entry)
+            if abs(held - before) <= QUANTITY_EPSILON:
+                break
+        return held - selling
+
+    def _held(self, entry: Order) -> float:
+        """The venue's position in ``entry``'s symbol, signed in its direction."""
         position = self.broker.get_positions().get(entry.symbol)
-        held = 0.0 if position is None else position.quantity * entry.side.sign
-        if held <= QUANTITY_EPSILON:
-            return 0.0
-        for order in self.broker.get_open_orders():
-            request, remaining = order.request, order.remaining
-            exiting = request.symbol == entry.symbol and request.side is not entry.side
-            if exiting and not request.protective and remaining is not None:
-                held -= remaining
-        return held
+        return 0.0 if position is None else position.quantity * entry.side.sign
 
     def _log(self, request: OrderRequest, entry: Order, how: str) -> None:
         stop = request.stop_loss if request.stop_loss is not None else request.stop_price

@@ -9,6 +9,7 @@ low, 98, passes the stop at 98.5.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -115,3 +116,60 @@ def test_a_restarted_engine_finds_the_exit_and_sends_no_second(venue) -> None:
     assert {p.id for u in updates if (p := restarted.on_update(u)) is not None} == {guard.id}
     orders = [o["client_order_id"] for o in emu.state()["orders"]]
     assert orders.count(f"{CID}-px") == 1
+
+
+def drain_until(broker: AlpacaBroker, done: Callable[[list[OrderUpdate]], bool]) -> list:
+    """The broker's updates, drained until ``done(updates)`` holds (bounded)."""
+    updates: list[OrderUpdate] = []
+    deadline = time.monotonic() + 10.0
+    while not done(updates):
+        assert time.monotonic() < deadline, f"updates so far: {[str(u.event) for u in updates]}"
+        updates += broker.drain_updates()
+        time.sleep(0.02)
+    return updates
+
+
+def test_an_exit_filled_at_alpaca_its_update_queued_is_not_subtracted_twice(
+    bars_emulator: Emulator,
+) -> None:
+    """The strategy's sale of 1 of the 4 shares fills at Alpaca while the entry's cancel is
+    being followed, its fill still queued: Alpaca's position (3) has it already, and the
+    open-order book still lists the sale with 1 to sell. The protective exit covers the 3
+    held, not 3 - 1."""
+    emu = bars_emulator
+    broker = AlpacaBroker(
+        emu.key, emu.secret, url=emu.base_url, stream_url=emu.trading_stream_url,
+        clock=lambda: 0.0,  # the book's listing never ages: it answers every ask
+    )  # fmt: skip
+    broker.start_stream()
+    try:
+        emt.wait_until(
+            lambda: emu.state()["connections"]["trading_ready"] >= 1, what="the trade stream"
+        )
+        engine = engine_for(broker)
+        broker.drain_updates()  # it listens, caught up
+        broker.get_open_orders()  # the listing the book starts from
+        emu.step()
+        request = dataclasses.replace(day_bracket(), tif=TimeInForce.GTC)
+        entry = engine.submit(request, decision=DECISION)
+        assert entry is not None
+        emu.add_fault(Fault.partial(qty=4, times=1))
+        emu.step()  # 01-02: 4 of 10 at 101; the entry works on
+        for update in drain_until(broker, lambda us: any(u.event == "partial_fill" for u in us)):
+            engine.on_update(update)
+        broker.cancel_order(entry.id)  # the entry ends, its held legs with it
+        ended = drain_until(
+            broker, lambda us: any(u.order.id == entry.id and u.event == "canceled" for u in us)
+        )
+        sale = broker.submit_order(OrderRequest("AAA", Side.SELL, quantity=1, reason="OUT"))
+        emu.step()  # 01-03: the sale fills at Alpaca; its update is not handed out yet
+        client = emt.trading_client(emu)
+        emt.wait_until(
+            lambda: client.get_order_by_id(sale.id).status.value == "filled", what="the sale"
+        )
+        assert sale.id in {o.id for o in broker.get_open_orders()}  # the book: still working
+        (guard,) = [p for u in ended if (p := engine.on_update(u)) is not None]
+        assert guard.request.quantity == 3
+        assert client.get_order_by_client_id(f"{CID}-px").qty == "3"
+    finally:
+        broker.close()

@@ -224,3 +224,39 @@ def test_fully_filled_brackets_trade_the_same_with_the_option(protect) -> None:
     result = engine.run()
     np.testing.assert_array_equal(result.fills["price"], [100.0])
     assert len(engine.broker.orders) == 3 and engine.broker.portfolio.quantity("X") == 10
+
+
+class FillsOnLookup:
+    """The simulated venue, where the order ``fills`` fills just after a lookup answered
+    that it works: between the guard's two reads of the position."""
+
+    def __init__(self, broker: SimulatedBroker, fills: str) -> None:
+        self.broker, self.fills, self.looked = broker, fills, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.broker, name)
+
+    def get_order(self, order_id: str) -> Order:
+        found = self.broker.get_order(order_id)
+        if order_id == self.fills:
+            self.looked += 1
+            if self.looked == 1:  # the sale of 1 at 150 fills on the next bar's open
+                self.broker.process_bar("X", T0 + 2 * DAY, 150, 151, 149, 150, 8)
+        return found
+
+
+def test_a_fill_between_the_reads_of_the_position_reads_them_again() -> None:
+    """The venue answers the sale works (1 to sell), then fills it before the position is
+    read again (3 held): the reads are taken again, so the exit covers the 3 and does not
+    subtract a sale that is over."""
+    broker, entry = partly_filled_bracket()
+    sale = broker.submit_order(
+        OrderRequest("X", Side.SELL, quantity=1, type=OrderType.LIMIT, limit_price=150)
+    )
+    broker.cancel_order(entry.id)
+    ended = broker.drain_updates()
+    venue = FillsOnLookup(broker, sale.id)
+    engine = ExecutionEngine(venue, "s")
+    (guard,) = [o for u in ended if (o := engine.on_update(u)) is not None]
+    assert venue.looked == 2 and broker.get_order(sale.id).status is OrderStatus.FILLED
+    assert guard.request.quantity == 3
