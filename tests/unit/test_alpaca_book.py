@@ -111,3 +111,30 @@ def test_an_end_handed_out_clears_a_due_lookup(book) -> None:
     book.refill([])
     book.ended("x")
     assert book.due == set() and ids(book) == []
+
+
+def test_an_ended_order_is_remembered_while_a_late_listing_may_show_it(book) -> None:
+    """Alpaca's listing may lag the stream: a listing just after an end still shows the
+    order working, and the book keeps it out. Two listings that do not show it after its
+    end, and its id is let go (the book grows no list of every order a bot ever ended)."""
+    book.refill([])
+    book.seen([order("a")])
+    book.ended("a")
+    book.refill([order("a")])  # lagging: still listed
+    assert ids(book) == []
+    book.refill([])
+    book.seen([order("a")])  # a copy older than its end
+    assert ids(book) == []
+    book.refill([])  # a second listing without it: forgotten
+    book.seen([order("a")])  # (no copy of it comes now: were one to, it would be taken)
+    assert ids(book) == ["a"]
+
+
+def test_what_the_book_remembers_of_ended_orders_stays_bounded(book) -> None:
+    book.refill([])
+    for n in range(5_000):  # months of orders, a listing every 50 ends
+        book.seen([order(f"o{n}")])
+        book.ended(f"o{n}")
+        if n % 50 == 49:
+            book.refill([])
+    assert ids(book) == [] and len(book._ended) <= 100

@@ -40,7 +40,8 @@ old; otherwise the broker lists at Alpaca, as before. The stream tells of orders
 place on the account (another client, Alpaca's web dashboard) as they come; the periodic listing
 catches what a stream lost unnoticed. An order open here that two listings in a row do
 not show (its end never came) is looked up (:attr:`OpenBook.due`) and its end handed out
-as a catch-up hands one out.
+as a catch-up hands one out. An order whose end was handed out is kept out of the book
+while a lagging listing may still show it, until :data:`FORGET_AFTER` listings have not.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from collections.abc import Callable, Iterable
 
 from workbench.orders import Order
 
-__all__ = ["MAX_AGE", "OpenBook"]
+__all__ = ["FORGET_AFTER", "MAX_AGE", "OpenBook"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,14 @@ log = logging.getLogger(__name__)
 #: else at once, so this only bounds how long what it lost unnoticed can go unseen:
 #: under a minute bar, and well under the staleness a runner alarms on.
 MAX_AGE = 30.0
+#: Listings after an order's end that must not list it before its id is let go. Alpaca's
+#: listing may lag its stream: one made just after an end can still show the order
+#: working, and the book must not take it back. Two that do not show it say the venue
+#: has it ended (as two that do not show an open one say it is due for a lookup); the
+#: broker's own copy of the order judges any later update of it
+#: (:func:`~workbench.brokers.alpaca_updates.stale`). A bot running for months keeps the
+#: ends of a minute or two, not of every order it ever sent.
+FORGET_AFTER = 2
 
 
 class OpenBook:
@@ -72,7 +81,8 @@ class OpenBook:
         self.max_age = max_age
         self._clock = clock
         self._open: dict[str, Order] = {}
-        self._ended: set[str] = set()  # ends handed out: never open again
+        #: Ends handed out (never open again) -> listings since that did not list them.
+        self._ended: dict[str, int] = {}
         self._listed_at: float | None = None  # None: incomplete
         self._listed_once = False  # a listing was taken since the stream first listened
         self._unlisted: set[str] = set()  # open here, not in the last listing
@@ -100,7 +110,7 @@ class OpenBook:
     def ended(self, order_id: str) -> None:
         """The order's end was handed out (or nothing will hand it out): it is gone."""
         self._open.pop(order_id, None)
-        self._ended.add(order_id)
+        self._ended[order_id] = 0
         self.due.discard(order_id)
         self._unlisted.discard(order_id)
 
@@ -132,7 +142,19 @@ class OpenBook:
         self._unlisted = set(kept) - self.due
         self._listed_at = self._clock()
         self._listed_once = True
+        self._forget(ids)
         return self.orders()
+
+    def _forget(self, listed: set[str]) -> None:
+        """Let go of the ended orders :data:`FORGET_AFTER` listings in a row have not
+        shown; one a listing still shows (lagging) is remembered anew."""
+        for order_id, missed in list(self._ended.items()):
+            if order_id in listed:
+                self._ended[order_id] = 0
+            elif missed + 1 >= FORGET_AFTER:
+                del self._ended[order_id]
+            else:
+                self._ended[order_id] = missed + 1
 
     def gap(self) -> None:
         """The trade stream closed: updates may be lost until it is back and caught up,
