@@ -171,5 +171,9 @@ def test_an_exit_filled_at_alpaca_its_update_queued_is_not_subtracted_twice(
         (guard,) = [p for u in ended if (p := engine.on_update(u)) is not None]
         assert guard.request.quantity == 3
         assert client.get_order_by_client_id(f"{CID}-px").qty == "3"
+        # the lookup learned the sale's end first: its fill is handed out all the same, once
+        late = drain_until(broker, lambda us: any(u.order.id == sale.id for u in us))
+        assert [(u.event, u.fill.quantity) for u in late if u.order.id == sale.id] == [("fill", 1)]
+        assert sale.id not in {o.id for o in broker.get_open_orders()}
     finally:
         broker.close()
