@@ -128,3 +128,18 @@ def test_a_file_that_never_traded_starts_a_new_venue(bundle, tmp_path) -> None:
     with StateStore(state) as store:
         store.set_meta(broker="sim", note="an older run that saw bars only")
     assert trade(bundle, state, 3, cash=20_000) == 20_000.0
+
+
+def test_a_sim_runs_file_is_refused_to_an_alpaca_run(bundle, tmp_path, capsys) -> None:
+    """The other way round: its account is the file's simulated venue, not Alpaca's (the
+    start-up reconciliation would have stopped it later, exit code 6, advising adoption)."""
+    state = tmp_path / "live.sqlite"
+    trade(bundle, state, 40)
+    before = contents(state)
+    capsys.readouterr()
+    url = "http://127.0.0.1:9"  # never reached: refused before any broker is made
+    assert live(bundle, state, "--max-bars", "5", "--broker", "alpaca", "--feed", "alpaca",
+                "--alpaca-url", url) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "is a --broker sim run" in err and "resume it with --broker sim" in err
+    assert contents(state) == before
