@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.emulator import Emulator
     from workbench.logs import configure
 
+    _check_numbers(args)  # in the flags' words, before the data is read
     venue = _venue(args)
     key = args.key or os.environ.get("APCA_API_KEY_ID") or "emulator-key"
     secret = args.secret or os.environ.get("APCA_API_SECRET_KEY") or "emulator-secret"
@@ -133,10 +134,34 @@ VENUE = {"cash": 100_000.0, "commission": None, "slippage": None, "volume_limit"
          "lot_size": None, "margin": 1.0, "calendar": "XNYS"}  # fmt: skip
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Refuse the server's numbers in the flags' words (they were refused in the Python
+    names, ``interval must be ...``, ``rate_limit must be ...``, the data read first)."""
+    from workbench.cli.flags import check_number
+
+    check_number("--port", args.port, 0, "0 picks a free port", high=65535)
+    check_number("--interval", args.interval, None, "e.g. --interval 1 streams a bar a second")
+    check_number("--rate-limit", args.rate_limit, 0, "e.g. --rate-limit 200 (Alpaca's)")
+    check_number("--publication-delay", args.publication_delay, 0, "e.g. --publication-delay 1.5")
+
+
+def _venue_numbers() -> tuple:
+    """The venue's numbers as the backtest's flags, but a cash of 0 (an account with none,
+    as the simulated venue takes it)."""
+    from workbench.cli.flags import VENUE_NUMBERS
+
+    cash = ("--cash", "cash", 0, None, "e.g. --cash 100000 (0: an account with no cash)")
+    return (cash, *(row for row in VENUE_NUMBERS if row[0] != "--cash"))
+
+
 def _venue(args: argparse.Namespace) -> dict[str, Any]:
-    """The venue's settings: the flags', or the bundle's run spec's (refusing both)."""
+    """The venue's settings: the flags' (refused in their words), or the bundle's run
+    spec's (refusing both)."""
     given = {k: getattr(args, k) for k in VENUE if getattr(args, k) is not None}
     if not args.bundle:
+        from workbench.cli.flags import check_venue
+
+        check_venue(args, _venue_numbers())
         return VENUE | given
     from workbench.bundle import load_bundle
     from workbench.compose import emulator_venue

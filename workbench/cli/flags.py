@@ -53,13 +53,14 @@ COST_EXAMPLES = {
 }
 
 
-def check_venue(args: argparse.Namespace) -> None:
+def check_venue(args: argparse.Namespace, numbers: tuple = VENUE_NUMBERS) -> None:
     """Refuse the venue's numbers and costs a command was given in the flags' words (the run
     refused them in the Python names: ``margin must be a positive number``, or, in a sweep,
-    ran on a negative cash), before any data is read or file made."""
+    ran on a negative cash), before any data is read or file made. ``numbers``: rows as
+    :data:`VENUE_NUMBERS` (the emulator's cash may be 0)."""
     from workbench.sim.costs import Commission, Slippage
 
-    for flag, name, low, high, hint in VENUE_NUMBERS:
+    for flag, name, low, high, hint in numbers:
         check_number(flag, getattr(args, name, None), low, hint, high=high)
     for name, parse in (("commission", Commission.parse), ("slippage", Slippage.parse)):
         try:

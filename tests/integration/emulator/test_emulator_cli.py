@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import queue
 import signal
 import socket
@@ -12,6 +13,7 @@ import threading
 import pytest
 import requests
 
+from workbench.cli.emulator import _venue
 from workbench.cli.main import main
 from workbench.emulator import Emulator
 from workbench.errors import ConfigError
@@ -79,11 +81,8 @@ def test_cli_serves_until_sigterm() -> None:
     ("extra", "message"),
     [
         (["--fault", "explode"], "error: fault kind 'explode' is not known"),
-        (["--port", "70000"], "error: port must be 0-65535, got 70000"),
-        (["--interval", "0"], "error: interval must be a positive number of seconds, got 0.0"),
         (["--data", "nowhere:X"], "error: unknown source 'nowhere:'"),
         (["--replay-from", "2030-01-01"], "error: replay_from 2030-01-01 00:00:00+00:00 is after"),
-        (["--margin", "0"], "error: margin must be a positive number, got 0.0"),
     ],
 )
 def test_cli_bad_arguments_exit_with_one_line(capsys, extra: list[str], message: str) -> None:
@@ -91,6 +90,48 @@ def test_cli_bad_arguments_exit_with_one_line(capsys, extra: list[str], message:
     err = capsys.readouterr().err
     assert code in (2, 3) and err.startswith(message), err
     assert len(err.strip().splitlines()) == 1
+
+
+#: A number on the command line and its whole line, in the flag's words with an example
+#: (they were the Python names: "margin must be a positive number, got 0.0", "rate_limit
+#: must be ...", "interval must be ...", "a publication delay is ...").
+FLAG_WORDS = [
+    ("--margin", "0", "--margin must be a positive number, got 0 (e.g. --margin 2 doubles the "
+     "buying power; 1 is none)"),
+    ("--cash", "-5", "--cash must be at least 0, got -5 (e.g. --cash 100000 (0: an account "
+     "with no cash))"),
+    ("--lot-size", "0", "--lot-size must be a positive number, got 0 (e.g. --lot-size 1 trades "
+     "whole shares)"),
+    ("--volume-limit", "2", "--volume-limit must be in (0, 1], got 2 (e.g. --volume-limit 0.1: "
+     "an order takes at most 10% of a bar's volume)"),
+    ("--commission", "-1", "--commission percent must be a non-negative number, got -1.0 (e.g. "
+     "--commission 0.001 (0.1% of the notional) or per_share=0.005,minimum=1)"),
+    ("--slippage", "-5", "--slippage bps must be a non-negative number, got -5.0 (e.g. "
+     "--slippage 5 (5 bps) or range=0.1 (10% of the bar's range))"),
+    ("--port", "70000", "--port must be in [0, 65535], got 70000 (0 picks a free port)"),
+    ("--interval", "0", "--interval must be a positive number, got 0 (e.g. --interval 1 "
+     "streams a bar a second)"),
+    ("--rate-limit", "-1", "--rate-limit must be at least 0, got -1 (e.g. --rate-limit 200 "
+     "(Alpaca's))"),
+    ("--publication-delay", "-1", "--publication-delay must be at least 0, got -1 (e.g. "
+     "--publication-delay 1.5)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("flag", "value", "line"), FLAG_WORDS, ids=lambda v: str(v)[:20])
+def test_a_bad_number_is_named_as_its_flag_before_the_data_is_read(
+    capsys, flag: str, value: str, line: str
+) -> None:
+    code = main(["emulator", "--data", "nowhere:X", flag, value])  # the data: never read
+    assert code == 2
+    assert capsys.readouterr().err == f"error: {line}\n"
+
+
+def test_a_venue_of_no_cash_is_still_served(hand_frames) -> None:
+    unset = dict.fromkeys(("margin", "lot_size", "volume_limit", "commission", "slippage"))
+    args = argparse.Namespace(bundle=None, cash=0.0, calendar=None, **unset)
+    assert _venue(args)["cash"] == 0.0
+    assert Emulator(hand_frames, **_venue(args)).config.cash == 0.0
 
 
 def test_a_port_in_use_is_a_config_error(hand_frames) -> None:
