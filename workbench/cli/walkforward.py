@@ -71,13 +71,11 @@ def run(args: argparse.Namespace) -> int:
 
     check_jobs(args.jobs)  # before --out is made
     check_venue(args)
+    lengths = _lengths(args)
     config = WalkForwardConfig(
         strategy=args.strategy,
         data=args.data,
-        train=_length(args.train),
-        test=_length(args.test),
-        step=None if args.step is None else _length(args.step),
-        gap=_length(args.gap),
+        **lengths,
         anchored=args.anchored,
         grid=parse_grid(args.grid),
         params=parse_assignments(args.param),
@@ -111,8 +109,51 @@ def run(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-def _length(text: str) -> int | str:
-    return int(text) if text.strip().isdigit() else text
+#: The flags that take a length, each with an example in bars and in time.
+LENGTHS = {
+    "train": "e.g. --train 756 or --train 3y",
+    "test": "e.g. --test 252 or --test 1y",
+    "step": "e.g. --step 63 or --step 3mo",
+    "gap": "e.g. --gap 5 or --gap 1w",
+}
+
+
+def _lengths(args: argparse.Namespace) -> dict[str, int | str | None]:
+    """The windows' lengths as run.json records them (bars as ints), refused in the flags'
+    words with an example (they were refused in the Python names, ``gap='-5' is not a
+    length``, and a mix of bars and time only once the data was read)."""
+    from workbench.errors import ConfigError
+    from workbench.research.splits import parse_length
+    from workbench.research.walkforward_plan import is_shorter
+
+    lengths: dict[str, int | str | None] = dict.fromkeys(LENGTHS)  # --step None: the test's
+    in_bars: dict[str, bool] = {}
+    for name, example in LENGTHS.items():
+        text = getattr(args, name)
+        if text is None:
+            continue
+        try:
+            length = parse_length(
+                text, name=name, allow_zero=name == "gap", label=f"--{name} {text}"
+            )
+        except ConfigError as exc:
+            raise ConfigError(exc.message, hint=f"{exc.hint}; {example}") from None
+        lengths[name] = int(text) if text.strip().isdigit() else text
+        in_bars[name] = isinstance(length, int)
+    if len({in_bars[n] for n in ("train", "test", "step") if n in in_bars}) > 1:
+        given = [n for n in ("train", "test", "step") if n in in_bars]
+        raise ConfigError(
+            ", ".join(f"--{n} {getattr(args, n)}" for n in given) + " mix bars and time",
+            hint="give them all in bars (--train 756 --test 252) or all in time (--train 3y "
+            "--test 1y)",
+        )
+    if args.step is not None and is_shorter(args.step, args.test):
+        raise ConfigError(
+            f"--step {args.step} is shorter than --test {args.test}: test windows would overlap",
+            hint="a stitched out-of-sample curve needs --step >= --test (omit --step: the test "
+            "length)",
+        )
+    return lengths
 
 
 def _print(summary: dict, result: WalkForwardRun) -> None:

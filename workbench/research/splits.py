@@ -58,7 +58,7 @@ _UNITS = {
     "minute": "minutes",
     "minutes": "minutes",
 }
-_LENGTH = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_LENGTH = re.compile(r"^\s*(-?\d+)\s*([a-z]*)\s*$")  # a negative one: refused as such
 _HINT = "bars (756 or 756bars) or time (3y, 6mo, 2w, 90d, 12h, 30min)"
 
 
@@ -111,33 +111,41 @@ class Fold:
         }
 
 
-def parse_length(value: Any, *, name: str = "length", allow_zero: bool = False) -> Length:
-    """Bars as an ``int``, or a time span as a ``DateOffset``, from any accepted spelling."""
+def parse_length(
+    value: Any, *, name: str = "length", allow_zero: bool = False, label: str | None = None
+) -> Length:
+    """Bars as an ``int``, or a time span as a ``DateOffset``, from any accepted spelling.
+    ``label``: how an error names the value (default ``name=value``; the command line's
+    ``--gap -5``)."""
+
+    def refuse(shown: Any, problem: str) -> ConfigError:
+        return ConfigError(f"{label or f'{name}={shown}'} {problem}", hint=f"give {_HINT}")
+
     if isinstance(value, bool):
-        raise ConfigError(f"{name}={value!r} is not a length", hint=f"give {_HINT}")
+        raise refuse(repr(value), "is not a length")
     if isinstance(value, int | np.integer):
         count = int(value)
     elif isinstance(value, pd.DateOffset):
         return value
     elif isinstance(value, pd.Timedelta):
         if value <= pd.Timedelta(0) and not (allow_zero and value == pd.Timedelta(0)):
-            raise ConfigError(f"{name}={value} must be positive", hint=f"give {_HINT}")
+            raise refuse(value, "must be positive")
         return pd.DateOffset(seconds=value.total_seconds())
     elif isinstance(value, str):
         match = _LENGTH.match(value.lower())
         unit = match.group(2) if match else None
         if match is None or (unit and unit not in _UNITS and unit not in ("bar", "bars")):
-            raise ConfigError(f"{name}={value!r} is not a length", hint=f"give {_HINT}")
+            raise refuse(repr(value), "is not a length")
         count = int(match.group(1))
         if unit in _UNITS:
-            if count == 0 and not allow_zero:
-                raise ConfigError(f"{name}={value!r} must be positive", hint=f"give {_HINT}")
+            if count < 0 or (count == 0 and not allow_zero):
+                raise refuse(repr(value), "must be 0 or more" if allow_zero else "must be positive")
             return pd.DateOffset(**{_UNITS[unit]: count}) if count else 0
     else:
-        raise ConfigError(f"{name}={value!r} is not a length", hint=f"give {_HINT}")
+        raise refuse(repr(value), "is not a length")
     if count < 0 or (count == 0 and not allow_zero):
         what = "a number of bars >= 0" if allow_zero else "a positive number of bars"
-        raise ConfigError(f"{name}={count} must be {what}", hint=f"give {_HINT}")
+        raise refuse(count, f"must be {what}")
     return count
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "check_before_running",
     "check_run_file",
     "fold_parameters",
+    "is_shorter",
     "load_data",
     "n_trials",
     "plan_folds",
@@ -87,7 +88,7 @@ class WalkForwardConfig:
             value = getattr(self, name)
             if value is not None:
                 parse_length(value, name=name, allow_zero=name == "gap")
-        if self.step is not None and _shorter(self.step, self.test):
+        if self.step is not None and is_shorter(self.step, self.test):
             step, test = self.step, self.test
             raise ConfigError(
                 f"step={step} is shorter than test={test}: test windows would overlap",
@@ -233,8 +234,8 @@ def write_run_file(path: Path, config: WalkForwardConfig) -> None:
     path.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
 
-def _shorter(a: Any, b: Any) -> bool:
-    """Whether length ``a`` is shorter than ``b`` (both bars, or both time spans)."""
+def is_shorter(a: Any, b: Any) -> bool:
+    """Whether length ``a`` is shorter than ``b`` (both bars, or both time spans; mixed: no)."""
     x, y = parse_length(a), parse_length(b)
     if isinstance(x, int) and isinstance(y, int):
         return x < y
