@@ -57,7 +57,15 @@ import pandas as pd
 from workbench.errors import ConfigError
 from workbench.progress import progress as progress_bar
 
-__all__ = ["SEARCHES", "Axis", "axis_of", "check_search", "evaluate_trial", "search_sweep"]
+__all__ = [
+    "MAX_SEED",
+    "SEARCHES",
+    "Axis",
+    "axis_of",
+    "check_search",
+    "evaluate_trial",
+    "search_sweep",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +113,7 @@ def axis_of(name: str, values: list[Any]) -> Axis:
 
 
 #: The seeds numpy's generator (optuna's samplers') takes: 0 to 2**32 - 1.
-_MAX_SEED = 2**32 - 1
+MAX_SEED = 2**32 - 1
 
 
 def check_search(search: str, n_trials: int | None, seed: int | None = None) -> None:
@@ -127,9 +135,9 @@ def check_search(search: str, n_trials: int | None, seed: int | None = None) -> 
             "--trials 200 --seed 7",
         )
     whole = isinstance(seed, numbers.Integral) and not isinstance(seed, bool)  # numpy's too
-    if seed is not None and not (whole and 0 <= seed <= _MAX_SEED):
+    if seed is not None and not (whole and 0 <= seed <= MAX_SEED):
         raise ConfigError(
-            f"seed (--seed) must be a whole number from 0 to {_MAX_SEED}, got {seed!r}",
+            f"seed (--seed) must be a whole number from 0 to {MAX_SEED}, got {seed!r}",
             hint="e.g. seed=7, or --seed 7",
         )
 

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import ConfigError, DataError
-from workbench.research.search import check_search
+from workbench.research.search import MAX_SEED, check_search
 from workbench.research.splits import Fold, parse_length, walk_forward
 from workbench.research.sweep import expand_grid, grid_axes
 from workbench.strategy import resolve_strategy
@@ -125,12 +125,14 @@ def check_before_running(
     config: WalkForwardConfig, universe: Mapping[str, pd.DataFrame], folds: Sequence[Fold]
 ) -> None:
     """Refuse, before any fold runs and before ``run.json`` is written, what would fail only
-    once the folds ran: costs each fold's vectorized sweep cannot reproduce, and a benchmark
-    that cannot be loaded or has no bar over the test windows (the summary's)."""
+    once the folds ran: a seed a later fold's search cannot take, costs each fold's
+    vectorized sweep cannot reproduce, and a benchmark that cannot be loaded or has no bar
+    over the test windows (the summary's)."""
     from workbench.backtesting.benchmark import UNIVERSE, benchmark_equity
     from workbench.backtesting.vectorized import has_vectorized, vector_costs
     from workbench.research.portfolio_sweep import is_universe_sweep
 
+    _check_fold_seeds(config, folds)
     cls = resolve_strategy(config.strategy)
     if has_vectorized(cls) and not is_universe_sweep(cls, universe):
         vector_costs(config.commission, config.slippage)
@@ -141,6 +143,22 @@ def check_before_running(
             benchmark_equity(config.benchmark, universe, tested, config.cash)
         except (ConfigError, DataError) as exc:  # said of the benchmark, not of --data
             raise type(exc)(f"benchmark {config.benchmark}: {exc.message}", hint=exc.hint) from None
+
+
+def _check_fold_seeds(config: WalkForwardConfig, folds: Sequence[Fold]) -> None:
+    """Fold N's search is seeded ``seed + N``: refuse a seed whose last fold's seed is past
+    numpy's (its notebook, and every later one, failed after run.json was written and the
+    first folds ran). Refused, not wrapped round: every seed that runs keeps its folds'
+    seeds, and ``seed + N`` stays the whole rule."""
+    if config.search == "grid" or config.seed is None or not folds:
+        return
+    last = max(fold.number for fold in folds)
+    if config.seed + last > MAX_SEED:
+        raise ConfigError(
+            f"seed (--seed) {config.seed} seeds fold {last} with {config.seed + last}, past "
+            f"the largest seed the samplers take ({MAX_SEED}): fold N is seeded seed + N",
+            hint=f"with {len(folds)} folds, give a seed from 0 to {MAX_SEED - last}",
+        )
 
 
 def plan_folds(
