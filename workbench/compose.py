@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from workbench.bundle import Bundle
     from workbench.data.days import TradingDays
     from workbench.live.outage import OutagePolicy
+    from workbench.live.replay import ReplayFeed
     from workbench.live.runner import LiveRunner
     from workbench.live.state import StateStore
     from workbench.risk import RiskEngine
@@ -204,10 +205,11 @@ def build_runner(options: LiveOptions) -> tuple[LiveRunner, Bundle]:
     strategy = bundle.make_strategy()
     if options.pennies is not None:
         check_pennies(options.pennies, spec.cash)
+    replay = replay_feed(options, spec)  # its data read and checked: bad data makes no file
     state = StateStore(options.state, exclusive=True)  # a second runner on it is refused
     try:
         check_same_run(state, bundle, options.broker)  # before anything is written to it
-        return _wire(options, bundle, strategy, state), bundle
+        return _wire(options, bundle, strategy, state, replay), bundle
     except BaseException:
         state.close()  # and its claim: a corrected command may run at once
         raise
@@ -251,7 +253,9 @@ def _check_same_broker(state: StateStore, broker: str | None) -> None:
     )
 
 
-def _wire(options: LiveOptions, bundle: Bundle, strategy: Any, state: Any) -> LiveRunner:
+def _wire(
+    options: LiveOptions, bundle: Bundle, strategy: Any, state: Any, replay: ReplayFeed | None
+) -> LiveRunner:
     from workbench.live.pennies import apply_pennies
     from workbench.live.runner import LiveRunner
     from workbench.live.sim_venue import keep_venue
@@ -260,7 +264,7 @@ def _wire(options: LiveOptions, bundle: Bundle, strategy: Any, state: Any) -> Li
     broker, market = _broker(options, spec)
     if options.broker == "sim":
         keep_venue(broker, state, cash=options.cash)
-    symbols, feed, hours = _feed(options, spec, broker, market, state)
+    symbols, feed, hours = _feed(options, spec, broker, market, state, replay)
     venue = apply_pennies(broker, state, options.pennies, spec.cash)
     name = bundle.manifest["name"]  # on every line: execution's, risk's, the runner's
     days = trading_days(spec)
@@ -308,32 +312,56 @@ def _broker(options: LiveOptions, spec: RunSpec) -> tuple[Any, Any]:
     raise ConfigError(f"--broker {options.broker!r} is not known", hint="use sim or alpaca")
 
 
+def replay_feed(options: LiveOptions, spec: RunSpec) -> ReplayFeed | None:
+    """The feed of a ``--feed replay:SPEC``, its data read and checked (None for ``alpaca``;
+    another --feed refused): made before the state file is, so that bad replay data (a
+    missing file, a price at or below zero, data coarser than the timeframe) leaves no
+    empty state file behind, as the bundle's and the numbers' refusals do not."""
+    from workbench.live.replay import ReplayFeed
+
+    if options.feed == "alpaca":
+        return None
+    if not options.feed.startswith("replay:"):
+        raise ConfigError(
+            f"--feed {options.feed!r} is not known",
+            hint="use replay:SPEC (e.g. replay:sample:SPX) or alpaca",
+        )
+    from workbench.data.sources import load_symbols
+
+    bars = load_symbols(options.feed.removeprefix("replay:"), options.start, options.end)
+    if set(bars) != set(spec.symbols):  # the replayed data names its own symbols
+        log.warning(
+            "the replay trades %s; the bundle was promoted on %s: a rehearsal on other "
+            "data, not a replay of the backtest it was promoted on",
+            ", ".join(bars), ", ".join(spec.symbols),
+        )  # fmt: skip
+    return ReplayFeed(
+        bars, speed=options.speed, timeframe=spec.timeframe, session=spec.session,
+        calendar=spec.calendar,
+    )  # fmt: skip
+
+
 def _feed(
-    options: LiveOptions, spec: RunSpec, broker: Any, market: Any, state: StateStore
+    options: LiveOptions,
+    spec: RunSpec,
+    broker: Any,
+    market: Any,
+    state: StateStore,
+    replay: ReplayFeed | None,
 ) -> tuple[list[str], Any, Any]:
-    """The run's symbols, its feed of bars in the spec's timeframe, and its market hours
-    (None for a replay, whose clock is its bars: each decision is at its bar's end)."""
+    """The run's symbols, its feed of bars in the spec's timeframe (``replay``, made by
+    :func:`replay_feed`, or Alpaca's), and its market hours (None for a replay, whose clock
+    is its bars: each decision is at its bar's end)."""
     from workbench.execution.config import RetryPolicy
-    from workbench.live.replay import ReplayFeed, SimulatedVenueFeed
+    from workbench.live.replay import SimulatedVenueFeed
     from workbench.sim.broker import SimulatedBroker
 
     tf, session, calendar = spec.timeframe, spec.session, spec.calendar
     symbols, hours = list(spec.symbols), None
-    if options.feed.startswith("replay:"):
-        from workbench.data.sources import load_symbols
-
-        bars = load_symbols(options.feed.removeprefix("replay:"), options.start, options.end)
-        symbols = list(bars)  # the replayed data names its own symbols
-        if set(symbols) != set(spec.symbols):
-            log.warning(
-                "the replay trades %s; the bundle was promoted on %s: a rehearsal on other "
-                "data, not a replay of the backtest it was promoted on",
-                ", ".join(symbols), ", ".join(spec.symbols),
-            )  # fmt: skip
-        feed: Any = ReplayFeed(
-            bars, speed=options.speed, timeframe=tf, session=session, calendar=calendar
-        )
-    elif options.feed == "alpaca":
+    if replay is not None:
+        symbols = list(replay.bars)  # the replayed data names its own symbols
+        feed: Any = replay
+    else:  # alpaca: replay_feed refused any other
         from workbench.brokers.alpaca_feed import AlpacaBarFeed
         from workbench.brokers.alpaca_history import alpaca_history
         from workbench.live.hours import MarketHours
@@ -357,11 +385,6 @@ def _feed(
             live, state, symbols, history, retry=RetryPolicy(base_delay=options.retry_delay)
         )
         hours = MarketHours(market, tf, session=session, calendar=calendar)
-    else:
-        raise ConfigError(
-            f"--feed {options.feed!r} is not known",
-            hint="use replay:SPEC (e.g. replay:sample:SPX) or alpaca",
-        )
     if isinstance(broker, SimulatedBroker):
         feed = SimulatedVenueFeed(feed, broker)  # the venue itself, at its real size
     return symbols, feed, hours

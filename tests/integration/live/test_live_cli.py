@@ -128,3 +128,43 @@ def test_live_refuses_a_state_file_another_bundle_wrote_and_keeps_it(
     assert kept == meta
     assert main([*first[:-1], "5"]) == 0  # the run it belongs to resumes on it (flat so far:
     assert "5 bars" in capsys.readouterr().out  # the simulated broker starts flat again)
+
+
+@pytest.mark.parametrize(
+    ("feed", "code", "message"),
+    [
+        ("replay:csv:{tmp}/missing.csv", 3, "error: {tmp}/missing.csv: file not found"),
+        ("replay:csv:{tmp}/bad.csv", 3, "error: BAD (csv:{tmp}/bad.csv): 1 bar(s) with a price "
+         "at or below zero, the first at 2020-01-03 00:00:00+00:00: open -5"),
+        ("replay:csv:{tmp}/daily.csv", 2, "error: the replayed data"),  # coarser than 1Hour
+        ("bogus", 2, "error: --feed 'bogus' is not known"),
+    ],
+    ids=["missing", "bad-price", "too-coarse", "unknown-feed"],
+)  # fmt: skip
+def test_bad_replay_data_is_refused_before_the_state_file_is_made(
+    tmp_path, capsys, feed: str, code: int, message: str
+) -> None:
+    rows = "date,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,10\n"
+    (tmp_path / "bad.csv").write_text(rows + "2020-01-03,-5,2,-6,-5,10\n")
+    (tmp_path / "daily.csv").write_text(rows + "2020-01-03,1,2,0.5,1.5,10\n")
+    hourly = promote_other(tmp_path / "b", "ma_crossover", {"fast": 10, "slow": 30}, "1Hour")
+    state = tmp_path / "live.sqlite"
+    argv = ["live", "--bundle", str(hourly.path), "--state", str(state)]
+    assert main([*argv, "--feed", feed.format(tmp=tmp_path)]) == code
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(err) == 1 and err[0].startswith(message.format(tmp=tmp_path)), err
+    assert not state.exists()  # an empty state file was left behind
+
+
+def test_a_replay_reads_its_data_once(bundle, tmp_path, capsys, monkeypatch) -> None:
+    import workbench.data.sources as sources
+
+    reads: list[str] = []
+    load = sources.load_symbols
+    monkeypatch.setattr(
+        sources, "load_symbols", lambda spec, *a: reads.append(spec) or load(spec, *a)
+    )
+    state = tmp_path / "live.sqlite"
+    argv = ["live", "--bundle", str(bundle.path), "--state", str(state), "--max-bars", "3"]
+    assert main([*argv, "--feed", "replay:sample:SPX"]) == 0
+    assert reads == ["sample:SPX"] and "3 bars" in capsys.readouterr().out
