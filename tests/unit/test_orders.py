@@ -9,19 +9,16 @@ import pandas as pd
 import pytest
 
 from workbench.errors import ConfigError
+from workbench.lifecycle import TRANSITIONS, InvalidTransition, apply_fill, transition
 from workbench.orders import (
     TERMINAL,
-    TRANSITIONS,
     Fill,
-    InvalidTransition,
     Order,
     OrderRequest,
     OrderStatus,
     OrderType,
     Side,
     TimeInForce,
-    apply_fill,
-    transition,
 )
 
 T = pd.Timestamp("2024-01-02", tz="UTC")
@@ -113,7 +110,8 @@ def test_the_direct_copies_equal_dataclasses_replace() -> None:
     ``dataclasses.replace`` gives, field by field (a new field must be added to them)."""
     import dataclasses
 
-    from workbench.orders import Fill, Order, OrderClass, OrderStatus, apply_fill, transition
+    from workbench.lifecycle import apply_fill, transition
+    from workbench.orders import Fill, Order, OrderClass, OrderStatus
 
     request = OrderRequest(
         "X", Side.BUY, quantity=3.0, type=OrderType.LIMIT, limit_price=10.0, reason="r",
@@ -215,7 +213,7 @@ def test_an_order_not_routed_cannot_be_replaced(start: OrderStatus) -> None:
 def test_an_update_older_than_the_order_is_told_apart(
     current: OrderStatus, update: OrderStatus, stale: bool
 ) -> None:
-    from workbench.orders import overtaken
+    from workbench.lifecycle import overtaken
 
     assert overtaken(current, update) is stale
     if not stale and update not in TRANSITIONS[current] and update is not current:
@@ -226,7 +224,7 @@ def test_an_update_older_than_the_order_is_told_apart(
 def test_every_status_is_a_stage_of_the_way_in_or_after_it() -> None:
     """The stages are the statuses an order leaves for good: each stage's moves go to a
     later stage or out of the way in, never back."""
-    from workbench.orders import WAY_IN
+    from workbench.lifecycle import WAY_IN
 
     for status, stage in WAY_IN.items():
         assert status.is_open

@@ -13,7 +13,7 @@
   :class:`~workbench.errors.OrderRejected` with Alpaca's code and message
   (:mod:`workbench.brokers.alpaca_errors`).
 - Trade updates arrive on the trading WebSocket (a background thread); each one goes
-  through the order lifecycle table of :mod:`workbench.orders` before it is handed out
+  through the order lifecycle table of :mod:`workbench.lifecycle` before it is handed out
   by :meth:`AlpacaBroker.drain_updates`, each execution once. Alpaca does not replay
   what a dropped connection missed: after a reconnection the open orders are looked up
   (:mod:`workbench.brokers.alpaca_catch_up`).
@@ -63,14 +63,8 @@ from workbench.brokers.alpaca_sdk import tune_client, watch_listening
 from workbench.brokers.alpaca_updates import execution, followed, stale
 from workbench.brokers.streams import run_stream, stop_stream
 from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientBrokerError
-from workbench.orders import (
-    InvalidTransition,
-    Order,
-    OrderRequest,
-    OrderStatus,
-    apply_fill,
-    transition,
-)
+from workbench.lifecycle import InvalidTransition, apply_fill, transition
+from workbench.orders import Order, OrderRequest, OrderStatus
 from workbench.portfolio import QUANTITY_EPSILON, PositionView
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Orders (and positions) translated between alpaca-py's models and ours.
 
-Alpaca's statuses are mapped onto our lifecycle table (:mod:`workbench.orders`), its
+Alpaca's statuses are mapped onto our lifecycle table (:mod:`workbench.lifecycle`), its
 nested orders read with their legs (each leg known by its entry's client order id plus
 ``-tp`` or ``-sl``), and our requests built as alpaca-py's request models, refusing
 here, before anything is sent, what Alpaca would take differently than asked.

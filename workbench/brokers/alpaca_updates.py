@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 
 from workbench.brokers.alpaca_orders import _float
-from workbench.orders import Fill, Order, overtaken
+from workbench.lifecycle import overtaken
+from workbench.orders import Fill, Order
 from workbench.portfolio import QUANTITY_EPSILON
 
 __all__ = ["execution", "followed", "stale"]
@@ -27,7 +28,7 @@ log = logging.getLogger("workbench.brokers.alpaca")  # the broker's records
 
 def stale(known: Order, fresh: Order) -> bool:
     """Whether ``fresh`` (an update's order) is older than our copy ``known``: a status
-    the order has left behind (:func:`~workbench.orders.overtaken`), or the same status
+    the order has left behind (:func:`~workbench.lifecycle.overtaken`), or the same status
     with less filled (Alpaca's ``filled_qty`` never goes down)."""
     if overtaken(known.status, fresh.status):
         return True

@@ -7,7 +7,7 @@ rules are written once, in :mod:`workbench.sim.fills`; costs are in
 :mod:`workbench.sim.costs`, the buying-power check in :mod:`workbench.sim.buying_power`,
 attached exits (bracket, OTO and OCO legs) in :mod:`workbench.sim.legs`, the Broker
 protocol's reads (account, positions, orders, updates) in :mod:`workbench.sim.reads`.
-Every status change goes through the lifecycle table of :mod:`workbench.orders`.
+Every status change goes through the lifecycle table of :mod:`workbench.lifecycle`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pandas as pd
 
 from workbench.broker import ENDED_BY, OrderUpdate, UpdateEvent
 from workbench.errors import BrokerError, ConfigError, OrderRejected
+from workbench.lifecycle import apply_fill, transition
 from workbench.orders import (
     Fill,
     Order,
@@ -29,8 +30,6 @@ from workbench.orders import (
     OrderType,
     Side,
     TimeInForce,
-    apply_fill,
-    transition,
 )
 from workbench.portfolio import QUANTITY_EPSILON, Portfolio
 from workbench.sim import buying_power

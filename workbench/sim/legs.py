@@ -25,7 +25,8 @@ import pandas as pd
 from workbench.broker import UpdateEvent
 from workbench.errors import OrderRejected
 from workbench.exits import exit_legs
-from workbench.orders import Order, OrderRequest, OrderStatus, OrderType, TimeInForce, transition
+from workbench.lifecycle import transition
+from workbench.orders import Order, OrderRequest, OrderStatus, OrderType, TimeInForce
 from workbench.portfolio import QUANTITY_EPSILON
 from workbench.sim.codes import CODE_NOT_CANCELABLE
 from workbench.sim.fills import next_hwm, pessimistic
