@@ -30,6 +30,10 @@
   leg under its entry (:meth:`AlpacaBroker.get_open_orders`). Alpaca takes no trailing
   stop as a bracket leg: such an entry is refused here, before anything is sent. The
   translation both ways is :mod:`workbench.brokers.alpaca_orders`'s.
+- What the broker keeps of each order (its copy, the fills handed out, its reason) is let
+  go some time after its end, so a run of months keeps the orders of minutes, not of every
+  order it sent; a late update of an order let go is dropped, never handed out twice
+  (:mod:`workbench.brokers.alpaca_memory` says when and why).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from workbench.brokers.alpaca_book import MAX_AGE, OpenBook
 from workbench.brokers.alpaca_catch_up import catch_up, missed_updates, unheard
 from workbench.brokers.alpaca_errors import _map_api_error
 from workbench.brokers.alpaca_listing import open_orders
+from workbench.brokers.alpaca_memory import FORGET_AGE, Ends, Kept
 from workbench.brokers.alpaca_orders import (
     _leg_of,
     _order_request,
@@ -93,10 +98,12 @@ class AlpacaBroker:
         timeout: float = DEFAULT_TIMEOUT,
         book_age: float = MAX_AGE,
         clock: Callable[[], float] = time.monotonic,
+        forget_age: float = FORGET_AGE,
     ) -> None:
         """``clock``: the monotonic seconds a rate limit's wait and the open-order book's age
         are measured on; ``book_age``: the seconds a listing of the open orders stands for
-        (:mod:`workbench.brokers.alpaca_book`)."""
+        (:mod:`workbench.brokers.alpaca_book`); ``forget_age``: the seconds an ended order
+        is remembered at least (:mod:`workbench.brokers.alpaca_memory`)."""
         from alpaca.trading.client import TradingClient
 
         if not key or not secret:
@@ -126,6 +133,7 @@ class AlpacaBroker:
         self._listening = False  # the trade stream is connected and listens
         self.book_age = book_age
         self._book = OpenBook(book_age, clock)
+        self._ends = Ends(clock, forget_age)  # ended orders remembered, until let go
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AlpacaBroker:
@@ -178,7 +186,12 @@ class AlpacaBroker:
         )
         found = [self._remember(x) for o in orders for x in order_from_alpaca(o)]
         listed = [o for o in found if o.status.is_open]
-        return self._book.refill(listed) if self._stream_current() else listed
+        if not self._stream_current():
+            return listed
+        with self._lock:  # the ended orders to let go (alpaca_memory: when, and why)
+            kept = Kept(self._orders, self._handed, self._reasons)
+            kept.forget(self._ends.listed((o.id for o in listed), kept.settled))
+        return self._book.refill(listed)
 
     def _stream_current(self) -> bool:
         """Whether the trade stream listens and has told every update since it began."""
@@ -362,7 +375,11 @@ class AlpacaBroker:
         for order_id in looked:
             with self._lock:
                 known = None if order_id in unknown else self._orders.get(order_id)
+                handed = self._handed.get(order_id, (0.0, 0.0))[0]
             self._book.looked_up(order_id, known)
+            ended = known is None or known.status.is_terminal
+            if ended and order_id not in self._ends:  # its end told by no update
+                self._ends.ended(order_id, known.updated_at if known else None, handed)
         return out
 
     def _look_up(self, order_id: str) -> Any:
@@ -437,6 +454,14 @@ class AlpacaBroker:
         with self._lock:
             fresh = self._with_reason(order_from_alpaca(data.order)[0])
             known = self._orders.get(fresh.id)
+        when = _ts(data.timestamp) or fresh.updated_at
+        if known is None and self._ends.let_go(when):
+            log.info(
+                "order %s: late %s update (%s) after it ended and was let go; ignored",
+                fresh.id, _value(data.event), fresh.status,
+                extra={"event": "stale_update", "order_id": fresh.id},
+            )  # fmt: skip
+            return None
         if known is not None and (known.legs or known.parent_id):
             fresh = dataclasses.replace(
                 fresh, request=known.request, legs=known.legs, parent_id=known.parent_id
@@ -454,7 +479,6 @@ class AlpacaBroker:
                     "reason": f"status={_value(data.order.status)} event={_value(data.event)}",
                 },
             )
-        when = _ts(data.timestamp) or fresh.updated_at
         with self._lock:
             known = self._orders.get(fresh.id)
         fill = None
@@ -515,6 +539,7 @@ class AlpacaBroker:
         order = self._remember(order)
         if order.status.is_terminal:  # handed out, or (outside the protocol) not to be
             self._book.ended(order.id)
+            self._ends.ended(order.id, when, fresh.filled_quantity)
         else:
             self._book.seen([order])
         if event is None:
