@@ -22,7 +22,11 @@ none of its legs is open. An update of an order the broker no longer knows, stam
 Alpaca at or before the end of an order let go (:attr:`Ends.through`), is such a late
 update: it is dropped with an INFO ``stale_update`` line, as a late update of a
 remembered ended order is, so no fill is handed out twice. An update of an order never
-seen, stamped after it (another client's order), is taken as before.
+seen, stamped after it (another client's order), is taken as before. Alpaca stamps its
+updates on the wall clock, so a genuine one stamped that early would be minutes late; the
+emulator stamps them on its replay's clock, which stands still between bars: there an
+order never seen (another client's, or one whose submission's answer was lost) whose
+updates carry the very instant an order let go ended is taken for a late one.
 """
 
 from __future__ import annotations
