@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from workbench.backtesting.result import BacktestResult
 from workbench.context import Context
-from workbench.data.bars import as_bars, check_order, check_prices, epoch_ns
+from workbench.data.bars import as_bars, check_tradable, epoch_ns
 from workbench.errors import ConfigError
 from workbench.execution.config import ExecutionConfig
 from workbench.execution.engine import ExecutionEngine, Step
@@ -94,8 +94,7 @@ class Engine:
         for sym, frame in self.bars.items():
             if frame.empty:
                 raise ConfigError(f"{sym}: no bars in the chosen range")
-            check_order(frame, name=sym)
-            check_prices(frame, name=sym)
+            check_tradable(frame, name=sym)
         if risk is None or isinstance(risk, RiskEngine):
             self.risk = risk
         else:  # a fresh engine (in-memory state) for this run, named as execution names it

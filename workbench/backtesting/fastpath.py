@@ -25,7 +25,7 @@ from workbench.backtesting.vectorized import (
     vector_costs,
     vectorized_signals,
 )
-from workbench.data.bars import BarsLike, check_order, check_prices, periods_per_year
+from workbench.data.bars import BarsLike, check_tradable, periods_per_year
 from workbench.errors import ConfigError
 from workbench.orders import Fill, Side
 from workbench.sim.costs import Commission, Slippage
@@ -107,10 +107,9 @@ def prepare_bars(
     frame = as_bars(frame, name=symbol)
     if len(frame) < 2:
         raise ConfigError(f"{symbol}: {len(frame)} bar(s) in the chosen range, need at least 2")
-    check_order(frame, name=symbol)
-    check_prices(frame, name=symbol)
+    check_tradable(frame, name=symbol)
     prices = frame[["open", "close"]].to_numpy()
-    if not (np.isfinite(prices).all() and (prices > 0).all()):
+    if not np.isfinite(prices).all():  # at or below zero: refused by check_tradable
         raise ConfigError(
             f"{symbol}: open and close must be finite and positive on every bar",
             hint="clean the data first (workbench.validate / workbench.clean)",

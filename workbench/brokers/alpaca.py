@@ -131,9 +131,13 @@ class AlpacaBroker:
         self._clock = clock
         self._resume_at = 0.0  # on the clock: no catch-up lookup before (a 429's wait)
         self._listening = False  # the trade stream is connected and listens
-        self.book_age = book_age
         self._book = OpenBook(book_age, clock)
         self._ends = Ends(clock, forget_age)  # ended orders remembered, until let go
+
+    @property
+    def book_age(self) -> float:
+        """The seconds a listing of the open orders stands for (the book's own)."""
+        return self._book.max_age
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AlpacaBroker:

@@ -113,6 +113,14 @@ def check_prices(frame: pd.DataFrame, *, name: str = "bars") -> None:
     )
 
 
+def check_tradable(frame: pd.DataFrame, *, name: str = "bars") -> None:
+    """What every path that trades on bars refuses first (the event engine, the vectorized
+    path, the live replay): bars out of order (:func:`check_order`) and prices at or below
+    zero (:func:`check_prices`)."""
+    check_order(frame, name=name)
+    check_prices(frame, name=name)
+
+
 def as_symbol_map(bars: BarsLike, *, symbol: str | None = None) -> dict[str, pd.DataFrame]:
     """Return ``{symbol: bars}`` from a single frame, a dict, or a ``(symbol, field)`` frame."""
     if isinstance(bars, Mapping):

@@ -23,7 +23,7 @@ import pandas as pd
 
 from workbench.broker import Bar, Feed
 from workbench.data.aggregate import BarAggregator, check_source
-from workbench.data.bars import as_bars, bar_interval, check_order, check_prices
+from workbench.data.bars import as_bars, bar_interval, check_tradable
 from workbench.data.sessions import DEFAULT_CALENDAR
 from workbench.sim.broker import SimulatedBroker
 
@@ -44,8 +44,7 @@ class ReplayFeed:
     ) -> None:
         self.bars = {s: as_bars(f, name=s) for s, f in bars.items()}
         for sym, frame in self.bars.items():  # as the backtest refuses them, once
-            check_order(frame, name=sym)  # replayed sorted, a repeated bar's last row kept
-            check_prices(frame, name=sym)  # traded at by the simulated venue
+            check_tradable(frame, name=sym)  # as the backtest: sorted, positive prices
         self.speed = speed
         self.start_after = start_after
         self.max_bars = max_bars
