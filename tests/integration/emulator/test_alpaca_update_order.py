@@ -13,13 +13,13 @@ after Tuesday's close stays ``accepted`` (not routed) until Wednesday's open.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 
 import pandas as pd
 import pytest
 import requests
 
+from tests.integration.emulator.test_protect_alpaca import drain_until
 from workbench.broker import OrderUpdate, UpdateEvent
 from workbench.brokers.alpaca import AlpacaBroker
 from workbench.emulator import Emulator
@@ -84,13 +84,7 @@ def _drain(
     broker: AlpacaBroker, until: Callable[[AlpacaBroker, list[OrderUpdate]], bool]
 ) -> list[OrderUpdate]:
     """Drained updates until ``until(broker, updates)`` holds (AssertionError after 10 s)."""
-    out: list[OrderUpdate] = []
-    deadline = time.monotonic() + 10
-    while not until(broker, out):
-        assert time.monotonic() < deadline, f"timed out; drained {out}"
-        out.extend(broker.drain_updates())
-        time.sleep(0.02)
-    return out
+    return drain_until(broker, lambda updates: until(broker, updates))
 
 
 def _status(order_id: str, status: OrderStatus) -> Callable[[AlpacaBroker, list], bool]:
