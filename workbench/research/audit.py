@@ -231,7 +231,7 @@ def _decisions(
 
     def record(ctx: Context) -> None:
         if ctx.intents:
-            by_time.setdefault(ctx.time.value, []).extend(ctx.intents)
+            by_time.setdefault(ctx.time_ns, []).extend(ctx.intents)
 
     strategy = Watched(make_strategy(cls, params), record)
     run_backtest(strategy, universe, config, progress=False)

@@ -121,6 +121,29 @@ def test_fold_chooses_the_best_in_sample_combination(one_fold) -> None:
     assert record["overfitting"]["selected"] == int(best.name)
 
 
+class _Clock:
+    """What the warm-up gate may read of a context: the clock's nanoseconds and the intents
+    (``time``, a Timestamp built per bar, is what made the gate a third of a fold's cost)."""
+
+    def __init__(self, time_ns: int) -> None:
+        self.time_ns = time_ns
+        self.intents: list[str] = ["buy"]
+
+    @property
+    def time(self) -> pd.Timestamp:
+        raise AssertionError("the gate builds a Timestamp on every bar")
+
+
+def test_the_warm_up_gate_drops_decisions_before_the_test_window_by_the_clock_s_ns() -> None:
+    from workbench.research.fold import _hold_back_before
+
+    gate = _hold_back_before(1_000)
+    before, first, after = _Clock(999), _Clock(1_000), _Clock(1_001)
+    for ctx in (before, first, after):
+        gate(ctx)
+    assert (before.intents, first.intents, after.intents) == ([], ["buy"], ["buy"])
+
+
 def test_fold_trades_only_in_the_test_window(one_fold) -> None:
     record, folder, params = one_fold
     equity = pd.read_csv(folder / "fold_001_equity.csv", index_col=0)["equity"]
