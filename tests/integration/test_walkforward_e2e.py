@@ -17,6 +17,8 @@ import pytest
 from workbench.cli.main import main
 from workbench.data.sources import load_bars
 from workbench.reports.read import read_report
+from workbench.research import equity_csv
+from workbench.research.equity_csv import read_equity
 from workbench.research.notebook_runner import JobOutcome
 from workbench.research.walkforward import (
     FOLD_FILE,
@@ -25,6 +27,7 @@ from workbench.research.walkforward import (
     run_walk_forward,
     summarize,
 )
+from workbench.research.walkforward_report import stitched_equity
 
 pytestmark = pytest.mark.slow
 
@@ -134,6 +137,38 @@ def test_two_processes(pool_run: Path) -> None:
         )
     else:
         assert wfe is None
+
+
+def test_the_report_s_stitched_curve_is_equity_csv_read_from_the_folds_files(
+    pool_run: Path,
+) -> None:
+    """The report draws the stitched curve while the run writes equity.csv: from the folds'
+    own curves, the same times and numbers."""
+    summary = json.loads((pool_run / "summary.json").read_text())
+    drawn = stitched_equity(pool_run, summary)
+    written = read_equity(pool_run / "equity.csv")
+    assert drawn.index.equals(written.index)
+    assert drawn.to_numpy().tolist() == written.to_numpy().tolist()
+    assert not [t for t in threading.enumerate() if t.name.startswith("equity-csv")]
+
+
+def test_a_curve_that_cannot_be_written_fails_the_run_after_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """equity.csv is written while the report runs: the report never needs it, and a write
+    that fails is the run's error once the report and report.html are saved."""
+
+    def full(equity: pd.Series, path: str | Path, *, times: object = None) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(equity_csv, "write_equity", full)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match="No space left"):
+        run_walk_forward(CONFIG, out, workers=1, progress=False)
+    assert not (out / "equity.csv").exists()
+    report = nbformat.read(out / "report.ipynb", as_version=4)
+    assert not [o for c in report.cells for o in c.get("outputs", []) if o.get("ename")]
+    check_html_report(out, json.loads((out / "summary.json").read_text()))
 
 
 def test_dask_local_cluster_gives_the_same_results(pool_run: Path, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from itertools import chain, repeat
 from pathlib import Path
@@ -29,7 +30,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-__all__ = ["arrow_text", "read_equity", "shortest_text", "utc_text", "write_equity"]
+__all__ = [
+    "EquityWriter",
+    "arrow_text",
+    "read_equity",
+    "shortest_text",
+    "utc_text",
+    "write_equity",
+]
 
 #: What pandas writes after a UTC time.
 _SUFFIX = "+00:00"
@@ -68,6 +76,32 @@ def write_equity(
     with open(path, "w", newline="") as out:
         out.write(f"time,equity{end}")
         out.write("".join(rows))
+
+
+class EquityWriter:
+    """:func:`write_equity` on a thread of its own, called as it is: the caller goes on while
+    the text is made (Arrow and the file's write release the GIL). Leaving it as a context
+    manager waits for every curve handed to it and raises the error of one that failed
+    (unless an error is leaving already: that one is not hidden)."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="equity-csv")
+        self._writes: list[Future[None]] = []
+
+    def __call__(
+        self, equity: pd.Series, path: str | Path, *, times: Sequence[str] | None = None
+    ) -> None:
+        self._writes.append(self._thread.submit(write_equity, equity, path, times=times))
+
+    def __enter__(self) -> EquityWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._thread.shutdown(wait=True)
+        writes, self._writes = self._writes, []
+        if kind is None:
+            for write in writes:
+                write.result()
 
 
 def _rows(times: pa.Array, numbers: pa.Array, end: str) -> memoryview:

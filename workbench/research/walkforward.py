@@ -55,6 +55,7 @@ import pandas as pd
 
 from workbench.data.bars import data_fingerprint
 from workbench.outdir import output_folder
+from workbench.research.equity_csv import EquityWriter
 from workbench.research.fold_results import FoldResults, stitch
 from workbench.research.notebook_runner import (
     JobOutcome,
@@ -147,64 +148,70 @@ def run_walk_forward(
     """
     out = output_folder(out)
     check_run_file(out / "run.json", config, force)
-    with NotebookRunner(workers, scheduler=scheduler) as runner:
-        # the kernels' imports start while the folds are planned
-        runner.prepare(FOLD_PRELOAD)
-        universe = load_data(config)  # once: the plan's, and the summary's benchmark
-        folds, jobs = _fold_jobs(config, universe, out, Path(fold_template), fold_overrides or {})
-        check_before_running(config, universe, folds)
-        write_run_file(out / "run.json", config)  # planned: this folder holds this run
-        _remove_unplanned_folds(out / "folds", {fold.number for fold in folds})
-        _remove_folds_to_run(jobs, force)
-        then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
-        # in parallel, the last folds first: each fold's out-of-sample run starts at the data's
-        # first bar, so a later fold costs more, and the last fold to start, run while the
-        # other jobs idle, is then the cheapest (longest first: a shorter tail)
-        backwards = workers > 1 or scheduler is not None
-        # each fold's results read as it finishes (on a thread that ends with the summary)
-        with FoldResults(out) as results:
-            ran = runner.run(
-                jobs[::-1] if backwards else jobs,
-                force=force,
-                progress=progress,
-                desc="folds",
-                then=then,
-                on_outcome=results.on_outcome,
+    # equity.csv is written on a thread while the report runs (which draws the stitched
+    # curve from the folds' own files): its text is most of the summary's time
+    with EquityWriter() as write_curve:
+        with NotebookRunner(workers, scheduler=scheduler) as runner:
+            # the kernels' imports start while the folds are planned
+            runner.prepare(FOLD_PRELOAD)
+            universe = load_data(config)  # once: the plan's, and the summary's benchmark
+            folds, jobs = _fold_jobs(
+                config, universe, out, Path(fold_template), fold_overrides or {}
             )
-            outcomes = ran[::-1] if backwards else ran  # in fold order
-            log.debug("folds done", extra={"event": "folds_done"})
-            summary = summarize(
-                out,
-                folds=folds,
-                outcomes=outcomes,
-                config=config,
-                universe=universe,
-                results=results,
-            )
-        log.debug("summary written", extra={"event": "summary_written"})
-        report = None
-        for name in REPORT_FIGURES:  # a figure left by an earlier run is not this one's
-            (out / f"{name}.png").unlink(missing_ok=True)
-        if report_template is None:  # nor is its report notebook
-            (out / "report.ipynb").unlink(missing_ok=True)
-        else:
-            report_job = NotebookJob(
-                name="report",
-                template=Path(report_template),
-                output=out / "report.ipynb",
-                parameters={"run_dir": str(out.resolve())},
-                cwd=out,
-            )
-            if scheduler is None:  # on a warm kernel of the folds' pool: no cold start
-                report = runner.run([report_job], force=True, progress=False)[0]
-            else:  # here, as before
-                report = run_notebooks([report_job], force=True, progress=False)[0]
-    from workbench.reports.walkforward import write_walkforward_report
+            check_before_running(config, universe, folds)
+            write_run_file(out / "run.json", config)  # planned: this folder holds this run
+            _remove_unplanned_folds(out / "folds", {fold.number for fold in folds})
+            _remove_folds_to_run(jobs, force)
+            then = REPORT_PRELOAD if report_template is not None and scheduler is None else None
+            # in parallel, the last folds first: each fold's out-of-sample run starts at the data's
+            # first bar, so a later fold costs more, and the last fold to start, run while the
+            # other jobs idle, is then the cheapest (longest first: a shorter tail)
+            backwards = workers > 1 or scheduler is not None
+            # each fold's results read as it finishes (on a thread that ends with the summary)
+            with FoldResults(out) as results:
+                ran = runner.run(
+                    jobs[::-1] if backwards else jobs,
+                    force=force,
+                    progress=progress,
+                    desc="folds",
+                    then=then,
+                    on_outcome=results.on_outcome,
+                )
+                outcomes = ran[::-1] if backwards else ran  # in fold order
+                log.debug("folds done", extra={"event": "folds_done"})
+                summary = summarize(
+                    out,
+                    folds=folds,
+                    outcomes=outcomes,
+                    config=config,
+                    universe=universe,
+                    results=results,
+                    write_curve=write_curve,
+                )
+            log.debug("summary written", extra={"event": "summary_written"})
+            report = None
+            for name in REPORT_FIGURES:  # a figure left by an earlier run is not this one's
+                (out / f"{name}.png").unlink(missing_ok=True)
+            if report_template is None:  # nor is its report notebook
+                (out / "report.ipynb").unlink(missing_ok=True)
+            else:
+                report_job = NotebookJob(
+                    name="report",
+                    template=Path(report_template),
+                    output=out / "report.ipynb",
+                    parameters={"run_dir": str(out.resolve())},
+                    cwd=out,
+                )
+                if scheduler is None:  # on a warm kernel of the folds' pool: no cold start
+                    report = runner.run([report_job], force=True, progress=False)[0]
+                else:  # here, as before
+                    report = run_notebooks([report_job], force=True, progress=False)[0]
+        from workbench.reports.walkforward import write_walkforward_report
 
-    # from summary.json, as written; the figures the report notebook drew, not drawn again
-    drawn = {n: out / f"{n}.png" for n in REPORT_FIGURES} if report and report.ok else None
-    write_walkforward_report(out, drawn=drawn)
-    log.debug("report.html written", extra={"event": "html_written"})
+        # from summary.json, as written; the figures the report notebook drew, not drawn again
+        drawn = {n: out / f"{n}.png" for n in REPORT_FIGURES} if report and report.ok else None
+        write_walkforward_report(out, drawn=drawn)
+        log.debug("report.html written", extra={"event": "html_written"})
     return WalkForwardRun(out, summary, outcomes, report)
 
 

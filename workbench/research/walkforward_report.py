@@ -19,6 +19,7 @@ import pandas as pd
 from workbench.data.spec import to_utc
 from workbench.errors import DataError
 from workbench.research.equity_csv import read_equity
+from workbench.research.fold_results import stitch
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -34,6 +35,7 @@ __all__ = [
     "preload",
     "save_figures",
     "save_report_figures",
+    "stitched_equity",
     "style_folds",
 ]
 
@@ -122,14 +124,34 @@ def _num(value: Any) -> str:
 TESTED = ("test_first", "test_last")
 
 
+def stitched_equity(run_dir: str | Path, summary: dict[str, Any] | None = None) -> pd.Series:
+    """The stitched out-of-sample equity (what ``equity.csv`` holds), from the curves of the
+    folds ``summary`` lists as finished: the report draws it while the run is still writing
+    ``equity.csv`` (its text is most of the summary's time on minute bars), and reading the
+    folds' smaller files is quicker than reading it back (884,520 rows: 0.2 s against 0.4 s).
+    """
+    run_dir = Path(run_dir)
+    summary = summary or load_summary(run_dir)
+    ok = [f["fold"] for f in summary["folds"] if f["status"] == "ok"]
+    if not ok:
+        raise DataError("no fold finished: no out-of-sample equity", hint="see summary.json")
+    curves = []
+    for fold in ok:
+        path = run_dir / "folds" / f"fold_{int(fold):03d}_equity.csv"
+        if not path.exists():
+            raise DataError(
+                f"{path} does not exist, but summary.json says fold {fold} finished",
+                hint="run `workbench walkforward` again (a resumed run re-reads the folds)",
+            )
+        curves.append(read_equity(path))
+    return stitch(curves, float(summary["config"]["cash"]))
+
+
 def plot_stitched_equity(run_dir: str | Path, summary: dict[str, Any] | None = None) -> Figure:
     """The stitched out-of-sample equity, with the test windows shaded in turn."""
     run_dir = Path(run_dir)
     summary = summary or load_summary(run_dir)
-    path = run_dir / "equity.csv"
-    if not path.exists():
-        raise DataError(f"{path} does not exist: no fold finished", hint="see summary.json")
-    equity = read_equity(path)
+    equity = stitched_equity(run_dir, summary)
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.5), layout="constrained")

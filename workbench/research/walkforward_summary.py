@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,15 @@ from workbench.research.overfitting import probabilistic_sharpe_ratio, return_mo
 from workbench.research.splits import Fold
 from workbench.research.walkforward_plan import WalkForwardConfig, load_data, n_trials, plan_folds
 
-__all__ = ["summarize"]
+__all__ = ["CurveWriter", "summarize"]
+
+
+class CurveWriter(Protocol):
+    """Writes an equity curve as :func:`~workbench.research.equity_csv.write_equity` does."""
+
+    def __call__(
+        self, equity: pd.Series, path: str | Path, *, times: Sequence[str] | None = None
+    ) -> None: ...
 
 
 def summarize(
@@ -37,11 +45,13 @@ def summarize(
     config: WalkForwardConfig | None = None,
     universe: Mapping[str, pd.DataFrame] | None = None,
     results: FoldResults | None = None,
+    write_curve: CurveWriter = write_equity,
 ) -> dict[str, Any]:
     """Read the fold results in ``out``, write ``summary.json`` and ``equity.csv``, return it.
     ``universe``: the run's data, if loaded already (the benchmark is held over it);
     ``results``: the folds' results as read so far (by :func:`run_walk_forward`, as each
-    fold finished), the others read here."""
+    fold finished), the others read here; ``write_curve``: what writes ``equity.csv``
+    (:func:`run_walk_forward` has it written on a thread while the report notebook runs)."""
     out = Path(out)
     if results is None:
         results = FoldResults(out)
@@ -71,7 +81,7 @@ def summarize(
         row.update(status="ok", **{k: result.record[k] for k in _RECORD_KEYS if k in result.record})
         rows.append(row)
         read.append(result)
-    summary = _aggregate(config, rows, read, out, universe)
+    summary = _aggregate(config, rows, read, out, universe, write_curve)
     (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n")
     return summary
 
@@ -94,13 +104,14 @@ def _aggregate(
     read: list[FoldResult],
     out: Path,
     universe: Mapping[str, pd.DataFrame] | None,
+    write_curve: CurveWriter,
 ) -> dict[str, Any]:
     ok = [r for r in rows if r["status"] == "ok"]
     stitched = stitch([r.equity for r in read], config.cash)
+    # an earlier run's curve is not this one's, even while this one is being written
+    (out / "equity.csv").unlink(missing_ok=True)
     if len(stitched):  # the times as text from the folds', formatted as each finished
-        write_equity(stitched, out / "equity.csv", times=stitched_times(read, stitched))
-    else:  # no fold finished: an earlier run's curve is not this one's
-        (out / "equity.csv").unlink(missing_ok=True)
+        write_curve(stitched, out / "equity.csv", times=stitched_times(read, stitched))
     oos: dict[str, Any] = {}
     if len(stitched) > 2:
         from workbench.backtesting.metrics import compute_metrics

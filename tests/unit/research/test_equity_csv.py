@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pandas as pd
@@ -197,3 +198,30 @@ def test_times_formatted_earlier_are_written_as_given(tmp_path):
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     with pytest.raises(ValueError, match="49 times for 50 values"):
         write_equity(curve, tmp_path / "c.csv", times=utc_text(curve.index)[1:])
+
+
+def test_the_equity_writer_writes_on_its_own_thread_and_waits_on_leaving(tmp_path, monkeypatch):
+    threads = []
+    real = equity_csv.write_equity
+
+    def write(equity, path, *, times=None):
+        threads.append(threading.current_thread().name)
+        real(equity, path, times=times)
+
+    monkeypatch.setattr(equity_csv, "write_equity", write)
+    curve = pd.Series([1.0, 2.5], index=pd.date_range("2024-01-02", periods=2, tz="UTC"))
+    with equity_csv.EquityWriter() as writer:
+        writer(curve, tmp_path / "a.csv")
+        writer(curve * 2, tmp_path / "b.csv")
+    assert threads and all(name.startswith("equity-csv") for name in threads)
+    assert read_equity(tmp_path / "b.csv").tolist() == [2.0, 5.0]
+    assert not [t for t in threading.enumerate() if t.name.startswith("equity-csv")]
+
+
+def test_the_equity_writer_raises_a_failed_write_but_not_over_an_error_leaving(tmp_path):
+    curve = pd.Series([1.0], index=pd.date_range("2024-01-02", periods=1, tz="UTC"))
+    with pytest.raises(OSError), equity_csv.EquityWriter() as writer:
+        writer(curve, tmp_path / "no such folder" / "equity.csv")
+    with pytest.raises(KeyError, match="first"), equity_csv.EquityWriter() as writer:
+        writer(curve, tmp_path / "no such folder" / "equity.csv")
+        raise KeyError("first")

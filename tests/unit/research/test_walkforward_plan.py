@@ -241,6 +241,30 @@ def test_summarize_reports_a_failed_fold_and_stitches_the_rest(one_fold, tmp_pat
     assert doc["folds"][0]["status"] == "failed"
 
 
+def test_summarize_hands_the_stitched_curve_to_its_writer_with_no_earlier_curve_left(
+    one_fold, tmp_path: Path
+) -> None:
+    _, folder, _ = one_fold
+    config = spx_config()
+    folds, _ = plan_folds(config)
+    run = tmp_path / "run"
+    (run / "folds").mkdir(parents=True)
+    copy_fold_001(folder, run / "folds")
+    (run / "equity.csv").write_text("time,equity\n2001-01-01 00:00:00+00:00,1.0\n")
+    handed: list[tuple[pd.Series, Path]] = []
+
+    def later(equity: pd.Series, path: Path, *, times: Any = None) -> None:
+        handed.append((equity, Path(path)))
+
+    outcomes = [JobOutcome("fold_001", "ok", run / "folds" / "fold_001.ipynb", 2.0)]
+    summarize(run, folds=folds, outcomes=outcomes, config=config, write_curve=later)
+    assert not (run / "equity.csv").exists()  # not the earlier run's while this one is written
+    [(equity, path)] = handed
+    assert path == run / "equity.csv"
+    fold_curve = pd.read_csv(run / "folds" / "fold_001_equity.csv", index_col=0)["equity"]
+    assert equity.to_numpy() == pytest.approx(fold_curve.to_numpy(), rel=1e-12)  # at the cash
+
+
 def test_summarize_leaves_out_a_psr_the_returns_give_no_variance_for(
     one_fold, tmp_path: Path
 ) -> None:
