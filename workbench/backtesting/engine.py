@@ -202,10 +202,13 @@ class Engine:
         cash = portfolio.cash
         q = pos.quantity if pos is not None else 0.0
         changes = [(0, cash, q)]  # (from bar, cash, quantity)
+        # orders enter and leave the book only by a send or a bar's processing: looked at then
+        working = has_open(sym)
         for k, time_ns, close in zip(steps, times, c_, strict=True):  # iterated: C-level reads
-            if has_open(sym):
+            if working:
                 broker.process_bar(sym, utc(time_ns), o_[k], h_[k], l_[k], close, v_[k])
                 self._follow_updates()
+                working = has_open(sym)
                 pos = positions.get(sym)
                 cash = portfolio.cash
                 q = pos.quantity if pos is not None else 0.0
@@ -217,6 +220,7 @@ class Engine:
                     eq += q * close
             if plan := step(eq, sd, k, time_ns):
                 self._send(plan, kernel.ctx.time)
+                working = has_open(sym)
                 pos = positions.get(sym)
                 cash = portfolio.cash
                 q = pos.quantity if pos is not None else 0.0
