@@ -189,23 +189,7 @@ def run_walk_forward(
                     write_curve=write_curve,
                 )
             log.debug("summary written", extra={"event": "summary_written"})
-            report = None
-            for name in REPORT_FIGURES:  # a figure left by an earlier run is not this one's
-                (out / f"{name}.png").unlink(missing_ok=True)
-            if report_template is None:  # nor is its report notebook
-                (out / "report.ipynb").unlink(missing_ok=True)
-            else:
-                report_job = NotebookJob(
-                    name="report",
-                    template=Path(report_template),
-                    output=out / "report.ipynb",
-                    parameters={"run_dir": str(out.resolve())},
-                    cwd=out,
-                )
-                if scheduler is None:  # on a warm kernel of the folds' pool: no cold start
-                    report = runner.run([report_job], force=True, progress=False)[0]
-                else:  # here, as before
-                    report = run_notebooks([report_job], force=True, progress=False)[0]
+            report = _run_report(runner, out, report_template, scheduler)
         from workbench.reports.walkforward import write_walkforward_report
 
         # from summary.json, as written; the figures the report notebook drew, not drawn again
@@ -213,6 +197,29 @@ def run_walk_forward(
         write_walkforward_report(out, drawn=drawn)
         log.debug("report.html written", extra={"event": "html_written"})
     return WalkForwardRun(out, summary, outcomes, report)
+
+
+def _run_report(
+    runner: NotebookRunner, out: Path, template: Path | None, scheduler: Any
+) -> JobOutcome | None:
+    """The report notebook (None without a template): on a warm kernel of the folds' local
+    pool (no cold start); with a Dask scheduler, in this process. The figures and the report
+    notebook an earlier run left are not this one's: removed first."""
+    for name in REPORT_FIGURES:
+        (out / f"{name}.png").unlink(missing_ok=True)
+    if template is None:
+        (out / "report.ipynb").unlink(missing_ok=True)
+        return None
+    job = NotebookJob(
+        name="report",
+        template=Path(template),
+        output=out / "report.ipynb",
+        parameters={"run_dir": str(out.resolve())},
+        cwd=out,
+    )
+    if scheduler is None:
+        return runner.run([job], force=True, progress=False)[0]
+    return run_notebooks([job], force=True, progress=False)[0]
 
 
 def _remove_unplanned_folds(folder: Path, planned: Collection[int]) -> None:
