@@ -54,7 +54,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.data.bars import data_fingerprint
-from workbench.outdir import output_folder
+from workbench.outdir import check_output_folder, output_folder
 from workbench.research.equity_csv import EquityWriter
 from workbench.research.fold_results import FoldResults, stitch
 from workbench.research.notebook_runner import (
@@ -146,7 +146,7 @@ def run_walk_forward(
     fail on purpose). Re-running into the same ``out`` skips the folds already done, and
     removes the files of folds this run does not plan.
     """
-    out = output_folder(out)
+    out = check_output_folder(out)  # made once the run is planned: a refusal leaves none
     check_run_file(out / "run.json", config, force)
     # equity.csv is written on a thread while the report runs (which draws the stitched
     # curve from the folds' own files): its text is most of the summary's time
@@ -159,6 +159,7 @@ def run_walk_forward(
                 config, universe, out, Path(fold_template), fold_overrides or {}
             )
             check_before_running(config, universe, folds)
+            output_folder(out)
             write_run_file(out / "run.json", config)  # planned: this folder holds this run
             _remove_unplanned_folds(out / "folds", {fold.number for fold in folds})
             _remove_folds_to_run(jobs, force)
