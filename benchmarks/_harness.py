@@ -66,7 +66,7 @@ def peak_rss_mb() -> float:
     high-water mark of the process image since ``exec``: the engine's imports, data and run.
     """
     try:
-        with open("/proc/self/status") as status:
+        with open("/proc/self/status", encoding="utf-8") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024  # kB

@@ -288,7 +288,7 @@ class _EventFormatter(logging.Formatter):
 
 
 def _cells(path: Path) -> list[dict]:
-    return json.loads(path.read_text())["cells"]
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
 
 
 def print_timeline(events: list[tuple[float, str, str]], name: str, jobs: int) -> None:

@@ -73,7 +73,7 @@ def write_equity(
     text = text.tolist() if isinstance(text, np.ndarray) else list(text)
     # joined as one string with no string per row: about half the time of formatting rows
     rows = chain.from_iterable(zip(text, repeat(","), shortest_text(values), repeat(end)))
-    with open(path, "w", newline="") as out:
+    with open(path, "w", encoding="utf-8", newline="") as out:
         out.write(f"time,equity{end}")
         out.write("".join(rows))
 

@@ -231,7 +231,7 @@ def check_run_file(path: Path, config: WalkForwardConfig, force: bool) -> None:
     doc = config.to_dict()
     if path.exists() and not force:
         try:
-            previous = json.loads(path.read_text())
+            previous = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(
                 f"{path} cannot be read as a walk-forward run file ({exc})",
@@ -249,7 +249,7 @@ def check_run_file(path: Path, config: WalkForwardConfig, force: bool) -> None:
 
 def write_run_file(path: Path, config: WalkForwardConfig) -> None:
     """Record ``config`` in ``run.json``: what :func:`check_run_file` compares a re-run with."""
-    path.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    path.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
 def is_shorter(a: Any, b: Any) -> bool:

@@ -293,7 +293,7 @@ def _reap(address: str) -> None:
         code = -info.si_status if killed else info.si_status
         path = status_path(address, info.si_pid)
         with contextlib.suppress(OSError):
-            with open(path + ".tmp", "w") as status:
+            with open(path + ".tmp", "w", encoding="utf-8") as status:
                 status.write(str(code))
             os.replace(path + ".tmp", path)  # whole, or not there
         with contextlib.suppress(ChildProcessError):

@@ -157,7 +157,7 @@ def fork_zygote(listener: socket.socket, serve: Callable[[socket.socket], None])
 
 def name_process(name: str) -> None:
     """What ``ps -o comm`` and ``top`` show for this process (Linux; nothing elsewhere)."""
-    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w", encoding="utf-8") as comm:
         comm.write(name[:15])
 
 

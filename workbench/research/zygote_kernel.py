@@ -112,7 +112,7 @@ def _read_status(path: str) -> tuple[int, bool]:
     """The exit code the zygote wrote at ``path`` (the file then removed) and True; 0 and
     False when there is none."""
     try:
-        with open(path) as status:
+        with open(path, encoding="utf-8") as status:
             code = int(status.read())
     except (OSError, ValueError):
         return 0, False
