@@ -38,6 +38,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -221,13 +222,24 @@ def check_same_run(state: StateStore, bundle: Bundle, broker: str | None = None)
     orders and risk state for this bundle's, and rewrite its meta so that the file no
     longer says what traded (the bars of both timeframes in one table). Refuse too a file
     that traded on another ``broker``: its account is at Alpaca, or in the file's simulated
-    venue, not at the broker asked for now."""
+    venue, not at the broker asked for now. Another bundle of the same strategy and timeframe
+    (a newer version rolled out on the account) takes the run over, with a WARNING that names
+    both: refusing it would throw away the risk state (the peak a drawdown halt is measured
+    from) that the account's history gave."""
     _check_same_broker(state, broker)
     name, timeframe = bundle.manifest.get("name"), str(bundle.run_spec.timeframe)
     ran, ran_on = state.get_meta("strategy"), state.get_meta("timeframe")
-    if (ran is None or ran == name) and (ran_on is None or ran_on == timeframe):
-        return
     wrote = state.get_meta("bundle")
+    if (ran is None or ran == name) and (ran_on is None or ran_on == timeframe):
+        if wrote is not None and Path(wrote).resolve() != Path(bundle.path).resolve():
+            log.warning(  # a new version rolled out on the account: allowed, and said
+                "%s traded bundle %s; bundle %s (strategy %r, %s bars) takes over its "
+                "positions, orders and risk state: reconcile each bundle against the bars "
+                "it traded",
+                state.path, wrote, bundle.path, name, timeframe,
+                extra={"event": "bundle_changed", "reason": f"bundle={bundle.path}"},
+            )  # fmt: skip
+        return
     was = f"strategy {ran!r}" if ran else "strategy not recorded"
     raise ConfigError(
         f"{state.path} is a run of {f'bundle {wrote}' if wrote else 'another bundle'} ({was}, "

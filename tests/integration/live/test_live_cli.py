@@ -130,6 +130,27 @@ def test_live_refuses_a_state_file_another_bundle_wrote_and_keeps_it(
     assert "5 bars" in capsys.readouterr().out  # the simulated broker starts flat again)
 
 
+def test_a_newer_version_of_the_strategy_takes_the_run_over_and_says_so(
+    bundle, tmp_path, capsys
+) -> None:
+    state, log_file = tmp_path / "live.sqlite", tmp_path / "live.jsonl"
+    feed = ["--feed", MINUTES]
+    assert main(["live", "--bundle", str(bundle.path), "--state", str(state), *feed,
+                 "--max-bars", "20"]) == 0  # fmt: skip
+    newer = promote_other(
+        bundle.path.parent.parent, "ma_crossover", {"fast": 5, "slow": 20}, "1Day"
+    )
+    assert newer.manifest["version"] == bundle.manifest["version"] + 1
+    assert main(["live", "--bundle", str(newer.path), "--state", str(state), *feed,
+                 "--max-bars", "5", "--log-file", str(log_file)]) == 0  # fmt: skip
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    [changed] = [x for x in lines if x.get("event") == "bundle_changed"]
+    assert changed["level"] == "warning"
+    assert f"traded bundle {bundle.path}; bundle {newer.path}" in changed["msg"]
+    with StateStore.reader(state) as store:
+        assert store.meta()["bundle"] == str(newer.path)
+
+
 @pytest.mark.parametrize(
     ("feed", "code", "message"),
     [
