@@ -43,6 +43,8 @@ def _bars(drop: float) -> pd.DataFrame:
     close[index >= DROP] = 100.0 * (1.0 - drop)
     frame = pd.DataFrame({"open": close, "high": close, "low": close, "close": close})
     frame["open"] = frame["close"].shift(1).fillna(100.0)
+    frame["high"] = frame[["open", "close"]].max(axis=1)  # the drop's bar opens above it
+    frame["low"] = frame[["open", "close"]].min(axis=1)
     frame["volume"] = 1e6
     return frame
 

@@ -180,29 +180,49 @@ def test_out_of_order_bars_are_a_data_error_with_a_fix_for_the_command_line(
     assert "workbench data check SPEC lists them" in line
 
 
+#: rows 21 and 24 of 28 replaced; what the error names; what data check lists
+BAD_VALUES = {
+    # a close below zero, an open and a low of zero: the backtest ran on them (equity 0)
+    "prices": (
+        ("2020-01-21,1,2,0.5,-5,10", "2020-01-24,0,2,0,1.5,10"),
+        "a price at or below zero, the first at 2020-01-21 00:00:00+00:00: close -5",
+        "non_positive      2",
+    ),
+    # a close above the high, a high below the low: stops and limits filled at prices the
+    # bars never traded
+    "ohlc": (
+        ("2020-01-21,1,2,0.5,2.5,10", "2020-01-24,1,0.4,0.5,0.45,10"),
+        "open, high, low and close that disagree, the first at 2020-01-21 00:00:00+00:00: "
+        "open 1 high 2 low 0.5 close 2.5: close above high",
+        "error   ohlc       2",
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
 @pytest.mark.parametrize("command", ["backtest", "sweep"])
-def test_prices_at_or_below_zero_are_a_data_error_naming_the_first_bar(
-    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_bad_prices_are_a_data_error_naming_the_first_bar(
+    bad: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (first, second), what, listed = BAD_VALUES[bad]
     path = tmp_path / "X.csv"
     rows = [f"2020-01-{day:02d},{ROW}\n" for day in range(1, 29)]
-    rows[20] = "2020-01-21,1,2,0.5,-5,10\n"  # a close below zero
-    rows[23] = "2020-01-24,0,2,0,1.5,10\n"  # an open and a low of zero
+    rows[20], rows[23] = f"{first}\n", f"{second}\n"
     path.write_text(BARS + "".join(rows))
     argv = [command, "--strategy", "ma_crossover", "--data", f"csv:{path}"]
     argv += ["--grid" if command == "sweep" else "--param", "fast=2"]
     argv += ["--grid" if command == "sweep" else "--param", "slow=3"]
     code, _, err = run(capsys, *argv)
-    assert code == DataError.exit_code  # the backtest ran on them (final equity 0)
+    assert code == DataError.exit_code
     assert one_error_line(err) == (
-        f"error: X (csv:{path}): 2 bar(s) with a price at or below zero, the first at "
-        "2020-01-21 00:00:00+00:00: close -5 (correct or remove those rows (workbench data "
-        "check SPEC lists them; in Python: workbench.clean(bars, "
+        f"error: X (csv:{path}): 2 bar(s) with {what} (correct or remove those rows (workbench "
+        "data check SPEC lists them; in Python: workbench.clean(bars, "
         "CleanPolicy(drop_invalid=True))))"
     )
     code, out, _ = run(capsys, "data", "check", f"csv:{path}")
-    assert code == 1 and "non_positive      2" in out  # the loader lets them through to it
+    assert code == 1 and listed in out  # the loader lets them through to it
     bars, _ = clean(load_bars(f"csv:{path}"), CleanPolicy(drop_invalid=True))
+    assert len(bars) == 26
     assert backtest("ma_crossover", bars, {"fast": 2, "slow": 3}).final_equity > 0
 
 

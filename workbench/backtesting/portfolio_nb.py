@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from workbench.data.bars import check_order, check_prices
+from workbench.data.bars import check_order, check_values
 from workbench.errors import ConfigError
 from workbench.orders import Fill, Side
 
@@ -208,9 +208,9 @@ class PortfolioRun:
 def aligned_closes(bars: Mapping[str, pd.DataFrame]) -> tuple[pd.DatetimeIndex, list[str]]:
     """The common index of an aligned universe, or a ConfigError saying how to align it.
 
-    Bars out of order or with a price at or below zero are a DataError here, as the event
-    engine and the single-symbol vectorized path refuse them
-    (:func:`~workbench.data.bars.check_order`, :func:`~workbench.data.bars.check_prices`):
+    Bars out of order, with a price at or below zero or with inconsistent OHLC are a
+    DataError here, as the event engine and the single-symbol vectorized path refuse them
+    (:func:`~workbench.data.bars.check_order`, :func:`~workbench.data.bars.check_values`):
     the kernel traded at them. Every run goes through here once (a :class:`Universe` when
     it is built), not once a bar."""
     symbols = list(bars)
@@ -226,7 +226,7 @@ def aligned_closes(bars: Mapping[str, pd.DataFrame]) -> tuple[pd.DatetimeIndex, 
             )
     check_order(bars[symbols[0]], name=symbols[0])  # the index every symbol shares
     for s in symbols:
-        check_prices(bars[s], name=s)
+        check_values(bars[s], name=s)
     return index, symbols
 
 

@@ -113,12 +113,75 @@ def check_prices(frame: pd.DataFrame, *, name: str = "bars") -> None:
     )
 
 
+def inconsistent_ohlc(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
+) -> np.ndarray:
+    """The rows whose high is below their low, or whose open or close lies outside
+    [low, high]. Exact: the samples and the synthetic generator meet it to the last bit. A
+    NaN compares as consistent (not judged here)."""
+    with np.errstate(invalid="ignore"):
+        rows = high < low
+        for side in (open_, close):
+            rows |= high < side
+            rows |= low > side
+    return rows
+
+
+def check_ohlc(frame: pd.DataFrame, *, name: str = "bars") -> None:
+    """Raise :class:`DataError` naming the first bar whose open, high, low and close
+    disagree (:func:`inconsistent_ohlc`), which rule it breaks, and where the bars came from.
+
+    A stop or a limit fills within the bar's range: on a bar whose close is above its
+    high, or whose high is below its low, it fills at a price the bar never traded, and
+    the event engine and the vectorized path can disagree about it."""
+    o, h, lo, c = (frame[k].to_numpy() for k in PRICES)  # views: no copy of a long frame
+    rows = inconsistent_ohlc(o, h, lo, c)
+    if not rows.any():
+        return
+    i = int(np.argmax(rows))
+    prices = " ".join(f"{k} {_number(v[i])}" for k, v in zip(PRICES, (o, h, lo, c), strict=True))
+    source = frame.attrs.get("source")
+    raise DataError(
+        f"{name}{f' ({source})' if source else ''}: {int(rows.sum())} bar(s) with open, high, "
+        f"low and close that disagree, the first at {frame.index[i]}: {prices}: "
+        f"{_broken_rules(o[i], h[i], lo[i], c[i])}",
+        hint="correct or remove those rows (workbench data check SPEC lists them; in Python: "
+        "workbench.clean(bars, CleanPolicy(drop_invalid=True)))",
+    )
+
+
+def _broken_rules(open_: float, high: float, low: float, close: float) -> str:
+    """The rules of :func:`inconsistent_ohlc` that one bar breaks, in words."""
+    rules = (
+        ("high below low", high < low),
+        ("open above high", open_ > high),
+        ("close above high", close > high),
+        ("open below low", open_ < low),
+        ("close below low", close < low),
+    )
+    return ", ".join(rule for rule, broken in rules if broken)
+
+
+def _number(value: float) -> str:
+    """A price as short as it can be written and still read back the same: a close a
+    rounding error above its high does not print as equal to it."""
+    return np.format_float_positional(value, trim="-")
+
+
+def check_values(frame: pd.DataFrame, *, name: str = "bars") -> None:
+    """The prices a path that trades refuses, symbol by symbol: at or below zero
+    (:func:`check_prices`), then open, high, low and close that disagree (:func:`check_ohlc`)."""
+    check_prices(frame, name=name)
+    check_ohlc(frame, name=name)
+
+
 def check_tradable(frame: pd.DataFrame, *, name: str = "bars") -> None:
     """What every path that trades on bars refuses first (the event engine, the vectorized
-    path, the live replay): bars out of order (:func:`check_order`) and prices at or below
-    zero (:func:`check_prices`)."""
+    path, the live replay; the portfolio kernel checks the same once for the index its
+    symbols share): bars out of order (:func:`check_order`), then prices at or below zero
+    and inconsistent OHLC (:func:`check_values`)."""
     check_order(frame, name=name)
-    check_prices(frame, name=name)
+    check_values(frame, name=name)
 
 
 def as_symbol_map(bars: BarsLike, *, symbol: str | None = None) -> dict[str, pd.DataFrame]:

@@ -44,7 +44,7 @@ class ReplayFeed:
     ) -> None:
         self.bars = {s: as_bars(f, name=s) for s, f in bars.items()}
         for sym, frame in self.bars.items():  # as the backtest refuses them, once
-            check_tradable(frame, name=sym)  # as the backtest: sorted, positive prices
+            check_tradable(frame, name=sym)  # as the backtest: sorted, positive, consistent OHLC
         self.speed = speed
         self.start_after = start_after
         self.max_bars = max_bars

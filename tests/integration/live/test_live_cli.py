@@ -157,16 +157,20 @@ def test_a_newer_version_of_the_strategy_takes_the_run_over_and_says_so(
         ("replay:csv:{tmp}/missing.csv", 3, "error: {tmp}/missing.csv: file not found"),
         ("replay:csv:{tmp}/bad.csv", 3, "error: BAD (csv:{tmp}/bad.csv): 1 bar(s) with a price "
          "at or below zero, the first at 2020-01-03 00:00:00+00:00: open -5"),
+        ("replay:csv:{tmp}/ohlc.csv", 3, "error: OHLC (csv:{tmp}/ohlc.csv): 1 bar(s) with open, "
+         "high, low and close that disagree, the first at 2020-01-03 00:00:00+00:00: open 1 "
+         "high 2 low 0.5 close 2.5: close above high (correct or remove those rows"),
         ("replay:csv:{tmp}/daily.csv", 2, "error: the replayed data"),  # coarser than 1Hour
         ("bogus", 2, "error: --feed 'bogus' is not known"),
     ],
-    ids=["missing", "bad-price", "too-coarse", "unknown-feed"],
+    ids=["missing", "bad-price", "bad-ohlc", "too-coarse", "unknown-feed"],
 )  # fmt: skip
 def test_bad_replay_data_is_refused_before_the_state_file_is_made(
     tmp_path, capsys, feed: str, code: int, message: str
 ) -> None:
     rows = "date,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,10\n"
     (tmp_path / "bad.csv").write_text(rows + "2020-01-03,-5,2,-6,-5,10\n")
+    (tmp_path / "ohlc.csv").write_text(rows + "2020-01-03,1,2,0.5,2.5,10\n")
     (tmp_path / "daily.csv").write_text(rows + "2020-01-03,1,2,0.5,1.5,10\n")
     hourly = promote_other(tmp_path / "b", "ma_crossover", {"fast": 10, "slow": 30}, "1Hour")
     state = tmp_path / "live.sqlite"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.data.bars import check_prices, epoch_ns
+from workbench.data.bars import check_ohlc, check_prices, check_tradable, epoch_ns
 from workbench.errors import DataError
 
 
@@ -118,3 +118,53 @@ def test_check_prices_names_the_first_bar_at_or_below_zero_and_lets_nan_pass() -
         "2024-01-04 00:00:00+00:00: low 0 (correct or remove those rows"
     )
     check_prices(frame.iloc[:2], name="X")  # a missing open is data check's, not this
+
+
+def _one_bar(o: float, h: float, lo: float, c: float) -> pd.DataFrame:
+    index = pd.date_range("2024-01-02", periods=3, freq="1D", tz="UTC")
+    frame = pd.DataFrame(
+        {"open": [1.0, o, 1.0], "high": [2.0, h, 2.0], "low": [0.5, lo, 0.5],
+         "close": [1.5, c, 1.5], "volume": 10.0},
+        index=index,
+    )  # fmt: skip
+    frame.attrs["source"] = "csv:x.csv"
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("bar", "shown", "rule"),
+    [
+        ((1.0, 0.5, 2.0, 1.0), "open 1 high 0.5 low 2 close 1", "high below low, open above "
+         "high, close above high, open below low, close below low"),
+        ((2.5, 2.0, 0.5, 1.5), "open 2.5 high 2 low 0.5 close 1.5", "open above high"),
+        ((1.0, 2.0, 0.5, 2.0000000000001), "open 1 high 2 low 0.5 close 2.0000000000001",
+         "close above high"),  # exact: a rounding error above the high is printed as such
+        ((0.4, 2.0, 0.5, 1.5), "open 0.4 high 2 low 0.5 close 1.5", "open below low"),
+        ((1.0, 2.0, 0.5, 0.25), "open 1 high 2 low 0.5 close 0.25", "close below low"),
+    ],
+    ids=["high-below-low", "open-above", "close-above", "open-below", "close-below"],
+)  # fmt: skip
+def test_check_ohlc_names_the_first_bad_bar_its_prices_and_the_rule_it_breaks(
+    bar: tuple[float, float, float, float], shown: str, rule: str
+) -> None:
+    """A stop or limit filled at a price the bar never traded: now refused, with the fix."""
+    with pytest.raises(DataError) as refused:
+        check_tradable(_one_bar(*bar), name="X")
+    assert str(refused.value) == (
+        "X (csv:x.csv): 1 bar(s) with open, high, low and close that disagree, the first at "
+        f"2024-01-03 00:00:00+00:00: {shown}: {rule} (correct or remove those rows "
+        "(workbench data check SPEC lists them; in Python: workbench.clean(bars, "
+        "CleanPolicy(drop_invalid=True))))"
+    )
+
+
+def test_check_ohlc_counts_every_bad_bar_and_lets_nan_and_flat_bars_pass() -> None:
+    frame = _one_bar(2.5, 2.0, 0.5, 1.5)
+    frame.iloc[2, frame.columns.get_loc("low")] = 1.6  # above the close: the second
+    with pytest.raises(DataError, match=r"^X \(csv:x.csv\): 2 bar\(s\) .* first at 2024-01-03"):
+        check_ohlc(frame, name="X")
+    check_ohlc(_one_bar(1.0, 1.0, 1.0, 1.0), name="X")  # open = high = low = close
+    for column in ("open", "high", "low", "close"):  # a missing price is data check's
+        frame = _one_bar(1.0, 2.0, 0.5, 1.5)
+        frame.iloc[1, frame.columns.get_loc(column)] = np.nan
+        check_tradable(frame, name="X")

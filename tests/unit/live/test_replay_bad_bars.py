@@ -1,5 +1,5 @@
-"""A live replay (``--feed replay:SPEC``) refuses bars out of order and prices at or below
-zero when the feed is made, as the backtest of the same data does."""
+"""A live replay (``--feed replay:SPEC``) refuses bars out of order, prices at or below zero
+and inconsistent OHLC when the feed is made, as the backtest of the same data does."""
 
 from __future__ import annotations
 
@@ -19,6 +19,18 @@ def test_a_price_at_or_below_zero_is_refused() -> None:
     frame = bars()
     frame.iloc[30, frame.columns.get_loc("low")] = -1.0  # the venue traded at it
     with pytest.raises(DataError, match=r"^T \(synthetic:.*\): 1 bar\(s\) with a price at or"):
+        ReplayFeed({"T": frame})
+
+
+def test_a_close_above_the_high_is_refused() -> None:
+    frame = bars()
+    high = frame.iloc[30, frame.columns.get_loc("high")]
+    frame.iloc[30, frame.columns.get_loc("close")] = high + 1.0  # the venue filled a stop at it
+    with pytest.raises(
+        DataError,
+        match=r"^T \(synthetic:.*\): 1 bar\(s\) with open, high, low "
+        r"and close that disagree, .*: close above high \(correct or remove",
+    ):
         ReplayFeed({"T": frame})
 
 

@@ -1,5 +1,6 @@
-"""The portfolio kernel (universe sweeps, the portfolio explorer) refuses bars out of order
-and prices at or below zero, as the event engine and the vectorized path do."""
+"""The portfolio kernel (universe sweeps, the portfolio explorer) refuses bars out of order,
+prices at or below zero and inconsistent OHLC, as the event engine and the vectorized path
+do."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ def negative_close() -> dict[str, pd.DataFrame]:
     return bars
 
 
+def close_above_high() -> dict[str, pd.DataFrame]:
+    bars = load_symbols(SPEC)
+    frame = bars["S002"].copy()
+    high, low = frame.columns.get_loc("high"), frame.columns.get_loc("low")
+    frame.iloc[150, frame.columns.get_loc("close")] = frame.iloc[150, high] * 1.01
+    frame.iloc[160, low] = frame.iloc[160, high] + 1.0  # a low above the high
+    bars["S002"] = frame
+    return bars
+
+
 def swapped_rows() -> dict[str, pd.DataFrame]:
     order = list(range(300))
     order[100], order[101] = 101, 100  # the same two bars swapped in every symbol
@@ -39,6 +50,13 @@ CASES = [
         re.escape(f"S002 ({SPEC}): 2 bar(s) with a price at or below zero, the first at ")
         + r"\S+ \S+: close -5 \(correct or remove those rows",
         id="prices",
+    ),
+    pytest.param(
+        close_above_high,
+        re.escape(f"S002 ({SPEC}): 2 bar(s) with open, high, low and close that disagree, ")
+        + r"the first at \S+ \S+: open \S+ high \S+ low \S+ close \S+: close above high "
+        r"\(correct or remove those rows",
+        id="ohlc",
     ),
     pytest.param(
         swapped_rows,
