@@ -117,8 +117,10 @@ def inconsistent_ohlc(
     open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
 ) -> np.ndarray:
     """The rows whose high is below their low, or whose open or close lies outside
-    [low, high]. Exact: the samples and the synthetic generator meet it to the last bit. A
-    NaN compares as consistent (not judged here)."""
+    [low, high]: the one rule that ``workbench data check`` (its ``ohlc`` check) lists,
+    :func:`~workbench.data.cleaning.clean` drops and :func:`check_ohlc` refuses, so the fix
+    a refusal names removes exactly what it refused. Exact: the samples and the synthetic
+    generator meet it to the last bit. A NaN compares as consistent (not judged here)."""
     with np.errstate(invalid="ignore"):
         rows = high < low
         for side in (open_, close):

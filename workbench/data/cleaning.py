@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from workbench.data.bars import COLUMNS
+from workbench.data.bars import COLUMNS, inconsistent_ohlc
 from workbench.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -112,15 +112,15 @@ def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def invalid_rows(values: pd.DataFrame) -> dict[str, np.ndarray]:
     """Boolean masks of rows failing each value rule (NaN compares as valid here).
 
-    A relative tolerance of 1e-9 keeps float rounding in adjusted data from being flagged.
+    ``ohlc`` is the rule every trading path refuses (:func:`inconsistent_ohlc`, exact): a
+    tolerance here would keep rows that a backtest then refuses.
     """
     o, h, lo, c, v = (values[k].to_numpy(np.float64) for k in COLUMNS)
+    ohlc = inconsistent_ohlc(o, h, lo, c)
     with np.errstate(invalid="ignore"):
-        tol = 1e-9 * np.fmax(np.abs(h), np.abs(lo))
         non_positive = np.zeros(len(values), dtype=bool)
         for col in (o, h, lo, c):
             non_positive |= col <= 0
-        ohlc = (h < np.fmax(o, c) - tol) | (lo > np.fmin(o, c) + tol) | (h < lo - tol)
         negative_volume = v < 0
     return {"non_positive": non_positive, "ohlc": ohlc, "negative_volume": negative_volume}
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.data.bars import check_tradable
 from workbench.data.quality import CleanPolicy, clean, validate
 from workbench.errors import ConfigError, DataError
 
@@ -101,6 +102,24 @@ def test_drop_missing_and_drop_invalid(make_bars):
     assert out.attrs == bars.attrs
     assert "drop_invalid" in str(report)
     assert report.to_dict()["rows_after"] == 5
+
+
+def test_drop_invalid_drops_exactly_the_bars_a_backtest_refuses(make_bars):
+    """One OHLC rule: a close a rounding error above its high is listed by ``data check``,
+    dropped by ``drop_invalid`` and refused by every trading path. With the relative
+    tolerance of 1e-9 data check passed it and clean kept it, so a backtest refused bars
+    that the fix its message names left alone."""
+    bars = make_bars()
+    high = bars.iloc[3, bars.columns.get_loc("high")]
+    bars.iloc[3, bars.columns.get_loc("close")] = np.nextafter(high, np.inf)  # one ulp above
+    with pytest.raises(DataError, match=r"close 104\.50000000000001: close above high"):
+        check_tradable(bars, name="TEST")
+    (ohlc,) = [i for i in validate(bars).issues if i.check == "ohlc"]
+    assert ohlc.rows == (3,)
+    out, report = clean(bars, CleanPolicy(drop_invalid=True))
+    assert list(out.index) == list(bars.index.delete([3]))
+    assert [(c.action, c.rows) for c in report.changes] == [("drop_invalid", 1)]
+    check_tradable(out, name="TEST")
 
 
 def test_bad_policy_and_bad_frame():
