@@ -113,19 +113,26 @@ def check_prices(frame: pd.DataFrame, *, name: str = "bars") -> None:
     )
 
 
+#: How far (relative to the larger of high and low) a price may lie outside its bar's range
+#: and still be the bar's: adjusted data scales open, high and low by a ratio computed from
+#: an adjusted close, which rounding can leave an ulp or two above a high it equalled.
+OHLC_TOLERANCE = 1e-9
+
+
 def inconsistent_ohlc(
     open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
 ) -> np.ndarray:
     """The rows whose high is below their low, or whose open or close lies outside
-    [low, high]: the one rule that ``workbench data check`` (its ``ohlc`` check) lists,
-    :func:`~workbench.data.cleaning.clean` drops and :func:`check_ohlc` refuses, so the fix
-    a refusal names removes exactly what it refused. Exact: the samples and the synthetic
-    generator meet it to the last bit. A NaN compares as consistent (not judged here)."""
+    [low, high], by more than :data:`OHLC_TOLERANCE`: the one rule that ``workbench data
+    check`` (its ``ohlc`` check) lists, :func:`~workbench.data.cleaning.clean` drops and
+    :func:`check_ohlc` refuses, so the fix a refusal names removes exactly what it refused.
+    A NaN compares as consistent (not judged here)."""
     with np.errstate(invalid="ignore"):
-        rows = high < low
+        tol = OHLC_TOLERANCE * np.fmax(np.abs(high), np.abs(low))
+        rows = high < low - tol
         for side in (open_, close):
-            rows |= high < side
-            rows |= low > side
+            rows |= high < side - tol
+            rows |= low > side + tol
     return rows
 
 
@@ -154,12 +161,13 @@ def check_ohlc(frame: pd.DataFrame, *, name: str = "bars") -> None:
 
 def _broken_rules(open_: float, high: float, low: float, close: float) -> str:
     """The rules of :func:`inconsistent_ohlc` that one bar breaks, in words."""
+    tol = OHLC_TOLERANCE * max(abs(high), abs(low))
     rules = (
-        ("high below low", high < low),
-        ("open above high", open_ > high),
-        ("close above high", close > high),
-        ("open below low", open_ < low),
-        ("close below low", close < low),
+        ("high below low", high < low - tol),
+        ("open above high", open_ > high + tol),
+        ("close above high", close > high + tol),
+        ("open below low", open_ < low - tol),
+        ("close below low", close < low - tol),
     )
     return ", ".join(rule for rule, broken in rules if broken)
 

@@ -112,8 +112,9 @@ def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def invalid_rows(values: pd.DataFrame) -> dict[str, np.ndarray]:
     """Boolean masks of rows failing each value rule (NaN compares as valid here).
 
-    ``ohlc`` is the rule every trading path refuses (:func:`inconsistent_ohlc`, exact): a
-    tolerance here would keep rows that a backtest then refuses.
+    ``ohlc`` is the rule every trading path refuses (:func:`inconsistent_ohlc`, with its
+    relative tolerance of 1e-9 for rounding in adjusted data): what is dropped here is what
+    a backtest would refuse, no more and no less.
     """
     o, h, lo, c, v = (values[k].to_numpy(np.float64) for k in COLUMNS)
     ohlc = inconsistent_ohlc(o, h, lo, c)

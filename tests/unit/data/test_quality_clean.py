@@ -105,14 +105,18 @@ def test_drop_missing_and_drop_invalid(make_bars):
 
 
 def test_drop_invalid_drops_exactly_the_bars_a_backtest_refuses(make_bars):
-    """One OHLC rule: a close a rounding error above its high is listed by ``data check``,
-    dropped by ``drop_invalid`` and refused by every trading path. With the relative
-    tolerance of 1e-9 data check passed it and clean kept it, so a backtest refused bars
-    that the fix its message names left alone."""
+    """One OHLC rule: a close a ten-thousandth above its high is listed by ``data check``,
+    dropped by ``drop_invalid`` and refused by every trading path; one an ulp above it (the
+    rounding adjusted data leaves) passes all three (relative tolerance 1e-9)."""
     bars = make_bars()
     high = bars.iloc[3, bars.columns.get_loc("high")]
-    bars.iloc[3, bars.columns.get_loc("close")] = np.nextafter(high, np.inf)  # one ulp above
-    with pytest.raises(DataError, match=r"close 104\.50000000000001: close above high"):
+    rounded = bars.copy()
+    rounded.iloc[3, bars.columns.get_loc("close")] = np.nextafter(high, np.inf)  # one ulp above
+    check_tradable(rounded, name="TEST")
+    assert not [i for i in validate(rounded).issues if i.check == "ohlc"]
+    assert len(clean(rounded, CleanPolicy(drop_invalid=True))[0]) == len(bars)
+    bars.iloc[3, bars.columns.get_loc("close")] = high + 0.0001
+    with pytest.raises(DataError, match=r"close 104\.5001: close above high"):
         check_tradable(bars, name="TEST")
     (ohlc,) = [i for i in validate(bars).issues if i.check == "ohlc"]
     assert ohlc.rows == (3,)
