@@ -1,4 +1,4 @@
-"""Alpaca's open orders, read page by page.
+"""Alpaca's orders, read page by page: the open ones, or all those sent since a time.
 
 ``GET /v2/orders`` lists at most :data:`ORDERS_PAGE` orders a request; a bot with more open
 orders than that (a universe of 500 symbols with a stop each) must ask again, from where the
@@ -8,11 +8,11 @@ last page ended, or it works on a part of its orders as if they were all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["ORDERS_PAGE", "PAGE_OVERLAP", "open_orders"]
+__all__ = ["ORDERS_PAGE", "PAGE_OVERLAP", "open_orders", "pages"]
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,23 @@ PAGE_OVERLAP = timedelta(microseconds=1)
 
 
 def open_orders(list_orders: Callable[[Any], list[Any]]) -> list[Any]:
-    """The open orders (alpaca-py's, legs nested), oldest first, read a page at a time.
+    """The open orders (alpaca-py's, legs nested), oldest first, read a page at a time
+    (:func:`pages`)."""
+    from alpaca.trading.enums import QueryOrderStatus
+
+    return [o for page in pages(list_orders, QueryOrderStatus.OPEN) for o in page]
+
+
+def pages(
+    list_orders: Callable[[Any], list[Any]],
+    status: Any,
+    *,
+    after: datetime | None = None,
+    nested: bool = True,
+) -> Iterator[list[Any]]:
+    """Each page of the orders of ``status`` (alpaca-py's ``QueryOrderStatus``) submitted
+    after ``after``, oldest first: one page a request, each holding the orders no earlier
+    page held.
 
     Alpaca lists at most :data:`ORDERS_PAGE` orders a request, oldest first here; a full
     page may not be all of them (a universe of 500 symbols with a stop each has more), so
@@ -33,36 +49,29 @@ def open_orders(list_orders: Callable[[Any], list[Any]]) -> list[Any]:
     and kept once), until a page is not full. A full page that brings no order not seen
     (more orders sent at one instant than a page holds) ends the listing with a warning:
     the rest cannot be told apart by time."""
-    from alpaca.trading.enums import QueryOrderStatus
     from alpaca.trading.requests import GetOrdersRequest
 
-    seen: dict[str, Any] = {}
-    after = when = None
+    seen: set[str] = set()
+    when = None
     while True:
         req = GetOrdersRequest(
-            status=QueryOrderStatus.OPEN,
-            limit=ORDERS_PAGE,
-            direction="asc",
-            nested=True,
-            after=after,
+            status=status, limit=ORDERS_PAGE, direction="asc", nested=nested, after=after
         )
         page = list_orders(req)
-        new = 0
-        for order in page:
-            if str(order.id) not in seen:
-                seen[str(order.id)] = order
-                new += 1
+        new = [o for o in page if str(o.id) not in seen]
+        seen.update(str(o.id) for o in new)
+        yield new
         if len(page) < ORDERS_PAGE:
-            return list(seen.values())
+            return
         if not new:
             log.warning(
-                "more than %d open orders were sent at %s: listed %d of them",
+                "more than %d orders were sent at %s: listed %d of them",
                 ORDERS_PAGE,
                 when,
                 len(seen),
                 extra={"event": "open_orders_truncated"},
             )
-            return list(seen.values())
+            return
         last = page[-1]
         when = last.submitted_at or last.created_at
         after = when - PAGE_OVERLAP  # alpaca-py's datetimes, to the microsecond as Alpaca's
