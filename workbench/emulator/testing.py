@@ -87,6 +87,17 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "con
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+def trade_stream_listening(emu: Emulator, connections: int = 1, timeout: float = 30.0) -> None:
+    """Wait until the ``connections``-th trade stream connection to ``emu`` listens (a
+    client's reconnection: the second)."""
+
+    def ready() -> bool:
+        state = emu.state()["connections"]
+        return state["accepted"].get("trading", 0) >= connections and state["trading_ready"] >= 1
+
+    wait_until(ready, timeout, what=f"trade stream connection {connections} listening")
+
+
 class StreamThread:
     """An alpaca-py stream running in a thread; ``items`` holds what its handler received."""
 

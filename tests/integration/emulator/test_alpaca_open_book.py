@@ -54,13 +54,7 @@ class Venue:
         return sum(s.startswith(LISTING) for s in self.sent)
 
     def listening(self, connections: int = 1) -> None:
-        def ready() -> bool:
-            state = self.emu.state()["connections"]
-            return (
-                state["accepted"].get("trading", 0) >= connections and state["trading_ready"] >= 1
-            )
-
-        emt.wait_until(ready, timeout=30, what=f"trade stream connection {connections}")
+        emt.trade_stream_listening(self.emu, connections)
         self.handed.extend(self.broker.drain_updates())  # it listens, caught up
         self.broker.get_open_orders()  # the listing the book starts from
 

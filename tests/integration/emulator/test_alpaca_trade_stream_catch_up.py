@@ -22,13 +22,7 @@ def venue(streaming_broker: tuple[Emulator, AlpacaBroker]) -> tuple[Emulator, Al
 
 
 def _listening(emu: Emulator, connections: int = 1) -> None:
-    """Wait until the ``connections``-th trade stream connection listens."""
-
-    def ready() -> bool:
-        state = emu.state()["connections"]
-        return state["accepted"].get("trading", 0) >= connections and state["trading_ready"] >= 1
-
-    emt.wait_until(ready, timeout=30, what=f"trade stream connection {connections} listening")
+    emt.trade_stream_listening(emu, connections)
 
 
 def _updates(broker: AlpacaBroker, until, timeout: float = 5.0) -> list[OrderUpdate]:
