@@ -15,7 +15,8 @@
 - Trade updates arrive on the trading WebSocket (a background thread); each one goes
   through the order lifecycle table of :mod:`workbench.lifecycle` before it is handed out
   by :meth:`AlpacaBroker.drain_updates`, each execution once. Alpaca does not replay
-  what a dropped connection missed: after a reconnection the open orders are looked up
+  what a dropped connection missed: after a reconnection the orders sent since the oldest
+  open one are listed, and those the listing did not show looked up
   (:mod:`workbench.brokers.alpaca_catch_up`).
 - The open orders are kept in a book fed by the answers and the updates handed out, and
   listed at Alpaca only to start, after a stream gap and at a bounded age
@@ -51,9 +52,9 @@ import requests
 
 from workbench.broker import AccountSnapshot, OrderUpdate, UpdateEvent
 from workbench.brokers.alpaca_book import MAX_AGE, OpenBook
-from workbench.brokers.alpaca_catch_up import catch_up, missed_updates, unheard
+from workbench.brokers.alpaca_catch_up import catch_up, listed_since, missed_updates, unheard
 from workbench.brokers.alpaca_errors import _map_api_error
-from workbench.brokers.alpaca_listing import open_orders
+from workbench.brokers.alpaca_listing import open_orders, pages
 from workbench.brokers.alpaca_memory import FORGET_AGE, Ends, Kept
 from workbench.brokers.alpaca_orders import (
     _leg_of,
@@ -128,6 +129,7 @@ class AlpacaBroker:
         self._connections = 0  # of the trade stream, so far
         self._behind = False  # it reconnected: updates may have been missed
         self._caught: set[str] = set()  # orders the unfinished catch-up has looked up
+        self._listed = False  # the unfinished catch-up's listing is over: look up the rest
         self._clock = clock
         self._resume_at = 0.0  # on the clock: no catch-up lookup before (a 429's wait)
         self._listening = False  # the trade stream is connected and listens
@@ -357,7 +359,7 @@ class AlpacaBroker:
                 self._listening = True
                 self._connections += 1
                 if self._connections > 1:  # a gap of its own: every open order again
-                    self._behind, self._caught = True, set()
+                    self._behind, self._caught, self._listed = True, set(), False
                     self._book.gap()
                 if self._behind:
                     out.extend(self._catch_up())
@@ -391,36 +393,62 @@ class AlpacaBroker:
         return self._call(f"get order {order_id}", lambda: self.client.get_order_by_id(order_id))
 
     def _catch_up(self) -> list[OrderUpdate]:
-        """What the trade stream missed while it was away (:mod:`.alpaca_catch_up`).
+        """What the trade stream missed while it was away (:mod:`.alpaca_catch_up`): the
+        orders sent since the oldest open one listed (:func:`.alpaca_catch_up.listed_since`),
+        those the listing did not show looked up one by one.
 
-        An attempt cut short (a 429 once the minute's requests are spent, a lookup that
-        fails) is taken up where it stopped: an order looked up since the reconnection
-        is not looked up again (the stream, back, tells what it does since), so a catch-up
-        over more working orders than the venue answers at a stretch still ends. After a
-        429 the next attempt waits the ``Retry-After`` (or ``X-RateLimit-Reset``) Alpaca
-        asked for: a drain before then asks nothing, which would only be refused again."""
+        An attempt cut short (a 429 once the minute's requests are spent, a request that
+        fails) is taken up where it stopped: an order shown or looked up since the
+        reconnection is not asked about again (the stream, back, tells what it does since),
+        a listing cut short lists again from the oldest order not shown yet, and a listing
+        that ended is not made again, so a catch-up over more working orders than the venue
+        answers at a stretch still ends. After a 429 the next attempt waits the
+        ``Retry-After`` (or ``X-RateLimit-Reset``) Alpaca asked for: a drain before then
+        asks nothing, which would only be refused again."""
+        from alpaca.trading.enums import QueryOrderStatus
+
         if self._clock() < self._resume_at:
             return []
         with self._lock:
-            ids = [o.id for o in self._orders.values() if o.status.is_open]
-        ids = [i for i in ids if i not in self._caught]
+            held = [o for o in self._orders.values() if o.status.is_open]
+        held = [o for o in held if o.id not in self._caught]
+        since = None if self._listed else listed_since(held)
+        listing = None
+        if since is not None:
+            listing = pages(
+                lambda req: self._asked("list orders", lambda: self.client.get_orders(req)),
+                QueryOrderStatus.ALL,
+                after=since,
+                nested=False,  # flat, as a lookup: each leg an order of its own
+            )
 
         def look_up(order_id: str) -> Any:
+            self._listed = True  # the lookups begin once the listing is over
             try:
-                found = self._look_up(order_id)
+                found = self._asked(
+                    f"get order {order_id}", lambda: self.client.get_order_by_id(order_id)
+                )
             except BrokerError as exc:
                 if exc.code == 40410000:  # not Alpaca's (any more): nothing to learn
                     self._caught.add(order_id)
-                elif isinstance(exc, TransientBrokerError) and exc.retry_after:
-                    self._resume_at = self._clock() + exc.retry_after
                 raise
             self._caught.add(order_id)
             return found
 
-        out, complete = catch_up(ids, look_up, self._missed, self._apply)
+        ids = [o.id for o in held]
+        out, complete = catch_up(ids, listing, look_up, self._missed, self._apply, self._caught.add)
         if complete:
-            self._behind, self._caught = False, set()
+            self._behind, self._caught, self._listed = False, set(), False
         return out
+
+    def _asked(self, what: str, fn: Callable[[], T]) -> T:
+        """A catch-up request: after a 429, no other before the wait Alpaca asked for."""
+        try:
+            return self._call(what, fn)
+        except TransientBrokerError as exc:
+            if exc.retry_after:
+                self._resume_at = self._clock() + exc.retry_after
+            raise
 
     def _missed(self, o: Any) -> list[Any]:
         """The trade updates that would have brought alpaca-py's order ``o`` to our copy

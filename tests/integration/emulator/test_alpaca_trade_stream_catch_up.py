@@ -1,6 +1,8 @@
 """The Alpaca broker's trade stream after a reconnection: Alpaca does not replay the
 trade updates a dropped connection missed (alpaca-py reconnects and sends ``listen``
-again, nothing more), so the broker looks its open orders up and hands out what changed.
+again, nothing more), so the broker lists the orders sent since its oldest open one and
+hands out what changed (:mod:`tests.integration.emulator.test_alpaca_catch_up_listing`:
+what the listing costs).
 """
 
 from __future__ import annotations
@@ -104,21 +106,22 @@ def test_a_part_filled_then_canceled_order_is_caught_up_in_order(venue) -> None:
 
 
 def test_a_catch_up_refused_429_waits_the_retry_after_alpaca_asked_for(bars_emulator) -> None:
-    """The first lookup after a reconnection is refused 429 with ``Retry-After: 30``: no
-    drain asks again before 30 s have passed on the broker's clock (each would only spend
-    the limit again), the first one after does, and the catch-up ends."""
+    """The catch-up's listing after a reconnection is refused 429 with ``Retry-After:
+    30``: no drain asks again before 30 s have passed on the broker's clock (each would
+    only spend the limit again), the first one after does, and the catch-up ends: one
+    listing shows the three orders, none is looked up."""
     emu = bars_emulator
     now = [0.0]
     broker = AlpacaBroker(
         emu.key, emu.secret, url=emu.base_url, stream_url=emu.trading_stream_url,
         clock=lambda: now[0],
     )  # fmt: skip
-    lookups: list[str] = []
+    asked: list[str] = []
 
     def counted(response, *args, **kwargs):  # every request the SDK sends, as answered
         path = response.request.path_url
-        if response.request.method == "GET" and path.startswith("/v2/orders/"):
-            lookups.append(f"{response.status_code} {path}")
+        if response.request.method == "GET" and path.startswith("/v2/orders"):
+            asked.append(f"{response.status_code} {path}")
 
     broker.client._session.hooks["response"].append(counted)
     broker.start_stream()
@@ -133,19 +136,20 @@ def test_a_catch_up_refused_429_waits_the_retry_after_alpaca_asked_for(bars_emul
             )  # fmt: skip
         _updates(broker, lambda u: len(u) == 3)  # their new events
         emu.set_faults(
-            Fault.error(429, method="GET", path="/v2/orders/*", times=1, retry_after=30.0),
+            Fault.error(429, method="GET", path="/v2/orders", times=1, retry_after=30.0),
             Fault.drop("trading"),
         )
         _listening(emu, 2)
-        emt.wait_until(lambda: broker.drain_updates() or lookups, 10, "the first lookup")
-        assert [x.split()[0] for x in lookups] == ["429"] and broker._behind
+        emt.wait_until(lambda: broker.drain_updates() or asked, 10, "the first listing")
+        assert [x.split()[0] for x in asked] == ["429"] and broker._behind
         for _ in range(20):  # drains before the wait is over ask nothing
             assert broker.drain_updates() == []
         now[0] += 29.9
-        assert broker.drain_updates() == [] and len(lookups) == 1
+        assert broker.drain_updates() == [] and len(asked) == 1
         now[0] += 0.2
         assert broker.drain_updates() == []  # nothing missed: the orders still rest
         assert not broker._behind
-        assert [x.split()[0] for x in lookups] == ["429", "200", "200", "200"]
+        assert [x.split()[0] for x in asked] == ["429", "200"]
+        assert all(x.split()[1].startswith("/v2/orders?status=all") for x in asked)
     finally:
         broker.close()
