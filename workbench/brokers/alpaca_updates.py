@@ -4,7 +4,7 @@ Alpaca's trade stream carries no sequence numbers and may deliver updates out of
 ``pending_new`` after the ``new`` that followed it); a lookup after an outage may tell an
 order's end before the stream's late updates arrive. :func:`stale` tells such an update
 (it is dropped with an INFO ``stale_update`` line) from a move the lifecycle table does not
-allow, which the broker flags (:mod:`workbench.brokers.alpaca`). :func:`execution` is what
+allow, which the broker flags (:mod:`workbench.brokers.alpaca_stream`). :func:`execution` is what
 a fill event adds to the fills handed out; :func:`followed` logs the events outside the
 Broker protocol's.
 """
