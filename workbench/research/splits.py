@@ -34,7 +34,7 @@ import pandas as pd
 from workbench.data.bars import bar_interval
 from workbench.errors import ConfigError
 
-__all__ = ["Fold", "Length", "Window", "holdout", "parse_length", "walk_forward"]
+__all__ = ["Fold", "Length", "NoFoldError", "Window", "holdout", "parse_length", "walk_forward"]
 
 Length = int | pd.DateOffset
 _UNITS = {
@@ -197,7 +197,7 @@ def walk_forward(
     Rolling: every train window has the same length and moves by ``step``. Anchored:
     every train window starts at the first bar and grows by ``step``.
     """
-    index = _check_index(index)
+    index = _check_index(index, least=1)  # one bar: no fold, said as such
     train_len = parse_length(train, name="train")
     test_len = parse_length(test, name="test")
     step_len = test_len if step is None else parse_length(step, name="step")
@@ -208,17 +208,96 @@ def walk_forward(
             f"train={train!r}, test={test!r}, step={step!r} mix bars and time",
             hint="give all three in bars (756) or all in time (3y)",
         )
-    if isinstance(train_len, int):
+    if len(index) < 2:
+        folds = []
+    elif isinstance(train_len, int):
         folds = _folds_in_bars(index, train_len, test_len, step_len, gap_len, anchored)
     else:
         folds = _folds_in_time(index, train_len, test_len, step_len, gap_len, anchored)
     if not folds:
-        raise ConfigError(
-            f"no complete fold: train={train!r} + gap={gap!r} + test={test!r} does not fit in "
-            f"{len(index)} bars ({index[0]:%Y-%m-%d} to {index[-1]:%Y-%m-%d})",
-            hint="use shorter windows or more data",
-        )
+        given = {"train": train, "gap": gap, "test": test}
+        parsed = {"train": train_len, "gap": gap_len, "test": test_len}
+        raise NoFoldError(index, given, parsed)
     return folds
+
+
+class NoFoldError(ConfigError):
+    """No complete fold fits the data: what the data holds and what the first fold needs.
+
+    Said in the Python names (``train=5000 + test=250 needs 5,250``); :meth:`worded` says it
+    again in a caller's words (the command line's ``--train 5000``) and with its way to more
+    data (``widen --start/--end``), from the same facts.
+    """
+
+    def __init__(
+        self,
+        index: pd.DatetimeIndex,
+        given: dict[str, Any],
+        parsed: dict[str, Length],
+        *,
+        flags: bool = False,
+        more: str = "give more bars",
+    ) -> None:
+        self.index, self.given, self.parsed = index, given, parsed
+        message, hint = self._line(flags, more)
+        super().__init__(message, hint=hint)
+
+    def worded(self, *, flags: bool, more: str) -> NoFoldError:
+        """The same refusal naming the lengths as flags (``--train 5000``) or as the Python
+        names (``train=5000``), its fix offering ``more`` as the way to more data."""
+        return NoFoldError(self.index, self.given, self.parsed, flags=flags, more=more)
+
+    def _line(self, flags: bool, more: str) -> tuple[str, str]:
+        shown = [n for n in ("train", "gap", "test") if n != "gap" or self.parsed["gap"]]
+
+        def label(name: str) -> str:
+            value = self.given[name]
+            return f"--{name} {value}" if flags else f"{name}={value!r}"
+
+        names = " + ".join(label(n) for n in shown)
+        fix = "shorten " + "/".join(f"{'--' if flags else ''}{n}" for n in shown)
+        if self._fits():  # long enough, but some window holds no bar (1h windows of days)
+            spacing = _spacing(bar_interval(self.index))
+            return (
+                f"no complete fold: {self._held()}; {names} leave a train or test window "
+                f"without a bar",
+                f"give windows longer than the bars' spacing ({spacing})",
+            )
+        return f"no complete fold: {self._held()}; {names} needs {self._need()}", f"{fix} or {more}"
+
+    def _held(self) -> str:
+        index = self.index
+        if len(index) == 1:
+            return f"the data holds 1 bar, on {index[0]:%Y-%m-%d}"
+        return (
+            f"the data holds {len(index):,} bars from {index[0]:%Y-%m-%d} to {index[-1]:%Y-%m-%d}"
+        )
+
+    def _need(self) -> str:
+        """What the first fold needs: bars, or (windows in time) data up to a date."""
+        train, gap, test = (self.parsed[n] for n in ("train", "gap", "test"))
+        if isinstance(train, int) and isinstance(test, int):
+            if isinstance(gap, int):
+                return f"{train + gap + test:,}"
+            return f"{train + test:,} bars with {self.given['gap']} between them"
+        end = self._needed_end()
+        extra = f" and {gap:,} bars more" if isinstance(gap, int) and gap else ""
+        return f"data to {end:%Y-%m-%d}{extra}"
+
+    def _needed_end(self) -> pd.Timestamp:
+        """Where the first fold's test window ends (windows in time)."""
+        train, gap, test = (self.parsed[n] for n in ("train", "gap", "test"))
+        end = self.index[0] + train + test
+        return end + gap if isinstance(gap, pd.DateOffset) else end
+
+    def _fits(self) -> bool:
+        """Windows in time whose first fold's span fits the data: empty windows, not short data."""
+        if isinstance(self.parsed["train"], int) or len(self.index) < 2:
+            return False
+        end, gap = self._needed_end(), self.parsed["gap"]
+        if isinstance(gap, int) and len(self.index) - self.index.searchsorted(end) < gap:
+            return False  # the gap's bars after the span are missing
+        return end <= self.index[-1] + bar_interval(self.index)
 
 
 def _folds_in_bars(
@@ -287,6 +366,13 @@ def _folds_in_time(
         k += 1
 
 
+def _spacing(span: pd.Timedelta) -> str:
+    """A bar spacing as a person writes it: ``1 day``, ``2 days``, ``01:00:00``."""
+    if span % pd.Timedelta(days=1) == pd.Timedelta(0):
+        return f"{span.days} day" + ("" if span.days == 1 else "s")
+    return str(span).removeprefix("0 days ")
+
+
 def _after_gap(index: pd.DatetimeIndex, train_stop: int, gap: Length) -> int:
     if isinstance(gap, int):
         return train_stop + gap
@@ -305,7 +391,8 @@ def _window(index: pd.DatetimeIndex, start: int, stop: int) -> Window:
     return Window(start, stop, index[start], index[stop - 1])
 
 
-def _check_index(index: Sequence[Any] | pd.Index) -> pd.DatetimeIndex:
+def _check_index(index: Sequence[Any] | pd.Index, least: int = 2) -> pd.DatetimeIndex:
+    """``index`` as a sorted, unique DatetimeIndex of ``least`` (2 or 1) bars or more."""
     if isinstance(index, pd.DataFrame | pd.Series):
         index = index.index
     if not isinstance(index, pd.DatetimeIndex):
@@ -313,8 +400,9 @@ def _check_index(index: Sequence[Any] | pd.Index) -> pd.DatetimeIndex:
             f"splits need a DatetimeIndex, got {type(index).__name__}",
             hint="pass bars.index (a bars frame's index)",
         )
-    if len(index) < 2:
-        raise ConfigError(f"splits need at least two bars, got {len(index)}")
+    if len(index) < least:
+        bars = "two bars" if least == 2 else "a bar"
+        raise ConfigError(f"splits need at least {bars}, got {len(index)}")
     if not index.is_monotonic_increasing or index.has_duplicates:
         raise ConfigError(
             "the index is out of order or has duplicated timestamps",

@@ -20,7 +20,7 @@ import pandas as pd
 
 from workbench.errors import ConfigError, DataError
 from workbench.research.search import MAX_SEED, check_search
-from workbench.research.splits import Fold, parse_length, walk_forward
+from workbench.research.splits import Fold, NoFoldError, parse_length, walk_forward
 from workbench.research.sweep import expand_grid, grid_axes
 from workbench.strategy import resolve_strategy
 
@@ -169,14 +169,20 @@ def plan_folds(
     if universe is None:
         universe = load_data(config)
     index = universe_index(universe)
-    folds = walk_forward(
-        index,
-        config.train,
-        config.test,
-        step=config.step,
-        gap=config.gap,
-        anchored=config.anchored,
-    )
+    try:
+        folds = walk_forward(
+            index,
+            config.train,
+            config.test,
+            step=config.step,
+            gap=config.gap,
+            anchored=config.anchored,
+        )
+    except NoFoldError as exc:  # the data is the config's: more of it through its fields
+        ranged = config.start is not None or config.end is not None
+        raise exc.worded(
+            flags=False, more="widen start/end" if ranged else "give data= a longer history"
+        ) from None
     return folds, index
 
 

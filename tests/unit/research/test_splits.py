@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from workbench.errors import ConfigError
-from workbench.research.splits import holdout, parse_length, walk_forward
+from workbench.research.splits import NoFoldError, holdout, parse_length, walk_forward
 
 DAILY = pd.date_range("2020-01-01", periods=100, freq="D", tz="UTC")
 BUSINESS = pd.bdate_range("2015-01-01", "2020-12-31", tz="UTC")
@@ -165,6 +165,45 @@ def test_test_windows_tile_the_data_whatever_the_units(
 def test_walk_forward_refuses(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         walk_forward(DAILY, **kwargs)
+
+
+#: A refusal for want of data, in the Python names with what the data holds and the first
+#: fold needs (before: "train=80 + gap=0 + test=30 does not fit in 100 bars", a sum left to
+#: the reader, and one bar refused as "splits need at least two bars").
+NO_FOLD = "no complete fold: the data holds 100 bars from 2020-01-01 to 2020-04-09; "
+
+
+@pytest.mark.parametrize(
+    ("index", "kwargs", "line"),
+    [
+        (DAILY, {"train": 80, "test": 30},
+         f"{NO_FOLD}train=80 + test=30 needs 110 (shorten train/test or give more bars)"),
+        (DAILY, {"train": 60, "test": 30, "gap": 15, "step": 40, "anchored": True},
+         f"{NO_FOLD}train=60 + gap=15 + test=30 needs 105 (shorten train/gap/test or give "
+         "more bars)"),
+        (DAILY, {"train": "3mo", "test": "1mo"},
+         f"{NO_FOLD}train='3mo' + test='1mo' needs data to 2020-05-01 (shorten train/test or "
+         "give more bars)"),
+        (DAILY, {"train": 60, "test": 30, "gap": "2w"},
+         f"{NO_FOLD}train=60 + gap='2w' + test=30 needs 90 bars with 2w between them (shorten "
+         "train/gap/test or give more bars)"),
+        (DAILY, {"train": "12h", "test": "12h"},
+         f"{NO_FOLD}train='12h' + test='12h' leave a train or test window without a bar (give "
+         "windows longer than the bars' spacing (1 day))"),
+        (DAILY[:1], {"train": 5, "test": 5},
+         "no complete fold: the data holds 1 bar, on 2020-01-01; train=5 + test=5 needs 10 "
+         "(shorten train/test or give more bars)"),
+    ],
+)  # fmt: skip
+def test_walk_forward_says_what_the_data_holds_and_the_first_fold_needs(
+    index: pd.DatetimeIndex, kwargs: dict, line: str
+) -> None:
+    with pytest.raises(NoFoldError) as caught:
+        walk_forward(index, **kwargs)
+    assert str(caught.value) == line
+    flags = caught.value.worded(flags=True, more="widen --start/--end")
+    assert isinstance(flags, ConfigError) and "train=" not in str(flags)
+    assert "--train" in str(flags)
 
 
 def test_walk_forward_needs_a_sorted_datetime_index() -> None:

@@ -20,6 +20,7 @@ from workbench.research.walkforward import (
     fold_parameters,
     n_trials,
     plan_folds,
+    run_walk_forward,
     stitch,
     summarize,
 )
@@ -88,6 +89,40 @@ def test_plan_folds_on_the_data_of_one_symbol_or_a_universe() -> None:
     from workbench.research.walkforward import universe_index
 
     assert universe_index(frames).equals(index)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "line"),
+    [
+        ({"train": 5000, "test": 250, "start": "2010-01-01", "end": "2014-12-31"},
+         "no complete fold: the data holds 1,258 bars from 2010-01-04 to 2014-12-31; "
+         "train=5000 + test=250 needs 5,250 (shorten train/test or widen start/end)"),
+        ({"train": 5000, "test": 250},
+         "no complete fold: the data holds 5,031 bars from 1999-01-04 to 2018-12-31; "
+         "train=5000 + test=250 needs 5,250 (shorten train/test or give data= a longer "
+         "history)"),
+    ],
+)  # fmt: skip
+def test_plan_folds_refuses_short_data_in_the_config_s_fields(kwargs: dict, line: str) -> None:
+    """In the fields a WalkForwardConfig is given (before: "does not fit in 1258 bars ...
+    use shorter windows or more data", not naming the fields that give more)."""
+    config = WalkForwardConfig("ma_crossover", "sample:SPX", grid=GRID, **kwargs)
+    with pytest.raises(ConfigError) as caught:
+        plan_folds(config)
+    assert str(caught.value) == line
+
+
+def test_run_walk_forward_refuses_short_data_in_the_config_s_fields(tmp_path: Path) -> None:
+    config = WalkForwardConfig(
+        "ma_crossover", "sample:SPX", 500, 250, GRID, start="2014-12-31", end="2014-12-31"
+    )
+    with pytest.raises(ConfigError) as caught:
+        run_walk_forward(config, tmp_path / "wf", progress=False)
+    assert str(caught.value) == (
+        "no complete fold: the data holds 1 bar, on 2014-12-31; train=500 + test=250 needs 750 "
+        "(shorten train/test or widen start/end)"
+    )
+    assert not (tmp_path / "wf").exists()
 
 
 def test_stitch_chains_the_curves_by_hand() -> None:
