@@ -112,7 +112,10 @@ def test_a_walkforward_refused_at_planning_leaves_no_run_file_to_block_its_fix(
 ) -> None:
     out = tmp_path / "wf"
     code, _, err = run(capsys, *WALKFORWARD, *WINDOWS, "--train", "5000", *GRID, "--out", str(out))
-    assert code == 2 and "no complete fold" in one_error_line(err)
+    assert code == 2 and one_error_line(err) == (
+        "error: no complete fold: the data holds 1,258 bars from 2010-01-04 to 2014-12-31; "
+        "--train 5000 + --test 250 needs 5,250 (shorten --train/--test or widen --start/--end)"
+    )
     assert not out.exists()  # nor an empty folder
     code, _, err = run(
         capsys, *WALKFORWARD, *WINDOWS, "--train", "500", *GRID, "--jobs", "0", "--out", str(out)

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.cli.flags import check_jobs, check_venue
     from workbench.params import parse_assignments
     from workbench.research.grid import parse_grid
+    from workbench.research.splits import NoFoldError
     from workbench.research.walkforward import WalkForwardConfig, run_walk_forward
 
     check_jobs(args.jobs)  # before --out is made
@@ -90,14 +91,19 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         benchmark=args.benchmark,
     )
-    result = run_walk_forward(
-        config,
-        args.out,
-        workers=args.jobs,
-        scheduler=args.scheduler,
-        force=args.force,
-        progress=not args.json,
-    )
+    try:
+        result = run_walk_forward(
+            config,
+            args.out,
+            workers=args.jobs,
+            scheduler=args.scheduler,
+            force=args.force,
+            progress=not args.json,
+        )
+    except NoFoldError as exc:  # planned in the Python names (train=5000): said in the flags'
+        ranged = args.start is not None or args.end is not None
+        more = "widen --start/--end" if ranged else "give --data a longer history"
+        raise exc.worded(flags=True, more=more) from None
     summary = result.summary
     if args.json:
         json.dump(json.loads((result.out / "summary.json").read_text()), sys.stdout)
