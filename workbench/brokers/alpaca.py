@@ -40,7 +40,7 @@ This module is the broker's REST half: the requests it sends (submit, replace, c
 the account, positions and orders read) and their answers taken into its copy of each
 order and the open-order book. The trade-update half (the stream's thread, each update
 through the lifecycle table, the fills handed out, the catch-up, the ended orders
-remembered) is its base :class:`~workbench.brokers.alpaca_stream.AlpacaUpdates`, a module
+remembered) is its base :class:`~workbench.brokers.alpaca_stream.AlpacaStream`, a module
 of its own: the two meet only at that copy, the book and the request wrapper ``_call``,
 and each reads as one concept (:mod:`workbench.brokers.alpaca_stream` says where the seam
 runs).
@@ -70,7 +70,7 @@ from workbench.brokers.alpaca_orders import (
     position_from_alpaca,
 )
 from workbench.brokers.alpaca_sdk import tune_client
-from workbench.brokers.alpaca_stream import LISTENING, AlpacaUpdates
+from workbench.brokers.alpaca_stream import LISTENING, AlpacaStream
 from workbench.errors import BrokerError, ConfigError, OrderRejected, TransientBrokerError
 from workbench.orders import Order, OrderRequest
 from workbench.portfolio import PositionView
@@ -84,7 +84,7 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
 
 
-class AlpacaBroker(AlpacaUpdates):
+class AlpacaBroker(AlpacaStream):
     """Account, positions and orders at Alpaca (or at the project's emulator)."""
 
     def __init__(

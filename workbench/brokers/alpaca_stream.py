@@ -2,7 +2,7 @@
 through the lifecycle table, the fills handed out, the catch-up after a reconnection and
 the ended orders remembered until let go.
 
-:class:`AlpacaUpdates` is this part of :class:`~workbench.brokers.alpaca.AlpacaBroker`
+:class:`AlpacaStream` is this part of :class:`~workbench.brokers.alpaca.AlpacaBroker`
 (its base), kept here by concept as the simulated broker keeps its legs
 (:mod:`workbench.sim.legs`): the REST half (:mod:`workbench.brokers.alpaca`) sends and
 reads orders, this half follows what Alpaca tells of them afterwards. The split is where
@@ -41,7 +41,7 @@ from workbench.portfolio import QUANTITY_EPSILON
 if TYPE_CHECKING:
     from workbench.brokers.alpaca_book import OpenBook
 
-__all__ = ["CLOSED", "EVENTS", "LISTENING", "AlpacaUpdates"]
+__all__ = ["CLOSED", "EVENTS", "LISTENING", "AlpacaStream"]
 
 log = logging.getLogger("workbench.brokers.alpaca")  # the broker's records, as before the split
 T = TypeVar("T")
@@ -53,7 +53,7 @@ LISTENING = object()
 CLOSED = object()
 
 
-class AlpacaUpdates:
+class AlpacaStream:
     """The trade updates of :class:`~workbench.brokers.alpaca.AlpacaBroker` (its base)."""
 
     # the broker's, declared here for what reads them
