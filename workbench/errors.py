@@ -5,9 +5,11 @@
     WorkbenchError                 base; ``str(e)`` is one line: the problem and the fix
                                    (a reconciliation lists one difference a line)
     ├── ConfigError                fix the command line, the parameters or the config file
-    │   └── ParameterError         unknown, out of range, or breaking a constraint
+    │   ├── ParameterError         unknown, out of range, or breaking a constraint
+    │   └── ReversedRangeError     a date range's start is after its end
     ├── DataError                  the data is malformed or cannot be read; fix the file or the spec
-    │   └── DataSourceError        the source spec is unknown or the source cannot be reached
+    │   ├── DataSourceError        the source spec is unknown or the source cannot be reached
+    │   └── EmptyRangeError        the date range asked for holds no bar
     ├── StrategyError              a bug in strategy code
     │   └── LookAheadError         the strategy asked for data after the current bar
     ├── StateStoreError            the machine: the state file cannot be written (disk full,
@@ -26,6 +28,8 @@ them to a retry or a safe stop.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class WorkbenchError(Exception):
@@ -57,6 +61,40 @@ class DataError(WorkbenchError):
 
 class DataSourceError(DataError):
     """Unknown source spec, or a source that cannot be read."""
+
+
+class RangeRefusal(WorkbenchError):
+    """A refusal of a date range that keeps its facts (``facts``, e.g.
+    :class:`~workbench.data.spec.NoBars`), so that a caller says it again in its own words:
+    the library names the arguments (``start='2030-01-01'``), the command line its flags
+    (``--start 2030-01-01``), from the same facts (``facts.words(flags)``)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, facts: Any = None) -> None:
+        self.facts = facts
+        super().__init__(message, hint=hint)
+
+    @classmethod
+    def of(cls, facts: Any, *, flags: bool = False) -> RangeRefusal:
+        """The refusal of ``facts``, naming the bounds as flags or as the Python arguments."""
+        message, hint = facts.words(flags)
+        return cls(message, hint=hint, facts=facts)
+
+    def worded(self, *, flags: bool) -> WorkbenchError:
+        """The same refusal in other words (itself when re-raised without its facts)."""
+        return self if self.facts is None else self.of(self.facts, flags=flags)
+
+    def given_as(self, start: Any, end: Any) -> bool:
+        """Whether the refused range is exactly ``start``/``end`` as given (strings or
+        None): the command line's flags, not a range a library call made of them."""
+        return self.facts is not None and self.facts.given.given_as(start, end)
+
+
+class ReversedRangeError(RangeRefusal, ConfigError):
+    """A date range whose start is after its end."""
+
+
+class EmptyRangeError(RangeRefusal, DataError):
+    """A date range that holds no bar of the data (the data's own span is the fix)."""
 
 
 class StrategyError(WorkbenchError):

@@ -426,7 +426,7 @@ def test_one_notification_event_may_be_written_without_a_list(tmp_path: Path) ->
         (["--cash", "-5"], 2, "--cash must be a positive number, got -5 (e.g. --cash"),
         (["--slippage", "range=0.1"], 2, "the vectorized path cannot reproduce range-proportional"),
         (["--benchmark", "nope:X"], 3, "benchmark nope:X: unknown source 'nope:' in 'nope:X'"),
-        (["--benchmark", "csv:{late}"], 3, "[LATE]: no bars between 2011-12-17"),
+        (["--benchmark", "csv:{late}"], 3, "[LATE]: no bars between start=2011-12-17"),
     ],
     ids=["commission", "cash", "slippage", "benchmark", "benchmark-elsewhen"],
 )

@@ -28,8 +28,23 @@ import pandas as pd
 
 from workbench.data import alpaca, csvfiles, samples, synthetic
 from workbench.data.bars import as_bars
-from workbench.data.spec import SPEC_FORMAT, SourceRequest, check_tz, parse_spec, to_utc
-from workbench.errors import ConfigError, DataError, DataSourceError
+from workbench.data.spec import (
+    SPEC_FORMAT,
+    GivenRange,
+    NoBars,
+    ReversedRange,
+    SourceRequest,
+    check_tz,
+    parse_spec,
+    to_utc,
+)
+from workbench.errors import (
+    ConfigError,
+    DataError,
+    DataSourceError,
+    EmptyRangeError,
+    ReversedRangeError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +132,9 @@ def load_symbols(
     if not frames:
         raise DataError(f"{spec}: the source returned no symbols", hint="check the spec")
     out: dict[str, pd.DataFrame] = {}
+    given = _given(request, start, end)
     for symbol, frame in frames.items():
-        bars = _in_range(as_bars(frame, name=f"{spec} [{symbol}]"), request, symbol)
+        bars = _in_range(as_bars(frame, name=f"{spec} [{symbol}]"), request, symbol, given)
         bars.attrs = {**frame.attrs, "symbol": symbol, "source": request.spec}
         out[symbol] = bars
     return out
@@ -147,7 +163,7 @@ def make_request(
     merged.pop("tz", None)
     lo, hi = to_utc(start, name="start"), to_utc(end, name="end", end=True)
     if lo is not None and hi is not None and lo > hi:
-        raise ConfigError(f"start {lo} is after end {hi}", hint="swap them")
+        raise ReversedRangeError.of(ReversedRange(GivenRange(start, end)))
     return SourceRequest(
         spec=spec.strip(),
         scheme=scheme,
@@ -159,7 +175,18 @@ def make_request(
     )
 
 
-def _in_range(bars: pd.DataFrame, request: SourceRequest, symbol: str) -> pd.DataFrame:
+def _given(request: SourceRequest, start: Any, end: Any) -> GivenRange:
+    """The range as the caller gave it (an empty bound is none, as :func:`to_utc` reads it)."""
+    return GivenRange(
+        start if request.start is not None else None, end if request.end is not None else None
+    )
+
+
+def _in_range(
+    bars: pd.DataFrame, request: SourceRequest, symbol: str, given: GivenRange
+) -> pd.DataFrame:
+    """The bars inside the request's range; none is refused with the data's own span, in the
+    arguments' words (``start='2030-01-01'``; the command line says them again as flags)."""
     if request.start is None and request.end is None:
         return bars
     keep = pd.Series(True, index=bars.index)
@@ -168,16 +195,8 @@ def _in_range(bars: pd.DataFrame, request: SourceRequest, symbol: str) -> pd.Dat
     if request.end is not None:
         keep &= bars.index <= request.end
     if not keep.any():
-        span = f"{bars.index.min()} to {bars.index.max()}" if len(bars) else "nothing"
-        if request.end is None:  # one end given: 'between 2050-01-01 and None' said before
-            asked = f"from {request.start} on"
-        elif request.start is None:
-            asked = f"up to {request.end}"
-        else:
-            asked = f"between {request.start} and {request.end}"
-        raise DataError(
-            f"{request.spec} [{symbol}]: no bars {asked}", hint=f"the data cover {span}"
-        )
+        first, last = (bars.index.min(), bars.index.max()) if len(bars) else (None, None)
+        raise EmptyRangeError.of(NoBars(request.spec, symbol, given, first, last))
     return bars[keep.to_numpy()]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shlex
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -173,3 +174,77 @@ def to_utc(value: Any, *, name: str = "start", end: bool = False) -> pd.Timestam
     if end and date_only:
         stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     return stamp
+
+
+def shown(stamp: pd.Timestamp) -> str:
+    """A bound or a bar's time as a person writes it: the date alone at midnight (not
+    ``2030-01-01 00:00:00+00:00``)."""
+    return f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else str(stamp)
+
+
+@dataclass(frozen=True)
+class GivenRange:
+    """A date range's bounds as the caller gave them (``"2030-01-01"``, a date, None):
+    what a refusal names, in the arguments' words or the flags'."""
+
+    start: Any = None
+    end: Any = None
+
+    def name(self, bound: str, flags: bool) -> str:
+        """``--start 2030-01-01`` (flags) or ``start='2030-01-01'`` (the Python argument)."""
+        value = getattr(self, bound)
+        if flags:
+            return f"--{bound} {shlex.quote(str(value))}"
+        if isinstance(value, str):
+            return f"{bound}={value!r}"
+        return f"{bound}={shown(pd.Timestamp(value))}"
+
+    def label(self, bound: str, flags: bool) -> str:
+        """The bound's name alone: ``--start`` or ``start=``."""
+        return f"--{bound}" if flags else f"{bound}="
+
+    def given_as(self, start: Any, end: Any) -> bool:
+        """Whether these are exactly the strings (or None) ``start``/``end``."""
+        texts = all(v is None or isinstance(v, str) for v in (self.start, self.end))
+        return texts and (self.start, self.end) == (start, end)
+
+
+@dataclass(frozen=True)
+class ReversedRange:
+    """The facts of a range whose start is after its end."""
+
+    given: GivenRange
+
+    def words(self, flags: bool) -> tuple[str, str]:
+        start, end = self.given.name("start", flags), self.given.name("end", flags)
+        return f"{start} is after {end}", "swap them"
+
+
+@dataclass(frozen=True)
+class NoBars:
+    """The facts of a range that holds no bar: the spec and symbol, the range as given and
+    the data's own span (``first``/``last``, None when the data hold no bar)."""
+
+    spec: str
+    symbol: str
+    given: GivenRange
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+
+    def words(self, flags: bool) -> tuple[str, str]:
+        given = self.given
+        first, last = (shown(t) if t is not None else "" for t in (self.first, self.last))
+        if given.start is not None and given.end is not None:
+            lo, hi = given.name("start", flags), given.name("end", flags)
+            bounds = f"{given.label('start', flags)}/{given.label('end', flags)}"
+            asked, fix = f"between {lo} and {hi}", f"give {bounds} inside it"
+        elif given.start is not None:  # one end given: 'between 2050-01-01 and None' said before
+            asked = f"from {given.name('start', flags)} on"
+            fix = f"give {given.label('start', flags)} on or before {last}"
+        else:
+            asked = f"up to {given.name('end', flags)}"
+            fix = f"give {given.label('end', flags)} on or after {first}"
+        message = f"{self.spec} [{self.symbol}]: no bars {asked}"
+        if self.first is None:
+            return message, "the data hold no bar: check the spec"
+        return message, f"the data cover {first} to {last}: {fix}"

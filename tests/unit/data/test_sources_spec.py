@@ -109,18 +109,25 @@ def test_bad_ranges():
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "asked"),
+    ("start", "end", "asked", "fix"),
     [
-        ("2020-01-01", None, "from 2020-01-01 00:00:00+00:00 on"),
-        (None, "1990-12-31", "up to 1990-12-31 23:59:59.999999+00:00"),
+        ("2020-01-01", None, "from start='2020-01-01' on", "give start= on or before 2018-12-31"),
+        (None, "1990-12-31", "up to end='1990-12-31'", "give end= on or after 1999-01-04"),
     ],
 )
-def test_a_range_of_one_end_is_said_without_the_other(start, end, asked):
+def test_a_range_of_one_end_is_said_without_the_other(start, end, asked, fix):
     with pytest.raises(DataError) as err:  # said "and None" / "between None and"
         load_bars("sample:SPX", start, end)
     assert str(err.value) == (
-        f"sample:SPX [SPX]: no bars {asked} (the data cover 1999-01-04 00:00:00+00:00 to "
-        "2018-12-31 00:00:00+00:00)"
+        f"sample:SPX [SPX]: no bars {asked} (the data cover 1999-01-04 to 2018-12-31: {fix})"
+    )
+
+
+def test_a_range_given_as_dates_is_said_as_dates():
+    with pytest.raises(DataError) as err:  # said 2030-01-01 00:00:00+00:00
+        load_bars("sample:SPX", dt.date(2030, 1, 1), pd.Timestamp("2030-06-30 12:00"))
+    assert str(err.value).startswith(
+        "sample:SPX [SPX]: no bars between start=2030-01-01 and end=2030-06-30 12:00:00 ("
     )
 
 
