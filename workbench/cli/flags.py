@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, RangeRefusal, WorkbenchError
 
 
 def check_number(
@@ -71,3 +71,14 @@ def check_venue(args: argparse.Namespace, numbers: tuple = VENUE_NUMBERS) -> Non
             own = exc.hint and "grammar" not in exc.hint  # the grammar is the Python docstring's
             hint = f"{exc.hint}; {example}" if own else example
             raise ConfigError(f"--{name}{words}", hint=hint) from None
+
+
+def in_flags(exc: WorkbenchError, args: argparse.Namespace) -> WorkbenchError:
+    """A refusal of the range ``--start``/``--end`` gave, said again in the flags' words
+    (``--start 2030-01-01``; the library names its arguments, ``start='2030-01-01'``), for
+    every command that takes them; any other error, or a range the command made itself (a
+    fold's window), as it is."""
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if isinstance(exc, RangeRefusal) and exc.given_as(start, end):
+        return exc.worded(flags=True)
+    return exc

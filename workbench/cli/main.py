@@ -100,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a reader gone (`| head`) shows here, not as a traceback at exit
         return code
     except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from workbench.cli.flags import in_flags
+
+        print(f"error: {in_flags(exc, args)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
