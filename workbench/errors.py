@@ -6,7 +6,7 @@
                                    (a reconciliation lists one difference a line)
     ├── ConfigError                fix the command line, the parameters or the config file
     │   ├── ParameterError         unknown, out of range, or breaking a constraint
-    │   └── ReversedRangeError     a date range's start is after its end
+    │   └── BadRangeError          a date range's bound is not a date, or start is after end
     ├── DataError                  the data is malformed or cannot be read; fix the file or the spec
     │   ├── DataSourceError        the source spec is unknown or the source cannot be reached
     │   └── EmptyRangeError        the date range asked for holds no bar
@@ -89,8 +89,8 @@ class RangeRefusal(WorkbenchError):
         return self.facts is not None and self.facts.given.given_as(start, end)
 
 
-class ReversedRangeError(RangeRefusal, ConfigError):
-    """A date range whose start is after its end."""
+class BadRangeError(RangeRefusal, ConfigError):
+    """A date range with a bound that is not a date or time, or whose start is after its end."""
 
 
 class EmptyRangeError(RangeRefusal, DataError):

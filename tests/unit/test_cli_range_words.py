@@ -1,6 +1,7 @@
-"""A --start/--end range refused in the flags' words, the same line in every command that takes
-it (said before as ``no bars between 2030-01-01 00:00:00+00:00 and 2031-12-31
-23:59:59.999999+00:00``), with nothing written; the Python API names its arguments."""
+"""A --start/--end range refused in the flags' words (a range holding no bar, a start after its
+end, a bound that is no date), the same line in every command that takes it (said before as
+``no bars between 2030-01-01 00:00:00+00:00 and 2031-12-31 23:59:59.999999+00:00``), with
+nothing written; the Python API names its arguments."""
 
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ RANGES = {
         ["--start", "2018-02-01", "--end", "2018-01-01"],
         2,
         "error: --start 2018-02-01 is after --end 2018-01-01 (swap them)",
+    ),
+    "not-a-date": (
+        ["--start", "2018-01-01", "--end", "yesterday-ish"],
+        2,
+        "error: --end yesterday-ish is not a date or time (use ISO 8601, e.g. 2024-01-05 or "
+        "2024-01-05T14:30:00Z)",
     ),
 }
 

@@ -34,16 +34,18 @@ from workbench.data.spec import (
     NoBars,
     ReversedRange,
     SourceRequest,
+    UnreadBound,
     check_tz,
     parse_spec,
+    readable,
     to_utc,
 )
 from workbench.errors import (
+    BadRangeError,
     ConfigError,
     DataError,
     DataSourceError,
     EmptyRangeError,
-    ReversedRangeError,
 )
 
 log = logging.getLogger(__name__)
@@ -161,9 +163,7 @@ def make_request(
     merged: dict[str, Any] = {**spec_options, **{k.lower(): v for k, v in options.items()}}
     zone = tz if tz not in (None, "") else merged.pop("tz", None)
     merged.pop("tz", None)
-    lo, hi = to_utc(start, name="start"), to_utc(end, name="end", end=True)
-    if lo is not None and hi is not None and lo > hi:
-        raise ReversedRangeError.of(ReversedRange(GivenRange(start, end)))
+    lo, hi = _bounds(GivenRange(start, end))
     return SourceRequest(
         spec=spec.strip(),
         scheme=scheme,
@@ -173,6 +173,18 @@ def make_request(
         tz=check_tz(zone),
         options=merged,
     )
+
+
+def _bounds(given: GivenRange) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The range's UTC bounds; a bound that is no time, or a start after the end, refused
+    in the arguments' words (the command line says them again as flags)."""
+    for bound in ("start", "end"):
+        if not readable(getattr(given, bound)):
+            raise BadRangeError.of(UnreadBound(given, bound))
+    lo, hi = to_utc(given.start, name="start"), to_utc(given.end, name="end", end=True)
+    if lo is not None and hi is not None and lo > hi:
+        raise BadRangeError.of(ReversedRange(given))
+    return lo, hi
 
 
 def _given(request: SourceRequest, start: Any, end: Any) -> GivenRange:

@@ -209,6 +209,31 @@ class GivenRange:
         return texts and (self.start, self.end) == (start, end)
 
 
+def readable(value: Any) -> bool:
+    """Whether :func:`to_utc` reads ``value`` as a time (None and "" are no bound)."""
+    if value is None or value == "":
+        return True
+    try:
+        pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class UnreadBound:
+    """The facts of a range with a bound (``bound``: "start" or "end") that is not a time."""
+
+    given: GivenRange
+    bound: str
+
+    def words(self, flags: bool) -> tuple[str, str]:
+        return (
+            f"{self.given.name(self.bound, flags)} is not a date or time",
+            "use ISO 8601, e.g. 2024-01-05 or 2024-01-05T14:30:00Z",
+        )
+
+
 @dataclass(frozen=True)
 class ReversedRange:
     """The facts of a range whose start is after its end."""
