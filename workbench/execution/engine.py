@@ -175,13 +175,7 @@ class ExecutionEngine(OrderSending):
                 )
                 target = True
             for request in requests:
-                if request.client_order_id is None:
-                    key = (request.symbol, decision.value)
-                    seq = self._seq.get(key, 0)
-                    self._seq[key] = seq + 1
-                    cid = client_order_id(self.strategy, request.symbol, decision, seq)
-                    request = request.with_client_id(cid)
-                steps.append(Submit(request, target))
+                steps.append(Submit(self._with_id(request, decision), target))
         return steps
 
     def send(self, steps: list[Step], *, decision: pd.Timestamp) -> list[Order]:

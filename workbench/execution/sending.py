@@ -128,11 +128,7 @@ class OrderSending:
                 },
             )
             return None
-        if request.client_order_id is None:
-            key = (symbol, decision.value)
-            seq = self._seq.get(key, 0)
-            self._seq[key] = seq + 1
-            request = request.with_client_id(client_order_id(self.strategy, symbol, decision, seq))
+        request = self._with_id(request, decision)
         opposite = [] if request.protective else self._opposite(request)
         if opposite:
             if self.config.conflict is ConflictPolicy.WAIT:
@@ -145,6 +141,16 @@ class OrderSending:
                 self._waiting.hold(request, working=working)
                 return None
         return self._send(request)
+
+    def _with_id(self, request: OrderRequest, decision: pd.Timestamp) -> OrderRequest:
+        """``request`` with its client order id: the decision's, numbered in the order of
+        the requests made at that decision for that symbol (kept if it has one)."""
+        if request.client_order_id is not None:
+            return request
+        key = (request.symbol, decision.value)
+        seq = self._seq.get(key, 0)
+        self._seq[key] = seq + 1
+        return request.with_client_id(client_order_id(self.strategy, request.symbol, decision, seq))
 
     def _still_working(self, canceled: list[Order]) -> Order | None:
         """The first of ``canceled`` still working once its cancel was asked, or None.
