@@ -91,7 +91,10 @@ class EquityWriter:
     def __call__(
         self, equity: pd.Series, path: str | Path, *, times: Sequence[str] | None = None
     ) -> None:
-        self._writes.append(self._thread.submit(write_equity, equity, path, times=times))
+        # made absolute now: the caller may change directory meanwhile (papermill runs a
+        # notebook in its folder by changing this process's)
+        where = Path(path).absolute()
+        self._writes.append(self._thread.submit(write_equity, equity, where, times=times))
 
     def __enter__(self) -> EquityWriter:
         return self

@@ -225,3 +225,26 @@ def test_the_equity_writer_raises_a_failed_write_but_not_over_an_error_leaving(t
     with pytest.raises(KeyError, match="first"), equity_csv.EquityWriter() as writer:
         writer(curve, tmp_path / "no such folder" / "equity.csv")
         raise KeyError("first")
+
+
+def test_the_equity_writer_writes_where_it_was_told_though_the_caller_changed_directory(
+    tmp_path, monkeypatch
+):
+    """A relative path is the caller's at the call: papermill runs a notebook in its folder
+    by changing the process's directory while the writer's thread writes."""
+    real, go = equity_csv.write_equity, threading.Event()
+
+    def late(equity, path, *, times=None):
+        assert go.wait(10)
+        real(equity, path, times=times)
+
+    monkeypatch.setattr(equity_csv, "write_equity", late)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    curve = pd.Series([1.0, 2.5], index=pd.date_range("2024-01-02", periods=2, tz="UTC"))
+    with equity_csv.EquityWriter() as writer:
+        writer(curve, "run/equity.csv")
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        go.set()
+    assert read_equity(tmp_path / "run" / "equity.csv").tolist() == [1.0, 2.5]
