@@ -171,6 +171,29 @@ def test_a_curve_that_cannot_be_written_fails_the_run_after_its_report(
     check_html_report(out, json.loads((out / "summary.json").read_text()))
 
 
+def test_a_relative_out_is_the_caller_s_folder_for_the_run_s_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative ``out`` is made absolute first: the threads that read the folds' results
+    and write equity.csv run while papermill has this process in a notebook's folder (with
+    ``wf`` kept relative, equity.csv went to wf/wf/ and the run failed)."""
+    from workbench.research.fold_results import FoldResults
+
+    loads: list[str] = []
+    real = FoldResults._load
+
+    def counted(self: FoldResults, name: str) -> object:
+        loads.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(FoldResults, "_load", counted)
+    monkeypatch.chdir(tmp_path)
+    result = run_walk_forward(CONFIG, "wf", workers=1, progress=False, report_template=None)
+    assert result.out == tmp_path / "wf"
+    assert sorted(loads) == [f"fold_{n:03d}" for n in range(N_FOLDS)]  # each once
+    assert (tmp_path / "wf" / "equity.csv").exists()
+
+
 def test_dask_local_cluster_gives_the_same_results(pool_run: Path, tmp_path: Path) -> None:
     from distributed import LocalCluster
 

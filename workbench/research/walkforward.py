@@ -146,7 +146,10 @@ def run_walk_forward(
     fail on purpose). Re-running into the same ``out`` skips the folds already done, and
     removes the files of folds this run does not plan.
     """
-    out = check_output_folder(out)  # made once the run is planned: a refusal leaves none
+    # made once the run is planned (a refusal leaves none); absolute, as the threads that read
+    # the folds and write equity.csv need it: papermill runs a notebook in its folder by
+    # changing this process's directory
+    out = check_output_folder(out).absolute()
     check_run_file(out / "run.json", config, force)
     # equity.csv is written on a thread while the report runs (which draws the stitched
     # curve from the folds' own files): its text is most of the summary's time
