@@ -119,6 +119,34 @@ def check_prices(frame: pd.DataFrame, *, name: str = "bars") -> None:
 OHLC_TOLERANCE = 1e-9
 
 
+def _ohlc_rules(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
+) -> list[tuple[str, np.ndarray]]:
+    """Each OHLC rule in words, with the rows that break it by more than
+    :data:`OHLC_TOLERANCE` (a NaN breaks none: not judged here). Exact comparisons first:
+    clean bars, the usual case on every backtest, never pay for the tolerance's arrays."""
+    with np.errstate(invalid="ignore"):
+        rules = _broken_by(open_, high, low, close, None)
+        if any(rows.any() for _, rows in rules):
+            tol = OHLC_TOLERANCE * np.fmax(np.abs(high), np.abs(low))
+            rules = _broken_by(open_, high, low, close, tol)
+    return rules
+
+
+def _broken_by(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, tol: Any
+) -> list[tuple[str, np.ndarray]]:
+    """The rules, each with the rows outside [low - tol, high + tol] (None: exactly)."""
+    top, bottom = (high, low) if tol is None else (high + tol, low - tol)
+    return [
+        ("high below low", high < bottom),
+        ("open above high", open_ > top),
+        ("close above high", close > top),
+        ("open below low", open_ < bottom),
+        ("close below low", close < bottom),
+    ]
+
+
 def inconsistent_ohlc(
     open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
 ) -> np.ndarray:
@@ -127,13 +155,7 @@ def inconsistent_ohlc(
     check`` (its ``ohlc`` check) lists, :func:`~workbench.data.cleaning.clean` drops and
     :func:`check_ohlc` refuses, so the fix a refusal names removes exactly what it refused.
     A NaN compares as consistent (not judged here)."""
-    with np.errstate(invalid="ignore"):
-        tol = OHLC_TOLERANCE * np.fmax(np.abs(high), np.abs(low))
-        rows = high < low - tol
-        for side in (open_, close):
-            rows |= high < side - tol
-            rows |= low > side + tol
-    return rows
+    return np.logical_or.reduce([rows for _, rows in _ohlc_rules(open_, high, low, close)])
 
 
 def check_ohlc(frame: pd.DataFrame, *, name: str = "bars") -> None:
@@ -144,7 +166,8 @@ def check_ohlc(frame: pd.DataFrame, *, name: str = "bars") -> None:
     high, or whose high is below its low, it fills at a price the bar never traded, and
     the event engine and the vectorized path can disagree about it."""
     o, h, lo, c = (frame[k].to_numpy() for k in PRICES)  # views: no copy of a long frame
-    rows = inconsistent_ohlc(o, h, lo, c)
+    rules = _ohlc_rules(o, h, lo, c)
+    rows = np.logical_or.reduce([broken for _, broken in rules])
     if not rows.any():
         return
     i = int(np.argmax(rows))
@@ -153,23 +176,10 @@ def check_ohlc(frame: pd.DataFrame, *, name: str = "bars") -> None:
     raise DataError(
         f"{name}{f' ({source})' if source else ''}: {int(rows.sum())} bar(s) with open, high, "
         f"low and close that disagree, the first at {frame.index[i]}: {prices}: "
-        f"{_broken_rules(o[i], h[i], lo[i], c[i])}",
+        f"{', '.join(rule for rule, broken in rules if broken[i])}",
         hint="correct or remove those rows (workbench data check SPEC lists them; in Python: "
         "workbench.clean(bars, CleanPolicy(drop_invalid=True)))",
     )
-
-
-def _broken_rules(open_: float, high: float, low: float, close: float) -> str:
-    """The rules of :func:`inconsistent_ohlc` that one bar breaks, in words."""
-    tol = OHLC_TOLERANCE * max(abs(high), abs(low))
-    rules = (
-        ("high below low", high < low - tol),
-        ("open above high", open_ > high + tol),
-        ("close above high", close > high + tol),
-        ("open below low", open_ < low - tol),
-        ("close below low", close < low - tol),
-    )
-    return ", ".join(rule for rule, broken in rules if broken)
 
 
 def _number(value: float) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 from workbench.data.spec import to_utc
 from workbench.errors import DataError
 from workbench.research.equity_csv import read_equity
-from workbench.research.fold_results import stitch
+from workbench.research.fold_results import FoldResults, stitch
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -135,9 +135,10 @@ def stitched_equity(run_dir: str | Path, summary: dict[str, Any] | None = None) 
     ok = [f["fold"] for f in summary["folds"] if f["status"] == "ok"]
     if not ok:
         raise DataError("no fold finished: no out-of-sample equity", hint="see summary.json")
+    folds = FoldResults(run_dir)  # where each fold's files are (nothing is read here)
     curves = []
     for fold in ok:
-        path = run_dir / "folds" / f"fold_{int(fold):03d}_equity.csv"
+        _, path = folds.paths(f"fold_{int(fold):03d}")
         if not path.exists():
             raise DataError(
                 f"{path} does not exist, but summary.json says fold {fold} finished",

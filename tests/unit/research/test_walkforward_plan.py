@@ -216,6 +216,16 @@ def copy_fold_001(folder: Path, into: Path) -> None:
         (into / name).write_bytes((folder / name).read_bytes())
 
 
+def run_with_fold_001(folder: Path, tmp_path: Path) -> tuple[WalkForwardConfig, list, Path]:
+    """spx_config's plan and a run folder holding fold 1's files (fold 0 never finished)."""
+    config = spx_config()
+    folds, _ = plan_folds(config)
+    run = tmp_path / "run"
+    (run / "folds").mkdir(parents=True)
+    copy_fold_001(folder, run / "folds")
+    return config, folds, run
+
+
 def test_fold_metrics_count_a_long_short_book_that_nets_to_zero_as_exposed() -> None:
     """A fold's in- and out-of-sample exposure is the share of its bars with a position:
     a long and a short of equal value (equity == cash) is in the market. It was read
@@ -248,11 +258,7 @@ def test_fold_with_an_unknown_metric_is_refused(one_fold, tmp_path: Path) -> Non
 
 def test_summarize_reports_a_failed_fold_and_stitches_the_rest(one_fold, tmp_path: Path) -> None:
     record, folder, _ = one_fold
-    config = spx_config()
-    folds, _ = plan_folds(config)
-    run = tmp_path / "run"
-    (run / "folds").mkdir(parents=True)
-    copy_fold_001(folder, run / "folds")
+    config, folds, run = run_with_fold_001(folder, tmp_path)
     outcomes = [
         JobOutcome("fold_000", "failed", run / "folds" / "fold_000.ipynb", 1.0, "KeyError: 'x'"),
         JobOutcome("fold_001", "ok", run / "folds" / "fold_001.ipynb", 2.0),
@@ -280,11 +286,7 @@ def test_summarize_hands_the_stitched_curve_to_its_writer_with_no_earlier_curve_
     one_fold, tmp_path: Path
 ) -> None:
     _, folder, _ = one_fold
-    config = spx_config()
-    folds, _ = plan_folds(config)
-    run = tmp_path / "run"
-    (run / "folds").mkdir(parents=True)
-    copy_fold_001(folder, run / "folds")
+    config, folds, run = run_with_fold_001(folder, tmp_path)
     (run / "equity.csv").write_text("time,equity\n2001-01-01 00:00:00+00:00,1.0\n")
     handed: list[tuple[pd.Series, Path]] = []
 
