@@ -223,6 +223,14 @@ def timed_engine(name: str, path: str) -> tuple[dict[str, np.ndarray], float, fl
         return timed(fn, bars)
 
 
+def _read_kind() -> str:
+    from workbench import series
+
+    if series.COMPILED:
+        return "compiled (workbench._reads)"
+    return "Python (workbench._reads did not build: reinstall with a C compiler)"
+
+
 def check_agreement(runs: dict[str, Any], verdict: Verdict) -> None:
     ours = runs["workbench"].output
     for name, r in runs.items():
@@ -260,6 +268,7 @@ def main() -> None:
         path = str(Path(tmp) / "bars.npz")
         write_bars(args.bars, Path(path))
         print(f"SMA {FAST}/{SLOW} crossover, one unit, over {args.bars:,} bars ({conditions()})")
+        print(f"  workbench's per-bar view read: {_read_kind()}")
         engines = [(name, timed_engine, (name, path)) for name in ENGINES]
         runs = run_alternating(engines, args.repeat)
     check_agreement(runs, verdict)

@@ -15,22 +15,18 @@ import numpy as np
 
 from workbench.errors import ConfigError, LookAheadError
 
-__all__ = ["FIELDS", "SeriesView", "SymbolData"]
+__all__ = ["COMPILED", "FIELDS", "PySeriesView", "SeriesView", "SymbolData"]
 
 FIELDS = ("open", "high", "low", "close", "volume")
 
 
-class SeriesView:
-    """A past-only series: ``view[-1]`` is now, ``view[-2]`` the bar before; slices work.
-
-    Non-negative indices count from the first bar; one past the current bar raises
-    LookAheadError. Slices are clipped to the current bar. ``view.values`` is a
-    read-only numpy copy of everything so far.
-    """
+class _PyReads:
+    """The read a strategy makes on every bar, in Python: what the compiled
+    ``workbench._reads.Reads`` does (used when it did not compile)."""
 
     __slots__ = ("_buf", "_sd", "name")
 
-    def __init__(self, buf: list[float], sd: SymbolData, name: str) -> None:
+    def __init__(self, buf: list[float] | memoryview, sd: SymbolData, name: str) -> None:
         self._buf = buf
         self._sd = sd
         self.name = name
@@ -45,7 +41,29 @@ class SeriesView:
                     return self._buf[i]
         except TypeError:  # a slice
             pass
-        return self._checked(k)
+        return self._checked(k)  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return self._sd.n
+
+
+try:  # an optional extension (pyproject.toml): absent without a C compiler at install
+    from workbench._reads import Reads as _CompiledReads
+except ImportError:  # pragma: no cover - depends on the install
+    _CompiledReads = None
+
+#: whether views read through the compiled fast path (``workbench._reads``)
+COMPILED = _CompiledReads is not None
+
+
+class _Past:
+    """What every view does beyond the fast read: the rules (look-ahead, bounds, slices)
+    and its values. Both read classes send every read but the common one here."""
+
+    __slots__ = ()
+    _buf: Any
+    _sd: SymbolData
+    name: str
 
     def _checked(self, k: int | slice) -> Any:
         n = self._sd.n
@@ -66,9 +84,6 @@ class SeriesView:
             raise TypeError(f"{self.name}: indices must be integers or slices") from None
         return self._buf[k]
 
-    def __len__(self) -> int:
-        return self._sd.n
-
     @property
     def values(self) -> np.ndarray:
         """Bars preloaded (a backtest): a read-only view, no copy; streamed: a copy."""
@@ -83,6 +98,31 @@ class SeriesView:
         n = self._sd.n
         last = self._buf[n - 1] if n else None
         return f"SeriesView({self.name}, bars={n}, last={last})"
+
+
+_DOC = """A past-only series: ``view[-1]`` is now, ``view[-2]`` the bar before; slices work.
+
+    Non-negative indices count from the first bar; one past the current bar raises
+    LookAheadError. Slices are clipped to the current bar. ``view.values`` is a
+    read-only numpy copy of everything so far. The common read (a negative index of a
+    bar that happened) is compiled where the extension built (:data:`COMPILED`); the
+    rules and their errors are :class:`_Past`'s either way.
+    """
+
+
+class PySeriesView(_Past, _PyReads):
+    __doc__ = _DOC
+    __slots__ = ()
+
+
+if _CompiledReads is not None:
+
+    class SeriesView(_Past, _CompiledReads):  # type: ignore[misc, valid-type]
+        __doc__ = _DOC
+        __slots__ = ()
+
+else:  # pragma: no cover - depends on the install
+    SeriesView = PySeriesView  # type: ignore[misc]
 
 
 @dataclass(slots=True)

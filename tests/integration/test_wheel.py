@@ -42,10 +42,10 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) 
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel, built from a copy of the sources (the checkout gets no build/ folder)."""
     src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(
-        ROOT / "workbench", src / "workbench", ignore=shutil.ignore_patterns("__pycache__")
+    shutil.copytree(  # not the checkout's own build of the compiled read (*.so)
+        ROOT / "workbench", src / "workbench", ignore=shutil.ignore_patterns("__pycache__", "*.so")
     )
     dist = tmp_path_factory.mktemp("dist")
     pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), "."]
@@ -59,6 +59,7 @@ def test_the_wheel_holds_the_templates_and_no_tests(wheel: Path) -> None:
     for template in ("backtest_run", "walk_forward_fold", "walk_forward_report"):
         assert f"workbench/templates/{template}.ipynb" in names
     assert "workbench/data/gics_sectors.csv" in names
+    assert [n for n in names if re.fullmatch(r"workbench/_reads\..*\.so", n)], names  # compiled
     assert not [n for n in names if n.startswith(("tests/", "notebooks/"))]
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "Provides-Extra: research" in meta and "Provides-Extra: dev" in meta
@@ -78,6 +79,8 @@ def test_a_fresh_environment_runs_backtest_live_dashboard_then_walk_forward(
     _run([python, *PIP_INSTALL, str(wheel)], work, env)  # the lean core
     where = _run([python, "-c", "import workbench; print(workbench.__file__)"], work, env)
     assert where.startswith(str(env_dir)), where
+    compiled = "import workbench.series as s; print(s.COMPILED)"
+    assert _run([python, "-c", compiled], work, env).strip() == "True"  # the wheel's build
     lean = "import importlib.util as u; print([m for m in ('vectorbt', 'papermill', 'jupyterlab') if u.find_spec(m)])"  # noqa: E501
     assert _run([python, "-c", lean], work, env).strip() == "[]"
     assert _run([workbench, "--version"], work, env).startswith("workbench ")

@@ -3,15 +3,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from workbench import series
 from workbench.errors import ConfigError, LookAheadError
 from workbench.series import SeriesView, SymbolData
 
 
-def test_series_view_reveals_only_the_past() -> None:
+@pytest.fixture(params=["compiled", "python"])
+def view_class(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
+    """The views a SymbolData makes: the compiled read's and the Python one, which must
+    behave the same (the compiled one is missing only from an install without a compiler,
+    which test_the_read_is_compiled_in_this_install reports)."""
+    if request.param == "compiled" and not series.COMPILED:
+        pytest.skip("workbench._reads did not build in this install")
+    cls = SeriesView if request.param == "compiled" else series.PySeriesView
+    monkeypatch.setattr(series, "SeriesView", cls)
+    return cls
+
+
+def test_series_view_reveals_only_the_past(view_class: type) -> None:
     full = {f: np.arange(1.0, 6.0) for f in ("open", "high", "low", "close", "volume")}
     sd = SymbolData("X", full, times=range(5))
     view = sd.views["close"]
-    assert isinstance(view, SeriesView)
+    assert type(view) is view_class
     for _ in range(3):
         sd.advance()
     assert len(view) == 3
@@ -24,8 +37,14 @@ def test_series_view_reveals_only_the_past() -> None:
         with pytest.raises(IndexError, match="only 3 bars so far"):
             view[before_first]
     assert view[np.int64(-2)] == 2.0 and view[True] == 2.0
+    for far in (2**70, -(2**70)):  # beyond a C integer: the same errors
+        with pytest.raises(LookAheadError if far > 0 else IndexError):
+            view[far]
+    with pytest.raises(TypeError, match="integers or slices"):
+        view["x"]
     values = view.values
     assert list(values) == [1.0, 2.0, 3.0] and not values.flags.writeable
+    assert repr(view) == "SeriesView(X.close, bars=3, last=3.0)" and view.name == "X.close"
 
 
 class _Doubler:
@@ -38,7 +57,7 @@ class _Doubler:
         return x * 2
 
 
-def test_precomputed_and_incremental_indicators_reveal_the_same_values() -> None:
+def test_precomputed_and_incremental_indicators_reveal_the_same_values(view_class: type) -> None:
     full = {f: np.arange(1.0, 6.0) for f in ("open", "high", "low", "close", "volume")}
     batch = SymbolData("X", full, times=range(5))
     live = SymbolData("X")
@@ -50,6 +69,49 @@ def test_precomputed_and_incremental_indicators_reveal_the_same_values() -> None
         live.push(i, v, v, v, v, v)
         assert len(vb) == len(vl) == i + 1
         assert vb[-1] == vl[-1] == 2 * v
+        assert vb[-i - 1] == vl[-i - 1] == 2.0  # the first bar
+        with pytest.raises(IndexError, match="bars so far"):
+            vl[-i - 2]
+        with pytest.raises(LookAheadError):
+            vl[i + 1]
+    assert type(vb) is type(vl) is view_class
+
+
+def test_a_view_of_another_buffer_reads_it_as_the_python_class_does(view_class: type) -> None:
+    """Only float64 columns and lists take the compiled read; any other buffer is read
+    by the rules' own path, with the values it holds."""
+    sd = SymbolData("X")
+    for i in range(3):
+        sd.push(i, 1, 1, 1, 1, 1)
+    ints = view_class(memoryview(np.arange(10, 13, dtype=np.int64)), sd, "X.n")
+    assert ints[-1] == 12 and ints[-3] == 10 and type(ints[-1]) is int and len(ints) == 3
+    with pytest.raises(LookAheadError):
+        ints[3]
+
+
+def test_views_and_their_symbol_are_freed_together(view_class: type) -> None:
+    """A SymbolData and its views refer to each other: the cycle is collected, and the
+    column they read is released with them."""
+    import gc
+    import weakref
+
+    column = np.arange(1.0, 6.0)
+    gone = weakref.ref(column)
+    sd = SymbolData("X", {f: column for f in ("open", "high", "low", "close", "volume")}, range(5))
+    sd.advance()
+    assert sd.views["close"][-1] == 1.0 and type(sd.views["close"]) is view_class
+    del column, sd
+    gc.collect()
+    assert gone() is None
+
+
+def test_the_read_is_compiled_in_this_install() -> None:
+    """``make install`` builds workbench._reads (an optional extension, setup.py): a failed
+    build leaves the Python read in place, correct but slower, which this test reports."""
+    assert series.COMPILED, (
+        "workbench._reads is not built: reinstall with a C compiler (make install, or"
+        " pip install -e .) to get the compiled per-bar read"
+    )
 
 
 def test_indicators_must_be_declared_before_the_first_bar() -> None:
