@@ -20,7 +20,7 @@ typedef struct {
     PyObject *buf;   /* memoryview of float64 (preloaded) or list of floats (streamed) */
     PyObject *sd;    /* the SymbolData: its ``n`` is the number of bars revealed */
     PyObject *name;
-    Py_buffer view;  /* held when ``buf`` is a C-contiguous float64 buffer */
+    Py_buffer view;  /* held when ``buf`` is a one-dimensional C-contiguous float64 buffer */
     int has_view;
 } Reads;
 
@@ -94,7 +94,7 @@ Reads_init(Reads *self, PyObject *args, PyObject *kwds)
     if (!PyList_CheckExact(buf) && PyObject_CheckBuffer(buf)) {
         if (PyObject_GetBuffer(buf, &self->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0) {
             const char *f = self->view.format;
-            if (self->view.itemsize == sizeof(double) && f != NULL
+            if (self->view.ndim == 1 && self->view.itemsize == sizeof(double) && f != NULL
                 && (strcmp(f, "d") == 0 || strcmp(f, "<d") == 0 || strcmp(f, "=d") == 0
                     || strcmp(f, "@d") == 0)) {
                 self->has_view = 1;
