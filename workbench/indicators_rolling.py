@@ -43,43 +43,47 @@ def rolling_moments(x: np.ndarray, n: int, want_m2: bool = True) -> tuple[np.nda
     return rolling_moments_nb(x, int(n), want_m2)
 
 
-def rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 16) -> np.ndarray:
+def rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 18) -> np.ndarray:
     """:func:`rolling_moments`' mean in numpy: the blocks as the rows of a matrix (a view
     of ``x``; only the block after the last is padded), the suffix and prefix sums as
-    cumulative sums along them (numpy adds those in order). The prefix sums are made in
-    the result itself, the suffix sums ``chunk_values`` values at a time in one small
-    buffer (each row's sums are its own: chunks change no bit, and stay in the cache)."""
+    running sums along them, in the same order. ``chunk_values`` values at a time are
+    turned on their side into a buffer (a block per column), so that each running step is
+    one vectorized addition across the blocks: ``np.cumsum`` along short rows adds one
+    value at a time, each waiting for the one before (twice the time). Each block's sums
+    are its own: chunks change no bit."""
     size = x.size
     if size < n:
         return np.full(size, np.nan)
     blocks = size // n  # the blocks where some window starts: (size - n) // n + 1
     rows = x[: blocks * n].reshape(blocks, n)
-    shift = rows[:, n - 1 : n].copy()  # the last value of each block
+    shift = rows[:, n - 1].copy()  # the last value of each block
     mean = np.empty(n - 1 + blocks * n)
     mean[: n - 1] = np.nan
     sums = mean[n - 1 :].reshape(blocks, n)  # sums[k, j]: the window starting at k*n+j
-    step = max(1, chunk_values // n)
-    buffer = np.empty((min(step, blocks), n))
+    step = min(max(1, chunk_values // n), blocks)
+    own, ahead_buffer = np.empty((n, step)), np.empty((n - 1, step))
     for lo in range(0, blocks, step):
         hi = min(lo + step, blocks)
-        suffix = np.subtract(rows[lo:hi, ::-1], shift[lo:hi], out=buffer[: hi - lo])
-        np.cumsum(suffix, axis=1, out=suffix)  # [k, j]: the sum of its last j+1 values
-        part = sums[lo:hi]
-        part[:, 0] = suffix[:, n - 1] + 0.0
-        if n == 1:
-            continue
-        ahead = part[:, 1:]  # [k, j]: block k+1's first j+1 values (past the end: the last)
-        whole = min(hi, blocks - 1) - lo  # the blocks here whose next block is whole
-        nxt = rows[lo + 1 : lo + 1 + whole, : n - 1]
-        np.subtract(nxt, shift[lo : lo + whole], out=ahead[:whole])
-        if hi == blocks:
-            after = np.full(n - 1, x[size - 1])
-            after[: size - blocks * n] = x[blocks * n :]
-            np.subtract(after, shift[-1], out=ahead[-1])
-        np.cumsum(ahead, axis=1, out=ahead)
-        np.add(suffix[:, n - 2 :: -1], ahead, out=ahead)  # then the window's whole sum
-    sums /= n
-    sums += shift
+        at = shift[lo:hi]
+        # [j, k]: block k's values from j to its end, summed from the end back
+        suffix = np.subtract(rows[lo:hi].T, at, out=own[:, : hi - lo])
+        for j in range(n - 2, -1, -1):
+            np.add(suffix[j + 1], suffix[j], out=suffix[j])
+        suffix[0] += 0.0
+        if n > 1:
+            # [j, k]: block k+1's first j+1 values (past the end: the last), summed in order
+            ahead = ahead_buffer[:, : hi - lo]
+            whole = min(hi, blocks - 1) - lo  # the blocks here whose next block is whole
+            np.subtract(rows[lo + 1 : lo + 1 + whole, : n - 1].T, at[:whole], out=ahead[:, :whole])
+            if hi == blocks:
+                after = np.full(n - 1, x[size - 1])
+                after[: size - blocks * n] = x[blocks * n :]
+                np.subtract(after, at[-1], out=ahead[:, -1])
+            for j in range(1, n - 1):
+                np.add(ahead[j - 1], ahead[j], out=ahead[j])
+            np.add(suffix[1:], ahead, out=suffix[1:])  # then the window's whole sum
+        np.divide(suffix.T, n, out=sums[lo:hi])
+    sums += shift[:, None]
     return mean[:size]
 
 
