@@ -43,14 +43,15 @@ def rolling_moments(x: np.ndarray, n: int, want_m2: bool = True) -> tuple[np.nda
     return rolling_moments_nb(x, int(n), want_m2)
 
 
-def rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 18) -> np.ndarray:
+def rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 17) -> np.ndarray:
     """:func:`rolling_moments`' mean in numpy: the blocks as the rows of a matrix (a view
     of ``x``; only the block after the last is padded), the suffix and prefix sums as
     running sums along them, in the same order. ``chunk_values`` values at a time are
-    turned on their side into a buffer (a block per column), so that each running step is
-    one vectorized addition across the blocks: ``np.cumsum`` along short rows adds one
-    value at a time, each waiting for the one before (twice the time). Each block's sums
-    are its own: chunks change no bit."""
+    turned on their side (a block per column: the suffix sums in one small buffer, the
+    prefix sums in the result's own memory, which the chunk's means overwrite after),
+    so that each running step is one vectorized addition across the blocks, where
+    ``np.cumsum`` along short rows adds one value at a time, each waiting for the one
+    before (twice the time). Each block's sums are its own: chunks change no bit."""
     size = x.size
     if size < n:
         return np.full(size, np.nan)
@@ -61,18 +62,18 @@ def rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 18) -> np.nd
     mean[: n - 1] = np.nan
     sums = mean[n - 1 :].reshape(blocks, n)  # sums[k, j]: the window starting at k*n+j
     step = min(max(1, chunk_values // n), blocks)
-    own, ahead_buffer = np.empty((n, step)), np.empty((n - 1, step))
+    buffer = np.empty((n, step))
     for lo in range(0, blocks, step):
         hi = min(lo + step, blocks)
-        at = shift[lo:hi]
+        at, out = shift[lo:hi], sums[lo:hi]
         # [j, k]: block k's values from j to its end, summed from the end back
-        suffix = np.subtract(rows[lo:hi].T, at, out=own[:, : hi - lo])
+        suffix = np.subtract(rows[lo:hi].T, at, out=buffer[:, : hi - lo])
         for j in range(n - 2, -1, -1):
             np.add(suffix[j + 1], suffix[j], out=suffix[j])
         suffix[0] += 0.0
         if n > 1:
             # [j, k]: block k+1's first j+1 values (past the end: the last), summed in order
-            ahead = ahead_buffer[:, : hi - lo]
+            ahead = out.reshape(-1)[: (n - 1) * (hi - lo)].reshape(n - 1, hi - lo)
             whole = min(hi, blocks - 1) - lo  # the blocks here whose next block is whole
             np.subtract(rows[lo + 1 : lo + 1 + whole, : n - 1].T, at[:whole], out=ahead[:, :whole])
             if hi == blocks:
@@ -82,7 +83,7 @@ def rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 18) -> np.nd
             for j in range(1, n - 1):
                 np.add(ahead[j - 1], ahead[j], out=ahead[j])
             np.add(suffix[1:], ahead, out=suffix[1:])  # then the window's whole sum
-        np.divide(suffix.T, n, out=sums[lo:hi])
+        np.divide(suffix.T, n, out=out)
     sums += shift[:, None]
     return mean[:size]
 
