@@ -186,6 +186,7 @@ def compute_metrics(
     risk_free: float = 0.0,
     exposure: pd.Series | None = None,
     turnover_notional: float | None = None,
+    scratch: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The metrics of the module docstring, keyed as in :data:`METRICS`.
 
@@ -193,8 +194,11 @@ def compute_metrics(
     the closed trades, with at least ``pnl``, ``entry_price`` and ``quantity`` columns;
     ``risk_free`` an annual rate; ``exposure`` a per-bar position (boolean, or any number
     where non-zero means "in the market"); ``turnover_notional`` the total traded value.
+    ``scratch``: a float64 array of ``len(equity)`` values that the metrics may overwrite
+    (a caller about to fill one anyway spares a fresh one: a backtest's market value).
     """
     values = _check_equity(equity)
+    buffer = _scratch(scratch, values)
     ppy = _ppy(equity.index, periods_per_year)
     if isinstance(risk_free, bool) or not (
         isinstance(risk_free, Real) and -1 < risk_free < math.inf
@@ -212,18 +216,20 @@ def compute_metrics(
         out["cagr"] = float(growth) - 1.0
 
     # full-length temporaries are reused in place: a 1M-bar curve's metrics stay within a
-    # few arrays of it (each step computes what the plain expression did)
+    # few arrays of it (each step computes what the plain expression did, to the bit)
     # one curve-sized buffer holds the returns, then the drawdown: fresh memory costs a
-    # page fault per 4 KiB, more than the arithmetic
-    buffer = np.empty(n)
-    returns = np.divide(values[1:], values[:-1], out=buffer[: n - 1])
-    returns -= 1.0
+    # page fault per 4 KiB (8 MB: 2 to 15 ms, where a pass over them costs 0.5), more
+    # than the arithmetic
+    returns = _returns(values, buffer[: n - 1])
     if returns.size >= 2:
         rf = (1.0 + risk_free) ** (1.0 / ppy) - 1.0
-        std = float(np.std(returns, ddof=1))
-        excess = returns  # the returns are not needed again: made the excess in place
-        excess -= rf
+        std = _sample_std_in_place(returns)
+        # the returns made again where their deviations were: two passes, where keeping
+        # them (np.std) takes a fresh curve-sized array
+        excess = _returns(values, returns)
         del returns
+        if rf != 0.0:  # r - 0.0 is r to the bit: no pass for the usual zero rate
+            excess -= rf
         mean = float(np.mean(excess))
         out["annual_volatility"] = std * math.sqrt(ppy)
         out["sharpe"] = _ratio(mean, std) * math.sqrt(ppy)
@@ -236,8 +242,8 @@ def compute_metrics(
     relative = np.maximum.accumulate(values, out=buffer)
     under = values < relative  # the running peak once, for the drawdown and its spans
     np.divide(values, relative, out=relative)
-    relative -= 1.0
-    out["max_drawdown"] = float(np.min(relative))
+    # min(x - 1) is min(x) - 1 to the bit (subtracting 1 keeps the order): a pass less
+    out["max_drawdown"] = float(np.min(relative)) - 1.0
     del relative, buffer
     bars, days = _underwater_spans(values, equity.index, under)
     del under
@@ -280,6 +286,49 @@ def _check_equity(equity: pd.Series) -> np.ndarray:
     if not equity.index.is_monotonic_increasing:
         raise DataError("equity index is not in time order", hint="sort it with sort_index()")
     return values
+
+
+def _scratch(scratch: np.ndarray | None, values: np.ndarray) -> np.ndarray:
+    """``scratch`` if it can hold the metrics' temporaries (``values.size`` float64
+    values, contiguous, not the equity's own memory), else a fresh array."""
+    if scratch is None:
+        return np.empty(values.size)
+    if not (
+        isinstance(scratch, np.ndarray)
+        and scratch.dtype == np.float64
+        and scratch.shape == values.shape
+        and scratch.flags.c_contiguous
+        and scratch.flags.writeable
+    ):
+        raise ConfigError(
+            "scratch must be a writeable, contiguous float64 array with one value per bar",
+            hint="np.empty(len(equity)), or leave it out",
+        )
+    if np.may_share_memory(scratch, values):
+        raise ConfigError(
+            "scratch shares memory with the equity, which the metrics would overwrite",
+            hint="pass an array of its own",
+        )
+    return scratch
+
+
+def _returns(values: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The per-bar simple returns ``values[1:] / values[:-1] - 1``, made in ``out``."""
+    np.divide(values[1:], values[:-1], out=out)
+    out -= 1.0
+    return out
+
+
+def _sample_std_in_place(x: np.ndarray) -> float:
+    """``np.std(x, ddof=1)`` to the bit, made in ``x``'s own memory, which it overwrites:
+    numpy's own steps (the mean of the pairwise sum, the squared deviations, their pairwise
+    sum over ``size - 1``), where ``np.std`` puts the deviations in a fresh array."""
+    count = np.intp(x.size)
+    mean = np.add.reduce(x, keepdims=True)
+    np.true_divide(mean, count, out=mean)
+    np.subtract(x, mean, out=x)
+    np.square(x, out=x)
+    return float(np.sqrt(np.add.reduce(x) / (count - 1)))
 
 
 def _ppy(index: pd.DatetimeIndex, given: float | None) -> float:

@@ -105,9 +105,10 @@ class BacktestResult:
         in_market: pd.Series,
         risk_events: pd.DataFrame | None = None,
     ) -> BacktestResult:
-        """The result of a run: ``equity``, ``cash`` and ``in_market`` at each bar, the
-        broker's orders and fills. The market value (equity - cash) is made after the
-        metrics, so that their temporaries and it are never all in memory at once."""
+        """The result of a run: ``equity``, ``cash`` and ``in_market`` at each bar (on one
+        index), the broker's orders and fills. The market value (equity - cash) is made
+        after the metrics, in the memory they used for their temporaries: one fresh
+        curve-sized array for both (fresh memory costs more than the arithmetic)."""
         last = {s: float(f["close"].iloc[-1]) for s, f in bars.items()}
         trades = build_trades(broker.fills, last, equity.index)
         fills = _records_frame(broker.fills, _FILL_FIELDS)
@@ -117,13 +118,16 @@ class BacktestResult:
         )
         traded = float((fills["quantity"] * fills["price"]).sum()) if len(fills) else 0.0
         closed = trades[trades["status"] == "closed"]
+        market = np.empty(len(equity))
         metrics = compute_metrics(
             equity,
             closed,
             periods_per_year=ppy,
             exposure=in_market,
             turnover_notional=traded,
+            scratch=market,
         )
+        np.subtract(equity.to_numpy(), cash.to_numpy(), out=market)
         metrics["fees"] = float(fills["commission"].sum()) if len(fills) else 0.0
         metrics["open_trades"] = float((trades["status"] == "open").sum())
         return cls(
@@ -134,7 +138,7 @@ class BacktestResult:
             fills=fills,
             equity=equity,
             cash=cash,
-            market_value=(equity - cash).rename("market_value"),
+            market_value=pd.Series(market, index=equity.index, name="market_value", copy=False),
             metrics=metrics,
             bars=bars,
             risk_events=risk_events if risk_events is not None else events_frame(()),

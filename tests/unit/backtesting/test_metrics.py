@@ -321,3 +321,46 @@ def test_daily_bars_every_day_annualise_with_365_like_intraday_bars_of_the_same_
     hourly = synthetic_bars(200_000, freq="1h", seed=1, vol=0.2)["close"]
     assert compute_metrics(daily)["annual_volatility"] == pytest.approx(0.2, rel=0.02)
     assert compute_metrics(hourly)["annual_volatility"] == pytest.approx(0.2, rel=0.02)
+
+
+def test_a_scratch_array_gives_the_same_metrics_and_is_written_over() -> None:
+    """``scratch=``: the temporaries go to the caller's array (a backtest's market value,
+    filled after), and every metric is the one computed without it, to the bit."""
+    rng = np.random.default_rng(3)
+    for size, risk_free in ((2, 0.0), (3, 0.0), (500, 0.0), (5_000, 0.03)):
+        values = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, size)))
+        equity = curve(list(values), freq="min")
+        scratch = np.full(size, -1.0)
+        kept = equity.copy()
+        plain = compute_metrics(equity, risk_free=risk_free)
+        with_scratch = compute_metrics(equity, risk_free=risk_free, scratch=scratch)
+        assert list(with_scratch) == list(plain)
+        for key, value in plain.items():
+            other = with_scratch[key]
+            assert value == other or (math.isnan(value) and math.isnan(other)), (size, key)
+        assert not (scratch == -1.0).all()  # used, not copied
+        pd.testing.assert_series_equal(equity, kept)  # the equity is left alone
+
+
+def test_a_bad_scratch_array_is_refused() -> None:
+    equity = curve([100.0, 101.0, 99.0])
+    for bad in (np.empty(2), np.empty(3, dtype=np.float32), np.empty(6)[::2], [0.0] * 3):
+        with pytest.raises(ConfigError, match="scratch must be"):
+            compute_metrics(equity, scratch=bad)  # type: ignore[arg-type]
+    values = np.array([100.0, 101.0, 99.0])
+    own = pd.Series(values, index=equity.index, copy=False)  # the equity in `values`
+    with pytest.raises(ConfigError, match="shares memory with the equity"):
+        compute_metrics(own, scratch=values)
+
+
+def test_the_in_place_standard_deviation_is_numpys_to_the_bit() -> None:
+    """The volatility and Sharpe ratio use np.std(returns, ddof=1) made in the returns' own
+    memory (no fresh curve-sized array): the same steps, so the same bits, at every size
+    (numpy's pairwise sum splits at 8 and 128 values) and scale."""
+    from workbench.backtesting.metrics import _sample_std_in_place
+
+    rng = np.random.default_rng(11)
+    for size in (2, 3, 7, 8, 9, 127, 128, 129, 1_000, 12_345, 300_001):
+        for scale in (1e-6, 1.0, 1e6):
+            x = rng.normal(scale * 10, scale, size)
+            assert _sample_std_in_place(x.copy()) == float(np.std(x, ddof=1)), (size, scale)
