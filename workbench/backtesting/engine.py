@@ -155,6 +155,8 @@ class Engine:
             steps = tqdm(
                 steps, desc=f"backtest {self.strategy.label()}", unit="bar", mininterval=0.5
             )
+        # the result's frames are built with the collector paused too: else their many
+        # short-lived objects start collections that go over every object the loop left
         with _collector_paused():
             if len(symbols) == 1:
                 sd = data[symbols[0]]
@@ -162,6 +164,11 @@ class Engine:
             else:
                 rows_at = _rows_by_time(times, times_by_symbol)
                 equity, cash, held = self._loop_many(kernel, times.tolist(), rows_at, steps)
+            return self._result(times, equity, cash, held)
+
+    def _result(self, times: np.ndarray, equity: Any, cash: Any, held: Any) -> BacktestResult:
+        """The run's result from the loop's per-bar equity, cash and bars in the market."""
+        symbols = list(self.bars)
         index = self.bars[symbols[0]].index
         if len(symbols) > 1 or index.unit != "ns":
             index = pd.DatetimeIndex(times.astype("datetime64[ns]")).tz_localize("UTC")
