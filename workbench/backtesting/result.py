@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from workbench.backtesting.columns import time_column
 from workbench.backtesting.metrics import compute_metrics, format_metric
 from workbench.backtesting.trades import build_trades
 from workbench.data.bars import periods_per_year
@@ -27,23 +28,20 @@ if TYPE_CHECKING:
     from workbench.strategy import Strategy
 
 
-def _text(attr: str) -> Callable[[Any], str]:
-    get = attrgetter(attr)
-    return lambda item: str(get(item))
-
-
-#: The orders frame's columns, each read from an order (dotted: from its request).
+#: The orders frame's columns, each read from an order (dotted: from its request). Side,
+#: type, time in force and status are ``StrEnum`` members: pandas stores them as their text
+#: (a str column), as it would ``str(member)``, without a call per row.
 _ORDER_FIELDS: dict[str, Callable[[Any], Any]] = {
     "id": attrgetter("id"),
     "symbol": attrgetter("request.symbol"),
-    "side": _text("request.side"),
-    "type": _text("request.type"),
+    "side": attrgetter("request.side"),
+    "type": attrgetter("request.type"),
     "quantity": lambda o: o.quantity if o.quantity is not None else o.request.quantity,
     "notional": attrgetter("request.notional"),
     "limit_price": attrgetter("request.limit_price"),
     "stop_price": attrgetter("request.stop_price"),
-    "tif": _text("request.tif"),
-    "status": _text("status"),
+    "tif": attrgetter("request.tif"),
+    "status": attrgetter("status"),
     "filled_quantity": attrgetter("filled_quantity"),
     "average_price": attrgetter("average_price"),
     "commission": attrgetter("commission"),
@@ -57,13 +55,15 @@ _FILL_FIELDS: dict[str, Callable[[Any], Any]] = {
     "time": attrgetter("time"),
     "order_id": attrgetter("order_id"),
     "symbol": attrgetter("symbol"),
-    "side": _text("side"),
+    "side": attrgetter("side"),
     "quantity": attrgetter("quantity"),
     "price": attrgetter("price"),
     "commission": attrgetter("commission"),
     "slippage": attrgetter("slippage"),
     "reason": attrgetter("reason"),
 }
+#: The columns of timestamps (made by :func:`time_column`).
+_TIME_FIELDS = frozenset({"created_at", "updated_at", "time"})
 ORDER_COLUMNS = list(_ORDER_FIELDS)
 FILL_COLUMNS = list(_FILL_FIELDS)
 
@@ -274,10 +274,15 @@ class BacktestResult:
 def _records_frame(items: list[Any], fields: dict[str, Callable[[Any], Any]]) -> pd.DataFrame:
     """One row per item, built a column at a time: each column's values are inferred as
     the same values in row dicts would be (``str``; float64 with NaN for floats and None;
-    object for None only), without making the row dicts. No items: object columns."""
+    object for None only), without making the row dicts; timestamps from their
+    nanoseconds (:func:`time_column`). No items: object columns."""
     if not items:
         return pd.DataFrame([], columns=list(fields))
-    return pd.DataFrame({name: list(map(get, items)) for name, get in fields.items()})
+    columns: dict[str, Any] = {}
+    for name, get in fields.items():
+        values = list(map(get, items))
+        columns[name] = time_column(values) if name in _TIME_FIELDS else values
+    return pd.DataFrame(columns)
 
 
 def _indicator_series(strategy: Any, bars: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:

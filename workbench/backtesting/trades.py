@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.backtesting.columns import time_column
 from workbench.orders import Fill
 from workbench.portfolio import QUANTITY_EPSILON
 
@@ -39,6 +40,11 @@ COLUMNS = [
 #: The columns the matching makes (the rest are computed from them).
 _ROW_COLUMNS = [c for c in COLUMNS if c not in ("pnl", "return", "bars_held")]
 _PRICE_QUANTITY = ("entry_price", "exit_price", "quantity")
+#: Where a trade's row keeps the values a later partial fill of its closing order adds to.
+_EXIT_TIME, _EXIT_VALUE, _QUANTITY, _FEES = (
+    _ROW_COLUMNS.index(c) for c in ("exit_time", "exit_price", "quantity", "fees")
+)
+_DIRECTION = {1: "long", -1: "short"}
 
 
 @dataclass(slots=True)
@@ -61,13 +67,10 @@ def build_trades(
 ) -> pd.DataFrame:
     """Trades from ``fills`` (in time order); open lots are marked at ``last_prices``."""
     lots: dict[str, deque[_Lot]] = {}
-    # one list per column (no container per trade); the exit price column holds the exit
-    # value until the end
-    cols: dict[str, list[Any]] = {c: [] for c in _ROW_COLUMNS}
-    exit_value, quantity, fees_, exit_time = (
-        cols[c] for c in ("exit_price", "quantity", "fees", "exit_time")
-    )
-    exit_row: dict[tuple[int, str], int] = {}  # (lot, closing order) -> its trade's row
+    # one list per trade, its values in _ROW_COLUMNS order (a partial fill adds to its
+    # exit value, quantity and fees); the exit price holds the exit value until the end
+    rows: list[list[Any]] = []
+    exit_row: dict[tuple[int, str], list[Any]] = {}  # (lot, closing order) -> its trade
     serial = 0
     for fill in fills:
         queue = lots.get(fill.symbol)
@@ -84,15 +87,16 @@ def build_trades(
             key = (lot.serial, fill.order_id)
             row = exit_row.get(key)
             if row is None:
-                row = exit_row[key] = len(quantity)
-                _append_row(
-                    cols, fill.symbol, lot.direction, "closed", lot.time, fill.time, lot.price,
-                    0.0, 0.0, 0.0, lot.reason, fill.reason, lot.order_id, fill.order_id,
-                )  # fmt: skip
-            exit_value[row] += fill.price * take
-            quantity[row] += take
-            fees_[row] += entry_fee + exit_fee
-            exit_time[row] = fill.time
+                row = exit_row[key] = [
+                    fill.symbol, _DIRECTION[lot.direction], "closed", lot.time, fill.time,
+                    lot.price, 0.0, 0.0, 0.0, lot.reason, fill.reason, lot.order_id,
+                    fill.order_id,
+                ]  # fmt: skip
+                rows.append(row)
+            row[_EXIT_VALUE] += fill.price * take
+            row[_QUANTITY] += take
+            row[_FEES] += entry_fee + exit_fee
+            row[_EXIT_TIME] = fill.time
             lot.quantity -= take
             lot.fees -= entry_fee
             lot.touched = True
@@ -112,23 +116,24 @@ def build_trades(
                 queue.append(
                     _Lot(sign, qty, fill.price, fees, fill.time, fill.reason, fill.order_id, serial)
                 )
-    for row in range(len(quantity)):
-        exit_value[row] = exit_value[row] / quantity[row]  # now the exit price
+    for row in rows:
+        row[_EXIT_VALUE] = row[_EXIT_VALUE] / row[_QUANTITY]  # now the exit price
     for symbol, queue in lots.items():
         mark = (last_prices or {}).get(symbol, np.nan)
         for lot in queue:
-            _append_row(
-                cols, symbol, lot.direction, "open", lot.time, pd.NaT, lot.price, mark,
+            rows.append([
+                symbol, _DIRECTION[lot.direction], "open", lot.time, pd.NaT, lot.price, mark,
                 lot.quantity, lot.fees, lot.reason, "", lot.order_id, "",
-            )  # fmt: skip
-    if not quantity:
+            ])  # fmt: skip
+    if not rows:
         return empty_trades(
             COLUMNS, ("entry_price", "exit_price", "quantity", "pnl", "return", "fees", "bars_held")
         )
     # each column inferred as the same values in row dicts would be; numbers as arrays
-    columns: dict[str, Any] = cols
+    values = map(list, zip(*rows, strict=True))  # the rows turned into columns
+    columns: dict[str, Any] = dict(zip(_ROW_COLUMNS, values, strict=True))
     for c in ("entry_time", "exit_time"):
-        columns[c] = pd.to_datetime(pd.Series(columns[c]), utc=True)
+        columns[c] = pd.to_datetime(time_column(columns[c]), utc=True)
     entry, exit_, qty = (np.array(columns[c], dtype=float) for c in _PRICE_QUANTITY)
     fees = np.array(columns["fees"], dtype=float)
     direction = np.where(np.array(columns["direction"]) == "long", 1.0, -1.0)
@@ -141,7 +146,7 @@ def build_trades(
         end = columns["exit_time"].fillna(index[-1])
         columns["bars_held"] = (index.searchsorted(end) - start).astype(float)
     else:
-        columns["bars_held"] = np.full(len(quantity), np.nan)
+        columns["bars_held"] = np.full(len(rows), np.nan)
     frame = pd.DataFrame({c: columns[c] for c in COLUMNS})
     if not _in_order(frame["entry_time"], frame["exit_time"]):
         frame = frame.sort_values(
@@ -159,13 +164,6 @@ def empty_trades(columns: list[str], numbers: tuple[str, ...]) -> pd.DataFrame:
     for c in numbers:
         frame[c] = pd.Series(dtype=float)
     return frame
-
-
-def _append_row(cols: dict[str, list[Any]], symbol: str, direction: int, *rest: Any) -> None:
-    """One trade's values, in :data:`_ROW_COLUMNS` order after its symbol and direction."""
-    values = (symbol, "long" if direction > 0 else "short", *rest)
-    for column, value in zip(cols.values(), values, strict=True):
-        column.append(value)
 
 
 def _in_order(entry: pd.Series, exit_: pd.Series) -> bool:
