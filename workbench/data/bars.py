@@ -190,9 +190,34 @@ def _number(value: float) -> str:
 
 def check_values(frame: pd.DataFrame, *, name: str = "bars") -> None:
     """The prices a path that trades refuses, symbol by symbol: at or below zero
-    (:func:`check_prices`), then open, high, low and close that disagree (:func:`check_ohlc`)."""
+    (:func:`check_prices`), then open, high, low and close that disagree (:func:`check_ohlc`).
+
+    Clean bars, every backtest's case, are told in one pass (:func:`_clean_prices`); any
+    other frame goes through both checks, which name what they refuse."""
+    if _clean_prices(*(frame[k].to_numpy() for k in PRICES)):  # views: no copy
+        return
     check_prices(frame, name=name)
     check_ohlc(frame, name=name)
+
+
+def _clean_prices(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, chunk: int = 1 << 14
+) -> bool:
+    """Whether every bar has ``0 < low <= open, close <= high``, exactly (a NaN has not):
+    then no price is at or below zero and no OHLC rule is broken. ``chunk`` rows at a
+    time, so that the comparisons' arrays are small and reused: the checks' own arrays of
+    a long frame's size (one per rule and column) cost page faults on first use."""
+    for lo in range(0, len(low), chunk):
+        rows = slice(lo, lo + chunk)
+        o, h, low_, c = open_[rows], high[rows], low[rows], close[rows]
+        clean = low_ > 0
+        clean &= low_ <= o  # then o <= h makes low <= high too
+        clean &= o <= h
+        clean &= low_ <= c
+        clean &= c <= h
+        if not clean.all():
+            return False
+    return True
 
 
 def check_tradable(frame: pd.DataFrame, *, name: str = "bars") -> None:

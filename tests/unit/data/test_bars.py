@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.data.bars import check_ohlc, check_prices, check_tradable, epoch_ns
+from workbench.data.bars import check_ohlc, check_prices, check_tradable, check_values, epoch_ns
 from workbench.errors import DataError
 
 
@@ -168,3 +170,30 @@ def test_check_ohlc_counts_every_bad_bar_and_lets_nan_and_flat_bars_pass() -> No
         frame = _one_bar(1.0, 2.0, 0.5, 1.5)
         frame.iloc[1, frame.columns.get_loc(column)] = np.nan
         check_tradable(frame, name="X")
+
+
+@pytest.mark.parametrize("row", [0, (1 << 14) - 1, 1 << 14, 39_999])
+@pytest.mark.parametrize(
+    ("column", "value", "refusal"),
+    [("low", 0.0, "at or below zero"), ("open", 2.5, "disagree"), ("close", 0.25, "disagree"),
+     ("high", 0.4, "disagree"), ("low", 1.75, "disagree")],
+)  # fmt: skip
+def test_check_values_finds_a_bad_bar_in_any_chunk(
+    row: int, column: str, value: float, refusal: str
+) -> None:
+    """Clean bars are told in chunks of rows (one pass, no frame-sized arrays): a bad bar
+    first, last or on either side of a chunk's edge is still refused, by the check that
+    names it; clean bars, and NaN prices (not judged here), still pass."""
+    index = pd.date_range("2024-01-02", periods=40_000, freq="1min", tz="UTC")
+    frame = pd.DataFrame(
+        {"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 10.0}, index=index
+    )
+    check_values(frame, name="X")
+    bad = frame.copy()
+    bad.iloc[row, bad.columns.get_loc(column)] = value
+    first = re.escape(str(index[row]))
+    with pytest.raises(DataError, match=f"^X: 1 bar\\(s\\) .*{refusal}, the first at {first}:"):
+        check_values(bad, name="X")
+    gap = frame.copy()
+    gap.iloc[row, gap.columns.get_loc(column)] = np.nan
+    check_values(gap, name="X")
