@@ -43,7 +43,7 @@ def rolling_moments(x: np.ndarray, n: int, want_m2: bool = True) -> tuple[np.nda
     return rolling_moments_nb(x, int(n), want_m2)
 
 
-def rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 17) -> np.ndarray:
+def rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 18) -> np.ndarray:
     """:func:`rolling_moments`' mean in numpy: the blocks as the rows of a matrix (a view
     of ``x``; only the block after the last is padded), the suffix and prefix sums as
     running sums along them, in the same order. ``chunk_values`` values at a time are
@@ -84,7 +84,7 @@ def rolling_mean_np(x: np.ndarray, n: int, chunk_values: int = 1 << 17) -> np.nd
                 np.add(ahead[j - 1], ahead[j], out=ahead[j])
             np.add(suffix[1:], ahead, out=suffix[1:])  # then the window's whole sum
         np.divide(suffix.T, n, out=out)
-    sums += shift[:, None]
+        out += at[:, None]  # while the chunk is in the cache
     return mean[:size]
 
 
