@@ -75,6 +75,7 @@ from workbench.errors import ConfigError, DataError
 
 __all__ = [
     "METRICS",
+    "TRADE_METRIC_COLUMNS",
     "compute_metrics",
     "drawdown",
     "format_metric",
@@ -104,7 +105,8 @@ METRICS: tuple[str, ...] = (
 )
 """The keys of :func:`compute_metrics`, in the order it returns them."""
 
-_TRADE_COLUMNS = ("pnl", "entry_price", "quantity")
+#: The columns of the trades that :func:`compute_metrics` reads.
+TRADE_METRIC_COLUMNS = ("pnl", "entry_price", "quantity")
 _NAN = math.nan
 #: Metrics shown as percentages, money amounts, and whole counts.
 PERCENT_METRICS = frozenset(
@@ -376,11 +378,11 @@ def _underwater_spans(
 def _trade_stats(trades: pd.DataFrame | None) -> dict[str, float]:
     if trades is None:
         return {"number_of_trades": 0.0}
-    missing = [c for c in _TRADE_COLUMNS if c not in trades.columns]
+    missing = [c for c in TRADE_METRIC_COLUMNS if c not in trades.columns]
     if missing:
         raise DataError(
             f"trades: missing column(s) {', '.join(missing)}",
-            hint=f"a trades frame needs at least {', '.join(_TRADE_COLUMNS)}",
+            hint=f"a trades frame needs at least {', '.join(TRADE_METRIC_COLUMNS)}",
         )
     pnl = trades["pnl"].to_numpy(dtype=np.float64, na_value=np.nan)
     out = {"number_of_trades": float(pnl.size)}
