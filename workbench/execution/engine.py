@@ -182,9 +182,10 @@ class ExecutionEngine(OrderSending):
         """Carry out a plan; return the orders the broker accepted."""
         sent: list[Order] = []
         new_targets: dict[str, list[str]] = {}
-        targeted = {s.request.symbol for s in steps if isinstance(s, Submit) and s.from_target}
-        for symbol in sorted(targeted):  # a newer target replaces one still held
-            self._waiting.drop_targets(symbol)
+        if self._waiting.holds_targets():  # a newer target replaces one still held
+            targeted = {s.request.symbol for s in steps if isinstance(s, Submit) and s.from_target}
+            for symbol in sorted(targeted):
+                self._waiting.drop_targets(symbol)
         for step in steps:
             if isinstance(step, Cancel):
                 self._cancel_if_open(step.order_id)

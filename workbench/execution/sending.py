@@ -128,7 +128,8 @@ class OrderSending:
                 },
             )
             return None
-        request = self._with_id(request, decision)
+        if request.client_order_id is None:  # a plan's requests have theirs already
+            request = self._with_id(request, decision)
         opposite = [] if request.protective else self._opposite(request)
         if opposite:
             if self.config.conflict is ConflictPolicy.WAIT:

@@ -59,6 +59,11 @@ class WaitQueue:
         """Whether the order ``client_order_id`` is held (not sent yet)."""
         return any(r.client_order_id == client_order_id for rs in self._held.values() for r in rs)
 
+    def holds_targets(self) -> bool:
+        """Whether any held order is a target's (else :meth:`drop_targets` has nothing to
+        drop: asked before each plan is sent, where nothing is held on most)."""
+        return bool(self._targets)
+
     def mark_target(self, client_order_id: str) -> None:
         """The held order ``client_order_id`` is a target's: a newer target of its symbol
         replaces it (:meth:`drop_targets`), and once sent it is that target's working order."""

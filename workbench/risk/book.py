@@ -72,7 +72,10 @@ class Proposal:
     def increases(self) -> bool:
         """True if any part opens, adds to, or flips a position (every cap asks it first)."""
         q, base = self.quantity, self.base
-        reducing = min(q, abs(base)) if self.sign * base < 0 else 0.0  # :attr:`reducing`
+        reducing = 0.0
+        if self.sign * base < 0:  # :attr:`reducing`; min() written out (the builtin costs ~8x)
+            held = abs(base)
+            reducing = held if held < q else q
         return q > reducing * (1 + EPSILON) + EPSILON
 
     @property
@@ -165,7 +168,9 @@ class Book:
 
     def worst(self, symbol: str) -> float:
         """Worst-case absolute position of ``symbol`` (either direction)."""
-        return max(abs(self.base(symbol, 1)), abs(self.base(symbol, -1)))
+        q = self.positions.get(symbol, 0.0)  # :meth:`base` of both directions, written out
+        up, down = abs(q + self.buy.get(symbol, 0.0)), abs(q - self.sell.get(symbol, 0.0))
+        return down if down > up else up  # max(up, down): the builtin costs ~8x (3.11)
 
     def exposure(self, symbol: str) -> float:
         """Worst-case absolute value held in ``symbol`` at its decision price."""

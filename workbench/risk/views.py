@@ -52,10 +52,10 @@ class ContextMarket:
         self._ctx = ctx
 
     def price(self, symbol: str) -> float:
-        close = self._ctx.data(symbol)["close"]
-        if not len(close):
-            raise LookAheadError(f"{symbol} has no bar yet")
-        return float(close[-1])
+        try:  # a view's [-1] raises IndexError before its first bar
+            return float(self._ctx.data(symbol)["close"][-1])
+        except IndexError:
+            raise LookAheadError(f"{symbol} has no bar yet") from None
 
     def history(self, symbol: str, n: int) -> pd.DataFrame:
         return self._ctx.history(symbol, n)

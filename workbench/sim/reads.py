@@ -51,7 +51,8 @@ class BrokerReads:
                 value += v
                 gross += abs(v)
         equity = pf.cash + value
-        return AccountSnapshot(pf.cash, equity, max(equity * self.margin - gross, 0.0))
+        power = equity * self.margin - gross
+        return AccountSnapshot(pf.cash, equity, 0.0 if power < 0.0 else power)  # max(power, 0.0)
 
     def get_positions(self) -> dict[str, PositionView]:
         return self.portfolio.open_positions()
