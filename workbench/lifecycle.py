@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.orders import Fill, Order, OrderStatus
+from workbench.orders import Fill, Order, OrderStatus, build_order
 
 __all__ = [
     "TRANSITIONS",
@@ -147,7 +147,7 @@ def _moved(
     order's life, several times cheaper than ``dataclasses.replace`` (a test holds the
     two equal)."""
     o = order
-    return Order(
+    return build_order(
         o.id, o.request, o.created_at, status, o.quantity,
         o.filled_quantity if filled is None else filled,
         o.average_price if average is None else average,

@@ -6,7 +6,7 @@ table, stale updates, fills applied) is :mod:`workbench.lifecycle`'s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 import pandas as pd
@@ -368,7 +368,8 @@ class Order:
         """Quantity still to fill, or None for a notional order not yet resolved."""
         if self.quantity is None:
             return None
-        return max(self.quantity - self.filled_quantity, 0.0)
+        left = self.quantity - self.filled_quantity
+        return 0.0 if left < 0.0 else left  # max(left, 0.0): the builtin costs ~8x (3.11)
 
 
 @fast_init
@@ -386,3 +387,13 @@ class Fill:
     reason: str = ""
     slippage: float = 0.0  # price difference against the unslipped price, per unit (>= 0)
     liquidity: str = field(default="taker")
+
+
+#: ``build_order(id, request, created_at, status, quantity, filled_quantity, average_price,
+#: commission, updated_at, status_reason, parent_id, legs)``: an :class:`Order` from every
+#: field, and ``build_fill(order_id, symbol, side, quantity, price, commission, time, reason,
+#: slippage)``: a :class:`Fill` (liquidity ``taker``). Neither class has checks to run, so
+#: the order path builds them without the class call (its arguments, ``__init__``'s frame
+#: and two class changes), slot by slot; a test holds both equal to the constructors.
+build_order = fast_build(Order, tuple(f.name for f in fields(Order)))
+build_fill = fast_build(Fill, tuple(f.name for f in fields(Fill) if f.name != "liquidity"))

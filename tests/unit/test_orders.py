@@ -133,6 +133,24 @@ def test_the_direct_copies_equal_dataclasses_replace() -> None:
     )  # fmt: skip
 
 
+def test_the_direct_builds_of_orders_and_fills_equal_their_constructors() -> None:
+    """``build_order`` and ``build_fill`` (the order path's objects, without the class
+    call) give what the constructors give, field by field and type by type."""
+    from workbench.orders import Fill, Order, OrderStatus, build_fill, build_order
+
+    request = OrderRequest("X", Side.SELL, quantity=2.0, reason="r")
+    t0 = pd.Timestamp("2024-01-02", tz="UTC")
+    order_args = ("o-1", request, t0, OrderStatus.NEW, 2.0, 0.5, 10.0, 0.1, t0, "s", "p", ("a",))
+    fill_args = ("o-1", "X", Side.SELL, 1.0, 10.5, 0.25, t0, "r", 0.01)
+    for build, cls, args in ((build_order, Order, order_args), (build_fill, Fill, fill_args)):
+        got, want = build(*args), cls(*args)
+        assert type(got) is cls and got == want and hash(got) == hash(want)
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert [getattr(got, n) for n in names] == [getattr(want, n) for n in names]
+        assert [type(getattr(got, n)) for n in names] == [type(getattr(want, n)) for n in names]
+    assert build_fill(*fill_args).liquidity == "taker"
+
+
 @pytest.mark.parametrize(
     ("side", "quantity", "tif", "reason"),
     [(Side.BUY, 1.0, TimeInForce.GTC, ""), (Side.SELL, 0.25, TimeInForce.DAY, "EXIT"),

@@ -30,6 +30,8 @@ from workbench.orders import (
     OrderType,
     Side,
     TimeInForce,
+    build_fill,
+    build_order,
 )
 from workbench.portfolio import QUANTITY_EPSILON, Portfolio
 from workbench.sim import buying_power
@@ -159,7 +161,7 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         if quantity is not None and self.lot_size is not None:
             quantity = round_lot(quantity, self.lot_size)
         oid = f"{self.id_prefix}-{self._counter}"
-        order = Order(oid, request, now, _NEW, quantity, 0.0, 0.0, 0.0, now)
+        order = build_order(oid, request, now, _NEW, quantity, 0.0, 0.0, 0.0, now, "", None, ())
         self._orders[oid] = order
         if cid is not None:
             self._by_client_id[cid] = oid
@@ -369,7 +371,9 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         quantity = remaining
         if cap is not None and cap < remaining:
             quantity = cap
-        complete = remaining - quantity <= QUANTITY_EPSILON * max(1.0, remaining)
+        complete = remaining - quantity <= QUANTITY_EPSILON * (
+            remaining if remaining > 1.0 else 1.0  # max(1.0, remaining), written out (costs)
+        )
         if complete:
             quantity = remaining
         filled_notional = order.filled_quantity * order.average_price
@@ -387,17 +391,10 @@ class SimulatedBroker(AttachedExits, BrokerReads):
             self._end(live, order, status, refusal)
             return
         now: pd.Timestamp = self._now  # type: ignore[assignment]
-        fill = Fill(
-            order.id,
-            req.symbol,
-            req.side,
-            quantity,
-            price,
-            commission,
-            now,
-            reason=req.reason,
-            slippage=abs(price - base),
-        )
+        fill = build_fill(
+            order.id, req.symbol, req.side, quantity, price, commission, now, req.reason,
+            abs(price - base),  # the slippage
+        )  # fmt: skip
         order = apply_fill(order, fill, complete=complete)
         pf.apply_fill(fill)
         self.fills.append(fill)
