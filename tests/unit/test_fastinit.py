@@ -47,7 +47,7 @@ CASES = [
     (Submit, (REQ,), {"from_target": True}),
     (Cancel, ("sim-1",), {}),
     (Cancel, ("sim-1", "replaced by a new target"), {}),
-    (Proposal, (REQ, 1, 3.0, 101.0, 101.0, None, 0.0), {}),
+    (Proposal, (REQ, 1, 3.0, 101.0, 101.0, None, 0.0, True), {}),
     (RiskState, (), {"trading": TradingState.REDUCING, "peak_equity": 5.0, "orders_today": 2}),
     (PositionView, ("SPY", 3.0, 100.0, 101.0, 303.0, 3.0, 0.0), {}),
 ]

@@ -197,7 +197,7 @@ class ExecutionEngine(OrderSending):
             if order is not None:
                 sent.append(order)
                 if step.from_target:
-                    new_targets.setdefault(order.symbol, []).append(order.id)
+                    new_targets.setdefault(order.request.symbol, []).append(order.id)
             elif step.from_target:  # held: the target's, replaced by a newer target
                 self._waiting.mark_target(step.request.client_order_id or "")
         self._target_orders.update(new_targets)

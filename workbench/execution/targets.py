@@ -74,9 +74,11 @@ def _resolve(
             return []
         side = _BUY if delta > 0 else _SELL
         order = _quantity_order(sym, side, abs(delta), reason)
+        if intent.exits is None:  # most targets: no exits to attach
+            return [order]
         if abs(intent.quantity) > abs(position) and position * intent.quantity >= 0:
             order = _with_exits(order, intent)
-        elif position * intent.quantity < 0 and intent.exits is not None:
+        elif position * intent.quantity < 0:
             # reversing with exits: close, then open a bracket for the new side only
             close = _quantity_order(sym, side, abs(position), reason)
             opening = _quantity_order(sym, side, abs(intent.quantity), reason)

@@ -47,7 +47,9 @@ _MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """One order as the rules see it. ``base`` is the worst-case signed position before it
-    in the order's direction; ``quantity`` is estimated for notional orders."""
+    in the order's direction; ``quantity`` is estimated for notional orders. ``increases``:
+    whether any part opens, adds to, or flips a position (every cap asks it first), worked
+    out once with the quantity (:func:`increases_position`)."""
 
     request: OrderRequest
     sign: int
@@ -56,6 +58,7 @@ class Proposal:
     entry: float
     stop: float | None
     base: float
+    increases: bool
 
     @property
     def symbol(self) -> str:
@@ -69,25 +72,26 @@ class Proposal:
         return 0.0
 
     @property
-    def increases(self) -> bool:
-        """True if any part opens, adds to, or flips a position (every cap asks it first)."""
-        q, base = self.quantity, self.base
-        reducing = 0.0
-        if self.sign * base < 0:  # :attr:`reducing`; min() written out (the builtin costs ~8x)
-            held = abs(base)
-            reducing = held if held < q else q
-        return q > reducing * (1 + EPSILON) + EPSILON
-
-    @property
     def after(self) -> float:
         """The worst-case signed position once this order fills."""
         return self.base + self.sign * self.quantity
 
     def resized(self, quantity: float) -> Proposal:
-        return dataclasses.replace(self, quantity=quantity)
+        moves = increases_position(self.sign, quantity, self.base)
+        return dataclasses.replace(self, quantity=quantity, increases=moves)
 
     def describe(self) -> str:
         return f"{self.request.side} {self.quantity:.6g} {self.symbol} at {self.price:,.2f}"
+
+
+def increases_position(sign: int, quantity: float, base: float) -> bool:
+    """Whether ``quantity`` in direction ``sign`` from the worst case ``base`` opens, adds
+    to, or flips a position: more than its reducing part (:attr:`Proposal.reducing`)."""
+    reducing = 0.0
+    if sign * base < 0:  # min(quantity, |base|) written out: the builtin costs ~8x (3.11)
+        held = abs(base)
+        reducing = held if held < quantity else quantity
+    return quantity > reducing * (1 + EPSILON) + EPSILON
 
 
 def cap_quantity(p: Proposal, max_abs: float) -> float:
@@ -206,7 +210,10 @@ class Book:
         notional = request.notional
         quantity = request.quantity if notional is None else notional / entry
         sign = request.side.sign
-        return Proposal(request, sign, float(quantity), price, entry, stop, self.base(symbol, sign))
+        quantity = float(quantity)
+        base = self.base(symbol, sign)
+        adds = increases_position(sign, quantity, base)
+        return Proposal(request, sign, quantity, price, entry, stop, base, adds)
 
     def _add(self, symbol: str, sign: int, quantity: float) -> None:
         book = self.buy if sign > 0 else self.sell

@@ -22,6 +22,7 @@ from workbench.broker import ENDED_BY, OrderUpdate, UpdateEvent
 from workbench.errors import BrokerError, ConfigError, OrderRejected
 from workbench.lifecycle import apply_fill, transition
 from workbench.orders import (
+    TERMINAL,
     Fill,
     Order,
     OrderClass,
@@ -330,7 +331,7 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         if len(candidates) > 1:
             candidates = self._one_per_group(candidates)
         for live, base, price in candidates:
-            if live.order.status.is_open:  # an earlier fill may have canceled its OCO group
+            if live.order.status not in TERMINAL:  # an earlier fill may have canceled its group
                 self._fill(live, base, price, volume)
 
     def _fill(self, live: LiveOrder, base: float, price: float, volume: float) -> None:
@@ -436,7 +437,7 @@ class SimulatedBroker(AttachedExits, BrokerReads):
         if live is not None:
             live.order = order
             del self._live[order.id]
-            book = self._book.get(order.symbol, [])
+            book = self._book.get(order.request.symbol, [])
             if live in book:  # a held leg was never in the book
                 book.remove(live)
             group = live.group

@@ -554,3 +554,26 @@ def test_a_cut_that_almost_closes_a_position_closes_it(account: Callable, market
     engine = RiskEngine(RiskConfig(max_order_notional=300.0))
     out = engine.check([order("buy", 43.0)], T0, acct, market({"X": price}))
     assert [i.request.quantity for i in out] == [3.0]
+
+
+@pytest.mark.parametrize(
+    ("held", "side", "quantity", "increases", "cut_to", "after_cut"),
+    [
+        (0.0, "buy", 5.0, True, 2.0, True),  # opens: still opens when cut
+        (5.0, "sell", 3.0, False, 1.0, False),  # reduces
+        (5.0, "sell", 8.0, True, 5.0, False),  # flips; cut to the part that closes
+        (-4.0, "buy", 4.0, False, 4.0, False),  # closes a short exactly
+    ],
+)
+def test_a_proposal_knows_whether_it_increases_and_a_resize_says_it_again(
+    account: Callable, market: Callable, held, side, quantity, increases, cut_to, after_cut
+) -> None:
+    """``increases`` is worked out when the proposal is made and again when it is resized
+    (the caps ask it of the resized order): the reducing part of a flip no longer adds."""
+    from workbench.risk.book import Book
+
+    acct = account(10_000.0, {"X": (held, 100.0)} if held else None)
+    book = Book(T0, acct, market({"X": 100.0}), RiskState())
+    p = book.proposal(OrderRequest("X", Side(side), quantity=quantity), None)
+    assert p.increases is increases
+    assert p.resized(cut_to).increases is after_cut
