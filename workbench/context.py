@@ -180,7 +180,7 @@ class Context:
         or ``*_percent`` of the entry's fill) attach exits to the order that opens or adds
         to the position (see :meth:`order`).
         """
-        sym = self.symbol if symbol is None else self._sd(symbol).symbol
+        sym = (self._default if symbol is None else self._sd(symbol)).symbol  # _sd, no call
         exits: Exits | None = None
         if not (  # most targets carry no exits: no Exits to build and check
             take_profit is None

@@ -130,7 +130,8 @@ class Commission:
         self, filled_quantity: float, filled_notional: float, quantity: float, notional: float
     ) -> float:
         """What one more fill of ``quantity`` for ``notional`` adds to the order's total."""
-        before = self.total(filled_quantity, filled_notional)
+        # nothing filled yet (an order's first fill, most often its only one): no charge before
+        before = 0.0 if filled_quantity <= 0.0 else self.total(filled_quantity, filled_notional)
         added = self.total(filled_quantity + quantity, filled_notional + notional) - before
         return 0.0 if added < 0.0 else added  # max(added, 0.0)
 
