@@ -58,7 +58,8 @@ class Context:
         self._position_view = position_view
         self._open_orders = open_orders
         self.time_ns = 0  # now, UTC epoch ns (``time`` is built from it when asked)
-        self._time: pd.Timestamp | None = None  # built for the time_ns it carries
+        self._time: pd.Timestamp | None = None  # built for the time_ns it carries,
+        self._time_of = 0  # kept here: an int compare, where Timestamp.value builds an int
         self.intents: list[Intent] = []
         self.initialized = False
 
@@ -79,8 +80,9 @@ class Context:
         Built when asked and kept until the clock moves (a quiet bar that never asks
         builds nothing, and moving the clock is one store)."""
         t = self._time
-        if t is None or t.value != self.time_ns:
+        if t is None or self._time_of != self.time_ns:
             t = self._time = utc(self.time_ns)
+            self._time_of = self.time_ns
         return t
 
     # -- data ----------------------------------------------------------------
